@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# Make sure the development/test servers run on this (Debian) machine:
+#   MariaDB    127.0.0.1:3306  user root, empty password
+#   PostgreSQL 127.0.0.1:5432  user postgres, trust authentication for local connections
+# Installs them with apt-get when missing, starts them when stopped, waits until they
+# answer (a readiness probe, not a fixed sleep), and does nothing when they already run.
+# Idempotent; prints nothing on success. Meant for development and CI machines only:
+# it opens both servers without passwords on the loopback interface.
+set -euo pipefail
+
+MYSQL_PORT=3306
+PG_PORT=5432
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+LOG=$(mktemp -t dev-services.XXXXXX)
+trap 'rm -f "$LOG"' EXIT
+
+fail() {
+    echo "dev-services: $*" >&2
+    [ -s "$LOG" ] && tail -n 30 "$LOG" >&2
+    exit 1
+}
+
+mysql_up() { mariadb-admin --protocol=tcp -h127.0.0.1 -P"$MYSQL_PORT" -uroot --connect-timeout=2 ping >/dev/null 2>&1; }
+mysql_alive() { mariadb-admin --protocol=tcp -h127.0.0.1 -P"$MYSQL_PORT" -uroot --connect-timeout=2 ping 2>&1 | grep -qiE 'alive|denied'; }
+pg_up() { pg_isready -q -h 127.0.0.1 -p "$PG_PORT" -U postgres -t 2 && psql -h 127.0.0.1 -p "$PG_PORT" -U postgres -d postgres -w -Atqc 'select 1' >/dev/null 2>&1; }
+
+wait_for() { # name, probe function
+    local i
+    for i in $(seq 1 120); do
+        "$2" && return 0
+        sleep 0.5
+    done
+    fail "$1 did not become ready within 60 s"
+}
+
+have_cmd() { command -v "$1" >/dev/null 2>&1; }
+
+if have_cmd mariadb-admin && have_cmd pg_isready && mysql_up && pg_up; then
+    exit 0
+fi
+
+# --- install what is missing -------------------------------------------------------------
+missing=()
+{ [ -x /usr/sbin/mariadbd ] && have_cmd mariadb-admin; } || missing+=(mariadb-server mariadb-client)
+{ ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 && have_cmd pg_isready; } || missing+=(postgresql postgresql-client)
+if [ ${#missing[@]} -gt 0 ]; then
+    export DEBIAN_FRONTEND=noninteractive
+    $SUDO apt-get update -qq >>"$LOG" 2>&1 || fail "apt-get update failed"
+    $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >>"$LOG" 2>&1 \
+        || fail "apt-get install ${missing[*]} failed"
+fi
+
+# --- MariaDB -------------------------------------------------------------------------------
+if ! mysql_up; then
+    if ! mysql_alive; then
+        $SUDO mkdir -p /run/mysqld
+        $SUDO chown mysql:mysql /run/mysqld 2>/dev/null || true
+        if [ ! -d /var/lib/mysql/mysql ]; then
+            $SUDO mariadb-install-db --user=mysql --datadir=/var/lib/mysql >>"$LOG" 2>&1 \
+                || fail "mariadb-install-db failed"
+        fi
+        $SUDO start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd \
+            -- --user=mysql --bind-address=127.0.0.1 --port="$MYSQL_PORT" >>"$LOG" 2>&1 \
+            || fail "could not start MariaDB"
+        wait_for MariaDB mysql_alive
+    fi
+    if ! mysql_up; then
+        # Debian's root logs in through the unix socket only; let it in over TCP without a
+        # password as well (development servers only).
+        $SUDO mariadb -uroot >>"$LOG" 2>&1 <<'SQL' || fail "could not open root@127.0.0.1 on MariaDB"
+ALTER USER 'root'@'localhost' IDENTIFIED VIA mysql_native_password USING PASSWORD('') OR unix_socket;
+CREATE USER IF NOT EXISTS 'root'@'127.0.0.1' IDENTIFIED BY '';
+GRANT ALL PRIVILEGES ON *.* TO 'root'@'127.0.0.1' WITH GRANT OPTION;
+FLUSH PRIVILEGES;
+SQL
+        wait_for "MariaDB root login" mysql_up
+    fi
+fi
+
+# --- PostgreSQL ----------------------------------------------------------------------------
+if ! pg_up; then
+    version=$(ls /etc/postgresql 2>/dev/null | sort -V | tail -n 1)
+    if [ -z "$version" ]; then
+        version=$(ls /usr/lib/postgresql | sort -V | tail -n 1)
+        $SUDO pg_createcluster "$version" main >>"$LOG" 2>&1 || fail "pg_createcluster failed"
+    fi
+    hba=/etc/postgresql/$version/main/pg_hba.conf
+    if ! $SUDO grep -qE '^host\s+all\s+all\s+127\.0\.0\.1/32\s+trust' "$hba"; then
+        # Trust on loopback first, before Debian's peer/scram lines.
+        $SUDO sed -i '1i local all all trust\nhost all all 127.0.0.1/32 trust\nhost all all ::1/128 trust' "$hba"
+    fi
+    if ! pg_isready -q -h 127.0.0.1 -p "$PG_PORT" -t 2; then
+        $SUDO pg_ctlcluster --skip-systemctl-redirect "$version" main start >>"$LOG" 2>&1 \
+            || fail "could not start PostgreSQL $version"
+    else
+        $SUDO pg_ctlcluster --skip-systemctl-redirect "$version" main reload >>"$LOG" 2>&1 || true
+    fi
+    wait_for PostgreSQL pg_up
+fi

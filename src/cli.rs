@@ -1,0 +1,219 @@
+//! Command-line types only (clap derive). No I/O and no defaults that depend on the
+//! environment: flags are parsed here and resolved into checked configuration by
+//! `config.rs`, which applies flag > environment > `.env` > default.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "pgconverge",
+    version,
+    about = "Move a whole MySQL/MariaDB database into an existing PostgreSQL schema through CSV files",
+    long_about = "Move a whole MySQL/MariaDB database into an existing PostgreSQL schema through CSV files.\n\n\
+        Typical run, with the application stopped:\n  \
+        pgconverge check\n  \
+        pgconverge export alkemio            # csv_exports/alkemio/<timestamp>/\n  \
+        pgconverge import csv_exports/alkemio/<timestamp>\n  \
+        pgconverge verify csv_exports/alkemio/<timestamp>\n\n\
+        Configuration: flag > environment > .env in the working directory > default.\n\
+        Exit codes: 0 success, 1 verification found a difference, 2 any error."
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Run log (JSON Lines) that every command appends to [env: PGCONVERGE_RUN_LOG] [default: migration_log.jsonl]
+    #[arg(long, global = true, value_name = "PATH")]
+    pub run_log: Option<PathBuf>,
+    /// The .env file read for configuration [default: .env in the working directory]
+    #[arg(long, global = true, value_name = "PATH")]
+    pub env_file: Option<PathBuf>,
+    /// No progress bars on stderr
+    #[arg(long, short, global = true)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Export a MySQL database (profile `alkemio`, `kratos`, or a database name) to CSV files and a manifest
+    Export(ExportArgs),
+    /// Load an export into PostgreSQL in one transaction (all or nothing)
+    Import(ImportArgs),
+    /// Compare the manifest's row counts with exact counts in PostgreSQL (and MySQL with --source)
+    Verify(VerifyArgs),
+    /// Append a manual entry to the run log
+    LogRun(LogRunArgs),
+    /// Print the run log as a table
+    Runs(RunsArgs),
+    /// Check that both servers are reachable: versions, databases, privileges
+    Check(CheckArgs),
+}
+
+/// MySQL connection options; each also reads the variable named in its help.
+#[derive(Debug, Args, Default, Clone)]
+pub struct MysqlArgs {
+    /// MySQL URL, mysql://user:password@host:port [env: MYSQL_URL]
+    #[arg(long, value_name = "URL")]
+    pub mysql_url: Option<String>,
+    /// [env: MYSQL_HOST] [default: 127.0.0.1]
+    #[arg(long, value_name = "HOST")]
+    pub mysql_host: Option<String>,
+    /// [env: MYSQL_PORT] [default: 3306]
+    #[arg(long, value_name = "PORT")]
+    pub mysql_port: Option<String>,
+    /// [env: MYSQL_USER] [default: root]
+    #[arg(long, value_name = "USER")]
+    pub mysql_user: Option<String>,
+    /// Prefer the environment or .env: a flag is visible to other users in `ps` [env: MYSQL_PASSWORD]
+    #[arg(long, value_name = "PASSWORD", hide_env_values = true)]
+    pub mysql_password: Option<String>,
+    /// Container running MySQL (recorded in the manifest) [env: MYSQL_CONTAINER]
+    #[arg(long, value_name = "NAME")]
+    pub mysql_container: Option<String>,
+}
+
+/// PostgreSQL connection options; each also reads the variable named in its help.
+#[derive(Debug, Args, Default, Clone)]
+pub struct PostgresArgs {
+    /// PostgreSQL URL, postgres://user:password@host:port [env: POSTGRES_URL]
+    #[arg(long, value_name = "URL")]
+    pub postgres_url: Option<String>,
+    /// [env: POSTGRES_HOST] [default: 127.0.0.1]
+    #[arg(long, value_name = "HOST")]
+    pub postgres_host: Option<String>,
+    /// [env: POSTGRES_PORT] [default: 5432]
+    #[arg(long, value_name = "PORT")]
+    pub postgres_port: Option<String>,
+    /// [env: POSTGRES_USER] [default: postgres]
+    #[arg(long, value_name = "USER")]
+    pub postgres_user: Option<String>,
+    /// Prefer the environment or .env: a flag is visible to other users in `ps` [env: POSTGRES_PASSWORD]
+    #[arg(long, value_name = "PASSWORD")]
+    pub postgres_password: Option<String>,
+    /// Container running PostgreSQL (informational) [env: POSTGRES_CONTAINER]
+    #[arg(long, value_name = "NAME")]
+    pub postgres_container: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// `alkemio` (database $ALKEMIO_DB), `kratos` (database $KRATOS_DB) or any database name
+    pub source: String,
+    /// Root of the export directories
+    #[arg(long, default_value = "csv_exports", value_name = "DIR")]
+    pub out: PathBuf,
+    /// Only these tables (comma-separated)
+    #[arg(long, value_delimiter = ',', value_name = "A,B")]
+    pub tables: Vec<String>,
+    /// Never these tables (comma-separated), in addition to the profile's exclusions
+    #[arg(long, value_delimiter = ',', value_name = "C,D")]
+    pub exclude: Vec<String>,
+    /// Parallel readers, all on one synchronised snapshot
+    #[arg(long, default_value_t = 2, value_name = "N")]
+    pub jobs: usize,
+    /// What to do with values PostgreSQL refuses (NUL in text, invalid UTF-8, \u0000 in JSON):
+    /// `error` stops naming table, column and key; `fix` strips NULs, replaces invalid UTF-8
+    /// with U+FFFD and drops \u0000, counting every change in the manifest
+    #[arg(long, value_enum, default_value = "error")]
+    pub on_invalid: OnInvalid,
+    #[command(flatten)]
+    pub mysql: MysqlArgs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum OnInvalid {
+    Error,
+    Fix,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// An export directory (holding migration_manifest.json)
+    pub export_dir: PathBuf,
+    /// Target database [default: the profile's target, else the source database's name]
+    #[arg(long, value_name = "DB")]
+    pub target_db: Option<String>,
+    /// Target schema
+    #[arg(long, default_value = "public", value_name = "SCHEMA")]
+    pub schema: String,
+    /// Print the plan and the SQL, write nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Do not ask for confirmation (required when not on a terminal)
+    #[arg(long, short)]
+    pub yes: bool,
+    /// A table of the export missing in the target is an error instead of a warning
+    #[arg(long)]
+    pub strict: bool,
+    /// Allow TRUNCATE ... CASCADE to empty tables outside the import that hold rows
+    #[arg(long)]
+    pub allow_cascade: bool,
+    #[command(flatten)]
+    pub postgres: PostgresArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// An export directory (holding migration_manifest.json)
+    pub export_dir: PathBuf,
+    /// Target database [default: as for import]
+    #[arg(long, value_name = "DB")]
+    pub target_db: Option<String>,
+    /// Target schema
+    #[arg(long, default_value = "public", value_name = "SCHEMA")]
+    pub schema: String,
+    /// Also count rows in the MySQL source (reports drift since the export)
+    #[arg(long)]
+    pub source: bool,
+    /// Skip the orphan-row check of foreign keys
+    #[arg(long)]
+    pub no_fk: bool,
+    /// JSON on stdout
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub postgres: PostgresArgs,
+    #[command(flatten)]
+    pub mysql: MysqlArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct LogRunArgs {
+    /// started | in_progress | completed | rolled_back | failed
+    pub status: String,
+    /// Free text
+    pub message: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct RunsArgs {
+    /// JSON on stdout
+    #[arg(long)]
+    pub json: bool,
+    /// Also read this legacy log ({"migration_runs":[...]}) [default: migration_log.json beside the run log, if present]
+    #[arg(long, value_name = "PATH")]
+    pub legacy: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Profiles or databases whose source and target must exist [default: report alkemio and kratos]
+    pub sources: Vec<String>,
+    /// Target database to check (with a single source)
+    #[arg(long, value_name = "DB")]
+    pub target_db: Option<String>,
+    /// JSON on stdout
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub mysql: MysqlArgs,
+    #[command(flatten)]
+    pub postgres: PostgresArgs,
+}

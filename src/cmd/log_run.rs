@@ -1,0 +1,20 @@
+//! `pgconverge log-run <status> [message]`: append one manual entry to the run log.
+
+use anyhow::Result;
+
+use crate::cli::LogRunArgs;
+use crate::cmd::{Ctx, Outcome};
+use crate::hint::WithHint;
+use crate::runlog::{self, Entry, Status};
+
+pub fn run(ctx: &Ctx, args: LogRunArgs) -> Result<Outcome> {
+    let status: Status = args
+        .status
+        .parse()
+        .hint("e.g. pgconverge log-run completed \"kratos migrated\"")?;
+    let mut entry = Entry::new(status, "log-run", args.message.unwrap_or_default());
+    entry.command = format!("log-run ({})", ctx.command_line);
+    runlog::append(&ctx.run_log, &entry)?;
+    eprintln!("logged `{}` to {}", status.as_str(), ctx.run_log.display());
+    Ok(Outcome::Success)
+}

@@ -1,0 +1,65 @@
+//! Dispatch: resolve what every command shares (configuration layers, run-log path,
+//! progress policy) once, then hand over to one module per subcommand.
+
+pub mod check;
+pub mod export;
+pub mod import;
+pub mod log_run;
+pub mod runs;
+pub mod verify;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Result;
+
+use crate::cli::{Cli, Command};
+use crate::config::{self, Layers};
+
+/// What every subcommand receives.
+pub struct Ctx {
+    pub layers: Layers,
+    pub run_log: PathBuf,
+    pub quiet: bool,
+    /// The invocation, passwords redacted, for the run log.
+    pub command_line: String,
+}
+
+/// How a command ended when it did not fail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Success,
+    /// Verification found a difference (exit 1).
+    Difference,
+}
+
+impl Outcome {
+    pub fn exit_code(self) -> ExitCode {
+        match self {
+            Outcome::Success => ExitCode::SUCCESS,
+            Outcome::Difference => ExitCode::from(1),
+        }
+    }
+}
+
+pub async fn run(cli: Cli) -> Result<Outcome> {
+    let explicit_env = cli.global.env_file.is_some();
+    let env_file = cli.global.env_file.clone().unwrap_or_else(|| ".env".into());
+    let layers = Layers::from_process(&env_file, explicit_env)?;
+    let run_log = config::run_log_path(cli.global.run_log.as_deref(), &layers);
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let ctx = Ctx {
+        layers,
+        run_log,
+        quiet: cli.global.quiet,
+        command_line: config::redact_command_line(&args),
+    };
+    match cli.command {
+        Command::Export(a) => export::run(&ctx, a).await,
+        Command::Import(a) => import::run(&ctx, a).await,
+        Command::Verify(a) => verify::run(&ctx, a).await,
+        Command::LogRun(a) => log_run::run(&ctx, a),
+        Command::Runs(a) => runs::run(&ctx, a),
+        Command::Check(a) => check::run(&ctx, a).await,
+    }
+}

@@ -1,0 +1,490 @@
+//! Configuration resolved once, before any work: flag > environment > `.env` in the
+//! working directory > built-in default, for the old scripts' variable names and the URL
+//! forms. Pure apart from `Layers::from_process`, which reads the environment and the
+//! `.env` file. Passwords live in `Secret`, whose `Debug` and `Display` print `***`.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+
+use crate::cli::{MysqlArgs, PostgresArgs};
+use crate::hint::WithHint;
+
+/// Where a configuration value came from; later variants lose to earlier ones.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Origin {
+    Default,
+    DotEnv,
+    Env,
+    Flag,
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Origin::Default => "default",
+            Origin::DotEnv => ".env",
+            Origin::Env => "environment",
+            Origin::Flag => "flag",
+        })
+    }
+}
+
+/// The environment and the `.env` file, kept apart so that precedence can be applied.
+#[derive(Debug, Default, Clone)]
+pub struct Layers {
+    pub env: HashMap<String, String>,
+    pub dotenv: HashMap<String, String>,
+}
+
+impl Layers {
+    /// Read the process environment and the `.env` file (absent is fine, unreadable is not).
+    pub fn from_process(dotenv_path: &Path, explicit: bool) -> Result<Self> {
+        let env = std::env::vars().collect();
+        let mut dotenv = HashMap::new();
+        match dotenvy::from_path_iter(dotenv_path) {
+            Ok(iter) => {
+                for item in iter {
+                    let (k, v) = item.with_context(|| {
+                        format!("reading configuration file {}", dotenv_path.display())
+                    })?;
+                    dotenv.insert(k, v);
+                }
+            }
+            Err(dotenvy::Error::Io(e)) if e.kind() == std::io::ErrorKind::NotFound && !explicit => {
+            }
+            Err(e) => {
+                return Err(e).with_context(|| {
+                    format!("reading configuration file {}", dotenv_path.display())
+                });
+            }
+        }
+        Ok(Layers { env, dotenv })
+    }
+
+    /// The value of `var` by precedence, with where it came from; empty values count as set.
+    pub fn get(&self, flag: Option<&str>, var: &str) -> Option<(String, Origin)> {
+        if let Some(v) = flag {
+            return Some((v.to_string(), Origin::Flag));
+        }
+        if let Some(v) = self.env.get(var) {
+            return Some((v.clone(), Origin::Env));
+        }
+        self.dotenv.get(var).map(|v| (v.clone(), Origin::DotEnv))
+    }
+
+    /// Like `get`, falling back to a default.
+    pub fn get_or(&self, flag: Option<&str>, var: &str, default: &str) -> (String, Origin) {
+        self.get(flag, var)
+            .unwrap_or_else(|| (default.to_string(), Origin::Default))
+    }
+}
+
+/// A password: never printed, never serialised.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Self {
+        Secret(s.into())
+    }
+    /// The password itself, for the connection call only.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+/// One server's resolved connection settings.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub host: String,
+    pub port: u16,
+    pub user: String,
+    pub password: Option<Secret>,
+    pub container: Option<String>,
+    /// Where host/port/user came from, for `check`.
+    pub origin: Origin,
+}
+
+impl ServerConfig {
+    /// `user@host:port`, safe to print.
+    pub fn display(&self) -> String {
+        format!("{}@{}:{}", self.user, self.host, self.port)
+    }
+}
+
+/// The variable names and defaults of one server kind.
+struct Vars {
+    prefix: &'static str,
+    scheme: &'static [&'static str],
+    default_port: u16,
+    default_user: &'static str,
+}
+
+const MYSQL: Vars = Vars {
+    prefix: "MYSQL",
+    scheme: &["mysql", "mariadb"],
+    default_port: 3306,
+    default_user: "root",
+};
+const POSTGRES: Vars = Vars {
+    prefix: "POSTGRES",
+    scheme: &["postgres", "postgresql"],
+    default_port: 5432,
+    default_user: "postgres",
+};
+
+struct Given<'a> {
+    url: Option<&'a str>,
+    host: Option<&'a str>,
+    port: Option<&'a str>,
+    user: Option<&'a str>,
+    password: Option<&'a str>,
+    container: Option<&'a str>,
+}
+
+/// Resolve the MySQL connection.
+pub fn mysql(args: &MysqlArgs, layers: &Layers) -> Result<ServerConfig> {
+    resolve(
+        &MYSQL,
+        Given {
+            url: args.mysql_url.as_deref(),
+            host: args.mysql_host.as_deref(),
+            port: args.mysql_port.as_deref(),
+            user: args.mysql_user.as_deref(),
+            password: args.mysql_password.as_deref(),
+            container: args.mysql_container.as_deref(),
+        },
+        layers,
+    )
+}
+
+/// Resolve the PostgreSQL connection.
+pub fn postgres(args: &PostgresArgs, layers: &Layers) -> Result<ServerConfig> {
+    resolve(
+        &POSTGRES,
+        Given {
+            url: args.postgres_url.as_deref(),
+            host: args.postgres_host.as_deref(),
+            port: args.postgres_port.as_deref(),
+            user: args.postgres_user.as_deref(),
+            password: args.postgres_password.as_deref(),
+            container: args.postgres_container.as_deref(),
+        },
+        layers,
+    )
+}
+
+fn resolve(vars: &Vars, given: Given<'_>, layers: &Layers) -> Result<ServerConfig> {
+    let p = vars.prefix;
+    let var = |name: &str| format!("{p}_{name}");
+    // The URL supplies defaults for the parts; a part set at the same or a stronger level
+    // than the URL wins, so `MYSQL_URL` in the environment beats `MYSQL_HOST` in `.env`.
+    let url = layers.get(given.url, &var("URL"));
+    let mut parts = UrlParts::default();
+    let url_origin = match &url {
+        Some((text, origin)) => {
+            parts =
+                parse_url(text, vars.scheme).with_context(|| format!("reading {}", var("URL")))?;
+            *origin
+        }
+        None => Origin::Default,
+    };
+    let pick = |flag: Option<&str>, name: &str, from_url: Option<String>, default: &str| match (
+        layers.get(flag, &var(name)),
+        from_url,
+    ) {
+        (Some((v, o)), Some(u)) => {
+            if o >= url_origin {
+                (v, o)
+            } else {
+                (u, url_origin)
+            }
+        }
+        (Some((v, o)), None) => (v, o),
+        (None, Some(u)) => (u, url_origin),
+        (None, None) => (default.to_string(), Origin::Default),
+    };
+    let (host, host_origin) = pick(given.host, "HOST", parts.host, "127.0.0.1");
+    let (port_text, port_origin) = pick(
+        given.port,
+        "PORT",
+        parts.port.map(|p| p.to_string()),
+        &vars.default_port.to_string(),
+    );
+    let port: u16 = port_text
+        .trim()
+        .parse()
+        .with_context(|| format!("{} is `{port_text}`, not a port number", var("PORT")))
+        .hint(format!(
+            "set {} to a number such as {}",
+            var("PORT"),
+            vars.default_port
+        ))?;
+    let (user, user_origin) = pick(given.user, "USER", parts.user, vars.default_user);
+    let (password, _) = pick(given.password, "PASSWORD", parts.password, "");
+    let container = layers
+        .get(given.container, &var("CONTAINER"))
+        .map(|(v, _)| v)
+        .filter(|v| !v.is_empty());
+    if host.is_empty() {
+        bail!("{} is empty", var("HOST"));
+    }
+    Ok(ServerConfig {
+        host,
+        port,
+        user,
+        password: (!password.is_empty()).then(|| Secret::new(password)),
+        container,
+        origin: host_origin.max(port_origin).max(user_origin),
+    })
+}
+
+#[derive(Debug, Default, PartialEq)]
+struct UrlParts {
+    host: Option<String>,
+    port: Option<u16>,
+    user: Option<String>,
+    password: Option<String>,
+}
+
+fn parse_url(text: &str, schemes: &[&str]) -> Result<UrlParts> {
+    // Never echo the URL itself: it may hold a password.
+    let url = url::Url::parse(text)
+        .map_err(|e| anyhow::anyhow!("not a valid URL ({e})"))
+        .hint(format!("expected {}://user:password@host:port", schemes[0]))?;
+    if !schemes.contains(&url.scheme()) {
+        bail!(
+            "URL scheme is `{}`, expected `{}`",
+            url.scheme(),
+            schemes[0]
+        );
+    }
+    let decode = percent_decode;
+    Ok(UrlParts {
+        host: url
+            .host_str()
+            .map(|h| h.trim_matches(['[', ']']).to_string()),
+        port: url.port(),
+        user: (!url.username().is_empty()).then(|| decode(url.username())),
+        password: url.password().map(decode),
+    })
+}
+
+fn percent_decode(s: &str) -> String {
+    let hex = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && i + 2 < bytes.len()
+            && let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2]))
+        {
+            out.push(h * 16 + l);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Where the run log lives: flag > PGCONVERGE_RUN_LOG > .env > `migration_log.jsonl`.
+pub fn run_log_path(flag: Option<&Path>, layers: &Layers) -> PathBuf {
+    let flag = flag.map(|p| p.to_string_lossy().into_owned());
+    PathBuf::from(
+        layers
+            .get_or(flag.as_deref(), "PGCONVERGE_RUN_LOG", "migration_log.jsonl")
+            .0,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn layers(env: &[(&str, &str)], dotenv: &[(&str, &str)]) -> Layers {
+        let map = |kv: &[(&str, &str)]| {
+            kv.iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        Layers {
+            env: map(env),
+            dotenv: map(dotenv),
+        }
+    }
+
+    #[test]
+    fn precedence_flag_env_dotenv_default() {
+        // (flag, env, dotenv, expected host, expected origin)
+        type Case<'a> = (
+            Option<&'a str>,
+            Option<&'a str>,
+            Option<&'a str>,
+            &'a str,
+            Origin,
+        );
+        let cases: &[Case] = &[
+            (Some("f"), Some("e"), Some("d"), "f", Origin::Flag),
+            (None, Some("e"), Some("d"), "e", Origin::Env),
+            (None, None, Some("d"), "d", Origin::DotEnv),
+            (None, None, None, "127.0.0.1", Origin::Default),
+        ];
+        for (flag, env, dotenv, want, origin) in cases {
+            let env: Vec<_> = env.iter().map(|v| ("MYSQL_HOST", *v)).collect();
+            let dot: Vec<_> = dotenv.iter().map(|v| ("MYSQL_HOST", *v)).collect();
+            let args = MysqlArgs {
+                mysql_host: flag.map(String::from),
+                ..Default::default()
+            };
+            let cfg = mysql(&args, &layers(&env, &dot)).unwrap();
+            assert_eq!(cfg.host, *want);
+            assert_eq!(cfg.origin, *origin);
+        }
+    }
+
+    #[test]
+    fn url_in_env_beats_parts_in_dotenv_but_not_parts_in_env() {
+        let l = layers(
+            &[("MYSQL_URL", "mysql://app:s%40cret@db.example:3307")],
+            &[("MYSQL_HOST", "127.0.0.1"), ("MYSQL_USER", "root")],
+        );
+        let cfg = mysql(&MysqlArgs::default(), &l).unwrap();
+        assert_eq!(
+            (cfg.host.as_str(), cfg.port, cfg.user.as_str()),
+            ("db.example", 3307, "app")
+        );
+        assert_eq!(cfg.password.unwrap().expose(), "s@cret");
+
+        let l = layers(
+            &[
+                ("MYSQL_URL", "mysql://app@db.example"),
+                ("MYSQL_HOST", "other"),
+            ],
+            &[],
+        );
+        let cfg = mysql(&MysqlArgs::default(), &l).unwrap();
+        assert_eq!((cfg.host.as_str(), cfg.port), ("other", 3306));
+    }
+
+    #[test]
+    fn passwords_never_show_in_debug_or_errors() {
+        let l = layers(
+            &[
+                ("POSTGRES_PASSWORD", "hunter2"),
+                ("MYSQL_URL", "mysql://u:hunter2@h:notaport"),
+            ],
+            &[],
+        );
+        let cfg = postgres(&PostgresArgs::default(), &l).unwrap();
+        assert!(!format!("{cfg:?}").contains("hunter2"));
+        assert!(format!("{cfg:?}").contains("***"));
+        let err = mysql(&MysqlArgs::default(), &l).unwrap_err();
+        assert!(!format!("{err:#}").contains("hunter2"), "{err:#}");
+    }
+
+    #[test]
+    fn bad_port_and_scheme_are_errors() {
+        let l = layers(&[("MYSQL_PORT", "33o6")], &[]);
+        assert!(mysql(&MysqlArgs::default(), &l).is_err());
+        let l = layers(&[("POSTGRES_URL", "mysql://h")], &[]);
+        assert!(postgres(&PostgresArgs::default(), &l).is_err());
+    }
+
+    #[test]
+    fn empty_password_is_none() {
+        let l = layers(&[("MYSQL_PASSWORD", "")], &[]);
+        assert!(mysql(&MysqlArgs::default(), &l).unwrap().password.is_none());
+    }
+}
+
+/// The command line as it may be logged: values of `--*password*` flags and passwords
+/// inside `--*-url` values replaced by `***`.
+pub fn redact_command_line(args: &[String]) -> String {
+    let mut out: Vec<String> = Vec::with_capacity(args.len());
+    let mut hide_next = false;
+    for a in args {
+        if hide_next {
+            out.push("***".into());
+            hide_next = false;
+            continue;
+        }
+        if a.starts_with("--") && a.contains("password") {
+            match a.split_once('=') {
+                Some((k, _)) => out.push(format!("{k}=***")),
+                None => {
+                    out.push(a.clone());
+                    hide_next = true;
+                }
+            }
+            continue;
+        }
+        out.push(redact_url(a));
+    }
+    out.join(" ")
+}
+
+/// `scheme://user:secret@host` -> `scheme://user:***@host`; anything else unchanged.
+pub fn redact_url(s: &str) -> String {
+    if let Some(scheme_end) = s.find("://") {
+        let rest = &s[scheme_end + 3..];
+        if let Some(at) = rest.rfind('@') {
+            let userinfo = &rest[..at];
+            if let Some(colon) = userinfo.find(':') {
+                return format!(
+                    "{}{}:***{}",
+                    &s[..scheme_end + 3],
+                    &userinfo[..colon],
+                    &rest[at..]
+                );
+            }
+        }
+    }
+    s.to_string()
+}
+
+#[cfg(test)]
+mod redact_tests {
+    use super::*;
+
+    #[test]
+    fn command_lines_lose_their_passwords() {
+        let cases: &[(&[&str], &str)] = &[
+            (
+                &["check", "--mysql-password", "pw"],
+                "check --mysql-password ***",
+            ),
+            (
+                &["check", "--postgres-password=pw"],
+                "check --postgres-password=***",
+            ),
+            (
+                &["check", "--mysql-url", "mysql://u:pw@h:1"],
+                "check --mysql-url mysql://u:***@h:1",
+            ),
+            (&["--mysql-url=mysql://u@h"], "--mysql-url=mysql://u@h"),
+        ];
+        for (args, want) in cases {
+            let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+            assert_eq!(redact_command_line(&args), *want);
+        }
+    }
+}

@@ -1,0 +1,87 @@
+//! Errors that tell the user what to do. A `Hint` is attached to an error chain as a
+//! context layer; `render` prints the chain on one line and every hint after it.
+//! This module must not know about any server: callers decide what the hint says.
+
+use std::fmt;
+
+/// An error carrying a "hint:" line. It displays as the error it wraps and continues
+/// the chain with that error's causes, so the hint never replaces the message.
+#[derive(Debug)]
+pub struct Hinted {
+    pub hint: String,
+    inner: anyhow::Error,
+}
+
+impl fmt::Display for Hinted {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.inner, f)
+    }
+}
+
+impl std::error::Error for Hinted {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.inner.source()
+    }
+}
+
+/// Attach a hint to any error result.
+pub trait WithHint<T> {
+    fn hint(self, hint: impl Into<String>) -> anyhow::Result<T>;
+}
+
+impl<T, E> WithHint<T> for Result<T, E>
+where
+    E: Into<anyhow::Error>,
+{
+    fn hint(self, hint: impl Into<String>) -> anyhow::Result<T> {
+        self.map_err(|e| with_hint(e.into(), hint))
+    }
+}
+
+/// Attach a hint to an error.
+pub fn with_hint(err: anyhow::Error, hint: impl Into<String>) -> anyhow::Error {
+    anyhow::Error::new(Hinted {
+        hint: hint.into(),
+        inner: err,
+    })
+}
+
+/// `error: outer: inner: root` then one `hint: ...` line per hint, outermost first.
+pub fn render(err: &anyhow::Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut hints: Vec<String> = Vec::new();
+    for link in err.chain() {
+        if let Some(h) = link.downcast_ref::<Hinted>() {
+            hints.push(h.hint.clone());
+        }
+        let text = link.to_string();
+        // Drivers often repeat their cause inside their own message: print it once.
+        if !parts.last().is_some_and(|p| p.ends_with(&text)) {
+            parts.push(text);
+        }
+    }
+    let mut out = format!("error: {}\n", parts.join(": "));
+    for h in hints {
+        out.push_str(&format!("hint: {h}\n"));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use anyhow::{Context, anyhow};
+
+    #[test]
+    fn hints_follow_the_chain() {
+        let r: anyhow::Result<()> = Err(anyhow!("connection refused"));
+        let e = r
+            .hint("start the server")
+            .context("connecting to MySQL")
+            .unwrap_err();
+        assert_eq!(
+            render(&e),
+            "error: connecting to MySQL: connection refused\nhint: start the server\n"
+        );
+    }
+}

@@ -1,0 +1,41 @@
+//! pgconverge: parse the command line, run the subcommand on a tokio runtime, print the
+//! whole error chain to stderr and turn the outcome into the exit code
+//! (0 ok, 1 verification found a difference, 2 anything else).
+
+// Helpers for export/import/verify land with those commands; this allow goes with them.
+#![allow(dead_code)]
+
+mod cli;
+mod cmd;
+mod config;
+mod hint;
+mod mysql;
+mod postgres;
+mod profile;
+mod report;
+mod runlog;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match runtime.block_on(cmd::run(cli)) {
+        Ok(outcome) => outcome.exit_code(),
+        Err(err) => {
+            eprint!("{}", hint::render(&err));
+            ExitCode::from(2)
+        }
+    }
+}

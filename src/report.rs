@@ -1,0 +1,76 @@
+//! Plain-text tables for stdout. Pure: callers print the returned string.
+
+/// A table with a header row; cells are left-aligned, numbers right-aligned.
+#[derive(Debug, Default)]
+pub struct Table {
+    headers: Vec<String>,
+    rows: Vec<Vec<String>>,
+}
+
+impl Table {
+    pub fn new<S: Into<String>>(headers: impl IntoIterator<Item = S>) -> Table {
+        Table {
+            headers: headers.into_iter().map(Into::into).collect(),
+            rows: Vec::new(),
+        }
+    }
+
+    pub fn row<S: Into<String>>(&mut self, cells: impl IntoIterator<Item = S>) {
+        self.rows.push(cells.into_iter().map(Into::into).collect());
+    }
+
+    pub fn render(&self) -> String {
+        let n = self.headers.len();
+        let mut width: Vec<usize> = self.headers.iter().map(|h| h.chars().count()).collect();
+        for r in &self.rows {
+            for (i, c) in r.iter().enumerate().take(n) {
+                width[i] = width[i].max(c.chars().count());
+            }
+        }
+        let numeric = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_digit() || c == ',');
+        let line = |cells: &[String]| {
+            let mut out = String::new();
+            for (i, c) in cells.iter().enumerate().take(n) {
+                let pad = width[i] - c.chars().count();
+                let last = i + 1 == n;
+                if numeric(c) {
+                    out.push_str(&" ".repeat(pad));
+                    out.push_str(c);
+                } else {
+                    out.push_str(c);
+                    if !last {
+                        out.push_str(&" ".repeat(pad));
+                    }
+                }
+                if !last {
+                    out.push_str("  ");
+                }
+            }
+            out.trim_end().to_string() + "\n"
+        };
+        let mut out = line(&self.headers);
+        out.push_str(&line(
+            &width.iter().map(|w| "-".repeat(*w)).collect::<Vec<_>>(),
+        ));
+        for r in &self.rows {
+            out.push_str(&line(r));
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn aligns_columns() {
+        let mut t = Table::new(["table", "rows"]);
+        t.row(["user", "2073"]);
+        t.row(["query-result-cache", "5"]);
+        assert_eq!(
+            t.render(),
+            "table               rows\n------------------  ----\nuser                2073\nquery-result-cache     5\n"
+        );
+    }
+}

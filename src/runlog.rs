@@ -1,0 +1,261 @@
+//! The append-only run log: JSON Lines, one object per event. Each entry is serialised
+//! into one buffer and written with a single `write` on a file opened for append, then
+//! fsynced, so concurrent writers never interleave and nothing is ever rewritten.
+//! Also reads the old shell script's `{"migration_runs":[...]}` file.
+
+use std::fs::OpenOptions;
+use std::io::Write;
+use std::path::Path;
+use std::str::FromStr;
+
+use anyhow::{Context, Result, bail};
+use serde::{Deserialize, Serialize};
+
+use crate::hint::WithHint;
+
+pub const STATUSES: [&str; 5] = [
+    "started",
+    "in_progress",
+    "completed",
+    "rolled_back",
+    "failed",
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Started,
+    InProgress,
+    Completed,
+    RolledBack,
+    Failed,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Started => "started",
+            Status::InProgress => "in_progress",
+            Status::Completed => "completed",
+            Status::RolledBack => "rolled_back",
+            Status::Failed => "failed",
+        }
+    }
+}
+
+impl FromStr for Status {
+    type Err = anyhow::Error;
+    fn from_str(s: &str) -> Result<Self> {
+        Ok(match s {
+            "started" => Status::Started,
+            "in_progress" => Status::InProgress,
+            "completed" => Status::Completed,
+            "rolled_back" => Status::RolledBack,
+            "failed" => Status::Failed,
+            other => bail!(
+                "`{other}` is not a run status; valid statuses: {}",
+                STATUSES.join(", ")
+            ),
+        })
+    }
+}
+
+/// One line of the run log.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Entry {
+    pub timestamp: String,
+    pub status: String,
+    #[serde(default)]
+    pub message: String,
+    #[serde(default)]
+    pub command: String,
+    #[serde(default)]
+    pub host: String,
+    #[serde(default)]
+    pub user: String,
+    #[serde(default)]
+    pub tool_version: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub export_dir: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tables: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rows: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration_ms: Option<u64>,
+    /// Anything command-specific (per-table counts, differences).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub details: Option<serde_json::Value>,
+    /// Set when read from the legacy `migration_log.json`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+}
+
+impl Entry {
+    /// A new entry stamped now, on this host, by this user and tool version.
+    pub fn new(status: Status, command: &str, message: impl Into<String>) -> Entry {
+        Entry {
+            timestamp: now_rfc3339(),
+            status: status.as_str().into(),
+            message: message.into(),
+            command: command.into(),
+            host: hostname(),
+            user: username(),
+            tool_version: env!("CARGO_PKG_VERSION").into(),
+            export_dir: None,
+            tables: None,
+            rows: None,
+            duration_ms: None,
+            details: None,
+            source: None,
+        }
+    }
+}
+
+/// UTC, RFC 3339 with milliseconds.
+pub fn now_rfc3339() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+pub fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_string())
+        .ok()
+        .filter(|s| !s.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "unknown".into())
+}
+
+pub fn username() -> String {
+    std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .unwrap_or_else(|_| "unknown".into())
+}
+
+/// Append one entry: one `write` of one line to a file opened with O_APPEND, then fsync.
+pub fn append(path: &Path, entry: &Entry) -> Result<()> {
+    let mut line = serde_json::to_vec(entry).context("serialising a run-log entry")?;
+    line.push(b'\n');
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("creating the run log's directory {}", dir.display()))?;
+    }
+    let mut file = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .with_context(|| format!("opening the run log {}", path.display()))
+        .hint("set --run-log or PGCONVERGE_RUN_LOG to a writable path")?;
+    // A regular file opened for append takes a whole small write at once; `write` (not
+    // `write_all`) lets us notice the impossible short write instead of splitting the line.
+    let n = file
+        .write(&line)
+        .with_context(|| format!("appending to the run log {}", path.display()))?;
+    if n != line.len() {
+        bail!(
+            "short write to the run log {} ({n} of {} bytes)",
+            path.display(),
+            line.len()
+        );
+    }
+    file.sync_data()
+        .with_context(|| format!("fsyncing the run log {}", path.display()))?;
+    Ok(())
+}
+
+/// Append, but only warn on failure: a broken run log must not fail a finished migration.
+pub fn append_or_warn(path: &Path, entry: &Entry) {
+    if let Err(e) = append(path, entry) {
+        eprintln!("warning: {e:#}");
+    }
+}
+
+/// Read a run log: JSON Lines, or the legacy `{"migration_runs":[...]}` document.
+/// Lines that are not valid JSON are reported on stderr and skipped.
+pub fn read(path: &Path) -> Result<Vec<Entry>> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading the run log {}", path.display()))?;
+    parse(&text, &path.display().to_string())
+}
+
+/// Parse either format (pure).
+pub fn parse(text: &str, name: &str) -> Result<Vec<Entry>> {
+    let trimmed = text.trim_start();
+    if trimmed.starts_with('{')
+        && let Ok(doc) = serde_json::from_str::<serde_json::Value>(trimmed)
+        && let Some(runs) = doc.get("migration_runs")
+    {
+        let runs = runs
+            .as_array()
+            .with_context(|| format!("{name}: `migration_runs` is not an array"))?;
+        return Ok(runs.iter().map(legacy_entry).collect());
+    }
+    let mut out = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        match serde_json::from_str::<Entry>(line) {
+            Ok(e) => out.push(e),
+            Err(e) => eprintln!("warning: {name} line {}: not a run-log entry ({e})", i + 1),
+        }
+    }
+    Ok(out)
+}
+
+/// The old script wrote free-form objects; keep what we recognise, the rest in details.
+fn legacy_entry(v: &serde_json::Value) -> Entry {
+    let s = |k: &str| {
+        v.get(k)
+            .map(|x| match x {
+                serde_json::Value::String(s) => s.clone(),
+                other => other.to_string(),
+            })
+            .unwrap_or_default()
+    };
+    Entry {
+        timestamp: s("timestamp"),
+        status: s("status"),
+        message: s("message"),
+        command: s("command"),
+        host: s("host"),
+        user: s("user"),
+        tool_version: s("tool_version"),
+        export_dir: None,
+        tables: None,
+        rows: None,
+        duration_ms: None,
+        details: Some(v.clone()),
+        source: Some("legacy".into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_parse_and_bogus_names_the_valid_ones() {
+        for s in STATUSES {
+            assert_eq!(s.parse::<Status>().unwrap().as_str(), s);
+        }
+        let err = "bogus".parse::<Status>().unwrap_err().to_string();
+        assert!(err.contains("started, in_progress, completed, rolled_back, failed"));
+    }
+
+    #[test]
+    fn parses_lines_and_skips_garbage() {
+        let text = "{\"timestamp\":\"t\",\"status\":\"started\"}\nnot json\n\n{\"timestamp\":\"u\",\"status\":\"failed\",\"message\":\"m\"}\n";
+        let e = parse(text, "log").unwrap();
+        assert_eq!(e.len(), 2);
+        assert_eq!(e[1].message, "m");
+    }
+
+    #[test]
+    fn parses_legacy_document() {
+        let text = r#"{"migration_runs":[{"timestamp":"2024-05-01T10:00:00Z","status":"completed","message":"kratos done","rows":12}]}"#;
+        let e = parse(text, "legacy").unwrap();
+        assert_eq!(e.len(), 1);
+        assert_eq!(e[0].status, "completed");
+        assert_eq!(e[0].source.as_deref(), Some("legacy"));
+    }
+}

@@ -1,0 +1,74 @@
+//! `check` against the real servers.
+
+use crate::harness::*;
+
+#[test]
+fn prints_both_versions_and_the_databases() {
+    let w = World::new("check_versions");
+    let o = w.run(&["check", &w.db]);
+    assert_exit(&o, 0);
+    let out = stdout(&o);
+    assert!(out.contains("MariaDB") || out.contains("mysql"), "{out}");
+    assert!(out.lines().any(|l| l.starts_with("postgres")), "{out}");
+    assert!(out.contains("session_replication_role: allowed"), "{out}");
+    let o = w.run(&["check", &w.db, "--json"]);
+    assert_exit(&o, 0);
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["databases"][0]["source_exists"], true);
+    assert_eq!(v["databases"][0]["target_exists"], true);
+    assert!(!v["servers"][1]["version"].as_str().unwrap().is_empty());
+}
+
+#[test]
+fn wrong_password_is_one_line_with_a_hint_and_no_password() {
+    let w = World::new("check_wrong_password");
+    let o = w
+        .cmd()
+        .env("MYSQL_PASSWORD", "s3cret-never-shown")
+        .arg("check")
+        .output()
+        .unwrap();
+    assert_exit(&o, 2);
+    let err = stderr(&o);
+    assert!(err.contains("refused the login"), "{err}");
+    assert!(err.contains("hint:"), "{err}");
+    assert!(!err.contains("s3cret-never-shown") && !stdout(&o).contains("s3cret-never-shown"));
+    // The same through a URL.
+    let o = w
+        .cmd()
+        .env(
+            "MYSQL_URL",
+            "mysql://root:s3cret-never-shown@127.0.0.1:3306",
+        )
+        .arg("check")
+        .output()
+        .unwrap();
+    assert_exit(&o, 2);
+    assert!(!stderr(&o).contains("s3cret-never-shown"), "{}", stderr(&o));
+}
+
+#[test]
+fn unreachable_host_and_unknown_database_have_hints() {
+    let w = World::new("check_unreachable");
+    let o = w
+        .cmd()
+        .env("POSTGRES_PORT", "1")
+        .arg("check")
+        .output()
+        .unwrap();
+    assert_exit(&o, 2);
+    let err = stderr(&o);
+    assert!(
+        err.contains("cannot reach PostgreSQL") && err.contains("hint:"),
+        "{err}"
+    );
+
+    let o = w.run(&["check", "pgc_no_such_database_anywhere"]);
+    assert_exit(&o, 2);
+    let err = stderr(&o);
+    assert!(
+        err.contains("`pgc_no_such_database_anywhere` does not exist"),
+        "{err}"
+    );
+    assert!(err.contains("hint:"), "{err}");
+}

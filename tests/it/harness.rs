@@ -1,0 +1,247 @@
+//! Test harness: every test gets its own uniquely named databases on both servers
+//! (created at start, dropped in `Drop`, which also runs when the test panics;
+//! `TEST_KEEP_DBS=1` keeps them), and runs the real binary in its own temp directory
+//! with a clean configuration environment.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use mysql_async::prelude::*;
+
+pub fn mysql_url() -> String {
+    std::env::var("TEST_MYSQL_URL").unwrap_or_else(|_| "mysql://root@127.0.0.1:3306".into())
+}
+
+pub fn postgres_url() -> String {
+    std::env::var("TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
+}
+
+/// Run a future to completion on a private runtime (tests are plain `#[test]`s).
+pub fn block<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("test runtime")
+        .block_on(f)
+}
+
+fn mysql_opts(db: Option<&str>) -> mysql_async::Opts {
+    let base = mysql_async::Opts::from_url(&mysql_url()).expect("TEST_MYSQL_URL");
+    mysql_async::OptsBuilder::from_opts(base)
+        .db_name(db.map(str::to_string))
+        .prefer_socket(false)
+        .into()
+}
+
+fn pg_config(db: &str) -> tokio_postgres::Config {
+    let mut c: tokio_postgres::Config = postgres_url().parse().expect("TEST_POSTGRES_URL");
+    c.dbname(db);
+    c
+}
+
+/// Run SQL (several statements allowed) on MySQL, in `db` or without a database.
+pub fn mysql_exec(db: Option<&str>, sql: &str) {
+    block(async {
+        let mut conn = mysql_async::Conn::new(mysql_opts(db))
+            .await
+            .expect("mysql connect");
+        conn.query_drop(sql)
+            .await
+            .unwrap_or_else(|e| panic!("mysql: {e}\n{sql}"));
+        conn.disconnect().await.ok();
+    })
+}
+
+/// Rows of a MySQL query as text (text protocol; NULL is None).
+pub fn mysql_rows(db: &str, sql: &str) -> Vec<Vec<Option<Vec<u8>>>> {
+    block(async {
+        let mut conn = mysql_async::Conn::new(mysql_opts(Some(db)))
+            .await
+            .expect("mysql connect");
+        let rows: Vec<mysql_async::Row> = conn.query(sql).await.expect("mysql query");
+        rows.into_iter()
+            .map(|r| {
+                r.unwrap_raw()
+                    .into_iter()
+                    .map(|v| match v {
+                        None | Some(mysql_async::Value::NULL) => None,
+                        Some(mysql_async::Value::Bytes(b)) => Some(b),
+                        Some(other) => Some(other.as_sql(true).into_bytes()),
+                    })
+                    .collect()
+            })
+            .collect()
+    })
+}
+
+/// Run SQL (several statements allowed) on PostgreSQL database `db`.
+pub fn pg_exec(db: &str, sql: &str) {
+    block(async {
+        let (client, conn) = pg_config(db)
+            .connect(tokio_postgres::NoTls)
+            .await
+            .expect("pg connect");
+        tokio::spawn(conn);
+        client
+            .batch_execute(sql)
+            .await
+            .unwrap_or_else(|e| panic!("postgres: {e:?}\n{sql}"));
+    })
+}
+
+/// Rows of a PostgreSQL query, every column cast to text by the caller's SQL or here via
+/// the simple-query protocol (text form; NULL is None).
+pub fn pg_rows(db: &str, sql: &str) -> Vec<Vec<Option<String>>> {
+    block(async {
+        let (client, conn) = pg_config(db)
+            .connect(tokio_postgres::NoTls)
+            .await
+            .expect("pg connect");
+        tokio::spawn(conn);
+        let msgs = client
+            .simple_query(sql)
+            .await
+            .unwrap_or_else(|e| panic!("postgres: {e:?}\n{sql}"));
+        msgs.into_iter()
+            .filter_map(|m| match m {
+                tokio_postgres::SimpleQueryMessage::Row(r) => {
+                    Some((0..r.len()).map(|i| r.get(i).map(str::to_string)).collect())
+                }
+                _ => None,
+            })
+            .collect()
+    })
+}
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+/// A test's private world: a MySQL database, a PostgreSQL database (same name) and a
+/// working directory. Dropped at the end of the test, even after a panic.
+pub struct World {
+    pub db: String,
+    pub dir: tempfile::TempDir,
+    keep: bool,
+}
+
+impl World {
+    pub fn new(test: &str) -> World {
+        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+        let short: String = test
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() {
+                    c.to_ascii_lowercase()
+                } else {
+                    '_'
+                }
+            })
+            .take(30)
+            .collect();
+        let db = format!("pgc_{short}_{}_{n}", std::process::id());
+        mysql_exec(
+            None,
+            &format!(
+                "DROP DATABASE IF EXISTS `{db}`; CREATE DATABASE `{db}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"
+            ),
+        );
+        pg_exec(
+            "postgres",
+            &format!("DROP DATABASE IF EXISTS \"{db}\" WITH (FORCE)"),
+        );
+        pg_exec("postgres", &format!("CREATE DATABASE \"{db}\""));
+        World {
+            db,
+            dir: tempfile::tempdir().expect("tempdir"),
+            keep: std::env::var("TEST_KEEP_DBS").is_ok_and(|v| v == "1"),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The binary, in this world's directory, configured only through the test URLs.
+    pub fn cmd(&self) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_pgconverge"));
+        c.current_dir(self.path());
+        for (k, _) in std::env::vars() {
+            if k.starts_with("MYSQL_")
+                || k.starts_with("POSTGRES_")
+                || k.starts_with("PGCONVERGE_")
+                || k == "ALKEMIO_DB"
+                || k == "KRATOS_DB"
+            {
+                c.env_remove(k);
+            }
+        }
+        c.env("MYSQL_URL", mysql_url())
+            .env("POSTGRES_URL", postgres_url())
+            .env("PGCONVERGE_RUN_LOG", self.run_log());
+        c
+    }
+
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.cmd().args(args).output().expect("run pgconverge")
+    }
+
+    pub fn run_log(&self) -> PathBuf {
+        self.path().join("migration_log.jsonl")
+    }
+
+    pub fn mysql(&self, sql: &str) {
+        mysql_exec(Some(&self.db), sql)
+    }
+
+    pub fn pg(&self, sql: &str) {
+        pg_exec(&self.db, sql)
+    }
+
+    pub fn pg_rows(&self, sql: &str) -> Vec<Vec<Option<String>>> {
+        pg_rows(&self.db, sql)
+    }
+}
+
+impl Drop for World {
+    fn drop(&mut self) {
+        if self.keep {
+            eprintln!(
+                "TEST_KEEP_DBS=1: keeping databases `{}` and {}",
+                self.db,
+                self.path().display()
+            );
+            let _ = std::mem::replace(&mut self.dir, tempfile::tempdir().expect("tempdir")).keep();
+            return;
+        }
+        let db = self.db.clone();
+        // Never panic in drop (we may already be unwinding).
+        let _ = std::panic::catch_unwind(|| {
+            mysql_exec(None, &format!("DROP DATABASE IF EXISTS `{db}`"));
+            pg_exec(
+                "postgres",
+                &format!("DROP DATABASE IF EXISTS \"{db}\" WITH (FORCE)"),
+            );
+        });
+    }
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Assert an exit code, showing both streams when it differs.
+#[track_caller]
+pub fn assert_exit(o: &Output, code: i32) {
+    assert_eq!(
+        o.status.code(),
+        Some(code),
+        "exit code\n--- stdout\n{}\n--- stderr\n{}",
+        stdout(o),
+        stderr(o)
+    );
+}

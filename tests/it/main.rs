@@ -1,0 +1,8 @@
+//! The integration tests: one binary, a module per subcommand, all against the real
+//! MariaDB and PostgreSQL servers (TEST_MYSQL_URL / TEST_POSTGRES_URL).
+
+#[allow(dead_code)] // shared helpers; not every module uses each one
+mod harness;
+
+mod check;
+mod log_run;
