@@ -2,22 +2,10 @@
 //! whole error chain to stderr and turn the outcome into the exit code
 //! (0 ok, 1 verification found a difference, 2 anything else).
 
-// Helpers for export/import/verify land with those commands; this allow goes with them.
-#![allow(dead_code)]
-
-mod cli;
-mod cmd;
-mod config;
-mod hint;
-mod mysql;
-mod postgres;
-mod profile;
-mod report;
-mod runlog;
-
 use std::process::ExitCode;
 
 use clap::Parser;
+use pgconverge::{cli, cmd, hint};
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();

@@ -81,3 +81,293 @@ pub async fn database_exists(conn: &mut Conn, name: &str) -> Result<bool> {
         .with_context(|| format!("looking up database `{name}`"))?;
     Ok(found.is_some())
 }
+
+/// One column as `information_schema.COLUMNS` describes it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ColumnMeta {
+    pub name: String,
+    pub data_type: String,
+    pub column_type: String,
+    pub nullable: bool,
+    /// VIRTUAL/STORED/PERSISTENT GENERATED (not MySQL 8's DEFAULT_GENERATED).
+    pub generated: bool,
+}
+
+/// One base table.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TableMeta {
+    pub name: String,
+    pub engine: String,
+    /// InnoDB's estimate: for progress bars only, never for counts.
+    pub estimated_rows: u64,
+    pub columns: Vec<ColumnMeta>,
+    pub primary_key: Vec<String>,
+}
+
+/// Tables, columns and primary keys of `db`, in name order.
+pub async fn read_catalog(conn: &mut Conn, db: &str) -> Result<Vec<TableMeta>> {
+    let ctx = || format!("reading information_schema for database `{db}`");
+    let tables: Vec<(String, String, u64)> = conn
+        .exec(
+            "SELECT TABLE_NAME AS table_name, COALESCE(ENGINE, '') AS engine, \
+                    COALESCE(TABLE_ROWS, 0) AS table_rows \
+             FROM information_schema.TABLES \
+             WHERE TABLE_SCHEMA = ? AND TABLE_TYPE = 'BASE TABLE' ORDER BY TABLE_NAME",
+            (db,),
+        )
+        .await
+        .with_context(ctx)?;
+    let columns: Vec<(String, String, String, String, String, String)> = conn
+        .exec(
+            "SELECT TABLE_NAME AS table_name, COLUMN_NAME AS column_name, \
+                    DATA_TYPE AS data_type, COLUMN_TYPE AS column_type, \
+                    IS_NULLABLE AS is_nullable, EXTRA AS extra \
+             FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? \
+             ORDER BY TABLE_NAME, ORDINAL_POSITION",
+            (db,),
+        )
+        .await
+        .with_context(ctx)?;
+    let keys: Vec<(String, String)> = conn
+        .exec(
+            "SELECT TABLE_NAME AS table_name, COLUMN_NAME AS column_name \
+             FROM information_schema.KEY_COLUMN_USAGE \
+             WHERE TABLE_SCHEMA = ? AND CONSTRAINT_NAME = 'PRIMARY' \
+             ORDER BY TABLE_NAME, ORDINAL_POSITION",
+            (db,),
+        )
+        .await
+        .with_context(ctx)?;
+    let json_columns = mariadb_json_columns(conn, db).await;
+    let mut out: Vec<TableMeta> = tables
+        .into_iter()
+        .map(|(name, engine, rows)| TableMeta {
+            name,
+            engine,
+            estimated_rows: rows,
+            columns: Vec::new(),
+            primary_key: Vec::new(),
+        })
+        .collect();
+    let index: std::collections::HashMap<String, usize> = out
+        .iter()
+        .enumerate()
+        .map(|(i, t)| (t.name.clone(), i))
+        .collect();
+    for (table, name, data_type, column_type, nullable, extra) in columns {
+        if let Some(&i) = index.get(&table) {
+            let extra = extra.to_ascii_uppercase();
+            let is_json = json_columns.contains(&(table.clone(), name.clone()));
+            out[i].columns.push(ColumnMeta {
+                data_type: if is_json {
+                    "json".into()
+                } else {
+                    data_type.to_ascii_lowercase()
+                },
+                column_type: column_type.to_ascii_lowercase(),
+                nullable: nullable.eq_ignore_ascii_case("YES"),
+                generated: [
+                    "VIRTUAL GENERATED",
+                    "STORED GENERATED",
+                    "PERSISTENT GENERATED",
+                ]
+                .iter()
+                .any(|g| extra.contains(g)),
+                name,
+            });
+        }
+    }
+    for (table, column) in keys {
+        if let Some(&i) = index.get(&table) {
+            out[i].primary_key.push(column);
+        }
+    }
+    Ok(out)
+}
+
+/// MariaDB's JSON is LONGTEXT with `CHECK (json_valid(col))`; find those columns so they
+/// get the JSON checks. MySQL 8 has a real `json` type (and no TABLE_NAME here): empty.
+async fn mariadb_json_columns(conn: &mut Conn, db: &str) -> Vec<(String, String)> {
+    let rows: Vec<(String, String)> = match conn
+        .exec(
+            "SELECT TABLE_NAME AS table_name, CHECK_CLAUSE AS check_clause \
+             FROM information_schema.CHECK_CONSTRAINTS WHERE CONSTRAINT_SCHEMA = ?",
+            (db,),
+        )
+        .await
+    {
+        Ok(r) => r,
+        Err(_) => return Vec::new(),
+    };
+    rows.into_iter()
+        .filter_map(|(table, clause)| {
+            let c = clause.trim();
+            let inner = c.strip_prefix("json_valid(")?.strip_suffix(')')?;
+            Some((table, inner.trim_matches('`').replace("``", "`")))
+        })
+        .collect()
+}
+
+/// Session settings every reading connection gets: UTC, utf8mb4, long network timeouts
+/// (a slow disk on our side must not make the server drop a long stream).
+async fn prepare_reader(conn: &mut Conn) -> Result<()> {
+    conn.query_drop(
+        "SET SESSION time_zone = '+00:00'; SET NAMES utf8mb4; \
+         SET SESSION net_write_timeout = 3600; SET SESSION net_read_timeout = 3600; \
+         SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ",
+    )
+    .await
+    .context("preparing a reading session (time_zone, NAMES, isolation)")
+}
+
+async fn start_snapshot(conn: &mut Conn) -> Result<()> {
+    conn.query_drop("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY")
+        .await
+        .context("starting a consistent read-only snapshot")
+}
+
+/// Reading connections that all see one snapshot of the database.
+pub struct Readers {
+    pub conns: Vec<Conn>,
+    pub synchronized_by: String,
+    /// Said to the user when fewer readers than asked could be synchronised.
+    pub note: Option<String>,
+}
+
+/// Open `wanted` readers on one snapshot. With more than one, the exported tables are
+/// locked `READ` (so no write can commit on them) while every reader starts its
+/// snapshot, then unlocked — mydumper's `--lock-all-tables` approach, which needs only
+/// the LOCK TABLES privilege. If the lock cannot be had, one reader is used instead.
+pub async fn open_readers(
+    cfg: &ServerConfig,
+    db: &str,
+    tables: &[String],
+    wanted: usize,
+) -> Result<Readers> {
+    let single = |mut conn: Conn, note: Option<String>| async move {
+        prepare_reader(&mut conn).await?;
+        start_snapshot(&mut conn).await?;
+        Ok::<_, anyhow::Error>(Readers {
+            conns: vec![conn],
+            synchronized_by: "one connection, one snapshot".into(),
+            note,
+        })
+    };
+    if wanted <= 1 || tables.len() <= 1 {
+        return single(connect(cfg, Some(db)).await?, None).await;
+    }
+    let mut locker = connect(cfg, Some(db)).await?;
+    let mut conns = Vec::with_capacity(wanted);
+    for _ in 0..wanted {
+        let mut c = connect(cfg, Some(db)).await?;
+        prepare_reader(&mut c).await?;
+        conns.push(c);
+    }
+    let list: Vec<String> = tables
+        .iter()
+        .map(|t| format!("{}.{} READ", quote_ident(db), quote_ident(t)))
+        .collect();
+    let locked = async {
+        locker
+            .query_drop("SET SESSION lock_wait_timeout = 30")
+            .await?;
+        locker
+            .query_drop(format!("LOCK TABLES {}", list.join(", ")))
+            .await
+    }
+    .await;
+    if let Err(e) = locked {
+        let note = format!(
+            "could not lock the tables to synchronise {wanted} readers ({e}); \
+             exporting with one reader on one snapshot"
+        );
+        let _ = locker.disconnect().await;
+        let first = conns.swap_remove(0);
+        for c in conns {
+            let _ = c.disconnect().await;
+        }
+        return single(first, Some(note)).await;
+    }
+    for c in &mut conns {
+        start_snapshot(c).await?;
+    }
+    locker
+        .query_drop("UNLOCK TABLES")
+        .await
+        .context("unlocking the tables after starting the snapshots")?;
+    let _ = locker.disconnect().await;
+    Ok(Readers {
+        conns,
+        synchronized_by: format!(
+            "{wanted} connections started their snapshots under LOCK TABLES ... READ"
+        ),
+        note: None,
+    })
+}
+
+/// Stream every row of `db.table` (the given columns, MySQL's text form) into `on_row`,
+/// one row at a time: nothing is buffered beyond the driver's packet. Columns flagged
+/// `raw` are read as their stored bytes (`CAST(... AS BINARY)`), bypassing the
+/// connection's character-set conversion, which would otherwise rewrite bytes kept in a
+/// text column (latin1 0x9C would arrive as UTF-8 `œ`).
+pub async fn stream_table<F>(
+    conn: &mut Conn,
+    db: &str,
+    table: &str,
+    columns: &[String],
+    raw: &[bool],
+    mut on_row: F,
+) -> Result<()>
+where
+    F: FnMut(&[Option<&[u8]>]) -> Result<()>,
+{
+    let cols: Vec<String> = columns
+        .iter()
+        .zip(raw.iter().chain(std::iter::repeat(&false)))
+        .map(|(c, &raw)| {
+            if raw {
+                format!("CAST({} AS BINARY)", quote_ident(c))
+            } else {
+                quote_ident(c)
+            }
+        })
+        .collect();
+    let sql = format!(
+        "SELECT {} FROM {}.{}",
+        cols.join(", "),
+        quote_ident(db),
+        quote_ident(table)
+    );
+    let n = columns.len();
+    let mut result = conn
+        .query_iter(sql)
+        .await
+        .with_context(|| format!("reading table `{table}`"))?;
+    while let Some(row) = result
+        .next()
+        .await
+        .with_context(|| format!("reading table `{table}`"))?
+    {
+        let values: Vec<Option<&[u8]>> = (0..n)
+            .map(|i| match row.as_ref(i) {
+                Some(mysql_async::Value::Bytes(b)) => Some(b.as_slice()),
+                _ => None,
+            })
+            .collect();
+        on_row(&values)?;
+    }
+    Ok(())
+}
+
+/// Exact `count(*)` of a table.
+pub async fn count_rows(conn: &mut Conn, db: &str, table: &str) -> Result<u64> {
+    let n: Option<u64> = conn
+        .query_first(format!(
+            "SELECT COUNT(*) FROM {}.{}",
+            quote_ident(db),
+            quote_ident(table)
+        ))
+        .await
+        .with_context(|| format!("counting rows of `{table}` in MySQL"))?;
+    Ok(n.unwrap_or(0))
+}

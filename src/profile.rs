@@ -3,9 +3,12 @@
 //! overrides of the encoding rules. Any other name is a plain database with no rules.
 //! Pure: the database names come from `Layers` passed in.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 use crate::config::Layers;
+use crate::hint::WithHint;
 
 /// A per-column override of the type-driven encoding rule.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -100,6 +103,59 @@ impl Profile {
     }
 }
 
+/// The tables an export takes, and why the others are left out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Selection {
+    pub tables: Vec<String>,
+    pub excluded: BTreeMap<String, String>,
+}
+
+impl Profile {
+    /// Apply `--tables` (each must exist), the profile's never-copy list and `--exclude`
+    /// to the source's tables. Pure.
+    pub fn select(
+        &self,
+        available: &[String],
+        only: &[String],
+        exclude: &[String],
+    ) -> anyhow::Result<Selection> {
+        for t in only {
+            if !available.contains(t) {
+                return Err(anyhow::anyhow!(
+                    "table `{t}` (from --tables) does not exist in database `{}`",
+                    self.source_db
+                ))
+                .hint("table names are case-sensitive; list them with SHOW TABLES");
+            }
+        }
+        let candidates: Vec<&String> = if only.is_empty() {
+            available.iter().collect()
+        } else {
+            available.iter().filter(|t| only.contains(t)).collect()
+        };
+        let mut sel = Selection {
+            tables: Vec::new(),
+            excluded: BTreeMap::new(),
+        };
+        for t in candidates {
+            if self.never_copy.contains(t) {
+                sel.excluded.insert(
+                    t.clone(),
+                    format!(
+                        "profile `{}`: never copied (the target's schema tool owns it)",
+                        self.name
+                    ),
+                );
+            } else if exclude.contains(t) {
+                sel.excluded.insert(t.clone(), "--exclude".into());
+            } else {
+                sel.tables.push(t.clone());
+            }
+        }
+        Ok(sel)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -124,5 +180,23 @@ mod tests {
         let plain = Profile::resolve("shop", &layers);
         assert_eq!(plain.source_db, "shop");
         assert!(plain.never_copy.is_empty() && plain.column_overrides.is_empty());
+    }
+
+    #[test]
+    fn selection_applies_only_never_copy_and_exclude() {
+        let p = Profile::resolve("alkemio", &Layers::default());
+        let avail: Vec<String> = ["user", "space", "migrations_typeorm", "query-result-cache"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let s = p.select(&avail, &[], &["space".into()]).unwrap();
+        assert_eq!(s.tables, vec!["user".to_string()]);
+        assert_eq!(s.excluded.len(), 3);
+        assert_eq!(s.excluded["space"], "--exclude");
+        let s = p
+            .select(&avail, &["user".into(), "migrations_typeorm".into()], &[])
+            .unwrap();
+        assert_eq!(s.tables, vec!["user".to_string()]);
+        assert!(p.select(&avail, &["nope".into()], &[]).is_err());
     }
 }

@@ -1,6 +1,464 @@
-//! placeholder
+//! `pgconverge export <profile|database>`: read the catalog, open readers on one
+//! snapshot, stream every selected table into its CSV file under a temporary directory,
+//! write the manifest, fsync, and rename the directory to its final name. On any error
+//! or Ctrl-C the temporary directory is removed; after a crash it stays behind under a
+//! hidden `.…partial-<pid>` name without a manifest, which import refuses.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use anyhow::{Context, Result, anyhow};
+use indicatif::ProgressBar;
+use mysql_async::Conn;
+
+use crate::cli::{ExportArgs, OnInvalid};
 use crate::cmd::{Ctx, Outcome};
-use anyhow::{Result, bail};
-pub async fn run(_ctx: &Ctx, _args: crate::cli::ExportArgs) -> Result<Outcome> {
-    bail!("not built yet")
+use crate::config::{self, ServerConfig};
+use crate::csvfile::TableWriter;
+use crate::encode::{self, InvalidPolicy, Rule};
+use crate::layout;
+use crate::manifest::{self, ColumnEntry, Manifest, TableEntry};
+use crate::mysql::{self, ColumnMeta, TableMeta};
+use crate::profile::Profile;
+use crate::progress::{Progress, human_bytes};
+use crate::report::Table;
+use crate::runlog::{self, Entry, Status};
+
+/// One table's export plan: the columns read and the rule for each.
+struct TablePlan {
+    meta: TableMeta,
+    columns: Vec<ColumnMeta>,
+    rules: Vec<Rule>,
+    pk: Vec<usize>,
+    generated: Vec<String>,
+}
+
+fn plan(meta: TableMeta, profile: &Profile) -> TablePlan {
+    let (generated, columns): (Vec<ColumnMeta>, Vec<ColumnMeta>) =
+        meta.columns.iter().cloned().partition(|c| c.generated);
+    let rules = columns
+        .iter()
+        .map(|c| {
+            encode::classify(
+                &c.data_type,
+                &c.column_type,
+                profile.override_for(&meta.name, &c.name),
+            )
+        })
+        .collect();
+    let pk = meta
+        .primary_key
+        .iter()
+        .filter_map(|k| columns.iter().position(|c| &c.name == k))
+        .collect();
+    TablePlan {
+        generated: generated.into_iter().map(|c| c.name).collect(),
+        columns,
+        rules,
+        pk,
+        meta,
+    }
+}
+
+pub async fn run(ctx: &Ctx, args: ExportArgs) -> Result<Outcome> {
+    let clock = Instant::now();
+    let started_at = runlog::now_rfc3339();
+    let cfg = config::mysql(&args.mysql, &ctx.layers)?;
+    let profile = Profile::resolve(&args.source, &ctx.layers);
+    let db = profile.source_db.clone();
+    let progress = Progress::new(ctx.quiet);
+    let policy = match args.on_invalid {
+        OnInvalid::Error => InvalidPolicy::Error,
+        OnInvalid::Fix => InvalidPolicy::Fix,
+    };
+
+    let mut conn = mysql::connect(&cfg, Some(&db)).await?;
+    let server_version = mysql::server_version(&mut conn).await?;
+    let catalog = mysql::read_catalog(&mut conn, &db).await?;
+    let _ = conn.disconnect().await;
+    let names: Vec<String> = catalog.iter().map(|t| t.name.clone()).collect();
+    let selection = profile.select(&names, &args.tables, &args.exclude)?;
+    let mut plans: Vec<TablePlan> = catalog
+        .into_iter()
+        .filter(|t| selection.tables.contains(&t.name))
+        .map(|t| plan(t, &profile))
+        .collect();
+    // Largest first, so parallel readers finish together.
+    plans.sort_by_key(|p| std::cmp::Reverse(p.meta.estimated_rows));
+
+    let paths = layout::new_export(&args.out, &profile.name, chrono::Utc::now());
+    let parent = paths.tmp_dir.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+    warn_stale_partials(parent, &progress);
+    std::fs::create_dir(&paths.tmp_dir)
+        .with_context(|| format!("creating {}", paths.tmp_dir.display()))?;
+
+    let mut start = Entry::new(
+        Status::Started,
+        &ctx.command_line,
+        format!("export of `{db}` ({} tables)", plans.len()),
+    );
+    start.export_dir = Some(paths.final_dir.display().to_string());
+    start.tables = Some(plans.len() as u64);
+    runlog::append_or_warn(&ctx.run_log, &start);
+    progress.note(format!(
+        "exporting {} tables of `{db}` from {} ({server_version}) into {}",
+        plans.len(),
+        cfg.display(),
+        paths.final_dir.display()
+    ));
+
+    let work = export_tables(
+        &cfg,
+        &db,
+        plans,
+        &paths.tmp_dir,
+        &progress,
+        args.jobs,
+        policy,
+    );
+    let result = tokio::select! {
+        r = work => r,
+        _ = tokio::signal::ctrl_c() => Err(anyhow!("interrupted (Ctrl-C)")),
+    };
+    let (entries, readers, synchronized_by) = match result {
+        Ok(v) => v,
+        Err(e) => {
+            let _ = std::fs::remove_dir_all(&paths.tmp_dir);
+            let mut failed = Entry::new(Status::Failed, &ctx.command_line, format!("{e:#}"));
+            failed.export_dir = Some(paths.final_dir.display().to_string());
+            failed.duration_ms = Some(clock.elapsed().as_millis() as u64);
+            runlog::append_or_warn(&ctx.run_log, &failed);
+            return Err(e.context(format!("export of `{db}` failed; nothing was kept")));
+        }
+    };
+
+    let mut tables = BTreeMap::new();
+    let mut warnings = Vec::new();
+    for t in entries {
+        for w in &t.warnings {
+            warnings.push(format!("table `{}`: {w}", t.name));
+        }
+        tables.insert(t.name.clone(), t);
+    }
+    let total_rows = tables.values().map(|t| t.rows).sum();
+    let total_bytes = tables.values().map(|t| t.bytes).sum();
+    let m = Manifest {
+        format_version: manifest::FORMAT_VERSION,
+        tool: manifest::Tool {
+            name: "pgconverge".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+        },
+        profile: profile.name.clone(),
+        source: manifest::Source {
+            kind: "mysql".into(),
+            host: cfg.host.clone(),
+            port: cfg.port,
+            user: cfg.user.clone(),
+            database: db.clone(),
+            server_version,
+            container: cfg.container.clone(),
+        },
+        started_at,
+        finished_at: runlog::now_rfc3339(),
+        snapshot: manifest::Snapshot {
+            isolation: "REPEATABLE READ, consistent snapshot, read only".into(),
+            time_zone: "+00:00".into(),
+            charset: "utf8mb4".into(),
+            readers,
+            synchronized_by,
+        },
+        csv: manifest::Dialect::current(),
+        export_info: manifest::ExportInfo {
+            timestamp: paths.timestamp.clone(),
+            source_database: db.clone(),
+            source_type: "mysql".into(),
+            container: cfg.container.clone(),
+        },
+        summary: manifest::Summary {
+            total_tables: tables.len() as u64,
+            total_rows,
+            total_bytes,
+        },
+        tables,
+        excluded_tables: selection.excluded,
+        warnings,
+    };
+    if let Err(e) = seal(&m, &paths) {
+        let _ = std::fs::remove_dir_all(&paths.tmp_dir);
+        return Err(e);
+    }
+
+    let mut done = Entry::new(
+        Status::Completed,
+        &ctx.command_line,
+        format!(
+            "exported `{db}`: {} tables, {total_rows} rows",
+            m.tables.len()
+        ),
+    );
+    done.export_dir = Some(paths.final_dir.display().to_string());
+    done.tables = Some(m.tables.len() as u64);
+    done.rows = Some(total_rows);
+    done.duration_ms = Some(clock.elapsed().as_millis() as u64);
+    runlog::append_or_warn(&ctx.run_log, &done);
+
+    for w in &m.warnings {
+        progress.warn(w);
+    }
+    print!("{}", summary(&m));
+    println!("export: {}", paths.final_dir.display());
+    Ok(Outcome::Success)
+}
+
+/// Run the readers over a shared queue of tables; the first error stops everything.
+async fn export_tables(
+    cfg: &ServerConfig,
+    db: &str,
+    plans: Vec<TablePlan>,
+    dir: &Path,
+    progress: &Progress,
+    jobs: usize,
+    policy: InvalidPolicy,
+) -> Result<(Vec<TableEntry>, usize, String)> {
+    let names: Vec<String> = plans.iter().map(|p| p.meta.name.clone()).collect();
+    let estimate: u64 = plans.iter().map(|p| p.meta.estimated_rows).sum();
+    let wanted = jobs.clamp(1, plans.len().max(1));
+    let readers = mysql::open_readers(cfg, db, &names, wanted).await?;
+    if let Some(note) = &readers.note {
+        progress.warn(note);
+    }
+    let reader_count = readers.conns.len();
+    let overall = progress.rows("all tables", estimate);
+    let queue = Arc::new(Mutex::new(VecDeque::from(plans)));
+    let mut set = tokio::task::JoinSet::new();
+    for conn in readers.conns {
+        let queue = queue.clone();
+        let db = db.to_string();
+        let dir = dir.to_path_buf();
+        let progress = progress.clone();
+        let overall = overall.clone();
+        set.spawn(async move { reader(conn, queue, db, dir, progress, overall, policy).await });
+    }
+    let mut entries = Vec::new();
+    while let Some(joined) = set.join_next().await {
+        match joined {
+            Ok(Ok(mut e)) => entries.append(&mut e),
+            Ok(Err(e)) => {
+                set.abort_all();
+                overall.finish_and_clear();
+                return Err(e);
+            }
+            Err(e) => {
+                set.abort_all();
+                overall.finish_and_clear();
+                return Err(anyhow!("an export reader crashed: {e}"));
+            }
+        }
+    }
+    overall.finish_and_clear();
+    Ok((entries, reader_count, readers.synchronized_by))
+}
+
+async fn reader(
+    mut conn: Conn,
+    queue: Arc<Mutex<VecDeque<TablePlan>>>,
+    db: String,
+    dir: PathBuf,
+    progress: Progress,
+    overall: ProgressBar,
+    policy: InvalidPolicy,
+) -> Result<Vec<TableEntry>> {
+    let mut done = Vec::new();
+    loop {
+        let next = queue
+            .lock()
+            .map_err(|_| anyhow!("table queue poisoned"))?
+            .pop_front();
+        let Some(plan) = next else { break };
+        done.push(export_table(&mut conn, &db, &plan, &dir, &progress, &overall, policy).await?);
+    }
+    let _ = conn.disconnect().await;
+    Ok(done)
+}
+
+async fn export_table(
+    conn: &mut Conn,
+    db: &str,
+    plan: &TablePlan,
+    dir: &Path,
+    progress: &Progress,
+    overall: &ProgressBar,
+    policy: InvalidPolicy,
+) -> Result<TableEntry> {
+    let name = &plan.meta.name;
+    let clock = Instant::now();
+    let file = layout::csv_file_name(name);
+    let names: Vec<String> = plan.columns.iter().map(|c| c.name.clone()).collect();
+    let mut writer = TableWriter::create(
+        &dir.join(&file),
+        name,
+        names.clone(),
+        plan.rules.clone(),
+        plan.pk.clone(),
+        policy,
+    )?;
+    let bar = progress.rows(name, plan.meta.estimated_rows);
+    const STEP: u64 = 1024;
+    let raw: Vec<bool> = plan.rules.iter().map(|r| *r == Rule::Base64).collect();
+    mysql::stream_table(conn, db, name, &names, &raw, |values| {
+        writer.write_row(values)?;
+        if writer.rows() % STEP == 0 {
+            bar.set_position(writer.rows());
+            bar.set_message(human_bytes(writer.bytes()));
+            overall.inc(STEP);
+        }
+        Ok(())
+    })
+    .await
+    .with_context(|| format!("exporting table `{name}`"))?;
+    overall.inc(writer.rows() % STEP);
+    let written = writer
+        .finish()
+        .with_context(|| format!("exporting table `{name}`"))?;
+    bar.finish_and_clear();
+    progress.note(format!(
+        "exported `{name}`: {} rows, {} in {:.1} s",
+        written.rows,
+        human_bytes(written.bytes),
+        clock.elapsed().as_secs_f64()
+    ));
+
+    let mut warnings = Vec::new();
+    if !plan.meta.engine.eq_ignore_ascii_case("InnoDB") && !plan.meta.engine.is_empty() {
+        warnings.push(format!(
+            "engine {} is not transactional: its rows are not covered by the snapshot",
+            plan.meta.engine
+        ));
+    }
+    let mut columns = Vec::new();
+    for (i, c) in plan.columns.iter().enumerate() {
+        let stats = written.stats[i].clone();
+        if stats.non_uuid > 0 {
+            warnings.push(format!(
+                "column `{}` (char(36)): {} values are neither empty nor a UUID and will fail a uuid column, e.g. {}",
+                c.name,
+                stats.non_uuid,
+                written.non_uuid_samples[i].join("; ")
+            ));
+        }
+        let fixed = stats.nul_stripped + stats.invalid_utf8_replaced + stats.json_nul_dropped;
+        if fixed > 0 {
+            warnings.push(format!(
+                "column `{}`: {fixed} values changed by --on-invalid fix",
+                c.name
+            ));
+        }
+        columns.push(ColumnEntry {
+            name: c.name.clone(),
+            data_type: c.data_type.clone(),
+            column_type: c.column_type.clone(),
+            nullable: c.nullable,
+            rule: plan.rules[i].name().into(),
+            stats,
+            non_uuid_samples: written.non_uuid_samples[i].clone(),
+        });
+    }
+    Ok(TableEntry {
+        name: name.clone(),
+        file,
+        rows: written.rows,
+        bytes: written.bytes,
+        sha256: written.sha256,
+        engine: plan.meta.engine.clone(),
+        columns,
+        primary_key: plan.meta.primary_key.clone(),
+        generated_columns: plan.generated.clone(),
+        warnings,
+    })
+}
+
+/// Write the manifest, fsync it and the directory, then rename the directory to its
+/// final name and fsync the parent: only now is the export visible.
+fn seal(m: &Manifest, paths: &layout::ExportPaths) -> Result<()> {
+    use std::io::Write;
+    let path = layout::manifest_path(&paths.tmp_dir);
+    let mut f =
+        std::fs::File::create(&path).with_context(|| format!("creating {}", path.display()))?;
+    let mut text = serde_json::to_vec_pretty(m).context("serialising the manifest")?;
+    text.push(b'\n');
+    f.write_all(&text)
+        .and_then(|_| f.sync_all())
+        .with_context(|| format!("writing {}", path.display()))?;
+    fsync_dir(&paths.tmp_dir)?;
+    std::fs::rename(&paths.tmp_dir, &paths.final_dir).with_context(|| {
+        format!(
+            "renaming {} to {}",
+            paths.tmp_dir.display(),
+            paths.final_dir.display()
+        )
+    })?;
+    if let Some(parent) = paths.final_dir.parent() {
+        fsync_dir(parent)?;
+    }
+    Ok(())
+}
+
+fn fsync_dir(dir: &Path) -> Result<()> {
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .with_context(|| format!("fsyncing directory {}", dir.display()))
+}
+
+fn warn_stale_partials(parent: &Path, progress: &Progress) {
+    let Ok(entries) = std::fs::read_dir(parent) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if layout::is_partial(&name) {
+            progress.warn(format!(
+                "{} is left from an interrupted export (never importable); delete it to free space",
+                e.path().display()
+            ));
+        }
+    }
+}
+
+fn summary(m: &Manifest) -> String {
+    let mut t = Table::new(["table", "rows", "size", "rewrites", "warnings"]);
+    for e in m.tables.values() {
+        let mut rewrites = Vec::new();
+        let sum =
+            |f: fn(&encode::ColumnStats) -> u64| e.columns.iter().map(|c| f(&c.stats)).sum::<u64>();
+        for (label, n) in [
+            ("''→NULL uuid", sum(|s| s.empty_uuid_to_null)),
+            ("zero date→NULL", sum(|s| s.zero_date_to_null)),
+            (
+                "fixed",
+                sum(|s| s.nul_stripped + s.invalid_utf8_replaced + s.json_nul_dropped),
+            ),
+        ] {
+            if n > 0 {
+                rewrites.push(format!("{n} {label}"));
+            }
+        }
+        t.row([
+            e.name.clone(),
+            e.rows.to_string(),
+            human_bytes(e.bytes),
+            rewrites.join(", "),
+            e.warnings.len().to_string(),
+        ]);
+    }
+    t.row([
+        format!("{} tables", m.summary.total_tables),
+        m.summary.total_rows.to_string(),
+        human_bytes(m.summary.total_bytes),
+        String::new(),
+        m.warnings.len().to_string(),
+    ]);
+    t.render()
 }

@@ -245,3 +245,19 @@ pub fn assert_exit(o: &Output, code: i32) {
         stderr(o)
     );
 }
+
+/// SQL that inserts `n` rows (n <= 1,000,000) into `table (cols)` with `SELECT exprs`,
+/// where `seq.n` counts from 0; portable across MariaDB and MySQL 8 (no recursive CTE
+/// limits, no temporary tables reopened).
+pub fn mysql_fill_sql(table: &str, cols: &str, exprs: &str, n: u64) -> String {
+    format!(
+        "CREATE TABLE IF NOT EXISTS _digits (d INT PRIMARY KEY);
+         INSERT IGNORE INTO _digits VALUES (0),(1),(2),(3),(4),(5),(6),(7),(8),(9);
+         INSERT INTO {table} ({cols})
+           SELECT {exprs} FROM (
+             SELECT a.d + 10*b.d + 100*c.d + 1000*e.d + 10000*f.d + 100000*g.d AS n
+             FROM _digits a, _digits b, _digits c, _digits e, _digits f, _digits g
+           ) seq WHERE seq.n < {n};
+         DROP TABLE _digits;"
+    )
+}

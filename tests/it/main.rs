@@ -5,4 +5,6 @@
 mod harness;
 
 mod check;
+mod export;
+mod fixture;
 mod log_run;

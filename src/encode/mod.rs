@@ -1,0 +1,355 @@
+//! PURE: MySQL text-protocol value -> CSV field, driven by `information_schema.COLUMNS`.
+//! One named function per MySQL quirk (in `rules`), the CSV dialect in `csv`, and here the
+//! choice of rule per column (`classify`) and the per-value pipeline (`encode_value`) that
+//! counts every rewrite. No I/O, no allocation per value beyond the output buffer.
+
+pub mod csv;
+pub mod rules;
+
+use serde::{Deserialize, Serialize};
+
+use crate::profile::Override;
+
+/// How one column's values become CSV fields.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Rule {
+    /// Numbers, decimals, time, year: MySQL's text form, unchanged.
+    Verbatim,
+    /// Character data: unchanged, checked for NUL and invalid UTF-8.
+    Text,
+    /// `char(36)`: `''` -> NULL (PostgreSQL `uuid` rejects it), non-UUIDs reported.
+    Uuid36,
+    /// JSON: as text, also checked for `\u0000` (PostgreSQL `jsonb` rejects it).
+    Json,
+    /// binary/varbinary/*blob: `\x` + lowercase hex (PostgreSQL `bytea` hex input).
+    Hex,
+    /// date/datetime/timestamp: zero dates -> NULL.
+    DateTime,
+    /// `bit(n)`: n binary digits.
+    Bits(u32),
+    /// Profile override: bytes kept in a text column, as standard base64.
+    Base64,
+}
+
+impl Rule {
+    pub fn name(self) -> &'static str {
+        match self {
+            Rule::Verbatim => "verbatim",
+            Rule::Text => "text",
+            Rule::Uuid36 => "uuid36",
+            Rule::Json => "json",
+            Rule::Hex => "hex",
+            Rule::DateTime => "datetime",
+            Rule::Bits(_) => "bits",
+            Rule::Base64 => "base64",
+        }
+    }
+}
+
+/// Choose the rule for a column from `DATA_TYPE` and `COLUMN_TYPE` (any case) and the
+/// profile's override.
+pub fn classify(data_type: &str, column_type: &str, over: Option<Override>) -> Rule {
+    if let Some(Override::Base64) = over {
+        return Rule::Base64;
+    }
+    let dt = data_type.to_ascii_lowercase();
+    let ct = column_type.to_ascii_lowercase();
+    match dt.as_str() {
+        "char" if ct == "char(36)" => Rule::Uuid36,
+        "char" | "varchar" | "tinytext" | "text" | "mediumtext" | "longtext" | "enum" | "set" => {
+            Rule::Text
+        }
+        "json" => Rule::Json,
+        "binary" | "varbinary" | "tinyblob" | "blob" | "mediumblob" | "longblob" | "geometry"
+        | "point" | "linestring" | "polygon" | "multipoint" | "multilinestring"
+        | "multipolygon" | "geometrycollection" | "geomcollection" => Rule::Hex,
+        "date" | "datetime" | "timestamp" => Rule::DateTime,
+        "bit" => Rule::Bits(rules::bit_width(&ct)),
+        _ => Rule::Verbatim,
+    }
+}
+
+/// What to do with a value PostgreSQL would refuse.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InvalidPolicy {
+    /// Stop the export, naming table, column and key.
+    Error,
+    /// Strip NULs, replace invalid UTF-8 with U+FFFD, drop `\u0000` escapes; count each.
+    Fix,
+}
+
+/// A value PostgreSQL would refuse.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Finding {
+    NulInText,
+    InvalidUtf8,
+    JsonNulEscape,
+}
+
+impl Finding {
+    pub fn describe(self) -> &'static str {
+        match self {
+            Finding::NulInText => "a NUL byte in text (PostgreSQL text cannot hold it)",
+            Finding::InvalidUtf8 => "invalid UTF-8 (PostgreSQL rejects it in a UTF8 database)",
+            Finding::JsonNulEscape => "\\u0000 inside JSON (PostgreSQL jsonb rejects it)",
+        }
+    }
+}
+
+/// Counters of one column; names are the manifest's keys.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ColumnStats {
+    pub nulls_written: u64,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    /// `''` turned NULL in a `char(36)` column.
+    pub empty_uuid_to_null: u64,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub zero_date_to_null: u64,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub hex: u64,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub bits: u64,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub base64: u64,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub nul_stripped: u64,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub invalid_utf8_replaced: u64,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub json_nul_dropped: u64,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    /// Non-empty `char(36)` values that are not UUIDs.
+    pub non_uuid: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+/// What the caller must know about one encoded value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Encoded {
+    Ok,
+    /// Written, but it will fail a `uuid` target column: the caller records the key.
+    NotUuid,
+}
+
+/// Append the CSV field for `value` (None = SQL NULL) under `rule` to `out`, updating
+/// `stats`. On a finding under `InvalidPolicy::Error`, nothing is appended.
+pub fn encode_value(
+    rule: Rule,
+    value: Option<&[u8]>,
+    policy: InvalidPolicy,
+    stats: &mut ColumnStats,
+    out: &mut Vec<u8>,
+) -> Result<Encoded, Finding> {
+    let Some(v) = value else {
+        stats.nulls_written += 1;
+        csv::write_null(out);
+        return Ok(Encoded::Ok);
+    };
+    match rule {
+        Rule::Verbatim => csv::write_text(v, out),
+        Rule::Hex => {
+            stats.hex += 1;
+            rules::blob_to_hex(v, out);
+        }
+        Rule::Base64 => {
+            stats.base64 += 1;
+            rules::bytes_to_base64(v, out);
+        }
+        Rule::Bits(n) => {
+            stats.bits += 1;
+            rules::bits_to_digits(v, n, out);
+        }
+        Rule::DateTime => {
+            if rules::is_zero_date(v) {
+                stats.zero_date_to_null += 1;
+                stats.nulls_written += 1;
+                csv::write_null(out);
+            } else {
+                csv::write_text(v, out);
+            }
+        }
+        Rule::Uuid36 if v.is_empty() => {
+            stats.empty_uuid_to_null += 1;
+            stats.nulls_written += 1;
+            csv::write_null(out);
+        }
+        Rule::Text | Rule::Uuid36 | Rule::Json => {
+            let fixed = checked_text(rule, v, policy, stats)?;
+            let text = fixed.as_deref().unwrap_or(v);
+            csv::write_text(text, out);
+            if rule == Rule::Uuid36 && !rules::is_uuid(text) {
+                stats.non_uuid += 1;
+                return Ok(Encoded::NotUuid);
+            }
+        }
+    }
+    Ok(Encoded::Ok)
+}
+
+/// Check text for what PostgreSQL refuses; under `Fix`, return the repaired bytes.
+fn checked_text(
+    rule: Rule,
+    v: &[u8],
+    policy: InvalidPolicy,
+    stats: &mut ColumnStats,
+) -> Result<Option<Vec<u8>>, Finding> {
+    let has_nul = v.contains(&0);
+    let bad_utf8 = std::str::from_utf8(v).is_err();
+    let json_nul = rule == Rule::Json && rules::json_has_nul_escape(v);
+    if !(has_nul || bad_utf8 || json_nul) {
+        return Ok(None);
+    }
+    if policy == InvalidPolicy::Error {
+        return Err(if has_nul {
+            Finding::NulInText
+        } else if bad_utf8 {
+            Finding::InvalidUtf8
+        } else {
+            Finding::JsonNulEscape
+        });
+    }
+    let mut fixed = v.to_vec();
+    if has_nul {
+        stats.nul_stripped += 1;
+        fixed.retain(|b| *b != 0);
+    }
+    if std::str::from_utf8(&fixed).is_err() {
+        stats.invalid_utf8_replaced += 1;
+        fixed = String::from_utf8_lossy(&fixed).into_owned().into_bytes();
+    }
+    if rule == Rule::Json && rules::json_has_nul_escape(&fixed) {
+        stats.json_nul_dropped += 1;
+        fixed = rules::drop_json_nul_escapes(&fixed);
+    }
+    Ok(Some(fixed))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classify_by_type() {
+        let cases: &[(&str, &str, Option<Override>, Rule)] = &[
+            ("char", "char(36)", None, Rule::Uuid36),
+            ("CHAR", "CHAR(36)", None, Rule::Uuid36),
+            ("char", "char(35)", None, Rule::Text),
+            ("varchar", "varchar(36)", None, Rule::Text),
+            ("longtext", "longtext", None, Rule::Text),
+            ("longtext", "longtext", Some(Override::Base64), Rule::Base64),
+            ("enum", "enum('a','b')", None, Rule::Text),
+            ("json", "json", None, Rule::Json),
+            ("varbinary", "varbinary(16)", None, Rule::Hex),
+            ("longblob", "longblob", None, Rule::Hex),
+            ("datetime", "datetime(6)", None, Rule::DateTime),
+            ("timestamp", "timestamp", None, Rule::DateTime),
+            ("date", "date", None, Rule::DateTime),
+            ("bit", "bit(1)", None, Rule::Bits(1)),
+            ("bit", "bit(10)", None, Rule::Bits(10)),
+            ("tinyint", "tinyint(1)", None, Rule::Verbatim),
+            ("bigint", "bigint(20) unsigned", None, Rule::Verbatim),
+            ("decimal", "decimal(65,30)", None, Rule::Verbatim),
+            ("time", "time", None, Rule::Verbatim),
+            ("year", "year(4)", None, Rule::Verbatim),
+        ];
+        for (dt, ct, over, want) in cases {
+            assert_eq!(classify(dt, ct, *over), *want, "{dt} {ct}");
+        }
+    }
+
+    fn enc(rule: Rule, v: Option<&[u8]>) -> (Result<Encoded, Finding>, String, ColumnStats) {
+        let mut stats = ColumnStats::default();
+        let mut out = Vec::new();
+        let r = encode_value(rule, v, InvalidPolicy::Error, &mut stats, &mut out);
+        (r, String::from_utf8_lossy(&out).into_owned(), stats)
+    }
+
+    #[test]
+    fn values_by_rule() {
+        let u = "6f9619ff-8b86-d011-b42d-00cf4fc964ff";
+        let cases: &[(Rule, Option<&[u8]>, &str)] = &[
+            (Rule::Text, None, "\\N"),
+            (Rule::Text, Some(b""), "\"\""),
+            (Rule::Text, Some(b"\\N"), "\"\\N\""),
+            (Rule::Text, Some(b"a,b"), "\"a,b\""),
+            (Rule::Text, Some(b"say \"hi\""), "\"say \"\"hi\"\"\""),
+            (Rule::Text, Some(b"l1\r\nl2"), "\"l1\r\nl2\""),
+            (Rule::Text, Some(b"tab\there \\ back"), "tab\there \\ back"),
+            (Rule::Text, Some("emoji 😀".as_bytes()), "emoji 😀"),
+            (Rule::Uuid36, Some(b""), "\\N"),
+            (Rule::Uuid36, None, "\\N"),
+            (Rule::Uuid36, Some(u.as_bytes()), u),
+            (Rule::Hex, Some(b""), "\\x"),
+            (Rule::Hex, Some(&[0, 255, 16]), "\\x00ff10"),
+            (Rule::DateTime, Some(b"0000-00-00"), "\\N"),
+            (Rule::DateTime, Some(b"0000-00-00 00:00:00.000000"), "\\N"),
+            (
+                Rule::DateTime,
+                Some(b"2024-02-29 23:59:59.999999"),
+                "2024-02-29 23:59:59.999999",
+            ),
+            (Rule::Bits(1), Some(&[1]), "1"),
+            (Rule::Bits(1), Some(&[0]), "0"),
+            (Rule::Bits(10), Some(&[0x02, 0x05]), "1000000101"),
+            (
+                Rule::Verbatim,
+                Some(b"18446744073709551615"),
+                "18446744073709551615",
+            ),
+            (Rule::Base64, Some(&[0x78, 0x9c, 0x00]), "eJwA"),
+        ];
+        for (rule, v, want) in cases {
+            let (r, out, _) = enc(*rule, *v);
+            assert_eq!(r, Ok(Encoded::Ok), "{rule:?} {v:?}");
+            assert_eq!(out, *want, "{rule:?} {v:?}");
+        }
+    }
+
+    #[test]
+    fn rewrites_are_counted() {
+        let (_, _, s) = enc(Rule::Uuid36, Some(b""));
+        assert_eq!((s.empty_uuid_to_null, s.nulls_written), (1, 1));
+        let (_, _, s) = enc(Rule::DateTime, Some(b"0000-00-00"));
+        assert_eq!((s.zero_date_to_null, s.nulls_written), (1, 1));
+        let (r, out, s) = enc(Rule::Uuid36, Some(b"not-a-uuid"));
+        assert_eq!(
+            (r, out.as_str(), s.non_uuid),
+            (Ok(Encoded::NotUuid), "not-a-uuid", 1)
+        );
+    }
+
+    #[test]
+    fn findings_stop_or_get_fixed() {
+        let cases: &[(Rule, &[u8], Finding, &str)] = &[
+            (Rule::Text, b"a\0b", Finding::NulInText, "ab"),
+            (Rule::Text, b"caf\xe9", Finding::InvalidUtf8, "caf\u{fffd}"),
+            (
+                Rule::Json,
+                br#"["x\u0000y"]"#,
+                Finding::JsonNulEscape,
+                r#""[""xy""]""#,
+            ),
+            (Rule::Uuid36, b"\0", Finding::NulInText, "\"\""),
+        ];
+        for (rule, v, finding, fixed) in cases {
+            let (r, out, _) = enc(*rule, Some(v));
+            assert_eq!(r, Err(*finding));
+            assert!(out.is_empty());
+            let mut stats = ColumnStats::default();
+            let mut out = Vec::new();
+            encode_value(*rule, Some(v), InvalidPolicy::Fix, &mut stats, &mut out).unwrap();
+            assert_eq!(String::from_utf8(out).unwrap(), *fixed, "{rule:?}");
+            assert_eq!(
+                stats.nul_stripped + stats.invalid_utf8_replaced + stats.json_nul_dropped,
+                1
+            );
+        }
+        // An escaped backslash before u0000 is text, not a NUL escape.
+        let (r, _, _) = enc(Rule::Json, Some(br#"{"a":"\\u0000"}"#));
+        assert_eq!(r, Ok(Encoded::Ok));
+    }
+}

@@ -1,0 +1,165 @@
+//! PURE: one small named function per MySQL quirk, each with the reason it exists.
+
+use base64::Engine;
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+/// binary/blob -> `\x` + lowercase hex: PostgreSQL's `bytea` hex input format.
+pub fn blob_to_hex(v: &[u8], out: &mut Vec<u8>) {
+    out.reserve(2 + v.len() * 2);
+    out.extend_from_slice(b"\\x");
+    for b in v {
+        out.push(HEX[(b >> 4) as usize]);
+        out.push(HEX[(b & 15) as usize]);
+    }
+}
+
+/// Bytes in a text column (zlib whiteboards) -> base64: text-safe and reversible.
+pub fn bytes_to_base64(v: &[u8], out: &mut Vec<u8>) {
+    let s = base64::engine::general_purpose::STANDARD.encode(v);
+    out.extend_from_slice(s.as_bytes());
+}
+
+/// `bit(n)` arrives over the text protocol as raw big-endian bytes: write n binary digits
+/// (`bit(1)` -> `0`/`1`), which PostgreSQL `bit(n)`, `varbit` and (for n=1) `boolean` read.
+pub fn bits_to_digits(v: &[u8], n: u32, out: &mut Vec<u8>) {
+    let total = v.len() as u32 * 8;
+    for i in (0..n).rev() {
+        let bit = if i < total {
+            let byte = v[v.len() - 1 - (i / 8) as usize];
+            (byte >> (i % 8)) & 1
+        } else {
+            0
+        };
+        out.push(b'0' + bit);
+    }
+}
+
+/// The width of `bit(n)` from COLUMN_TYPE (`bit(10)` -> 10; MySQL's default is 1).
+pub fn bit_width(column_type: &str) -> u32 {
+    column_type
+        .trim_start_matches("bit")
+        .trim_matches(|c| c == '(' || c == ')')
+        .parse()
+        .unwrap_or(1)
+}
+
+/// MySQL zero and partial-zero dates (`0000-00-00`, `2020-00-15`): PostgreSQL rejects
+/// them, so they become NULL.
+pub fn is_zero_date(v: &[u8]) -> bool {
+    if v.len() < 10 || v[4] != b'-' || v[7] != b'-' {
+        return false;
+    }
+    &v[0..4] == b"0000" || &v[5..7] == b"00" || &v[8..10] == b"00"
+}
+
+/// 8-4-4-4-12 hex digits, the form PostgreSQL `uuid` accepts from MySQL's char(36).
+pub fn is_uuid(v: &[u8]) -> bool {
+    v.len() == 36
+        && v.iter().enumerate().all(|(i, b)| match i {
+            8 | 13 | 18 | 23 => *b == b'-',
+            _ => b.is_ascii_hexdigit(),
+        })
+}
+
+/// Does JSON text contain the escape `\u0000` (jsonb rejects it)? Escaped backslashes
+/// (`\\u0000`) are text, not an escape.
+pub fn json_has_nul_escape(v: &[u8]) -> bool {
+    let mut i = 0;
+    while i < v.len() {
+        if v[i] == b'\\' {
+            if v[i + 1..].starts_with(b"u0000") {
+                return true;
+            }
+            i += 2;
+        } else {
+            i += 1;
+        }
+    }
+    false
+}
+
+/// Remove every `\u0000` escape (the `--on-invalid fix` repair).
+pub fn drop_json_nul_escapes(v: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(v.len());
+    let mut i = 0;
+    while i < v.len() {
+        if v[i] == b'\\' {
+            if v[i + 1..].starts_with(b"u0000") {
+                i += 6;
+                continue;
+            }
+            out.extend_from_slice(&v[i..(i + 2).min(v.len())]);
+            i += 2;
+        } else {
+            out.push(v[i]);
+            i += 1;
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bits() {
+        let cases: &[(&[u8], u32, &str)] = &[
+            (&[0], 1, "0"),
+            (&[1], 1, "1"),
+            (&[0x03, 0xff], 10, "1111111111"),
+            (&[0x01, 0x00], 10, "0100000000"),
+            (&[0xff; 8], 64, &"1".repeat(64)),
+            (&[5], 3, "101"),
+        ];
+        for (v, n, want) in cases {
+            let mut out = Vec::new();
+            bits_to_digits(v, *n, &mut out);
+            assert_eq!(String::from_utf8(out).unwrap(), *want);
+        }
+        assert_eq!(bit_width("bit(10)"), 10);
+        assert_eq!(bit_width("bit"), 1);
+    }
+
+    #[test]
+    fn zero_dates() {
+        for (v, want) in [
+            ("0000-00-00", true),
+            ("0000-00-00 00:00:00", true),
+            ("2020-00-15", true),
+            ("2020-01-00 10:00:00", true),
+            ("2020-01-01", false),
+            ("1000-01-01 00:00:00.000000", false),
+            ("", false),
+        ] {
+            assert_eq!(is_zero_date(v.as_bytes()), want, "{v}");
+        }
+    }
+
+    #[test]
+    fn uuids() {
+        for (v, want) in [
+            ("6f9619ff-8b86-d011-b42d-00cf4fc964ff", true),
+            ("6F9619FF-8B86-D011-B42D-00CF4FC964FF", true),
+            ("6f9619ff8b86d011b42d00cf4fc964ff", false),
+            ("6f9619ff-8b86-d011-b42d-00cf4fc964fg", false),
+            ("", false),
+        ] {
+            assert_eq!(is_uuid(v.as_bytes()), want, "{v}");
+        }
+    }
+
+    #[test]
+    fn json_nul() {
+        assert!(json_has_nul_escape(br#""\u0000""#));
+        assert!(!json_has_nul_escape(br#""\\u0000""#));
+        assert!(json_has_nul_escape(br#""\\\u0000""#));
+        assert!(!json_has_nul_escape(br#""\u00001""#[..3].as_ref()));
+        assert!(!json_has_nul_escape(b"\\"));
+        assert_eq!(
+            drop_json_nul_escapes(br#"["a\u0000b","\\u0000"]"#),
+            br#"["ab","\\u0000"]"#
+        );
+    }
+}

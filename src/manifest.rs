@@ -1,0 +1,314 @@
+//! `migration_manifest.json`: serde types, versioning and validation (pure apart from
+//! `load`, which reads the file). Keeps the old shell scripts' fields (`export_info`,
+//! `tables{<name>:{rows, columns}}`, `summary`) so runbooks using `jq .summary.total_rows`
+//! keep working, and loads exports made by those scripts as `Loaded::Legacy`.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use anyhow::{Context, Result, bail};
+use serde::{Deserialize, Serialize};
+
+use crate::encode::ColumnStats;
+use crate::hint::WithHint;
+
+/// The manifest format this build writes; it imports this and every older one.
+pub const FORMAT_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Manifest {
+    pub format_version: u32,
+    pub tool: Tool,
+    /// `alkemio`, `kratos`, or the database name.
+    pub profile: String,
+    pub source: Source,
+    pub started_at: String,
+    pub finished_at: String,
+    pub snapshot: Snapshot,
+    pub csv: Dialect,
+    /// The old scripts' block.
+    pub export_info: ExportInfo,
+    pub tables: BTreeMap<String, TableEntry>,
+    /// Tables of the source not exported, with the reason.
+    #[serde(default)]
+    pub excluded_tables: BTreeMap<String, String>,
+    pub summary: Summary,
+    #[serde(default)]
+    pub warnings: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Tool {
+    pub name: String,
+    pub version: String,
+}
+
+/// Where the data came from; never a password.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Source {
+    pub kind: String,
+    pub host: String,
+    pub port: u16,
+    pub user: String,
+    pub database: String,
+    pub server_version: String,
+    #[serde(default)]
+    pub container: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Snapshot {
+    pub isolation: String,
+    pub time_zone: String,
+    pub charset: String,
+    pub readers: usize,
+    /// How the readers' snapshots were made identical.
+    pub synchronized_by: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Dialect {
+    pub encoding: String,
+    pub delimiter: String,
+    pub quote: String,
+    pub null: String,
+    pub header: bool,
+    pub line_end: String,
+}
+
+impl Dialect {
+    pub fn current() -> Dialect {
+        Dialect {
+            encoding: "UTF-8".into(),
+            delimiter: ",".into(),
+            quote: "\"".into(),
+            null: "\\N".into(),
+            header: true,
+            line_end: "\n".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ExportInfo {
+    pub timestamp: String,
+    pub source_database: String,
+    pub source_type: String,
+    #[serde(default)]
+    pub container: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct TableEntry {
+    pub name: String,
+    pub file: String,
+    /// Exact rows written (not information_schema's estimate).
+    pub rows: u64,
+    pub bytes: u64,
+    pub sha256: String,
+    pub engine: String,
+    pub columns: Vec<ColumnEntry>,
+    pub primary_key: Vec<String>,
+    /// Generated columns of the source: not exported (PostgreSQL computes or rejects them).
+    #[serde(default)]
+    pub generated_columns: Vec<String>,
+    #[serde(default)]
+    pub warnings: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ColumnEntry {
+    pub name: String,
+    pub data_type: String,
+    pub column_type: String,
+    pub nullable: bool,
+    /// The encoding rule applied (`encode::Rule::name`).
+    pub rule: String,
+    #[serde(flatten)]
+    pub stats: ColumnStats,
+    /// Up to a few primary keys of non-UUID values in a `char(36)` column.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub non_uuid_samples: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Summary {
+    pub total_tables: u64,
+    pub total_rows: u64,
+    #[serde(default)]
+    pub total_bytes: u64,
+}
+
+/// What `import` and `verify` need of one table, from either manifest format.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TableSpec {
+    pub name: String,
+    pub file: String,
+    pub rows: Option<u64>,
+    pub bytes: Option<u64>,
+    pub sha256: Option<String>,
+    /// Column facts (current format only).
+    pub columns: Vec<ColumnEntry>,
+    pub primary_key: Vec<String>,
+}
+
+/// A manifest as found on disk.
+#[derive(Debug, Clone)]
+pub enum Loaded {
+    Current(Box<Manifest>),
+    /// Written by the old shell scripts: no format_version, no checksums, NULL as an
+    /// unquoted empty field.
+    Legacy {
+        source_database: String,
+        tables: Vec<TableSpec>,
+    },
+}
+
+impl Loaded {
+    pub fn tables(&self) -> Vec<TableSpec> {
+        match self {
+            Loaded::Current(m) => m
+                .tables
+                .values()
+                .map(|t| TableSpec {
+                    name: t.name.clone(),
+                    file: t.file.clone(),
+                    rows: Some(t.rows),
+                    bytes: Some(t.bytes),
+                    sha256: Some(t.sha256.clone()),
+                    columns: t.columns.clone(),
+                    primary_key: t.primary_key.clone(),
+                })
+                .collect(),
+            Loaded::Legacy { tables, .. } => tables.clone(),
+        }
+    }
+
+    /// The profile (or database) name the export was made for.
+    pub fn profile(&self) -> String {
+        match self {
+            Loaded::Current(m) => m.profile.clone(),
+            Loaded::Legacy {
+                source_database, ..
+            } => source_database.clone(),
+        }
+    }
+
+    pub fn source_database(&self) -> String {
+        match self {
+            Loaded::Current(m) => m.source.database.clone(),
+            Loaded::Legacy {
+                source_database, ..
+            } => source_database.clone(),
+        }
+    }
+
+    pub fn is_legacy(&self) -> bool {
+        matches!(self, Loaded::Legacy { .. })
+    }
+}
+
+/// Parse manifest text (pure): current format, refusing newer versions, or legacy.
+pub fn parse(text: &str) -> Result<Loaded> {
+    let v: serde_json::Value = serde_json::from_str(text).context("not valid JSON")?;
+    match v.get("format_version").and_then(|f| f.as_u64()) {
+        Some(n) if n > FORMAT_VERSION as u64 => Err(anyhow::anyhow!(
+            "manifest format_version {n} is newer than this pgconverge understands ({FORMAT_VERSION})"
+        ))
+        .hint("import it with the pgconverge version that exported it, or a newer one"),
+        Some(_) => {
+            let m: Manifest = serde_json::from_value(v).context("manifest does not match format 1")?;
+            for (k, t) in &m.tables {
+                if k != &t.name {
+                    bail!("manifest table key `{k}` names table `{}`", t.name);
+                }
+                check_file_name(&t.file)?;
+            }
+            Ok(Loaded::Current(Box::new(m)))
+        }
+        None => parse_legacy(&v),
+    }
+}
+
+fn parse_legacy(v: &serde_json::Value) -> Result<Loaded> {
+    let tables = v
+        .get("tables")
+        .and_then(|t| t.as_object())
+        .context("no `tables` object: not a pgconverge or legacy export manifest")?;
+    let source_database = v
+        .pointer("/export_info/source_database")
+        .and_then(|s| s.as_str())
+        .unwrap_or_default()
+        .to_string();
+    let mut out = Vec::new();
+    for (name, t) in tables {
+        let file = format!("{name}.csv");
+        check_file_name(&file)?;
+        out.push(TableSpec {
+            name: name.clone(),
+            file,
+            rows: t.get("rows").and_then(|r| r.as_u64()),
+            bytes: None,
+            sha256: None,
+            columns: Vec::new(),
+            primary_key: Vec::new(),
+        });
+    }
+    Ok(Loaded::Legacy {
+        source_database,
+        tables: out,
+    })
+}
+
+/// A manifest must not point outside its directory.
+fn check_file_name(f: &str) -> Result<()> {
+    if f.is_empty() || f.contains('/') || f.contains('\\') || f == "." || f == ".." {
+        bail!("manifest names file `{f}`, which is not a plain file name in the export directory");
+    }
+    Ok(())
+}
+
+/// Read and parse `migration_manifest.json` in `dir`.
+pub fn load(dir: &Path) -> Result<Loaded> {
+    let path = crate::layout::manifest_path(dir);
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("reading {}", path.display()))
+        .hint("an export directory without its manifest is incomplete (interrupted export?): export again")?;
+    parse(&text).with_context(|| format!("reading {}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn newer_versions_are_refused() {
+        let err = parse(r#"{"format_version": 99, "tables": {}}"#).unwrap_err();
+        assert!(format!("{err:#}").contains("newer"), "{err:#}");
+    }
+
+    #[test]
+    fn legacy_manifests_load() {
+        let l = parse(
+            r#"{"export_info":{"timestamp":"20240101_000000","source_database":"alkemio","source_type":"mysql"},
+                "tables":{"user":{"rows":3,"columns":"id,name"},"space":{"rows":0,"columns":2}},
+                "summary":{"total_tables":2,"total_rows":3}}"#,
+        )
+        .unwrap();
+        assert!(l.is_legacy());
+        assert_eq!(l.source_database(), "alkemio");
+        let t = l.tables();
+        assert_eq!(t.len(), 2);
+        assert!(
+            t.iter()
+                .any(|t| t.name == "user" && t.rows == Some(3) && t.file == "user.csv")
+        );
+    }
+
+    #[test]
+    fn files_outside_the_directory_are_refused() {
+        assert!(check_file_name("../etc/passwd").is_err());
+        assert!(check_file_name("query-result-cache.csv").is_ok());
+        assert!(parse(r#"{"tables":{"../x":{"rows":1}}}"#).is_err());
+    }
+}

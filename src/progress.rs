@@ -1,0 +1,97 @@
+//! Progress on stderr with indicatif: hidden when stderr is not a terminal or with
+//! `--quiet`. When hidden, `note` still prints one line per finished step, so logs of
+//! non-interactive runs show what happened.
+
+use std::io::IsTerminal;
+use std::time::Duration;
+
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+#[derive(Clone)]
+pub struct Progress {
+    multi: MultiProgress,
+    visible: bool,
+    quiet: bool,
+}
+
+impl Progress {
+    pub fn new(quiet: bool) -> Progress {
+        let visible = !quiet && std::io::stderr().is_terminal();
+        let target = if visible {
+            ProgressDrawTarget::stderr_with_hz(8)
+        } else {
+            ProgressDrawTarget::hidden()
+        };
+        Progress {
+            multi: MultiProgress::with_draw_target(target),
+            visible,
+            quiet,
+        }
+    }
+
+    /// A bar counting bytes (length may be 0 when unknown).
+    pub fn bytes(&self, label: &str, total: u64) -> ProgressBar {
+        let bar = self.multi.add(ProgressBar::new(total));
+        bar.set_style(
+            ProgressStyle::with_template(
+                "{prefix:>28.bold} [{bar:30}] {bytes:>10}/{total_bytes:<10} {bytes_per_sec:>12} {msg}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+        );
+        bar.set_prefix(truncate(label, 28));
+        bar.enable_steady_tick(Duration::from_millis(250));
+        bar
+    }
+
+    /// A bar counting rows against an estimate (the estimate may be off; the bar says so).
+    pub fn rows(&self, label: &str, estimate: u64) -> ProgressBar {
+        let bar = self.multi.add(ProgressBar::new(estimate.max(1)));
+        bar.set_style(
+            ProgressStyle::with_template(
+                "{prefix:>28.bold} [{bar:30}] {human_pos:>11} rows (~{human_len}) {per_sec:>14} {msg}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+        );
+        bar.set_prefix(truncate(label, 28));
+        bar.enable_steady_tick(Duration::from_millis(250));
+        bar
+    }
+
+    /// A line of information above the bars (or plain stderr when bars are hidden).
+    pub fn note(&self, line: impl AsRef<str>) {
+        if self.quiet {
+            return;
+        }
+        if self.visible {
+            let _ = self.multi.println(line.as_ref());
+        } else {
+            eprintln!("{}", line.as_ref());
+        }
+    }
+
+    /// A warning: printed even with --quiet.
+    pub fn warn(&self, line: impl AsRef<str>) {
+        if self.visible {
+            let _ = self.multi.println(format!("warning: {}", line.as_ref()));
+        } else {
+            eprintln!("warning: {}", line.as_ref());
+        }
+    }
+}
+
+fn truncate(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        s.to_string()
+    } else {
+        let mut t: String = s.chars().take(n - 1).collect();
+        t.push('…');
+        t
+    }
+}
+
+/// `1.5 MB`-style sizes for summaries.
+pub fn human_bytes(n: u64) -> String {
+    indicatif::HumanBytes(n).to_string()
+}
