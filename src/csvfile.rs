@@ -30,6 +30,7 @@ pub struct TableWriter {
     bytes: u64,
     stats: Vec<ColumnStats>,
     samples: Vec<Vec<String>>,
+    null_samples: Vec<Vec<String>>,
 }
 
 /// What was written.
@@ -40,6 +41,7 @@ pub struct Written {
     pub sha256: String,
     pub stats: Vec<ColumnStats>,
     pub non_uuid_samples: Vec<Vec<String>>,
+    pub null_samples: Vec<Vec<String>>,
 }
 
 impl TableWriter {
@@ -68,6 +70,7 @@ impl TableWriter {
             bytes: 0,
             stats: vec![ColumnStats::default(); n],
             samples: vec![Vec::new(); n],
+            null_samples: vec![Vec::new(); n],
         };
         encode::csv::write_header(w.names.iter().map(String::as_str), &mut w.line);
         w.flush_line()?;
@@ -89,6 +92,7 @@ impl TableWriter {
             if i > 0 {
                 self.line.push(b',');
             }
+            let nulls_before = self.stats[i].nulls_written;
             match encode::encode_value(
                 self.rules[i],
                 *v,
@@ -96,7 +100,14 @@ impl TableWriter {
                 &mut self.stats[i],
                 &mut self.line,
             ) {
-                Ok(Encoded::Ok) => {}
+                Ok(Encoded::Ok) => {
+                    if self.stats[i].nulls_written > nulls_before
+                        && self.null_samples[i].len() < SAMPLE_KEYS
+                    {
+                        let key = row_key(values, &self.pk, &self.names, self.rows + 1);
+                        self.null_samples[i].push(key);
+                    }
+                }
                 Ok(Encoded::NotUuid) => {
                     if self.samples[i].len() < SAMPLE_KEYS {
                         let key = row_key(values, &self.pk, &self.names, self.rows + 1);
@@ -146,6 +157,7 @@ impl TableWriter {
             sha256: hex::encode(self.hasher.finalize()),
             stats: self.stats,
             non_uuid_samples: self.samples,
+            null_samples: self.null_samples,
         })
     }
 }

@@ -129,6 +129,9 @@ pub struct ColumnEntry {
     /// Up to a few primary keys of non-UUID values in a `char(36)` column.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub non_uuid_samples: Vec<String>,
+    /// Up to a few primary keys of rows where NULL was written.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub null_samples: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

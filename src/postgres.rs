@@ -142,3 +142,206 @@ pub async fn replication_role_check(client: &mut Client) -> Result<(bool, String
 /// The two ways to obtain the right to set `session_replication_role`.
 pub const REPLICATION_ROLE_HINT: &str = "run as a superuser, or (PostgreSQL 15+) have one run: \
     GRANT SET ON PARAMETER session_replication_role TO <role>";
+
+/// One column of a target table.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PgColumn {
+    pub name: String,
+    /// `format_type` text, e.g. `character varying(255)`.
+    pub type_sql: String,
+    /// The base type's name, e.g. `uuid`, `int4`.
+    pub type_name: String,
+    pub not_null: bool,
+    pub has_default: bool,
+    /// `GENERATED ALWAYS AS (...) STORED`: PostgreSQL computes it.
+    pub generated: bool,
+    /// `a` (ALWAYS) or `d` (BY DEFAULT) identity, else empty.
+    pub identity: String,
+}
+
+/// A table of the target schema.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PgTable {
+    pub name: String,
+    pub columns: Vec<PgColumn>,
+    /// (column, sequence as `pg_get_serial_sequence` names it) for serial and identity.
+    pub sequences: Vec<(String, String)>,
+}
+
+/// A foreign key anywhere in the database.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ForeignKey {
+    pub name: String,
+    pub child_schema: String,
+    pub child: String,
+    pub child_columns: Vec<String>,
+    pub parent_schema: String,
+    pub parent: String,
+    pub parent_columns: Vec<String>,
+}
+
+/// What import and verify need to know about the target.
+#[derive(Debug, Clone, Default)]
+pub struct Catalog {
+    pub tables: std::collections::BTreeMap<String, PgTable>,
+    pub foreign_keys: Vec<ForeignKey>,
+}
+
+/// Tables (ordinary and partitioned), columns, owned sequences and foreign keys.
+pub async fn read_catalog(client: &Client, schema: &str) -> Result<Catalog> {
+    let ctx = || format!("reading the catalog of schema `{schema}`");
+    let rows = client
+        .query(
+            "SELECT c.relname::text, a.attname::text, format_type(a.atttypid, a.atttypmod),
+                    t.typname::text, a.attnotnull, a.atthasdef,
+                    a.attgenerated::text, a.attidentity::text
+             FROM pg_class c
+             JOIN pg_namespace n ON n.oid = c.relnamespace
+             JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+             JOIN pg_type t ON t.oid = a.atttypid
+             WHERE n.nspname = $1 AND c.relkind IN ('r', 'p')
+             ORDER BY c.relname, a.attnum",
+            &[&schema],
+        )
+        .await
+        .map_err(error)
+        .with_context(ctx)?;
+    let mut cat = Catalog::default();
+    for r in rows {
+        let table: String = r.get(0);
+        let entry = cat.tables.entry(table.clone()).or_insert_with(|| PgTable {
+            name: table,
+            columns: Vec::new(),
+            sequences: Vec::new(),
+        });
+        entry.columns.push(PgColumn {
+            name: r.get(1),
+            type_sql: r.get(2),
+            type_name: r.get(3),
+            not_null: r.get(4),
+            has_default: r.get(5),
+            generated: r.get::<_, String>(6) == "s",
+            identity: r.get(7),
+        });
+    }
+    let seqs = client
+        .query(
+            "SELECT c.relname::text, a.attname::text, s.seq
+             FROM pg_class c
+             JOIN pg_namespace n ON n.oid = c.relnamespace
+             JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+             CROSS JOIN LATERAL (SELECT pg_get_serial_sequence(
+                 format('%I.%I', n.nspname, c.relname), a.attname) AS seq) s
+             WHERE n.nspname = $1 AND c.relkind IN ('r', 'p') AND s.seq IS NOT NULL",
+            &[&schema],
+        )
+        .await
+        .map_err(error)
+        .with_context(ctx)?;
+    for r in seqs {
+        let table: String = r.get(0);
+        if let Some(t) = cat.tables.get_mut(&table) {
+            t.sequences.push((r.get(1), r.get(2)));
+        }
+    }
+    let fks = client
+        .query(
+            "SELECT con.conname::text, cn.nspname::text, cc.relname::text, pn.nspname::text, pc.relname::text,
+                    ARRAY(SELECT a.attname::text FROM unnest(con.conkey) WITH ORDINALITY k(n, i)
+                          JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.n ORDER BY k.i),
+                    ARRAY(SELECT a.attname::text FROM unnest(con.confkey) WITH ORDINALITY k(n, i)
+                          JOIN pg_attribute a ON a.attrelid = con.confrelid AND a.attnum = k.n ORDER BY k.i)
+             FROM pg_constraint con
+             JOIN pg_class cc ON cc.oid = con.conrelid JOIN pg_namespace cn ON cn.oid = cc.relnamespace
+             JOIN pg_class pc ON pc.oid = con.confrelid JOIN pg_namespace pn ON pn.oid = pc.relnamespace
+             WHERE con.contype = 'f'
+             ORDER BY cn.nspname, cc.relname, con.conname",
+            &[],
+        )
+        .await
+        .map_err(error)
+        .with_context(ctx)?;
+    for r in fks {
+        cat.foreign_keys.push(ForeignKey {
+            name: r.get(0),
+            child_schema: r.get(1),
+            child: r.get(2),
+            parent_schema: r.get(3),
+            parent: r.get(4),
+            child_columns: r.get(5),
+            parent_columns: r.get(6),
+        });
+    }
+    Ok(cat)
+}
+
+/// Does the table hold at least one row?
+pub async fn has_rows(client: &Client, schema: &str, table: &str) -> Result<bool> {
+    let row = client
+        .query_one(
+            &format!("SELECT EXISTS (SELECT 1 FROM {})", qualified(schema, table)),
+            &[],
+        )
+        .await
+        .map_err(error)
+        .with_context(|| format!("looking for rows in `{schema}`.`{table}`"))?;
+    Ok(row.get(0))
+}
+
+/// Exact `count(*)`.
+pub async fn count_rows(client: &Client, schema: &str, table: &str) -> Result<u64> {
+    let row = client
+        .query_one(
+            &format!("SELECT count(*) FROM {}", qualified(schema, table)),
+            &[],
+        )
+        .await
+        .map_err(error)
+        .with_context(|| format!("counting rows of `{table}` in PostgreSQL"))?;
+    Ok(row.get::<_, i64>(0) as u64)
+}
+
+/// The chunk size fed to COPY: large enough that per-message overhead vanishes.
+pub const COPY_CHUNK: usize = 1 << 20;
+
+/// Run `COPY ... FROM STDIN` fed straight from `path` in large chunks (the CSV is not
+/// parsed on this side), and return the row count the server reports. Dropping the sink
+/// before `finish` aborts the COPY, so any error here leaves nothing behind.
+pub async fn copy_file(
+    tx: &tokio_postgres::Transaction<'_>,
+    copy_sql: &str,
+    path: &std::path::Path,
+    mut on_bytes: impl FnMut(u64),
+) -> Result<u64> {
+    use futures_util::SinkExt;
+    use tokio::io::AsyncReadExt;
+    let sink = tx
+        .copy_in::<_, bytes::Bytes>(copy_sql)
+        .await
+        .map_err(error)?;
+    futures_util::pin_mut!(sink);
+    let mut file = tokio::fs::File::open(path)
+        .await
+        .with_context(|| format!("opening {}", path.display()))?;
+    loop {
+        let mut buf = bytes::BytesMut::with_capacity(COPY_CHUNK);
+        while buf.len() < COPY_CHUNK {
+            if file
+                .read_buf(&mut buf)
+                .await
+                .with_context(|| format!("reading {}", path.display()))?
+                == 0
+            {
+                break;
+            }
+        }
+        if buf.is_empty() {
+            break;
+        }
+        let n = buf.len() as u64;
+        sink.feed(buf.freeze()).await.map_err(error)?;
+        on_bytes(n);
+    }
+    let rows = sink.as_mut().finish().await.map_err(error)?;
+    Ok(rows)
+}

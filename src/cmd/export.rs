@@ -364,6 +364,7 @@ async fn export_table(
             rule: plan.rules[i].name().into(),
             stats,
             non_uuid_samples: written.non_uuid_samples[i].clone(),
+            null_samples: written.null_samples[i].clone(),
         });
     }
     Ok(TableEntry {

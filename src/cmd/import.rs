@@ -1,6 +1,440 @@
-//! placeholder
+//! `pgconverge import <dir>`: refuse a bad export before touching the target (manifest,
+//! version, sizes, sha256), read the target catalog, build and check the plan, then load
+//! everything in ONE transaction: replica role, one TRUNCATE ... CASCADE, a COPY per
+//! table fed from its file, row counts checked, sequences set, COMMIT. Any error,
+//! interruption or lost connection leaves the target exactly as it was.
+
+use std::cell::Cell;
+use std::io::{BufRead, IsTerminal, Read, Write};
+use std::path::Path;
+use std::time::Instant;
+
+use anyhow::{Context, Result, anyhow, bail};
+
+use crate::cli::ImportArgs;
 use crate::cmd::{Ctx, Outcome};
-use anyhow::{Result, bail};
-pub async fn run(_ctx: &Ctx, _args: crate::cli::ImportArgs) -> Result<Outcome> {
-    bail!("not built yet")
+use crate::config::{self, ServerConfig};
+use crate::csvfile;
+use crate::encode::csv::{NullStyle, read_record};
+use crate::hint::{WithHint, with_hint};
+use crate::journal::Journal;
+use crate::manifest::{self, TableSpec};
+use crate::plan::{self, Plan, TableInput};
+use crate::postgres;
+use crate::profile::Profile;
+use crate::progress::{Progress, human_bytes};
+use crate::report::Table;
+use crate::runlog::{self, Entry, Status};
+
+pub async fn run(ctx: &Ctx, args: ImportArgs) -> Result<Outcome> {
+    let clock = Instant::now();
+    let progress = Progress::new(ctx.quiet);
+    let dir = &args.export_dir;
+
+    // 1. The export itself, before the target is touched.
+    let loaded = manifest::load(dir)?;
+    if loaded.is_legacy() {
+        progress.warn(
+            "this export was written by the old shell scripts: it carries no checksums, so \
+             only file presence is checked; NULL is read as an unquoted empty field",
+        );
+    }
+    let specs = loaded.tables();
+    check_files(dir, &specs, &progress)?;
+    let mut inputs = Vec::with_capacity(specs.len());
+    for spec in specs {
+        let header = read_header(&dir.join(&spec.file))
+            .with_context(|| format!("reading the header of {}", spec.file))?;
+        inputs.push(TableInput { spec, header });
+    }
+
+    // 2. The target and the plan.
+    let profile = Profile::resolve(&loaded.profile(), &ctx.layers);
+    let target_db = args
+        .target_db
+        .clone()
+        .unwrap_or_else(|| profile.target_db.clone());
+    let cfg = config::postgres(&args.postgres, &ctx.layers)?;
+    let mut client = postgres::connect(&cfg, &target_db).await?;
+    let catalog = postgres::read_catalog(&client, &args.schema).await?;
+    if catalog.tables.is_empty() {
+        return Err(anyhow!(
+            "schema `{}` of database `{target_db}` has no tables",
+            args.schema
+        ))
+        .hint("the target schema must exist already: run the application's migrations first");
+    }
+    let plan = plan::build(
+        &inputs,
+        &catalog,
+        &profile,
+        &plan::Options {
+            schema: args.schema.clone(),
+            strict: args.strict,
+            legacy: loaded.is_legacy(),
+        },
+    );
+    let mut cascade_with_rows = Vec::new();
+    for (schema, table) in &plan.cascade {
+        if postgres::has_rows(&client, schema, table).await? {
+            cascade_with_rows.push(format!("{schema}.{table}"));
+        }
+    }
+    for w in &plan.warnings {
+        progress.warn(w);
+    }
+    let description = describe(&plan, &cfg, &target_db);
+    if args.dry_run {
+        print!("{description}");
+        println!("\n-- SQL (COPY data is streamed from the files):");
+        for stmt in plan.script() {
+            println!("{stmt};");
+        }
+    } else {
+        progress.note(description.trim_end());
+    }
+    if !plan.errors.is_empty() {
+        let list: Vec<String> = plan.errors.iter().map(|e| format!("  - {e}")).collect();
+        return Err(anyhow!(
+            "import refused before any write ({} problems):\n{}",
+            plan.errors.len(),
+            list.join("\n")
+        ))
+        .hint("make the target schema match (it comes from the application's migrations), or fix the data at the source and export again");
+    }
+    if !cascade_with_rows.is_empty() && !args.allow_cascade {
+        return Err(anyhow!(
+            "TRUNCATE ... CASCADE would also empty tables outside the import that hold rows: {}",
+            cascade_with_rows.join(", ")
+        ))
+        .hint("pass --allow-cascade if emptying them is intended, or include their data in the export");
+    }
+    if args.dry_run {
+        return Ok(Outcome::Success);
+    }
+    confirm(args.yes, &plan, &cfg, &target_db, &cascade_with_rows)?;
+
+    // 3. Execute.
+    let stamp = chrono::Utc::now().format("%Y%m%d_%H%M%S").to_string();
+    let mut journal = Journal::create(&ctx.run_log, &stamp)?;
+    journal.line(format!(
+        "import of {} into `{target_db}` at {}",
+        dir.display(),
+        cfg.display()
+    ));
+    journal.line(description.trim_end());
+    let total_rows: u64 = plan.steps.iter().filter_map(|s| s.expected_rows).sum();
+    let mut start = Entry::new(
+        Status::Started,
+        &ctx.command_line,
+        format!("import into `{target_db}` ({} tables)", plan.steps.len()),
+    );
+    start.export_dir = Some(dir.display().to_string());
+    start.tables = Some(plan.steps.len() as u64);
+    start.rows = Some(total_rows);
+    runlog::append_or_warn(&ctx.run_log, &start);
+
+    let began = Cell::new(false);
+    let work = execute(&mut client, &plan, dir, &progress, &mut journal, &began);
+    let result = tokio::select! {
+        r = work => r,
+        _ = tokio::signal::ctrl_c() => Err(anyhow!("interrupted (Ctrl-C)")),
+    };
+    let mut entry = match &result {
+        Ok(_) => Entry::new(
+            Status::Completed,
+            &ctx.command_line,
+            format!(
+                "imported into `{target_db}`: {} tables, {total_rows} rows",
+                plan.steps.len()
+            ),
+        ),
+        Err(e) => Entry::new(
+            if began.get() {
+                Status::RolledBack
+            } else {
+                Status::Failed
+            },
+            &ctx.command_line,
+            format!("{e:#}"),
+        ),
+    };
+    entry.export_dir = Some(dir.display().to_string());
+    entry.tables = Some(plan.steps.len() as u64);
+    entry.duration_ms = Some(clock.elapsed().as_millis() as u64);
+    match result {
+        Ok(loaded_rows) => {
+            entry.rows = Some(loaded_rows.iter().map(|(_, r, _)| r).sum());
+            runlog::append_or_warn(&ctx.run_log, &entry);
+            journal.line(format!(
+                "COMMIT after {:.1} s",
+                clock.elapsed().as_secs_f64()
+            ));
+            journal.close();
+            print!("{}", summary(&loaded_rows, &plan));
+            println!(
+                "import: committed into `{target_db}` (log {})",
+                journal_paths(&ctx.run_log, &stamp)
+            );
+            Ok(Outcome::Success)
+        }
+        Err(e) => {
+            runlog::append_or_warn(&ctx.run_log, &entry);
+            journal.line(format!("ROLLBACK: {e:#}"));
+            journal.close();
+            let what = if began.get() {
+                "import rolled back: the target is unchanged"
+            } else {
+                "import failed before any write"
+            };
+            Err(e.context(what))
+        }
+    }
+}
+
+fn journal_paths(run_log: &Path, stamp: &str) -> String {
+    let (log, _) = crate::layout::import_files(run_log, stamp);
+    log.display().to_string()
+}
+
+/// Run the plan in one transaction; returns (table, rows, seconds) per table.
+async fn execute(
+    client: &mut tokio_postgres::Client,
+    plan: &Plan,
+    dir: &Path,
+    progress: &Progress,
+    journal: &mut Journal,
+    began: &Cell<bool>,
+) -> Result<Vec<(String, u64, f64)>> {
+    let tx = client.transaction().await.map_err(postgres::error)?;
+    began.set(true);
+    journal.sql("BEGIN");
+    for stmt in plan::SESSION_SQL {
+        journal.sql(stmt);
+        if let Err(e) = tx.batch_execute(stmt).await {
+            let denied = e.as_db_error().is_some_and(|d| d.code().code() == "42501");
+            let err = postgres::error(e);
+            return Err(if denied {
+                with_hint(
+                    err.context("this role may not SET session_replication_role"),
+                    postgres::REPLICATION_ROLE_HINT,
+                )
+            } else {
+                err.context(format!("running `{stmt}`"))
+            });
+        }
+    }
+    if let Some(t) = plan.truncate_sql() {
+        journal.sql(&t);
+        tx.batch_execute(&t)
+            .await
+            .map_err(postgres::error)
+            .context("truncating the imported tables")?;
+    }
+    let total: u64 = plan
+        .steps
+        .iter()
+        .map(|s| file_len(&dir.join(&s.file)))
+        .sum();
+    let overall = progress.bytes("all tables", total);
+    let mut done = Vec::new();
+    for step in &plan.steps {
+        let clock = Instant::now();
+        let path = dir.join(&step.file);
+        journal.sql(format!("{}  -- from {}", step.copy_sql, step.file));
+        let bar = progress.bytes(&step.table, file_len(&path));
+        let rows = postgres::copy_file(&tx, &step.copy_sql, &path, |n| {
+            bar.inc(n);
+            overall.inc(n);
+        })
+        .await
+        .with_context(|| format!("loading table `{}` from {}", step.table, step.file))?;
+        bar.finish_and_clear();
+        if let Some(expected) = step.expected_rows
+            && rows != expected
+        {
+            bail!(
+                "table `{}`: COPY loaded {rows} rows but the manifest says {expected}",
+                step.table
+            );
+        }
+        let secs = clock.elapsed().as_secs_f64();
+        journal.line(format!(
+            "loaded `{}`: {rows} rows in {secs:.1} s",
+            step.table
+        ));
+        progress.note(format!(
+            "loaded `{}`: {rows} rows in {secs:.1} s",
+            step.table
+        ));
+        done.push((step.table.clone(), rows, secs));
+    }
+    overall.finish_and_clear();
+    for step in &plan.steps {
+        for seq in &step.sequences {
+            journal.sql(&seq.sql);
+            tx.batch_execute(&seq.sql)
+                .await
+                .map_err(postgres::error)
+                .with_context(|| {
+                    format!("setting sequence {} of `{}`", seq.sequence, step.table)
+                })?;
+        }
+    }
+    journal.sql("COMMIT");
+    tx.commit()
+        .await
+        .map_err(postgres::error)
+        .context("committing")?;
+    Ok(done)
+}
+
+fn file_len(p: &Path) -> u64 {
+    std::fs::metadata(p).map(|m| m.len()).unwrap_or(0)
+}
+
+/// Every file present; sizes and sha256 as the manifest says (when it says).
+fn check_files(dir: &Path, specs: &[TableSpec], progress: &Progress) -> Result<()> {
+    let total: u64 = specs.iter().filter_map(|s| s.bytes).sum();
+    let bar = progress.bytes("checking files", total);
+    for s in specs {
+        let path = dir.join(&s.file);
+        let meta = std::fs::metadata(&path)
+            .with_context(|| format!("table `{}`: {} is missing", s.name, path.display()))
+            .hint("the export is incomplete: export again")?;
+        if let Some(bytes) = s.bytes
+            && meta.len() != bytes
+        {
+            bail!(
+                "table `{}`: {} has {} bytes but the manifest says {bytes}; the export was changed or truncated",
+                s.name,
+                s.file,
+                meta.len()
+            );
+        }
+        if let Some(want) = &s.sha256 {
+            let (_, got) = csvfile::checksum(&path, |n| bar.inc(n))?;
+            if &got != want {
+                return Err(anyhow!(
+                    "table `{}`: {} does not match its sha256 in the manifest (file {got}, manifest {want})",
+                    s.name,
+                    s.file
+                ))
+                .hint("the file was modified after the export: export again rather than edit CSVs");
+            }
+        }
+    }
+    bar.finish_and_clear();
+    Ok(())
+}
+
+/// The CSV header (column names), read from the start of the file.
+fn read_header(path: &Path) -> Result<Vec<String>> {
+    let mut f = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let mut buf = Vec::new();
+    Read::by_ref(&mut f)
+        .take(4 << 20)
+        .read_to_end(&mut buf)
+        .with_context(|| format!("reading {}", path.display()))?;
+    let (fields, _) = read_record(&buf, 0, NullStyle::Marker)
+        .map_err(|e| anyhow!("{e}"))?
+        .ok_or_else(|| anyhow!("{} is empty: no header row", path.display()))?;
+    fields
+        .into_iter()
+        .map(|f| {
+            let bytes = f.unwrap_or_else(|| b"\\N".to_vec());
+            String::from_utf8(bytes).map_err(|_| anyhow!("a header name is not UTF-8"))
+        })
+        .collect()
+}
+
+fn describe(plan: &Plan, cfg: &ServerConfig, db: &str) -> String {
+    let mut t = Table::new(["table", "rows", "size", "columns", "sequences"]);
+    for s in &plan.steps {
+        t.row([
+            s.table.clone(),
+            s.expected_rows
+                .map(|r| r.to_string())
+                .unwrap_or_else(|| "?".into()),
+            s.bytes.map(human_bytes).unwrap_or_else(|| "?".into()),
+            s.columns.len().to_string(),
+            s.sequences
+                .iter()
+                .map(|q| q.column.clone())
+                .collect::<Vec<_>>()
+                .join(" "),
+        ]);
+    }
+    let mut out = format!(
+        "plan: load {} tables into database `{db}`, schema `{}`, at {}\n{}",
+        plan.steps.len(),
+        plan.schema,
+        cfg.display(),
+        t.render()
+    );
+    for (table, why) in &plan.skipped {
+        out.push_str(&format!("skipped: `{table}`: {why}\n"));
+    }
+    if !plan.cascade.is_empty() {
+        let list: Vec<String> = plan
+            .cascade
+            .iter()
+            .map(|(s, t)| format!("{s}.{t}"))
+            .collect();
+        out.push_str(&format!(
+            "TRUNCATE ... CASCADE also empties (not part of the import): {}\n",
+            list.join(", ")
+        ));
+    }
+    out
+}
+
+fn confirm(yes: bool, plan: &Plan, cfg: &ServerConfig, db: &str, cascade: &[String]) -> Result<()> {
+    if yes {
+        return Ok(());
+    }
+    if !std::io::stdin().is_terminal() {
+        return Err(anyhow!(
+            "refusing to import without confirmation: standard input is not a terminal"
+        ))
+        .hint("pass --yes for non-interactive runs");
+    }
+    let mut prompt = format!(
+        "This TRUNCATEs and reloads {} tables of database `{db}` at {}",
+        plan.steps.len(),
+        cfg.display()
+    );
+    if !cascade.is_empty() {
+        prompt.push_str(&format!(
+            ", and CASCADE also empties {}",
+            cascade.join(", ")
+        ));
+    }
+    eprint!("{prompt}. Continue? [y/N] ");
+    let _ = std::io::stderr().flush();
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer)?;
+    if matches!(answer.trim(), "y" | "Y" | "yes" | "YES") {
+        Ok(())
+    } else {
+        bail!("import cancelled; nothing was written")
+    }
+}
+
+fn summary(done: &[(String, u64, f64)], plan: &Plan) -> String {
+    let mut t = Table::new(["table", "rows", "seconds"]);
+    for (table, rows, secs) in done {
+        t.row([table.clone(), rows.to_string(), format!("{secs:.1}")]);
+    }
+    let rows: u64 = done.iter().map(|(_, r, _)| r).sum();
+    t.row([
+        format!("{} tables", done.len()),
+        rows.to_string(),
+        String::new(),
+    ]);
+    let mut out = t.render();
+    for (table, why) in &plan.skipped {
+        out.push_str(&format!("skipped: `{table}`: {why}\n"));
+    }
+    out
 }

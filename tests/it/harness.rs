@@ -60,6 +60,9 @@ pub fn mysql_rows(db: &str, sql: &str) -> Vec<Vec<Option<Vec<u8>>>> {
         let mut conn = mysql_async::Conn::new(mysql_opts(Some(db)))
             .await
             .expect("mysql connect");
+        conn.query_drop("SET time_zone = '+00:00'")
+            .await
+            .expect("mysql time_zone");
         let rows: Vec<mysql_async::Row> = conn.query(sql).await.expect("mysql query");
         rows.into_iter()
             .map(|r| {
@@ -200,6 +203,35 @@ impl World {
 
     pub fn pg_rows(&self, sql: &str) -> Vec<Vec<Option<String>>> {
         pg_rows(&self.db, sql)
+    }
+
+    /// One PostgreSQL value as text.
+    pub fn pg_value(&self, sql: &str) -> Option<String> {
+        self.pg_rows(sql)
+            .into_iter()
+            .next()
+            .and_then(|r| r.into_iter().next())
+            .flatten()
+    }
+
+    /// Every table of schema `public` with its row count and an md5 of all its rows:
+    /// equal before and after means the target was not changed.
+    pub fn fingerprint(&self) -> Vec<(String, String)> {
+        let tables = self.pg_rows(
+            "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+             WHERE n.nspname = 'public' AND c.relkind = 'r' ORDER BY 1",
+        );
+        tables
+            .into_iter()
+            .map(|r| {
+                let t = r[0].clone().unwrap();
+                let q = t.replace('"', "\"\"");
+                let v = self.pg_value(&format!(
+                    "SELECT count(*) || ':' || md5(coalesce(string_agg(x::text, '|' ORDER BY x::text), '')) FROM public.\"{q}\" x"
+                ));
+                (t, v.unwrap())
+            })
+            .collect()
     }
 }
 

@@ -7,4 +7,5 @@ mod harness;
 mod check;
 mod export;
 mod fixture;
+mod import;
 mod log_run;
