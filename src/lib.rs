@@ -3,6 +3,7 @@
 
 pub mod cli;
 pub mod cmd;
+pub mod compare;
 pub mod config;
 pub mod csvfile;
 pub mod encode;

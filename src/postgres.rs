@@ -345,3 +345,32 @@ pub async fn copy_file(
     let rows = sink.as_mut().finish().await.map_err(error)?;
     Ok(rows)
 }
+
+/// Rows of the child with all key columns set and no matching parent row (MATCH SIMPLE:
+/// a NULL in any key column exempts the row, as the constraint itself does).
+pub async fn count_orphans(client: &Client, fk: &ForeignKey) -> Result<u64> {
+    let set: Vec<String> = fk
+        .child_columns
+        .iter()
+        .map(|c| format!("c.{} IS NOT NULL", quote_ident(c)))
+        .collect();
+    let join: Vec<String> = fk
+        .child_columns
+        .iter()
+        .zip(&fk.parent_columns)
+        .map(|(c, p)| format!("p.{} = c.{}", quote_ident(p), quote_ident(c)))
+        .collect();
+    let sql = format!(
+        "SELECT count(*) FROM {} c WHERE {} AND NOT EXISTS (SELECT 1 FROM {} p WHERE {})",
+        qualified(&fk.child_schema, &fk.child),
+        set.join(" AND "),
+        qualified(&fk.parent_schema, &fk.parent),
+        join.join(" AND ")
+    );
+    let row = client
+        .query_one(&sql, &[])
+        .await
+        .map_err(error)
+        .with_context(|| format!("counting orphans of foreign key `{}`", fk.name))?;
+    Ok(row.get::<_, i64>(0) as u64)
+}

@@ -5,7 +5,9 @@
 mod harness;
 
 mod check;
+mod demo;
 mod export;
 mod fixture;
 mod import;
 mod log_run;
+mod verify;

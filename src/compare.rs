@@ -1,0 +1,208 @@
+//! PURE: what `verify` concludes from three row counts (manifest, target, source) and the
+//! orphan counts of foreign keys, and how it words it: "table `user`: 2073 rows in
+//! manifest, 2072 in target, 2073 in source: 1 row missing in the target".
+
+use serde::Serialize;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    /// All counts agree.
+    Ok,
+    /// The target differs from the manifest: rows lost or added at import.
+    TargetDiffers,
+    /// The source changed since the export (target may still match the manifest).
+    SourceDrift,
+    /// The table is not in the target (skipped at import).
+    Skipped,
+    /// The manifest has no row count (old scripts' export without one).
+    Unknown,
+}
+
+impl Verdict {
+    /// Does this verdict make `verify` exit 1?
+    pub fn is_difference(self) -> bool {
+        matches!(self, Verdict::TargetDiffers | Verdict::SourceDrift)
+    }
+}
+
+/// One table's counts and what they mean.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TableCheck {
+    pub table: String,
+    pub manifest_rows: Option<u64>,
+    /// None when the table is absent in the target.
+    pub target_rows: Option<u64>,
+    /// None unless `--source`.
+    pub source_rows: Option<u64>,
+    pub verdict: Verdict,
+    pub message: String,
+}
+
+fn rows(n: u64) -> String {
+    if n == 1 {
+        "1 row".into()
+    } else {
+        format!("{n} rows")
+    }
+}
+
+/// Judge one table. A target difference outranks source drift.
+pub fn check_table(
+    table: &str,
+    manifest: Option<u64>,
+    target: Option<u64>,
+    source: Option<u64>,
+    skipped_reason: Option<&str>,
+) -> TableCheck {
+    let mut counts = vec![match manifest {
+        Some(m) => format!("{m} rows in manifest"),
+        None => "no count in manifest".to_string(),
+    }];
+    if let Some(t) = target {
+        counts.push(format!("{t} in target"));
+    }
+    if let Some(s) = source {
+        counts.push(format!("{s} in source"));
+    }
+    let mut message = format!("table `{table}`: {}", counts.join(", "));
+    let verdict = match (manifest, target) {
+        (_, None) => {
+            message.push_str(&format!(
+                ": skipped ({})",
+                skipped_reason.unwrap_or("absent in the target")
+            ));
+            Verdict::Skipped
+        }
+        (None, Some(_)) => Verdict::Unknown,
+        (Some(m), Some(t)) if m != t => {
+            if t < m {
+                message.push_str(&format!(": {} missing in the target", rows(m - t)));
+            } else {
+                message.push_str(&format!(
+                    ": {} more in the target than exported",
+                    rows(t - m)
+                ));
+            }
+            Verdict::TargetDiffers
+        }
+        (Some(m), Some(_)) => match source {
+            Some(s) if s != m => {
+                let d = s.abs_diff(m);
+                message.push_str(&format!(
+                    ": the source has {} {} since the export (drift, not loss)",
+                    rows(d),
+                    if s > m { "more" } else { "fewer" }
+                ));
+                Verdict::SourceDrift
+            }
+            _ => Verdict::Ok,
+        },
+    };
+    TableCheck {
+        table: table.to_string(),
+        manifest_rows: manifest,
+        target_rows: target,
+        source_rows: source,
+        verdict,
+        message,
+    }
+}
+
+/// Orphan rows of one foreign key (child values with no parent).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct OrphanCheck {
+    pub constraint: String,
+    pub child: String,
+    pub child_columns: Vec<String>,
+    pub parent: String,
+    pub parent_columns: Vec<String>,
+    pub orphans: u64,
+}
+
+impl OrphanCheck {
+    pub fn message(&self) -> String {
+        format!(
+            "foreign key `{}` ({}.{} -> {}.{}): {} with no parent",
+            self.constraint,
+            self.child,
+            self.child_columns.join(","),
+            self.parent,
+            self.parent_columns.join(","),
+            rows(self.orphans)
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn verdicts_and_wording() {
+        type Case<'a> = (Option<u64>, Option<u64>, Option<u64>, Verdict, &'a str);
+        let cases: &[Case] = &[
+            (
+                Some(2073),
+                Some(2073),
+                Some(2073),
+                Verdict::Ok,
+                "table `user`: 2073 rows in manifest, 2073 in target, 2073 in source",
+            ),
+            (
+                Some(2073),
+                Some(2073),
+                None,
+                Verdict::Ok,
+                "table `user`: 2073 rows in manifest, 2073 in target",
+            ),
+            (
+                Some(2073),
+                Some(2072),
+                None,
+                Verdict::TargetDiffers,
+                "table `user`: 2073 rows in manifest, 2072 in target: 1 row missing in the target",
+            ),
+            (
+                Some(5),
+                Some(7),
+                Some(5),
+                Verdict::TargetDiffers,
+                "table `user`: 5 rows in manifest, 7 in target, 5 in source: 2 rows more in the target than exported",
+            ),
+            (
+                Some(5),
+                Some(5),
+                Some(6),
+                Verdict::SourceDrift,
+                "table `user`: 5 rows in manifest, 5 in target, 6 in source: the source has 1 row more since the export (drift, not loss)",
+            ),
+            (
+                Some(5),
+                Some(4),
+                Some(6),
+                Verdict::TargetDiffers,
+                "table `user`: 5 rows in manifest, 4 in target, 6 in source: 1 row missing in the target",
+            ),
+            (
+                Some(5),
+                None,
+                None,
+                Verdict::Skipped,
+                "table `user`: 5 rows in manifest: skipped (absent in the target)",
+            ),
+            (
+                None,
+                Some(5),
+                None,
+                Verdict::Unknown,
+                "table `user`: no count in manifest, 5 in target",
+            ),
+        ];
+        for (m, t, s, v, msg) in cases {
+            let c = check_table("user", *m, *t, *s, None);
+            assert_eq!((c.verdict, c.message.as_str()), (*v, *msg));
+        }
+        assert!(Verdict::SourceDrift.is_difference() && !Verdict::Skipped.is_difference());
+    }
+}

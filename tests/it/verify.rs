@@ -1,0 +1,115 @@
+//! `verify` against the real servers.
+
+use std::path::PathBuf;
+
+use crate::export::export_dir;
+use crate::harness::*;
+
+fn imported_world(name: &str) -> (World, PathBuf) {
+    let w = World::new(name);
+    w.mysql(
+        "CREATE TABLE `user` (id CHAR(36) PRIMARY KEY, `nameID` VARCHAR(20));
+         INSERT INTO `user` VALUES ('11111111-1111-1111-1111-111111111111', 'a'), ('22222222-2222-2222-2222-222222222222', 'b');
+         CREATE TABLE `order` (id INT AUTO_INCREMENT PRIMARY KEY, `userId` CHAR(36));
+         INSERT INTO `order` (`userId`) VALUES ('11111111-1111-1111-1111-111111111111'), (''), (NULL);
+         CREATE TABLE legacy_only (id INT PRIMARY KEY); INSERT INTO legacy_only VALUES (1);",
+    );
+    w.pg(
+        r#"CREATE TABLE "user" (id uuid PRIMARY KEY, "nameID" text);
+           CREATE TABLE "order" (id serial PRIMARY KEY, "userId" uuid CONSTRAINT order_user_fk REFERENCES "user"(id));"#,
+    );
+    let o = w.run(&["export", &w.db, "--out", "out"]);
+    assert_exit(&o, 0);
+    let dir = export_dir(&o, w.path());
+    let o = w.run(&["import", dir.to_str().unwrap(), "--yes"]);
+    assert_exit(&o, 0);
+    (w, dir)
+}
+
+#[test]
+fn a_clean_import_verifies() {
+    let (w, dir) = imported_world("verify_clean");
+    let d = dir.to_str().unwrap();
+    let o = w.run(&["verify", d, "--source"]);
+    assert_exit(&o, 0);
+    let out = stdout(&o);
+    assert!(out.contains("verify: OK, 3 tables, 5 rows"), "{out}");
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("legacy_only") && l.ends_with("skipped")),
+        "{out}"
+    );
+    assert!(
+        out.contains("foreign keys checked for orphan rows: 1 (0 with orphans)"),
+        "{out}"
+    );
+    let o = w.run(&["verify", d, "--json"]);
+    assert_exit(&o, 0);
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["ok"], true);
+    let user = v["tables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["table"] == "user")
+        .unwrap();
+    assert_eq!(
+        (user["manifest_rows"].as_u64(), user["target_rows"].as_u64()),
+        (Some(2), Some(2))
+    );
+    let log = std::fs::read_to_string(w.run_log()).unwrap();
+    let last: serde_json::Value = serde_json::from_str(log.lines().last().unwrap()).unwrap();
+    assert_eq!(last["status"], "completed");
+}
+
+#[test]
+fn a_row_lost_in_the_target_is_a_difference() {
+    let (w, dir) = imported_world("verify_lost_row");
+    w.pg(r#"DELETE FROM "order" WHERE id = 3"#);
+    let o = w.run(&["verify", dir.to_str().unwrap()]);
+    assert_exit(&o, 1);
+    let out = stdout(&o);
+    assert!(
+        out.contains("table `order`: 3 rows in manifest, 2 in target: 1 row missing in the target"),
+        "{out}"
+    );
+    assert!(out.contains("DIFFERENT"), "{out}");
+    let log = std::fs::read_to_string(w.run_log()).unwrap();
+    let last: serde_json::Value = serde_json::from_str(log.lines().last().unwrap()).unwrap();
+    assert_eq!(last["status"], "failed");
+}
+
+#[test]
+fn a_row_added_at_the_source_is_drift_not_loss() {
+    let (w, dir) = imported_world("verify_drift");
+    w.mysql("INSERT INTO `user` VALUES ('33333333-3333-3333-3333-333333333333', 'c')");
+    let d = dir.to_str().unwrap();
+    assert_exit(&w.run(&["verify", d]), 0);
+    let o = w.run(&["verify", d, "--source"]);
+    assert_exit(&o, 1);
+    let out = stdout(&o);
+    assert!(out.contains("table `user`: 2 rows in manifest, 2 in target, 3 in source: the source has 1 row more since the export (drift, not loss)"), "{out}");
+    assert!(out.contains("source changed"), "{out}");
+}
+
+#[test]
+fn an_orphan_row_is_reported_under_its_constraint() {
+    let (w, dir) = imported_world("verify_orphan");
+    w.pg(
+        r#"BEGIN; SET LOCAL session_replication_role = replica;
+           UPDATE "order" SET "userId" = '99999999-9999-9999-9999-999999999999' WHERE "userId" IS NOT NULL;
+           COMMIT;"#,
+    );
+    let d = dir.to_str().unwrap();
+    let o = w.run(&["verify", d]);
+    assert_exit(&o, 1);
+    let out = stdout(&o);
+    assert!(
+        out.contains("foreign key `order_user_fk` (order.userId -> user.id): 1 row with no parent"),
+        "{out}"
+    );
+    let o = w.run(&["verify", d, "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["foreign_keys"][0]["orphans"], 1);
+    assert_exit(&w.run(&["verify", d, "--no-fk"]), 0);
+}
