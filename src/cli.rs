@@ -74,7 +74,8 @@ pub struct MysqlArgs {
     /// Prefer the environment or .env: a flag is visible to other users in `ps` [env: MYSQL_PASSWORD]
     #[arg(long, value_name = "PASSWORD", hide_env_values = true)]
     pub mysql_password: Option<String>,
-    /// Container running MySQL (recorded in the manifest) [env: MYSQL_CONTAINER]
+    /// Container running MySQL: when host and port are unset, found through the Docker
+    /// engine (DOCKER_HOST); recorded in the manifest [env: MYSQL_CONTAINER]
     #[arg(long, value_name = "NAME")]
     pub mysql_container: Option<String>,
 }
@@ -97,7 +98,8 @@ pub struct PostgresArgs {
     /// Prefer the environment or .env: a flag is visible to other users in `ps` [env: POSTGRES_PASSWORD]
     #[arg(long, value_name = "PASSWORD")]
     pub postgres_password: Option<String>,
-    /// Container running PostgreSQL (informational) [env: POSTGRES_CONTAINER]
+    /// Container running PostgreSQL: when host and port are unset, found through the
+    /// Docker engine (DOCKER_HOST) [env: POSTGRES_CONTAINER]
     #[arg(long, value_name = "NAME")]
     pub postgres_container: Option<String>,
 }

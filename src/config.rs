@@ -119,6 +119,10 @@ pub struct ServerConfig {
     pub container: Option<String>,
     /// Where host/port/user came from, for `check`.
     pub origin: Origin,
+    /// Where host and port came from: a container is resolved only when both are defaults.
+    pub address_origin: Origin,
+    /// Set when the address came from (or was not asked of) the Docker engine.
+    pub resolved_via: Option<String>,
 }
 
 impl ServerConfig {
@@ -252,6 +256,8 @@ fn resolve(vars: &Vars, given: Given<'_>, layers: &Layers) -> Result<ServerConfi
         password: (!password.is_empty()).then(|| Secret::new(password)),
         container,
         origin: host_origin.max(port_origin).max(user_origin),
+        address_origin: host_origin.max(port_origin),
+        resolved_via: None,
     })
 }
 

@@ -6,6 +6,7 @@ pub mod cmd;
 pub mod compare;
 pub mod config;
 pub mod csvfile;
+pub mod docker;
 pub mod encode;
 pub mod hint;
 pub mod journal;

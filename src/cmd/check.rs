@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use crate::cli::CheckArgs;
 use crate::cmd::{Ctx, Outcome};
-use crate::config::{self, Origin};
+use crate::config::Origin;
 use crate::hint::with_hint;
 use crate::profile::Profile;
 use crate::report::Table;
@@ -19,6 +19,8 @@ struct Server {
     address: String,
     configured_from: Origin,
     container: Option<String>,
+    /// How the address was found through Docker (or why Docker was not asked).
+    resolved_via: Option<String>,
     version: String,
 }
 
@@ -40,8 +42,8 @@ struct Report {
 }
 
 pub async fn run(ctx: &Ctx, args: CheckArgs) -> Result<Outcome> {
-    let my = config::mysql(&args.mysql, &ctx.layers)?;
-    let pg = config::postgres(&args.postgres, &ctx.layers)?;
+    let my = super::mysql_config(ctx, &args.mysql).await?;
+    let pg = super::postgres_config(ctx, &args.postgres).await?;
     let explicit = !args.sources.is_empty();
     let names = if explicit {
         args.sources.clone()
@@ -84,6 +86,7 @@ pub async fn run(ctx: &Ctx, args: CheckArgs) -> Result<Outcome> {
                 address: my.display(),
                 configured_from: my.origin,
                 container: my.container.clone(),
+                resolved_via: my.resolved_via.clone(),
                 version: my_version,
             },
             Server {
@@ -91,6 +94,7 @@ pub async fn run(ctx: &Ctx, args: CheckArgs) -> Result<Outcome> {
                 address: pg.display(),
                 configured_from: pg.origin,
                 container: pg.container.clone(),
+                resolved_via: pg.resolved_via.clone(),
                 version: pg_version,
             },
         ],
@@ -144,9 +148,10 @@ pub async fn run(ctx: &Ctx, args: CheckArgs) -> Result<Outcome> {
 fn render(r: &Report) -> String {
     let mut servers = Table::new(["server", "address", "configured from", "version"]);
     for s in &r.servers {
-        let from = match &s.container {
-            Some(c) => format!("{} (container {c})", s.configured_from),
-            None => s.configured_from.to_string(),
+        let from = match (&s.resolved_via, &s.container) {
+            (Some(via), _) => format!("docker: {via}"),
+            (None, Some(c)) => format!("{} (container {c})", s.configured_from),
+            (None, None) => s.configured_from.to_string(),
         };
         servers.row([
             s.kind.to_string(),

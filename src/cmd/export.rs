@@ -15,7 +15,7 @@ use mysql_async::Conn;
 
 use crate::cli::{ExportArgs, OnInvalid};
 use crate::cmd::{Ctx, Outcome};
-use crate::config::{self, ServerConfig};
+use crate::config::ServerConfig;
 use crate::csvfile::TableWriter;
 use crate::encode::{self, InvalidPolicy, Rule};
 use crate::layout;
@@ -65,7 +65,7 @@ fn plan(meta: TableMeta, profile: &Profile) -> TablePlan {
 pub async fn run(ctx: &Ctx, args: ExportArgs) -> Result<Outcome> {
     let clock = Instant::now();
     let started_at = runlog::now_rfc3339();
-    let cfg = config::mysql(&args.mysql, &ctx.layers)?;
+    let cfg = super::mysql_config(ctx, &args.mysql).await?;
     let profile = Profile::resolve(&args.source, &ctx.layers);
     let db = profile.source_db.clone();
     let progress = Progress::new(ctx.quiet);

@@ -13,7 +13,7 @@ use anyhow::{Context, Result, anyhow, bail};
 
 use crate::cli::ImportArgs;
 use crate::cmd::{Ctx, Outcome};
-use crate::config::{self, ServerConfig};
+use crate::config::ServerConfig;
 use crate::csvfile;
 use crate::encode::csv::{NullStyle, read_record};
 use crate::hint::{WithHint, with_hint};
@@ -54,7 +54,7 @@ pub async fn run(ctx: &Ctx, args: ImportArgs) -> Result<Outcome> {
         .target_db
         .clone()
         .unwrap_or_else(|| profile.target_db.clone());
-    let cfg = config::postgres(&args.postgres, &ctx.layers)?;
+    let cfg = super::postgres_config(ctx, &args.postgres).await?;
     let mut client = postgres::connect(&cfg, &target_db).await?;
     let catalog = postgres::read_catalog(&client, &args.schema).await?;
     if catalog.tables.is_empty() {

@@ -13,8 +13,8 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 
-use crate::cli::{Cli, Command};
-use crate::config::{self, Layers};
+use crate::cli::{Cli, Command, MysqlArgs, PostgresArgs};
+use crate::config::{self, Layers, ServerConfig};
 
 /// What every subcommand receives.
 pub struct Ctx {
@@ -40,6 +40,20 @@ impl Outcome {
             Outcome::Difference => ExitCode::from(1),
         }
     }
+}
+
+/// The MySQL connection, resolved through Docker when only a container is named.
+pub async fn mysql_config(ctx: &Ctx, args: &MysqlArgs) -> Result<ServerConfig> {
+    let mut cfg = config::mysql(args, &ctx.layers)?;
+    crate::docker::apply(&mut cfg, 3306, &ctx.layers).await?;
+    Ok(cfg)
+}
+
+/// The PostgreSQL connection, resolved through Docker when only a container is named.
+pub async fn postgres_config(ctx: &Ctx, args: &PostgresArgs) -> Result<ServerConfig> {
+    let mut cfg = config::postgres(args, &ctx.layers)?;
+    crate::docker::apply(&mut cfg, 5432, &ctx.layers).await?;
+    Ok(cfg)
 }
 
 pub async fn run(cli: Cli) -> Result<Outcome> {

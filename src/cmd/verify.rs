@@ -11,7 +11,6 @@ use serde::Serialize;
 use crate::cli::VerifyArgs;
 use crate::cmd::{Ctx, Outcome};
 use crate::compare::{self, OrphanCheck, TableCheck, Verdict};
-use crate::config;
 use crate::manifest;
 use crate::profile::Profile;
 use crate::report::Table;
@@ -38,13 +37,13 @@ pub async fn run(ctx: &Ctx, args: VerifyArgs) -> Result<Outcome> {
         .target_db
         .clone()
         .unwrap_or_else(|| profile.target_db.clone());
-    let pg = config::postgres(&args.postgres, &ctx.layers)?;
+    let pg = super::postgres_config(ctx, &args.postgres).await?;
     let client = postgres::connect(&pg, &target_db).await?;
     let catalog = postgres::read_catalog(&client, &args.schema).await?;
 
     let mut source_counts = Vec::new();
     if args.source {
-        let my = config::mysql(&args.mysql, &ctx.layers)?;
+        let my = super::mysql_config(ctx, &args.mysql).await?;
         let db = loaded.source_database();
         let mut conn = mysql::connect(&my, Some(&db)).await?;
         for s in &specs {

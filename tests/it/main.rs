@@ -6,6 +6,7 @@ mod harness;
 
 mod check;
 mod demo;
+mod docker;
 mod export;
 mod fixture;
 mod import;
