@@ -62,16 +62,16 @@ pub struct MysqlArgs {
     /// MySQL URL, mysql://user:password@host:port [env: MYSQL_URL]
     #[arg(long, value_name = "URL")]
     pub mysql_url: Option<String>,
-    /// [env: MYSQL_HOST] [default: 127.0.0.1]
+    /// MySQL host [env: MYSQL_HOST] [default: 127.0.0.1]
     #[arg(long, value_name = "HOST")]
     pub mysql_host: Option<String>,
-    /// [env: MYSQL_PORT] [default: 3306]
+    /// MySQL port [env: MYSQL_PORT] [default: 3306]
     #[arg(long, value_name = "PORT")]
     pub mysql_port: Option<String>,
-    /// [env: MYSQL_USER] [default: root]
+    /// MySQL user [env: MYSQL_USER] [default: root]
     #[arg(long, value_name = "USER")]
     pub mysql_user: Option<String>,
-    /// Prefer the environment or .env: a flag is visible to other users in `ps` [env: MYSQL_PASSWORD]
+    /// MySQL password; prefer the environment or .env (a flag shows in `ps`) [env: MYSQL_PASSWORD]
     #[arg(long, value_name = "PASSWORD", hide_env_values = true)]
     pub mysql_password: Option<String>,
     /// Container running MySQL: when host and port are unset, found through the Docker
@@ -86,16 +86,16 @@ pub struct PostgresArgs {
     /// PostgreSQL URL, postgres://user:password@host:port [env: POSTGRES_URL]
     #[arg(long, value_name = "URL")]
     pub postgres_url: Option<String>,
-    /// [env: POSTGRES_HOST] [default: 127.0.0.1]
+    /// PostgreSQL host [env: POSTGRES_HOST] [default: 127.0.0.1]
     #[arg(long, value_name = "HOST")]
     pub postgres_host: Option<String>,
-    /// [env: POSTGRES_PORT] [default: 5432]
+    /// PostgreSQL port [env: POSTGRES_PORT] [default: 5432]
     #[arg(long, value_name = "PORT")]
     pub postgres_port: Option<String>,
-    /// [env: POSTGRES_USER] [default: postgres]
+    /// PostgreSQL user [env: POSTGRES_USER] [default: postgres]
     #[arg(long, value_name = "USER")]
     pub postgres_user: Option<String>,
-    /// Prefer the environment or .env: a flag is visible to other users in `ps` [env: POSTGRES_PASSWORD]
+    /// PostgreSQL password; prefer the environment or .env (a flag shows in `ps`) [env: POSTGRES_PASSWORD]
     #[arg(long, value_name = "PASSWORD")]
     pub postgres_password: Option<String>,
     /// Container running PostgreSQL: when host and port are unset, found through the
@@ -157,6 +157,10 @@ pub struct ImportArgs {
     /// Allow TRUNCATE ... CASCADE to empty tables outside the import that hold rows
     #[arg(long)]
     pub allow_cascade: bool,
+    /// Drop secondary indexes (those backing no constraint) before loading and recreate
+    /// them after, inside the same transaction: faster for big tables, same result
+    #[arg(long)]
+    pub rebuild_indexes: bool,
     #[command(flatten)]
     pub postgres: PostgresArgs,
 }

@@ -160,12 +160,17 @@ pub struct PgColumn {
 }
 
 /// A table of the target schema.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct PgTable {
     pub name: String,
     pub columns: Vec<PgColumn>,
     /// (column, sequence as `pg_get_serial_sequence` names it) for serial and identity.
     pub sequences: Vec<(String, String)>,
+    /// Partitioned tables take no `COPY ... FREEZE` and keep their indexes.
+    pub partitioned: bool,
+    /// Secondary indexes that back no constraint: (name, `pg_get_indexdef`), which
+    /// `--rebuild-indexes` drops before the load and recreates after it.
+    pub secondary_indexes: Vec<(String, String)>,
 }
 
 /// A foreign key anywhere in the database.
@@ -194,7 +199,7 @@ pub async fn read_catalog(client: &Client, schema: &str) -> Result<Catalog> {
         .query(
             "SELECT c.relname::text, a.attname::text, format_type(a.atttypid, a.atttypmod),
                     t.typname::text, a.attnotnull, a.atthasdef,
-                    a.attgenerated::text, a.attidentity::text
+                    a.attgenerated::text, a.attidentity::text, c.relkind = 'p'
              FROM pg_class c
              JOIN pg_namespace n ON n.oid = c.relnamespace
              JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
@@ -211,8 +216,8 @@ pub async fn read_catalog(client: &Client, schema: &str) -> Result<Catalog> {
         let table: String = r.get(0);
         let entry = cat.tables.entry(table.clone()).or_insert_with(|| PgTable {
             name: table,
-            columns: Vec::new(),
-            sequences: Vec::new(),
+            partitioned: r.get(8),
+            ..PgTable::default()
         });
         entry.columns.push(PgColumn {
             name: r.get(1),
@@ -242,6 +247,27 @@ pub async fn read_catalog(client: &Client, schema: &str) -> Result<Catalog> {
         let table: String = r.get(0);
         if let Some(t) = cat.tables.get_mut(&table) {
             t.sequences.push((r.get(1), r.get(2)));
+        }
+    }
+    let indexes = client
+        .query(
+            "SELECT c.relname::text, i.relname::text, pg_get_indexdef(i.oid)
+             FROM pg_index x
+             JOIN pg_class i ON i.oid = x.indexrelid
+             JOIN pg_class c ON c.oid = x.indrelid
+             JOIN pg_namespace n ON n.oid = c.relnamespace
+             WHERE n.nspname = $1 AND c.relkind = 'r' AND NOT x.indisprimary
+               AND NOT EXISTS (SELECT 1 FROM pg_constraint con WHERE con.conindid = x.indexrelid)
+             ORDER BY 1, 2",
+            &[&schema],
+        )
+        .await
+        .map_err(error)
+        .with_context(ctx)?;
+    for r in indexes {
+        let table: String = r.get(0);
+        if let Some(t) = cat.tables.get_mut(&table) {
+            t.secondary_indexes.push((r.get(1), r.get(2)));
         }
     }
     let fks = client

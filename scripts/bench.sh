@@ -1,0 +1,294 @@
+#!/usr/bin/env bash
+# Benchmark pgconverge against the physical limits and the tools users would pick instead,
+# in one run, on an Alkemio-shaped dataset:  scripts/bench.sh [scale]   (default 1)
+#
+# At scale 1: ~750k rows, ~600 MB of CSV in four tables (authorization_policy: char(36)
+# keys and 1-2 KB of JSON-like text; user: camelCase, '' in char(36), NULLs, JSON, a serial
+# column; document_blob: blobs; activity: wide, integer auto-increment key), and the
+# matching PostgreSQL schema with primary keys, secondary indexes and foreign keys.
+#
+# Measured (wall time, MB/s of CSV, rows/s, peak RSS):
+#   export limit   mariadb --quick --batch reading every table to /dev/null
+#   import limit   psql \copy of pgconverge's CSVs, one transaction, replica role
+#   pgconverge     export, import, verify
+#   pgloader       Debian package: data only, truncate, the cast rules this data needs
+#   sling          PyPI sling-linux-amd64 (if it installs and runs)
+# Results: a table on stdout and bench/results-<timestamp>.txt. Nothing here is a test.
+# Environment: BENCH_REGEN=1 rebuilds the dataset; BENCH_SKIP="pgloader sling" skips peers;
+# PGCONVERGE_ARGS / PGCONVERGE_IMPORT_ARGS pass options to export / import.
+set -euo pipefail
+
+SCALE="${1:-1}"
+root="$(cd "$(dirname "$0")/.." && pwd)"
+DB="pgc_bench_s${SCALE//./_}"
+WORK="$root/bench/work-$DB"
+OUT="$root/bench"
+mkdir -p "$WORK" "$OUT"
+RESULTS="$WORK/results.tsv"
+: > "$RESULTS"
+skip() { [[ " ${BENCH_SKIP:-} " == *" $1 "* ]]; }
+log() { echo "== $*" >&2; }
+
+bash "$root/scripts/dev-services.sh"
+log "building pgconverge (release)"
+cargo build --release --quiet --manifest-path "$root/Cargo.toml"
+PGC="$root/target/release/pgconverge"
+my() { mariadb --protocol=tcp -h127.0.0.1 -P3306 -uroot "$@"; }
+pg() { psql -h 127.0.0.1 -p 5432 -U postgres -v ON_ERROR_STOP=1 -q "$@"; }
+
+rows() { awk -v s="$SCALE" -v n="$1" 'BEGIN { printf "%d", s * n }'; }
+N_POLICY=$(rows 200000); N_USER=$(rows 100000); N_BLOB=$(rows 30000); N_ACTIVITY=$(rows 420000)
+TOTAL_ROWS=$((N_POLICY + N_USER + N_BLOB + N_ACTIVITY))
+
+# ---------------------------------------------------------------------- the dataset --
+have=$(my -N -e "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA='$DB' AND TABLE_NAME='bench_done'" 2>/dev/null || echo 0)
+if [ "${BENCH_REGEN:-0}" = 1 ] || [ "$have" != 1 ]; then
+    log "generating \`$DB\` in MariaDB: $TOTAL_ROWS rows"
+    my -e "DROP DATABASE IF EXISTS \`$DB\`; CREATE DATABASE \`$DB\` CHARACTER SET utf8mb4; SET GLOBAL innodb_flush_log_at_trx_commit = 0;"
+    my "$DB" <<SQL
+CREATE TABLE d (d INT PRIMARY KEY);
+INSERT INTO d VALUES (0),(1),(2),(3),(4),(5),(6),(7),(8),(9);
+CREATE TABLE seq (n INT PRIMARY KEY);
+INSERT INTO seq SELECT a.d + 10*b.d + 100*c.d + 1000*e.d + 10000*f.d + 100000*g.d + 1000000*h.d
+  FROM d a, d b, d c, d e, d f, d g, (SELECT d FROM d WHERE d < 2) h
+  WHERE a.d + 10*b.d + 100*c.d + 1000*e.d + 10000*f.d + 100000*g.d + 1000000*h.d < GREATEST($N_POLICY, $N_USER, $N_BLOB, $N_ACTIVITY);
+
+CREATE TABLE authorization_policy (
+  id CHAR(36) NOT NULL PRIMARY KEY, createdDate DATETIME(6) NOT NULL, updatedDate DATETIME(6) NOT NULL,
+  version INT NOT NULL, credentialRules TEXT NOT NULL, privilegeRules TEXT NOT NULL,
+  verifiedCredentialRules TEXT NOT NULL, type VARCHAR(128) NOT NULL
+);
+INSERT INTO authorization_policy
+  SELECT CAST(UUID() AS CHAR(36)), '2024-01-01' + INTERVAL n SECOND, '2024-06-01' + INTERVAL n SECOND, 1 + n % 5,
+         CONCAT('[', REPEAT(CONCAT('{"grantedPrivileges":["read","update"],"criterias":[{"type":"space-member","resourceID":"', MD5(n), '"}],"cascade":true,"name":"rule-', n, '"},'), 7 + n % 6), '{}]'),
+         CONCAT('[{"sourcePrivilege":"create","grantedPrivileges":["create-callout"],"name":"p', n, '"}]'),
+         '[]', ELT(1 + n % 4, 'space', 'user', 'callout', 'whiteboard')
+  FROM seq WHERE n < $N_POLICY;
+
+CREATE TABLE user (
+  id CHAR(36) NOT NULL PRIMARY KEY, rowId INT NOT NULL AUTO_INCREMENT UNIQUE,
+  createdDate DATETIME(6) NOT NULL, updatedDate DATETIME(6) NOT NULL, version INT NOT NULL,
+  nameID VARCHAR(36) NOT NULL, firstName VARCHAR(128) NOT NULL, lastName VARCHAR(128) NOT NULL,
+  email VARCHAR(255) NOT NULL, phone VARCHAR(255) NULL, accountID CHAR(36) NOT NULL,
+  authorizationId CHAR(36) NULL, serviceProfile JSON NULL
+);
+INSERT INTO user (id, createdDate, updatedDate, version, nameID, firstName, lastName, email, phone, accountID, authorizationId, serviceProfile)
+  SELECT CAST(UUID() AS CHAR(36)), '2023-01-01' + INTERVAL n MINUTE, '2024-01-01' + INTERVAL n MINUTE, 1,
+         CONCAT('user-', n), CONCAT('First "', n, '"'), IF(n % 9 = 0, 'O''Brien, Jr.', CONCAT('Last', n)),
+         CONCAT('user', n, '@example.org'), IF(n % 3 = 0, NULL, IF(n % 3 = 1, '', CONCAT('+41 ', n))),
+         IF(n % 3 = 0, '', CAST(UUID() AS CHAR(36))), NULL,
+         IF(n % 4 = 0, NULL, JSON_OBJECT('n', n, 'tags', JSON_ARRAY('a', 'b'), 'bio', CONCAT('line1\nline2 ', n)))
+  FROM seq WHERE n < $N_USER;
+UPDATE user u JOIN (SELECT id, ROW_NUMBER() OVER (ORDER BY id) r FROM authorization_policy) p ON p.r = u.rowId SET u.authorizationId = p.id;
+
+CREATE TABLE document_blob (id CHAR(36) NOT NULL PRIMARY KEY, mimeType VARCHAR(128) NOT NULL, content MEDIUMBLOB NOT NULL);
+INSERT INTO document_blob SELECT CAST(UUID() AS CHAR(36)), 'image/png', UNHEX(REPEAT(MD5(n), 94)) FROM seq WHERE n < $N_BLOB;
+
+CREATE TABLE activity (
+  rowId INT NOT NULL AUTO_INCREMENT PRIMARY KEY, id CHAR(36) NOT NULL UNIQUE,
+  createdDate DATETIME(6) NOT NULL, updatedDate DATETIME(6) NOT NULL, version INT NOT NULL,
+  triggeredBy CHAR(36) NOT NULL, resourceID CHAR(36) NOT NULL, parentID CHAR(36) NULL,
+  collaborationID CHAR(36) NOT NULL, messageID CHAR(44) NULL, visibility TINYINT(1) NOT NULL,
+  description VARCHAR(512) NULL, type VARCHAR(128) NOT NULL
+);
+CREATE TEMPORARY TABLE some_users AS SELECT id, ROW_NUMBER() OVER (ORDER BY id) - 1 AS k FROM user LIMIT 1000;
+INSERT INTO activity (id, createdDate, updatedDate, version, triggeredBy, resourceID, parentID, collaborationID, messageID, visibility, description, type)
+  SELECT CAST(UUID() AS CHAR(36)), '2024-01-01' + INTERVAL n SECOND, '2024-01-01' + INTERVAL n SECOND, 1,
+         u.id, MD5(n), IF(n % 2 = 0, NULL, CAST(UUID() AS CHAR(36))), CONCAT(LEFT(MD5(n % 500), 8), '-0000-4000-8000-000000000000'),
+         IF(n % 5 = 0, NULL, LEFT(SHA1(n), 44)), n % 2, CONCAT('Callout published, "', n, '", in a space'),
+         ELT(1 + n % 3, 'calloutPublished', 'memberJoined', 'updateSent')
+  FROM seq JOIN some_users u ON u.k = seq.n % 1000 WHERE n < $N_ACTIVITY;
+UPDATE activity SET resourceID = CONCAT(LEFT(resourceID, 8), '-', SUBSTR(resourceID, 9, 4), '-', SUBSTR(resourceID, 13, 4), '-', SUBSTR(resourceID, 17, 4), '-', SUBSTR(resourceID, 21, 12));
+DROP TABLE seq; DROP TABLE d;
+ANALYZE TABLE authorization_policy, user, document_blob, activity;
+CREATE TABLE bench_done (scale VARCHAR(10));
+SQL
+    my -e "SET GLOBAL innodb_flush_log_at_trx_commit = 1;"
+fi
+
+pg_schema() { # database
+    pg -d postgres -c "DROP DATABASE IF EXISTS \"$1\" WITH (FORCE)" -c "CREATE DATABASE \"$1\""
+    pg -d "$1" <<'SQL'
+CREATE TABLE authorization_policy (
+  id uuid PRIMARY KEY, "createdDate" timestamp(6) NOT NULL, "updatedDate" timestamp(6) NOT NULL,
+  version integer NOT NULL, "credentialRules" text NOT NULL, "privilegeRules" text NOT NULL,
+  "verifiedCredentialRules" text NOT NULL, type varchar(128) NOT NULL
+);
+CREATE TABLE "user" (
+  id uuid PRIMARY KEY, "rowId" serial UNIQUE, "createdDate" timestamp(6) NOT NULL,
+  "updatedDate" timestamp(6) NOT NULL, version integer NOT NULL, "nameID" varchar(36) NOT NULL UNIQUE,
+  "firstName" varchar(128) NOT NULL, "lastName" varchar(128) NOT NULL, email varchar(255) NOT NULL,
+  phone varchar(255), "accountID" uuid,
+  "authorizationId" uuid REFERENCES authorization_policy(id) ON DELETE SET NULL, "serviceProfile" jsonb
+);
+CREATE INDEX user_email ON "user" (email);
+CREATE TABLE document_blob (id uuid PRIMARY KEY, "mimeType" varchar(128) NOT NULL, content bytea NOT NULL);
+CREATE TABLE activity (
+  "rowId" serial PRIMARY KEY, id uuid NOT NULL UNIQUE, "createdDate" timestamp(6) NOT NULL,
+  "updatedDate" timestamp(6) NOT NULL, version integer NOT NULL,
+  "triggeredBy" uuid NOT NULL REFERENCES "user"(id), "resourceID" uuid NOT NULL, "parentID" uuid,
+  "collaborationID" uuid NOT NULL, "messageID" char(44), visibility boolean NOT NULL,
+  description varchar(512), type varchar(128) NOT NULL
+);
+CREATE INDEX activity_triggered_by ON activity ("triggeredBy");
+CREATE INDEX activity_collaboration ON activity ("collaborationID", "createdDate");
+SQL
+}
+
+# measure NAME ROWS BYTES command...  -> appends "name seconds rss_kb rows bytes status"
+measure() {
+    local name=$1 rows=$2 bytes=$3; shift 3
+    log "$name"
+    local tf="$WORK/time.$$" status=ok
+    # Shell functions are timed through a child bash that inherits them (export -f).
+    if declare -F "$1" > /dev/null; then set -- bash -c "$*"; fi
+    if ! /usr/bin/time -f "%e %M" -o "$tf" "$@" > "$WORK/$name.out" 2> "$WORK/$name.err"; then
+        status="failed(see $WORK/$name.err)"
+        tail -n 5 "$WORK/$name.err" >&2 || true
+    fi
+    read -r secs rss < <(tail -n 1 "$tf")
+    printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$secs" "$rss" "$rows" "$bytes" "$status" >> "$RESULTS"
+    rm -f "$tf"
+}
+
+TABLES="activity authorization_policy document_blob user"
+export MYSQL_URL="mysql://root@127.0.0.1:3306" POSTGRES_URL="postgres://postgres@127.0.0.1:5432"
+export PGCONVERGE_RUN_LOG="$WORK/migration_log.jsonl"
+cd "$WORK"
+
+# Each side is measured ROUNDS times, alternating, with a CHECKPOINT before every
+# import-side step so that one step's WAL is not flushed on the next one's time; the
+# report keeps the best round of each.
+ROUNDS="${BENCH_ROUNDS:-3}"
+export DB TABLES WORK
+export -f my pg
+read_all() { for t in $TABLES; do my --quick --batch --skip-column-names -e "SELECT * FROM \`$DB\`.\`$t\`" > /dev/null; done; }
+export -f read_all
+for round in $(seq 1 "$ROUNDS"); do
+    measure "export limit (mariadb --quick)#$round" "$TOTAL_ROWS" 0 read_all
+    rm -rf csv_exports
+    measure "pgconverge export#$round" "$TOTAL_ROWS" 0 "$PGC" export "$DB" --exclude bench_done ${PGCONVERGE_ARGS:-}
+done
+EXPORT_DIR=$(sed -n 's/^export: //p' "$WORK/pgconverge export#$ROUNDS.out" | tail -n 1)
+EXPORT_DIR="$WORK/$EXPORT_DIR"
+CSV_BYTES=$(cat "$EXPORT_DIR"/*.csv | wc -c)
+
+pg_schema "$DB"
+copy_limit() {
+    {
+        echo "BEGIN; SET session_replication_role = replica; TRUNCATE activity, authorization_policy, document_blob, \"user\" CASCADE;"
+        for t in $TABLES; do
+            cols=$(head -n 1 "$EXPORT_DIR/$t.csv" | sed 's/[^,]*/"&"/g')
+            echo "\\copy \"$t\" ($cols) FROM '$EXPORT_DIR/$t.csv' WITH (FORMAT csv, HEADER true, NULL '\\N')"
+        done
+        echo "COMMIT;"
+    } | pg -d "$DB"
+}
+export EXPORT_DIR
+export -f copy_limit
+checkpoint() { pg -d "$DB" -c CHECKPOINT; }
+for round in $(seq 1 "$ROUNDS"); do
+    checkpoint
+    measure "import limit (psql \\copy)#$round" "$TOTAL_ROWS" "$CSV_BYTES" copy_limit
+    checkpoint
+    measure "pgconverge import#$round" "$TOTAL_ROWS" "$CSV_BYTES" "$PGC" import "$EXPORT_DIR" --yes --target-db "$DB" ${PGCONVERGE_IMPORT_ARGS:-}
+    checkpoint
+    measure "pgconverge import --rebuild-indexes#$round" "$TOTAL_ROWS" "$CSV_BYTES" "$PGC" import "$EXPORT_DIR" --yes --target-db "$DB" --rebuild-indexes ${PGCONVERGE_IMPORT_ARGS:-}
+done
+measure "pgconverge verify" "$TOTAL_ROWS" 0 "$PGC" verify "$EXPORT_DIR" --target-db "$DB" --source
+
+# ------------------------------------------------------------------------- pgloader --
+if ! skip pgloader; then
+    command -v pgloader >/dev/null || { sudo_="" ; [ "$(id -u)" -eq 0 ] || sudo_=sudo; $sudo_ apt-get install -y -qq pgloader >/dev/null 2>&1 || true; }
+    if command -v pgloader >/dev/null; then
+        cat > "$WORK/pgloader.load" <<LOAD
+LOAD DATABASE
+  FROM mysql://root@127.0.0.1:3306/$DB
+  INTO postgresql://postgres@127.0.0.1:5432/$DB
+WITH data only, truncate, disable triggers, quote identifiers, reset no sequences,
+     workers = 2, concurrency = 1,
+     prefetch rows = 2000, batch rows = 2000
+SET PostgreSQL PARAMETERS session_replication_role = 'replica'
+ALTER SCHEMA '$DB' RENAME TO 'public'
+CAST type char when (= precision 36) to uuid drop typemod using empty-string-to-null,
+     type tinyint when (= precision 1) to boolean drop typemod using tinyint-to-boolean
+INCLUDING ONLY TABLE NAMES MATCHING 'activity', 'authorization_policy', 'document_blob', 'user';
+LOAD
+        checkpoint
+        measure "pgloader" "$TOTAL_ROWS" "$CSV_BYTES" pgloader --on-error-stop "$WORK/pgloader.load"
+    else
+        printf 'pgloader\t0\t0\t0\t0\tnot installable\n' >> "$RESULTS"
+    fi
+fi
+
+# ---------------------------------------------------------------------------- sling --
+if ! skip sling; then
+    if [ ! -x "$OUT/venv/bin/python" ]; then python3 -m venv "$OUT/venv" >/dev/null 2>&1 || true; fi
+    "$OUT/venv/bin/pip" install -q sling-linux-amd64 >/dev/null 2>&1 || true
+    SLING=$(find "$OUT/venv" -type f -name 'sling' -perm -u+x 2>/dev/null | grep -v '/bin/sling$' | head -n 1 || true)
+    [ -n "$SLING" ] || SLING=$(find "$OUT/venv" -type f -name 'sling*' -perm -u+x 2>/dev/null | head -n 1 || true)
+    if [ -n "$SLING" ]; then
+        cat > "$WORK/sling.yaml" <<YAML
+source: MY
+target: PG
+defaults:
+  mode: truncate
+  object: 'public.{stream_table}'
+streams:
+  $DB.activity:
+  $DB.authorization_policy:
+  $DB.document_blob:
+  $DB.user:
+YAML
+        export SLING
+        run_sling() { MY="mysql://root@127.0.0.1:3306/$DB" PG="postgresql://postgres@127.0.0.1:5432/$DB?sslmode=disable" SLING_DISABLE_TELEMETRY=true "$SLING" run -r "$WORK/sling.yaml"; }
+        export -f run_sling
+        checkpoint
+        measure "sling" "$TOTAL_ROWS" "$CSV_BYTES" run_sling
+    else
+        printf 'sling\t0\t0\t0\t0\tnot installable\n' >> "$RESULTS"
+    fi
+fi
+
+# ------------------------------------------------------------------------- report ----
+STAMP=$(date -u +%Y%m%d_%H%M%S)
+python3 - "$RESULTS" "$CSV_BYTES" "$SCALE" "$(nproc)" > "$OUT/results-$STAMP.txt" <<'PY'
+import sys
+path, csv_bytes, scale, cores = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+raw = [l.rstrip("\n").split("\t") for l in open(path) if l.strip()]
+rows, res = [], {}
+for r in raw:
+    name = r[0].split("#")[0]
+    r = [name] + r[1:]
+    old = res.get(name)
+    if old is None:
+        rows.append(r)
+        res[name] = r
+    elif r[5] == "ok" and (old[5] != "ok" or float(r[1]) < float(old[1])):
+        r[2] = str(max(int(r[2]), int(old[2])))
+        old[:] = r
+def secs(name):
+    r = res.get(name)
+    return float(r[1]) if r and r[5] == "ok" else None
+print(f"pgconverge benchmark, scale {scale}: {int(rows[0][3]):,} rows, {csv_bytes/1e6:.0f} MB of CSV, {cores} cores (best of the rounds)")
+print(f"{'step':34} {'wall s':>8} {'MB/s':>8} {'rows/s':>10} {'peak RSS':>10}  status")
+for name, s, rss, n, _b, status in rows:
+    s = float(s); n = int(n)
+    mbs = f"{csv_bytes/1e6/s:8.1f}" if s > 0 else f"{'-':>8}"
+    rps = f"{n/s:10,.0f}" if s > 0 else f"{'-':>10}"
+    print(f"{name:34} {s:8.2f} {mbs} {rps} {int(rss)/1024:8.1f} MB  {status}")
+def ratio(a, b):
+    x, y = secs(a), secs(b)
+    return f"{x/y:.2f}" if x and y else "n/a"
+print()
+print(f"export / export limit:               {ratio('pgconverge export', 'export limit (mariadb --quick)')}   (target <= 1.3)")
+limit = "import limit (psql \\copy)"
+print(f"import / import limit:               {ratio('pgconverge import', limit)}   (target <= 1.05)")
+print(f"import --rebuild-indexes / limit:    {ratio('pgconverge import --rebuild-indexes', limit)}")
+e, i, p = secs("pgconverge export"), secs("pgconverge import"), secs("pgloader")
+print(f"(export + import) / pgloader:        {((e + i) / p):.2f}" if e and i and p else "(export + import) / pgloader:        n/a", "  (target <= 0.4)")
+s = secs("sling")
+print(f"(export + import) / sling:           {((e + i) / s):.2f}" if e and i and s else "(export + import) / sling:           n/a")
+PY
+cat "$OUT/results-$STAMP.txt"
+echo "(results: $OUT/results-$STAMP.txt, logs: $WORK)" >&2
