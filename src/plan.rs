@@ -117,6 +117,13 @@ pub fn build(inputs: &[TableInput], cat: &Catalog, profile: &Profile, opts: &Opt
     for input in inputs {
         let name = &input.spec.name;
         let Some(target) = cat.tables.get(name) else {
+            // Names are matched exactly; say so when only the case differs.
+            let near = cat
+                .tables
+                .keys()
+                .find(|t| t.eq_ignore_ascii_case(name))
+                .map(|t| format!(" (the target has `{t}`: names are case-sensitive)"))
+                .unwrap_or_default();
             if profile.skip_if_absent.contains(name) {
                 plan.skipped.push((
                     name.clone(),
@@ -124,12 +131,12 @@ pub fn build(inputs: &[TableInput], cat: &Catalog, profile: &Profile, opts: &Opt
                 ));
             } else if opts.strict {
                 plan.errors.push(format!(
-                    "table `{name}` of the export does not exist in schema `{}` of the target (--strict)",
+                    "table `{name}` of the export does not exist in schema `{}` of the target{near} (--strict)",
                     opts.schema
                 ));
             } else {
                 plan.warnings.push(format!(
-                    "table `{name}` does not exist in schema `{}` of the target: skipped",
+                    "table `{name}` does not exist in schema `{}` of the target{near}: skipped",
                     opts.schema
                 ));
                 plan.skipped
@@ -531,6 +538,19 @@ mod tests {
             },
         );
         assert_eq!(strict.errors.len(), 1);
+        let cased = catalog(
+            vec![PgTable {
+                name: "Space".into(),
+                ..PgTable::default()
+            }],
+            vec![],
+        );
+        let c = build(&[input("space", &["id"], vec![])], &cased, &alk, &opts());
+        assert!(
+            c.warnings[0].contains("the target has `Space`"),
+            "{:?}",
+            c.warnings
+        );
     }
 
     #[test]

@@ -49,7 +49,7 @@ impl Progress {
         let bar = self.multi.add(ProgressBar::new(estimate.max(1)));
         bar.set_style(
             ProgressStyle::with_template(
-                "{prefix:>28.bold} [{bar:30}] {human_pos:>11} rows (~{human_len}) {per_sec:>14} {msg}",
+                "{prefix:>28.bold} [{bar:30}] {human_pos:>11} rows (~{human_len}) {msg:>10} {elapsed:>4} eta {eta}",
             )
             .unwrap_or_else(|_| ProgressStyle::default_bar())
             .progress_chars("=> "),

@@ -577,3 +577,55 @@ fn rebuilt_indexes_come_back_identical_and_a_failing_rebuild_rolls_back() {
         "1"
     );
 }
+
+#[test]
+fn on_a_terminal_the_import_asks_first() {
+    let (w, dir) = two_table_world("import_prompt", "ok");
+    let before = w.fingerprint();
+    // `script` gives the command a pseudo-terminal and forwards our answer to it.
+    let ask = |answer: &str| {
+        let bin = env!("CARGO_BIN_EXE_pgconverge");
+        let mut script = std::process::Command::new("script");
+        script
+            .args([
+                "-qec",
+                &format!("{bin} import {} --quiet", dir.display()),
+                "/dev/null",
+            ])
+            .current_dir(w.path())
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        // The world's configuration: its variables set, the others removed.
+        for (k, v) in w.cmd().get_envs() {
+            match v {
+                Some(v) => script.env(k, v),
+                None => script.env_remove(k),
+            };
+        }
+        let mut child = script.spawn().unwrap();
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(answer.as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let o = ask("n\n");
+    let out = stdout(&o);
+    assert!(out.contains("Continue? [y/N]"), "{out}");
+    assert!(
+        out.contains("import cancelled; nothing was written"),
+        "{out}"
+    );
+    assert_eq!(w.fingerprint(), before);
+    let o = ask("y\n");
+    assert!(stdout(&o).contains("import: committed"), "{}", stdout(&o));
+    assert_eq!(
+        w.pg_value("SELECT string_agg(v, ',' ORDER BY id) FROM alpha")
+            .unwrap(),
+        "new,rows"
+    );
+}
