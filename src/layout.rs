@@ -44,6 +44,11 @@ pub fn csv_file_name(table: &str) -> String {
     format!("{table}.csv")
 }
 
+/// Part `n` (from 1) of a table split into key ranges.
+pub fn csv_part_name(table: &str, n: usize) -> String {
+    format!("{table}.part-{n:03}.csv")
+}
+
 pub fn manifest_path(dir: &Path) -> PathBuf {
     dir.join(MANIFEST)
 }

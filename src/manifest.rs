@@ -12,8 +12,19 @@ use serde::{Deserialize, Serialize};
 use crate::encode::ColumnStats;
 use crate::hint::WithHint;
 
-/// The manifest format this build writes; it imports this and every older one.
-pub const FORMAT_VERSION: u32 = 1;
+/// The newest manifest format this build understands (it imports every older one).
+/// Format 2 adds `parts` (a table exported as several key-range files); an export is
+/// written as format 1 unless a table has parts, so older builds still read it.
+pub const FORMAT_VERSION: u32 = 2;
+
+/// The format an export with these tables must declare.
+pub fn format_version_for(tables: &BTreeMap<String, TableEntry>) -> u32 {
+    if tables.values().any(|t| !t.parts.is_empty()) {
+        2
+    } else {
+        1
+    }
+}
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Manifest {
@@ -114,6 +125,21 @@ pub struct TableEntry {
     pub generated_columns: Vec<String>,
     #[serde(default)]
     pub warnings: Vec<String>,
+    /// Format 2: the table was read as key ranges, one file each, in key order. Then
+    /// `file` is the first part and `sha256` is empty: each part carries its own.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub parts: Vec<PartEntry>,
+}
+
+/// One key range of a split table.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct PartEntry {
+    pub file: String,
+    pub rows: u64,
+    pub bytes: u64,
+    pub sha256: String,
+    /// The key range, for people: `id >= 'b…' AND id < 'f…'`.
+    pub range: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -142,14 +168,21 @@ pub struct Summary {
     pub total_bytes: u64,
 }
 
-/// What `import` and `verify` need of one table, from either manifest format.
+/// One CSV file to load, with what the manifest says of it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FileSpec {
+    pub file: String,
+    pub bytes: Option<u64>,
+    pub sha256: Option<String>,
+}
+
+/// What `import` and `verify` need of one table, from any manifest format.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TableSpec {
     pub name: String,
-    pub file: String,
+    /// In load order; one, or the parts of a split table.
+    pub files: Vec<FileSpec>,
     pub rows: Option<u64>,
-    pub bytes: Option<u64>,
-    pub sha256: Option<String>,
     /// Column facts (current format only).
     pub columns: Vec<ColumnEntry>,
     pub primary_key: Vec<String>,
@@ -175,10 +208,23 @@ impl Loaded {
                 .values()
                 .map(|t| TableSpec {
                     name: t.name.clone(),
-                    file: t.file.clone(),
+                    files: if t.parts.is_empty() {
+                        vec![FileSpec {
+                            file: t.file.clone(),
+                            bytes: Some(t.bytes),
+                            sha256: Some(t.sha256.clone()),
+                        }]
+                    } else {
+                        t.parts
+                            .iter()
+                            .map(|p| FileSpec {
+                                file: p.file.clone(),
+                                bytes: Some(p.bytes),
+                                sha256: Some(p.sha256.clone()),
+                            })
+                            .collect()
+                    },
                     rows: Some(t.rows),
-                    bytes: Some(t.bytes),
-                    sha256: Some(t.sha256.clone()),
                     columns: t.columns.clone(),
                     primary_key: t.primary_key.clone(),
                 })
@@ -226,6 +272,13 @@ pub fn parse(text: &str) -> Result<Loaded> {
                     bail!("manifest table key `{k}` names table `{}`", t.name);
                 }
                 check_file_name(&t.file)?;
+                for p in &t.parts {
+                    check_file_name(&p.file)?;
+                }
+                let part_rows: u64 = t.parts.iter().map(|p| p.rows).sum();
+                if !t.parts.is_empty() && part_rows != t.rows {
+                    bail!("manifest table `{k}`: its parts hold {part_rows} rows, the table {}", t.rows);
+                }
             }
             Ok(Loaded::Current(Box::new(m)))
         }
@@ -249,10 +302,12 @@ fn parse_legacy(v: &serde_json::Value) -> Result<Loaded> {
         check_file_name(&file)?;
         out.push(TableSpec {
             name: name.clone(),
-            file,
+            files: vec![FileSpec {
+                file,
+                bytes: None,
+                sha256: None,
+            }],
             rows: t.get("rows").and_then(|r| r.as_u64()),
-            bytes: None,
-            sha256: None,
             columns: Vec::new(),
             primary_key: Vec::new(),
         });
@@ -304,7 +359,7 @@ mod tests {
         assert_eq!(t.len(), 2);
         assert!(
             t.iter()
-                .any(|t| t.name == "user" && t.rows == Some(3) && t.file == "user.csv")
+                .any(|t| t.name == "user" && t.rows == Some(3) && t.files[0].file == "user.csv")
         );
     }
 

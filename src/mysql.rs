@@ -305,6 +305,104 @@ pub async fn open_readers(
     })
 }
 
+/// A primary-key value used as a range boundary, as SQL text that compares under the
+/// column's own collation: digits for integers, `_utf8mb4 X'…'` for strings. MySQL 8
+/// compares a bare `X'…'` (a binary string) with a column byte by byte, so ranges would
+/// stop following `ORDER BY` in a case-insensitive collation; MariaDB 10.11 converts it
+/// to the column's collation either way (checked), so the introducer is right on both.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyLiteral(String);
+
+impl KeyLiteral {
+    /// From the text-protocol bytes of a key value; None if it cannot be a boundary.
+    pub fn new(integer: bool, value: &[u8]) -> Option<KeyLiteral> {
+        if integer {
+            let ok = !value.is_empty()
+                && value
+                    .iter()
+                    .enumerate()
+                    .all(|(i, b)| b.is_ascii_digit() || (i == 0 && *b == b'-'));
+            ok.then(|| KeyLiteral(String::from_utf8_lossy(value).into_owned()))
+        } else {
+            Some(KeyLiteral(format!("_utf8mb4 X'{}'", hex::encode(value))))
+        }
+    }
+
+    pub fn sql(&self) -> &str {
+        &self.0
+    }
+}
+
+/// `[from, to)` over one key column; an open end is None.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyRange {
+    pub column: String,
+    pub from: Option<KeyLiteral>,
+    pub to: Option<KeyLiteral>,
+}
+
+impl KeyRange {
+    /// The WHERE condition, e.g. `` `id` >= 100 AND `id` < 200 ``.
+    pub fn condition(&self) -> String {
+        let c = quote_ident(&self.column);
+        match (&self.from, &self.to) {
+            (None, None) => "TRUE".into(),
+            (Some(f), None) => format!("{c} >= {}", f.sql()),
+            (None, Some(t)) => format!("{c} < {}", t.sql()),
+            (Some(f), Some(t)) => format!("{c} >= {} AND {c} < {}", f.sql(), t.sql()),
+        }
+    }
+}
+
+/// Can a table be split on this primary-key type? Integers and character strings, whose
+/// order `ORDER BY` and `<`/`>=` agree on; returns whether it is an integer.
+pub fn splittable_key(data_type: &str) -> Option<bool> {
+    match data_type {
+        "tinyint" | "smallint" | "mediumint" | "int" | "integer" | "bigint" => Some(true),
+        "char" | "varchar" => Some(false),
+        _ => None,
+    }
+}
+
+/// `parts - 1` boundaries that cut `db.table` into about equal key ranges, read from the
+/// primary-key index (`ORDER BY key LIMIT 1 OFFSET n`). Fewer when the table is smaller
+/// than its estimate. Any values would do for correctness: each range is read inside the
+/// snapshot and the ranges cover every key exactly once.
+pub async fn split_points(
+    conn: &mut Conn,
+    db: &str,
+    table: &str,
+    column: &str,
+    integer: bool,
+    estimated_rows: u64,
+    parts: u64,
+) -> Result<Vec<KeyLiteral>> {
+    let mut out: Vec<KeyLiteral> = Vec::new();
+    for i in 1..parts {
+        let offset = estimated_rows * i / parts;
+        let row: Option<mysql_async::Row> = conn
+            .query_first(format!(
+                "SELECT {c} FROM {}.{} ORDER BY {c} LIMIT 1 OFFSET {offset}",
+                quote_ident(db),
+                quote_ident(table),
+                c = quote_ident(column)
+            ))
+            .await
+            .with_context(|| format!("finding key ranges of `{table}`"))?;
+        let Some(row) = row else { break };
+        let Some(mysql_async::Value::Bytes(v)) = row.as_ref(0) else {
+            break;
+        };
+        let Some(lit) = KeyLiteral::new(integer, v) else {
+            break;
+        };
+        if out.last() != Some(&lit) {
+            out.push(lit);
+        }
+    }
+    Ok(out)
+}
+
 /// Stream every row of `db.table` (the given columns, MySQL's text form) into `on_row`,
 /// one row at a time: nothing is buffered beyond the driver's packet. Columns flagged
 /// `raw` are read as their stored bytes (`CAST(... AS BINARY)`), bypassing the
@@ -316,6 +414,7 @@ pub async fn stream_table<F>(
     table: &str,
     columns: &[String],
     raw: &[bool],
+    range: Option<&KeyRange>,
     mut on_row: F,
 ) -> Result<()>
 where
@@ -332,12 +431,15 @@ where
             }
         })
         .collect();
-    let sql = format!(
+    let mut sql = format!(
         "SELECT {} FROM {}.{}",
         cols.join(", "),
         quote_ident(db),
         quote_ident(table)
     );
+    if let Some(r) = range {
+        sql.push_str(&format!(" WHERE {}", r.condition()));
+    }
     let n = columns.len();
     let mut result = conn
         .query_iter(sql)
@@ -370,4 +472,32 @@ pub async fn count_rows(conn: &mut Conn, db: &str, table: &str) -> Result<u64> {
         .await
         .with_context(|| format!("counting rows of `{table}` in MySQL"))?;
     Ok(n.unwrap_or(0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_ranges_compare_under_the_column_collation() {
+        assert_eq!(KeyLiteral::new(true, b"-42").unwrap().sql(), "-42");
+        assert!(KeyLiteral::new(true, b"1; DROP").is_none());
+        assert_eq!(
+            KeyLiteral::new(false, b"b'c").unwrap().sql(),
+            "_utf8mb4 X'622763'"
+        );
+        let r = KeyRange {
+            column: "id".into(),
+            from: KeyLiteral::new(true, b"10"),
+            to: KeyLiteral::new(true, b"20"),
+        };
+        assert_eq!(r.condition(), "`id` >= 10 AND `id` < 20");
+        let open = KeyRange {
+            to: None,
+            ..r.clone()
+        };
+        assert_eq!(open.condition(), "`id` >= 10");
+        assert_eq!(splittable_key("char"), Some(false));
+        assert_eq!(splittable_key("datetime"), None);
+    }
 }

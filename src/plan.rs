@@ -39,7 +39,8 @@ pub struct SequenceReset {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Step {
     pub table: String,
-    pub file: String,
+    /// Loaded in this order with one COPY each (several for a split table).
+    pub files: Vec<String>,
     pub columns: Vec<String>,
     pub expected_rows: Option<u64>,
     pub bytes: Option<u64>,
@@ -95,7 +96,9 @@ impl Plan {
             out.extend(s.indexes.iter().map(|(drop, _)| drop.clone()));
         }
         for s in &self.steps {
-            out.push(format!("{}  -- from {}", s.copy_sql, s.file));
+            for f in &s.files {
+                out.push(format!("{}  -- from {f}", s.copy_sql));
+            }
         }
         for s in &self.steps {
             out.extend(s.indexes.iter().map(|(_, create)| create.clone()));
@@ -202,10 +205,10 @@ fn step(input: &TableInput, target: &PgTable, opts: &Options) -> Step {
         .collect();
     Step {
         table: table.clone(),
-        file: input.spec.file.clone(),
+        files: input.spec.files.iter().map(|f| f.file.clone()).collect(),
         columns: input.header.clone(),
         expected_rows: input.spec.rows,
-        bytes: input.spec.bytes,
+        bytes: input.spec.files.iter().map(|f| f.bytes).sum(),
         copy_sql,
         sequences,
         indexes,
@@ -354,10 +357,12 @@ mod tests {
         TableInput {
             spec: TableSpec {
                 name: name.into(),
-                file: format!("{name}.csv"),
+                files: vec![crate::manifest::FileSpec {
+                    file: format!("{name}.csv"),
+                    bytes: Some(10),
+                    sha256: None,
+                }],
                 rows: Some(2),
-                bytes: Some(10),
-                sha256: None,
                 columns: facts,
                 primary_key: vec![],
             },

@@ -19,7 +19,7 @@ use crate::config::ServerConfig;
 use crate::csvfile::TableWriter;
 use crate::encode::{self, InvalidPolicy, Rule};
 use crate::layout;
-use crate::manifest::{self, ColumnEntry, Manifest, TableEntry};
+use crate::manifest::{self, ColumnEntry, Manifest, PartEntry, TableEntry};
 use crate::mysql::{self, ColumnMeta, TableMeta};
 use crate::profile::Profile;
 use crate::progress::{Progress, human_bytes};
@@ -80,13 +80,11 @@ pub async fn run(ctx: &Ctx, args: ExportArgs) -> Result<Outcome> {
     let _ = conn.disconnect().await;
     let names: Vec<String> = catalog.iter().map(|t| t.name.clone()).collect();
     let selection = profile.select(&names, &args.tables, &args.exclude)?;
-    let mut plans: Vec<TablePlan> = catalog
+    let plans: Vec<TablePlan> = catalog
         .into_iter()
         .filter(|t| selection.tables.contains(&t.name))
         .map(|t| plan(t, &profile))
         .collect();
-    // Largest first, so parallel readers finish together.
-    plans.sort_by_key(|p| std::cmp::Reverse(p.meta.estimated_rows));
 
     let paths = layout::new_export(&args.out, &profile.name, chrono::Utc::now());
     let parent = paths.tmp_dir.parent().unwrap_or(Path::new("."));
@@ -117,6 +115,7 @@ pub async fn run(ctx: &Ctx, args: ExportArgs) -> Result<Outcome> {
         &paths.tmp_dir,
         &progress,
         args.jobs,
+        args.split_rows.unwrap_or(u64::MAX),
         policy,
     );
     let result = tokio::select! {
@@ -146,7 +145,7 @@ pub async fn run(ctx: &Ctx, args: ExportArgs) -> Result<Outcome> {
     let total_rows = tables.values().map(|t| t.rows).sum();
     let total_bytes = tables.values().map(|t| t.bytes).sum();
     let m = Manifest {
-        format_version: manifest::FORMAT_VERSION,
+        format_version: manifest::format_version_for(&tables),
         tool: manifest::Tool {
             name: "pgconverge".into(),
             version: env!("CARGO_PKG_VERSION").into(),
@@ -213,7 +212,94 @@ pub async fn run(ctx: &Ctx, args: ExportArgs) -> Result<Outcome> {
     Ok(Outcome::Success)
 }
 
-/// Run the readers over a shared queue of tables; the first error stops everything.
+/// One unit of reading: a whole table, or one key range of a split table.
+struct Work {
+    plan: Arc<TablePlan>,
+    /// 1-based part number and the number of parts (1 for an unsplit table).
+    part: usize,
+    parts: usize,
+    range: Option<mysql::KeyRange>,
+}
+
+/// What one unit of reading wrote.
+struct PartDone {
+    table: String,
+    part: usize,
+    file: String,
+    range: String,
+    written: crate::csvfile::Written,
+}
+
+/// Cut tables estimated above `split_rows` into `parts` key ranges (one-column integer
+/// or char/varchar primary keys only); everything else is one unit.
+async fn work_items(
+    conn: &mut Conn,
+    db: &str,
+    plans: Vec<TablePlan>,
+    parts: usize,
+    split_rows: u64,
+) -> Result<Vec<Work>> {
+    let mut out = Vec::new();
+    for plan in plans {
+        let plan = Arc::new(plan);
+        let key = match (plan.meta.primary_key.as_slice(), parts > 1) {
+            ([k], true) if plan.meta.estimated_rows > split_rows => plan
+                .meta
+                .columns
+                .iter()
+                .find(|c| &c.name == k && !c.generated)
+                .and_then(|c| mysql::splittable_key(&c.data_type).map(|int| (k.clone(), int))),
+            _ => None,
+        };
+        let points = match &key {
+            Some((column, integer)) => {
+                mysql::split_points(
+                    conn,
+                    db,
+                    &plan.meta.name,
+                    column,
+                    *integer,
+                    plan.meta.estimated_rows,
+                    parts as u64,
+                )
+                .await?
+            }
+            None => Vec::new(),
+        };
+        if points.is_empty() {
+            out.push(Work {
+                plan,
+                part: 1,
+                parts: 1,
+                range: None,
+            });
+            continue;
+        }
+        let column = key.map(|(c, _)| c).unwrap_or_default();
+        let mut bounds: Vec<Option<mysql::KeyLiteral>> = vec![None];
+        bounds.extend(points.into_iter().map(Some));
+        bounds.push(None);
+        let n = bounds.len() - 1;
+        for (i, pair) in bounds.windows(2).enumerate() {
+            out.push(Work {
+                plan: plan.clone(),
+                part: i + 1,
+                parts: n,
+                range: Some(mysql::KeyRange {
+                    column: column.clone(),
+                    from: pair[0].clone(),
+                    to: pair[1].clone(),
+                }),
+            });
+        }
+    }
+    // Largest first, so parallel readers finish together.
+    out.sort_by_key(|w| std::cmp::Reverse(w.plan.meta.estimated_rows / w.parts as u64));
+    Ok(out)
+}
+
+/// Run the readers over a shared queue of work; the first error stops everything.
+#[allow(clippy::too_many_arguments)]
 async fn export_tables(
     cfg: &ServerConfig,
     db: &str,
@@ -221,18 +307,26 @@ async fn export_tables(
     dir: &Path,
     progress: &Progress,
     jobs: usize,
+    split_rows: u64,
     policy: InvalidPolicy,
 ) -> Result<(Vec<TableEntry>, usize, String)> {
     let names: Vec<String> = plans.iter().map(|p| p.meta.name.clone()).collect();
     let estimate: u64 = plans.iter().map(|p| p.meta.estimated_rows).sum();
-    let wanted = jobs.clamp(1, plans.len().max(1));
+    let mut keys = mysql::connect(cfg, Some(db)).await?;
+    let work = work_items(&mut keys, db, plans, jobs.max(1), split_rows).await?;
+    let _ = keys.disconnect().await;
+    let wanted = jobs.clamp(1, work.len().max(1));
     let readers = mysql::open_readers(cfg, db, &names, wanted).await?;
     if let Some(note) = &readers.note {
         progress.warn(note);
     }
     let reader_count = readers.conns.len();
     let overall = progress.rows("all tables", estimate);
-    let queue = Arc::new(Mutex::new(VecDeque::from(plans)));
+    let plans: BTreeMap<String, Arc<TablePlan>> = work
+        .iter()
+        .map(|w| (w.plan.meta.name.clone(), w.plan.clone()))
+        .collect();
+    let queue = Arc::new(Mutex::new(VecDeque::from(work)));
     let mut set = tokio::task::JoinSet::new();
     for conn in readers.conns {
         let queue = queue.clone();
@@ -242,10 +336,10 @@ async fn export_tables(
         let overall = overall.clone();
         set.spawn(async move { reader(conn, queue, db, dir, progress, overall, policy).await });
     }
-    let mut entries = Vec::new();
+    let mut done: Vec<PartDone> = Vec::new();
     while let Some(joined) = set.join_next().await {
         match joined {
-            Ok(Ok(mut e)) => entries.append(&mut e),
+            Ok(Ok(mut d)) => done.append(&mut d),
             Ok(Err(e)) => {
                 set.abort_all();
                 overall.finish_and_clear();
@@ -259,43 +353,60 @@ async fn export_tables(
         }
     }
     overall.finish_and_clear();
+    let mut by_table: BTreeMap<String, Vec<PartDone>> = BTreeMap::new();
+    for d in done {
+        by_table.entry(d.table.clone()).or_default().push(d);
+    }
+    let mut entries = Vec::new();
+    for (name, mut parts) in by_table {
+        parts.sort_by_key(|p| p.part);
+        entries.push(table_entry(&plans[&name], parts));
+    }
     Ok((entries, reader_count, readers.synchronized_by))
 }
 
 async fn reader(
     mut conn: Conn,
-    queue: Arc<Mutex<VecDeque<TablePlan>>>,
+    queue: Arc<Mutex<VecDeque<Work>>>,
     db: String,
     dir: PathBuf,
     progress: Progress,
     overall: ProgressBar,
     policy: InvalidPolicy,
-) -> Result<Vec<TableEntry>> {
+) -> Result<Vec<PartDone>> {
     let mut done = Vec::new();
     loop {
         let next = queue
             .lock()
-            .map_err(|_| anyhow!("table queue poisoned"))?
+            .map_err(|_| anyhow!("work queue poisoned"))?
             .pop_front();
-        let Some(plan) = next else { break };
-        done.push(export_table(&mut conn, &db, &plan, &dir, &progress, &overall, policy).await?);
+        let Some(work) = next else { break };
+        done.push(export_part(&mut conn, &db, &work, &dir, &progress, &overall, policy).await?);
     }
     let _ = conn.disconnect().await;
     Ok(done)
 }
 
-async fn export_table(
+async fn export_part(
     conn: &mut Conn,
     db: &str,
-    plan: &TablePlan,
+    work: &Work,
     dir: &Path,
     progress: &Progress,
     overall: &ProgressBar,
     policy: InvalidPolicy,
-) -> Result<TableEntry> {
+) -> Result<PartDone> {
+    let plan = &work.plan;
     let name = &plan.meta.name;
+    let (file, label) = if work.parts == 1 {
+        (layout::csv_file_name(name), name.clone())
+    } else {
+        (
+            layout::csv_part_name(name, work.part),
+            format!("{name} {}/{}", work.part, work.parts),
+        )
+    };
     let clock = Instant::now();
-    let file = layout::csv_file_name(name);
     let names: Vec<String> = plan.columns.iter().map(|c| c.name.clone()).collect();
     let mut writer = TableWriter::create(
         &dir.join(&file),
@@ -305,18 +416,26 @@ async fn export_table(
         plan.pk.clone(),
         policy,
     )?;
-    let bar = progress.rows(name, plan.meta.estimated_rows);
+    let bar = progress.rows(&label, plan.meta.estimated_rows / work.parts as u64);
     const STEP: u64 = 1024;
     let raw: Vec<bool> = plan.rules.iter().map(|r| *r == Rule::Base64).collect();
-    mysql::stream_table(conn, db, name, &names, &raw, |values| {
-        writer.write_row(values)?;
-        if writer.rows() % STEP == 0 {
-            bar.set_position(writer.rows());
-            bar.set_message(human_bytes(writer.bytes()));
-            overall.inc(STEP);
-        }
-        Ok(())
-    })
+    mysql::stream_table(
+        conn,
+        db,
+        name,
+        &names,
+        &raw,
+        work.range.as_ref(),
+        |values| {
+            writer.write_row(values)?;
+            if writer.rows() % STEP == 0 {
+                bar.set_position(writer.rows());
+                bar.set_message(human_bytes(writer.bytes()));
+                overall.inc(STEP);
+            }
+            Ok(())
+        },
+    )
     .await
     .with_context(|| format!("exporting table `{name}`"))?;
     overall.inc(writer.rows() % STEP);
@@ -325,12 +444,39 @@ async fn export_table(
         .with_context(|| format!("exporting table `{name}`"))?;
     bar.finish_and_clear();
     progress.note(format!(
-        "exported `{name}`: {} rows, {} in {:.1} s",
+        "exported `{label}`: {} rows, {} in {:.1} s",
         written.rows,
         human_bytes(written.bytes),
         clock.elapsed().as_secs_f64()
     ));
+    Ok(PartDone {
+        table: name.clone(),
+        part: work.part,
+        file,
+        range: work
+            .range
+            .as_ref()
+            .map(|r| r.condition())
+            .unwrap_or_default(),
+        written,
+    })
+}
 
+/// The manifest entry of a table from its part(s), in key order.
+fn table_entry(plan: &TablePlan, parts: Vec<PartDone>) -> TableEntry {
+    let n = plan.columns.len();
+    let mut stats = vec![encode::ColumnStats::default(); n];
+    let mut non_uuid: Vec<Vec<String>> = vec![Vec::new(); n];
+    let mut nulls: Vec<Vec<String>> = vec![Vec::new(); n];
+    for p in &parts {
+        for i in 0..n {
+            stats[i].add(&p.written.stats[i]);
+            non_uuid[i].extend(p.written.non_uuid_samples[i].iter().cloned());
+            nulls[i].extend(p.written.null_samples[i].iter().cloned());
+            non_uuid[i].truncate(5);
+            nulls[i].truncate(5);
+        }
+    }
     let mut warnings = Vec::new();
     if !plan.meta.engine.eq_ignore_ascii_case("InnoDB") && !plan.meta.engine.is_empty() {
         warnings.push(format!(
@@ -340,16 +486,16 @@ async fn export_table(
     }
     let mut columns = Vec::new();
     for (i, c) in plan.columns.iter().enumerate() {
-        let stats = written.stats[i].clone();
-        if stats.non_uuid > 0 {
+        let s = &stats[i];
+        if s.non_uuid > 0 {
             warnings.push(format!(
                 "column `{}` (char(36)): {} values are neither empty nor a UUID and will fail a uuid column, e.g. {}",
                 c.name,
-                stats.non_uuid,
-                written.non_uuid_samples[i].join("; ")
+                s.non_uuid,
+                non_uuid[i].join("; ")
             ));
         }
-        let fixed = stats.nul_stripped + stats.invalid_utf8_replaced + stats.json_nul_dropped;
+        let fixed = s.nul_stripped + s.invalid_utf8_replaced + s.json_nul_dropped;
         if fixed > 0 {
             warnings.push(format!(
                 "column `{}`: {fixed} values changed by --on-invalid fix",
@@ -362,23 +508,43 @@ async fn export_table(
             column_type: c.column_type.clone(),
             nullable: c.nullable,
             rule: plan.rules[i].name().into(),
-            stats,
-            non_uuid_samples: written.non_uuid_samples[i].clone(),
-            null_samples: written.null_samples[i].clone(),
+            stats: s.clone(),
+            non_uuid_samples: non_uuid[i].clone(),
+            null_samples: nulls[i].clone(),
         });
     }
-    Ok(TableEntry {
-        name: name.clone(),
-        file,
-        rows: written.rows,
-        bytes: written.bytes,
-        sha256: written.sha256,
+    let rows = parts.iter().map(|p| p.written.rows).sum();
+    let bytes = parts.iter().map(|p| p.written.bytes).sum();
+    let (sha256, part_entries) = if parts.len() == 1 && parts[0].range.is_empty() {
+        (parts[0].written.sha256.clone(), Vec::new())
+    } else {
+        (
+            String::new(),
+            parts
+                .iter()
+                .map(|p| PartEntry {
+                    file: p.file.clone(),
+                    rows: p.written.rows,
+                    bytes: p.written.bytes,
+                    sha256: p.written.sha256.clone(),
+                    range: p.range.clone(),
+                })
+                .collect(),
+        )
+    };
+    TableEntry {
+        name: plan.meta.name.clone(),
+        file: parts.first().map(|p| p.file.clone()).unwrap_or_default(),
+        rows,
+        bytes,
+        sha256,
         engine: plan.meta.engine.clone(),
         columns,
         primary_key: plan.meta.primary_key.clone(),
         generated_columns: plan.generated.clone(),
         warnings,
-    })
+        parts: part_entries,
+    }
 }
 
 /// Write the manifest, fsync it and the directory, then rename the directory to its

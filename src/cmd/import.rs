@@ -43,8 +43,13 @@ pub async fn run(ctx: &Ctx, args: ImportArgs) -> Result<Outcome> {
     check_files(dir, &specs, &progress)?;
     let mut inputs = Vec::with_capacity(specs.len());
     for spec in specs {
-        let header = read_header(&dir.join(&spec.file))
-            .with_context(|| format!("reading the header of {}", spec.file))?;
+        let first = spec
+            .files
+            .first()
+            .map(|f| f.file.clone())
+            .ok_or_else(|| anyhow!("table `{}` has no file in the manifest", spec.name))?;
+        let header = read_header(&dir.join(&first))
+            .with_context(|| format!("reading the header of {first}"))?;
         inputs.push(TableInput { spec, header });
     }
 
@@ -246,21 +251,26 @@ async fn execute(
     let total: u64 = plan
         .steps
         .iter()
-        .map(|s| file_len(&dir.join(&s.file)))
+        .flat_map(|s| &s.files)
+        .map(|f| file_len(&dir.join(f)))
         .sum();
     let overall = progress.bytes("all tables", total);
     let mut done = Vec::new();
     for step in &plan.steps {
         let clock = Instant::now();
-        let path = dir.join(&step.file);
-        journal.sql(format!("{}  -- from {}", step.copy_sql, step.file));
-        let bar = progress.bytes(&step.table, file_len(&path));
-        let rows = postgres::copy_file(&tx, &step.copy_sql, &path, |n| {
-            bar.inc(n);
-            overall.inc(n);
-        })
-        .await
-        .with_context(|| format!("loading table `{}` from {}", step.table, step.file))?;
+        let size: u64 = step.files.iter().map(|f| file_len(&dir.join(f))).sum();
+        let bar = progress.bytes(&step.table, size);
+        let mut rows = 0;
+        // A split table is several files in key order, one COPY each.
+        for file in &step.files {
+            journal.sql(format!("{}  -- from {file}", step.copy_sql));
+            rows += postgres::copy_file(&tx, &step.copy_sql, &dir.join(file), |n| {
+                bar.inc(n);
+                overall.inc(n);
+            })
+            .await
+            .with_context(|| format!("loading table `{}` from {file}", step.table))?;
+        }
         bar.finish_and_clear();
         if let Some(expected) = step.expected_rows
             && rows != expected
@@ -323,27 +333,32 @@ fn file_len(p: &Path) -> u64 {
 /// hashed on all cores at once: this check must finish before the target is touched, so
 /// its time is added to the maintenance window.
 fn check_files(dir: &Path, specs: &[TableSpec], progress: &Progress) -> Result<()> {
-    for s in specs {
-        let path = dir.join(&s.file);
+    // (table, file) pairs: one per file, several for a split table.
+    let files: Vec<(&str, &manifest::FileSpec)> = specs
+        .iter()
+        .flat_map(|s| s.files.iter().map(move |f| (s.name.as_str(), f)))
+        .collect();
+    for (table, f) in &files {
+        let path = dir.join(&f.file);
         let meta = std::fs::metadata(&path)
-            .with_context(|| format!("table `{}`: {} is missing", s.name, path.display()))
+            .with_context(|| format!("table `{table}`: {} is missing", path.display()))
             .hint("the export is incomplete: export again")?;
-        if let Some(bytes) = s.bytes
+        if let Some(bytes) = f.bytes
             && meta.len() != bytes
         {
             bail!(
-                "table `{}`: {} has {} bytes but the manifest says {bytes}; the export was changed or truncated",
-                s.name,
-                s.file,
+                "table `{table}`: {} has {} bytes but the manifest says {bytes}; the export was changed or truncated",
+                f.file,
                 meta.len()
             );
         }
     }
-    let total: u64 = specs.iter().filter_map(|s| s.bytes).sum();
+    let total: u64 = files.iter().filter_map(|(_, f)| f.bytes).sum();
     let bar = progress.bytes("checking files", total);
     // Largest first, so the threads finish together.
-    let mut order: Vec<&TableSpec> = specs.iter().filter(|s| s.sha256.is_some()).collect();
-    order.sort_by_key(|s| std::cmp::Reverse(s.bytes.unwrap_or(0)));
+    let mut order: Vec<&(&str, &manifest::FileSpec)> =
+        files.iter().filter(|(_, f)| f.sha256.is_some()).collect();
+    order.sort_by_key(|(_, f)| std::cmp::Reverse(f.bytes.unwrap_or(0)));
     let next = std::sync::atomic::AtomicUsize::new(0);
     let threads = std::thread::available_parallelism()
         .map_or(2, |n| n.get())
@@ -354,14 +369,13 @@ fn check_files(dir: &Path, specs: &[TableSpec], progress: &Progress) -> Result<(
                 scope.spawn(|| -> Result<()> {
                     loop {
                         let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                        let Some(s) = order.get(i) else { return Ok(()) };
-                        let want = s.sha256.as_deref().unwrap_or_default();
-                        let (_, got) = csvfile::checksum(&dir.join(&s.file), |n| bar.inc(n))?;
+                        let Some((table, f)) = order.get(i) else { return Ok(()) };
+                        let want = f.sha256.as_deref().unwrap_or_default();
+                        let (_, got) = csvfile::checksum(&dir.join(&f.file), |n| bar.inc(n))?;
                         if got != want {
                             return Err(anyhow!(
-                                "table `{}`: {} does not match its sha256 in the manifest (file {got}, manifest {want})",
-                                s.name,
-                                s.file
+                                "table `{table}`: {} does not match its sha256 in the manifest (file {got}, manifest {want})",
+                                f.file
                             ))
                             .hint("the file was modified after the export: export again rather than edit CSVs");
                         }

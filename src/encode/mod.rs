@@ -123,6 +123,22 @@ pub struct ColumnStats {
     pub non_uuid: u64,
 }
 
+impl ColumnStats {
+    /// Add another part's counters (a table read as several key ranges).
+    pub fn add(&mut self, o: &ColumnStats) {
+        self.nulls_written += o.nulls_written;
+        self.empty_uuid_to_null += o.empty_uuid_to_null;
+        self.zero_date_to_null += o.zero_date_to_null;
+        self.hex += o.hex;
+        self.bits += o.bits;
+        self.base64 += o.base64;
+        self.nul_stripped += o.nul_stripped;
+        self.invalid_utf8_replaced += o.invalid_utf8_replaced;
+        self.json_nul_dropped += o.json_nul_dropped;
+        self.non_uuid += o.non_uuid;
+    }
+}
+
 fn is_zero(n: &u64) -> bool {
     *n == 0
 }

@@ -544,3 +544,82 @@ fn sigkill_mid_export_leaves_nothing_importable() {
     assert_exit(&o, 2);
     assert!(stderr(&o).contains("manifest"), "{}", stderr(&o));
 }
+
+#[test]
+fn a_big_table_is_read_as_key_ranges_with_every_row_exactly_once() {
+    let w = World::new("export_split");
+    w.mysql(
+        "CREATE TABLE by_uuid (id CHAR(36) COLLATE utf8mb4_general_ci PRIMARY KEY, v INT);
+         CREATE TABLE by_int (id INT PRIMARY KEY, v INT);
+         CREATE TABLE small (id INT PRIMARY KEY); INSERT INTO small VALUES (1), (2);",
+    );
+    // Mixed-case keys under a case-insensitive collation, negative integer keys.
+    w.mysql(&mysql_fill_sql(
+        "by_uuid",
+        "id, v",
+        "IF(seq.n % 7 = 0, UPPER(CAST(UUID() AS CHAR(36))), CAST(UUID() AS CHAR(36))), seq.n",
+        30_000,
+    ));
+    w.mysql(&mysql_fill_sql(
+        "by_int",
+        "id, v",
+        "seq.n - 10000, seq.n",
+        20_000,
+    ));
+    w.mysql("ANALYZE TABLE by_uuid, by_int, small");
+    let o = w.run(&[
+        "export",
+        &w.db,
+        "--out",
+        "out",
+        "--jobs",
+        "2",
+        "--split-rows",
+        "1000",
+    ]);
+    assert_exit(&o, 0);
+    let dir = export_dir(&o, w.path());
+    let m = load(&dir);
+    assert_eq!(m.format_version, 2);
+    assert!(m.tables["small"].parts.is_empty());
+    for (table, total) in [("by_uuid", 30_000usize), ("by_int", 20_000)] {
+        let t = &m.tables[table];
+        assert!(t.parts.len() >= 2, "{table}: {:?}", t.parts);
+        let mut ids = std::collections::BTreeSet::new();
+        let mut rows = 0;
+        for p in &t.parts {
+            let data = std::fs::read(dir.join(&p.file)).unwrap();
+            let recs = read_all(&data, NullStyle::Marker).unwrap();
+            assert_eq!(recs.len() - 1, p.rows as usize, "{}", p.file);
+            for r in &recs[1..] {
+                assert!(
+                    ids.insert(r[0].clone().unwrap()),
+                    "{table}: a key in two parts"
+                );
+                rows += 1;
+            }
+        }
+        assert_eq!((rows, t.rows as usize), (total, total), "{table}");
+        let source: std::collections::BTreeSet<Vec<u8>> =
+            mysql_rows(&w.db, &format!("SELECT id FROM {table}"))
+                .into_iter()
+                .map(|r| r[0].clone().unwrap())
+                .collect();
+        assert_eq!(ids, source, "{table}: the parts are not the table");
+    }
+    // The parts load as one table, in one transaction.
+    w.pg("CREATE TABLE by_uuid (id uuid PRIMARY KEY, v integer);
+         CREATE TABLE by_int (id integer PRIMARY KEY, v integer);
+         CREATE TABLE small (id integer PRIMARY KEY);");
+    assert_exit(&w.run(&["import", dir.to_str().unwrap(), "--yes"]), 0);
+    assert_eq!(w.pg_value("SELECT count(*) FROM by_uuid").unwrap(), "30000");
+    assert_eq!(
+        w.pg_value("SELECT sum(v) FROM by_int").unwrap(),
+        "199990000"
+    );
+    assert_exit(&w.run(&["verify", dir.to_str().unwrap(), "--source"]), 0);
+    // Without splitting the export stays format 1, readable by older builds.
+    let o = w.run(&["export", &w.db, "--out", "out1", "--jobs", "2"]);
+    assert_exit(&o, 0);
+    assert_eq!(load(&export_dir(&o, w.path())).format_version, 1);
+}
