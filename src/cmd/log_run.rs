@@ -12,8 +12,7 @@ pub fn run(ctx: &Ctx, args: LogRunArgs) -> Result<Outcome> {
         .status
         .parse()
         .hint("e.g. pgconverge log-run completed \"kratos migrated\"")?;
-    let mut entry = Entry::new(status, "log-run", args.message.unwrap_or_default());
-    entry.command = format!("log-run ({})", ctx.command_line);
+    let entry = Entry::new(status, &ctx.command_line, args.message.unwrap_or_default());
     runlog::append(&ctx.run_log, &entry)?;
     eprintln!("logged `{}` to {}", status.as_str(), ctx.run_log.display());
     Ok(Outcome::Success)

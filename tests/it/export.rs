@@ -623,3 +623,58 @@ fn a_big_table_is_read_as_key_ranges_with_every_row_exactly_once() {
     assert_exit(&o, 0);
     assert_eq!(load(&export_dir(&o, w.path())).format_version, 1);
 }
+
+#[test]
+fn kratos_profile_and_table_selection() {
+    let w = World::new("export_kratos_select");
+    w.mysql(
+        "CREATE TABLE identities (id CHAR(36) PRIMARY KEY); INSERT INTO identities VALUES ('6f9619ff-8b86-d011-b42d-00cf4fc964ff');
+         CREATE TABLE sessions (id CHAR(36) PRIMARY KEY);
+         CREATE TABLE schema_migration (version VARCHAR(48) PRIMARY KEY); INSERT INTO schema_migration VALUES ('20240101');
+         CREATE TABLE schema_migration_pop_legacy (version VARCHAR(48) PRIMARY KEY);",
+    );
+    let o = w
+        .cmd()
+        .env("KRATOS_DB", &w.db)
+        .args(["export", "kratos", "--out", "out"])
+        .output()
+        .unwrap();
+    assert_exit(&o, 0);
+    let dir = export_dir(&o, w.path());
+    assert!(
+        dir.starts_with(w.path().join("out/kratos")),
+        "{}",
+        dir.display()
+    );
+    let m = load(&dir);
+    let names: Vec<&String> = m.tables.keys().collect();
+    assert_eq!(names, ["identities", "sessions"]);
+    assert!(m.excluded_tables["schema_migration"].contains("never copied"));
+
+    let o = w.run(&[
+        "export",
+        &w.db,
+        "--out",
+        "sel",
+        "--tables",
+        "identities,schema_migration",
+    ]);
+    assert_exit(&o, 0);
+    let m = load(&export_dir(&o, w.path()));
+    assert_eq!(
+        m.tables.keys().collect::<Vec<_>>(),
+        ["identities", "schema_migration"]
+    );
+    let o = w.run(&["export", &w.db, "--out", "exc", "--exclude", "sessions"]);
+    assert_exit(&o, 0);
+    let m = load(&export_dir(&o, w.path()));
+    assert!(!m.tables.contains_key("sessions"));
+    assert_eq!(m.excluded_tables["sessions"], "--exclude");
+    let o = w.run(&["export", &w.db, "--out", "bad", "--tables", "Identities"]);
+    assert_exit(&o, 2);
+    assert!(
+        stderr(&o).contains("table `Identities` (from --tables) does not exist"),
+        "{}",
+        stderr(&o)
+    );
+}
