@@ -131,6 +131,9 @@ pub struct ExportArgs {
     /// with U+FFFD and drops \u0000, counting every change in the manifest
     #[arg(long, value_enum, default_value = "error")]
     pub on_invalid: OnInvalid,
+    /// JSON on stdout (export directory, counts, warnings) instead of the table
+    #[arg(long)]
+    pub json: bool,
     #[command(flatten)]
     pub mysql: MysqlArgs,
 }
@@ -167,6 +170,10 @@ pub struct ImportArgs {
     /// them after, inside the same transaction: faster for big tables, same result
     #[arg(long)]
     pub rebuild_indexes: bool,
+    /// JSON on stdout (per-table rows and seconds, skipped tables) instead of the table;
+    /// with --dry-run, the plan and the SQL as JSON
+    #[arg(long)]
+    pub json: bool,
     #[command(flatten)]
     pub postgres: PostgresArgs,
 }

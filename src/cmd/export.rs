@@ -207,8 +207,26 @@ pub async fn run(ctx: &Ctx, args: ExportArgs) -> Result<Outcome> {
     for w in &m.warnings {
         progress.warn(w);
     }
-    print!("{}", summary(&m));
-    println!("export: {}", paths.final_dir.display());
+    if args.json {
+        let out = serde_json::json!({
+            "export_dir": paths.final_dir.display().to_string(),
+            "format_version": m.format_version,
+            "profile": m.profile,
+            "source_database": m.source.database,
+            "tables": m.tables.values().map(|t| serde_json::json!({
+                "table": t.name, "rows": t.rows, "bytes": t.bytes, "parts": t.parts.len().max(1),
+                "warnings": t.warnings,
+            })).collect::<Vec<_>>(),
+            "excluded_tables": m.excluded_tables,
+            "total_rows": m.summary.total_rows,
+            "total_bytes": m.summary.total_bytes,
+            "warnings": m.warnings,
+        });
+        println!("{}", serde_json::to_string_pretty(&out)?);
+    } else {
+        print!("{}", summary(&m));
+        println!("export: {}", paths.final_dir.display());
+    }
     Ok(Outcome::Success)
 }
 

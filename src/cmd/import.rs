@@ -90,7 +90,23 @@ pub async fn run(ctx: &Ctx, args: ImportArgs) -> Result<Outcome> {
         progress.warn(w);
     }
     let description = describe(&plan, &cfg, &target_db);
-    if args.dry_run {
+    if args.dry_run && args.json {
+        let out = serde_json::json!({
+            "target_database": target_db,
+            "schema": plan.schema,
+            "tables": plan.steps.iter().map(|s| serde_json::json!({
+                "table": s.table, "rows": s.expected_rows, "bytes": s.bytes, "files": s.files,
+                "columns": s.columns,
+                "sequences": s.sequences.iter().map(|q| &q.sequence).collect::<Vec<_>>(),
+            })).collect::<Vec<_>>(),
+            "skipped": plan.skipped.iter().map(|(t, why)| serde_json::json!({"table": t, "reason": why})).collect::<Vec<_>>(),
+            "cascade": plan.cascade.iter().map(|(s, t)| format!("{s}.{t}")).collect::<Vec<_>>(),
+            "errors": plan.errors,
+            "warnings": plan.warnings,
+            "sql": plan.script(),
+        });
+        println!("{}", serde_json::to_string_pretty(&out)?);
+    } else if args.dry_run {
         print!("{description}");
         println!("\n-- SQL (COPY data is streamed from the files):");
         for stmt in plan.script() {
@@ -177,11 +193,22 @@ pub async fn run(ctx: &Ctx, args: ImportArgs) -> Result<Outcome> {
                 clock.elapsed().as_secs_f64()
             ));
             journal.close();
-            print!("{}", summary(&loaded_rows, &plan));
-            println!(
-                "import: committed into `{target_db}` (log {})",
-                journal_paths(&ctx.run_log, &stamp)
-            );
+            let log_path = journal_paths(&ctx.run_log, &stamp);
+            if args.json {
+                let out = serde_json::json!({
+                    "committed": true,
+                    "target_database": target_db,
+                    "tables": loaded_rows.iter().map(|(t, r, secs)| serde_json::json!({
+                        "table": t, "rows": r, "seconds": secs,
+                    })).collect::<Vec<_>>(),
+                    "skipped": plan.skipped.iter().map(|(t, why)| serde_json::json!({"table": t, "reason": why})).collect::<Vec<_>>(),
+                    "log": log_path,
+                });
+                println!("{}", serde_json::to_string_pretty(&out)?);
+            } else {
+                print!("{}", summary(&loaded_rows, &plan));
+                println!("import: committed into `{target_db}` (log {log_path})");
+            }
             Ok(Outcome::Success)
         }
         Err(e) => {

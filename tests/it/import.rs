@@ -629,3 +629,35 @@ fn on_a_terminal_the_import_asks_first() {
         "new,rows"
     );
 }
+
+#[test]
+fn export_and_import_speak_json_for_runbooks() {
+    let w = World::new("json_outputs");
+    w.mysql(
+        "CREATE TABLE t (id INT PRIMARY KEY, v TEXT); INSERT INTO t VALUES (1, 'a'), (2, NULL);",
+    );
+    w.pg("CREATE TABLE t (id integer PRIMARY KEY, v text);");
+    let o = w.run(&["export", &w.db, "--out", "out", "--json"]);
+    assert_exit(&o, 0);
+    let e: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let dir = w.path().join(e["export_dir"].as_str().unwrap());
+    assert!(dir.join("migration_manifest.json").exists());
+    assert_eq!(
+        (e["total_rows"].as_u64(), e["tables"][0]["table"].as_str()),
+        (Some(2), Some("t"))
+    );
+    let d = dir.to_str().unwrap();
+    let o = w.run(&["import", d, "--dry-run", "--json"]);
+    assert_exit(&o, 0);
+    let p: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(p["tables"][0]["rows"], 2);
+    assert_eq!(p["sql"][0], "BEGIN");
+    assert_eq!(w.pg_value("SELECT count(*) FROM t").unwrap(), "0");
+    let o = w.run(&["import", d, "--yes", "--json"]);
+    assert_exit(&o, 0);
+    let i: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(
+        (i["committed"].as_bool(), i["tables"][0]["rows"].as_u64()),
+        (Some(true), Some(2))
+    );
+}
