@@ -17,6 +17,10 @@ pub fn quote_ident(name: &str) -> String {
     format!("`{}`", name.replace('`', "``"))
 }
 
+/// What to do about a source database that does not exist.
+pub const UNKNOWN_DATABASE_HINT: &str =
+    "list them with SHOW DATABASES; set ALKEMIO_DB / KRATOS_DB or name the database";
+
 /// Connect, optionally to a database, with a 15 s limit.
 pub async fn connect(cfg: &ServerConfig, db: Option<&str>) -> Result<Conn> {
     let opts = OptsBuilder::default()
@@ -51,7 +55,7 @@ fn explain(e: mysql_async::Error, cfg: &ServerConfig, db: Option<&str>) -> anyho
                 "{place}: database `{}` does not exist",
                 db.unwrap_or_default()
             ),
-            "list them with SHOW DATABASES; set ALKEMIO_DB / KRATOS_DB or name the database",
+            UNKNOWN_DATABASE_HINT,
         ),
         E::Io(_) => with_hint(
             anyhow!("cannot reach {place}: {e}"),

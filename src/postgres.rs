@@ -54,6 +54,10 @@ pub fn error(e: tokio_postgres::Error) -> anyhow::Error {
     }
 }
 
+/// What to do about a target database that does not exist.
+pub const MISSING_DATABASE_HINT: &str =
+    "create it and run the application's migrations first, or pass --target-db";
+
 /// Connect to a database; the connection task runs in the background until the client drops.
 pub async fn connect(cfg: &ServerConfig, db: &str) -> Result<Client> {
     let mut pg = tokio_postgres::Config::new();
@@ -86,7 +90,7 @@ fn explain(e: tokio_postgres::Error, cfg: &ServerConfig, db: &str) -> anyhow::Er
             ),
             "3D000" => with_hint(
                 anyhow!("{place}: database `{db}` does not exist"),
-                "create it with the application's migrations first, or pass --target-db",
+                MISSING_DATABASE_HINT,
             ),
             _ => anyhow!("connecting to {place}: {}", error(e)),
         };

@@ -31,28 +31,28 @@ impl Progress {
 
     /// A bar counting bytes (length may be 0 when unknown).
     pub fn bytes(&self, label: &str, total: u64) -> ProgressBar {
-        let bar = self.multi.add(ProgressBar::new(total));
-        bar.set_style(
-            ProgressStyle::with_template(
-                "{prefix:>28.bold} [{bar:30}] {bytes:>10}/{total_bytes:<10} {bytes_per_sec:>12} {msg}",
-            )
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> "),
-        );
-        bar.set_prefix(truncate(label, 28));
-        bar.enable_steady_tick(Duration::from_millis(250));
-        bar
+        self.bar(
+            label,
+            total,
+            "{prefix:>28.bold} [{bar:30}] {bytes:>10}/{total_bytes:<10} {bytes_per_sec:>12} {msg}",
+        )
     }
 
     /// A bar counting rows against an estimate (the estimate may be off; the bar says so).
     pub fn rows(&self, label: &str, estimate: u64) -> ProgressBar {
-        let bar = self.multi.add(ProgressBar::new(estimate.max(1)));
+        self.bar(
+            label,
+            estimate.max(1),
+            "{prefix:>28.bold} [{bar:30}] {human_pos:>11} rows (~{human_len}) {msg:>10} {elapsed:>4} eta {eta}",
+        )
+    }
+
+    fn bar(&self, label: &str, total: u64, template: &str) -> ProgressBar {
+        let bar = self.multi.add(ProgressBar::new(total));
         bar.set_style(
-            ProgressStyle::with_template(
-                "{prefix:>28.bold} [{bar:30}] {human_pos:>11} rows (~{human_len}) {msg:>10} {elapsed:>4} eta {eta}",
-            )
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> "),
+            ProgressStyle::with_template(template)
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> "),
         );
         bar.set_prefix(truncate(label, 28));
         bar.enable_steady_tick(Duration::from_millis(250));

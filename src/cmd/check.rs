@@ -127,7 +127,7 @@ pub async fn run(ctx: &Ctx, args: CheckArgs) -> Result<Outcome> {
                         my.display(),
                         d.source_database
                     ),
-                    "list them with SHOW DATABASES; set ALKEMIO_DB / KRATOS_DB or name the database",
+                    mysql::UNKNOWN_DATABASE_HINT,
                 ));
             }
             if !d.target_exists {
@@ -137,7 +137,7 @@ pub async fn run(ctx: &Ctx, args: CheckArgs) -> Result<Outcome> {
                         pg.display(),
                         d.target_database
                     ),
-                    "create it and run the application's migrations first, or pass --target-db",
+                    postgres::MISSING_DATABASE_HINT,
                 ));
             }
         }

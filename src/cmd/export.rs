@@ -77,7 +77,6 @@ pub async fn run(ctx: &Ctx, args: ExportArgs) -> Result<Outcome> {
     let mut conn = mysql::connect(&cfg, Some(&db)).await?;
     let server_version = mysql::server_version(&mut conn).await?;
     let catalog = mysql::read_catalog(&mut conn, &db).await?;
-    let _ = conn.disconnect().await;
     let names: Vec<String> = catalog.iter().map(|t| t.name.clone()).collect();
     let selection = profile.select(&names, &args.tables, &args.exclude)?;
     let plans: Vec<TablePlan> = catalog
@@ -85,6 +84,11 @@ pub async fn run(ctx: &Ctx, args: ExportArgs) -> Result<Outcome> {
         .filter(|t| selection.tables.contains(&t.name))
         .map(|t| plan(t, &profile))
         .collect();
+    let table_count = plans.len();
+    // Key ranges (only with --split-rows) are found on the catalog connection.
+    let split_rows = args.split_rows.unwrap_or(u64::MAX);
+    let work = work_items(&mut conn, &db, plans, args.jobs.max(1), split_rows).await?;
+    let _ = conn.disconnect().await;
 
     let paths = layout::new_export(&args.out, &profile.name, chrono::Utc::now());
     let parent = paths.tmp_dir.parent().unwrap_or(Path::new("."));
@@ -96,30 +100,28 @@ pub async fn run(ctx: &Ctx, args: ExportArgs) -> Result<Outcome> {
     let mut start = Entry::new(
         Status::Started,
         &ctx.command_line,
-        format!("export of `{db}` ({} tables)", plans.len()),
+        format!("export of `{db}` ({table_count} tables)"),
     );
     start.export_dir = Some(paths.final_dir.display().to_string());
-    start.tables = Some(plans.len() as u64);
+    start.tables = Some(table_count as u64);
     runlog::append_or_warn(&ctx.run_log, &start);
     progress.note(format!(
-        "exporting {} tables of `{db}` from {} ({server_version}) into {}",
-        plans.len(),
+        "exporting {table_count} tables of `{db}` from {} ({server_version}) into {}",
         cfg.display(),
         paths.final_dir.display()
     ));
 
-    let work = export_tables(
+    let exporting = export_tables(
         &cfg,
         &db,
-        plans,
+        work,
         &paths.tmp_dir,
         &progress,
         args.jobs,
-        args.split_rows.unwrap_or(u64::MAX),
         policy,
     );
     let result = tokio::select! {
-        r = work => r,
+        r = exporting => r,
         _ = tokio::signal::ctrl_c() => Err(anyhow!("interrupted (Ctrl-C)")),
     };
     let (entries, readers, synchronized_by) = match result {
@@ -317,22 +319,21 @@ async fn work_items(
 }
 
 /// Run the readers over a shared queue of work; the first error stops everything.
-#[allow(clippy::too_many_arguments)]
 async fn export_tables(
     cfg: &ServerConfig,
     db: &str,
-    plans: Vec<TablePlan>,
+    work: Vec<Work>,
     dir: &Path,
     progress: &Progress,
     jobs: usize,
-    split_rows: u64,
     policy: InvalidPolicy,
 ) -> Result<(Vec<TableEntry>, usize, String)> {
-    let names: Vec<String> = plans.iter().map(|p| p.meta.name.clone()).collect();
-    let estimate: u64 = plans.iter().map(|p| p.meta.estimated_rows).sum();
-    let mut keys = mysql::connect(cfg, Some(db)).await?;
-    let work = work_items(&mut keys, db, plans, jobs.max(1), split_rows).await?;
-    let _ = keys.disconnect().await;
+    let plans: BTreeMap<String, Arc<TablePlan>> = work
+        .iter()
+        .map(|w| (w.plan.meta.name.clone(), w.plan.clone()))
+        .collect();
+    let names: Vec<String> = plans.keys().cloned().collect();
+    let estimate: u64 = plans.values().map(|p| p.meta.estimated_rows).sum();
     let wanted = jobs.clamp(1, work.len().max(1));
     let readers = mysql::open_readers(cfg, db, &names, wanted).await?;
     if let Some(note) = &readers.note {
@@ -340,10 +341,6 @@ async fn export_tables(
     }
     let reader_count = readers.conns.len();
     let overall = progress.rows("all tables", estimate);
-    let plans: BTreeMap<String, Arc<TablePlan>> = work
-        .iter()
-        .map(|w| (w.plan.meta.name.clone(), w.plan.clone()))
-        .collect();
     let queue = Arc::new(Mutex::new(VecDeque::from(work)));
     let mut set = tokio::task::JoinSet::new();
     for conn in readers.conns {

@@ -99,7 +99,7 @@ pub async fn run(ctx: &Ctx, args: ImportArgs) -> Result<Outcome> {
                 "columns": s.columns,
                 "sequences": s.sequences.iter().map(|q| &q.sequence).collect::<Vec<_>>(),
             })).collect::<Vec<_>>(),
-            "skipped": plan.skipped.iter().map(|(t, why)| serde_json::json!({"table": t, "reason": why})).collect::<Vec<_>>(),
+            "skipped": skipped_json(&plan),
             "cascade": plan.cascade.iter().map(|(s, t)| format!("{s}.{t}")).collect::<Vec<_>>(),
             "errors": plan.errors,
             "warnings": plan.warnings,
@@ -192,8 +192,8 @@ pub async fn run(ctx: &Ctx, args: ImportArgs) -> Result<Outcome> {
                 "COMMIT after {:.1} s",
                 clock.elapsed().as_secs_f64()
             ));
+            let log_path = journal.log_path.display().to_string();
             journal.close();
-            let log_path = journal_paths(&ctx.run_log, &stamp);
             if args.json {
                 let out = serde_json::json!({
                     "committed": true,
@@ -201,7 +201,7 @@ pub async fn run(ctx: &Ctx, args: ImportArgs) -> Result<Outcome> {
                     "tables": loaded_rows.iter().map(|(t, r, secs)| serde_json::json!({
                         "table": t, "rows": r, "seconds": secs,
                     })).collect::<Vec<_>>(),
-                    "skipped": plan.skipped.iter().map(|(t, why)| serde_json::json!({"table": t, "reason": why})).collect::<Vec<_>>(),
+                    "skipped": skipped_json(&plan),
                     "log": log_path,
                 });
                 println!("{}", serde_json::to_string_pretty(&out)?);
@@ -223,11 +223,6 @@ pub async fn run(ctx: &Ctx, args: ImportArgs) -> Result<Outcome> {
             Err(e.context(what))
         }
     }
-}
-
-fn journal_paths(run_log: &Path, stamp: &str) -> String {
-    let (log, _) = crate::layout::import_files(run_log, stamp);
-    log.display().to_string()
 }
 
 /// Run the plan in one transaction; returns (table, rows, seconds) per table.
@@ -275,17 +270,15 @@ async fn execute(
                 })?;
         }
     }
-    let total: u64 = plan
+    let sizes: Vec<u64> = plan
         .steps
         .iter()
-        .flat_map(|s| &s.files)
-        .map(|f| file_len(&dir.join(f)))
-        .sum();
-    let overall = progress.bytes("all tables", total);
+        .map(|s| s.files.iter().map(|f| file_len(&dir.join(f))).sum())
+        .collect();
+    let overall = progress.bytes("all tables", sizes.iter().sum());
     let mut done = Vec::new();
-    for step in &plan.steps {
+    for (step, size) in plan.steps.iter().zip(sizes) {
         let clock = Instant::now();
-        let size: u64 = step.files.iter().map(|f| file_len(&dir.join(f))).sum();
         let bar = progress.bytes(&step.table, size);
         let mut rows = 0;
         // A split table is several files in key order, one COPY each.
@@ -350,6 +343,14 @@ async fn execute(
         .map_err(postgres::error)
         .context("committing")?;
     Ok(done)
+}
+
+/// The tables of the export not loaded, for `--json`.
+fn skipped_json(plan: &Plan) -> serde_json::Value {
+    plan.skipped
+        .iter()
+        .map(|(t, why)| serde_json::json!({"table": t, "reason": why}))
+        .collect()
 }
 
 fn file_len(p: &Path) -> u64 {
