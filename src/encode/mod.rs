@@ -4,6 +4,7 @@
 //! counts every rewrite. No I/O, no allocation per value beyond the output buffer.
 
 pub mod csv;
+pub mod pgbinary;
 pub mod rules;
 
 use serde::{Deserialize, Serialize};
