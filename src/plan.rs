@@ -6,6 +6,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use crate::encode::pgbinary::BinType;
 use crate::manifest::{ColumnEntry, TableSpec};
 use crate::postgres::{Catalog, ForeignKey, PgTable, qualified, quote_ident, quote_literal};
 use crate::profile::Profile;
@@ -25,6 +26,9 @@ pub struct Options {
     pub rebuild_indexes: bool,
     /// Files written by the old shell scripts: NULL is an unquoted empty field.
     pub legacy: bool,
+    /// Convert CSV to binary COPY on the client where every column has an exact
+    /// converter (`--copy-format auto`); false loads everything as CSV.
+    pub binary: bool,
 }
 
 /// A serial/identity sequence to set after the load.
@@ -44,7 +48,15 @@ pub struct Step {
     pub columns: Vec<String>,
     pub expected_rows: Option<u64>,
     pub bytes: Option<u64>,
+    /// The COPY a run starts with: binary when `binary_types` is set, else `csv_copy_sql`.
     pub copy_sql: String,
+    /// The CSV COPY of DESIGN.md, also the fallback when a value is outside the binary
+    /// converters' exact forms.
+    pub csv_copy_sql: String,
+    /// The converter of each CSV column, when the table loads as binary COPY.
+    pub binary_types: Option<Vec<BinType>>,
+    /// Why the table loads as CSV (`None` when binary).
+    pub csv_reason: Option<String>,
     pub sequences: Vec<SequenceReset>,
     /// (DROP, CREATE) for each secondary index rebuilt around the load.
     pub indexes: Vec<(String, String)>,
@@ -61,6 +73,8 @@ pub struct Plan {
     pub errors: Vec<String>,
     /// `schema.table` of tables outside the import that TRUNCATE ... CASCADE reaches.
     pub cascade: Vec<(String, String)>,
+    /// Binary COPY was allowed (`--copy-format auto`).
+    pub binary: bool,
 }
 
 /// Statements run before the COPYs, in the transaction.
@@ -115,6 +129,7 @@ impl Plan {
 pub fn build(inputs: &[TableInput], cat: &Catalog, profile: &Profile, opts: &Options) -> Plan {
     let mut plan = Plan {
         schema: opts.schema.clone(),
+        binary: opts.binary,
         ..Plan::default()
     };
     for input in inputs {
@@ -155,6 +170,36 @@ pub fn build(inputs: &[TableInput], cat: &Catalog, profile: &Profile, opts: &Opt
     plan
 }
 
+/// The binary converter of every CSV column, or why the table loads as CSV.
+fn binary_types(
+    input: &TableInput,
+    target: &PgTable,
+    opts: &Options,
+) -> (Option<Vec<BinType>>, Option<String>) {
+    if !opts.binary {
+        return (None, Some("--copy-format csv".into()));
+    }
+    let mut types = Vec::with_capacity(input.header.len());
+    for name in &input.header {
+        let Some(col) = target.columns.iter().find(|c| &c.name == name) else {
+            return (None, Some(format!("column `{name}` is not in the target")));
+        };
+        match BinType::for_pg(&col.binary_type) {
+            Some(t) => types.push(t),
+            None => {
+                return (
+                    None,
+                    Some(format!(
+                        "column `{name}` is {} (no exact binary converter)",
+                        col.type_sql
+                    )),
+                );
+            }
+        }
+    }
+    (Some(types), None)
+}
+
 fn step(input: &TableInput, target: &PgTable, opts: &Options) -> Step {
     let table = &input.spec.name;
     let cols: Vec<String> = input.header.iter().map(|c| quote_ident(c)).collect();
@@ -166,11 +211,20 @@ fn step(input: &TableInput, target: &PgTable, opts: &Options) -> Step {
     } else {
         ", FREEZE true"
     };
-    let copy_sql = format!(
+    let csv_copy_sql = format!(
         "COPY {} ({}) FROM STDIN (FORMAT csv, HEADER true{null}{freeze})",
         qualified(&opts.schema, table),
         cols.join(", ")
     );
+    let (binary_types, csv_reason) = binary_types(input, target, opts);
+    let copy_sql = match binary_types {
+        Some(_) => format!(
+            "COPY {} ({}) FROM STDIN (FORMAT binary{freeze})",
+            qualified(&opts.schema, table),
+            cols.join(", ")
+        ),
+        None => csv_copy_sql.clone(),
+    };
     let indexes = if opts.rebuild_indexes {
         target
             .secondary_indexes
@@ -210,6 +264,9 @@ fn step(input: &TableInput, target: &PgTable, opts: &Options) -> Step {
         expected_rows: input.spec.rows,
         bytes: input.spec.files.iter().map(|f| f.bytes).sum(),
         copy_sql,
+        csv_copy_sql,
+        binary_types,
+        csv_reason,
         sequences,
         indexes,
     }
@@ -333,6 +390,7 @@ mod tests {
             name: name.into(),
             type_sql: ty.into(),
             type_name: ty.into(),
+            binary_type: ty.into(),
             not_null,
             has_default: false,
             generated: false,
@@ -383,7 +441,57 @@ mod tests {
             strict: false,
             rebuild_indexes: false,
             legacy: false,
+            binary: false,
         }
+    }
+
+    #[test]
+    fn binary_copy_only_when_every_column_has_an_exact_converter() {
+        let table = |name: &str, ty: &str| PgTable {
+            name: name.into(),
+            columns: vec![col("id", "uuid", true), col("v", ty, false)],
+            ..PgTable::default()
+        };
+        let cat = catalog(
+            vec![table("a", "timestamptz"), table("b", "numeric")],
+            vec![],
+        );
+        let inputs = [
+            input("a", &["id", "v"], vec![]),
+            input("b", &["id", "v"], vec![]),
+        ];
+        let on = Options {
+            binary: true,
+            ..opts()
+        };
+        let p = build(
+            &inputs,
+            &cat,
+            &Profile::resolve("x", &Layers::default()),
+            &on,
+        );
+        assert_eq!(
+            p.steps[0].copy_sql,
+            r#"COPY "public"."a" ("id", "v") FROM STDIN (FORMAT binary, FREEZE true)"#
+        );
+        assert_eq!(
+            p.steps[0].binary_types,
+            Some(vec![BinType::Uuid, BinType::Timestamp])
+        );
+        assert!(p.steps[0].csv_copy_sql.contains("FORMAT csv"));
+        assert_eq!(p.steps[1].copy_sql, p.steps[1].csv_copy_sql);
+        assert_eq!(p.steps[1].binary_types, None);
+        assert_eq!(
+            p.steps[1].csv_reason.as_deref(),
+            Some("column `v` is numeric (no exact binary converter)")
+        );
+        let off = build(
+            &inputs,
+            &cat,
+            &Profile::resolve("x", &Layers::default()),
+            &opts(),
+        );
+        assert!(off.steps.iter().all(|s| s.binary_types.is_none()));
     }
 
     fn fk(child: &str, parent: &str) -> ForeignKey {

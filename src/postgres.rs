@@ -8,6 +8,7 @@ use anyhow::{Context, Result, anyhow};
 use tokio_postgres::{Client, NoTls};
 
 use crate::config::ServerConfig;
+use crate::encode::pgbinary;
 use crate::hint::with_hint;
 
 /// Quote an identifier for PostgreSQL: double quotes, embedded quotes doubled.
@@ -153,8 +154,11 @@ pub struct PgColumn {
     pub name: String,
     /// `format_type` text, e.g. `character varying(255)`.
     pub type_sql: String,
-    /// The base type's name, e.g. `uuid`, `int4`.
+    /// The type's name, e.g. `uuid`, `int4`.
     pub type_name: String,
+    /// The `pg_catalog` base type (through a domain) whose binary form the import
+    /// writes, `enum` for enums, or empty for anything else.
+    pub binary_type: String,
     pub not_null: bool,
     pub has_default: bool,
     /// `GENERATED ALWAYS AS (...) STORED`: PostgreSQL computes it.
@@ -203,11 +207,15 @@ pub async fn read_catalog(client: &Client, schema: &str) -> Result<Catalog> {
         .query(
             "SELECT c.relname::text, a.attname::text, format_type(a.atttypid, a.atttypmod),
                     t.typname::text, a.attnotnull, a.atthasdef,
-                    a.attgenerated::text, a.attidentity::text, c.relkind = 'p'
+                    a.attgenerated::text, a.attidentity::text, c.relkind = 'p',
+                    CASE WHEN b.typtype = 'e' THEN 'enum'
+                         WHEN b.typtype = 'b' AND b.typnamespace = 'pg_catalog'::regnamespace
+                         THEN b.typname::text ELSE '' END
              FROM pg_class c
              JOIN pg_namespace n ON n.oid = c.relnamespace
              JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
              JOIN pg_type t ON t.oid = a.atttypid
+             JOIN pg_type b ON b.oid = CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END
              WHERE n.nspname = $1 AND c.relkind IN ('r', 'p')
              ORDER BY c.relname, a.attnum",
             &[&schema],
@@ -227,6 +235,7 @@ pub async fn read_catalog(client: &Client, schema: &str) -> Result<Catalog> {
             name: r.get(1),
             type_sql: r.get(2),
             type_name: r.get(3),
+            binary_type: r.get(9),
             not_null: r.get(4),
             has_default: r.get(5),
             generated: r.get::<_, String>(6) == "s",
@@ -374,6 +383,105 @@ pub async fn copy_file(
     }
     let rows = sink.as_mut().finish().await.map_err(error)?;
     Ok(rows)
+}
+
+/// A table file whose CSV the binary converters cannot carry exactly (a value outside
+/// their forms, or CSV outside pgconverge's dialect): the import loads that table as CSV
+/// instead, in a new transaction.
+#[derive(Debug)]
+pub struct NotBinary {
+    pub file: String,
+    pub stop: pgbinary::Stop,
+}
+
+impl std::fmt::Display for NotBinary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.file, self.stop)
+    }
+}
+
+impl std::error::Error for NotBinary {}
+
+/// COPY one CSV file as binary: a blocking thread reads and converts it (on another
+/// core than the server's) while this task feeds the chunks to the server. Returns the
+/// rows COPY reports; a [`NotBinary`] error (in the chain) when the file must go as CSV.
+pub async fn copy_file_binary(
+    tx: &tokio_postgres::Transaction<'_>,
+    copy_sql: &str,
+    path: &std::path::Path,
+    types: Vec<pgbinary::BinType>,
+    nulls: pgbinary::NullStyle,
+    mut on_bytes: impl FnMut(u64),
+) -> Result<u64> {
+    use futures_util::SinkExt;
+    let sink = tx
+        .copy_in::<_, bytes::Bytes>(copy_sql)
+        .await
+        .map_err(error)?;
+    futures_util::pin_mut!(sink);
+    let (send, mut chunks) = tokio::sync::mpsc::channel::<(bytes::Bytes, u64)>(4);
+    let owned = path.to_owned();
+    let worker = tokio::task::spawn_blocking(move || convert_file(&owned, types, nulls, send));
+    while let Some((chunk, consumed)) = chunks.recv().await {
+        sink.feed(chunk).await.map_err(error)?;
+        on_bytes(consumed);
+    }
+    // Dropping the unfinished sink sends CopyFail, so a conversion error aborts the COPY.
+    worker.await.context("the CSV conversion thread failed")??;
+    let rows = sink.as_mut().finish().await.map_err(error)?;
+    Ok(rows)
+}
+
+/// The conversion thread: file -> binary COPY chunks of about COPY_CHUNK bytes, each
+/// with the number of file bytes it consumed. Stops quietly when the receiver is gone.
+fn convert_file(
+    path: &std::path::Path,
+    types: Vec<pgbinary::BinType>,
+    nulls: pgbinary::NullStyle,
+    send: tokio::sync::mpsc::Sender<(bytes::Bytes, u64)>,
+) -> Result<()> {
+    use std::io::Read;
+    let mut file =
+        std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let mut conv = pgbinary::Converter::new(types, nulls);
+    let mut input: Vec<u8> = Vec::with_capacity(COPY_CHUNK * 2);
+    let mut out: Vec<u8> = Vec::with_capacity(COPY_CHUNK * 2);
+    out.extend_from_slice(pgbinary::HEADER);
+    let mut consumed = 0u64;
+    let mut eof = false;
+    while !eof {
+        let start = input.len();
+        input.resize(start + COPY_CHUNK, 0);
+        let n = file
+            .read(&mut input[start..])
+            .with_context(|| format!("reading {}", path.display()))?;
+        input.truncate(start + n);
+        eof = n == 0;
+        let used = conv
+            .convert(&input, eof, &mut out)
+            .map_err(|stop| NotBinary {
+                file: path
+                    .file_name()
+                    .map_or_else(String::new, |f| f.to_string_lossy().into_owned()),
+                stop,
+            })?;
+        input.drain(..used);
+        consumed += used as u64;
+        if eof {
+            out.extend_from_slice(pgbinary::TRAILER);
+        }
+        if out.len() >= COPY_CHUNK || eof {
+            let chunk = bytes::Bytes::from(std::mem::replace(
+                &mut out,
+                Vec::with_capacity(COPY_CHUNK * 2),
+            ));
+            if send.blocking_send((chunk, consumed)).is_err() {
+                return Ok(());
+            }
+            consumed = 0;
+        }
+    }
+    Ok(())
 }
 
 /// Rows of the child with all key columns set and no matching parent row (MATCH SIMPLE:

@@ -5,13 +5,14 @@
 //! interruption or lost connection leaves the target exactly as it was.
 
 use std::cell::Cell;
+use std::collections::BTreeSet;
 use std::io::{BufRead, IsTerminal, Read, Write};
 use std::path::Path;
 use std::time::Instant;
 
 use anyhow::{Context, Result, anyhow, bail};
 
-use crate::cli::ImportArgs;
+use crate::cli::{CopyFormat, ImportArgs};
 use crate::cmd::{Ctx, Outcome};
 use crate::config::ServerConfig;
 use crate::csvfile;
@@ -78,6 +79,7 @@ pub async fn run(ctx: &Ctx, args: ImportArgs) -> Result<Outcome> {
             strict: args.strict,
             rebuild_indexes: args.rebuild_indexes,
             legacy: loaded.is_legacy(),
+            binary: args.copy_format == CopyFormat::Auto,
         },
     );
     let mut cascade_with_rows = Vec::new();
@@ -97,6 +99,8 @@ pub async fn run(ctx: &Ctx, args: ImportArgs) -> Result<Outcome> {
             "tables": plan.steps.iter().map(|s| serde_json::json!({
                 "table": s.table, "rows": s.expected_rows, "bytes": s.bytes, "files": s.files,
                 "columns": s.columns,
+                "copy_format": if s.binary_types.is_some() { "binary" } else { "csv" },
+                "csv_reason": s.csv_reason,
                 "sequences": s.sequences.iter().map(|q| &q.sequence).collect::<Vec<_>>(),
             })).collect::<Vec<_>>(),
             "skipped": skipped_json(&plan),
@@ -157,10 +161,45 @@ pub async fn run(ctx: &Ctx, args: ImportArgs) -> Result<Outcome> {
     runlog::append_or_warn(&ctx.run_log, &start);
 
     let began = Cell::new(false);
-    let work = execute(&mut client, &plan, dir, &progress, &mut journal, &began);
-    let result = tokio::select! {
-        r = work => r,
-        _ = tokio::signal::ctrl_c() => Err(anyhow!("interrupted (Ctrl-C)")),
+    let nulls = if loaded.is_legacy() {
+        NullStyle::EmptyUnquoted
+    } else {
+        NullStyle::Marker
+    };
+    // Tables whose file the binary converters could not carry exactly load as CSV; the
+    // attempt that found one was rolled back, so the import starts over.
+    let mut as_csv = BTreeSet::new();
+    let result = loop {
+        let work = execute(
+            &mut client,
+            &plan,
+            &as_csv,
+            nulls,
+            dir,
+            &progress,
+            &mut journal,
+            &began,
+        );
+        let result = tokio::select! {
+            r = work => r,
+            _ = tokio::signal::ctrl_c() => Err(anyhow!("interrupted (Ctrl-C)")),
+        };
+        if let Err(e) = &result
+            && let Some(nb) = e
+                .chain()
+                .find_map(|c| c.downcast_ref::<postgres::NotBinary>())
+            && let Some(step) = plan.steps.iter().find(|s| s.files.contains(&nb.file))
+            && as_csv.insert(step.table.clone())
+        {
+            let msg = format!(
+                "table `{}`, {nb}: rolled back, starting over with `{}` loaded as CSV",
+                step.table, step.table
+            );
+            progress.warn(&msg);
+            journal.line(format!("ROLLBACK: {msg}"));
+            continue;
+        }
+        break result;
     };
     let mut entry = match &result {
         Ok(_) => Entry::new(
@@ -226,9 +265,12 @@ pub async fn run(ctx: &Ctx, args: ImportArgs) -> Result<Outcome> {
 }
 
 /// Run the plan in one transaction; returns (table, rows, seconds) per table.
+#[allow(clippy::too_many_arguments)]
 async fn execute(
     client: &mut tokio_postgres::Client,
     plan: &Plan,
+    as_csv: &BTreeSet<String>,
+    nulls: NullStyle,
     dir: &Path,
     progress: &Progress,
     journal: &mut Journal,
@@ -281,14 +323,35 @@ async fn execute(
         let clock = Instant::now();
         let bar = progress.bytes(&step.table, size);
         let mut rows = 0;
+        let binary = step
+            .binary_types
+            .as_ref()
+            .filter(|_| !as_csv.contains(&step.table));
         // A split table is several files in key order, one COPY each.
         for file in &step.files {
-            journal.sql(format!("{}  -- from {file}", step.copy_sql));
-            rows += postgres::copy_file(&tx, &step.copy_sql, &dir.join(file), |n| {
+            let on_bytes = |n| {
                 bar.inc(n);
                 overall.inc(n);
-            })
-            .await
+            };
+            let path = dir.join(file);
+            rows += match binary {
+                Some(types) => {
+                    journal.sql(format!("{}  -- from {file}", step.copy_sql));
+                    postgres::copy_file_binary(
+                        &tx,
+                        &step.copy_sql,
+                        &path,
+                        types.clone(),
+                        nulls,
+                        on_bytes,
+                    )
+                    .await
+                }
+                None => {
+                    journal.sql(format!("{}  -- from {file}", step.csv_copy_sql));
+                    postgres::copy_file(&tx, &step.csv_copy_sql, &path, on_bytes).await
+                }
+            }
             .with_context(|| format!("loading table `{}` from {file}", step.table))?;
         }
         bar.finish_and_clear();
@@ -448,7 +511,7 @@ fn read_header(path: &Path) -> Result<Vec<String>> {
 }
 
 fn describe(plan: &Plan, cfg: &ServerConfig, db: &str) -> String {
-    let mut t = Table::new(["table", "rows", "size", "columns", "sequences"]);
+    let mut t = Table::new(["table", "rows", "size", "columns", "copy", "sequences"]);
     for s in &plan.steps {
         t.row([
             s.table.clone(),
@@ -457,6 +520,11 @@ fn describe(plan: &Plan, cfg: &ServerConfig, db: &str) -> String {
                 .unwrap_or_else(|| "?".into()),
             s.bytes.map(human_bytes).unwrap_or_else(|| "?".into()),
             s.columns.len().to_string(),
+            if s.binary_types.is_some() {
+                "binary".into()
+            } else {
+                "csv".into()
+            },
             s.sequences
                 .iter()
                 .map(|q| q.column.clone())
@@ -473,6 +541,11 @@ fn describe(plan: &Plan, cfg: &ServerConfig, db: &str) -> String {
     );
     for (table, why) in &plan.skipped {
         out.push_str(&format!("skipped: `{table}`: {why}\n"));
+    }
+    for s in &plan.steps {
+        if let Some(why) = s.csv_reason.as_ref().filter(|_| plan.binary) {
+            out.push_str(&format!("as CSV: `{}`: {why}\n", s.table));
+        }
     }
     if !plan.cascade.is_empty() {
         let list: Vec<String> = plan
