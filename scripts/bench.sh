@@ -10,7 +10,9 @@
 # Measured (wall time, MB/s of CSV, rows/s, peak RSS):
 #   export limit   mariadb --quick --batch reading every table to /dev/null
 #   import limit   psql \copy of pgconverge's CSVs, one transaction, replica role
-#   pgconverge     export, import, verify
+#   binary limit   psql \copy of the same rows in binary COPY format (written by psql)
+#   pgconverge     export, import (default: CSV converted to binary COPY; and
+#                  --copy-format csv; and --rebuild-indexes), verify
 #   pgloader       Debian package: data only, truncate, the cast rules this data needs
 #   sling          PyPI sling-linux-amd64 (if it installs and runs)
 # Results: a table on stdout and bench/results-<timestamp>.txt. Nothing here is a test.
@@ -184,14 +186,37 @@ copy_limit() {
         echo "COMMIT;"
     } | pg -d "$DB"
 }
-export EXPORT_DIR
-export -f copy_limit
+# The same rows in PostgreSQL's binary COPY format, written by psql from a loaded
+# target: the limit for pgconverge's default path, which converts the CSVs to it.
+BIN_DIR="$WORK/binary"
+copy_binary_limit() {
+    {
+        echo "BEGIN; SET session_replication_role = replica; TRUNCATE activity, authorization_policy, document_blob, \"user\" CASCADE;"
+        for t in $TABLES; do
+            cols=$(head -n 1 "$EXPORT_DIR/$t.csv" | sed 's/[^,]*/"&"/g')
+            echo "\\copy \"$t\" ($cols) FROM '$BIN_DIR/$t.bin' WITH (FORMAT binary)"
+        done
+        echo "COMMIT;"
+    } | pg -d "$DB"
+}
+export EXPORT_DIR BIN_DIR
+export -f copy_limit copy_binary_limit
 checkpoint() { pg -d "$DB" -c CHECKPOINT; }
+copy_limit
+rm -rf "$BIN_DIR" && mkdir -p "$BIN_DIR"
+for t in $TABLES; do
+    cols=$(head -n 1 "$EXPORT_DIR/$t.csv" | sed 's/[^,]*/"&"/g')
+    pg -d "$DB" -c "\\copy (SELECT $cols FROM \"$t\") TO '$BIN_DIR/$t.bin' WITH (FORMAT binary)"
+done
 for round in $(seq 1 "$ROUNDS"); do
     checkpoint
     measure "import limit (psql \\copy)#$round" "$TOTAL_ROWS" "$CSV_BYTES" copy_limit
     checkpoint
+    measure "binary limit (psql \\copy binary)#$round" "$TOTAL_ROWS" "$CSV_BYTES" copy_binary_limit
+    checkpoint
     measure "pgconverge import#$round" "$TOTAL_ROWS" "$CSV_BYTES" "$PGC" import "$EXPORT_DIR" --yes --target-db "$DB" ${PGCONVERGE_IMPORT_ARGS:-}
+    checkpoint
+    measure "pgconverge import --copy-format csv#$round" "$TOTAL_ROWS" "$CSV_BYTES" "$PGC" import "$EXPORT_DIR" --yes --target-db "$DB" --copy-format csv ${PGCONVERGE_IMPORT_ARGS:-}
     checkpoint
     measure "pgconverge import --rebuild-indexes#$round" "$TOTAL_ROWS" "$CSV_BYTES" "$PGC" import "$EXPORT_DIR" --yes --target-db "$DB" --rebuild-indexes ${PGCONVERGE_IMPORT_ARGS:-}
 done
@@ -284,6 +309,9 @@ print()
 print(f"export / export limit:               {ratio('pgconverge export', 'export limit (mariadb --quick)')}   (target <= 1.3)")
 limit = "import limit (psql \\copy)"
 print(f"import / import limit:               {ratio('pgconverge import', limit)}   (target <= 1.05)")
+blimit = "binary limit (psql \\copy binary)"
+print(f"import / binary limit:               {ratio('pgconverge import', blimit)}   (the limit of the binary path)")
+print(f"import --copy-format csv / limit:    {ratio('pgconverge import --copy-format csv', limit)}")
 print(f"import --rebuild-indexes / limit:    {ratio('pgconverge import --rebuild-indexes', limit)}")
 e, i, p = secs("pgconverge export"), secs("pgconverge import"), secs("pgloader")
 print(f"(export + import) / pgloader:        {((e + i) / p):.2f}" if e and i and p else "(export + import) / pgloader:        n/a", "  (target <= 0.4)")
