@@ -450,8 +450,10 @@ fn convert_file(
     let mut consumed = 0u64;
     let mut eof = false;
     while !eof {
+        // Read at least as much as is held: a record longer than a chunk (a big blob) is
+        // then rescanned a logarithmic number of times, not once per chunk.
         let start = input.len();
-        input.resize(start + COPY_CHUNK, 0);
+        input.resize(start + COPY_CHUNK.max(start), 0);
         let n = file
             .read(&mut input[start..])
             .with_context(|| format!("reading {}", path.display()))?;

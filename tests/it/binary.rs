@@ -267,7 +267,7 @@ fn every_converter_agrees_with_the_servers_input_function() {
 const MYSQL_ALL_BINARY: &str = r#"
 CREATE TABLE t (
   id INT PRIMARY KEY, u CHAR(36), flag TINYINT(1), s SMALLINT, n BIGINT, f FLOAT, d DOUBLE,
-  dt DATE, dtm DATETIME(6), ts TIMESTAMP(6) NULL, tm TIME(3), b BLOB, j JSON, e ENUM('a','b'),
+  dt DATE, dtm DATETIME(6), ts TIMESTAMP(6) NULL, tm TIME(3), b LONGBLOB, j JSON, e ENUM('a','b'),
   txt TEXT, c CHAR(5)
 );
 INSERT INTO t VALUES
@@ -276,6 +276,8 @@ INSERT INTO t VALUES
   'line\nbreak, "quoted" \\N', 'ab'),
  (2, '', 0, 0, 0, 0, -0, '2024-02-29', '2000-01-01 00:00:00', NULL, '00:00:00', X'', '[]', NULL, '', NULL),
  (3, NULL, NULL, NULL, NULL, 1e-30, 2.2250738585072014e-308, NULL, NULL, '1970-01-01 00:00:01', NULL, NULL, NULL, 'b', '\\N', ' ');
+-- A record far longer than a read chunk (3 MB of bytes, 6 MB of hex).
+INSERT INTO t (id, b) SELECT 4, REPEAT(X'00FF0A22', 750000);
 "#;
 
 const PG_ALL_BINARY: &str = r#"
@@ -312,12 +314,20 @@ fn csv_and_binary_loads_give_identical_tables() {
     assert_eq!(w.fingerprint(), as_csv);
     // And the values are the ones the source holds, spot-checked where binary differs most.
     assert_eq!(
-        w.pg_rows("SELECT u::text, flag::text, f::text, d::text, dtm::text, ts::text, tm::text, encode(b, 'hex'), txt FROM t ORDER BY id"),
+        w.pg_rows("SELECT u::text, flag::text, f::text, d::text, dtm::text, ts::text, tm::text, encode(b, 'hex'), txt FROM t WHERE id < 4 ORDER BY id"),
         vec![
             vec![Some("a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11".into()), Some("true".into()), Some("3.4e+38".into()), Some("-1.7976931348623157e+308".into()), Some("9999-12-31 23:59:59.999999".into()), Some("2038-01-19 03:14:07.5+00".into()), Some("23:59:59.999".into()), Some("00ff0a0d22".into()), Some("line\nbreak, \"quoted\" \\N".into())],
             vec![None, Some("false".into()), Some("0".into()), Some("0".into()), Some("2000-01-01 00:00:00".into()), None, Some("00:00:00".into()), Some("".into()), Some("".into())],
             vec![None, None, Some("1e-30".into()), Some("2.2250738585072014e-308".into()), None, Some("1970-01-01 00:00:01+00".into()), None, None, Some("\\N".into())],
         ]
+    );
+    let mysql_blob = &mysql_rows(&w.db, "SELECT LENGTH(b), MD5(b) FROM t WHERE id = 4")[0];
+    assert_eq!(
+        w.pg_rows("SELECT length(b)::text, md5(b) FROM t WHERE id = 4")[0],
+        mysql_blob
+            .iter()
+            .map(|v| v.as_ref().map(|b| String::from_utf8(b.clone()).unwrap()))
+            .collect::<Vec<_>>()
     );
 }
 
