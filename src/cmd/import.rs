@@ -114,7 +114,11 @@ pub async fn run(ctx: &Ctx, args: ImportArgs) -> Result<Outcome> {
         print!("{description}");
         println!("\n-- SQL (COPY data is streamed from the files):");
         for stmt in plan.script() {
-            println!("{stmt};");
+            // The terminator goes before a trailing `-- from <file>` comment, not inside it.
+            match stmt.split_once("  -- ") {
+                Some((sql, comment)) => println!("{sql};  -- {comment}"),
+                None => println!("{stmt};"),
+            }
         }
     } else {
         progress.note(description.trim_end());

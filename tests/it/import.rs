@@ -94,7 +94,15 @@ fn round_trip_of_every_type_value_by_value() {
         "{out}"
     );
     assert!(out.contains(r#"TRUNCATE "public"."empty_table", "public"."every_type", "public"."order", "public"."query-result-cache", "public"."user" CASCADE;"#), "{out}");
-    assert!(out.contains(r#"COPY "public"."user" ("id", "nameID", "firstName", "accountID", "createdDate") FROM STDIN"#), "{out}");
+    assert!(out.contains(r#"COPY "public"."user" ("id", "nameID", "firstName", "accountID", "createdDate") FROM STDIN (FORMAT binary, FREEZE true);  -- from user.csv"#), "{out}");
+    // every_type holds numeric, interval and bit varying columns: it goes as CSV, saying why.
+    assert!(
+        out.contains(
+            "as CSV: `every_type`: column `bi_u` is numeric(20,0) (no exact binary converter)"
+        ),
+        "{out}"
+    );
+    assert!(out.contains(r#"FROM STDIN (FORMAT csv, HEADER true, NULL E'\\N', FREEZE true);  -- from every_type.csv"#), "{out}");
     assert_eq!(w.fingerprint(), before, "--dry-run changed the target");
 
     let o = import(&w, &dir, &[]);
