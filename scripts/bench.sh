@@ -176,37 +176,35 @@ EXPORT_DIR="$WORK/$EXPORT_DIR"
 CSV_BYTES=$(cat "$EXPORT_DIR"/*.csv | wc -c)
 
 pg_schema "$DB"
-copy_limit() {
+# The quoted column list of a table, from its CSV header.
+csv_cols() { head -n 1 "$EXPORT_DIR/$1.csv" | sed 's/[^,]*/"&"/g'; }
+# psql \copy of every table in one transaction, as pgconverge loads them.
+# copy_all csv: pgconverge's CSVs; copy_all binary: the same rows in binary COPY format.
+copy_all() {
     {
         echo "BEGIN; SET session_replication_role = replica; TRUNCATE activity, authorization_policy, document_blob, \"user\" CASCADE;"
         for t in $TABLES; do
-            cols=$(head -n 1 "$EXPORT_DIR/$t.csv" | sed 's/[^,]*/"&"/g')
-            echo "\\copy \"$t\" ($cols) FROM '$EXPORT_DIR/$t.csv' WITH (FORMAT csv, HEADER true, NULL '\\N')"
+            if [ "$1" = binary ]; then
+                echo "\\copy \"$t\" ($(csv_cols "$t")) FROM '$BIN_DIR/$t.bin' WITH (FORMAT binary)"
+            else
+                echo "\\copy \"$t\" ($(csv_cols "$t")) FROM '$EXPORT_DIR/$t.csv' WITH (FORMAT csv, HEADER true, NULL '\\N')"
+            fi
         done
         echo "COMMIT;"
     } | pg -d "$DB"
 }
-# The same rows in PostgreSQL's binary COPY format, written by psql from a loaded
-# target: the limit for pgconverge's default path, which converts the CSVs to it.
+copy_limit() { copy_all csv; }
+# The binary files are written by psql from a loaded target: the limit for pgconverge's
+# default path, which converts the CSVs to that format.
 BIN_DIR="$WORK/binary"
-copy_binary_limit() {
-    {
-        echo "BEGIN; SET session_replication_role = replica; TRUNCATE activity, authorization_policy, document_blob, \"user\" CASCADE;"
-        for t in $TABLES; do
-            cols=$(head -n 1 "$EXPORT_DIR/$t.csv" | sed 's/[^,]*/"&"/g')
-            echo "\\copy \"$t\" ($cols) FROM '$BIN_DIR/$t.bin' WITH (FORMAT binary)"
-        done
-        echo "COMMIT;"
-    } | pg -d "$DB"
-}
+copy_binary_limit() { copy_all binary; }
 export EXPORT_DIR BIN_DIR
-export -f copy_limit copy_binary_limit
+export -f csv_cols copy_all copy_limit copy_binary_limit
 checkpoint() { pg -d "$DB" -c CHECKPOINT; }
 copy_limit
 rm -rf "$BIN_DIR" && mkdir -p "$BIN_DIR"
 for t in $TABLES; do
-    cols=$(head -n 1 "$EXPORT_DIR/$t.csv" | sed 's/[^,]*/"&"/g')
-    pg -d "$DB" -c "\\copy (SELECT $cols FROM \"$t\") TO '$BIN_DIR/$t.bin' WITH (FORMAT binary)"
+    pg -d "$DB" -c "\\copy (SELECT $(csv_cols "$t") FROM \"$t\") TO '$BIN_DIR/$t.bin' WITH (FORMAT binary)"
 done
 for round in $(seq 1 "$ROUNDS"); do
     checkpoint

@@ -338,23 +338,18 @@ async fn execute(
                 overall.inc(n);
             };
             let path = dir.join(file);
+            let sql = if binary.is_some() {
+                &step.copy_sql
+            } else {
+                &step.csv_copy_sql
+            };
+            journal.sql(format!("{sql}  -- from {file}"));
             rows += match binary {
                 Some(types) => {
-                    journal.sql(format!("{}  -- from {file}", step.copy_sql));
-                    postgres::copy_file_binary(
-                        &tx,
-                        &step.copy_sql,
-                        &path,
-                        types.clone(),
-                        nulls,
-                        on_bytes,
-                    )
-                    .await
+                    postgres::copy_file_binary(&tx, sql, &path, types.clone(), nulls, on_bytes)
+                        .await
                 }
-                None => {
-                    journal.sql(format!("{}  -- from {file}", step.csv_copy_sql));
-                    postgres::copy_file(&tx, &step.csv_copy_sql, &path, on_bytes).await
-                }
+                None => postgres::copy_file(&tx, sql, &path, on_bytes).await,
             }
             .with_context(|| format!("loading table `{}` from {file}", step.table))?;
         }
