@@ -1,21 +1,20 @@
 //! pgconverge as a library: the binary (`main.rs`) is a thin shell over `cmd::run`, and
 //! the integration tests read exports with the same CSV reader and manifest types.
+//!
+//! Layers, from the top: `cmd` (one module per subcommand) over the domain modules
+//! `export`, `import`, `verify` and `mapping`, which use the pure `codec` and the I/O of
+//! `store` (files) and `db` (servers). See ARCHITECTURE.md.
 
 pub mod cli;
 pub mod cmd;
-pub mod compare;
+pub mod codec;
 pub mod config;
-pub mod csvfile;
-pub mod docker;
-pub mod encode;
+pub mod db;
+pub mod export;
 pub mod hint;
-pub mod journal;
-pub mod layout;
-pub mod manifest;
-pub mod mysql;
-pub mod plan;
-pub mod postgres;
-pub mod profile;
+pub mod import;
+pub mod mapping;
 pub mod progress;
 pub mod report;
-pub mod runlog;
+pub mod store;
+pub mod verify;

@@ -8,10 +8,11 @@ use serde::Serialize;
 use crate::cli::CheckArgs;
 use crate::cmd::{Ctx, Outcome};
 use crate::config::Origin;
+use crate::db::{mysql, postgres};
 use crate::hint::with_hint;
-use crate::profile::Profile;
+use crate::import::plan::REPLICATION_ROLE_HINT;
+use crate::mapping::Profile;
 use crate::report::Table;
-use crate::{mysql, postgres};
 
 #[derive(Serialize)]
 struct Server {
@@ -103,7 +104,7 @@ pub async fn run(ctx: &Ctx, args: CheckArgs) -> Result<Outcome> {
         replication_role_detail: detail,
     };
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        super::print_json(&report)?;
     } else {
         print!("{}", render(&report));
     }
@@ -115,7 +116,7 @@ pub async fn run(ctx: &Ctx, args: CheckArgs) -> Result<Outcome> {
                 pg.user,
                 report.replication_role_detail
             ),
-            postgres::REPLICATION_ROLE_HINT,
+            REPLICATION_ROLE_HINT,
         ));
     }
     if explicit {

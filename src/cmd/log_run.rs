@@ -5,7 +5,7 @@ use anyhow::Result;
 use crate::cli::LogRunArgs;
 use crate::cmd::{Ctx, Outcome};
 use crate::hint::WithHint;
-use crate::runlog::{self, Entry, Status};
+use crate::store::runlog::{self, Entry, Status};
 
 pub fn run(ctx: &Ctx, args: LogRunArgs) -> Result<Outcome> {
     let status: Status = args

@@ -1,5 +1,7 @@
 //! Dispatch: resolve what every command shares (configuration layers, run-log path,
-//! progress policy) once, then hand over to one module per subcommand.
+//! progress policy) once, then hand over to one module per subcommand. Each of those
+//! resolves its arguments into a job, runs it through the domain modules, and reports:
+//! no SQL, no file I/O and no hand-built JSON here.
 
 pub mod check;
 pub mod export;
@@ -15,6 +17,8 @@ use anyhow::Result;
 
 use crate::cli::{Cli, Command, MysqlArgs, PostgresArgs};
 use crate::config::{self, Layers, ServerConfig};
+use crate::progress::Progress;
+use crate::store::runlog::Recorder;
 
 /// What every subcommand receives.
 pub struct Ctx {
@@ -23,6 +27,17 @@ pub struct Ctx {
     pub quiet: bool,
     /// The invocation, passwords redacted, for the run log.
     pub command_line: String,
+}
+
+impl Ctx {
+    pub fn progress(&self) -> Progress {
+        Progress::new(self.quiet)
+    }
+
+    /// Run-log entries of this invocation.
+    pub fn recorder(&self) -> Recorder {
+        Recorder::new(&self.run_log, &self.command_line)
+    }
 }
 
 /// How a command ended when it did not fail.
@@ -45,15 +60,27 @@ impl Outcome {
 /// The MySQL connection, resolved through Docker when only a container is named.
 pub async fn mysql_config(ctx: &Ctx, args: &MysqlArgs) -> Result<ServerConfig> {
     let mut cfg = config::mysql(args, &ctx.layers)?;
-    crate::docker::apply(&mut cfg, 3306, &ctx.layers).await?;
+    crate::db::docker::apply(&mut cfg, 3306, &ctx.layers).await?;
     Ok(cfg)
 }
 
 /// The PostgreSQL connection, resolved through Docker when only a container is named.
 pub async fn postgres_config(ctx: &Ctx, args: &PostgresArgs) -> Result<ServerConfig> {
     let mut cfg = config::postgres(args, &ctx.layers)?;
-    crate::docker::apply(&mut cfg, 5432, &ctx.layers).await?;
+    crate::db::docker::apply(&mut cfg, 5432, &ctx.layers).await?;
     Ok(cfg)
+}
+
+/// Resolves when the user interrupts (Ctrl-C), with what to say about it.
+pub async fn interrupted() -> &'static str {
+    let _ = tokio::signal::ctrl_c().await;
+    "interrupted (Ctrl-C)"
+}
+
+/// Print a result as JSON on stdout.
+pub fn print_json(value: &impl serde::Serialize) -> Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
 }
 
 pub async fn run(cli: Cli) -> Result<Outcome> {

@@ -6,28 +6,19 @@ use anyhow::Result;
 use crate::cli::RunsArgs;
 use crate::cmd::{Ctx, Outcome};
 use crate::report::Table;
-use crate::runlog;
+use crate::store::runlog;
 
 pub fn run(ctx: &Ctx, args: RunsArgs) -> Result<Outcome> {
-    let mut entries = Vec::new();
-    let legacy = args.legacy.clone().or_else(|| {
-        let beside = ctx
-            .run_log
-            .parent()
-            .map(|d| d.join("migration_log.json"))
-            .unwrap_or_else(|| "migration_log.json".into());
-        beside.exists().then_some(beside)
-    });
-    if let Some(path) = legacy {
-        entries.extend(runlog::read(&path)?);
-    }
-    if ctx.run_log.exists() {
-        entries.extend(runlog::read(&ctx.run_log)?);
-    } else if entries.is_empty() {
+    let legacy = args
+        .legacy
+        .clone()
+        .or_else(|| runlog::legacy_beside(&ctx.run_log));
+    let entries = runlog::read_all(&ctx.run_log, legacy.as_deref())?;
+    if entries.is_empty() {
         eprintln!("no run log at {} yet", ctx.run_log.display());
     }
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&entries)?);
+        super::print_json(&entries)?;
         return Ok(Outcome::Success);
     }
     let mut table = Table::new(["timestamp", "status", "command", "message", "host"]);

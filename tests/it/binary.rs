@@ -4,7 +4,7 @@
 //! converter must leave to it), the same export loaded as CSV and as binary giving the
 //! same tables, and the fall-back to CSV when a value is outside the strict forms.
 
-use pgconverge::encode::pgbinary::{BinType, encode_value};
+use pgconverge::codec::pgbinary::{BinType, to_binary};
 use tokio_postgres::types::{FromSql, Type};
 
 use crate::harness::*;
@@ -232,7 +232,7 @@ fn every_converter_agrees_with_the_servers_input_function() {
             let (mut accepted, mut refused_by_server) = (0, 0);
             for v in candidates(*ty, &mut rng) {
                 let mut mine = Vec::new();
-                let ours = encode_value(*ty, v.as_bytes(), &mut mine).is_ok();
+                let ours = to_binary(*ty, v.as_bytes(), &mut mine).is_ok();
                 match client.query_one(&stmt, &[&v]).await {
                     Ok(row) => {
                         let theirs: Raw = row.get(0);

@@ -3,8 +3,10 @@
 
 use std::path::{Path, PathBuf};
 
-use pgconverge::encode::csv::{Field, NullStyle, read_all};
-use pgconverge::manifest::{self, Loaded, Manifest};
+use pgconverge::codec::csv::{Field, NullStyle, read_all};
+use pgconverge::store::export_dir::ExportDir;
+use pgconverge::store::manifest::{Loaded, Manifest};
+use pgconverge::store::open;
 
 use crate::fixture;
 use crate::harness::*;
@@ -21,7 +23,7 @@ pub fn export_dir(o: &std::process::Output, cwd: &Path) -> PathBuf {
 }
 
 pub fn load(dir: &Path) -> Manifest {
-    match manifest::load(dir).unwrap() {
+    match open::manifest(&ExportDir::at(dir)).unwrap() {
         Loaded::Current(m) => *m,
         Loaded::Legacy { .. } => panic!("legacy manifest"),
     }
@@ -71,10 +73,12 @@ fn every_type_and_nasty_value_comes_out_exactly() {
         ]
     );
     for t in m.tables.values() {
-        let (bytes, sha) = pgconverge::csvfile::checksum(&dir.join(&t.file), |_| {}).unwrap();
+        let scanned =
+            pgconverge::store::csvfile::scan(&dir.join(&t.file), NullStyle::Marker, |_| {})
+                .unwrap();
         assert_eq!(
-            (bytes, sha.as_str()),
-            (t.bytes, t.sha256.as_str()),
+            (scanned.bytes, scanned.sha256.as_str(), scanned.records),
+            (t.bytes, t.sha256.as_str(), t.rows),
             "{}",
             t.name
         );
@@ -538,7 +542,7 @@ fn sigkill_mid_export_leaves_nothing_importable() {
         .collect();
     assert_eq!(dirs.len(), 1, "{dirs:?}");
     let name = dirs[0].file_name().unwrap().to_str().unwrap();
-    assert!(pgconverge::layout::is_partial(name), "{name}");
+    assert!(pgconverge::store::export_dir::is_partial(name), "{name}");
     assert!(!dirs[0].join("migration_manifest.json").exists());
     let o = w.run(&["import", dirs[0].to_str().unwrap(), "--yes"]);
     assert_exit(&o, 2);

@@ -306,14 +306,19 @@ fn a_bad_value_in_the_last_table_rolls_everything_back() {
     assert_eq!(last["status"], "rolled_back");
 }
 
+/// Change the last data byte of a file (its final newline kept).
+fn flip_last_byte(path: &Path) {
+    let mut bytes = std::fs::read(path).unwrap();
+    let last = bytes.len() - 2;
+    bytes[last] ^= 0x01;
+    std::fs::write(path, bytes).unwrap();
+}
+
 #[test]
 fn a_flipped_byte_is_refused_before_any_write() {
     let (w, dir) = two_table_world("import_flipped_byte", "ok");
     let path = dir.join("alpha.csv");
-    let mut bytes = std::fs::read(&path).unwrap();
-    let last = bytes.len() - 2;
-    bytes[last] ^= 0x01;
-    std::fs::write(&path, bytes).unwrap();
+    flip_last_byte(&path);
     let before = w.fingerprint();
     let o = import(&w, &dir, &[]);
     assert_exit(&o, 2);
@@ -668,4 +673,47 @@ fn export_and_import_speak_json_for_runbooks() {
         (i["committed"].as_bool(), i["tables"][0]["rows"].as_u64()),
         (Some(true), Some(2))
     );
+}
+
+#[test]
+fn the_journal_holds_exactly_the_statements_the_dry_run_showed() {
+    let (w, dir) = two_table_world("import_journal_equals_plan", "ok");
+    let d = dir.to_str().unwrap();
+    let o = w.run(&["import", d, "--dry-run", "--json"]);
+    assert_exit(&o, 0);
+    let plan: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let planned: Vec<String> = plan["sql"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| format!("{};", s.as_str().unwrap()))
+        .collect();
+    assert!(planned.len() > 6, "{planned:?}");
+    assert_exit(&import(&w, &dir, &[]), 0);
+    let sql = std::fs::read_dir(w.path())
+        .unwrap()
+        .flatten()
+        .find(|e| e.file_name().to_string_lossy().ends_with(".sql"))
+        .map(|e| std::fs::read_to_string(e.path()).unwrap())
+        .unwrap();
+    let executed: Vec<String> = sql.lines().map(str::to_string).collect();
+    assert_eq!(executed, planned);
+}
+
+#[test]
+fn an_unreachable_target_is_reported_before_any_file_is_read() {
+    let (w, dir) = two_table_world("import_target_first", "ok");
+    // A damaged file and a wrong port: the port is what the user hears about, at once.
+    let path = dir.join("alpha.csv");
+    flip_last_byte(&path);
+    let o = w
+        .cmd()
+        .env("POSTGRES_URL", "postgres://postgres@127.0.0.1:1")
+        .args(["import", dir.to_str().unwrap(), "--yes"])
+        .output()
+        .unwrap();
+    assert_exit(&o, 2);
+    let err = stderr(&o);
+    assert!(err.contains("cannot reach PostgreSQL"), "{err}");
+    assert!(!err.contains("sha256"), "{err}");
 }

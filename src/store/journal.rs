@@ -17,7 +17,7 @@ pub struct Journal {
 
 impl Journal {
     pub fn create(run_log: &Path, timestamp: &str) -> Result<Journal> {
-        let (log_path, sql_path) = crate::layout::import_files(run_log, timestamp);
+        let (log_path, sql_path) = crate::store::export_dir::import_files(run_log, timestamp);
         if let Some(dir) = log_path.parent() {
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         }
@@ -38,7 +38,11 @@ impl Journal {
 
     /// A timestamped line in the log.
     pub fn line(&mut self, text: impl AsRef<str>) {
-        let stamped = format!("{} {}\n", crate::runlog::now_rfc3339(), text.as_ref());
+        let stamped = format!(
+            "{} {}\n",
+            crate::store::runlog::now_rfc3339(),
+            text.as_ref()
+        );
         if let Err(e) = self.log.write_all(stamped.as_bytes()) {
             eprintln!("warning: writing {}: {e}", self.log_path.display());
         }

@@ -7,16 +7,9 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::codec::encode::Override;
 use crate::config::Layers;
 use crate::hint::WithHint;
-
-/// A per-column override of the type-driven encoding rule.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Override {
-    /// Bytes kept in a text column (e.g. zlib): exported as standard base64.
-    Base64,
-}
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ColumnOverride {

@@ -1,15 +1,21 @@
-//! PURE: MySQL text-protocol value -> CSV field, driven by `information_schema.COLUMNS`.
-//! One named function per MySQL quirk (in `rules`), the CSV dialect in `csv`, and here the
-//! choice of rule per column (`classify`) and the per-value pipeline (`encode_value`) that
-//! counts every rewrite. No I/O, no allocation per value beyond the output buffer.
-
-pub mod csv;
-pub mod pgbinary;
-pub mod rules;
+//! PURE: a source value (MySQL's text protocol) -> CSV field, driven by
+//! `information_schema.COLUMNS`: the choice of rule per column (`classify`) and the
+//! per-value pipeline (`write_field`) that counts every rewrite. The quirks themselves are
+//! named functions in `rules`; the dialect is `csv`. No I/O, no allocation per value
+//! beyond the output buffer.
 
 use serde::{Deserialize, Serialize};
 
-use crate::profile::Override;
+use super::{csv, rules};
+use crate::hint::with_hint;
+
+/// A per-column override of the type-driven rule, from a profile or mapping file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Override {
+    /// Bytes kept in a text column (e.g. zlib): exported as standard base64.
+    Base64,
+}
 
 /// How one column's values become CSV fields.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -154,7 +160,7 @@ pub enum Encoded {
 
 /// Append the CSV field for `value` (None = SQL NULL) under `rule` to `out`, updating
 /// `stats`. On a finding under `InvalidPolicy::Error`, nothing is appended.
-pub fn encode_value(
+pub fn write_field(
     rule: Rule,
     value: Option<&[u8]>,
     policy: InvalidPolicy,
@@ -245,9 +251,202 @@ fn checked_text(
     Ok(Some(fixed))
 }
 
+/// How many sample keys a column keeps for the manifest.
+pub const SAMPLES: usize = 5;
+
+/// What was found in one column's values.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ColumnFacts {
+    pub stats: ColumnStats,
+    /// Keys of rows whose value is not a UUID (a `char(36)` column).
+    pub non_uuid_samples: Vec<String>,
+    /// Keys of rows where NULL was written.
+    pub null_samples: Vec<String>,
+}
+
+impl ColumnFacts {
+    /// Add another part's facts (a table read as several key ranges), samples in order.
+    pub fn add(&mut self, o: &ColumnFacts) {
+        self.stats.add(&o.stats);
+        for (mine, theirs) in [
+            (&mut self.non_uuid_samples, &o.non_uuid_samples),
+            (&mut self.null_samples, &o.null_samples),
+        ] {
+            mine.extend(theirs.iter().cloned());
+            mine.truncate(SAMPLES);
+        }
+    }
+}
+
+/// What was found in the rows of one file.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Facts {
+    pub rows: u64,
+    pub columns: Vec<ColumnFacts>,
+}
+
+/// Rows of one table -> CSV lines, counting every rewrite and keeping sample keys. A
+/// value PostgreSQL would refuse (under `InvalidPolicy::Error`) is an error naming
+/// table, column and the row's primary key.
+pub struct RowEncoder {
+    table: String,
+    names: Vec<String>,
+    rules: Vec<Rule>,
+    pk: Vec<usize>,
+    policy: InvalidPolicy,
+    facts: Facts,
+}
+
+impl RowEncoder {
+    /// `pk`: positions of the primary-key columns among `names`.
+    pub fn new(
+        table: &str,
+        names: Vec<String>,
+        rules: Vec<Rule>,
+        pk: Vec<usize>,
+        policy: InvalidPolicy,
+    ) -> RowEncoder {
+        let n = names.len();
+        RowEncoder {
+            table: table.to_string(),
+            names,
+            rules,
+            pk,
+            policy,
+            facts: Facts {
+                rows: 0,
+                columns: vec![ColumnFacts::default(); n],
+            },
+        }
+    }
+
+    /// The header line.
+    pub fn header(&self, out: &mut Vec<u8>) {
+        csv::write_header(self.names.iter().map(String::as_str), out);
+    }
+
+    pub fn rows(&self) -> u64 {
+        self.facts.rows
+    }
+
+    /// Append one row's line (values in column order; None is NULL). On an error, what
+    /// was appended for this row is left in `out`: the caller discards the line.
+    pub fn row(&mut self, values: &[Option<&[u8]>], out: &mut Vec<u8>) -> anyhow::Result<()> {
+        let ordinal = self.facts.rows + 1;
+        for (i, v) in values.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            let col = &mut self.facts.columns[i];
+            let nulls_before = col.stats.nulls_written;
+            let sample = match write_field(self.rules[i], *v, self.policy, &mut col.stats, out) {
+                Ok(Encoded::Ok) if col.stats.nulls_written > nulls_before => {
+                    Some(&mut col.null_samples)
+                }
+                Ok(Encoded::Ok) => None,
+                Ok(Encoded::NotUuid) => Some(&mut col.non_uuid_samples),
+                Err(finding) => {
+                    let key = row_key(values, &self.pk, &self.names, ordinal);
+                    return Err(with_hint(
+                        anyhow::anyhow!(
+                            "table `{}`, column `{}`, row {key}: {}",
+                            self.table,
+                            self.names[i],
+                            finding.describe()
+                        ),
+                        "fix the value in MySQL, or export with --on-invalid fix (strips NULs, \
+                         replaces invalid UTF-8, drops \\u0000; every change is counted in the manifest)",
+                    ));
+                }
+            };
+            if let Some(samples) = sample.filter(|s| s.len() < SAMPLES) {
+                samples.push(row_key(values, &self.pk, &self.names, ordinal));
+            }
+        }
+        out.push(b'\n');
+        self.facts.rows += 1;
+        Ok(())
+    }
+
+    pub fn finish(self) -> Facts {
+        self.facts
+    }
+}
+
+/// `id=42`, `(a=1, b=x)`, or `#17 (no primary key)`: how errors and samples name a row.
+pub fn row_key(values: &[Option<&[u8]>], pk: &[usize], names: &[String], ordinal: u64) -> String {
+    if pk.is_empty() {
+        return format!("#{ordinal} (no primary key)");
+    }
+    let part = |i: usize| {
+        let v = match values.get(i).copied().flatten() {
+            None => "NULL".to_string(),
+            Some(b) => {
+                let s = String::from_utf8_lossy(b);
+                if s.chars().count() > 64 {
+                    format!("{}…", s.chars().take(64).collect::<String>())
+                } else {
+                    s.into_owned()
+                }
+            }
+        };
+        format!("{}={v}", names[i])
+    };
+    if pk.len() == 1 {
+        part(pk[0])
+    } else {
+        format!(
+            "({})",
+            pk.iter().map(|&i| part(i)).collect::<Vec<_>>().join(", ")
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn keys_name_rows() {
+        let names = vec!["id".to_string(), "b".to_string()];
+        let vals: Vec<Option<&[u8]>> = vec![Some(b"42"), None];
+        assert_eq!(row_key(&vals, &[0], &names, 1), "id=42");
+        assert_eq!(row_key(&vals, &[0, 1], &names, 1), "(id=42, b=NULL)");
+        assert_eq!(row_key(&vals, &[], &names, 7), "#7 (no primary key)");
+    }
+
+    #[test]
+    fn the_row_encoder_counts_samples_and_names_bad_rows() {
+        let mut e = RowEncoder::new(
+            "t",
+            vec!["id".into(), "u".into()],
+            vec![Rule::Verbatim, Rule::Uuid36],
+            vec![0],
+            InvalidPolicy::Error,
+        );
+        let mut out = Vec::new();
+        e.header(&mut out);
+        e.row(&[Some(b"1"), Some(b"")], &mut out).unwrap();
+        e.row(&[Some(b"2"), Some(b"nope")], &mut out).unwrap();
+        let mut bad = Vec::new();
+        let err = e.row(&[Some(b"3"), Some(b"x\0")], &mut bad).unwrap_err();
+        assert!(
+            crate::hint::render(&err).contains("table `t`, column `u`, row id=3: a NUL byte"),
+            "{err:#}"
+        );
+        assert_eq!(out, b"id,u\n1,\\N\n2,nope\n");
+        let f = e.finish();
+        assert_eq!(f.rows, 2);
+        assert_eq!(f.columns[1].null_samples, ["id=1"]);
+        assert_eq!(f.columns[1].non_uuid_samples, ["id=2"]);
+        assert_eq!(
+            (
+                f.columns[1].stats.empty_uuid_to_null,
+                f.columns[1].stats.non_uuid
+            ),
+            (1, 1)
+        );
+    }
 
     #[test]
     fn classify_by_type() {
@@ -281,7 +480,7 @@ mod tests {
     fn enc(rule: Rule, v: Option<&[u8]>) -> (Result<Encoded, Finding>, String, ColumnStats) {
         let mut stats = ColumnStats::default();
         let mut out = Vec::new();
-        let r = encode_value(rule, v, InvalidPolicy::Error, &mut stats, &mut out);
+        let r = write_field(rule, v, InvalidPolicy::Error, &mut stats, &mut out);
         (r, String::from_utf8_lossy(&out).into_owned(), stats)
     }
 
@@ -358,7 +557,7 @@ mod tests {
             assert!(out.is_empty());
             let mut stats = ColumnStats::default();
             let mut out = Vec::new();
-            encode_value(*rule, Some(v), InvalidPolicy::Fix, &mut stats, &mut out).unwrap();
+            write_field(*rule, Some(v), InvalidPolicy::Fix, &mut stats, &mut out).unwrap();
             assert_eq!(String::from_utf8(out).unwrap(), *fixed, "{rule:?}");
             assert_eq!(
                 stats.nul_stripped + stats.invalid_utf8_replaced + stats.json_nul_dropped,

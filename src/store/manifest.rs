@@ -1,15 +1,15 @@
-//! `migration_manifest.json`: serde types, versioning and validation (pure apart from
-//! `load`, which reads the file). Keeps the old shell scripts' fields (`export_info`,
+//! PURE: `migration_manifest.json`: serde types, versioning and validation (the file is
+//! read by `store::open`). Keeps the old shell scripts' fields (`export_info`,
 //! `tables{<name>:{rows, columns}}`, `summary`) so runbooks using `jq .summary.total_rows`
 //! keep working, and loads exports made by those scripts as `Loaded::Legacy`.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
 
-use crate::encode::ColumnStats;
+use crate::codec::encode::ColumnStats;
+use crate::db::catalog::Snapshot;
 use crate::hint::WithHint;
 
 /// The newest manifest format this build understands (it imports every older one).
@@ -65,16 +65,6 @@ pub struct Source {
     pub server_version: String,
     #[serde(default)]
     pub container: Option<String>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct Snapshot {
-    pub isolation: String,
-    pub time_zone: String,
-    pub charset: String,
-    pub readers: usize,
-    /// How the readers' snapshots were made identical.
-    pub synchronized_by: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -174,6 +164,8 @@ pub struct FileSpec {
     pub file: String,
     pub bytes: Option<u64>,
     pub sha256: Option<String>,
+    /// Data records the file holds.
+    pub rows: Option<u64>,
 }
 
 /// What `import` and `verify` need of one table, from any manifest format.
@@ -213,6 +205,7 @@ impl Loaded {
                             file: t.file.clone(),
                             bytes: Some(t.bytes),
                             sha256: Some(t.sha256.clone()),
+                            rows: Some(t.rows),
                         }]
                     } else {
                         t.parts
@@ -221,6 +214,7 @@ impl Loaded {
                                 file: p.file.clone(),
                                 bytes: Some(p.bytes),
                                 sha256: Some(p.sha256.clone()),
+                                rows: Some(p.rows),
                             })
                             .collect()
                     },
@@ -306,6 +300,7 @@ fn parse_legacy(v: &serde_json::Value) -> Result<Loaded> {
                 file,
                 bytes: None,
                 sha256: None,
+                rows: None,
             }],
             rows: t.get("rows").and_then(|r| r.as_u64()),
             columns: Vec::new(),
@@ -324,15 +319,6 @@ fn check_file_name(f: &str) -> Result<()> {
         bail!("manifest names file `{f}`, which is not a plain file name in the export directory");
     }
     Ok(())
-}
-
-/// Read and parse `migration_manifest.json` in `dir`.
-pub fn load(dir: &Path) -> Result<Loaded> {
-    let path = crate::layout::manifest_path(dir);
-    let text = std::fs::read_to_string(&path)
-        .with_context(|| format!("reading {}", path.display()))
-        .hint("an export directory without its manifest is incomplete (interrupted export?): export again")?;
-    parse(&text).with_context(|| format!("reading {}", path.display()))
 }
 
 #[cfg(test)]

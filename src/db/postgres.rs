@@ -1,30 +1,17 @@
 //! Every conversation with PostgreSQL: connecting (with errors that say what failed and
-//! how to fix it), catalog reads, COPY, counts. Errors are formatted from `DbError`
-//! (code, message, detail, hint, where) because the driver's Display alone loses them.
+//! how to fix it), catalog reads, the COPY wire, counts. Errors are formatted from
+//! `DbError` (code, message, detail, hint, where) because the driver's Display alone
+//! loses them. What is fed to a COPY (files, conversion) is the importer's business.
 
 use std::time::Duration;
 
-use anyhow::{Context, Result, anyhow};
+use anyhow::{Context, Result, anyhow, bail};
 use tokio_postgres::{Client, NoTls};
 
 use crate::config::ServerConfig;
-use crate::encode::pgbinary;
+use crate::db::catalog::{Catalog, ForeignKey, PgColumn, PgTable};
+use crate::db::sql::pg::{ident as quote_ident, qualified};
 use crate::hint::with_hint;
-
-/// Quote an identifier for PostgreSQL: double quotes, embedded quotes doubled.
-pub fn quote_ident(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
-}
-
-/// Quote a string literal for PostgreSQL (standard_conforming_strings is on since 9.1).
-pub fn quote_literal(s: &str) -> String {
-    format!("'{}'", s.replace('\'', "''"))
-}
-
-/// `"schema"."table"`.
-pub fn qualified(schema: &str, table: &str) -> String {
-    format!("{}.{}", quote_ident(schema), quote_ident(table))
-}
 
 /// A driver error as text with SQLSTATE, detail and where; the server's hint becomes a `Hint`.
 pub fn error(e: tokio_postgres::Error) -> anyhow::Error {
@@ -142,62 +129,6 @@ pub async fn replication_role_check(client: &mut Client) -> Result<(bool, String
         Ok(()) => (true, "granted".into()),
         Err(e) => (false, format!("{:#}", error(e))),
     })
-}
-
-/// The two ways to obtain the right to set `session_replication_role`.
-pub const REPLICATION_ROLE_HINT: &str = "run as a superuser, or (PostgreSQL 15+) have one run: \
-    GRANT SET ON PARAMETER session_replication_role TO <role>";
-
-/// One column of a target table.
-#[derive(Debug, Clone, PartialEq)]
-pub struct PgColumn {
-    pub name: String,
-    /// `format_type` text, e.g. `character varying(255)`.
-    pub type_sql: String,
-    /// The type's name, e.g. `uuid`, `int4`.
-    pub type_name: String,
-    /// The `pg_catalog` base type (through a domain) whose binary form the import
-    /// writes, `enum` for enums, or empty for anything else.
-    pub binary_type: String,
-    pub not_null: bool,
-    pub has_default: bool,
-    /// `GENERATED ALWAYS AS (...) STORED`: PostgreSQL computes it.
-    pub generated: bool,
-    /// `a` (ALWAYS) or `d` (BY DEFAULT) identity, else empty.
-    pub identity: String,
-}
-
-/// A table of the target schema.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct PgTable {
-    pub name: String,
-    pub columns: Vec<PgColumn>,
-    /// (column, sequence as `pg_get_serial_sequence` names it) for serial and identity.
-    pub sequences: Vec<(String, String)>,
-    /// Partitioned tables take no `COPY ... FREEZE` and keep their indexes.
-    pub partitioned: bool,
-    /// Secondary indexes that back no constraint: (name, `pg_get_indexdef`), which
-    /// `--rebuild-indexes` drops before the load and recreates after it.
-    pub secondary_indexes: Vec<(String, String)>,
-}
-
-/// A foreign key anywhere in the database.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ForeignKey {
-    pub name: String,
-    pub child_schema: String,
-    pub child: String,
-    pub child_columns: Vec<String>,
-    pub parent_schema: String,
-    pub parent: String,
-    pub parent_columns: Vec<String>,
-}
-
-/// What import and verify need to know about the target.
-#[derive(Debug, Clone, Default)]
-pub struct Catalog {
-    pub tables: std::collections::BTreeMap<String, PgTable>,
-    pub foreign_keys: Vec<ForeignKey>,
 }
 
 /// Tables (ordinary and partitioned), columns, owned sequences and foreign keys.
@@ -340,77 +271,33 @@ pub async fn count_rows(client: &Client, schema: &str, table: &str) -> Result<u6
     Ok(row.get::<_, i64>(0) as u64)
 }
 
-/// The chunk size fed to COPY: large enough that per-message overhead vanishes.
-pub const COPY_CHUNK: usize = 1 << 20;
-
-/// Run `COPY ... FROM STDIN` fed straight from `path` in large chunks (the CSV is not
-/// parsed on this side), and return the row count the server reports. Dropping the sink
-/// before `finish` aborts the COPY, so any error here leaves nothing behind.
-pub async fn copy_file(
-    tx: &tokio_postgres::Transaction<'_>,
-    copy_sql: &str,
-    path: &std::path::Path,
-    mut on_bytes: impl FnMut(u64),
-) -> Result<u64> {
-    use futures_util::SinkExt;
-    use tokio::io::AsyncReadExt;
-    let sink = tx
-        .copy_in::<_, bytes::Bytes>(copy_sql)
-        .await
-        .map_err(error)?;
-    futures_util::pin_mut!(sink);
-    let mut file = tokio::fs::File::open(path)
-        .await
-        .with_context(|| format!("opening {}", path.display()))?;
-    loop {
-        let mut buf = bytes::BytesMut::with_capacity(COPY_CHUNK);
-        while buf.len() < COPY_CHUNK {
-            if file
-                .read_buf(&mut buf)
-                .await
-                .with_context(|| format!("reading {}", path.display()))?
-                == 0
-            {
-                break;
-            }
-        }
-        if buf.is_empty() {
-            break;
-        }
-        let n = buf.len() as u64;
-        sink.feed(buf.freeze()).await.map_err(error)?;
-        on_bytes(n);
-    }
-    let rows = sink.as_mut().finish().await.map_err(error)?;
-    Ok(rows)
+/// What a COPY's feeder sends: data (with the file bytes it stands for, for progress),
+/// then `End` once everything was sent. A feeder that stops without `End` (an error on
+/// its side) makes `copy_in` abort the COPY.
+pub enum Chunk {
+    Data(bytes::Bytes, u64),
+    End,
 }
 
-/// A table file whose CSV the binary converters cannot carry exactly (a value outside
-/// their forms, or CSV outside pgconverge's dialect): the import loads that table as CSV
-/// instead, in a new transaction.
+/// The feeder stopped before `End`; the caller knows why.
 #[derive(Debug)]
-pub struct NotBinary {
-    pub file: String,
-    pub stop: pgbinary::Stop,
-}
+pub struct FeedStopped;
 
-impl std::fmt::Display for NotBinary {
+impl std::fmt::Display for FeedStopped {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}: {}", self.file, self.stop)
+        f.write_str("the COPY input stopped early")
     }
 }
 
-impl std::error::Error for NotBinary {}
+impl std::error::Error for FeedStopped {}
 
-/// COPY one CSV file as binary: a blocking thread reads and converts it (on another
-/// core than the server's) while this task feeds the chunks to the server. Returns the
-/// rows COPY reports; a [`NotBinary`] error (in the chain) when the file must go as CSV.
-pub async fn copy_file_binary(
+/// Run `COPY ... FROM STDIN` with the data `chunks` deliver and return the row count the
+/// server reports. Unless the feeder says `End`, the sink is dropped unfinished, which
+/// sends CopyFail: nothing of that COPY remains (error [`FeedStopped`] in the chain).
+pub async fn copy_in(
     tx: &tokio_postgres::Transaction<'_>,
     copy_sql: &str,
-    path: &std::path::Path,
-    types: Vec<pgbinary::BinType>,
-    nulls: pgbinary::NullStyle,
+    mut chunks: tokio::sync::mpsc::Receiver<Chunk>,
     mut on_bytes: impl FnMut(u64),
 ) -> Result<u64> {
     use futures_util::SinkExt;
@@ -419,71 +306,18 @@ pub async fn copy_file_binary(
         .await
         .map_err(error)?;
     futures_util::pin_mut!(sink);
-    let (send, mut chunks) = tokio::sync::mpsc::channel::<(bytes::Bytes, u64)>(4);
-    let owned = path.to_owned();
-    let worker = tokio::task::spawn_blocking(move || convert_file(&owned, types, nulls, send));
-    while let Some((chunk, consumed)) = chunks.recv().await {
-        sink.feed(chunk).await.map_err(error)?;
-        on_bytes(consumed);
+    loop {
+        match chunks.recv().await {
+            Some(Chunk::Data(data, consumed)) => {
+                sink.feed(data).await.map_err(error)?;
+                on_bytes(consumed);
+            }
+            Some(Chunk::End) => break,
+            None => bail!(FeedStopped),
+        }
     }
-    // Dropping the unfinished sink sends CopyFail, so a conversion error aborts the COPY.
-    worker.await.context("the CSV conversion thread failed")??;
     let rows = sink.as_mut().finish().await.map_err(error)?;
     Ok(rows)
-}
-
-/// The conversion thread: file -> binary COPY chunks of about COPY_CHUNK bytes, each
-/// with the number of file bytes it consumed. Stops quietly when the receiver is gone.
-fn convert_file(
-    path: &std::path::Path,
-    types: Vec<pgbinary::BinType>,
-    nulls: pgbinary::NullStyle,
-    send: tokio::sync::mpsc::Sender<(bytes::Bytes, u64)>,
-) -> Result<()> {
-    use std::io::Read;
-    let mut file =
-        std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
-    let mut conv = pgbinary::Converter::new(types, nulls);
-    let mut input: Vec<u8> = Vec::with_capacity(COPY_CHUNK * 2);
-    let mut out: Vec<u8> = Vec::with_capacity(COPY_CHUNK * 2);
-    out.extend_from_slice(pgbinary::HEADER);
-    let mut consumed = 0u64;
-    let mut eof = false;
-    while !eof {
-        // Read at least as much as is held: a record longer than a chunk (a big blob) is
-        // then rescanned a logarithmic number of times, not once per chunk.
-        let start = input.len();
-        input.resize(start + COPY_CHUNK.max(start), 0);
-        let n = file
-            .read(&mut input[start..])
-            .with_context(|| format!("reading {}", path.display()))?;
-        input.truncate(start + n);
-        eof = n == 0;
-        let used = conv
-            .convert(&input, eof, &mut out)
-            .map_err(|stop| NotBinary {
-                file: path
-                    .file_name()
-                    .map_or_else(String::new, |f| f.to_string_lossy().into_owned()),
-                stop,
-            })?;
-        input.drain(..used);
-        consumed += used as u64;
-        if eof {
-            out.extend_from_slice(pgbinary::TRAILER);
-        }
-        if out.len() >= COPY_CHUNK || eof {
-            let chunk = bytes::Bytes::from(std::mem::replace(
-                &mut out,
-                Vec::with_capacity(COPY_CHUNK * 2),
-            ));
-            if send.blocking_send((chunk, consumed)).is_err() {
-                return Ok(());
-            }
-            consumed = 0;
-        }
-    }
-    Ok(())
 }
 
 /// Rows of the child with all key columns set and no matching parent row (MATCH SIMPLE:

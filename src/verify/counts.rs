@@ -134,6 +134,55 @@ impl OrphanCheck {
     }
 }
 
+/// What `verify` found (`--json` prints it as is).
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub ok: bool,
+    pub export_dir: String,
+    pub target_database: String,
+    pub schema: String,
+    pub tables: Vec<TableCheck>,
+    pub foreign_keys: Vec<OrphanCheck>,
+    pub differences: Vec<String>,
+}
+
+impl Report {
+    /// The report of these checks: every difference worded, `ok` when there is none.
+    pub fn new(
+        export_dir: String,
+        target_database: String,
+        schema: String,
+        tables: Vec<TableCheck>,
+        foreign_keys: Vec<OrphanCheck>,
+    ) -> Report {
+        let mut differences: Vec<String> = tables
+            .iter()
+            .filter(|t| t.verdict.is_difference())
+            .map(|t| t.message.clone())
+            .collect();
+        differences.extend(
+            foreign_keys
+                .iter()
+                .filter(|f| f.orphans > 0)
+                .map(|f| f.message()),
+        );
+        Report {
+            ok: differences.is_empty(),
+            export_dir,
+            target_database,
+            schema,
+            tables,
+            foreign_keys,
+            differences,
+        }
+    }
+
+    /// Rows found in the target, over all tables.
+    pub fn target_rows(&self) -> u64 {
+        self.tables.iter().filter_map(|t| t.target_rows).sum()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -111,6 +111,59 @@ impl Entry {
     }
 }
 
+impl Entry {
+    pub fn export_dir(mut self, dir: impl std::fmt::Display) -> Entry {
+        self.export_dir = Some(dir.to_string());
+        self
+    }
+
+    pub fn tables(mut self, n: usize) -> Entry {
+        self.tables = Some(n as u64);
+        self
+    }
+
+    pub fn rows(mut self, n: u64) -> Entry {
+        self.rows = Some(n);
+        self
+    }
+
+    pub fn details(mut self, v: serde_json::Value) -> Entry {
+        self.details = Some(v);
+        self
+    }
+}
+
+/// One command's entries: built here with its command line, and, after the start, its
+/// duration; appended with a warning (never a failure) when the log cannot be written.
+pub struct Recorder {
+    path: std::path::PathBuf,
+    command: String,
+    clock: std::time::Instant,
+}
+
+impl Recorder {
+    pub fn new(path: &Path, command: &str) -> Recorder {
+        Recorder {
+            path: path.to_path_buf(),
+            command: command.to_string(),
+            clock: std::time::Instant::now(),
+        }
+    }
+
+    /// An entry of this command; every status but `started` carries the elapsed time.
+    pub fn entry(&self, status: Status, message: impl Into<String>) -> Entry {
+        let mut e = Entry::new(status, &self.command, message);
+        if status != Status::Started {
+            e.duration_ms = Some(self.clock.elapsed().as_millis() as u64);
+        }
+        e
+    }
+
+    pub fn log(&self, entry: Entry) {
+        append_or_warn(&self.path, &entry);
+    }
+}
+
 /// UTC, RFC 3339 with milliseconds.
 pub fn now_rfc3339() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
@@ -167,6 +220,27 @@ pub fn append_or_warn(path: &Path, entry: &Entry) {
     if let Err(e) = append(path, entry) {
         eprintln!("warning: {e:#}");
     }
+}
+
+/// The old shell script's `migration_log.json` beside the run log, if there is one.
+pub fn legacy_beside(run_log: &Path) -> Option<std::path::PathBuf> {
+    let beside = run_log
+        .parent()
+        .map(|d| d.join("migration_log.json"))
+        .unwrap_or_else(|| "migration_log.json".into());
+    beside.exists().then_some(beside)
+}
+
+/// Every entry of the run log (none if it does not exist yet), after those of `legacy`.
+pub fn read_all(run_log: &Path, legacy: Option<&Path>) -> Result<Vec<Entry>> {
+    let mut entries = Vec::new();
+    if let Some(path) = legacy {
+        entries.extend(read(path)?);
+    }
+    if run_log.exists() {
+        entries.extend(read(run_log)?);
+    }
+    Ok(entries)
 }
 
 /// Read a run log: JSON Lines, or the legacy `{"migration_runs":[...]}` document.

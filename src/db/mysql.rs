@@ -1,7 +1,7 @@
 //! Every conversation with the MySQL/MariaDB server: connecting (with errors that say
 //! what failed and how to fix it), introspection through `information_schema` (every
 //! column aliased: MySQL 8 returns upper-case labels), snapshots and streaming.
-//! SQL text lives here; value formatting does not (see `encode`).
+//! SQL text lives here; value formatting does not (see `codec`).
 
 use std::time::Duration;
 
@@ -10,12 +10,14 @@ use mysql_async::prelude::*;
 use mysql_async::{Conn, OptsBuilder};
 
 use crate::config::ServerConfig;
+use crate::db::catalog::{Read, Snapshot, SourceColumn, SourceTable};
+use crate::db::sql::my::{ident as quote_ident, qualified};
 use crate::hint::with_hint;
 
-/// Quote an identifier for MySQL: backticks, with embedded backticks doubled.
-pub fn quote_ident(name: &str) -> String {
-    format!("`{}`", name.replace('`', "``"))
-}
+/// The snapshot every reader works in; the manifest records these same values.
+const ISOLATION: &str = "REPEATABLE READ, consistent snapshot, read only";
+const TIME_ZONE: &str = "+00:00";
+const CHARSET: &str = "utf8mb4";
 
 /// What to do about a source database that does not exist.
 pub const UNKNOWN_DATABASE_HINT: &str =
@@ -86,30 +88,8 @@ pub async fn database_exists(conn: &mut Conn, name: &str) -> Result<bool> {
     Ok(found.is_some())
 }
 
-/// One column as `information_schema.COLUMNS` describes it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ColumnMeta {
-    pub name: String,
-    pub data_type: String,
-    pub column_type: String,
-    pub nullable: bool,
-    /// VIRTUAL/STORED/PERSISTENT GENERATED (not MySQL 8's DEFAULT_GENERATED).
-    pub generated: bool,
-}
-
-/// One base table.
-#[derive(Debug, Clone, PartialEq)]
-pub struct TableMeta {
-    pub name: String,
-    pub engine: String,
-    /// InnoDB's estimate: for progress bars only, never for counts.
-    pub estimated_rows: u64,
-    pub columns: Vec<ColumnMeta>,
-    pub primary_key: Vec<String>,
-}
-
 /// Tables, columns and primary keys of `db`, in name order.
-pub async fn read_catalog(conn: &mut Conn, db: &str) -> Result<Vec<TableMeta>> {
+pub async fn read_catalog(conn: &mut Conn, db: &str) -> Result<Vec<SourceTable>> {
     let ctx = || format!("reading information_schema for database `{db}`");
     let tables: Vec<(String, String, u64)> = conn
         .exec(
@@ -142,10 +122,10 @@ pub async fn read_catalog(conn: &mut Conn, db: &str) -> Result<Vec<TableMeta>> {
         )
         .await
         .with_context(ctx)?;
-    let json_columns = mariadb_json_columns(conn, db).await;
-    let mut out: Vec<TableMeta> = tables
+    let json_columns = mariadb_json_columns(conn, db).await.with_context(ctx)?;
+    let mut out: Vec<SourceTable> = tables
         .into_iter()
-        .map(|(name, engine, rows)| TableMeta {
+        .map(|(name, engine, rows)| SourceTable {
             name,
             engine,
             estimated_rows: rows,
@@ -162,7 +142,7 @@ pub async fn read_catalog(conn: &mut Conn, db: &str) -> Result<Vec<TableMeta>> {
         if let Some(&i) = index.get(&table) {
             let extra = extra.to_ascii_uppercase();
             let is_json = json_columns.contains(&(table.clone(), name.clone()));
-            out[i].columns.push(ColumnMeta {
+            out[i].columns.push(SourceColumn {
                 data_type: if is_json {
                     "json".into()
                 } else {
@@ -190,8 +170,9 @@ pub async fn read_catalog(conn: &mut Conn, db: &str) -> Result<Vec<TableMeta>> {
 }
 
 /// MariaDB's JSON is LONGTEXT with `CHECK (json_valid(col))`; find those columns so they
-/// get the JSON checks. MySQL 8 has a real `json` type (and no TABLE_NAME here): empty.
-async fn mariadb_json_columns(conn: &mut Conn, db: &str) -> Vec<(String, String)> {
+/// get the JSON checks. MySQL 8 has a real `json` type, and its CHECK_CONSTRAINTS has no
+/// TABLE_NAME (error 1054); MySQL 5.7 has no such view (1109): both mean none.
+async fn mariadb_json_columns(conn: &mut Conn, db: &str) -> Result<Vec<(String, String)>> {
     let rows: Vec<(String, String)> = match conn
         .exec(
             "SELECT TABLE_NAME AS table_name, CHECK_CLAUSE AS check_clause \
@@ -201,25 +182,29 @@ async fn mariadb_json_columns(conn: &mut Conn, db: &str) -> Vec<(String, String)
         .await
     {
         Ok(r) => r,
-        Err(_) => return Vec::new(),
+        Err(mysql_async::Error::Server(e)) if e.code == 1054 || e.code == 1109 => {
+            return Ok(Vec::new());
+        }
+        Err(e) => return Err(e).context("reading CHECK constraints (MariaDB JSON columns)"),
     };
-    rows.into_iter()
+    Ok(rows
+        .into_iter()
         .filter_map(|(table, clause)| {
             let c = clause.trim();
             let inner = c.strip_prefix("json_valid(")?.strip_suffix(')')?;
             Some((table, inner.trim_matches('`').replace("``", "`")))
         })
-        .collect()
+        .collect())
 }
 
 /// Session settings every reading connection gets: UTC, utf8mb4, long network timeouts
 /// (a slow disk on our side must not make the server drop a long stream).
 async fn prepare_reader(conn: &mut Conn) -> Result<()> {
-    conn.query_drop(
-        "SET SESSION time_zone = '+00:00'; SET NAMES utf8mb4; \
+    conn.query_drop(format!(
+        "SET SESSION time_zone = '{TIME_ZONE}'; SET NAMES {CHARSET}; \
          SET SESSION net_write_timeout = 3600; SET SESSION net_read_timeout = 3600; \
-         SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ",
-    )
+         SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ"
+    ))
     .await
     .context("preparing a reading session (time_zone, NAMES, isolation)")
 }
@@ -233,9 +218,20 @@ async fn start_snapshot(conn: &mut Conn) -> Result<()> {
 /// Reading connections that all see one snapshot of the database.
 pub struct Readers {
     pub conns: Vec<Conn>,
-    pub synchronized_by: String,
+    /// What the manifest records of the snapshot.
+    pub snapshot: Snapshot,
     /// Said to the user when fewer readers than asked could be synchronised.
     pub note: Option<String>,
+}
+
+fn snapshot(readers: usize, synchronized_by: String) -> Snapshot {
+    Snapshot {
+        isolation: ISOLATION.into(),
+        time_zone: TIME_ZONE.into(),
+        charset: CHARSET.into(),
+        readers,
+        synchronized_by,
+    }
 }
 
 /// Open `wanted` readers on one snapshot. With more than one, the exported tables are
@@ -253,7 +249,7 @@ pub async fn open_readers(
         start_snapshot(&mut conn).await?;
         Ok::<_, anyhow::Error>(Readers {
             conns: vec![conn],
-            synchronized_by: "one connection, one snapshot".into(),
+            snapshot: snapshot(1, "one connection, one snapshot".into()),
             note,
         })
     };
@@ -269,7 +265,7 @@ pub async fn open_readers(
     }
     let list: Vec<String> = tables
         .iter()
-        .map(|t| format!("{}.{} READ", quote_ident(db), quote_ident(t)))
+        .map(|t| format!("{} READ", qualified(db, t)))
         .collect();
     let locked = async {
         locker
@@ -302,8 +298,9 @@ pub async fn open_readers(
     let _ = locker.disconnect().await;
     Ok(Readers {
         conns,
-        synchronized_by: format!(
-            "{wanted} connections started their snapshots under LOCK TABLES ... READ"
+        snapshot: snapshot(
+            wanted,
+            format!("{wanted} connections started their snapshots under LOCK TABLES ... READ"),
         ),
         note: None,
     })
@@ -358,16 +355,6 @@ impl KeyRange {
     }
 }
 
-/// Can a table be split on this primary-key type? Integers and character strings, whose
-/// order `ORDER BY` and `<`/`>=` agree on; returns whether it is an integer.
-pub fn splittable_key(data_type: &str) -> Option<bool> {
-    match data_type {
-        "tinyint" | "smallint" | "mediumint" | "int" | "integer" | "bigint" => Some(true),
-        "char" | "varchar" => Some(false),
-        _ => None,
-    }
-}
-
 /// `parts - 1` boundaries that cut `db.table` into about equal key ranges, read from the
 /// primary-key index (`ORDER BY key LIMIT 1 OFFSET n`). Fewer when the table is smaller
 /// than its estimate. Any values would do for correctness: each range is read inside the
@@ -386,9 +373,8 @@ pub async fn split_points(
         let offset = estimated_rows * i / parts;
         let row: Option<mysql_async::Row> = conn
             .query_first(format!(
-                "SELECT {c} FROM {}.{} ORDER BY {c} LIMIT 1 OFFSET {offset}",
-                quote_ident(db),
-                quote_ident(table),
+                "SELECT {c} FROM {} ORDER BY {c} LIMIT 1 OFFSET {offset}",
+                qualified(db, table),
                 c = quote_ident(column)
             ))
             .await
@@ -407,17 +393,15 @@ pub async fn split_points(
     Ok(out)
 }
 
-/// Stream every row of `db.table` (the given columns, MySQL's text form) into `on_row`,
-/// one row at a time: nothing is buffered beyond the driver's packet. Columns flagged
-/// `raw` are read as their stored bytes (`CAST(... AS BINARY)`), bypassing the
-/// connection's character-set conversion, which would otherwise rewrite bytes kept in a
-/// text column (latin1 0x9C would arrive as UTF-8 `œ`).
+/// Stream every row of `db.table` (the given columns, each read as its `Read` says)
+/// into `on_row`, one row at a time: nothing is buffered beyond the driver's packet.
+/// `Read::Bytes` columns bypass the connection's character-set conversion, which would
+/// otherwise rewrite bytes kept in a text column (latin1 0x9C would arrive as UTF-8 `œ`).
 pub async fn stream_table<F>(
     conn: &mut Conn,
     db: &str,
     table: &str,
-    columns: &[String],
-    raw: &[bool],
+    columns: &[(&str, Read)],
     range: Option<&KeyRange>,
     mut on_row: F,
 ) -> Result<()>
@@ -426,21 +410,12 @@ where
 {
     let cols: Vec<String> = columns
         .iter()
-        .zip(raw.iter().chain(std::iter::repeat(&false)))
-        .map(|(c, &raw)| {
-            if raw {
-                format!("CAST({} AS BINARY)", quote_ident(c))
-            } else {
-                quote_ident(c)
-            }
+        .map(|&(c, read)| match read {
+            Read::Text => quote_ident(c),
+            Read::Bytes => format!("CAST({} AS BINARY)", quote_ident(c)),
         })
         .collect();
-    let mut sql = format!(
-        "SELECT {} FROM {}.{}",
-        cols.join(", "),
-        quote_ident(db),
-        quote_ident(table)
-    );
+    let mut sql = format!("SELECT {} FROM {}", cols.join(", "), qualified(db, table));
     if let Some(r) = range {
         sql.push_str(&format!(" WHERE {}", r.condition()));
     }
@@ -468,11 +443,7 @@ where
 /// Exact `count(*)` of a table.
 pub async fn count_rows(conn: &mut Conn, db: &str, table: &str) -> Result<u64> {
     let n: Option<u64> = conn
-        .query_first(format!(
-            "SELECT COUNT(*) FROM {}.{}",
-            quote_ident(db),
-            quote_ident(table)
-        ))
+        .query_first(format!("SELECT COUNT(*) FROM {}", qualified(db, table)))
         .await
         .with_context(|| format!("counting rows of `{table}` in MySQL"))?;
     Ok(n.unwrap_or(0))
@@ -501,7 +472,5 @@ mod tests {
             ..r.clone()
         };
         assert_eq!(open.condition(), "`id` >= 10");
-        assert_eq!(splittable_key("char"), Some(false));
-        assert_eq!(splittable_key("datetime"), None);
     }
 }

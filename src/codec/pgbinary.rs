@@ -12,7 +12,7 @@
 //! functions run the same checks (encoding, length, JSON syntax, enum label) as the text
 //! ones. The typmod (`varchar(n)`, `timestamp(3)`) is applied by the server either way.
 
-use std::borrow::Cow;
+use super::csv::{NullStyle, Tokenizer};
 
 /// A target column type with an exact converter. Anything else loads as CSV.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -100,7 +100,7 @@ pub struct NotExact;
 
 /// Append one non-NULL value's payload (without the length word). `Err(NotExact)` when the
 /// value is outside the exactly-known forms.
-pub fn encode_value(ty: BinType, v: &[u8], out: &mut Vec<u8>) -> Result<(), NotExact> {
+pub fn to_binary(ty: BinType, v: &[u8], out: &mut Vec<u8>) -> Result<(), NotExact> {
     match ty {
         BinType::Text => out.extend_from_slice(v),
         BinType::Jsonb => {
@@ -344,21 +344,16 @@ fn time_of_day(v: &[u8]) -> Result<i64, NotExact> {
     Ok(((i64::from(h) * 60 + i64::from(m)) * 60 + i64::from(s)) * 1_000_000 + usecs)
 }
 
-/// How NULL is spelled in the CSV (see `encode::csv::NullStyle`).
-pub use super::csv::NullStyle;
-
 /// CSV records -> binary tuples, one table file at a time. Feed it the file's bytes in
 /// order; it converts every complete record and leaves a partial last one for the next
 /// call, so memory stays at one chunk plus the longest record.
 pub struct Converter {
     types: Vec<BinType>,
-    nulls: NullStyle,
+    tokenizer: Tokenizer,
     /// The header line of the file has not been skipped yet.
     at_header: bool,
     /// Data rows converted so far (the row number errors name).
     pub rows: u64,
-    fields: Vec<(usize, usize, bool)>,
-    scratch: Vec<Vec<u8>>,
 }
 
 impl Converter {
@@ -366,11 +361,9 @@ impl Converter {
     pub fn new(types: Vec<BinType>, nulls: NullStyle) -> Converter {
         Converter {
             types,
-            nulls,
+            tokenizer: Tokenizer::new(nulls),
             at_header: true,
             rows: 0,
-            fields: Vec::new(),
-            scratch: Vec::new(),
         }
     }
 
@@ -379,8 +372,15 @@ impl Converter {
     pub fn convert(&mut self, data: &[u8], eof: bool, out: &mut Vec<u8>) -> Result<usize, Stop> {
         let mut pos = 0;
         loop {
-            let Some(next) = self.split_record(data, pos, eof)? else {
-                return Ok(pos);
+            let next = match self.tokenizer.split(data, pos, eof) {
+                Ok(Some(next)) => next,
+                Ok(None) => return Ok(pos),
+                Err(m) => {
+                    return Err(Stop::Malformed {
+                        row: self.rows + 1,
+                        what: m.to_string(),
+                    });
+                }
             };
             if self.at_header {
                 self.at_header = false;
@@ -389,149 +389,31 @@ impl Converter {
             }
             self.rows += 1;
             let row = self.rows;
-            if self.fields.len() != self.types.len() {
+            let t = &self.tokenizer;
+            if t.len() != self.types.len() {
                 return Err(Stop::Malformed {
                     row,
                     what: format!(
                         "{} fields where the header has {}",
-                        self.fields.len(),
+                        t.len(),
                         self.types.len()
                     ),
                 });
             }
             out.extend_from_slice(&(self.types.len() as i16).to_be_bytes());
-            let mut escaped = 0;
-            for (column, &(start, end, quoted)) in self.fields.iter().enumerate() {
-                let value: Cow<[u8]> = if quoted && start == usize::MAX {
-                    escaped += 1;
-                    Cow::Borrowed(&self.scratch[escaped - 1])
-                } else {
-                    Cow::Borrowed(&data[start..end])
-                };
-                let null = !quoted
-                    && match self.nulls {
-                        NullStyle::Marker => *value == *b"\\N",
-                        NullStyle::EmptyUnquoted => value.is_empty(),
-                    };
-                if null {
+            for (column, &ty) in self.types.iter().enumerate() {
+                let Some(value) = t.field(data, column) else {
                     out.extend_from_slice(&(-1i32).to_be_bytes());
                     continue;
-                }
-                let ty = self.types[column];
+                };
                 let len_at = out.len();
                 out.extend_from_slice(&[0; 4]);
-                encode_value(ty, &value, out).map_err(|NotExact| Stop::Unsupported {
-                    row,
-                    column,
-                    ty,
-                })?;
-                let len = i32::try_from(out.len() - len_at - 4).map_err(|_| Stop::Unsupported {
-                    row,
-                    column,
-                    ty,
-                })?;
+                let unsupported = || Stop::Unsupported { row, column, ty };
+                to_binary(ty, value, out).map_err(|NotExact| unsupported())?;
+                let len = i32::try_from(out.len() - len_at - 4).map_err(|_| unsupported())?;
                 out[len_at..len_at + 4].copy_from_slice(&len.to_be_bytes());
             }
             pos = next;
-        }
-    }
-
-    /// Find the fields of the record at `pos`: `self.fields` gets (start, end, quoted)
-    /// per field, with start = usize::MAX for a quoted field whose doubled quotes were
-    /// undone into `self.scratch`. Returns the position after the record's line end, or
-    /// None when the record is not complete in `data`.
-    fn split_record(
-        &mut self,
-        data: &[u8],
-        mut pos: usize,
-        eof: bool,
-    ) -> Result<Option<usize>, Stop> {
-        if pos >= data.len() {
-            return Ok(None);
-        }
-        self.fields.clear();
-        let mut used_scratch = 0;
-        let malformed = |what: &str, rows: u64| Stop::Malformed {
-            row: rows + 1,
-            what: what.to_string(),
-        };
-        loop {
-            if data.get(pos) == Some(&b'"') {
-                pos += 1;
-                let start = pos;
-                let mut doubled = false;
-                loop {
-                    match data[pos..].iter().position(|&b| b == b'"') {
-                        None => {
-                            if eof {
-                                return Err(malformed("an unterminated quoted field", self.rows));
-                            }
-                            return Ok(None);
-                        }
-                        Some(i) => {
-                            pos += i;
-                            match data.get(pos + 1) {
-                                Some(b'"') => {
-                                    doubled = true;
-                                    pos += 2;
-                                }
-                                None if !eof => return Ok(None),
-                                _ => break,
-                            }
-                        }
-                    }
-                }
-                if doubled {
-                    if self.scratch.len() <= used_scratch {
-                        self.scratch.push(Vec::new());
-                    }
-                    let buf = &mut self.scratch[used_scratch];
-                    buf.clear();
-                    let mut i = start;
-                    while i < pos {
-                        buf.push(data[i]);
-                        i += if data[i] == b'"' { 2 } else { 1 };
-                    }
-                    used_scratch += 1;
-                    self.fields.push((usize::MAX, 0, true));
-                } else {
-                    self.fields.push((start, pos, true));
-                }
-                pos += 1;
-            } else {
-                let start = pos;
-                let end = data[pos..]
-                    .iter()
-                    .position(|&b| matches!(b, b',' | b'\n' | b'\r' | b'"'))
-                    .map(|i| pos + i);
-                match end {
-                    Some(e) => pos = e,
-                    None if eof => pos = data.len(),
-                    None => return Ok(None),
-                }
-                if matches!(data.get(pos), Some(b'\r' | b'"')) {
-                    return Err(malformed(
-                        "a carriage return or quote in an unquoted field",
-                        self.rows,
-                    ));
-                }
-                if self.fields.is_empty()
-                    && &data[start..pos] == b"\\."
-                    && matches!(data.get(pos), None | Some(b'\n'))
-                {
-                    return Err(malformed("an end-of-data marker line", self.rows));
-                }
-                self.fields.push((start, pos, false));
-            }
-            match data.get(pos) {
-                Some(b',') => pos += 1,
-                Some(b'\n') => return Ok(Some(pos + 1)),
-                None if eof => return Ok(Some(pos)),
-                None => return Ok(None),
-                Some(_) => {
-                    return Err(malformed("bytes after a closing quote", self.rows));
-                }
-            }
         }
     }
 }
@@ -539,12 +421,12 @@ impl Converter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::encode::csv::{Field, write_null, write_text};
+    use crate::codec::csv::Field;
     use proptest::prelude::*;
 
     fn enc(ty: BinType, v: &str) -> Option<Vec<u8>> {
         let mut out = Vec::new();
-        encode_value(ty, v.as_bytes(), &mut out).ok().map(|()| out)
+        to_binary(ty, v.as_bytes(), &mut out).ok().map(|()| out)
     }
 
     #[test]
@@ -729,21 +611,12 @@ mod tests {
 
     fn csv_of(rows: &[Vec<Field>], ncols: usize) -> Vec<u8> {
         let mut bytes = Vec::new();
-        crate::encode::csv::write_header(
+        crate::codec::csv::write_header(
             (0..ncols).map(|i| if i == 0 { "a" } else { "b" }),
             &mut bytes,
         );
         for r in rows {
-            for (i, f) in r.iter().enumerate() {
-                if i > 0 {
-                    bytes.push(b',');
-                }
-                match f {
-                    None => write_null(&mut bytes),
-                    Some(v) => write_text(v, &mut bytes),
-                }
-            }
-            bytes.push(b'\n');
+            bytes.extend(crate::codec::csv::tests::encode_row(r));
         }
         bytes
     }

@@ -1,0 +1,9 @@
+//! PURE: every byte-level rule between a source value and what PostgreSQL reads. `csv` is
+//! the dialect (the one writer and the one tokenizer), `rules` the named MySQL quirks,
+//! `encode` the source value -> CSV field pipeline with its counters, and `pgbinary` the
+//! CSV field -> binary COPY value converters. Nothing here does I/O or knows a server.
+
+pub mod csv;
+pub mod encode;
+pub mod pgbinary;
+pub mod rules;

@@ -1,0 +1,8 @@
+//! The only modules that talk to servers (`mysql`, `postgres`, `docker`), and the pure
+//! shapes they hand out (`catalog`) and quote with (`sql`).
+
+pub mod catalog;
+pub mod docker;
+pub mod mysql;
+pub mod postgres;
+pub mod sql;

@@ -1,0 +1,52 @@
+//! PURE: quoting, one function per dialect and kind. Every identifier and literal that
+//! reaches a server goes through here (names like `user`, `order`, `query-result-cache`,
+//! `profileId`, or a table named `"; DROP TABLE x; --`).
+
+/// PostgreSQL.
+pub mod pg {
+    /// An identifier: double quotes, embedded quotes doubled.
+    pub fn ident(name: &str) -> String {
+        format!("\"{}\"", name.replace('"', "\"\""))
+    }
+
+    /// `"schema"."table"`.
+    pub fn qualified(schema: &str, table: &str) -> String {
+        format!("{}.{}", ident(schema), ident(table))
+    }
+
+    /// A string literal (standard_conforming_strings is on since 9.1).
+    pub fn literal(s: &str) -> String {
+        format!("'{}'", s.replace('\'', "''"))
+    }
+}
+
+/// MySQL and MariaDB.
+pub mod my {
+    /// An identifier: backticks, embedded backticks doubled.
+    pub fn ident(name: &str) -> String {
+        format!("`{}`", name.replace('`', "``"))
+    }
+
+    /// `` `db`.`table` ``.
+    pub fn qualified(db: &str, table: &str) -> String {
+        format!("{}.{}", ident(db), ident(table))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn hostile_names_stay_names() {
+        assert_eq!(
+            super::pg::ident(r#"a"; DROP TABLE x; --"#),
+            r#""a""; DROP TABLE x; --""#
+        );
+        assert_eq!(super::pg::qualified("public", "user"), r#""public"."user""#);
+        assert_eq!(super::pg::literal("it's"), "'it''s'");
+        assert_eq!(super::my::ident("a`b"), "`a``b`");
+        assert_eq!(
+            super::my::qualified("d", "query-result-cache"),
+            "`d`.`query-result-cache`"
+        );
+    }
+}

@@ -1,0 +1,226 @@
+//! PURE: from what the readers wrote to the manifest. A table's parts (one, or one per key
+//! range) are summed into its entry, in key order; warnings are worded here; the summary
+//! the command prints (`--json` included) is derived from the manifest, never assembled
+//! twice.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::codec::encode::{ColumnFacts, ColumnStats, Facts};
+use crate::db::catalog::Snapshot;
+use crate::export::plan::TablePlan;
+use crate::store::manifest::{self, ColumnEntry, Manifest, PartEntry, TableEntry};
+
+/// What one unit of reading wrote: a whole table, or one key range of it.
+#[derive(Debug)]
+pub struct PartWritten {
+    pub table: String,
+    /// 1-based; parts are put back in this order.
+    pub part: usize,
+    pub file: String,
+    /// The key range, for people (empty for a whole table).
+    pub range: String,
+    pub facts: Facts,
+    pub bytes: u64,
+    pub sha256: String,
+}
+
+/// The manifest entry of a table from its part(s).
+pub fn table_entry(plan: &TablePlan, mut parts: Vec<PartWritten>) -> TableEntry {
+    parts.sort_by_key(|p| p.part);
+    let mut facts = vec![ColumnFacts::default(); plan.columns.len()];
+    for p in &parts {
+        for (sum, part) in facts.iter_mut().zip(&p.facts.columns) {
+            sum.add(part);
+        }
+    }
+    let mut warnings = Vec::new();
+    if !plan.engine.eq_ignore_ascii_case("InnoDB") && !plan.engine.is_empty() {
+        warnings.push(format!(
+            "engine {} is not transactional: its rows are not covered by the snapshot",
+            plan.engine
+        ));
+    }
+    let mut columns = Vec::new();
+    for (c, f) in plan.columns.iter().zip(facts) {
+        let s = &f.stats;
+        if s.non_uuid > 0 {
+            warnings.push(format!(
+                "column `{}` (char(36)): {} values are neither empty nor a UUID and will fail a uuid column, e.g. {}",
+                c.name,
+                s.non_uuid,
+                f.non_uuid_samples.join("; ")
+            ));
+        }
+        let fixed = s.nul_stripped + s.invalid_utf8_replaced + s.json_nul_dropped;
+        if fixed > 0 {
+            warnings.push(format!(
+                "column `{}`: {fixed} values changed by --on-invalid fix",
+                c.name
+            ));
+        }
+        columns.push(ColumnEntry {
+            name: c.name.clone(),
+            data_type: c.data_type.clone(),
+            column_type: c.column_type.clone(),
+            nullable: c.nullable,
+            rule: c.rule.name().into(),
+            stats: f.stats,
+            non_uuid_samples: f.non_uuid_samples,
+            null_samples: f.null_samples,
+        });
+    }
+    let rows = parts.iter().map(|p| p.facts.rows).sum();
+    let bytes = parts.iter().map(|p| p.bytes).sum();
+    let (sha256, part_entries) = if parts.len() == 1 && parts[0].range.is_empty() {
+        (parts[0].sha256.clone(), Vec::new())
+    } else {
+        (
+            String::new(),
+            parts
+                .iter()
+                .map(|p| PartEntry {
+                    file: p.file.clone(),
+                    rows: p.facts.rows,
+                    bytes: p.bytes,
+                    sha256: p.sha256.clone(),
+                    range: p.range.clone(),
+                })
+                .collect(),
+        )
+    };
+    TableEntry {
+        name: plan.name.clone(),
+        file: parts.first().map(|p| p.file.clone()).unwrap_or_default(),
+        rows,
+        bytes,
+        sha256,
+        engine: plan.engine.clone(),
+        columns,
+        primary_key: plan.primary_key.clone(),
+        generated_columns: plan.generated.clone(),
+        warnings,
+        parts: part_entries,
+    }
+}
+
+/// Everything about the export that is not a table.
+#[derive(Debug, Clone)]
+pub struct About {
+    pub profile: String,
+    pub source: manifest::Source,
+    pub container: Option<String>,
+    pub started_at: String,
+    pub finished_at: String,
+    pub timestamp: String,
+    pub snapshot: Snapshot,
+    pub excluded: BTreeMap<String, String>,
+}
+
+/// The manifest of a finished export.
+pub fn manifest(about: About, entries: Vec<TableEntry>) -> Manifest {
+    let mut tables = BTreeMap::new();
+    let mut warnings = Vec::new();
+    for t in entries {
+        for w in &t.warnings {
+            warnings.push(format!("table `{}`: {w}", t.name));
+        }
+        tables.insert(t.name.clone(), t);
+    }
+    let total_rows = tables.values().map(|t: &TableEntry| t.rows).sum();
+    let total_bytes = tables.values().map(|t: &TableEntry| t.bytes).sum();
+    Manifest {
+        format_version: manifest::format_version_for(&tables),
+        tool: manifest::Tool {
+            name: "pgconverge".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+        },
+        profile: about.profile,
+        export_info: manifest::ExportInfo {
+            timestamp: about.timestamp,
+            source_database: about.source.database.clone(),
+            source_type: about.source.kind.clone(),
+            container: about.container,
+        },
+        source: about.source,
+        started_at: about.started_at,
+        finished_at: about.finished_at,
+        snapshot: about.snapshot,
+        csv: manifest::Dialect::current(),
+        summary: manifest::Summary {
+            total_tables: tables.len() as u64,
+            total_rows,
+            total_bytes,
+        },
+        tables,
+        excluded_tables: about.excluded,
+        warnings,
+    }
+}
+
+/// What `export` reports (`--json` prints it as is).
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub export_dir: String,
+    pub format_version: u32,
+    pub profile: String,
+    pub source_database: String,
+    pub tables: Vec<TableReport>,
+    pub excluded_tables: BTreeMap<String, String>,
+    pub total_rows: u64,
+    pub total_bytes: u64,
+    pub warnings: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TableReport {
+    pub table: String,
+    pub rows: u64,
+    pub bytes: u64,
+    pub parts: usize,
+    pub warnings: Vec<String>,
+    /// Values rewritten by the encoding rules: (what, how many), non-zero only.
+    #[serde(skip)]
+    pub rewrites: Vec<(&'static str, u64)>,
+}
+
+pub fn report(export_dir: &str, m: &Manifest) -> Report {
+    Report {
+        export_dir: export_dir.to_string(),
+        format_version: m.format_version,
+        profile: m.profile.clone(),
+        source_database: m.source.database.clone(),
+        tables: m
+            .tables
+            .values()
+            .map(|t| {
+                let sum =
+                    |f: fn(&ColumnStats) -> u64| t.columns.iter().map(|c| f(&c.stats)).sum::<u64>();
+                let rewrites = [
+                    ("''→NULL uuid", sum(|s| s.empty_uuid_to_null)),
+                    ("zero date→NULL", sum(|s| s.zero_date_to_null)),
+                    (
+                        "fixed",
+                        sum(|s| s.nul_stripped + s.invalid_utf8_replaced + s.json_nul_dropped),
+                    ),
+                ]
+                .into_iter()
+                .filter(|(_, n)| *n > 0)
+                .collect();
+                TableReport {
+                    table: t.name.clone(),
+                    rows: t.rows,
+                    bytes: t.bytes,
+                    parts: t.parts.len().max(1),
+                    warnings: t.warnings.clone(),
+                    rewrites,
+                }
+            })
+            .collect(),
+        excluded_tables: m.excluded_tables.clone(),
+        total_rows: m.summary.total_rows,
+        total_bytes: m.summary.total_bytes,
+        warnings: m.warnings.clone(),
+    }
+}

@@ -1,0 +1,182 @@
+//! PURE: what an export reads and how. From the source catalog, the profile and the
+//! selection, one [`TablePlan`] per table: its file stem, the columns read (generated
+//! ones left out) each with its encoding rule and read form, and the primary key's
+//! positions (for row keys in errors and samples). A plan is made once and travels with
+//! its table to the reader, the writer and the manifest entry.
+
+use crate::codec::encode::{self, Rule};
+use crate::db::catalog::{Read, SourceTable};
+use crate::mapping::Profile;
+use crate::store::export_dir;
+
+/// One column as it is read and written.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ColumnPlan {
+    pub name: String,
+    pub data_type: String,
+    pub column_type: String,
+    pub nullable: bool,
+    pub rule: Rule,
+    pub read: Read,
+}
+
+/// One table as it is exported.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TablePlan {
+    pub name: String,
+    /// Its files' name stem: the name made safe (see `store::export_dir::file_stems`).
+    pub stem: String,
+    pub engine: String,
+    pub estimated_rows: u64,
+    pub columns: Vec<ColumnPlan>,
+    pub primary_key: Vec<String>,
+    /// Positions of the primary-key columns in `columns`.
+    pub pk: Vec<usize>,
+    /// Generated columns of the source, not read.
+    pub generated: Vec<String>,
+}
+
+impl TablePlan {
+    pub fn column_names(&self) -> Vec<String> {
+        self.columns.iter().map(|c| c.name.clone()).collect()
+    }
+
+    pub fn rules(&self) -> Vec<Rule> {
+        self.columns.iter().map(|c| c.rule).collect()
+    }
+
+    /// (name, read form) of every column, for the reader's SELECT.
+    pub fn reads(&self) -> Vec<(&str, Read)> {
+        self.columns
+            .iter()
+            .map(|c| (c.name.as_str(), c.read))
+            .collect()
+    }
+
+    /// The key to cut this table into ranges on, with whether it is an integer: a
+    /// one-column primary key of a type whose order `ORDER BY` and `<`/`>=` agree on,
+    /// when splitting is on (`parts` > 1) and the table is estimated above `split_rows`.
+    pub fn split_key(&self, parts: usize, split_rows: u64) -> Option<(&str, bool)> {
+        if parts <= 1 || self.estimated_rows <= split_rows {
+            return None;
+        }
+        let [key] = self.primary_key.as_slice() else {
+            return None;
+        };
+        let col = self.columns.iter().find(|c| &c.name == key)?;
+        let integer = match col.data_type.as_str() {
+            "tinyint" | "smallint" | "mediumint" | "int" | "integer" | "bigint" => true,
+            "char" | "varchar" => false,
+            _ => return None,
+        };
+        Some((key.as_str(), integer))
+    }
+}
+
+/// Plans for the selected tables of the catalog, in catalog order.
+pub fn plan(catalog: Vec<SourceTable>, selected: &[String], profile: &Profile) -> Vec<TablePlan> {
+    let tables: Vec<SourceTable> = catalog
+        .into_iter()
+        .filter(|t| selected.contains(&t.name))
+        .collect();
+    let names: Vec<String> = tables.iter().map(|t| t.name.clone()).collect();
+    let stems = export_dir::file_stems(&names);
+    tables
+        .into_iter()
+        .zip(stems)
+        .map(|(t, stem)| table_plan(t, stem, profile))
+        .collect()
+}
+
+fn table_plan(t: SourceTable, stem: String, profile: &Profile) -> TablePlan {
+    let (generated, read): (Vec<_>, Vec<_>) = t.columns.into_iter().partition(|c| c.generated);
+    let columns: Vec<ColumnPlan> = read
+        .into_iter()
+        .map(|c| {
+            let rule = encode::classify(
+                &c.data_type,
+                &c.column_type,
+                profile.override_for(&t.name, &c.name),
+            );
+            ColumnPlan {
+                // Bytes kept in a text column must not pass the connection's charset
+                // conversion (latin1 0x9C would arrive as UTF-8 `œ`).
+                read: if rule == Rule::Base64 {
+                    Read::Bytes
+                } else {
+                    Read::Text
+                },
+                rule,
+                name: c.name,
+                data_type: c.data_type,
+                column_type: c.column_type,
+                nullable: c.nullable,
+            }
+        })
+        .collect();
+    let pk = t
+        .primary_key
+        .iter()
+        .filter_map(|k| columns.iter().position(|c| &c.name == k))
+        .collect();
+    TablePlan {
+        name: t.name,
+        stem,
+        engine: t.engine,
+        estimated_rows: t.estimated_rows,
+        columns,
+        primary_key: t.primary_key,
+        pk,
+        generated: generated.into_iter().map(|c| c.name).collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Layers;
+    use crate::db::catalog::SourceColumn;
+
+    fn col(name: &str, dt: &str, ct: &str, generated: bool) -> SourceColumn {
+        SourceColumn {
+            name: name.into(),
+            data_type: dt.into(),
+            column_type: ct.into(),
+            nullable: true,
+            generated,
+        }
+    }
+
+    #[test]
+    fn plans_rules_reads_keys_and_stems() {
+        let table = SourceTable {
+            name: "whiteboard".into(),
+            engine: "InnoDB".into(),
+            estimated_rows: 5000,
+            columns: vec![
+                col("content", "longtext", "longtext", false),
+                col("id", "char", "char(36)", false),
+                col("g", "int", "int", true),
+            ],
+            primary_key: vec!["id".into()],
+        };
+        let mut other = table.clone();
+        other.name = "../x".into();
+        let profile = Profile::resolve("alkemio", &Layers::default());
+        let plans = plan(
+            vec![table, other],
+            &["whiteboard".into(), "../x".into()],
+            &profile,
+        );
+        let p = &plans[0];
+        assert_eq!(p.stem, "whiteboard");
+        assert_eq!(p.generated, ["g"]);
+        assert_eq!(p.pk, [1]);
+        assert_eq!(p.rules(), [Rule::Base64, Rule::Uuid36]);
+        assert_eq!(p.reads(), [("content", Read::Bytes), ("id", Read::Text)]);
+        assert!(plans[1].stem.starts_with("___x-"), "{}", plans[1].stem);
+        assert_eq!(p.split_key(2, 1000), Some(("id", false)));
+        assert_eq!(p.split_key(1, 1000), None);
+        assert_eq!(p.split_key(2, 5000), None);
+    }
+}

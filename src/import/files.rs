@@ -1,0 +1,146 @@
+//! The export's files as the import reads them before it writes anything: each table's
+//! CSV header, and the pre-pass over every file (size, sha256 and record count against the
+//! manifest), on all cores at once, because its time is added to the maintenance window.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use anyhow::{Context, Result, anyhow, bail};
+
+use crate::codec::csv::{self, NullStyle};
+use crate::hint::WithHint;
+use crate::import::plan::TableInput;
+use crate::progress::Progress;
+use crate::store::csvfile;
+use crate::store::export_dir::ExportDir;
+use crate::store::manifest::{FileSpec, TableSpec};
+
+/// Each table of the manifest with the column names of its (first) file's header.
+pub fn inputs(dir: &ExportDir, specs: Vec<TableSpec>) -> Result<Vec<TableInput>> {
+    specs
+        .into_iter()
+        .map(|spec| {
+            let first = spec
+                .files
+                .first()
+                .map(|f| f.file.clone())
+                .ok_or_else(|| anyhow!("table `{}` has no file in the manifest", spec.name))?;
+            let path = dir.file(&first);
+            std::fs::metadata(&path)
+                .with_context(|| format!("table `{}`: {} is missing", spec.name, path.display()))
+                .hint("the export is incomplete: export again")?;
+            let header = read_header(&path)
+                .with_context(|| format!("table `{}`: reading the header of {first}", spec.name))
+                .hint("the export is incomplete or was changed: export again")?;
+            Ok(TableInput { spec, header })
+        })
+        .collect()
+}
+
+/// The CSV header (column names), read from the start of the file.
+fn read_header(path: &Path) -> Result<Vec<String>> {
+    use std::io::Read;
+    let f = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let mut buf = Vec::new();
+    f.take(4 << 20)
+        .read_to_end(&mut buf)
+        .with_context(|| format!("reading {}", path.display()))?;
+    let (fields, _) = csv::read_record(&buf, 0, NullStyle::Marker)
+        .map_err(|e| anyhow!("{e}"))?
+        .ok_or_else(|| anyhow!("{} is empty: no header row", path.display()))?;
+    fields
+        .into_iter()
+        .map(|f| {
+            let bytes = f.unwrap_or_else(|| csv::NULL.to_vec());
+            String::from_utf8(bytes).map_err(|_| anyhow!("a header name is not UTF-8"))
+        })
+        .collect()
+}
+
+/// Every file present, and (when the manifest says) of the size, sha256 and record count
+/// it records.
+pub fn check(
+    dir: &ExportDir,
+    specs: &[TableSpec],
+    nulls: NullStyle,
+    progress: &Progress,
+) -> Result<()> {
+    let files: Vec<(&str, &FileSpec)> = specs
+        .iter()
+        .flat_map(|s| s.files.iter().map(move |f| (s.name.as_str(), f)))
+        .collect();
+    for (table, f) in &files {
+        let path = dir.file(&f.file);
+        let meta = std::fs::metadata(&path)
+            .with_context(|| format!("table `{table}`: {} is missing", path.display()))
+            .hint("the export is incomplete: export again")?;
+        if let Some(bytes) = f.bytes
+            && meta.len() != bytes
+        {
+            bail!(
+                "table `{table}`: {} has {} bytes but the manifest says {bytes}; the export was changed or truncated",
+                f.file,
+                meta.len()
+            );
+        }
+    }
+    let total: u64 = files.iter().filter_map(|(_, f)| f.bytes).sum();
+    let bar = progress.bytes("checking files", total);
+    // Largest first, so the threads finish together.
+    let mut order: Vec<&(&str, &FileSpec)> =
+        files.iter().filter(|(_, f)| f.sha256.is_some()).collect();
+    order.sort_by_key(|(_, f)| std::cmp::Reverse(f.bytes.unwrap_or(0)));
+    let next = AtomicUsize::new(0);
+    let threads = std::thread::available_parallelism()
+        .map_or(2, |n| n.get())
+        .min(order.len().max(1));
+    let failures: Vec<anyhow::Error> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                scope.spawn(|| -> Result<()> {
+                    loop {
+                        let i = next.fetch_add(1, Ordering::SeqCst);
+                        let Some((table, f)) = order.get(i) else {
+                            return Ok(());
+                        };
+                        check_one(dir, table, f, nulls, |n| bar.inc(n))?;
+                    }
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .filter_map(|w| match w.join() {
+                Ok(Ok(())) => None,
+                Ok(Err(e)) => Some(e),
+                Err(_) => Some(anyhow!("a checksum thread panicked")),
+            })
+            .collect()
+    });
+    bar.finish_and_clear();
+    match failures.into_iter().next() {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+fn check_one(
+    dir: &ExportDir,
+    table: &str,
+    f: &FileSpec,
+    nulls: NullStyle,
+    on_bytes: impl FnMut(u64),
+) -> Result<()> {
+    let scanned = csvfile::scan(&dir.file(&f.file), nulls, on_bytes)
+        .with_context(|| format!("table `{table}`"))?;
+    let want = f.sha256.as_deref().unwrap_or_default();
+    if scanned.sha256 != want {
+        return Err(anyhow!(
+            "table `{table}`: {} does not match its sha256 in the manifest (file {}, manifest {want})",
+            f.file,
+            scanned.sha256
+        ))
+        .hint("the file was modified after the export: export again rather than edit CSVs");
+    }
+    Ok(())
+}

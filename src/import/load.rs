@@ -1,0 +1,311 @@
+//! Running the plan: the statements of `Plan::statements`, in order, in ONE transaction on
+//! one session, each journalled as it runs. A COPY is fed by a blocking thread that reads
+//! its file and sends 1 MiB chunks (the file's bytes, or binary tuples converted from them
+//! on that other core) to `db::postgres::copy_in`. When a value is outside the binary
+//! converters' exact forms, that attempt is rolled back and the whole import starts over
+//! with the table loaded as CSV, so PostgreSQL reads the value itself.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Read;
+use std::path::Path;
+use std::time::Instant;
+
+use anyhow::{Context, Result, anyhow, bail};
+use serde::Serialize;
+use tokio::sync::mpsc;
+
+use crate::codec::csv::NullStyle;
+use crate::codec::pgbinary::{self, BinType, Converter, Stop};
+use crate::db::postgres::{self, Chunk};
+use crate::hint::with_hint;
+use crate::import::plan::{Copy, Feed, Plan, Statement};
+use crate::progress::Progress;
+use crate::store::export_dir::ExportDir;
+use crate::store::journal::Journal;
+
+/// The chunk size fed to COPY: large enough that per-message overhead vanishes.
+pub const CHUNK: usize = 1 << 20;
+
+/// What the loader works with besides the plan.
+pub struct Env<'a> {
+    pub dir: &'a ExportDir,
+    pub progress: &'a Progress,
+    pub journal: &'a mut Journal,
+}
+
+/// What the caller needs to know about the transaction, whatever happened.
+#[derive(Debug, Default)]
+pub struct TxState {
+    /// A transaction was opened: a failure now means it was rolled back.
+    pub began: bool,
+}
+
+/// One table as loaded.
+#[derive(Debug, Clone, Serialize)]
+pub struct TableLoaded {
+    pub table: String,
+    pub rows: u64,
+    pub seconds: f64,
+}
+
+/// Load everything and commit; returns each table's rows and time.
+pub async fn load(
+    client: &mut tokio_postgres::Client,
+    plan: &Plan,
+    env: &mut Env<'_>,
+    state: &mut TxState,
+) -> Result<Vec<TableLoaded>> {
+    let mut as_csv = BTreeSet::new();
+    loop {
+        let statements = plan.statements(&as_csv);
+        match attempt(client, &statements, plan.nulls, env, state).await {
+            Ok(done) => return Ok(done),
+            Err(Failure::NotBinary { table, file, stop }) if as_csv.insert(table.clone()) => {
+                let msg = format!(
+                    "table `{table}`, {file}: {stop}: rolled back, starting over with `{table}` loaded as CSV"
+                );
+                env.progress.warn(&msg);
+                env.journal.line(format!("ROLLBACK: {msg}"));
+            }
+            Err(Failure::NotBinary { table, file, stop }) => {
+                bail!("table `{table}`, {file}: {stop}")
+            }
+            Err(Failure::Error(e)) => return Err(e),
+        }
+    }
+}
+
+/// Why an attempt failed: a table to retry as CSV, or anything else.
+enum Failure {
+    NotBinary {
+        table: String,
+        file: String,
+        stop: Stop,
+    },
+    Error(anyhow::Error),
+}
+
+impl From<anyhow::Error> for Failure {
+    fn from(e: anyhow::Error) -> Failure {
+        Failure::Error(e)
+    }
+}
+
+/// One attempt: every statement in one transaction. Dropping the transaction on any
+/// error rolls it back.
+async fn attempt(
+    client: &mut tokio_postgres::Client,
+    statements: &[Statement],
+    nulls: NullStyle,
+    env: &mut Env<'_>,
+    state: &mut TxState,
+) -> Result<Vec<TableLoaded>, Failure> {
+    let (Some(Statement::Begin), Some(Statement::Commit)) = (statements.first(), statements.last())
+    else {
+        return Err(anyhow!("an import plan must begin with BEGIN and end with COMMIT").into());
+    };
+    let tx = client.transaction().await.map_err(postgres::error)?;
+    state.began = true;
+    env.journal.sql(Statement::Begin.text());
+    let sizes = table_sizes(env.dir, statements);
+    let overall = env.progress.bytes("all tables", sizes.values().sum());
+    let mut done = Vec::new();
+    let mut table_rows = 0;
+    let mut table_clock = Instant::now();
+    let mut bar = None;
+    for stmt in &statements[1..statements.len() - 1] {
+        env.journal.sql(stmt.text());
+        match stmt {
+            Statement::Sql {
+                sql,
+                context,
+                hint_if_denied,
+            } => {
+                if let Err(e) = tx.batch_execute(sql).await {
+                    let denied = e.as_db_error().is_some_and(|d| d.code().code() == "42501");
+                    let err = postgres::error(e).context(context.clone());
+                    return Err(match hint_if_denied {
+                        Some(h) if denied => with_hint(err, *h),
+                        _ => err,
+                    }
+                    .into());
+                }
+            }
+            Statement::Copy(copy) => {
+                let table_bar = bar.get_or_insert_with(|| {
+                    env.progress
+                        .bytes(&copy.table, sizes.get(&copy.table).copied().unwrap_or(0))
+                });
+                let on_bytes = |n| {
+                    table_bar.inc(n);
+                    overall.inc(n);
+                };
+                table_rows += copy_file(&tx, copy, nulls, env.dir, on_bytes).await?;
+                if copy.last {
+                    if let Some(b) = bar.take() {
+                        b.finish_and_clear();
+                    }
+                    if let Some(expected) = copy.expected_rows
+                        && table_rows != expected
+                    {
+                        return Err(anyhow!(
+                            "table `{}`: COPY loaded {table_rows} rows but the manifest says {expected}",
+                            copy.table
+                        )
+                        .into());
+                    }
+                    let seconds = table_clock.elapsed().as_secs_f64();
+                    let line = format!(
+                        "loaded `{}`: {table_rows} rows in {seconds:.1} s",
+                        copy.table
+                    );
+                    env.journal.line(&line);
+                    env.progress.note(&line);
+                    done.push(TableLoaded {
+                        table: copy.table.clone(),
+                        rows: table_rows,
+                        seconds,
+                    });
+                    table_rows = 0;
+                    table_clock = Instant::now();
+                }
+            }
+            Statement::Begin | Statement::Commit => {
+                return Err(anyhow!("BEGIN or COMMIT inside the import transaction").into());
+            }
+        }
+    }
+    overall.finish_and_clear();
+    env.journal.sql(Statement::Commit.text());
+    tx.commit()
+        .await
+        .map_err(postgres::error)
+        .context("committing")?;
+    Ok(done)
+}
+
+/// Bytes of each table's files, for the progress bars (the pre-pass has read them all).
+fn table_sizes(dir: &ExportDir, statements: &[Statement]) -> BTreeMap<String, u64> {
+    let mut per_table = BTreeMap::new();
+    for s in statements {
+        if let Statement::Copy(c) = s {
+            let n = std::fs::metadata(dir.file(&c.file)).map_or(0, |m| m.len());
+            *per_table.entry(c.table.clone()).or_default() += n;
+        }
+    }
+    per_table
+}
+
+/// One COPY fed from its file by a blocking thread; returns the rows the server reports.
+async fn copy_file(
+    tx: &tokio_postgres::Transaction<'_>,
+    copy: &Copy,
+    nulls: NullStyle,
+    dir: &ExportDir,
+    on_bytes: impl FnMut(u64),
+) -> Result<u64, Failure> {
+    let (send, chunks) = mpsc::channel::<Chunk>(4);
+    let path = dir.file(&copy.file);
+    let feed = copy.feed.clone();
+    let feeder = tokio::task::spawn_blocking(move || match feed {
+        Feed::Csv => feed_raw(&path, &send),
+        Feed::Binary(types) => feed_binary(&path, types, nulls, &send),
+    });
+    let copied = postgres::copy_in(tx, &copy.sql, chunks, on_bytes).await;
+    let fed = feeder
+        .await
+        .map_err(|e| anyhow!("the thread reading {} failed: {e}", copy.file))?;
+    let context = || format!("loading table `{}` from {}", copy.table, copy.file);
+    match (copied, fed) {
+        (_, Err(FeedError::NotBinary(stop))) => Err(Failure::NotBinary {
+            table: copy.table.clone(),
+            file: copy.file.clone(),
+            stop,
+        }),
+        (_, Err(FeedError::Io(e))) => Err(e.context(context()).into()),
+        (Err(e), Ok(())) => Err(e.context(context()).into()),
+        (Ok(rows), Ok(())) => Ok(rows),
+    }
+}
+
+/// Why a feeder stopped.
+enum FeedError {
+    /// A value or record the binary converters cannot carry exactly.
+    NotBinary(Stop),
+    Io(anyhow::Error),
+}
+
+/// Send the file's bytes as they are. Stops quietly when the COPY is gone (it failed:
+/// its error is the one reported).
+fn feed_raw(path: &Path, send: &mpsc::Sender<Chunk>) -> Result<(), FeedError> {
+    let mut file = std::fs::File::open(path)
+        .with_context(|| format!("opening {}", path.display()))
+        .map_err(FeedError::Io)?;
+    loop {
+        let mut buf = Vec::with_capacity(CHUNK);
+        (&mut file)
+            .take(CHUNK as u64)
+            .read_to_end(&mut buf)
+            .with_context(|| format!("reading {}", path.display()))
+            .map_err(FeedError::Io)?;
+        if buf.is_empty() {
+            break;
+        }
+        let n = buf.len() as u64;
+        if send.blocking_send(Chunk::Data(buf.into(), n)).is_err() {
+            return Ok(());
+        }
+    }
+    let _ = send.blocking_send(Chunk::End);
+    Ok(())
+}
+
+/// Convert the file to binary COPY and send it in chunks of about CHUNK bytes, each with
+/// the number of file bytes it consumed. Stops quietly when the COPY is gone.
+fn feed_binary(
+    path: &Path,
+    types: Vec<BinType>,
+    nulls: NullStyle,
+    send: &mpsc::Sender<Chunk>,
+) -> Result<(), FeedError> {
+    let io =
+        |e: std::io::Error, what: &str| FeedError::Io(anyhow!("{what} {}: {e}", path.display()));
+    let mut file = std::fs::File::open(path).map_err(|e| io(e, "opening"))?;
+    let mut conv = Converter::new(types, nulls);
+    let mut input: Vec<u8> = Vec::with_capacity(CHUNK * 2);
+    let mut out: Vec<u8> = Vec::with_capacity(CHUNK * 2);
+    out.extend_from_slice(pgbinary::HEADER);
+    let mut consumed = 0u64;
+    let mut eof = false;
+    while !eof {
+        // Read at least as much as is held: a record longer than a chunk (a big blob) is
+        // then rescanned a logarithmic number of times, not once per chunk.
+        let start = input.len();
+        input.resize(start + CHUNK.max(start), 0);
+        let n = file
+            .read(&mut input[start..])
+            .map_err(|e| io(e, "reading"))?;
+        input.truncate(start + n);
+        eof = n == 0;
+        let used = conv
+            .convert(&input, eof, &mut out)
+            .map_err(FeedError::NotBinary)?;
+        input.drain(..used);
+        consumed += used as u64;
+        if eof {
+            out.extend_from_slice(pgbinary::TRAILER);
+        }
+        if out.len() >= CHUNK || eof {
+            let chunk = std::mem::replace(&mut out, Vec::with_capacity(CHUNK * 2));
+            if send
+                .blocking_send(Chunk::Data(chunk.into(), consumed))
+                .is_err()
+            {
+                return Ok(());
+            }
+            consumed = 0;
+        }
+    }
+    let _ = send.blocking_send(Chunk::End);
+    Ok(())
+}

@@ -1,0 +1,11 @@
+//! `import`: an export loaded into an existing PostgreSQL schema, all or nothing. `files`
+//! reads what the import needs of the export before any write (headers, the pre-pass);
+//! `plan` and `checks` decide, purely, what will run and what is refused; `load` runs it.
+
+pub mod checks;
+pub mod files;
+pub mod load;
+pub mod plan;
+pub mod run;
+
+pub use run::{Job, Prepared, execute, prepare};

@@ -1,0 +1,107 @@
+//! The import's I/O around the pure plan, in the order that fails cheapest first: the
+//! manifest and headers, the target (connected and its catalog read before any file is
+//! hashed, so a wrong port is reported at once), the plan, what `TRUNCATE ... CASCADE`
+//! would empty, then the pre-pass over every file. Nothing is written until `execute`.
+
+use anyhow::{Result, anyhow};
+
+use crate::config::ServerConfig;
+use crate::db::postgres;
+use crate::hint::{WithHint, with_hint};
+use crate::import::files;
+use crate::import::load::{self, Env, TableLoaded, TxState};
+use crate::import::plan::{self, Plan};
+use crate::mapping::Profile;
+use crate::progress::Progress;
+use crate::store::export_dir::ExportDir;
+use crate::store::manifest::Loaded;
+
+/// Everything an import needs, resolved before it starts.
+pub struct Job {
+    pub dir: ExportDir,
+    pub manifest: Loaded,
+    pub profile: Profile,
+    pub target: ServerConfig,
+    pub target_db: String,
+    pub options: plan::Options,
+}
+
+/// A plan ready to run, on an open connection to the target.
+pub struct Prepared {
+    pub client: tokio_postgres::Client,
+    pub plan: Plan,
+    /// Tables outside the import that CASCADE would empty and that hold rows.
+    pub cascade_with_rows: Vec<String>,
+}
+
+impl Prepared {
+    /// Why the import must not run, if it must not: checked after a dry run is printed.
+    pub fn refusal(&self, allow_cascade: bool) -> Option<anyhow::Error> {
+        if !self.plan.errors.is_empty() {
+            let list: Vec<String> = self
+                .plan
+                .errors
+                .iter()
+                .map(|e| format!("  - {e}"))
+                .collect();
+            return Some(with_hint(
+                anyhow!(
+                    "import refused before any write ({} problems):\n{}",
+                    self.plan.errors.len(),
+                    list.join("\n")
+                ),
+                "make the target schema match (it comes from the application's migrations), or fix the data at the source and export again",
+            ));
+        }
+        if !self.cascade_with_rows.is_empty() && !allow_cascade {
+            return Some(with_hint(
+                anyhow!(
+                    "TRUNCATE ... CASCADE would also empty tables outside the import that hold rows: {}",
+                    self.cascade_with_rows.join(", ")
+                ),
+                "pass --allow-cascade if emptying them is intended, or include their data in the export",
+            ));
+        }
+        None
+    }
+}
+
+/// Connect, read the catalog, plan, and (when the plan holds) check every file.
+pub async fn prepare(job: &Job, progress: &Progress) -> Result<Prepared> {
+    let specs = job.manifest.tables();
+    let inputs = files::inputs(&job.dir, specs.clone())?;
+    let client = postgres::connect(&job.target, &job.target_db).await?;
+    let catalog = postgres::read_catalog(&client, &job.options.schema).await?;
+    if catalog.tables.is_empty() {
+        return Err(anyhow!(
+            "schema `{}` of database `{}` has no tables",
+            job.options.schema,
+            job.target_db
+        ))
+        .hint("the target schema must exist already: run the application's migrations first");
+    }
+    let plan = plan::build(&inputs, &catalog, &job.profile, &job.options);
+    let mut cascade_with_rows = Vec::new();
+    for (schema, table) in &plan.cascade {
+        if postgres::has_rows(&client, schema, table).await? {
+            cascade_with_rows.push(format!("{schema}.{table}"));
+        }
+    }
+    if plan.errors.is_empty() {
+        files::check(&job.dir, &specs, plan.nulls, progress)?;
+    }
+    Ok(Prepared {
+        client,
+        plan,
+        cascade_with_rows,
+    })
+}
+
+/// Run the plan in one transaction and commit.
+pub async fn execute(
+    prepared: &mut Prepared,
+    env: &mut Env<'_>,
+    state: &mut TxState,
+) -> Result<Vec<TableLoaded>> {
+    load::load(&mut prepared.client, &prepared.plan, env, state).await
+}

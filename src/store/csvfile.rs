@@ -1,0 +1,202 @@
+//! A table's CSV file, both ways. Writing: rows are encoded by `codec::encode` into a
+//! reused line buffer, hashed (sha256) and counted as they are written through a large
+//! buffer, and the file is fsynced on `finish`; a value PostgreSQL would refuse stops the
+//! table with an error naming table, column and primary key. Reading: [`scan`] is the
+//! pre-pass an import makes over every file before it writes anything (size, sha256,
+//! records and the longest one, through the one tokenizer). Knows no server.
+
+use std::fs::File;
+use std::io::{BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use sha2::{Digest, Sha256};
+
+use crate::codec::csv::{Malformed, NullStyle, Tokenizer};
+use crate::codec::encode::{Facts, RowEncoder};
+
+pub struct TableWriter {
+    path: PathBuf,
+    file: BufWriter<File>,
+    hasher: Sha256,
+    line: Vec<u8>,
+    encoder: RowEncoder,
+    bytes: u64,
+}
+
+/// What was written: the rows' facts, and the file's size and sha256.
+#[derive(Debug)]
+pub struct Written {
+    pub facts: Facts,
+    pub bytes: u64,
+    pub sha256: String,
+}
+
+impl TableWriter {
+    /// Create the file and write the header row.
+    pub fn create(path: &Path, encoder: RowEncoder) -> Result<TableWriter> {
+        let file = File::create(path).with_context(|| format!("creating {}", path.display()))?;
+        let mut w = TableWriter {
+            path: path.to_path_buf(),
+            file: BufWriter::with_capacity(1 << 20, file),
+            hasher: Sha256::new(),
+            line: Vec::with_capacity(64 * 1024),
+            encoder,
+            bytes: 0,
+        };
+        w.encoder.header(&mut w.line);
+        w.flush_line()?;
+        Ok(w)
+    }
+
+    pub fn rows(&self) -> u64 {
+        self.encoder.rows()
+    }
+
+    pub fn bytes(&self) -> u64 {
+        self.bytes
+    }
+
+    /// Encode and write one row (values in column order; None is NULL).
+    pub fn write_row(&mut self, values: &[Option<&[u8]>]) -> Result<()> {
+        self.line.clear();
+        self.encoder.row(values, &mut self.line)?;
+        self.flush_line()
+    }
+
+    fn flush_line(&mut self) -> Result<()> {
+        self.hasher.update(&self.line);
+        self.bytes += self.line.len() as u64;
+        self.file
+            .write_all(&self.line)
+            .with_context(|| format!("writing {}", self.path.display()))
+    }
+
+    /// Flush and fsync; the facts, size and checksum of what is on disk.
+    pub fn finish(mut self) -> Result<Written> {
+        self.file
+            .flush()
+            .with_context(|| format!("writing {}", self.path.display()))?;
+        self.file
+            .get_ref()
+            .sync_all()
+            .with_context(|| format!("fsyncing {}", self.path.display()))?;
+        Ok(Written {
+            facts: self.encoder.finish(),
+            bytes: self.bytes,
+            sha256: hex::encode(self.hasher.finalize()),
+        })
+    }
+}
+
+/// What the pre-pass found in a file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Scanned {
+    pub bytes: u64,
+    pub sha256: String,
+    /// Data records (the header excluded).
+    pub records: u64,
+    /// Bytes of the longest record, line end included (the header too).
+    pub longest: u64,
+}
+
+/// The file is not in pgconverge's CSV dialect at a given record.
+#[derive(Debug)]
+pub struct NotCsv {
+    pub record: u64,
+    pub what: Malformed,
+}
+
+impl std::fmt::Display for NotCsv {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "record {}: {}", self.record, self.what)
+    }
+}
+
+impl std::error::Error for NotCsv {}
+
+/// Read a file once, in 1 MiB reads: size, sha256, and its records counted by the
+/// tokenizer. Memory is one read plus the longest record; `on_bytes` sees progress.
+pub fn scan(path: &Path, nulls: NullStyle, mut on_bytes: impl FnMut(u64)) -> Result<Scanned> {
+    const READ: usize = 1 << 20;
+    let mut f = File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let mut hasher = Sha256::new();
+    let tokenizer = Tokenizer::new(nulls);
+    let mut buf: Vec<u8> = Vec::with_capacity(2 * READ);
+    let (mut bytes, mut records, mut longest) = (0u64, 0u64, 0u64);
+    let mut eof = false;
+    while !eof {
+        let start = buf.len();
+        buf.resize(start + READ.max(start), 0);
+        let n = f
+            .read(&mut buf[start..])
+            .with_context(|| format!("reading {}", path.display()))?;
+        buf.truncate(start + n);
+        eof = n == 0;
+        hasher.update(&buf[start..]);
+        bytes += n as u64;
+        on_bytes(n as u64);
+        let mut pos = 0;
+        loop {
+            match tokenizer.record_end(&buf, pos, eof) {
+                Ok(Some(next)) => {
+                    longest = longest.max((next - pos) as u64);
+                    records += 1;
+                    pos = next;
+                }
+                Ok(None) => break,
+                Err(what) => {
+                    return Err(NotCsv {
+                        record: records,
+                        what,
+                    })
+                    .with_context(|| format!("reading {}", path.display()));
+                }
+            }
+        }
+        buf.drain(..pos);
+    }
+    Ok(Scanned {
+        bytes,
+        sha256: hex::encode(hasher.finalize()),
+        records: records.saturating_sub(1),
+        longest,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codec::encode::{InvalidPolicy, Rule};
+
+    #[test]
+    fn the_writer_hashes_what_the_scan_reads_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.csv");
+        let encoder = RowEncoder::new(
+            "t",
+            vec!["id".into(), "v".into()],
+            vec![Rule::Verbatim, Rule::Text],
+            vec![0],
+            InvalidPolicy::Error,
+        );
+        let mut w = TableWriter::create(&path, encoder).unwrap();
+        w.write_row(&[Some(b"1"), Some(b"a,b")]).unwrap();
+        assert!(w.write_row(&[Some(b"2"), Some(b"x\0y")]).is_err());
+        let done = w.finish().unwrap();
+        assert_eq!(done.facts.rows, 1);
+        let data = std::fs::read(&path).unwrap();
+        assert_eq!(data, b"id,v\n1,\"a,b\"\n");
+        assert_eq!(done.bytes, data.len() as u64);
+        let scanned = scan(&path, NullStyle::Marker, |_| {}).unwrap();
+        assert_eq!(
+            scanned,
+            Scanned {
+                bytes: done.bytes,
+                sha256: done.sha256,
+                records: 1,
+                longest: 8,
+            }
+        );
+    }
+}

@@ -1,0 +1,11 @@
+//! Everything pgconverge keeps on disk, each in one place: the export directory's paths
+//! (`export_dir`), a table's CSV file (`csvfile`), the manifest, publishing an export
+//! atomically (`publish`), the import journal and the append-only run log.
+
+pub mod csvfile;
+pub mod export_dir;
+pub mod journal;
+pub mod manifest;
+pub mod open;
+pub mod publish;
+pub mod runlog;
