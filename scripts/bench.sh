@@ -169,10 +169,10 @@ export -f read_all
 for round in $(seq 1 "$ROUNDS"); do
     measure "export limit (mariadb --quick)#$round" "$TOTAL_ROWS" 0 read_all
     rm -rf csv_exports
-    measure "pgconverge export#$round" "$TOTAL_ROWS" 0 "$PGC" export "$DB" --exclude bench_done ${PGCONVERGE_ARGS:-}
+    measure "pgconverge export#$round" "$TOTAL_ROWS" 0 "$PGC" export "$DB" --exclude bench_done --json ${PGCONVERGE_ARGS:-}
 done
-EXPORT_DIR=$(sed -n 's/^export: //p' "$WORK/pgconverge export#$ROUNDS.out" | tail -n 1)
-EXPORT_DIR="$WORK/$EXPORT_DIR"
+json_field() { python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$@"; }
+EXPORT_DIR="$WORK/$(json_field "$WORK/pgconverge export#$ROUNDS.out" export_dir)"
 CSV_BYTES=$(cat "$EXPORT_DIR"/*.csv | wc -c)
 
 pg_schema "$DB"

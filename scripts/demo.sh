@@ -114,9 +114,9 @@ fail() { pgc log-run failed "demo: $1" || true; echo "demo failed: $1" >&2; exit
 
 pgc log-run started "demo: Alkemio-shaped database $DB"
 echo "== pgconverge export alkemio" >&2
-out=$(pgc export alkemio) || fail "export"
-echo "$out"
-export_dir=$(printf '%s\n' "$out" | sed -n 's/^export: //p' | tail -n 1)
+out=$(pgc export alkemio --json) || fail "export"
+export_dir=$(printf '%s' "$out" | python3 -c 'import json, sys; print(json.load(sys.stdin)["export_dir"])')
+echo "export: $export_dir"
 echo "== pgconverge import $export_dir --yes" >&2
 pgc import "$export_dir" --yes || fail "import"
 echo "== pgconverge verify $export_dir --source" >&2
