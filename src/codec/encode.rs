@@ -35,6 +35,8 @@ pub enum Rule {
     DateTime,
     /// `bit(n)`: n binary digits.
     Bits(u32),
+    /// MariaDB `year(2)`: the four-digit year its two digits stand for.
+    Year2,
     /// Profile override: bytes kept in a text column, as standard base64.
     Base64,
 }
@@ -49,6 +51,7 @@ impl Rule {
             Rule::Hex => "hex",
             Rule::DateTime => "datetime",
             Rule::Bits(_) => "bits",
+            Rule::Year2 => "year2",
             Rule::Base64 => "base64",
         }
     }
@@ -73,6 +76,7 @@ pub fn classify(data_type: &str, column_type: &str, over: Option<Override>) -> R
         | "multipolygon" | "geometrycollection" | "geomcollection" => Rule::Hex,
         "date" | "datetime" | "timestamp" => Rule::DateTime,
         "bit" => Rule::Bits(rules::bit_width(&ct)),
+        "year" if ct == "year(2)" => Rule::Year2,
         _ => Rule::Verbatim,
     }
 }
@@ -174,6 +178,7 @@ pub fn write_field(
     };
     match rule {
         Rule::Verbatim => csv::write_text(v, out),
+        Rule::Year2 => rules::two_digit_year(v, out),
         Rule::Hex => {
             stats.hex += 1;
             rules::blob_to_hex(v, out);
@@ -471,6 +476,7 @@ mod tests {
             ("decimal", "decimal(65,30)", None, Rule::Verbatim),
             ("time", "time", None, Rule::Verbatim),
             ("year", "year(4)", None, Rule::Verbatim),
+            ("year", "year(2)", None, Rule::Year2),
         ];
         for (dt, ct, over, want) in cases {
             assert_eq!(classify(dt, ct, *over), *want, "{dt} {ct}");
@@ -517,6 +523,8 @@ mod tests {
                 "18446744073709551615",
             ),
             (Rule::Base64, Some(&[0x78, 0x9c, 0x00]), "eJwA"),
+            (Rule::Year2, Some(b"24"), "2024"),
+            (Rule::Year2, Some(b"99"), "1999"),
         ];
         for (rule, v, want) in cases {
             let (r, out, _) = enc(*rule, *v);

@@ -53,6 +53,19 @@ pub fn is_zero_date(v: &[u8]) -> bool {
     &v[0..4] == b"0000" || &v[5..7] == b"00" || &v[8..10] == b"00"
 }
 
+/// MariaDB's YEAR(2) prints (even as a number) two digits that stand for 1970-2069:
+/// `70`-`99` are 19xx, `00`-`69` 20xx. Written as the four-digit year they mean.
+pub fn two_digit_year(v: &[u8], out: &mut Vec<u8>) {
+    match v {
+        [a @ b'0'..=b'9', b @ b'0'..=b'9'] => {
+            let yy = u32::from(a - b'0') * 10 + u32::from(b - b'0');
+            let year = if yy >= 70 { 1900 + yy } else { 2000 + yy };
+            out.extend_from_slice(year.to_string().as_bytes());
+        }
+        other => out.extend_from_slice(other),
+    }
+}
+
 /// 8-4-4-4-12 hex digits, the form PostgreSQL `uuid` accepts from MySQL's char(36).
 pub fn is_uuid(v: &[u8]) -> bool {
     v.len() == 36
@@ -120,6 +133,22 @@ mod tests {
         }
         assert_eq!(bit_width("bit(10)"), 10);
         assert_eq!(bit_width("bit"), 1);
+    }
+
+    #[test]
+    fn two_digit_years() {
+        for (v, want) in [
+            ("24", "2024"),
+            ("69", "2069"),
+            ("70", "1970"),
+            ("99", "1999"),
+            ("00", "2000"),
+            ("2024", "2024"),
+        ] {
+            let mut out = Vec::new();
+            two_digit_year(v.as_bytes(), &mut out);
+            assert_eq!(String::from_utf8(out).unwrap(), want, "{v}");
+        }
     }
 
     #[test]

@@ -34,6 +34,9 @@ pub enum Read {
     Text,
     /// The stored bytes (`CAST(c AS BINARY)`), bypassing character-set conversion.
     Bytes,
+    /// As a double (`CAST(c AS DOUBLE)`): a single-precision FLOAT's exact value (every
+    /// float is a double), where its own text form has only six significant digits.
+    Double,
 }
 
 /// One column of a target table.

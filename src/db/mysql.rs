@@ -413,6 +413,7 @@ where
         .map(|&(c, read)| match read {
             Read::Text => quote_ident(c),
             Read::Bytes => format!("CAST({} AS BINARY)", quote_ident(c)),
+            Read::Double => format!("CAST({} AS DOUBLE)", quote_ident(c)),
         })
         .collect();
     let mut sql = format!("SELECT {} FROM {}", cols.join(", "), qualified(db, table));

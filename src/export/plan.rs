@@ -88,6 +88,19 @@ pub fn plan(catalog: Vec<SourceTable>, selected: &[String], profile: &Profile) -
         .collect()
 }
 
+/// How a column is fetched so that its exact value reaches the encoder.
+fn read_form(data_type: &str, rule: Rule) -> Read {
+    match (data_type, rule) {
+        // Bytes kept in a text column must not pass the connection's charset
+        // conversion (latin1 0x9C would arrive as UTF-8 `œ`).
+        (_, Rule::Base64) => Read::Bytes,
+        // MariaDB prints FLOAT with six significant digits (123456.7890625 -> 123457);
+        // as a double it prints the stored value exactly.
+        ("float", _) => Read::Double,
+        _ => Read::Text,
+    }
+}
+
 fn table_plan(t: SourceTable, stem: String, profile: &Profile) -> TablePlan {
     let (generated, read): (Vec<_>, Vec<_>) = t.columns.into_iter().partition(|c| c.generated);
     let columns: Vec<ColumnPlan> = read
@@ -99,13 +112,7 @@ fn table_plan(t: SourceTable, stem: String, profile: &Profile) -> TablePlan {
                 profile.override_for(&t.name, &c.name),
             );
             ColumnPlan {
-                // Bytes kept in a text column must not pass the connection's charset
-                // conversion (latin1 0x9C would arrive as UTF-8 `œ`).
-                read: if rule == Rule::Base64 {
-                    Read::Bytes
-                } else {
-                    Read::Text
-                },
+                read: read_form(&c.data_type, rule),
                 rule,
                 name: c.name,
                 data_type: c.data_type,
@@ -157,6 +164,7 @@ mod tests {
                 col("content", "longtext", "longtext", false),
                 col("id", "char", "char(36)", false),
                 col("g", "int", "int", true),
+                col("f", "float", "float", false),
             ],
             primary_key: vec!["id".into()],
         };
@@ -172,8 +180,15 @@ mod tests {
         assert_eq!(p.stem, "whiteboard");
         assert_eq!(p.generated, ["g"]);
         assert_eq!(p.pk, [1]);
-        assert_eq!(p.rules(), [Rule::Base64, Rule::Uuid36]);
-        assert_eq!(p.reads(), [("content", Read::Bytes), ("id", Read::Text)]);
+        assert_eq!(p.rules(), [Rule::Base64, Rule::Uuid36, Rule::Verbatim]);
+        assert_eq!(
+            p.reads(),
+            [
+                ("content", Read::Bytes),
+                ("id", Read::Text),
+                ("f", Read::Double)
+            ]
+        );
         assert!(plans[1].stem.starts_with("___x-"), "{}", plans[1].stem);
         assert_eq!(p.split_key(2, 1000), Some(("id", false)));
         assert_eq!(p.split_key(1, 1000), None);

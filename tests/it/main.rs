@@ -8,6 +8,7 @@ mod binary;
 mod check;
 mod demo;
 mod docker;
+mod exact;
 mod export;
 mod fixture;
 mod import;
