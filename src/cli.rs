@@ -166,6 +166,10 @@ pub struct ImportArgs {
     /// Allow TRUNCATE ... CASCADE to empty tables outside the import that hold rows
     #[arg(long)]
     pub allow_cascade: bool,
+    /// Import an export that carries no checksums (written by the old shell scripts):
+    /// its files cannot be checked for changes
+    #[arg(long)]
+    pub accept_unverified: bool,
     /// Drop secondary indexes (those backing no constraint) before loading and recreate
     /// them after, inside the same transaction: faster for big tables, same result
     #[arg(long)]

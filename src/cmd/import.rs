@@ -174,6 +174,14 @@ fn report(
 async fn resolve(ctx: &Ctx, args: &ImportArgs) -> Result<Job> {
     let dir = ExportDir::at(&args.export_dir);
     let manifest = open::manifest(&dir)?;
+    if manifest.is_legacy() && !args.accept_unverified {
+        return Err(anyhow!(
+            "{} was written by the old shell scripts: its manifest carries no checksums, so \
+             a changed or damaged file cannot be detected",
+            dir.path().display()
+        ))
+        .hint("export again with pgconverge, or pass --accept-unverified to load it as it is");
+    }
     let profile = Profile::resolve(&manifest.profile(), &ctx.layers);
     let target_db = args
         .target_db

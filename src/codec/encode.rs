@@ -288,6 +288,8 @@ impl ColumnFacts {
 pub struct Facts {
     pub rows: u64,
     pub columns: Vec<ColumnFacts>,
+    /// Bytes of the longest line written (the header included, line end included).
+    pub longest: u64,
 }
 
 /// Rows of one table -> CSV lines, counting every rewrite and keeping sample keys. A
@@ -321,13 +323,16 @@ impl RowEncoder {
             facts: Facts {
                 rows: 0,
                 columns: vec![ColumnFacts::default(); n],
+                longest: 0,
             },
         }
     }
 
     /// The header line.
-    pub fn header(&self, out: &mut Vec<u8>) {
+    pub fn header(&mut self, out: &mut Vec<u8>) {
+        let start = out.len();
         csv::write_header(self.names.iter().map(String::as_str), out);
+        self.facts.longest = self.facts.longest.max((out.len() - start) as u64);
     }
 
     pub fn rows(&self) -> u64 {
@@ -338,6 +343,7 @@ impl RowEncoder {
     /// was appended for this row is left in `out`: the caller discards the line.
     pub fn row(&mut self, values: &[Option<&[u8]>], out: &mut Vec<u8>) -> anyhow::Result<()> {
         let ordinal = self.facts.rows + 1;
+        let start = out.len();
         for (i, v) in values.iter().enumerate() {
             if i > 0 {
                 out.push(b',');
@@ -370,6 +376,7 @@ impl RowEncoder {
         }
         out.push(b'\n');
         self.facts.rows += 1;
+        self.facts.longest = self.facts.longest.max((out.len() - start) as u64);
         Ok(())
     }
 
@@ -441,7 +448,7 @@ mod tests {
         );
         assert_eq!(out, b"id,u\n1,\\N\n2,nope\n");
         let f = e.finish();
-        assert_eq!(f.rows, 2);
+        assert_eq!((f.rows, f.longest), (2, 7));
         assert_eq!(f.columns[1].null_samples, ["id=1"]);
         assert_eq!(f.columns[1].non_uuid_samples, ["id=2"]);
         assert_eq!(

@@ -73,6 +73,7 @@ pub fn table_entry(plan: &TablePlan, mut parts: Vec<PartWritten>) -> TableEntry 
     }
     let rows = parts.iter().map(|p| p.facts.rows).sum();
     let bytes = parts.iter().map(|p| p.bytes).sum();
+    let longest = parts.iter().map(|p| p.facts.longest).max();
     let (sha256, part_entries) = if parts.len() == 1 && parts[0].range.is_empty() {
         (parts[0].sha256.clone(), Vec::new())
     } else {
@@ -85,6 +86,7 @@ pub fn table_entry(plan: &TablePlan, mut parts: Vec<PartWritten>) -> TableEntry 
                     rows: p.facts.rows,
                     bytes: p.bytes,
                     sha256: p.sha256.clone(),
+                    longest_record: Some(p.facts.longest),
                     range: p.range.clone(),
                 })
                 .collect(),
@@ -96,6 +98,7 @@ pub fn table_entry(plan: &TablePlan, mut parts: Vec<PartWritten>) -> TableEntry 
         rows,
         bytes,
         sha256,
+        longest_record: longest,
         engine: plan.engine.clone(),
         columns,
         primary_key: plan.primary_key.clone(),
@@ -131,7 +134,7 @@ pub fn manifest(about: About, entries: Vec<TableEntry>) -> Manifest {
     let total_rows = tables.values().map(|t: &TableEntry| t.rows).sum();
     let total_bytes = tables.values().map(|t: &TableEntry| t.bytes).sum();
     Manifest {
-        format_version: manifest::format_version_for(&tables),
+        format_version: manifest::FORMAT_VERSION,
         tool: manifest::Tool {
             name: "pgconverge".into(),
             version: env!("CARGO_PKG_VERSION").into(),

@@ -26,9 +26,17 @@ pub fn inputs(dir: &ExportDir, specs: Vec<TableSpec>) -> Result<Vec<TableInput>>
                 .map(|f| f.file.clone())
                 .ok_or_else(|| anyhow!("table `{}` has no file in the manifest", spec.name))?;
             let path = dir.file(&first);
-            std::fs::metadata(&path)
+            let meta = std::fs::metadata(&path)
                 .with_context(|| format!("table `{}`: {} is missing", spec.name, path.display()))
                 .hint("the export is incomplete: export again")?;
+            if !meta.is_file() {
+                return Err(anyhow!(
+                    "table `{}`: {} is not a regular file",
+                    spec.name,
+                    path.display()
+                ))
+                .hint("an export holds plain files only: export again");
+            }
             let header = read_header(&path)
                 .with_context(|| format!("table `{}`: reading the header of {first}", spec.name))
                 .hint("the export is incomplete or was changed: export again")?;
@@ -74,6 +82,13 @@ pub fn check(
         let meta = std::fs::metadata(&path)
             .with_context(|| format!("table `{table}`: {} is missing", path.display()))
             .hint("the export is incomplete: export again")?;
+        if !meta.is_file() {
+            return Err(anyhow!(
+                "table `{table}`: {} is not a regular file",
+                path.display()
+            ))
+            .hint("an export holds plain files only: export again");
+        }
         if let Some(bytes) = f.bytes
             && meta.len() != bytes
         {
@@ -131,8 +146,9 @@ fn check_one(
     nulls: NullStyle,
     on_bytes: impl FnMut(u64),
 ) -> Result<()> {
-    let scanned = csvfile::scan(&dir.file(&f.file), nulls, on_bytes)
-        .with_context(|| format!("table `{table}`"))?;
+    let scanned = csvfile::scan(&dir.file(&f.file), nulls, f.longest, on_bytes)
+        .with_context(|| format!("table `{table}`"))
+        .hint("the file was changed after the export: export again rather than edit CSVs")?;
     let want = f.sha256.as_deref().unwrap_or_default();
     if scanned.sha256 != want {
         return Err(anyhow!(
@@ -141,6 +157,16 @@ fn check_one(
             scanned.sha256
         ))
         .hint("the file was modified after the export: export again rather than edit CSVs");
+    }
+    if let Some(rows) = f.rows
+        && scanned.records != rows
+    {
+        return Err(anyhow!(
+            "table `{table}`: {} holds {} records but the manifest says {rows} rows",
+            f.file,
+            scanned.records
+        ))
+        .hint("the manifest or the file was changed after the export: export again");
     }
     Ok(())
 }

@@ -12,6 +12,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, anyhow, bail};
 use serde::Serialize;
+use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 
 use crate::codec::csv::NullStyle;
@@ -207,9 +208,10 @@ async fn copy_file(
     let (send, chunks) = mpsc::channel::<Chunk>(4);
     let path = dir.file(&copy.file);
     let feed = copy.feed.clone();
+    let sent = Sent::new(copy);
     let feeder = tokio::task::spawn_blocking(move || match feed {
-        Feed::Csv => feed_raw(&path, &send),
-        Feed::Binary(types) => feed_binary(&path, types, nulls, &send),
+        Feed::Csv => feed_raw(&path, sent, &send),
+        Feed::Binary(types) => feed_binary(&path, types, nulls, sent, &send),
     });
     let copied = postgres::copy_in(tx, &copy.sql, chunks, on_bytes).await;
     let fed = feeder
@@ -222,7 +224,7 @@ async fn copy_file(
             file: copy.file.clone(),
             stop,
         }),
-        (_, Err(FeedError::Io(e))) => Err(e.context(context()).into()),
+        (_, Err(FeedError::Failed(e))) => Err(e.context(context()).into()),
         (Err(e), Ok(())) => Err(e.context(context()).into()),
         (Ok(rows), Ok(())) => Ok(rows),
     }
@@ -232,45 +234,99 @@ async fn copy_file(
 enum FeedError {
     /// A value or record the binary converters cannot carry exactly.
     NotBinary(Stop),
-    Io(anyhow::Error),
+    /// The file could not be read, or is not the file the pre-pass checked.
+    Failed(anyhow::Error),
+}
+
+/// The file's bytes as they are sent, held against what the manifest says of it: a file
+/// swapped or changed after the pre-pass is refused before its COPY completes.
+struct Sent {
+    file: String,
+    hasher: Sha256,
+    sha256: Option<String>,
+    longest: Option<u64>,
+}
+
+impl Sent {
+    fn new(copy: &Copy) -> Sent {
+        Sent {
+            file: copy.file.clone(),
+            hasher: Sha256::new(),
+            sha256: copy.sha256.clone(),
+            longest: copy.longest,
+        }
+    }
+
+    /// At the end of the file: were these the bytes the manifest describes?
+    fn check(self) -> Result<(), FeedError> {
+        let got = hex::encode(self.hasher.finalize());
+        match self.sha256 {
+            Some(want) if want != got => Err(FeedError::Failed(with_hint(
+                anyhow!(
+                    "{} changed after it was checked: the bytes sent do not match its sha256 \
+                     in the manifest (sent {got}, manifest {want})",
+                    self.file
+                ),
+                "something wrote to the export during the import: export again, and keep \
+                 the export directory read-only while importing",
+            ))),
+            _ => Ok(()),
+        }
+    }
+
+    /// A record still incomplete after `pending` bytes: longer than any the export wrote?
+    fn check_pending(&self, pending: usize) -> Result<(), FeedError> {
+        match self.longest {
+            Some(limit) if pending as u64 > limit => Err(FeedError::Failed(anyhow!(
+                "{} holds a record longer than the longest the export wrote ({limit} bytes): \
+                 it changed after it was checked",
+                self.file
+            ))),
+            _ => Ok(()),
+        }
+    }
+}
+
+fn read_error(path: &Path, e: std::io::Error) -> FeedError {
+    FeedError::Failed(anyhow!("reading {}: {e}", path.display()))
 }
 
 /// Send the file's bytes as they are. Stops quietly when the COPY is gone (it failed:
 /// its error is the one reported).
-fn feed_raw(path: &Path, send: &mpsc::Sender<Chunk>) -> Result<(), FeedError> {
-    let mut file = std::fs::File::open(path)
-        .with_context(|| format!("opening {}", path.display()))
-        .map_err(FeedError::Io)?;
+fn feed_raw(path: &Path, mut sent: Sent, send: &mpsc::Sender<Chunk>) -> Result<(), FeedError> {
+    let mut file = std::fs::File::open(path).map_err(|e| read_error(path, e))?;
     loop {
         let mut buf = Vec::with_capacity(CHUNK);
         (&mut file)
             .take(CHUNK as u64)
             .read_to_end(&mut buf)
-            .with_context(|| format!("reading {}", path.display()))
-            .map_err(FeedError::Io)?;
+            .map_err(|e| read_error(path, e))?;
         if buf.is_empty() {
             break;
         }
+        sent.hasher.update(&buf);
         let n = buf.len() as u64;
         if send.blocking_send(Chunk::Data(buf.into(), n)).is_err() {
             return Ok(());
         }
     }
+    sent.check()?;
     let _ = send.blocking_send(Chunk::End);
     Ok(())
 }
 
 /// Convert the file to binary COPY and send it in chunks of about CHUNK bytes, each with
-/// the number of file bytes it consumed. Stops quietly when the COPY is gone.
+/// the number of file bytes it consumed. Memory: one read, plus the record being
+/// converted (never more than the manifest's longest), plus the chunks in flight. Stops
+/// quietly when the COPY is gone.
 fn feed_binary(
     path: &Path,
     types: Vec<BinType>,
     nulls: NullStyle,
+    mut sent: Sent,
     send: &mpsc::Sender<Chunk>,
 ) -> Result<(), FeedError> {
-    let io =
-        |e: std::io::Error, what: &str| FeedError::Io(anyhow!("{what} {}: {e}", path.display()));
-    let mut file = std::fs::File::open(path).map_err(|e| io(e, "opening"))?;
+    let mut file = std::fs::File::open(path).map_err(|e| read_error(path, e))?;
     let mut conv = Converter::new(types, nulls);
     let mut input: Vec<u8> = Vec::with_capacity(CHUNK * 2);
     let mut out: Vec<u8> = Vec::with_capacity(CHUNK * 2);
@@ -278,19 +334,21 @@ fn feed_binary(
     let mut consumed = 0u64;
     let mut eof = false;
     while !eof {
-        // Read at least as much as is held: a record longer than a chunk (a big blob) is
-        // then rescanned a logarithmic number of times, not once per chunk.
+        // A record longer than what is held (a big blob) makes the buffer grow by half:
+        // it is then rescanned a logarithmic number of times, not once per read.
         let start = input.len();
-        input.resize(start + CHUNK.max(start), 0);
+        input.resize(start + CHUNK.max(start / 2), 0);
         let n = file
             .read(&mut input[start..])
-            .map_err(|e| io(e, "reading"))?;
+            .map_err(|e| read_error(path, e))?;
         input.truncate(start + n);
+        sent.hasher.update(&input[start..]);
         eof = n == 0;
         let used = conv
             .convert(&input, eof, &mut out)
             .map_err(FeedError::NotBinary)?;
         input.drain(..used);
+        sent.check_pending(input.len())?;
         consumed += used as u64;
         if eof {
             out.extend_from_slice(pgbinary::TRAILER);
@@ -306,6 +364,7 @@ fn feed_binary(
             consumed = 0;
         }
     }
+    sent.check()?;
     let _ = send.blocking_send(Chunk::End);
     Ok(())
 }

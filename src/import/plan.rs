@@ -14,7 +14,7 @@ use crate::db::catalog::{Catalog, PgTable};
 use crate::db::sql::pg::{ident, literal, qualified};
 use crate::import::checks;
 use crate::mapping::Profile;
-use crate::store::manifest::TableSpec;
+use crate::store::manifest::{FileSpec, TableSpec};
 
 /// How to obtain the right to set `session_replication_role`.
 pub const REPLICATION_ROLE_HINT: &str = "run as a superuser, or (PostgreSQL 15+) have one run: \
@@ -53,7 +53,7 @@ pub struct SequenceReset {
 pub struct TableLoad {
     pub table: String,
     /// Loaded in this order with one COPY each (several for a split table).
-    pub files: Vec<String>,
+    pub files: Vec<FileSpec>,
     pub columns: Vec<String>,
     pub expected_rows: Option<u64>,
     pub bytes: Option<u64>,
@@ -105,6 +105,10 @@ pub enum Feed {
 pub struct Copy {
     pub table: String,
     pub file: String,
+    /// What the manifest says of the file: the feeder hashes the bytes it sends and
+    /// refuses a file that changed after the pre-pass, and bounds a record's length.
+    pub sha256: Option<String>,
+    pub longest: Option<u64>,
     pub sql: String,
     pub feed: Feed,
     /// The last file of its table: the table's rows are then checked and reported.
@@ -208,7 +212,9 @@ impl Plan {
             for (i, file) in t.files.iter().enumerate() {
                 out.push(Statement::Copy(Copy {
                     table: t.table.clone(),
-                    file: file.clone(),
+                    file: file.file.clone(),
+                    sha256: file.sha256.clone(),
+                    longest: file.longest,
                     sql: sql.clone(),
                     feed: feed.clone(),
                     last: i + 1 == t.files.len(),
@@ -248,7 +254,7 @@ impl Plan {
                     table: t.table.clone(),
                     rows: t.expected_rows,
                     bytes: t.bytes,
-                    files: t.files.clone(),
+                    files: t.files.iter().map(|f| f.file.clone()).collect(),
                     columns: t.columns.clone(),
                     copy_format: if t.binary_types.is_some() {
                         "binary"
@@ -440,7 +446,7 @@ fn table_load(input: &TableInput, target: &PgTable, opts: &Options) -> TableLoad
         .collect();
     TableLoad {
         table: table.clone(),
-        files: input.spec.files.iter().map(|f| f.file.clone()).collect(),
+        files: input.spec.files.clone(),
         columns: input.header.clone(),
         expected_rows: input.spec.rows,
         bytes: input.spec.files.iter().map(|f| f.bytes).sum(),
@@ -459,7 +465,7 @@ mod tests {
     use crate::codec::encode::ColumnStats;
     use crate::config::Layers;
     use crate::db::catalog::PgColumn;
-    use crate::store::manifest::{ColumnEntry, FileSpec};
+    use crate::store::manifest::ColumnEntry;
 
     pub(crate) fn col(name: &str, ty: &str, not_null: bool) -> PgColumn {
         PgColumn {
@@ -496,6 +502,7 @@ mod tests {
                     bytes: Some(10),
                     sha256: None,
                     rows: Some(2),
+                    longest: None,
                 }],
                 rows: Some(2),
                 columns: facts,

@@ -100,24 +100,44 @@ pub struct Scanned {
     pub longest: u64,
 }
 
-/// The file is not in pgconverge's CSV dialect at a given record.
+/// Why a file is not what its manifest describes, at a given record (1 = first data row).
 #[derive(Debug)]
-pub struct NotCsv {
-    pub record: u64,
-    pub what: Malformed,
+pub enum NotCsv {
+    Malformed {
+        record: u64,
+        what: Malformed,
+    },
+    /// A record longer than the longest the export wrote (a damaged or replaced file).
+    TooLong {
+        record: u64,
+        limit: u64,
+    },
 }
 
 impl std::fmt::Display for NotCsv {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "record {}: {}", self.record, self.what)
+        match self {
+            NotCsv::Malformed { record, what } => write!(f, "record {record}: {what}"),
+            NotCsv::TooLong { record, limit } => write!(
+                f,
+                "record {record} is longer than the longest the export wrote ({limit} bytes)"
+            ),
+        }
     }
 }
 
 impl std::error::Error for NotCsv {}
 
 /// Read a file once, in 1 MiB reads: size, sha256, and its records counted by the
-/// tokenizer. Memory is one read plus the longest record; `on_bytes` sees progress.
-pub fn scan(path: &Path, nulls: NullStyle, mut on_bytes: impl FnMut(u64)) -> Result<Scanned> {
+/// tokenizer. Memory is one read plus the longest record, and never more than
+/// `limit` (the manifest's longest record, when it knows it) plus a read: a record
+/// that grows past it stops the scan at once. `on_bytes` sees progress.
+pub fn scan(
+    path: &Path,
+    nulls: NullStyle,
+    limit: Option<u64>,
+    mut on_bytes: impl FnMut(u64),
+) -> Result<Scanned> {
     const READ: usize = 1 << 20;
     let mut f = File::open(path).with_context(|| format!("opening {}", path.display()))?;
     let mut hasher = Sha256::new();
@@ -140,13 +160,20 @@ pub fn scan(path: &Path, nulls: NullStyle, mut on_bytes: impl FnMut(u64)) -> Res
         loop {
             match tokenizer.record_end(&buf, pos, eof) {
                 Ok(Some(next)) => {
+                    if limit.is_some_and(|l| (next - pos) as u64 > l) {
+                        return Err(NotCsv::TooLong {
+                            record: records,
+                            limit: limit.unwrap_or_default(),
+                        })
+                        .with_context(|| format!("reading {}", path.display()));
+                    }
                     longest = longest.max((next - pos) as u64);
                     records += 1;
                     pos = next;
                 }
                 Ok(None) => break,
                 Err(what) => {
-                    return Err(NotCsv {
+                    return Err(NotCsv::Malformed {
                         record: records,
                         what,
                     })
@@ -155,6 +182,15 @@ pub fn scan(path: &Path, nulls: NullStyle, mut on_bytes: impl FnMut(u64)) -> Res
             }
         }
         buf.drain(..pos);
+        if let Some(limit) = limit
+            && buf.len() as u64 > limit
+        {
+            return Err(NotCsv::TooLong {
+                record: records,
+                limit,
+            })
+            .with_context(|| format!("reading {}", path.display()));
+        }
     }
     Ok(Scanned {
         bytes,
@@ -188,7 +224,7 @@ mod tests {
         let data = std::fs::read(&path).unwrap();
         assert_eq!(data, b"id,v\n1,\"a,b\"\n");
         assert_eq!(done.bytes, data.len() as u64);
-        let scanned = scan(&path, NullStyle::Marker, |_| {}).unwrap();
+        let scanned = scan(&path, NullStyle::Marker, None, |_| {}).unwrap();
         assert_eq!(
             scanned,
             Scanned {
@@ -197,6 +233,12 @@ mod tests {
                 records: 1,
                 longest: 8,
             }
+        );
+        let err = scan(&path, NullStyle::Marker, Some(6), |_| {}).unwrap_err();
+        assert!(
+            format!("{err:#}")
+                .contains("record 1 is longer than the longest the export wrote (6 bytes)"),
+            "{err:#}"
         );
     }
 }

@@ -12,19 +12,10 @@ use crate::codec::encode::ColumnStats;
 use crate::db::catalog::Snapshot;
 use crate::hint::WithHint;
 
-/// The newest manifest format this build understands (it imports every older one).
-/// Format 2 adds `parts` (a table exported as several key-range files); an export is
-/// written as format 1 unless a table has parts, so older builds still read it.
-pub const FORMAT_VERSION: u32 = 2;
-
-/// The format an export with these tables must declare.
-pub fn format_version_for(tables: &BTreeMap<String, TableEntry>) -> u32 {
-    if tables.values().any(|t| !t.parts.is_empty()) {
-        2
-    } else {
-        1
-    }
-}
+/// The format this build writes, and the newest it reads (it reads every older one).
+/// Format 2 added `parts` (a table exported as several key-range files); format 3 adds
+/// each file's longest record, which bounds the import's memory.
+pub const FORMAT_VERSION: u32 = 3;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Manifest {
@@ -107,6 +98,9 @@ pub struct TableEntry {
     pub rows: u64,
     pub bytes: u64,
     pub sha256: String,
+    /// Format 3: bytes of the longest record of the table's file(s), header included.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub longest_record: Option<u64>,
     pub engine: String,
     pub columns: Vec<ColumnEntry>,
     pub primary_key: Vec<String>,
@@ -128,6 +122,9 @@ pub struct PartEntry {
     pub rows: u64,
     pub bytes: u64,
     pub sha256: String,
+    /// Format 3: bytes of the longest record of this file, header included.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub longest_record: Option<u64>,
     /// The key range, for people: `id >= 'b…' AND id < 'f…'`.
     pub range: String,
 }
@@ -166,6 +163,8 @@ pub struct FileSpec {
     pub sha256: Option<String>,
     /// Data records the file holds.
     pub rows: Option<u64>,
+    /// Bytes of its longest record: no record of an intact file is longer.
+    pub longest: Option<u64>,
 }
 
 /// What `import` and `verify` need of one table, from any manifest format.
@@ -206,6 +205,7 @@ impl Loaded {
                             bytes: Some(t.bytes),
                             sha256: Some(t.sha256.clone()),
                             rows: Some(t.rows),
+                            longest: t.longest_record,
                         }]
                     } else {
                         t.parts
@@ -215,6 +215,7 @@ impl Loaded {
                                 bytes: Some(p.bytes),
                                 sha256: Some(p.sha256.clone()),
                                 rows: Some(p.rows),
+                                longest: p.longest_record,
                             })
                             .collect()
                     },
@@ -251,33 +252,75 @@ impl Loaded {
     }
 }
 
-/// Parse manifest text (pure): current format, refusing newer versions, or legacy.
+/// Parse manifest text (pure). A manifest states its `format_version` as a positive
+/// integer no newer than this build's; only a manifest of exactly the old shell
+/// scripts' shape may lack it (and then carries no checksums: see `Loaded::Legacy`).
+/// Anything else is refused, so that a manifest cannot be downgraded to skip the checks.
 pub fn parse(text: &str) -> Result<Loaded> {
     let v: serde_json::Value = serde_json::from_str(text).context("not valid JSON")?;
-    match v.get("format_version").and_then(|f| f.as_u64()) {
-        Some(n) if n > FORMAT_VERSION as u64 => Err(anyhow::anyhow!(
+    let n = match v.get("format_version") {
+        None if is_legacy_shape(&v) => return parse_legacy(&v),
+        None => {
+            return Err(anyhow::anyhow!(
+                "manifest has no `format_version`, and it is not an export of the old shell \
+                 scripts either (those hold only export_info, tables{{rows, columns}} and summary)"
+            ))
+            .hint("the manifest was changed or damaged: export again");
+        }
+        Some(f) => match f.as_u64() {
+            Some(n) if n >= 1 => n,
+            _ => {
+                return Err(anyhow::anyhow!(
+                    "manifest `format_version` is {f}, not a positive integer"
+                ))
+                .hint("the manifest was changed or damaged: export again");
+            }
+        },
+    };
+    if n > FORMAT_VERSION as u64 {
+        return Err(anyhow::anyhow!(
             "manifest format_version {n} is newer than this pgconverge understands ({FORMAT_VERSION})"
         ))
-        .hint("import it with the pgconverge version that exported it, or a newer one"),
-        Some(_) => {
-            let m: Manifest = serde_json::from_value(v).context("manifest does not match format 1")?;
-            for (k, t) in &m.tables {
-                if k != &t.name {
-                    bail!("manifest table key `{k}` names table `{}`", t.name);
-                }
-                check_file_name(&t.file)?;
-                for p in &t.parts {
-                    check_file_name(&p.file)?;
-                }
-                let part_rows: u64 = t.parts.iter().map(|p| p.rows).sum();
-                if !t.parts.is_empty() && part_rows != t.rows {
-                    bail!("manifest table `{k}`: its parts hold {part_rows} rows, the table {}", t.rows);
-                }
-            }
-            Ok(Loaded::Current(Box::new(m)))
-        }
-        None => parse_legacy(&v),
+        .hint("import it with the pgconverge version that exported it, or a newer one");
     }
+    let m: Manifest =
+        serde_json::from_value(v).with_context(|| format!("manifest does not match format {n}"))?;
+    for (k, t) in &m.tables {
+        if k != &t.name {
+            bail!("manifest table key `{k}` names table `{}`", t.name);
+        }
+        check_file_name(&t.file)?;
+        for p in &t.parts {
+            check_file_name(&p.file)?;
+        }
+        let part_rows: u64 = t.parts.iter().map(|p| p.rows).sum();
+        if !t.parts.is_empty() && part_rows != t.rows {
+            bail!(
+                "manifest table `{k}`: its parts hold {part_rows} rows, the table {}",
+                t.rows
+            );
+        }
+    }
+    Ok(Loaded::Current(Box::new(m)))
+}
+
+/// Exactly what the old scripts wrote: `export_info`, `tables{<name>:{rows, columns}}`,
+/// `summary`, and nothing else.
+fn is_legacy_shape(v: &serde_json::Value) -> bool {
+    let Some(top) = v.as_object() else {
+        return false;
+    };
+    let known = |k: &String| matches!(k.as_str(), "export_info" | "tables" | "summary");
+    let tables_ok = top
+        .get("tables")
+        .and_then(|t| t.as_object())
+        .is_some_and(|t| {
+            t.values().all(|e| {
+                e.as_object()
+                    .is_some_and(|e| e.keys().all(|k| k == "rows" || k == "columns"))
+            })
+        });
+    top.keys().all(known) && tables_ok
 }
 
 fn parse_legacy(v: &serde_json::Value) -> Result<Loaded> {
@@ -301,6 +344,7 @@ fn parse_legacy(v: &serde_json::Value) -> Result<Loaded> {
                 bytes: None,
                 sha256: None,
                 rows: None,
+                longest: None,
             }],
             rows: t.get("rows").and_then(|r| r.as_u64()),
             columns: Vec::new(),
@@ -329,6 +373,29 @@ mod tests {
     fn newer_versions_are_refused() {
         let err = parse(r#"{"format_version": 99, "tables": {}}"#).unwrap_err();
         assert!(format!("{err:#}").contains("newer"), "{err:#}");
+    }
+
+    #[test]
+    fn a_manifest_cannot_be_downgraded_to_skip_its_checks() {
+        let current = r#""tool":{"name":"pgconverge","version":"0"},"tables":{},"summary":{"total_tables":0,"total_rows":0}"#;
+        for version in [r#""1""#, "1.0", "99.5", "null", "-1", "0", "true", "[1]"] {
+            let err = parse(&format!(r#"{{"format_version": {version}, {current}}}"#)).unwrap_err();
+            assert!(
+                format!("{err:#}").contains("not a positive integer"),
+                "{version}: {err:#}"
+            );
+        }
+        // Without format_version, only the old scripts' exact shape is legacy.
+        let err = parse(&format!("{{{current}}}")).unwrap_err();
+        assert!(
+            format!("{err:#}").contains("no `format_version`"),
+            "{err:#}"
+        );
+        let err = parse(r#"{"tables":{"t":{"rows":1,"sha256":"x"}}}"#).unwrap_err();
+        assert!(
+            format!("{err:#}").contains("no `format_version`"),
+            "{err:#}"
+        );
     }
 
     #[test]

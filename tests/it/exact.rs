@@ -85,7 +85,8 @@ fn assert_float_round_trip(w: &World, tables: &[&str], out: &str) {
                 assert_eq!(id, pid);
                 let want = f32::from_bits(*bits);
                 assert_eq!(
-                    *real, *bits,
+                    *real,
+                    *bits,
                     "{table} id {id} ({format}): real {} != stored {want:e}",
                     f32::from_bits(*real)
                 );
@@ -127,11 +128,16 @@ fn every_float_class_arrives_bit_exact_on_both_paths() {
     float_table(
         &w,
         "f_tiny",
-        &[1.0e-40, f32::from_bits(1), -f32::from_bits(0x007f_ffff), 0.0],
+        &[
+            1.0e-40,
+            f32::from_bits(1),
+            -f32::from_bits(0x007f_ffff),
+            0.0,
+        ],
     );
     // The issue's own example, exactly.
     let stored = mysql_float_bits(&w, "f_normal", "x_real");
-    assert_eq!(f32::from_bits(stored[0].1), 123456.7890625);
+    assert_eq!(f32::from_bits(stored[0].1) as f64, 123456.7890625);
     assert_eq!(f32::from_bits(stored[1].1), 16777216.0);
     assert_float_round_trip(&w, &["f_normal", "f_tiny"], "out");
 }
@@ -147,7 +153,11 @@ fn two_digit_years_arrive_as_the_years_they_stand_for() {
     w.pg("CREATE TABLE y (id integer PRIMARY KEY, y2 integer, y4 smallint);");
     let o = w.run(&["export", &w.db, "--out", "out"]);
     assert_exit(&o, 0);
-    let o = w.run(&["import", export_dir(&o, w.path()).to_str().unwrap(), "--yes"]);
+    let o = w.run(&[
+        "import",
+        export_dir(&o, w.path()).to_str().unwrap(),
+        "--yes",
+    ]);
     assert_exit(&o, 0);
     assert_eq!(
         w.pg_rows("SELECT y2::text, y4::text FROM y ORDER BY id"),

@@ -74,7 +74,7 @@ fn every_type_and_nasty_value_comes_out_exactly() {
     );
     for t in m.tables.values() {
         let scanned =
-            pgconverge::store::csvfile::scan(&dir.join(&t.file), NullStyle::Marker, |_| {})
+            pgconverge::store::csvfile::scan(&dir.join(&t.file), NullStyle::Marker, None, |_| {})
                 .unwrap();
         assert_eq!(
             (scanned.bytes, scanned.sha256.as_str(), scanned.records),
@@ -104,8 +104,29 @@ fn every_type_and_nasty_value_comes_out_exactly() {
 
     // Verbatim and text columns equal MySQL's own text form, byte for byte.
     let mysql_cols = [
-        "ti", "ti_u", "si", "mi", "i", "i_u", "bi", "bi_u", "dec65", "CAST(f AS DOUBLE)", "d", "tm", "yr", "c10",
-        "vc", "tt", "tx", "mt", "lt", "bool1", "en", "st", "js",
+        "ti",
+        "ti_u",
+        "si",
+        "mi",
+        "i",
+        "i_u",
+        "bi",
+        "bi_u",
+        "dec65",
+        "CAST(f AS DOUBLE)",
+        "d",
+        "tm",
+        "yr",
+        "c10",
+        "vc",
+        "tt",
+        "tx",
+        "mt",
+        "lt",
+        "bool1",
+        "en",
+        "st",
+        "js",
     ];
     let source = mysql_rows(
         &w.db,
@@ -118,7 +139,9 @@ fn every_type_and_nasty_value_comes_out_exactly() {
     for srow in &source {
         let id = String::from_utf8(srow[0].clone().unwrap()).unwrap();
         for (k, c) in mysql_cols.iter().enumerate() {
-            let c = c.trim_start_matches("CAST(").trim_end_matches(" AS DOUBLE)");
+            let c = c
+                .trim_start_matches("CAST(")
+                .trim_end_matches(" AS DOUBLE)");
             assert_eq!(row(&id)[col(c)], srow[k + 1], "row {id} column {c}");
         }
     }
@@ -585,7 +608,7 @@ fn a_big_table_is_read_as_key_ranges_with_every_row_exactly_once() {
     assert_exit(&o, 0);
     let dir = export_dir(&o, w.path());
     let m = load(&dir);
-    assert_eq!(m.format_version, 2);
+    assert_eq!(m.format_version, 3);
     assert!(m.tables["small"].parts.is_empty());
     for (table, total) in [("by_uuid", 30_000usize), ("by_int", 20_000)] {
         let t = &m.tables[table];
@@ -623,10 +646,6 @@ fn a_big_table_is_read_as_key_ranges_with_every_row_exactly_once() {
         "199990000"
     );
     assert_exit(&w.run(&["verify", dir.to_str().unwrap(), "--source"]), 0);
-    // Without splitting the export stays format 1, readable by older builds.
-    let o = w.run(&["export", &w.db, "--out", "out1", "--jobs", "2"]);
-    assert_exit(&o, 0);
-    assert_eq!(load(&export_dir(&o, w.path())).format_version, 1);
 }
 
 #[test]

@@ -336,7 +336,7 @@ fn a_flipped_byte_is_refused_before_any_write() {
     let text = std::fs::read_to_string(&mpath).unwrap();
     std::fs::write(
         &mpath,
-        text.replace("\"format_version\": 1", "\"format_version\": 3"),
+        text.replace("\"format_version\": 3", "\"format_version\": 4"),
     )
     .unwrap();
     let o = import(&w, &dir, &[]);
@@ -503,13 +503,21 @@ fn an_export_made_by_the_old_scripts_imports_with_a_warning() {
         "id,name,note\n1,,\"\"\n2,\"a,b\",x\n3,\"\",\n",
     )
     .unwrap();
-    let o = w.run(&[
+    let args = [
         "import",
         dir.to_str().unwrap(),
         "--yes",
         "--target-db",
         &w.db,
-    ]);
+    ];
+    let o = w.run(&args);
+    assert_exit(&o, 2);
+    assert!(
+        stderr(&o).contains("carries no checksums") && stderr(&o).contains("--accept-unverified"),
+        "{}",
+        stderr(&o)
+    );
+    let o = w.run(&[&args[..], &["--accept-unverified"]].concat());
     assert_exit(&o, 0);
     assert!(stderr(&o).contains("no checksums"), "{}", stderr(&o));
     assert_eq!(

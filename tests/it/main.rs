@@ -13,4 +13,5 @@ mod export;
 mod fixture;
 mod import;
 mod log_run;
+mod reliability;
 mod verify;
