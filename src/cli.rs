@@ -59,7 +59,9 @@ pub enum Command {
 /// MySQL connection options; each also reads the variable named in its help.
 #[derive(Debug, Args, Default, Clone)]
 pub struct MysqlArgs {
-    /// MySQL URL, mysql://user:password@host:port [env: MYSQL_URL]
+    /// MySQL URL, mysql://user:password@host:port[/database][?ssl-mode=...&ssl-ca=...].
+    /// A password in a flag shows in `ps` to other users of this machine: prefer the
+    /// environment or .env [env: MYSQL_URL]
     #[arg(long, value_name = "URL")]
     pub mysql_url: Option<String>,
     /// MySQL host [env: MYSQL_HOST] [default: 127.0.0.1]
@@ -78,12 +80,23 @@ pub struct MysqlArgs {
     /// engine (DOCKER_HOST); recorded in the manifest [env: MYSQL_CONTAINER]
     #[arg(long, value_name = "NAME")]
     pub mysql_container: Option<String>,
+    /// TLS: disable, prefer (TLS if offered, certificate not checked), require, verify-ca,
+    /// verify-full (MySQL's DISABLED ... VERIFY_IDENTITY work too) [env: MYSQL_SSL_MODE]
+    /// [default: prefer]
+    #[arg(long, value_name = "MODE")]
+    pub mysql_ssl_mode: Option<String>,
+    /// PEM file of the certificate authorities to trust for verify-ca/verify-full
+    /// [env: MYSQL_SSL_CA] [default: the Mozilla root set]
+    #[arg(long, value_name = "FILE")]
+    pub mysql_ssl_ca: Option<String>,
 }
 
 /// PostgreSQL connection options; each also reads the variable named in its help.
 #[derive(Debug, Args, Default, Clone)]
 pub struct PostgresArgs {
-    /// PostgreSQL URL, postgres://user:password@host:port [env: POSTGRES_URL]
+    /// PostgreSQL URL, postgres://user:password@host:port[/database][?sslmode=...&sslrootcert=...].
+    /// A password in a flag shows in `ps` to other users of this machine: prefer the
+    /// environment or .env [env: POSTGRES_URL]
     #[arg(long, value_name = "URL")]
     pub postgres_url: Option<String>,
     /// PostgreSQL host [env: POSTGRES_HOST] [default: 127.0.0.1]
@@ -96,12 +109,20 @@ pub struct PostgresArgs {
     #[arg(long, value_name = "USER")]
     pub postgres_user: Option<String>,
     /// PostgreSQL password; prefer the environment or .env (a flag shows in `ps`) [env: POSTGRES_PASSWORD]
-    #[arg(long, value_name = "PASSWORD")]
+    #[arg(long, value_name = "PASSWORD", hide_env_values = true)]
     pub postgres_password: Option<String>,
     /// Container running PostgreSQL: when host and port are unset, found through the
     /// Docker engine (DOCKER_HOST) [env: POSTGRES_CONTAINER]
     #[arg(long, value_name = "NAME")]
     pub postgres_container: Option<String>,
+    /// TLS, as libpq's sslmode: disable, prefer (TLS if offered, certificate not checked),
+    /// require, verify-ca, verify-full [env: POSTGRES_SSLMODE] [default: prefer]
+    #[arg(long, value_name = "MODE")]
+    pub postgres_sslmode: Option<String>,
+    /// PEM file of the certificate authorities to trust for verify-ca/verify-full
+    /// [env: POSTGRES_SSLROOTCERT] [default: the Mozilla root set]
+    #[arg(long, value_name = "FILE")]
+    pub postgres_sslrootcert: Option<String>,
 }
 
 #[derive(Debug, Args)]

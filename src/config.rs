@@ -109,6 +109,61 @@ impl fmt::Display for Secret {
     }
 }
 
+/// How a connection uses TLS, in libpq's words (MySQL's `DISABLED`, `PREFERRED`,
+/// `REQUIRED`, `VERIFY_CA`, `VERIFY_IDENTITY` are read as the same five).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SslMode {
+    /// Plain TCP.
+    Disable,
+    /// TLS when the server offers it, else plain; the certificate is not checked.
+    Prefer,
+    /// TLS or fail; the certificate is not checked.
+    Require,
+    /// TLS, and the certificate must chain to a trusted root (any host name).
+    VerifyCa,
+    /// TLS, a trusted certificate, and one issued for the host connected to.
+    VerifyFull,
+}
+
+impl SslMode {
+    pub fn parse(text: &str) -> Option<SslMode> {
+        Some(
+            match text.trim().to_ascii_lowercase().replace('_', "-").as_str() {
+                "disable" | "disabled" => SslMode::Disable,
+                "prefer" | "preferred" => SslMode::Prefer,
+                "require" | "required" => SslMode::Require,
+                "verify-ca" => SslMode::VerifyCa,
+                "verify-full" | "verify-identity" => SslMode::VerifyFull,
+                _ => return None,
+            },
+        )
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            SslMode::Disable => "disable",
+            SslMode::Prefer => "prefer",
+            SslMode::Require => "require",
+            SslMode::VerifyCa => "verify-ca",
+            SslMode::VerifyFull => "verify-full",
+        }
+    }
+
+    /// Is the server's certificate checked against trusted roots?
+    pub fn verifies(self) -> bool {
+        matches!(self, SslMode::VerifyCa | SslMode::VerifyFull)
+    }
+}
+
+/// TLS settings of one server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tls {
+    pub mode: SslMode,
+    /// PEM file of the roots to trust; without it, the Mozilla root set.
+    pub ca_file: Option<PathBuf>,
+}
+
 /// One server's resolved connection settings.
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
@@ -117,18 +172,45 @@ pub struct ServerConfig {
     pub user: String,
     pub password: Option<Secret>,
     pub container: Option<String>,
+    /// The database named in the URL's path, if any.
+    pub database: Option<String>,
+    pub tls: Tls,
     /// Where host/port/user came from, for `check`.
     pub origin: Origin,
     /// Where host and port came from: a container is resolved only when both are defaults.
     pub address_origin: Origin,
     /// Set when the address came from (or was not asked of) the Docker engine.
     pub resolved_via: Option<String>,
+    /// Every setting with where it came from, for `check` (the password as `***`).
+    pub settings: Vec<Setting>,
+}
+
+/// One resolved setting and its origin.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Setting {
+    pub name: &'static str,
+    pub value: String,
+    pub from: Origin,
 }
 
 impl ServerConfig {
     /// `user@host:port`, safe to print.
     pub fn display(&self) -> String {
         format!("{}@{}:{}", self.user, self.host, self.port)
+    }
+
+    /// The database to use: the one the command names, else the URL's; when both are
+    /// given they must agree (a URL naming another database is not silently ignored).
+    pub fn database_or(&self, named: Option<&str>, default: &str, what: &str) -> Result<String> {
+        match (named, &self.database) {
+            (Some(n), Some(u)) if n != u => Err(anyhow::anyhow!(
+                "{what} is `{n}`, but the connection URL names database `{u}`"
+            ))
+            .hint("remove the database from the URL, or make the two agree"),
+            (Some(n), _) => Ok(n.to_string()),
+            (None, Some(u)) => Ok(u.clone()),
+            (None, None) => Ok(default.to_string()),
+        }
     }
 }
 
@@ -138,6 +220,10 @@ struct Vars {
     scheme: &'static [&'static str],
     default_port: u16,
     default_user: &'static str,
+    /// `<prefix>_<this>` holds the TLS mode, and the URL parameters that may set it.
+    ssl_mode: (&'static str, &'static [&'static str]),
+    /// Likewise for the CA file.
+    ssl_ca: (&'static str, &'static [&'static str]),
 }
 
 const MYSQL: Vars = Vars {
@@ -145,12 +231,16 @@ const MYSQL: Vars = Vars {
     scheme: &["mysql", "mariadb"],
     default_port: 3306,
     default_user: "root",
+    ssl_mode: ("SSL_MODE", &["ssl-mode", "sslmode"]),
+    ssl_ca: ("SSL_CA", &["ssl-ca", "sslrootcert"]),
 };
 const POSTGRES: Vars = Vars {
     prefix: "POSTGRES",
     scheme: &["postgres", "postgresql"],
     default_port: 5432,
     default_user: "postgres",
+    ssl_mode: ("SSLMODE", &["sslmode"]),
+    ssl_ca: ("SSLROOTCERT", &["sslrootcert"]),
 };
 
 struct Given<'a> {
@@ -160,6 +250,8 @@ struct Given<'a> {
     user: Option<&'a str>,
     password: Option<&'a str>,
     container: Option<&'a str>,
+    ssl_mode: Option<&'a str>,
+    ssl_ca: Option<&'a str>,
 }
 
 /// Resolve the MySQL connection.
@@ -173,6 +265,8 @@ pub fn mysql(args: &MysqlArgs, layers: &Layers) -> Result<ServerConfig> {
             user: args.mysql_user.as_deref(),
             password: args.mysql_password.as_deref(),
             container: args.mysql_container.as_deref(),
+            ssl_mode: args.mysql_ssl_mode.as_deref(),
+            ssl_ca: args.mysql_ssl_ca.as_deref(),
         },
         layers,
     )
@@ -189,6 +283,8 @@ pub fn postgres(args: &PostgresArgs, layers: &Layers) -> Result<ServerConfig> {
             user: args.postgres_user.as_deref(),
             password: args.postgres_password.as_deref(),
             container: args.postgres_container.as_deref(),
+            ssl_mode: args.postgres_sslmode.as_deref(),
+            ssl_ca: args.postgres_sslrootcert.as_deref(),
         },
         layers,
     )
@@ -203,8 +299,7 @@ fn resolve(vars: &Vars, given: Given<'_>, layers: &Layers) -> Result<ServerConfi
     let mut parts = UrlParts::default();
     let url_origin = match &url {
         Some((text, origin)) => {
-            parts =
-                parse_url(text, vars.scheme).with_context(|| format!("reading {}", var("URL")))?;
+            parts = parse_url(text, vars).with_context(|| format!("reading {}", var("URL")))?;
             *origin
         }
         None => Origin::Default,
@@ -241,11 +336,43 @@ fn resolve(vars: &Vars, given: Given<'_>, layers: &Layers) -> Result<ServerConfi
             vars.default_port
         ))?;
     let (user, user_origin) = pick(given.user, "USER", parts.user, vars.default_user);
-    let (password, _) = pick(given.password, "PASSWORD", parts.password, "");
-    let container = layers
-        .get(given.container, &var("CONTAINER"))
-        .map(|(v, _)| v)
-        .filter(|v| !v.is_empty());
+    let (password, password_origin) = pick(given.password, "PASSWORD", parts.password, "");
+    let (mode_text, mode_origin) = pick(given.ssl_mode, vars.ssl_mode.0, parts.ssl_mode, "prefer");
+    let mode = SslMode::parse(&mode_text)
+        .with_context(|| format!("{} is `{mode_text}`", var(vars.ssl_mode.0)))
+        .hint("use disable, prefer, require, verify-ca or verify-full")?;
+    let (ca, ca_origin) = pick(given.ssl_ca, vars.ssl_ca.0, parts.ssl_ca, "");
+    let container = layers.get(given.container, &var("CONTAINER"));
+    let setting = |name: &'static str, value: &str, from: Origin| Setting {
+        name,
+        value: value.to_string(),
+        from,
+    };
+    let settings = vec![
+        setting("host", &host, host_origin),
+        setting("port", &port_text, port_origin),
+        setting("user", &user, user_origin),
+        setting(
+            "password",
+            if password.is_empty() { "(none)" } else { "***" },
+            password_origin,
+        ),
+        setting("tls", mode.name(), mode_origin),
+        setting(
+            "ca file",
+            if ca.is_empty() {
+                "(Mozilla roots)"
+            } else {
+                &ca
+            },
+            ca_origin,
+        ),
+        match &container {
+            Some((c, o)) if !c.is_empty() => setting("container", c, *o),
+            _ => setting("container", "(none)", Origin::Default),
+        },
+    ];
+    let container = container.map(|(v, _)| v).filter(|v| !v.is_empty());
     if host.is_empty() {
         bail!("{} is empty", var("HOST"));
     }
@@ -255,9 +382,15 @@ fn resolve(vars: &Vars, given: Given<'_>, layers: &Layers) -> Result<ServerConfi
         user,
         password: (!password.is_empty()).then(|| Secret::new(password)),
         container,
+        database: parts.database,
+        tls: Tls {
+            mode,
+            ca_file: (!ca.is_empty()).then(|| PathBuf::from(ca)),
+        },
         origin: host_origin.max(port_origin).max(user_origin),
         address_origin: host_origin.max(port_origin),
         resolved_via: None,
+        settings,
     })
 }
 
@@ -267,29 +400,76 @@ struct UrlParts {
     port: Option<u16>,
     user: Option<String>,
     password: Option<String>,
+    database: Option<String>,
+    ssl_mode: Option<String>,
+    ssl_ca: Option<String>,
 }
 
-fn parse_url(text: &str, schemes: &[&str]) -> Result<UrlParts> {
+/// Read a connection URL completely, or say which part is wrong: a URL that does not
+/// parse as `scheme://user:password@host:port[/database][?tls parameters]` is never
+/// half-understood (`postgres:/app:pw@db.example.com` once meant 127.0.0.1).
+fn parse_url(text: &str, vars: &Vars) -> Result<UrlParts> {
+    let example = format!("{}://user:password@host:port", vars.scheme[0]);
     // Never echo the URL itself: it may hold a password.
-    let url = url::Url::parse(text)
-        .map_err(|e| anyhow::anyhow!("not a valid URL ({e})"))
-        .hint(format!("expected {}://user:password@host:port", schemes[0]))?;
-    if !schemes.contains(&url.scheme()) {
+    let Some((scheme, rest)) = text.split_once("://") else {
+        let scheme = text.split(':').next().unwrap_or_default();
+        return Err(anyhow::anyhow!(
+            "not a URL of the form {example}: there is no `//` after `{scheme}:`"
+        ))
+        .hint(format!("write it as {example}"));
+    };
+    if !vars.scheme.contains(&scheme) {
         bail!(
-            "URL scheme is `{}`, expected `{}`",
-            url.scheme(),
-            schemes[0]
+            "URL scheme is `{scheme}`, expected `{}`",
+            vars.scheme.join("` or `")
         );
     }
+    if rest.is_empty() || rest.starts_with(['/', '?', '#']) {
+        return Err(anyhow::anyhow!("the URL names no host"))
+            .hint(format!("write it as {example}"));
+    }
+    let url = url::Url::parse(text)
+        .map_err(|e| anyhow::anyhow!("not a valid URL ({e})"))
+        .hint(format!("expected {example}"))?;
+    let host = url
+        .host_str()
+        .filter(|h| !h.is_empty())
+        .ok_or_else(|| anyhow::anyhow!("the URL names no host"))
+        .hint(format!("write it as {example}"))?;
+    if url.fragment().is_some() {
+        bail!("the URL has a `#` fragment, which a connection URL cannot have");
+    }
+    let path = url.path().trim_start_matches('/');
+    if path.contains('/') {
+        bail!("the URL's path has more than one part; at most a database name may follow the port");
+    }
     let decode = percent_decode;
-    Ok(UrlParts {
-        host: url
-            .host_str()
-            .map(|h| h.trim_matches(['[', ']']).to_string()),
+    let mut parts = UrlParts {
+        host: Some(host.trim_matches(['[', ']']).to_string()),
         port: url.port(),
         user: (!url.username().is_empty()).then(|| decode(url.username())),
         password: url.password().map(decode),
-    })
+        database: (!path.is_empty()).then(|| decode(path)),
+        ..UrlParts::default()
+    };
+    for (key, value) in url.query_pairs() {
+        if vars.ssl_mode.1.contains(&key.as_ref()) {
+            parts.ssl_mode = Some(value.into_owned());
+        } else if vars.ssl_ca.1.contains(&key.as_ref()) {
+            parts.ssl_ca = Some(value.into_owned());
+        } else {
+            let known: Vec<&str> = vars
+                .ssl_mode
+                .1
+                .iter()
+                .chain(vars.ssl_ca.1)
+                .copied()
+                .collect();
+            return Err(anyhow::anyhow!("the URL has an unknown parameter `{key}`"))
+                .hint(format!("known parameters: {}", known.join(", ")));
+        }
+    }
+    Ok(parts)
 }
 
 fn percent_decode(s: &str) -> String {
@@ -405,6 +585,96 @@ mod tests {
         assert!(format!("{cfg:?}").contains("***"));
         let err = mysql(&MysqlArgs::default(), &l).unwrap_err();
         assert!(!format!("{err:#}").contains("hunter2"), "{err:#}");
+    }
+
+    #[test]
+    fn urls_parse_completely_or_name_the_wrong_part() {
+        let ok = |url: &str| {
+            postgres(
+                &PostgresArgs::default(),
+                &layers(&[("POSTGRES_URL", url)], &[]),
+            )
+        };
+        let cfg = ok("postgres://app:p%40ss@db.example.com:6543/appdb?sslmode=verify-full&sslrootcert=/ca.pem").unwrap();
+        assert_eq!(
+            (
+                cfg.host.as_str(),
+                cfg.port,
+                cfg.user.as_str(),
+                cfg.database.as_deref()
+            ),
+            ("db.example.com", 6543, "app", Some("appdb"))
+        );
+        assert_eq!(cfg.password.unwrap().expose(), "p@ss");
+        assert_eq!(
+            cfg.tls,
+            Tls {
+                mode: SslMode::VerifyFull,
+                ca_file: Some("/ca.pem".into())
+            }
+        );
+        let cases: &[(&str, &str)] = &[
+            (
+                "postgres:/app:pw@prod-db.example.com:5432",
+                "no `//` after `postgres:`",
+            ),
+            (
+                "postgres:app:pw@prod-db.example.com:5432",
+                "no `//` after `postgres:`",
+            ),
+            ("postgres:///appdb", "names no host"),
+            ("postgres://app@db/a/b", "more than one part"),
+            (
+                "postgres://app@db?sslmod=require",
+                "unknown parameter `sslmod`",
+            ),
+            ("postgres://app@db#x", "fragment"),
+            ("postgres://app@db?sslmode=sometimes", "`sometimes`"),
+            ("mysql://app@db", "scheme is `mysql`"),
+        ];
+        for (url, want) in cases {
+            let err = format!("{:#}", ok(url).unwrap_err());
+            assert!(err.contains(want), "{url}: {err}");
+            assert!(!err.contains("pw@"), "{url}: the password shows: {err}");
+        }
+        // MySQL's own words for the TLS modes.
+        let l = layers(
+            &[
+                ("MYSQL_URL", "mysql://u@h?ssl-mode=VERIFY_IDENTITY"),
+                ("MYSQL_SSL_CA", "/x.pem"),
+            ],
+            &[],
+        );
+        let cfg = mysql(&MysqlArgs::default(), &l).unwrap();
+        assert_eq!(
+            cfg.tls,
+            Tls {
+                mode: SslMode::VerifyFull,
+                ca_file: Some("/x.pem".into())
+            }
+        );
+        assert_eq!(
+            mysql(&MysqlArgs::default(), &layers(&[], &[]))
+                .unwrap()
+                .tls
+                .mode,
+            SslMode::Prefer
+        );
+    }
+
+    #[test]
+    fn a_url_database_and_a_named_one_must_agree() {
+        let l = layers(&[("POSTGRES_URL", "postgres://u@h/app")], &[]);
+        let cfg = postgres(&PostgresArgs::default(), &l).unwrap();
+        assert_eq!(cfg.database_or(None, "dflt", "--target-db").unwrap(), "app");
+        assert_eq!(
+            cfg.database_or(Some("app"), "dflt", "--target-db").unwrap(),
+            "app"
+        );
+        let err = cfg
+            .database_or(Some("other"), "dflt", "--target-db")
+            .unwrap_err();
+        assert!(format!("{err:#}").contains("the connection URL names database `app`"));
     }
 
     #[test]

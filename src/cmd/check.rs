@@ -1,15 +1,17 @@
-//! `pgconverge check`: can we reach both servers? Versions, where the connection settings
-//! came from, whether source and target databases exist, and whether the PostgreSQL role
-//! may set `session_replication_role` (which import needs).
+//! `pgconverge check [PROFILE|DB ...]`: can we reach both servers? Versions, TLS, every
+//! connection setting with where it came from (printed even when a login fails, so the
+//! layer that supplied a wrong value shows), whether the PostgreSQL role may set
+//! `session_replication_role` (which import needs), and, for the profiles or databases
+//! named, whether source and target databases exist.
 
-use anyhow::Result;
+use anyhow::{Result, anyhow};
 use serde::Serialize;
 
 use crate::cli::CheckArgs;
 use crate::cmd::{Ctx, Outcome};
-use crate::config::Origin;
-use crate::db::{mysql, postgres};
-use crate::hint::with_hint;
+use crate::config::{self, Origin, ServerConfig, Setting};
+use crate::db::{docker, mysql, postgres};
+use crate::hint::{self, with_hint};
 use crate::import::plan::REPLICATION_ROLE_HINT;
 use crate::mapping::Profile;
 use crate::report::Table;
@@ -22,7 +24,12 @@ struct Server {
     container: Option<String>,
     /// How the address was found through Docker (or why Docker was not asked).
     resolved_via: Option<String>,
-    version: String,
+    version: Option<String>,
+    /// The TLS version of the session, when encrypted.
+    tls: Option<String>,
+    settings: Vec<Setting>,
+    /// Why the server could not be used.
+    error: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -38,116 +45,154 @@ struct Databases {
 struct Report {
     servers: Vec<Server>,
     databases: Vec<Databases>,
-    replication_role_allowed: bool,
-    replication_role_detail: String,
+    replication_role_allowed: Option<bool>,
+    replication_role_detail: Option<String>,
 }
 
 pub async fn run(ctx: &Ctx, args: CheckArgs) -> Result<Outcome> {
-    let my = super::mysql_config(ctx, &args.mysql).await?;
-    let pg = super::postgres_config(ctx, &args.postgres).await?;
-    let explicit = !args.sources.is_empty();
-    let names = if explicit {
-        args.sources.clone()
-    } else {
-        vec!["alkemio".to_string(), "kratos".to_string()]
-    };
-    let mut profiles: Vec<Profile> = names
+    let mut my = config::mysql(&args.mysql, &ctx.layers)?;
+    let mut pg = config::postgres(&args.postgres, &ctx.layers)?;
+    let mut profiles: Vec<Profile> = args
+        .sources
         .iter()
         .map(|n| Profile::resolve(n, &ctx.layers))
         .collect();
     if let (Some(t), [p]) = (&args.target_db, profiles.as_mut_slice()) {
         p.target_db = t.clone();
     }
-
-    let mut conn = mysql::connect(&my, None).await?;
-    let my_version = mysql::server_version(&mut conn).await?;
-    let mut databases = Vec::new();
-    for p in &profiles {
-        databases.push(Databases {
-            profile: p.name.clone(),
-            source_database: p.source_db.clone(),
-            source_exists: mysql::database_exists(&mut conn, &p.source_db).await?,
-            target_database: p.target_db.clone(),
-            target_exists: false,
-        });
-    }
-    let _ = conn.disconnect().await;
-
-    let mut client = postgres::connect(&pg, "postgres").await?;
-    let pg_version = postgres::server_version(&client).await?;
-    for d in &mut databases {
-        d.target_exists = postgres::database_exists(&client, &d.target_database).await?;
-    }
-    let (allowed, detail) = postgres::replication_role_check(&mut client).await?;
-
-    let report = Report {
-        servers: vec![
-            Server {
-                kind: "mysql",
-                address: my.display(),
-                configured_from: my.origin,
-                container: my.container.clone(),
-                resolved_via: my.resolved_via.clone(),
-                version: my_version,
-            },
-            Server {
-                kind: "postgres",
-                address: pg.display(),
-                configured_from: pg.origin,
-                container: pg.container.clone(),
-                resolved_via: pg.resolved_via.clone(),
-                version: pg_version,
-            },
-        ],
-        databases,
-        replication_role_allowed: allowed,
-        replication_role_detail: detail,
+    let mut failures: Vec<anyhow::Error> = Vec::new();
+    let mut report = Report {
+        servers: Vec::new(),
+        databases: Vec::new(),
+        replication_role_allowed: None,
+        replication_role_detail: None,
     };
-    if args.json {
-        super::print_json(&report)?;
-    } else {
-        print!("{}", render(&report));
+    let mut source_exists = Vec::new();
+    let mysql_probe = async {
+        docker::apply(&mut my, 3306, &ctx.layers).await?;
+        let mut conn = mysql::connect(&my, None).await?;
+        let version = mysql::server_version(&mut conn).await?;
+        let tls = mysql::tls_in_use(&mut conn).await?;
+        for p in &profiles {
+            source_exists.push(mysql::database_exists(&mut conn, &p.source_db).await?);
+        }
+        let _ = conn.disconnect().await;
+        Ok::<_, anyhow::Error>((version, tls))
     }
+    .await;
+    report
+        .servers
+        .push(server("mysql", &my, mysql_probe, &mut failures));
 
-    if !report.replication_role_allowed {
-        return Err(with_hint(
-            anyhow::anyhow!(
-                "PostgreSQL role `{}` may not SET session_replication_role: {}",
-                pg.user,
-                report.replication_role_detail
-            ),
-            REPLICATION_ROLE_HINT,
-        ));
+    let mut target_exists = Vec::new();
+    let mut role = None;
+    let pg_probe = async {
+        docker::apply(&mut pg, 5432, &ctx.layers).await?;
+        let mut client = postgres::connect(&pg, "postgres").await?;
+        let version = postgres::server_version(&client).await?;
+        let tls = postgres::tls_in_use(&client).await?;
+        for p in &profiles {
+            target_exists.push(postgres::database_exists(&client, &p.target_db).await?);
+        }
+        role = Some(postgres::replication_role_check(&mut client).await?);
+        Ok::<_, anyhow::Error>((version, tls))
     }
-    if explicit {
-        for d in &report.databases {
-            if !d.source_exists {
-                return Err(with_hint(
-                    anyhow::anyhow!(
+    .await;
+    report
+        .servers
+        .push(server("postgres", &pg, pg_probe, &mut failures));
+
+    if let Some((allowed, detail)) = role {
+        if !allowed {
+            failures.push(with_hint(
+                anyhow!(
+                    "PostgreSQL role `{}` may not SET session_replication_role: {detail}",
+                    pg.user
+                ),
+                REPLICATION_ROLE_HINT,
+            ));
+        }
+        report.replication_role_allowed = Some(allowed);
+        report.replication_role_detail = Some(detail);
+    }
+    if source_exists.len() == profiles.len() && target_exists.len() == profiles.len() {
+        for ((p, s), t) in profiles.iter().zip(source_exists).zip(target_exists) {
+            if !s {
+                failures.push(with_hint(
+                    anyhow!(
                         "MySQL at {}: source database `{}` does not exist",
                         my.display(),
-                        d.source_database
+                        p.source_db
                     ),
                     mysql::UNKNOWN_DATABASE_HINT,
                 ));
             }
-            if !d.target_exists {
-                return Err(with_hint(
-                    anyhow::anyhow!(
+            if !t {
+                failures.push(with_hint(
+                    anyhow!(
                         "PostgreSQL at {}: target database `{}` does not exist",
                         pg.display(),
-                        d.target_database
+                        p.target_db
                     ),
                     postgres::MISSING_DATABASE_HINT,
                 ));
             }
+            report.databases.push(Databases {
+                profile: p.name.clone(),
+                source_database: p.source_db.clone(),
+                source_exists: s,
+                target_database: p.target_db.clone(),
+                target_exists: t,
+            });
         }
     }
-    Ok(Outcome::Success)
+
+    if args.json {
+        super::print_json(&report)?;
+    } else {
+        print!("{}", render(&report, profiles.is_empty()));
+    }
+    match failures.into_iter().next() {
+        Some(e) => Err(e),
+        None => Ok(Outcome::Success),
+    }
 }
 
-fn render(r: &Report) -> String {
-    let mut servers = Table::new(["server", "address", "configured from", "version"]);
+/// One server's line of the report from its probe.
+fn server(
+    kind: &'static str,
+    cfg: &ServerConfig,
+    probe: Result<(String, Option<String>)>,
+    failures: &mut Vec<anyhow::Error>,
+) -> Server {
+    let (version, tls, error) = match probe {
+        Ok((v, t)) => (Some(v), t, None),
+        Err(e) => {
+            let line = hint::render(&e)
+                .lines()
+                .next()
+                .unwrap_or_default()
+                .trim_start_matches("error: ")
+                .to_string();
+            failures.push(e);
+            (None, None, Some(line))
+        }
+    };
+    Server {
+        kind,
+        address: cfg.display(),
+        configured_from: cfg.origin,
+        container: cfg.container.clone(),
+        resolved_via: cfg.resolved_via.clone(),
+        version,
+        tls,
+        settings: cfg.settings.clone(),
+        error,
+    }
+}
+
+fn render(r: &Report, no_names: bool) -> String {
+    let mut servers = Table::new(["server", "address", "configured from", "version", "tls"]);
     for s in &r.servers {
         let from = match (&s.resolved_via, &s.container) {
             (Some(via), _) => format!("docker: {via}"),
@@ -158,35 +203,52 @@ fn render(r: &Report) -> String {
             s.kind.to_string(),
             s.address.clone(),
             from,
-            s.version.clone(),
+            s.version.clone().unwrap_or_else(|| "FAILED".into()),
+            s.tls.clone().unwrap_or_else(|| "off".into()),
         ]);
     }
-    let yes_no = |b: bool| if b { "yes" } else { "no" }.to_string();
-    let mut dbs = Table::new([
-        "profile",
-        "source (mysql)",
-        "exists",
-        "target (postgres)",
-        "exists",
-    ]);
-    for d in &r.databases {
-        dbs.row([
-            d.profile.clone(),
-            d.source_database.clone(),
-            yes_no(d.source_exists),
-            d.target_database.clone(),
-            yes_no(d.target_exists),
-        ]);
+    let mut settings = Table::new(["server", "setting", "value", "from"]);
+    for s in &r.servers {
+        for x in &s.settings {
+            settings.row([s.kind, x.name, &x.value, &x.from.to_string()]);
+        }
     }
-    format!(
-        "{}\n{}\nsession_replication_role: {} ({})\n",
-        servers.render(),
-        dbs.render(),
-        if r.replication_role_allowed {
-            "allowed"
-        } else {
-            "NOT allowed"
-        },
-        r.replication_role_detail
-    )
+    let mut out = format!("{}\n{}", servers.render(), settings.render());
+    for s in &r.servers {
+        if let Some(e) = &s.error {
+            out.push_str(&format!("{}: {e}\n", s.kind));
+        }
+    }
+    if !r.databases.is_empty() {
+        let yes_no = |b: bool| if b { "yes" } else { "no" }.to_string();
+        let mut dbs = Table::new([
+            "profile",
+            "source (mysql)",
+            "exists",
+            "target (postgres)",
+            "exists",
+        ]);
+        for d in &r.databases {
+            dbs.row([
+                d.profile.clone(),
+                d.source_database.clone(),
+                yes_no(d.source_exists),
+                d.target_database.clone(),
+                yes_no(d.target_exists),
+            ]);
+        }
+        out.push_str(&format!("\n{}", dbs.render()));
+    } else if no_names {
+        out.push_str(
+            "\ndatabases: not checked; name profiles or databases, e.g. `pgconverge check alkemio kratos`\n",
+        );
+    }
+    if let (Some(allowed), Some(detail)) = (r.replication_role_allowed, &r.replication_role_detail)
+    {
+        out.push_str(&format!(
+            "session_replication_role: {} ({detail})\n",
+            if allowed { "allowed" } else { "NOT allowed" }
+        ));
+    }
+    out
 }

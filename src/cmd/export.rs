@@ -32,8 +32,10 @@ pub async fn run(ctx: &Ctx, args: ExportArgs) -> Result<Outcome> {
     );
 
     let result = async {
+        let cfg = super::mysql_config(ctx, &args.mysql).await?;
+        cfg.database_or(Some(&db), &db, "the source database")?;
         let job = Job {
-            cfg: super::mysql_config(ctx, &args.mysql).await?,
+            cfg,
             profile,
             only: args.tables.clone(),
             exclude: args.exclude.clone(),

@@ -183,12 +183,11 @@ async fn resolve(ctx: &Ctx, args: &ImportArgs) -> Result<Job> {
         .hint("export again with pgconverge, or pass --accept-unverified to load it as it is");
     }
     let profile = Profile::resolve(&manifest.profile(), &ctx.layers);
-    let target_db = args
-        .target_db
-        .clone()
-        .unwrap_or_else(|| profile.target_db.clone());
+    let target = super::postgres_config(ctx, &args.postgres).await?;
+    let target_db =
+        target.database_or(args.target_db.as_deref(), &profile.target_db, "--target-db")?;
     Ok(Job {
-        target: super::postgres_config(ctx, &args.postgres).await?,
+        target,
         options: plan::Options {
             schema: args.schema.clone(),
             strict: args.strict,

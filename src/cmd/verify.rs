@@ -73,15 +73,22 @@ async fn resolve_and_verify(ctx: &Ctx, args: &VerifyArgs, dir: ExportDir) -> Res
     let manifest = open::manifest(&dir)?;
     let profile = Profile::resolve(&manifest.profile(), &ctx.layers);
     let source = match args.source {
-        true => Some(super::mysql_config(ctx, &args.mysql).await?),
+        true => {
+            let cfg = super::mysql_config(ctx, &args.mysql).await?;
+            let db = manifest.source_database();
+            cfg.database_or(Some(&db), &db, "the export's source database")?;
+            Some(cfg)
+        }
         false => None,
     };
+    let target = super::postgres_config(ctx, &args.postgres).await?;
     let job = Job {
-        target: super::postgres_config(ctx, &args.postgres).await?,
-        target_db: args
-            .target_db
-            .clone()
-            .unwrap_or_else(|| profile.target_db.clone()),
+        target_db: target.database_or(
+            args.target_db.as_deref(),
+            &profile.target_db,
+            "--target-db",
+        )?,
+        target,
         schema: args.schema.clone(),
         source,
         foreign_keys: !args.no_fk,

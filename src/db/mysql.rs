@@ -9,9 +9,10 @@ use anyhow::{Context, Result, anyhow};
 use mysql_async::prelude::*;
 use mysql_async::{Conn, OptsBuilder};
 
-use crate::config::ServerConfig;
+use crate::config::{ServerConfig, SslMode};
 use crate::db::catalog::{Read, Snapshot, SourceColumn, SourceTable};
 use crate::db::sql::my::{ident as quote_ident, qualified};
+use crate::db::tls;
 use crate::hint::with_hint;
 
 /// The snapshot every reader works in; the manifest records these same values.
@@ -23,23 +24,39 @@ const CHARSET: &str = "utf8mb4";
 pub const UNKNOWN_DATABASE_HINT: &str =
     "list them with SHOW DATABASES; set ALKEMIO_DB / KRATOS_DB or name the database";
 
-/// Connect, optionally to a database, with a 15 s limit.
+/// Connect, optionally to a database, with a 15 s limit. Under `prefer`, a server that
+/// offers no TLS is connected to in plain TCP.
 pub async fn connect(cfg: &ServerConfig, db: Option<&str>) -> Result<Conn> {
+    let ssl = tls::mysql_ssl_opts(&cfg.tls);
+    match attempt(cfg, db, ssl.clone()).await {
+        Err(mysql_async::Error::Driver(mysql_async::DriverError::NoClientSslFlagFromServer))
+            if cfg.tls.mode == SslMode::Prefer =>
+        {
+            attempt(cfg, db, None).await
+        }
+        other => other,
+    }
+    .map_err(|e| explain(e, cfg, db))
+}
+
+async fn attempt(
+    cfg: &ServerConfig,
+    db: Option<&str>,
+    ssl: Option<mysql_async::SslOpts>,
+) -> mysql_async::Result<Conn> {
     let opts = OptsBuilder::default()
         .ip_or_hostname(cfg.host.clone())
         .tcp_port(cfg.port)
         .user(Some(cfg.user.clone()))
         .pass(cfg.password.as_ref().map(|p| p.expose().to_string()))
         .db_name(db.map(str::to_string))
-        .prefer_socket(false);
-    let attempt = tokio::time::timeout(Duration::from_secs(15), Conn::new(opts)).await;
-    match attempt {
-        Err(_) => Err(with_hint(
-            anyhow!("MySQL at {} did not answer within 15 s", cfg.display()),
-            "check MYSQL_HOST and MYSQL_PORT, and that a firewall lets the connection through",
-        )),
-        Ok(Err(e)) => Err(explain(e, cfg, db)),
-        Ok(Ok(conn)) => Ok(conn),
+        .prefer_socket(false)
+        .ssl_opts(ssl);
+    match tokio::time::timeout(Duration::from_secs(15), Conn::new(opts)).await {
+        Ok(r) => r,
+        Err(_) => Err(mysql_async::Error::Io(mysql_async::IoError::Io(
+            std::io::Error::new(std::io::ErrorKind::TimedOut, "no answer within 15 s"),
+        ))),
     }
 }
 
@@ -59,11 +76,35 @@ fn explain(e: mysql_async::Error, cfg: &ServerConfig, db: Option<&str>) -> anyho
             ),
             UNKNOWN_DATABASE_HINT,
         ),
-        E::Io(_) => with_hint(
-            anyhow!("cannot reach {place}: {e}"),
+        E::Driver(mysql_async::DriverError::NoClientSslFlagFromServer) => with_hint(
+            anyhow!(
+                "{place} does not offer TLS, and MYSQL_SSL_MODE is {}",
+                cfg.tls.mode.name()
+            ),
+            "enable TLS on the server, or set MYSQL_SSL_MODE=prefer (or disable) for a trusted network",
+        ),
+        E::Io(io) if io.to_string().contains("certificate") => with_hint(
+            anyhow!(
+                "{place}: the server's TLS certificate was not accepted ({io}; MYSQL_SSL_MODE is {})",
+                cfg.tls.mode.name()
+            ),
+            "give the certificate authority that signed it with MYSQL_SSL_CA (ssl-ca= in the URL), \
+             or use verify-ca when the certificate does not name this host",
+        ),
+        E::Io(io) => with_hint(
+            anyhow!("cannot reach {place}: {}", io_cause(io)),
             "is the server running? scripts/dev-services.sh starts a local one; check MYSQL_HOST and MYSQL_PORT",
         ),
         _ => anyhow!("connecting to {place}: {e}"),
+    }
+}
+
+/// The operating system's words for an I/O failure, once (the driver wraps it twice:
+/// `Input/output error: Input/output error: Connection refused`).
+fn io_cause(e: &mysql_async::IoError) -> String {
+    match e {
+        mysql_async::IoError::Io(io) => io.to_string(),
+        other => other.to_string(),
     }
 }
 
@@ -74,6 +115,15 @@ pub async fn server_version(conn: &mut Conn) -> Result<String> {
         .await
         .context("reading the MySQL server version")?;
     Ok(v.unwrap_or_default())
+}
+
+/// The TLS version this session uses, or None when it is not encrypted.
+pub async fn tls_in_use(conn: &mut Conn) -> Result<Option<String>> {
+    let row: Option<(String, String)> = conn
+        .query_first("SHOW SESSION STATUS LIKE 'Ssl_version'")
+        .await
+        .context("reading the session's TLS state")?;
+    Ok(row.map(|(_, v)| v).filter(|v| !v.is_empty()))
 }
 
 /// Does the schema exist?

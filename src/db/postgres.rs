@@ -8,9 +8,10 @@ use std::time::Duration;
 use anyhow::{Context, Result, anyhow, bail};
 use tokio_postgres::{Client, NoTls};
 
-use crate::config::ServerConfig;
+use crate::config::{ServerConfig, SslMode};
 use crate::db::catalog::{Catalog, ForeignKey, PgColumn, PgTable};
 use crate::db::sql::pg::{ident as quote_ident, qualified};
+use crate::db::tls;
 use crate::hint::with_hint;
 
 /// A driver error as text with SQLSTATE, detail and where; the server's hint becomes a `Hint`.
@@ -58,11 +59,27 @@ pub async fn connect(cfg: &ServerConfig, db: &str) -> Result<Client> {
     if let Some(p) = &cfg.password {
         pg.password(p.expose());
     }
-    let (client, connection) = pg.connect(NoTls).await.map_err(|e| explain(e, cfg, db))?;
-    tokio::spawn(async move {
-        // Errors surface on the next client call; nothing to report here.
-        let _ = connection.await;
+    pg.ssl_mode(match cfg.tls.mode {
+        SslMode::Disable => tokio_postgres::config::SslMode::Disable,
+        SslMode::Prefer => tokio_postgres::config::SslMode::Prefer,
+        _ => tokio_postgres::config::SslMode::Require,
     });
+    // Errors of the connection task surface on the next client call.
+    let client = match tls::client_config(&cfg.tls)? {
+        None => {
+            let (client, conn) = pg.connect(NoTls).await.map_err(|e| explain(e, cfg, db))?;
+            tokio::spawn(conn);
+            client
+        }
+        Some(tls) => {
+            let (client, conn) = pg
+                .connect(tls::PgTls(tls))
+                .await
+                .map_err(|e| explain(e, cfg, db))?;
+            tokio::spawn(conn);
+            client
+        }
+    };
     Ok(client)
 }
 
@@ -72,6 +89,11 @@ fn explain(e: tokio_postgres::Error, cfg: &ServerConfig, db: &str) -> anyhow::Er
         let code = dbe.code().code();
         let msg = dbe.message().to_string();
         return match code {
+            "28000" if msg.contains("no encryption") => with_hint(
+                anyhow!("{place} refused the login: {msg}"),
+                "the server accepts this login over TLS only: set POSTGRES_SSLMODE to require \
+                 (or verify-full with POSTGRES_SSLROOTCERT) instead of disable",
+            ),
             "28P01" | "28000" => with_hint(
                 anyhow!("{place} refused the login: {msg}"),
                 "check POSTGRES_USER and POSTGRES_PASSWORD (flag, environment or .env)",
@@ -83,10 +105,39 @@ fn explain(e: tokio_postgres::Error, cfg: &ServerConfig, db: &str) -> anyhow::Er
             _ => anyhow!("connecting to {place}: {}", error(e)),
         };
     }
+    let cause = root_cause(&e);
+    let tls_mode = cfg.tls.mode.name();
+    if cause.contains("does not support TLS") {
+        return with_hint(
+            anyhow!("{place} does not offer TLS, and POSTGRES_SSLMODE is {tls_mode}"),
+            "enable ssl on the server, or set POSTGRES_SSLMODE=prefer (or disable) for a trusted network",
+        );
+    }
+    if cause.contains("certificate") || cause.contains("Certificate") {
+        return with_hint(
+            anyhow!(
+                "{place}: the server's TLS certificate was not accepted ({cause}; POSTGRES_SSLMODE is {tls_mode})"
+            ),
+            "give the certificate authority that signed it with POSTGRES_SSLROOTCERT (sslrootcert= in the URL), \
+             or use verify-ca when the certificate does not name this host",
+        );
+    }
     with_hint(
-        anyhow!("cannot reach {place}: {}", error(e)),
+        anyhow!("cannot reach {place}: {cause}"),
         "is the server running? scripts/dev-services.sh starts a local one; check POSTGRES_HOST and POSTGRES_PORT",
     )
+}
+
+/// The innermost message of an error's chain (the operating system's or the TLS
+/// library's own words), without the layers that repeat it.
+fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut last = e.to_string();
+    let mut src = e.source();
+    while let Some(s) = src {
+        last = s.to_string();
+        src = s.source();
+    }
+    last
 }
 
 /// `SHOW server_version`.
@@ -97,6 +148,19 @@ pub async fn server_version(client: &Client) -> Result<String> {
         .map_err(error)
         .context("reading the PostgreSQL server version")?;
     Ok(row.get(0))
+}
+
+/// The TLS version this session uses, or None when it is not encrypted.
+pub async fn tls_in_use(client: &Client) -> Result<Option<String>> {
+    let row = client
+        .query_opt(
+            "SELECT version FROM pg_stat_ssl WHERE pid = pg_backend_pid() AND ssl",
+            &[],
+        )
+        .await
+        .map_err(error)
+        .context("reading the session's TLS state")?;
+    Ok(row.map(|r| r.get(0)))
 }
 
 /// Does the database exist?

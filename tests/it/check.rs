@@ -72,3 +72,39 @@ fn unreachable_host_and_unknown_database_have_hints() {
     );
     assert!(err.contains("hint:"), "{err}");
 }
+
+#[test]
+fn without_names_only_the_servers_are_checked() {
+    let w = World::new("check_no_names");
+    let o = w.run(&["check"]);
+    assert_exit(&o, 0);
+    let out = stdout(&o);
+    assert!(!out.contains("source (mysql)"), "{out}");
+    assert!(out.contains("name profiles or databases"), "{out}");
+}
+
+#[test]
+fn a_failed_login_still_shows_where_each_setting_came_from() {
+    let w = World::new("check_settings_on_failure");
+    let o = w
+        .cmd()
+        .env("POSTGRES_URL", "postgres://nobody_here@127.0.0.1:5432")
+        .arg("check")
+        .output()
+        .unwrap();
+    assert_exit(&o, 2);
+    let out = stdout(&o);
+    let user_line = out
+        .lines()
+        .find(|l| l.starts_with("postgres") && l.contains(" user "))
+        .unwrap_or_else(|| panic!("no settings table:\n{out}"));
+    assert!(
+        user_line.contains("nobody_here") && user_line.ends_with("environment"),
+        "{user_line}"
+    );
+    assert!(
+        out.contains("postgres: PostgreSQL at nobody_here@127.0.0.1:5432 refused the login"),
+        "{out}"
+    );
+    assert!(stderr(&o).contains("hint:"), "{}", stderr(&o));
+}

@@ -14,4 +14,6 @@ mod fixture;
 mod import;
 mod log_run;
 mod reliability;
+mod servers;
+mod tls;
 mod verify;

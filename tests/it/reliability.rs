@@ -273,3 +273,28 @@ fn a_file_swapped_after_the_checks_is_refused_before_commit() {
     );
     assert_eq!(w.fingerprint(), before);
 }
+
+#[test]
+fn a_malformed_url_is_refused_not_read_as_localhost() {
+    let w = World::new("rel_malformed_url");
+    for url in [
+        "postgres:/app:pw-not-shown@prod-db.example.com:5432",
+        "postgres://app:pw-not-shown@prod-db.example.com:5432/db/extra",
+        "postgres://app:pw-not-shown@prod-db.example.com:5432?sslmod=require",
+    ] {
+        let o = w
+            .cmd()
+            .env("POSTGRES_URL", url)
+            .arg("check")
+            .output()
+            .unwrap();
+        assert_exit(&o, 2);
+        let err = stderr(&o);
+        assert!(err.contains("reading POSTGRES_URL"), "{url}: {err}");
+        assert!(!err.contains("127.0.0.1"), "{url}: {err}");
+        assert!(
+            !err.contains("pw-not-shown") && !stdout(&o).contains("pw-not-shown"),
+            "{url}: {err}"
+        );
+    }
+}
