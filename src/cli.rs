@@ -152,6 +152,10 @@ pub struct ExportArgs {
     /// with U+FFFD and drops \u0000, counting every change in the manifest
     #[arg(long, value_enum, default_value = "error")]
     pub on_invalid: OnInvalid,
+    /// First remove what interrupted exports left beside this one (`.<stamp>.partial-<pid>`
+    /// directories of processes that are gone; never one that still runs)
+    #[arg(long)]
+    pub clean_partials: bool,
     /// JSON on stdout (export directory, counts, warnings) instead of the table
     #[arg(long)]
     pub json: bool,

@@ -19,7 +19,11 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match runtime.block_on(cmd::run(cli)) {
+    let result = runtime.block_on(cmd::run(cli));
+    // A thread still blocked (a prompt left unanswered after an interruption) must not
+    // keep the process alive.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(2));
+    match result {
         Ok(outcome) => outcome.exit_code(),
         Err(err) => {
             eprint!("{}", hint::render(&err));

@@ -1,7 +1,7 @@
 //! `pgconverge export <profile|database>`: resolve the job, run it (`export::export`),
 //! report the tables written and the export directory (last line, or `--json`).
 
-use anyhow::{Result, anyhow};
+use anyhow::Result;
 
 use crate::cli::{ExportArgs, OnInvalid};
 use crate::cmd::{Ctx, Outcome};
@@ -32,6 +32,7 @@ pub async fn run(ctx: &Ctx, args: ExportArgs) -> Result<Outcome> {
     );
 
     let result = async {
+        export::run::leftovers(&target, args.clean_partials, &progress)?;
         let cfg = super::mysql_config(ctx, &args.mysql).await?;
         cfg.database_or(Some(&db), &db, "the source database")?;
         let job = Job {
@@ -46,12 +47,9 @@ pub async fn run(ctx: &Ctx, args: ExportArgs) -> Result<Outcome> {
                 OnInvalid::Fix => InvalidPolicy::Fix,
             },
         };
-        tokio::select! {
-            r = export::export(&job, &target, &progress) => r,
-            why = super::interrupted() => Err(anyhow!(why)),
-        }
-    }
-    .await;
+        export::export(&job, &target, &progress).await
+    };
+    let result = ctx.interruptible(result).await;
     let exported = match result {
         Ok(e) => e,
         Err(e) => {

@@ -58,7 +58,8 @@ pub async fn run(ctx: &Ctx, args: ImportArgs) -> Result<Outcome> {
              only file presence is checked; NULL is read as an unquoted empty field",
         );
     }
-    let mut prepared = import::prepare(&job, &progress)
+    let mut prepared = ctx
+        .interruptible(import::prepare(&job, &progress))
         .await
         .map_err(|e| failed(e, Status::Failed))?;
     let description = show_plan(&prepared.plan, &job, &args, &progress)?;
@@ -68,7 +69,9 @@ pub async fn run(ctx: &Ctx, args: ImportArgs) -> Result<Outcome> {
     if args.dry_run {
         return Ok(Outcome::Success);
     }
-    confirm(args.yes, &prepared.plan, &job, &prepared.cascade_with_rows)
+    let question = question(&prepared.plan, &job, &prepared.cascade_with_rows);
+    ctx.interruptible(confirm(args.yes, question))
+        .await
         .map_err(|e| failed(e, Status::Failed))?;
 
     let stamp = export_dir::run_stamp(chrono::Utc::now(), std::process::id());
@@ -86,10 +89,8 @@ pub async fn run(ctx: &Ctx, args: ImportArgs) -> Result<Outcome> {
             progress: &progress,
             journal: &mut journal,
         };
-        tokio::select! {
-            r = import::execute(&mut prepared, &mut env, &mut state) => r,
-            why = super::interrupted() => Err(anyhow!(why)),
-        }
+        ctx.interruptible(import::execute(&mut prepared, &mut env, &mut state))
+            .await
     };
     let loaded = match result {
         Ok(loaded) => loaded,
@@ -262,16 +263,8 @@ fn describe(plan: &Plan, cfg: &ServerConfig, db: &str) -> String {
     out
 }
 
-fn confirm(yes: bool, plan: &Plan, job: &Job, cascade: &[String]) -> Result<()> {
-    if yes {
-        return Ok(());
-    }
-    if !std::io::stdin().is_terminal() {
-        return Err(anyhow!(
-            "refusing to import without confirmation: standard input is not a terminal"
-        ))
-        .hint("pass --yes for non-interactive runs");
-    }
+/// What the import asks before it writes.
+fn question(plan: &Plan, job: &Job, cascade: &[String]) -> String {
     let mut prompt = format!(
         "This TRUNCATEs and reloads {} tables of database `{}` at {}",
         plan.tables.len(),
@@ -284,10 +277,31 @@ fn confirm(yes: bool, plan: &Plan, job: &Job, cascade: &[String]) -> Result<()> 
             cascade.join(", ")
         ));
     }
-    eprint!("{prompt}. Continue? [y/N] ");
-    let _ = std::io::stderr().flush();
-    let mut answer = String::new();
-    std::io::stdin().lock().read_line(&mut answer)?;
+    prompt.push_str(". Continue? [y/N] ");
+    prompt
+}
+
+/// Ask on the terminal (on a blocking thread, so that a signal still interrupts).
+async fn confirm(yes: bool, question: String) -> Result<()> {
+    if yes {
+        return Ok(());
+    }
+    if !std::io::stdin().is_terminal() {
+        return Err(anyhow!(
+            "refusing to import without confirmation: standard input is not a terminal"
+        ))
+        .hint("pass --yes for non-interactive runs");
+    }
+    let answer = tokio::task::spawn_blocking(move || {
+        eprint!("{question}");
+        let _ = std::io::stderr().flush();
+        let mut answer = String::new();
+        std::io::stdin()
+            .lock()
+            .read_line(&mut answer)
+            .map(|_| answer)
+    })
+    .await??;
     if matches!(answer.trim(), "y" | "Y" | "yes" | "YES") {
         Ok(())
     } else {

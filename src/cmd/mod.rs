@@ -10,6 +10,7 @@ pub mod log_run;
 pub mod runs;
 pub mod verify;
 
+use std::future::Future;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -27,9 +28,29 @@ pub struct Ctx {
     pub quiet: bool,
     /// The invocation, passwords redacted, for the run log.
     pub command_line: String,
+    /// Set to the signal's name when the user interrupts.
+    interrupt: tokio::sync::watch::Receiver<Option<&'static str>>,
 }
 
 impl Ctx {
+    /// Resolves when the user interrupts (Ctrl-C, SIGTERM, SIGHUP), with what to say.
+    pub async fn interrupted(&self) -> &'static str {
+        let mut rx = self.interrupt.clone();
+        match rx.wait_for(Option::is_some).await {
+            Ok(v) => v.unwrap_or("interrupted"),
+            Err(_) => std::future::pending().await,
+        }
+    }
+
+    /// Run `work` unless the user interrupts first: then it is dropped (a transaction
+    /// rolls back, a connection closes) and the error says which signal came.
+    pub async fn interruptible<T>(&self, work: impl Future<Output = Result<T>>) -> Result<T> {
+        tokio::select! {
+            r = work => r,
+            why = self.interrupted() => Err(anyhow::anyhow!(why)),
+        }
+    }
+
     pub fn progress(&self) -> Progress {
         Progress::new(self.quiet)
     }
@@ -71,10 +92,23 @@ pub async fn postgres_config(ctx: &Ctx, args: &PostgresArgs) -> Result<ServerCon
     Ok(cfg)
 }
 
-/// Resolves when the user interrupts (Ctrl-C), with what to say about it.
-pub async fn interrupted() -> &'static str {
-    let _ = tokio::signal::ctrl_c().await;
-    "interrupted (Ctrl-C)"
+/// Catch Ctrl-C, SIGTERM and SIGHUP from now on (so none of them kills the process in
+/// the middle of a step) and announce the first one on the returned channel.
+fn catch_interrupts() -> Result<tokio::sync::watch::Receiver<Option<&'static str>>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (tx, rx) = tokio::sync::watch::channel(None);
+    let mut term = signal(SignalKind::terminate())?;
+    let mut hup = signal(SignalKind::hangup())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    tokio::spawn(async move {
+        let why = tokio::select! {
+            _ = int.recv() => "interrupted (Ctrl-C)",
+            _ = term.recv() => "interrupted (SIGTERM)",
+            _ = hup.recv() => "interrupted (SIGHUP)",
+        };
+        let _ = tx.send(Some(why));
+    });
+    Ok(rx)
 }
 
 /// Print a result as JSON on stdout.
@@ -94,6 +128,7 @@ pub async fn run(cli: Cli) -> Result<Outcome> {
         run_log,
         quiet: cli.global.quiet,
         command_line: config::redact_command_line(&args),
+        interrupt: catch_interrupts()?,
     };
     match cli.command {
         Command::Export(a) => export::run(&ctx, a).await,

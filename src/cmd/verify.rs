@@ -21,7 +21,7 @@ pub async fn run(ctx: &Ctx, args: VerifyArgs) -> Result<Outcome> {
         rec.entry(Status::Started, format!("verify of {dir_text}"))
             .export_dir(&dir_text),
     );
-    let report = match resolve_and_verify(ctx, &args, dir).await {
+    let report = match ctx.interruptible(resolve_and_verify(ctx, &args, dir)).await {
         Ok(r) => r,
         Err(e) => {
             rec.log(

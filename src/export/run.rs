@@ -47,6 +47,33 @@ pub struct Exported {
     pub manifest: Manifest,
 }
 
+/// Leftovers of interrupted exports beside `target`: listed with their size, and with
+/// `clean` removed when their process is gone (never one that still runs).
+pub fn leftovers(target: &NewExport, clean: bool, progress: &Progress) -> Result<()> {
+    let Some(parent) = target.final_dir.parent() else {
+        return Ok(());
+    };
+    for p in publish::partials(parent) {
+        let size = human_bytes(p.bytes);
+        if p.alive {
+            progress.note(format!(
+                "{} ({size}) is an export still running",
+                p.path.display()
+            ));
+        } else if clean {
+            publish::remove(&p)?;
+            progress.note(format!("removed {} ({size})", p.path.display()));
+        } else {
+            progress.warn(format!(
+                "{} ({size}) is left from an interrupted export (never importable); \
+                 `export --clean-partials` removes it",
+                p.path.display()
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Export into `target`.
 pub async fn export(job: &Job, target: &NewExport, progress: &Progress) -> Result<Exported> {
     let started_at = runlog::now_rfc3339();
@@ -62,14 +89,6 @@ pub async fn export(job: &Job, target: &NewExport, progress: &Progress) -> Resul
     let work = work_items(&mut conn, &db, plans, job.jobs.max(1), split_rows).await?;
     let _ = conn.disconnect().await;
 
-    if let Some(parent) = target.final_dir.parent() {
-        for p in publish::stale_partials(parent) {
-            progress.warn(format!(
-                "{} is left from an interrupted export (never importable); delete it to free space",
-                p.display()
-            ));
-        }
-    }
     publish::create(target)?;
     progress.note(format!(
         "exporting {table_count} tables of `{db}` from {} ({server_version}) into {}",

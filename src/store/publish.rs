@@ -81,14 +81,62 @@ fn fsync_dir(dir: &Path) -> Result<()> {
         .with_context(|| format!("fsyncing directory {}", dir.display()))
 }
 
-/// Temporary directories left in `parent` by interrupted exports.
-pub fn stale_partials(parent: &Path) -> Vec<PathBuf> {
+/// A temporary directory of an export that did not finish (or is still running).
+#[derive(Debug, Clone)]
+pub struct Partial {
+    pub path: PathBuf,
+    pub bytes: u64,
+    /// The process that writes it, still running: never touch it.
+    pub alive: bool,
+}
+
+/// Temporary export directories in `parent`, with their size and whether their
+/// process still runs.
+pub fn partials(parent: &Path) -> Vec<Partial> {
     let Ok(entries) = std::fs::read_dir(parent) else {
         return Vec::new();
     };
-    entries
+    let mut out: Vec<Partial> = entries
         .flatten()
         .filter(|e| is_partial(&e.file_name().to_string_lossy()))
-        .map(|e| e.path())
-        .collect()
+        .map(|e| {
+            let pid = export_dir::partial_pid(&e.file_name().to_string_lossy());
+            Partial {
+                bytes: dir_size(&e.path()),
+                alive: pid.is_some_and(process_alive),
+                path: e.path(),
+            }
+        })
+        .collect();
+    out.sort_by(|a, b| a.path.cmp(&b.path));
+    out
+}
+
+/// Remove a leftover of a process that is gone.
+pub fn remove(partial: &Partial) -> Result<()> {
+    if partial.alive {
+        anyhow::bail!(
+            "{} belongs to a running export: not removed",
+            partial.path.display()
+        );
+    }
+    std::fs::remove_dir_all(&partial.path)
+        .with_context(|| format!("removing {}", partial.path.display()))
+}
+
+fn process_alive(pid: u32) -> bool {
+    Path::new("/proc").join(pid.to_string()).exists()
+}
+
+fn dir_size(dir: &Path) -> u64 {
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .flatten()
+                .filter_map(|e| e.metadata().ok())
+                .filter(|m| m.is_file())
+                .map(|m| m.len())
+                .sum()
+        })
+        .unwrap_or(0)
 }

@@ -298,3 +298,231 @@ fn a_malformed_url_is_refused_not_read_as_localhost() {
         );
     }
 }
+
+/// A world whose table `big` takes a while to export and to load.
+fn big_world(name: &str) -> World {
+    let w = World::new(name);
+    w.mysql("CREATE TABLE big (id INT PRIMARY KEY, pad VARCHAR(250));");
+    w.mysql(&mysql_fill_sql(
+        "big",
+        "id, pad",
+        "seq.n, REPEAT('s', 250)",
+        300_000,
+    ));
+    w.pg(
+        "CREATE TABLE big (id integer PRIMARY KEY, pad text); CREATE INDEX big_pad ON big (pad);
+          INSERT INTO big VALUES (-1, 'before');",
+    );
+    w
+}
+
+fn signal(child: &std::process::Child, sig: &str) {
+    let ok = std::process::Command::new("kill")
+        .args([&format!("-{sig}"), &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+}
+
+fn last_status(w: &World) -> String {
+    let log = std::fs::read_to_string(w.run_log()).unwrap();
+    let last: serde_json::Value = serde_json::from_str(log.lines().last().unwrap()).unwrap();
+    last["status"].as_str().unwrap().to_string()
+}
+
+#[test]
+fn sigterm_mid_import_rolls_back_says_so_and_exits_2() {
+    let w = big_world("rel_sigterm_import");
+    let dir = export(&w, "out");
+    let before = w.fingerprint();
+    let child = w
+        .cmd()
+        .args(["import", dir.to_str().unwrap(), "--yes"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        assert!(std::time::Instant::now() < deadline, "never saw the COPY");
+        let copying = w.pg_value(&format!(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = '{}' AND query LIKE 'COPY%'",
+            w.db
+        ));
+        if copying.as_deref() != Some("0") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    signal(&child, "TERM");
+    let o = child.wait_with_output().unwrap();
+    assert_exit(&o, 2);
+    let err = stderr(&o);
+    assert!(
+        err.contains("interrupted (SIGTERM)") && err.contains("rolled back"),
+        "{err}"
+    );
+    assert_eq!(last_status(&w), "rolled_back");
+    assert_eq!(w.fingerprint(), before);
+}
+
+#[test]
+fn sighup_mid_export_keeps_nothing_and_logs_the_failure() {
+    let w = big_world("rel_sighup_export");
+    let child = w
+        .cmd()
+        .args(["export", &w.db, "--out", "out", "--jobs", "1"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let parent = w.path().join("out").join(&w.db);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    'wait: loop {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "export never started writing"
+        );
+        for d in std::fs::read_dir(&parent).into_iter().flatten().flatten() {
+            if std::fs::metadata(d.path().join("big.csv")).is_ok_and(|m| m.len() > 1 << 20) {
+                break 'wait;
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    signal(&child, "HUP");
+    let o = child.wait_with_output().unwrap();
+    assert_exit(&o, 2);
+    assert!(
+        stderr(&o).contains("interrupted (SIGHUP)"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(std::fs::read_dir(&parent).unwrap().count(), 0);
+    assert_eq!(last_status(&w), "failed");
+}
+
+#[test]
+fn a_failure_writing_the_manifest_is_logged_and_leaves_nothing() {
+    let w = World::new("rel_manifest_write");
+    // Many columns: a tiny CSV but a manifest of several kB.
+    let cols: Vec<String> = (0..60).map(|i| format!("c{i} INT")).collect();
+    w.mysql(&format!(
+        "CREATE TABLE t (id INT PRIMARY KEY, {}); INSERT INTO t (id) VALUES (1);",
+        cols.join(", ")
+    ));
+    // Files may not grow past 8 kB (SIGXFSZ ignored, so the write fails with EFBIG).
+    let bin = env!("CARGO_BIN_EXE_pgconverge");
+    let mut sh = std::process::Command::new("bash");
+    sh.args([
+        "-c",
+        "trap '' XFSZ; ulimit -f 8; exec \"$PGC\" export \"$DB\" --out out",
+    ])
+    .current_dir(w.path())
+    .env("PGC", bin)
+    .env("DB", &w.db);
+    for (k, v) in w.cmd().get_envs() {
+        match v {
+            Some(v) => sh.env(k, v),
+            None => sh.env_remove(k),
+        };
+    }
+    let o = sh.output().unwrap();
+    assert_exit(&o, 2);
+    let err = stderr(&o);
+    assert!(
+        err.contains("migration_manifest.json") && err.contains("File too large"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read_dir(w.path().join("out").join(&w.db))
+            .unwrap()
+            .count(),
+        0
+    );
+    assert_eq!(last_status(&w), "failed");
+}
+
+#[test]
+fn exports_and_imports_in_the_same_second_never_share_a_name() {
+    let (w, _) = small_world("rel_same_second");
+    let spawn = |args: &[&str]| {
+        w.cmd()
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let a = spawn(&["export", &w.db, "--out", "same", "--json"]);
+    let b = spawn(&["export", &w.db, "--out", "same", "--json"]);
+    let dirs: Vec<String> = [a, b]
+        .into_iter()
+        .map(|c| {
+            let o = c.wait_with_output().unwrap();
+            assert_exit(&o, 0);
+            let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+            v["export_dir"].as_str().unwrap().to_string()
+        })
+        .collect();
+    assert_ne!(dirs[0], dirs[1]);
+    for d in &dirs {
+        assert!(
+            w.path().join(d).join("migration_manifest.json").is_file(),
+            "{d}"
+        );
+    }
+    let imports: Vec<_> = dirs
+        .iter()
+        .map(|d| spawn(&["import", d, "--yes"]))
+        .collect();
+    for c in imports {
+        assert_exit(&c.wait_with_output().unwrap(), 0);
+    }
+    let journals = std::fs::read_dir(w.path())
+        .unwrap()
+        .flatten()
+        .filter(|e| {
+            let n = e.file_name().to_string_lossy().into_owned();
+            n.starts_with("import_") && n.ends_with(".log")
+        })
+        .count();
+    assert_eq!(journals, 2);
+}
+
+#[test]
+fn leftovers_of_dead_exports_are_listed_and_removed_on_request_only() {
+    let (w, _) = small_world("rel_clean_partials");
+    let parent = w.path().join("out").join(&w.db);
+    // A process that is gone, and one that runs (this test).
+    let dead = {
+        let mut c = std::process::Command::new("true").spawn().unwrap();
+        let pid = c.id();
+        c.wait().unwrap();
+        pid
+    };
+    let dead_dir = parent.join(format!(".20240101_000000.partial-{dead}"));
+    let live_dir = parent.join(format!(".20240101_000001.partial-{}", std::process::id()));
+    for d in [&dead_dir, &live_dir] {
+        std::fs::create_dir_all(d).unwrap();
+        std::fs::write(d.join("t.csv"), vec![b'x'; 3000]).unwrap();
+    }
+    let o = w.run(&["export", &w.db, "--out", "out"]);
+    assert_exit(&o, 0);
+    assert!(
+        stderr(&o).contains(&format!(
+            ".20240101_000000.partial-{dead} (2.93 KiB) is left from an interrupted export"
+        )) && stderr(&o).contains("--clean-partials"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(dead_dir.exists());
+    let o = w.run(&["export", &w.db, "--out", "out", "--clean-partials"]);
+    assert_exit(&o, 0);
+    assert!(stderr(&o).contains("removed"), "{}", stderr(&o));
+    assert!(!dead_dir.exists());
+    assert!(
+        live_dir.exists(),
+        "a running export's directory was removed"
+    );
+}
