@@ -118,6 +118,7 @@ fn render(r: &Report, with_source: bool) -> String {
                 Verdict::TargetDiffers => "DIFFERENT",
                 Verdict::SourceDrift => "source changed",
                 Verdict::Skipped => "skipped",
+                Verdict::NotLoaded => "NOT LOADED",
                 Verdict::Unknown => "no manifest count",
             }
             .to_string(),

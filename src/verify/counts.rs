@@ -13,8 +13,11 @@ pub enum Verdict {
     TargetDiffers,
     /// The source changed since the export (target may still match the manifest).
     SourceDrift,
-    /// The table is not in the target (skipped at import).
+    /// The table is not in the target, and the profile or mapping says it may be absent.
     Skipped,
+    /// The table is not in the target and nothing said it could be missing: its rows
+    /// were not loaded.
+    NotLoaded,
     /// The manifest has no row count (old scripts' export without one).
     Unknown,
 }
@@ -22,7 +25,10 @@ pub enum Verdict {
 impl Verdict {
     /// Does this verdict make `verify` exit 1?
     pub fn is_difference(self) -> bool {
-        matches!(self, Verdict::TargetDiffers | Verdict::SourceDrift)
+        matches!(
+            self,
+            Verdict::TargetDiffers | Verdict::SourceDrift | Verdict::NotLoaded
+        )
     }
 }
 
@@ -47,13 +53,14 @@ fn rows(n: u64) -> String {
     }
 }
 
-/// Judge one table. A target difference outranks source drift.
+/// Judge one table. A target difference outranks source drift. `declared_skip` is the
+/// reason a table may be absent in the target (the profile's or mapping's), if any.
 pub fn check_table(
     table: &str,
     manifest: Option<u64>,
     target: Option<u64>,
     source: Option<u64>,
-    skipped_reason: Option<&str>,
+    declared_skip: Option<&str>,
 ) -> TableCheck {
     let mut counts = vec![match manifest {
         Some(m) => format!("{m} rows in manifest"),
@@ -67,13 +74,16 @@ pub fn check_table(
     }
     let mut message = format!("table `{table}`: {}", counts.join(", "));
     let verdict = match (manifest, target) {
-        (_, None) => {
-            message.push_str(&format!(
-                ": skipped ({})",
-                skipped_reason.unwrap_or("absent in the target")
-            ));
-            Verdict::Skipped
-        }
+        (_, None) => match declared_skip {
+            Some(why) => {
+                message.push_str(&format!(": skipped ({why})"));
+                Verdict::Skipped
+            }
+            None => {
+                message.push_str(": not loaded: the table does not exist in the target");
+                Verdict::NotLoaded
+            }
+        },
         (None, Some(_)) => Verdict::Unknown,
         (Some(m), Some(t)) if m != t => {
             if t < m {
@@ -237,8 +247,8 @@ mod tests {
                 Some(5),
                 None,
                 None,
-                Verdict::Skipped,
-                "table `user`: 5 rows in manifest: skipped (absent in the target)",
+                Verdict::NotLoaded,
+                "table `user`: 5 rows in manifest: not loaded: the table does not exist in the target",
             ),
             (
                 None,
@@ -253,5 +263,18 @@ mod tests {
             assert_eq!((c.verdict, c.message.as_str()), (*v, *msg));
         }
         assert!(Verdict::SourceDrift.is_difference() && !Verdict::Skipped.is_difference());
+        let declared = check_table(
+            "challenge",
+            Some(5),
+            None,
+            None,
+            Some("profile `alkemio` skips it"),
+        );
+        assert_eq!(declared.verdict, Verdict::Skipped);
+        assert!(
+            declared
+                .message
+                .ends_with("skipped (profile `alkemio` skips it)")
+        );
     }
 }

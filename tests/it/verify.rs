@@ -16,7 +16,8 @@ fn imported_world(name: &str) -> (World, PathBuf) {
     );
     w.pg(
         r#"CREATE TABLE "user" (id uuid PRIMARY KEY, "nameID" text);
-           CREATE TABLE "order" (id serial PRIMARY KEY, "userId" uuid CONSTRAINT order_user_fk REFERENCES "user"(id));"#,
+           CREATE TABLE "order" (id serial PRIMARY KEY, "userId" uuid CONSTRAINT order_user_fk REFERENCES "user"(id));
+           CREATE TABLE legacy_only (id integer PRIMARY KEY);"#,
     );
     let o = w.run(&["export", &w.db, "--out", "out"]);
     assert_exit(&o, 0);
@@ -33,12 +34,23 @@ fn a_clean_import_verifies() {
     let o = w.run(&["verify", d, "--source"]);
     assert_exit(&o, 0);
     let out = stdout(&o);
-    assert!(out.contains("verify: OK, 3 tables, 5 rows"), "{out}");
+    assert!(out.contains("verify: OK, 3 tables, 6 rows"), "{out}");
+    // A table of the export that is not in the target was not loaded, and nothing
+    // declared that it could be missing.
+    w.pg("DROP TABLE legacy_only");
+    let o = w.run(&["verify", d, "--source"]);
+    assert_exit(&o, 1);
+    let out = stdout(&o);
     assert!(
         out.lines()
-            .any(|l| l.starts_with("legacy_only") && l.ends_with("skipped")),
+            .any(|l| l.starts_with("legacy_only") && l.ends_with("NOT LOADED")),
         "{out}"
     );
+    assert!(
+        out.contains("table `legacy_only`: 1 rows in manifest, 1 in source: not loaded"),
+        "{out}"
+    );
+    w.pg("CREATE TABLE legacy_only (id integer PRIMARY KEY); INSERT INTO legacy_only VALUES (1);");
     assert!(
         out.contains("foreign keys checked for orphan rows: 1 (0 with orphans)"),
         "{out}"
@@ -112,4 +124,40 @@ fn an_orphan_row_is_reported_under_its_constraint() {
     let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
     assert_eq!(v["foreign_keys"][0]["orphans"], 1);
     assert_exit(&w.run(&["verify", d, "--no-fk"]), 0);
+}
+
+#[test]
+fn a_table_the_profile_may_skip_is_reported_skipped_not_missing() {
+    let w = World::new("verify_declared_skip");
+    w.mysql(
+        "CREATE TABLE space (id INT PRIMARY KEY); INSERT INTO space VALUES (1);
+         CREATE TABLE challenge (id INT PRIMARY KEY); INSERT INTO challenge VALUES (1);",
+    );
+    w.pg("CREATE TABLE space (id integer PRIMARY KEY);");
+    let o = w
+        .cmd()
+        .env("ALKEMIO_DB", &w.db)
+        .args(["export", "alkemio", "--out", "out"])
+        .output()
+        .unwrap();
+    assert_exit(&o, 0);
+    let dir = export_dir(&o, w.path());
+    let d = dir.to_str().unwrap();
+    let run = |args: &[&str]| {
+        w.cmd()
+            .env("ALKEMIO_DB", &w.db)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    assert_exit(&run(&["import", d, "--yes"]), 0);
+    let o = run(&["verify", d]);
+    assert_exit(&o, 0);
+    assert!(
+        stdout(&o)
+            .lines()
+            .any(|l| l.starts_with("challenge") && l.ends_with("skipped")),
+        "{}",
+        stdout(&o)
+    );
 }
