@@ -195,6 +195,10 @@ pub struct ImportArgs {
     /// its files cannot be checked for changes
     #[arg(long)]
     pub accept_unverified: bool,
+    /// Commit even when a foreign key involving an imported table has rows without a
+    /// parent (they are still counted and reported); by default that refuses the COMMIT
+    #[arg(long)]
+    pub allow_orphans: bool,
     /// Drop secondary indexes (those backing no constraint) before loading and recreate
     /// them after, inside the same transaction: faster for big tables, same result
     #[arg(long)]

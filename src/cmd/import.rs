@@ -195,6 +195,7 @@ async fn resolve(ctx: &Ctx, args: &ImportArgs) -> Result<Job> {
             rebuild_indexes: args.rebuild_indexes,
             legacy: manifest.is_legacy(),
             binary: args.copy_format == CopyFormat::Auto,
+            allow_orphans: args.allow_orphans,
         },
         dir,
         manifest,

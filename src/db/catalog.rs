@@ -5,6 +5,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::db::sql::pg;
+
 /// One column of a source table, as `information_schema.COLUMNS` describes it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SourceColumn {
@@ -63,6 +65,8 @@ pub struct PgColumn {
 pub struct PgTable {
     pub name: String,
     pub columns: Vec<PgColumn>,
+    /// The primary key's columns, in key order (empty without one).
+    pub primary_key: Vec<String>,
     /// (column, sequence as `pg_get_serial_sequence` names it) for serial and identity.
     pub sequences: Vec<(String, String)>,
     /// Partitioned tables take no `COPY ... FREEZE` and keep their indexes.
@@ -84,6 +88,87 @@ pub struct ForeignKey {
     pub parent_columns: Vec<String>,
 }
 
+impl ForeignKey {
+    /// `c.<child>` rows whose key columns are all set (MATCH SIMPLE: a NULL in any key
+    /// column exempts the row, as the constraint itself does) and have no parent row.
+    fn orphans_from(&self) -> String {
+        let set: Vec<String> = self
+            .child_columns
+            .iter()
+            .map(|c| format!("c.{} IS NOT NULL", pg::ident(c)))
+            .collect();
+        let join: Vec<String> = self
+            .child_columns
+            .iter()
+            .zip(&self.parent_columns)
+            .map(|(c, p)| format!("p.{} = c.{}", pg::ident(p), pg::ident(c)))
+            .collect();
+        format!(
+            "FROM {} c WHERE {} AND NOT EXISTS (SELECT 1 FROM {} p WHERE {})",
+            pg::qualified(&self.child_schema, &self.child),
+            set.join(" AND "),
+            pg::qualified(&self.parent_schema, &self.parent),
+            join.join(" AND ")
+        )
+    }
+
+    /// `SELECT count(*)` of the orphan rows.
+    pub fn orphan_count_sql(&self) -> String {
+        format!("SELECT count(*) {}", self.orphans_from())
+    }
+
+    /// Up to `limit` orphan rows as text: the `keys` columns (the child's primary key),
+    /// then the foreign key's own columns.
+    pub fn orphan_sample_sql(&self, keys: &[String], limit: usize) -> String {
+        let cols: Vec<String> = keys
+            .iter()
+            .chain(&self.child_columns)
+            .map(|c| format!("c.{}::text", pg::ident(c)))
+            .collect();
+        format!(
+            "SELECT {} {} LIMIT {limit}",
+            cols.join(", "),
+            self.orphans_from()
+        )
+    }
+
+    /// `constraint (child.cols -> parent.cols)`, for messages.
+    pub fn describe(&self) -> String {
+        format!(
+            "foreign key `{}` ({}.{} -> {}.{})",
+            self.name,
+            self.child,
+            self.child_columns.join(","),
+            self.parent,
+            self.parent_columns.join(",")
+        )
+    }
+
+    /// Does it involve `table` of `schema`, as child or as parent?
+    pub fn touches(&self, schema: &str, tables: &[String]) -> bool {
+        (self.child_schema == schema && tables.contains(&self.child))
+            || (self.parent_schema == schema && tables.contains(&self.parent))
+    }
+}
+
+/// How one orphan row of a sample reads: `id=5 (tag_id=99)`.
+pub fn orphan_row(keys: &[String], fk: &ForeignKey, values: &[Option<String>]) -> String {
+    let show = |names: &[String], vals: &[Option<String>]| {
+        names
+            .iter()
+            .zip(vals)
+            .map(|(n, v)| format!("{n}={}", v.as_deref().unwrap_or("NULL")))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let refs = show(&fk.child_columns, &values[keys.len().min(values.len())..]);
+    if keys.is_empty() {
+        refs
+    } else {
+        format!("{} ({refs})", show(keys, &values[..keys.len()]))
+    }
+}
+
 /// What import and verify need to know about the target.
 #[derive(Debug, Clone, Default)]
 pub struct Catalog {
@@ -100,4 +185,35 @@ pub struct Snapshot {
     pub readers: usize,
     /// How the readers' snapshots were made identical.
     pub synchronized_by: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn orphan_queries_quote_and_exempt_nulls() {
+        let fk = ForeignKey {
+            name: "tag_post".into(),
+            child_schema: "public".into(),
+            child: "tag".into(),
+            child_columns: vec!["postId".into()],
+            parent_schema: "public".into(),
+            parent: "post".into(),
+            parent_columns: vec!["id".into()],
+        };
+        assert_eq!(
+            fk.orphan_count_sql(),
+            r#"SELECT count(*) FROM "public"."tag" c WHERE c."postId" IS NOT NULL AND NOT EXISTS (SELECT 1 FROM "public"."post" p WHERE p."id" = c."postId")"#
+        );
+        assert!(
+            fk.orphan_sample_sql(&["id".into()], 5)
+                .starts_with(r#"SELECT c."id"::text, c."postId"::text FROM"#)
+        );
+        assert_eq!(
+            orphan_row(&["id".into()], &fk, &[Some("7".into()), Some("99".into())]),
+            "id=7 (postId=99)"
+        );
+        assert!(fk.touches("public", &["post".into()]) && !fk.touches("other", &["post".into()]));
+    }
 }

@@ -10,7 +10,7 @@ use tokio_postgres::{Client, NoTls};
 
 use crate::config::{ServerConfig, SslMode};
 use crate::db::catalog::{Catalog, ForeignKey, PgColumn, PgTable};
-use crate::db::sql::pg::{ident as quote_ident, qualified};
+use crate::db::sql::pg::qualified;
 use crate::db::tls;
 use crate::hint::with_hint;
 
@@ -257,6 +257,27 @@ pub async fn read_catalog(client: &Client, schema: &str) -> Result<Catalog> {
             t.sequences.push((r.get(1), r.get(2)));
         }
     }
+    let keys = client
+        .query(
+            "SELECT c.relname::text, a.attname::text
+             FROM pg_index x
+             JOIN pg_class c ON c.oid = x.indrelid
+             JOIN pg_namespace n ON n.oid = c.relnamespace
+             CROSS JOIN LATERAL unnest(x.indkey) WITH ORDINALITY k(attnum, i)
+             JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = k.attnum
+             WHERE n.nspname = $1 AND x.indisprimary
+             ORDER BY 1, k.i",
+            &[&schema],
+        )
+        .await
+        .map_err(error)
+        .with_context(ctx)?;
+    for r in keys {
+        let table: String = r.get(0);
+        if let Some(t) = cat.tables.get_mut(&table) {
+            t.primary_key.push(r.get(1));
+        }
+    }
     let indexes = client
         .query(
             "SELECT c.relname::text, i.relname::text, pg_get_indexdef(i.oid)
@@ -384,29 +405,10 @@ pub async fn copy_in(
     Ok(rows)
 }
 
-/// Rows of the child with all key columns set and no matching parent row (MATCH SIMPLE:
-/// a NULL in any key column exempts the row, as the constraint itself does).
+/// Orphan rows of a foreign key (see `ForeignKey::orphan_count_sql`).
 pub async fn count_orphans(client: &Client, fk: &ForeignKey) -> Result<u64> {
-    let set: Vec<String> = fk
-        .child_columns
-        .iter()
-        .map(|c| format!("c.{} IS NOT NULL", quote_ident(c)))
-        .collect();
-    let join: Vec<String> = fk
-        .child_columns
-        .iter()
-        .zip(&fk.parent_columns)
-        .map(|(c, p)| format!("p.{} = c.{}", quote_ident(p), quote_ident(c)))
-        .collect();
-    let sql = format!(
-        "SELECT count(*) FROM {} c WHERE {} AND NOT EXISTS (SELECT 1 FROM {} p WHERE {})",
-        qualified(&fk.child_schema, &fk.child),
-        set.join(" AND "),
-        qualified(&fk.parent_schema, &fk.parent),
-        join.join(" AND ")
-    );
     let row = client
-        .query_one(&sql, &[])
+        .query_one(&fk.orphan_count_sql(), &[])
         .await
         .map_err(error)
         .with_context(|| format!("counting orphans of foreign key `{}`", fk.name))?;

@@ -17,9 +17,10 @@ use tokio::sync::mpsc;
 
 use crate::codec::csv::NullStyle;
 use crate::codec::pgbinary::{self, BinType, Converter, Stop};
+use crate::db::catalog::orphan_row;
 use crate::db::postgres::{self, Chunk};
 use crate::hint::with_hint;
-use crate::import::plan::{Copy, Feed, Plan, Statement};
+use crate::import::plan::{Copy, Feed, OrphanCheck, Plan, Statement};
 use crate::progress::Progress;
 use crate::store::export_dir::ExportDir;
 use crate::store::journal::Journal;
@@ -171,6 +172,21 @@ async fn attempt(
                     table_clock = Instant::now();
                 }
             }
+            Statement::CheckOrphans { check, allow } => {
+                if let Some(orphans) = orphans(&tx, check).await? {
+                    if !allow {
+                        return Err(with_hint(
+                            anyhow!("{orphans}: refusing to COMMIT"),
+                            "export and import the parent rows too (or fix the data at the \
+                             source), or pass --allow-orphans to commit them as they are",
+                        )
+                        .into());
+                    }
+                    env.progress.warn(&orphans);
+                    env.journal
+                        .line(format!("WARNING (--allow-orphans): {orphans}"));
+                }
+            }
             Statement::Begin | Statement::Commit => {
                 return Err(anyhow!("BEGIN or COMMIT inside the import transaction").into());
             }
@@ -183,6 +199,41 @@ async fn attempt(
         .map_err(postgres::error)
         .context("committing")?;
     Ok(done)
+}
+
+/// A foreign key's orphan rows, worded with a few of their keys; None when there are none.
+async fn orphans(
+    tx: &tokio_postgres::Transaction<'_>,
+    check: &OrphanCheck,
+) -> Result<Option<String>> {
+    let fk = &check.fk;
+    let context = || format!("checking {} for rows without a parent", fk.describe());
+    let n: i64 = tx
+        .query_one(&fk.orphan_count_sql(), &[])
+        .await
+        .map_err(postgres::error)
+        .with_context(context)?
+        .get(0);
+    if n == 0 {
+        return Ok(None);
+    }
+    let rows = tx
+        .query(&fk.orphan_sample_sql(&check.keys, 5), &[])
+        .await
+        .map_err(postgres::error)
+        .with_context(context)?;
+    let samples: Vec<String> = rows
+        .iter()
+        .map(|r| {
+            let values: Vec<Option<String>> = (0..r.len()).map(|i| r.get(i)).collect();
+            orphan_row(&check.keys, fk, &values)
+        })
+        .collect();
+    Ok(Some(format!(
+        "{}: {n} rows with no parent row, e.g. {}",
+        fk.describe(),
+        samples.join("; ")
+    )))
 }
 
 /// Bytes of each table's files, for the progress bars (the pre-pass has read them all).

@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use crate::codec::csv::NullStyle;
 use crate::codec::pgbinary::BinType;
-use crate::db::catalog::{Catalog, PgTable};
+use crate::db::catalog::{Catalog, ForeignKey, PgTable};
 use crate::db::sql::pg::{ident, literal, qualified};
 use crate::import::checks;
 use crate::mapping::Profile;
@@ -38,6 +38,8 @@ pub struct Options {
     /// Convert CSV to binary COPY on the client where every column has an exact
     /// converter (`--copy-format auto`); false loads everything as CSV.
     pub binary: bool,
+    /// Commit even when a foreign key has orphan rows (they are reported).
+    pub allow_orphans: bool,
 }
 
 /// A serial/identity sequence to set after the load.
@@ -89,6 +91,17 @@ pub struct Plan {
     pub binary: bool,
     /// How NULL is spelled in the files.
     pub nulls: NullStyle,
+    /// Foreign keys checked for orphan rows before COMMIT: every one that involves an
+    /// imported table, as child or parent (the replica role skipped their checks).
+    pub orphan_checks: Vec<OrphanCheck>,
+    pub allow_orphans: bool,
+}
+
+/// A foreign key to check before COMMIT, with the child's primary key to name rows by.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OrphanCheck {
+    pub fk: ForeignKey,
+    pub keys: Vec<String>,
 }
 
 /// How a COPY's data is fed from its file.
@@ -130,6 +143,11 @@ pub enum Statement {
         hint_if_denied: Option<&'static str>,
     },
     Copy(Copy),
+    /// Count a foreign key's orphan rows; any refuses the COMMIT unless `allow`.
+    CheckOrphans {
+        check: OrphanCheck,
+        allow: bool,
+    },
     Commit,
 }
 
@@ -140,6 +158,7 @@ impl Statement {
             Statement::Begin => "BEGIN".into(),
             Statement::Sql { sql, .. } => sql.clone(),
             Statement::Copy(c) => format!("{}  -- from {}", c.sql, c.file),
+            Statement::CheckOrphans { check, .. } => check.fk.orphan_count_sql(),
             Statement::Commit => "COMMIT".into(),
         }
     }
@@ -238,6 +257,12 @@ impl Plan {
                 ));
             }
         }
+        for check in &self.orphan_checks {
+            out.push(Statement::CheckOrphans {
+                check: check.clone(),
+                allow: self.allow_orphans,
+            });
+        }
         out.push(Statement::Commit);
         out
     }
@@ -322,6 +347,8 @@ pub fn build(inputs: &[TableInput], cat: &Catalog, profile: &Profile, opts: &Opt
         } else {
             NullStyle::Marker
         },
+        orphan_checks: Vec::new(),
+        allow_orphans: opts.allow_orphans,
     };
     for input in inputs {
         let name = &input.spec.name;
@@ -360,6 +387,20 @@ pub fn build(inputs: &[TableInput], cat: &Catalog, profile: &Profile, opts: &Opt
     }
     let imported: Vec<String> = plan.tables.iter().map(|t| t.table.clone()).collect();
     plan.cascade = checks::cascade_reach(&cat.foreign_keys, &opts.schema, &imported);
+    plan.orphan_checks = cat
+        .foreign_keys
+        .iter()
+        .filter(|fk| fk.touches(&opts.schema, &imported))
+        .map(|fk| OrphanCheck {
+            keys: cat
+                .tables
+                .get(&fk.child)
+                .filter(|_| fk.child_schema == opts.schema)
+                .map(|t| t.primary_key.clone())
+                .unwrap_or_default(),
+            fk: fk.clone(),
+        })
+        .collect();
     plan
 }
 
@@ -526,6 +567,7 @@ mod tests {
             rebuild_indexes: false,
             legacy: false,
             binary: false,
+            allow_orphans: false,
         }
     }
 

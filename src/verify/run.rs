@@ -68,9 +68,11 @@ pub async fn verify(job: &Job) -> Result<Report> {
             .filter(|t| t.target_rows.is_some())
             .map(|t| &t.table)
             .collect();
-        let ours = |schema: &str, table: &String| schema == job.schema && imported.contains(&table);
+        let imported: Vec<String> = imported.into_iter().cloned().collect();
+        // The same set the import checks before COMMIT: every foreign key that involves
+        // an imported table, as child or as parent.
         for fk in &catalog.foreign_keys {
-            if ours(&fk.child_schema, &fk.child) && ours(&fk.parent_schema, &fk.parent) {
+            if fk.touches(&job.schema, &imported) {
                 foreign_keys.push(OrphanCheck {
                     constraint: fk.name.clone(),
                     child: fk.child.clone(),

@@ -526,3 +526,50 @@ fn leftovers_of_dead_exports_are_listed_and_removed_on_request_only() {
         "a running export's directory was removed"
     );
 }
+
+#[test]
+fn orphans_of_a_partial_export_refuse_the_commit() {
+    let w = World::new("rel_orphans");
+    w.mysql(
+        "CREATE TABLE post (id INT PRIMARY KEY);
+         CREATE TABLE tag (id INT PRIMARY KEY, post_id INT, label VARCHAR(10));
+         INSERT INTO post VALUES (1), (2);
+         INSERT INTO tag VALUES (10, 1, 'a'), (11, 2, 'b'), (12, NULL, 'c');",
+    );
+    w.pg("CREATE TABLE post (id integer PRIMARY KEY);
+          CREATE TABLE tag (id integer PRIMARY KEY,
+                            post_id integer CONSTRAINT tag_post_fk REFERENCES post(id),
+                            label text);
+          INSERT INTO post VALUES (1);");
+    // Only `tag` is exported: its rows point at posts the target does not have.
+    let o = w.run(&["export", &w.db, "--out", "out", "--tables", "tag"]);
+    assert_exit(&o, 0);
+    let dir = export_dir(&o, w.path());
+    let before = w.fingerprint();
+    let o = import(&w, &dir, &[]);
+    assert_exit(&o, 2);
+    let err = stderr(&o);
+    assert!(
+        err.contains(
+            "foreign key `tag_post_fk` (tag.post_id -> post.id): 1 rows with no parent row, e.g. id=11 (post_id=2): refusing to COMMIT"
+        ) && err.contains("--allow-orphans"),
+        "{err}"
+    );
+    assert_eq!(w.fingerprint(), before);
+    // Verify checks the same set: with the orphans committed on purpose, it finds them.
+    let o = import(&w, &dir, &["--allow-orphans"]);
+    assert_exit(&o, 0);
+    assert!(
+        stderr(&o).contains("warning: foreign key `tag_post_fk`"),
+        "{}",
+        stderr(&o)
+    );
+    let o = w.run(&["verify", dir.to_str().unwrap()]);
+    assert_exit(&o, 1);
+    assert!(
+        stdout(&o)
+            .contains("foreign key `tag_post_fk` (tag.post_id -> post.id): 1 row with no parent"),
+        "{}",
+        stdout(&o)
+    );
+}
