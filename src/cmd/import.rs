@@ -89,7 +89,7 @@ pub async fn run(ctx: &Ctx, args: ImportArgs) -> Result<Outcome> {
             progress: &progress,
             journal: &mut journal,
         };
-        ctx.interruptible(import::execute(&mut prepared, &mut env, &mut state))
+        ctx.interruptible(import::execute(&job, &mut prepared, &mut env, &mut state))
             .await
     };
     let loaded = match result {

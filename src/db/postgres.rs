@@ -163,6 +163,40 @@ pub async fn tls_in_use(client: &Client) -> Result<Option<String>> {
     Ok(row.map(|r| r.get(0)))
 }
 
+/// The cluster's `system_identifier`, when this role may read `pg_control_system()`.
+pub async fn system_identifier(client: &Client) -> Result<Option<String>> {
+    let allowed: bool = client
+        .query_one(
+            "SELECT has_function_privilege('pg_control_system()', 'EXECUTE')",
+            &[],
+        )
+        .await
+        .map_err(error)?
+        .get(0);
+    if !allowed {
+        return Ok(None);
+    }
+    let row = client
+        .query_one(
+            "SELECT system_identifier::text FROM pg_control_system()",
+            &[],
+        )
+        .await
+        .map_err(error)
+        .context("reading the server's system identifier")?;
+    Ok(Some(row.get(0)))
+}
+
+/// `txid_status(xid)`: `committed`, `aborted`, `in progress`, or None when too old.
+pub async fn txid_status(client: &Client, xid: i64) -> Result<Option<String>> {
+    let row = client
+        .query_one("SELECT txid_status($1)", &[&xid])
+        .await
+        .map_err(error)
+        .context("asking what became of the transaction")?;
+    Ok(row.get(0))
+}
+
 /// Does the database exist?
 pub async fn database_exists(client: &Client, name: &str) -> Result<bool> {
     let row = client

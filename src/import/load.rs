@@ -38,9 +38,39 @@ pub struct Env<'a> {
 /// What the caller needs to know about the transaction, whatever happened.
 #[derive(Debug, Default)]
 pub struct TxState {
-    /// A transaction was opened: a failure now means it was rolled back.
+    /// A transaction was opened: a failure now means it was rolled back, unless the
+    /// connection was lost during COMMIT (see [`CommitLost`]).
     pub began: bool,
+    /// The transaction's id and backend pid, recorded just before COMMIT.
+    pub xid: Option<i64>,
+    pub pid: Option<i32>,
+    /// What was loaded, kept for the case where COMMIT lost its connection but did
+    /// commit.
+    pub loaded: Option<Vec<TableLoaded>>,
+    /// COMMIT lost its connection and the server could not say what became of it.
+    pub unknown: bool,
 }
+
+/// The connection was lost while COMMIT was under way: the transaction may or may not
+/// have committed, and only the server can say (`import::outcome`).
+#[derive(Debug)]
+pub struct CommitLost {
+    pub xid: i64,
+    pub pid: i32,
+    pub cause: String,
+}
+
+impl std::fmt::Display for CommitLost {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "the connection was lost during COMMIT of transaction {} (backend pid {}): {}",
+            self.xid, self.pid, self.cause
+        )
+    }
+}
+
+impl std::error::Error for CommitLost {}
 
 /// One table as loaded.
 #[derive(Debug, Clone, Serialize)]
@@ -187,6 +217,15 @@ async fn attempt(
                         .line(format!("WARNING (--allow-orphans): {orphans}"));
                 }
             }
+            Statement::RecordXid => {
+                let row = tx
+                    .query_one(&Statement::RecordXid.text(), &[])
+                    .await
+                    .map_err(postgres::error)
+                    .context("recording the transaction id")?;
+                state.xid = Some(row.get(0));
+                state.pid = Some(row.get(1));
+            }
             Statement::Begin | Statement::Commit => {
                 return Err(anyhow!("BEGIN or COMMIT inside the import transaction").into());
             }
@@ -194,11 +233,22 @@ async fn attempt(
     }
     overall.finish_and_clear();
     env.journal.sql(Statement::Commit.text());
-    tx.commit()
-        .await
-        .map_err(postgres::error)
-        .context("committing")?;
-    Ok(done)
+    state.loaded = Some(done.clone());
+    match tx.commit().await {
+        Ok(()) => Ok(done),
+        // The server answered: COMMIT failed and the transaction is rolled back.
+        Err(e) if e.as_db_error().is_some() => Err(postgres::error(e).context("committing").into()),
+        // No answer: whether it committed is for the server to say.
+        Err(e) => match (state.xid, state.pid) {
+            (Some(xid), Some(pid)) => Err(anyhow::Error::new(CommitLost {
+                xid,
+                pid,
+                cause: format!("{:#}", postgres::error(e)),
+            })
+            .into()),
+            _ => Err(postgres::error(e).context("committing").into()),
+        },
+    }
 }
 
 /// A foreign key's orphan rows, worded with a few of their keys; None when there are none.

@@ -5,6 +5,7 @@
 pub mod checks;
 pub mod files;
 pub mod load;
+pub mod outcome;
 pub mod plan;
 pub mod run;
 

@@ -148,6 +148,9 @@ pub enum Statement {
         check: OrphanCheck,
         allow: bool,
     },
+    /// Record the transaction's id and backend pid: if the connection is lost during
+    /// COMMIT, they let the import ask the server what became of it.
+    RecordXid,
     Commit,
 }
 
@@ -159,6 +162,7 @@ impl Statement {
             Statement::Sql { sql, .. } => sql.clone(),
             Statement::Copy(c) => format!("{}  -- from {}", c.sql, c.file),
             Statement::CheckOrphans { check, .. } => check.fk.orphan_count_sql(),
+            Statement::RecordXid => "SELECT txid_current(), pg_backend_pid()".into(),
             Statement::Commit => "COMMIT".into(),
         }
     }
@@ -263,6 +267,7 @@ impl Plan {
                 allow: self.allow_orphans,
             });
         }
+        out.push(Statement::RecordXid);
         out.push(Statement::Commit);
         out
     }

@@ -9,7 +9,8 @@ use crate::config::ServerConfig;
 use crate::db::postgres;
 use crate::hint::{WithHint, with_hint};
 use crate::import::files;
-use crate::import::load::{self, Env, TableLoaded, TxState};
+use crate::import::load::{self, CommitLost, Env, TableLoaded, TxState};
+use crate::import::outcome::{self, Outcome};
 use crate::import::plan::{self, Plan};
 use crate::mapping::Profile;
 use crate::progress::Progress;
@@ -32,6 +33,8 @@ pub struct Prepared {
     pub plan: Plan,
     /// Tables outside the import that CASCADE would empty and that hold rows.
     pub cascade_with_rows: Vec<String>,
+    /// The target cluster's identity (when readable), to recognise it after a lost COMMIT.
+    pub system_identifier: Option<String>,
 }
 
 impl Prepared {
@@ -90,18 +93,54 @@ pub async fn prepare(job: &Job, progress: &Progress) -> Result<Prepared> {
     if plan.errors.is_empty() {
         files::check(&job.dir, &specs, plan.nulls, progress)?;
     }
+    let system_identifier = postgres::system_identifier(&client).await?;
     Ok(Prepared {
         client,
         plan,
         cascade_with_rows,
+        system_identifier,
     })
 }
 
-/// Run the plan in one transaction and commit.
+/// Run the plan in one transaction and commit. When the connection is lost during
+/// COMMIT, the server is asked what became of the transaction: committed is success
+/// (said in a warning), anything else an error that says what is known.
 pub async fn execute(
+    job: &Job,
     prepared: &mut Prepared,
     env: &mut Env<'_>,
     state: &mut TxState,
 ) -> Result<Vec<TableLoaded>> {
-    load::load(&mut prepared.client, &prepared.plan, env, state).await
+    match load::load(&mut prepared.client, &prepared.plan, env, state).await {
+        Err(e) if e.downcast_ref::<CommitLost>().is_some() => {
+            let lost = e.downcast::<CommitLost>().expect("checked");
+            let sysid = prepared.system_identifier.as_deref();
+            let outcome = outcome::resolve(&job.target, &job.target_db, &lost, sysid).await;
+            env.journal.line(format!("{lost}: {outcome:?}"));
+            match outcome {
+                Outcome::Committed => {
+                    let tables = state.loaded.take().unwrap_or_default();
+                    env.progress.warn(format!(
+                        "{lost}; the server reports it committed: the import is complete"
+                    ));
+                    Ok(tables)
+                }
+                Outcome::RolledBack => {
+                    Err(anyhow::Error::new(lost).context("the server reports it rolled back"))
+                }
+                Outcome::Unknown(why) => {
+                    state.unknown = true;
+                    let xid = lost.xid;
+                    Err(with_hint(
+                        anyhow::Error::new(lost).context(format!("its outcome is unknown ({why})")),
+                        format!(
+                            "ask the server: SELECT txid_status({xid}); 'committed' means the import is in, \
+                             'aborted' that the target is unchanged"
+                        ),
+                    ))
+                }
+            }
+        }
+        other => other,
+    }
 }

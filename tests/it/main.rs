@@ -13,6 +13,7 @@ mod export;
 mod fixture;
 mod import;
 mod log_run;
+mod proxy;
 mod reliability;
 mod servers;
 mod tls;

@@ -573,3 +573,62 @@ fn orphans_of_a_partial_export_refuse_the_commit() {
         stdout(&o)
     );
 }
+
+/// Import `small_world`'s export through a proxy that cuts the connection at COMMIT.
+fn import_through(cut: crate::proxy::CutAt, name: &str) -> (World, std::process::Output) {
+    let (w, dir) = small_world(name);
+    let upstream: u16 = postgres_url()
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.split('/').next())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(5432);
+    let proxy = crate::proxy::Proxy::start(upstream, cut);
+    let o = w
+        .cmd()
+        .env(
+            "POSTGRES_URL",
+            format!(
+                "postgres://postgres@127.0.0.1:{}?sslmode=disable",
+                proxy.port
+            ),
+        )
+        .args(["import", dir.to_str().unwrap(), "--yes"])
+        .output()
+        .unwrap();
+    (w, o)
+}
+
+#[test]
+fn a_commit_whose_answer_is_lost_is_reported_committed() {
+    let (w, o) = import_through(crate::proxy::CutAt::AfterCommit, "rel_commit_lost_after");
+    assert_exit(&o, 0);
+    let err = stderr(&o);
+    assert!(
+        err.contains("the connection was lost during COMMIT")
+            && err.contains("the server reports it committed"),
+        "{err}"
+    );
+    assert_eq!(
+        w.pg_value("SELECT string_agg(v, ',' ORDER BY id) FROM t"),
+        Some("a,b,c".into())
+    );
+    assert_eq!(last_status(&w), "completed");
+}
+
+#[test]
+fn a_commit_that_never_arrived_is_reported_rolled_back() {
+    let (w, o) = import_through(crate::proxy::CutAt::BeforeCommit, "rel_commit_lost_before");
+    assert_exit(&o, 2);
+    let err = stderr(&o);
+    assert!(
+        err.contains("import rolled back: the target is unchanged")
+            && err.contains("the server reports it rolled back"),
+        "{err}"
+    );
+    assert_eq!(
+        w.pg_value("SELECT string_agg(v, ',') FROM t"),
+        Some("old".into())
+    );
+    assert_eq!(last_status(&w), "rolled_back");
+}
