@@ -99,6 +99,33 @@ fn explain(e: mysql_async::Error, cfg: &ServerConfig, db: Option<&str>) -> anyho
     }
 }
 
+/// A driver error as one line in the server's own words: `MySQL said: Query execution
+/// was interrupted (error 1317, SQLSTATE 70100)`, or that the connection was lost (the
+/// driver's own text repeats its cause: `Server error: `ERROR 1317 ...': ERROR 1317 ...`).
+pub fn error(e: mysql_async::Error) -> anyhow::Error {
+    use mysql_async::Error as E;
+    match &e {
+        E::Server(se) => anyhow!(
+            "MySQL said: {} (error {}, SQLSTATE {})",
+            se.message,
+            se.code,
+            se.state
+        ),
+        E::Io(io) => {
+            let cause = io_cause(io);
+            if cause.contains("bytes remaining on stream") || cause.contains("broken pipe") {
+                anyhow!(
+                    "the connection to MySQL was closed in the middle of a result (the \
+                     session was killed, or the server stopped)"
+                )
+            } else {
+                anyhow!("the connection to MySQL failed: {cause}")
+            }
+        }
+        _ => anyhow!("{e}"),
+    }
+}
+
 /// The operating system's words for an I/O failure, once (the driver wraps it twice:
 /// `Input/output error: Input/output error: Connection refused`).
 fn io_cause(e: &mysql_async::IoError) -> String {
@@ -113,6 +140,7 @@ pub async fn server_version(conn: &mut Conn) -> Result<String> {
     let v: Option<String> = conn
         .query_first("SELECT VERSION() AS version")
         .await
+        .map_err(error)
         .context("reading the MySQL server version")?;
     Ok(v.unwrap_or_default())
 }
@@ -122,6 +150,7 @@ pub async fn tls_in_use(conn: &mut Conn) -> Result<Option<String>> {
     let row: Option<(String, String)> = conn
         .query_first("SHOW SESSION STATUS LIKE 'Ssl_version'")
         .await
+        .map_err(error)
         .context("reading the session's TLS state")?;
     Ok(row.map(|(_, v)| v).filter(|v| !v.is_empty()))
 }
@@ -134,6 +163,7 @@ pub async fn database_exists(conn: &mut Conn, name: &str) -> Result<bool> {
             (name,),
         )
         .await
+        .map_err(error)
         .with_context(|| format!("looking up database `{name}`"))?;
     Ok(found.is_some())
 }
@@ -150,6 +180,7 @@ pub async fn read_catalog(conn: &mut Conn, db: &str) -> Result<Vec<SourceTable>>
             (db,),
         )
         .await
+        .map_err(error)
         .with_context(ctx)?;
     let columns: Vec<(String, String, String, String, String, String)> = conn
         .exec(
@@ -161,6 +192,7 @@ pub async fn read_catalog(conn: &mut Conn, db: &str) -> Result<Vec<SourceTable>>
             (db,),
         )
         .await
+        .map_err(error)
         .with_context(ctx)?;
     let keys: Vec<(String, String)> = conn
         .exec(
@@ -171,6 +203,7 @@ pub async fn read_catalog(conn: &mut Conn, db: &str) -> Result<Vec<SourceTable>>
             (db,),
         )
         .await
+        .map_err(error)
         .with_context(ctx)?;
     let json_columns = mariadb_json_columns(conn, db).await.with_context(ctx)?;
     let mut out: Vec<SourceTable> = tables
@@ -235,7 +268,7 @@ async fn mariadb_json_columns(conn: &mut Conn, db: &str) -> Result<Vec<(String, 
         Err(mysql_async::Error::Server(e)) if e.code == 1054 || e.code == 1109 => {
             return Ok(Vec::new());
         }
-        Err(e) => return Err(e).context("reading CHECK constraints (MariaDB JSON columns)"),
+        Err(e) => return Err(error(e)).context("reading CHECK constraints (MariaDB JSON columns)"),
     };
     Ok(rows
         .into_iter()
@@ -256,12 +289,14 @@ async fn prepare_reader(conn: &mut Conn) -> Result<()> {
          SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ"
     ))
     .await
+    .map_err(error)
     .context("preparing a reading session (time_zone, NAMES, isolation)")
 }
 
 async fn start_snapshot(conn: &mut Conn) -> Result<()> {
     conn.query_drop("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY")
         .await
+        .map_err(error)
         .context("starting a consistent read-only snapshot")
 }
 
@@ -344,6 +379,7 @@ pub async fn open_readers(
     locker
         .query_drop("UNLOCK TABLES")
         .await
+        .map_err(error)
         .context("unlocking the tables after starting the snapshots")?;
     let _ = locker.disconnect().await;
     Ok(Readers {
@@ -428,6 +464,7 @@ pub async fn split_points(
                 c = quote_ident(column)
             ))
             .await
+            .map_err(error)
             .with_context(|| format!("finding key ranges of `{table}`"))?;
         let Some(row) = row else { break };
         let Some(mysql_async::Value::Bytes(v)) = row.as_ref(0) else {
@@ -474,10 +511,12 @@ where
     let mut result = conn
         .query_iter(sql)
         .await
+        .map_err(error)
         .with_context(|| format!("reading table `{table}`"))?;
     while let Some(row) = result
         .next()
         .await
+        .map_err(error)
         .with_context(|| format!("reading table `{table}`"))?
     {
         let values: Vec<Option<&[u8]>> = (0..n)
@@ -496,6 +535,7 @@ pub async fn count_rows(conn: &mut Conn, db: &str, table: &str) -> Result<u64> {
     let n: Option<u64> = conn
         .query_first(format!("SELECT COUNT(*) FROM {}", qualified(db, table)))
         .await
+        .map_err(error)
         .with_context(|| format!("counting rows of `{table}` in MySQL"))?;
     Ok(n.unwrap_or(0))
 }

@@ -31,6 +31,10 @@ pub fn error(e: tokio_postgres::Error) -> anyhow::Error {
                 None => err,
             }
         }
+        None if e.is_closed() => anyhow!(
+            "the connection to PostgreSQL was closed: the server ended the session (terminated \
+             by an administrator, a restart or a crash) or the network failed"
+        ),
         None => {
             let mut text = e.to_string();
             let mut src = std::error::Error::source(&e);

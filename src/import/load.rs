@@ -16,12 +16,14 @@ use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 
 use crate::codec::csv::NullStyle;
+use crate::codec::encode::row_key;
 use crate::codec::pgbinary::{self, BinType, Converter, Stop};
 use crate::db::catalog::orphan_row;
 use crate::db::postgres::{self, Chunk};
 use crate::hint::with_hint;
 use crate::import::plan::{Copy, Feed, OrphanCheck, Plan, Statement};
 use crate::progress::Progress;
+use crate::store::csvfile::{self, Pick};
 use crate::store::export_dir::ExportDir;
 use crate::store::journal::Journal;
 
@@ -112,7 +114,8 @@ enum Failure {
     NotBinary {
         table: String,
         file: String,
-        stop: Stop,
+        /// What stopped the conversion, in words.
+        stop: String,
     },
     Error(anyhow::Error),
 }
@@ -323,12 +326,50 @@ async fn copy_file(
         (_, Err(FeedError::NotBinary(stop))) => Err(Failure::NotBinary {
             table: copy.table.clone(),
             file: copy.file.clone(),
-            stop,
+            stop: describe_stop(&stop, &copy.columns),
         }),
         (_, Err(FeedError::Failed(e))) => Err(e.context(context()).into()),
-        (Err(e), Ok(())) => Err(e.context(context()).into()),
+        (Err(e), Ok(())) => {
+            // PostgreSQL says `line N`; name the row by its key instead.
+            let row = copy_line(&e)
+                .and_then(|line| locate(&dir.file(&copy.file), copy, nulls, line))
+                .map(|key| format!(" at row {key}"))
+                .unwrap_or_default();
+            Err(e.context(format!("{}{row}", context())).into())
+        }
         (Ok(rows), Ok(())) => Ok(rows),
     }
+}
+
+/// A conversion stop in words, naming the column rather than its position.
+fn describe_stop(stop: &Stop, columns: &[String]) -> String {
+    match stop {
+        Stop::Unsupported { row, column, ty } => format!(
+            "row {row}, column `{}`: a value not in a form the binary path converts exactly ({ty:?})",
+            columns.get(*column).map_or("?", String::as_str)
+        ),
+        other => other.to_string(),
+    }
+}
+
+/// The `line N` of a COPY error's context, if it has one.
+fn copy_line(e: &anyhow::Error) -> Option<u64> {
+    let text = format!("{e:#}");
+    let rest = text.split(", line ").nth(1)?;
+    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().ok()
+}
+
+/// The key of the row PostgreSQL calls `line`: in binary COPY the line-th tuple, in CSV
+/// the record that ends on that physical line (a value holding newlines spans several).
+fn locate(path: &Path, copy: &Copy, nulls: NullStyle, line: u64) -> Option<String> {
+    let pick = match copy.feed {
+        Feed::Binary(_) => Pick::Index(line),
+        Feed::Csv => Pick::EndingOnLine(line),
+    };
+    let fields = csvfile::record_at(path, nulls, pick).ok()??;
+    let values: Vec<Option<&[u8]>> = fields.iter().map(|f| f.as_deref()).collect();
+    Some(row_key(&values, &copy.key, &copy.columns, line))
 }
 
 /// Why a feeder stopped.

@@ -57,6 +57,8 @@ pub struct TableLoad {
     /// Loaded in this order with one COPY each (several for a split table).
     pub files: Vec<FileSpec>,
     pub columns: Vec<String>,
+    /// Positions of the export's primary key among `columns`.
+    pub key: Vec<usize>,
     pub expected_rows: Option<u64>,
     pub bytes: Option<u64>,
     /// The converter of each CSV column when the table loads as binary COPY.
@@ -128,6 +130,10 @@ pub struct Copy {
     pub last: bool,
     /// Rows the whole table must have received (the manifest's count).
     pub expected_rows: Option<u64>,
+    /// The CSV header's columns, and the positions of the primary key among them: an
+    /// error names a row by its key, a value by its column.
+    pub columns: Vec<String>,
+    pub key: Vec<usize>,
 }
 
 /// One step of the import, in order. The transaction is opened by `Begin` and ends with
@@ -242,6 +248,8 @@ impl Plan {
                     feed: feed.clone(),
                     last: i + 1 == t.files.len(),
                     expected_rows: t.expected_rows,
+                    columns: t.columns.clone(),
+                    key: t.key.clone(),
                 }));
             }
         }
@@ -494,6 +502,12 @@ fn table_load(input: &TableInput, target: &PgTable, opts: &Options) -> TableLoad
         table: table.clone(),
         files: input.spec.files.clone(),
         columns: input.header.clone(),
+        key: input
+            .spec
+            .primary_key
+            .iter()
+            .filter_map(|k| input.header.iter().position(|h| h == k))
+            .collect(),
         expected_rows: input.spec.rows,
         bytes: input.spec.files.iter().map(|f| f.bytes).sum(),
         binary_types,

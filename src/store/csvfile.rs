@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use sha2::{Digest, Sha256};
 
-use crate::codec::csv::{Malformed, NullStyle, Tokenizer};
+use crate::codec::csv::{Field, Malformed, NullStyle, Tokenizer};
 use crate::codec::encode::{Facts, RowEncoder};
 
 pub struct TableWriter {
@@ -200,6 +200,55 @@ pub fn scan(
     })
 }
 
+/// Which record `record_at` looks for.
+#[derive(Debug, Clone, Copy)]
+pub enum Pick {
+    /// The n-th data record (from 1).
+    Index(u64),
+    /// The data record that ends on this physical line (the header is line 1): how
+    /// PostgreSQL's CSV COPY numbers the `line` of an error.
+    EndingOnLine(u64),
+}
+
+/// The fields of one data record, found by streaming the file (memory: one read plus
+/// the longest record). None when the file has no such record.
+pub fn record_at(path: &Path, nulls: NullStyle, pick: Pick) -> Result<Option<Vec<Field>>> {
+    const READ: usize = 1 << 20;
+    let mut f = File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let mut tokenizer = Tokenizer::new(nulls);
+    let mut buf: Vec<u8> = Vec::with_capacity(2 * READ);
+    let (mut record, mut lines) = (0u64, 0u64);
+    let mut eof = false;
+    while !eof {
+        let start = buf.len();
+        buf.resize(start + READ.max(start / 2), 0);
+        let n = f
+            .read(&mut buf[start..])
+            .with_context(|| format!("reading {}", path.display()))?;
+        buf.truncate(start + n);
+        eof = n == 0;
+        let mut pos = 0;
+        while let Ok(Some(next)) = tokenizer.split(&buf, pos, eof) {
+            lines += memchr::memchr_iter(b'\n', &buf[pos..next]).count() as u64;
+            let hit = match pick {
+                Pick::Index(i) => record == i,
+                Pick::EndingOnLine(l) => lines >= l,
+            };
+            if hit && record > 0 {
+                return Ok(Some(
+                    (0..tokenizer.len())
+                        .map(|i| tokenizer.field(&buf, i).map(<[u8]>::to_vec))
+                        .collect(),
+                ));
+            }
+            pos = next;
+            record += 1;
+        }
+        buf.drain(..pos);
+    }
+    Ok(None)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -233,6 +282,17 @@ mod tests {
                 records: 1,
                 longest: 8,
             }
+        );
+        let second = record_at(&path, NullStyle::Marker, Pick::Index(1)).unwrap();
+        assert_eq!(
+            second,
+            Some(vec![Some(b"1".to_vec()), Some(b"a,b".to_vec())])
+        );
+        let on_line = record_at(&path, NullStyle::Marker, Pick::EndingOnLine(2)).unwrap();
+        assert_eq!(on_line, second);
+        assert_eq!(
+            record_at(&path, NullStyle::Marker, Pick::Index(2)).unwrap(),
+            None
         );
         let err = scan(&path, NullStyle::Marker, Some(6), |_| {}).unwrap_err();
         assert!(

@@ -351,7 +351,7 @@ fn a_value_outside_the_strict_forms_loads_that_table_as_csv() {
     assert_exit(&o, 0);
     let err = stderr(&o);
     assert!(
-        err.contains("table `b_flags`, b_flags.csv: row 2, column 2")
+        err.contains("table `b_flags`, b_flags.csv: row 2, column `flag`")
             && err.contains("starting over with `b_flags` loaded as CSV"),
         "{err}"
     );

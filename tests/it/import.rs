@@ -395,7 +395,13 @@ fn a_connection_killed_mid_copy_leaves_the_target_as_it_was() {
     let o = child.wait_with_output().unwrap();
     assert_eq!(killed.as_deref(), Some("1"));
     assert_exit(&o, 2);
-    assert!(stderr(&o).contains("loading table `big`"), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(err.contains("loading table `big`"), "{err}");
+    assert!(
+        err.contains("the target is unchanged")
+            && err.contains("the connection to PostgreSQL was closed"),
+        "{err}"
+    );
     assert_eq!(w.fingerprint(), before);
 }
 
@@ -724,4 +730,25 @@ fn an_unreachable_target_is_reported_before_any_file_is_read() {
     let err = stderr(&o);
     assert!(err.contains("cannot reach PostgreSQL"), "{err}");
     assert!(!err.contains("sha256"), "{err}");
+}
+
+#[test]
+fn a_copy_error_names_the_row_by_its_key_not_a_line_number() {
+    let w = World::new("import_error_row_key");
+    // Record 1 spans two lines, so PostgreSQL's `line 4` is record 2 (header = line 1).
+    w.mysql(
+        "CREATE TABLE note (id INT PRIMARY KEY, v VARCHAR(20));
+         INSERT INTO note VALUES (5, 'a\\nb'), (9, 'too long'), (12, 'c');",
+    );
+    w.pg("CREATE TABLE note (id integer PRIMARY KEY, v varchar(3));");
+    let dir = export(&w);
+    for format in ["auto", "csv"] {
+        let o = import(&w, &dir, &["--copy-format", format]);
+        assert_exit(&o, 2);
+        let err = stderr(&o);
+        assert!(
+            err.contains("loading table `note` from note.csv at row id=9") && err.contains("22001"),
+            "{format}: {err}"
+        );
+    }
 }

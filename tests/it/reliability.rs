@@ -632,3 +632,53 @@ fn a_commit_that_never_arrived_is_reported_rolled_back() {
     );
     assert_eq!(last_status(&w), "rolled_back");
 }
+
+#[test]
+fn a_killed_mysql_reader_is_one_clear_line() {
+    let w = big_world("rel_mysql_killed");
+    for (kill, want) in [
+        (
+            "KILL QUERY",
+            "reading table `big`: MySQL said: Query execution was interrupted (error 1317, SQLSTATE 70100)",
+        ),
+        (
+            "KILL",
+            "reading table `big`: the connection to MySQL was closed in the middle of a result",
+        ),
+    ] {
+        let child = w
+            .cmd()
+            .args(["export", &w.db, "--out", "out", "--jobs", "1"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        let id = loop {
+            assert!(std::time::Instant::now() < deadline, "never saw the SELECT");
+            let rows = mysql_rows(
+                &w.db,
+                &format!(
+                    "SELECT ID FROM information_schema.PROCESSLIST
+                     WHERE DB = '{}' AND INFO LIKE 'SELECT%`big`%' AND INFO NOT LIKE '%PROCESSLIST%'",
+                    w.db
+                ),
+            );
+            if let Some(r) = rows.first() {
+                break String::from_utf8(r[0].clone().unwrap()).unwrap();
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        };
+        mysql_exec(None, &format!("{kill} {id}"));
+        let o = child.wait_with_output().unwrap();
+        assert_exit(&o, 2);
+        let err = stderr(&o);
+        assert!(err.contains(want), "{kill}: {err}");
+        assert_eq!(
+            err.matches("1317").count(),
+            usize::from(kill == "KILL QUERY"),
+            "{err}"
+        );
+        assert!(!err.contains("Input/output error"), "{err}");
+    }
+}
