@@ -2,10 +2,11 @@
 # Benchmark pgconverge against the physical limits and the tools users would pick instead,
 # in one run, on an Alkemio-shaped dataset:  scripts/bench.sh [scale]   (default 1)
 #
-# At scale 1: ~750k rows, ~600 MB of CSV in four tables (authorization_policy: char(36)
+# At scale 1: ~900k rows, ~660 MB of CSV in five tables (authorization_policy: char(36)
 # keys and 1-2 KB of JSON-like text; user: camelCase, '' in char(36), NULLs, JSON, a serial
-# column; document_blob: blobs; activity: wide, integer auto-increment key), and the
-# matching PostgreSQL schema with primary keys, secondary indexes and foreign keys.
+# column; document_blob: blobs; activity: wide, integer auto-increment key; payment:
+# money in decimal columns), and the matching PostgreSQL schema with primary keys,
+# secondary indexes and foreign keys.
 #
 # Measured (wall time, MB/s of CSV, rows/s, peak RSS):
 #   export limit   mariadb --quick --batch reading every table to /dev/null
@@ -40,10 +41,12 @@ pg() { psql -h 127.0.0.1 -p 5432 -U postgres -v ON_ERROR_STOP=1 -q "$@"; }
 
 rows() { awk -v s="$SCALE" -v n="$1" 'BEGIN { printf "%d", s * n }'; }
 N_POLICY=$(rows 200000); N_USER=$(rows 100000); N_BLOB=$(rows 30000); N_ACTIVITY=$(rows 420000)
-TOTAL_ROWS=$((N_POLICY + N_USER + N_BLOB + N_ACTIVITY))
+N_PAYMENT=$(rows 150000)
+TOTAL_ROWS=$((N_POLICY + N_USER + N_BLOB + N_ACTIVITY + N_PAYMENT))
 
 # ---------------------------------------------------------------------- the dataset --
-have=$(my -N -e "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA='$DB' AND TABLE_NAME='bench_done'" 2>/dev/null || echo 0)
+# bench_done_v2: the dataset with the payment table (v1 had four tables).
+have=$(my -N -e "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA='$DB' AND TABLE_NAME='bench_done_v2'" 2>/dev/null || echo 0)
 if [ "${BENCH_REGEN:-0}" = 1 ] || [ "$have" != 1 ]; then
     log "generating \`$DB\` in MariaDB: $TOTAL_ROWS rows"
     my -e "DROP DATABASE IF EXISTS \`$DB\`; CREATE DATABASE \`$DB\` CHARACTER SET utf8mb4; SET GLOBAL innodb_flush_log_at_trx_commit = 0;"
@@ -101,9 +104,16 @@ INSERT INTO activity (id, createdDate, updatedDate, version, triggeredBy, resour
          ELT(1 + n % 3, 'calloutPublished', 'memberJoined', 'updateSent')
   FROM seq JOIN some_users u ON u.k = seq.n % 1000 WHERE n < $N_ACTIVITY;
 UPDATE activity SET resourceID = CONCAT(LEFT(resourceID, 8), '-', SUBSTR(resourceID, 9, 4), '-', SUBSTR(resourceID, 13, 4), '-', SUBSTR(resourceID, 17, 4), '-', SUBSTR(resourceID, 21, 12));
+CREATE TABLE payment (
+  id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY, userId CHAR(36) NOT NULL, amount DECIMAL(12,2) NOT NULL,
+  fee DECIMAL(10,4) NOT NULL, currency CHAR(3) NOT NULL, paidDate DATETIME(6) NOT NULL
+);
+INSERT INTO payment (userId, amount, fee, currency, paidDate)
+  SELECT u.id, (n % 100000) / 100 + 0.99, (n % 997) / 10000, ELT(1 + n % 3, 'EUR', 'CHF', 'USD'), '2024-01-01' + INTERVAL n SECOND
+  FROM seq JOIN some_users u ON u.k = seq.n % 1000 WHERE n < $N_PAYMENT;
 DROP TABLE seq; DROP TABLE d;
-ANALYZE TABLE authorization_policy, user, document_blob, activity;
-CREATE TABLE bench_done (scale VARCHAR(10));
+ANALYZE TABLE authorization_policy, user, document_blob, activity, payment;
+CREATE TABLE bench_done_v2 (scale VARCHAR(10));
 SQL
     my -e "SET GLOBAL innodb_flush_log_at_trx_commit = 1;"
 fi
@@ -134,6 +144,10 @@ CREATE TABLE activity (
 );
 CREATE INDEX activity_triggered_by ON activity ("triggeredBy");
 CREATE INDEX activity_collaboration ON activity ("collaborationID", "createdDate");
+CREATE TABLE payment (
+  id bigserial PRIMARY KEY, "userId" uuid NOT NULL REFERENCES "user"(id), amount numeric(12,2) NOT NULL,
+  fee numeric(10,4) NOT NULL, currency char(3) NOT NULL, "paidDate" timestamp(6) NOT NULL
+);
 SQL
 }
 
@@ -153,7 +167,7 @@ measure() {
     rm -f "$tf"
 }
 
-TABLES="activity authorization_policy document_blob user"
+TABLES="activity authorization_policy document_blob payment user"
 export MYSQL_URL="mysql://root@127.0.0.1:3306" POSTGRES_URL="postgres://postgres@127.0.0.1:5432"
 export PGCONVERGE_RUN_LOG="$WORK/migration_log.jsonl"
 cd "$WORK"
@@ -169,7 +183,7 @@ export -f read_all
 for round in $(seq 1 "$ROUNDS"); do
     measure "export limit (mariadb --quick)#$round" "$TOTAL_ROWS" 0 read_all
     rm -rf csv_exports
-    measure "pgconverge export#$round" "$TOTAL_ROWS" 0 "$PGC" export "$DB" --exclude bench_done --json ${PGCONVERGE_ARGS:-}
+    measure "pgconverge export#$round" "$TOTAL_ROWS" 0 "$PGC" export "$DB" --exclude bench_done_v2 --json ${PGCONVERGE_ARGS:-}
 done
 json_field() { python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$@"; }
 EXPORT_DIR="$WORK/$(json_field "$WORK/pgconverge export#$ROUNDS.out" export_dir)"
@@ -182,7 +196,7 @@ csv_cols() { head -n 1 "$EXPORT_DIR/$1.csv" | sed 's/[^,]*/"&"/g'; }
 # copy_all csv: pgconverge's CSVs; copy_all binary: the same rows in binary COPY format.
 copy_all() {
     {
-        echo "BEGIN; SET session_replication_role = replica; TRUNCATE activity, authorization_policy, document_blob, \"user\" CASCADE;"
+        echo "BEGIN; SET session_replication_role = replica; TRUNCATE activity, authorization_policy, document_blob, payment, \"user\" CASCADE;"
         for t in $TABLES; do
             if [ "$1" = binary ]; then
                 echo "\\copy \"$t\" ($(csv_cols "$t")) FROM '$BIN_DIR/$t.bin' WITH (FORMAT binary)"
@@ -235,7 +249,7 @@ SET PostgreSQL PARAMETERS session_replication_role = 'replica'
 ALTER SCHEMA '$DB' RENAME TO 'public'
 CAST type char when (= precision 36) to uuid drop typemod using empty-string-to-null,
      type tinyint when (= precision 1) to boolean drop typemod using tinyint-to-boolean
-INCLUDING ONLY TABLE NAMES MATCHING 'activity', 'authorization_policy', 'document_blob', 'user';
+INCLUDING ONLY TABLE NAMES MATCHING 'activity', 'authorization_policy', 'document_blob', 'payment', 'user';
 LOAD
         checkpoint
         measure "pgloader" "$TOTAL_ROWS" "$CSV_BYTES" pgloader --on-error-stop "$WORK/pgloader.load"
@@ -261,6 +275,7 @@ streams:
   $DB.activity:
   $DB.authorization_policy:
   $DB.document_blob:
+  $DB.payment:
   $DB.user:
 YAML
         export SLING

@@ -228,9 +228,9 @@ fn describe(plan: &Plan, cfg: &ServerConfig, db: &str) -> String {
             } else {
                 "csv".into()
             },
-            s.sequences
-                .iter()
-                .map(|q| q.column.clone())
+            plan.sequences_of(&s.table)
+                .flat_map(|q| q.columns.iter().filter(|(t, _)| *t == s.table))
+                .map(|(_, c)| c.clone())
                 .collect::<Vec<_>>()
                 .join(" "),
         ]);
@@ -248,6 +248,17 @@ fn describe(plan: &Plan, cfg: &ServerConfig, db: &str) -> String {
     for s in &plan.tables {
         if let Some(why) = s.csv_reason.as_ref().filter(|_| plan.binary) {
             out.push_str(&format!("as CSV: `{}`: {why}\n", s.table));
+        }
+        for (column, adapt, changed) in &s.adaptations {
+            let count = adapt
+                .counted(*changed)
+                .map(|c| format!(" ({c})"))
+                .unwrap_or_default();
+            out.push_str(&format!(
+                "adapt: `{}`.`{column}`: {}{count}\n",
+                s.table,
+                adapt.describe()
+            ));
         }
     }
     if !plan.cascade.is_empty() {

@@ -18,24 +18,33 @@ pub fn write_null(out: &mut Vec<u8>) {
     out.extend_from_slice(NULL);
 }
 
+/// Does a value hold a byte that forces quoting? Short values (ids, UUIDs, dates) are
+/// scanned byte by byte; long ones (documents) with memchr, which pays only past a few
+/// dozen bytes.
+fn has_special(v: &[u8]) -> bool {
+    if v.len() < 64 {
+        v.iter().any(|b| matches!(b, b',' | b'"' | b'\n' | b'\r'))
+    } else {
+        memchr3(b',', b'"', b'\n', v).is_some() || memchr(b'\r', v).is_some()
+    }
+}
+
 /// Write a non-NULL value, quoting only when needed.
 pub fn write_text(v: &[u8], out: &mut Vec<u8>) {
-    let needs_quotes = v.is_empty()
-        || v == NULL
-        || v == b"\\."
-        || v.iter().any(|b| matches!(b, b',' | b'"' | b'\n' | b'\r'));
+    let needs_quotes = v.is_empty() || v == NULL || v == b"\\." || has_special(v);
     if !needs_quotes {
         out.extend_from_slice(v);
         return;
     }
     out.reserve(v.len() + 2);
     out.push(b'"');
-    for &b in v {
-        if b == b'"' {
-            out.push(b'"');
-        }
-        out.push(b);
+    let mut rest = v;
+    while let Some(i) = memchr(b'"', rest) {
+        out.extend_from_slice(&rest[..=i]);
+        out.push(b'"');
+        rest = &rest[i + 1..];
     }
+    out.extend_from_slice(rest);
     out.push(b'"');
 }
 

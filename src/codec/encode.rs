@@ -129,9 +129,22 @@ pub struct ColumnStats {
     pub invalid_utf8_replaced: u64,
     #[serde(default, skip_serializing_if = "is_zero")]
     pub json_nul_dropped: u64,
+    /// Non-empty values of a string column that are not UUIDs (they would fail a `uuid`
+    /// target column).
     #[serde(default, skip_serializing_if = "is_zero")]
-    /// Non-empty `char(36)` values that are not UUIDs.
     pub non_uuid: u64,
+    /// `''` written (a string column; in `char(36)` they became NULL instead).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub empty_strings: u64,
+    /// Integer values other than 0 and 1 (MySQL's truth makes them true in a `boolean`).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub non_boolean: u64,
+    /// Datetimes whose time part is not midnight (a `date` target drops it).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub non_midnight: u64,
+    /// TIME values outside 00:00:00-23:59:59 (a `time` target refuses them).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub out_of_day: u64,
 }
 
 impl ColumnStats {
@@ -147,6 +160,10 @@ impl ColumnStats {
         self.invalid_utf8_replaced += o.invalid_utf8_replaced;
         self.json_nul_dropped += o.json_nul_dropped;
         self.non_uuid += o.non_uuid;
+        self.empty_strings += o.empty_strings;
+        self.non_boolean += o.non_boolean;
+        self.non_midnight += o.non_midnight;
+        self.out_of_day += o.out_of_day;
     }
 }
 
@@ -154,12 +171,48 @@ fn is_zero(n: &u64) -> bool {
     *n == 0
 }
 
-/// What the caller must know about one encoded value.
+/// Which facts the export records of a column's values (beyond its rewrites): what the
+/// import needs to decide, before any write, how each value fits its target column.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Encoded {
-    Ok,
-    /// Written, but it will fail a `uuid` target column: the caller records the key.
-    NotUuid,
+pub enum Check {
+    None,
+    /// char, varchar, text, enum, set: `''`, non-UUIDs, and the values while few.
+    String,
+    /// Integers: values other than 0/1.
+    Integer,
+    /// datetime, timestamp: a time part other than midnight.
+    DateTime,
+    /// time: values outside one day.
+    Time,
+}
+
+impl Check {
+    /// The check for a column of this `DATA_TYPE` (any case).
+    pub fn for_type(data_type: &str) -> Check {
+        match data_type.to_ascii_lowercase().as_str() {
+            "char" | "varchar" | "tinytext" | "text" | "mediumtext" | "longtext" | "enum"
+            | "set" => Check::String,
+            "tinyint" | "smallint" | "mediumint" | "int" | "integer" | "bigint" => Check::Integer,
+            "datetime" | "timestamp" => Check::DateTime,
+            "time" => Check::Time,
+            _ => Check::None,
+        }
+    }
+}
+
+/// How many distinct values of a column are kept (with counts and keys) before the
+/// column is considered to have no small domain.
+pub const DOMAIN_MAX: usize = 64;
+/// Longest value kept in a domain.
+const DOMAIN_VALUE_MAX: usize = 64;
+
+/// One distinct value of a column with a small domain.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DomainValue {
+    pub value: String,
+    pub count: u64,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub samples: Vec<String>,
 }
 
 /// Append the CSV field for `value` (None = SQL NULL) under `rule` to `out`, updating
@@ -170,11 +223,11 @@ pub fn write_field(
     policy: InvalidPolicy,
     stats: &mut ColumnStats,
     out: &mut Vec<u8>,
-) -> Result<Encoded, Finding> {
+) -> Result<(), Finding> {
     let Some(v) = value else {
         stats.nulls_written += 1;
         csv::write_null(out);
-        return Ok(Encoded::Ok);
+        return Ok(());
     };
     match rule {
         Rule::Verbatim => csv::write_text(v, out),
@@ -207,15 +260,10 @@ pub fn write_field(
         }
         Rule::Text | Rule::Uuid36 | Rule::Json => {
             let fixed = checked_text(rule, v, policy, stats)?;
-            let text = fixed.as_deref().unwrap_or(v);
-            csv::write_text(text, out);
-            if rule == Rule::Uuid36 && !rules::is_uuid(text) {
-                stats.non_uuid += 1;
-                return Ok(Encoded::NotUuid);
-            }
+            csv::write_text(fixed.as_deref().unwrap_or(v), out);
         }
     }
-    Ok(Encoded::Ok)
+    Ok(())
 }
 
 /// Check text for what PostgreSQL refuses; under `Fix`, return the repaired bytes.
@@ -263,23 +311,108 @@ pub const SAMPLES: usize = 5;
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ColumnFacts {
     pub stats: ColumnStats,
-    /// Keys of rows whose value is not a UUID (a `char(36)` column).
+    /// Keys of rows whose value is not a UUID (a string column).
     pub non_uuid_samples: Vec<String>,
     /// Keys of rows where NULL was written.
     pub null_samples: Vec<String>,
+    /// Keys of rows holding `''`.
+    pub empty_samples: Vec<String>,
+    /// The distinct values of a string column while at most `DOMAIN_MAX`, each of at
+    /// most 64 bytes; None once there are more (or for other columns).
+    pub domain: Option<Vec<DomainValue>>,
 }
 
 impl ColumnFacts {
+    fn new(check: Check) -> ColumnFacts {
+        ColumnFacts {
+            domain: (check == Check::String).then(Vec::new),
+            ..ColumnFacts::default()
+        }
+    }
+
     /// Add another part's facts (a table read as several key ranges), samples in order.
     pub fn add(&mut self, o: &ColumnFacts) {
         self.stats.add(&o.stats);
         for (mine, theirs) in [
             (&mut self.non_uuid_samples, &o.non_uuid_samples),
             (&mut self.null_samples, &o.null_samples),
+            (&mut self.empty_samples, &o.empty_samples),
         ] {
             mine.extend(theirs.iter().cloned());
             mine.truncate(SAMPLES);
         }
+        self.domain = match (self.domain.take(), &o.domain) {
+            (Some(mut mine), Some(theirs)) => {
+                for v in theirs {
+                    match mine.iter_mut().find(|m| m.value == v.value) {
+                        Some(m) => {
+                            m.count += v.count;
+                            m.samples.extend(v.samples.iter().cloned());
+                            m.samples.truncate(DOMAIN_SAMPLES);
+                        }
+                        None => mine.push(v.clone()),
+                    }
+                }
+                (mine.len() <= DOMAIN_MAX).then_some(mine)
+            }
+            _ => None,
+        };
+    }
+
+    /// Record one value of a column read under `check` (None: no value, NULL).
+    fn observe(&mut self, check: Check, rule: Rule, v: &[u8], key: &mut impl FnMut() -> String) {
+        let s = &mut self.stats;
+        match check {
+            Check::String => {
+                if v.is_empty() {
+                    // In char(36) '' became NULL: counted as that rewrite instead.
+                    if rule != Rule::Uuid36 {
+                        s.empty_strings += 1;
+                        push_sample(&mut self.empty_samples, key);
+                    }
+                } else if !rules::is_uuid(v) {
+                    s.non_uuid += 1;
+                    push_sample(&mut self.non_uuid_samples, key);
+                }
+                self.domain = self.domain.take().and_then(|mut d| {
+                    match d.iter_mut().find(|x| x.value.as_bytes() == v) {
+                        Some(x) => {
+                            x.count += 1;
+                            if x.samples.len() < DOMAIN_SAMPLES {
+                                x.samples.push(key());
+                            }
+                        }
+                        None => {
+                            let text = std::str::from_utf8(v).ok()?;
+                            if d.len() >= DOMAIN_MAX || v.len() > DOMAIN_VALUE_MAX {
+                                return None;
+                            }
+                            d.push(DomainValue {
+                                value: text.to_string(),
+                                count: 1,
+                                samples: vec![key()],
+                            });
+                        }
+                    }
+                    Some(d)
+                });
+            }
+            Check::Integer if v != b"0" && v != b"1" => s.non_boolean += 1,
+            Check::DateTime if !rules::is_zero_date(v) && !rules::is_midnight(v) => {
+                s.non_midnight += 1
+            }
+            Check::Time if !rules::within_a_day(v) => s.out_of_day += 1,
+            _ => {}
+        }
+    }
+}
+
+/// Sample keys kept per domain value.
+const DOMAIN_SAMPLES: usize = 3;
+
+fn push_sample(samples: &mut Vec<String>, key: &mut impl FnMut() -> String) {
+    if samples.len() < SAMPLES {
+        samples.push(key());
     }
 }
 
@@ -299,32 +432,35 @@ pub struct RowEncoder {
     table: String,
     names: Vec<String>,
     rules: Vec<Rule>,
+    checks: Vec<Check>,
     pk: Vec<usize>,
     policy: InvalidPolicy,
     facts: Facts,
 }
 
 impl RowEncoder {
-    /// `pk`: positions of the primary-key columns among `names`.
+    /// `names`, `rules` and `checks` per column; `pk`: positions of the primary-key
+    /// columns among `names`.
     pub fn new(
         table: &str,
         names: Vec<String>,
         rules: Vec<Rule>,
+        checks: Vec<Check>,
         pk: Vec<usize>,
         policy: InvalidPolicy,
     ) -> RowEncoder {
-        let n = names.len();
         RowEncoder {
+            facts: Facts {
+                rows: 0,
+                columns: checks.iter().map(|c| ColumnFacts::new(*c)).collect(),
+                longest: 0,
+            },
             table: table.to_string(),
             names,
             rules,
+            checks,
             pk,
             policy,
-            facts: Facts {
-                rows: 0,
-                columns: vec![ColumnFacts::default(); n],
-                longest: 0,
-            },
         }
     }
 
@@ -348,30 +484,28 @@ impl RowEncoder {
             if i > 0 {
                 out.push(b',');
             }
+            let (names, pk) = (&self.names, &self.pk);
+            let mut key = || row_key(values, pk, names, ordinal);
             let col = &mut self.facts.columns[i];
             let nulls_before = col.stats.nulls_written;
-            let sample = match write_field(self.rules[i], *v, self.policy, &mut col.stats, out) {
-                Ok(Encoded::Ok) if col.stats.nulls_written > nulls_before => {
-                    Some(&mut col.null_samples)
-                }
-                Ok(Encoded::Ok) => None,
-                Ok(Encoded::NotUuid) => Some(&mut col.non_uuid_samples),
-                Err(finding) => {
-                    let key = row_key(values, &self.pk, &self.names, ordinal);
-                    return Err(with_hint(
-                        anyhow::anyhow!(
-                            "table `{}`, column `{}`, row {key}: {}",
-                            self.table,
-                            self.names[i],
-                            finding.describe()
-                        ),
-                        "fix the value in MySQL, or export with --on-invalid fix (strips NULs, \
-                         replaces invalid UTF-8, drops \\u0000; every change is counted in the manifest)",
-                    ));
-                }
-            };
-            if let Some(samples) = sample.filter(|s| s.len() < SAMPLES) {
-                samples.push(row_key(values, &self.pk, &self.names, ordinal));
+            if let Err(finding) = write_field(self.rules[i], *v, self.policy, &mut col.stats, out) {
+                return Err(with_hint(
+                    anyhow::anyhow!(
+                        "table `{}`, column `{}`, row {}: {}",
+                        self.table,
+                        self.names[i],
+                        key(),
+                        finding.describe()
+                    ),
+                    "fix the value in MySQL, or export with --on-invalid fix (strips NULs, \
+                     replaces invalid UTF-8, drops \\u0000; every change is counted in the manifest)",
+                ));
+            }
+            if col.stats.nulls_written > nulls_before {
+                push_sample(&mut col.null_samples, &mut key);
+            }
+            if let Some(v) = v {
+                col.observe(self.checks[i], self.rules[i], v, &mut key);
             }
         }
         out.push(b'\n');
@@ -433,6 +567,7 @@ mod tests {
             "t",
             vec!["id".into(), "u".into()],
             vec![Rule::Verbatim, Rule::Uuid36],
+            vec![Check::Integer, Check::String],
             vec![0],
             InvalidPolicy::Error,
         );
@@ -458,6 +593,65 @@ mod tests {
             ),
             (1, 1)
         );
+        // id=2 and id=3 (whose row then failed on `u`) are neither 0 nor 1.
+        assert_eq!(f.columns[0].stats.non_boolean, 2);
+    }
+
+    #[test]
+    fn facts_for_every_kind_of_column() {
+        let mut e = RowEncoder::new(
+            "t",
+            vec!["id".into(), "s".into(), "d".into(), "t".into()],
+            vec![Rule::Verbatim, Rule::Text, Rule::DateTime, Rule::Verbatim],
+            vec![Check::None, Check::String, Check::DateTime, Check::Time],
+            vec![0],
+            InvalidPolicy::Error,
+        );
+        let mut out = Vec::new();
+        let rows: &[[&[u8]; 4]] = &[
+            [b"1", b"", b"2024-01-01 00:00:00", b"12:00:00"],
+            [b"2", b"a", b"2024-01-01 10:00:00", b"25:00:00"],
+            [b"3", b"a", b"0000-00-00 00:00:00", b"-01:00:00"],
+            [
+                b"4",
+                b"6f9619ff-8b86-d011-b42d-00cf4fc964ff",
+                b"2024-01-01",
+                b"00:00:00",
+            ],
+        ];
+        for r in rows {
+            let vals: Vec<Option<&[u8]>> = r.iter().map(|v| Some(*v)).collect();
+            e.row(&vals, &mut out).unwrap();
+        }
+        let f = e.finish();
+        let s = &f.columns[1];
+        assert_eq!((s.stats.empty_strings, s.stats.non_uuid), (1, 2));
+        assert_eq!(s.empty_samples, ["id=1"]);
+        assert_eq!(s.non_uuid_samples, ["id=2", "id=3"]);
+        let domain = s.domain.as_ref().unwrap();
+        assert_eq!(domain.len(), 3);
+        let a = domain.iter().find(|d| d.value == "a").unwrap();
+        assert_eq!(
+            (a.count, a.samples.clone()),
+            (2, vec!["id=2".to_string(), "id=3".to_string()])
+        );
+        assert_eq!(f.columns[2].stats.non_midnight, 1);
+        assert_eq!(f.columns[3].stats.out_of_day, 2);
+        assert!(f.columns[0].domain.is_none());
+        // More distinct values than a small domain holds: no domain.
+        let mut e = RowEncoder::new(
+            "t",
+            vec!["s".into()],
+            vec![Rule::Text],
+            vec![Check::String],
+            vec![],
+            InvalidPolicy::Error,
+        );
+        for i in 0..=DOMAIN_MAX {
+            e.row(&[Some(i.to_string().as_bytes())], &mut Vec::new())
+                .unwrap();
+        }
+        assert!(e.finish().columns[0].domain.is_none());
     }
 
     #[test]
@@ -490,7 +684,7 @@ mod tests {
         }
     }
 
-    fn enc(rule: Rule, v: Option<&[u8]>) -> (Result<Encoded, Finding>, String, ColumnStats) {
+    fn enc(rule: Rule, v: Option<&[u8]>) -> (Result<(), Finding>, String, ColumnStats) {
         let mut stats = ColumnStats::default();
         let mut out = Vec::new();
         let r = write_field(rule, v, InvalidPolicy::Error, &mut stats, &mut out);
@@ -535,7 +729,7 @@ mod tests {
         ];
         for (rule, v, want) in cases {
             let (r, out, _) = enc(*rule, *v);
-            assert_eq!(r, Ok(Encoded::Ok), "{rule:?} {v:?}");
+            assert_eq!(r, Ok(()), "{rule:?} {v:?}");
             assert_eq!(out, *want, "{rule:?} {v:?}");
         }
     }
@@ -546,11 +740,8 @@ mod tests {
         assert_eq!((s.empty_uuid_to_null, s.nulls_written), (1, 1));
         let (_, _, s) = enc(Rule::DateTime, Some(b"0000-00-00"));
         assert_eq!((s.zero_date_to_null, s.nulls_written), (1, 1));
-        let (r, out, s) = enc(Rule::Uuid36, Some(b"not-a-uuid"));
-        assert_eq!(
-            (r, out.as_str(), s.non_uuid),
-            (Ok(Encoded::NotUuid), "not-a-uuid", 1)
-        );
+        let (r, out, _) = enc(Rule::Uuid36, Some(b"not-a-uuid"));
+        assert_eq!((r, out.as_str()), (Ok(()), "not-a-uuid"));
     }
 
     #[test]
@@ -581,6 +772,6 @@ mod tests {
         }
         // An escaped backslash before u0000 is text, not a NUL escape.
         let (r, _, _) = enc(Rule::Json, Some(br#"{"a":"\\u0000"}"#));
-        assert_eq!(r, Ok(Encoded::Ok));
+        assert_eq!(r, Ok(()));
     }
 }

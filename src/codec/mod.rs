@@ -3,6 +3,7 @@
 //! `encode` the source value -> CSV field pipeline with its counters, and `pgbinary` the
 //! CSV field -> binary COPY value converters. Nothing here does I/O or knows a server.
 
+pub mod adapt;
 pub mod csv;
 pub mod encode;
 pub mod pgbinary;

@@ -12,6 +12,7 @@
 //! functions run the same checks (encoding, length, JSON syntax, enum label) as the text
 //! ones. The typmod (`varchar(n)`, `timestamp(3)`) is applied by the server either way.
 
+use super::adapt::Adapt;
 use super::csv::{NullStyle, Tokenizer};
 
 /// A target column type with an exact converter. Anything else loads as CSV.
@@ -34,12 +35,26 @@ pub enum BinType {
     /// timestamp and timestamptz (the session's TimeZone is UTC, as the export wrote).
     Timestamp,
     Time,
+    /// numeric from a plain decimal (`-12.50`), or exactly `NaN`, `Infinity`, `-Infinity`.
+    Numeric,
+    /// interval from MySQL TIME's form, `[-]H+:MM:SS[.ffffff]`.
+    Interval,
+    /// A one-dimensional array of text-like elements (text, varchar, bpchar, enum) from a
+    /// strict array literal (`{a,"b c",NULL}`); `elem` is the element type's OID.
+    TextArray {
+        elem: u32,
+    },
 }
 
 impl BinType {
     /// The converter for a column whose type is `name` (a `pg_catalog` base type, or
-    /// `enum`), if there is an exact one.
-    pub fn for_pg(name: &str) -> Option<BinType> {
+    /// `enum`), if there is an exact one. An array (`_text`, ...) needs its element's base
+    /// type name and OID.
+    pub fn for_pg(name: &str, element: Option<&str>, element_oid: u32) -> Option<BinType> {
+        if let Some(e) = element {
+            return matches!(e, "text" | "varchar" | "bpchar" | "enum")
+                .then_some(BinType::TextArray { elem: element_oid });
+        }
         Some(match name {
             "text" | "varchar" | "bpchar" | "json" | "enum" => BinType::Text,
             "jsonb" => BinType::Jsonb,
@@ -54,6 +69,8 @@ impl BinType {
             "date" => BinType::Date,
             "timestamp" | "timestamptz" => BinType::Timestamp,
             "time" => BinType::Time,
+            "numeric" => BinType::Numeric,
+            "interval" => BinType::Interval,
             _ => return None,
         })
     }
@@ -145,6 +162,189 @@ pub fn to_binary(ty: BinType, v: &[u8], out: &mut Vec<u8>) -> Result<(), NotExac
             out.extend_from_slice(&t.to_be_bytes());
         }
         BinType::Time => out.extend_from_slice(&time_of_day(v)?.to_be_bytes()),
+        BinType::Numeric => numeric(v, out)?,
+        BinType::Interval => {
+            out.extend_from_slice(&mysql_time_usecs(v)?.to_be_bytes());
+            out.extend_from_slice(&[0; 8]); // days, months
+        }
+        BinType::TextArray { elem } => text_array(v, elem, out)?,
+    }
+    Ok(())
+}
+
+/// numeric_send's form: ndigits, weight, sign, dscale, then base-10000 digits. The
+/// digits are grouped from the decimal point, leading and trailing zero groups dropped
+/// (weight counts the groups before the point, less one); dscale is the number of digits
+/// written after the point; zero is positive with no digits.
+fn numeric(v: &[u8], out: &mut Vec<u8>) -> Result<(), NotExact> {
+    // numeric_send writes the infinities with dscale 32 (numeric_recv ignores it);
+    // the same bytes are written here.
+    let special = match v {
+        b"NaN" => Some((0xC000u16, 0)),
+        b"Infinity" => Some((0xD000, 32)),
+        b"-Infinity" => Some((0xF000, 32)),
+        _ => None,
+    };
+    if let Some((sign, dscale)) = special {
+        for word in [0u16, 0, sign, dscale] {
+            out.extend_from_slice(&word.to_be_bytes());
+        }
+        return Ok(());
+    }
+    let (negative, body) = match v.strip_prefix(b"-") {
+        Some(b) => (true, b),
+        None => (false, v),
+    };
+    let (int, frac) = match body.iter().position(|&b| b == b'.') {
+        Some(i) => (&body[..i], &body[i + 1..]),
+        None => (body, &b""[..]),
+    };
+    let digits_ok = |d: &[u8]| d.iter().all(u8::is_ascii_digit);
+    if int.is_empty() && frac.is_empty()
+        || !digits_ok(int)
+        || !digits_ok(frac)
+        || int.len() + frac.len() > 1000
+    {
+        return Err(NotExact);
+    }
+    let int = &int[int.iter().position(|&b| b != b'0').unwrap_or(int.len())..];
+    let int_pad = (4 - int.len() % 4) % 4;
+    let frac_pad = (4 - frac.len() % 4) % 4;
+    let padded: Vec<u8> = std::iter::repeat_n(b'0', int_pad)
+        .chain(int.iter().copied())
+        .chain(frac.iter().copied())
+        .chain(std::iter::repeat_n(b'0', frac_pad))
+        .collect();
+    let mut groups: Vec<u16> = padded
+        .chunks(4)
+        .map(|g| g.iter().fold(0u16, |n, d| n * 10 + u16::from(d - b'0')))
+        .collect();
+    let mut weight = ((int_pad + int.len()) / 4) as i32 - 1;
+    let lead = groups.iter().take_while(|&&g| g == 0).count();
+    groups.drain(..lead);
+    weight -= lead as i32;
+    while groups.last() == Some(&0) {
+        groups.pop();
+    }
+    let sign: u16 = if negative && !groups.is_empty() {
+        0x4000
+    } else {
+        0
+    };
+    if groups.is_empty() {
+        weight = 0;
+    }
+    for word in [
+        groups.len() as u16,
+        weight as i16 as u16,
+        sign,
+        frac.len() as u16,
+    ] {
+        out.extend_from_slice(&word.to_be_bytes());
+    }
+    for g in groups {
+        out.extend_from_slice(&g.to_be_bytes());
+    }
+    Ok(())
+}
+
+/// MySQL TIME text (`[-]H+:MM:SS[.ffffff]`, up to 838 hours) as signed microseconds,
+/// which interval_in reads as a time span of that many hours, minutes and seconds.
+fn mysql_time_usecs(v: &[u8]) -> Result<i64, NotExact> {
+    let (negative, body) = match v.strip_prefix(b"-") {
+        Some(b) => (true, b),
+        None => (false, v),
+    };
+    let mut parts = body.splitn(3, |&b| b == b':');
+    let (h, m, rest) = (
+        parts.next().ok_or(NotExact)?,
+        parts.next().ok_or(NotExact)?,
+        parts.next().ok_or(NotExact)?,
+    );
+    if h.is_empty() || h.len() > 4 || !h.iter().all(u8::is_ascii_digit) || rest.len() < 2 {
+        return Err(NotExact);
+    }
+    let hours = h.iter().fold(0i64, |n, d| n * 10 + i64::from(d - b'0'));
+    let (m, s) = (digits::<2>(m)?, digits::<2>(&rest[..2])?);
+    if m > 59 || s > 59 {
+        return Err(NotExact);
+    }
+    let usecs = fraction_usecs(&rest[2..])?;
+    let total = ((hours * 60 + i64::from(m)) * 60 + i64::from(s)) * 1_000_000 + usecs;
+    Ok(if negative { -total } else { total })
+}
+
+/// A one-dimensional array literal of text elements, strictly: `{}` or `{e,e,...}` where
+/// an element is `NULL` (any case), a quoted string (`\` escapes the next character),
+/// or an unquoted run without whitespace, quotes, backslashes or braces. Dimension
+/// decorations, nesting and whitespace are left to array_in.
+fn text_array(v: &[u8], elem: u32, out: &mut Vec<u8>) -> Result<(), NotExact> {
+    let inner = v
+        .strip_prefix(b"{")
+        .and_then(|r| r.strip_suffix(b"}"))
+        .ok_or(NotExact)?;
+    let mut elements: Vec<Option<Vec<u8>>> = Vec::new();
+    let mut i = 0;
+    while i < inner.len() {
+        if inner[i] == b'"' {
+            let mut e = Vec::new();
+            i += 1;
+            loop {
+                match inner.get(i) {
+                    None => return Err(NotExact),
+                    Some(b'\\') => {
+                        e.push(*inner.get(i + 1).ok_or(NotExact)?);
+                        i += 2;
+                    }
+                    Some(b'"') => {
+                        i += 1;
+                        break;
+                    }
+                    Some(&b) => {
+                        e.push(b);
+                        i += 1;
+                    }
+                }
+            }
+            elements.push(Some(e));
+        } else {
+            let end = inner[i..]
+                .iter()
+                .position(|&b| b == b',')
+                .map_or(inner.len(), |k| i + k);
+            let e = &inner[i..end];
+            if e.is_empty()
+                || e.iter()
+                    .any(|b| matches!(b, b'{' | b'}' | b'"' | b'\\') || b.is_ascii_whitespace())
+            {
+                return Err(NotExact);
+            }
+            elements.push((!e.eq_ignore_ascii_case(b"NULL")).then(|| e.to_vec()));
+            i = end;
+        }
+        match inner.get(i) {
+            None => break,
+            Some(b',') if i + 1 < inner.len() => i += 1,
+            _ => return Err(NotExact),
+        }
+    }
+    let has_null = elements.iter().any(Option::is_none);
+    let ndim: i32 = if elements.is_empty() { 0 } else { 1 };
+    for word in [ndim, i32::from(has_null), elem as i32] {
+        out.extend_from_slice(&word.to_be_bytes());
+    }
+    if ndim == 1 {
+        out.extend_from_slice(&(elements.len() as i32).to_be_bytes());
+        out.extend_from_slice(&1i32.to_be_bytes());
+    }
+    for e in elements {
+        match e {
+            None => out.extend_from_slice(&(-1i32).to_be_bytes()),
+            Some(e) => {
+                out.extend_from_slice(&(e.len() as i32).to_be_bytes());
+                out.extend_from_slice(&e);
+            }
+        }
     }
     Ok(())
 }
@@ -328,20 +528,24 @@ fn time_of_day(v: &[u8]) -> Result<i64, NotExact> {
     if h > 23 || m > 59 || s > 59 {
         return Err(NotExact);
     }
-    let mut usecs = 0i64;
-    match &v[8..] {
-        [] => {}
+    let usecs = fraction_usecs(&v[8..])?;
+    Ok(((i64::from(h) * 60 + i64::from(m)) * 60 + i64::from(s)) * 1_000_000 + usecs)
+}
+
+/// What follows the seconds: nothing, or `.` and one to six digits -> microseconds.
+fn fraction_usecs(v: &[u8]) -> Result<i64, NotExact> {
+    match v {
+        [] => Ok(0),
         [b'.', frac @ ..] if !frac.is_empty() && frac.len() <= 6 => {
             if !frac.iter().all(u8::is_ascii_digit) {
                 return Err(NotExact);
             }
-            for i in 0..6 {
-                usecs = usecs * 10 + frac.get(i).map_or(0, |d| i64::from(d - b'0'));
-            }
+            Ok((0..6).fold(0i64, |n, i| {
+                n * 10 + frac.get(i).map_or(0, |d| i64::from(d - b'0'))
+            }))
         }
-        _ => return Err(NotExact),
+        _ => Err(NotExact),
     }
-    Ok(((i64::from(h) * 60 + i64::from(m)) * 60 + i64::from(s)) * 1_000_000 + usecs)
 }
 
 /// CSV records -> binary tuples, one table file at a time. Feed it the file's bytes in
@@ -349,6 +553,7 @@ fn time_of_day(v: &[u8]) -> Result<i64, NotExact> {
 /// call, so memory stays at one chunk plus the longest record.
 pub struct Converter {
     types: Vec<BinType>,
+    adapts: Vec<Adapt>,
     tokenizer: Tokenizer,
     /// The header line of the file has not been skipped yet.
     at_header: bool,
@@ -357,9 +562,15 @@ pub struct Converter {
 }
 
 impl Converter {
-    /// `types[i]` is the converter of the file's i-th column.
-    pub fn new(types: Vec<BinType>, nulls: NullStyle) -> Converter {
+    /// `types[i]` is the converter of the file's i-th column, `adapts[i]` (if given) the
+    /// adaptation its values take first.
+    pub fn new(types: Vec<BinType>, adapts: Vec<Adapt>, nulls: NullStyle) -> Converter {
         Converter {
+            adapts: if adapts.is_empty() {
+                vec![Adapt::None; types.len()]
+            } else {
+                adapts
+            },
             types,
             tokenizer: Tokenizer::new(nulls),
             at_header: true,
@@ -401,15 +612,15 @@ impl Converter {
                 });
             }
             out.extend_from_slice(&(self.types.len() as i16).to_be_bytes());
-            for (column, &ty) in self.types.iter().enumerate() {
-                let Some(value) = t.field(data, column) else {
+            for (column, (&ty, adapt)) in self.types.iter().zip(&self.adapts).enumerate() {
+                let Some(value) = t.field(data, column).and_then(|v| adapt.apply(v)) else {
                     out.extend_from_slice(&(-1i32).to_be_bytes());
                     continue;
                 };
                 let len_at = out.len();
                 out.extend_from_slice(&[0; 4]);
                 let unsupported = || Stop::Unsupported { row, column, ty };
-                to_binary(ty, value, out).map_err(|NotExact| unsupported())?;
+                to_binary(ty, &value, out).map_err(|NotExact| unsupported())?;
                 let len = i32::try_from(out.len() - len_at - 4).map_err(|_| unsupported())?;
                 out[len_at..len_at + 4].copy_from_slice(&len.to_be_bytes());
             }
@@ -545,13 +756,93 @@ mod tests {
 
     #[test]
     fn type_names() {
-        assert_eq!(BinType::for_pg("timestamptz"), Some(BinType::Timestamp));
-        assert_eq!(BinType::for_pg("enum"), Some(BinType::Text));
-        for other in [
-            "numeric", "interval", "_int4", "inet", "xml", "bit", "citext", "",
-        ] {
-            assert_eq!(BinType::for_pg(other), None, "{other}");
+        assert_eq!(
+            BinType::for_pg("timestamptz", None, 0),
+            Some(BinType::Timestamp)
+        );
+        assert_eq!(BinType::for_pg("enum", None, 0), Some(BinType::Text));
+        assert_eq!(BinType::for_pg("numeric", None, 0), Some(BinType::Numeric));
+        assert_eq!(
+            BinType::for_pg("", Some("enum"), 16385),
+            Some(BinType::TextArray { elem: 16385 })
+        );
+        assert_eq!(BinType::for_pg("", Some("int4"), 23), None);
+        for other in ["inet", "xml", "bit", "citext", ""] {
+            assert_eq!(BinType::for_pg(other, None, 0), None, "{other}");
         }
+    }
+
+    #[test]
+    fn numeric_interval_and_array_forms() {
+        use BinType::*;
+        let words = |w: &[i16]| -> Vec<u8> { w.iter().flat_map(|x| x.to_be_bytes()).collect() };
+        let cases: &[(BinType, &str, Option<Vec<u8>>)] = &[
+            (Numeric, "0", Some(words(&[0, 0, 0, 0]))),
+            (Numeric, "-0.00", Some(words(&[0, 0, 0, 2]))),
+            (Numeric, "1.50", Some(words(&[2, 0, 0, 2, 1, 5000]))),
+            (
+                Numeric,
+                "-12345.6789",
+                Some(words(&[3, 1, 0x4000, 4, 1, 2345, 6789])),
+            ),
+            (Numeric, "0.0001", Some(words(&[1, -1, 0, 4, 1]))),
+            (Numeric, "10000", Some(words(&[1, 1, 0, 0, 1]))),
+            (Numeric, ".5", Some(words(&[1, -1, 0, 1, 5000]))),
+            (Numeric, "NaN", Some(words(&[0, 0, 0xC000u16 as i16, 0]))),
+            (Numeric, "nan", None),
+            (Numeric, "1e5", None),
+            (Numeric, "+1", None),
+            (Numeric, " 1", None),
+            (Numeric, "", None),
+            (Numeric, ".", None),
+            (
+                Interval,
+                "838:59:59",
+                Some(
+                    [
+                        ((838 * 3600 + 59 * 60 + 59) * 1_000_000i64)
+                            .to_be_bytes()
+                            .to_vec(),
+                        vec![0; 8],
+                    ]
+                    .concat(),
+                ),
+            ),
+            (
+                Interval,
+                "-00:00:01.5",
+                Some([(-1_500_000i64).to_be_bytes().to_vec(), vec![0; 8]].concat()),
+            ),
+            (Interval, "1:60:00", None),
+            (Interval, "1 day", None),
+            (
+                TextArray { elem: 25 },
+                "{}",
+                Some([0i32, 0, 25].iter().flat_map(|x| x.to_be_bytes()).collect()),
+            ),
+            (TextArray { elem: 25 }, "{ a}", None),
+            (TextArray { elem: 25 }, "{a,,b}", None),
+            (TextArray { elem: 25 }, "[1:1]={a}", None),
+            (TextArray { elem: 25 }, "{{a}}", None),
+        ];
+        for (ty, input, want) in cases {
+            assert_eq!(&enc(*ty, input), want, "{ty:?} {input:?}");
+        }
+        let arr = enc(TextArray { elem: 25 }, r#"{a,"b c",NULL,"\"q\\"}"#).unwrap();
+        let mut want: Vec<u8> = [1i32, 1, 25, 4, 1]
+            .iter()
+            .flat_map(|x| x.to_be_bytes())
+            .collect();
+        for e in [Some(&b"a"[..]), Some(b"b c"), None, Some(b"\"q\\")] {
+            match e {
+                None => want.extend_from_slice(&(-1i32).to_be_bytes()),
+                Some(e) => {
+                    want.extend_from_slice(&(e.len() as i32).to_be_bytes());
+                    want.extend_from_slice(e);
+                }
+            }
+        }
+        assert_eq!(arr, want);
     }
 
     /// Decode binary COPY tuples back into fields (all columns Text).
@@ -589,7 +880,7 @@ mod tests {
         nulls: NullStyle,
         chunk: usize,
     ) -> Result<Vec<u8>, Stop> {
-        let mut conv = Converter::new(vec![BinType::Text; ncols], nulls);
+        let mut conv = Converter::new(vec![BinType::Text; ncols], vec![], nulls);
         let mut out = HEADER.to_vec();
         let mut buf = Vec::new();
         let mut fed = 0;
@@ -638,7 +929,11 @@ mod tests {
 
     #[test]
     fn unsupported_value_names_row_and_column() {
-        let mut conv = Converter::new(vec![BinType::Text, BinType::Int4], NullStyle::Marker);
+        let mut conv = Converter::new(
+            vec![BinType::Text, BinType::Int4],
+            vec![],
+            NullStyle::Marker,
+        );
         let err = conv
             .convert(b"a,b\nx,1\ny,z\n", true, &mut Vec::new())
             .unwrap_err();

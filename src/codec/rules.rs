@@ -66,6 +66,58 @@ pub fn two_digit_year(v: &[u8], out: &mut Vec<u8>) {
     }
 }
 
+/// Is the time part of a MySQL datetime (`YYYY-MM-DD HH:MM:SS[.ffffff]`) midnight?
+/// A date alone is.
+pub fn is_midnight(v: &[u8]) -> bool {
+    v.get(10..)
+        .is_none_or(|t| t.iter().all(|b| matches!(b, b' ' | b'0' | b':' | b'.')))
+}
+
+/// Is a MySQL TIME (`[-]H+:MM:SS[.f]`, up to 838 hours either way) within one day,
+/// 00:00:00 to 23:59:59.999999, as PostgreSQL's `time` requires?
+pub fn within_a_day(v: &[u8]) -> bool {
+    let hours = v.split(|&b| b == b':').next().unwrap_or_default();
+    !hours.starts_with(b"-")
+        && hours.len() <= 2
+        && std::str::from_utf8(hours)
+            .ok()
+            .and_then(|h| h.parse::<u32>().ok())
+            .is_some_and(|h| h < 24)
+}
+
+/// The labels of an ENUM or SET from its `COLUMN_TYPE` (`enum('a','it''s')`), in order.
+pub fn enum_labels(column_type: &str) -> Vec<String> {
+    let Some(open) = column_type.find('(') else {
+        return Vec::new();
+    };
+    let body = column_type[open + 1..].trim_end_matches(')');
+    let mut labels = Vec::new();
+    let mut chars = body.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != '\'' {
+            continue;
+        }
+        let mut label = String::new();
+        while let Some(c) = chars.next() {
+            match c {
+                '\'' if chars.peek() == Some(&'\'') => {
+                    label.push('\'');
+                    chars.next();
+                }
+                '\'' => break,
+                '\\' => {
+                    if let Some(n) = chars.next() {
+                        label.push(n);
+                    }
+                }
+                c => label.push(c),
+            }
+        }
+        labels.push(label);
+    }
+    labels
+}
+
 /// 8-4-4-4-12 hex digits, the form PostgreSQL `uuid` accepts from MySQL's char(36).
 pub fn is_uuid(v: &[u8]) -> bool {
     v.len() == 36
@@ -149,6 +201,35 @@ mod tests {
             two_digit_year(v.as_bytes(), &mut out);
             assert_eq!(String::from_utf8(out).unwrap(), want, "{v}");
         }
+    }
+
+    #[test]
+    fn midnight_day_and_labels() {
+        for (v, want) in [
+            ("2024-01-02", true),
+            ("2024-01-02 00:00:00", true),
+            ("2024-01-02 00:00:00.000000", true),
+            ("2024-01-02 00:00:00.000001", false),
+            ("2024-01-02 13:00:00", false),
+        ] {
+            assert_eq!(is_midnight(v.as_bytes()), want, "{v}");
+        }
+        for (v, want) in [
+            ("00:00:00", true),
+            ("23:59:59.999999", true),
+            ("24:00:00", false),
+            ("-00:00:01", false),
+            ("838:59:59", false),
+        ] {
+            assert_eq!(within_a_day(v.as_bytes()), want, "{v}");
+        }
+        assert_eq!(enum_labels("enum('a','b')"), ["a", "b"]);
+        assert_eq!(
+            enum_labels("set('x','it''s','c,d?')"),
+            ["x", "it's", "c,d?"]
+        );
+        assert_eq!(enum_labels("enum('')"), [""]);
+        assert!(enum_labels("int(11)").is_empty());
     }
 
     #[test]

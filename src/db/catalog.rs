@@ -27,6 +27,8 @@ pub struct SourceTable {
     pub estimated_rows: u64,
     pub columns: Vec<SourceColumn>,
     pub primary_key: Vec<String>,
+    /// The AUTO_INCREMENT column and the next value the server would hand out.
+    pub auto_increment: Option<(String, u64)>,
 }
 
 /// How a reader fetches one column.
@@ -52,6 +54,16 @@ pub struct PgColumn {
     /// The `pg_catalog` base type (through a domain) whose binary form the import
     /// writes, `enum` for enums, or empty for anything else.
     pub binary_type: String,
+    /// `pg_type.typcategory` of the base type: `S` string, `N` numeric, `B` boolean,
+    /// `D` date/time, `E` enum, `A` array, `U` user-defined (uuid, bytea, json), ...
+    pub category: char,
+    /// For an array: its element's base type name (`text`, `int4`, `enum`, ...), when a
+    /// `pg_catalog` base type or an enum.
+    pub element: Option<String>,
+    /// For an array: its element type's OID (written in binary arrays).
+    pub element_oid: u32,
+    /// The labels of an enum column, or of an enum array's elements, in order.
+    pub enum_labels: Vec<String>,
     pub not_null: bool,
     pub has_default: bool,
     /// `GENERATED ALWAYS AS (...) STORED`: PostgreSQL computes it.
@@ -67,10 +79,10 @@ pub struct PgTable {
     pub columns: Vec<PgColumn>,
     /// The primary key's columns, in key order (empty without one).
     pub primary_key: Vec<String>,
-    /// (column, sequence as `pg_get_serial_sequence` names it) for serial and identity.
-    pub sequences: Vec<(String, String)>,
     /// Partitioned tables take no `COPY ... FREEZE` and keep their indexes.
     pub partitioned: bool,
+    /// A partitioned table's partitions: `name FOR VALUES ...`.
+    pub partitions: Vec<String>,
     /// Secondary indexes that back no constraint: (name, `pg_get_indexdef`), which
     /// `--rebuild-indexes` drops before the load and recreates after it.
     pub secondary_indexes: Vec<(String, String)>,
@@ -169,11 +181,23 @@ pub fn orphan_row(keys: &[String], fk: &ForeignKey, values: &[Option<String>]) -
     }
 }
 
+/// A sequence a column takes its values from (its default calls `nextval`, owned or
+/// not, or it is an identity column).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SequenceUse {
+    pub table: String,
+    pub column: String,
+    /// `"schema"."name"`, quoted as needed.
+    pub sequence: String,
+}
+
 /// What import and verify need to know about the target.
 #[derive(Debug, Clone, Default)]
 pub struct Catalog {
     pub tables: BTreeMap<String, PgTable>,
     pub foreign_keys: Vec<ForeignKey>,
+    /// Sequence uses of the schema's columns, by sequence.
+    pub sequences: Vec<SequenceUse>,
 }
 
 /// The snapshot an export read, as recorded in its manifest.

@@ -171,10 +171,19 @@ pub async fn database_exists(conn: &mut Conn, name: &str) -> Result<bool> {
 /// Tables, columns and primary keys of `db`, in name order.
 pub async fn read_catalog(conn: &mut Conn, db: &str) -> Result<Vec<SourceTable>> {
     let ctx = || format!("reading information_schema for database `{db}`");
-    let tables: Vec<(String, String, u64)> = conn
+    // MySQL 8 caches TABLES statistics (AUTO_INCREMENT included) for a day by default;
+    // MariaDB has no such variable (error 1193) and is always current.
+    match conn
+        .query_drop("SET SESSION information_schema_stats_expiry = 0")
+        .await
+    {
+        Err(mysql_async::Error::Server(e)) if e.code == 1193 => {}
+        other => other.map_err(error).with_context(ctx)?,
+    }
+    let tables: Vec<(String, String, u64, Option<u64>)> = conn
         .exec(
             "SELECT TABLE_NAME AS table_name, COALESCE(ENGINE, '') AS engine, \
-                    COALESCE(TABLE_ROWS, 0) AS table_rows \
+                    COALESCE(TABLE_ROWS, 0) AS table_rows, AUTO_INCREMENT AS auto_increment \
              FROM information_schema.TABLES \
              WHERE TABLE_SCHEMA = ? AND TABLE_TYPE = 'BASE TABLE' ORDER BY TABLE_NAME",
             (db,),
@@ -206,14 +215,19 @@ pub async fn read_catalog(conn: &mut Conn, db: &str) -> Result<Vec<SourceTable>>
         .map_err(error)
         .with_context(ctx)?;
     let json_columns = mariadb_json_columns(conn, db).await.with_context(ctx)?;
+    let mut next_ids = Vec::new();
     let mut out: Vec<SourceTable> = tables
         .into_iter()
-        .map(|(name, engine, rows)| SourceTable {
-            name,
-            engine,
-            estimated_rows: rows,
-            columns: Vec::new(),
-            primary_key: Vec::new(),
+        .map(|(name, engine, rows, next)| {
+            next_ids.push(next);
+            SourceTable {
+                name,
+                engine,
+                estimated_rows: rows,
+                columns: Vec::new(),
+                primary_key: Vec::new(),
+                auto_increment: None,
+            }
         })
         .collect();
     let index: std::collections::HashMap<String, usize> = out
@@ -224,6 +238,11 @@ pub async fn read_catalog(conn: &mut Conn, db: &str) -> Result<Vec<SourceTable>>
     for (table, name, data_type, column_type, nullable, extra) in columns {
         if let Some(&i) = index.get(&table) {
             let extra = extra.to_ascii_uppercase();
+            if extra.contains("AUTO_INCREMENT")
+                && let Some(next) = next_ids[i]
+            {
+                out[i].auto_increment = Some((name.clone(), next));
+            }
             let is_json = json_columns.contains(&(table.clone(), name.clone()));
             out[i].columns.push(SourceColumn {
                 data_type: if is_json {

@@ -9,7 +9,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use tokio_postgres::{Client, NoTls};
 
 use crate::config::{ServerConfig, SslMode};
-use crate::db::catalog::{Catalog, ForeignKey, PgColumn, PgTable};
+use crate::db::catalog::{Catalog, ForeignKey, PgColumn, PgTable, SequenceUse};
 use crate::db::sql::pg::qualified;
 use crate::db::tls;
 use crate::hint::with_hint;
@@ -236,6 +236,8 @@ pub async fn replication_role_check(client: &mut Client) -> Result<(bool, String
 /// Tables (ordinary and partitioned), columns, owned sequences and foreign keys.
 pub async fn read_catalog(client: &Client, schema: &str) -> Result<Catalog> {
     let ctx = || format!("reading the catalog of schema `{schema}`");
+    // Per column: its type, and the base type behind a domain with its category, the
+    // element type of an array (a base type or an enum) and its OID, and enum labels.
     let rows = client
         .query(
             "SELECT c.relname::text, a.attname::text, format_type(a.atttypid, a.atttypmod),
@@ -243,13 +245,22 @@ pub async fn read_catalog(client: &Client, schema: &str) -> Result<Catalog> {
                     a.attgenerated::text, a.attidentity::text, c.relkind = 'p',
                     CASE WHEN b.typtype = 'e' THEN 'enum'
                          WHEN b.typtype = 'b' AND b.typnamespace = 'pg_catalog'::regnamespace
-                         THEN b.typname::text ELSE '' END
+                         THEN b.typname::text ELSE '' END,
+                    b.typcategory::text,
+                    CASE WHEN e.typtype = 'e' THEN 'enum'
+                         WHEN e.typtype = 'b' AND e.typnamespace = 'pg_catalog'::regnamespace
+                         THEN e.typname::text END,
+                    COALESCE(e.oid, 0)::int8,
+                    ARRAY(SELECT l.enumlabel::text FROM pg_enum l
+                          WHERE l.enumtypid = CASE WHEN b.typtype = 'e' THEN b.oid ELSE e.oid END
+                          ORDER BY l.enumsortorder)
              FROM pg_class c
              JOIN pg_namespace n ON n.oid = c.relnamespace
              JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
              JOIN pg_type t ON t.oid = a.atttypid
              JOIN pg_type b ON b.oid = CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END
-             WHERE n.nspname = $1 AND c.relkind IN ('r', 'p')
+             LEFT JOIN pg_type e ON e.oid = b.typelem AND b.typcategory = 'A'
+             WHERE n.nspname = $1 AND c.relkind IN ('r', 'p') AND NOT c.relispartition
              ORDER BY c.relname, a.attnum",
             &[&schema],
         )
@@ -269,30 +280,70 @@ pub async fn read_catalog(client: &Client, schema: &str) -> Result<Catalog> {
             type_sql: r.get(2),
             type_name: r.get(3),
             binary_type: r.get(9),
+            category: r.get::<_, String>(10).chars().next().unwrap_or('X'),
+            element: r.get(11),
+            element_oid: r.get::<_, i64>(12) as u32,
+            enum_labels: r.get(13),
             not_null: r.get(4),
             has_default: r.get(5),
             generated: r.get::<_, String>(6) == "s",
             identity: r.get(7),
         });
     }
+    // Every sequence a column's default calls (owned by the column or not: pg_dump'd
+    // schemas such as Pagila's have unowned ones), and identity columns' sequences.
     let seqs = client
         .query(
-            "SELECT c.relname::text, a.attname::text, s.seq
-             FROM pg_class c
+            "SELECT c.relname::text, a.attname::text, format('%I.%I', sn.nspname, s.relname)
+             FROM pg_attrdef ad
+             JOIN pg_depend d ON d.classid = 'pg_attrdef'::regclass AND d.objid = ad.oid
+                             AND d.refclassid = 'pg_class'::regclass
+             JOIN pg_class s ON s.oid = d.refobjid AND s.relkind = 'S'
+             JOIN pg_namespace sn ON sn.oid = s.relnamespace
+             JOIN pg_class c ON c.oid = ad.adrelid
              JOIN pg_namespace n ON n.oid = c.relnamespace
-             JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
-             CROSS JOIN LATERAL (SELECT pg_get_serial_sequence(
-                 format('%I.%I', n.nspname, c.relname), a.attname) AS seq) s
-             WHERE n.nspname = $1 AND c.relkind IN ('r', 'p') AND s.seq IS NOT NULL",
+             JOIN pg_attribute a ON a.attrelid = ad.adrelid AND a.attnum = ad.adnum
+             WHERE n.nspname = $1
+             UNION
+             SELECT c.relname::text, a.attname::text, format('%I.%I', sn.nspname, s.relname)
+             FROM pg_depend d
+             JOIN pg_class s ON s.oid = d.objid AND s.relkind = 'S'
+             JOIN pg_namespace sn ON sn.oid = s.relnamespace
+             JOIN pg_class c ON c.oid = d.refobjid
+             JOIN pg_namespace n ON n.oid = c.relnamespace
+             JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = d.refobjsubid
+             WHERE n.nspname = $1 AND d.deptype = 'i' AND a.attidentity <> ''
+             ORDER BY 3, 1, 2",
             &[&schema],
         )
         .await
         .map_err(error)
         .with_context(ctx)?;
     for r in seqs {
+        cat.sequences.push(SequenceUse {
+            table: r.get(0),
+            column: r.get(1),
+            sequence: r.get(2),
+        });
+    }
+    let partitions = client
+        .query(
+            "SELECT p.relname::text, c.relname::text || ' ' || pg_get_expr(c.relpartbound, c.oid)
+             FROM pg_inherits i
+             JOIN pg_class c ON c.oid = i.inhrelid
+             JOIN pg_class p ON p.oid = i.inhparent AND p.relkind = 'p'
+             JOIN pg_namespace n ON n.oid = p.relnamespace
+             WHERE n.nspname = $1
+             ORDER BY 1, 2",
+            &[&schema],
+        )
+        .await
+        .map_err(error)
+        .with_context(ctx)?;
+    for r in partitions {
         let table: String = r.get(0);
         if let Some(t) = cat.tables.get_mut(&table) {
-            t.sequences.push((r.get(1), r.get(2)));
+            t.partitions.push(r.get(1));
         }
     }
     let keys = client

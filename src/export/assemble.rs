@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::codec::encode::{ColumnFacts, ColumnStats, Facts};
+use crate::codec::encode::{ColumnFacts, ColumnStats, Facts, Rule};
 use crate::db::catalog::Snapshot;
 use crate::export::plan::TablePlan;
 use crate::store::manifest::{self, ColumnEntry, Manifest, PartEntry, TableEntry};
@@ -29,8 +29,13 @@ pub struct PartWritten {
 /// The manifest entry of a table from its part(s).
 pub fn table_entry(plan: &TablePlan, mut parts: Vec<PartWritten>) -> TableEntry {
     parts.sort_by_key(|p| p.part);
-    let mut facts = vec![ColumnFacts::default(); plan.columns.len()];
-    for p in &parts {
+    // The first part's facts, with every other part's added (a domain survives only if
+    // every part kept one).
+    let mut facts: Vec<ColumnFacts> = parts
+        .first()
+        .map(|p| p.facts.columns.clone())
+        .unwrap_or_else(|| vec![ColumnFacts::default(); plan.columns.len()]);
+    for p in parts.iter().skip(1) {
         for (sum, part) in facts.iter_mut().zip(&p.facts.columns) {
             sum.add(part);
         }
@@ -45,7 +50,7 @@ pub fn table_entry(plan: &TablePlan, mut parts: Vec<PartWritten>) -> TableEntry 
     let mut columns = Vec::new();
     for (c, f) in plan.columns.iter().zip(facts) {
         let s = &f.stats;
-        if s.non_uuid > 0 {
+        if c.rule == Rule::Uuid36 && s.non_uuid > 0 {
             warnings.push(format!(
                 "column `{}` (char(36)): {} values are neither empty nor a UUID and will fail a uuid column, e.g. {}",
                 c.name,
@@ -69,6 +74,9 @@ pub fn table_entry(plan: &TablePlan, mut parts: Vec<PartWritten>) -> TableEntry 
             stats: f.stats,
             non_uuid_samples: f.non_uuid_samples,
             null_samples: f.null_samples,
+            empty_samples: f.empty_samples,
+            domain: f.domain,
+            labels: c.labels.clone(),
         });
     }
     let rows = parts.iter().map(|p| p.facts.rows).sum();
@@ -103,6 +111,12 @@ pub fn table_entry(plan: &TablePlan, mut parts: Vec<PartWritten>) -> TableEntry 
         columns,
         primary_key: plan.primary_key.clone(),
         generated_columns: plan.generated.clone(),
+        auto_increment: plan.auto_increment.as_ref().map(|(column, next)| {
+            manifest::AutoIncrement {
+                column: column.clone(),
+                next: *next,
+            }
+        }),
         warnings,
         parts: part_entries,
     }

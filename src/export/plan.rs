@@ -4,7 +4,8 @@
 //! positions (for row keys in errors and samples). A plan is made once and travels with
 //! its table to the reader, the writer and the manifest entry.
 
-use crate::codec::encode::{self, Rule};
+use crate::codec::encode::{self, Check, Rule};
+use crate::codec::rules;
 use crate::db::catalog::{Read, SourceTable};
 use crate::mapping::Profile;
 use crate::store::export_dir;
@@ -18,6 +19,10 @@ pub struct ColumnPlan {
     pub nullable: bool,
     pub rule: Rule,
     pub read: Read,
+    /// Which facts of its values the manifest records.
+    pub check: Check,
+    /// ENUM and SET labels, from `COLUMN_TYPE`.
+    pub labels: Vec<String>,
 }
 
 /// One table as it is exported.
@@ -34,6 +39,8 @@ pub struct TablePlan {
     pub pk: Vec<usize>,
     /// Generated columns of the source, not read.
     pub generated: Vec<String>,
+    /// The AUTO_INCREMENT column and the next value the source would hand out.
+    pub auto_increment: Option<(String, u64)>,
 }
 
 impl TablePlan {
@@ -43,6 +50,10 @@ impl TablePlan {
 
     pub fn rules(&self) -> Vec<Rule> {
         self.columns.iter().map(|c| c.rule).collect()
+    }
+
+    pub fn checks(&self) -> Vec<Check> {
+        self.columns.iter().map(|c| c.check).collect()
     }
 
     /// (name, read form) of every column, for the reader's SELECT.
@@ -113,6 +124,11 @@ fn table_plan(t: SourceTable, stem: String, profile: &Profile) -> TablePlan {
             );
             ColumnPlan {
                 read: read_form(&c.data_type, rule),
+                check: Check::for_type(&c.data_type),
+                labels: match c.data_type.as_str() {
+                    "enum" | "set" => rules::enum_labels(&c.column_type),
+                    _ => Vec::new(),
+                },
                 rule,
                 name: c.name,
                 data_type: c.data_type,
@@ -135,6 +151,7 @@ fn table_plan(t: SourceTable, stem: String, profile: &Profile) -> TablePlan {
         primary_key: t.primary_key,
         pk,
         generated: generated.into_iter().map(|c| c.name).collect(),
+        auto_increment: t.auto_increment,
     }
 }
 
@@ -167,6 +184,7 @@ mod tests {
                 col("f", "float", "float", false),
             ],
             primary_key: vec!["id".into()],
+            auto_increment: None,
         };
         let mut other = table.clone();
         other.name = "../x".into();

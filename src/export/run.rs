@@ -293,6 +293,7 @@ impl Reader {
             name,
             plan.column_names(),
             plan.rules(),
+            plan.checks(),
             plan.pk.clone(),
             self.policy,
         );

@@ -60,13 +60,6 @@ pub fn columns(spec: &TableSpec, header: &[String], target: &PgTable, errors: &m
                 s.nulls_written
             ));
         }
-        if col.type_name == "uuid" && s.non_uuid > 0 {
-            errors.push(format!(
-                "table `{t}`, column `{h}`: {} values are not UUIDs but the target column is uuid; e.g. {}",
-                s.non_uuid,
-                f.non_uuid_samples.join("; ")
-            ));
-        }
     }
     for col in &target.columns {
         let fillable = col.has_default || col.generated || !col.identity.is_empty();

@@ -15,9 +15,10 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 
-use crate::codec::csv::NullStyle;
+use crate::codec::adapt::Adapt;
+use crate::codec::csv::{self, NullStyle, Tokenizer};
 use crate::codec::encode::row_key;
-use crate::codec::pgbinary::{self, BinType, Converter, Stop};
+use crate::codec::pgbinary::{self, Converter, Stop};
 use crate::db::catalog::orphan_row;
 use crate::db::postgres::{self, Chunk};
 use crate::hint::with_hint;
@@ -315,7 +316,39 @@ async fn copy_file(
     let sent = Sent::new(copy);
     let feeder = tokio::task::spawn_blocking(move || match feed {
         Feed::Csv => feed_raw(&path, sent, &send),
-        Feed::Binary(types) => feed_binary(&path, types, nulls, sent, &send),
+        Feed::Rewrite(adapts) => {
+            let mut tokenizer = Tokenizer::new(nulls);
+            let mut at_header = true;
+            let shown = path.display().to_string();
+            feed_records(&path, sent, &send, |data, eof, out| {
+                let mut pos = 0;
+                loop {
+                    match tokenizer.split(data, pos, eof) {
+                        Ok(Some(next)) => {
+                            let header = std::mem::take(&mut at_header);
+                            rewrite_record(data, &tokenizer, &adapts, header, out);
+                            pos = next;
+                        }
+                        Ok(None) => return Ok(pos),
+                        Err(m) => return Err(FeedError::Failed(anyhow!("{shown}: {m}"))),
+                    }
+                }
+            })
+        }
+        Feed::Binary(types, adapts) => {
+            let mut conv = Converter::new(types, adapts, nulls);
+            let mut started = false;
+            feed_records(&path, sent, &send, |data, eof, out| {
+                if !std::mem::replace(&mut started, true) {
+                    out.extend_from_slice(pgbinary::HEADER);
+                }
+                let used = conv.convert(data, eof, out).map_err(FeedError::NotBinary)?;
+                if eof {
+                    out.extend_from_slice(pgbinary::TRAILER);
+                }
+                Ok(used)
+            })
+        }
     });
     let copied = postgres::copy_in(tx, &copy.sql, chunks, on_bytes).await;
     let fed = feeder
@@ -335,7 +368,23 @@ async fn copy_file(
                 .and_then(|line| locate(&dir.file(&copy.file), copy, nulls, line))
                 .map(|key| format!(" at row {key}"))
                 .unwrap_or_default();
-            Err(e.context(format!("{}{row}", context())).into())
+            let e = e.context(format!("{}{row}", context()));
+            // A row no partition takes: say which partitions there are.
+            let e = if format!("{e:#}").contains("no partition of relation") {
+                with_hint(
+                    e,
+                    match copy.partitions.is_empty() {
+                        true => "the table has no partitions yet: create them first (e.g. in an [import] before hook)".to_string(),
+                        false => format!(
+                            "its partitions are: {}; create one for this row first (e.g. in an [import] before hook)",
+                            copy.partitions.join("; ")
+                        ),
+                    },
+                )
+            } else {
+                e
+            };
+            Err(e.into())
         }
         (Ok(rows), Ok(())) => Ok(rows),
     }
@@ -364,8 +413,8 @@ fn copy_line(e: &anyhow::Error) -> Option<u64> {
 /// the record that ends on that physical line (a value holding newlines spans several).
 fn locate(path: &Path, copy: &Copy, nulls: NullStyle, line: u64) -> Option<String> {
     let pick = match copy.feed {
-        Feed::Binary(_) => Pick::Index(line),
-        Feed::Csv => Pick::EndingOnLine(line),
+        Feed::Binary(..) => Pick::Index(line),
+        Feed::Csv | Feed::Rewrite(_) => Pick::EndingOnLine(line),
     };
     let fields = csvfile::record_at(path, nulls, pick).ok()??;
     let values: Vec<Option<&[u8]>> = fields.iter().map(|f| f.as_deref()).collect();
@@ -457,22 +506,21 @@ fn feed_raw(path: &Path, mut sent: Sent, send: &mpsc::Sender<Chunk>) -> Result<(
     Ok(())
 }
 
-/// Convert the file to binary COPY and send it in chunks of about CHUNK bytes, each with
-/// the number of file bytes it consumed. Memory: one read, plus the record being
-/// converted (never more than the manifest's longest), plus the chunks in flight. Stops
-/// quietly when the COPY is gone.
-fn feed_binary(
+/// Read the file and send what `step` makes of it, in chunks of about CHUNK bytes, each
+/// with the number of file bytes it consumed. `step(data, eof, out)` turns the complete
+/// records at the start of `data` into output and says how many bytes it used (the rest,
+/// a partial record, is offered again with more). Memory: one read, plus the record
+/// being read (never more than the manifest's longest), plus the chunks in flight.
+/// Stops quietly when the COPY is gone.
+fn feed_records(
     path: &Path,
-    types: Vec<BinType>,
-    nulls: NullStyle,
     mut sent: Sent,
     send: &mpsc::Sender<Chunk>,
+    mut step: impl FnMut(&[u8], bool, &mut Vec<u8>) -> Result<usize, FeedError>,
 ) -> Result<(), FeedError> {
     let mut file = std::fs::File::open(path).map_err(|e| read_error(path, e))?;
-    let mut conv = Converter::new(types, nulls);
     let mut input: Vec<u8> = Vec::with_capacity(CHUNK * 2);
     let mut out: Vec<u8> = Vec::with_capacity(CHUNK * 2);
-    out.extend_from_slice(pgbinary::HEADER);
     let mut consumed = 0u64;
     let mut eof = false;
     while !eof {
@@ -486,15 +534,10 @@ fn feed_binary(
         input.truncate(start + n);
         sent.hasher.update(&input[start..]);
         eof = n == 0;
-        let used = conv
-            .convert(&input, eof, &mut out)
-            .map_err(FeedError::NotBinary)?;
-        input.drain(..used);
+        let pos = step(&input, eof, &mut out)?;
+        input.drain(..pos);
         sent.check_pending(input.len())?;
-        consumed += used as u64;
-        if eof {
-            out.extend_from_slice(pgbinary::TRAILER);
-        }
+        consumed += pos as u64;
         if out.len() >= CHUNK || eof {
             let chunk = std::mem::replace(&mut out, Vec::with_capacity(CHUNK * 2));
             if send
@@ -509,4 +552,29 @@ fn feed_binary(
     sent.check()?;
     let _ = send.blocking_send(Chunk::End);
     Ok(())
+}
+
+/// One record re-encoded in pgconverge's dialect, its values adapted (not the header's).
+fn rewrite_record(
+    data: &[u8],
+    tokenizer: &Tokenizer,
+    adapts: &[Adapt],
+    header: bool,
+    out: &mut Vec<u8>,
+) {
+    for i in 0..tokenizer.len() {
+        if i > 0 {
+            out.push(b',');
+        }
+        let value = tokenizer.field(data, i);
+        let value = match (header, value, adapts.get(i)) {
+            (false, Some(v), Some(a)) => a.apply(v),
+            (_, v, _) => v.map(std::borrow::Cow::Borrowed),
+        };
+        match value {
+            Some(v) => csv::write_text(&v, out),
+            None => csv::write_null(out),
+        }
+    }
+    out.push(b'\n');
 }

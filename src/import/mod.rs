@@ -2,6 +2,7 @@
 //! reads what the import needs of the export before any write (headers, the pre-pass);
 //! `plan` and `checks` decide, purely, what will run and what is refused; `load` runs it.
 
+pub mod adapt;
 pub mod checks;
 pub mod files;
 pub mod load;

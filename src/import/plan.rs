@@ -4,15 +4,16 @@
 //! ONE list of [`Statement`]s. `--dry-run` prints that list, the journal records it as it
 //! runs, and the executor runs it: what a dry run shows is what a real run does.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
+use crate::codec::adapt::Adapt;
 use crate::codec::csv::NullStyle;
 use crate::codec::pgbinary::BinType;
 use crate::db::catalog::{Catalog, ForeignKey, PgTable};
 use crate::db::sql::pg::{ident, literal, qualified};
-use crate::import::checks;
+use crate::import::{adapt, checks};
 use crate::mapping::Profile;
 use crate::store::manifest::{FileSpec, TableSpec};
 
@@ -42,11 +43,16 @@ pub struct Options {
     pub allow_orphans: bool,
 }
 
-/// A serial/identity sequence to set after the load.
+/// A sequence set after the load: past the greatest value of every column that takes
+/// values from it (in any table), and past the source's AUTO_INCREMENT - 1, so ids the
+/// source never handed out or deleted are not issued again.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SequenceReset {
-    pub column: String,
     pub sequence: String,
+    /// (table, column) of every column whose default or identity uses it.
+    pub columns: Vec<(String, String)>,
+    /// The source's next AUTO_INCREMENT value, when one of those columns had one.
+    pub auto_increment: Option<u64>,
     pub sql: String,
 }
 
@@ -59,17 +65,24 @@ pub struct TableLoad {
     pub columns: Vec<String>,
     /// Positions of the export's primary key among `columns`.
     pub key: Vec<usize>,
+    /// The target's partitions (`name FOR VALUES ...`) when it is partitioned.
+    pub partitions: Vec<String>,
     pub expected_rows: Option<u64>,
     pub bytes: Option<u64>,
     /// The converter of each CSV column when the table loads as binary COPY.
     pub binary_types: Option<Vec<BinType>>,
     /// Why the table loads as CSV (`None` when binary).
     pub csv_reason: Option<String>,
-    pub sequences: Vec<SequenceReset>,
+    /// The adaptation of each CSV column (all `None` when no value needs one).
+    pub adapts: Vec<Adapt>,
+    /// The columns that adapt, with how many values change (for the plan and journal).
+    pub adaptations: Vec<(String, Adapt, u64)>,
     /// (DROP, CREATE) for each secondary index rebuilt around the load.
     pub indexes: Vec<(String, String)>,
     binary_sql: String,
     csv_sql: String,
+    /// The CSV COPY of a rewritten stream (always in pgconverge's dialect).
+    rewrite_sql: String,
 }
 
 /// A table of the export that is not loaded.
@@ -89,6 +102,8 @@ pub struct Plan {
     pub errors: Vec<String>,
     /// `schema.table` of tables outside the import that TRUNCATE ... CASCADE reaches.
     pub cascade: Vec<(String, String)>,
+    /// Sequences set after the load, one statement each.
+    pub sequences: Vec<SequenceReset>,
     /// Binary COPY was allowed (`--copy-format auto`).
     pub binary: bool,
     /// How NULL is spelled in the files.
@@ -111,8 +126,10 @@ pub struct OrphanCheck {
 pub enum Feed {
     /// The file's bytes as they are (`FORMAT csv`).
     Csv,
-    /// Each record converted to a binary tuple with these converters (`FORMAT binary`).
-    Binary(Vec<BinType>),
+    /// Each record re-encoded as CSV after these adaptations (`FORMAT csv`).
+    Rewrite(Vec<Adapt>),
+    /// Each record adapted, then converted to a binary tuple (`FORMAT binary`).
+    Binary(Vec<BinType>, Vec<Adapt>),
 }
 
 /// One COPY of one file.
@@ -134,6 +151,8 @@ pub struct Copy {
     /// error names a row by its key, a value by its column.
     pub columns: Vec<String>,
     pub key: Vec<usize>,
+    /// A partitioned target's partitions, to name when a row fits none.
+    pub partitions: Vec<String>,
 }
 
 /// One step of the import, in order. The transaction is opened by `Begin` and ends with
@@ -234,8 +253,10 @@ impl Plan {
                 .binary_types
                 .as_ref()
                 .filter(|_| !as_csv.contains(&t.table));
+            let adapted = t.adapts.iter().any(|a| *a != Adapt::None);
             let (sql, feed) = match binary {
-                Some(types) => (&t.binary_sql, Feed::Binary(types.clone())),
+                Some(types) => (&t.binary_sql, Feed::Binary(types.clone(), t.adapts.clone())),
+                None if adapted => (&t.rewrite_sql, Feed::Rewrite(t.adapts.clone())),
                 None => (&t.csv_sql, Feed::Csv),
             };
             for (i, file) in t.files.iter().enumerate() {
@@ -250,6 +271,7 @@ impl Plan {
                     expected_rows: t.expected_rows,
                     columns: t.columns.clone(),
                     key: t.key.clone(),
+                    partitions: t.partitions.clone(),
                 }));
             }
         }
@@ -261,13 +283,11 @@ impl Plan {
                 ));
             }
         }
-        for t in &self.tables {
-            for seq in &t.sequences {
-                out.push(Statement::sql(
-                    &seq.sql,
-                    format!("setting sequence {} of `{}`", seq.sequence, t.table),
-                ));
-            }
+        for seq in &self.sequences {
+            out.push(Statement::sql(
+                &seq.sql,
+                format!("setting sequence {}", seq.sequence),
+            ));
         }
         for check in &self.orphan_checks {
             out.push(Statement::CheckOrphans {
@@ -278,6 +298,13 @@ impl Plan {
         out.push(Statement::RecordXid);
         out.push(Statement::Commit);
         out
+    }
+
+    /// The sequences that columns of `table` take values from.
+    pub fn sequences_of<'a>(&'a self, table: &'a str) -> impl Iterator<Item = &'a SequenceReset> {
+        self.sequences
+            .iter()
+            .filter(move |q| q.columns.iter().any(|(t, _)| t == table))
     }
 
     /// What `--dry-run --json` prints.
@@ -300,7 +327,10 @@ impl Plan {
                         "csv"
                     },
                     csv_reason: t.csv_reason.clone(),
-                    sequences: t.sequences.iter().map(|q| q.sequence.clone()).collect(),
+                    sequences: self
+                        .sequences_of(&t.table)
+                        .map(|q| q.sequence.clone())
+                        .collect(),
                 })
                 .collect(),
             skipped: self.skipped.clone(),
@@ -354,6 +384,7 @@ pub fn build(inputs: &[TableInput], cat: &Catalog, profile: &Profile, opts: &Opt
         warnings: Vec::new(),
         errors: Vec::new(),
         cascade: Vec::new(),
+        sequences: Vec::new(),
         binary: opts.binary,
         nulls: if opts.legacy {
             NullStyle::EmptyUnquoted
@@ -396,10 +427,25 @@ pub fn build(inputs: &[TableInput], cat: &Catalog, profile: &Profile, opts: &Opt
             continue;
         };
         checks::columns(&input.spec, &input.header, target, &mut plan.errors);
-        plan.tables.push(table_load(input, target, opts));
+        let mut load = table_load(input, target, opts);
+        for (i, name) in input.header.iter().enumerate() {
+            let src = input.spec.columns.iter().find(|c| &c.name == name);
+            let dst = target.columns.iter().find(|c| &c.name == name);
+            if let (Some(src), Some(dst)) = (src, dst) {
+                let d = adapt::decide(name_of(input), src, dst);
+                plan.errors.extend(d.refusals);
+                plan.warnings.extend(d.warnings);
+                if d.adapt != Adapt::None {
+                    load.adapts[i] = d.adapt;
+                    load.adaptations.push((name.clone(), d.adapt, d.changed));
+                }
+            }
+        }
+        plan.tables.push(load);
     }
     let imported: Vec<String> = plan.tables.iter().map(|t| t.table.clone()).collect();
     plan.cascade = checks::cascade_reach(&cat.foreign_keys, &opts.schema, &imported);
+    plan.sequences = sequence_resets(cat, &opts.schema, &imported, inputs);
     plan.orphan_checks = cat
         .foreign_keys
         .iter()
@@ -417,6 +463,71 @@ pub fn build(inputs: &[TableInput], cat: &Catalog, profile: &Profile, opts: &Opt
     plan
 }
 
+fn name_of(input: &TableInput) -> &str {
+    &input.spec.name
+}
+
+/// ONE setval per sequence that a column of an imported table uses: the greatest of
+/// every column (any table of the schema) that takes values from it and of the
+/// source's AUTO_INCREMENT - 1; back to its start when all are empty.
+fn sequence_resets(
+    cat: &Catalog,
+    schema: &str,
+    imported: &[String],
+    inputs: &[TableInput],
+) -> Vec<SequenceReset> {
+    let mut by_sequence: BTreeMap<&str, Vec<&crate::db::catalog::SequenceUse>> = BTreeMap::new();
+    for u in &cat.sequences {
+        by_sequence.entry(&u.sequence).or_default().push(u);
+    }
+    by_sequence
+        .into_iter()
+        .filter(|(_, uses)| uses.iter().any(|u| imported.contains(&u.table)))
+        .map(|(sequence, uses)| {
+            let auto_increment = uses
+                .iter()
+                .filter_map(|u| {
+                    inputs
+                        .iter()
+                        .filter(|i| imported.contains(&i.spec.name) && i.spec.name == u.table)
+                        .filter_map(|i| i.spec.auto_increment.as_ref())
+                        .find(|a| a.column == u.column)
+                        .map(|a| a.next)
+                })
+                .max();
+            let mut values: Vec<String> = uses
+                .iter()
+                .map(|u| {
+                    format!(
+                        "(SELECT max({})::bigint FROM {})",
+                        ident(&u.column),
+                        qualified(schema, &u.table)
+                    )
+                })
+                .collect();
+            if let Some(next) = auto_increment.filter(|n| *n > 1) {
+                values.push((next - 1).to_string());
+            }
+            let sql = format!(
+                "SELECT CASE WHEN x.m IS NULL OR x.m < s.seqmin \
+                 THEN setval(s.seqrelid, s.seqstart, false) ELSE setval(s.seqrelid, x.m, true) END \
+                 FROM pg_sequence s, (SELECT GREATEST({}) AS m) x WHERE s.seqrelid = {}::regclass",
+                values.join(", "),
+                literal(sequence)
+            );
+            SequenceReset {
+                sequence: sequence.to_string(),
+                columns: uses
+                    .iter()
+                    .map(|u| (u.table.clone(), u.column.clone()))
+                    .collect(),
+                auto_increment,
+                sql,
+            }
+        })
+        .collect()
+}
+
 /// The binary converter of every CSV column, or why the table loads as CSV.
 fn binary_types(
     input: &TableInput,
@@ -431,7 +542,7 @@ fn binary_types(
         let Some(col) = target.columns.iter().find(|c| &c.name == name) else {
             return (None, Some(format!("column `{name}` is not in the target")));
         };
-        match BinType::for_pg(&col.binary_type) {
+        match BinType::for_pg(&col.binary_type, col.element.as_deref(), col.element_oid) {
             Some(t) => types.push(t),
             None => {
                 return (
@@ -464,6 +575,7 @@ fn table_load(input: &TableInput, target: &PgTable, opts: &Options) -> TableLoad
         cols.join(", ")
     );
     let csv_sql = format!("{into} FROM STDIN (FORMAT csv, HEADER true{null}{freeze})");
+    let rewrite_sql = format!("{into} FROM STDIN (FORMAT csv, HEADER true, NULL E'\\\\N'{freeze})");
     let binary_sql = format!("{into} FROM STDIN (FORMAT binary{freeze})");
     let (binary_types, csv_reason) = binary_types(input, target, opts);
     let indexes = if opts.rebuild_indexes {
@@ -480,28 +592,11 @@ fn table_load(input: &TableInput, target: &PgTable, opts: &Options) -> TableLoad
     } else {
         Vec::new()
     };
-    let sequences = target
-        .sequences
-        .iter()
-        .map(|(column, sequence)| {
-            let seq = format!("{}::regclass", literal(sequence));
-            SequenceReset {
-                column: column.clone(),
-                sequence: sequence.clone(),
-                sql: format!(
-                    "SELECT setval({seq}, COALESCE(max({c})::bigint, \
-                     (SELECT seqstart FROM pg_sequence WHERE seqrelid = {seq})), \
-                     max({c}) IS NOT NULL) FROM {t}",
-                    c = ident(column),
-                    t = qualified(&opts.schema, table),
-                ),
-            }
-        })
-        .collect();
     TableLoad {
         table: table.clone(),
         files: input.spec.files.clone(),
         columns: input.header.clone(),
+        partitions: target.partitions.clone(),
         key: input
             .spec
             .primary_key
@@ -510,12 +605,14 @@ fn table_load(input: &TableInput, target: &PgTable, opts: &Options) -> TableLoad
             .collect(),
         expected_rows: input.spec.rows,
         bytes: input.spec.files.iter().map(|f| f.bytes).sum(),
+        adapts: vec![Adapt::None; input.header.len()],
+        adaptations: Vec::new(),
         binary_types,
         csv_reason,
-        sequences,
         indexes,
         binary_sql,
         csv_sql,
+        rewrite_sql,
     }
 }
 
@@ -533,6 +630,10 @@ mod tests {
             type_sql: ty.into(),
             type_name: ty.into(),
             binary_type: ty.into(),
+            category: 'S',
+            element: None,
+            element_oid: 0,
+            enum_labels: vec![],
             not_null,
             has_default: false,
             generated: false,
@@ -550,6 +651,9 @@ mod tests {
             stats,
             non_uuid_samples: vec!["id=5".into()],
             null_samples: vec!["id=3".into()],
+            empty_samples: vec![],
+            domain: None,
+            labels: vec![],
         }
     }
 
@@ -567,6 +671,7 @@ mod tests {
                 rows: Some(2),
                 columns: facts,
                 primary_key: vec![],
+                auto_increment: None,
             },
             header: header.iter().map(|s| s.to_string()).collect(),
         }
@@ -576,6 +681,7 @@ mod tests {
         Catalog {
             tables: tables.into_iter().map(|t| (t.name.clone(), t)).collect(),
             foreign_keys: vec![],
+            sequences: vec![],
         }
     }
 
@@ -608,7 +714,7 @@ mod tests {
             columns: vec![col("id", "uuid", true), col("v", ty, false)],
             ..PgTable::default()
         };
-        let cat = catalog(vec![table("a", "timestamptz"), table("b", "numeric")]);
+        let cat = catalog(vec![table("a", "timestamptz"), table("b", "inet")]);
         let inputs = [
             input("a", &["id", "v"], vec![]),
             input("b", &["id", "v"], vec![]),
@@ -630,7 +736,7 @@ mod tests {
         assert_eq!(p.tables[1].binary_types, None);
         assert_eq!(
             p.tables[1].csv_reason.as_deref(),
-            Some("column `v` is numeric (no exact binary converter)")
+            Some("column `v` is inet (no exact binary converter)")
         );
         // A table forced to CSV (after a value outside the converters' forms).
         let forced = p.statements(&BTreeSet::from(["a".to_string()]));
@@ -641,17 +747,25 @@ mod tests {
 
     #[test]
     fn sql_quotes_every_identifier_and_uses_the_null_marker() {
-        let cat = catalog(vec![PgTable {
+        let mut cat = catalog(vec![PgTable {
             name: "user".into(),
             columns: vec![col("id", "int4", true), col("nameID", "text", false)],
-            sequences: vec![("id".into(), "public.user_id_seq".into())],
             secondary_indexes: vec![(
                 "user_name".into(),
                 r#"CREATE INDEX user_name ON public."user" USING btree ("nameID")"#.into(),
             )],
             ..PgTable::default()
         }]);
-        let user = [input("user", &["id", "nameID"], vec![])];
+        cat.sequences.push(crate::db::catalog::SequenceUse {
+            table: "user".into(),
+            column: "id".into(),
+            sequence: r#"public."user_id_seq""#.into(),
+        });
+        let mut user = [input("user", &["id", "nameID"], vec![])];
+        user[0].spec.auto_increment = Some(crate::store::manifest::AutoIncrement {
+            column: "id".into(),
+            next: 42,
+        });
         let p = build(&user, &cat, &plain(), &opts());
         assert!(p.errors.is_empty(), "{:?}", p.errors);
         let script = texts(&p);
@@ -663,10 +777,9 @@ mod tests {
         ] {
             assert!(script.contains(&want.to_string()), "{script:#?}");
         }
-        assert!(
-            p.tables[0].sequences[0]
-                .sql
-                .starts_with("SELECT setval('public.user_id_seq'::regclass")
+        assert_eq!(
+            p.sequences[0].sql,
+            r#"SELECT CASE WHEN x.m IS NULL OR x.m < s.seqmin THEN setval(s.seqrelid, s.seqstart, false) ELSE setval(s.seqrelid, x.m, true) END FROM pg_sequence s, (SELECT GREATEST((SELECT max("id")::bigint FROM "public"."user"), 41) AS m) x WHERE s.seqrelid = 'public."user_id_seq"'::regclass"#
         );
         let legacy = build(
             &user,

@@ -252,7 +252,7 @@ pub fn record_at(path: &Path, nulls: NullStyle, pick: Pick) -> Result<Option<Vec
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::codec::encode::{InvalidPolicy, Rule};
+    use crate::codec::encode::{Check, InvalidPolicy, Rule};
 
     #[test]
     fn the_writer_hashes_what_the_scan_reads_back() {
@@ -262,6 +262,7 @@ mod tests {
             "t",
             vec!["id".into(), "v".into()],
             vec![Rule::Verbatim, Rule::Text],
+            vec![Check::Integer, Check::String],
             vec![0],
             InvalidPolicy::Error,
         );

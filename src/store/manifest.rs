@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
 
-use crate::codec::encode::ColumnStats;
+use crate::codec::encode::{ColumnStats, DomainValue};
 use crate::db::catalog::Snapshot;
 use crate::hint::WithHint;
 
@@ -107,12 +107,22 @@ pub struct TableEntry {
     /// Generated columns of the source: not exported (PostgreSQL computes or rejects them).
     #[serde(default)]
     pub generated_columns: Vec<String>,
+    /// Format 3: the AUTO_INCREMENT column and the next value the source would hand out
+    /// (the target's sequence continues after it, so deleted ids are not reissued).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto_increment: Option<AutoIncrement>,
     #[serde(default)]
     pub warnings: Vec<String>,
     /// Format 2: the table was read as key ranges, one file each, in key order. Then
     /// `file` is the first part and `sha256` is empty: each part carries its own.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub parts: Vec<PartEntry>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct AutoIncrement {
+    pub column: String,
+    pub next: u64,
 }
 
 /// One key range of a split table.
@@ -145,6 +155,16 @@ pub struct ColumnEntry {
     /// Up to a few primary keys of rows where NULL was written.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub null_samples: Vec<String>,
+    /// Format 3: up to a few primary keys of rows holding `''` (string columns).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub empty_samples: Vec<String>,
+    /// Format 3: the column's distinct values with their counts and a few keys, when it
+    /// has at most 64 (string columns); absent when it has more.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub domain: Option<Vec<DomainValue>>,
+    /// Format 3: ENUM and SET labels, from `COLUMN_TYPE`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub labels: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -177,6 +197,7 @@ pub struct TableSpec {
     /// Column facts (current format only).
     pub columns: Vec<ColumnEntry>,
     pub primary_key: Vec<String>,
+    pub auto_increment: Option<AutoIncrement>,
 }
 
 /// A manifest as found on disk.
@@ -222,6 +243,7 @@ impl Loaded {
                     rows: Some(t.rows),
                     columns: t.columns.clone(),
                     primary_key: t.primary_key.clone(),
+                    auto_increment: t.auto_increment.clone(),
                 })
                 .collect(),
             Loaded::Legacy { tables, .. } => tables.clone(),
@@ -349,6 +371,7 @@ fn parse_legacy(v: &serde_json::Value) -> Result<Loaded> {
             rows: t.get("rows").and_then(|r| r.as_u64()),
             columns: Vec::new(),
             primary_key: Vec::new(),
+            auto_increment: None,
         });
     }
     Ok(Loaded::Legacy {

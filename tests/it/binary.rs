@@ -192,6 +192,86 @@ fn candidates(ty: BinType, rng: &mut Rng) -> Vec<String> {
                 1 => format!("\\x{}", rng.junk(b"0123456789ABCDEFabcdefg ", 20)),
                 _ => rng.junk(b"\\x0123456789abc", 10),
             },
+            BinType::Numeric => {
+                let edges = [
+                    "0",
+                    "-0",
+                    "0.0",
+                    "-0.00",
+                    "1.50",
+                    "00012.3400",
+                    ".5",
+                    "5.",
+                    "-.5",
+                    "NaN",
+                    "nan",
+                    "Infinity",
+                    "-Infinity",
+                    "inf",
+                    "1e5",
+                    "+1",
+                    " 1",
+                    "1 ",
+                    ".",
+                    "-",
+                    "0.00001",
+                    "10000",
+                    "100000000",
+                    "0.0001000",
+                    "9999.9999",
+                    "1_000",
+                ];
+                let digits = |rng: &mut Rng, n: u64| rng.junk(b"0000123456789", n);
+                match rng.below(3) {
+                    0 => rng.pick(&edges).to_string(),
+                    1 => {
+                        let sign = if rng.below(2) == 0 { "-" } else { "" };
+                        let (i, f) = (digits(rng, 25), digits(rng, 25));
+                        match rng.below(3) {
+                            0 => format!("{sign}{i}"),
+                            _ => format!("{sign}{i}.{f}"),
+                        }
+                    }
+                    _ => rng.junk(b"0123456789.-+eE N", 12),
+                }
+            }
+            BinType::Interval => {
+                let sign = if rng.below(3) == 0 { "-" } else { "" };
+                let frac = match rng.below(3) {
+                    0 => String::new(),
+                    _ => format!(".{}", rng.junk(b"0123456789", 8)),
+                };
+                match rng.below(4) {
+                    0 => rng.junk(b"0123456789:.- day", 12),
+                    _ => format!(
+                        "{sign}{}:{:02}:{:02}{frac}",
+                        rng.below(840),
+                        rng.below(62),
+                        rng.below(62)
+                    ),
+                }
+            }
+            BinType::TextArray { .. } => {
+                let n = rng.below(5);
+                let elems: Vec<String> = (0..n)
+                    .map(|_| match rng.below(4) {
+                        0 => format!(
+                            "\"{}\"",
+                            rng.junk(b"ab ,{}\\\"x", 6)
+                                .replace('\\', "\\\\")
+                                .replace('"', "\\\"")
+                        ),
+                        1 => rng
+                            .pick(&["NULL", "null", "x y", "", "a", "{b}"])
+                            .to_string(),
+                        _ => rng.junk(b"abcXYZ019_-", 6),
+                    })
+                    .collect();
+                match rng.below(6) {
+                    0 => rng.junk(b"{}a,\" \\", 10),
+                    _ => format!("{{{}}}", elems.join(",")),
+                }
+            }
             BinType::Text | BinType::Jsonb => unreachable!("passed through unchanged"),
         };
         out.push(v);
@@ -215,6 +295,9 @@ fn every_converter_agrees_with_the_servers_input_function() {
         ("timestamptz", BinType::Timestamp),
         ("time", BinType::Time),
         ("bytea", BinType::Bytea),
+        ("numeric", BinType::Numeric),
+        ("interval", BinType::Interval),
+        ("text[]", BinType::TextArray { elem: 25 }),
     ];
     let url = format!("{}/{}", postgres_url(), w.db);
     block(async {

@@ -98,7 +98,7 @@ fn round_trip_of_every_type_value_by_value() {
     // every_type holds numeric, interval and bit varying columns: it goes as CSV, saying why.
     assert!(
         out.contains(
-            "as CSV: `every_type`: column `bi_u` is numeric(20,0) (no exact binary converter)"
+            "as CSV: `every_type`: column `b10` is bit varying(10) (no exact binary converter)"
         ),
         "{out}"
     );
@@ -399,7 +399,8 @@ fn a_connection_killed_mid_copy_leaves_the_target_as_it_was() {
     assert!(err.contains("loading table `big`"), "{err}");
     assert!(
         err.contains("the target is unchanged")
-            && err.contains("the connection to PostgreSQL was closed"),
+            && (err.contains("the connection to PostgreSQL was closed")
+                || err.contains("57P01): terminating connection due to administrator command")),
         "{err}"
     );
     assert_eq!(w.fingerprint(), before);

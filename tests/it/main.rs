@@ -4,6 +4,7 @@
 #[allow(dead_code)] // shared helpers; not every module uses each one
 mod harness;
 
+mod adapt;
 mod binary;
 mod check;
 mod demo;

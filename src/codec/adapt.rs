@@ -1,0 +1,139 @@
+//! PURE: how a value changes on its way from a source column into a target column of
+//! another kind, when PostgreSQL's own input function would read it wrongly or refuse
+//! it. Which adaptation a column gets is decided by the import plan from the manifest's
+//! facts and the target catalog (`import::adapt`); the binary converter and the
+//! rewritten CSV stream both apply it here, so both paths load the same values.
+
+use std::borrow::Cow;
+
+/// One column's adaptation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Adapt {
+    /// The value travels as it is.
+    None,
+    /// `''` becomes NULL (a string headed for `uuid`).
+    EmptyToNull,
+    /// MySQL SET text `a,b` becomes the array `{a,b}`; `''` becomes `{}`.
+    SetToArray,
+    /// MySQL's truth: 0 is false, any other integer true.
+    IntToBool,
+    /// A datetime becomes its date part.
+    DateTimeToDate,
+}
+
+impl Adapt {
+    /// What it does, for the plan and the journal.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Adapt::None => "unchanged",
+            Adapt::EmptyToNull => "'' -> NULL",
+            Adapt::SetToArray => "SET 'a,b' -> array {a,b}",
+            Adapt::IntToBool => "integer -> boolean (0 false, anything else true)",
+            Adapt::DateTimeToDate => "datetime -> its date",
+        }
+    }
+
+    /// What a count of `n` values means for this adaptation, for the plan (None: no
+    /// count is kept).
+    pub fn counted(self, n: u64) -> Option<String> {
+        match self {
+            Adapt::EmptyToNull => Some(format!("{n} values were ''")),
+            Adapt::IntToBool => Some(format!("{n} values other than 0/1 become true")),
+            Adapt::DateTimeToDate => Some(format!("{n} values lose a time of day")),
+            Adapt::None | Adapt::SetToArray => None,
+        }
+    }
+
+    /// The value as the target reads it (PostgreSQL's text form); None is NULL.
+    pub fn apply(self, v: &[u8]) -> Option<Cow<'_, [u8]>> {
+        Some(match self {
+            Adapt::None => Cow::Borrowed(v),
+            Adapt::EmptyToNull if v.is_empty() => return None,
+            Adapt::EmptyToNull => Cow::Borrowed(v),
+            Adapt::SetToArray => Cow::Owned(set_to_array(v)),
+            Adapt::IntToBool => Cow::Borrowed(if is_zero(v) { b"f" } else { b"t" }),
+            Adapt::DateTimeToDate => Cow::Borrowed(&v[..v.len().min(10)]),
+        })
+    }
+}
+
+/// `0`, `-0`, `000`: MySQL's false.
+fn is_zero(v: &[u8]) -> bool {
+    let digits = v.strip_prefix(b"-").unwrap_or(v);
+    !digits.is_empty() && digits.iter().all(|&b| b == b'0')
+}
+
+/// MySQL SET text (labels joined by commas; labels cannot contain commas) as a
+/// PostgreSQL array literal, each element quoted when the array syntax needs it.
+pub fn set_to_array(v: &[u8]) -> Vec<u8> {
+    let mut out = vec![b'{'];
+    if !v.is_empty() {
+        for (i, e) in v.split(|&b| b == b',').enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            array_element(e, &mut out);
+        }
+    }
+    out.push(b'}');
+    out
+}
+
+/// One element of an array literal: quoted (with `\` before `"` and `\`) when it is
+/// empty, `NULL` in any case, or holds a character the array syntax reads.
+fn array_element(e: &[u8], out: &mut Vec<u8>) {
+    let special = e.is_empty()
+        || e.eq_ignore_ascii_case(b"NULL")
+        || e.iter()
+            .any(|b| matches!(b, b'{' | b'}' | b',' | b'"' | b'\\') || b.is_ascii_whitespace());
+    if !special {
+        out.extend_from_slice(e);
+        return;
+    }
+    out.push(b'"');
+    for &b in e {
+        if b == b'"' || b == b'\\' {
+            out.push(b'\\');
+        }
+        out.push(b);
+    }
+    out.push(b'"');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_adaptation_on_the_nasty_values() {
+        type Case<'a> = (Adapt, &'a [u8], Option<&'a [u8]>);
+        let cases: &[Case] = &[
+            (Adapt::None, b"", Some(b"")),
+            (Adapt::EmptyToNull, b"", None),
+            (Adapt::EmptyToNull, b"x", Some(b"x")),
+            (Adapt::SetToArray, b"", Some(b"{}")),
+            (Adapt::SetToArray, b"a,b", Some(b"{a,b}")),
+            (
+                Adapt::SetToArray,
+                b"x y,NULL,null",
+                Some(b"{\"x y\",\"NULL\",\"null\"}"),
+            ),
+            (Adapt::SetToArray, b"{,}", Some(b"{\"{\",\"}\"}")),
+            (Adapt::SetToArray, b"q\"\\", Some(b"{\"q\\\"\\\\\"}")),
+            (Adapt::IntToBool, b"0", Some(b"f")),
+            (Adapt::IntToBool, b"-0", Some(b"f")),
+            (Adapt::IntToBool, b"1", Some(b"t")),
+            (Adapt::IntToBool, b"2", Some(b"t")),
+            (Adapt::IntToBool, b"-1", Some(b"t")),
+            (
+                Adapt::DateTimeToDate,
+                b"2024-02-29 23:59:59.999999",
+                Some(b"2024-02-29"),
+            ),
+            (Adapt::DateTimeToDate, b"2024-02-29", Some(b"2024-02-29")),
+        ];
+        for (a, v, want) in cases {
+            assert_eq!(a.apply(v).as_deref(), *want, "{a:?} {v:?}");
+        }
+    }
+}

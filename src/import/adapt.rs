@@ -1,0 +1,519 @@
+//! PURE: how each value of a source column must travel into its target column, decided
+//! before any write from the manifest's facts and the target catalog. A pair that needs
+//! a rewrite gets a `codec::adapt::Adapt` (applied the same way on the binary and the
+//! CSV path); a pair whose values the facts show cannot fit is refused, naming table,
+//! column, count and sample keys; a pair that cannot work at all (`blob` -> `integer`)
+//! is refused whatever the values. Everything else is PostgreSQL's own input function.
+
+use crate::codec::adapt::Adapt;
+use crate::db::catalog::PgColumn;
+use crate::store::manifest::ColumnEntry;
+
+/// The decision for one (source column, target column).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decision {
+    pub adapt: Adapt,
+    /// Reasons to refuse before any write.
+    pub refusals: Vec<String>,
+    pub warnings: Vec<String>,
+    /// Values the adaptation changes (for the plan and the journal).
+    pub changed: u64,
+}
+
+/// What a source column holds, from MySQL's `DATA_TYPE`, `COLUMN_TYPE` and the rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Src {
+    Integer,
+    /// decimal; `true` when its scale is 0 (whole numbers only).
+    Decimal(bool),
+    Float,
+    Year,
+    Date,
+    DateTime,
+    Time,
+    Text,
+    Enum,
+    Set,
+    Json,
+    /// Bytes written as `\x` hex.
+    Bytes,
+    /// bit(n) written as n digits.
+    Bits(u32),
+    Unknown,
+}
+
+fn source(c: &ColumnEntry) -> Src {
+    if c.rule == "hex" {
+        return Src::Bytes;
+    }
+    match c.data_type.as_str() {
+        "tinyint" | "smallint" | "mediumint" | "int" | "integer" | "bigint" => Src::Integer,
+        "decimal" | "numeric" => {
+            Src::Decimal(c.column_type.ends_with(",0)") || !c.column_type.contains(','))
+        }
+        "float" | "double" | "real" => Src::Float,
+        "year" => Src::Year,
+        "date" => Src::Date,
+        "datetime" | "timestamp" => Src::DateTime,
+        "time" => Src::Time,
+        "char" | "varchar" | "tinytext" | "text" | "mediumtext" | "longtext" => Src::Text,
+        "enum" => Src::Enum,
+        "set" => Src::Set,
+        "json" => Src::Json,
+        "bit" => Src::Bits(crate::codec::rules::bit_width(&c.column_type)),
+        _ => Src::Unknown,
+    }
+}
+
+/// What a target column takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Dst {
+    Uuid,
+    Enum,
+    Array,
+    Bool,
+    Date,
+    Time,
+    Timestamp,
+    Interval,
+    Integer,
+    Number,
+    Text,
+    Json,
+    Bytea,
+    Bit,
+    /// A type PostgreSQL's input function alone judges (citext, inet, PostGIS, ...).
+    Other,
+}
+
+fn target(c: &PgColumn) -> Dst {
+    if c.category == 'A' {
+        return Dst::Array;
+    }
+    match c.binary_type.as_str() {
+        "uuid" => Dst::Uuid,
+        "enum" => Dst::Enum,
+        "bool" => Dst::Bool,
+        "date" => Dst::Date,
+        "time" | "timetz" => Dst::Time,
+        "timestamp" | "timestamptz" => Dst::Timestamp,
+        "interval" => Dst::Interval,
+        "int2" | "int4" | "int8" => Dst::Integer,
+        "numeric" | "float4" | "float8" | "money" => Dst::Number,
+        "text" | "varchar" | "bpchar" | "name" => Dst::Text,
+        "json" | "jsonb" => Dst::Json,
+        "bytea" => Dst::Bytea,
+        "bit" | "varbit" => Dst::Bit,
+        _ => Dst::Other,
+    }
+}
+
+/// Decide for `table`.`src` -> `dst`.
+pub fn decide(table: &str, src: &ColumnEntry, dst: &PgColumn) -> Decision {
+    let mut d = Decision {
+        adapt: Adapt::None,
+        refusals: Vec::new(),
+        warnings: Vec::new(),
+        changed: 0,
+    };
+    let here = format!("table `{table}`, column `{}`", src.name);
+    let (s, t) = (source(src), target(dst));
+    let stats = &src.stats;
+    let keys = |k: &[String]| {
+        if k.is_empty() {
+            String::new()
+        } else {
+            format!("; e.g. {}", k.join("; "))
+        }
+    };
+    let cannot = |d: &mut Decision| {
+        d.refusals.push(format!(
+            "{here}: {} ({}) cannot be loaded into {} ({}): the values mean something else there",
+            src.column_type, src.data_type, dst.type_sql, dst.name
+        ))
+    };
+    match (s, t) {
+        // Bytes are bytes: only bytea (or a type whose own input judges them) takes them.
+        (Src::Bytes, Dst::Bytea | Dst::Other) => {}
+        (Src::Bytes, _) => cannot(&mut d),
+        (_, Dst::Bytea) => cannot(&mut d),
+
+        (Src::Text | Src::Enum | Src::Set, Dst::Uuid) => {
+            if stats.empty_strings > 0 {
+                d.adapt = Adapt::EmptyToNull;
+                d.changed = stats.empty_strings;
+                if dst.not_null {
+                    d.refusals.push(format!(
+                        "{here}: {} values are '' (which a uuid column can only take as NULL) but the target column is NOT NULL{}",
+                        stats.empty_strings,
+                        keys(&src.empty_samples)
+                    ));
+                }
+            }
+            if stats.non_uuid > 0 {
+                d.refusals.push(format!(
+                    "{here}: {} values are not UUIDs but the target column is uuid{}",
+                    stats.non_uuid,
+                    keys(&src.non_uuid_samples)
+                ));
+            }
+        }
+        (_, Dst::Uuid) => cannot(&mut d),
+
+        (Src::Text | Src::Enum, Dst::Enum) => {
+            labels_fit(&here, src, dst, &src.labels, false, &mut d);
+        }
+        (_, Dst::Enum) => cannot(&mut d),
+
+        (Src::Set, Dst::Array) => {
+            d.adapt = Adapt::SetToArray;
+            match dst.element.as_deref() {
+                Some("enum") => labels_fit(&here, src, dst, &src.labels, true, &mut d),
+                Some("text" | "varchar" | "bpchar") | None => {}
+                Some(other) => d.refusals.push(format!(
+                    "{here}: SET labels cannot be loaded into an array of {other} ({})",
+                    dst.type_sql
+                )),
+            }
+        }
+        (Src::Text, Dst::Array) => {}
+        (_, Dst::Array) => cannot(&mut d),
+
+        (Src::Integer, Dst::Bool) => {
+            d.adapt = Adapt::IntToBool;
+            d.changed = stats.non_boolean;
+            if stats.non_boolean > 0 {
+                d.warnings.push(format!(
+                    "{here}: {} values are neither 0 nor 1; as in MySQL they load as true",
+                    stats.non_boolean
+                ));
+            }
+        }
+        (Src::Bits(1) | Src::Text, Dst::Bool) => {}
+        (_, Dst::Bool) => cannot(&mut d),
+
+        (Src::DateTime, Dst::Date) => {
+            d.adapt = Adapt::DateTimeToDate;
+            d.changed = stats.non_midnight;
+            if stats.non_midnight > 0 {
+                d.warnings.push(format!(
+                    "{here}: {} values have a time of day, which the date column drops",
+                    stats.non_midnight
+                ));
+            }
+        }
+        (Src::Date | Src::Text, Dst::Date) => {}
+        (_, Dst::Date) => cannot(&mut d),
+
+        (Src::Time, Dst::Time) if stats.out_of_day > 0 => d.refusals.push(format!(
+            "{here}: {} TIME values lie outside 00:00:00-23:59:59, which {} cannot hold (interval can)",
+            stats.out_of_day, dst.type_sql
+        )),
+        (Src::Time | Src::Text, Dst::Time | Dst::Interval) => {}
+        (_, Dst::Time | Dst::Interval) => cannot(&mut d),
+
+        (Src::Date | Src::DateTime | Src::Text, Dst::Timestamp) => {}
+        (_, Dst::Timestamp) => cannot(&mut d),
+
+        (Src::Integer | Src::Year | Src::Decimal(true) | Src::Text | Src::Bits(_), Dst::Integer) => {}
+        (_, Dst::Integer) => cannot(&mut d),
+
+        (Src::Integer | Src::Year | Src::Decimal(_) | Src::Float | Src::Text, Dst::Number) => {}
+        (_, Dst::Number) => cannot(&mut d),
+
+        (Src::Json | Src::Text, Dst::Json) => {}
+        (_, Dst::Json) => cannot(&mut d),
+
+        (Src::Bits(_) | Src::Text, Dst::Bit) => {}
+        (_, Dst::Bit) => cannot(&mut d),
+
+        (_, Dst::Text | Dst::Other) => {}
+    }
+    // The export's own rule turned '' into NULL in a char(36): say so when the target
+    // is not a uuid, where '' would have been a value.
+    if src.rule == "uuid36" && t != Dst::Uuid && stats.empty_uuid_to_null > 0 {
+        d.warnings.push(format!(
+            "{here}: {} '' values were exported as NULL (the char(36) rule), and the target column is {}, not uuid",
+            stats.empty_uuid_to_null, dst.type_sql
+        ));
+    }
+    d
+}
+
+/// Every value (or SET element) the export holds must be a label of the target's enum;
+/// `''` too. Counts and keys from the column's domain; without one, the source's labels
+/// stand in for its values.
+fn labels_fit(
+    here: &str,
+    src: &ColumnEntry,
+    dst: &PgColumn,
+    source_labels: &[String],
+    elements: bool,
+    d: &mut Decision,
+) {
+    let known = |v: &str| dst.enum_labels.iter().any(|l| l == v);
+    let what = if elements { "SET element" } else { "value" };
+    match &src.domain {
+        Some(values) => {
+            for v in values {
+                let parts: Vec<&str> = if elements {
+                    if v.value.is_empty() {
+                        Vec::new()
+                    } else {
+                        v.value.split(',').collect()
+                    }
+                } else {
+                    vec![v.value.as_str()]
+                };
+                for p in parts.into_iter().filter(|p| !known(p)) {
+                    let shown = if p.is_empty() {
+                        "'' (MySQL's invalid ENUM value)".to_string()
+                    } else {
+                        format!("`{p}`")
+                    };
+                    d.refusals.push(format!(
+                        "{here}: {} rows hold the {what} {shown}, which enum {} lacks; e.g. {}",
+                        v.count,
+                        dst.type_sql,
+                        v.samples.join("; ")
+                    ));
+                }
+            }
+        }
+        None if !source_labels.is_empty() => {
+            let missing: Vec<&String> = source_labels.iter().filter(|l| !known(l)).collect();
+            if !missing.is_empty() {
+                d.refusals.push(format!(
+                    "{here}: the source's labels {} are not labels of enum {} (the export kept no count of which occur)",
+                    missing
+                        .iter()
+                        .map(|l| format!("`{l}`"))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    dst.type_sql
+                ));
+            }
+        }
+        None => d.warnings.push(format!(
+            "{here}: more than 64 distinct values headed for enum {}: PostgreSQL checks each at load",
+            dst.type_sql
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codec::encode::{ColumnStats, DomainValue};
+
+    fn src(data_type: &str, column_type: &str, rule: &str, stats: ColumnStats) -> ColumnEntry {
+        ColumnEntry {
+            name: "c".into(),
+            data_type: data_type.into(),
+            column_type: column_type.into(),
+            nullable: true,
+            rule: rule.into(),
+            stats,
+            non_uuid_samples: vec!["id=4".into()],
+            null_samples: vec![],
+            empty_samples: vec!["id=3".into()],
+            domain: None,
+            labels: vec![],
+        }
+    }
+
+    fn dst(binary_type: &str, not_null: bool) -> PgColumn {
+        PgColumn {
+            name: "c".into(),
+            type_sql: binary_type.into(),
+            type_name: binary_type.into(),
+            binary_type: binary_type.into(),
+            category: if binary_type.starts_with('_') {
+                'A'
+            } else {
+                'S'
+            },
+            element: None,
+            element_oid: 0,
+            enum_labels: vec![],
+            not_null,
+            has_default: false,
+            generated: false,
+            identity: String::new(),
+        }
+    }
+
+    fn domain(values: &[(&str, u64)]) -> Option<Vec<DomainValue>> {
+        Some(
+            values
+                .iter()
+                .map(|(v, n)| DomainValue {
+                    value: v.to_string(),
+                    count: *n,
+                    samples: vec![format!("id={v}")],
+                })
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn decisions_by_pair() {
+        let empty = ColumnStats {
+            empty_strings: 2,
+            ..Default::default()
+        };
+        // varchar(36) '' -> uuid: NULL; into NOT NULL: refused with keys.
+        let d = decide(
+            "t",
+            &src("varchar", "varchar(36)", "text", empty.clone()),
+            &dst("uuid", false),
+        );
+        assert_eq!(
+            (d.adapt, d.changed, d.refusals.len()),
+            (Adapt::EmptyToNull, 2, 0)
+        );
+        let d = decide(
+            "t",
+            &src("varchar", "varchar(36)", "text", empty),
+            &dst("uuid", true),
+        );
+        assert!(
+            d.refusals[0].contains("2 values are '' ") && d.refusals[0].contains("e.g. id=3"),
+            "{:?}",
+            d.refusals
+        );
+        let bad = ColumnStats {
+            non_uuid: 1,
+            ..Default::default()
+        };
+        let d = decide("t", &src("text", "text", "text", bad), &dst("uuid", false));
+        assert!(d.refusals[0].contains("1 values are not UUIDs") && d.refusals[0].contains("id=4"));
+        // tinyint(1) -> boolean: MySQL's truth, with a warning for 2 and -1.
+        let two = ColumnStats {
+            non_boolean: 2,
+            ..Default::default()
+        };
+        let d = decide(
+            "t",
+            &src("tinyint", "tinyint(1)", "verbatim", two),
+            &dst("bool", false),
+        );
+        assert_eq!(d.adapt, Adapt::IntToBool);
+        assert!(d.warnings[0].contains("2 values are neither 0 nor 1"));
+        // datetime -> date warns with the count.
+        let late = ColumnStats {
+            non_midnight: 3,
+            ..Default::default()
+        };
+        let d = decide(
+            "t",
+            &src("datetime", "datetime(6)", "datetime", late),
+            &dst("date", false),
+        );
+        assert_eq!(d.adapt, Adapt::DateTimeToDate);
+        assert!(d.warnings[0].contains("3 values have a time of day"));
+        // blob -> integer cannot work, whatever the values.
+        let d = decide(
+            "t",
+            &src("blob", "blob", "hex", ColumnStats::default()),
+            &dst("int4", false),
+        );
+        assert!(
+            d.refusals[0].contains("cannot be loaded into int4"),
+            "{:?}",
+            d.refusals
+        );
+        // time outside a day -> time refused, interval fine.
+        let long = ColumnStats {
+            out_of_day: 1,
+            ..Default::default()
+        };
+        assert_eq!(
+            decide(
+                "t",
+                &src("time", "time", "verbatim", long.clone()),
+                &dst("time", false)
+            )
+            .refusals
+            .len(),
+            1
+        );
+        assert!(
+            decide(
+                "t",
+                &src("time", "time", "verbatim", long),
+                &dst("interval", false)
+            )
+            .refusals
+            .is_empty()
+        );
+        // decimal with a scale cannot go into an integer; without one it can.
+        assert_eq!(
+            decide(
+                "t",
+                &src(
+                    "decimal",
+                    "decimal(10,2)",
+                    "verbatim",
+                    ColumnStats::default()
+                ),
+                &dst("int8", false)
+            )
+            .refusals
+            .len(),
+            1
+        );
+        assert!(
+            decide(
+                "t",
+                &src(
+                    "decimal",
+                    "decimal(10,0)",
+                    "verbatim",
+                    ColumnStats::default()
+                ),
+                &dst("int8", false)
+            )
+            .refusals
+            .is_empty()
+        );
+    }
+
+    #[test]
+    fn enum_labels_the_target_lacks_are_refused_with_counts_and_keys() {
+        let mut e = src("enum", "enum('a','b','')", "text", ColumnStats::default());
+        e.labels = vec!["a".into(), "b".into()];
+        e.domain = domain(&[("a", 5), ("b", 2), ("", 1)]);
+        let mut t = dst("enum", false);
+        t.enum_labels = vec!["a".into()];
+        t.type_sql = "mood".into();
+        let d = decide("t", &e, &t);
+        let all = d.refusals.join("\n");
+        assert!(
+            all.contains("2 rows hold the value `b`, which enum mood lacks; e.g. id=b"),
+            "{all}"
+        );
+        assert!(
+            all.contains("1 rows hold the value '' (MySQL's invalid ENUM value)"),
+            "{all}"
+        );
+        // Into text: no refusal.
+        assert!(decide("t", &e, &dst("text", false)).refusals.is_empty());
+        // SET -> enum array: each element checked.
+        let mut s = src("set", "set('x','y')", "text", ColumnStats::default());
+        s.labels = vec!["x".into(), "y".into()];
+        s.domain = domain(&[("x,y", 1), ("", 4)]);
+        let mut arr = dst("_mood", false);
+        arr.element = Some("enum".into());
+        arr.enum_labels = vec!["x".into()];
+        let d = decide("t", &s, &arr);
+        assert_eq!(d.adapt, Adapt::SetToArray);
+        assert!(
+            d.refusals.join("").contains("the SET element `y`"),
+            "{:?}",
+            d.refusals
+        );
+        arr.enum_labels.push("y".into());
+        assert!(decide("t", &s, &arr).refusals.is_empty());
+    }
+}

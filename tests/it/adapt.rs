@@ -1,0 +1,199 @@
+//! Target-aware adaptation against the real servers, with a schema pair made to hold
+//! every trap: `''` in varchar(36) headed for uuid, MySQL's invalid ENUM value, a label
+//! the target enum lacks, tinyint(1) holding 2 and -1, SET into arrays, datetime into
+//! date, decimal into numeric (binary), TIME into interval, an unowned sequence, an
+//! AUTO_INCREMENT past the last id, a partitioned target. Decided before any write,
+//! identical on the binary and the CSV path.
+
+use crate::export::export_dir;
+use crate::harness::*;
+
+fn export(w: &World) -> std::path::PathBuf {
+    let o = w.run(&["export", &w.db, "--out", "out"]);
+    assert_exit(&o, 0);
+    export_dir(&o, w.path())
+}
+
+const MYSQL_SESSION: &str = r#"
+SET SESSION sql_mode = '';
+CREATE TABLE session (
+  id INT AUTO_INCREMENT PRIMARY KEY, session_id VARCHAR(36), identity_id VARCHAR(36) NOT NULL,
+  active TINYINT(1), mood ENUM('happy','sad'), tags SET('a','b','c d'), moods SET('happy','sad'),
+  seen DATETIME(6), price DECIMAL(10,2), dur TIME(3), note TEXT
+);
+INSERT INTO session VALUES
+ (1, '', '6f9619ff-8b86-d011-b42d-00cf4fc964ff', 2, 'happy', 'a,b', 'happy,sad', '2024-01-01 10:30:00', 12.50, '838:59:59.000', 'x'),
+ (2, 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', '6f9619ff-8b86-d011-b42d-00cf4fc964ff', -1, 'sad', '', '', '2024-01-02 00:00:00', -0.01, '-00:00:01.500', ''),
+ (3, NULL, '6f9619ff-8b86-d011-b42d-00cf4fc964ff', 0, NULL, 'c d', NULL, NULL, NULL, NULL, NULL),
+ (4, '', '6f9619ff-8b86-d011-b42d-00cf4fc964ff', 1, 'happy', 'a,b,c d', 'sad', '2024-02-29 23:59:59.999999', 99999999.99, '00:00:00', NULL);
+ALTER TABLE session AUTO_INCREMENT = 100;
+CREATE TABLE counter (id INT PRIMARY KEY, label VARCHAR(10));
+INSERT INTO counter VALUES (7, 'x'), (41, 'y');
+"#;
+
+const PG_SESSION: &str = r#"
+CREATE TYPE mood AS ENUM ('happy', 'sad');
+CREATE SEQUENCE session_id_seq;
+CREATE TABLE session (
+  id integer PRIMARY KEY DEFAULT nextval('session_id_seq'), session_id uuid, identity_id uuid NOT NULL,
+  active boolean, mood mood, tags text[], moods mood[], seen date, price numeric(10,2),
+  dur interval, note text
+);
+CREATE SEQUENCE counter_seq;
+CREATE TABLE counter (id bigint PRIMARY KEY DEFAULT nextval('counter_seq'), label text);
+"#;
+
+#[test]
+fn every_adaptation_loads_the_same_on_both_paths() {
+    let w = World::new("adapt_loads");
+    w.mysql(MYSQL_SESSION);
+    w.pg(PG_SESSION);
+    let dir = export(&w);
+    let d = dir.to_str().unwrap();
+    let o = w.run(&["import", d, "--dry-run"]);
+    assert_exit(&o, 0);
+    let out = stdout(&o);
+    for want in [
+        "adapt: `session`.`session_id`: '' -> NULL (2 values were '')",
+        "adapt: `session`.`active`: integer -> boolean (0 false, anything else true) (2 values other than 0/1 become true)",
+        "adapt: `session`.`tags`: SET 'a,b' -> array {a,b}",
+        "adapt: `session`.`moods`: SET 'a,b' -> array {a,b}",
+        "adapt: `session`.`seen`: datetime -> its date (2 values lose a time of day)",
+    ] {
+        assert!(out.contains(want), "missing `{want}` in\n{out}");
+    }
+    assert!(
+        stderr(&o).contains("2 values have a time of day, which the date column drops")
+            && stderr(&o).contains("2 values are neither 0 nor 1; as in MySQL they load as true"),
+        "{}",
+        stderr(&o)
+    );
+    // Every column has a binary converter now, numeric, interval and arrays included.
+    let o = w.run(&["import", d, "--dry-run", "--json"]);
+    let plan: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let session = plan["tables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["table"] == "session")
+        .unwrap();
+    assert_eq!(session["copy_format"], "binary", "{session}");
+
+    assert_exit(&w.run(&["import", d, "--yes", "--copy-format", "csv"]), 0);
+    let as_csv = w.fingerprint();
+    assert_exit(&w.run(&["import", d, "--yes"]), 0);
+    assert_eq!(w.fingerprint(), as_csv, "binary and CSV paths differ");
+    assert_eq!(
+        w.pg_rows(
+            "SELECT session_id::text, active::text, mood::text, tags::text, moods::text, seen::text,
+                    price::text, dur::text, note FROM session ORDER BY id"
+        ),
+        [
+            [None, Some("true"), Some("happy"), Some("{a,b}"), Some("{happy,sad}"), Some("2024-01-01"), Some("12.50"), Some("838:59:59"), Some("x")],
+            [Some("a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11"), Some("true"), Some("sad"), Some("{}"), Some("{}"), Some("2024-01-02"), Some("-0.01"), Some("-00:00:01.5"), Some("")],
+            [None, Some("false"), None, Some("{\"c d\"}"), None, None, None, None, None],
+            [None, Some("true"), Some("happy"), Some("{a,b,\"c d\"}"), Some("{sad}"), Some("2024-02-29"), Some("99999999.99"), Some("00:00:00"), None],
+        ]
+        .iter()
+        .map(|r| r.iter().map(|v| v.map(str::to_string)).collect::<Vec<_>>())
+        .collect::<Vec<_>>()
+    );
+    // An unowned sequence continues after the source's AUTO_INCREMENT (100), not the
+    // loaded max (4); one without AUTO_INCREMENT after the loaded max.
+    assert_eq!(
+        w.pg_value("INSERT INTO session (identity_id) VALUES ('6f9619ff-8b86-d011-b42d-00cf4fc964ff') RETURNING id")
+            .as_deref(),
+        Some("100")
+    );
+    assert_eq!(
+        w.pg_value("INSERT INTO counter (label) VALUES ('z') RETURNING id")
+            .as_deref(),
+        Some("42")
+    );
+}
+
+#[test]
+fn values_that_cannot_fit_are_refused_before_any_write() {
+    let w = World::new("adapt_refusals");
+    w.mysql(
+        "SET SESSION sql_mode = '';
+         CREATE TABLE t (
+           id INT PRIMARY KEY, must VARCHAR(36), wrong TEXT, mood ENUM('happy','sad','angry'),
+           blob_as_int BLOB, long_time TIME
+         );
+         INSERT INTO t VALUES
+           (1, '', 'not-a-uuid', 'angry', x'01', '25:00:00'),
+           (2, '6f9619ff-8b86-d011-b42d-00cf4fc964ff', '6f9619ff-8b86-d011-b42d-00cf4fc964ff', 'bogus', x'02', '01:00:00');",
+    );
+    w.pg(
+        "CREATE TYPE mood AS ENUM ('happy', 'sad');
+         CREATE TABLE t (id integer PRIMARY KEY, must uuid NOT NULL, wrong uuid, mood mood,
+                         blob_as_int integer, long_time time);
+         INSERT INTO t VALUES (9, '6f9619ff-8b86-d011-b42d-00cf4fc964ff', NULL, 'sad', 1, '01:00');",
+    );
+    let dir = export(&w);
+    let before = w.fingerprint();
+    for format in ["auto", "csv"] {
+        let o = w.run(&[
+            "import",
+            dir.to_str().unwrap(),
+            "--yes",
+            "--copy-format",
+            format,
+        ]);
+        assert_exit(&o, 2);
+        let err = stderr(&o);
+        for want in [
+            "import refused before any write",
+            "column `must`: 1 values are '' (which a uuid column can only take as NULL) but the target column is NOT NULL; e.g. id=1",
+            "column `wrong`: 1 values are not UUIDs but the target column is uuid; e.g. id=1",
+            "column `mood`: 1 rows hold the value `angry`, which enum mood lacks; e.g. id=1",
+            "column `mood`: 1 rows hold the value '' (MySQL's invalid ENUM value), which enum mood lacks; e.g. id=2",
+            "column `blob_as_int`: blob (blob) cannot be loaded into integer",
+            "column `long_time`: 1 TIME values lie outside 00:00:00-23:59:59",
+        ] {
+            assert!(err.contains(want), "{format}: missing `{want}` in\n{err}");
+        }
+        assert!(!err.contains("COPY"), "{err}");
+        assert_eq!(w.fingerprint(), before);
+    }
+}
+
+#[test]
+fn a_partitioned_target_loads_and_a_row_without_partition_is_named() {
+    let w = World::new("adapt_partitioned");
+    w.mysql(
+        "CREATE TABLE event (id INT, at DATE, what VARCHAR(10), PRIMARY KEY (id, at));
+         INSERT INTO event VALUES (1, '2024-03-01', 'a'), (2, '2024-11-30', 'b');",
+    );
+    w.pg(
+        "CREATE TABLE event (id integer, at date, what text, PRIMARY KEY (id, at)) PARTITION BY RANGE (at);
+         CREATE TABLE event_2024 PARTITION OF event FOR VALUES FROM ('2024-01-01') TO ('2025-01-01');
+         INSERT INTO event VALUES (9, '2024-06-01', 'old');",
+    );
+    let dir = export(&w);
+    let o = w.run(&["import", dir.to_str().unwrap(), "--yes"]);
+    assert_exit(&o, 0);
+    assert_eq!(
+        w.pg_value("SELECT string_agg(what, ',' ORDER BY id) FROM event")
+            .as_deref(),
+        Some("a,b")
+    );
+    // A row of 2020 fits no partition: refused before COMMIT with the value and the
+    // partitions that exist; nothing changes.
+    w.mysql("INSERT INTO event VALUES (3, '2020-05-05', 'c')");
+    let dir = export(&w);
+    let before = w.fingerprint();
+    let o = w.run(&["import", dir.to_str().unwrap(), "--yes"]);
+    assert_exit(&o, 2);
+    let err = stderr(&o);
+    assert!(
+        err.contains("at row (id=3, at=2020-05-05)")
+            && err.contains("(at) = (2020-05-05)")
+            && err.contains(
+                "its partitions are: event_2024 FOR VALUES FROM ('2024-01-01') TO ('2025-01-01')"
+            ),
+        "{err}"
+    );
+    assert_eq!(w.fingerprint(), before);
+}
