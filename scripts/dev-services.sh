@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Make sure the development/test servers run on this (Debian) machine:
 #   MariaDB    127.0.0.1:3306  user root, empty password
-#   PostgreSQL 127.0.0.1:5432  user postgres, trust authentication for local connections
+#   PostgreSQL 127.0.0.1:5432  user postgres, trust authentication for local connections,
+#              with the PostGIS extension available (the spatial tests create it)
 # Installs them with apt-get when missing, starts them when stopped, waits until they
 # answer (a readiness probe, not a fixed sleep), and does nothing when they already run.
 # Idempotent; prints nothing on success. Meant for development and CI machines only:
@@ -36,7 +37,9 @@ wait_for() { # name, probe function
 
 have_cmd() { command -v "$1" >/dev/null 2>&1; }
 
-if have_cmd mariadb-admin && have_cmd pg_isready && mysql_up && pg_up; then
+postgis_there() { ls /usr/share/postgresql/*/extension/postgis.control >/dev/null 2>&1; }
+
+if have_cmd mariadb-admin && have_cmd pg_isready && postgis_there && mysql_up && pg_up; then
     exit 0
 fi
 
@@ -44,6 +47,10 @@ fi
 missing=()
 { [ -x /usr/sbin/mariadbd ] && have_cmd mariadb-admin; } || missing+=(mariadb-server mariadb-client)
 { ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 && have_cmd pg_isready; } || missing+=(postgresql postgresql-client)
+if ! postgis_there; then
+    pg_major=$(ls /usr/lib/postgresql 2>/dev/null | sort -V | tail -n 1)
+    missing+=("postgresql-${pg_major:-15}-postgis-3")
+fi
 if [ ${#missing[@]} -gt 0 ]; then
     export DEBIAN_FRONTEND=noninteractive
     $SUDO apt-get update -qq >>"$LOG" 2>&1 || fail "apt-get update failed"

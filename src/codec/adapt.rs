@@ -6,6 +6,8 @@
 
 use std::borrow::Cow;
 
+use super::{geometry, rules};
+
 /// One column's adaptation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Adapt {
@@ -19,6 +21,9 @@ pub enum Adapt {
     IntToBool,
     /// A datetime becomes its date part.
     DateTimeToDate,
+    /// MySQL's stored geometry (`\x` hex of SRID + WKB) in a PostgreSQL geometric
+    /// type's text form, or as PostGIS EWKB.
+    Geometry(geometry::Form),
 }
 
 impl Adapt {
@@ -30,6 +35,12 @@ impl Adapt {
             Adapt::SetToArray => "SET 'a,b' -> array {a,b}",
             Adapt::IntToBool => "integer -> boolean (0 false, anything else true)",
             Adapt::DateTimeToDate => "datetime -> its date",
+            Adapt::Geometry(geometry::Form::Point) => "geometry -> point",
+            Adapt::Geometry(geometry::Form::Lseg) => "geometry -> lseg",
+            Adapt::Geometry(geometry::Form::Path) => "geometry -> path",
+            Adapt::Geometry(geometry::Form::Polygon) => "geometry -> polygon",
+            Adapt::Geometry(geometry::Form::Box) => "geometry -> box",
+            Adapt::Geometry(geometry::Form::Ewkb) => "geometry -> PostGIS EWKB with its SRID",
         }
     }
 
@@ -40,7 +51,7 @@ impl Adapt {
             Adapt::EmptyToNull => Some(format!("{n} values were ''")),
             Adapt::IntToBool => Some(format!("{n} values other than 0/1 become true")),
             Adapt::DateTimeToDate => Some(format!("{n} values lose a time of day")),
-            Adapt::None | Adapt::SetToArray => None,
+            Adapt::None | Adapt::SetToArray | Adapt::Geometry(_) => None,
         }
     }
 
@@ -53,6 +64,14 @@ impl Adapt {
             Adapt::SetToArray => Cow::Owned(set_to_array(v)),
             Adapt::IntToBool => Cow::Borrowed(if is_zero(v) { b"f" } else { b"t" }),
             Adapt::DateTimeToDate => Cow::Borrowed(&v[..v.len().min(10)]),
+            // A value that cannot be converted (the plan refused such columns from the
+            // export's facts) goes as it is, for PostgreSQL to refuse by name.
+            Adapt::Geometry(form) => {
+                match rules::from_bytea_hex(v).and_then(|bytes| geometry::to_text(&bytes, form)) {
+                    Some(text) => Cow::Owned(text),
+                    None => Cow::Borrowed(v),
+                }
+            }
         })
     }
 }

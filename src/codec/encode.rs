@@ -6,7 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{csv, rules};
+use super::{csv, geometry, rules};
 use crate::hint::with_hint;
 
 /// A per-column override of the type-driven rule, from a profile or mapping file.
@@ -96,6 +96,9 @@ pub enum Finding {
     NulInText,
     InvalidUtf8,
     JsonNulEscape,
+    /// The column's character set held a value with no UTF-8 equivalent: the server's
+    /// conversion replaced it (with `?`), so the value would arrive changed.
+    Unconvertible,
 }
 
 impl Finding {
@@ -104,6 +107,10 @@ impl Finding {
             Finding::NulInText => "a NUL byte in text (PostgreSQL text cannot hold it)",
             Finding::InvalidUtf8 => "invalid UTF-8 (PostgreSQL rejects it in a UTF8 database)",
             Finding::JsonNulEscape => "\\u0000 inside JSON (PostgreSQL jsonb rejects it)",
+            Finding::Unconvertible => {
+                "a value with no UTF-8 equivalent in the column's character set (MySQL's \
+                 conversion would write `?` for it)"
+            }
         }
     }
 }
@@ -145,6 +152,10 @@ pub struct ColumnStats {
     /// TIME values outside 00:00:00-23:59:59 (a `time` target refuses them).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub out_of_day: u64,
+    /// Values the server could not convert to UTF-8 without loss, kept as converted
+    /// (`?` for what had no mapping) under `--on-invalid fix`.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub unconvertible_kept: u64,
 }
 
 impl ColumnStats {
@@ -164,6 +175,7 @@ impl ColumnStats {
         self.non_boolean += o.non_boolean;
         self.non_midnight += o.non_midnight;
         self.out_of_day += o.out_of_day;
+        self.unconvertible_kept += o.unconvertible_kept;
     }
 }
 
@@ -184,6 +196,8 @@ pub enum Check {
     DateTime,
     /// time: values outside one day.
     Time,
+    /// Spatial types: which kinds of geometry occur, and their SRIDs.
+    Geometry,
 }
 
 impl Check {
@@ -195,6 +209,8 @@ impl Check {
             "tinyint" | "smallint" | "mediumint" | "int" | "integer" | "bigint" => Check::Integer,
             "datetime" | "timestamp" => Check::DateTime,
             "time" => Check::Time,
+            "geometry" | "point" | "linestring" | "polygon" | "multipoint" | "multilinestring"
+            | "multipolygon" | "geometrycollection" | "geomcollection" => Check::Geometry,
             _ => Check::None,
         }
     }
@@ -320,12 +336,18 @@ pub struct ColumnFacts {
     /// The distinct values of a string column while at most `DOMAIN_MAX`, each of at
     /// most 64 bytes; None once there are more (or for other columns).
     pub domain: Option<Vec<DomainValue>>,
+    /// A spatial column's kinds of geometry (`point`, `polygon with holes`, ...), each
+    /// with its count and keys.
+    pub geometry: Option<Vec<DomainValue>>,
+    /// A spatial column's SRIDs (up to a few).
+    pub srids: Vec<u32>,
 }
 
 impl ColumnFacts {
     fn new(check: Check) -> ColumnFacts {
         ColumnFacts {
             domain: (check == Check::String).then(Vec::new),
+            geometry: (check == Check::Geometry).then(Vec::new),
             ..ColumnFacts::default()
         }
     }
@@ -341,18 +363,17 @@ impl ColumnFacts {
             mine.extend(theirs.iter().cloned());
             mine.truncate(SAMPLES);
         }
+        if let (Some(mine), Some(theirs)) = (&mut self.geometry, &o.geometry) {
+            merge_counts(mine, theirs);
+        }
+        for s in &o.srids {
+            if !self.srids.contains(s) && self.srids.len() < SAMPLES {
+                self.srids.push(*s);
+            }
+        }
         self.domain = match (self.domain.take(), &o.domain) {
             (Some(mut mine), Some(theirs)) => {
-                for v in theirs {
-                    match mine.iter_mut().find(|m| m.value == v.value) {
-                        Some(m) => {
-                            m.count += v.count;
-                            m.samples.extend(v.samples.iter().cloned());
-                            m.samples.truncate(DOMAIN_SAMPLES);
-                        }
-                        None => mine.push(v.clone()),
-                    }
-                }
+                merge_counts(&mut mine, theirs);
                 (mine.len() <= DOMAIN_MAX).then_some(mine)
             }
             _ => None,
@@ -402,7 +423,53 @@ impl ColumnFacts {
                 s.non_midnight += 1
             }
             Check::Time if !rules::within_a_day(v) => s.out_of_day += 1,
+            Check::Geometry => {
+                let (name, srid) = match geometry::parse(v) {
+                    Ok(g) => (g.kind().name(), Some(g.srid)),
+                    Err(_) => ("unreadable geometry", None),
+                };
+                if let Some(srid) = srid
+                    && !self.srids.contains(&srid)
+                    && self.srids.len() < SAMPLES
+                {
+                    self.srids.push(srid);
+                }
+                if let Some(kinds) = &mut self.geometry {
+                    count_value(kinds, name, key);
+                }
+            }
             _ => {}
+        }
+    }
+}
+
+/// Count one occurrence of `value` (with a sample key) in a list of distinct values.
+fn count_value(values: &mut Vec<DomainValue>, value: &str, key: &mut impl FnMut() -> String) {
+    match values.iter_mut().find(|x| x.value == value) {
+        Some(x) => {
+            x.count += 1;
+            if x.samples.len() < DOMAIN_SAMPLES {
+                x.samples.push(key());
+            }
+        }
+        None => values.push(DomainValue {
+            value: value.to_string(),
+            count: 1,
+            samples: vec![key()],
+        }),
+    }
+}
+
+/// Add another part's counted values.
+fn merge_counts(mine: &mut Vec<DomainValue>, theirs: &[DomainValue]) {
+    for v in theirs {
+        match mine.iter_mut().find(|m| m.value == v.value) {
+            Some(m) => {
+                m.count += v.count;
+                m.samples.extend(v.samples.iter().cloned());
+                m.samples.truncate(DOMAIN_SAMPLES);
+            }
+            None => mine.push(v.clone()),
         }
     }
 }
@@ -475,9 +542,15 @@ impl RowEncoder {
         self.facts.rows
     }
 
-    /// Append one row's line (values in column order; None is NULL). On an error, what
-    /// was appended for this row is left in `out`: the caller discards the line.
-    pub fn row(&mut self, values: &[Option<&[u8]>], out: &mut Vec<u8>) -> anyhow::Result<()> {
+    /// Append one row's line (values in column order; None is NULL). `lossy` lists the
+    /// columns whose value the server could not convert to UTF-8 without loss. On an
+    /// error, what was appended for this row is left in `out`: the caller discards it.
+    pub fn row(
+        &mut self,
+        values: &[Option<&[u8]>],
+        lossy: &[usize],
+        out: &mut Vec<u8>,
+    ) -> anyhow::Result<()> {
         let ordinal = self.facts.rows + 1;
         let start = out.len();
         for (i, v) in values.iter().enumerate() {
@@ -488,7 +561,15 @@ impl RowEncoder {
             let mut key = || row_key(values, pk, names, ordinal);
             let col = &mut self.facts.columns[i];
             let nulls_before = col.stats.nulls_written;
-            if let Err(finding) = write_field(self.rules[i], *v, self.policy, &mut col.stats, out) {
+            let written = if lossy.contains(&i) && self.policy == InvalidPolicy::Error {
+                Err(Finding::Unconvertible)
+            } else {
+                if lossy.contains(&i) {
+                    col.stats.unconvertible_kept += 1;
+                }
+                write_field(self.rules[i], *v, self.policy, &mut col.stats, out)
+            };
+            if let Err(finding) = written {
                 return Err(with_hint(
                     anyhow::anyhow!(
                         "table `{}`, column `{}`, row {}: {}",
@@ -498,7 +579,8 @@ impl RowEncoder {
                         finding.describe()
                     ),
                     "fix the value in MySQL, or export with --on-invalid fix (strips NULs, \
-                     replaces invalid UTF-8, drops \\u0000; every change is counted in the manifest)",
+                     replaces invalid UTF-8, drops \\u0000, keeps MySQL's `?` for what has no \
+                     UTF-8 equivalent; every change is counted in the manifest)",
                 ));
             }
             if col.stats.nulls_written > nulls_before {
@@ -573,10 +655,12 @@ mod tests {
         );
         let mut out = Vec::new();
         e.header(&mut out);
-        e.row(&[Some(b"1"), Some(b"")], &mut out).unwrap();
-        e.row(&[Some(b"2"), Some(b"nope")], &mut out).unwrap();
+        e.row(&[Some(b"1"), Some(b"")], &[], &mut out).unwrap();
+        e.row(&[Some(b"2"), Some(b"nope")], &[], &mut out).unwrap();
         let mut bad = Vec::new();
-        let err = e.row(&[Some(b"3"), Some(b"x\0")], &mut bad).unwrap_err();
+        let err = e
+            .row(&[Some(b"3"), Some(b"x\0")], &[], &mut bad)
+            .unwrap_err();
         assert!(
             crate::hint::render(&err).contains("table `t`, column `u`, row id=3: a NUL byte"),
             "{err:#}"
@@ -621,7 +705,7 @@ mod tests {
         ];
         for r in rows {
             let vals: Vec<Option<&[u8]>> = r.iter().map(|v| Some(*v)).collect();
-            e.row(&vals, &mut out).unwrap();
+            e.row(&vals, &[], &mut out).unwrap();
         }
         let f = e.finish();
         let s = &f.columns[1];
@@ -648,7 +732,7 @@ mod tests {
             InvalidPolicy::Error,
         );
         for i in 0..=DOMAIN_MAX {
-            e.row(&[Some(i.to_string().as_bytes())], &mut Vec::new())
+            e.row(&[Some(i.to_string().as_bytes())], &[], &mut Vec::new())
                 .unwrap();
         }
         assert!(e.finish().columns[0].domain.is_none());

@@ -1,10 +1,12 @@
 //! PURE: every byte-level rule between a source value and what PostgreSQL reads. `csv` is
 //! the dialect (the one writer and the one tokenizer), `rules` the named MySQL quirks,
-//! `encode` the source value -> CSV field pipeline with its counters, and `pgbinary` the
-//! CSV field -> binary COPY value converters. Nothing here does I/O or knows a server.
+//! `encode` the source value -> CSV field pipeline with its counters, `geometry` MySQL's
+//! stored geometries, `adapt` the rewrites a target column needs, and `pgbinary` the CSV
+//! field -> binary COPY value converters. Nothing here does I/O or knows a server.
 
 pub mod adapt;
 pub mod csv;
 pub mod encode;
+pub mod geometry;
 pub mod pgbinary;
 pub mod rules;

@@ -14,6 +14,12 @@ pub fn blob_to_hex(v: &[u8], out: &mut Vec<u8>) {
     }
 }
 
+/// The bytes of a `\x` hex field (the inverse of `blob_to_hex`); None if it is not one.
+pub fn from_bytea_hex(v: &[u8]) -> Option<Vec<u8>> {
+    let hex = v.strip_prefix(b"\\x")?;
+    hex::decode(hex).ok()
+}
+
 /// Bytes in a text column (zlib whiteboards) -> base64: text-safe and reversible.
 pub fn bytes_to_base64(v: &[u8], out: &mut Vec<u8>) {
     let s = base64::engine::general_purpose::STANDARD.encode(v);

@@ -16,6 +16,8 @@ pub struct SourceColumn {
     pub nullable: bool,
     /// VIRTUAL/STORED/PERSISTENT GENERATED (not MySQL 8's DEFAULT_GENERATED).
     pub generated: bool,
+    /// The character set of a string column (`CHARACTER_SET_NAME`).
+    pub charset: Option<String>,
 }
 
 /// One base table of the source.
@@ -29,6 +31,16 @@ pub struct SourceTable {
     pub primary_key: Vec<String>,
     /// The AUTO_INCREMENT column and the next value the server would hand out.
     pub auto_increment: Option<(String, u64)>,
+}
+
+/// One column as a reader fetches it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReadColumn<'a> {
+    pub name: &'a str,
+    pub read: Read,
+    /// For a string column in a character set other than UTF-8: that set, whose values
+    /// are checked to survive the conversion to utf8mb4 unchanged.
+    pub check_conversion_from: Option<&'a str>,
 }
 
 /// How a reader fetches one column.

@@ -10,7 +10,7 @@ use mysql_async::prelude::*;
 use mysql_async::{Conn, OptsBuilder};
 
 use crate::config::{ServerConfig, SslMode};
-use crate::db::catalog::{Read, Snapshot, SourceColumn, SourceTable};
+use crate::db::catalog::{Read, ReadColumn, Snapshot, SourceColumn, SourceTable};
 use crate::db::sql::my::{ident as quote_ident, qualified};
 use crate::db::tls;
 use crate::hint::with_hint;
@@ -191,11 +191,21 @@ pub async fn read_catalog(conn: &mut Conn, db: &str) -> Result<Vec<SourceTable>>
         .await
         .map_err(error)
         .with_context(ctx)?;
-    let columns: Vec<(String, String, String, String, String, String)> = conn
+    type ColumnRow = (
+        String,
+        String,
+        String,
+        String,
+        String,
+        String,
+        Option<String>,
+    );
+    let columns: Vec<ColumnRow> = conn
         .exec(
             "SELECT TABLE_NAME AS table_name, COLUMN_NAME AS column_name, \
                     DATA_TYPE AS data_type, COLUMN_TYPE AS column_type, \
-                    IS_NULLABLE AS is_nullable, EXTRA AS extra \
+                    IS_NULLABLE AS is_nullable, EXTRA AS extra, \
+                    CHARACTER_SET_NAME AS character_set_name \
              FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? \
              ORDER BY TABLE_NAME, ORDINAL_POSITION",
             (db,),
@@ -235,7 +245,7 @@ pub async fn read_catalog(conn: &mut Conn, db: &str) -> Result<Vec<SourceTable>>
         .enumerate()
         .map(|(i, t)| (t.name.clone(), i))
         .collect();
-    for (table, name, data_type, column_type, nullable, extra) in columns {
+    for (table, name, data_type, column_type, nullable, extra, charset) in columns {
         if let Some(&i) = index.get(&table) {
             let extra = extra.to_ascii_uppercase();
             if extra.contains("AUTO_INCREMENT")
@@ -259,6 +269,7 @@ pub async fn read_catalog(conn: &mut Conn, db: &str) -> Result<Vec<SourceTable>>
                 ]
                 .iter()
                 .any(|g| extra.contains(g)),
+                charset: charset.map(|c| c.to_ascii_lowercase()),
                 name,
             });
         }
@@ -503,23 +514,46 @@ pub async fn split_points(
 /// into `on_row`, one row at a time: nothing is buffered beyond the driver's packet.
 /// `Read::Bytes` columns bypass the connection's character-set conversion, which would
 /// otherwise rewrite bytes kept in a text column (latin1 0x9C would arrive as UTF-8 `œ`).
+/// For a column with `check_conversion_from`, the server also says whether the value
+/// survives the conversion to utf8mb4 and back unchanged; `on_row` gets the positions of
+/// the columns where it does not (gbk `A3 80` has no Unicode equivalent: it reads `?`).
 pub async fn stream_table<F>(
     conn: &mut Conn,
     db: &str,
     table: &str,
-    columns: &[(&str, Read)],
+    columns: &[ReadColumn<'_>],
     range: Option<&KeyRange>,
     mut on_row: F,
 ) -> Result<()>
 where
-    F: FnMut(&[Option<&[u8]>]) -> Result<()>,
+    F: FnMut(&[Option<&[u8]>], &[usize]) -> Result<()>,
 {
-    let cols: Vec<String> = columns
+    let mut cols: Vec<String> = columns
         .iter()
-        .map(|&(c, read)| match read {
-            Read::Text => quote_ident(c),
-            Read::Bytes => format!("CAST({} AS BINARY)", quote_ident(c)),
-            Read::Double => format!("CAST({} AS DOUBLE)", quote_ident(c)),
+        .map(|c| {
+            let q = quote_ident(c.name);
+            match c.read {
+                Read::Text => q,
+                Read::Bytes => format!("CAST({q} AS BINARY)"),
+                Read::Double => format!("CAST({q} AS DOUBLE)"),
+            }
+        })
+        .collect();
+    let checked: Vec<usize> = columns
+        .iter()
+        .enumerate()
+        .filter_map(|(i, c)| {
+            let cs = c.check_conversion_from?;
+            // A charset name goes into SQL unquoted: only a plain name.
+            cs.chars()
+                .all(|ch| ch.is_ascii_alphanumeric() || ch == '_')
+                .then(|| {
+                    let q = quote_ident(c.name);
+                    cols.push(format!(
+                        "CAST(CONVERT(CONVERT({q} USING utf8mb4) USING {cs}) AS BINARY) = CAST({q} AS BINARY)"
+                    ));
+                    i
+                })
         })
         .collect();
     let mut sql = format!("SELECT {} FROM {}", cols.join(", "), qualified(db, table));
@@ -532,6 +566,7 @@ where
         .await
         .map_err(error)
         .with_context(|| format!("reading table `{table}`"))?;
+    let mut lossy = Vec::new();
     while let Some(row) = result
         .next()
         .await
@@ -544,7 +579,15 @@ where
                 _ => None,
             })
             .collect();
-        on_row(&values)?;
+        lossy.clear();
+        for (k, &column) in checked.iter().enumerate() {
+            if let Some(mysql_async::Value::Bytes(b)) = row.as_ref(n + k)
+                && b.as_slice() == b"0"
+            {
+                lossy.push(column);
+            }
+        }
+        on_row(&values, &lossy)?;
     }
     Ok(())
 }

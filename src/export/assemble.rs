@@ -58,7 +58,8 @@ pub fn table_entry(plan: &TablePlan, mut parts: Vec<PartWritten>) -> TableEntry 
                 f.non_uuid_samples.join("; ")
             ));
         }
-        let fixed = s.nul_stripped + s.invalid_utf8_replaced + s.json_nul_dropped;
+        let fixed =
+            s.nul_stripped + s.invalid_utf8_replaced + s.json_nul_dropped + s.unconvertible_kept;
         if fixed > 0 {
             warnings.push(format!(
                 "column `{}`: {fixed} values changed by --on-invalid fix",
@@ -77,6 +78,9 @@ pub fn table_entry(plan: &TablePlan, mut parts: Vec<PartWritten>) -> TableEntry 
             empty_samples: f.empty_samples,
             domain: f.domain,
             labels: c.labels.clone(),
+            geometry: f.geometry,
+            srids: f.srids,
+            charset: c.check_conversion_from.clone(),
         });
     }
     let rows = parts.iter().map(|p| p.facts.rows).sum();
@@ -219,7 +223,12 @@ pub fn report(export_dir: &str, m: &Manifest) -> Report {
                     ("zero date→NULL", sum(|s| s.zero_date_to_null)),
                     (
                         "fixed",
-                        sum(|s| s.nul_stripped + s.invalid_utf8_replaced + s.json_nul_dropped),
+                        sum(|s| {
+                            s.nul_stripped
+                                + s.invalid_utf8_replaced
+                                + s.json_nul_dropped
+                                + s.unconvertible_kept
+                        }),
                     ),
                 ]
                 .into_iter()

@@ -6,7 +6,7 @@
 
 use crate::codec::encode::{self, Check, Rule};
 use crate::codec::rules;
-use crate::db::catalog::{Read, SourceTable};
+use crate::db::catalog::{Read, ReadColumn, SourceTable};
 use crate::mapping::Profile;
 use crate::store::export_dir;
 
@@ -23,6 +23,9 @@ pub struct ColumnPlan {
     pub check: Check,
     /// ENUM and SET labels, from `COLUMN_TYPE`.
     pub labels: Vec<String>,
+    /// A string column's character set when it is not UTF-8: each value is checked to
+    /// reach utf8mb4 unchanged.
+    pub check_conversion_from: Option<String>,
 }
 
 /// One table as it is exported.
@@ -56,11 +59,15 @@ impl TablePlan {
         self.columns.iter().map(|c| c.check).collect()
     }
 
-    /// (name, read form) of every column, for the reader's SELECT.
-    pub fn reads(&self) -> Vec<(&str, Read)> {
+    /// Every column as the reader fetches it.
+    pub fn reads(&self) -> Vec<ReadColumn<'_>> {
         self.columns
             .iter()
-            .map(|c| (c.name.as_str(), c.read))
+            .map(|c| ReadColumn {
+                name: &c.name,
+                read: c.read,
+                check_conversion_from: c.check_conversion_from.as_deref(),
+            })
             .collect()
     }
 
@@ -112,31 +119,40 @@ fn read_form(data_type: &str, rule: Rule) -> Read {
     }
 }
 
+/// Character sets whose every value converts to utf8mb4 unchanged.
+fn is_utf8(charset: &str) -> bool {
+    matches!(charset, "utf8mb4" | "utf8mb3" | "utf8")
+}
+
 fn table_plan(t: SourceTable, stem: String, profile: &Profile) -> TablePlan {
     let (generated, read): (Vec<_>, Vec<_>) = t.columns.into_iter().partition(|c| c.generated);
-    let columns: Vec<ColumnPlan> = read
-        .into_iter()
-        .map(|c| {
-            let rule = encode::classify(
-                &c.data_type,
-                &c.column_type,
-                profile.override_for(&t.name, &c.name),
-            );
-            ColumnPlan {
-                read: read_form(&c.data_type, rule),
-                check: Check::for_type(&c.data_type),
-                labels: match c.data_type.as_str() {
-                    "enum" | "set" => rules::enum_labels(&c.column_type),
-                    _ => Vec::new(),
-                },
-                rule,
-                name: c.name,
-                data_type: c.data_type,
-                column_type: c.column_type,
-                nullable: c.nullable,
-            }
-        })
-        .collect();
+    let columns: Vec<ColumnPlan> =
+        read.into_iter()
+            .map(|c| {
+                let rule = encode::classify(
+                    &c.data_type,
+                    &c.column_type,
+                    profile.override_for(&t.name, &c.name),
+                );
+                let check = Check::for_type(&c.data_type);
+                ColumnPlan {
+                    read: read_form(&c.data_type, rule),
+                    check_conversion_from: c.charset.clone().filter(|cs| {
+                        check == Check::String && rule != Rule::Base64 && !is_utf8(cs)
+                    }),
+                    check,
+                    labels: match c.data_type.as_str() {
+                        "enum" | "set" => rules::enum_labels(&c.column_type),
+                        _ => Vec::new(),
+                    },
+                    rule,
+                    name: c.name,
+                    data_type: c.data_type,
+                    column_type: c.column_type,
+                    nullable: c.nullable,
+                }
+            })
+            .collect();
     let pk = t
         .primary_key
         .iter()
@@ -168,6 +184,7 @@ mod tests {
             column_type: ct.into(),
             nullable: true,
             generated,
+            charset: None,
         }
     }
 
@@ -199,8 +216,9 @@ mod tests {
         assert_eq!(p.generated, ["g"]);
         assert_eq!(p.pk, [1]);
         assert_eq!(p.rules(), [Rule::Base64, Rule::Uuid36, Rule::Verbatim]);
+        let reads: Vec<(&str, Read)> = p.reads().iter().map(|r| (r.name, r.read)).collect();
         assert_eq!(
-            p.reads(),
+            reads,
             [
                 ("content", Read::Bytes),
                 ("id", Read::Text),

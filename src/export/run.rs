@@ -308,8 +308,8 @@ impl Reader {
             name,
             &plan.reads(),
             work.range.as_ref(),
-            |values| {
-                writer.write_row(values)?;
+            |values, lossy| {
+                writer.write_row(values, lossy)?;
                 if writer.rows() % STEP == 0 {
                     bar.set_position(writer.rows());
                     bar.set_message(human_bytes(writer.bytes()));

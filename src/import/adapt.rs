@@ -6,6 +6,7 @@
 //! is refused whatever the values. Everything else is PostgreSQL's own input function.
 
 use crate::codec::adapt::Adapt;
+use crate::codec::geometry::{Form, Kind};
 use crate::db::catalog::PgColumn;
 use crate::store::manifest::ColumnEntry;
 
@@ -39,10 +40,15 @@ enum Src {
     Bytes,
     /// bit(n) written as n digits.
     Bits(u32),
+    /// A spatial column (its stored SRID + WKB, as `\x` hex).
+    Geometry,
     Unknown,
 }
 
 fn source(c: &ColumnEntry) -> Src {
+    if c.geometry.is_some() {
+        return Src::Geometry;
+    }
     if c.rule == "hex" {
         return Src::Bytes;
     }
@@ -132,6 +138,10 @@ pub fn decide(table: &str, src: &ColumnEntry, dst: &PgColumn) -> Decision {
             src.column_type, src.data_type, dst.type_sql, dst.name
         ))
     };
+    if s == Src::Geometry {
+        geometry(&here, src, dst, &mut d);
+        return d;
+    }
     match (s, t) {
         // Bytes are bytes: only bytea (or a type whose own input judges them) takes them.
         (Src::Bytes, Dst::Bytea | Dst::Other) => {}
@@ -179,16 +189,17 @@ pub fn decide(table: &str, src: &ColumnEntry, dst: &PgColumn) -> Decision {
         (Src::Text, Dst::Array) => {}
         (_, Dst::Array) => cannot(&mut d),
 
-        (Src::Integer, Dst::Bool) => {
+        // 0 and 1 are read exactly by PostgreSQL (and the binary converter) as they are:
+        // only other integers need MySQL's truth applied.
+        (Src::Integer, Dst::Bool) if stats.non_boolean > 0 => {
             d.adapt = Adapt::IntToBool;
             d.changed = stats.non_boolean;
-            if stats.non_boolean > 0 {
-                d.warnings.push(format!(
-                    "{here}: {} values are neither 0 nor 1; as in MySQL they load as true",
-                    stats.non_boolean
-                ));
-            }
+            d.warnings.push(format!(
+                "{here}: {} values are neither 0 nor 1; as in MySQL they load as true",
+                stats.non_boolean
+            ));
         }
+        (Src::Integer, Dst::Bool) => {}
         (Src::Bits(1) | Src::Text, Dst::Bool) => {}
         (_, Dst::Bool) => cannot(&mut d),
 
@@ -238,6 +249,35 @@ pub fn decide(table: &str, src: &ColumnEntry, dst: &PgColumn) -> Decision {
         ));
     }
     d
+}
+
+/// A spatial column: kept as bytes in `bytea`; written as PostgreSQL's geometric types or
+/// PostGIS EWKB when every kind of geometry it holds fits the target exactly.
+fn geometry(here: &str, src: &ColumnEntry, dst: &PgColumn, d: &mut Decision) {
+    if dst.binary_type == "bytea" {
+        return;
+    }
+    let Some(form) = Form::for_type(&dst.type_name) else {
+        d.refusals.push(format!(
+            "{here}: {} (a MySQL geometry) cannot be loaded into {}: point, lseg, path, polygon, \
+             box, PostGIS geometry/geography or bytea can take it",
+            src.column_type, dst.type_sql
+        ));
+        return;
+    };
+    d.adapt = Adapt::Geometry(form);
+    for k in src.geometry.iter().flatten() {
+        let fits = Kind::from_name(&k.value).is_some_and(|kind| form.takes(&kind));
+        if !fits {
+            d.refusals.push(format!(
+                "{here}: {} rows hold a {}, which {} cannot hold exactly; e.g. {}",
+                k.count,
+                k.value,
+                dst.type_sql,
+                k.samples.join("; ")
+            ));
+        }
+    }
 }
 
 /// Every value (or SET element) the export holds must be a label of the target's enum;
@@ -319,6 +359,9 @@ mod tests {
             empty_samples: vec!["id=3".into()],
             domain: None,
             labels: vec![],
+            geometry: None,
+            srids: vec![],
+            charset: None,
         }
     }
 

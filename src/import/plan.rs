@@ -654,6 +654,9 @@ mod tests {
             empty_samples: vec![],
             domain: None,
             labels: vec![],
+            geometry: None,
+            srids: vec![],
+            charset: None,
         }
     }
 

@@ -57,10 +57,11 @@ impl TableWriter {
         self.bytes
     }
 
-    /// Encode and write one row (values in column order; None is NULL).
-    pub fn write_row(&mut self, values: &[Option<&[u8]>]) -> Result<()> {
+    /// Encode and write one row (values in column order; None is NULL; `lossy`: the
+    /// columns whose value did not survive the conversion to UTF-8).
+    pub fn write_row(&mut self, values: &[Option<&[u8]>], lossy: &[usize]) -> Result<()> {
         self.line.clear();
-        self.encoder.row(values, &mut self.line)?;
+        self.encoder.row(values, lossy, &mut self.line)?;
         self.flush_line()
     }
 
@@ -267,8 +268,8 @@ mod tests {
             InvalidPolicy::Error,
         );
         let mut w = TableWriter::create(&path, encoder).unwrap();
-        w.write_row(&[Some(b"1"), Some(b"a,b")]).unwrap();
-        assert!(w.write_row(&[Some(b"2"), Some(b"x\0y")]).is_err());
+        w.write_row(&[Some(b"1"), Some(b"a,b")], &[]).unwrap();
+        assert!(w.write_row(&[Some(b"2"), Some(b"x\0y")], &[]).is_err());
         let done = w.finish().unwrap();
         assert_eq!(done.facts.rows, 1);
         let data = std::fs::read(&path).unwrap();

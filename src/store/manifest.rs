@@ -165,6 +165,15 @@ pub struct ColumnEntry {
     /// Format 3: ENUM and SET labels, from `COLUMN_TYPE`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub labels: Vec<String>,
+    /// Format 3: a spatial column's kinds of geometry, each with count and keys.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub geometry: Option<Vec<DomainValue>>,
+    /// Format 3: a spatial column's SRIDs (up to a few).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub srids: Vec<u32>,
+    /// Format 3: the column's character set, when it is not UTF-8.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub charset: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

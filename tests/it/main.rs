@@ -6,6 +6,7 @@ mod harness;
 
 mod adapt;
 mod binary;
+mod charset;
 mod check;
 mod demo;
 mod docker;
@@ -17,5 +18,6 @@ mod log_run;
 mod proxy;
 mod reliability;
 mod servers;
+mod spatial;
 mod tls;
 mod verify;
