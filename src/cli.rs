@@ -147,9 +147,11 @@ pub struct ExportArgs {
     /// slower when the server shares the client's two cores)
     #[arg(long, value_name = "ROWS")]
     pub split_rows: Option<u64>,
-    /// What to do with values PostgreSQL refuses (NUL in text, invalid UTF-8, \u0000 in JSON):
-    /// `error` stops naming table, column and key; `fix` strips NULs, replaces invalid UTF-8
-    /// with U+FFFD and drops \u0000, counting every change in the manifest
+    /// What to do with values that cannot arrive unchanged (NUL in text, invalid UTF-8,
+    /// \u0000 in JSON, text in a non-UTF-8 charset with no Unicode equivalent): `error` stops
+    /// naming table, column and key; `fix` strips NULs, replaces invalid UTF-8 with U+FFFD,
+    /// drops \u0000 and keeps the server's `?` for unconvertible text, counting every change
+    /// in the manifest
     #[arg(long, value_enum, default_value = "error")]
     pub on_invalid: OnInvalid,
     /// First remove what interrupted exports left beside this one (`.<stamp>.partial-<pid>`

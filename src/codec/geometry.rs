@@ -270,6 +270,89 @@ impl Form {
     }
 }
 
+/// What a PostGIS column's declared type admits (`geometry(Point,4326)`,
+/// `geography(Polygon,4326)`, `geometry(LineStringZ)`): PostGIS refuses any other value
+/// at COPY time, so the import compares the export's kinds and SRIDs with it first.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PostgisType {
+    /// Lower-case subtype (`point`, `multipolygon`, `geometry` for any), None: any.
+    pub subtype: Option<String>,
+    /// The declared SRID; 0 when none is declared.
+    pub srid: u32,
+    pub geography: bool,
+    /// A Z or M dimension: MySQL's values are two-dimensional and never fit it.
+    pub extra_dimensions: bool,
+}
+
+impl PostgisType {
+    /// From `format_type`'s text; None when it is not PostGIS's geometry or geography.
+    pub fn parse(type_sql: &str) -> Option<PostgisType> {
+        let t = type_sql.trim();
+        let (base, rest) = match t.find('(') {
+            Some(i) => (&t[..i], Some(t[i + 1..].strip_suffix(')')?)),
+            None => (t, None),
+        };
+        let base = base.rsplit('.').next()?.trim_matches('"');
+        let geography = match base {
+            "geometry" => false,
+            "geography" => true,
+            _ => return None,
+        };
+        let mut out = PostgisType {
+            subtype: None,
+            srid: 0,
+            geography,
+            extra_dimensions: false,
+        };
+        if let Some(rest) = rest {
+            let mut parts = rest.split(',').map(str::trim);
+            let mut sub = parts.next().unwrap_or("").to_ascii_lowercase();
+            for suffix in ["zm", "z", "m"] {
+                // `geometry(Geometry)` has no suffix; `pointm`, `linestringzm` ... have.
+                if sub.len() > suffix.len()
+                    && sub.ends_with(suffix)
+                    && !matches!(sub.as_str(), "geometry" | "geom")
+                {
+                    sub.truncate(sub.len() - suffix.len());
+                    out.extra_dimensions = true;
+                    break;
+                }
+            }
+            out.subtype = Some(sub).filter(|s| s != "geometry");
+            out.srid = parts.next().and_then(|p| p.parse().ok()).unwrap_or(0);
+        }
+        Some(out)
+    }
+
+    /// Does a value of this kind fit the declared subtype?
+    pub fn takes(&self, kind: &Kind) -> bool {
+        let Some(sub) = &self.subtype else {
+            return !self.extra_dimensions;
+        };
+        let name = match kind {
+            Kind::Point => "point",
+            Kind::Segment | Kind::LineString => "linestring",
+            Kind::Rectangle | Kind::Polygon | Kind::PolygonWithHoles => "polygon",
+            Kind::MultiPoint => "multipoint",
+            Kind::MultiLineString => "multilinestring",
+            Kind::MultiPolygon => "multipolygon",
+            Kind::Collection => "geometrycollection",
+        };
+        !self.extra_dimensions && sub == name
+    }
+
+    /// Does a value with this SRID fit the declared one? A geography reads SRID 0 as
+    /// 4326 (its default); a geometry must match exactly once an SRID is declared.
+    pub fn takes_srid(&self, srid: u32) -> bool {
+        let srid = if self.geography && srid == 0 {
+            4326
+        } else {
+            srid
+        };
+        self.srid == 0 || self.srid == srid
+    }
+}
+
 /// The text PostgreSQL reads for `bytes` in `form`; None when the value cannot be
 /// written so (the import refused such columns from the export's facts beforehand).
 pub fn to_text(bytes: &[u8], form: Form) -> Option<Vec<u8>> {
@@ -424,5 +507,35 @@ mod tests {
         );
         assert!(Form::Ewkb.takes(&Kind::Collection));
         assert!(!Form::Box.takes(&Kind::Polygon));
+    }
+
+    #[test]
+    fn postgis_declared_types_admit_their_kinds_and_srids() {
+        let t = |s: &str| PostgisType::parse(s).unwrap();
+        assert_eq!(PostgisType::parse("point"), None);
+        assert_eq!(PostgisType::parse("text"), None);
+        let any = t("geometry");
+        assert!(Kind::ALL.iter().all(|k| any.takes(k)) && any.takes_srid(3857));
+        let p = t("geometry(Point,4326)");
+        assert!(p.takes(&Kind::Point) && !p.takes(&Kind::MultiPoint));
+        assert!(p.takes_srid(4326) && !p.takes_srid(0) && !p.takes_srid(3857));
+        let line = t("public.geometry(LineString)");
+        assert!(line.takes(&Kind::Segment) && line.takes(&Kind::LineString));
+        assert!(line.takes_srid(0) && line.takes_srid(4326));
+        let poly = t("geography(Polygon,4326)");
+        assert!(poly.takes(&Kind::PolygonWithHoles) && poly.takes(&Kind::Rectangle));
+        assert!(poly.takes_srid(0) && poly.takes_srid(4326) && !poly.takes_srid(3857));
+        assert!(t("geometry(Geometry,3857)").takes(&Kind::Collection));
+        assert!(!t("geometry(Geometry,3857)").takes_srid(4326));
+        assert!(t("geometry(GeometryCollection)").takes(&Kind::Collection));
+        for dims in [
+            "geometry(PointZ)",
+            "geometry(PointM,4326)",
+            "geometry(MultiPolygonZM,4326)",
+        ] {
+            let d = t(dims);
+            assert!(d.extra_dimensions, "{dims}");
+            assert!(Kind::ALL.iter().all(|k| !d.takes(k)), "{dims}");
+        }
     }
 }

@@ -282,6 +282,49 @@ pub async fn read_catalog(conn: &mut Conn, db: &str) -> Result<Vec<SourceTable>>
     Ok(out)
 }
 
+/// Which of `charsets` (non-UTF-8 character sets of the source's columns) convert every
+/// value to utf8mb4 and back unchanged on this server, so that their columns need no
+/// per-value check. Only a single-byte set can be proven so, by its 256 byte values, and
+/// the server is asked rather than trusted from a list: on MariaDB 10.11 every byte of
+/// latin1, latin2, koi8r, cp850, macroman ... round-trips, while cp1251 (0x98), ascii
+/// (0x80-0xFF) and tis620 do not. Multi-byte sets (gbk, big5, ucs2 ...) are always checked.
+pub async fn lossless_charsets(
+    conn: &mut Conn,
+    charsets: &std::collections::BTreeSet<String>,
+) -> Result<std::collections::BTreeSet<String>> {
+    let mut out = std::collections::BTreeSet::new();
+    for cs in charsets {
+        if !cs.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '_') {
+            continue;
+        }
+        let maxlen: Option<u64> = conn
+            .exec_first(
+                "SELECT MAXLEN AS maxlen FROM information_schema.CHARACTER_SETS \
+                 WHERE CHARACTER_SET_NAME = ?",
+                (cs,),
+            )
+            .await
+            .map_err(error)
+            .with_context(|| format!("reading character set `{cs}`"))?;
+        if maxlen != Some(1) {
+            continue;
+        }
+        let lossy: Option<u64> = conn
+            .query_first(format!(
+                "WITH RECURSIVE n (i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < 255) \
+                 SELECT COUNT(*) FROM n WHERE CAST(CONVERT(CONVERT(CONVERT(CHAR(i USING binary) \
+                 USING {cs}) USING utf8mb4) USING {cs}) AS BINARY) <> CHAR(i USING binary)"
+            ))
+            .await
+            .map_err(error)
+            .with_context(|| format!("probing character set `{cs}`"))?;
+        if lossy == Some(0) {
+            out.insert(cs.clone());
+        }
+    }
+    Ok(out)
+}
+
 /// MariaDB's JSON is LONGTEXT with `CHECK (json_valid(col))`; find those columns so they
 /// get the JSON checks. MySQL 8 has a real `json` type, and its CHECK_CONSTRAINTS has no
 /// TABLE_NAME (error 1054); MySQL 5.7 has no such view (1109): both mean none.

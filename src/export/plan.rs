@@ -4,6 +4,8 @@
 //! positions (for row keys in errors and samples). A plan is made once and travels with
 //! its table to the reader, the writer and the manifest entry.
 
+use std::collections::BTreeSet;
+
 use crate::codec::encode::{self, Check, Rule};
 use crate::codec::rules;
 use crate::db::catalog::{Read, ReadColumn, SourceTable};
@@ -92,7 +94,15 @@ impl TablePlan {
 }
 
 /// Plans for the selected tables of the catalog, in catalog order.
-pub fn plan(catalog: Vec<SourceTable>, selected: &[String], profile: &Profile) -> Vec<TablePlan> {
+/// `lossless`: the non-UTF-8 character sets whose every value the server converts
+/// unchanged (`db::mysql::lossless_charsets`); other non-UTF-8 columns are checked per
+/// value.
+pub fn plan(
+    catalog: Vec<SourceTable>,
+    selected: &[String],
+    profile: &Profile,
+    lossless: &BTreeSet<String>,
+) -> Vec<TablePlan> {
     let tables: Vec<SourceTable> = catalog
         .into_iter()
         .filter(|t| selected.contains(&t.name))
@@ -102,7 +112,7 @@ pub fn plan(catalog: Vec<SourceTable>, selected: &[String], profile: &Profile) -
     tables
         .into_iter()
         .zip(stems)
-        .map(|(t, stem)| table_plan(t, stem, profile))
+        .map(|(t, stem)| table_plan(t, stem, profile, lossless))
         .collect()
 }
 
@@ -120,39 +130,47 @@ fn read_form(data_type: &str, rule: Rule) -> Read {
 }
 
 /// Character sets whose every value converts to utf8mb4 unchanged.
-fn is_utf8(charset: &str) -> bool {
+pub fn is_utf8(charset: &str) -> bool {
     matches!(charset, "utf8mb4" | "utf8mb3" | "utf8")
 }
 
-fn table_plan(t: SourceTable, stem: String, profile: &Profile) -> TablePlan {
+fn table_plan(
+    t: SourceTable,
+    stem: String,
+    profile: &Profile,
+    lossless: &BTreeSet<String>,
+) -> TablePlan {
     let (generated, read): (Vec<_>, Vec<_>) = t.columns.into_iter().partition(|c| c.generated);
-    let columns: Vec<ColumnPlan> =
-        read.into_iter()
-            .map(|c| {
-                let rule = encode::classify(
-                    &c.data_type,
-                    &c.column_type,
-                    profile.override_for(&t.name, &c.name),
-                );
-                let check = Check::for_type(&c.data_type);
-                ColumnPlan {
-                    read: read_form(&c.data_type, rule),
-                    check_conversion_from: c.charset.clone().filter(|cs| {
-                        check == Check::String && rule != Rule::Base64 && !is_utf8(cs)
-                    }),
-                    check,
-                    labels: match c.data_type.as_str() {
-                        "enum" | "set" => rules::enum_labels(&c.column_type),
-                        _ => Vec::new(),
-                    },
-                    rule,
-                    name: c.name,
-                    data_type: c.data_type,
-                    column_type: c.column_type,
-                    nullable: c.nullable,
-                }
-            })
-            .collect();
+    let columns: Vec<ColumnPlan> = read
+        .into_iter()
+        .map(|c| {
+            let rule = encode::classify(
+                &c.data_type,
+                &c.column_type,
+                profile.override_for(&t.name, &c.name),
+            );
+            let check = Check::for_type(&c.data_type);
+            ColumnPlan {
+                read: read_form(&c.data_type, rule),
+                check_conversion_from: c.charset.clone().filter(|cs| {
+                    check == Check::String
+                        && rule != Rule::Base64
+                        && !is_utf8(cs)
+                        && !lossless.contains(cs)
+                }),
+                check,
+                labels: match c.data_type.as_str() {
+                    "enum" | "set" => rules::enum_labels(&c.column_type),
+                    _ => Vec::new(),
+                },
+                rule,
+                name: c.name,
+                data_type: c.data_type,
+                column_type: c.column_type,
+                nullable: c.nullable,
+            }
+        })
+        .collect();
     let pk = t
         .primary_key
         .iter()
@@ -210,6 +228,7 @@ mod tests {
             vec![table, other],
             &["whiteboard".into(), "../x".into()],
             &profile,
+            &BTreeSet::new(),
         );
         let p = &plans[0];
         assert_eq!(p.stem, "whiteboard");
@@ -229,5 +248,47 @@ mod tests {
         assert_eq!(p.split_key(2, 1000), Some(("id", false)));
         assert_eq!(p.split_key(1, 1000), None);
         assert_eq!(p.split_key(2, 5000), None);
+    }
+
+    #[test]
+    fn only_text_in_a_charset_the_server_may_not_convert_is_checked() {
+        let with = |name: &str, dt: &str, cs: &str| SourceColumn {
+            charset: Some(cs.into()),
+            ..col(name, dt, dt, false)
+        };
+        let table = SourceTable {
+            name: "t".into(),
+            engine: "InnoDB".into(),
+            estimated_rows: 1,
+            columns: vec![
+                with("gb", "varchar", "gbk"),
+                with("l1", "varchar", "latin1"),
+                with("cy", "varchar", "cp1251"),
+                with("u3", "varchar", "utf8mb3"),
+                with("u4", "text", "utf8mb4"),
+                with("n", "int", "gbk"),
+            ],
+            primary_key: vec![],
+            auto_increment: None,
+        };
+        let profile = Profile::resolve("t", &Layers::default());
+        let lossless: BTreeSet<String> = ["latin1".to_string()].into();
+        let p = &plan(vec![table], &["t".into()], &profile, &lossless)[0];
+        let checked: Vec<(&str, Option<&str>)> = p
+            .reads()
+            .iter()
+            .map(|r| (r.name, r.check_conversion_from))
+            .collect();
+        assert_eq!(
+            checked,
+            [
+                ("gb", Some("gbk")),
+                ("l1", None),
+                ("cy", Some("cp1251")),
+                ("u3", None),
+                ("u4", None),
+                ("n", None),
+            ]
+        );
     }
 }

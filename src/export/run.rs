@@ -4,7 +4,7 @@
 //! (pure, `export::assemble`) and publish the directory. On any error the temporary
 //! directory is removed; nothing half-written ever gets a final name.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -83,7 +83,14 @@ pub async fn export(job: &Job, target: &NewExport, progress: &Progress) -> Resul
     let catalog = mysql::read_catalog(&mut conn, &db).await?;
     let names: Vec<String> = catalog.iter().map(|t| t.name.clone()).collect();
     let selection = job.profile.select(&names, &job.only, &job.exclude)?;
-    let plans = plan::plan(catalog, &selection.tables, &job.profile);
+    let charsets: BTreeSet<String> = catalog
+        .iter()
+        .filter(|t| selection.tables.contains(&t.name))
+        .flat_map(|t| t.columns.iter().filter_map(|c| c.charset.clone()))
+        .filter(|cs| !plan::is_utf8(cs))
+        .collect();
+    let lossless = mysql::lossless_charsets(&mut conn, &charsets).await?;
+    let plans = plan::plan(catalog, &selection.tables, &job.profile, &lossless);
     let table_count = plans.len();
     let split_rows = job.split_rows.unwrap_or(u64::MAX);
     let work = work_items(&mut conn, &db, plans, job.jobs.max(1), split_rows).await?;

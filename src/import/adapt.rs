@@ -6,7 +6,7 @@
 //! is refused whatever the values. Everything else is PostgreSQL's own input function.
 
 use crate::codec::adapt::Adapt;
-use crate::codec::geometry::{Form, Kind};
+use crate::codec::geometry::{Form, Kind, PostgisType};
 use crate::db::catalog::PgColumn;
 use crate::store::manifest::ColumnEntry;
 
@@ -266,8 +266,11 @@ fn geometry(here: &str, src: &ColumnEntry, dst: &PgColumn, d: &mut Decision) {
         return;
     };
     d.adapt = Adapt::Geometry(form);
+    let postgis = PostgisType::parse(&dst.type_sql);
     for k in src.geometry.iter().flatten() {
-        let fits = Kind::from_name(&k.value).is_some_and(|kind| form.takes(&kind));
+        let fits = Kind::from_name(&k.value).is_some_and(|kind| {
+            form.takes(&kind) && postgis.as_ref().is_none_or(|t| t.takes(&kind))
+        });
         if !fits {
             d.refusals.push(format!(
                 "{here}: {} rows hold a {}, which {} cannot hold exactly; e.g. {}",
@@ -275,6 +278,21 @@ fn geometry(here: &str, src: &ColumnEntry, dst: &PgColumn, d: &mut Decision) {
                 k.value,
                 dst.type_sql,
                 k.samples.join("; ")
+            ));
+        }
+    }
+    if let Some(t) = &postgis {
+        let other: Vec<String> = src
+            .srids
+            .iter()
+            .filter(|s| !t.takes_srid(**s))
+            .map(u32::to_string)
+            .collect();
+        if !other.is_empty() {
+            d.refusals.push(format!(
+                "{here}: values with SRID {} cannot go into {} (PostGIS refuses another SRID)",
+                other.join(", "),
+                dst.type_sql
             ));
         }
     }

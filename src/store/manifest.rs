@@ -171,7 +171,9 @@ pub struct ColumnEntry {
     /// Format 3: a spatial column's SRIDs (up to a few).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub srids: Vec<u32>,
-    /// Format 3: the column's character set, when it is not UTF-8.
+    /// Format 3: the column's character set, when it is not UTF-8 and its values were
+    /// checked one by one for a lossless conversion (a set whose every byte converts, as
+    /// latin1 does, is not checked and not named).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub charset: Option<String>,
 }
