@@ -54,6 +54,23 @@ pub enum Command {
     Runs(RunsArgs),
     /// Check that both servers are reachable: versions, databases, privileges
     Check(CheckArgs),
+    /// The built-in profiles, which are mapping files: `profile show alkemio` prints one
+    #[command(subcommand)]
+    Profile(ProfileCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ProfileCommand {
+    /// Print a built-in profile as the mapping file it is (a starting point for --map)
+    Show(ProfileShowArgs),
+    /// List the built-in profiles
+    List,
+}
+
+#[derive(Debug, Args)]
+pub struct ProfileShowArgs {
+    /// `alkemio` or `kratos`
+    pub name: String,
 }
 
 /// MySQL connection options; each also reads the variable named in its help.
@@ -129,13 +146,17 @@ pub struct PostgresArgs {
 pub struct ExportArgs {
     /// `alkemio` (database $ALKEMIO_DB), `kratos` (database $KRATOS_DB) or any database name
     pub source: String,
+    /// Mapping file (TOML) saying how the source maps onto the target; replaces a built-in
+    /// profile entirely, and is stored in the export (mapping.toml) for the import
+    #[arg(long, value_name = "FILE")]
+    pub map: Option<PathBuf>,
     /// Root of the export directories
     #[arg(long, default_value = "csv_exports", value_name = "DIR")]
     pub out: PathBuf,
     /// Only these tables (comma-separated)
     #[arg(long, value_delimiter = ',', value_name = "A,B")]
     pub tables: Vec<String>,
-    /// Never these tables (comma-separated), in addition to the profile's exclusions
+    /// Never these tables (comma-separated), in addition to the mapping's exclusions
     #[arg(long, value_delimiter = ',', value_name = "C,D")]
     pub exclude: Vec<String>,
     /// Parallel readers, all on one synchronised snapshot
@@ -175,12 +196,16 @@ pub enum OnInvalid {
 pub struct ImportArgs {
     /// An export directory (holding migration_manifest.json)
     pub export_dir: PathBuf,
-    /// Target database [default: the profile's target, else the source database's name]
+    /// Target database [default: the mapping's target_db, else the source database's name]
     #[arg(long, value_name = "DB")]
     pub target_db: Option<String>,
-    /// Target schema
-    #[arg(long, default_value = "public", value_name = "SCHEMA")]
-    pub schema: String,
+    /// Target schema [default: the mapping's schema, else public]
+    #[arg(long, value_name = "SCHEMA")]
+    pub schema: Option<String>,
+    /// A mapping file to use instead of the one the export stored; refused unless its
+    /// source-side keys (skip, where, query, drop, encode, never_copy) are the same
+    #[arg(long, value_name = "FILE")]
+    pub map: Option<PathBuf>,
     /// Print the plan and the SQL, write nothing
     #[arg(long)]
     pub dry_run: bool,
@@ -234,9 +259,12 @@ pub struct VerifyArgs {
     /// Target database [default: as for import]
     #[arg(long, value_name = "DB")]
     pub target_db: Option<String>,
-    /// Target schema
-    #[arg(long, default_value = "public", value_name = "SCHEMA")]
-    pub schema: String,
+    /// Target schema [default: as for import]
+    #[arg(long, value_name = "SCHEMA")]
+    pub schema: Option<String>,
+    /// The mapping file the import used, when it was not the export's own
+    #[arg(long, value_name = "FILE")]
+    pub map: Option<PathBuf>,
     /// Also count rows in the MySQL source (reports drift since the export)
     #[arg(long)]
     pub source: bool,

@@ -13,7 +13,7 @@ use crate::config::{self, Origin, ServerConfig, Setting};
 use crate::db::{docker, mysql, postgres};
 use crate::hint::{self, with_hint};
 use crate::import::plan::REPLICATION_ROLE_HINT;
-use crate::mapping::Profile;
+use crate::mapping::Mapping;
 use crate::report::Table;
 
 #[derive(Serialize)]
@@ -52,11 +52,11 @@ struct Report {
 pub async fn run(ctx: &Ctx, args: CheckArgs) -> Result<Outcome> {
     let mut my = config::mysql(&args.mysql, &ctx.layers)?;
     let mut pg = config::postgres(&args.postgres, &ctx.layers)?;
-    let mut profiles: Vec<Profile> = args
+    let mut profiles: Vec<Mapping> = args
         .sources
         .iter()
-        .map(|n| Profile::resolve(n, &ctx.layers))
-        .collect();
+        .map(|n| Mapping::resolve(n, None, &ctx.layers))
+        .collect::<Result<_>>()?;
     if let (Some(t), [p]) = (&args.target_db, profiles.as_mut_slice()) {
         p.target_db = t.clone();
     }

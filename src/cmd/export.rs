@@ -7,7 +7,7 @@ use crate::cli::{ExportArgs, OnInvalid};
 use crate::cmd::{Ctx, Outcome};
 use crate::codec::encode::InvalidPolicy;
 use crate::export::{self, Job, assemble};
-use crate::mapping::Profile;
+use crate::mapping::Mapping;
 use crate::progress::human_bytes;
 use crate::report::Table;
 use crate::store::export_dir;
@@ -17,11 +17,16 @@ use crate::store::runlog::Status;
 pub async fn run(ctx: &Ctx, args: ExportArgs) -> Result<Outcome> {
     let progress = ctx.progress();
     let rec = ctx.recorder();
-    let profile = Profile::resolve(&args.source, &ctx.layers);
-    let db = profile.source_db.clone();
+    let map = super::read_map(args.map.as_deref())?;
+    let mapping = Mapping::resolve(
+        &args.source,
+        map.as_ref().map(|(o, t)| (o.as_str(), t.clone())),
+        &ctx.layers,
+    )?;
+    let db = mapping.source_db.clone();
     let target = export_dir::new_export(
         &args.out,
-        &profile.name,
+        &mapping.name,
         chrono::Utc::now(),
         std::process::id(),
     );
@@ -37,7 +42,7 @@ pub async fn run(ctx: &Ctx, args: ExportArgs) -> Result<Outcome> {
         cfg.database_or(Some(&db), &db, "the source database")?;
         let job = Job {
             cfg,
-            profile,
+            mapping,
             only: args.tables.clone(),
             exclude: args.exclude.clone(),
             jobs: args.jobs,

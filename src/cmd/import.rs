@@ -15,7 +15,6 @@ use crate::hint::WithHint;
 use crate::import::load::{Env, TableLoaded, TxState};
 use crate::import::plan::{self, Plan, Skipped, Statement};
 use crate::import::{self, Job};
-use crate::mapping::Profile;
 use crate::progress::{Progress, human_bytes};
 use crate::report::Table;
 use crate::store::export_dir::{self, ExportDir};
@@ -123,8 +122,22 @@ pub async fn run(ctx: &Ctx, args: ImportArgs) -> Result<Outcome> {
         )
         .export_dir(&dir_text)
         .tables(loaded.len())
-        .rows(rows),
+        .rows(rows)
+        .details(serde_json::json!({
+            "import": {
+                "export_dir": open::absolute(job.dir.path()),
+                "target_database": job.target_db,
+                "schema": job.options.schema,
+                // Rows the hooks and fired triggers added (or removed): verify expects them.
+                "adjustments": state.adjustments,
+            }
+        })),
     );
+    for (table, delta) in &state.adjustments {
+        progress.note(format!(
+            "`{table}`: {delta:+} rows by the hooks and triggers (recorded for verify)"
+        ));
+    }
     report(&args, &job, &prepared.plan, &loaded, log_path)?;
     Ok(Outcome::Success)
 }
@@ -183,14 +196,18 @@ async fn resolve(ctx: &Ctx, args: &ImportArgs) -> Result<Job> {
         ))
         .hint("export again with pgconverge, or pass --accept-unverified to load it as it is");
     }
-    let profile = Profile::resolve(&manifest.profile(), &ctx.layers);
+    let mapping = super::export_mapping(ctx, &dir, &manifest, args.map.as_deref())?;
     let target = super::postgres_config(ctx, &args.postgres).await?;
     let target_db =
-        target.database_or(args.target_db.as_deref(), &profile.target_db, "--target-db")?;
+        target.database_or(args.target_db.as_deref(), &mapping.target_db, "--target-db")?;
     Ok(Job {
         target,
         options: plan::Options {
-            schema: args.schema.clone(),
+            schema: args
+                .schema
+                .clone()
+                .or_else(|| mapping.schema().map(str::to_string))
+                .unwrap_or_else(|| "public".into()),
             strict: args.strict,
             rebuild_indexes: args.rebuild_indexes,
             legacy: manifest.is_legacy(),
@@ -199,7 +216,7 @@ async fn resolve(ctx: &Ctx, args: &ImportArgs) -> Result<Job> {
         },
         dir,
         manifest,
-        profile,
+        mapping,
         target_db,
     })
 }
@@ -214,10 +231,23 @@ fn print_statement(stmt: &Statement) {
 }
 
 fn describe(plan: &Plan, cfg: &ServerConfig, db: &str) -> String {
-    let mut t = Table::new(["table", "rows", "size", "columns", "copy", "sequences"]);
+    let mut t = Table::new([
+        "table",
+        "from",
+        "rows",
+        "size",
+        "columns",
+        "copy",
+        "sequences",
+    ]);
     for s in &plan.tables {
         t.row([
             s.table.clone(),
+            if s.dataset == s.table {
+                String::new()
+            } else {
+                s.dataset.clone()
+            },
             s.expected_rows
                 .map(|r| r.to_string())
                 .unwrap_or_else(|| "?".into()),
@@ -244,6 +274,9 @@ fn describe(plan: &Plan, cfg: &ServerConfig, db: &str) -> String {
     );
     for s in &plan.skipped {
         out.push_str(&format!("skipped: `{}`: {}\n", s.table, s.reason));
+    }
+    for step in &plan.mapping_steps {
+        out.push_str(&format!("{step}\n"));
     }
     for s in &plan.tables {
         if let Some(why) = s.csv_reason.as_ref().filter(|_| plan.binary) {
@@ -325,7 +358,11 @@ fn summary(done: &[TableLoaded], plan: &Plan) -> String {
     let mut t = Table::new(["table", "rows", "seconds"]);
     for d in done {
         t.row([
-            d.table.clone(),
+            if d.dataset == d.table {
+                d.table.clone()
+            } else {
+                format!("{} <- {}", d.table, d.dataset)
+            },
             d.rows.to_string(),
             format!("{:.1}", d.seconds),
         ]);

@@ -7,6 +7,7 @@ pub mod check;
 pub mod export;
 pub mod import;
 pub mod log_run;
+pub mod profile;
 pub mod runs;
 pub mod verify;
 
@@ -111,6 +112,38 @@ fn catch_interrupts() -> Result<tokio::sync::watch::Receiver<Option<&'static str
     Ok(rx)
 }
 
+/// A mapping file given with `--map`: its path as shown in messages, and its text.
+pub fn read_map(path: Option<&std::path::Path>) -> Result<Option<(String, String)>> {
+    use anyhow::Context;
+    let Some(path) = path else {
+        return Ok(None);
+    };
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading mapping file {}", path.display()))?;
+    Ok(Some((path.display().to_string(), text)))
+}
+
+/// The mapping an export is imported (or verified) with: the one it stored, or the
+/// file given with `--map` when it reads the same data.
+pub fn export_mapping(
+    ctx: &Ctx,
+    dir: &crate::store::export_dir::ExportDir,
+    manifest: &crate::store::manifest::Loaded,
+    map: Option<&std::path::Path>,
+) -> Result<crate::mapping::Mapping> {
+    let stored = crate::store::open::mapping(dir, manifest)?;
+    let mapping = crate::mapping::Mapping::stored(
+        &manifest.profile(),
+        &manifest.source_database(),
+        stored,
+        &ctx.layers,
+    )?;
+    match read_map(map)? {
+        Some((origin, text)) => mapping.replace_for_import(&origin, text),
+        None => Ok(mapping),
+    }
+}
+
 /// Print a result as JSON on stdout.
 pub fn print_json(value: &impl serde::Serialize) -> Result<()> {
     println!("{}", serde_json::to_string_pretty(value)?);
@@ -137,5 +170,6 @@ pub async fn run(cli: Cli) -> Result<Outcome> {
         Command::LogRun(a) => log_run::run(&ctx, a),
         Command::Runs(a) => runs::run(&ctx, a),
         Command::Check(a) => check::run(&ctx, a).await,
+        Command::Profile(c) => profile::run(c),
     }
 }

@@ -5,11 +5,10 @@ use anyhow::Result;
 
 use crate::cli::VerifyArgs;
 use crate::cmd::{Ctx, Outcome};
-use crate::mapping::Profile;
 use crate::report::Table;
 use crate::store::export_dir::ExportDir;
 use crate::store::open;
-use crate::store::runlog::Status;
+use crate::store::runlog::{self, Status};
 use crate::verify::counts::{Report, Verdict};
 use crate::verify::{self, Job};
 
@@ -71,7 +70,7 @@ pub async fn run(ctx: &Ctx, args: VerifyArgs) -> Result<Outcome> {
 
 async fn resolve_and_verify(ctx: &Ctx, args: &VerifyArgs, dir: ExportDir) -> Result<Report> {
     let manifest = open::manifest(&dir)?;
-    let profile = Profile::resolve(&manifest.profile(), &ctx.layers);
+    let mapping = super::export_mapping(ctx, &dir, &manifest, args.map.as_deref())?;
     let source = match args.source {
         true => {
             let cfg = super::mysql_config(ctx, &args.mysql).await?;
@@ -82,19 +81,29 @@ async fn resolve_and_verify(ctx: &Ctx, args: &VerifyArgs, dir: ExportDir) -> Res
         false => None,
     };
     let target = super::postgres_config(ctx, &args.postgres).await?;
+    let target_db =
+        target.database_or(args.target_db.as_deref(), &mapping.target_db, "--target-db")?;
+    let schema = args
+        .schema
+        .clone()
+        .or_else(|| mapping.schema().map(str::to_string))
+        .unwrap_or_else(|| "public".into());
+    let adjustments = runlog::import_adjustments(
+        &runlog::read_all(&ctx.run_log, None).unwrap_or_default(),
+        &open::absolute(dir.path()),
+        &target_db,
+        &schema,
+    );
     let job = Job {
-        target_db: target.database_or(
-            args.target_db.as_deref(),
-            &profile.target_db,
-            "--target-db",
-        )?,
+        target_db,
         target,
-        schema: args.schema.clone(),
+        schema,
+        adjustments,
         source,
         foreign_keys: !args.no_fk,
         dir,
         manifest,
-        profile,
+        mapping,
     };
     verify::verify(&job).await
 }

@@ -554,6 +554,12 @@ fn fraction_usecs(v: &[u8]) -> Result<i64, NotExact> {
 pub struct Converter {
     types: Vec<BinType>,
     adapts: Vec<Adapt>,
+    /// Which fields are sent (a field a mapping's `set` replaces is not).
+    keep: Vec<bool>,
+    /// Values appended to every tuple, already in binary (`None`: NULL).
+    extra: Vec<Option<Vec<u8>>>,
+    /// Fields per tuple: the kept ones and the extra ones.
+    fields: i16,
     tokenizer: Tokenizer,
     /// The header line of the file has not been skipped yet.
     at_header: bool,
@@ -565,12 +571,29 @@ impl Converter {
     /// `types[i]` is the converter of the file's i-th column, `adapts[i]` (if given) the
     /// adaptation its values take first.
     pub fn new(types: Vec<BinType>, adapts: Vec<Adapt>, nulls: NullStyle) -> Converter {
+        let keep = vec![true; types.len()];
+        Converter::shaped(types, adapts, nulls, keep, Vec::new())
+    }
+
+    /// Like `new`, sending only the fields `keep` says and appending `extra` (binary
+    /// values, NULL as None) to every tuple.
+    pub fn shaped(
+        types: Vec<BinType>,
+        adapts: Vec<Adapt>,
+        nulls: NullStyle,
+        keep: Vec<bool>,
+        extra: Vec<Option<Vec<u8>>>,
+    ) -> Converter {
+        let fields = (keep.iter().filter(|k| **k).count() + extra.len()) as i16;
         Converter {
             adapts: if adapts.is_empty() {
                 vec![Adapt::None; types.len()]
             } else {
                 adapts
             },
+            keep,
+            extra,
+            fields,
             types,
             tokenizer: Tokenizer::new(nulls),
             at_header: true,
@@ -611,8 +634,11 @@ impl Converter {
                     ),
                 });
             }
-            out.extend_from_slice(&(self.types.len() as i16).to_be_bytes());
+            out.extend_from_slice(&self.fields.to_be_bytes());
             for (column, (&ty, adapt)) in self.types.iter().zip(&self.adapts).enumerate() {
+                if !self.keep[column] {
+                    continue;
+                }
                 let Some(value) = t.field(data, column).and_then(|v| adapt.apply(v)) else {
                     out.extend_from_slice(&(-1i32).to_be_bytes());
                     continue;
@@ -623,6 +649,15 @@ impl Converter {
                 to_binary(ty, &value, out).map_err(|NotExact| unsupported())?;
                 let len = i32::try_from(out.len() - len_at - 4).map_err(|_| unsupported())?;
                 out[len_at..len_at + 4].copy_from_slice(&len.to_be_bytes());
+            }
+            for value in &self.extra {
+                match value {
+                    Some(v) => {
+                        out.extend_from_slice(&(v.len() as i32).to_be_bytes());
+                        out.extend_from_slice(v);
+                    }
+                    None => out.extend_from_slice(&(-1i32).to_be_bytes()),
+                }
             }
             pos = next;
         }

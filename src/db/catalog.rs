@@ -33,6 +33,17 @@ pub struct SourceTable {
     pub auto_increment: Option<(String, u64)>,
 }
 
+/// What a reader selects from: a table, filtered or not (the mapping's `where`), or a
+/// derived dataset (the mapping's `query`, read as `(query) AS q`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReadFrom<'a> {
+    Table {
+        name: &'a str,
+        filter: Option<&'a str>,
+    },
+    Query(&'a str),
+}
+
 /// One column as a reader fetches it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ReadColumn<'a> {
@@ -110,6 +121,8 @@ pub struct ForeignKey {
     pub parent_schema: String,
     pub parent: String,
     pub parent_columns: Vec<String>,
+    /// DEFERRABLE: its checks may wait until COMMIT (`SET CONSTRAINTS ALL DEFERRED`).
+    pub deferrable: bool,
 }
 
 impl ForeignKey {
@@ -237,6 +250,7 @@ mod tests {
             parent_schema: "public".into(),
             parent: "post".into(),
             parent_columns: vec!["id".into()],
+            deferrable: false,
         };
         assert_eq!(
             fk.orphan_count_sql(),

@@ -10,7 +10,7 @@ use mysql_async::prelude::*;
 use mysql_async::{Conn, OptsBuilder};
 
 use crate::config::{ServerConfig, SslMode};
-use crate::db::catalog::{Read, ReadColumn, Snapshot, SourceColumn, SourceTable};
+use crate::db::catalog::{Read, ReadColumn, ReadFrom, Snapshot, SourceColumn, SourceTable};
 use crate::db::sql::my::{ident as quote_ident, qualified};
 use crate::db::tls;
 use crate::hint::with_hint;
@@ -563,7 +563,7 @@ pub async fn split_points(
 pub async fn stream_table<F>(
     conn: &mut Conn,
     db: &str,
-    table: &str,
+    from: ReadFrom<'_>,
     columns: &[ReadColumn<'_>],
     range: Option<&KeyRange>,
     mut on_row: F,
@@ -599,9 +599,20 @@ where
                 })
         })
         .collect();
-    let mut sql = format!("SELECT {} FROM {}", cols.join(", "), qualified(db, table));
+    let table = dataset_name(from);
+    let mut sql = format!("SELECT {} FROM {}", cols.join(", "), from_clause(db, from));
+    let mut conditions: Vec<String> = Vec::new();
+    if let ReadFrom::Table {
+        filter: Some(f), ..
+    } = from
+    {
+        conditions.push(format!("({f})"));
+    }
     if let Some(r) = range {
-        sql.push_str(&format!(" WHERE {}", r.condition()));
+        conditions.push(r.condition());
+    }
+    if !conditions.is_empty() {
+        sql.push_str(&format!(" WHERE {}", conditions.join(" AND ")));
     }
     let n = columns.len();
     let mut result = conn
@@ -635,14 +646,127 @@ where
     Ok(())
 }
 
-/// Exact `count(*)` of a table.
-pub async fn count_rows(conn: &mut Conn, db: &str, table: &str) -> Result<u64> {
+/// `db.table`, or `(query) AS q`.
+fn from_clause(db: &str, from: ReadFrom<'_>) -> String {
+    match from {
+        ReadFrom::Table { name, .. } => qualified(db, name),
+        ReadFrom::Query(q) => format!("({}) AS q", trim_statement(q)),
+    }
+}
+
+/// The name used in messages: the table, or `query`.
+fn dataset_name(from: ReadFrom<'_>) -> &str {
+    match from {
+        ReadFrom::Table { name, .. } => name,
+        ReadFrom::Query(_) => "(query)",
+    }
+}
+
+/// A statement without its trailing `;` and blanks, to be used as a subquery.
+pub fn trim_statement(sql: &str) -> &str {
+    sql.trim()
+        .trim_end_matches(|c: char| c == ';' || c.is_whitespace())
+}
+
+/// Exact `count(*)` of a table (with its filter), or of a query's rows.
+pub async fn count_rows(conn: &mut Conn, db: &str, from: ReadFrom<'_>) -> Result<u64> {
+    let mut sql = format!("SELECT COUNT(*) FROM {}", from_clause(db, from));
+    if let ReadFrom::Table {
+        filter: Some(f), ..
+    } = from
+    {
+        sql.push_str(&format!(" WHERE ({f})"));
+    }
     let n: Option<u64> = conn
-        .query_first(format!("SELECT COUNT(*) FROM {}", qualified(db, table)))
+        .query_first(sql)
         .await
         .map_err(error)
-        .with_context(|| format!("counting rows of `{table}` in MySQL"))?;
+        .with_context(|| format!("counting rows of `{}` in MySQL", dataset_name(from)))?;
     Ok(n.unwrap_or(0))
+}
+
+/// A mapping's `where` is checked before anything is read: the server prepares the
+/// filtered select (a wrong column or a syntax error is named with the table).
+pub async fn check_filter(conn: &mut Conn, db: &str, table: &str, filter: &str) -> Result<()> {
+    conn.query_drop(format!(
+        "SELECT 1 FROM {} WHERE ({filter}) LIMIT 0",
+        qualified(db, table)
+    ))
+    .await
+    .map_err(error)
+    .with_context(|| format!("the mapping's `where` for table `{table}` ({filter})"))
+}
+
+/// The columns a mapping's `query` returns, with their types: the query is materialised
+/// empty (`CREATE TEMPORARY TABLE ... AS SELECT ... LIMIT 0`) and described, so its
+/// columns get the same encoding rules and facts as a table's. Run on a connection
+/// outside the read-only snapshot (MariaDB refuses it inside one); needs the CREATE
+/// TEMPORARY TABLES privilege.
+pub async fn probe_query(conn: &mut Conn, dataset: &str, query: &str) -> Result<Vec<SourceColumn>> {
+    let context = || format!("the mapping's `query` for `{dataset}`");
+    let tmp = "pgconverge_query_probe";
+    conn.query_drop(format!("DROP TEMPORARY TABLE IF EXISTS {tmp}"))
+        .await
+        .map_err(error)
+        .with_context(context)?;
+    conn.query_drop(format!(
+        "CREATE TEMPORARY TABLE {tmp} AS SELECT * FROM ({}) AS q LIMIT 0",
+        trim_statement(query)
+    ))
+    .await
+    .map_err(error)
+    .with_context(context)?;
+    let rows: Vec<mysql_async::Row> = conn
+        .query(format!("SHOW FULL COLUMNS FROM {tmp}"))
+        .await
+        .map_err(error)
+        .with_context(context)?;
+    let mut out = Vec::new();
+    for row in rows {
+        let text = |name: &str| -> Option<String> {
+            let i = row
+                .columns_ref()
+                .iter()
+                .position(|c| c.name_str().eq_ignore_ascii_case(name))?;
+            match row.as_ref(i)? {
+                mysql_async::Value::Bytes(b) => Some(String::from_utf8_lossy(b).into_owned()),
+                _ => None,
+            }
+        };
+        let name = text("Field").unwrap_or_default();
+        let column_type = text("Type").unwrap_or_default().to_ascii_lowercase();
+        let data_type = column_type
+            .split(['(', ' '])
+            .next()
+            .unwrap_or_default()
+            .to_string();
+        let charset = match text("Collation") {
+            Some(collation) => conn
+                .exec_first::<String, _, _>(
+                    "SELECT CHARACTER_SET_NAME AS cs FROM information_schema.COLLATIONS \
+                     WHERE COLLATION_NAME = ?",
+                    (collation,),
+                )
+                .await
+                .map_err(error)
+                .with_context(context)?
+                .map(|c| c.to_ascii_lowercase()),
+            None => None,
+        };
+        out.push(SourceColumn {
+            nullable: text("Null").is_some_and(|n| n.eq_ignore_ascii_case("YES")),
+            name,
+            data_type,
+            column_type,
+            generated: false,
+            charset,
+        });
+    }
+    conn.query_drop(format!("DROP TEMPORARY TABLE IF EXISTS {tmp}"))
+        .await
+        .map_err(error)
+        .with_context(context)?;
+    Ok(out)
 }
 
 #[cfg(test)]

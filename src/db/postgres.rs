@@ -394,7 +394,8 @@ pub async fn read_catalog(client: &Client, schema: &str) -> Result<Catalog> {
                     ARRAY(SELECT a.attname::text FROM unnest(con.conkey) WITH ORDINALITY k(n, i)
                           JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.n ORDER BY k.i),
                     ARRAY(SELECT a.attname::text FROM unnest(con.confkey) WITH ORDINALITY k(n, i)
-                          JOIN pg_attribute a ON a.attrelid = con.confrelid AND a.attnum = k.n ORDER BY k.i)
+                          JOIN pg_attribute a ON a.attrelid = con.confrelid AND a.attnum = k.n ORDER BY k.i),
+                    con.condeferrable
              FROM pg_constraint con
              JOIN pg_class cc ON cc.oid = con.conrelid JOIN pg_namespace cn ON cn.oid = cc.relnamespace
              JOIN pg_class pc ON pc.oid = con.confrelid JOIN pg_namespace pn ON pn.oid = pc.relnamespace
@@ -414,6 +415,7 @@ pub async fn read_catalog(client: &Client, schema: &str) -> Result<Catalog> {
             parent: r.get(4),
             child_columns: r.get(5),
             parent_columns: r.get(6),
+            deferrable: r.get(7),
         });
     }
     Ok(cat)
@@ -432,8 +434,12 @@ pub async fn has_rows(client: &Client, schema: &str, table: &str) -> Result<bool
     Ok(row.get(0))
 }
 
-/// Exact `count(*)`.
-pub async fn count_rows(client: &Client, schema: &str, table: &str) -> Result<u64> {
+/// Exact `count(*)` (on a connection or inside a transaction).
+pub async fn count_rows(
+    client: &impl tokio_postgres::GenericClient,
+    schema: &str,
+    table: &str,
+) -> Result<u64> {
     let row = client
         .query_one(
             &format!("SELECT count(*) FROM {}", qualified(schema, table)),
@@ -443,6 +449,158 @@ pub async fn count_rows(client: &Client, schema: &str, table: &str) -> Result<u6
         .map_err(error)
         .with_context(|| format!("counting rows of `{table}` in PostgreSQL"))?;
     Ok(row.get::<_, i64>(0) as u64)
+}
+
+/// A value as the server sent it in binary, whatever its type: what binary COPY takes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RawValue(pub Vec<u8>);
+
+impl<'a> tokio_postgres::types::FromSql<'a> for RawValue {
+    fn from_sql(
+        _: &tokio_postgres::types::Type,
+        raw: &'a [u8],
+    ) -> Result<Self, Box<dyn std::error::Error + Sync + Send>> {
+        Ok(RawValue(raw.to_vec()))
+    }
+
+    fn accepts(_: &tokio_postgres::types::Type) -> bool {
+        true
+    }
+}
+
+/// The mapping's `[import] require` statements, each run in a READ ONLY transaction of
+/// its own before anything is written: each must return one boolean. Returns, per
+/// statement, true, false, or what went wrong.
+pub async fn requirements(client: &mut Client, sqls: &[String]) -> Vec<Result<bool, String>> {
+    let mut out = Vec::new();
+    for sql in sqls {
+        let answer = async {
+            let tx = client
+                .build_transaction()
+                .read_only(true)
+                .start()
+                .await
+                .map_err(|e| format!("{:#}", error(e)))?;
+            let rows = tx
+                .query(sql.as_str(), &[])
+                .await
+                .map_err(|e| format!("{:#}", error(e)))?;
+            let _ = tx.rollback().await;
+            match rows.as_slice() {
+                [row] if row.len() == 1 => row
+                    .try_get::<_, Option<bool>>(0)
+                    .map(|b| b.unwrap_or(false))
+                    .map_err(|_| "it does not return a boolean".to_string()),
+                _ => Err(format!(
+                    "it returned {} rows; it must return one boolean",
+                    rows.len()
+                )),
+            }
+        }
+        .await;
+        out.push(answer);
+    }
+    out
+}
+
+/// Ask the target about each `set` expression, in one transaction that is rolled back
+/// (nothing is kept): one that references no column and calls nothing volatile is
+/// evaluated once; any other is checked against its staging shape (the INSERT ...
+/// SELECT that will move the rows is prepared), so a type error or a typo is reported
+/// before any write.
+pub async fn probe_sets(
+    client: &mut Client,
+    schema: &str,
+    questions: &[crate::import::compute::Question],
+) -> Result<Vec<crate::import::compute::Answer>> {
+    use crate::import::compute::{self, Answer, Kind};
+    let mut out = Vec::new();
+    if questions.is_empty() {
+        return Ok(out);
+    }
+    let tx = client
+        .transaction()
+        .await
+        .map_err(error)
+        .context("checking the mapping's set expressions")?;
+    for q in questions {
+        tx.batch_execute("SAVEPOINT pgconverge_probe")
+            .await
+            .map_err(error)?;
+        let view = format!(
+            "CREATE TEMP VIEW pgconverge_set_probe AS SELECT {} AS v",
+            compute::cast(&q.expr, &q.type_sql)
+        );
+        let kind = match tx.batch_execute(&view).await {
+            Ok(()) => {
+                // Anything volatile it calls (directly, or through an operator) makes it
+                // per row: gen_random_uuid() must differ from row to row.
+                let volatile: bool = tx
+                    .query_one(
+                        "SELECT EXISTS (
+                           SELECT 1 FROM pg_depend d JOIN pg_rewrite r ON r.oid = d.objid
+                           LEFT JOIN pg_operator o ON d.refclassid = 'pg_operator'::regclass AND o.oid = d.refobjid
+                           JOIN pg_proc p ON p.oid = CASE WHEN d.refclassid = 'pg_proc'::regclass THEN d.refobjid ELSE o.oprcode END
+                           WHERE d.classid = 'pg_rewrite'::regclass
+                             AND r.ev_class = 'pgconverge_set_probe'::regclass
+                             AND p.provolatile = 'v')",
+                        &[],
+                    )
+                    .await
+                    .map_err(error)?
+                    .get(0);
+                Ok(if volatile { Kind::PerRow } else { Kind::Once })
+            }
+            // It reads a column of the row.
+            Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::UNDEFINED_COLUMN) => {
+                Ok(Kind::PerRow)
+            }
+            Err(e) => Err(format!("{:#}", error(e))),
+        };
+        tx.batch_execute("ROLLBACK TO SAVEPOINT pgconverge_probe")
+            .await
+            .map_err(error)?;
+        let kind = match kind {
+            Ok(Kind::PerRow) => {
+                let stage = "pgconverge_stage_probe";
+                let create = compute::stage_create_sql(stage, schema, &q.table, &q.stage);
+                let kept: Vec<String> = q
+                    .stage
+                    .iter()
+                    .filter(|(_, replaced)| !replaced)
+                    .map(|(c, _)| c.clone())
+                    .collect();
+                let insert = compute::insert_sql(
+                    stage,
+                    schema,
+                    &q.table,
+                    &kept,
+                    &[(q.column.clone(), q.expr.clone(), q.type_sql.clone())],
+                    false,
+                );
+                let checked = async {
+                    tx.batch_execute(&create).await?;
+                    tx.prepare(&insert).await.map(|_| ())
+                }
+                .await;
+                tx.batch_execute("ROLLBACK TO SAVEPOINT pgconverge_probe")
+                    .await
+                    .map_err(error)?;
+                match checked {
+                    Ok(()) => Ok(Kind::PerRow),
+                    Err(e) => Err(format!("{:#}", error(e))),
+                }
+            }
+            other => other,
+        };
+        out.push(Answer {
+            dataset: q.dataset.clone(),
+            column: q.column.clone(),
+            kind,
+        });
+    }
+    tx.rollback().await.map_err(error)?;
+    Ok(out)
 }
 
 /// What a COPY's feeder sends: data (with the file bytes it stands for, for progress),

@@ -122,6 +122,9 @@ pub fn table_entry(plan: &TablePlan, mut parts: Vec<PartWritten>) -> TableEntry 
             }
         }),
         warnings,
+        filter: plan.filter.clone(),
+        query: plan.query.clone(),
+        dropped_columns: plan.dropped.clone(),
         parts: part_entries,
     }
 }
@@ -130,6 +133,7 @@ pub fn table_entry(plan: &TablePlan, mut parts: Vec<PartWritten>) -> TableEntry 
 #[derive(Debug, Clone)]
 pub struct About {
     pub profile: String,
+    pub mapping: Option<manifest::MappingRef>,
     pub source: manifest::Source,
     pub container: Option<String>,
     pub started_at: String,
@@ -158,6 +162,7 @@ pub fn manifest(about: About, entries: Vec<TableEntry>) -> Manifest {
             version: env!("CARGO_PKG_VERSION").into(),
         },
         profile: about.profile,
+        mapping: about.mapping,
         export_info: manifest::ExportInfo {
             timestamp: about.timestamp,
             source_database: about.source.database.clone(),

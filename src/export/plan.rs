@@ -1,15 +1,17 @@
-//! PURE: what an export reads and how. From the source catalog, the profile and the
-//! selection, one [`TablePlan`] per table: its file stem, the columns read (generated
-//! ones left out) each with its encoding rule and read form, and the primary key's
-//! positions (for row keys in errors and samples). A plan is made once and travels with
+//! PURE: what an export reads and how. From the source catalog (tables, and the
+//! mapping's queries described as tables), the mapping and the selection, one
+//! [`TablePlan`] per dataset: its file stem, what it is read from (a table with its
+//! `where`, or a `query`), the columns read (generated and dropped ones left out) each
+//! with its encoding rule and read form, and the primary key's positions (for row keys
+//! in errors and samples). A plan is made once and travels with
 //! its table to the reader, the writer and the manifest entry.
 
 use std::collections::BTreeSet;
 
 use crate::codec::encode::{self, Check, Rule};
 use crate::codec::rules;
-use crate::db::catalog::{Read, ReadColumn, SourceTable};
-use crate::mapping::Profile;
+use crate::db::catalog::{Read, ReadColumn, ReadFrom, SourceTable};
+use crate::mapping::Mapping;
 use crate::store::export_dir;
 
 /// One column as it is read and written.
@@ -46,6 +48,12 @@ pub struct TablePlan {
     pub generated: Vec<String>,
     /// The AUTO_INCREMENT column and the next value the source would hand out.
     pub auto_increment: Option<(String, u64)>,
+    /// The mapping's `where`, applied to the table.
+    pub filter: Option<String>,
+    /// The mapping's `query`: a derived dataset read instead of a table.
+    pub query: Option<String>,
+    /// Source columns the mapping's `drop` leaves out.
+    pub dropped: Vec<String>,
 }
 
 impl TablePlan {
@@ -59,6 +67,17 @@ impl TablePlan {
 
     pub fn checks(&self) -> Vec<Check> {
         self.columns.iter().map(|c| c.check).collect()
+    }
+
+    /// What the reader selects from.
+    pub fn read_from(&self) -> ReadFrom<'_> {
+        match &self.query {
+            Some(q) => ReadFrom::Query(q),
+            None => ReadFrom::Table {
+                name: &self.name,
+                filter: self.filter.as_deref(),
+            },
+        }
     }
 
     /// Every column as the reader fetches it.
@@ -77,7 +96,7 @@ impl TablePlan {
     /// one-column primary key of a type whose order `ORDER BY` and `<`/`>=` agree on,
     /// when splitting is on (`parts` > 1) and the table is estimated above `split_rows`.
     pub fn split_key(&self, parts: usize, split_rows: u64) -> Option<(&str, bool)> {
-        if parts <= 1 || self.estimated_rows <= split_rows {
+        if parts <= 1 || self.estimated_rows <= split_rows || self.query.is_some() {
             return None;
         }
         let [key] = self.primary_key.as_slice() else {
@@ -100,7 +119,7 @@ impl TablePlan {
 pub fn plan(
     catalog: Vec<SourceTable>,
     selected: &[String],
-    profile: &Profile,
+    mapping: &Mapping,
     lossless: &BTreeSet<String>,
 ) -> Vec<TablePlan> {
     let tables: Vec<SourceTable> = catalog
@@ -112,7 +131,7 @@ pub fn plan(
     tables
         .into_iter()
         .zip(stems)
-        .map(|(t, stem)| table_plan(t, stem, profile, lossless))
+        .map(|(t, stem)| table_plan(t, stem, mapping, lossless))
         .collect()
 }
 
@@ -137,17 +156,20 @@ pub fn is_utf8(charset: &str) -> bool {
 fn table_plan(
     t: SourceTable,
     stem: String,
-    profile: &Profile,
+    mapping: &Mapping,
     lossless: &BTreeSet<String>,
 ) -> TablePlan {
+    let map = mapping.table(&t.name);
+    let dropped: Vec<String> = map.map(|m| m.drop.clone()).unwrap_or_default();
     let (generated, read): (Vec<_>, Vec<_>) = t.columns.into_iter().partition(|c| c.generated);
     let columns: Vec<ColumnPlan> = read
         .into_iter()
+        .filter(|c| !dropped.contains(&c.name))
         .map(|c| {
             let rule = encode::classify(
                 &c.data_type,
                 &c.column_type,
-                profile.override_for(&t.name, &c.name),
+                mapping.override_for(&t.name, &c.name),
             );
             let check = Check::for_type(&c.data_type);
             ColumnPlan {
@@ -185,7 +207,10 @@ fn table_plan(
         primary_key: t.primary_key,
         pk,
         generated: generated.into_iter().map(|c| c.name).collect(),
-        auto_increment: t.auto_increment,
+        auto_increment: t.auto_increment.filter(|(c, _)| !dropped.contains(c)),
+        filter: map.and_then(|m| m.filter.clone()),
+        query: map.and_then(|m| m.query.clone()),
+        dropped,
     }
 }
 
@@ -223,7 +248,7 @@ mod tests {
         };
         let mut other = table.clone();
         other.name = "../x".into();
-        let profile = Profile::resolve("alkemio", &Layers::default());
+        let profile = Mapping::resolve("alkemio", None, &Layers::default()).unwrap();
         let plans = plan(
             vec![table, other],
             &["whiteboard".into(), "../x".into()],
@@ -271,7 +296,7 @@ mod tests {
             primary_key: vec![],
             auto_increment: None,
         };
-        let profile = Profile::resolve("t", &Layers::default());
+        let profile = Mapping::resolve("t", None, &Layers::default()).unwrap();
         let lossless: BTreeSet<String> = ["latin1".to_string()].into();
         let p = &plan(vec![table], &["t".into()], &profile, &lossless)[0];
         let checked: Vec<(&str, Option<&str>)> = p

@@ -12,14 +12,16 @@ use std::time::Instant;
 use anyhow::{Context, Result, anyhow};
 use indicatif::ProgressBar;
 use mysql_async::Conn;
+use sha2::{Digest, Sha256};
 
 use crate::codec::encode::{InvalidPolicy, RowEncoder};
 use crate::config::ServerConfig;
-use crate::db::catalog::Snapshot;
+use crate::db::catalog::{Snapshot, SourceTable};
 use crate::db::mysql::{self, KeyLiteral, KeyRange};
 use crate::export::assemble::{self, PartWritten};
 use crate::export::plan::{self, TablePlan};
-use crate::mapping::Profile;
+use crate::hint::with_hint;
+use crate::mapping::{Mapping, STORED};
 use crate::progress::{Progress, human_bytes};
 use crate::store::csvfile::TableWriter;
 use crate::store::export_dir::{self, ExportDir, NewExport};
@@ -30,7 +32,7 @@ use crate::store::{publish, runlog};
 #[derive(Debug, Clone)]
 pub struct Job {
     pub cfg: ServerConfig,
-    pub profile: Profile,
+    pub mapping: Mapping,
     /// `--tables` (empty: all).
     pub only: Vec<String>,
     pub exclude: Vec<String>,
@@ -77,12 +79,21 @@ pub fn leftovers(target: &NewExport, clean: bool, progress: &Progress) -> Result
 /// Export into `target`.
 pub async fn export(job: &Job, target: &NewExport, progress: &Progress) -> Result<Exported> {
     let started_at = runlog::now_rfc3339();
-    let db = job.profile.source_db.clone();
+    let db = job.mapping.source_db.clone();
     let mut conn = mysql::connect(&job.cfg, Some(&db)).await?;
     let server_version = mysql::server_version(&mut conn).await?;
-    let catalog = mysql::read_catalog(&mut conn, &db).await?;
-    let names: Vec<String> = catalog.iter().map(|t| t.name.clone()).collect();
-    let selection = job.profile.select(&names, &job.only, &job.exclude)?;
+    let mut catalog = mysql::read_catalog(&mut conn, &db).await?;
+    let base_tables: Vec<String> = catalog.iter().map(|t| t.name.clone()).collect();
+    let selection = job.mapping.select(&base_tables, &job.only, &job.exclude)?;
+    datasets(
+        &mut conn,
+        &db,
+        &job.mapping,
+        &selection.tables,
+        &mut catalog,
+        progress,
+    )
+    .await?;
     let charsets: BTreeSet<String> = catalog
         .iter()
         .filter(|t| selection.tables.contains(&t.name))
@@ -90,7 +101,12 @@ pub async fn export(job: &Job, target: &NewExport, progress: &Progress) -> Resul
         .filter(|cs| !plan::is_utf8(cs))
         .collect();
     let lossless = mysql::lossless_charsets(&mut conn, &charsets).await?;
-    let plans = plan::plan(catalog, &selection.tables, &job.profile, &lossless);
+    let plans = plan::plan(catalog, &selection.tables, &job.mapping, &lossless);
+    // With a query, the readers' snapshots must agree on every table it may read.
+    let locked = match job.mapping.queries().next() {
+        Some(_) => base_tables,
+        None => plans.iter().map(|p| p.name.clone()).collect(),
+    };
     let table_count = plans.len();
     let split_rows = job.split_rows.unwrap_or(u64::MAX);
     let work = work_items(&mut conn, &db, plans, job.jobs.max(1), split_rows).await?;
@@ -102,10 +118,18 @@ pub async fn export(job: &Job, target: &NewExport, progress: &Progress) -> Resul
         job.cfg.display(),
         target.final_dir.display()
     ));
-    let written = read_all(job, &db, work, &target.tmp, progress).await;
+    if let Some(text) = &job.mapping.text {
+        publish::write_file(&target.tmp.path().join(STORED), text.as_bytes())?;
+    }
+    let written = read_all(job, &db, work, &locked, &target.tmp, progress).await;
     let result = written.and_then(|(entries, snapshot)| {
         let about = assemble::About {
-            profile: job.profile.name.clone(),
+            profile: job.mapping.name.clone(),
+            mapping: job.mapping.text.as_ref().map(|t| manifest::MappingRef {
+                file: STORED.into(),
+                sha256: hex::encode(Sha256::digest(t.as_bytes())),
+                origin: job.mapping.origin.clone(),
+            }),
             source: manifest::Source {
                 kind: "mysql".into(),
                 host: job.cfg.host.clone(),
@@ -130,6 +154,79 @@ pub async fn export(job: &Job, target: &NewExport, progress: &Progress) -> Resul
         publish::discard(target);
     }
     result
+}
+
+/// The mapping's side of the source, before anything is read: each selected `query` is
+/// described (its columns become a dataset of the catalog, replacing a table of that
+/// name), every name the mapping gives is checked against the source, and every `where`
+/// is prepared by the server. All problems are reported together.
+async fn datasets(
+    conn: &mut Conn,
+    db: &str,
+    mapping: &Mapping,
+    selected: &[String],
+    catalog: &mut Vec<SourceTable>,
+    progress: &Progress,
+) -> Result<()> {
+    let mut errors = Vec::new();
+    for (name, query) in mapping.queries() {
+        if !selected.iter().any(|s| s == name) {
+            continue;
+        }
+        match mysql::probe_query(conn, name, query).await {
+            Ok(columns) => {
+                let table = SourceTable {
+                    name: name.to_string(),
+                    engine: String::new(),
+                    estimated_rows: 0,
+                    columns,
+                    primary_key: Vec::new(),
+                    auto_increment: None,
+                };
+                match catalog.iter_mut().find(|t| t.name == name) {
+                    Some(t) => *t = table,
+                    None => catalog.push(table),
+                }
+            }
+            Err(e) => errors.push(format!("{e:#}")),
+        }
+    }
+    let columns: BTreeMap<String, Vec<String>> = catalog
+        .iter()
+        .map(|t| {
+            (
+                t.name.clone(),
+                t.columns.iter().map(|c| c.name.clone()).collect(),
+            )
+        })
+        .collect();
+    let (mut problems, notes) = mapping.check_source(&columns);
+    errors.append(&mut problems);
+    for n in notes {
+        progress.note(n);
+    }
+    for t in catalog.iter().filter(|t| selected.contains(&t.name)) {
+        if let Some(filter) = mapping.table(&t.name).and_then(|m| m.filter.as_deref())
+            && let Err(e) = mysql::check_filter(conn, db, &t.name, filter).await
+        {
+            errors.push(format!("{e:#}"));
+        }
+    }
+    if errors.is_empty() {
+        return Ok(());
+    }
+    Err(with_hint(
+        anyhow!(
+            "the mapping does not fit the source; nothing was read:\n{}",
+            errors
+                .iter()
+                .map(|e| format!("  - {e}"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        ),
+        "source-side names (the [tables.X] keys, drop, encode, the keys of columns) are the \
+         source's own, case-sensitive; `where` and `query` are in the source's SQL dialect",
+    ))
 }
 
 /// One unit of reading: a whole table, or one key range of a split table.
@@ -204,6 +301,7 @@ async fn read_all(
     job: &Job,
     db: &str,
     work: Vec<Work>,
+    locked: &[String],
     dir: &ExportDir,
     progress: &Progress,
 ) -> Result<(Vec<manifest::TableEntry>, Snapshot)> {
@@ -211,10 +309,9 @@ async fn read_all(
         .iter()
         .map(|w| (w.plan.name.clone(), w.plan.clone()))
         .collect();
-    let names: Vec<String> = plans.keys().cloned().collect();
     let estimate: u64 = plans.values().map(|p| p.estimated_rows).sum();
     let wanted = job.jobs.clamp(1, work.len().max(1));
-    let readers = mysql::open_readers(&job.cfg, db, &names, wanted).await?;
+    let readers = mysql::open_readers(&job.cfg, db, locked, wanted).await?;
     if let Some(note) = &readers.note {
         progress.warn(note);
     }
@@ -312,7 +409,7 @@ impl Reader {
         mysql::stream_table(
             conn,
             &self.db,
-            name,
+            plan.read_from(),
             &plan.reads(),
             work.range.as_ref(),
             |values, lossy| {

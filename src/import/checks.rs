@@ -8,29 +8,60 @@ use std::collections::{BTreeMap, BTreeSet};
 use crate::db::catalog::{ForeignKey, PgTable};
 use crate::store::manifest::{ColumnEntry, TableSpec};
 
-/// Check one table's columns (its CSV `header`, its manifest facts) against its target;
-/// problems are appended to `errors`.
-pub fn columns(spec: &TableSpec, header: &[String], target: &PgTable, errors: &mut Vec<String>) {
-    let t = &spec.name;
-    let facts: BTreeMap<&str, &ColumnEntry> =
-        spec.columns.iter().map(|c| (c.name.as_str(), c)).collect();
-    for h in header {
-        let Some(col) = target.columns.iter().find(|c| &c.name == h) else {
+/// One dataset's columns as they meet their target table.
+pub struct Columns<'a> {
+    pub dataset: &'a str,
+    pub table: &'a str,
+    pub spec: &'a TableSpec,
+    /// The CSV header (source names) and each column's target name.
+    pub header: &'a [String],
+    pub targets: &'a [String],
+    /// Whether each CSV column is written as it is (false: a `set` replaces it).
+    pub keep: &'a [bool],
+    /// Target columns the mapping's `set` computes.
+    pub computed: &'a [String],
+}
+
+/// Check one dataset's columns (its CSV header under target names, its manifest facts,
+/// the mapping's `set` columns) against its target table; problems go to `errors`.
+pub fn columns(c: &Columns<'_>, target: &PgTable, errors: &mut Vec<String>) {
+    let t = c.table;
+    let facts: BTreeMap<&str, &ColumnEntry> = c
+        .spec
+        .columns
+        .iter()
+        .map(|f| (f.name.as_str(), f))
+        .collect();
+    for ((h, name), keep) in c.header.iter().zip(c.targets).zip(c.keep) {
+        let shown = if h == name {
+            format!("`{h}`")
+        } else {
+            format!("`{h}` (renamed `{name}`)")
+        };
+        let Some(col) = target.columns.iter().find(|x| &x.name == name) else {
             errors.push(format!(
-                "table `{t}`: the CSV column `{h}` has no column of that name in the target \
-                 (names are case-sensitive; the target has: {})",
+                "table `{t}`: the CSV column {shown} has no column of that name in the target                  (names are case-sensitive; the target has: {}){}",
                 target
                     .columns
                     .iter()
-                    .map(|c| c.name.as_str())
+                    .map(|x| x.name.as_str())
                     .collect::<Vec<_>>()
-                    .join(", ")
+                    .join(", "),
+                if c.dataset != t {
+                    format!("; rename it with [tables.{}] columns", c.dataset)
+                } else {
+                    String::new()
+                }
             ));
             continue;
         };
+        if !keep {
+            // A `set` computes it: the expression answers for NULLs and types.
+            continue;
+        }
         if col.generated {
             errors.push(format!(
-                "table `{t}`, column `{h}`: a generated column in the target, which COPY cannot fill"
+                "table `{t}`, column `{name}`: a generated column in the target, which COPY cannot fill"
             ));
         }
         let Some(f) = facts.get(h.as_str()) else {
@@ -56,17 +87,19 @@ pub fn columns(spec: &TableSpec, header: &[String], target: &PgTable, errors: &m
                 format!("; e.g. {}", f.null_samples.join("; "))
             };
             errors.push(format!(
-                "table `{t}`, column `{h}`: {} NULLs in the export{why} but the target column is NOT NULL{samples}",
+                "table `{t}`, column `{name}`: {} NULLs in the export{why} but the target column is NOT NULL{samples}",
                 s.nulls_written
             ));
         }
     }
     for col in &target.columns {
         let fillable = col.has_default || col.generated || !col.identity.is_empty();
-        if col.not_null && !fillable && !header.contains(&col.name) {
+        let given = c.targets.contains(&col.name) || c.computed.contains(&col.name);
+        if col.not_null && !fillable && !given {
             errors.push(format!(
-                "table `{t}`, column `{}`: NOT NULL without a default in the target, and the export has no values for it",
-                col.name
+                "table `{t}`, column `{}`: NOT NULL without a default in the target, and the \
+                 export has no values for it (give it one with [tables.{}] set)",
+                col.name, c.dataset
             ));
         }
     }
@@ -116,6 +149,7 @@ mod tests {
             parent_schema: "public".into(),
             parent: parent.into(),
             parent_columns: vec!["id".into()],
+            deferrable: false,
         }
     }
 

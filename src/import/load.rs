@@ -22,7 +22,7 @@ use crate::codec::pgbinary::{self, Converter, Stop};
 use crate::db::catalog::orphan_row;
 use crate::db::postgres::{self, Chunk};
 use crate::hint::with_hint;
-use crate::import::plan::{Copy, Feed, OrphanCheck, Plan, Statement};
+use crate::import::plan::{Constant, Copy, Feed, OrphanCheck, Plan, Statement};
 use crate::progress::Progress;
 use crate::store::csvfile::{self, Pick};
 use crate::store::export_dir::ExportDir;
@@ -52,6 +52,9 @@ pub struct TxState {
     pub loaded: Option<Vec<TableLoaded>>,
     /// COMMIT lost its connection and the server could not say what became of it.
     pub unknown: bool,
+    /// Rows the hooks and fired triggers added (or, negative, removed) per target table,
+    /// beyond what the COPYs loaded: verify expects them.
+    pub adjustments: BTreeMap<String, i64>,
 }
 
 /// The connection was lost while COMMIT was under way: the transaction may or may not
@@ -75,9 +78,11 @@ impl std::fmt::Display for CommitLost {
 
 impl std::error::Error for CommitLost {}
 
-/// One table as loaded.
+/// One dataset as loaded.
 #[derive(Debug, Clone, Serialize)]
 pub struct TableLoaded {
+    /// The export's dataset, and the target table it went into.
+    pub dataset: String,
     pub table: String,
     pub rows: u64,
     pub seconds: f64,
@@ -146,6 +151,7 @@ async fn attempt(
     let sizes = table_sizes(env.dir, statements);
     let overall = env.progress.bytes("all tables", sizes.values().sum());
     let mut done = Vec::new();
+    let mut constants: Vec<Option<Evaluated>> = Vec::new();
     let mut table_rows = 0;
     let mut table_clock = Instant::now();
     let mut bar = None;
@@ -176,7 +182,7 @@ async fn attempt(
                     table_bar.inc(n);
                     overall.inc(n);
                 };
-                table_rows += copy_file(&tx, copy, nulls, env.dir, on_bytes).await?;
+                table_rows += copy_file(&tx, copy, nulls, env.dir, &constants, on_bytes).await?;
                 if copy.last {
                     if let Some(b) = bar.take() {
                         b.finish_and_clear();
@@ -190,20 +196,71 @@ async fn attempt(
                         )
                         .into());
                     }
-                    let seconds = table_clock.elapsed().as_secs_f64();
-                    let line = format!(
-                        "loaded `{}`: {table_rows} rows in {seconds:.1} s",
-                        copy.table
-                    );
-                    env.journal.line(&line);
-                    env.progress.note(&line);
-                    done.push(TableLoaded {
-                        table: copy.table.clone(),
-                        rows: table_rows,
-                        seconds,
-                    });
+                    if !copy.staged {
+                        done.push(loaded(
+                            env,
+                            &copy.dataset,
+                            &copy.table,
+                            table_rows,
+                            table_clock,
+                        ));
+                        table_clock = Instant::now();
+                    }
                     table_rows = 0;
-                    table_clock = Instant::now();
+                }
+            }
+            Statement::Evaluate { slot, constant } => {
+                let value = evaluate(&tx, constant).await?;
+                if constants.len() <= *slot {
+                    constants.resize(*slot + 1, None);
+                }
+                env.journal.line(format!(
+                    "set {}.{} = {}",
+                    constant.table,
+                    constant.column,
+                    value.text.as_deref().unwrap_or("NULL")
+                ));
+                constants[*slot] = Some(value);
+            }
+            Statement::Insert {
+                dataset,
+                table,
+                sql,
+                expected_rows,
+            } => {
+                let rows = tx
+                    .execute(sql.as_str(), &[])
+                    .await
+                    .map_err(postgres::error)
+                    .with_context(|| {
+                        format!("moving `{dataset}` from its staging table into `{table}`")
+                    })?;
+                if let Some(expected) = expected_rows
+                    && rows != *expected
+                {
+                    return Err(anyhow!(
+                        "table `{table}`: INSERT moved {rows} staged rows of `{dataset}` but the manifest says {expected}"
+                    )
+                    .into());
+                }
+                done.push(loaded(env, dataset, table, rows, table_clock));
+                table_clock = Instant::now();
+            }
+            Statement::CountRows { schema, tables } => {
+                for table in tables {
+                    let copied: u64 = done
+                        .iter()
+                        .filter(|d| &d.table == table)
+                        .map(|d| d.rows)
+                        .sum();
+                    let now = postgres::count_rows(&tx, schema, table).await?;
+                    let delta = now as i64 - copied as i64;
+                    if delta != 0 {
+                        env.journal.line(format!(
+                            "`{table}`: {now} rows after hooks and triggers, {copied} loaded ({delta:+})"
+                        ));
+                        state.adjustments.insert(table.clone(), delta);
+                    }
                 }
             }
             Statement::CheckOrphans { check, allow } => {
@@ -253,6 +310,64 @@ async fn attempt(
             _ => Err(postgres::error(e).context("committing").into()),
         },
     }
+}
+
+/// Report a dataset as loaded.
+fn loaded(env: &mut Env<'_>, dataset: &str, table: &str, rows: u64, clock: Instant) -> TableLoaded {
+    let seconds = clock.elapsed().as_secs_f64();
+    let into = if dataset == table {
+        format!("`{table}`")
+    } else {
+        format!("`{table}` from `{dataset}`")
+    };
+    let line = format!("loaded {into}: {rows} rows in {seconds:.1} s");
+    env.journal.line(&line);
+    env.progress.note(&line);
+    TableLoaded {
+        dataset: dataset.to_string(),
+        table: table.to_string(),
+        rows,
+        seconds,
+    }
+}
+
+/// A `set` constant as the server computed it: binary (for binary COPY) and text.
+#[derive(Debug, Clone)]
+struct Evaluated {
+    binary: Option<Vec<u8>>,
+    text: Option<String>,
+}
+
+async fn evaluate(tx: &tokio_postgres::Transaction<'_>, c: &Constant) -> Result<Evaluated> {
+    let context = || format!("evaluating set `{}`.`{}` = {}", c.table, c.column, c.expr);
+    let row = tx
+        .query_one(c.sql.as_str(), &[])
+        .await
+        .map_err(postgres::error)
+        .with_context(context)?;
+    let binary: Option<postgres::RawValue> = row
+        .try_get(0)
+        .map_err(postgres::error)
+        .with_context(context)?;
+    let text: Option<String> = row
+        .try_get(1)
+        .map_err(postgres::error)
+        .with_context(context)?;
+    if c.not_null && text.is_none() {
+        return Err(with_hint(
+            anyhow!(
+                "set `{}`.`{}` = {} gave NULL, and the column is NOT NULL",
+                c.table,
+                c.column,
+                c.expr
+            ),
+            "it is evaluated once, after the [import] before hooks: they must create what it reads",
+        ));
+    }
+    Ok(Evaluated {
+        binary: binary.map(|b| b.0),
+        text,
+    })
 }
 
 /// A foreign key's orphan rows, worded with a few of their keys; None when there are none.
@@ -308,15 +423,30 @@ async fn copy_file(
     copy: &Copy,
     nulls: NullStyle,
     dir: &ExportDir,
+    constants: &[Option<Evaluated>],
     on_bytes: impl FnMut(u64),
 ) -> Result<u64, Failure> {
     let (send, chunks) = mpsc::channel::<Chunk>(4);
     let path = dir.file(&copy.file);
     let feed = copy.feed.clone();
     let sent = Sent::new(copy);
+    let value = |slot: &usize| {
+        constants
+            .get(*slot)
+            .cloned()
+            .flatten()
+            .ok_or_else(|| anyhow!("set constant #{slot} used before it was evaluated"))
+    };
+    let extra: Vec<Evaluated> = match &feed {
+        Feed::Csv => Vec::new(),
+        Feed::Rewrite(_, shape) | Feed::Binary(_, _, shape) => {
+            shape.constants.iter().map(value).collect::<Result<_>>()?
+        }
+    };
     let feeder = tokio::task::spawn_blocking(move || match feed {
         Feed::Csv => feed_raw(&path, sent, &send),
-        Feed::Rewrite(adapts) => {
+        Feed::Rewrite(adapts, shape) => {
+            let extra: Vec<Option<String>> = extra.into_iter().map(|e| e.text).collect();
             let mut tokenizer = Tokenizer::new(nulls);
             let mut at_header = true;
             let shown = path.display().to_string();
@@ -326,7 +456,15 @@ async fn copy_file(
                     match tokenizer.split(data, pos, eof) {
                         Ok(Some(next)) => {
                             let header = std::mem::take(&mut at_header);
-                            rewrite_record(data, &tokenizer, &adapts, header, out);
+                            rewrite_record(
+                                data,
+                                &tokenizer,
+                                &adapts,
+                                header,
+                                &shape.keep,
+                                &extra,
+                                out,
+                            );
                             pos = next;
                         }
                         Ok(None) => return Ok(pos),
@@ -335,8 +473,9 @@ async fn copy_file(
                 }
             })
         }
-        Feed::Binary(types, adapts) => {
-            let mut conv = Converter::new(types, adapts, nulls);
+        Feed::Binary(types, adapts, shape) => {
+            let extra: Vec<Option<Vec<u8>>> = extra.into_iter().map(|e| e.binary).collect();
+            let mut conv = Converter::shaped(types, adapts, nulls, shape.keep, extra);
             let mut started = false;
             feed_records(&path, sent, &send, |data, eof, out| {
                 if !std::mem::replace(&mut started, true) {
@@ -357,7 +496,7 @@ async fn copy_file(
     let context = || format!("loading table `{}` from {}", copy.table, copy.file);
     match (copied, fed) {
         (_, Err(FeedError::NotBinary(stop))) => Err(Failure::NotBinary {
-            table: copy.table.clone(),
+            table: copy.dataset.clone(),
             file: copy.file.clone(),
             stop: describe_stop(&stop, &copy.columns),
         }),
@@ -414,7 +553,7 @@ fn copy_line(e: &anyhow::Error) -> Option<u64> {
 fn locate(path: &Path, copy: &Copy, nulls: NullStyle, line: u64) -> Option<String> {
     let pick = match copy.feed {
         Feed::Binary(..) => Pick::Index(line),
-        Feed::Csv | Feed::Rewrite(_) => Pick::EndingOnLine(line),
+        Feed::Csv | Feed::Rewrite(..) => Pick::EndingOnLine(line),
     };
     let fields = csvfile::record_at(path, nulls, pick).ok()??;
     let values: Vec<Option<&[u8]>> = fields.iter().map(|f| f.as_deref()).collect();
@@ -554,16 +693,24 @@ fn feed_records(
     Ok(())
 }
 
-/// One record re-encoded in pgconverge's dialect, its values adapted (not the header's).
+/// One record re-encoded in pgconverge's dialect, its values adapted (not the header's),
+/// only the fields `keep` says (all when empty), then the `extra` values (NULL as None;
+/// in the header line, which COPY skips, they stand as NULL markers).
 fn rewrite_record(
     data: &[u8],
     tokenizer: &Tokenizer,
     adapts: &[Adapt],
     header: bool,
+    keep: &[bool],
+    extra: &[Option<String>],
     out: &mut Vec<u8>,
 ) {
+    let mut first = true;
     for i in 0..tokenizer.len() {
-        if i > 0 {
+        if !keep.get(i).copied().unwrap_or(true) {
+            continue;
+        }
+        if !std::mem::replace(&mut first, false) {
             out.push(b',');
         }
         let value = tokenizer.field(data, i);
@@ -573,6 +720,15 @@ fn rewrite_record(
         };
         match value {
             Some(v) => csv::write_text(&v, out),
+            None => csv::write_null(out),
+        }
+    }
+    for v in extra {
+        if !std::mem::replace(&mut first, false) {
+            out.push(b',');
+        }
+        match v {
+            Some(v) => csv::write_text(v.as_bytes(), out),
             None => csv::write_null(out),
         }
     }

@@ -4,8 +4,10 @@
 
 pub mod adapt;
 pub mod checks;
+pub mod compute;
 pub mod files;
 pub mod load;
+pub mod order;
 pub mod outcome;
 pub mod plan;
 pub mod run;

@@ -13,8 +13,10 @@ use crate::codec::csv::NullStyle;
 use crate::codec::pgbinary::BinType;
 use crate::db::catalog::{Catalog, ForeignKey, PgTable};
 use crate::db::sql::pg::{ident, literal, qualified};
-use crate::import::{adapt, checks};
-use crate::mapping::Profile;
+use crate::import::compute::{self, Answer, Kind, Question};
+use crate::import::{adapt, checks, order};
+use crate::mapping::Mapping;
+use crate::mapping::file::quote_key;
 use crate::store::manifest::{FileSpec, TableSpec};
 
 /// How to obtain the right to set `session_replication_role`.
@@ -44,8 +46,8 @@ pub struct Options {
 }
 
 /// A sequence set after the load: past the greatest value of every column that takes
-/// values from it (in any table), and past the source's AUTO_INCREMENT - 1, so ids the
-/// source never handed out or deleted are not issued again.
+/// values from it, and past the source's AUTO_INCREMENT - 1, so ids the source never
+/// handed out or deleted are not issued again.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SequenceReset {
     pub sequence: String,
@@ -56,33 +58,83 @@ pub struct SequenceReset {
     pub sql: String,
 }
 
-/// Loading one table.
+/// A target column the mapping's `set` computes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SetColumn {
+    pub column: String,
+    pub expr: String,
+    pub type_sql: String,
+    pub kind: Kind,
+    /// It replaces a column the CSV supplies.
+    pub replaces: bool,
+}
+
+/// A value evaluated once, after the `before` hooks, and sent with every row of a
+/// dataset (`Plan::constants[slot]`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Constant {
+    pub table: String,
+    pub column: String,
+    pub expr: String,
+    pub sql: String,
+    /// The target column is NOT NULL: a NULL result refuses the import.
+    pub not_null: bool,
+}
+
+/// How the CSV columns reach a COPY: which are sent (a column a `set` replaces is not),
+/// and the constants appended to every row.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Shape {
+    pub keep: Vec<bool>,
+    /// Slots in `Plan::constants`.
+    pub constants: Vec<usize>,
+}
+
+impl Shape {
+    /// Every CSV column sent as it is, nothing added.
+    pub fn is_identity(&self) -> bool {
+        self.constants.is_empty() && self.keep.iter().all(|k| *k)
+    }
+}
+
+/// Loading one dataset of the export into its target table.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TableLoad {
+    /// The export's dataset (a source table, or a `query`).
+    pub dataset: String,
+    /// The target table.
     pub table: String,
     /// Loaded in this order with one COPY each (several for a split table).
     pub files: Vec<FileSpec>,
+    /// The CSV header's columns (source names).
     pub columns: Vec<String>,
+    /// Each CSV column's target name (after the mapping's renames).
+    pub target_columns: Vec<String>,
     /// Positions of the export's primary key among `columns`.
     pub key: Vec<usize>,
     /// The target's partitions (`name FOR VALUES ...`) when it is partitioned.
     pub partitions: Vec<String>,
     pub expected_rows: Option<u64>,
     pub bytes: Option<u64>,
-    /// The converter of each CSV column when the table loads as binary COPY.
+    /// The converter of each CSV column when the dataset loads as binary COPY.
     pub binary_types: Option<Vec<BinType>>,
-    /// Why the table loads as CSV (`None` when binary).
+    /// Why the dataset loads as CSV (`None` when binary).
     pub csv_reason: Option<String>,
     /// The adaptation of each CSV column (all `None` when no value needs one).
     pub adapts: Vec<Adapt>,
     /// The columns that adapt, with how many values change (for the plan and journal).
     pub adaptations: Vec<(String, Adapt, u64)>,
-    /// (DROP, CREATE) for each secondary index rebuilt around the load.
-    pub indexes: Vec<(String, String)>,
-    binary_sql: String,
-    csv_sql: String,
-    /// The CSV COPY of a rewritten stream (always in pgconverge's dialect).
-    rewrite_sql: String,
+    /// The mapping's `set` columns.
+    pub sets: Vec<SetColumn>,
+    /// Which CSV columns are sent, and the constants added.
+    pub shape: Shape,
+    /// (staging table, CREATE, INSERT ... SELECT) when a `set` reads the row.
+    pub staging: Option<(String, String, String)>,
+    /// Loaded with the target's triggers and foreign-key checks (`triggers = "fire"`).
+    pub fire: bool,
+    /// `COPY <into> (<columns>)`.
+    copy_head: String,
+    freeze: bool,
 }
 
 /// A table of the export that is not loaded.
@@ -95,7 +147,10 @@ pub struct Skipped {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Plan {
     pub schema: String,
+    /// The datasets, in load order (parents first).
     pub tables: Vec<TableLoad>,
+    /// The target tables loaded, in load order, each once.
+    pub targets: Vec<String>,
     pub skipped: Vec<Skipped>,
     pub warnings: Vec<String>,
     /// Reasons to refuse before any write.
@@ -112,6 +167,23 @@ pub struct Plan {
     /// imported table, as child or parent (the replica role skipped their checks).
     pub orphan_checks: Vec<OrphanCheck>,
     pub allow_orphans: bool,
+    /// (table, DROP, CREATE) for each secondary index rebuilt around the load.
+    pub indexes: Vec<(String, String, String)>,
+    /// The mapping's `[import] before` and `after` hooks.
+    pub before: Vec<String>,
+    pub after: Vec<String>,
+    /// `set` values evaluated once.
+    pub constants: Vec<Constant>,
+    /// Foreign-key cycles broken to order the load, in words.
+    pub cycles: Vec<String>,
+    /// A fired table loads before a parent through a DEFERRABLE key: checks wait for
+    /// COMMIT (`SET CONSTRAINTS ALL DEFERRED`).
+    pub deferred: bool,
+    /// Hooks or fired triggers may add or remove rows: the loaded tables are counted
+    /// after them, and the difference recorded for verify.
+    pub count_after: bool,
+    /// The mapping's steps, in words, for `--dry-run` and the journal.
+    pub mapping_steps: Vec<String>,
 }
 
 /// A foreign key to check before COMMIT, with the child's primary key to name rows by.
@@ -126,15 +198,17 @@ pub struct OrphanCheck {
 pub enum Feed {
     /// The file's bytes as they are (`FORMAT csv`).
     Csv,
-    /// Each record re-encoded as CSV after these adaptations (`FORMAT csv`).
-    Rewrite(Vec<Adapt>),
-    /// Each record adapted, then converted to a binary tuple (`FORMAT binary`).
-    Binary(Vec<BinType>, Vec<Adapt>),
+    /// Each record re-encoded as CSV after these adaptations, shaped (`FORMAT csv`).
+    Rewrite(Vec<Adapt>, Shape),
+    /// Each record adapted, shaped, then converted to a binary tuple (`FORMAT binary`).
+    Binary(Vec<BinType>, Vec<Adapt>, Shape),
 }
 
 /// One COPY of one file.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Copy {
+    pub dataset: String,
+    /// The target table (what progress and messages name).
     pub table: String,
     pub file: String,
     /// What the manifest says of the file: the feeder hashes the bytes it sends and
@@ -143,9 +217,9 @@ pub struct Copy {
     pub longest: Option<u64>,
     pub sql: String,
     pub feed: Feed,
-    /// The last file of its table: the table's rows are then checked and reported.
+    /// The last file of its dataset: its rows are then checked and reported.
     pub last: bool,
-    /// Rows the whole table must have received (the manifest's count).
+    /// Rows the whole dataset must have received (the manifest's count).
     pub expected_rows: Option<u64>,
     /// The CSV header's columns, and the positions of the primary key among them: an
     /// error names a row by its key, a value by its column.
@@ -153,6 +227,8 @@ pub struct Copy {
     pub key: Vec<usize>,
     /// A partitioned target's partitions, to name when a row fits none.
     pub partitions: Vec<String>,
+    /// Into a staging table: the dataset is reported once its INSERT has run.
+    pub staged: bool,
 }
 
 /// One step of the import, in order. The transaction is opened by `Begin` and ends with
@@ -167,7 +243,25 @@ pub enum Statement {
         /// Said when the server answers "permission denied" (SQLSTATE 42501).
         hint_if_denied: Option<&'static str>,
     },
+    /// Evaluate a `set` constant once (`Plan::constants[slot]`).
+    Evaluate {
+        slot: usize,
+        constant: Constant,
+    },
     Copy(Copy),
+    /// Move a staged dataset into its target, computing the `set` columns per row.
+    Insert {
+        dataset: String,
+        table: String,
+        sql: String,
+        expected_rows: Option<u64>,
+    },
+    /// Count the loaded tables after hooks and fired triggers, to record how many rows
+    /// they added or removed.
+    CountRows {
+        schema: String,
+        tables: Vec<String>,
+    },
     /// Count a foreign key's orphan rows; any refuses the COMMIT unless `allow`.
     CheckOrphans {
         check: OrphanCheck,
@@ -185,7 +279,18 @@ impl Statement {
         match self {
             Statement::Begin => "BEGIN".into(),
             Statement::Sql { sql, .. } => sql.clone(),
+            Statement::Evaluate { constant, .. } => format!(
+                "{}  -- set {}.{} once",
+                constant.sql, constant.table, constant.column
+            ),
             Statement::Copy(c) => format!("{}  -- from {}", c.sql, c.file),
+            Statement::Insert { sql, .. } => sql.clone(),
+            Statement::CountRows { tables, .. } => {
+                format!(
+                    "SELECT count(*) ...  -- rows of {} after hooks and triggers",
+                    tables.join(", ")
+                )
+            }
             Statement::CheckOrphans { check, .. } => check.fk.orphan_count_sql(),
             Statement::RecordXid => "SELECT txid_current(), pg_backend_pid()".into(),
             Statement::Commit => "COMMIT".into(),
@@ -216,8 +321,11 @@ const SESSION: [(&str, &str); 3] = [
     ),
 ];
 
+const ORIGIN: &str = "SET LOCAL session_replication_role = origin";
+const REPLICA: &str = "SET LOCAL session_replication_role = replica";
+
 impl Plan {
-    /// The whole import, as executed. `as_csv` names tables that must load as CSV even
+    /// The whole import, as executed. `as_csv` names datasets that must load as CSV even
     /// though they have binary converters (a value outside the converters' exact forms
     /// was found in an earlier attempt).
     pub fn statements(&self, as_csv: &BTreeSet<String>) -> Vec<Statement> {
@@ -229,38 +337,71 @@ impl Plan {
                 hint_if_denied: (i == 0).then_some(REPLICATION_ROLE_HINT),
             });
         }
-        if !self.tables.is_empty() {
+        if self.deferred {
+            out.push(Statement::sql(
+                "SET CONSTRAINTS ALL DEFERRED",
+                "deferring foreign-key checks of a cycle to COMMIT",
+            ));
+        }
+        if !self.targets.is_empty() {
             let list: Vec<String> = self
-                .tables
+                .targets
                 .iter()
-                .map(|t| qualified(&self.schema, &t.table))
+                .map(|t| qualified(&self.schema, t))
                 .collect();
             out.push(Statement::sql(
                 format!("TRUNCATE {} CASCADE", list.join(", ")),
                 "truncating the imported tables",
             ));
         }
-        for t in &self.tables {
-            for (drop, _) in &t.indexes {
-                out.push(Statement::sql(
-                    drop,
-                    format!("dropping an index of `{}` for the rebuild", t.table),
-                ));
-            }
+        for (table, drop, _) in &self.indexes {
+            out.push(Statement::sql(
+                drop,
+                format!("dropping an index of `{table}` for the rebuild"),
+            ));
+        }
+        hooks(&mut out, "before", &self.before, true);
+        for (slot, c) in self.constants.iter().enumerate() {
+            out.push(Statement::Evaluate {
+                slot,
+                constant: c.clone(),
+            });
         }
         for t in &self.tables {
+            if t.fire {
+                out.push(Statement::sql(
+                    ORIGIN,
+                    format!(
+                        "loading `{}` with its triggers (triggers = \"fire\")",
+                        t.table
+                    ),
+                ));
+            }
+            if let Some((_, create, _)) = &t.staging {
+                out.push(Statement::sql(
+                    create,
+                    format!("creating the staging table of `{}`", t.dataset),
+                ));
+            }
             let binary = t
                 .binary_types
                 .as_ref()
-                .filter(|_| !as_csv.contains(&t.table));
-            let adapted = t.adapts.iter().any(|a| *a != Adapt::None);
+                .filter(|_| !as_csv.contains(&t.dataset));
+            let adapted = t.adapts.iter().any(|a| *a != Adapt::None) || !t.shape.is_identity();
             let (sql, feed) = match binary {
-                Some(types) => (&t.binary_sql, Feed::Binary(types.clone(), t.adapts.clone())),
-                None if adapted => (&t.rewrite_sql, Feed::Rewrite(t.adapts.clone())),
-                None => (&t.csv_sql, Feed::Csv),
+                Some(types) => (
+                    t.binary_sql(),
+                    Feed::Binary(types.clone(), t.adapts.clone(), t.shape.clone()),
+                ),
+                None if adapted => (
+                    t.rewrite_sql(),
+                    Feed::Rewrite(t.adapts.clone(), t.shape.clone()),
+                ),
+                None => (t.csv_sql(self.nulls == NullStyle::EmptyUnquoted), Feed::Csv),
             };
             for (i, file) in t.files.iter().enumerate() {
                 out.push(Statement::Copy(Copy {
+                    dataset: t.dataset.clone(),
                     table: t.table.clone(),
                     file: file.file.clone(),
                     sha256: file.sha256.clone(),
@@ -272,22 +413,46 @@ impl Plan {
                     columns: t.columns.clone(),
                     key: t.key.clone(),
                     partitions: t.partitions.clone(),
+                    staged: t.staging.is_some(),
                 }));
             }
-        }
-        for t in &self.tables {
-            for (_, create) in &t.indexes {
+            if let Some((stage, _, insert)) = &t.staging {
+                out.push(Statement::Insert {
+                    dataset: t.dataset.clone(),
+                    table: t.table.clone(),
+                    sql: insert.clone(),
+                    expected_rows: t.expected_rows,
+                });
                 out.push(Statement::sql(
-                    create,
-                    format!("rebuilding an index of `{}`", t.table),
+                    format!("DROP TABLE {}", ident(stage)),
+                    format!("dropping the staging table of `{}`", t.dataset),
                 ));
             }
+            if t.fire {
+                out.push(Statement::sql(
+                    REPLICA,
+                    format!("back to loading without triggers after `{}`", t.table),
+                ));
+            }
+        }
+        for (table, _, create) in &self.indexes {
+            out.push(Statement::sql(
+                create,
+                format!("rebuilding an index of `{table}`"),
+            ));
         }
         for seq in &self.sequences {
             out.push(Statement::sql(
                 &seq.sql,
                 format!("setting sequence {}", seq.sequence),
             ));
+        }
+        hooks(&mut out, "after", &self.after, false);
+        if self.count_after {
+            out.push(Statement::CountRows {
+                schema: self.schema.clone(),
+                tables: self.targets.clone(),
+            });
         }
         for check in &self.orphan_checks {
             out.push(Statement::CheckOrphans {
@@ -316,11 +481,12 @@ impl Plan {
                 .tables
                 .iter()
                 .map(|t| TableReport {
+                    dataset: t.dataset.clone(),
                     table: t.table.clone(),
                     rows: t.expected_rows,
                     bytes: t.bytes,
                     files: t.files.iter().map(|f| f.file.clone()).collect(),
-                    columns: t.columns.clone(),
+                    columns: t.target_columns.clone(),
                     copy_format: if t.binary_types.is_some() {
                         "binary"
                     } else {
@@ -331,6 +497,7 @@ impl Plan {
                         .sequences_of(&t.table)
                         .map(|q| q.sequence.clone())
                         .collect(),
+                    triggers: if t.fire { "fire" } else { "off" },
                 })
                 .collect(),
             skipped: self.skipped.clone(),
@@ -339,6 +506,7 @@ impl Plan {
                 .iter()
                 .map(|(s, t)| format!("{s}.{t}"))
                 .collect(),
+            mapping: self.mapping_steps.clone(),
             errors: self.errors.clone(),
             warnings: self.warnings.clone(),
             sql: self
@@ -350,6 +518,39 @@ impl Plan {
     }
 }
 
+/// The `[import]` hooks of one kind, with the target's triggers and checks on (they are
+/// the application's own statements); `back` returns to loading without them.
+fn hooks(out: &mut Vec<Statement>, kind: &str, list: &[String], back: bool) {
+    if list.is_empty() {
+        return;
+    }
+    out.push(Statement::sql(
+        ORIGIN,
+        format!("running the {kind} hooks with triggers on"),
+    ));
+    for (i, sql) in list.iter().enumerate() {
+        out.push(Statement::sql(
+            sql,
+            format!("[import] {kind} hook #{} ({})", i + 1, shorten(sql, 80)),
+        ));
+    }
+    if back {
+        out.push(Statement::sql(
+            REPLICA,
+            format!("back to loading without triggers after the {kind} hooks"),
+        ));
+    }
+}
+
+/// At most `n` characters of `s` on one line, for messages.
+pub fn shorten(s: &str, n: usize) -> String {
+    let one: String = s.split_whitespace().collect::<Vec<_>>().join(" ");
+    match one.char_indices().nth(n) {
+        Some((i, _)) => format!("{}…", &one[..i]),
+        None => one,
+    }
+}
+
 /// The plan as `--dry-run --json` shows it.
 #[derive(Debug, Clone, Serialize)]
 pub struct PlanReport {
@@ -358,6 +559,7 @@ pub struct PlanReport {
     pub tables: Vec<TableReport>,
     pub skipped: Vec<Skipped>,
     pub cascade: Vec<String>,
+    pub mapping: Vec<String>,
     pub errors: Vec<String>,
     pub warnings: Vec<String>,
     pub sql: Vec<String>,
@@ -365,6 +567,7 @@ pub struct PlanReport {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct TableReport {
+    pub dataset: String,
     pub table: String,
     pub rows: Option<u64>,
     pub bytes: Option<u64>,
@@ -373,13 +576,22 @@ pub struct TableReport {
     pub copy_format: &'static str,
     pub csv_reason: Option<String>,
     pub sequences: Vec<String>,
+    pub triggers: &'static str,
 }
 
-/// Build the plan. `inputs` in manifest order.
-pub fn build(inputs: &[TableInput], cat: &Catalog, profile: &Profile, opts: &Options) -> Plan {
+/// Build the plan. `inputs` in manifest order; `answers`: the target's answers about the
+/// mapping's `set` expressions (`compute::Question`s put by `questions`).
+pub fn build(
+    inputs: &[TableInput],
+    cat: &Catalog,
+    mapping: &Mapping,
+    opts: &Options,
+    answers: &[Answer],
+) -> Plan {
     let mut plan = Plan {
         schema: opts.schema.clone(),
         tables: Vec::new(),
+        targets: Vec::new(),
         skipped: Vec::new(),
         warnings: Vec::new(),
         errors: Vec::new(),
@@ -393,63 +605,83 @@ pub fn build(inputs: &[TableInput], cat: &Catalog, profile: &Profile, opts: &Opt
         },
         orphan_checks: Vec::new(),
         allow_orphans: opts.allow_orphans,
+        indexes: Vec::new(),
+        before: mapping.hooks().before.clone(),
+        after: mapping.hooks().after.clone(),
+        constants: Vec::new(),
+        cycles: Vec::new(),
+        deferred: false,
+        count_after: false,
+        mapping_steps: Vec::new(),
     };
+    let mut loads = Vec::new();
     for input in inputs {
-        let name = &input.spec.name;
-        let Some(target) = cat.tables.get(name) else {
-            // Names are matched exactly; say so when only the case differs.
-            let near = cat
-                .tables
-                .keys()
-                .find(|t| t.eq_ignore_ascii_case(name))
-                .map(|t| format!(" (the target has `{t}`: names are case-sensitive)"))
-                .unwrap_or_default();
-            if profile.skip_if_absent.contains(name) {
-                plan.skipped.push(Skipped {
-                    table: name.clone(),
-                    reason: format!("absent in the target (profile `{}` skips it)", profile.name),
-                });
-            } else if opts.strict {
-                plan.errors.push(format!(
-                    "table `{name}` of the export does not exist in schema `{}` of the target{near} (--strict)",
-                    opts.schema
-                ));
-            } else {
-                plan.warnings.push(format!(
-                    "table `{name}` does not exist in schema `{}` of the target{near}: skipped",
-                    opts.schema
-                ));
-                plan.skipped.push(Skipped {
-                    table: name.clone(),
-                    reason: "absent in the target".into(),
-                });
-            }
+        if let Some(load) = dataset_load(input, cat, mapping, opts, answers, &mut plan) {
+            loads.push(load);
+        }
+    }
+    check_shared_targets(&loads, mapping, &mut plan.errors);
+
+    // Parents first; datasets of one target together, in manifest order.
+    let mut targets: Vec<String> = Vec::new();
+    for l in &loads {
+        if !targets.contains(&l.table) {
+            targets.push(l.table.clone());
+        }
+    }
+    let order = order::load_order(&targets, &cat.foreign_keys, &opts.schema);
+    plan.cycles = order.cycles.clone();
+    let fired: BTreeSet<&str> = loads
+        .iter()
+        .filter(|l| l.fire)
+        .map(|l| l.table.as_str())
+        .collect();
+    for fk in &order.early_children {
+        if !fired.contains(fk.child.as_str()) {
             continue;
-        };
-        checks::columns(&input.spec, &input.header, target, &mut plan.errors);
-        let mut load = table_load(input, target, opts);
-        for (i, name) in input.header.iter().enumerate() {
-            let src = input.spec.columns.iter().find(|c| &c.name == name);
-            let dst = target.columns.iter().find(|c| &c.name == name);
-            if let (Some(src), Some(dst)) = (src, dst) {
-                let d = adapt::decide(name_of(input), src, dst);
-                plan.errors.extend(d.refusals);
-                plan.warnings.extend(d.warnings);
-                if d.adapt != Adapt::None {
-                    load.adapts[i] = d.adapt;
-                    load.adaptations.push((name.clone(), d.adapt, d.changed));
+        }
+        if fk.deferrable {
+            plan.deferred = true;
+        } else {
+            plan.errors.push(format!(
+                "table `{}` loads with its triggers (triggers = \"fire\") but a foreign-key \
+                 cycle makes it load before its parent `{}`, and {} is not DEFERRABLE: its \
+                 check would fail",
+                fk.child,
+                fk.parent,
+                fk.describe()
+            ));
+        }
+    }
+    let mut ordered = Vec::new();
+    for t in &order.tables {
+        ordered.extend(loads.iter().filter(|l| &l.table == t).cloned());
+    }
+    plan.tables = ordered;
+    plan.targets = order.tables;
+
+    if opts.rebuild_indexes {
+        for t in &plan.targets {
+            if let Some(pg) = cat.tables.get(t) {
+                for (name, def) in &pg.secondary_indexes {
+                    plan.indexes.push((
+                        t.clone(),
+                        format!("DROP INDEX {}", qualified(&opts.schema, name)),
+                        def.clone(),
+                    ));
                 }
             }
         }
-        plan.tables.push(load);
     }
-    let imported: Vec<String> = plan.tables.iter().map(|t| t.table.clone()).collect();
-    plan.cascade = checks::cascade_reach(&cat.foreign_keys, &opts.schema, &imported);
-    plan.sequences = sequence_resets(cat, &opts.schema, &imported, inputs);
+    plan.count_after =
+        !plan.before.is_empty() || !plan.after.is_empty() || plan.tables.iter().any(|t| t.fire);
+    plan.mapping_steps = mapping_steps(&plan, inputs);
+    plan.cascade = checks::cascade_reach(&cat.foreign_keys, &opts.schema, &plan.targets);
+    plan.sequences = sequence_resets(cat, &opts.schema, &plan.tables, inputs, mapping);
     plan.orphan_checks = cat
         .foreign_keys
         .iter()
-        .filter(|fk| fk.touches(&opts.schema, &imported))
+        .filter(|fk| fk.touches(&opts.schema, &plan.targets))
         .map(|fk| OrphanCheck {
             keys: cat
                 .tables
@@ -463,36 +695,428 @@ pub fn build(inputs: &[TableInput], cat: &Catalog, profile: &Profile, opts: &Opt
     plan
 }
 
-fn name_of(input: &TableInput) -> &str {
-    &input.spec.name
+/// The `set` expressions of every dataset whose target exists, for the target to
+/// answer before the plan is made (`db::postgres::probe_sets`).
+pub fn questions(inputs: &[TableInput], cat: &Catalog, mapping: &Mapping) -> Vec<Question> {
+    let mut out = Vec::new();
+    for input in inputs {
+        let dataset = &input.spec.name;
+        let Some(map) = mapping.table(dataset) else {
+            continue;
+        };
+        let table = mapping.target_table(dataset);
+        let Some(target) = cat.tables.get(&table) else {
+            continue;
+        };
+        let stage: Vec<(String, bool)> = input
+            .header
+            .iter()
+            .map(|h| {
+                let t = mapping.target_column(dataset, h);
+                let replaced = map.set.contains_key(&t);
+                (t, replaced)
+            })
+            .collect();
+        for (column, expr) in &map.set {
+            let Some(col) = target.columns.iter().find(|c| &c.name == column) else {
+                continue;
+            };
+            out.push(Question {
+                dataset: dataset.clone(),
+                table: table.clone(),
+                column: column.clone(),
+                expr: expr.clone(),
+                type_sql: col.type_sql.clone(),
+                stage: stage.clone(),
+            });
+        }
+    }
+    out
+}
+
+/// One dataset's load, or None when it is skipped or its target is missing.
+fn dataset_load(
+    input: &TableInput,
+    cat: &Catalog,
+    mapping: &Mapping,
+    opts: &Options,
+    answers: &[Answer],
+    plan: &mut Plan,
+) -> Option<TableLoad> {
+    let dataset = &input.spec.name;
+    let map = mapping.table(dataset);
+    let here = format!("{}: [tables.{}]", mapping.origin, quote_key(dataset));
+    if map.is_some_and(|m| m.skip) {
+        plan.skipped.push(Skipped {
+            table: dataset.clone(),
+            reason: format!("{}: skip = true", mapping.origin),
+        });
+        return None;
+    }
+    let table = mapping.target_table(dataset);
+    let explicit = map.and_then(|m| m.target.as_ref()).is_some();
+    let Some(target) = cat.tables.get(&table) else {
+        // Names are matched exactly; say so when only the case differs.
+        let near = cat
+            .tables
+            .keys()
+            .find(|t| t.eq_ignore_ascii_case(&table))
+            .map(|t| format!(" (the target has `{t}`: names are case-sensitive)"))
+            .unwrap_or_default();
+        if mapping.skip_if_absent().contains(&table) {
+            plan.skipped.push(Skipped {
+                table: dataset.clone(),
+                reason: format!("absent in the target ({} skips it)", mapping.origin),
+            });
+        } else if explicit {
+            plan.errors.push(format!(
+                "{here}: target = `{table}`, but schema `{}` of the target has no such table{near}",
+                opts.schema
+            ));
+        } else if opts.strict {
+            plan.errors.push(format!(
+                "table `{table}` of the export does not exist in schema `{}` of the target{near} (--strict)",
+                opts.schema
+            ));
+        } else {
+            plan.warnings.push(format!(
+                "table `{table}` does not exist in schema `{}` of the target{near}: skipped",
+                opts.schema
+            ));
+            plan.skipped.push(Skipped {
+                table: dataset.clone(),
+                reason: "absent in the target".into(),
+            });
+        }
+        return None;
+    };
+
+    let target_columns: Vec<String> = input
+        .header
+        .iter()
+        .map(|h| mapping.target_column(dataset, h))
+        .collect();
+    let sets_named: BTreeMap<String, String> = map.map(|m| m.set.clone()).unwrap_or_default();
+    let has = |c: &str| target.columns.iter().any(|t| t.name == c);
+    if let Some(m) = map {
+        for (from, to) in &m.columns {
+            if !input.header.contains(from) {
+                plan.errors.push(format!(
+                    "{here}: columns renames `{from}`, which the export does not hold"
+                ));
+            } else if !has(to) {
+                plan.errors.push(format!(
+                    "{here}: columns renames `{from}` to `{to}`, but table `{table}` of the \
+                     target has no column `{to}` (it has: {})",
+                    column_list(target)
+                ));
+            }
+        }
+        for col in m.set.keys() {
+            if !has(col) {
+                plan.errors.push(format!(
+                    "{here}: set names `{col}`, but table `{table}` of the target has no \
+                     column `{col}` (it has: {})",
+                    column_list(target)
+                ));
+            }
+        }
+    }
+    let mut seen: BTreeMap<&str, &str> = BTreeMap::new();
+    for (h, t) in input.header.iter().zip(&target_columns) {
+        if let Some(other) = seen.insert(t, h) {
+            plan.errors.push(format!(
+                "table `{table}`: the CSV columns `{other}` and `{h}` both go to column `{t}`"
+            ));
+        }
+    }
+    let keep: Vec<bool> = target_columns
+        .iter()
+        .map(|t| !sets_named.contains_key(t))
+        .collect();
+    checks::columns(
+        &checks::Columns {
+            dataset,
+            table: &table,
+            spec: &input.spec,
+            header: &input.header,
+            targets: &target_columns,
+            keep: &keep,
+            computed: &sets_named.keys().cloned().collect::<Vec<_>>(),
+        },
+        target,
+        &mut plan.errors,
+    );
+
+    // The `set` columns, as the target answered.
+    let mut sets = Vec::new();
+    for (column, expr) in &sets_named {
+        let Some(col) = target.columns.iter().find(|c| &c.name == column) else {
+            continue;
+        };
+        let kind = match answers
+            .iter()
+            .find(|a| &a.dataset == dataset && &a.column == column)
+        {
+            Some(a) => match &a.kind {
+                Ok(k) => *k,
+                Err(e) => {
+                    plan.errors.push(format!(
+                        "{here}: set `{column}` = {expr}: PostgreSQL rejects it: {e}"
+                    ));
+                    continue;
+                }
+            },
+            None => {
+                plan.errors.push(format!(
+                    "{here}: set `{column}` = {expr}: not checked against the target"
+                ));
+                continue;
+            }
+        };
+        if col.generated {
+            plan.errors.push(format!(
+                "{here}: set `{column}`: a generated column in the target, which cannot be written"
+            ));
+        }
+        sets.push(SetColumn {
+            column: column.clone(),
+            expr: expr.clone(),
+            type_sql: col.type_sql.clone(),
+            kind,
+            replaces: target_columns.contains(column),
+        });
+    }
+    let staged = sets.iter().any(|s| s.kind == Kind::PerRow);
+    let stage_name = format!(
+        "pgconverge_stage_{}",
+        plan.tables.len() + plan.skipped.len()
+    );
+    let mut load = table_load(input, target, &table, &target_columns, opts, staged, &keep);
+    load.fire = mapping.fires(dataset);
+    if staged {
+        let stage_cols: Vec<(String, bool)> = target_columns
+            .iter()
+            .zip(&keep)
+            .map(|(c, k)| (c.clone(), !k))
+            .collect();
+        let kept: Vec<String> = target_columns
+            .iter()
+            .zip(&keep)
+            .filter(|(_, k)| **k)
+            .map(|(c, _)| c.clone())
+            .collect();
+        let exprs: Vec<(String, String, String)> = sets
+            .iter()
+            .map(|s| (s.column.clone(), s.expr.clone(), s.type_sql.clone()))
+            .collect();
+        let identity = kept.iter().chain(exprs.iter().map(|(c, _, _)| c)).any(|c| {
+            target
+                .columns
+                .iter()
+                .any(|t| &t.name == c && t.identity == "a")
+        });
+        load.staging = Some((
+            stage_name.clone(),
+            compute::stage_create_sql(&stage_name, &opts.schema, &table, &stage_cols),
+            compute::insert_sql(&stage_name, &opts.schema, &table, &kept, &exprs, identity),
+        ));
+        load.set_copy_target(&ident(&stage_name), &target_columns, &[]);
+    } else {
+        load.shape.keep = keep.clone();
+        let mut extra = Vec::new();
+        for s in &sets {
+            let not_null = target
+                .columns
+                .iter()
+                .any(|c| c.name == s.column && c.not_null);
+            load.shape.constants.push(plan.constants.len());
+            plan.constants.push(Constant {
+                table: table.clone(),
+                column: s.column.clone(),
+                expr: s.expr.clone(),
+                sql: compute::evaluate_sql(&s.expr, &s.type_sql),
+                not_null,
+            });
+            extra.push(s.column.clone());
+        }
+        let sent: Vec<String> = target_columns
+            .iter()
+            .zip(&keep)
+            .filter(|(_, k)| **k)
+            .map(|(c, _)| c.clone())
+            .collect();
+        load.set_copy_target(&qualified(&opts.schema, &table), &sent, &extra);
+    }
+    load.sets = sets;
+    for (i, name) in input.header.iter().enumerate() {
+        if !keep[i] {
+            continue;
+        }
+        let src = input.spec.columns.iter().find(|c| &c.name == name);
+        let dst = target.columns.iter().find(|c| c.name == target_columns[i]);
+        if let (Some(src), Some(dst)) = (src, dst) {
+            let d = adapt::decide(&table, src, dst);
+            plan.errors.extend(d.refusals);
+            plan.warnings.extend(d.warnings);
+            if d.adapt != Adapt::None {
+                load.adapts[i] = d.adapt;
+                load.adaptations.push((name.clone(), d.adapt, d.changed));
+            }
+        }
+    }
+    Some(load)
+}
+
+fn column_list(t: &PgTable) -> String {
+    t.columns
+        .iter()
+        .map(|c| c.name.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Several datasets loading into one table must each say so (`target =`): a dataset
+/// landing in a table by name alone next to another one is most likely a mistake.
+fn check_shared_targets(loads: &[TableLoad], mapping: &Mapping, errors: &mut Vec<String>) {
+    let mut by_target: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for l in loads {
+        by_target.entry(&l.table).or_default().push(&l.dataset);
+    }
+    for (table, datasets) in by_target {
+        if datasets.len() < 2 {
+            continue;
+        }
+        let implicit: Vec<&str> = datasets
+            .iter()
+            .filter(|d| mapping.table(d).and_then(|m| m.target.as_ref()).is_none())
+            .copied()
+            .collect();
+        if !implicit.is_empty() {
+            errors.push(format!(
+                "datasets {} all load into table `{table}`; each must say `target = \"{table}\"` \
+                 in its [tables.X] section (missing for {})",
+                datasets
+                    .iter()
+                    .map(|d| format!("`{d}`"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                implicit
+                    .iter()
+                    .map(|d| format!("`{d}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+    }
+}
+
+/// The mapping's steps in words, for `--dry-run` and the journal.
+fn mapping_steps(plan: &Plan, inputs: &[TableInput]) -> Vec<String> {
+    let mut out = Vec::new();
+    for t in &plan.tables {
+        let spec = inputs
+            .iter()
+            .find(|i| i.spec.name == t.dataset)
+            .map(|i| &i.spec);
+        let from = match spec {
+            Some(s) if s.query.is_some() => format!(
+                "query `{}` ({})",
+                t.dataset,
+                shorten(s.query.as_deref().unwrap_or_default(), 60)
+            ),
+            _ => format!("`{}`", t.dataset),
+        };
+        if t.dataset != t.table || spec.is_some_and(|s| s.query.is_some()) {
+            out.push(format!("map: {from} -> table `{}`", t.table));
+        }
+        if let Some(filter) = spec.and_then(|s| s.filter.as_deref()) {
+            out.push(format!(
+                "where: `{}` was exported with WHERE {filter}",
+                t.dataset
+            ));
+        }
+        for (c, to) in t.columns.iter().zip(&t.target_columns) {
+            if c != to {
+                out.push(format!(
+                    "rename: `{}`.`{c}` -> `{}`.`{to}`",
+                    t.dataset, t.table
+                ));
+            }
+        }
+        for s in &t.sets {
+            let how = match (s.kind, &t.staging) {
+                (Kind::Once, None) => {
+                    "evaluated once, after the before hooks, sent with every row".to_string()
+                }
+                (_, Some((stage, _, _))) => format!("per row, through staging table `{stage}`"),
+                (Kind::PerRow, None) => "per row".to_string(),
+            };
+            let replaces = if s.replaces {
+                "; replaces the CSV value"
+            } else {
+                ""
+            };
+            out.push(format!(
+                "set: `{}`.`{}` = {} ({how}{replaces})",
+                t.table,
+                s.column,
+                shorten(&s.expr, 80)
+            ));
+        }
+        if t.fire {
+            out.push(format!(
+                "triggers: `{}` loads with its triggers and foreign-key checks (triggers = \"fire\")",
+                t.table
+            ));
+        }
+    }
+    if plan.targets.len() > 1 {
+        out.push(format!(
+            "load order (parents first): {}",
+            plan.targets.join(", ")
+        ));
+    }
+    for c in &plan.cycles {
+        out.push(format!("cycle broken: {c}"));
+    }
+    if plan.deferred {
+        out.push("foreign-key checks of the cycle deferred to COMMIT (DEFERRABLE)".into());
+    }
+    out
 }
 
 /// ONE setval per sequence that a column of an imported table uses: the greatest of
 /// every column (any table of the schema) that takes values from it and of the
-/// source's AUTO_INCREMENT - 1; back to its start when all are empty.
+/// source's AUTO_INCREMENT - 1 (mapped through the renames); back to its start when all
+/// are empty.
 fn sequence_resets(
     cat: &Catalog,
     schema: &str,
-    imported: &[String],
+    loads: &[TableLoad],
     inputs: &[TableInput],
+    mapping: &Mapping,
 ) -> Vec<SequenceReset> {
+    let imported: Vec<&str> = loads.iter().map(|l| l.table.as_str()).collect();
     let mut by_sequence: BTreeMap<&str, Vec<&crate::db::catalog::SequenceUse>> = BTreeMap::new();
     for u in &cat.sequences {
         by_sequence.entry(&u.sequence).or_default().push(u);
     }
     by_sequence
         .into_iter()
-        .filter(|(_, uses)| uses.iter().any(|u| imported.contains(&u.table)))
+        .filter(|(_, uses)| uses.iter().any(|u| imported.contains(&u.table.as_str())))
         .map(|(sequence, uses)| {
             let auto_increment = uses
                 .iter()
                 .filter_map(|u| {
-                    inputs
+                    loads
                         .iter()
-                        .filter(|i| imported.contains(&i.spec.name) && i.spec.name == u.table)
-                        .filter_map(|i| i.spec.auto_increment.as_ref())
-                        .find(|a| a.column == u.column)
-                        .map(|a| a.next)
+                        .filter(|l| l.table == u.table)
+                        .filter_map(|l| inputs.iter().find(|i| i.spec.name == l.dataset))
+                        .filter_map(|i| i.spec.auto_increment.as_ref().map(|a| (i, a)))
+                        .filter(|(i, a)| mapping.target_column(&i.spec.name, &a.column) == u.column)
+                        .map(|(_, a)| a.next)
+                        .max()
                 })
                 .max();
             let mut values: Vec<String> = uses
@@ -528,18 +1152,25 @@ fn sequence_resets(
         .collect()
 }
 
-/// The binary converter of every CSV column, or why the table loads as CSV.
+/// The binary converter of every CSV column, or why the dataset loads as CSV. A column
+/// a `set` replaces travels as text (into the staging table) or not at all.
 fn binary_types(
-    input: &TableInput,
+    header: &[String],
+    targets: &[String],
+    replaced: &[bool],
     target: &PgTable,
     opts: &Options,
 ) -> (Option<Vec<BinType>>, Option<String>) {
     if !opts.binary {
         return (None, Some("--copy-format csv".into()));
     }
-    let mut types = Vec::with_capacity(input.header.len());
-    for name in &input.header {
-        let Some(col) = target.columns.iter().find(|c| &c.name == name) else {
+    let mut types = Vec::with_capacity(header.len());
+    for ((name, t), replaced) in header.iter().zip(targets).zip(replaced) {
+        if *replaced {
+            types.push(BinType::Text);
+            continue;
+        }
+        let Some(col) = target.columns.iter().find(|c| &c.name == t) else {
             return (None, Some(format!("column `{name}` is not in the target")));
         };
         match BinType::for_pg(&col.binary_type, col.element.as_deref(), col.element_oid) {
@@ -558,44 +1189,24 @@ fn binary_types(
     (Some(types), None)
 }
 
-fn table_load(input: &TableInput, target: &PgTable, opts: &Options) -> TableLoad {
-    let table = &input.spec.name;
-    let cols: Vec<String> = input.header.iter().map(|c| ident(c)).collect();
-    let null = if opts.legacy { "" } else { ", NULL E'\\\\N'" };
-    // The table is truncated in this transaction, so its rows may be written frozen:
-    // a little faster, and no anti-wraparound vacuum has to visit them later.
-    let freeze = if target.partitioned {
-        ""
-    } else {
-        ", FREEZE true"
-    };
-    let into = format!(
-        "COPY {} ({})",
-        qualified(&opts.schema, table),
-        cols.join(", ")
-    );
-    let csv_sql = format!("{into} FROM STDIN (FORMAT csv, HEADER true{null}{freeze})");
-    let rewrite_sql = format!("{into} FROM STDIN (FORMAT csv, HEADER true, NULL E'\\\\N'{freeze})");
-    let binary_sql = format!("{into} FROM STDIN (FORMAT binary{freeze})");
-    let (binary_types, csv_reason) = binary_types(input, target, opts);
-    let indexes = if opts.rebuild_indexes {
-        target
-            .secondary_indexes
-            .iter()
-            .map(|(name, def)| {
-                (
-                    format!("DROP INDEX {}", qualified(&opts.schema, name)),
-                    def.clone(),
-                )
-            })
-            .collect()
-    } else {
-        Vec::new()
-    };
-    TableLoad {
-        table: table.clone(),
+fn table_load(
+    input: &TableInput,
+    target: &PgTable,
+    table: &str,
+    target_columns: &[String],
+    opts: &Options,
+    staged: bool,
+    keep: &[bool],
+) -> TableLoad {
+    let replaced: Vec<bool> = keep.iter().map(|k| !k).collect();
+    let (binary_types, csv_reason) =
+        binary_types(&input.header, target_columns, &replaced, target, opts);
+    let mut load = TableLoad {
+        dataset: input.spec.name.clone(),
+        table: table.to_string(),
         files: input.spec.files.clone(),
         columns: input.header.clone(),
+        target_columns: target_columns.to_vec(),
         partitions: target.partitions.clone(),
         key: input
             .spec
@@ -609,10 +1220,57 @@ fn table_load(input: &TableInput, target: &PgTable, opts: &Options) -> TableLoad
         adaptations: Vec::new(),
         binary_types,
         csv_reason,
-        indexes,
-        binary_sql,
-        csv_sql,
-        rewrite_sql,
+        sets: Vec::new(),
+        shape: Shape::default(),
+        staging: None,
+        fire: false,
+        copy_head: String::new(),
+        // The table is truncated (or the staging table created) in this transaction, so
+        // its rows may be written frozen: a little faster, and no anti-wraparound vacuum
+        // has to visit them later. Not through a partitioned parent.
+        freeze: staged || !target.partitioned,
+    };
+    load.set_copy_target(&qualified(&opts.schema, table), target_columns, &[]);
+    load
+}
+
+impl TableLoad {
+    /// COPY into `into` (a qualified table, or a staging table) with the columns sent
+    /// and the constants added.
+    fn set_copy_target(&mut self, into: &str, sent: &[String], extra: &[String]) {
+        let cols: Vec<String> = sent.iter().chain(extra).map(|c| ident(c)).collect();
+        self.copy_head = format!("COPY {into} ({})", cols.join(", "));
+    }
+
+    fn freeze(&self) -> &'static str {
+        if self.freeze { ", FREEZE true" } else { "" }
+    }
+
+    fn binary_sql(&self) -> String {
+        format!(
+            "{} FROM STDIN (FORMAT binary{})",
+            self.copy_head,
+            self.freeze()
+        )
+    }
+
+    /// The file as it is: in the old scripts' dialect NULL is an unquoted empty field.
+    fn csv_sql(&self, legacy: bool) -> String {
+        let null = if legacy { "" } else { ", NULL E'\\\\N'" };
+        format!(
+            "{} FROM STDIN (FORMAT csv, HEADER true{null}{})",
+            self.copy_head,
+            self.freeze()
+        )
+    }
+
+    /// A rewritten stream, always in pgconverge's dialect.
+    fn rewrite_sql(&self) -> String {
+        format!(
+            "{} FROM STDIN (FORMAT csv, HEADER true, NULL E'\\\\N'{})",
+            self.copy_head,
+            self.freeze()
+        )
     }
 }
 
@@ -675,6 +1333,8 @@ mod tests {
                 columns: facts,
                 primary_key: vec![],
                 auto_increment: None,
+                filter: None,
+                query: None,
             },
             header: header.iter().map(|s| s.to_string()).collect(),
         }
@@ -699,8 +1359,12 @@ mod tests {
         }
     }
 
-    fn plain() -> Profile {
-        Profile::resolve("x", &Layers::default())
+    fn plain() -> Mapping {
+        Mapping::resolve("x", None, &Layers::default()).unwrap()
+    }
+
+    fn mapped(text: &str) -> Mapping {
+        Mapping::resolve("x", Some(("m.toml", text.into())), &Layers::default()).unwrap()
     }
 
     fn texts(p: &Plan) -> Vec<String> {
@@ -726,7 +1390,7 @@ mod tests {
             binary: true,
             ..opts()
         };
-        let p = build(&inputs, &cat, &plain(), &on);
+        let p = build(&inputs, &cat, &plain(), &on, &[]);
         let copies = texts(&p);
         assert!(copies.contains(
             &r#"COPY "public"."a" ("id", "v") FROM STDIN (FORMAT binary, FREEZE true)  -- from a.csv"#
@@ -744,7 +1408,7 @@ mod tests {
         // A table forced to CSV (after a value outside the converters' forms).
         let forced = p.statements(&BTreeSet::from(["a".to_string()]));
         assert!(forced.iter().any(|s| matches!(s, Statement::Copy(c) if c.table == "a" && c.feed == Feed::Csv && c.sql.contains("FORMAT csv"))));
-        let off = build(&inputs, &cat, &plain(), &opts());
+        let off = build(&inputs, &cat, &plain(), &opts(), &[]);
         assert!(off.tables.iter().all(|t| t.binary_types.is_none()));
     }
 
@@ -769,7 +1433,7 @@ mod tests {
             column: "id".into(),
             next: 42,
         });
-        let p = build(&user, &cat, &plain(), &opts());
+        let p = build(&user, &cat, &plain(), &opts(), &[]);
         assert!(p.errors.is_empty(), "{:?}", p.errors);
         let script = texts(&p);
         assert_eq!(script.first().unwrap(), "BEGIN");
@@ -792,13 +1456,14 @@ mod tests {
                 legacy: true,
                 ..opts()
             },
+            &[],
         );
         assert!(
             texts(&legacy)
                 .iter()
                 .any(|s| s.contains("(FORMAT csv, HEADER true, FREEZE true)"))
         );
-        assert!(p.tables[0].indexes.is_empty());
+        assert!(p.indexes.is_empty());
         let rebuilt = build(
             &user,
             &cat,
@@ -807,6 +1472,7 @@ mod tests {
                 rebuild_indexes: true,
                 ..opts()
             },
+            &[],
         );
         let script = texts(&rebuilt).join(";\n");
         let drop = script.find(r#"DROP INDEX "public"."user_name""#).unwrap();
@@ -844,6 +1510,7 @@ mod tests {
             &cat,
             &plain(),
             &opts(),
+            &[],
         );
         let all = p.errors.join("\n");
         for want in [
@@ -861,7 +1528,7 @@ mod tests {
     #[test]
     fn absent_tables_skip_warn_or_fail() {
         let cat = catalog(vec![]);
-        let alk = Profile::resolve("alkemio", &Layers::default());
+        let alk = Mapping::resolve("alkemio", None, &Layers::default()).unwrap();
         let p = build(
             &[
                 input("challenge", &["id"], vec![]),
@@ -870,6 +1537,7 @@ mod tests {
             &cat,
             &alk,
             &opts(),
+            &[],
         );
         assert_eq!(p.skipped.len(), 2);
         assert_eq!(
@@ -886,17 +1554,249 @@ mod tests {
                 strict: true,
                 ..opts()
             },
+            &[],
         );
         assert_eq!(strict.errors.len(), 1);
         let cased = catalog(vec![PgTable {
             name: "Space".into(),
             ..PgTable::default()
         }]);
-        let c = build(&[input("space", &["id"], vec![])], &cased, &alk, &opts());
+        let c = build(
+            &[input("space", &["id"], vec![])],
+            &cased,
+            &alk,
+            &opts(),
+            &[],
+        );
         assert!(
             c.warnings[0].contains("the target has `Space`"),
             "{:?}",
             c.warnings
+        );
+    }
+
+    fn answer(dataset: &str, column: &str, kind: Result<Kind, String>) -> Answer {
+        Answer {
+            dataset: dataset.into(),
+            column: column.into(),
+            kind,
+        }
+    }
+
+    #[test]
+    fn renames_sets_and_targets_shape_the_copy() {
+        let cat = catalog(vec![PgTable {
+            name: "article".into(),
+            columns: vec![
+                col("id", "int4", true),
+                col("content", "text", false),
+                col("tenant_id", "int4", true),
+                col("search", "text", true),
+            ],
+            ..PgTable::default()
+        }]);
+        let m = mapped(
+            r#"
+[tables.post]
+target = "article"
+columns = { body = "content" }
+set = { tenant_id = "(SELECT 1)" }
+"#,
+        );
+        let inputs = [input("post", &["id", "body", "search"], vec![])];
+        let once = [answer("post", "tenant_id", Ok(Kind::Once))];
+        let p = build(
+            &inputs,
+            &cat,
+            &m,
+            &Options {
+                binary: true,
+                ..opts()
+            },
+            &once,
+        );
+        assert!(p.errors.is_empty(), "{:?}", p.errors);
+        let t = &p.tables[0];
+        assert_eq!((t.dataset.as_str(), t.table.as_str()), ("post", "article"));
+        assert_eq!(t.target_columns, ["id", "content", "search"]);
+        assert_eq!(t.shape.constants, [0]);
+        assert_eq!(
+            p.constants[0].sql,
+            "SELECT v, v::text FROM (SELECT CAST(((SELECT 1)) AS int4) AS v) AS x"
+        );
+        let script = texts(&p);
+        assert!(script.contains(&r#"COPY "public"."article" ("id", "content", "search", "tenant_id") FROM STDIN (FORMAT binary, FREEZE true)  -- from post.csv"#.to_string()), "{script:#?}");
+        assert!(
+            p.mapping_steps
+                .contains(&"rename: `post`.`body` -> `article`.`content`".to_string()),
+            "{:?}",
+            p.mapping_steps
+        );
+        // The constant is evaluated before the COPY that sends it.
+        let eval = script
+            .iter()
+            .position(|s| s.starts_with("SELECT v, v::text"))
+            .unwrap();
+        let copy = script.iter().position(|s| s.starts_with("COPY")).unwrap();
+        assert!(eval < copy);
+
+        // Per row: through a staging table; the replaced column is seen as text.
+        let m = mapped(
+            r#"
+[tables.post]
+target = "article"
+columns = { body = "content" }
+set = { tenant_id = "(SELECT 1)", search = "upper(content || search)" }
+"#,
+        );
+        let answers = [
+            answer("post", "tenant_id", Ok(Kind::Once)),
+            answer("post", "search", Ok(Kind::PerRow)),
+        ];
+        let p = build(&inputs, &cat, &m, &opts(), &answers);
+        assert!(p.errors.is_empty(), "{:?}", p.errors);
+        let script = texts(&p).join(";\n");
+        for want in [
+            r#"CREATE TEMP TABLE "pgconverge_stage_0" ON COMMIT DROP AS SELECT "id", "content", NULL::text AS "search" FROM "public"."article" WITH NO DATA"#,
+            r#"COPY "pgconverge_stage_0" ("id", "content", "search") FROM STDIN"#,
+            r#"INSERT INTO "public"."article" ("id", "content", "search", "tenant_id") SELECT "id", "content", CAST((upper(content || search)) AS text), CAST(((SELECT 1)) AS int4) FROM "pgconverge_stage_0""#,
+            r#"DROP TABLE "pgconverge_stage_0""#,
+        ] {
+            assert!(script.contains(want), "missing {want} in\n{script}");
+        }
+        assert!(p.constants.is_empty());
+    }
+
+    #[test]
+    fn mapping_mistakes_on_the_target_side_are_refused() {
+        let cat = catalog(vec![PgTable {
+            name: "person".into(),
+            columns: vec![col("id", "int4", true), col("name", "text", false)],
+            ..PgTable::default()
+        }]);
+        let m = mapped(
+            r#"
+[tables.users]
+target = "person"
+columns = { full = "fullname" }
+set = { nope = "1", name = "bad(" }
+[tables.teachers]
+[tables.ghost]
+target = "nowhere"
+"#,
+        );
+        let inputs = [
+            input("users", &["id", "full"], vec![]),
+            input("teachers", &["id", "name"], vec![]),
+            input("ghost", &["id"], vec![]),
+        ];
+        let answers = [answer(
+            "users",
+            "name",
+            Err("syntax error at end of input".into()),
+        )];
+        // `teachers` has no target of its own name: it is skipped with a warning.
+        let p = build(&inputs, &cat, &m, &opts(), &answers);
+        let all = p.errors.join("\n");
+        for want in [
+            "[tables.users]: columns renames `full` to `fullname`, but table `person` of the target has no column `fullname`",
+            "[tables.users]: set names `nope`, but table `person` of the target has no column `nope`",
+            "[tables.users]: set `name` = bad(: PostgreSQL rejects it: syntax error at end of input",
+            "[tables.ghost]: target = `nowhere`, but schema `public` of the target has no such table",
+        ] {
+            assert!(all.contains(want), "missing `{want}` in\n{all}");
+        }
+        // Two datasets into one table must both say so.
+        let cat2 = catalog(vec![PgTable {
+            name: "person".into(),
+            columns: vec![col("id", "int4", true)],
+            ..PgTable::default()
+        }]);
+        let m = mapped("[tables.teachers]\ntarget = \"person\"\n");
+        let p = build(
+            &[
+                input("person", &["id"], vec![]),
+                input("teachers", &["id"], vec![]),
+            ],
+            &cat2,
+            &m,
+            &opts(),
+            &[],
+        );
+        assert!(
+            p.errors.join("\n").contains("datasets `person`, `teachers` all load into table `person`; each must say `target = \"person\"` in its [tables.X] section (missing for `person`)"),
+            "{:?}",
+            p.errors
+        );
+        let m = mapped(
+            "[tables.teachers]\ntarget = \"person\"\n[tables.person]\ntarget = \"person\"\n",
+        );
+        let p = build(
+            &[
+                input("person", &["id"], vec![]),
+                input("teachers", &["id"], vec![]),
+            ],
+            &cat2,
+            &m,
+            &opts(),
+            &[],
+        );
+        assert!(p.errors.is_empty(), "{:?}", p.errors);
+        assert_eq!(p.targets, ["person"]);
+        let script = texts(&p);
+        assert_eq!(
+            script.iter().filter(|s| s.starts_with("TRUNCATE")).count(),
+            1
+        );
+        assert_eq!(script.iter().filter(|s| s.starts_with("COPY")).count(), 2);
+    }
+
+    #[test]
+    fn fired_tables_hooks_and_the_count_after_them() {
+        let cat = catalog(vec![PgTable {
+            name: "film".into(),
+            columns: vec![col("id", "int4", true)],
+            ..PgTable::default()
+        }]);
+        let m = mapped(
+            r#"
+[import]
+before = ["INSERT INTO tenant VALUES (1) ON CONFLICT DO NOTHING"]
+after = ["REFRESH MATERIALIZED VIEW stats"]
+[tables.film]
+triggers = "fire"
+"#,
+        );
+        let p = build(&[input("film", &["id"], vec![])], &cat, &m, &opts(), &[]);
+        let script = texts(&p);
+        let at = |s: &str| {
+            script
+                .iter()
+                .position(|x| x.starts_with(s))
+                .unwrap_or(usize::MAX)
+        };
+        assert!(at("TRUNCATE") < at("INSERT INTO tenant"));
+        assert!(at("INSERT INTO tenant") < at("COPY"));
+        assert!(at("COPY") < at("REFRESH"));
+        assert!(at("REFRESH") < at("SELECT count(*)"));
+        let origin: Vec<usize> = script
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.as_str() == ORIGIN)
+            .map(|(i, _)| i)
+            .collect();
+        assert_eq!(
+            origin.len(),
+            3,
+            "before hooks, the fired COPY, after hooks: {script:#?}"
+        );
+        assert_eq!(script[at("COPY") - 1], ORIGIN);
+        assert_eq!(script[at("COPY") + 1], REPLICA);
+        assert!(p.count_after);
+        assert!(
+            p.mapping_steps
+                .iter()
+                .any(|s| s.starts_with("triggers: `film`"))
         );
     }
 }

@@ -12,7 +12,7 @@ use crate::import::files;
 use crate::import::load::{self, CommitLost, Env, TableLoaded, TxState};
 use crate::import::outcome::{self, Outcome};
 use crate::import::plan::{self, Plan};
-use crate::mapping::Profile;
+use crate::mapping::Mapping;
 use crate::progress::Progress;
 use crate::store::export_dir::ExportDir;
 use crate::store::manifest::Loaded;
@@ -21,7 +21,7 @@ use crate::store::manifest::Loaded;
 pub struct Job {
     pub dir: ExportDir,
     pub manifest: Loaded,
-    pub profile: Profile,
+    pub mapping: Mapping,
     pub target: ServerConfig,
     pub target_db: String,
     pub options: plan::Options,
@@ -73,7 +73,7 @@ impl Prepared {
 pub async fn prepare(job: &Job, progress: &Progress) -> Result<Prepared> {
     let specs = job.manifest.tables();
     let inputs = files::inputs(&job.dir, specs.clone())?;
-    let client = postgres::connect(&job.target, &job.target_db).await?;
+    let mut client = postgres::connect(&job.target, &job.target_db).await?;
     let catalog = postgres::read_catalog(&client, &job.options.schema).await?;
     if catalog.tables.is_empty() {
         return Err(anyhow!(
@@ -83,7 +83,25 @@ pub async fn prepare(job: &Job, progress: &Progress) -> Result<Prepared> {
         ))
         .hint("the target schema must exist already: run the application's migrations first");
     }
-    let plan = plan::build(&inputs, &catalog, &job.profile, &job.options);
+    let questions = plan::questions(&inputs, &catalog, &job.mapping);
+    let answers = postgres::probe_sets(&mut client, &job.options.schema, &questions).await?;
+    let mut plan = plan::build(&inputs, &catalog, &job.mapping, &job.options, &answers);
+    // The target must be what the mapping was written for (its schema migrated).
+    let requires = &job.mapping.hooks().require;
+    for (sql, answer) in requires
+        .iter()
+        .zip(postgres::requirements(&mut client, requires).await)
+    {
+        match answer {
+            Ok(true) => plan.mapping_steps.push(format!("require: {sql}: true")),
+            Ok(false) => plan
+                .errors
+                .push(format!("[import] require is false on the target: {sql}")),
+            Err(e) => plan
+                .errors
+                .push(format!("[import] require failed on the target: {sql}: {e}")),
+        }
+    }
     let mut cascade_with_rows = Vec::new();
     for (schema, table) in &plan.cascade {
         if postgres::has_rows(&client, schema, table).await? {

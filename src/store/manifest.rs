@@ -23,6 +23,9 @@ pub struct Manifest {
     pub tool: Tool,
     /// `alkemio`, `kratos`, or the database name.
     pub profile: String,
+    /// Format 3: the mapping the export used, stored beside the CSV files.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mapping: Option<MappingRef>,
     pub source: Source,
     pub started_at: String,
     pub finished_at: String,
@@ -37,6 +40,15 @@ pub struct Manifest {
     pub summary: Summary,
     #[serde(default)]
     pub warnings: Vec<String>,
+}
+
+/// The mapping file an export stored (`mapping.toml`), with its sha256.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct MappingRef {
+    pub file: String,
+    pub sha256: String,
+    /// Where it came from: a built-in profile, or the file given with --map.
+    pub origin: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -113,6 +125,15 @@ pub struct TableEntry {
     pub auto_increment: Option<AutoIncrement>,
     #[serde(default)]
     pub warnings: Vec<String>,
+    /// Format 3: the mapping's `where`, applied at export.
+    #[serde(default, rename = "where", skip_serializing_if = "Option::is_none")]
+    pub filter: Option<String>,
+    /// Format 3: the mapping's `query`: this dataset is its result, not a table.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub query: Option<String>,
+    /// Format 3: source columns the mapping's `drop` left out.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dropped_columns: Vec<String>,
     /// Format 2: the table was read as key ranges, one file each, in key order. Then
     /// `file` is the first part and `sha256` is empty: each part carries its own.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -209,6 +230,9 @@ pub struct TableSpec {
     pub columns: Vec<ColumnEntry>,
     pub primary_key: Vec<String>,
     pub auto_increment: Option<AutoIncrement>,
+    /// The mapping's `where` and `query` the dataset was exported with.
+    pub filter: Option<String>,
+    pub query: Option<String>,
 }
 
 /// A manifest as found on disk.
@@ -255,6 +279,8 @@ impl Loaded {
                     columns: t.columns.clone(),
                     primary_key: t.primary_key.clone(),
                     auto_increment: t.auto_increment.clone(),
+                    filter: t.filter.clone(),
+                    query: t.query.clone(),
                 })
                 .collect(),
             Loaded::Legacy { tables, .. } => tables.clone(),
@@ -277,6 +303,14 @@ impl Loaded {
             Loaded::Legacy {
                 source_database, ..
             } => source_database.clone(),
+        }
+    }
+
+    /// The mapping the export stored, if it stored one.
+    pub fn mapping(&self) -> Option<&MappingRef> {
+        match self {
+            Loaded::Current(m) => m.mapping.as_ref(),
+            Loaded::Legacy { .. } => None,
         }
     }
 
@@ -323,6 +357,9 @@ pub fn parse(text: &str) -> Result<Loaded> {
             bail!("manifest table key `{k}` names table `{}`", t.name);
         }
         check_file_name(&t.file)?;
+        if let Some(mr) = &m.mapping {
+            check_file_name(&mr.file)?;
+        }
         for p in &t.parts {
             check_file_name(&p.file)?;
         }
@@ -383,6 +420,8 @@ fn parse_legacy(v: &serde_json::Value) -> Result<Loaded> {
             columns: Vec::new(),
             primary_key: Vec::new(),
             auto_increment: None,
+            filter: None,
+            query: None,
         });
     }
     Ok(Loaded::Legacy {

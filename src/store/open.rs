@@ -21,3 +21,34 @@ pub fn manifest(dir: &ExportDir) -> Result<Loaded> {
         .hint("an export directory without its manifest is incomplete (interrupted export?): export again")?;
     manifest::parse(&text).with_context(|| format!("reading {}", path.display()))
 }
+
+/// The mapping file the export stored (`mapping.toml`), checked against its sha256 in
+/// the manifest; None when the export stored none.
+pub fn mapping(dir: &ExportDir, manifest: &Loaded) -> Result<Option<String>> {
+    use sha2::{Digest, Sha256};
+    let Some(stored) = manifest.mapping() else {
+        return Ok(None);
+    };
+    let path = dir.file(&stored.file);
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("reading {}", path.display()))
+        .hint("the export's mapping file is missing: export again")?;
+    let got = hex::encode(Sha256::digest(text.as_bytes()));
+    if got != stored.sha256 {
+        return Err(anyhow!(
+            "{} changed after the export (sha256 {got}, manifest {})",
+            path.display(),
+            stored.sha256
+        ))
+        .hint("restore it, or give the mapping to use with --map (it must read the same data)");
+    }
+    Ok(Some(text))
+}
+
+/// An export directory's absolute path as text, as the run log records it for verify.
+pub fn absolute(dir: &std::path::Path) -> String {
+    std::fs::canonicalize(dir)
+        .unwrap_or_else(|_| dir.to_path_buf())
+        .display()
+        .to_string()
+}

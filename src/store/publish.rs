@@ -52,6 +52,16 @@ pub fn seal(m: &Manifest, export: &NewExport) -> Result<PathBuf> {
     Ok(final_dir)
 }
 
+/// Write a small file into the export being built, fsynced (the manifest's directory
+/// fsync covers its name).
+pub fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
+    let mut f =
+        std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
+    f.write_all(bytes)
+        .and_then(|_| f.sync_all())
+        .with_context(|| format!("writing {}", path.display()))
+}
+
 /// Create the first free final directory name, empty.
 fn reserve(export: &NewExport) -> Result<PathBuf> {
     for n in 1..1000 {

@@ -222,6 +222,30 @@ pub fn append_or_warn(path: &Path, entry: &Entry) {
     }
 }
 
+/// The rows the newest completed import of the export at `dir` (its absolute path) into
+/// `target_db`.`schema` recorded as added (or removed) by its hooks and fired triggers,
+/// per table (pure).
+pub fn import_adjustments(
+    entries: &[Entry],
+    dir: &str,
+    target_db: &str,
+    schema: &str,
+) -> std::collections::BTreeMap<String, i64> {
+    entries
+        .iter()
+        .rev()
+        .filter(|e| e.status == Status::Completed.as_str())
+        .filter_map(|e| e.details.as_ref()?.get("import"))
+        .find(|i| {
+            i.get("export_dir").and_then(|v| v.as_str()) == Some(dir)
+                && i.get("target_database").and_then(|v| v.as_str()) == Some(target_db)
+                && i.get("schema").and_then(|v| v.as_str()) == Some(schema)
+        })
+        .and_then(|i| i.get("adjustments"))
+        .and_then(|a| serde_json::from_value(a.clone()).ok())
+        .unwrap_or_default()
+}
+
 /// The old shell script's `migration_log.json` beside the run log, if there is one.
 pub fn legacy_beside(run_log: &Path) -> Option<std::path::PathBuf> {
     let beside = run_log

@@ -55,16 +55,24 @@ fn rows(n: u64) -> String {
 
 /// Judge one table. A target difference outranks source drift. `declared_skip` is the
 /// reason a table may be absent in the target (the profile's or mapping's), if any.
+/// `hooks`: rows the import's hooks and fired triggers added (negative: removed), which
+/// the target holds beyond the export's.
 pub fn check_table(
     table: &str,
-    manifest: Option<u64>,
+    exported: Option<u64>,
     target: Option<u64>,
     source: Option<u64>,
     declared_skip: Option<&str>,
+    hooks: i64,
 ) -> TableCheck {
-    let mut counts = vec![match manifest {
-        Some(m) => format!("{m} rows in manifest"),
-        None => "no count in manifest".to_string(),
+    let manifest = exported.map(|m| (m as i64 + hooks).max(0) as u64);
+    let mut counts = vec![match (exported, hooks) {
+        (Some(m), 0) => format!("{m} rows in manifest"),
+        (Some(m), h) => format!(
+            "{m} rows in manifest {h:+} by the import's hooks and triggers = {}",
+            manifest.unwrap_or(0)
+        ),
+        (None, _) => "no count in manifest".to_string(),
     }];
     if let Some(t) = target {
         counts.push(format!("{t} in target"));
@@ -96,8 +104,8 @@ pub fn check_table(
             }
             Verdict::TargetDiffers
         }
-        (Some(m), Some(_)) => match source {
-            Some(s) if s != m => {
+        (Some(_), Some(_)) => match (source, exported) {
+            (Some(s), Some(m)) if s != m => {
                 let d = s.abs_diff(m);
                 message.push_str(&format!(
                     ": the source has {} {} since the export (drift, not loss)",
@@ -259,7 +267,7 @@ mod tests {
             ),
         ];
         for (m, t, s, v, msg) in cases {
-            let c = check_table("user", *m, *t, *s, None);
+            let c = check_table("user", *m, *t, *s, None, 0);
             assert_eq!((c.verdict, c.message.as_str()), (*v, *msg));
         }
         assert!(Verdict::SourceDrift.is_difference() && !Verdict::Skipped.is_difference());
@@ -269,12 +277,24 @@ mod tests {
             None,
             None,
             Some("profile `alkemio` skips it"),
+            0,
         );
         assert_eq!(declared.verdict, Verdict::Skipped);
         assert!(
             declared
                 .message
                 .ends_with("skipped (profile `alkemio` skips it)")
+        );
+        // A `before` hook added a row to `tenant`: the target holds one more.
+        let hooked = check_table("tenant", Some(2), Some(3), Some(2), None, 1);
+        assert_eq!(hooked.verdict, Verdict::Ok, "{}", hooked.message);
+        assert_eq!(
+            hooked.message,
+            "table `tenant`: 2 rows in manifest +1 by the import's hooks and triggers = 3, 3 in target, 2 in source"
+        );
+        assert_eq!(
+            check_table("tenant", Some(2), Some(2), None, None, 1).verdict,
+            Verdict::TargetDiffers
         );
     }
 }

@@ -1,0 +1,129 @@
+//! PURE: the mapping's `set` columns — target columns PostgreSQL computes. Which
+//! expressions the target must be asked about (`questions`), what it answered (a
+//! constant, evaluated once and sent inside the COPY stream, or an expression over the
+//! row, evaluated through a staging table), and the SQL of both paths.
+
+use crate::db::sql::pg::{ident, qualified};
+
+/// A `set` expression to put to the target before the plan is made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Question {
+    pub dataset: String,
+    /// The target table and column.
+    pub table: String,
+    pub column: String,
+    pub expr: String,
+    /// The target column's type (`format_type`), which the result is cast to.
+    pub type_sql: String,
+    /// The columns the expression may see: each CSV column under its target name, with
+    /// whether a `set` replaces it (then it is seen as `text`, its raw CSV value).
+    pub stage: Vec<(String, bool)>,
+}
+
+/// How the target evaluates one `set` expression.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// References no column and is not volatile: evaluated once, after the `before`
+    /// hooks, and its value sent with every row.
+    Once,
+    /// References the row (or is volatile): evaluated per row, through a staging table.
+    PerRow,
+}
+
+/// The target's answer to a [`Question`]: its kind, or why PostgreSQL rejects it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Answer {
+    pub dataset: String,
+    pub column: String,
+    pub kind: Result<Kind, String>,
+}
+
+/// The expression cast to its column's type.
+pub fn cast(expr: &str, type_sql: &str) -> String {
+    format!("CAST(({expr}) AS {type_sql})")
+}
+
+/// Evaluating a constant once: its value in binary (what binary COPY sends) and as text
+/// (what CSV COPY sends).
+pub fn evaluate_sql(expr: &str, type_sql: &str) -> String {
+    format!(
+        "SELECT v, v::text FROM (SELECT {} AS v) AS x",
+        cast(expr, type_sql)
+    )
+}
+
+/// The staging table of a dataset whose `set` reads the row: the CSV columns with the
+/// target's types (no constraints), a replaced column as `text`; dropped at COMMIT.
+pub fn stage_create_sql(stage: &str, schema: &str, table: &str, cols: &[(String, bool)]) -> String {
+    let select: Vec<String> = cols
+        .iter()
+        .map(|(c, replaced)| match replaced {
+            true => format!("NULL::text AS {}", ident(c)),
+            false => ident(c),
+        })
+        .collect();
+    format!(
+        "CREATE TEMP TABLE {} ON COMMIT DROP AS SELECT {} FROM {} WITH NO DATA",
+        ident(stage),
+        select.join(", "),
+        qualified(schema, table)
+    )
+}
+
+/// Moving the staged rows into the target, computing the `set` columns per row.
+/// `kept`: the CSV columns written as they are; `sets`: (column, expression, type).
+/// `overriding`: an identity column is written (`OVERRIDING SYSTEM VALUE`).
+pub fn insert_sql(
+    stage: &str,
+    schema: &str,
+    table: &str,
+    kept: &[String],
+    sets: &[(String, String, String)],
+    overriding: bool,
+) -> String {
+    let mut into: Vec<String> = kept.iter().map(|c| ident(c)).collect();
+    let mut select = into.clone();
+    for (col, expr, ty) in sets {
+        into.push(ident(col));
+        select.push(cast(expr, ty));
+    }
+    format!(
+        "INSERT INTO {} ({}){} SELECT {} FROM {}",
+        qualified(schema, table),
+        into.join(", "),
+        if overriding {
+            " OVERRIDING SYSTEM VALUE"
+        } else {
+            ""
+        },
+        select.join(", "),
+        ident(stage)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn staging_sql_sees_replaced_columns_as_text_and_casts_results() {
+        let cols = vec![("id".to_string(), false), ("flag".to_string(), true)];
+        assert_eq!(
+            stage_create_sql("pgconverge_stage_1", "app", "user", &cols),
+            r#"CREATE TEMP TABLE "pgconverge_stage_1" ON COMMIT DROP AS SELECT "id", NULL::text AS "flag" FROM "app"."user" WITH NO DATA"#
+        );
+        let sets = vec![(
+            "flag".to_string(),
+            "COALESCE(flag::boolean, false)".to_string(),
+            "boolean".to_string(),
+        )];
+        assert_eq!(
+            insert_sql("s", "app", "user", &["id".into()], &sets, true),
+            r#"INSERT INTO "app"."user" ("id", "flag") OVERRIDING SYSTEM VALUE SELECT "id", CAST((COALESCE(flag::boolean, false)) AS boolean) FROM "s""#
+        );
+        assert_eq!(
+            evaluate_sql("(SELECT id FROM tenant)", "bigint"),
+            "SELECT v, v::text FROM (SELECT CAST(((SELECT id FROM tenant)) AS bigint) AS v) AS x"
+        );
+    }
+}

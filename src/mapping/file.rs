@@ -1,0 +1,341 @@
+//! PURE: the mapping file (TOML) as written: its keys, parsed strictly (an unknown key is
+//! an error naming its line), and the checks that need nothing but the file itself.
+//! Which names exist is checked against the source at export (`mapping::check_source`)
+//! and against the target at import (`import::plan`).
+
+use std::collections::BTreeMap;
+
+use anyhow::{Result, anyhow};
+use serde::{Deserialize, Serialize};
+
+use crate::codec::encode::Override;
+use crate::hint::WithHint;
+
+/// A mapping file. Every key is optional; an empty file is the identity mapping.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MappingFile {
+    /// The source database (default: the export argument; a built-in profile's variable).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_db: Option<String>,
+    /// The target database (default: the source database's name).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_db: Option<String>,
+    /// The target schema (default `public`; `import --schema` overrides it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schema: Option<String>,
+    /// Source tables never exported (the target's schema tool owns them).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub never_copy: Vec<String>,
+    /// Target tables quietly skipped at import when the target lacks them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skip_if_absent: Vec<String>,
+    #[serde(default, skip_serializing_if = "Hooks::is_empty")]
+    pub import: Hooks,
+    /// Per dataset (a source table, or a `query`), by its SOURCE name.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tables: BTreeMap<String, TableMap>,
+}
+
+/// `[import]`: SQL run on the target around the load.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Hooks {
+    /// Each returns one boolean; false (or an error) refuses the import before any write.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub require: Vec<String>,
+    /// In the import transaction, after TRUNCATE, before the first COPY.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub before: Vec<String>,
+    /// In the transaction, after the last COPY and the sequence resets.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub after: Vec<String>,
+}
+
+impl Hooks {
+    pub fn is_empty(&self) -> bool {
+        self.require.is_empty() && self.before.is_empty() && self.after.is_empty()
+    }
+}
+
+/// `[tables.X]`: how one dataset travels.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TableMap {
+    /// Neither exported nor imported.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub skip: bool,
+    /// A source-dialect row filter, applied at export.
+    #[serde(default, rename = "where", skip_serializing_if = "Option::is_none")]
+    pub filter: Option<String>,
+    /// A source-dialect query exported instead of the table (a derived dataset).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub query: Option<String>,
+    /// Source columns not exported.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub drop: Vec<String>,
+    /// Export-side overrides of the encoding rule, per source column.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub encode: BTreeMap<String, Override>,
+    /// The target table (default: the same name).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+    /// Column renames, source -> target.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub columns: BTreeMap<String, String>,
+    /// Target columns computed by PostgreSQL, by target name.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub set: BTreeMap<String, String>,
+    /// `fire`: load with the target's own triggers and foreign-key checks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub triggers: Option<Triggers>,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Triggers {
+    /// `session_replication_role = origin` for this table's load.
+    Fire,
+    /// The default: loaded as a replica (no triggers, no foreign-key checks).
+    Off,
+}
+
+/// The keys that decide what the export reads: two mappings with the same source side
+/// read the same data, so an import may swap one for the other.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SourceSide {
+    pub never_copy: Vec<String>,
+    pub tables: BTreeMap<String, SourceTableSide>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SourceTableSide {
+    pub skip: bool,
+    pub filter: Option<String>,
+    pub query: Option<String>,
+    pub drop: Vec<String>,
+    pub encode: BTreeMap<String, Override>,
+}
+
+impl MappingFile {
+    /// Parse and check a mapping file's text; `origin` names it in errors.
+    pub fn parse(text: &str, origin: &str) -> Result<MappingFile> {
+        let file: MappingFile = toml::from_str(text)
+            .map_err(|e| anyhow!("mapping file {origin}: {}", e.to_string().trim_end()))
+            .hint("the keys are listed under \"Mapping file reference\" in the README")?;
+        file.check()
+            .map_err(|e| anyhow!("mapping file {origin}: {e}"))
+            .hint("the keys are listed under \"Mapping file reference\" in the README")?;
+        Ok(file)
+    }
+
+    /// What the file alone can tell is wrong.
+    fn check(&self) -> Result<()> {
+        let mut problems = Vec::new();
+        let blank = |s: &str| s.trim().is_empty();
+        for (what, list) in [
+            ("require", &self.import.require),
+            ("before", &self.import.before),
+            ("after", &self.import.after),
+        ] {
+            if list.iter().any(|s| blank(s)) {
+                problems.push(format!("[import] {what}: an empty statement"));
+            }
+        }
+        for (name, t) in &self.tables {
+            let here = format!("[tables.{}]", quote_key(name));
+            if t.query.is_some() && t.filter.is_some() {
+                problems.push(format!(
+                    "{here}: `query` and `where` together; put the condition in the query"
+                ));
+            }
+            if t.query.as_deref().is_some_and(blank) || t.filter.as_deref().is_some_and(blank) {
+                problems.push(format!("{here}: an empty `query` or `where`"));
+            }
+            for c in &t.drop {
+                if t.columns.contains_key(c) {
+                    problems.push(format!("{here}: column `{c}` is both dropped and renamed"));
+                }
+                if t.encode.contains_key(c) {
+                    problems.push(format!("{here}: column `{c}` is both dropped and encoded"));
+                }
+            }
+            let mut seen: BTreeMap<&str, &str> = BTreeMap::new();
+            for (from, to) in &t.columns {
+                if let Some(other) = seen.insert(to, from) {
+                    problems.push(format!(
+                        "{here}: columns `{other}` and `{from}` are both renamed to `{to}`"
+                    ));
+                }
+            }
+            for (col, expr) in &t.set {
+                if blank(expr) {
+                    problems.push(format!("{here}: set `{col}` is empty"));
+                }
+            }
+            if t.target.as_deref().is_some_and(blank) {
+                problems.push(format!("{here}: an empty `target`"));
+            }
+        }
+        match problems.len() {
+            0 => Ok(()),
+            _ => Err(anyhow!("{}", problems.join("; "))),
+        }
+    }
+
+    /// The source-side keys (see [`SourceSide`]).
+    pub fn source_side(&self) -> SourceSide {
+        let mut never_copy = self.never_copy.clone();
+        never_copy.sort();
+        never_copy.dedup();
+        SourceSide {
+            never_copy,
+            tables: self
+                .tables
+                .iter()
+                .map(|(name, t)| {
+                    let mut drop = t.drop.clone();
+                    drop.sort();
+                    (
+                        name.clone(),
+                        SourceTableSide {
+                            skip: t.skip,
+                            filter: t.filter.clone(),
+                            query: t.query.clone(),
+                            drop,
+                            encode: t.encode.clone(),
+                        },
+                    )
+                })
+                .filter(|(_, s)| {
+                    s.skip
+                        || s.filter.is_some()
+                        || s.query.is_some()
+                        || !s.drop.is_empty()
+                        || !s.encode.is_empty()
+                })
+                .collect(),
+        }
+    }
+}
+
+/// A table name as a TOML key: bare when it can be, else quoted.
+pub fn quote_key(name: &str) -> String {
+    let bare = !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    if bare {
+        name.to_string()
+    } else {
+        format!("\"{}\"", name.replace('\\', "\\\\").replace('"', "\\\""))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FULL: &str = r#"
+source_db = "shop_v2"
+target_db = "shop_v3"
+schema = "app"
+never_copy = ["migrations"]
+skip_if_absent = ["legacy"]
+
+[import]
+require = ["SELECT true"]
+before = ["INSERT INTO tenant VALUES (1)"]
+after = ["REFRESH MATERIALIZED VIEW stats"]
+
+[tables.cache]
+skip = true
+
+[tables.post]
+where = "deleted = 0"
+drop = ["old"]
+encode = { blob = "base64" }
+target = "article"
+columns = { body = "content" }
+set = { tenant_id = "1" }
+triggers = "fire"
+
+[tables.teachers]
+query = "SELECT id, name FROM teacher"
+target = "person"
+"#;
+
+    #[test]
+    fn every_key_parses() {
+        let m = MappingFile::parse(FULL, "test").unwrap();
+        assert_eq!(m.source_db.as_deref(), Some("shop_v2"));
+        assert_eq!(m.schema.as_deref(), Some("app"));
+        assert_eq!(m.import.after, ["REFRESH MATERIALIZED VIEW stats"]);
+        let post = &m.tables["post"];
+        assert_eq!(post.filter.as_deref(), Some("deleted = 0"));
+        assert_eq!(post.encode["blob"], Override::Base64);
+        assert_eq!(post.columns["body"], "content");
+        assert_eq!(post.triggers, Some(Triggers::Fire));
+        assert!(m.tables["cache"].skip);
+        // Written back, it reads the same.
+        let again = MappingFile::parse(&toml::to_string(&m).unwrap(), "again").unwrap();
+        assert_eq!(again, m);
+    }
+
+    #[test]
+    fn mistakes_are_refused_naming_the_line_or_the_table() {
+        let cases = [
+            ("sourcedb = \"x\"\n", "line 1"),
+            ("[tables.t]\nwher = \"x\"\n", "line 2"),
+            ("[tables.t]\nwher = \"x\"\n", "unknown field `wher`"),
+            ("[import]\nafter = \"not a list\"\n", "line 2"),
+            ("[tables.t]\ntriggers = \"maybe\"\n", "line 2"),
+            ("[tables.t]\nencode = { c = \"hex\" }\n", "line 2"),
+            (
+                "[tables.t]\nquery = \"SELECT 1\"\nwhere = \"x\"\n",
+                "[tables.t]: `query` and `where` together",
+            ),
+            (
+                "[tables.t]\ndrop = [\"a\"]\ncolumns = { a = \"b\" }\n",
+                "column `a` is both dropped and renamed",
+            ),
+            (
+                "[tables.t]\ncolumns = { a = \"c\", b = \"c\" }\n",
+                "columns `a` and `b` are both renamed to `c`",
+            ),
+            (
+                "[import]\nbefore = [\" \"]\n",
+                "[import] before: an empty statement",
+            ),
+            (
+                "[tables.\"a b\"]\nset = { x = \"\" }\n",
+                "[tables.\"a b\"]: set `x` is empty",
+            ),
+        ];
+        for (text, want) in cases {
+            let err = format!("{:#}", MappingFile::parse(text, "m.toml").unwrap_err());
+            assert!(err.contains(want), "{text:?}: missing {want:?} in {err}");
+            assert!(err.contains("mapping file m.toml"), "{err}");
+        }
+    }
+
+    #[test]
+    fn source_side_ignores_target_keys_and_order() {
+        let a = MappingFile::parse(FULL, "a").unwrap();
+        let mut b = a.clone();
+        b.target_db = Some("elsewhere".into());
+        b.import.before.clear();
+        b.tables.get_mut("post").unwrap().columns.clear();
+        b.tables.get_mut("post").unwrap().set.clear();
+        assert_eq!(a.source_side(), b.source_side());
+        b.tables.get_mut("post").unwrap().filter = Some("deleted = 1".into());
+        assert_ne!(a.source_side(), b.source_side());
+        let mut c = a.clone();
+        c.tables.get_mut("teachers").unwrap().query = Some("SELECT 1".into());
+        assert_ne!(a.source_side(), c.source_side());
+    }
+}
