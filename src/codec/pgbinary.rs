@@ -584,7 +584,10 @@ impl Converter {
         keep: Vec<bool>,
         extra: Vec<Option<Vec<u8>>>,
     ) -> Converter {
-        let fields = (keep.iter().filter(|k| **k).count() + extra.len()) as i16;
+        let kept = (0..types.len())
+            .filter(|i| keep.get(*i).copied().unwrap_or(true))
+            .count();
+        let fields = (kept + extra.len()) as i16;
         Converter {
             adapts: if adapts.is_empty() {
                 vec![Adapt::None; types.len()]
@@ -636,7 +639,7 @@ impl Converter {
             }
             out.extend_from_slice(&self.fields.to_be_bytes());
             for (column, (&ty, adapt)) in self.types.iter().zip(&self.adapts).enumerate() {
-                if !self.keep[column] {
+                if !self.keep.get(column).copied().unwrap_or(true) {
                     continue;
                 }
                 let Some(value) = t.field(data, column).and_then(|v| adapt.apply(v)) else {

@@ -109,6 +109,8 @@ pub struct PgTable {
     /// Secondary indexes that back no constraint: (name, `pg_get_indexdef`), which
     /// `--rebuild-indexes` drops before the load and recreates after it.
     pub secondary_indexes: Vec<(String, String)>,
+    /// Enabled row triggers that run BEFORE INSERT (user ones, not the system's).
+    pub insert_triggers: Vec<String>,
 }
 
 /// A foreign key anywhere in the database.

@@ -290,6 +290,26 @@ pub async fn read_catalog(client: &Client, schema: &str) -> Result<Catalog> {
             identity: r.get(7),
         });
     }
+    // Row triggers that run before an INSERT (not the system's own): with `triggers =
+    // "fire"` they may fill a NOT NULL column the export has no values for.
+    let triggers = client
+        .query(
+            "SELECT c.relname::text, t.tgname::text
+             FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
+             JOIN pg_namespace n ON n.oid = c.relnamespace
+             WHERE n.nspname = $1 AND NOT t.tgisinternal AND t.tgenabled <> 'D'
+               AND (t.tgtype & 1) = 1 AND (t.tgtype & 2) = 2 AND (t.tgtype & 4) = 4
+             ORDER BY 1, 2",
+            &[&schema],
+        )
+        .await
+        .map_err(error)
+        .with_context(ctx)?;
+    for r in triggers {
+        if let Some(t) = cat.tables.get_mut(&r.get::<_, String>(0)) {
+            t.insert_triggers.push(r.get(1));
+        }
+    }
     // Every sequence a column's default calls (owned by the column or not: pg_dump'd
     // schemas such as Pagila's have unowned ones), and identity columns' sequences.
     let seqs = client
@@ -471,7 +491,11 @@ impl<'a> tokio_postgres::types::FromSql<'a> for RawValue {
 /// The mapping's `[import] require` statements, each run in a READ ONLY transaction of
 /// its own before anything is written: each must return one boolean. Returns, per
 /// statement, true, false, or what went wrong.
-pub async fn requirements(client: &mut Client, sqls: &[String]) -> Vec<Result<bool, String>> {
+pub async fn requirements(
+    client: &mut Client,
+    schema: &str,
+    sqls: &[String],
+) -> Vec<Result<bool, String>> {
     let mut out = Vec::new();
     for sql in sqls {
         let answer = async {
@@ -481,6 +505,11 @@ pub async fn requirements(client: &mut Client, sqls: &[String]) -> Vec<Result<bo
                 .start()
                 .await
                 .map_err(|e| format!("{:#}", error(e)))?;
+            if let Some(path) = crate::db::sql::pg::search_path(schema) {
+                tx.batch_execute(&path)
+                    .await
+                    .map_err(|e| format!("{:#}", error(e)))?;
+            }
             let rows = tx
                 .query(sql.as_str(), &[])
                 .await
@@ -523,6 +552,9 @@ pub async fn probe_sets(
         .await
         .map_err(error)
         .context("checking the mapping's set expressions")?;
+    if let Some(path) = crate::db::sql::pg::search_path(schema) {
+        tx.batch_execute(&path).await.map_err(error)?;
+    }
     for q in questions {
         tx.batch_execute("SAVEPOINT pgconverge_probe")
             .await

@@ -4,6 +4,13 @@
 
 /// PostgreSQL.
 pub mod pg {
+    /// `SET LOCAL search_path` to a target schema, then public (where extensions such as
+    /// PostGIS usually live), so hooks and `set` expressions may name its tables
+    /// unqualified; None for `public` itself.
+    pub fn search_path(schema: &str) -> Option<String> {
+        (schema != "public").then(|| format!("SET LOCAL search_path TO {}, public", ident(schema)))
+    }
+
     /// An identifier: double quotes, embedded quotes doubled.
     pub fn ident(name: &str) -> String {
         format!("\"{}\"", name.replace('"', "\"\""))

@@ -20,11 +20,18 @@ pub struct Columns<'a> {
     pub keep: &'a [bool],
     /// Target columns the mapping's `set` computes.
     pub computed: &'a [String],
+    /// Loaded with the target's triggers firing (`triggers = "fire"`).
+    pub fire: bool,
 }
 
 /// Check one dataset's columns (its CSV header under target names, its manifest facts,
 /// the mapping's `set` columns) against its target table; problems go to `errors`.
-pub fn columns(c: &Columns<'_>, target: &PgTable, errors: &mut Vec<String>) {
+pub fn columns(
+    c: &Columns<'_>,
+    target: &PgTable,
+    errors: &mut Vec<String>,
+    warnings: &mut Vec<String>,
+) {
     let t = c.table;
     let facts: BTreeMap<&str, &ColumnEntry> = c
         .spec
@@ -39,19 +46,22 @@ pub fn columns(c: &Columns<'_>, target: &PgTable, errors: &mut Vec<String>) {
             format!("`{h}` (renamed `{name}`)")
         };
         let Some(col) = target.columns.iter().find(|x| &x.name == name) else {
+            let cut = crate::import::plan::truncated_identifier(name)
+                .filter(|cut| target.columns.iter().any(|x| x.name == *cut))
+                .map(|cut| format!("; PostgreSQL cut it to `{cut}` (63 bytes)"))
+                .unwrap_or_default();
             errors.push(format!(
-                "table `{t}`: the CSV column {shown} has no column of that name in the target                  (names are case-sensitive; the target has: {}){}",
+                "table `{t}`: the CSV column {shown} has no column of that name in the target \
+                 (names are case-sensitive; the target has: {}){cut}; rename it with \
+                 [tables.{}] columns = {{ {} = \"...\" }}, or leave it out with drop",
                 target
                     .columns
                     .iter()
                     .map(|x| x.name.as_str())
                     .collect::<Vec<_>>()
                     .join(", "),
-                if c.dataset != t {
-                    format!("; rename it with [tables.{}] columns", c.dataset)
-                } else {
-                    String::new()
-                }
+                crate::mapping::file::quote_key(c.dataset),
+                crate::mapping::file::quote_key(h),
             ));
             continue;
         };
@@ -95,7 +105,19 @@ pub fn columns(c: &Columns<'_>, target: &PgTable, errors: &mut Vec<String>) {
     for col in &target.columns {
         let fillable = col.has_default || col.generated || !col.identity.is_empty();
         let given = c.targets.contains(&col.name) || c.computed.contains(&col.name);
-        if col.not_null && !fillable && !given {
+        // A BEFORE INSERT trigger that fires may fill it (a tsvector, an audit column);
+        // if it does not, the COPY fails and nothing is kept.
+        let by_trigger = c.fire && !target.insert_triggers.is_empty();
+        if col.not_null && !fillable && !given && by_trigger {
+            warnings.push(format!(
+                "table `{t}`, column `{}`: NOT NULL without a default and no values in the \
+                 export: left to trigger {} (triggers = \"fire\"); if it does not fill it, \
+                 the COPY fails and nothing is kept",
+                col.name,
+                target.insert_triggers.join(", ")
+            ));
+        }
+        if col.not_null && !fillable && !given && !by_trigger {
             errors.push(format!(
                 "table `{t}`, column `{}`: NOT NULL without a default in the target, and the \
                  export has no values for it (give it one with [tables.{}] set)",

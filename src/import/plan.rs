@@ -337,6 +337,12 @@ impl Plan {
                 hint_if_denied: (i == 0).then_some(REPLICATION_ROLE_HINT),
             });
         }
+        if let Some(sql) = crate::db::sql::pg::search_path(&self.schema) {
+            out.push(Statement::sql(
+                sql,
+                "putting the target schema first (hooks and set expressions name its tables unqualified)",
+            ));
+        }
         if self.deferred {
             out.push(Statement::sql(
                 "SET CONSTRAINTS ALL DEFERRED",
@@ -756,12 +762,23 @@ fn dataset_load(
     let table = mapping.target_table(dataset);
     let explicit = map.and_then(|m| m.target.as_ref()).is_some();
     let Some(target) = cat.tables.get(&table) else {
-        // Names are matched exactly; say so when only the case differs.
+        // Names are matched exactly; say so when only the case differs, or when
+        // PostgreSQL cut the name to 63 bytes (MySQL allows 64).
         let near = cat
             .tables
             .keys()
             .find(|t| t.eq_ignore_ascii_case(&table))
             .map(|t| format!(" (the target has `{t}`: names are case-sensitive)"))
+            .or_else(|| {
+                let cut = truncated_identifier(&table)?;
+                cat.tables.contains_key(cut).then(|| {
+                    format!(
+                        " (the target has `{cut}`: PostgreSQL cuts names to 63 bytes; map it \
+                         with [tables.{}] target = \"{cut}\")",
+                        quote_key(dataset)
+                    )
+                })
+            })
             .unwrap_or_default();
         if mapping.skip_if_absent().contains(&table) {
             plan.skipped.push(Skipped {
@@ -843,9 +860,11 @@ fn dataset_load(
             targets: &target_columns,
             keep: &keep,
             computed: &sets_named.keys().cloned().collect::<Vec<_>>(),
+            fire: mapping.fires(dataset),
         },
         target,
         &mut plan.errors,
+        &mut plan.warnings,
     );
 
     // The `set` columns, as the target answered.
@@ -966,6 +985,19 @@ fn dataset_load(
         }
     }
     Some(load)
+}
+
+/// The name PostgreSQL keeps of an identifier longer than 63 bytes (NAMEDATALEN - 1),
+/// cut at a character boundary as it does; None when it fits.
+pub fn truncated_identifier(name: &str) -> Option<&str> {
+    if name.len() <= 63 {
+        return None;
+    }
+    let mut end = 63;
+    while !name.is_char_boundary(end) {
+        end -= 1;
+    }
+    Some(&name[..end])
 }
 
 fn column_list(t: &PgTable) -> String {
@@ -1221,7 +1253,10 @@ fn table_load(
         binary_types,
         csv_reason,
         sets: Vec::new(),
-        shape: Shape::default(),
+        shape: Shape {
+            keep: vec![true; input.header.len()],
+            constants: Vec::new(),
+        },
         staging: None,
         fire: false,
         copy_head: String::new(),

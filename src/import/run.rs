@@ -90,7 +90,7 @@ pub async fn prepare(job: &Job, progress: &Progress) -> Result<Prepared> {
     let requires = &job.mapping.hooks().require;
     for (sql, answer) in requires
         .iter()
-        .zip(postgres::requirements(&mut client, requires).await)
+        .zip(postgres::requirements(&mut client, &job.options.schema, requires).await)
     {
         match answer {
             Ok(true) => plan.mapping_steps.push(format!("require: {sql}: true")),

@@ -148,18 +148,15 @@ impl Mapping {
                  (target, columns, set, triggers, hooks, target_db, schema, skip_if_absent)"
             ));
         }
-        let mut m = Mapping::new(
+        // It replaces the stored mapping entirely: its own target_db, or the default.
+        Ok(Mapping::new(
             &self.name,
             self.source_db.clone(),
             file,
             Some(text),
             origin,
             false,
-        );
-        if m.file.target_db.is_none() {
-            m.target_db = self.target_db.clone();
-        }
-        Ok(m)
+        ))
     }
 
     fn new(

@@ -126,6 +126,8 @@ pub struct World {
     pub db: String,
     pub dir: tempfile::TempDir,
     keep: bool,
+    /// More PostgreSQL databases of this test (`pg_db`), dropped with it.
+    extra: std::cell::RefCell<Vec<String>>,
 }
 
 impl World {
@@ -158,7 +160,20 @@ impl World {
             db,
             dir: tempfile::tempdir().expect("tempdir"),
             keep: std::env::var("TEST_KEEP_DBS").is_ok_and(|v| v == "1"),
+            extra: Default::default(),
         }
+    }
+
+    /// Another PostgreSQL database of this test, `<db>_<suffix>`, created empty.
+    pub fn pg_db(&self, suffix: &str) -> String {
+        let name = format!("{}_{suffix}", self.db);
+        pg_exec(
+            "postgres",
+            &format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"),
+        );
+        pg_exec("postgres", &format!("CREATE DATABASE \"{name}\""));
+        self.extra.borrow_mut().push(name.clone());
+        name
     }
 
     pub fn path(&self) -> &Path {
@@ -247,13 +262,16 @@ impl Drop for World {
             return;
         }
         let db = self.db.clone();
+        let extra = self.extra.borrow().clone();
         // Never panic in drop (we may already be unwinding).
         let _ = std::panic::catch_unwind(|| {
             mysql_exec(None, &format!("DROP DATABASE IF EXISTS `{db}`"));
-            pg_exec(
-                "postgres",
-                &format!("DROP DATABASE IF EXISTS \"{db}\" WITH (FORCE)"),
-            );
+            for name in std::iter::once(&db).chain(&extra) {
+                pg_exec(
+                    "postgres",
+                    &format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"),
+                );
+            }
         });
     }
 }

@@ -15,6 +15,7 @@ mod export;
 mod fixture;
 mod import;
 mod log_run;
+mod mapping;
 mod proxy;
 mod reliability;
 mod servers;
