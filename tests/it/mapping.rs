@@ -321,6 +321,20 @@ fn a_v2_schema_converges_into_its_v3_rewrite() {
         stdout(&o)
     );
 
+    // Another mapping may be used at import only if it reads the same data.
+    let other = s.write_map(
+        "other.toml",
+        &s.mapping(&[])
+            .replace("where = \"deleted = 0\"", "where = \"deleted = 1\""),
+    );
+    let o = s.import(&dir, &["--map", other.to_str().unwrap()]);
+    assert_exit(&o, 2);
+    assert!(
+        stderr(&o).contains("reads different data than the export was made with"),
+        "{}",
+        stderr(&o)
+    );
+
     // Re-running is idempotent: truncate and reload, hooks written to be re-runnable.
     let first = s.snapshot();
     assert_exit(&s.import(&dir, &[]), 0);
@@ -720,5 +734,34 @@ fn profile_show_prints_the_built_in_mapping_file() {
         stderr(&o).contains("the built-in profiles are: alkemio, kratos"),
         "{}",
         stderr(&o)
+    );
+}
+
+#[test]
+fn a_failing_hook_is_named_and_nothing_is_kept() {
+    let w = World::new("mapping_hook_error");
+    w.mysql("CREATE TABLE t (id INT PRIMARY KEY); INSERT INTO t VALUES (1);");
+    w.pg("CREATE TABLE t (id integer PRIMARY KEY); INSERT INTO t VALUES (42);");
+    let o = w.run(&["export", &w.db, "--out", "out"]);
+    assert_exit(&o, 0);
+    let dir = export_dir(&o, w.path());
+    std::fs::write(
+        w.path().join("m.toml"),
+        "[import]\nafter = [\"UPDATE t SET id = id + 1\", \"INSERT INTO missing_table VALUES (1)\"]\n",
+    )
+    .unwrap();
+    let before = w.fingerprint();
+    let o = w.run(&["import", dir.to_str().unwrap(), "--yes", "--map", "m.toml"]);
+    assert_exit(&o, 2);
+    assert!(
+        stderr(&o).contains("[import] after hook #2 (INSERT INTO missing_table VALUES (1))")
+            && stderr(&o).contains("relation \"missing_table\" does not exist"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(
+        w.fingerprint(),
+        before,
+        "rolled back: the target still holds 42"
     );
 }
