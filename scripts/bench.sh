@@ -14,7 +14,8 @@
 #   binary limit   psql \copy of the same rows in binary COPY format (written by psql)
 #   pgconverge     export, import (default: CSV converted to binary COPY; and
 #                  --copy-format csv; and --rebuild-indexes; and --map into a different
-#                  schema: two renamed columns, a constant tenant_id on every table), verify
+#                  schema: two renamed columns, a constant tenant_id on every table), verify,
+#                  verify --deep (every value, against the files and the live source)
 #   pgloader       Debian package: data only, truncate, the cast rules this data needs
 #   sling          PyPI sling-linux-amd64 (if it installs and runs)
 # Results: a table on stdout and bench/results-<timestamp>.txt. Nothing here is a test.
@@ -259,6 +260,12 @@ for round in $(seq 1 "$ROUNDS"); do
     measure "pgconverge import --map (renames, tenant_id)#$round" "$TOTAL_ROWS" "$CSV_BYTES" "$PGC" import "$EXPORT_DIR" --yes --map "$WORK/mapped.toml" ${PGCONVERGE_IMPORT_ARGS:-}
 done
 measure "pgconverge verify" "$TOTAL_ROWS" 0 "$PGC" verify "$EXPORT_DIR" --target-db "$DB" --source
+# The last import above loaded the mapped database; reload the plain one for --deep.
+"$PGC" import "$EXPORT_DIR" --yes --target-db "$DB" -q > /dev/null
+for round in $(seq 1 "$ROUNDS"); do
+    measure "pgconverge verify --deep --source#$round" "$TOTAL_ROWS" 0 "$PGC" verify "$EXPORT_DIR" --target-db "$DB" --deep --source -q
+    measure "pgconverge verify --deep#$round" "$TOTAL_ROWS" 0 "$PGC" verify "$EXPORT_DIR" --target-db "$DB" --deep -q
+done
 
 # ------------------------------------------------------------------------- pgloader --
 if ! skip pgloader; then
@@ -353,6 +360,7 @@ print(f"import / binary limit:               {ratio('pgconverge import', blimit)
 print(f"import --copy-format csv / limit:    {ratio('pgconverge import --copy-format csv', limit)}")
 print(f"import --rebuild-indexes / limit:    {ratio('pgconverge import --rebuild-indexes', limit)}")
 print(f"import --map / import:               {ratio('pgconverge import --map (renames, tenant_id)', 'pgconverge import')}   (target <= 1.05)")
+print(f"verify --deep --source / import:     {ratio('pgconverge verify --deep --source', 'pgconverge import')}   (target <= 1.0)")
 e, i, p = secs("pgconverge export"), secs("pgconverge import"), secs("pgloader")
 print(f"(export + import) / pgloader:        {((e + i) / p):.2f}" if e and i and p else "(export + import) / pgloader:        n/a", "  (target <= 0.4)")
 s = secs("sling")

@@ -265,9 +265,17 @@ pub struct VerifyArgs {
     /// The mapping file the import used, when it was not the export's own
     #[arg(long, value_name = "FILE")]
     pub map: Option<PathBuf>,
-    /// Also count rows in the MySQL source (reports drift since the export)
+    /// Also count rows in the MySQL source (reports drift since the export); with
+    /// --deep, compare every value with the live source instead of the export's files
     #[arg(long)]
     pub source: bool,
+    /// Compare every value of every row, not just counts: with the export's files, or
+    /// (with --source) with the live source read through MySQL's binary protocol
+    #[arg(long)]
+    pub deep: bool,
+    /// With --deep, list at most this many differences (all are counted)
+    #[arg(long, default_value_t = 20, value_name = "N")]
+    pub max_diffs: usize,
     /// Skip the orphan-row check of foreign keys
     #[arg(long)]
     pub no_fk: bool,

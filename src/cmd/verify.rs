@@ -105,7 +105,16 @@ async fn resolve_and_verify(ctx: &Ctx, args: &VerifyArgs, dir: ExportDir) -> Res
         manifest,
         mapping,
     };
-    verify::verify(&job).await
+    let report = verify::verify(&job).await?;
+    if !args.deep {
+        return Ok(report);
+    }
+    let source = match &job.source {
+        Some(cfg) => verify::run::DeepSource::Live(Box::new(cfg.clone())),
+        None => verify::run::DeepSource::Files,
+    };
+    let deep = verify::run::deep(&job, &source, args.max_diffs, &ctx.progress()).await?;
+    Ok(report.with_deep(deep))
 }
 
 fn render(r: &Report, with_source: bool) -> String {
@@ -135,6 +144,39 @@ fn render(r: &Report, with_source: bool) -> String {
         t.row(row);
     }
     let mut out = t.render();
+    if let Some(deep) = &r.deep {
+        let mut t = Table::new([
+            "deep",
+            "matched by",
+            "source",
+            "target",
+            "equal",
+            "only source",
+            "only target",
+            "different",
+        ]);
+        for d in deep {
+            t.row([
+                d.table.clone(),
+                d.matched_by.clone(),
+                d.source_rows.to_string(),
+                d.target_rows.to_string(),
+                d.equal.to_string(),
+                d.only_in_source.to_string(),
+                d.only_in_target.to_string(),
+                d.different.to_string(),
+            ]);
+        }
+        out.push('\n');
+        out.push_str(&t.render());
+        for d in deep.iter().filter(|d| !d.not_compared.is_empty()) {
+            out.push_str(&format!(
+                "not compared in `{}`: {}\n",
+                d.table,
+                d.not_compared.join(", ")
+            ));
+        }
+    }
     if !r.foreign_keys.is_empty() {
         let bad = r.foreign_keys.iter().filter(|f| f.orphans > 0).count();
         out.push_str(&format!(

@@ -44,6 +44,23 @@ pub enum ReadFrom<'a> {
     Query(&'a str),
 }
 
+/// A live MySQL value as the binary protocol delivers it (`verify --deep --source`
+/// reads typed values, not the export's text), mirroring the driver's type so that the
+/// pure comparison needs no driver.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Typed<'a> {
+    Null,
+    Int(i64),
+    UInt(u64),
+    F32(f32),
+    F64(f64),
+    Bytes(&'a [u8]),
+    /// Year, month, day, hour, minute, second, microsecond.
+    Date(u16, u8, u8, u8, u8, u8, u32),
+    /// Negative, days, hours, minutes, seconds, microseconds.
+    Time(bool, u32, u8, u8, u8, u32),
+}
+
 /// One column as a reader fetches it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ReadColumn<'a> {

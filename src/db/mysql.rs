@@ -10,7 +10,7 @@ use mysql_async::prelude::*;
 use mysql_async::{Conn, OptsBuilder};
 
 use crate::config::{ServerConfig, SslMode};
-use crate::db::catalog::{Read, ReadColumn, ReadFrom, Snapshot, SourceColumn, SourceTable};
+use crate::db::catalog::{Read, ReadColumn, ReadFrom, Snapshot, SourceColumn, SourceTable, Typed};
 use crate::db::sql::my::{ident as quote_ident, qualified};
 use crate::db::tls;
 use crate::hint::with_hint;
@@ -642,6 +642,77 @@ where
             }
         }
         on_row(&values, &lossy)?;
+    }
+    Ok(())
+}
+
+/// A session for `verify --deep --source`: the export's settings (UTC, utf8mb4) and one
+/// consistent read-only snapshot.
+pub async fn open_verifier(cfg: &ServerConfig, db: &str) -> Result<Conn> {
+    let mut conn = connect(cfg, Some(db)).await?;
+    prepare_reader(&mut conn).await?;
+    start_snapshot(&mut conn).await?;
+    Ok(conn)
+}
+
+/// Stream the given columns of a dataset (a table with its filter, or a query) through
+/// the BINARY protocol — typed values, not the text the export reads — into `on_row`.
+/// `bytes` columns are read as their stored bytes (`CAST(c AS BINARY)`).
+pub async fn stream_typed<F>(
+    conn: &mut Conn,
+    db: &str,
+    from: ReadFrom<'_>,
+    columns: &[(&str, bool)],
+    mut on_row: F,
+) -> Result<()>
+where
+    F: FnMut(&[Typed<'_>]) -> Result<()>,
+{
+    use mysql_async::Value;
+    let cols: Vec<String> = columns
+        .iter()
+        .map(|(c, bytes)| match bytes {
+            true => format!("CAST({} AS BINARY)", quote_ident(c)),
+            false => quote_ident(c),
+        })
+        .collect();
+    let mut sql = format!("SELECT {} FROM {}", cols.join(", "), from_clause(db, from));
+    if let ReadFrom::Table {
+        filter: Some(f), ..
+    } = from
+    {
+        sql.push_str(&format!(" WHERE ({f})"));
+    }
+    let name = dataset_name(from).to_string();
+    let mut result = conn
+        .exec_iter(sql, ())
+        .await
+        .map_err(error)
+        .with_context(|| format!("reading `{name}` for verify"))?;
+    while let Some(row) = result
+        .next()
+        .await
+        .map_err(error)
+        .with_context(|| format!("reading `{name}` for verify"))?
+    {
+        let mut typed = Vec::with_capacity(columns.len());
+        for i in 0..columns.len() {
+            typed.push(match row.as_ref(i) {
+                None | Some(Value::NULL) => Typed::Null,
+                Some(Value::Bytes(b)) => Typed::Bytes(b),
+                Some(Value::Int(v)) => Typed::Int(*v),
+                Some(Value::UInt(v)) => Typed::UInt(*v),
+                Some(Value::Float(v)) => Typed::F32(*v),
+                Some(Value::Double(v)) => Typed::F64(*v),
+                Some(Value::Date(y, m, d, h, mi, s, us)) => {
+                    Typed::Date(*y, *m, *d, *h, *mi, *s, *us)
+                }
+                Some(Value::Time(neg, days, h, m, s, us)) => {
+                    Typed::Time(*neg, *days, *h, *m, *s, *us)
+                }
+            });
+        }
+        on_row(&typed)?;
     }
     Ok(())
 }

@@ -655,6 +655,61 @@ impl std::fmt::Display for FeedStopped {
 
 impl std::error::Error for FeedStopped {}
 
+/// Stream `SELECT cols FROM schema.table` out of the target with `COPY ... TO STDOUT`
+/// (text format, in the session's ISO/UTC/hex settings), one row of fields at a time.
+pub async fn copy_out_rows(
+    client: &Client,
+    schema: &str,
+    table: &str,
+    columns: &[String],
+    mut on_row: impl FnMut(&[Option<Vec<u8>>]) -> Result<()>,
+) -> Result<()> {
+    use futures_util::StreamExt;
+    let context = || format!("reading `{table}` from the target for verify");
+    client
+        .batch_execute(
+            "SET DateStyle = ISO; SET TimeZone = 'UTC'; SET extra_float_digits = 3; \
+             SET bytea_output = hex; SET IntervalStyle = postgres",
+        )
+        .await
+        .map_err(error)
+        .with_context(context)?;
+    let cols: Vec<String> = columns
+        .iter()
+        .map(|c| crate::db::sql::pg::ident(c))
+        .collect();
+    let sql = format!(
+        "COPY (SELECT {} FROM {}) TO STDOUT",
+        cols.join(", "),
+        qualified(schema, table)
+    );
+    let stream = client
+        .copy_out(&sql)
+        .await
+        .map_err(error)
+        .with_context(context)?;
+    futures_util::pin_mut!(stream);
+    let mut pending: Vec<u8> = Vec::new();
+    let mut fields = Vec::new();
+    let mut failed = None;
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(error).with_context(context)?;
+        pending.extend_from_slice(&chunk);
+        let used = crate::codec::pgtext::rows(&pending, &mut fields, |row| {
+            if failed.is_none()
+                && let Err(e) = on_row(row)
+            {
+                failed = Some(e);
+            }
+        });
+        pending.drain(..used);
+        if let Some(e) = failed.take() {
+            return Err(e);
+        }
+    }
+    Ok(())
+}
+
 /// Run `COPY ... FROM STDIN` with the data `chunks` deliver and return the row count the
 /// server reports. Unless the feeder says `End`, the sink is dropped unfinished, which
 /// sends CopyFail: nothing of that COPY remains (error [`FeedStopped`] in the chain).

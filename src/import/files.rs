@@ -2,12 +2,11 @@
 //! CSV header, and the pre-pass over every file (size, sha256 and record count against the
 //! manifest), on all cores at once, because its time is added to the maintenance window.
 
-use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use anyhow::{Context, Result, anyhow, bail};
 
-use crate::codec::csv::{self, NullStyle};
+use crate::codec::csv::NullStyle;
 use crate::hint::WithHint;
 use crate::import::plan::TableInput;
 use crate::progress::Progress;
@@ -37,30 +36,10 @@ pub fn inputs(dir: &ExportDir, specs: Vec<TableSpec>) -> Result<Vec<TableInput>>
                 ))
                 .hint("an export holds plain files only: export again");
             }
-            let header = read_header(&path)
+            let header = csvfile::header(&path)
                 .with_context(|| format!("table `{}`: reading the header of {first}", spec.name))
                 .hint("the export is incomplete or was changed: export again")?;
             Ok(TableInput { spec, header })
-        })
-        .collect()
-}
-
-/// The CSV header (column names), read from the start of the file.
-fn read_header(path: &Path) -> Result<Vec<String>> {
-    use std::io::Read;
-    let f = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
-    let mut buf = Vec::new();
-    f.take(4 << 20)
-        .read_to_end(&mut buf)
-        .with_context(|| format!("reading {}", path.display()))?;
-    let (fields, _) = csv::read_record(&buf, 0, NullStyle::Marker)
-        .map_err(|e| anyhow!("{e}"))?
-        .ok_or_else(|| anyhow!("{} is empty: no header row", path.display()))?;
-    fields
-        .into_iter()
-        .map(|f| {
-            let bytes = f.unwrap_or_else(|| csv::NULL.to_vec());
-            String::from_utf8(bytes).map_err(|_| anyhow!("a header name is not UTF-8"))
         })
         .collect()
 }

@@ -201,6 +201,68 @@ pub fn scan(
     })
 }
 
+/// The CSV header (column names), read from the start of the file.
+pub fn header(path: &Path) -> Result<Vec<String>> {
+    let f = File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let mut buf = Vec::new();
+    f.take(4 << 20)
+        .read_to_end(&mut buf)
+        .with_context(|| format!("reading {}", path.display()))?;
+    let (fields, _) = crate::codec::csv::read_record(&buf, 0, NullStyle::Marker)
+        .map_err(|e| anyhow::anyhow!("{e}"))?
+        .ok_or_else(|| anyhow::anyhow!("{} is empty: no header row", path.display()))?;
+    fields
+        .into_iter()
+        .map(|f| {
+            let bytes = f.unwrap_or_else(|| crate::codec::csv::NULL.to_vec());
+            String::from_utf8(bytes).map_err(|_| anyhow::anyhow!("a header name is not UTF-8"))
+        })
+        .collect()
+}
+
+/// Every data record of a file, streamed (memory: one read plus the longest record).
+pub fn for_each_record(
+    path: &Path,
+    nulls: NullStyle,
+    mut on_record: impl FnMut(&[Option<&[u8]>]),
+) -> Result<()> {
+    const READ: usize = 1 << 20;
+    let mut f = File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let mut tokenizer = Tokenizer::new(nulls);
+    let mut buf: Vec<u8> = Vec::with_capacity(2 * READ);
+    let mut header = true;
+    let mut eof = false;
+    while !eof {
+        let start = buf.len();
+        buf.resize(start + READ.max(start / 2), 0);
+        let n = f
+            .read(&mut buf[start..])
+            .with_context(|| format!("reading {}", path.display()))?;
+        buf.truncate(start + n);
+        eof = n == 0;
+        let mut pos = 0;
+        loop {
+            match tokenizer.split(&buf, pos, eof) {
+                Ok(Some(next)) => {
+                    if !std::mem::replace(&mut header, false) {
+                        let fields: Vec<Option<&[u8]>> = (0..tokenizer.len())
+                            .map(|i| tokenizer.field(&buf, i))
+                            .collect();
+                        on_record(&fields);
+                    }
+                    pos = next;
+                }
+                Ok(None) => break,
+                Err(what) => {
+                    anyhow::bail!("reading {}: {what}", path.display());
+                }
+            }
+        }
+        buf.drain(..pos);
+    }
+    Ok(())
+}
+
 /// Which record `record_at` looks for.
 #[derive(Debug, Clone, Copy)]
 pub enum Pick {

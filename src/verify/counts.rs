@@ -161,6 +161,9 @@ pub struct Report {
     pub schema: String,
     pub tables: Vec<TableCheck>,
     pub foreign_keys: Vec<OrphanCheck>,
+    /// `--deep`: every value compared, per table.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deep: Option<Vec<crate::verify::deep::TableDeep>>,
     pub differences: Vec<String>,
 }
 
@@ -191,8 +194,51 @@ impl Report {
             schema,
             tables,
             foreign_keys,
+            deep: None,
             differences,
         }
+    }
+
+    /// Add what `--deep` found: every difference it named, and a line for each table
+    /// whose differences were too many to itemise.
+    pub fn with_deep(mut self, deep: Vec<crate::verify::deep::TableDeep>) -> Report {
+        for t in &deep {
+            self.differences
+                .extend(t.differences.iter().map(|d| d.message()));
+            let listed = t.differences.len() as u64;
+            let total = t.only_in_source + t.only_in_target + t.different;
+            if total > listed || t.buckets_not_itemised > 0 {
+                self.differences.push(format!(
+                    "table `{}`: {} rows only in the source, {} only in the target, {} with \
+                     different values{}{}",
+                    t.table,
+                    t.only_in_source,
+                    t.only_in_target,
+                    t.different,
+                    if total > listed {
+                        format!(" ({listed} listed; --max-diffs shows more)")
+                    } else {
+                        String::new()
+                    },
+                    if t.buckets_not_itemised > 0 {
+                        format!(
+                            ", and {} more buckets of rows that differ, not itemised",
+                            t.buckets_not_itemised
+                        )
+                    } else {
+                        String::new()
+                    }
+                ));
+            } else if !t.ok() && total == 0 {
+                self.differences.push(format!(
+                    "table `{}`: {} rows in the source, {} in the target",
+                    t.table, t.source_rows, t.target_rows
+                ));
+            }
+        }
+        self.ok = self.differences.is_empty();
+        self.deep = Some(deep);
+        self
     }
 
     /// Rows found in the target, over all tables.

@@ -1,7 +1,11 @@
 //! `verify`: proof that the target holds what the export holds. `counts` judges row
-//! counts and orphan rows (pure); `run` reads them from the servers.
+//! counts and orphan rows (pure); `run` reads them from the servers. `--deep` compares
+//! every value: `canon` puts each in one form (pure), `deep` buckets, narrows and names
+//! the differences (pure), `run::deep` streams both sides.
 
+pub mod canon;
 pub mod counts;
+pub mod deep;
 pub mod run;
 
 pub use run::{Job, verify};

@@ -2,17 +2,24 @@
 //! `--source`), and orphan rows of every foreign key among the imported tables; the
 //! verdicts are `verify::counts`'.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use anyhow::Result;
 
+use crate::codec::csv::NullStyle;
 use crate::config::ServerConfig;
-use crate::db::catalog::ReadFrom;
+use crate::db::catalog::{ReadFrom, Typed};
 use crate::db::{mysql, postgres};
 use crate::mapping::Mapping;
+use crate::progress::Progress;
+use crate::store::csvfile;
 use crate::store::export_dir::ExportDir;
 use crate::store::manifest::Loaded;
+use crate::store::manifest::TableSpec;
+use crate::verify::canon;
 use crate::verify::counts::{self, OrphanCheck, Report};
+use crate::verify::deep::{self, TableDeep};
 
 /// Everything a verification needs, resolved before it starts.
 pub struct Job {
@@ -131,4 +138,348 @@ pub async fn verify(job: &Job) -> Result<Report> {
         tables,
         foreign_keys,
     ))
+}
+
+/// Where `--deep` reads the source side.
+#[derive(Debug, Clone)]
+pub enum DeepSource {
+    /// The export's CSV files.
+    Files,
+    /// The live MySQL source, through the binary protocol (not the export's encoder).
+    Live(Box<ServerConfig>),
+}
+
+/// Rows kept per narrowing: the buckets narrowed at most hold about this many rows.
+const NARROW_ROWS: u64 = 200_000;
+
+/// `verify --deep`: every value of every loaded table, compared with the export's files
+/// or the live source.
+pub async fn deep(
+    job: &Job,
+    source: &DeepSource,
+    max_diffs: usize,
+    progress: &Progress,
+) -> Result<Vec<TableDeep>> {
+    let specs = job.manifest.tables();
+    let client = Arc::new(postgres::connect(&job.target, &job.target_db).await?);
+    let catalog = postgres::read_catalog(&client, &job.schema).await?;
+    let mut live = match source {
+        DeepSource::Live(cfg) => {
+            Some(mysql::open_verifier(cfg, &job.manifest.source_database()).await?)
+        }
+        DeepSource::Files => None,
+    };
+    let mut targets: BTreeMap<String, Vec<&TableSpec>> = BTreeMap::new();
+    for s in &specs {
+        targets
+            .entry(job.mapping.target_table(&s.name))
+            .or_default()
+            .push(s);
+    }
+    let mut out = Vec::new();
+    for (name, datasets) in targets {
+        let Some(table) = catalog.tables.get(&name) else {
+            continue;
+        };
+        let plan = Arc::new(deep::plan_table(table, &datasets, &job.mapping));
+        let expected: u64 = datasets.iter().filter_map(|d| d.rows).sum();
+        let n = deep::bucket_count(expected);
+        let bar = progress.rows(&format!("deep {name}"), expected * 2);
+        // Both sides at once, the target on another thread: each canonicalises and
+        // hashes its own rows.
+        let target = tokio::spawn(read_target(
+            client.clone(),
+            job.schema.clone(),
+            plan.clone(),
+            n,
+            None,
+            bar.clone(),
+        ));
+        let (s, conn) = read_source(
+            job,
+            source,
+            &plan,
+            &datasets,
+            n,
+            None,
+            live.take(),
+            bar.clone(),
+        )
+        .await;
+        live = conn;
+        let t = target
+            .await
+            .map_err(|e| anyhow::anyhow!("reading the target failed: {e}"))?;
+        let (s, _) = s?;
+        let (t, _) = t?;
+        let differing = s.differing(&t);
+        let mut report = TableDeep {
+            table: name.clone(),
+            source_rows: s.rows,
+            target_rows: t.rows,
+            compared_columns: plan.columns.iter().map(|c| c.column.clone()).collect(),
+            not_compared: plan
+                .not_compared
+                .iter()
+                .map(|(c, why)| format!("{c} ({why})"))
+                .collect(),
+            matched_by: match plan.key.is_empty() {
+                true => "(whole row)".into(),
+                false => plan
+                    .key
+                    .iter()
+                    .map(|&i| plan.columns[i].column.clone())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            },
+            ..TableDeep::default()
+        };
+        // Rows of the buckets that agree are equal on both sides.
+        let all: BTreeSet<usize> = differing.iter().copied().collect();
+        report.equal = (0..n)
+            .filter(|i| !all.contains(i))
+            .map(|i| s.count[i] as u64)
+            .sum();
+        if !differing.is_empty() {
+            // Narrow down as many differing buckets as fit the memory budget.
+            let per_bucket = (expected / n as u64).max(1);
+            let take = ((NARROW_ROWS / per_bucket) as usize)
+                .max(1)
+                .min(differing.len());
+            let chosen: Arc<BTreeSet<usize>> =
+                Arc::new(differing[..take].iter().copied().collect());
+            report.buckets_not_itemised = (differing.len() - take) as u64;
+            let target = tokio::spawn(read_target(
+                client.clone(),
+                job.schema.clone(),
+                plan.clone(),
+                n,
+                Some(chosen.clone()),
+                bar.clone(),
+            ));
+            let (s, conn) = read_source(
+                job,
+                source,
+                &plan,
+                &datasets,
+                n,
+                Some(chosen),
+                live.take(),
+                bar.clone(),
+            )
+            .await;
+            live = conn;
+            let t = target
+                .await
+                .map_err(|e| anyhow::anyhow!("reading the target failed: {e}"))?;
+            let (_, ks) = s?;
+            let (_, kt) = t?;
+            deep::compare(&plan, &ks, &kt, max_diffs, &mut report);
+            report.explain_hooks(job.adjustments.get(&name).copied().unwrap_or(0));
+        }
+        bar.finish_and_clear();
+        progress.note(format!(
+            "deep `{name}`: {} rows compared, {} equal",
+            report.source_rows.max(report.target_rows),
+            report.equal
+        ));
+        out.push(report);
+    }
+    if let Some(conn) = live {
+        let _ = conn.disconnect().await;
+    }
+    Ok(out)
+}
+
+/// One side's pass: its buckets, and with `keep` the rows of those buckets.
+type Pass = (deep::Buckets, deep::Kept);
+
+/// The target side: `COPY (SELECT compared columns) TO STDOUT`, canonicalised.
+async fn read_target(
+    client: Arc<tokio_postgres::Client>,
+    schema: String,
+    plan: Arc<deep::TablePlan>,
+    n: usize,
+    keep: Option<Arc<BTreeSet<usize>>>,
+    bar: indicatif::ProgressBar,
+) -> Result<Pass> {
+    let mut buckets = deep::Buckets::new(n);
+    let mut kept = deep::Kept::default();
+    let columns: Vec<String> = plan.columns.iter().map(|c| c.column.clone()).collect();
+    postgres::copy_out_rows(&client, &schema, &plan.table, &columns, |row| {
+        let values: Vec<Option<Vec<u8>>> = plan
+            .columns
+            .iter()
+            .zip(row)
+            .map(|(c, v)| canon::text(c.kind, v.as_deref()))
+            .collect();
+        let h = deep::row_hash(&plan, &values, n);
+        if let Some(keep) = &keep {
+            if keep.contains(&h.bucket) {
+                let shown = row
+                    .iter()
+                    .map(|v| v.as_ref().map(|v| String::from_utf8_lossy(v).into_owned()))
+                    .collect();
+                kept.add(&plan, values, shown);
+            }
+        } else {
+            buckets.add(h);
+        }
+        bar.inc(1);
+        Ok(())
+    })
+    .await?;
+    Ok((buckets, kept))
+}
+
+/// The source side, dataset by dataset: the export's files, or the live source.
+#[allow(clippy::too_many_arguments)]
+async fn read_source(
+    job: &Job,
+    source: &DeepSource,
+    plan: &deep::TablePlan,
+    datasets: &[&TableSpec],
+    n: usize,
+    keep: Option<Arc<BTreeSet<usize>>>,
+    mut live: Option<mysql_async::Conn>,
+    bar: indicatif::ProgressBar,
+) -> (Result<Pass>, Option<mysql_async::Conn>) {
+    let mut buckets = deep::Buckets::new(n);
+    let mut kept = deep::Kept::default();
+    let mut take = |values: Vec<Option<Vec<u8>>>, shown: &dyn Fn() -> Vec<Option<String>>| {
+        let h = deep::row_hash(plan, &values, n);
+        match &keep {
+            Some(keep) if keep.contains(&h.bucket) => kept.add(plan, values, shown()),
+            Some(_) => {}
+            None => buckets.add(h),
+        }
+        bar.inc(1);
+    };
+    for (d, spec) in datasets.iter().enumerate() {
+        let result = match (source, live.as_mut()) {
+            (DeepSource::Live(_), Some(conn)) => {
+                let from = match &spec.query {
+                    Some(q) => ReadFrom::Query(q),
+                    None => ReadFrom::Table {
+                        name: &spec.name,
+                        filter: spec.filter.as_deref(),
+                    },
+                };
+                // The columns this dataset gives; the others are NULL in its rows.
+                let given: Vec<usize> = (0..plan.columns.len())
+                    .filter(|&i| plan.columns[i].sources[d].0.is_some())
+                    .collect();
+                let cols: Vec<(&str, bool)> = given
+                    .iter()
+                    .map(|&i| {
+                        let (name, before) = &plan.columns[i].sources[d];
+                        (name.as_deref().unwrap_or_default(), before.base64)
+                    })
+                    .collect();
+                let db = job.manifest.source_database();
+                mysql::stream_typed(conn, &db, from, &cols, |row| {
+                    let mut values = vec![None; plan.columns.len()];
+                    for (&i, v) in given.iter().zip(row) {
+                        let c = &plan.columns[i];
+                        values[i] = canon::source_typed(c.kind, c.sources[d].1, *v);
+                    }
+                    // How the row reads is only needed for a row kept for the report.
+                    take(values, &|| {
+                        let mut shown = vec![None; plan.columns.len()];
+                        for (&i, v) in given.iter().zip(row) {
+                            shown[i] = shown_typed(*v);
+                        }
+                        shown
+                    });
+                    Ok(())
+                })
+                .await
+            }
+            _ => read_files(job, plan, d, spec, &mut take).await,
+        };
+        if let Err(e) = result {
+            return (Err(e), live);
+        }
+    }
+    (Ok((buckets, kept)), live)
+}
+
+/// What a side does with each canonical row: hash it (or keep it), with how it reads.
+type Take<'a> = dyn FnMut(Vec<Option<Vec<u8>>>, &dyn Fn() -> Vec<Option<String>>) + 'a;
+
+/// A dataset's CSV files, canonicalised as the export wrote them.
+async fn read_files(
+    job: &Job,
+    plan: &deep::TablePlan,
+    d: usize,
+    spec: &TableSpec,
+    take: &mut Take<'_>,
+) -> Result<()> {
+    let nulls = if job.manifest.is_legacy() {
+        NullStyle::EmptyUnquoted
+    } else {
+        NullStyle::Marker
+    };
+    for file in &spec.files {
+        let path = job.dir.file(&file.file);
+        let header = csvfile::header(&path)?;
+        let positions: Vec<Option<usize>> = plan
+            .columns
+            .iter()
+            .map(|c| match &c.sources[d].0 {
+                None => Ok(None),
+                Some(name) => header
+                    .iter()
+                    .position(|h| h == name)
+                    .map(Some)
+                    .ok_or_else(|| {
+                        anyhow::anyhow!("{}: no column `{name}` in its header", file.file)
+                    }),
+            })
+            .collect::<Result<_>>()?;
+        csvfile::for_each_record(&path, nulls, |fields| {
+            let values = plan
+                .columns
+                .iter()
+                .zip(&positions)
+                .map(|(c, &i)| {
+                    let v = i.and_then(|i| fields.get(i).copied().flatten());
+                    canon::source_text(c.kind, c.sources[d].1, v)
+                })
+                .collect();
+            take(values, &|| {
+                positions
+                    .iter()
+                    .map(|&i| {
+                        i.and_then(|i| fields.get(i).copied().flatten())
+                            .map(|v| String::from_utf8_lossy(v).into_owned())
+                    })
+                    .collect()
+            });
+        })?;
+    }
+    Ok(())
+}
+
+/// How a live value reads in a difference.
+fn shown_typed(v: Typed<'_>) -> Option<String> {
+    Some(match v {
+        Typed::Null => return None,
+        Typed::Int(i) => i.to_string(),
+        Typed::UInt(u) => u.to_string(),
+        Typed::F32(f) => format!("{f:?}"),
+        Typed::F64(f) => format!("{f:?}"),
+        Typed::Bytes(b) => match std::str::from_utf8(b) {
+            Ok(s) => s.to_string(),
+            Err(_) => format!("\\x{}", hex::encode(b)),
+        },
+        Typed::Date(y, m, d, h, mi, s, us) => {
+            format!("{y:04}-{m:02}-{d:02} {h:02}:{mi:02}:{s:02}.{us:06}")
+        }
+        Typed::Time(neg, days, h, m, s, us) => format!(
+            "{}{}:{m:02}:{s:02}.{us:06}",
+            if neg { "-" } else { "" },
+            days * 24 + h as u32
+        ),
+    })
 }

@@ -8,6 +8,7 @@ mod adapt;
 mod binary;
 mod charset;
 mod check;
+mod deep;
 mod demo;
 mod docker;
 mod exact;

@@ -320,6 +320,37 @@ fn a_v2_schema_converges_into_its_v3_rewrite() {
         "{}",
         stdout(&o)
     );
+    // Every value, through the renames, filters, query, encode and adaptations; the
+    // `set` columns and the trigger's tsvector are computed, not compared.
+    for mode in [&["--deep"][..], &["--deep", "--source"][..]] {
+        let mut args = vec!["verify", dir.to_str().unwrap()];
+        args.extend_from_slice(mode);
+        let o = s.w.run(&args);
+        assert_exit(&o, 0);
+        let out = stdout(&o);
+        assert!(
+            out.contains("not compared in `people`: tenant_id (computed by the mapping's set for `teachers`), full_name (computed by the mapping's set for `users`), status (computed by the mapping's set for `teachers`)"),
+            "{out}"
+        );
+        assert!(
+            out.contains("not compared in `articles`: tenant_id"),
+            "{out}"
+        );
+        assert!(out.contains("search (no value from the export)"), "{out}");
+    }
+    pg_exec(
+        &s.v3,
+        "UPDATE app.people SET avatar = 'eJxLTEoGAAJNASc' WHERE id = 1",
+    );
+    let o =
+        s.w.run(&["verify", dir.to_str().unwrap(), "--deep", "--source"]);
+    assert_exit(&o, 1);
+    assert!(
+        stdout(&o).contains(r#"table `people`, id=1, column `avatar`: source "#),
+        "{}",
+        stdout(&o)
+    );
+    assert_exit(&s.import(&dir, &[]), 0);
 
     // Another mapping may be used at import only if it reads the same data.
     let other = s.write_map(
@@ -764,4 +795,43 @@ fn a_failing_hook_is_named_and_nothing_is_kept() {
         before,
         "rolled back: the target still holds 42"
     );
+}
+
+#[test]
+fn rows_the_hooks_add_are_expected_by_verify() {
+    let w = World::new("mapping_hook_rows");
+    w.mysql(
+        "CREATE TABLE t (id INT PRIMARY KEY, v TEXT); INSERT INTO t VALUES (1, 'a'), (2, 'b');",
+    );
+    w.pg("CREATE TABLE t (id integer PRIMARY KEY, v text);");
+    std::fs::write(
+        w.path().join("m.toml"),
+        "[import]\nafter = [\"INSERT INTO t VALUES (1000, 'added by the hook')\"]\n",
+    )
+    .unwrap();
+    let o = w.run(&["export", &w.db, "--map", "m.toml", "--out", "out"]);
+    assert_exit(&o, 0);
+    let dir = export_dir(&o, w.path());
+    let d = dir.to_str().unwrap();
+    let o = w.run(&["import", d, "--yes"]);
+    assert_exit(&o, 0);
+    assert!(
+        stderr(&o).contains("`t`: +1 rows by the hooks and triggers (recorded for verify)"),
+        "{}",
+        stderr(&o)
+    );
+    let o = w.run(&["verify", d]);
+    assert_exit(&o, 0);
+    for mode in [&["--deep"][..], &["--deep", "--source"][..]] {
+        let mut args = vec!["verify", d];
+        args.extend_from_slice(mode);
+        let o = w.run(&args);
+        assert_exit(&o, 0);
+    }
+    // A row the hook did not add is still a difference.
+    w.pg("INSERT INTO t VALUES (2000, 'not recorded')");
+    assert_exit(&w.run(&["verify", d]), 1);
+    let o = w.run(&["verify", d, "--deep"]);
+    assert_exit(&o, 1);
+    assert!(stdout(&o).contains("only in the target"), "{}", stdout(&o));
 }

@@ -1,0 +1,922 @@
+//! PURE: the one form each value takes before `verify --deep` compares it, whichever
+//! side it comes from — PostgreSQL's text output, the export's CSV text, or a live MySQL
+//! value read through the binary protocol (never through the export's encoder, so that
+//! a bug there cannot hide itself). The rules are the README's "How --deep compares":
+//! timestamps at the lower precision of the two columns, numerics by value, floats by
+//! their exact binary value, booleans and MySQL's truth, UUIDs case-folded, bytes as
+//! bytes, `json` byte-exact, `jsonb` by meaning, `char(n)` without trailing blanks, and
+//! the export's own rules (zero dates and `char(36)` `''` as NULL) and the import's
+//! adaptations applied to the source side.
+
+use std::collections::BTreeMap;
+
+use crate::codec::geometry::{self, Form};
+pub use crate::db::catalog::Typed;
+
+/// How one compared column's values are put in canonical form.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A decimal integer.
+    Int,
+    /// A decimal number by value (`1.50` = `1.5`), or NaN / ±Infinity.
+    Decimal,
+    /// The exact bits of a single- or double-precision float.
+    F32,
+    F64,
+    Bool,
+    /// Text; `trim`: trailing blanks do not count (`char(n)`: MySQL strips, PostgreSQL pads).
+    Text {
+        trim: bool,
+    },
+    /// A UUID, case-folded.
+    Uuid,
+    /// Bytes (PostgreSQL `bytea`, MySQL blobs and binary strings).
+    Bytes,
+    /// A text column holding base64 of the source's stored bytes (a mapping's `encode`).
+    Base64,
+    Date,
+    /// A timestamp to this many fraction digits (the lower of the two columns').
+    Timestamp {
+        digits: u8,
+    },
+    /// A time of day, or an interval, as signed microseconds, to this many digits.
+    Duration {
+        digits: u8,
+    },
+    /// `json`: the text, byte for byte.
+    Json,
+    /// `jsonb`: by meaning (keys unordered, the last of duplicate keys, numbers by value).
+    Jsonb,
+    /// An array (a MySQL SET into `text[]`): its elements.
+    Array,
+    /// Binary digits (`bit(n)`).
+    Bits {
+        width: usize,
+    },
+    /// A spatial value in a PostgreSQL geometric type: its coordinates, in order.
+    Geometry(Form),
+    /// PostGIS: EWKB, compared as bytes.
+    Ewkb,
+    /// Anything else: the text as it is.
+    AsText,
+}
+
+/// What the export or the import did to a source value before it reached the target,
+/// applied to the source side so that both mean the same.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Before {
+    /// `char(36)` `''` -> NULL (the export's rule), and `''` -> NULL for uuid targets.
+    pub empty_to_null: bool,
+    /// Zero and partial-zero dates -> NULL (the export's rule).
+    pub zero_date_to_null: bool,
+    /// MySQL SET `a,b` -> array elements.
+    pub set_to_array: bool,
+    /// MySQL's truth -> boolean.
+    pub int_to_bool: bool,
+    /// The date part of a datetime.
+    pub date_part: bool,
+    /// MariaDB YEAR(2): two digits stand for 1970–2069.
+    pub year2: bool,
+    /// A geometry (stored SRID + WKB) into this target form.
+    pub geometry: Option<Form>,
+    /// The source's stored bytes, base64-encoded (a mapping's `encode`).
+    pub base64: bool,
+    /// A `bit(n)` source: its stored bytes stand for n binary digits (0: not one).
+    pub bit_width: usize,
+}
+
+/// A value from either text source (PostgreSQL's output, or the export's CSV).
+pub fn text(kind: Kind, v: Option<&[u8]>) -> Option<Vec<u8>> {
+    let v = v?;
+    Some(match kind {
+        Kind::Int => int_text(v),
+        Kind::Decimal => decimal(v),
+        Kind::F32 => match parse_f64(v) {
+            Some(f) => (f as f32).to_bits().to_be_bytes().to_vec(),
+            None => raw(v),
+        },
+        Kind::F64 => match parse_f64(v) {
+            Some(f) => f.to_bits().to_be_bytes().to_vec(),
+            None => raw(v),
+        },
+        Kind::Bool => match v {
+            b"t" | b"true" | b"1" => b"t".to_vec(),
+            b"f" | b"false" | b"0" => b"f".to_vec(),
+            other => raw(other),
+        },
+        Kind::Text { trim: true } => trim_blanks(v).to_vec(),
+        Kind::Text { trim: false } | Kind::Json | Kind::AsText | Kind::Base64 => v.to_vec(),
+        Kind::Uuid => v.to_ascii_lowercase(),
+        Kind::Bytes => match v.strip_prefix(b"\\x").and_then(|h| hex::decode(h).ok()) {
+            Some(b) => b,
+            None => raw(v),
+        },
+        Kind::Date => date_text(v),
+        Kind::Timestamp { digits } => match parse_timestamp(v) {
+            Some((date, micros)) => timestamp(&date, micros, digits),
+            None => raw(v),
+        },
+        Kind::Duration { digits } => match parse_duration(v) {
+            Some(us) => duration(us, digits),
+            None => raw(v),
+        },
+        Kind::Jsonb => match canonical_json(v) {
+            Some(c) => c,
+            None => raw(v),
+        },
+        Kind::Array => match parse_array(v) {
+            Some(items) => array(&items),
+            None => raw(v),
+        },
+        Kind::Bits { .. } => v.to_vec(),
+        Kind::Geometry(_) => coordinates(v),
+        Kind::Ewkb => v.to_ascii_lowercase(),
+    })
+}
+
+/// Marks a value that could not be read in its kind's form: compared as it is, so it
+/// shows as a difference with both values.
+fn raw(v: &[u8]) -> Vec<u8> {
+    let mut out = b"\x00raw:".to_vec();
+    out.extend_from_slice(v);
+    out
+}
+
+/// A source value in export text (the CSV), with what the export and import did to it.
+pub fn source_text(kind: Kind, before: Before, v: Option<&[u8]>) -> Option<Vec<u8>> {
+    let v = v?;
+    if before.empty_to_null && v.is_empty() {
+        return None;
+    }
+    if before.zero_date_to_null && crate::codec::rules::is_zero_date(v) {
+        return None;
+    }
+    if before.set_to_array {
+        return Some(array(&set_elements(v)));
+    }
+    if before.int_to_bool {
+        let zero = v.iter().all(|b| *b == b'0' || *b == b'-' || *b == b'+') && !v.is_empty();
+        return Some(if zero { b"f".to_vec() } else { b"t".to_vec() });
+    }
+    if before.date_part {
+        return Some(date_text(v.get(..10).unwrap_or(v)));
+    }
+    if let Some(form) = before.geometry {
+        let bytes = v
+            .strip_prefix(b"\\x")
+            .and_then(|h| hex::decode(h).ok())
+            .unwrap_or_default();
+        return Some(geometry_value(form, &bytes));
+    }
+    if before.year2 {
+        return text(kind, Some(&year2(v)));
+    }
+    text(kind, Some(v))
+}
+
+/// A live MySQL value, with what the export and import did to it.
+pub fn source_typed(kind: Kind, before: Before, v: Typed<'_>) -> Option<Vec<u8>> {
+    match v {
+        Typed::Null => None,
+        Typed::Bytes(b) => {
+            if before.base64 {
+                use base64::Engine;
+                return Some(
+                    base64::engine::general_purpose::STANDARD
+                        .encode(b)
+                        .into_bytes(),
+                );
+            }
+            if let Some(form) = before.geometry {
+                return Some(geometry_value(form, b));
+            }
+            if before.bit_width > 0 {
+                return source_text(kind, before, Some(&bits(b, before.bit_width)));
+            }
+            match kind {
+                // The stored bytes, not a text form of them.
+                Kind::Bytes => Some(b.to_vec()),
+                Kind::Bits { width } => Some(bits(b, width)),
+                _ => source_text(kind, before, Some(b)),
+            }
+        }
+        Typed::Int(i) => number(kind, before, i.to_string()),
+        Typed::UInt(u) => number(kind, before, u.to_string()),
+        Typed::F32(f) => match kind {
+            Kind::F32 => Some(f.to_bits().to_be_bytes().to_vec()),
+            Kind::F64 => Some((f as f64).to_bits().to_be_bytes().to_vec()),
+            _ => number(kind, before, format!("{:?}", f as f64)),
+        },
+        Typed::F64(f) => match kind {
+            Kind::F32 => Some((f as f32).to_bits().to_be_bytes().to_vec()),
+            Kind::F64 => Some(f.to_bits().to_be_bytes().to_vec()),
+            _ => number(kind, before, format!("{f:?}")),
+        },
+        Typed::Date(y, mo, d, h, mi, s, us) => {
+            if y == 0 || mo == 0 || d == 0 {
+                // Zero and partial-zero dates: NULL by the export's rule.
+                return None;
+            }
+            let date = format!("{y:04}-{mo:02}-{d:02}");
+            match kind {
+                Kind::Date => Some(date.into_bytes()),
+                Kind::Timestamp { digits } => {
+                    let micros =
+                        ((h as i64 * 60 + mi as i64) * 60 + s as i64) * 1_000_000 + us as i64;
+                    Some(timestamp(&date, micros, digits))
+                }
+                _ => Some(format!("{date} {h:02}:{mi:02}:{s:02}.{us:06}").into_bytes()),
+            }
+        }
+        Typed::Time(neg, days, h, mi, s, us) => {
+            let micros = (((days as i64 * 24 + h as i64) * 60 + mi as i64) * 60 + s as i64)
+                * 1_000_000
+                + us as i64;
+            let micros = if neg { -micros } else { micros };
+            match kind {
+                Kind::Duration { digits } => Some(duration(micros, digits)),
+                _ => Some(duration(micros, 6)),
+            }
+        }
+    }
+}
+
+fn number(kind: Kind, before: Before, text: String) -> Option<Vec<u8>> {
+    if before.int_to_bool {
+        return Some(if text == "0" {
+            b"f".to_vec()
+        } else {
+            b"t".to_vec()
+        });
+    }
+    source_text(kind, before, Some(text.as_bytes()))
+}
+
+fn trim_blanks(v: &[u8]) -> &[u8] {
+    let end = v.iter().rposition(|b| *b != b' ').map_or(0, |i| i + 1);
+    &v[..end]
+}
+
+fn int_text(v: &[u8]) -> Vec<u8> {
+    let s = std::str::from_utf8(v).unwrap_or("").trim();
+    match s.parse::<i128>() {
+        Ok(n) => n.to_string().into_bytes(),
+        Err(_) => raw(v),
+    }
+}
+
+/// A decimal by value: sign, integer digits without leading zeros, fraction without
+/// trailing zeros; `-0` is `0`. NaN and infinities by name.
+pub fn decimal(v: &[u8]) -> Vec<u8> {
+    let s = std::str::from_utf8(v).unwrap_or("").trim();
+    match s {
+        "NaN" | "nan" => return b"NaN".to_vec(),
+        "Infinity" | "inf" | "+Infinity" => return b"Infinity".to_vec(),
+        "-Infinity" | "-inf" => return b"-Infinity".to_vec(),
+        _ => {}
+    }
+    let (neg, digits) = match s.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, s.strip_prefix('+').unwrap_or(s)),
+    };
+    let (int, frac) = digits.split_once('.').unwrap_or((digits, ""));
+    if int.is_empty() && frac.is_empty()
+        || !int.bytes().all(|b| b.is_ascii_digit())
+        || !frac.bytes().all(|b| b.is_ascii_digit())
+    {
+        return raw(v);
+    }
+    let int = int.trim_start_matches('0');
+    let frac = frac.trim_end_matches('0');
+    let int = if int.is_empty() { "0" } else { int };
+    let zero = int == "0" && frac.is_empty();
+    let mut out = String::new();
+    if neg && !zero {
+        out.push('-');
+    }
+    out.push_str(int);
+    if !frac.is_empty() {
+        out.push('.');
+        out.push_str(frac);
+    }
+    out.into_bytes()
+}
+
+fn parse_f64(v: &[u8]) -> Option<f64> {
+    let s = std::str::from_utf8(v).ok()?.trim();
+    match s {
+        "Infinity" => Some(f64::INFINITY),
+        "-Infinity" => Some(f64::NEG_INFINITY),
+        "NaN" => Some(f64::NAN),
+        _ => s.parse().ok(),
+    }
+}
+
+fn date_text(v: &[u8]) -> Vec<u8> {
+    v.to_vec()
+}
+
+/// `YYYY-MM-DD[ HH:MM:SS[.f]][+00]` -> (date, microseconds since midnight).
+fn parse_timestamp(v: &[u8]) -> Option<(String, i64)> {
+    let s = std::str::from_utf8(v).ok()?.trim();
+    let s = s.strip_suffix("+00").unwrap_or(s);
+    let (date, time) = match s.split_once([' ', 'T']) {
+        Some((d, t)) => (d, t),
+        None => (s, "00:00:00"),
+    };
+    if date.len() < 10 {
+        return None;
+    }
+    let us = parse_duration(time.as_bytes())?;
+    Some((date.to_string(), us))
+}
+
+/// A timestamp rounded to `digits` fraction digits (half up, as PostgreSQL rounds on
+/// input), written with exactly that many.
+fn timestamp(date: &str, micros: i64, digits: u8) -> Vec<u8> {
+    let scale = 10i64.pow(6 - digits.min(6) as u32);
+    let mut micros = (micros + scale / 2) / scale * scale;
+    let mut date = date.to_string();
+    if micros >= 86_400_000_000 {
+        // Rounded up into the next day: rare enough to say so rather than compute it.
+        micros -= 86_400_000_000;
+        date.push_str("+1d");
+    }
+    let secs = micros / 1_000_000;
+    let frac = micros % 1_000_000;
+    let mut out = format!(
+        "{date} {:02}:{:02}:{:02}",
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60
+    );
+    if digits > 0 {
+        let f = format!("{frac:06}");
+        out.push('.');
+        out.push_str(&f[..digits.min(6) as usize]);
+    }
+    out.into_bytes()
+}
+
+/// `[-]H+:MM[:SS[.f]]`, optionally after `N day(s)` -> signed microseconds.
+fn parse_duration(v: &[u8]) -> Option<i64> {
+    let s = std::str::from_utf8(v).ok()?.trim();
+    let (days, rest) = match s.split_once(" day") {
+        Some((d, rest)) => {
+            let rest = rest.trim_start_matches('s').trim();
+            (d.trim().parse::<i64>().ok()?, rest)
+        }
+        None => (0, s),
+    };
+    let (neg, rest) = match rest.strip_prefix('-') {
+        Some(r) => (true, r),
+        None => (false, rest.strip_prefix('+').unwrap_or(rest)),
+    };
+    let mut parts = rest.split(':');
+    let h: i64 = parts.next()?.parse().ok()?;
+    let m: i64 = parts.next().unwrap_or("0").parse().ok()?;
+    let sec = parts.next().unwrap_or("0");
+    let (whole, frac) = sec.split_once('.').unwrap_or((sec, ""));
+    let whole: i64 = whole.parse().ok()?;
+    if frac.len() > 6 || !frac.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let frac: i64 = if frac.is_empty() {
+        0
+    } else {
+        format!("{frac:0<6}").parse().ok()?
+    };
+    let us = ((h * 60 + m) * 60 + whole) * 1_000_000 + frac;
+    Some(days * 86_400_000_000 + if neg { -us } else { us })
+}
+
+fn duration(micros: i64, digits: u8) -> Vec<u8> {
+    let scale = 10i64.pow(6 - digits.min(6) as u32);
+    let rounded = if micros >= 0 {
+        (micros + scale / 2) / scale * scale
+    } else {
+        -((-micros + scale / 2) / scale * scale)
+    };
+    rounded.to_string().into_bytes()
+}
+
+/// MariaDB YEAR(2) digits -> the four-digit year they stand for.
+fn year2(v: &[u8]) -> Vec<u8> {
+    match std::str::from_utf8(v)
+        .ok()
+        .and_then(|s| s.parse::<u32>().ok())
+    {
+        Some(y) if y < 70 => (2000 + y).to_string().into_bytes(),
+        Some(y) if y < 100 => (1900 + y).to_string().into_bytes(),
+        _ => v.to_vec(),
+    }
+}
+
+/// `bit(n)`'s stored bytes (big-endian) as n binary digits.
+fn bits(b: &[u8], width: usize) -> Vec<u8> {
+    let all: Vec<u8> = b
+        .iter()
+        .flat_map(|byte| {
+            (0..8)
+                .rev()
+                .map(move |i| if byte >> i & 1 == 1 { b'1' } else { b'0' })
+        })
+        .collect();
+    let width = if width == 0 { all.len() } else { width };
+    all[all.len().saturating_sub(width)..].to_vec()
+}
+
+/// A MySQL SET value's elements (`''` is the empty set).
+fn set_elements(v: &[u8]) -> Vec<Option<Vec<u8>>> {
+    if v.is_empty() {
+        return Vec::new();
+    }
+    v.split(|b| *b == b',').map(|e| Some(e.to_vec())).collect()
+}
+
+/// PostgreSQL's one-dimensional array output (`{a,"b c",NULL}`) -> its elements.
+fn parse_array(v: &[u8]) -> Option<Vec<Option<Vec<u8>>>> {
+    let inner = v.strip_prefix(b"{")?.strip_suffix(b"}")?;
+    let mut out = Vec::new();
+    if inner.is_empty() {
+        return Some(out);
+    }
+    let mut i = 0;
+    loop {
+        if inner.get(i) == Some(&b'"') {
+            let mut item = Vec::new();
+            i += 1;
+            loop {
+                match *inner.get(i)? {
+                    b'\\' => {
+                        item.push(*inner.get(i + 1)?);
+                        i += 2;
+                    }
+                    b'"' => {
+                        i += 1;
+                        break;
+                    }
+                    c => {
+                        item.push(c);
+                        i += 1;
+                    }
+                }
+            }
+            out.push(Some(item));
+        } else {
+            let end = inner[i..]
+                .iter()
+                .position(|b| *b == b',')
+                .map_or(inner.len(), |p| i + p);
+            let item = &inner[i..end];
+            out.push(if item == b"NULL" {
+                None
+            } else {
+                Some(item.to_vec())
+            });
+            i = end;
+        }
+        match inner.get(i) {
+            Some(b',') => i += 1,
+            None => return Some(out),
+            Some(_) => return None,
+        }
+    }
+}
+
+fn array(items: &[Option<Vec<u8>>]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for item in items {
+        match item {
+            Some(v) => {
+                out.extend_from_slice(&(v.len() as u32).to_be_bytes());
+                out.extend_from_slice(v);
+            }
+            None => out.extend_from_slice(&u32::MAX.to_be_bytes()),
+        }
+    }
+    out
+}
+
+/// The coordinates in a geometric type's text, as the bits of each number, in order.
+fn coordinates(v: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for token in v
+        .split(|b| {
+            matches!(
+                b,
+                b'(' | b')' | b'[' | b']' | b',' | b'<' | b'>' | b'{' | b'}'
+            )
+        })
+        .filter(|t| !t.is_empty())
+    {
+        match parse_f64(token) {
+            Some(f) => out.extend_from_slice(&f.to_bits().to_be_bytes()),
+            None => return raw(v),
+        }
+    }
+    out
+}
+
+/// A source geometry (stored SRID + WKB) as the target holds it.
+fn geometry_value(form: Form, bytes: &[u8]) -> Vec<u8> {
+    match form {
+        Form::Ewkb => geometry::ewkb(bytes)
+            .map(|b| hex::encode(b).into_bytes())
+            .unwrap_or_else(|| raw(bytes)),
+        _ => match geometry::to_text(bytes, form) {
+            Some(t) => coordinates(&t),
+            None => raw(bytes),
+        },
+    }
+}
+
+/// JSON by meaning: objects with their keys sorted (the last of duplicate keys kept, as
+/// `jsonb` does), numbers by value, strings decoded; None when it is not JSON.
+pub fn canonical_json(v: &[u8]) -> Option<Vec<u8>> {
+    let mut p = JsonParser { s: v, i: 0 };
+    let value = p.value()?;
+    p.ws();
+    if p.i != v.len() {
+        return None;
+    }
+    let mut out = Vec::new();
+    write_json(&value, &mut out);
+    Some(out)
+}
+
+enum Json {
+    Null,
+    Bool(bool),
+    Number(Vec<u8>),
+    String(Vec<u8>),
+    Array(Vec<Json>),
+    Object(BTreeMap<Vec<u8>, Json>),
+}
+
+struct JsonParser<'a> {
+    s: &'a [u8],
+    i: usize,
+}
+
+impl JsonParser<'_> {
+    fn ws(&mut self) {
+        while matches!(self.s.get(self.i), Some(b' ' | b'\t' | b'\n' | b'\r')) {
+            self.i += 1;
+        }
+    }
+
+    fn value(&mut self) -> Option<Json> {
+        self.ws();
+        match *self.s.get(self.i)? {
+            b'{' => {
+                self.i += 1;
+                let mut map = BTreeMap::new();
+                self.ws();
+                if self.s.get(self.i) == Some(&b'}') {
+                    self.i += 1;
+                    return Some(Json::Object(map));
+                }
+                loop {
+                    self.ws();
+                    let key = self.string()?;
+                    self.ws();
+                    if self.s.get(self.i) != Some(&b':') {
+                        return None;
+                    }
+                    self.i += 1;
+                    let v = self.value()?;
+                    map.insert(key, v);
+                    self.ws();
+                    match *self.s.get(self.i)? {
+                        b',' => self.i += 1,
+                        b'}' => {
+                            self.i += 1;
+                            return Some(Json::Object(map));
+                        }
+                        _ => return None,
+                    }
+                }
+            }
+            b'[' => {
+                self.i += 1;
+                let mut items = Vec::new();
+                self.ws();
+                if self.s.get(self.i) == Some(&b']') {
+                    self.i += 1;
+                    return Some(Json::Array(items));
+                }
+                loop {
+                    items.push(self.value()?);
+                    self.ws();
+                    match *self.s.get(self.i)? {
+                        b',' => self.i += 1,
+                        b']' => {
+                            self.i += 1;
+                            return Some(Json::Array(items));
+                        }
+                        _ => return None,
+                    }
+                }
+            }
+            b'"' => self.string().map(Json::String),
+            b't' if self.s[self.i..].starts_with(b"true") => {
+                self.i += 4;
+                Some(Json::Bool(true))
+            }
+            b'f' if self.s[self.i..].starts_with(b"false") => {
+                self.i += 5;
+                Some(Json::Bool(false))
+            }
+            b'n' if self.s[self.i..].starts_with(b"null") => {
+                self.i += 4;
+                Some(Json::Null)
+            }
+            _ => {
+                let start = self.i;
+                while matches!(
+                    self.s.get(self.i),
+                    Some(b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E')
+                ) {
+                    self.i += 1;
+                }
+                let n = &self.s[start..self.i];
+                if n.is_empty() {
+                    return None;
+                }
+                Some(Json::Number(number_by_value(n)))
+            }
+        }
+    }
+
+    fn string(&mut self) -> Option<Vec<u8>> {
+        if self.s.get(self.i) != Some(&b'"') {
+            return None;
+        }
+        self.i += 1;
+        let mut out = Vec::new();
+        loop {
+            match *self.s.get(self.i)? {
+                b'"' => {
+                    self.i += 1;
+                    return Some(out);
+                }
+                b'\\' => {
+                    let c = *self.s.get(self.i + 1)?;
+                    self.i += 2;
+                    match c {
+                        b'n' => out.push(b'\n'),
+                        b't' => out.push(b'\t'),
+                        b'r' => out.push(b'\r'),
+                        b'b' => out.push(8),
+                        b'f' => out.push(12),
+                        b'u' => {
+                            let hex = std::str::from_utf8(self.s.get(self.i..self.i + 4)?).ok()?;
+                            self.i += 4;
+                            let mut cp = u32::from_str_radix(hex, 16).ok()?;
+                            if (0xD800..0xDC00).contains(&cp)
+                                && self.s.get(self.i..self.i + 2) == Some(b"\\u")
+                            {
+                                let lo = std::str::from_utf8(self.s.get(self.i + 2..self.i + 6)?)
+                                    .ok()?;
+                                let lo = u32::from_str_radix(lo, 16).ok()?;
+                                self.i += 6;
+                                cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+                            }
+                            let ch = char::from_u32(cp).unwrap_or('\u{FFFD}');
+                            let mut buf = [0u8; 4];
+                            out.extend_from_slice(ch.encode_utf8(&mut buf).as_bytes());
+                        }
+                        other => out.push(other),
+                    }
+                }
+                c => {
+                    out.push(c);
+                    self.i += 1;
+                }
+            }
+        }
+    }
+}
+
+/// A JSON number by value: its decimal form when it has no exponent, else the double.
+fn number_by_value(n: &[u8]) -> Vec<u8> {
+    if n.iter().any(|b| matches!(b, b'e' | b'E')) {
+        return match parse_f64(n) {
+            Some(f) => decimal(format!("{f:?}").as_bytes()),
+            None => n.to_vec(),
+        };
+    }
+    decimal(n)
+}
+
+fn write_json(v: &Json, out: &mut Vec<u8>) {
+    match v {
+        Json::Null => out.extend_from_slice(b"null"),
+        Json::Bool(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
+        Json::Number(n) => out.extend_from_slice(n),
+        Json::String(s) => {
+            out.push(b'"');
+            for &c in s {
+                if c == b'"' || c == b'\\' {
+                    out.push(b'\\');
+                }
+                out.push(c);
+            }
+            out.push(b'"');
+        }
+        Json::Array(items) => {
+            out.push(b'[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_json(item, out);
+            }
+            out.push(b']');
+        }
+        Json::Object(map) => {
+            out.push(b'{');
+            for (i, (k, item)) in map.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_json(&Json::String(k.clone()), out);
+                out.push(b':');
+                write_json(item, out);
+            }
+            out.push(b'}');
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(kind: Kind, v: &str) -> Vec<u8> {
+        text(kind, Some(v.as_bytes())).unwrap()
+    }
+
+    #[test]
+    fn both_sides_meet_in_one_form() {
+        // (kind, PostgreSQL's output, the export's text): equal after canon.
+        let same: &[(Kind, &str, &str)] = &[
+            (Kind::Decimal, "1.50", "1.5"),
+            (Kind::Decimal, "-0.00", "0"),
+            (Kind::Decimal, "0012.3400", "12.34"),
+            (Kind::Int, "18446744073709551615", "18446744073709551615"),
+            (Kind::F64, "1e-300", "1e-300"),
+            (Kind::F64, "0.30000000000000004", "0.30000000000000004"),
+            (Kind::F32, "123456.79", "123456.7890625"),
+            (
+                Kind::Uuid,
+                "0b6c5f9e-1c1f-4e0c-9e59-4c5c6b2d1a01",
+                "0B6C5F9E-1C1F-4E0C-9E59-4C5C6B2D1A01",
+            ),
+            (Kind::Bytes, "\\x00ff", "\\x00FF"),
+            (Kind::Text { trim: true }, "ab   ", "ab"),
+            (
+                Kind::Timestamp { digits: 6 },
+                "2024-01-01 10:00:00.5",
+                "2024-01-01 10:00:00.500000",
+            ),
+            (
+                Kind::Timestamp { digits: 6 },
+                "2024-01-01 10:00:00+00",
+                "2024-01-01 10:00:00",
+            ),
+            (
+                Kind::Timestamp { digits: 3 },
+                "2024-01-01 10:00:00.124",
+                "2024-01-01 10:00:00.123500",
+            ),
+            (
+                Kind::Duration { digits: 6 },
+                "838:59:59",
+                "838:59:59.000000",
+            ),
+            (
+                Kind::Duration { digits: 6 },
+                "-00:00:00.5",
+                "-00:00:00.500000",
+            ),
+            (Kind::Duration { digits: 6 }, "1 day 02:00:00", "26:00:00"),
+            (
+                Kind::Jsonb,
+                r#"{"a": 1, "b": [1.0, "x\"y"]}"#,
+                r#"{"b":[1.0,"x\"y"],"a":2,"a":1}"#,
+            ),
+            (Kind::Array, r#"{a,"b c",NULL}"#, r#"{"a","b c",NULL}"#),
+            (Kind::Geometry(Form::Point), "(1,1)", "(1.0,1.0)"),
+        ];
+        for (kind, pg, export) in same {
+            assert_eq!(t(*kind, pg), t(*kind, export), "{kind:?}: {pg} vs {export}");
+        }
+        let differ: &[(Kind, &str, &str)] = &[
+            (Kind::Text { trim: false }, "ab ", "ab"),
+            (Kind::Decimal, "1.51", "1.5"),
+            (Kind::F64, "0.30000000000000004", "0.3"),
+            (
+                Kind::Timestamp { digits: 6 },
+                "2024-01-01 10:00:00.000001",
+                "2024-01-01 10:00:00",
+            ),
+            (Kind::Json, r#"{"a":1}"#, r#"{"a": 1}"#),
+            (Kind::Jsonb, r#"{"a": 1}"#, r#"{"a": 2}"#),
+            (Kind::Bytes, "\\x00ff", "\\x00fe"),
+            (
+                Kind::Uuid,
+                "0b6c5f9e-1c1f-4e0c-9e59-4c5c6b2d1a01",
+                "0b6c5f9e-1c1f-4e0c-9e59-4c5c6b2d1a02",
+            ),
+            (Kind::Bool, "t", "f"),
+        ];
+        for (kind, a, b) in differ {
+            assert_ne!(t(*kind, a), t(*kind, b), "{kind:?}: {a} vs {b}");
+        }
+        assert_eq!(text(Kind::Int, None), None);
+    }
+
+    #[test]
+    fn live_values_need_no_encoder() {
+        let b = Before::default();
+        assert_eq!(
+            source_typed(Kind::F32, b, Typed::F32(123456.79)),
+            text(Kind::F32, Some(b"123456.7890625"))
+        );
+        assert_eq!(
+            source_typed(
+                Kind::Timestamp { digits: 6 },
+                b,
+                Typed::Date(2024, 1, 1, 10, 0, 0, 500_000)
+            ),
+            text(
+                Kind::Timestamp { digits: 6 },
+                Some(b"2024-01-01 10:00:00.5")
+            )
+        );
+        assert_eq!(
+            source_typed(
+                Kind::Timestamp { digits: 0 },
+                b,
+                Typed::Date(0, 0, 0, 0, 0, 0, 0)
+            ),
+            None
+        );
+        assert_eq!(
+            source_typed(
+                Kind::Duration { digits: 6 },
+                b,
+                Typed::Time(true, 34, 22, 59, 59, 0)
+            ),
+            text(Kind::Duration { digits: 6 }, Some(b"-838:59:59"))
+        );
+        assert_eq!(
+            source_typed(Kind::Bytes, b, Typed::Bytes(&[0, 255])),
+            text(Kind::Bytes, Some(b"\\x00ff"))
+        );
+        assert_eq!(
+            source_typed(Kind::Bits { width: 10 }, b, Typed::Bytes(&[1, 2])),
+            Some(b"0100000010".to_vec())
+        );
+        let truth = Before {
+            int_to_bool: true,
+            ..b
+        };
+        assert_eq!(
+            source_typed(Kind::Bool, truth, Typed::Int(2)),
+            Some(b"t".to_vec())
+        );
+        assert_eq!(
+            source_typed(Kind::Bool, truth, Typed::Int(0)),
+            Some(b"f".to_vec())
+        );
+        let uuid = Before {
+            empty_to_null: true,
+            ..b
+        };
+        assert_eq!(source_typed(Kind::Uuid, uuid, Typed::Bytes(b"")), None);
+        let set = Before {
+            set_to_array: true,
+            ..b
+        };
+        assert_eq!(
+            source_typed(Kind::Array, set, Typed::Bytes(b"a,b")),
+            text(Kind::Array, Some(b"{a,b}"))
+        );
+        assert_eq!(
+            source_typed(Kind::Array, set, Typed::Bytes(b"")),
+            text(Kind::Array, Some(b"{}"))
+        );
+        let b64 = Before { base64: true, ..b };
+        assert_eq!(
+            source_typed(Kind::Base64, b64, Typed::Bytes(&[0x78, 0x9c])),
+            Some(b"eJw=".to_vec())
+        );
+        assert_eq!(
+            source_typed(Kind::Int, b, Typed::UInt(u64::MAX)),
+            Some(b"18446744073709551615".to_vec())
+        );
+    }
+}

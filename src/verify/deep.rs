@@ -1,0 +1,658 @@
+//! PURE: `verify --deep`'s comparison, independent of where the rows come from.
+//!
+//! Which columns of a target table are compared, and how (`plan_table`: the mapping's
+//! renames, `set` columns and drops, the import's adaptations and the export's rules as
+//! `canon::Before`, the kind of each column from both types). Then, without relying on
+//! either engine's order: every row of each side is hashed (its canonical key and
+//! values) into one of a few thousand buckets chosen by its key, each bucket keeping a
+//! count and a sum of hashes — memory flat at any table size, both sides read once, in
+//! any order. Buckets that differ are narrowed down in a second read that keeps only their
+//! rows, which are then compared column by column and named.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::codec::adapt::Adapt;
+use crate::codec::geometry::Form;
+use crate::db::catalog::PgTable;
+use crate::import::adapt;
+use crate::mapping::Mapping;
+use crate::store::manifest::{ColumnEntry, TableSpec};
+use crate::verify::canon::{Before, Kind};
+
+/// One compared column of a target table.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Compared {
+    /// The target column.
+    pub column: String,
+    pub kind: Kind,
+    /// Per dataset feeding the table: the source column and what happened to it; None
+    /// when that dataset gives no value (the target then holds NULL).
+    pub sources: Vec<(Option<String>, Before)>,
+}
+
+/// How one target table is compared.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TablePlan {
+    pub table: String,
+    /// The export's datasets that feed it.
+    pub datasets: Vec<String>,
+    pub columns: Vec<Compared>,
+    /// Positions in `columns` of the target's primary key; empty: rows are compared as
+    /// a multiset (the table has no key, or a column of it is not compared).
+    pub key: Vec<usize>,
+    /// Target columns not compared, with why.
+    pub not_compared: Vec<(String, String)>,
+}
+
+/// The kind a target column's values are compared as, given the source column.
+pub fn kind(src: &ColumnEntry, dst: &crate::db::catalog::PgColumn, adapt: Adapt) -> Kind {
+    if src.rule == "base64" {
+        return Kind::Base64;
+    }
+    if let Adapt::Geometry(form) = adapt {
+        return match form {
+            Form::Ewkb => Kind::Ewkb,
+            f => Kind::Geometry(f),
+        };
+    }
+    if dst.category == 'A' {
+        return Kind::Array;
+    }
+    let digits = |s: &str| -> Option<u8> {
+        let open = s.find('(')?;
+        let close = s[open..].find(')')? + open;
+        s[open + 1..close].trim().parse().ok()
+    };
+    let src_digits = digits(&src.column_type).unwrap_or(0);
+    let dst_digits = digits(&dst.type_sql).unwrap_or(6);
+    match dst.binary_type.as_str() {
+        "int2" | "int4" | "int8" => Kind::Int,
+        "numeric" => Kind::Decimal,
+        "float4" => Kind::F32,
+        "float8" => Kind::F64,
+        "bool" => Kind::Bool,
+        "bpchar" => Kind::Text { trim: true },
+        "text" | "varchar" | "name" | "enum" => Kind::Text { trim: false },
+        "uuid" => Kind::Uuid,
+        "bytea" => Kind::Bytes,
+        "date" => Kind::Date,
+        "timestamp" | "timestamptz" => {
+            let src = match src.data_type.as_str() {
+                "datetime" | "timestamp" => src_digits,
+                _ => 6,
+            };
+            Kind::Timestamp {
+                digits: src.min(dst_digits),
+            }
+        }
+        "time" | "interval" => {
+            let src = if src.data_type == "time" {
+                src_digits
+            } else {
+                6
+            };
+            Kind::Duration {
+                digits: src.min(dst_digits),
+            }
+        }
+        "json" => Kind::Json,
+        "jsonb" => Kind::Jsonb,
+        "bit" | "varbit" => Kind::Bits {
+            width: if src.data_type == "bit" {
+                digits(&src.column_type).unwrap_or(1) as usize
+            } else {
+                0
+            },
+        },
+        _ => match dst.type_name.as_str() {
+            "geometry" | "geography" => Kind::Ewkb,
+            _ => Kind::AsText,
+        },
+    }
+}
+
+/// What the export's rules and the import's adaptation did to a source column.
+pub fn before(src: &ColumnEntry, adapt: Adapt) -> Before {
+    Before {
+        empty_to_null: src.rule == "uuid36" || adapt == Adapt::EmptyToNull,
+        zero_date_to_null: matches!(src.data_type.as_str(), "date" | "datetime" | "timestamp"),
+        set_to_array: adapt == Adapt::SetToArray,
+        int_to_bool: adapt == Adapt::IntToBool,
+        date_part: adapt == Adapt::DateTimeToDate,
+        year2: src.column_type == "year(2)",
+        geometry: match adapt {
+            Adapt::Geometry(f) => Some(f),
+            _ => None,
+        },
+        base64: src.rule == "base64",
+        bit_width: if src.data_type == "bit" {
+            src.column_type
+                .trim_start_matches("bit(")
+                .trim_end_matches(')')
+                .parse()
+                .unwrap_or(1)
+        } else {
+            0
+        },
+    }
+}
+
+/// The comparison plan of one target table fed by `datasets` (their manifest entries).
+/// A column a dataset gives no value for is expected NULL in that dataset's rows when
+/// the target column has no default; with a default it is not compared.
+pub fn plan_table(table: &PgTable, datasets: &[&TableSpec], mapping: &Mapping) -> TablePlan {
+    let mut columns = Vec::new();
+    let mut not_compared = Vec::new();
+    for col in &table.columns {
+        let mut sources: Vec<(Option<String>, Option<Kind>, Before)> = Vec::new();
+        let mut why = None;
+        for spec in datasets {
+            let ds = &spec.name;
+            if mapping
+                .table(ds)
+                .is_some_and(|m| m.set.contains_key(&col.name))
+            {
+                why = Some(format!("computed by the mapping's set for `{ds}`"));
+                break;
+            }
+            let src = spec
+                .columns
+                .iter()
+                .find(|c| mapping.target_column(ds, &c.name) == col.name);
+            match src {
+                Some(src) => {
+                    let d = adapt::decide(&table.name, src, col);
+                    sources.push((
+                        Some(src.name.clone()),
+                        Some(kind(src, col, d.adapt)),
+                        before(src, d.adapt),
+                    ));
+                }
+                None if !col.has_default && !col.generated && col.identity.is_empty() => {
+                    sources.push((None, None, Before::default()));
+                }
+                None => {
+                    why = Some(format!("no value from `{ds}`"));
+                    break;
+                }
+            }
+        }
+        if let Some(why) = why {
+            not_compared.push((col.name.clone(), why));
+            continue;
+        }
+        let Some(kind) = sources.iter().find_map(|(_, k, _)| *k) else {
+            not_compared.push((col.name.clone(), "no value from the export".to_string()));
+            continue;
+        };
+        columns.push(Compared {
+            column: col.name.clone(),
+            kind,
+            sources: sources.into_iter().map(|(s, _, b)| (s, b)).collect(),
+        });
+    }
+    let key: Vec<usize> = table
+        .primary_key
+        .iter()
+        .map(|k| columns.iter().position(|c| &c.column == k))
+        .collect::<Option<Vec<_>>>()
+        .unwrap_or_default();
+    TablePlan {
+        table: table.name.clone(),
+        datasets: datasets.iter().map(|d| d.name.clone()).collect(),
+        columns,
+        key,
+        not_compared,
+    }
+}
+
+/// Buckets for a table of about `rows` rows: some 64 rows each, within [256, 2^20].
+pub fn bucket_count(rows: u64) -> usize {
+    ((rows / 64) as usize).clamp(256, 1 << 20)
+}
+
+/// One side's buckets: the rows in each, and the sum of their hashes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Buckets {
+    pub count: Vec<u32>,
+    pub sum: Vec<u128>,
+    pub rows: u64,
+}
+
+impl Buckets {
+    pub fn new(n: usize) -> Buckets {
+        Buckets {
+            count: vec![0; n],
+            sum: vec![0; n],
+            rows: 0,
+        }
+    }
+
+    pub fn add(&mut self, h: RowHash) {
+        self.count[h.bucket] += 1;
+        self.sum[h.bucket] = self.sum[h.bucket].wrapping_add(h.hash);
+        self.rows += 1;
+    }
+
+    /// The buckets where the two sides differ.
+    pub fn differing(&self, other: &Buckets) -> Vec<usize> {
+        (0..self.count.len())
+            .filter(|&i| self.count[i] != other.count[i] || self.sum[i] != other.sum[i])
+            .collect()
+    }
+}
+
+/// A row's bucket and hash.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RowHash {
+    pub bucket: usize,
+    pub hash: u128,
+}
+
+/// Canonical values as bytes: NULL and each value told apart unambiguously.
+fn encode(values: &[Option<Vec<u8>>], out: &mut Vec<u8>) {
+    for v in values {
+        match v {
+            None => out.push(0xFF),
+            Some(v) => {
+                out.push(0);
+                out.extend_from_slice(&(v.len() as u32).to_be_bytes());
+                out.extend_from_slice(v);
+            }
+        }
+    }
+}
+
+/// The key of a row (its canonical key values, or — without a key — the whole row).
+pub fn key_bytes(plan: &TablePlan, values: &[Option<Vec<u8>>]) -> Vec<u8> {
+    let mut out = Vec::new();
+    if plan.key.is_empty() {
+        encode(values, &mut out);
+    } else {
+        let key: Vec<Option<Vec<u8>>> = plan.key.iter().map(|&i| values[i].clone()).collect();
+        encode(&key, &mut out);
+    }
+    out
+}
+
+/// Hash a row of canonical values (in `plan.columns` order): SHA-256 of its key and
+/// values (the first 128 bits), and its bucket from its key alone (SipHash, fixed keys).
+pub fn row_hash(plan: &TablePlan, values: &[Option<Vec<u8>>], buckets: usize) -> RowHash {
+    use std::hash::Hasher;
+    let key = key_bytes(plan, values);
+    let mut sha = Sha256::new();
+    sha.update(&key);
+    sha.update([0xFE]);
+    for v in values {
+        match v {
+            None => sha.update([0xFF]),
+            Some(v) => {
+                sha.update([0]);
+                sha.update((v.len() as u32).to_be_bytes());
+                sha.update(v);
+            }
+        }
+    }
+    let h = sha.finalize();
+    let hash = u128::from_be_bytes(h[..16].try_into().expect("16 bytes"));
+    #[allow(deprecated)]
+    let mut k = std::hash::SipHasher::new();
+    k.write(&key);
+    let bucket = (k.finish() % buckets as u64) as usize;
+    RowHash { bucket, hash }
+}
+
+/// The rows of the buckets being narrowed, one side's: by key, the canonical values and
+/// how they read (for the report), with how many rows had that key.
+#[derive(Debug, Default)]
+pub struct Kept {
+    pub rows: BTreeMap<Vec<u8>, KeptRow>,
+}
+
+#[derive(Debug, Clone)]
+pub struct KeptRow {
+    pub count: u32,
+    pub values: Vec<Option<Vec<u8>>>,
+    pub shown: Vec<Option<String>>,
+}
+
+impl Kept {
+    pub fn add(
+        &mut self,
+        plan: &TablePlan,
+        values: Vec<Option<Vec<u8>>>,
+        shown: Vec<Option<String>>,
+    ) {
+        let key = key_bytes(plan, &values);
+        self.rows
+            .entry(key)
+            .and_modify(|r| r.count += 1)
+            .or_insert(KeptRow {
+                count: 1,
+                values,
+                shown,
+            });
+    }
+}
+
+/// One difference, named.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Difference {
+    pub table: String,
+    /// `id=5`, or the row's values for a table compared as a multiset.
+    pub key: String,
+    /// `value` (a column differs), `only_in_source`, `only_in_target`.
+    pub kind: &'static str,
+    pub column: Option<String>,
+    pub source: Option<String>,
+    pub target: Option<String>,
+}
+
+/// What `--deep` found in one table.
+#[derive(Debug, Clone, PartialEq, Serialize, Default)]
+pub struct TableDeep {
+    pub table: String,
+    pub source_rows: u64,
+    pub target_rows: u64,
+    pub equal: u64,
+    pub only_in_source: u64,
+    pub only_in_target: u64,
+    pub different: u64,
+    /// Differing buckets left out of the narrowing (too many differences to itemise):
+    /// their rows are counted in none of the above.
+    pub buckets_not_itemised: u64,
+    /// Rows only in the target that the import recorded as added by its hooks and fired
+    /// triggers (not a difference).
+    pub added_by_hooks: u64,
+    pub compared_columns: Vec<String>,
+    pub not_compared: Vec<String>,
+    /// Keys compared: `id`, or `(whole row)`.
+    pub matched_by: String,
+    pub differences: Vec<Difference>,
+}
+
+impl TableDeep {
+    pub fn ok(&self) -> bool {
+        self.only_in_source == 0
+            && self.only_in_target == 0
+            && self.different == 0
+            && self.buckets_not_itemised == 0
+            && self.source_rows + self.added_by_hooks == self.target_rows
+    }
+
+    /// Rows only in the target that match what the import recorded its hooks and fired
+    /// triggers added (`adjustment`) are theirs, not a difference.
+    pub fn explain_hooks(&mut self, adjustment: i64) {
+        if adjustment > 0
+            && self.only_in_target == adjustment as u64
+            && self.only_in_source == 0
+            && self.different == 0
+            && self.buckets_not_itemised == 0
+        {
+            self.added_by_hooks = adjustment as u64;
+            self.only_in_target = 0;
+            self.differences.retain(|d| d.kind != "only_in_target");
+        }
+    }
+}
+
+/// At most `n` characters of a value, for messages.
+pub fn shorten(v: &str, n: usize) -> String {
+    match v.char_indices().nth(n) {
+        Some((i, _)) => format!("{}…", &v[..i]),
+        None => v.to_string(),
+    }
+}
+
+/// Compare the kept rows of both sides (the narrowed buckets). Returns the counts and
+/// up to `max` differences.
+pub fn compare(plan: &TablePlan, source: &Kept, target: &Kept, max: usize, out: &mut TableDeep) {
+    let keys: BTreeSet<&Vec<u8>> = source.rows.keys().chain(target.rows.keys()).collect();
+    let key_text = |row: &KeptRow| -> String {
+        if plan.key.is_empty() {
+            let all: Vec<String> = plan
+                .columns
+                .iter()
+                .zip(&row.shown)
+                .map(|(c, v)| {
+                    format!(
+                        "{}={}",
+                        c.column,
+                        shorten(v.as_deref().unwrap_or("NULL"), 20)
+                    )
+                })
+                .collect();
+            return format!("({})", all.join(", "));
+        }
+        plan.key
+            .iter()
+            .map(|&i| {
+                format!(
+                    "{}={}",
+                    plan.columns[i].column,
+                    row.shown[i].as_deref().unwrap_or("NULL")
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let push = |d: Difference, out: &mut TableDeep| {
+        if out.differences.len() < max {
+            out.differences.push(d);
+        }
+    };
+    for k in keys {
+        match (source.rows.get(k), target.rows.get(k)) {
+            (Some(s), Some(t)) => {
+                let n = s.count.min(t.count) as u64;
+                let differing: Vec<usize> = (0..plan.columns.len())
+                    .filter(|&i| s.values[i] != t.values[i])
+                    .collect();
+                if differing.is_empty() {
+                    out.equal += n;
+                } else {
+                    out.different += n;
+                    for i in differing {
+                        push(
+                            Difference {
+                                table: plan.table.clone(),
+                                key: key_text(t),
+                                kind: "value",
+                                column: Some(plan.columns[i].column.clone()),
+                                source: s.shown[i].as_deref().map(|v| shorten(v, 60)),
+                                target: t.shown[i].as_deref().map(|v| shorten(v, 60)),
+                            },
+                            out,
+                        );
+                    }
+                }
+                // Duplicates of a key (a multiset row) count on the side that has more.
+                if s.count != t.count {
+                    let (more, kind) = if s.count > t.count {
+                        out.only_in_source += (s.count - t.count) as u64;
+                        (s, "only_in_source")
+                    } else {
+                        out.only_in_target += (t.count - s.count) as u64;
+                        (t, "only_in_target")
+                    };
+                    push(
+                        Difference {
+                            table: plan.table.clone(),
+                            key: key_text(more),
+                            kind,
+                            column: None,
+                            source: None,
+                            target: None,
+                        },
+                        out,
+                    );
+                }
+            }
+            (Some(s), None) => {
+                out.only_in_source += s.count as u64;
+                push(
+                    Difference {
+                        table: plan.table.clone(),
+                        key: key_text(s),
+                        kind: "only_in_source",
+                        column: None,
+                        source: None,
+                        target: None,
+                    },
+                    out,
+                );
+            }
+            (None, Some(t)) => {
+                out.only_in_target += t.count as u64;
+                push(
+                    Difference {
+                        table: plan.table.clone(),
+                        key: key_text(t),
+                        kind: "only_in_target",
+                        column: None,
+                        source: None,
+                        target: None,
+                    },
+                    out,
+                );
+            }
+            (None, None) => {}
+        }
+    }
+}
+
+impl Difference {
+    /// `table `t`, id=5, column `name`: source "a", target "a "`.
+    pub fn message(&self) -> String {
+        let q = |v: &Option<String>| match v {
+            Some(v) => format!("{v:?}"),
+            None => "NULL".into(),
+        };
+        match self.kind {
+            "value" => format!(
+                "table `{}`, {}, column `{}`: source {}, target {}",
+                self.table,
+                self.key,
+                self.column.as_deref().unwrap_or("?"),
+                q(&self.source),
+                q(&self.target)
+            ),
+            "only_in_source" => format!("table `{}`, {}: only in the source", self.table, self.key),
+            _ => format!("table `{}`, {}: only in the target", self.table, self.key),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::verify::canon::Kind;
+
+    fn plan(key: bool) -> TablePlan {
+        TablePlan {
+            table: "t".into(),
+            datasets: vec!["t".into()],
+            columns: vec![
+                Compared {
+                    column: "id".into(),
+                    kind: Kind::Int,
+                    sources: vec![(Some("id".into()), Before::default())],
+                },
+                Compared {
+                    column: "name".into(),
+                    kind: Kind::Text { trim: false },
+                    sources: vec![(Some("name".into()), Before::default())],
+                },
+            ],
+            key: if key { vec![0] } else { vec![] },
+            not_compared: vec![],
+        }
+    }
+
+    fn row(id: &str, name: Option<&str>) -> Vec<Option<Vec<u8>>> {
+        vec![
+            Some(id.as_bytes().to_vec()),
+            name.map(|n| n.as_bytes().to_vec()),
+        ]
+    }
+
+    fn side(p: &TablePlan, rows: &[Vec<Option<Vec<u8>>>]) -> (Buckets, Kept) {
+        let mut b = Buckets::new(bucket_count(0));
+        let mut k = Kept::default();
+        for r in rows {
+            b.add(row_hash(p, r, b.count.len()));
+            let shown = r
+                .iter()
+                .map(|v| v.as_ref().map(|v| String::from_utf8_lossy(v).into_owned()))
+                .collect();
+            k.add(p, r.clone(), shown);
+        }
+        (b, k)
+    }
+
+    #[test]
+    fn buckets_agree_in_any_order_and_narrow_to_the_difference() {
+        let p = plan(true);
+        let rows: Vec<_> = (0..1000).map(|i| row(&i.to_string(), Some("x"))).collect();
+        let mut shuffled = rows.clone();
+        shuffled.reverse();
+        let (a, _) = side(&p, &rows);
+        let (b, _) = side(&p, &shuffled);
+        assert!(a.differing(&b).is_empty());
+        // One trailing space, one NULL for '', one id changed (the count still matches).
+        let mut changed = rows.clone();
+        changed[5] = row("5", Some("x "));
+        changed[6] = row("6", None);
+        changed[7] = row("7000", Some("x"));
+        let (s, ks) = side(&p, &rows);
+        let (t, kt) = side(&p, &changed);
+        let differing = s.differing(&t);
+        assert!(!differing.is_empty() && differing.len() <= 4);
+        let mut out = TableDeep::default();
+        compare(&p, &ks, &kt, 10, &mut out);
+        assert_eq!(
+            (out.different, out.only_in_source, out.only_in_target),
+            (2, 1, 1)
+        );
+        let msgs: Vec<String> = out.differences.iter().map(Difference::message).collect();
+        assert!(
+            msgs.contains(
+                &r#"table `t`, id=5, column `name`: source "x", target "x ""#.to_string()
+            ),
+            "{msgs:?}"
+        );
+        assert!(
+            msgs.contains(
+                &r#"table `t`, id=6, column `name`: source "x", target NULL"#.to_string()
+            ),
+            "{msgs:?}"
+        );
+        assert!(
+            msgs.contains(&"table `t`, id=7: only in the source".to_string()),
+            "{msgs:?}"
+        );
+        assert!(
+            msgs.contains(&"table `t`, id=7000: only in the target".to_string()),
+            "{msgs:?}"
+        );
+    }
+
+    #[test]
+    fn a_table_without_a_key_is_a_multiset() {
+        let p = plan(false);
+        let rows = vec![row("1", Some("a")), row("1", Some("a")), row("2", None)];
+        let fewer = vec![row("1", Some("a")), row("2", None)];
+        let (s, ks) = side(&p, &rows);
+        let (t, kt) = side(&p, &fewer);
+        assert!(!s.differing(&t).is_empty());
+        let mut out = TableDeep::default();
+        compare(&p, &ks, &kt, 10, &mut out);
+        assert_eq!(
+            (out.equal, out.only_in_source, out.only_in_target),
+            (2, 1, 0)
+        );
+    }
+}
