@@ -327,10 +327,12 @@ python3 - "$RESULTS" "$CSV_BYTES" "$SCALE" "$(nproc)" > "$OUT/results-$STAMP.txt
 import sys
 path, csv_bytes, scale, cores = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
 raw = [l.rstrip("\n").split("\t") for l in open(path) if l.strip()]
-rows, res = [], {}
+rows, res, rounds = [], {}, {}
 for r in raw:
     name = r[0].split("#")[0]
     r = [name] + r[1:]
+    if r[5] == "ok":
+        rounds.setdefault(name, []).append(float(r[1]))
     old = res.get(name)
     if old is None:
         rows.append(r)
@@ -341,16 +343,23 @@ for r in raw:
 def secs(name):
     r = res.get(name)
     return float(r[1]) if r and r[5] == "ok" else None
-print(f"pgconverge benchmark, scale {scale}: {int(rows[0][3]):,} rows, {csv_bytes/1e6:.0f} MB of CSV, {cores} cores (best of the rounds)")
-print(f"{'step':34} {'wall s':>8} {'MB/s':>8} {'rows/s':>10} {'peak RSS':>10}  status")
+def median(name):
+    v = sorted(rounds.get(name, []))
+    return v[len(v) // 2] if v else None
+print(f"pgconverge benchmark, scale {scale}: {int(rows[0][3]):,} rows, {csv_bytes/1e6:.0f} MB of CSV, {cores} cores (best and median of the rounds)")
+print(f"{'step':44} {'best s':>7} {'median':>7} {'MB/s':>7} {'rows/s':>9} {'peak RSS':>9}  status")
 for name, s, rss, n, _b, status in rows:
     s = float(s); n = int(n)
-    mbs = f"{csv_bytes/1e6/s:8.1f}" if s > 0 else f"{'-':>8}"
-    rps = f"{n/s:10,.0f}" if s > 0 else f"{'-':>10}"
-    print(f"{name:34} {s:8.2f} {mbs} {rps} {int(rss)/1024:8.1f} MB  {status}")
+    m = median(name)
+    med = f"{m:7.2f}" if m else f"{'-':>7}"
+    mbs = f"{csv_bytes/1e6/s:7.1f}" if s > 0 else f"{'-':>7}"
+    rps = f"{n/s:9,.0f}" if s > 0 else f"{'-':>9}"
+    print(f"{name:44} {s:7.2f} {med} {mbs} {rps} {int(rss)/1024:7.1f} MB  {status}")
 def ratio(a, b):
     x, y = secs(a), secs(b)
-    return f"{x/y:.2f}" if x and y else "n/a"
+    mx, my = median(a), median(b)
+    best = f"{x/y:.2f}" if x and y else "n/a"
+    return f"{best} (medians {mx/my:.2f})" if mx and my else best
 print()
 print(f"export / export limit:               {ratio('pgconverge export', 'export limit (mariadb --quick)')}   (target <= 1.3)")
 limit = "import limit (psql \\copy)"
