@@ -150,6 +150,11 @@ pub struct ExportArgs {
     /// profile entirely, and is stored in the export (mapping.toml) for the import
     #[arg(long, value_name = "FILE")]
     pub map: Option<PathBuf>,
+    /// The source, mysql://, mariadb://, postgres:// or postgresql://user:password@host:port/db
+    /// (a PostgreSQL source is read in schema `source_schema`, default public) [env:
+    /// SOURCE_URL] [default: the MySQL settings]
+    #[arg(long, value_name = "URL")]
+    pub source_url: Option<String>,
     /// Root of the export directories
     #[arg(long, default_value = "csv_exports", value_name = "DIR")]
     pub out: PathBuf,
@@ -265,6 +270,10 @@ pub struct VerifyArgs {
     /// The mapping file the import used, when it was not the export's own
     #[arg(long, value_name = "FILE")]
     pub map: Option<PathBuf>,
+    /// With --source: the source as a URL (mysql:// or postgres://) [env: SOURCE_URL]
+    /// [default: the MySQL settings]
+    #[arg(long, value_name = "URL")]
+    pub source_url: Option<String>,
     /// Also count rows in the MySQL source (reports drift since the export); with
     /// --deep, compare every value with the live source instead of the export's files
     #[arg(long)]
@@ -313,6 +322,10 @@ pub struct CheckArgs {
     /// Target database to check (with a single source)
     #[arg(long, value_name = "DB")]
     pub target_db: Option<String>,
+    /// The source as a URL (mysql:// or postgres://) [env: SOURCE_URL] [default: the
+    /// MySQL settings]
+    #[arg(long, value_name = "URL")]
+    pub source_url: Option<String>,
     /// JSON on stdout
     #[arg(long)]
     pub json: bool,

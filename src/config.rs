@@ -254,6 +254,83 @@ struct Given<'a> {
     ssl_ca: Option<&'a str>,
 }
 
+/// The source's database engine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Engine {
+    Mysql,
+    Postgresql,
+}
+
+impl Engine {
+    /// As the manifest records it (`source.kind`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Engine::Mysql => "mysql",
+            Engine::Postgresql => "postgresql",
+        }
+    }
+
+    /// From the manifest's `source.kind`.
+    pub fn from_kind(kind: &str) -> Engine {
+        match kind {
+            "postgresql" | "postgres" => Engine::Postgresql,
+            _ => Engine::Mysql,
+        }
+    }
+}
+
+const SOURCE_MYSQL: Vars = Vars {
+    prefix: "SOURCE",
+    scheme: &["mysql", "mariadb"],
+    default_port: 3306,
+    default_user: "root",
+    ssl_mode: ("SSL_MODE", &["ssl-mode", "sslmode"]),
+    ssl_ca: ("SSL_CA", &["ssl-ca", "sslrootcert"]),
+};
+const SOURCE_POSTGRES: Vars = Vars {
+    prefix: "SOURCE",
+    scheme: &["postgres", "postgresql"],
+    default_port: 5432,
+    default_user: "postgres",
+    ssl_mode: ("SSLMODE", &["sslmode"]),
+    ssl_ca: ("SSLROOTCERT", &["sslrootcert"]),
+};
+
+/// Resolve the source: `--source-url` / `SOURCE_URL` (its scheme names the engine:
+/// `mysql://`, `mariadb://`, `postgres://`, `postgresql://`), else the MySQL settings.
+pub fn source(
+    source_url: Option<&str>,
+    my: &MysqlArgs,
+    layers: &Layers,
+) -> Result<(Engine, ServerConfig)> {
+    let Some((url, _)) = layers.get(source_url, "SOURCE_URL") else {
+        return Ok((Engine::Mysql, mysql(my, layers)?));
+    };
+    let scheme = url.split("://").next().unwrap_or_default();
+    let (engine, vars) = match scheme {
+        "mysql" | "mariadb" => (Engine::Mysql, &SOURCE_MYSQL),
+        "postgres" | "postgresql" => (Engine::Postgresql, &SOURCE_POSTGRES),
+        _ => {
+            return Err(anyhow::anyhow!(
+                "SOURCE_URL's scheme is `{scheme}`, expected mysql, mariadb, postgres or postgresql"
+            ))
+            .hint("write it as postgres://user:password@host:port/database or mysql://...");
+        }
+    };
+    let given = Given {
+        url: Some(url.as_str()),
+        host: None,
+        port: None,
+        user: None,
+        password: None,
+        container: None,
+        ssl_mode: None,
+        ssl_ca: None,
+    };
+    Ok((engine, resolve(vars, given, layers)?))
+}
+
 /// Resolve the MySQL connection.
 pub fn mysql(args: &MysqlArgs, layers: &Layers) -> Result<ServerConfig> {
     resolve(

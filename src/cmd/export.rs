@@ -6,6 +6,8 @@ use anyhow::Result;
 use crate::cli::{ExportArgs, OnInvalid};
 use crate::cmd::{Ctx, Outcome};
 use crate::codec::encode::InvalidPolicy;
+use crate::config::Engine;
+use crate::db::source::Source;
 use crate::export::{self, Job, assemble};
 use crate::mapping::Mapping;
 use crate::progress::human_bytes;
@@ -38,10 +40,24 @@ pub async fn run(ctx: &Ctx, args: ExportArgs) -> Result<Outcome> {
 
     let result = async {
         export::run::leftovers(&target, args.clean_partials, &progress)?;
-        let cfg = super::mysql_config(ctx, &args.mysql).await?;
-        cfg.database_or(Some(&db), &db, "the source database")?;
+        let (engine, cfg) =
+            super::source_config(ctx, args.source_url.as_deref(), &args.mysql).await?;
+        let database = cfg.database_or(
+            (engine == Engine::Mysql || cfg.database.is_none()).then_some(db.as_str()),
+            &db,
+            "the source database",
+        )?;
+        let namespace = match engine {
+            Engine::Mysql => database.clone(),
+            Engine::Postgresql => mapping.source_schema().to_string(),
+        };
         let job = Job {
-            cfg,
+            source: Source {
+                engine,
+                cfg,
+                database,
+                namespace,
+            },
             mapping,
             only: args.tables.clone(),
             exclude: args.exclude.clone(),

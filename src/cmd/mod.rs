@@ -86,6 +86,20 @@ pub async fn mysql_config(ctx: &Ctx, args: &MysqlArgs) -> Result<ServerConfig> {
     Ok(cfg)
 }
 
+/// The source: `--source-url` / `SOURCE_URL` (MySQL or PostgreSQL), else the MySQL
+/// settings (resolved through Docker when only a container is named).
+pub async fn source_config(
+    ctx: &Ctx,
+    url: Option<&str>,
+    my: &MysqlArgs,
+) -> Result<(config::Engine, ServerConfig)> {
+    let (engine, mut cfg) = config::source(url, my, &ctx.layers)?;
+    if engine == config::Engine::Mysql {
+        crate::db::docker::apply(&mut cfg, 3306, &ctx.layers).await?;
+    }
+    Ok((engine, cfg))
+}
+
 /// The PostgreSQL connection, resolved through Docker when only a container is named.
 pub async fn postgres_config(ctx: &Ctx, args: &PostgresArgs) -> Result<ServerConfig> {
     let mut cfg = config::postgres(args, &ctx.layers)?;

@@ -3,6 +3,10 @@
 
 use anyhow::Result;
 
+use crate::config::Engine;
+use crate::db::source::Source;
+use crate::hint::WithHint;
+
 use crate::cli::VerifyArgs;
 use crate::cmd::{Ctx, Outcome};
 use crate::report::Table;
@@ -73,10 +77,29 @@ async fn resolve_and_verify(ctx: &Ctx, args: &VerifyArgs, dir: ExportDir) -> Res
     let mapping = super::export_mapping(ctx, &dir, &manifest, args.map.as_deref())?;
     let source = match args.source {
         true => {
-            let cfg = super::mysql_config(ctx, &args.mysql).await?;
+            let (engine, cfg) =
+                super::source_config(ctx, args.source_url.as_deref(), &args.mysql).await?;
+            let exported = Engine::from_kind(&manifest.source_kind());
+            if engine != exported {
+                return Err(anyhow::anyhow!(
+                    "the export was read from {}, but the source given is {}",
+                    exported.name(),
+                    engine.name()
+                ))
+                .hint("give the export's source with --source-url (or SOURCE_URL)");
+            }
             let db = manifest.source_database();
-            cfg.database_or(Some(&db), &db, "the export's source database")?;
-            Some(cfg)
+            let database = cfg.database_or(Some(&db), &db, "the export's source database")?;
+            let namespace = match engine {
+                Engine::Mysql => database.clone(),
+                Engine::Postgresql => mapping.source_schema().to_string(),
+            };
+            Some(Source {
+                engine,
+                cfg,
+                database,
+                namespace,
+            })
         }
         false => None,
     };
@@ -110,7 +133,7 @@ async fn resolve_and_verify(ctx: &Ctx, args: &VerifyArgs, dir: ExportDir) -> Res
         return Ok(report);
     }
     let source = match &job.source {
-        Some(cfg) => verify::run::DeepSource::Live(Box::new(cfg.clone())),
+        Some(src) => verify::run::DeepSource::Live(Box::new(src.clone())),
         None => verify::run::DeepSource::Files,
     };
     let deep = verify::run::deep(&job, &source, args.max_diffs, &ctx.progress()).await?;

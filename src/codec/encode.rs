@@ -39,6 +39,8 @@ pub enum Rule {
     Year2,
     /// Profile override: bytes kept in a text column, as standard base64.
     Base64,
+    /// A PostgreSQL source's `bytea`: its output is already `\x` + hex.
+    HexText,
 }
 
 impl Rule {
@@ -53,6 +55,7 @@ impl Rule {
             Rule::Bits(_) => "bits",
             Rule::Year2 => "year2",
             Rule::Base64 => "base64",
+            Rule::HexText => "hex",
         }
     }
 }
@@ -77,6 +80,18 @@ pub fn classify(data_type: &str, column_type: &str, over: Option<Override>) -> R
         "date" | "datetime" | "timestamp" => Rule::DateTime,
         "bit" => Rule::Bits(rules::bit_width(&ct)),
         "year" if ct == "year(2)" => Rule::Year2,
+        _ => Rule::Verbatim,
+    }
+}
+
+/// The rule for a PostgreSQL source's column, from its base type's name: its text output
+/// is already what PostgreSQL reads back, so only text is checked (and JSON for the
+/// `\u0000` a `jsonb` target refuses) and `bytea` marked as hex.
+pub fn classify_pg(data_type: &str) -> Rule {
+    match data_type {
+        "text" | "varchar" | "bpchar" | "citext" | "name" | "enum" => Rule::Text,
+        "json" | "jsonb" => Rule::Json,
+        "bytea" => Rule::HexText,
         _ => Rule::Verbatim,
     }
 }
@@ -214,6 +229,17 @@ impl Check {
             _ => Check::None,
         }
     }
+
+    /// The facts recorded for a PostgreSQL source's column, from its base type's name.
+    pub fn for_pg_type(data_type: &str) -> Check {
+        match data_type {
+            "text" | "varchar" | "bpchar" | "citext" | "name" | "enum" => Check::String,
+            "int2" | "int4" | "int8" => Check::Integer,
+            "timestamp" | "timestamptz" => Check::DateTime,
+            "time" => Check::Time,
+            _ => Check::None,
+        }
+    }
 }
 
 /// How many distinct values of a column are kept (with counts and keys) before the
@@ -247,6 +273,10 @@ pub fn write_field(
     };
     match rule {
         Rule::Verbatim => csv::write_text(v, out),
+        Rule::HexText => {
+            stats.hex += 1;
+            csv::write_text(v, out);
+        }
         Rule::Year2 => rules::two_digit_year(v, out),
         Rule::Hex => {
             stats.hex += 1;

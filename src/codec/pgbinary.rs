@@ -135,13 +135,25 @@ pub fn to_binary(ty: BinType, v: &[u8], out: &mut Vec<u8>) -> Result<(), NotExac
         }
         BinType::Int8 => out.extend_from_slice(&int(v)?.to_be_bytes()),
         BinType::Float4 => {
-            let x: f32 = float_text(v)?.parse().map_err(|_| NotExact)?;
-            check_float(x.is_finite(), x == 0.0, x.is_subnormal(), v)?;
+            let x: f32 = match special_float(v) {
+                Some(x) => x as f32,
+                None => {
+                    let x: f32 = float_text(v)?.parse().map_err(|_| NotExact)?;
+                    check_float(x.is_finite(), x == 0.0, x.is_subnormal(), v)?;
+                    x
+                }
+            };
             out.extend_from_slice(&x.to_bits().to_be_bytes());
         }
         BinType::Float8 => {
-            let x: f64 = float_text(v)?.parse().map_err(|_| NotExact)?;
-            check_float(x.is_finite(), x == 0.0, x.is_subnormal(), v)?;
+            let x: f64 = match special_float(v) {
+                Some(x) => x,
+                None => {
+                    let x: f64 = float_text(v)?.parse().map_err(|_| NotExact)?;
+                    check_float(x.is_finite(), x == 0.0, x.is_subnormal(), v)?;
+                    x
+                }
+            };
             out.extend_from_slice(&x.to_bits().to_be_bytes());
         }
         BinType::Date => {
@@ -153,6 +165,9 @@ pub fn to_binary(ty: BinType, v: &[u8], out: &mut Vec<u8>) -> Result<(), NotExac
             );
         }
         BinType::Timestamp => {
+            // PostgreSQL's own output in UTC ends in `+00`: the same instant (the session's
+            // TimeZone is UTC, and a `timestamp` ignores the zone).
+            let v = v.strip_suffix(b"+00").unwrap_or(v);
             if v.len() < 19 || v[10] != b' ' {
                 return Err(NotExact);
             }
@@ -428,7 +443,8 @@ fn int(v: &[u8]) -> Result<i64, NotExact> {
 }
 
 /// A decimal number (`-1.5`, `.5`, `2e-3`): what both Rust and strtod read the same way,
-/// correctly rounded. NaN, Infinity and hex floats are left to PostgreSQL.
+/// correctly rounded. Other spellings of NaN and Infinity, and hex floats, are left to
+/// PostgreSQL.
 fn float_text(v: &[u8]) -> Result<&str, NotExact> {
     let body = v.strip_prefix(b"-").unwrap_or(v);
     let (mantissa, exp) = match body.iter().position(|&b| b == b'e' || b == b'E') {
@@ -453,6 +469,17 @@ fn float_text(v: &[u8]) -> Result<&str, NotExact> {
         }
     }
     std::str::from_utf8(v).map_err(|_| NotExact)
+}
+
+/// The special values in PostgreSQL's own output spellings (what a PostgreSQL source
+/// exports): NaN, and the infinities.
+fn special_float(v: &[u8]) -> Option<f64> {
+    match v {
+        b"NaN" => Some(f64::NAN),
+        b"Infinity" => Some(f64::INFINITY),
+        b"-Infinity" => Some(f64::NEG_INFINITY),
+        _ => None,
+    }
 }
 
 /// PostgreSQL refuses overflow and underflow (a non-zero spelling that rounds to zero);
@@ -741,8 +768,19 @@ mod tests {
             ),
             (Float8, "1e-400", None),
             (Float8, "1e400", None),
-            (Float8, "NaN", None),
-            (Float8, "Infinity", None),
+            // PostgreSQL's own spellings of the special values (a PostgreSQL source).
+            (
+                Float8,
+                "NaN",
+                Some(f64::NAN.to_bits().to_be_bytes().to_vec()),
+            ),
+            (
+                Float8,
+                "Infinity",
+                Some(f64::INFINITY.to_bits().to_be_bytes().to_vec()),
+            ),
+            (Float8, "inf", None),
+            (Float8, "nan", None),
             (Float8, "0x1p3", None),
             (
                 Float4,

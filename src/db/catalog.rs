@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::config::Engine;
 use crate::db::sql::pg;
 
 /// One column of a source table, as `information_schema.COLUMNS` describes it.
@@ -18,6 +19,9 @@ pub struct SourceColumn {
     pub generated: bool,
     /// The character set of a string column (`CHARACTER_SET_NAME`).
     pub charset: Option<String>,
+    /// An enum's labels, when the catalog lists them apart (PostgreSQL); MySQL's are read
+    /// from `COLUMN_TYPE`.
+    pub labels: Vec<String>,
 }
 
 /// One base table of the source.
@@ -59,6 +63,68 @@ pub enum Typed<'a> {
     Date(u16, u8, u8, u8, u8, u8, u32),
     /// Negative, days, hours, minutes, seconds, microseconds.
     Time(bool, u32, u8, u8, u8, u32),
+}
+
+/// A primary-key value used as a range boundary (`--split-rows`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyLiteral {
+    /// An integer key's digits.
+    Int(String),
+    /// A string key's bytes (UTF-8 as the server sent them).
+    Str(Vec<u8>),
+}
+
+impl KeyLiteral {
+    /// From the text form of a key value; None if it cannot be a boundary.
+    pub fn new(integer: bool, value: &[u8]) -> Option<KeyLiteral> {
+        if integer {
+            let ok = !value.is_empty()
+                && value
+                    .iter()
+                    .enumerate()
+                    .all(|(i, b)| b.is_ascii_digit() || (i == 0 && *b == b'-'));
+            ok.then(|| KeyLiteral::Int(String::from_utf8_lossy(value).into_owned()))
+        } else {
+            Some(KeyLiteral::Str(value.to_vec()))
+        }
+    }
+
+    /// As SQL text that compares under the column's own collation. MySQL: digits, or
+    /// `_utf8mb4 X'…'` — MySQL 8 compares a bare `X'…'` (a binary string) with a column
+    /// byte by byte, so ranges would stop following `ORDER BY` in a case-insensitive
+    /// collation; MariaDB 10.11 converts it to the column's collation either way (checked).
+    /// PostgreSQL: digits, or a quoted literal (compared under the column's collation).
+    pub fn sql(&self, engine: Engine) -> String {
+        match (self, engine) {
+            (KeyLiteral::Int(d), _) => d.clone(),
+            (KeyLiteral::Str(v), Engine::Mysql) => format!("_utf8mb4 X'{}'", hex::encode(v)),
+            (KeyLiteral::Str(v), Engine::Postgresql) => pg::literal(&String::from_utf8_lossy(v)),
+        }
+    }
+}
+
+/// `[from, to)` over one key column; an open end is None.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyRange {
+    pub column: String,
+    pub from: Option<KeyLiteral>,
+    pub to: Option<KeyLiteral>,
+}
+
+impl KeyRange {
+    /// The WHERE condition, e.g. `` `id` >= 100 AND `id` < 200 ``.
+    pub fn condition(&self, engine: Engine) -> String {
+        let c = match engine {
+            Engine::Mysql => crate::db::sql::my::ident(&self.column),
+            Engine::Postgresql => pg::ident(&self.column),
+        };
+        match (&self.from, &self.to) {
+            (None, None) => "TRUE".into(),
+            (Some(f), None) => format!("{c} >= {}", f.sql(engine)),
+            (None, Some(t)) => format!("{c} < {}", t.sql(engine)),
+            (Some(f), Some(t)) => format!("{c} >= {} AND {c} < {}", f.sql(engine), t.sql(engine)),
+        }
+    }
 }
 
 /// One column as a reader fetches it.
@@ -284,5 +350,37 @@ mod tests {
             "id=7 (postId=99)"
         );
         assert!(fk.touches("public", &["post".into()]) && !fk.touches("other", &["post".into()]));
+    }
+
+    #[test]
+    fn key_ranges_compare_under_the_column_collation() {
+        let m = Engine::Mysql;
+        assert_eq!(KeyLiteral::new(true, b"-42").unwrap().sql(m), "-42");
+        assert!(KeyLiteral::new(true, b"1; DROP").is_none());
+        assert_eq!(
+            KeyLiteral::new(false, b"b'c").unwrap().sql(m),
+            "_utf8mb4 X'622763'"
+        );
+        assert_eq!(
+            KeyLiteral::new(false, b"b'c")
+                .unwrap()
+                .sql(Engine::Postgresql),
+            "'b''c'"
+        );
+        let r = KeyRange {
+            column: "id".into(),
+            from: KeyLiteral::new(true, b"10"),
+            to: KeyLiteral::new(true, b"20"),
+        };
+        assert_eq!(r.condition(m), "`id` >= 10 AND `id` < 20");
+        assert_eq!(
+            r.condition(Engine::Postgresql),
+            "\"id\" >= 10 AND \"id\" < 20"
+        );
+        let open = KeyRange {
+            to: None,
+            ..r.clone()
+        };
+        assert_eq!(open.condition(m), "`id` >= 10");
     }
 }

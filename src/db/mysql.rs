@@ -9,8 +9,10 @@ use anyhow::{Context, Result, anyhow};
 use mysql_async::prelude::*;
 use mysql_async::{Conn, OptsBuilder};
 
-use crate::config::{ServerConfig, SslMode};
-use crate::db::catalog::{Read, ReadColumn, ReadFrom, Snapshot, SourceColumn, SourceTable, Typed};
+use crate::config::{Engine, ServerConfig, SslMode};
+use crate::db::catalog::{
+    KeyLiteral, KeyRange, Read, ReadColumn, ReadFrom, Snapshot, SourceColumn, SourceTable, Typed,
+};
 use crate::db::sql::my::{ident as quote_ident, qualified};
 use crate::db::tls;
 use crate::hint::with_hint;
@@ -270,6 +272,7 @@ pub async fn read_catalog(conn: &mut Conn, db: &str) -> Result<Vec<SourceTable>>
                 .iter()
                 .any(|g| extra.contains(g)),
                 charset: charset.map(|c| c.to_ascii_lowercase()),
+                labels: Vec::new(),
                 name,
             });
         }
@@ -465,55 +468,6 @@ pub async fn open_readers(
     })
 }
 
-/// A primary-key value used as a range boundary, as SQL text that compares under the
-/// column's own collation: digits for integers, `_utf8mb4 X'…'` for strings. MySQL 8
-/// compares a bare `X'…'` (a binary string) with a column byte by byte, so ranges would
-/// stop following `ORDER BY` in a case-insensitive collation; MariaDB 10.11 converts it
-/// to the column's collation either way (checked), so the introducer is right on both.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct KeyLiteral(String);
-
-impl KeyLiteral {
-    /// From the text-protocol bytes of a key value; None if it cannot be a boundary.
-    pub fn new(integer: bool, value: &[u8]) -> Option<KeyLiteral> {
-        if integer {
-            let ok = !value.is_empty()
-                && value
-                    .iter()
-                    .enumerate()
-                    .all(|(i, b)| b.is_ascii_digit() || (i == 0 && *b == b'-'));
-            ok.then(|| KeyLiteral(String::from_utf8_lossy(value).into_owned()))
-        } else {
-            Some(KeyLiteral(format!("_utf8mb4 X'{}'", hex::encode(value))))
-        }
-    }
-
-    pub fn sql(&self) -> &str {
-        &self.0
-    }
-}
-
-/// `[from, to)` over one key column; an open end is None.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct KeyRange {
-    pub column: String,
-    pub from: Option<KeyLiteral>,
-    pub to: Option<KeyLiteral>,
-}
-
-impl KeyRange {
-    /// The WHERE condition, e.g. `` `id` >= 100 AND `id` < 200 ``.
-    pub fn condition(&self) -> String {
-        let c = quote_ident(&self.column);
-        match (&self.from, &self.to) {
-            (None, None) => "TRUE".into(),
-            (Some(f), None) => format!("{c} >= {}", f.sql()),
-            (None, Some(t)) => format!("{c} < {}", t.sql()),
-            (Some(f), Some(t)) => format!("{c} >= {} AND {c} < {}", f.sql(), t.sql()),
-        }
-    }
-}
-
 /// `parts - 1` boundaries that cut `db.table` into about equal key ranges, read from the
 /// primary-key index (`ORDER BY key LIMIT 1 OFFSET n`). Fewer when the table is smaller
 /// than its estimate. Any values would do for correctness: each range is read inside the
@@ -609,7 +563,7 @@ where
         conditions.push(format!("({f})"));
     }
     if let Some(r) = range {
-        conditions.push(r.condition());
+        conditions.push(r.condition(Engine::Mysql));
     }
     if !conditions.is_empty() {
         sql.push_str(&format!(" WHERE {}", conditions.join(" AND ")));
@@ -831,6 +785,7 @@ pub async fn probe_query(conn: &mut Conn, dataset: &str, query: &str) -> Result<
             column_type,
             generated: false,
             charset,
+            labels: Vec::new(),
         });
     }
     conn.query_drop(format!("DROP TEMPORARY TABLE IF EXISTS {tmp}"))
@@ -838,30 +793,4 @@ pub async fn probe_query(conn: &mut Conn, dataset: &str, query: &str) -> Result<
         .map_err(error)
         .with_context(context)?;
     Ok(out)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn key_ranges_compare_under_the_column_collation() {
-        assert_eq!(KeyLiteral::new(true, b"-42").unwrap().sql(), "-42");
-        assert!(KeyLiteral::new(true, b"1; DROP").is_none());
-        assert_eq!(
-            KeyLiteral::new(false, b"b'c").unwrap().sql(),
-            "_utf8mb4 X'622763'"
-        );
-        let r = KeyRange {
-            column: "id".into(),
-            from: KeyLiteral::new(true, b"10"),
-            to: KeyLiteral::new(true, b"20"),
-        };
-        assert_eq!(r.condition(), "`id` >= 10 AND `id` < 20");
-        let open = KeyRange {
-            to: None,
-            ..r.clone()
-        };
-        assert_eq!(open.condition(), "`id` >= 10");
-    }
 }

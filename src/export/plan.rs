@@ -10,6 +10,7 @@ use std::collections::BTreeSet;
 
 use crate::codec::encode::{self, Check, Rule};
 use crate::codec::rules;
+use crate::config::Engine;
 use crate::db::catalog::{Read, ReadColumn, ReadFrom, SourceTable};
 use crate::mapping::Mapping;
 use crate::store::export_dir;
@@ -104,8 +105,10 @@ impl TablePlan {
         };
         let col = self.columns.iter().find(|c| &c.name == key)?;
         let integer = match col.data_type.as_str() {
-            "tinyint" | "smallint" | "mediumint" | "int" | "integer" | "bigint" => true,
-            "char" | "varchar" => false,
+            // MySQL's names, and a PostgreSQL source's.
+            "tinyint" | "smallint" | "mediumint" | "int" | "integer" | "bigint" | "int2"
+            | "int4" | "int8" => true,
+            "char" | "varchar" | "text" | "bpchar" | "uuid" => false,
             _ => return None,
         };
         Some((key.as_str(), integer))
@@ -121,6 +124,7 @@ pub fn plan(
     selected: &[String],
     mapping: &Mapping,
     lossless: &BTreeSet<String>,
+    engine: Engine,
 ) -> Vec<TablePlan> {
     let tables: Vec<SourceTable> = catalog
         .into_iter()
@@ -131,7 +135,7 @@ pub fn plan(
     tables
         .into_iter()
         .zip(stems)
-        .map(|(t, stem)| table_plan(t, stem, mapping, lossless))
+        .map(|(t, stem)| table_plan(t, stem, mapping, lossless, engine))
         .collect()
 }
 
@@ -158,6 +162,7 @@ fn table_plan(
     stem: String,
     mapping: &Mapping,
     lossless: &BTreeSet<String>,
+    engine: Engine,
 ) -> TablePlan {
     let map = mapping.table(&t.name);
     let dropped: Vec<String> = map.map(|m| m.drop.clone()).unwrap_or_default();
@@ -166,12 +171,20 @@ fn table_plan(
         .into_iter()
         .filter(|c| !dropped.contains(&c.name))
         .map(|c| {
-            let rule = encode::classify(
-                &c.data_type,
-                &c.column_type,
-                mapping.override_for(&t.name, &c.name),
-            );
-            let check = Check::for_type(&c.data_type);
+            let (rule, check) = match engine {
+                Engine::Mysql => (
+                    encode::classify(
+                        &c.data_type,
+                        &c.column_type,
+                        mapping.override_for(&t.name, &c.name),
+                    ),
+                    Check::for_type(&c.data_type),
+                ),
+                Engine::Postgresql => (
+                    encode::classify_pg(&c.data_type),
+                    Check::for_pg_type(&c.data_type),
+                ),
+            };
             ColumnPlan {
                 read: read_form(&c.data_type, rule),
                 check_conversion_from: c.charset.clone().filter(|cs| {
@@ -182,7 +195,8 @@ fn table_plan(
                 }),
                 check,
                 labels: match c.data_type.as_str() {
-                    "enum" | "set" => rules::enum_labels(&c.column_type),
+                    _ if !c.labels.is_empty() => c.labels.clone(),
+                    "enum" | "set" if engine == Engine::Mysql => rules::enum_labels(&c.column_type),
                     _ => Vec::new(),
                 },
                 rule,
@@ -228,6 +242,7 @@ mod tests {
             nullable: true,
             generated,
             charset: None,
+            labels: Vec::new(),
         }
     }
 
@@ -254,6 +269,7 @@ mod tests {
             &["whiteboard".into(), "../x".into()],
             &profile,
             &BTreeSet::new(),
+            Engine::Mysql,
         );
         let p = &plans[0];
         assert_eq!(p.stem, "whiteboard");
@@ -298,7 +314,13 @@ mod tests {
         };
         let profile = Mapping::resolve("t", None, &Layers::default()).unwrap();
         let lossless: BTreeSet<String> = ["latin1".to_string()].into();
-        let p = &plan(vec![table], &["t".into()], &profile, &lossless)[0];
+        let p = &plan(
+            vec![table],
+            &["t".into()],
+            &profile,
+            &lossless,
+            Engine::Mysql,
+        )[0];
         let checked: Vec<(&str, Option<&str>)> = p
             .reads()
             .iter()

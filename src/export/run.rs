@@ -11,13 +11,13 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, anyhow};
 use indicatif::ProgressBar;
-use mysql_async::Conn;
 use sha2::{Digest, Sha256};
 
 use crate::codec::encode::{InvalidPolicy, RowEncoder};
-use crate::config::ServerConfig;
+use crate::config::Engine;
+use crate::db::catalog::{KeyLiteral, KeyRange};
 use crate::db::catalog::{Snapshot, SourceTable};
-use crate::db::mysql::{self, KeyLiteral, KeyRange};
+use crate::db::source::{Conn, Source};
 use crate::export::assemble::{self, PartWritten};
 use crate::export::plan::{self, TablePlan};
 use crate::hint::with_hint;
@@ -31,7 +31,7 @@ use crate::store::{publish, runlog};
 /// Everything an export needs, resolved before it starts.
 #[derive(Debug, Clone)]
 pub struct Job {
-    pub cfg: ServerConfig,
+    pub source: Source,
     pub mapping: Mapping,
     /// `--tables` (empty: all).
     pub only: Vec<String>,
@@ -79,15 +79,20 @@ pub fn leftovers(target: &NewExport, clean: bool, progress: &Progress) -> Result
 /// Export into `target`.
 pub async fn export(job: &Job, target: &NewExport, progress: &Progress) -> Result<Exported> {
     let started_at = runlog::now_rfc3339();
-    let db = job.mapping.source_db.clone();
-    let mut conn = mysql::connect(&job.cfg, Some(&db)).await?;
-    let server_version = mysql::server_version(&mut conn).await?;
-    let mut catalog = mysql::read_catalog(&mut conn, &db).await?;
+    let db = job.source.database.clone();
+    let ns = job.source.namespace.clone();
+    let mut conn = job.source.connect().await?;
+    let server_version = conn.server_version().await?;
+    let system_identifier = match &conn {
+        Conn::Postgres(c) => crate::db::postgres::system_identifier(c).await?,
+        Conn::Mysql(_) => None,
+    };
+    let mut catalog = conn.read_catalog(&ns).await?;
     let base_tables: Vec<String> = catalog.iter().map(|t| t.name.clone()).collect();
     let selection = job.mapping.select(&base_tables, &job.only, &job.exclude)?;
     datasets(
         &mut conn,
-        &db,
+        &ns,
         &job.mapping,
         &selection.tables,
         &mut catalog,
@@ -100,8 +105,14 @@ pub async fn export(job: &Job, target: &NewExport, progress: &Progress) -> Resul
         .flat_map(|t| t.columns.iter().filter_map(|c| c.charset.clone()))
         .filter(|cs| !plan::is_utf8(cs))
         .collect();
-    let lossless = mysql::lossless_charsets(&mut conn, &charsets).await?;
-    let plans = plan::plan(catalog, &selection.tables, &job.mapping, &lossless);
+    let lossless = conn.lossless_charsets(&charsets).await?;
+    let plans = plan::plan(
+        catalog,
+        &selection.tables,
+        &job.mapping,
+        &lossless,
+        job.source.engine,
+    );
     // With a query, the readers' snapshots must agree on every table it may read.
     let locked = match job.mapping.queries().next() {
         Some(_) => base_tables,
@@ -109,19 +120,19 @@ pub async fn export(job: &Job, target: &NewExport, progress: &Progress) -> Resul
     };
     let table_count = plans.len();
     let split_rows = job.split_rows.unwrap_or(u64::MAX);
-    let work = work_items(&mut conn, &db, plans, job.jobs.max(1), split_rows).await?;
-    let _ = conn.disconnect().await;
+    let work = work_items(&mut conn, &ns, plans, job.jobs.max(1), split_rows).await?;
+    conn.disconnect().await;
 
     publish::create(target)?;
     progress.note(format!(
         "exporting {table_count} tables of `{db}` from {} ({server_version}) into {}",
-        job.cfg.display(),
+        job.source.cfg.display(),
         target.final_dir.display()
     ));
     if let Some(text) = &job.mapping.text {
         publish::write_file(&target.tmp.path().join(STORED), text.as_bytes())?;
     }
-    let written = read_all(job, &db, work, &locked, &target.tmp, progress).await;
+    let written = read_all(job, &ns, work, &locked, &target.tmp, progress).await;
     let result = written.and_then(|(entries, snapshot)| {
         let about = assemble::About {
             profile: job.mapping.name.clone(),
@@ -131,15 +142,17 @@ pub async fn export(job: &Job, target: &NewExport, progress: &Progress) -> Resul
                 origin: job.mapping.origin.clone(),
             }),
             source: manifest::Source {
-                kind: "mysql".into(),
-                host: job.cfg.host.clone(),
-                port: job.cfg.port,
-                user: job.cfg.user.clone(),
+                kind: job.source.engine.name().into(),
+                host: job.source.cfg.host.clone(),
+                port: job.source.cfg.port,
+                user: job.source.cfg.user.clone(),
                 database: db.clone(),
                 server_version,
-                container: job.cfg.container.clone(),
+                container: job.source.cfg.container.clone(),
+                schema: (job.source.engine == Engine::Postgresql).then(|| ns.clone()),
+                system_identifier,
             },
-            container: job.cfg.container.clone(),
+            container: job.source.cfg.container.clone(),
             started_at,
             finished_at: runlog::now_rfc3339(),
             timestamp: target.timestamp.clone(),
@@ -173,7 +186,7 @@ async fn datasets(
         if !selected.iter().any(|s| s == name) {
             continue;
         }
-        match mysql::probe_query(conn, name, query).await {
+        match conn.probe_query(name, query).await {
             Ok(columns) => {
                 let table = SourceTable {
                     name: name.to_string(),
@@ -207,7 +220,7 @@ async fn datasets(
     }
     for t in catalog.iter().filter(|t| selected.contains(&t.name)) {
         if let Some(filter) = mapping.table(&t.name).and_then(|m| m.filter.as_deref())
-            && let Err(e) = mysql::check_filter(conn, db, &t.name, filter).await
+            && let Err(e) = conn.check_filter(db, &t.name, filter).await
         {
             errors.push(format!("{e:#}"));
         }
@@ -252,16 +265,16 @@ async fn work_items(
         let plan = Arc::new(plan);
         let points = match plan.split_key(parts, split_rows) {
             Some((column, integer)) => {
-                let points = mysql::split_points(
-                    conn,
-                    db,
-                    &plan.name,
-                    column,
-                    integer,
-                    plan.estimated_rows,
-                    parts as u64,
-                )
-                .await?;
+                let points = conn
+                    .split_points(
+                        db,
+                        &plan.name,
+                        column,
+                        integer,
+                        plan.estimated_rows,
+                        parts as u64,
+                    )
+                    .await?;
                 (!points.is_empty()).then(|| (column.to_string(), points))
             }
             None => None,
@@ -311,7 +324,7 @@ async fn read_all(
         .collect();
     let estimate: u64 = plans.values().map(|p| p.estimated_rows).sum();
     let wanted = job.jobs.clamp(1, work.len().max(1));
-    let readers = mysql::open_readers(&job.cfg, db, locked, wanted).await?;
+    let readers = job.source.open_readers(locked, wanted).await?;
     if let Some(note) = &readers.note {
         progress.warn(note);
     }
@@ -322,6 +335,7 @@ async fn read_all(
         let reader = Reader {
             queue: queue.clone(),
             db: db.to_string(),
+            engine: job.source.engine,
             dir: dir.path().to_path_buf(),
             progress: progress.clone(),
             overall: overall.clone(),
@@ -363,6 +377,7 @@ struct Reader {
     progress: Progress,
     overall: ProgressBar,
     policy: InvalidPolicy,
+    engine: Engine,
 }
 
 impl Reader {
@@ -377,7 +392,7 @@ impl Reader {
             let Some(work) = next else { break };
             done.push(self.part(&mut conn, &work).await?);
         }
-        let _ = conn.disconnect().await;
+        conn.disconnect().await;
         Ok(done)
     }
 
@@ -406,8 +421,7 @@ impl Reader {
             .progress
             .rows(&label, plan.estimated_rows / work.parts as u64);
         const STEP: u64 = 1024;
-        mysql::stream_table(
-            conn,
+        conn.stream_table(
             &self.db,
             plan.read_from(),
             &plan.reads(),
@@ -442,7 +456,7 @@ impl Reader {
             range: work
                 .range
                 .as_ref()
-                .map(|r| r.condition())
+                .map(|r| r.condition(self.engine))
                 .unwrap_or_default(),
             facts: written.facts,
             bytes: written.bytes,

@@ -42,6 +42,9 @@ enum Src {
     Bits(u32),
     /// A spatial column (its stored SRID + WKB, as `\x` hex).
     Geometry,
+    /// A PostgreSQL source's own type (uuid, boolean, interval, arrays, inet, ...): its
+    /// text output, which the target's input function reads (and judges) as it is.
+    Native,
     Unknown,
 }
 
@@ -53,20 +56,28 @@ fn source(c: &ColumnEntry) -> Src {
         return Src::Bytes;
     }
     match c.data_type.as_str() {
-        "tinyint" | "smallint" | "mediumint" | "int" | "integer" | "bigint" => Src::Integer,
+        // MySQL's names, and a PostgreSQL source's base type names.
+        "tinyint" | "smallint" | "mediumint" | "int" | "integer" | "bigint" | "int2" | "int4"
+        | "int8" => Src::Integer,
         "decimal" | "numeric" => {
             Src::Decimal(c.column_type.ends_with(",0)") || !c.column_type.contains(','))
         }
-        "float" | "double" | "real" => Src::Float,
+        "float" | "double" | "real" | "float4" | "float8" => Src::Float,
         "year" => Src::Year,
         "date" => Src::Date,
-        "datetime" | "timestamp" => Src::DateTime,
+        "datetime" | "timestamp" | "timestamptz" => Src::DateTime,
         "time" => Src::Time,
-        "char" | "varchar" | "tinytext" | "text" | "mediumtext" | "longtext" => Src::Text,
+        "char" | "varchar" | "tinytext" | "text" | "mediumtext" | "longtext" | "bpchar"
+        | "citext" | "name" => Src::Text,
         "enum" => Src::Enum,
         "set" => Src::Set,
-        "json" => Src::Json,
+        "json" | "jsonb" => Src::Json,
         "bit" => Src::Bits(crate::codec::rules::bit_width(&c.column_type)),
+        // Names only a PostgreSQL source's catalog gives.
+        "uuid" | "bool" | "interval" | "array" | "timetz" | "inet" | "cidr" | "macaddr"
+        | "macaddr8" | "tsvector" | "tsquery" | "money" | "xml" | "varbit" | "oid" => {
+            Src::Native
+        }
         _ => Src::Unknown,
     }
 }
@@ -143,6 +154,9 @@ pub fn decide(table: &str, src: &ColumnEntry, dst: &PgColumn) -> Decision {
         return d;
     }
     match (s, t) {
+        // PostgreSQL's own output: the target's input function reads it, as pg_dump's
+        // text does.
+        (Src::Native, _) => {}
         // Bytes are bytes: only bytea (or a type whose own input judges them) takes them.
         (Src::Bytes, Dst::Bytea | Dst::Other) => {}
         (Src::Bytes, _) => cannot(&mut d),

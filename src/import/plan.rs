@@ -1231,8 +1231,23 @@ fn table_load(
     keep: &[bool],
 ) -> TableLoad {
     let replaced: Vec<bool> = keep.iter().map(|k| !k).collect();
-    let (binary_types, csv_reason) =
+    let (mut binary_types, mut csv_reason) =
         binary_types(&input.header, target_columns, &replaced, target, opts);
+    // PostgreSQL's interval output (`1 day 02:00:00`, `3 mons`) is not the MySQL TIME
+    // form the binary converter reads: a PostgreSQL source's intervals go as CSV.
+    if binary_types.is_some()
+        && let Some(c) = input
+            .spec
+            .columns
+            .iter()
+            .find(|c| c.data_type == "interval" && input.header.contains(&c.name))
+    {
+        binary_types = None;
+        csv_reason = Some(format!(
+            "column `{}` is an interval from PostgreSQL (read by PostgreSQL itself)",
+            c.name
+        ));
+    }
     let mut load = TableLoad {
         dataset: input.spec.name.clone(),
         table: table.to_string(),

@@ -83,6 +83,24 @@ pub async fn prepare(job: &Job, progress: &Progress) -> Result<Prepared> {
         ))
         .hint("the target schema must exist already: run the application's migrations first");
     }
+    let system_identifier = postgres::system_identifier(&client).await?;
+    // A PostgreSQL source in this very database and schema: the TRUNCATE would empty
+    // the tables the export was read from.
+    if let Some(src) = job.manifest.source()
+        && src.kind == "postgresql"
+        && src.system_identifier.is_some()
+        && src.system_identifier == system_identifier
+        && src.database == job.target_db
+        && src.schema.as_deref() == Some(job.options.schema.as_str())
+    {
+        return Err(anyhow!(
+            "the target is the export's own source: database `{}`, schema `{}` of the same \
+             PostgreSQL cluster; the import would TRUNCATE the tables it was read from",
+            job.target_db,
+            job.options.schema
+        ))
+        .hint("import into another database or schema (--target-db, --schema, or the mapping's target_db and schema)");
+    }
     let questions = plan::questions(&inputs, &catalog, &job.mapping);
     let answers = postgres::probe_sets(&mut client, &job.options.schema, &questions).await?;
     let mut plan = plan::build(&inputs, &catalog, &job.mapping, &job.options, &answers);
@@ -111,7 +129,6 @@ pub async fn prepare(job: &Job, progress: &Progress) -> Result<Prepared> {
     if plan.errors.is_empty() {
         files::check(&job.dir, &specs, plan.nulls, progress)?;
     }
-    let system_identifier = postgres::system_identifier(&client).await?;
     Ok(Prepared {
         client,
         plan,

@@ -24,6 +24,13 @@ pub struct MappingFile {
     /// The target schema (default `public`; `import --schema` overrides it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub schema: Option<String>,
+    /// A PostgreSQL source's schema (default `public`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_schema: Option<String>,
+    /// `snake_case`: every table and column not renamed explicitly is renamed so
+    /// (Prisma's `"createdAt"` -> `created_at`, `"User"` -> `user`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rename: Option<Rename>,
     /// Source tables never exported (the target's schema tool owns them).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub never_copy: Vec<String>,
@@ -35,6 +42,40 @@ pub struct MappingFile {
     /// Per dataset (a source table, or a `query`), by its SOURCE name.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub tables: BTreeMap<String, TableMap>,
+}
+
+/// How names not renamed explicitly are renamed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Rename {
+    SnakeCase,
+}
+
+/// `createdAt` -> `created_at`, `User` -> `user`, `HTTPServer` -> `http_server`,
+/// `userID` -> `user_id`; digits stay with what precedes them (`line2Id` -> `line2_id`).
+pub fn snake_case(name: &str) -> String {
+    let chars: Vec<char> = name.chars().collect();
+    let mut out = String::with_capacity(name.len() + 4);
+    for (i, &c) in chars.iter().enumerate() {
+        if c.is_uppercase() {
+            let prev = i.checked_sub(1).map(|p| chars[p]);
+            let next = chars.get(i + 1).copied();
+            let boundary = match prev {
+                None => false,
+                Some('_') => false,
+                Some(p) if p.is_lowercase() || p.is_ascii_digit() => true,
+                Some(p) if p.is_uppercase() => next.is_some_and(|n| n.is_lowercase()),
+                _ => false,
+            };
+            if boundary {
+                out.push('_');
+            }
+            out.extend(c.to_lowercase());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// `[import]`: SQL run on the target around the load.
@@ -108,6 +149,7 @@ pub enum Triggers {
 /// read the same data, so an import may swap one for the other.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SourceSide {
+    pub source_schema: Option<String>,
     pub never_copy: Vec<String>,
     pub tables: BTreeMap<String, SourceTableSide>,
 }
@@ -193,6 +235,7 @@ impl MappingFile {
         never_copy.sort();
         never_copy.dedup();
         SourceSide {
+            source_schema: self.source_schema.clone(),
             never_copy,
             tables: self
                 .tables
@@ -337,5 +380,21 @@ target = "person"
         let mut c = a.clone();
         c.tables.get_mut("teachers").unwrap().query = Some("SELECT 1".into());
         assert_ne!(a.source_side(), c.source_side());
+    }
+
+    #[test]
+    fn snake_case_as_prisma_schemas_need() {
+        for (from, to) in [
+            ("createdAt", "created_at"),
+            ("User", "user"),
+            ("userID", "user_id"),
+            ("HTTPServer", "http_server"),
+            ("already_snake", "already_snake"),
+            ("line2Id", "line2_id"),
+            ("_prismaMigrations", "_prisma_migrations"),
+            ("TeacherOnCourse", "teacher_on_course"),
+        ] {
+            assert_eq!(snake_case(from), to, "{from}");
+        }
     }
 }

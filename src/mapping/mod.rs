@@ -205,18 +205,32 @@ impl Mapping {
         self.table(dataset)?.encode.get(column).copied()
     }
 
-    /// The target table a dataset loads into.
+    /// The target table a dataset loads into: its `target`, else its name (in
+    /// snake_case under `rename = "snake_case"`).
     pub fn target_table(&self, dataset: &str) -> String {
         self.table(dataset)
             .and_then(|t| t.target.clone())
-            .unwrap_or_else(|| dataset.to_string())
+            .unwrap_or_else(|| self.renamed(dataset))
     }
 
-    /// The target name of a source column of a dataset.
+    /// The target name of a source column of a dataset: its `columns` rename, else its
+    /// name (in snake_case under `rename = "snake_case"`).
     pub fn target_column(&self, dataset: &str, column: &str) -> String {
         self.table(dataset)
             .and_then(|t| t.columns.get(column).cloned())
-            .unwrap_or_else(|| column.to_string())
+            .unwrap_or_else(|| self.renamed(column))
+    }
+
+    fn renamed(&self, name: &str) -> String {
+        match self.file.rename {
+            Some(file::Rename::SnakeCase) => file::snake_case(name),
+            None => name.to_string(),
+        }
+    }
+
+    /// A PostgreSQL source's schema.
+    pub fn source_schema(&self) -> &str {
+        self.file.source_schema.as_deref().unwrap_or("public")
     }
 
     /// The derived datasets (`query`), by name.

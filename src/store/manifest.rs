@@ -68,6 +68,12 @@ pub struct Source {
     pub server_version: String,
     #[serde(default)]
     pub container: Option<String>,
+    /// Format 3, a PostgreSQL source: the schema read, and the cluster's identity, so
+    /// that an import into the very tables it was read from is refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schema: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub system_identifier: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -294,6 +300,22 @@ impl Loaded {
             Loaded::Legacy {
                 source_database, ..
             } => source_database.clone(),
+        }
+    }
+
+    /// Where the export was read (None for the old scripts' exports).
+    pub fn source(&self) -> Option<&Source> {
+        match self {
+            Loaded::Current(m) => Some(&m.source),
+            Loaded::Legacy { .. } => None,
+        }
+    }
+
+    /// The source's engine as recorded (`mysql`, `postgresql`); the old scripts' were MySQL.
+    pub fn source_kind(&self) -> String {
+        match self {
+            Loaded::Current(m) => m.source.kind.clone(),
+            Loaded::Legacy { .. } => "mysql".into(),
         }
     }
 

@@ -66,7 +66,10 @@ pub fn kind(src: &ColumnEntry, dst: &crate::db::catalog::PgColumn, adapt: Adapt)
         let close = s[open..].find(')')? + open;
         s[open + 1..close].trim().parse().ok()
     };
-    let src_digits = digits(&src.column_type).unwrap_or(0);
+    // MySQL's `datetime` without a fraction has none; a PostgreSQL source's timestamp
+    // without a typmod (`timestamp without time zone`) has six.
+    let pg_source = src.column_type.contains("time zone") || src.column_type == "interval";
+    let src_digits = digits(&src.column_type).unwrap_or(if pg_source { 6 } else { 0 });
     let dst_digits = digits(&dst.type_sql).unwrap_or(6);
     match dst.binary_type.as_str() {
         "int2" | "int4" | "int8" => Kind::Int,
@@ -81,7 +84,7 @@ pub fn kind(src: &ColumnEntry, dst: &crate::db::catalog::PgColumn, adapt: Adapt)
         "date" => Kind::Date,
         "timestamp" | "timestamptz" => {
             let src = match src.data_type.as_str() {
-                "datetime" | "timestamp" => src_digits,
+                "datetime" | "timestamp" | "timestamptz" => src_digits,
                 _ => 6,
             };
             Kind::Timestamp {

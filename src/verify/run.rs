@@ -8,9 +8,11 @@ use std::sync::Arc;
 use anyhow::Result;
 
 use crate::codec::csv::NullStyle;
+use crate::config::Engine;
 use crate::config::ServerConfig;
 use crate::db::catalog::{ReadFrom, Typed};
-use crate::db::{mysql, postgres};
+use crate::db::source::{Conn, Source};
+use crate::db::{mysql, pgsource, postgres};
 use crate::mapping::Mapping;
 use crate::progress::Progress;
 use crate::store::csvfile;
@@ -30,7 +32,7 @@ pub struct Job {
     pub target_db: String,
     pub schema: String,
     /// The source to count too (`--source`).
-    pub source: Option<ServerConfig>,
+    pub source: Option<Source>,
     pub foreign_keys: bool,
     /// Rows the import's hooks and fired triggers added per target table (run log).
     pub adjustments: BTreeMap<String, i64>,
@@ -42,9 +44,8 @@ pub async fn verify(job: &Job) -> Result<Report> {
     let catalog = postgres::read_catalog(&client, &job.schema).await?;
 
     let mut source_counts = vec![None; specs.len()];
-    if let Some(cfg) = &job.source {
-        let db = job.manifest.source_database();
-        let mut conn = mysql::connect(cfg, Some(&db)).await?;
+    if let Some(src) = &job.source {
+        let mut conn = src.connect().await?;
         for (s, count) in specs.iter().zip(source_counts.iter_mut()) {
             // Each dataset counted as it was exported: with its `where`, or its query.
             let from = match &s.query {
@@ -54,9 +55,9 @@ pub async fn verify(job: &Job) -> Result<Report> {
                     filter: s.filter.as_deref(),
                 },
             };
-            *count = Some(mysql::count_rows(&mut conn, &db, from).await?);
+            *count = Some(conn.count_rows(&src.namespace, from).await?);
         }
-        let _ = conn.disconnect().await;
+        conn.disconnect().await;
     }
 
     // Each target table against the sum of the datasets that feed it.
@@ -145,8 +146,9 @@ pub async fn verify(job: &Job) -> Result<Report> {
 pub enum DeepSource {
     /// The export's CSV files.
     Files,
-    /// The live MySQL source, through the binary protocol (not the export's encoder).
-    Live(Box<ServerConfig>),
+    /// The live source: MySQL through the binary protocol (not the export's encoder),
+    /// PostgreSQL with `COPY TO`, on one snapshot.
+    Live(Box<Source>),
 }
 
 /// Rows kept per narrowing: the buckets narrowed at most hold about this many rows.
@@ -164,9 +166,13 @@ pub async fn deep(
     let client = Arc::new(postgres::connect(&job.target, &job.target_db).await?);
     let catalog = postgres::read_catalog(&client, &job.schema).await?;
     let mut live = match source {
-        DeepSource::Live(cfg) => {
-            Some(mysql::open_verifier(cfg, &job.manifest.source_database()).await?)
-        }
+        DeepSource::Live(src) => Some(match src.engine {
+            Engine::Mysql => Conn::Mysql(mysql::open_verifier(&src.cfg, &src.database).await?),
+            Engine::Postgresql => {
+                let (mut conns, _) = pgsource::open_readers(&src.cfg, &src.database, 1).await?;
+                Conn::Postgres(conns.remove(0))
+            }
+        }),
         DeepSource::Files => None,
     };
     let mut targets: BTreeMap<String, Vec<&TableSpec>> = BTreeMap::new();
@@ -341,9 +347,9 @@ async fn read_source(
     datasets: &[&TableSpec],
     n: usize,
     keep: Option<Arc<BTreeSet<usize>>>,
-    mut live: Option<mysql_async::Conn>,
+    mut live: Option<Conn>,
     bar: indicatif::ProgressBar,
-) -> (Result<Pass>, Option<mysql_async::Conn>) {
+) -> (Result<Pass>, Option<Conn>) {
     let mut buckets = deep::Buckets::new(n);
     let mut kept = deep::Kept::default();
     let mut take = |values: Vec<Option<Vec<u8>>>, shown: &dyn Fn() -> Vec<Option<String>>| {
@@ -357,7 +363,7 @@ async fn read_source(
     };
     for (d, spec) in datasets.iter().enumerate() {
         let result = match (source, live.as_mut()) {
-            (DeepSource::Live(_), Some(conn)) => {
+            (DeepSource::Live(src), Some(conn)) => {
                 let from = match &spec.query {
                     Some(q) => ReadFrom::Query(q),
                     None => ReadFrom::Table {
@@ -376,24 +382,54 @@ async fn read_source(
                         (name.as_deref().unwrap_or_default(), before.base64)
                     })
                     .collect();
-                let db = job.manifest.source_database();
-                mysql::stream_typed(conn, &db, from, &cols, |row| {
-                    let mut values = vec![None; plan.columns.len()];
-                    for (&i, v) in given.iter().zip(row) {
-                        let c = &plan.columns[i];
-                        values[i] = canon::source_typed(c.kind, c.sources[d].1, *v);
+                let ns = &src.namespace;
+                match conn {
+                    Conn::Postgres(client) => {
+                        let names: Vec<crate::db::catalog::ReadColumn<'_>> = cols
+                            .iter()
+                            .map(|(name, _)| crate::db::catalog::ReadColumn {
+                                name,
+                                read: crate::db::catalog::Read::Text,
+                                check_conversion_from: None,
+                            })
+                            .collect();
+                        pgsource::stream_table(client, ns, from, &names, None, |row, _| {
+                            let mut values = vec![None; plan.columns.len()];
+                            for (&i, v) in given.iter().zip(row) {
+                                let c = &plan.columns[i];
+                                values[i] = canon::source_text(c.kind, c.sources[d].1, *v);
+                            }
+                            take(values, &|| {
+                                let mut shown = vec![None; plan.columns.len()];
+                                for (&i, v) in given.iter().zip(row) {
+                                    shown[i] = v.map(|v| String::from_utf8_lossy(v).into_owned());
+                                }
+                                shown
+                            });
+                            Ok(())
+                        })
+                        .await
                     }
-                    // How the row reads is only needed for a row kept for the report.
-                    take(values, &|| {
-                        let mut shown = vec![None; plan.columns.len()];
-                        for (&i, v) in given.iter().zip(row) {
-                            shown[i] = shown_typed(*v);
-                        }
-                        shown
-                    });
-                    Ok(())
-                })
-                .await
+                    Conn::Mysql(conn) => {
+                        mysql::stream_typed(conn, ns, from, &cols, |row| {
+                            let mut values = vec![None; plan.columns.len()];
+                            for (&i, v) in given.iter().zip(row) {
+                                let c = &plan.columns[i];
+                                values[i] = canon::source_typed(c.kind, c.sources[d].1, *v);
+                            }
+                            // How the row reads is only needed for a row kept for the report.
+                            take(values, &|| {
+                                let mut shown = vec![None; plan.columns.len()];
+                                for (&i, v) in given.iter().zip(row) {
+                                    shown[i] = shown_typed(*v);
+                                }
+                                shown
+                            });
+                            Ok(())
+                        })
+                        .await
+                    }
+                }
             }
             _ => read_files(job, plan, d, spec, &mut take).await,
         };

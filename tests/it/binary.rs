@@ -179,8 +179,10 @@ fn candidates(ty: BinType, rng: &mut Rng) -> Vec<String> {
                     t
                 } else {
                     let sep = rng.pick(&[" ", " ", " ", "T"]);
+                    // PostgreSQL's own output in UTC ends in `+00` (a PostgreSQL source).
+                    let zone = rng.pick(&["", "", "+00", "+01", "+00:00", "Z"]);
                     format!(
-                        "{:04}-{:02}-{:02}{sep}{t}",
+                        "{:04}-{:02}-{:02}{sep}{t}{zone}",
                         1 + rng.below(9999),
                         1 + rng.below(12),
                         1 + rng.below(31)

@@ -17,6 +17,7 @@ mod fixture;
 mod import;
 mod log_run;
 mod mapping;
+mod pgsource;
 mod proxy;
 mod reliability;
 mod servers;
