@@ -15,7 +15,9 @@
 #   pgconverge     export, import (default: CSV converted to binary COPY; and
 #                  --copy-format csv; and --rebuild-indexes; and --map into a different
 #                  schema: two renamed columns, a constant tenant_id on every table), verify,
-#                  verify --deep (every value, against the files and the live source)
+#                  verify --deep (every value, against the files and the live source),
+#                  export from PostgreSQL (the loaded target read back as a source)
+#   PostgreSQL export limit   psql \copy (SELECT * ...) TO /dev/null of the same tables
 #   pgloader       Debian package: data only, truncate, the cast rules this data needs
 #   sling          PyPI sling-linux-amd64 (if it installs and runs)
 # Results: a table on stdout and bench/results-<timestamp>.txt. Nothing here is a test.
@@ -260,6 +262,17 @@ for round in $(seq 1 "$ROUNDS"); do
     measure "pgconverge import --map (renames, tenant_id)#$round" "$TOTAL_ROWS" "$CSV_BYTES" "$PGC" import "$EXPORT_DIR" --yes --map "$WORK/mapped.toml" ${PGCONVERGE_IMPORT_ARGS:-}
 done
 measure "pgconverge verify" "$TOTAL_ROWS" 0 "$PGC" verify "$EXPORT_DIR" --target-db "$DB" --source
+# PostgreSQL as the source: the loaded target read back, against psql \copy ... TO of the
+# same tables (one session).
+pg_read_all() {
+    { for t in $TABLES; do echo "\\copy (SELECT * FROM \"$t\") TO '/dev/null'"; done; } | pg -d "$DB" -q
+}
+export -f pg_read_all
+for round in $(seq 1 "$ROUNDS"); do
+    measure "PostgreSQL export limit (psql \\copy TO)#$round" "$TOTAL_ROWS" 0 pg_read_all
+    rm -rf pg_exports
+    measure "pgconverge export from PostgreSQL#$round" "$TOTAL_ROWS" 0 "$PGC" export "$DB" --source-url "$POSTGRES_URL/$DB" --out pg_exports -q --json
+done
 # The last import above loaded the mapped database; reload the plain one for --deep.
 "$PGC" import "$EXPORT_DIR" --yes --target-db "$DB" -q > /dev/null
 for round in $(seq 1 "$ROUNDS"); do
@@ -370,6 +383,7 @@ print(f"import --copy-format csv / limit:    {ratio('pgconverge import --copy-fo
 print(f"import --rebuild-indexes / limit:    {ratio('pgconverge import --rebuild-indexes', limit)}")
 print(f"import --map / import:               {ratio('pgconverge import --map (renames, tenant_id)', 'pgconverge import')}   (target <= 1.05)")
 print(f"verify --deep --source / import:     {ratio('pgconverge verify --deep --source', 'pgconverge import')}   (target <= 1.0)")
+print(f"export from PostgreSQL / psql copy:  {ratio('pgconverge export from PostgreSQL', 'PostgreSQL export limit (psql \\copy TO)')}   (target <= 1.0)")
 e, i, p = secs("pgconverge export"), secs("pgconverge import"), secs("pgloader")
 print(f"(export + import) / pgloader:        {((e + i) / p):.2f}" if e and i and p else "(export + import) / pgloader:        n/a", "  (target <= 0.4)")
 s = secs("sling")

@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use crate::cli::CheckArgs;
 use crate::cmd::{Ctx, Outcome};
-use crate::config::{self, Origin, ServerConfig, Setting};
+use crate::config::{self, Engine, Origin, ServerConfig, Setting};
 use crate::db::{docker, mysql, postgres};
 use crate::hint::{self, with_hint};
 use crate::import::plan::REPLICATION_ROLE_HINT;
@@ -43,6 +43,8 @@ struct Databases {
 
 #[derive(Serialize)]
 struct Report {
+    /// `mysql` or `postgresql`.
+    source_engine: &'static str,
     servers: Vec<Server>,
     databases: Vec<Databases>,
     replication_role_allowed: Option<bool>,
@@ -50,7 +52,7 @@ struct Report {
 }
 
 pub async fn run(ctx: &Ctx, args: CheckArgs) -> Result<Outcome> {
-    let mut my = config::mysql(&args.mysql, &ctx.layers)?;
+    let (engine, mut my) = config::source(args.source_url.as_deref(), &args.mysql, &ctx.layers)?;
     let mut pg = config::postgres(&args.postgres, &ctx.layers)?;
     let mut profiles: Vec<Mapping> = args
         .sources
@@ -62,27 +64,46 @@ pub async fn run(ctx: &Ctx, args: CheckArgs) -> Result<Outcome> {
     }
     let mut failures: Vec<anyhow::Error> = Vec::new();
     let mut report = Report {
+        source_engine: engine.name(),
         servers: Vec::new(),
         databases: Vec::new(),
         replication_role_allowed: None,
         replication_role_detail: None,
     };
     let mut source_exists = Vec::new();
-    let mysql_probe = async {
-        docker::apply(&mut my, 3306, &ctx.layers).await?;
-        let mut conn = mysql::connect(&my, None).await?;
-        let version = mysql::server_version(&mut conn).await?;
-        let tls = mysql::tls_in_use(&mut conn).await?;
-        for p in &profiles {
-            source_exists.push(mysql::database_exists(&mut conn, &p.source_db).await?);
+    let source_probe = async {
+        match engine {
+            Engine::Mysql => {
+                docker::apply(&mut my, 3306, &ctx.layers).await?;
+                let mut conn = mysql::connect(&my, None).await?;
+                let version = mysql::server_version(&mut conn).await?;
+                let tls = mysql::tls_in_use(&mut conn).await?;
+                for p in &profiles {
+                    source_exists.push(mysql::database_exists(&mut conn, &p.source_db).await?);
+                }
+                let _ = conn.disconnect().await;
+                Ok::<_, anyhow::Error>((version, tls))
+            }
+            Engine::Postgresql => {
+                let client = postgres::connect(&my, "postgres").await?;
+                let version = postgres::server_version(&client).await?;
+                let tls = postgres::tls_in_use(&client).await?;
+                for p in &profiles {
+                    let db = my.database.clone().unwrap_or_else(|| p.source_db.clone());
+                    source_exists.push(postgres::database_exists(&client, &db).await?);
+                }
+                Ok((version, tls))
+            }
         }
-        let _ = conn.disconnect().await;
-        Ok::<_, anyhow::Error>((version, tls))
     }
     .await;
+    let source_kind = match engine {
+        Engine::Mysql => "mysql",
+        Engine::Postgresql => "source (postgresql)",
+    };
     report
         .servers
-        .push(server("mysql", &my, mysql_probe, &mut failures));
+        .push(server(source_kind, &my, source_probe, &mut failures));
 
     let mut target_exists = Vec::new();
     let mut role = None;
@@ -120,7 +141,11 @@ pub async fn run(ctx: &Ctx, args: CheckArgs) -> Result<Outcome> {
             if !s {
                 failures.push(with_hint(
                     anyhow!(
-                        "MySQL at {}: source database `{}` does not exist",
+                        "{} at {}: source database `{}` does not exist",
+                        match engine {
+                            Engine::Mysql => "MySQL",
+                            Engine::Postgresql => "PostgreSQL",
+                        },
                         my.display(),
                         p.source_db
                     ),
@@ -221,9 +246,10 @@ fn render(r: &Report, no_names: bool) -> String {
     }
     if !r.databases.is_empty() {
         let yes_no = |b: bool| if b { "yes" } else { "no" }.to_string();
+        let source = format!("source ({})", r.source_engine);
         let mut dbs = Table::new([
             "profile",
-            "source (mysql)",
+            source.as_str(),
             "exists",
             "target (postgres)",
             "exists",

@@ -75,9 +75,7 @@ fn source(c: &ColumnEntry) -> Src {
         "bit" => Src::Bits(crate::codec::rules::bit_width(&c.column_type)),
         // Names only a PostgreSQL source's catalog gives.
         "uuid" | "bool" | "interval" | "array" | "timetz" | "inet" | "cidr" | "macaddr"
-        | "macaddr8" | "tsvector" | "tsquery" | "money" | "xml" | "varbit" | "oid" => {
-            Src::Native
-        }
+        | "macaddr8" | "tsvector" | "tsquery" | "money" | "xml" | "varbit" | "oid" => Src::Native,
         _ => Src::Unknown,
     }
 }

@@ -143,6 +143,55 @@ fn a_postgresql_database_copies_into_another_identically() {
         "{}",
         stdout(&o)
     );
+    // --split-rows: key ranges read in parallel on the one exported snapshot (the row
+    // estimate is the planner's: the table must have been analysed).
+    pg_exec(&src, "ANALYZE");
+    let o = w.run(&[
+        "export",
+        "app",
+        "--source-url",
+        &url,
+        "--out",
+        "split",
+        "--jobs",
+        "2",
+        "--split-rows",
+        "1",
+    ]);
+    assert_exit(&o, 0);
+    let split = export_dir(&o, w.path());
+    let m = load(&split);
+    assert_eq!(
+        m.tables["User"].parts.len(),
+        2,
+        "{:?}",
+        m.tables["User"].parts
+    );
+    assert!(
+        m.tables["User"].parts[0].range.starts_with("\"id\" < "),
+        "{:?}",
+        m.tables["User"].parts
+    );
+    assert!(
+        m.snapshot
+            .synchronized_by
+            .starts_with("pg_export_snapshot()"),
+        "{:?}",
+        m.snapshot
+    );
+    assert_exit(
+        &w.run(&[
+            "import",
+            split.to_str().unwrap(),
+            "--yes",
+            "--target-db",
+            &w.db,
+        ]),
+        0,
+    );
+    for table in ["\"User\"", "\"Post\"", "events"] {
+        assert_eq!(digest(&w.db, table), digest(&src, table), "{table}");
+    }
     // Importing into the very database and schema it was read from is refused.
     let o = w.run(&["import", d, "--yes", "--target-db", &src]);
     assert_exit(&o, 2);
@@ -192,6 +241,12 @@ where = "NOT \"isDraft\" OR \"authorId\" = 'u2'"
     )
     .unwrap();
     let url = source_url(&src);
+    let o = w.run(&["check", "--source-url", &url, "--json"]);
+    assert_exit(&o, 0);
+    let check: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(check["source_engine"], "postgresql");
+    assert_eq!(check["servers"][0]["kind"], "source (postgresql)");
+    assert!(check["servers"][0]["version"].is_string(), "{check}");
     let o = w.run(&[
         "export",
         "prisma",
