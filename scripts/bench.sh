@@ -16,7 +16,8 @@
 #                  --copy-format csv; and --rebuild-indexes; and --map into a different
 #                  schema: two renamed columns, a constant tenant_id on every table), verify,
 #                  verify --deep (every value, against the files and the live source),
-#                  export from PostgreSQL (the loaded target read back as a source)
+#                  export from PostgreSQL (the loaded target read back as a source),
+#                  migrate next to export + import + verify run one after another
 #   PostgreSQL export limit   psql \copy (SELECT * ...) TO /dev/null of the same tables
 #   pgloader       Debian package: data only, truncate, the cast rules this data needs
 #   sling          PyPI sling-linux-amd64 (if it installs and runs)
@@ -273,6 +274,23 @@ for round in $(seq 1 "$ROUNDS"); do
     rm -rf pg_exports
     measure "pgconverge export from PostgreSQL#$round" "$TOTAL_ROWS" 0 "$PGC" export "$DB" --source-url "$POSTGRES_URL/$DB" --out pg_exports -q --json
 done
+# migrate (tables load while later ones are still exported, one transaction) next to the
+# same three steps run one after another.
+one_after_another() {
+    local dir
+    dir=$("$PGC" export "$DB" --exclude bench_done_v2 --out seq_exports -q --json | python3 -c 'import json, sys; print(json.load(sys.stdin)["export_dir"])')
+    "$PGC" import "$dir" --yes --target-db "$DB" -q > /dev/null
+    "$PGC" verify "$dir" --target-db "$DB" --source -q > /dev/null
+}
+export PGC
+export -f one_after_another
+for round in $(seq 1 "$ROUNDS"); do
+    rm -rf seq_exports migrate_exports
+    checkpoint
+    measure "export + import + verify, one after another#$round" "$TOTAL_ROWS" "$CSV_BYTES" one_after_another
+    checkpoint
+    measure "pgconverge migrate#$round" "$TOTAL_ROWS" "$CSV_BYTES" "$PGC" migrate "$DB" --exclude bench_done_v2 --target-db "$DB" --out migrate_exports --yes -q
+done
 # The last import above loaded the mapped database; reload the plain one for --deep.
 "$PGC" import "$EXPORT_DIR" --yes --target-db "$DB" -q > /dev/null
 for round in $(seq 1 "$ROUNDS"); do
@@ -383,6 +401,7 @@ print(f"import --copy-format csv / limit:    {ratio('pgconverge import --copy-fo
 print(f"import --rebuild-indexes / limit:    {ratio('pgconverge import --rebuild-indexes', limit)}")
 print(f"import --map / import:               {ratio('pgconverge import --map (renames, tenant_id)', 'pgconverge import')}   (target <= 1.05)")
 print(f"verify --deep --source / import:     {ratio('pgconverge verify --deep --source', 'pgconverge import')}   (target <= 1.0)")
+print(f"migrate / one after another:        {ratio('pgconverge migrate', 'export + import + verify, one after another')}   (the overlap)")
 print(f"export from PostgreSQL / psql copy:  {ratio('pgconverge export from PostgreSQL', 'PostgreSQL export limit (psql \\copy TO)')}   (target <= 1.0)")
 e, i, p = secs("pgconverge export"), secs("pgconverge import"), secs("pgloader")
 print(f"(export + import) / pgloader:        {((e + i) / p):.2f}" if e and i and p else "(export + import) / pgloader:        n/a", "  (target <= 0.4)")

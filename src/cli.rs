@@ -52,6 +52,9 @@ pub enum Command {
     LogRun(LogRunArgs),
     /// Print the run log as a table
     Runs(RunsArgs),
+    /// Export, import and verify in one run: tables load while later ones are still being
+    /// exported, in one import transaction; the export directory is kept as the audit trail
+    Migrate(Box<MigrateArgs>),
     /// Check that both servers are reachable: versions, databases, privileges
     Check(CheckArgs),
     /// The built-in profiles, which are mapping files: `profile show alkemio` prints one
@@ -295,6 +298,83 @@ pub struct VerifyArgs {
     pub postgres: PostgresArgs,
     #[command(flatten)]
     pub mysql: MysqlArgs,
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:\n  \
+    pgconverge migrate alkemio --yes\n  \
+    pgconverge migrate app --map v3.toml --target-db app_v3 --deep --yes --json\n  \
+    pgconverge migrate kratos --wait-for-require 10m --yes     # a Job beside the schema Job")]
+pub struct MigrateArgs {
+    /// `alkemio` (database $ALKEMIO_DB), `kratos` (database $KRATOS_DB) or any database name
+    pub source: String,
+    /// Mapping file (TOML); replaces a built-in profile entirely, stored in the export
+    #[arg(long, value_name = "FILE")]
+    pub map: Option<PathBuf>,
+    /// The source as a URL (mysql:// or postgres://) [env: SOURCE_URL] [default: the
+    /// MySQL settings]
+    #[arg(long, value_name = "URL")]
+    pub source_url: Option<String>,
+    /// Root of the export directories (the export is kept as the audit trail)
+    #[arg(long, default_value = "csv_exports", value_name = "DIR")]
+    pub out: PathBuf,
+    /// Only these tables (comma-separated)
+    #[arg(long, value_delimiter = ',', value_name = "A,B")]
+    pub tables: Vec<String>,
+    /// Never these tables (comma-separated), in addition to the mapping's exclusions
+    #[arg(long, value_delimiter = ',', value_name = "C,D")]
+    pub exclude: Vec<String>,
+    /// Parallel readers of the export, all on one snapshot
+    #[arg(long, default_value_t = 2, value_name = "N")]
+    pub jobs: usize,
+    /// As for export
+    #[arg(long, value_name = "ROWS")]
+    pub split_rows: Option<u64>,
+    /// As for export: `error` or `fix`
+    #[arg(long, value_enum, default_value = "error")]
+    pub on_invalid: OnInvalid,
+    /// Target database [default: the mapping's target_db, else the source database's name]
+    #[arg(long, value_name = "DB")]
+    pub target_db: Option<String>,
+    /// Target schema [default: the mapping's schema, else public]
+    #[arg(long, value_name = "SCHEMA")]
+    pub schema: Option<String>,
+    /// As for import: `auto` or `csv`
+    #[arg(long, value_enum, default_value_t = CopyFormat::Auto, value_name = "FORMAT")]
+    pub copy_format: CopyFormat,
+    /// As for import
+    #[arg(long)]
+    pub rebuild_indexes: bool,
+    /// As for import
+    #[arg(long)]
+    pub allow_cascade: bool,
+    /// As for import
+    #[arg(long)]
+    pub allow_orphans: bool,
+    /// As for import
+    #[arg(long)]
+    pub strict: bool,
+    /// After the counts, compare every value with the live source (verify --deep --source)
+    #[arg(long)]
+    pub deep: bool,
+    /// With --deep, list at most this many differences
+    #[arg(long, default_value_t = 20, value_name = "N")]
+    pub max_diffs: usize,
+    /// Wait up to this long (`90s`, `10m`, `1h`) for the mapping's `[import] require` to
+    /// hold before starting, polling every 5 s: a Job started beside the schema Job
+    /// waits for it instead of failing
+    #[arg(long, value_name = "DURATION")]
+    pub wait_for_require: Option<String>,
+    /// Do not ask for confirmation (required when not on a terminal)
+    #[arg(long, short)]
+    pub yes: bool,
+    /// JSON on stdout (export directory, tables, verification) instead of the tables
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub mysql: MysqlArgs,
+    #[command(flatten)]
+    pub postgres: PostgresArgs,
 }
 
 #[derive(Debug, Args)]

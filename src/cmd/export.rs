@@ -67,6 +67,7 @@ pub async fn run(ctx: &Ctx, args: ExportArgs) -> Result<Outcome> {
                 OnInvalid::Error => InvalidPolicy::Error,
                 OnInvalid::Fix => InvalidPolicy::Fix,
             },
+            order: Vec::new(),
         };
         export::export(&job, &target, &progress).await
     };

@@ -87,6 +87,7 @@ pub async fn run(ctx: &Ctx, args: ImportArgs) -> Result<Outcome> {
             dir: &job.dir,
             progress: &progress,
             journal: &mut journal,
+            pipeline: None,
         };
         ctx.interruptible(import::execute(&job, &mut prepared, &mut env, &mut state))
             .await
@@ -230,7 +231,7 @@ fn print_statement(stmt: &Statement) {
     }
 }
 
-fn describe(plan: &Plan, cfg: &ServerConfig, db: &str) -> String {
+pub(super) fn describe(plan: &Plan, cfg: &ServerConfig, db: &str) -> String {
     let mut t = Table::new([
         "table",
         "from",
@@ -309,7 +310,7 @@ fn describe(plan: &Plan, cfg: &ServerConfig, db: &str) -> String {
 }
 
 /// What the import asks before it writes.
-fn question(plan: &Plan, job: &Job, cascade: &[String]) -> String {
+pub(super) fn question(plan: &Plan, job: &Job, cascade: &[String]) -> String {
     let mut prompt = format!(
         "This TRUNCATEs and reloads {} tables of database `{}` at {}",
         plan.tables.len(),
@@ -327,7 +328,7 @@ fn question(plan: &Plan, job: &Job, cascade: &[String]) -> String {
 }
 
 /// Ask on the terminal (on a blocking thread, so that a signal still interrupts).
-async fn confirm(yes: bool, question: String) -> Result<()> {
+pub(super) async fn confirm(yes: bool, question: String) -> Result<()> {
     if yes {
         return Ok(());
     }
@@ -354,7 +355,7 @@ async fn confirm(yes: bool, question: String) -> Result<()> {
     }
 }
 
-fn summary(done: &[TableLoaded], plan: &Plan) -> String {
+pub(super) fn summary(done: &[TableLoaded], plan: &Plan) -> String {
     let mut t = Table::new(["table", "rows", "seconds"]);
     for d in done {
         t.row([

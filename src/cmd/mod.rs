@@ -7,6 +7,7 @@ pub mod check;
 pub mod export;
 pub mod import;
 pub mod log_run;
+pub mod migrate;
 pub mod profile;
 pub mod runs;
 pub mod verify;
@@ -183,6 +184,7 @@ pub async fn run(cli: Cli) -> Result<Outcome> {
         Command::Verify(a) => verify::run(&ctx, a).await,
         Command::LogRun(a) => log_run::run(&ctx, a),
         Command::Runs(a) => runs::run(&ctx, a),
+        Command::Migrate(a) => migrate::run(&ctx, *a).await,
         Command::Check(a) => check::run(&ctx, a).await,
         Command::Profile(c) => profile::run(c),
     }

@@ -140,7 +140,7 @@ async fn resolve_and_verify(ctx: &Ctx, args: &VerifyArgs, dir: ExportDir) -> Res
     Ok(report.with_deep(deep))
 }
 
-fn render(r: &Report, with_source: bool) -> String {
+pub(super) fn render(r: &Report, with_source: bool) -> String {
     let mut headers = vec!["table", "manifest", "target"];
     if with_source {
         headers.push("source");

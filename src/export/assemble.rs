@@ -129,6 +129,46 @@ pub fn table_entry(plan: &TablePlan, mut parts: Vec<PartWritten>) -> TableEntry 
     }
 }
 
+/// A dataset's manifest entry before it is read (`migrate` plans the import from it):
+/// its files, columns and rules, with no facts and no counts yet.
+pub fn provisional_entry(plan: &TablePlan, files: Vec<String>) -> TableEntry {
+    let empty = PartWritten {
+        table: plan.name.clone(),
+        part: 1,
+        file: files.first().cloned().unwrap_or_default(),
+        range: String::new(),
+        facts: Facts {
+            columns: plan
+                .columns
+                .iter()
+                .map(|c| ColumnFacts {
+                    geometry: (c.check == crate::codec::encode::Check::Geometry).then(Vec::new),
+                    ..ColumnFacts::default()
+                })
+                .collect(),
+            ..Facts::default()
+        },
+        bytes: 0,
+        sha256: String::new(),
+    };
+    let mut entry = table_entry(plan, vec![empty]);
+    entry.longest_record = None;
+    if files.len() > 1 {
+        entry.parts = files
+            .iter()
+            .map(|f| PartEntry {
+                file: f.clone(),
+                rows: 0,
+                bytes: 0,
+                sha256: String::new(),
+                longest_record: None,
+                range: String::new(),
+            })
+            .collect();
+    }
+    entry
+}
+
 /// Everything about the export that is not a table.
 #[derive(Debug, Clone)]
 pub struct About {

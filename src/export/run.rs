@@ -39,6 +39,9 @@ pub struct Job {
     pub jobs: usize,
     pub split_rows: Option<u64>,
     pub policy: InvalidPolicy,
+    /// The order to read datasets in (`migrate`: the import's load order); empty:
+    /// largest first.
+    pub order: Vec<String>,
 }
 
 /// A published export.
@@ -76,10 +79,38 @@ pub fn leftovers(target: &NewExport, clean: bool, progress: &Progress) -> Result
     Ok(())
 }
 
+/// An export ready to read: the source's catalog read, the mapping checked against it,
+/// every dataset planned and cut into units of work. Nothing is written yet.
+pub struct Planned {
+    pub started_at: String,
+    pub server_version: String,
+    pub system_identifier: Option<String>,
+    /// The datasets' plans, in catalog order.
+    pub plans: Vec<Arc<TablePlan>>,
+    work: Vec<Work>,
+    /// The tables locked while the readers start their snapshot (MySQL).
+    locked: Vec<String>,
+    pub excluded: BTreeMap<String, String>,
+}
+
 /// Export into `target`.
 pub async fn export(job: &Job, target: &NewExport, progress: &Progress) -> Result<Exported> {
+    let planned = prepare(job, progress).await?;
+    let result = async {
+        publish::create(target)?;
+        let (entries, snapshot) = read(job, &planned, target, progress, |_| {}).await?;
+        seal(job, planned, entries, snapshot, target)
+    }
+    .await;
+    if result.is_err() {
+        publish::discard(target);
+    }
+    result
+}
+
+/// Connect, read the catalog, check the mapping, plan every dataset, cut key ranges.
+pub async fn prepare(job: &Job, progress: &Progress) -> Result<Planned> {
     let started_at = runlog::now_rfc3339();
-    let db = job.source.database.clone();
     let ns = job.source.namespace.clone();
     let mut conn = job.source.connect().await?;
     let server_version = conn.server_version().await?;
@@ -118,55 +149,128 @@ pub async fn export(job: &Job, target: &NewExport, progress: &Progress) -> Resul
         Some(_) => base_tables,
         None => plans.iter().map(|p| p.name.clone()).collect(),
     };
-    let table_count = plans.len();
     let split_rows = job.split_rows.unwrap_or(u64::MAX);
-    let work = work_items(&mut conn, &ns, plans, job.jobs.max(1), split_rows).await?;
+    let work = work_items(
+        &mut conn,
+        &ns,
+        plans,
+        job.jobs.max(1),
+        split_rows,
+        &job.order,
+    )
+    .await?;
     conn.disconnect().await;
+    let mut plans: Vec<Arc<TablePlan>> = Vec::new();
+    for w in &work {
+        if !plans.iter().any(|p| Arc::ptr_eq(p, &w.plan)) {
+            plans.push(w.plan.clone());
+        }
+    }
+    plans.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(Planned {
+        started_at,
+        server_version,
+        system_identifier,
+        plans,
+        work,
+        locked,
+        excluded: selection.excluded,
+    })
+}
 
-    publish::create(target)?;
+impl Planned {
+    /// Read the datasets in this order (`migrate`: the import's load order, so that the
+    /// tables loaded first are exported first); the others after, largest first.
+    pub fn reorder(&mut self, order: &[String]) {
+        let rank = |w: &Work| {
+            order
+                .iter()
+                .position(|d| *d == w.plan.name)
+                .unwrap_or(usize::MAX)
+        };
+        self.work.sort_by_key(|w| (rank(w), w.part));
+    }
+
+    /// The file names each dataset is written to (one, or one per key range).
+    pub fn files_of(&self, dataset: &str) -> Vec<String> {
+        let mut parts: Vec<&Work> = self
+            .work
+            .iter()
+            .filter(|w| w.plan.name == dataset)
+            .collect();
+        parts.sort_by_key(|w| w.part);
+        parts.iter().map(|w| w.file_name()).collect()
+    }
+}
+
+/// Read every unit of work into `target`'s temporary directory; `on_table` gets each
+/// dataset's manifest entry as soon as all its files are complete.
+pub async fn read(
+    job: &Job,
+    planned: &Planned,
+    target: &NewExport,
+    progress: &Progress,
+    on_table: impl FnMut(&manifest::TableEntry),
+) -> Result<(Vec<manifest::TableEntry>, Snapshot)> {
     progress.note(format!(
-        "exporting {table_count} tables of `{db}` from {} ({server_version}) into {}",
+        "exporting {} tables of `{}` from {} ({}) into {}",
+        planned.plans.len(),
+        job.source.database,
         job.source.cfg.display(),
+        planned.server_version,
         target.final_dir.display()
     ));
     if let Some(text) = &job.mapping.text {
         publish::write_file(&target.tmp.path().join(STORED), text.as_bytes())?;
     }
-    let written = read_all(job, &ns, work, &locked, &target.tmp, progress).await;
-    let result = written.and_then(|(entries, snapshot)| {
-        let about = assemble::About {
-            profile: job.mapping.name.clone(),
-            mapping: job.mapping.text.as_ref().map(|t| manifest::MappingRef {
-                file: STORED.into(),
-                sha256: hex::encode(Sha256::digest(t.as_bytes())),
-                origin: job.mapping.origin.clone(),
-            }),
-            source: manifest::Source {
-                kind: job.source.engine.name().into(),
-                host: job.source.cfg.host.clone(),
-                port: job.source.cfg.port,
-                user: job.source.cfg.user.clone(),
-                database: db.clone(),
-                server_version,
-                container: job.source.cfg.container.clone(),
-                schema: (job.source.engine == Engine::Postgresql).then(|| ns.clone()),
-                system_identifier,
-            },
+    read_all(
+        job,
+        &job.source.namespace,
+        planned.work.clone(),
+        &planned.locked,
+        &target.tmp,
+        progress,
+        on_table,
+    )
+    .await
+}
+
+/// Write the manifest and publish the directory under its final name.
+pub fn seal(
+    job: &Job,
+    planned: Planned,
+    entries: Vec<manifest::TableEntry>,
+    snapshot: Snapshot,
+    target: &NewExport,
+) -> Result<Exported> {
+    let about = assemble::About {
+        profile: job.mapping.name.clone(),
+        mapping: job.mapping.text.as_ref().map(|t| manifest::MappingRef {
+            file: STORED.into(),
+            sha256: hex::encode(Sha256::digest(t.as_bytes())),
+            origin: job.mapping.origin.clone(),
+        }),
+        source: manifest::Source {
+            kind: job.source.engine.name().into(),
+            host: job.source.cfg.host.clone(),
+            port: job.source.cfg.port,
+            user: job.source.cfg.user.clone(),
+            database: job.source.database.clone(),
+            server_version: planned.server_version,
             container: job.source.cfg.container.clone(),
-            started_at,
-            finished_at: runlog::now_rfc3339(),
-            timestamp: target.timestamp.clone(),
-            snapshot,
-            excluded: selection.excluded,
-        };
-        let manifest = assemble::manifest(about, entries);
-        let dir = publish::seal(&manifest, target)?;
-        Ok(Exported { dir, manifest })
-    });
-    if result.is_err() {
-        publish::discard(target);
-    }
-    result
+            schema: (job.source.engine == Engine::Postgresql).then(|| job.source.namespace.clone()),
+            system_identifier: planned.system_identifier,
+        },
+        container: job.source.cfg.container.clone(),
+        started_at: planned.started_at,
+        finished_at: runlog::now_rfc3339(),
+        timestamp: target.timestamp.clone(),
+        snapshot,
+        excluded: planned.excluded,
+    };
+    let manifest = assemble::manifest(about, entries);
+    let dir = publish::seal(&manifest, target)?;
+    Ok(Exported { dir, manifest })
 }
 
 /// The mapping's side of the source, before anything is read: each selected `query` is
@@ -243,6 +347,7 @@ async fn datasets(
 }
 
 /// One unit of reading: a whole table, or one key range of a split table.
+#[derive(Clone)]
 struct Work {
     plan: Arc<TablePlan>,
     /// 1-based part number and the number of parts (1 for an unsplit table).
@@ -251,14 +356,26 @@ struct Work {
     range: Option<KeyRange>,
 }
 
+impl Work {
+    fn file_name(&self) -> String {
+        if self.parts == 1 {
+            export_dir::csv_file_name(&self.plan.stem)
+        } else {
+            export_dir::csv_part_name(&self.plan.stem, self.part)
+        }
+    }
+}
+
 /// Cut tables estimated above `split_rows` into `parts` key ranges; everything else is
-/// one unit. Largest first, so that parallel readers finish together.
+/// one unit. Largest first, so that parallel readers finish together — or, when `order`
+/// names datasets (`migrate`: the import's load order), in that order.
 async fn work_items(
     conn: &mut Conn,
     db: &str,
     plans: Vec<TablePlan>,
     parts: usize,
     split_rows: u64,
+    order: &[String],
 ) -> Result<Vec<Work>> {
     let mut out = Vec::new();
     for plan in plans {
@@ -306,6 +423,15 @@ async fn work_items(
         }
     }
     out.sort_by_key(|w| std::cmp::Reverse(w.plan.estimated_rows / w.parts as u64));
+    if !order.is_empty() {
+        let rank = |w: &Work| {
+            order
+                .iter()
+                .position(|d| *d == w.plan.name)
+                .unwrap_or(usize::MAX)
+        };
+        out.sort_by_key(|w| (rank(w), w.part));
+    }
     Ok(out)
 }
 
@@ -317,6 +443,7 @@ async fn read_all(
     locked: &[String],
     dir: &ExportDir,
     progress: &Progress,
+    mut on_table: impl FnMut(&manifest::TableEntry),
 ) -> Result<(Vec<manifest::TableEntry>, Snapshot)> {
     let plans: BTreeMap<String, Arc<TablePlan>> = work
         .iter()
@@ -329,10 +456,18 @@ async fn read_all(
         progress.warn(note);
     }
     let overall = progress.rows("all tables", estimate);
+    let mut parts_of: BTreeMap<String, usize> = BTreeMap::new();
+    for w in &work {
+        parts_of.insert(w.plan.name.clone(), w.parts);
+    }
     let queue = Arc::new(Mutex::new(VecDeque::from(work)));
+    // Each part is reported as soon as it is written, so that a table is known complete
+    // (and can be loaded by `migrate`) while the others are still being read.
+    let (finished, mut parts_done) = tokio::sync::mpsc::unbounded_channel::<PartWritten>();
     let mut set = tokio::task::JoinSet::new();
     for conn in readers.conns {
         let reader = Reader {
+            finished: finished.clone(),
             queue: queue.clone(),
             db: db.to_string(),
             engine: job.source.engine,
@@ -343,34 +478,51 @@ async fn read_all(
         };
         set.spawn(async move { reader.run(conn).await });
     }
-    let mut done: Vec<PartWritten> = Vec::new();
-    while let Some(joined) = set.join_next().await {
-        let failure = match joined {
-            Ok(Ok(mut d)) => {
-                done.append(&mut d);
-                continue;
+    drop(finished);
+    let mut by_table: BTreeMap<String, Vec<PartWritten>> = BTreeMap::new();
+    let mut entries = Vec::new();
+    loop {
+        tokio::select! {
+            part = parts_done.recv() => {
+                let Some(part) = part else { break };
+                let name = part.table.clone();
+                let parts = by_table.entry(name.clone()).or_default();
+                parts.push(part);
+                if parts.len() == parts_of[&name] {
+                    let parts = by_table.remove(&name).unwrap_or_default();
+                    let entry = assemble::table_entry(&plans[&name], parts);
+                    on_table(&entry);
+                    entries.push(entry);
+                }
             }
-            Ok(Err(e)) => e,
-            Err(e) => anyhow!("an export reader crashed: {e}"),
-        };
-        set.abort_all();
-        overall.finish_and_clear();
-        return Err(failure);
+            Some(joined) = set.join_next() => {
+                let failure = match joined {
+                    Ok(Ok(())) => continue,
+                    Ok(Err(e)) => e,
+                    Err(e) => anyhow!("an export reader crashed: {e}"),
+                };
+                set.abort_all();
+                overall.finish_and_clear();
+                return Err(failure);
+            }
+        }
+    }
+    // Every reader has ended (the channel closes when the last one drops its sender).
+    while let Some(joined) = set.join_next().await {
+        match joined {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Err(e),
+            Err(e) => return Err(anyhow!("an export reader crashed: {e}")),
+        }
     }
     overall.finish_and_clear();
-    let mut by_table: BTreeMap<String, Vec<PartWritten>> = BTreeMap::new();
-    for d in done {
-        by_table.entry(d.table.clone()).or_default().push(d);
-    }
-    let entries = by_table
-        .into_iter()
-        .map(|(name, parts)| assemble::table_entry(&plans[&name], parts))
-        .collect();
+    entries.sort_by(|a, b| a.name.cmp(&b.name));
     Ok((entries, readers.snapshot))
 }
 
 /// One reading connection taking work from the shared queue.
 struct Reader {
+    finished: tokio::sync::mpsc::UnboundedSender<PartWritten>,
     queue: Arc<Mutex<VecDeque<Work>>>,
     db: String,
     dir: PathBuf,
@@ -381,8 +533,7 @@ struct Reader {
 }
 
 impl Reader {
-    async fn run(self, mut conn: Conn) -> Result<Vec<PartWritten>> {
-        let mut done = Vec::new();
+    async fn run(self, mut conn: Conn) -> Result<()> {
         loop {
             let next = self
                 .queue
@@ -390,22 +541,21 @@ impl Reader {
                 .map_err(|_| anyhow!("work queue poisoned"))?
                 .pop_front();
             let Some(work) = next else { break };
-            done.push(self.part(&mut conn, &work).await?);
+            let part = self.part(&mut conn, &work).await?;
+            let _ = self.finished.send(part);
         }
         conn.disconnect().await;
-        Ok(done)
+        Ok(())
     }
 
     async fn part(&self, conn: &mut Conn, work: &Work) -> Result<PartWritten> {
         let plan = &work.plan;
         let name = &plan.name;
-        let (file, label) = if work.parts == 1 {
-            (export_dir::csv_file_name(&plan.stem), name.clone())
+        let file = work.file_name();
+        let label = if work.parts == 1 {
+            name.clone()
         } else {
-            (
-                export_dir::csv_part_name(&plan.stem, work.part),
-                format!("{name} {}/{}", work.part, work.parts),
-            )
+            format!("{name} {}/{}", work.part, work.parts)
         };
         let clock = Instant::now();
         let encoder = RowEncoder::new(

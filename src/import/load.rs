@@ -5,7 +5,7 @@
 //! converters' exact forms, that attempt is rolled back and the whole import starts over
 //! with the table loaded as CSV, so PostgreSQL reads the value itself.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::io::Read;
 use std::path::Path;
 use std::time::Instant;
@@ -22,7 +22,7 @@ use crate::codec::pgbinary::{self, Converter, Stop};
 use crate::db::catalog::orphan_row;
 use crate::db::postgres::{self, Chunk};
 use crate::hint::with_hint;
-use crate::import::plan::{Constant, Copy, Feed, OrphanCheck, Plan, Statement};
+use crate::import::plan::{Constant, Copy, Feed, OrphanCheck, Plan, Replan, Statement, TableInput};
 use crate::progress::Progress;
 use crate::store::csvfile::{self, Pick};
 use crate::store::export_dir::ExportDir;
@@ -36,6 +36,61 @@ pub struct Env<'a> {
     pub dir: &'a ExportDir,
     pub progress: &'a Progress,
     pub journal: &'a mut Journal,
+    /// `migrate`: datasets arrive as the export finishes them.
+    pub pipeline: Option<&'a mut Pipeline>,
+}
+
+/// `migrate`'s side of the load: each dataset's finished files and facts (or the
+/// export's failure), as they come, and how to plan its COPYs from them.
+pub struct Pipeline {
+    pub ready: mpsc::UnboundedReceiver<Result<TableInput, String>>,
+    pub replan: Replan,
+    have: BTreeMap<String, TableInput>,
+}
+
+impl Pipeline {
+    pub fn new(ready: mpsc::UnboundedReceiver<Result<TableInput, String>>, replan: Replan) -> Self {
+        Pipeline {
+            ready,
+            replan,
+            have: BTreeMap::new(),
+        }
+    }
+
+    /// Wait until the export has finished `dataset`, then plan its COPYs from its real
+    /// files and facts (refusing, before any of it is written, what they call for).
+    async fn copies(
+        &mut self,
+        dataset: &str,
+        plan: &Plan,
+        as_csv: &BTreeSet<String>,
+    ) -> Result<Vec<Copy>> {
+        while !self.have.contains_key(dataset) {
+            match self.ready.recv().await {
+                Some(Ok(input)) => {
+                    self.have.insert(input.spec.name.clone(), input);
+                }
+                Some(Err(e)) => bail!("the export failed: {e}"),
+                None => bail!("the export ended without writing `{dataset}`"),
+            }
+        }
+        self.replan
+            .copies(&self.have[dataset], plan, as_csv)
+            .map_err(|errors| {
+                with_hint(
+                    anyhow!(
+                        "import refused before loading `{dataset}` ({} problems):\n{}",
+                        errors.len(),
+                        errors
+                            .iter()
+                            .map(|e| format!("  - {e}"))
+                            .collect::<Vec<_>>()
+                            .join("\n")
+                    ),
+                    "make the target schema match (it comes from the application's migrations), or fix the data at the source and migrate again",
+                )
+            })
+    }
 }
 
 /// What the caller needs to know about the transaction, whatever happened.
@@ -98,7 +153,7 @@ pub async fn load(
     let mut as_csv = BTreeSet::new();
     loop {
         let statements = plan.statements(&as_csv);
-        match attempt(client, &statements, plan.nulls, env, state).await {
+        match attempt(client, &statements, plan, &as_csv, env, state).await {
             Ok(done) => return Ok(done),
             Err(Failure::NotBinary { table, file, stop }) if as_csv.insert(table.clone()) => {
                 let msg = format!(
@@ -137,10 +192,12 @@ impl From<anyhow::Error> for Failure {
 async fn attempt(
     client: &mut tokio_postgres::Client,
     statements: &[Statement],
-    nulls: NullStyle,
+    plan: &Plan,
+    as_csv: &BTreeSet<String>,
     env: &mut Env<'_>,
     state: &mut TxState,
 ) -> Result<Vec<TableLoaded>, Failure> {
+    let nulls = plan.nulls;
     let (Some(Statement::Begin), Some(Statement::Commit)) = (statements.first(), statements.last())
     else {
         return Err(anyhow!("an import plan must begin with BEGIN and end with COMMIT").into());
@@ -155,7 +212,23 @@ async fn attempt(
     let mut table_rows = 0;
     let mut table_clock = Instant::now();
     let mut bar = None;
-    for stmt in &statements[1..statements.len() - 1] {
+    let mut queue: VecDeque<Statement> = statements[1..statements.len() - 1].to_vec().into();
+    let mut resolved: BTreeSet<String> = BTreeSet::new();
+    while let Some(stmt) = queue.pop_front() {
+        // migrate: a dataset's COPYs are planned when its files are complete.
+        if let (Statement::Copy(c), Some(pipeline)) = (&stmt, env.pipeline.as_deref_mut())
+            && !resolved.contains(&c.dataset)
+        {
+            let dataset = c.dataset.clone();
+            let copies = pipeline.copies(&dataset, plan, as_csv).await?;
+            resolved.insert(dataset.clone());
+            queue.retain(|s| !matches!(s, Statement::Copy(x) if x.dataset == dataset));
+            for c in copies.into_iter().rev() {
+                queue.push_front(Statement::Copy(c));
+            }
+            continue;
+        }
+        let stmt = &stmt;
         env.journal.sql(stmt.text());
         match stmt {
             Statement::Sql {

@@ -389,39 +389,11 @@ impl Plan {
                     format!("creating the staging table of `{}`", t.dataset),
                 ));
             }
-            let binary = t
-                .binary_types
-                .as_ref()
-                .filter(|_| !as_csv.contains(&t.dataset));
-            let adapted = t.adapts.iter().any(|a| *a != Adapt::None) || !t.shape.is_identity();
-            let (sql, feed) = match binary {
-                Some(types) => (
-                    t.binary_sql(),
-                    Feed::Binary(types.clone(), t.adapts.clone(), t.shape.clone()),
-                ),
-                None if adapted => (
-                    t.rewrite_sql(),
-                    Feed::Rewrite(t.adapts.clone(), t.shape.clone()),
-                ),
-                None => (t.csv_sql(self.nulls == NullStyle::EmptyUnquoted), Feed::Csv),
-            };
-            for (i, file) in t.files.iter().enumerate() {
-                out.push(Statement::Copy(Copy {
-                    dataset: t.dataset.clone(),
-                    table: t.table.clone(),
-                    file: file.file.clone(),
-                    sha256: file.sha256.clone(),
-                    longest: file.longest,
-                    sql: sql.clone(),
-                    feed: feed.clone(),
-                    last: i + 1 == t.files.len(),
-                    expected_rows: t.expected_rows,
-                    columns: t.columns.clone(),
-                    key: t.key.clone(),
-                    partitions: t.partitions.clone(),
-                    staged: t.staging.is_some(),
-                }));
-            }
+            out.extend(
+                t.copies(as_csv, self.nulls)
+                    .into_iter()
+                    .map(Statement::Copy),
+            );
             if let Some((stage, _, insert)) = &t.staging {
                 out.push(Statement::Insert {
                     dataset: t.dataset.clone(),
@@ -699,6 +671,53 @@ pub fn build(
         })
         .collect();
     plan
+}
+
+/// What planning one dataset again needs, once its real facts are known (`migrate`
+/// plans the whole import before the export has read anything, then each dataset's COPY
+/// from its finished files).
+#[derive(Debug, Clone)]
+pub struct Replan {
+    pub catalog: Catalog,
+    pub mapping: Mapping,
+    pub options: Options,
+    pub answers: Vec<Answer>,
+}
+
+impl Replan {
+    /// The COPYs of one dataset from its finished files and facts, within `full` (the
+    /// plan being run: its constants keep their slots); or the refusals its facts call
+    /// for, before anything of it is written.
+    pub fn copies(
+        &self,
+        input: &TableInput,
+        full: &Plan,
+        as_csv: &BTreeSet<String>,
+    ) -> Result<Vec<Copy>, Vec<String>> {
+        let single = build(
+            std::slice::from_ref(input),
+            &self.catalog,
+            &self.mapping,
+            &self.options,
+            &self.answers,
+        );
+        if !single.errors.is_empty() {
+            return Err(single.errors);
+        }
+        let Some(t) = single.tables.first() else {
+            return Ok(Vec::new());
+        };
+        let mut t = t.clone();
+        for slot in t.shape.constants.iter_mut() {
+            let c = &single.constants[*slot];
+            *slot = full
+                .constants
+                .iter()
+                .position(|f| f.table == c.table && f.column == c.column)
+                .unwrap_or(*slot);
+        }
+        Ok(t.copies(as_csv, full.nulls))
+    }
 }
 
 /// The `set` expressions of every dataset whose target exists, for the target to
@@ -1285,6 +1304,46 @@ fn table_load(
 }
 
 impl TableLoad {
+    /// One COPY per file of the dataset, binary or CSV as decided (`as_csv`: datasets
+    /// forced to CSV after a value outside the binary converters' forms).
+    pub fn copies(&self, as_csv: &BTreeSet<String>, nulls: NullStyle) -> Vec<Copy> {
+        let binary = self
+            .binary_types
+            .as_ref()
+            .filter(|_| !as_csv.contains(&self.dataset));
+        let adapted = self.adapts.iter().any(|a| *a != Adapt::None) || !self.shape.is_identity();
+        let (sql, feed) = match binary {
+            Some(types) => (
+                self.binary_sql(),
+                Feed::Binary(types.clone(), self.adapts.clone(), self.shape.clone()),
+            ),
+            None if adapted => (
+                self.rewrite_sql(),
+                Feed::Rewrite(self.adapts.clone(), self.shape.clone()),
+            ),
+            None => (self.csv_sql(nulls == NullStyle::EmptyUnquoted), Feed::Csv),
+        };
+        self.files
+            .iter()
+            .enumerate()
+            .map(|(i, file)| Copy {
+                dataset: self.dataset.clone(),
+                table: self.table.clone(),
+                file: file.file.clone(),
+                sha256: file.sha256.clone(),
+                longest: file.longest,
+                sql: sql.clone(),
+                feed: feed.clone(),
+                last: i + 1 == self.files.len(),
+                expected_rows: self.expected_rows,
+                columns: self.columns.clone(),
+                key: self.key.clone(),
+                partitions: self.partitions.clone(),
+                staged: self.staging.is_some(),
+            })
+            .collect()
+    }
+
     /// COPY into `into` (a qualified table, or a staging table) with the columns sent
     /// and the constants added.
     fn set_copy_target(&mut self, into: &str, sent: &[String], extra: &[String]) {

@@ -35,6 +35,8 @@ pub struct Prepared {
     pub cascade_with_rows: Vec<String>,
     /// The target cluster's identity (when readable), to recognise it after a lost COMMIT.
     pub system_identifier: Option<String>,
+    /// What planning one dataset again needs (`migrate`, once its files are complete).
+    pub replan: plan::Replan,
 }
 
 impl Prepared {
@@ -71,8 +73,23 @@ impl Prepared {
 
 /// Connect, read the catalog, plan, and (when the plan holds) check every file.
 pub async fn prepare(job: &Job, progress: &Progress) -> Result<Prepared> {
+    prepare_with(job, progress, None).await
+}
+
+/// `prepare`, with the inputs given (`migrate`: planned from the export's plan before
+/// its files exist; each dataset is planned again from its real facts when its files are
+/// complete, and those files, written by this process, skip the pre-pass).
+pub async fn prepare_with(
+    job: &Job,
+    progress: &Progress,
+    given: Option<Vec<plan::TableInput>>,
+) -> Result<Prepared> {
     let specs = job.manifest.tables();
-    let inputs = files::inputs(&job.dir, specs.clone())?;
+    let pipelined = given.is_some();
+    let inputs = match given {
+        Some(inputs) => inputs,
+        None => files::inputs(&job.dir, specs.clone())?,
+    };
     let mut client = postgres::connect(&job.target, &job.target_db).await?;
     let catalog = postgres::read_catalog(&client, &job.options.schema).await?;
     if catalog.tables.is_empty() {
@@ -126,7 +143,7 @@ pub async fn prepare(job: &Job, progress: &Progress) -> Result<Prepared> {
             cascade_with_rows.push(format!("{schema}.{table}"));
         }
     }
-    if plan.errors.is_empty() {
+    if plan.errors.is_empty() && !pipelined {
         files::check(&job.dir, &specs, plan.nulls, progress)?;
     }
     Ok(Prepared {
@@ -134,6 +151,12 @@ pub async fn prepare(job: &Job, progress: &Progress) -> Result<Prepared> {
         plan,
         cascade_with_rows,
         system_identifier,
+        replan: plan::Replan {
+            catalog,
+            mapping: job.mapping.clone(),
+            options: job.options.clone(),
+            answers,
+        },
     })
 }
 

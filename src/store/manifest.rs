@@ -241,6 +241,41 @@ pub struct TableSpec {
     pub query: Option<String>,
 }
 
+impl TableSpec {
+    /// What import and verify need of one manifest entry.
+    pub fn from_entry(t: &TableEntry) -> TableSpec {
+        TableSpec {
+            name: t.name.clone(),
+            files: if t.parts.is_empty() {
+                vec![FileSpec {
+                    file: t.file.clone(),
+                    bytes: Some(t.bytes),
+                    sha256: Some(t.sha256.clone()),
+                    rows: Some(t.rows),
+                    longest: t.longest_record,
+                }]
+            } else {
+                t.parts
+                    .iter()
+                    .map(|p| FileSpec {
+                        file: p.file.clone(),
+                        bytes: Some(p.bytes),
+                        sha256: Some(p.sha256.clone()),
+                        rows: Some(p.rows),
+                        longest: p.longest_record,
+                    })
+                    .collect()
+            },
+            rows: Some(t.rows),
+            columns: t.columns.clone(),
+            primary_key: t.primary_key.clone(),
+            auto_increment: t.auto_increment.clone(),
+            filter: t.filter.clone(),
+            query: t.query.clone(),
+        }
+    }
+}
+
 /// A manifest as found on disk.
 #[derive(Debug, Clone)]
 pub enum Loaded {
@@ -256,39 +291,7 @@ pub enum Loaded {
 impl Loaded {
     pub fn tables(&self) -> Vec<TableSpec> {
         match self {
-            Loaded::Current(m) => m
-                .tables
-                .values()
-                .map(|t| TableSpec {
-                    name: t.name.clone(),
-                    files: if t.parts.is_empty() {
-                        vec![FileSpec {
-                            file: t.file.clone(),
-                            bytes: Some(t.bytes),
-                            sha256: Some(t.sha256.clone()),
-                            rows: Some(t.rows),
-                            longest: t.longest_record,
-                        }]
-                    } else {
-                        t.parts
-                            .iter()
-                            .map(|p| FileSpec {
-                                file: p.file.clone(),
-                                bytes: Some(p.bytes),
-                                sha256: Some(p.sha256.clone()),
-                                rows: Some(p.rows),
-                                longest: p.longest_record,
-                            })
-                            .collect()
-                    },
-                    rows: Some(t.rows),
-                    columns: t.columns.clone(),
-                    primary_key: t.primary_key.clone(),
-                    auto_increment: t.auto_increment.clone(),
-                    filter: t.filter.clone(),
-                    query: t.query.clone(),
-                })
-                .collect(),
+            Loaded::Current(m) => m.tables.values().map(TableSpec::from_entry).collect(),
             Loaded::Legacy { tables, .. } => tables.clone(),
         }
     }

@@ -1,0 +1,27 @@
+# pgconverge as a container image: built with the Rust toolchain, run on Debian slim as
+# a non-root user. No secrets are baked in: connections come from the environment
+# (MYSQL_URL, POSTGRES_URL, SOURCE_URL or the per-part variables), at run time.
+#
+#   docker build -t pgconverge .
+#   docker run --rm -e MYSQL_URL -e POSTGRES_URL -v "$PWD/exports:/work/exports" \
+#       pgconverge migrate alkemio --out /work/exports --yes
+
+FROM rust:1-bookworm AS build
+WORKDIR /src
+COPY Cargo.toml Cargo.lock ./
+COPY src ./src
+COPY profiles ./profiles
+RUN cargo build --release --locked && strip target/release/pgconverge
+
+FROM debian:bookworm-slim
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends ca-certificates \
+ && rm -rf /var/lib/apt/lists/* \
+ && useradd --system --uid 10001 --user-group --home-dir /work --create-home pgconverge
+COPY --from=build /src/target/release/pgconverge /usr/local/bin/pgconverge
+USER 10001:10001
+WORKDIR /work
+# The run log and the import journals live with the exports (a mounted volume).
+ENV PGCONVERGE_RUN_LOG=/work/exports/migration_log.jsonl
+ENTRYPOINT ["pgconverge"]
+CMD ["--help"]

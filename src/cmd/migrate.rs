@@ -1,0 +1,469 @@
+//! `pgconverge migrate <profile|database>`: the whole job in one run — log-run started,
+//! export, import, verify (and `--deep`), log-run completed or failed — with the export
+//! directory kept as the audit trail. The import is planned before the export reads
+//! anything (so a target that cannot take the source is refused at once), then each
+//! table loads as soon as its files are complete, in one transaction, while later
+//! tables are still being exported.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Result, anyhow};
+use serde::Serialize;
+use tokio::sync::mpsc;
+
+use crate::cli::{CopyFormat, MigrateArgs, OnInvalid};
+use crate::cmd::{Ctx, Outcome};
+use crate::codec::encode::InvalidPolicy;
+use crate::config::Engine;
+use crate::db::postgres;
+use crate::db::source::Source;
+use crate::export::{self, assemble};
+use crate::hint::WithHint;
+use crate::import::load::{Env, Pipeline, TableLoaded, TxState};
+use crate::import::plan::{self, TableInput};
+use crate::mapping::Mapping;
+use crate::progress::Progress;
+use crate::store::export_dir::{self, ExportDir};
+use crate::store::journal::Journal;
+use crate::store::manifest::{Loaded, TableSpec};
+use crate::store::runlog::Status;
+use crate::store::{open, publish};
+use crate::verify::{self, counts::Report};
+
+/// What `migrate --json` prints.
+#[derive(Serialize)]
+struct Summary<'a> {
+    export_dir: String,
+    target_database: &'a str,
+    exported_rows: u64,
+    tables: &'a [TableLoaded],
+    seconds: f64,
+    verify: &'a Report,
+}
+
+pub async fn run(ctx: &Ctx, args: MigrateArgs) -> Result<Outcome> {
+    let progress = ctx.progress();
+    let rec = ctx.recorder();
+    let clock = Instant::now();
+    let map = super::read_map(args.map.as_deref())?;
+    let mapping = Mapping::resolve(
+        &args.source,
+        map.as_ref().map(|(o, t)| (o.as_str(), t.clone())),
+        &ctx.layers,
+    )?;
+    let db = mapping.source_db.clone();
+    let new = export_dir::new_export(
+        &args.out,
+        &mapping.name,
+        chrono::Utc::now(),
+        std::process::id(),
+    );
+    let final_dir = new.final_dir.display().to_string();
+    rec.log(
+        rec.entry(Status::Started, format!("migrate of `{db}`"))
+            .export_dir(&final_dir),
+    );
+    let failed = |e: anyhow::Error, status: Status| {
+        rec.log(rec.entry(status, format!("{e:#}")).export_dir(&final_dir));
+        e
+    };
+
+    // Resolve both sides; the target must hold before anything is read.
+    let (engine, cfg) = super::source_config(ctx, args.source_url.as_deref(), &args.mysql)
+        .await
+        .map_err(|e| failed(e, Status::Failed))?;
+    let database = cfg
+        .database_or(
+            (engine == Engine::Mysql || cfg.database.is_none()).then_some(db.as_str()),
+            &db,
+            "the source database",
+        )
+        .map_err(|e| failed(e, Status::Failed))?;
+    let source = Source {
+        engine,
+        namespace: match engine {
+            Engine::Mysql => database.clone(),
+            Engine::Postgresql => mapping.source_schema().to_string(),
+        },
+        cfg,
+        database,
+    };
+    let target = super::postgres_config(ctx, &args.postgres)
+        .await
+        .map_err(|e| failed(e, Status::Failed))?;
+    let target_db = target
+        .database_or(args.target_db.as_deref(), &mapping.target_db, "--target-db")
+        .map_err(|e| failed(e, Status::Failed))?;
+    let schema = args
+        .schema
+        .clone()
+        .or_else(|| mapping.schema().map(str::to_string))
+        .unwrap_or_else(|| "public".into());
+    ctx.interruptible(wait_for_require(
+        &target,
+        &target_db,
+        &schema,
+        &mapping,
+        args.wait_for_require.as_deref(),
+        &progress,
+    ))
+    .await
+    .map_err(|e| failed(e, Status::Failed))?;
+
+    let ejob = export::Job {
+        source: source.clone(),
+        mapping: mapping.clone(),
+        only: args.tables.clone(),
+        exclude: args.exclude.clone(),
+        jobs: args.jobs,
+        split_rows: args.split_rows,
+        policy: match args.on_invalid {
+            OnInvalid::Error => InvalidPolicy::Error,
+            OnInvalid::Fix => InvalidPolicy::Fix,
+        },
+        order: Vec::new(),
+    };
+    let mut planned = ctx
+        .interruptible(export::run::prepare(&ejob, &progress))
+        .await
+        .map_err(|e| failed(e, Status::Failed))?;
+
+    // The import, planned from the export's plan: the manifest it will have, without
+    // its counts and facts yet.
+    let provisional: Vec<_> = planned
+        .plans
+        .iter()
+        .map(|p| assemble::provisional_entry(p, planned.files_of(&p.name)))
+        .collect();
+    let inputs: Vec<TableInput> = provisional
+        .iter()
+        .map(|e| TableInput {
+            spec: TableSpec::from_entry(e),
+            header: e.columns.iter().map(|c| c.name.clone()).collect(),
+        })
+        .collect();
+    let manifest = assemble::manifest(
+        assemble::About {
+            profile: mapping.name.clone(),
+            mapping: None,
+            source: crate::store::manifest::Source {
+                kind: engine.name().into(),
+                host: source.cfg.host.clone(),
+                port: source.cfg.port,
+                user: source.cfg.user.clone(),
+                database: source.database.clone(),
+                server_version: planned.server_version.clone(),
+                container: source.cfg.container.clone(),
+                schema: (engine == Engine::Postgresql).then(|| source.namespace.clone()),
+                system_identifier: planned.system_identifier.clone(),
+            },
+            container: None,
+            started_at: planned.started_at.clone(),
+            finished_at: String::new(),
+            timestamp: new.timestamp.clone(),
+            snapshot: crate::db::catalog::Snapshot {
+                isolation: String::new(),
+                time_zone: String::new(),
+                charset: String::new(),
+                readers: 0,
+                synchronized_by: String::new(),
+            },
+            excluded: Default::default(),
+        },
+        provisional,
+    );
+    let ijob = crate::import::Job {
+        dir: ExportDir::at(new.tmp.path()),
+        manifest: Loaded::Current(Box::new(manifest)),
+        mapping: mapping.clone(),
+        target: target.clone(),
+        target_db: target_db.clone(),
+        options: plan::Options {
+            schema: schema.clone(),
+            strict: args.strict,
+            rebuild_indexes: args.rebuild_indexes,
+            legacy: false,
+            binary: args.copy_format == CopyFormat::Auto,
+            allow_orphans: args.allow_orphans,
+        },
+    };
+    let mut prepared = ctx
+        .interruptible(crate::import::run::prepare_with(
+            &ijob,
+            &progress,
+            Some(inputs),
+        ))
+        .await
+        .map_err(|e| failed(e, Status::Failed))?;
+    for w in &prepared.plan.warnings {
+        progress.warn(w);
+    }
+    let description = super::import::describe(&prepared.plan, &target, &target_db);
+    progress.note(description.trim_end());
+    if let Some(refusal) = prepared.refusal(args.allow_cascade) {
+        return Err(failed(refusal, Status::Failed));
+    }
+    let question = super::import::question(&prepared.plan, &ijob, &prepared.cascade_with_rows);
+    ctx.interruptible(super::import::confirm(args.yes, question))
+        .await
+        .map_err(|e| failed(e, Status::Failed))?;
+    let order: Vec<String> = prepared
+        .plan
+        .tables
+        .iter()
+        .map(|t| t.dataset.clone())
+        .collect();
+    planned.reorder(&order);
+
+    // Export and import at once: each finished dataset goes to the import.
+    publish::create(&new).map_err(|e| failed(e, Status::Failed))?;
+    let stamp = export_dir::run_stamp(chrono::Utc::now(), std::process::id());
+    let mut journal = Journal::create(&ctx.run_log, &stamp)?;
+    journal.line(format!(
+        "migrate of `{db}` into `{target_db}` at {}, export {}",
+        target.display(),
+        final_dir
+    ));
+    journal.line(description.trim_end());
+    let (ready, arriving) = mpsc::unbounded_channel::<Result<TableInput, String>>();
+    let mut pipeline = Pipeline::new(arriving, prepared.replan.clone());
+    let mut state = TxState::default();
+    let export_side = async {
+        let result = export::run::read(&ejob, &planned, &new, &progress, |entry| {
+            let _ = ready.send(Ok(TableInput {
+                spec: TableSpec::from_entry(entry),
+                header: entry.columns.iter().map(|c| c.name.clone()).collect(),
+            }));
+        })
+        .await;
+        if let Err(e) = &result {
+            let _ = ready.send(Err(format!("{e:#}")));
+        }
+        result
+    };
+    let import_side = async {
+        let mut env = Env {
+            dir: &ijob.dir,
+            progress: &progress,
+            journal: &mut journal,
+            pipeline: Some(&mut pipeline),
+        };
+        crate::import::execute(&ijob, &mut prepared, &mut env, &mut state).await
+    };
+    let both = async { tokio::join!(export_side, import_side) };
+    let (exported, loaded) = match ctx.interruptible(async { Ok(both.await) }).await {
+        Ok(pair) => pair,
+        Err(e) => {
+            publish::discard(&new);
+            journal.line(format!("ROLLBACK: {e:#}"));
+            journal.close();
+            return Err(failed(e, Status::RolledBack)
+                .context("migrate interrupted: the target is unchanged"));
+        }
+    };
+    // The export is kept (published) whenever it completed: it is the audit trail.
+    let exported = match exported {
+        Ok((entries, snapshot)) => export::run::seal(&ejob, planned, entries, snapshot, &new),
+        Err(e) => Err(e),
+    };
+    let loaded = match loaded {
+        Ok(l) => l,
+        Err(e) => {
+            if exported.is_err() {
+                publish::discard(&new);
+            }
+            journal.line(format!("ROLLBACK: {e:#}"));
+            journal.close();
+            let status = if state.began {
+                Status::RolledBack
+            } else {
+                Status::Failed
+            };
+            let kept = match &exported {
+                Ok(x) => format!(" (the export is kept: {})", x.dir.display()),
+                Err(_) => String::new(),
+            };
+            return Err(failed(e, status).context(format!(
+                "migrate failed: the import rolled back, the target is unchanged{kept}"
+            )));
+        }
+    };
+    let exported = exported.map_err(|e| failed(e, Status::Failed))?;
+    journal.line("COMMIT");
+    journal.close();
+    let dir_text = exported.dir.display().to_string();
+
+    // Verify: counts (and orphans) against the export and the live source, then every
+    // value with --deep.
+    let vjob = verify::Job {
+        dir: ExportDir::at(&exported.dir),
+        manifest: open::manifest(&ExportDir::at(&exported.dir))?,
+        mapping,
+        target,
+        target_db: target_db.clone(),
+        schema,
+        source: Some(source.clone()),
+        foreign_keys: true,
+        adjustments: state.adjustments.clone(),
+    };
+    let mut report = ctx
+        .interruptible(verify::verify(&vjob))
+        .await
+        .map_err(|e| failed(e, Status::Failed))?;
+    if args.deep {
+        let deep = ctx
+            .interruptible(verify::run::deep(
+                &vjob,
+                &verify::run::DeepSource::Live(Box::new(source)),
+                args.max_diffs,
+                &progress,
+            ))
+            .await
+            .map_err(|e| failed(e, Status::Failed))?;
+        report = report.with_deep(deep);
+    }
+    let rows: u64 = loaded.iter().map(|t| t.rows).sum();
+    let seconds = clock.elapsed().as_secs_f64();
+    let (status, message) = if report.ok {
+        (
+            Status::Completed,
+            format!(
+                "migrated `{db}` into `{target_db}`: {} tables, {rows} rows, verified{} in {seconds:.1} s",
+                loaded.len(),
+                if args.deep { " value by value" } else { "" }
+            ),
+        )
+    } else {
+        (
+            Status::Failed,
+            format!(
+                "migrated `{db}` into `{target_db}` but verify found differences: {}",
+                report.differences.join("; ")
+            ),
+        )
+    };
+    rec.log(
+        rec.entry(status, message)
+            .export_dir(&dir_text)
+            .tables(loaded.len())
+            .rows(rows)
+            .details(serde_json::json!({
+                "import": {
+                    "export_dir": open::absolute(&exported.dir),
+                    "target_database": target_db,
+                    "schema": vjob.schema,
+                    "adjustments": state.adjustments,
+                }
+            })),
+    );
+    if args.json {
+        super::print_json(&Summary {
+            export_dir: dir_text.clone(),
+            target_database: &target_db,
+            exported_rows: exported.manifest.summary.total_rows,
+            tables: &loaded,
+            seconds,
+            verify: &report,
+        })?;
+    } else {
+        print!("{}", super::import::summary(&loaded, &prepared.plan));
+        print!("{}", super::verify::render(&report, true));
+        println!("migrate: export {dir_text}, imported into `{target_db}` in {seconds:.1} s");
+    }
+    Ok(if report.ok {
+        Outcome::Success
+    } else {
+        Outcome::Difference
+    })
+}
+
+/// Check the mapping's `[import] require` on the target before anything is read; with a
+/// duration, poll it every 5 s until it holds (a Job started beside the schema Job).
+async fn wait_for_require(
+    target: &crate::config::ServerConfig,
+    db: &str,
+    schema: &str,
+    mapping: &Mapping,
+    wait: Option<&str>,
+    progress: &Progress,
+) -> Result<()> {
+    let requires = &mapping.hooks().require;
+    if requires.is_empty() {
+        return Ok(());
+    }
+    let limit = match wait {
+        Some(text) => parse_duration(text)?,
+        None => Duration::ZERO,
+    };
+    let start = Instant::now();
+    loop {
+        let mut client = postgres::connect(target, db).await?;
+        let answers = postgres::requirements(&mut client, schema, requires).await;
+        let failing: Vec<String> = requires
+            .iter()
+            .zip(answers)
+            .filter_map(|(sql, a)| match a {
+                Ok(true) => None,
+                Ok(false) => Some(format!("{sql}: false")),
+                Err(e) => Some(format!("{sql}: {e}")),
+            })
+            .collect();
+        if failing.is_empty() {
+            return Ok(());
+        }
+        if start.elapsed() >= limit {
+            return Err(anyhow!(
+                "[import] require does not hold on the target{}: {}",
+                if limit.is_zero() {
+                    String::new()
+                } else {
+                    format!(" after {}", wait.unwrap_or_default())
+                },
+                failing.join("; ")
+            ))
+            .hint("run the target's schema migrations first (or wait for them with --wait-for-require 10m)");
+        }
+        progress.note(format!(
+            "waiting for the target's schema: {}",
+            failing.join("; ")
+        ));
+        tokio::time::sleep(Duration::from_secs(5)).await;
+    }
+}
+
+/// `90s`, `10m`, `1h`, or plain seconds.
+fn parse_duration(text: &str) -> Result<Duration> {
+    let t = text.trim();
+    let (num, unit) = t.split_at(t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len()));
+    let n: u64 = num
+        .parse()
+        .map_err(|_| anyhow!("--wait-for-require `{text}` is not a duration"))
+        .hint("write it as 90s, 10m or 1h")?;
+    let secs = match unit {
+        "" | "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        _ => {
+            return Err(anyhow!(
+                "--wait-for-require `{text}`: unknown unit `{unit}`"
+            ))
+            .hint("write it as 90s, 10m or 1h");
+        }
+    };
+    Ok(Duration::from_secs(secs))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("90s").unwrap(), Duration::from_secs(90));
+        assert_eq!(parse_duration("10m").unwrap(), Duration::from_secs(600));
+        assert_eq!(parse_duration("1h").unwrap(), Duration::from_secs(3600));
+        assert_eq!(parse_duration("7").unwrap(), Duration::from_secs(7));
+        assert!(parse_duration("ten").is_err());
+        assert!(parse_duration("5d").is_err());
+    }
+}

@@ -1,0 +1,184 @@
+//! `migrate`: export, import and verify in one run, tables loading while later ones are
+//! still being exported, in one transaction. A refusal the facts call for stops the
+//! import before that table's COPY and leaves the target unchanged; a structural one is
+//! found before anything is read; `--wait-for-require` waits for the schema Job.
+
+use crate::harness::*;
+
+const SOURCE: &str = "
+CREATE TABLE author (id INT PRIMARY KEY, name VARCHAR(50) NOT NULL);
+CREATE TABLE book (id INT AUTO_INCREMENT PRIMARY KEY, author_id INT NOT NULL, title VARCHAR(100), tag CHAR(36));
+INSERT INTO author VALUES (1, 'Ada'), (2, 'Alan');
+INSERT INTO book (author_id, title, tag) VALUES (1, 'Notes', ''), (2, 'Computing', '0b6c5f9e-1c1f-4e0c-9e59-4c5c6b2d1a01');
+INSERT INTO book (author_id, title) SELECT 1 + seq % 2, CONCAT('t', seq) FROM seq_1_to_2000;
+";
+
+const TARGET: &str = "
+CREATE TABLE author (id integer PRIMARY KEY, name text NOT NULL);
+CREATE TABLE book (id serial PRIMARY KEY, author_id integer NOT NULL REFERENCES author (id), title text, tag uuid);
+";
+
+fn summary(o: &std::process::Output) -> serde_json::Value {
+    serde_json::from_str(&stdout(o)).unwrap_or_else(|e| panic!("{e}: {}", stdout(o)))
+}
+
+#[test]
+fn migrate_exports_imports_and_verifies_in_one_run() {
+    let w = World::new("migrate_all");
+    w.mysql(SOURCE);
+    w.pg(TARGET);
+    w.pg("INSERT INTO author VALUES (9, 'stale')");
+    let o = w.run(&[
+        "migrate", &w.db, "--out", "out", "--yes", "--deep", "--json",
+    ]);
+    assert_exit(&o, 0);
+    let s = summary(&o);
+    assert_eq!(s["exported_rows"], 2004);
+    assert_eq!(s["verify"]["ok"], true);
+    assert!(
+        s["verify"]["deep"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|t| t["different"] == 0)
+    );
+    // The export is kept as the audit trail, complete, and importable on its own.
+    let dir = w.path().join(s["export_dir"].as_str().unwrap());
+    assert!(
+        dir.join("migration_manifest.json").exists(),
+        "{}",
+        dir.display()
+    );
+    assert_eq!(
+        w.pg_value("SELECT count(*)::text FROM book").as_deref(),
+        Some("2002")
+    );
+    assert_eq!(
+        w.pg_value("SELECT string_agg(name, ',' ORDER BY id) FROM author")
+            .as_deref(),
+        Some("Ada,Alan")
+    );
+    // '' in char(36) -> NULL for the uuid column, decided from the facts of the export.
+    assert_eq!(
+        w.pg_value("SELECT count(*)::text FROM book WHERE tag IS NULL")
+            .as_deref(),
+        Some("2001")
+    );
+    // The sequence continues where MySQL's AUTO_INCREMENT would (InnoDB reserves ids
+    // for bulk inserts, so that is past the last row).
+    let next = mysql_rows(
+        &w.db,
+        "SELECT AUTO_INCREMENT FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'book'",
+    )[0][0]
+        .clone()
+        .map(|b| String::from_utf8(b).unwrap());
+    assert_eq!(w.pg_value("SELECT nextval('book_id_seq')::text"), next);
+    let log = std::fs::read_to_string(w.run_log()).unwrap();
+    let entries: Vec<serde_json::Value> = log
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(entries.first().unwrap()["status"], "started");
+    assert_eq!(entries.last().unwrap()["status"], "completed");
+    assert!(
+        entries.last().unwrap()["message"]
+            .as_str()
+            .unwrap()
+            .contains("verified value by value")
+    );
+    // The same export verifies on its own too.
+    assert_exit(
+        &w.run(&["verify", dir.to_str().unwrap(), "--source", "--deep"]),
+        0,
+    );
+}
+
+#[test]
+fn a_refusal_the_facts_call_for_rolls_back_and_keeps_the_export() {
+    let w = World::new("migrate_refusal");
+    w.mysql(SOURCE);
+    w.mysql("INSERT INTO book (author_id, title, tag) VALUES (1, 'bad', 'not-a-uuid-at-all');");
+    w.pg(TARGET);
+    w.pg("INSERT INTO author VALUES (9, 'stale')");
+    let before = w.fingerprint();
+    let o = w.run(&["migrate", &w.db, "--out", "out", "--yes"]);
+    assert_exit(&o, 2);
+    let err = stderr(&o);
+    assert!(
+        err.contains("import refused before loading `book`"),
+        "{err}"
+    );
+    assert!(
+        err.contains("1 values are not UUIDs but the target column is uuid"),
+        "{err}"
+    );
+    assert!(err.contains("the target is unchanged"), "{err}");
+    assert!(err.contains("the export is kept"), "{err}");
+    assert_eq!(w.fingerprint(), before);
+    let kept: Vec<_> = std::fs::read_dir(w.path().join("out").join(&w.db))
+        .unwrap()
+        .collect();
+    assert_eq!(kept.len(), 1, "one published export");
+}
+
+#[test]
+fn a_target_that_cannot_take_the_source_is_refused_before_anything_is_read() {
+    let w = World::new("migrate_structure");
+    w.mysql(SOURCE);
+    w.pg("CREATE TABLE author (id integer PRIMARY KEY);
+          CREATE TABLE book (id serial PRIMARY KEY, author_id integer NOT NULL, title text, tag uuid);");
+    let o = w.run(&["migrate", &w.db, "--out", "out", "--yes"]);
+    assert_exit(&o, 2);
+    assert!(
+        stderr(&o).contains("the CSV column `name` has no column of that name"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!w.path().join("out").exists(), "nothing exported");
+}
+
+#[test]
+fn wait_for_require_waits_for_the_schema_job() {
+    let w = World::new("migrate_wait");
+    w.mysql(SOURCE);
+    w.pg(TARGET);
+    w.pg("CREATE TABLE schema_migrations (version text); INSERT INTO schema_migrations VALUES ('1');");
+    std::fs::write(
+        w.path().join("m.toml"),
+        "[import]\nrequire = [\"SELECT EXISTS (SELECT 1 FROM schema_migrations WHERE version = '2')\"]\n",
+    )
+    .unwrap();
+    // Without waiting: refused at once, naming the requirement; nothing read.
+    let o = w.run(&["migrate", &w.db, "--map", "m.toml", "--out", "out", "--yes"]);
+    assert_exit(&o, 2);
+    assert!(
+        stderr(&o).contains("[import] require does not hold on the target"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!w.path().join("out").exists());
+    // The schema Job arrives 2 s later: the migrate started beside it waits, then runs.
+    let db = w.db.clone();
+    let schema_job = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_secs(2));
+        pg_exec(&db, "INSERT INTO schema_migrations VALUES ('2')");
+    });
+    let o = w.run(&[
+        "migrate",
+        &w.db,
+        "--map",
+        "m.toml",
+        "--out",
+        "out",
+        "--yes",
+        "--wait-for-require",
+        "60s",
+    ]);
+    schema_job.join().unwrap();
+    assert_exit(&o, 0);
+    assert!(
+        stderr(&o).contains("waiting for the target's schema"),
+        "{}",
+        stderr(&o)
+    );
+}
