@@ -402,7 +402,8 @@ print(f"import --rebuild-indexes / limit:    {ratio('pgconverge import --rebuild
 print(f"import --map / import:               {ratio('pgconverge import --map (renames, tenant_id)', 'pgconverge import')}   (target <= 1.05)")
 print(f"verify --deep --source / import:     {ratio('pgconverge verify --deep --source', 'pgconverge import')}   (target <= 1.0)")
 print(f"migrate / one after another:        {ratio('pgconverge migrate', 'export + import + verify, one after another')}   (the overlap)")
-print(f"export from PostgreSQL / psql copy:  {ratio('pgconverge export from PostgreSQL', 'PostgreSQL export limit (psql \\copy TO)')}   (target <= 1.0)")
+pglimit = "PostgreSQL export limit (psql \\copy TO)"
+print(f"export from PostgreSQL / psql copy:  {ratio('pgconverge export from PostgreSQL', pglimit)}   (target <= 1.0)")
 e, i, p = secs("pgconverge export"), secs("pgconverge import"), secs("pgloader")
 print(f"(export + import) / pgloader:        {((e + i) / p):.2f}" if e and i and p else "(export + import) / pgloader:        n/a", "  (target <= 0.4)")
 s = secs("sling")

@@ -14,10 +14,28 @@ USERS="${DEMO_USERS:-500}"
 
 bash "$root/scripts/dev-services.sh"
 if [ -z "${PGCONVERGE_BIN:-}" ]; then
-    echo "== building pgconverge (release)" >&2
-    cargo build --release --quiet --manifest-path "$root/Cargo.toml"
-    PGCONVERGE_BIN="$root/target/release/pgconverge"
+    # Cargo says where it put the binary (CARGO_TARGET_DIR, a build.target-dir in a
+    # config file, a profile): never guess the path. DEMO_CARGO_BUILD replaces the cargo
+    # command (its test runs `test --no-run`, which the test run has just done).
+    read -r -a build <<<"${DEMO_CARGO_BUILD:-build --release --bin pgconverge}"
+    echo "== cargo ${build[*]} (the first release build takes several minutes on 2 cores)" >&2
+    PGCONVERGE_BIN=$(cargo "${build[@]}" --manifest-path "$root/Cargo.toml" \
+        --message-format=json-render-diagnostics |
+        python3 -c '
+import json, sys
+for line in sys.stdin:
+    m = json.loads(line)
+    if m.get("reason") == "compiler-artifact" and m["target"]["name"] == "pgconverge" \
+            and "bin" in m["target"]["kind"] and not m["profile"]["test"] \
+            and m.get("executable"):
+        print(m["executable"])
+')
+    if [ -z "$PGCONVERGE_BIN" ] || [ ! -x "$PGCONVERGE_BIN" ]; then
+        echo "demo failed: cargo reported no pgconverge binary" >&2
+        exit 1
+    fi
 fi
+echo "== using $PGCONVERGE_BIN" >&2
 pgc() { "$PGCONVERGE_BIN" "$@"; }
 my() { mariadb --protocol=tcp -h127.0.0.1 -P3306 -uroot "$@"; }
 pg() { psql -h 127.0.0.1 -p 5432 -U postgres -v ON_ERROR_STOP=1 -q "$@"; }

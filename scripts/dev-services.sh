@@ -5,8 +5,10 @@
 #              with the PostGIS extension available (the spatial tests create it)
 # Installs them with apt-get when missing, starts them when stopped, waits until they
 # answer (a readiness probe, not a fixed sleep), and does nothing when they already run.
-# Idempotent; prints nothing on success. Meant for development and CI machines only:
-# it opens both servers without passwords on the loopback interface.
+# With WITH_DOCKER=1 it also makes a real Docker engine and the container tests' images
+# ready (scripts/docker-engine.sh, which prints the time it took). Idempotent; prints
+# nothing else on success. Meant for development and CI machines only: it opens both
+# servers without passwords on the loopback interface.
 set -euo pipefail
 
 MYSQL_PORT=3306
@@ -104,4 +106,9 @@ if ! pg_up; then
         $SUDO pg_ctlcluster --skip-systemctl-redirect "$version" main reload >>"$LOG" 2>&1 || true
     fi
     wait_for PostgreSQL pg_up
+fi
+
+# --- Docker engine (only when asked) -------------------------------------------------------
+if [ "${WITH_DOCKER:-0}" = "1" ]; then
+    bash "$(dirname "$0")/docker-engine.sh"
 fi

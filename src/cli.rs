@@ -10,15 +10,18 @@ use clap::{Args, Parser, Subcommand};
 #[command(
     name = "pgconverge",
     version,
-    about = "Move a whole MySQL/MariaDB database into an existing PostgreSQL schema through CSV files",
-    long_about = "Move a whole MySQL/MariaDB database into an existing PostgreSQL schema through CSV files.\n\n\
-        Typical run, with the application stopped:\n  \
+    about = "Move a whole MySQL/MariaDB (or PostgreSQL) database into an existing PostgreSQL schema through CSV files",
+    long_about = "Move a whole MySQL/MariaDB (or PostgreSQL) database into an existing PostgreSQL schema \
+        through CSV files: one consistent export, one all-or-nothing import, and a verification of \
+        every row (and with --deep, every value).\n\n\
+        Configuration: flag > environment > .env in the working directory > default.\n\
+        Exit codes: 0 success, 1 verification found a difference, 2 any error.",
+    after_help = "Examples, with the application stopped:\n  \
         pgconverge check\n  \
         pgconverge export alkemio            # csv_exports/alkemio/<timestamp>/\n  \
         pgconverge import csv_exports/alkemio/<timestamp>\n  \
-        pgconverge verify csv_exports/alkemio/<timestamp>\n\n\
-        Configuration: flag > environment > .env in the working directory > default.\n\
-        Exit codes: 0 success, 1 verification found a difference, 2 any error."
+        pgconverge verify csv_exports/alkemio/<timestamp> --deep --source\n  \
+        pgconverge migrate alkemio --deep --yes   # the four in one run"
 )]
 pub struct Cli {
     #[command(flatten)]
@@ -28,6 +31,7 @@ pub struct Cli {
 }
 
 #[derive(Debug, Args)]
+#[command(next_help_heading = "Global")]
 pub struct GlobalArgs {
     /// Run log (JSON Lines) that every command appends to [env: PGCONVERGE_RUN_LOG] [default: migration_log.jsonl]
     #[arg(long, global = true, value_name = "PATH")]
@@ -42,11 +46,12 @@ pub struct GlobalArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Export a MySQL database (profile `alkemio`, `kratos`, or a database name) to CSV files and a manifest
+    /// Export a MySQL (or PostgreSQL) database (profile `alkemio`, `kratos`, or a database name) to CSV files and a manifest
     Export(ExportArgs),
     /// Load an export into PostgreSQL in one transaction (all or nothing)
     Import(ImportArgs),
-    /// Compare the manifest's row counts with exact counts in PostgreSQL (and MySQL with --source)
+    /// Compare the target with the export: row counts and FK orphans, every value with --deep
+    /// (against the live source with --source)
     Verify(VerifyArgs),
     /// Append a manual entry to the run log
     LogRun(LogRunArgs),
@@ -58,7 +63,10 @@ pub enum Command {
     /// Check that both servers are reachable: versions, databases, privileges
     Check(CheckArgs),
     /// The built-in profiles, which are mapping files: `profile show alkemio` prints one
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  pgconverge profile list\n  pgconverge profile show kratos"
+    )]
     Profile(ProfileCommand),
 }
 
@@ -67,10 +75,13 @@ pub enum ProfileCommand {
     /// Print a built-in profile as the mapping file it is (a starting point for --map)
     Show(ProfileShowArgs),
     /// List the built-in profiles
+    #[command(after_help = "Examples:\n  pgconverge profile list")]
     List,
 }
 
 #[derive(Debug, Args)]
+#[command(after_help = "Examples:\n  \
+    pgconverge profile show alkemio > alkemio.toml   # then edit, and use it with --map")]
 pub struct ProfileShowArgs {
     /// `alkemio` or `kratos`
     pub name: String,
@@ -78,6 +89,7 @@ pub struct ProfileShowArgs {
 
 /// MySQL connection options; each also reads the variable named in its help.
 #[derive(Debug, Args, Default, Clone)]
+#[command(next_help_heading = "MySQL connection")]
 pub struct MysqlArgs {
     /// MySQL URL, mysql://user:password@host:port[/database][?ssl-mode=...&ssl-ca=...].
     /// A password in a flag shows in `ps` to other users of this machine: prefer the
@@ -113,6 +125,7 @@ pub struct MysqlArgs {
 
 /// PostgreSQL connection options; each also reads the variable named in its help.
 #[derive(Debug, Args, Default, Clone)]
+#[command(next_help_heading = "PostgreSQL connection (the target)")]
 pub struct PostgresArgs {
     /// PostgreSQL URL, postgres://user:password@host:port[/database][?sslmode=...&sslrootcert=...].
     /// A password in a flag shows in `ps` to other users of this machine: prefer the
@@ -146,6 +159,10 @@ pub struct PostgresArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(after_help = "Examples:\n  \
+    pgconverge export alkemio                               # csv_exports/alkemio/<timestamp>/\n  \
+    pgconverge export shop --map v3.toml --tables user,order\n  \
+    pgconverge export app --source-url postgres://app@old-db/app_v1 --json")]
 pub struct ExportArgs {
     /// `alkemio` (database $ALKEMIO_DB), `kratos` (database $KRATOS_DB) or any database name
     pub source: String,
@@ -156,11 +173,27 @@ pub struct ExportArgs {
     /// The source, mysql://, mariadb://, postgres:// or postgresql://user:password@host:port/db
     /// (a PostgreSQL source is read in schema `source_schema`, default public) [env:
     /// SOURCE_URL] [default: the MySQL settings]
-    #[arg(long, value_name = "URL")]
+    #[arg(long, value_name = "URL", help_heading = "Source")]
     pub source_url: Option<String>,
     /// Root of the export directories
     #[arg(long, default_value = "csv_exports", value_name = "DIR")]
     pub out: PathBuf,
+    #[command(flatten)]
+    pub read: ReadOptions,
+    /// First remove what interrupted exports left beside this one (`.<stamp>.partial-<pid>`
+    /// directories of processes that are gone; never one that still runs)
+    #[arg(long)]
+    pub clean_partials: bool,
+    /// JSON on stdout (export directory, counts, warnings) instead of the table
+    #[arg(long, help_heading = "Output")]
+    pub json: bool,
+    #[command(flatten)]
+    pub mysql: MysqlArgs,
+}
+
+/// What the export reads and how: `export` and `migrate`.
+#[derive(Debug, Args)]
+pub struct ReadOptions {
     /// Only these tables (comma-separated)
     #[arg(long, value_delimiter = ',', value_name = "A,B")]
     pub tables: Vec<String>,
@@ -183,57 +216,31 @@ pub struct ExportArgs {
     /// in the manifest
     #[arg(long, value_enum, default_value = "error")]
     pub on_invalid: OnInvalid,
-    /// First remove what interrupted exports left beside this one (`.<stamp>.partial-<pid>`
-    /// directories of processes that are gone; never one that still runs)
-    #[arg(long)]
-    pub clean_partials: bool,
-    /// JSON on stdout (export directory, counts, warnings) instead of the table
-    #[arg(long)]
-    pub json: bool,
-    #[command(flatten)]
-    pub mysql: MysqlArgs,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum OnInvalid {
-    Error,
-    Fix,
-}
-
+/// Where and how the import loads: `import` and `migrate`.
 #[derive(Debug, Args)]
-pub struct ImportArgs {
-    /// An export directory (holding migration_manifest.json)
-    pub export_dir: PathBuf,
+pub struct LoadOptions {
     /// Target database [default: the mapping's target_db, else the source database's name]
     #[arg(long, value_name = "DB")]
     pub target_db: Option<String>,
     /// Target schema [default: the mapping's schema, else public]
     #[arg(long, value_name = "SCHEMA")]
     pub schema: Option<String>,
-    /// A mapping file to use instead of the one the export stored; refused unless its
-    /// source-side keys (skip, where, query, drop, encode, never_copy) are the same
-    #[arg(long, value_name = "FILE")]
-    pub map: Option<PathBuf>,
-    /// Print the plan and the SQL, write nothing
-    #[arg(long)]
-    pub dry_run: bool,
-    /// Do not ask for confirmation (required when not on a terminal)
-    #[arg(long, short)]
-    pub yes: bool,
     /// A table of the export missing in the target is an error instead of a warning
     #[arg(long)]
     pub strict: bool,
     /// Allow TRUNCATE ... CASCADE to empty tables outside the import that hold rows
     #[arg(long)]
     pub allow_cascade: bool,
-    /// Import an export that carries no checksums (written by the old shell scripts):
-    /// its files cannot be checked for changes
-    #[arg(long)]
-    pub accept_unverified: bool,
     /// Commit even when a foreign key involving an imported table has rows without a
     /// parent (they are still counted and reported); by default that refuses the COMMIT
     #[arg(long)]
     pub allow_orphans: bool,
+    /// Do not ANALYZE the loaded tables before COMMIT (by default they are, so the
+    /// application's first queries are planned with statistics)
+    #[arg(long)]
+    pub no_analyze: bool,
     /// Drop secondary indexes (those backing no constraint) before loading and recreate
     /// them after, inside the same transaction: faster for big tables, same result
     #[arg(long)]
@@ -246,9 +253,47 @@ pub struct ImportArgs {
     /// csv: every table as CSV, exactly as the file is
     #[arg(long, value_enum, default_value_t = CopyFormat::Auto, value_name = "FORMAT")]
     pub copy_format: CopyFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum OnInvalid {
+    Error,
+    Fix,
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:\n  \
+    pgconverge import csv_exports/alkemio/20261121_050607 --dry-run\n  \
+    pgconverge import csv_exports/alkemio/20261121_050607 --rehearse   # load, check, roll back\n  \
+    pgconverge import csv_exports/alkemio/20261121_050607 --yes\n  \
+    pgconverge import csv_exports/shop/20261121_050607 --map v3.toml --target-db shop_v3")]
+pub struct ImportArgs {
+    /// An export directory (holding migration_manifest.json)
+    pub export_dir: PathBuf,
+    /// A mapping file to use instead of the one the export stored; refused unless its
+    /// source-side keys (skip, where, query, drop, encode, never_copy) are the same
+    #[arg(long, value_name = "FILE")]
+    pub map: Option<PathBuf>,
+    /// Print the plan and the SQL, write nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Run the whole import (COPYs, hooks, sequences, foreign-key checks), then ROLLBACK:
+    /// finds what only the load itself can (a UNIQUE or CHECK constraint only the target
+    /// has, a row no partition takes, a failing hook) and leaves the target unchanged
+    #[arg(long, conflicts_with = "dry_run")]
+    pub rehearse: bool,
+    /// Do not ask for confirmation (required when not on a terminal)
+    #[arg(long, short)]
+    pub yes: bool,
+    /// Import an export that carries no checksums (written by the old shell scripts):
+    /// its files cannot be checked for changes
+    #[arg(long)]
+    pub accept_unverified: bool,
+    #[command(flatten)]
+    pub load: LoadOptions,
     /// JSON on stdout (per-table rows and seconds, skipped tables) instead of the table;
     /// with --dry-run, the plan and the SQL as JSON
-    #[arg(long)]
+    #[arg(long, help_heading = "Output")]
     pub json: bool,
     #[command(flatten)]
     pub postgres: PostgresArgs,
@@ -261,6 +306,9 @@ pub enum CopyFormat {
 }
 
 #[derive(Debug, Args)]
+#[command(after_help = "Examples:\n  \
+    pgconverge verify csv_exports/alkemio/20261121_050607 --source\n  \
+    pgconverge verify csv_exports/alkemio/20261121_050607 --deep --source --json")]
 pub struct VerifyArgs {
     /// An export directory (holding migration_manifest.json)
     pub export_dir: PathBuf,
@@ -275,7 +323,7 @@ pub struct VerifyArgs {
     pub map: Option<PathBuf>,
     /// With --source: the source as a URL (mysql:// or postgres://) [env: SOURCE_URL]
     /// [default: the MySQL settings]
-    #[arg(long, value_name = "URL")]
+    #[arg(long, value_name = "URL", help_heading = "Source")]
     pub source_url: Option<String>,
     /// Also count rows in the MySQL source (reports drift since the export); with
     /// --deep, compare every value with the live source instead of the export's files
@@ -292,7 +340,7 @@ pub struct VerifyArgs {
     #[arg(long)]
     pub no_fk: bool,
     /// JSON on stdout
-    #[arg(long)]
+    #[arg(long, help_heading = "Output")]
     pub json: bool,
     #[command(flatten)]
     pub postgres: PostgresArgs,
@@ -313,47 +361,15 @@ pub struct MigrateArgs {
     pub map: Option<PathBuf>,
     /// The source as a URL (mysql:// or postgres://) [env: SOURCE_URL] [default: the
     /// MySQL settings]
-    #[arg(long, value_name = "URL")]
+    #[arg(long, value_name = "URL", help_heading = "Source")]
     pub source_url: Option<String>,
     /// Root of the export directories (the export is kept as the audit trail)
     #[arg(long, default_value = "csv_exports", value_name = "DIR")]
     pub out: PathBuf,
-    /// Only these tables (comma-separated)
-    #[arg(long, value_delimiter = ',', value_name = "A,B")]
-    pub tables: Vec<String>,
-    /// Never these tables (comma-separated), in addition to the mapping's exclusions
-    #[arg(long, value_delimiter = ',', value_name = "C,D")]
-    pub exclude: Vec<String>,
-    /// Parallel readers of the export, all on one snapshot
-    #[arg(long, default_value_t = 2, value_name = "N")]
-    pub jobs: usize,
-    /// As for export
-    #[arg(long, value_name = "ROWS")]
-    pub split_rows: Option<u64>,
-    /// As for export: `error` or `fix`
-    #[arg(long, value_enum, default_value = "error")]
-    pub on_invalid: OnInvalid,
-    /// Target database [default: the mapping's target_db, else the source database's name]
-    #[arg(long, value_name = "DB")]
-    pub target_db: Option<String>,
-    /// Target schema [default: the mapping's schema, else public]
-    #[arg(long, value_name = "SCHEMA")]
-    pub schema: Option<String>,
-    /// As for import: `auto` or `csv`
-    #[arg(long, value_enum, default_value_t = CopyFormat::Auto, value_name = "FORMAT")]
-    pub copy_format: CopyFormat,
-    /// As for import
-    #[arg(long)]
-    pub rebuild_indexes: bool,
-    /// As for import
-    #[arg(long)]
-    pub allow_cascade: bool,
-    /// As for import
-    #[arg(long)]
-    pub allow_orphans: bool,
-    /// As for import
-    #[arg(long)]
-    pub strict: bool,
+    #[command(flatten)]
+    pub read: ReadOptions,
+    #[command(flatten)]
+    pub load: LoadOptions,
     /// After the counts, compare every value with the live source (verify --deep --source)
     #[arg(long)]
     pub deep: bool,
@@ -369,7 +385,7 @@ pub struct MigrateArgs {
     #[arg(long, short)]
     pub yes: bool,
     /// JSON on stdout (export directory, tables, verification) instead of the tables
-    #[arg(long)]
+    #[arg(long, help_heading = "Output")]
     pub json: bool,
     #[command(flatten)]
     pub mysql: MysqlArgs,
@@ -378,6 +394,9 @@ pub struct MigrateArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(after_help = "Examples:\n  \
+    pgconverge log-run started \"maintenance window opened\"\n  \
+    pgconverge log-run completed")]
 pub struct LogRunArgs {
     /// started | in_progress | completed | rolled_back | failed
     pub status: String,
@@ -386,9 +405,12 @@ pub struct LogRunArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(after_help = "Examples:\n  \
+    pgconverge runs\n  \
+    pgconverge runs --json | jq '.[-1]'")]
 pub struct RunsArgs {
     /// JSON on stdout
-    #[arg(long)]
+    #[arg(long, help_heading = "Output")]
     pub json: bool,
     /// Also read this legacy log ({"migration_runs":[...]}) [default: migration_log.json beside the run log, if present]
     #[arg(long, value_name = "PATH")]
@@ -396,18 +418,23 @@ pub struct RunsArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(after_help = "Examples:\n  \
+    pgconverge check                  # both servers, and where each setting came from\n  \
+    pgconverge check alkemio kratos   # and these source and target databases\n  \
+    pgconverge check --source-url postgres://app@old-db/app_v1 app")]
 pub struct CheckArgs {
-    /// Profiles or databases whose source and target must exist [default: report alkemio and kratos]
+    /// Profiles or databases whose source and target must exist [default: none, the
+    /// servers only]
     pub sources: Vec<String>,
     /// Target database to check (with a single source)
     #[arg(long, value_name = "DB")]
     pub target_db: Option<String>,
     /// The source as a URL (mysql:// or postgres://) [env: SOURCE_URL] [default: the
     /// MySQL settings]
-    #[arg(long, value_name = "URL")]
+    #[arg(long, value_name = "URL", help_heading = "Source")]
     pub source_url: Option<String>,
     /// JSON on stdout
-    #[arg(long)]
+    #[arg(long, help_heading = "Output")]
     pub json: bool,
     #[command(flatten)]
     pub mysql: MysqlArgs,

@@ -46,6 +46,50 @@ pub fn with_hint(err: anyhow::Error, hint: impl Into<String>) -> anyhow::Error {
     })
 }
 
+/// Levenshtein distance, for "did you mean" suggestions.
+pub fn distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for j in 0..b.len() {
+            let cur = row[j + 1];
+            row[j + 1] = if ca == b[j] {
+                prev
+            } else {
+                1 + prev.min(row[j]).min(cur)
+            };
+            prev = cur;
+        }
+    }
+    row[b.len()]
+}
+
+/// The names a user who typed `want` may have meant, best first, at most three: those
+/// that contain it or that it contains (a prefix, a project prefix left out), then those
+/// within a third of its length in edits.
+pub fn similar<'a>(want: &str, names: impl IntoIterator<Item = &'a str>) -> Vec<String> {
+    let limit = (want.chars().count() / 3).max(1);
+    let mut found: Vec<(usize, usize, String)> = names
+        .into_iter()
+        .filter(|n| *n != want)
+        .filter_map(|n| {
+            let d = distance(n, want);
+            if n.contains(want) || want.contains(n) {
+                Some((0, d, n.to_string()))
+            } else if d <= limit {
+                Some((1, d, n.to_string()))
+            } else {
+                None
+            }
+        })
+        .collect();
+    found.sort();
+    found.dedup();
+    found.into_iter().take(3).map(|(_, _, n)| n).collect()
+}
+
 /// `error: outer: inner: root` then one `hint: ...` line per hint, outermost first.
 pub fn render(err: &anyhow::Error) -> String {
     let mut parts: Vec<String> = Vec::new();
@@ -71,6 +115,32 @@ pub fn render(err: &anyhow::Error) -> String {
 mod tests {
     use super::*;
     use anyhow::{Context, anyhow};
+
+    #[test]
+    fn similar_names_prefixes_first_then_close_spellings() {
+        let names = [
+            "alkemio_dev_mysql",
+            "alkemio_dev_postgres",
+            "kratos_mysql",
+            "other",
+        ];
+        let cases: &[(&str, &[&str])] = &[
+            (
+                "alkemio_dev",
+                &["alkemio_dev_mysql", "alkemio_dev_postgres"],
+            ),
+            ("alkemio_dev_mysq", &["alkemio_dev_mysql"]),
+            ("alkemio_dev_mysl", &["alkemio_dev_mysql"]),
+            ("kratos_mysql_1", &["kratos_mysql"]),
+            ("unrelated", &[]),
+            ("other", &[]),
+        ];
+        for (want, expected) in cases {
+            assert_eq!(similar(want, names), *expected, "{want}");
+        }
+        assert_eq!(distance("kitten", "sitting"), 3);
+        assert_eq!(distance("", "abc"), 3);
+    }
 
     #[test]
     fn hints_follow_the_chain() {

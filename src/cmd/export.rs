@@ -3,12 +3,9 @@
 
 use anyhow::Result;
 
-use crate::cli::{ExportArgs, OnInvalid};
+use crate::cli::ExportArgs;
 use crate::cmd::{Ctx, Outcome};
-use crate::codec::encode::InvalidPolicy;
-use crate::config::Engine;
-use crate::db::source::Source;
-use crate::export::{self, Job, assemble};
+use crate::export::{self, assemble};
 use crate::mapping::Mapping;
 use crate::progress::human_bytes;
 use crate::report::Table;
@@ -40,35 +37,9 @@ pub async fn run(ctx: &Ctx, args: ExportArgs) -> Result<Outcome> {
 
     let result = async {
         export::run::leftovers(&target, args.clean_partials, &progress)?;
-        let (engine, cfg) =
-            super::source_config(ctx, args.source_url.as_deref(), &args.mysql).await?;
-        let database = cfg.database_or(
-            (engine == Engine::Mysql || cfg.database.is_none()).then_some(db.as_str()),
-            &db,
-            "the source database",
-        )?;
-        let namespace = match engine {
-            Engine::Mysql => database.clone(),
-            Engine::Postgresql => mapping.source_schema().to_string(),
-        };
-        let job = Job {
-            source: Source {
-                engine,
-                cfg,
-                database,
-                namespace,
-            },
-            mapping,
-            only: args.tables.clone(),
-            exclude: args.exclude.clone(),
-            jobs: args.jobs,
-            split_rows: args.split_rows,
-            policy: match args.on_invalid {
-                OnInvalid::Error => InvalidPolicy::Error,
-                OnInvalid::Fix => InvalidPolicy::Fix,
-            },
-            order: Vec::new(),
-        };
+        let source =
+            super::export_source(ctx, args.source_url.as_deref(), &args.mysql, &mapping).await?;
+        let job = super::export_job(source, mapping, &args.read);
         export::export(&job, &target, &progress).await
     };
     let result = ctx.interruptible(result).await;

@@ -8,11 +8,11 @@ use std::io::{BufRead, IsTerminal, Write};
 use anyhow::{Result, anyhow, bail};
 use serde::Serialize;
 
-use crate::cli::{CopyFormat, ImportArgs};
+use crate::cli::ImportArgs;
 use crate::cmd::{Ctx, Outcome};
 use crate::config::ServerConfig;
 use crate::hint::WithHint;
-use crate::import::load::{Env, TableLoaded, TxState};
+use crate::import::load::{Env, TableLoaded, TxState, after_interruption};
 use crate::import::plan::{self, Plan, Skipped, Statement};
 use crate::import::{self, Job};
 use crate::progress::{Progress, human_bytes};
@@ -26,6 +26,8 @@ use crate::store::runlog::Status;
 #[derive(Serialize)]
 struct Report<'a> {
     committed: bool,
+    /// `--rehearse`: everything ran and was rolled back.
+    rehearsal: bool,
     target_database: &'a str,
     tables: &'a [TableLoaded],
     skipped: &'a [Skipped],
@@ -62,16 +64,19 @@ pub async fn run(ctx: &Ctx, args: ImportArgs) -> Result<Outcome> {
         .await
         .map_err(|e| failed(e, Status::Failed))?;
     let description = show_plan(&prepared.plan, &job, &args, &progress)?;
-    if let Some(refusal) = prepared.refusal(args.allow_cascade) {
+    if let Some(refusal) = prepared.refusal(args.load.allow_cascade) {
         return Err(failed(refusal, Status::Failed));
     }
     if args.dry_run {
         return Ok(Outcome::Success);
     }
-    let question = question(&prepared.plan, &job, &prepared.cascade_with_rows);
-    ctx.interruptible(confirm(args.yes, question))
-        .await
-        .map_err(|e| failed(e, Status::Failed))?;
+    // A rehearsal keeps nothing: no question.
+    if !args.rehearse {
+        let question = question(&prepared.plan, &job, &prepared.cascade_with_rows);
+        ctx.interruptible(confirm(args.yes, question))
+            .await
+            .map_err(|e| failed(e, Status::Failed))?;
+    }
 
     let stamp = export_dir::run_stamp(chrono::Utc::now(), std::process::id());
     let mut journal = Journal::create(&ctx.run_log, &stamp)?;
@@ -95,9 +100,23 @@ pub async fn run(ctx: &Ctx, args: ImportArgs) -> Result<Outcome> {
     let loaded = match result {
         Ok(loaded) => loaded,
         Err(e) => {
+            // Interrupted mid-load: the load could not put the sequences back itself.
+            after_interruption(
+                &prepared.client,
+                &job.target,
+                &state,
+                &progress,
+                &mut journal,
+            )
+            .await;
             journal.line(format!("ROLLBACK: {e:#}"));
             journal.close();
-            let (status, what) = if state.began {
+            let (status, what) = if state.began && args.rehearse {
+                (
+                    Status::RolledBack,
+                    "rehearsal: the import would fail here; rolled back, the target is unchanged",
+                )
+            } else if state.began {
                 (
                     Status::RolledBack,
                     "import rolled back: the target is unchanged",
@@ -108,10 +127,33 @@ pub async fn run(ctx: &Ctx, args: ImportArgs) -> Result<Outcome> {
             return Err(failed(e, status).context(what));
         }
     };
-    journal.line("COMMIT");
+    journal.line(if args.rehearse {
+        "ROLLBACK (a rehearsal)"
+    } else {
+        "COMMIT"
+    });
     let log_path = journal.log_path.display().to_string();
     journal.close();
     let rows: u64 = loaded.iter().map(|t| t.rows).sum();
+    if args.rehearse {
+        // Nothing was kept: no import details for verify to find.
+        rec.log(
+            rec.entry(
+                Status::Completed,
+                format!(
+                    "rehearsal of the import into `{}` passed: {} tables, {rows} rows loaded, \
+                     checked and rolled back",
+                    job.target_db,
+                    loaded.len()
+                ),
+            )
+            .export_dir(&dir_text)
+            .tables(loaded.len())
+            .rows(rows),
+        );
+        report(&args, &job, &prepared.plan, &loaded, log_path)?;
+        return Ok(Outcome::Success);
+    }
     rec.log(
         rec.entry(
             Status::Completed,
@@ -173,7 +215,8 @@ fn report(
 ) -> Result<()> {
     if args.json {
         super::print_json(&Report {
-            committed: true,
+            committed: !args.rehearse,
+            rehearsal: args.rehearse,
             target_database: &job.target_db,
             tables: loaded,
             skipped: &plan.skipped,
@@ -181,7 +224,15 @@ fn report(
         })
     } else {
         print!("{}", summary(loaded, plan));
-        println!("import: committed into `{}` (log {log})", job.target_db);
+        if args.rehearse {
+            println!(
+                "import: rehearsal passed: everything loaded into `{}` and checked, then rolled \
+                 back; the target is unchanged (log {log})",
+                job.target_db
+            );
+        } else {
+            println!("import: committed into `{}` (log {log})", job.target_db);
+        }
         Ok(())
     }
 }
@@ -199,22 +250,18 @@ async fn resolve(ctx: &Ctx, args: &ImportArgs) -> Result<Job> {
     }
     let mapping = super::export_mapping(ctx, &dir, &manifest, args.map.as_deref())?;
     let target = super::postgres_config(ctx, &args.postgres).await?;
-    let target_db =
-        target.database_or(args.target_db.as_deref(), &mapping.target_db, "--target-db")?;
+    let target_db = target.database_or(
+        args.load.target_db.as_deref(),
+        &mapping.target_db,
+        "--target-db",
+    )?;
+    let options = plan::Options {
+        rehearse: args.rehearse,
+        ..super::load_options(&args.load, &mapping, manifest.is_legacy())
+    };
     Ok(Job {
         target,
-        options: plan::Options {
-            schema: args
-                .schema
-                .clone()
-                .or_else(|| mapping.schema().map(str::to_string))
-                .unwrap_or_else(|| "public".into()),
-            strict: args.strict,
-            rebuild_indexes: args.rebuild_indexes,
-            legacy: manifest.is_legacy(),
-            binary: args.copy_format == CopyFormat::Auto,
-            allow_orphans: args.allow_orphans,
-        },
+        options,
         dir,
         manifest,
         mapping,

@@ -11,16 +11,14 @@ use anyhow::{Result, anyhow};
 use serde::Serialize;
 use tokio::sync::mpsc;
 
-use crate::cli::{CopyFormat, MigrateArgs, OnInvalid};
+use crate::cli::MigrateArgs;
 use crate::cmd::{Ctx, Outcome};
-use crate::codec::encode::InvalidPolicy;
 use crate::config::Engine;
 use crate::db::postgres;
-use crate::db::source::Source;
 use crate::export::{self, assemble};
 use crate::hint::WithHint;
-use crate::import::load::{Env, Pipeline, TableLoaded, TxState};
-use crate::import::plan::{self, TableInput};
+use crate::import::load::{Env, Pipeline, TableLoaded, TxState, after_interruption};
+use crate::import::plan::TableInput;
 use crate::mapping::Mapping;
 use crate::progress::Progress;
 use crate::store::export_dir::{self, ExportDir};
@@ -69,36 +67,21 @@ pub async fn run(ctx: &Ctx, args: MigrateArgs) -> Result<Outcome> {
     };
 
     // Resolve both sides; the target must hold before anything is read.
-    let (engine, cfg) = super::source_config(ctx, args.source_url.as_deref(), &args.mysql)
+    let source = super::export_source(ctx, args.source_url.as_deref(), &args.mysql, &mapping)
         .await
         .map_err(|e| failed(e, Status::Failed))?;
-    let database = cfg
-        .database_or(
-            (engine == Engine::Mysql || cfg.database.is_none()).then_some(db.as_str()),
-            &db,
-            "the source database",
-        )
-        .map_err(|e| failed(e, Status::Failed))?;
-    let source = Source {
-        engine,
-        namespace: match engine {
-            Engine::Mysql => database.clone(),
-            Engine::Postgresql => mapping.source_schema().to_string(),
-        },
-        cfg,
-        database,
-    };
     let target = super::postgres_config(ctx, &args.postgres)
         .await
         .map_err(|e| failed(e, Status::Failed))?;
     let target_db = target
-        .database_or(args.target_db.as_deref(), &mapping.target_db, "--target-db")
+        .database_or(
+            args.load.target_db.as_deref(),
+            &mapping.target_db,
+            "--target-db",
+        )
         .map_err(|e| failed(e, Status::Failed))?;
-    let schema = args
-        .schema
-        .clone()
-        .or_else(|| mapping.schema().map(str::to_string))
-        .unwrap_or_else(|| "public".into());
+    let options = super::load_options(&args.load, &mapping, false);
+    let schema = options.schema.clone();
     ctx.interruptible(wait_for_require(
         &target,
         &target_db,
@@ -110,19 +93,7 @@ pub async fn run(ctx: &Ctx, args: MigrateArgs) -> Result<Outcome> {
     .await
     .map_err(|e| failed(e, Status::Failed))?;
 
-    let ejob = export::Job {
-        source: source.clone(),
-        mapping: mapping.clone(),
-        only: args.tables.clone(),
-        exclude: args.exclude.clone(),
-        jobs: args.jobs,
-        split_rows: args.split_rows,
-        policy: match args.on_invalid {
-            OnInvalid::Error => InvalidPolicy::Error,
-            OnInvalid::Fix => InvalidPolicy::Fix,
-        },
-        order: Vec::new(),
-    };
+    let ejob = super::export_job(source.clone(), mapping.clone(), &args.read);
     let mut planned = ctx
         .interruptible(export::run::prepare(&ejob, &progress))
         .await
@@ -147,14 +118,14 @@ pub async fn run(ctx: &Ctx, args: MigrateArgs) -> Result<Outcome> {
             profile: mapping.name.clone(),
             mapping: None,
             source: crate::store::manifest::Source {
-                kind: engine.name().into(),
+                kind: source.engine.name().into(),
                 host: source.cfg.host.clone(),
                 port: source.cfg.port,
                 user: source.cfg.user.clone(),
                 database: source.database.clone(),
                 server_version: planned.server_version.clone(),
                 container: source.cfg.container.clone(),
-                schema: (engine == Engine::Postgresql).then(|| source.namespace.clone()),
+                schema: (source.engine == Engine::Postgresql).then(|| source.namespace.clone()),
                 system_identifier: planned.system_identifier.clone(),
             },
             container: None,
@@ -178,14 +149,7 @@ pub async fn run(ctx: &Ctx, args: MigrateArgs) -> Result<Outcome> {
         mapping: mapping.clone(),
         target: target.clone(),
         target_db: target_db.clone(),
-        options: plan::Options {
-            schema: schema.clone(),
-            strict: args.strict,
-            rebuild_indexes: args.rebuild_indexes,
-            legacy: false,
-            binary: args.copy_format == CopyFormat::Auto,
-            allow_orphans: args.allow_orphans,
-        },
+        options,
     };
     let mut prepared = ctx
         .interruptible(crate::import::run::prepare_with(
@@ -200,7 +164,7 @@ pub async fn run(ctx: &Ctx, args: MigrateArgs) -> Result<Outcome> {
     }
     let description = super::import::describe(&prepared.plan, &target, &target_db);
     progress.note(description.trim_end());
-    if let Some(refusal) = prepared.refusal(args.allow_cascade) {
+    if let Some(refusal) = prepared.refusal(args.load.allow_cascade) {
         return Err(failed(refusal, Status::Failed));
     }
     let question = super::import::question(&prepared.plan, &ijob, &prepared.cascade_with_rows);
@@ -255,6 +219,7 @@ pub async fn run(ctx: &Ctx, args: MigrateArgs) -> Result<Outcome> {
         Ok(pair) => pair,
         Err(e) => {
             publish::discard(&new);
+            after_interruption(&prepared.client, &target, &state, &progress, &mut journal).await;
             journal.line(format!("ROLLBACK: {e:#}"));
             journal.close();
             return Err(failed(e, Status::RolledBack)

@@ -18,7 +18,9 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 
-use crate::cli::{Cli, Command, MysqlArgs, PostgresArgs};
+use crate::cli::{
+    Cli, Command, CopyFormat, LoadOptions, MysqlArgs, OnInvalid, PostgresArgs, ReadOptions,
+};
 use crate::config::{self, Layers, ServerConfig};
 use crate::progress::Progress;
 use crate::store::runlog::Recorder;
@@ -99,6 +101,84 @@ pub async fn source_config(
         crate::db::docker::apply(&mut cfg, 3306, &ctx.layers).await?;
     }
     Ok((engine, cfg))
+}
+
+/// Where the source's tables live: the MySQL database, or a PostgreSQL source's
+/// `source_schema`.
+pub fn source_in(
+    engine: config::Engine,
+    cfg: ServerConfig,
+    database: String,
+    mapping: &crate::mapping::Mapping,
+) -> crate::db::source::Source {
+    let namespace = match engine {
+        config::Engine::Mysql => database.clone(),
+        config::Engine::Postgresql => mapping.source_schema().to_string(),
+    };
+    crate::db::source::Source {
+        engine,
+        cfg,
+        database,
+        namespace,
+    }
+}
+
+/// The source an export reads (`export`, `migrate`): the mapping's source database,
+/// unless a PostgreSQL URL names its own.
+pub async fn export_source(
+    ctx: &Ctx,
+    url: Option<&str>,
+    my: &MysqlArgs,
+    mapping: &crate::mapping::Mapping,
+) -> Result<crate::db::source::Source> {
+    let (engine, cfg) = source_config(ctx, url, my).await?;
+    let db = &mapping.source_db;
+    let database = cfg.database_or(
+        (engine == config::Engine::Mysql || cfg.database.is_none()).then_some(db.as_str()),
+        db,
+        "the source database",
+    )?;
+    Ok(source_in(engine, cfg, database, mapping))
+}
+
+/// The export's job from the read options (`export`, `migrate`).
+pub fn export_job(
+    source: crate::db::source::Source,
+    mapping: crate::mapping::Mapping,
+    read: &ReadOptions,
+) -> crate::export::Job {
+    crate::export::Job {
+        source,
+        mapping,
+        only: read.tables.clone(),
+        exclude: read.exclude.clone(),
+        jobs: read.jobs,
+        split_rows: read.split_rows,
+        policy: match read.on_invalid {
+            OnInvalid::Error => crate::codec::encode::InvalidPolicy::Error,
+            OnInvalid::Fix => crate::codec::encode::InvalidPolicy::Fix,
+        },
+        order: Vec::new(),
+    }
+}
+
+/// The import's options from the load options (`import`, `migrate`); a rehearsal is
+/// `import`'s alone.
+pub fn load_options(
+    load: &LoadOptions,
+    mapping: &crate::mapping::Mapping,
+    legacy: bool,
+) -> crate::import::plan::Options {
+    crate::import::plan::Options {
+        schema: mapping.target_schema(load.schema.as_deref()),
+        strict: load.strict,
+        rebuild_indexes: load.rebuild_indexes,
+        legacy,
+        binary: load.copy_format == CopyFormat::Auto,
+        allow_orphans: load.allow_orphans,
+        analyze: !load.no_analyze,
+        rehearse: false,
+    }
 }
 
 /// The PostgreSQL connection, resolved through Docker when only a container is named.

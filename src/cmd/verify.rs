@@ -4,7 +4,6 @@
 use anyhow::Result;
 
 use crate::config::Engine;
-use crate::db::source::Source;
 use crate::hint::WithHint;
 
 use crate::cli::VerifyArgs;
@@ -90,27 +89,14 @@ async fn resolve_and_verify(ctx: &Ctx, args: &VerifyArgs, dir: ExportDir) -> Res
             }
             let db = manifest.source_database();
             let database = cfg.database_or(Some(&db), &db, "the export's source database")?;
-            let namespace = match engine {
-                Engine::Mysql => database.clone(),
-                Engine::Postgresql => mapping.source_schema().to_string(),
-            };
-            Some(Source {
-                engine,
-                cfg,
-                database,
-                namespace,
-            })
+            Some(super::source_in(engine, cfg, database, &mapping))
         }
         false => None,
     };
     let target = super::postgres_config(ctx, &args.postgres).await?;
     let target_db =
         target.database_or(args.target_db.as_deref(), &mapping.target_db, "--target-db")?;
-    let schema = args
-        .schema
-        .clone()
-        .or_else(|| mapping.schema().map(str::to_string))
-        .unwrap_or_else(|| "public".into());
+    let schema = mapping.target_schema(args.schema.as_deref());
     let adjustments = runlog::import_adjustments(
         &runlog::read_all(&ctx.run_log, None).unwrap_or_default(),
         &open::absolute(dir.path()),

@@ -48,6 +48,28 @@ pub enum ReadFrom<'a> {
     Query(&'a str),
 }
 
+impl ReadFrom<'_> {
+    /// ` WHERE ...` of a read: the table's filter (parenthesised) and the key range,
+    /// both when both apply; empty when neither does.
+    pub fn where_clause(&self, range: Option<&KeyRange>, engine: Engine) -> String {
+        let mut conditions = Vec::new();
+        if let ReadFrom::Table {
+            filter: Some(f), ..
+        } = self
+        {
+            conditions.push(format!("({f})"));
+        }
+        if let Some(r) = range {
+            conditions.push(r.condition(engine));
+        }
+        if conditions.is_empty() {
+            String::new()
+        } else {
+            format!(" WHERE {}", conditions.join(" AND "))
+        }
+    }
+}
+
 /// A live MySQL value as the binary protocol delivers it (`verify --deep --source`
 /// reads typed values, not the export's text), mirroring the driver's type so that the
 /// pure comparison needs no driver.
@@ -382,5 +404,25 @@ mod tests {
             ..r.clone()
         };
         assert_eq!(open.condition(m), "`id` >= 10");
+        // A read's WHERE: the filter parenthesised, then the range.
+        let table = |filter| ReadFrom::Table { name: "t", filter };
+        let cases = [
+            (table(None), None, ""),
+            (table(Some("a = 1 OR b")), None, " WHERE (a = 1 OR b)"),
+            (table(None), Some(&open), " WHERE `id` >= 10"),
+            (
+                table(Some("a = 1 OR b")),
+                Some(&r),
+                " WHERE (a = 1 OR b) AND `id` >= 10 AND `id` < 20",
+            ),
+            (
+                ReadFrom::Query("SELECT 1"),
+                Some(&open),
+                " WHERE `id` >= 10",
+            ),
+        ];
+        for (from, range, want) in cases {
+            assert_eq!(from.where_clause(range, m), want, "{from:?}");
+        }
     }
 }

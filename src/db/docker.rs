@@ -71,14 +71,54 @@ async fn inspect(socket: &str, container: &str, internal_port: u16) -> Result<Re
         Err(bollard::errors::Error::DockerResponseServerError {
             status_code: 404, ..
         }) => {
+            let names = container_names(&docker).await;
+            let near = crate::hint::similar(container, names.iter().map(String::as_str));
+            let hint = if near.is_empty() {
+                "check the name with `docker ps -a`, or fix MYSQL_CONTAINER / POSTGRES_CONTAINER"
+                    .to_string()
+            } else {
+                format!(
+                    "the engine has {}: container names must match exactly (check with `docker ps -a`)",
+                    near.iter()
+                        .map(|n| format!("`{n}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            };
             return Err(with_hint(
                 anyhow!("container `{container}` does not exist"),
-                "check the name with `docker ps -a`, or fix MYSQL_CONTAINER / POSTGRES_CONTAINER",
+                hint,
             ));
         }
         Err(e) => return Err(unreachable(e.to_string())),
     };
-    decide(&info, container, internal_port)
+    // The engine also accepts an ID prefix; say which container that was.
+    let name = info
+        .name
+        .as_deref()
+        .map(|n| n.trim_start_matches('/'))
+        .unwrap_or(container);
+    let mut r = decide(&info, container, internal_port)?;
+    if name != container {
+        r.how = format!("{} (container `{name}`, by ID prefix)", r.how);
+    }
+    Ok(r)
+}
+
+/// Every container's names (running or not), for a suggestion; none if the engine
+/// will not say.
+async fn container_names(docker: &Docker) -> Vec<String> {
+    let options = bollard::query_parameters::ListContainersOptionsBuilder::default()
+        .all(true)
+        .build();
+    docker
+        .list_containers(Some(options))
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .flat_map(|c| c.names.unwrap_or_default())
+        .map(|n| n.trim_start_matches('/').to_string())
+        .collect()
 }
 
 /// PURE: from an inspect response to an address. Running is required; a published host

@@ -555,19 +555,7 @@ where
         .collect();
     let table = dataset_name(from);
     let mut sql = format!("SELECT {} FROM {}", cols.join(", "), from_clause(db, from));
-    let mut conditions: Vec<String> = Vec::new();
-    if let ReadFrom::Table {
-        filter: Some(f), ..
-    } = from
-    {
-        conditions.push(format!("({f})"));
-    }
-    if let Some(r) = range {
-        conditions.push(r.condition(Engine::Mysql));
-    }
-    if !conditions.is_empty() {
-        sql.push_str(&format!(" WHERE {}", conditions.join(" AND ")));
-    }
+    sql.push_str(&from.where_clause(range, Engine::Mysql));
     let n = columns.len();
     let mut result = conn
         .query_iter(sql)

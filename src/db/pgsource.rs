@@ -130,17 +130,17 @@ pub async fn read_catalog(client: &Client, schema: &str) -> Result<Vec<SourceTab
         .await
         .map_err(error)
         .with_context(ctx)?;
-    for r in seqs {
+    let names: Vec<String> = seqs.iter().map(|r| r.get(2)).collect();
+    let positions = crate::db::postgres::positions_of(client, &names)
+        .await
+        .with_context(ctx)?;
+    for r in &seqs {
         let table: String = r.get(0);
         let column: String = r.get(1);
         let seq: String = r.get(2);
-        let row = client
-            .query_one(&format!("SELECT last_value, is_called FROM {seq}"), &[])
-            .await
-            .map_err(error)
-            .with_context(ctx)?;
-        let last: i64 = row.get(0);
-        let called: bool = row.get(1);
+        let Some(&(_, last, called)) = positions.iter().find(|(n, ..)| *n == seq) else {
+            continue;
+        };
         let next = if called { last + 1 } else { last };
         if let Some(t) = out.iter_mut().find(|t| t.name == table)
             && next > 0
@@ -172,19 +172,7 @@ fn select(
         cols.join(", "),
         from_clause(schema, from)
     );
-    let mut conditions = Vec::new();
-    if let ReadFrom::Table {
-        filter: Some(f), ..
-    } = from
-    {
-        conditions.push(format!("({f})"));
-    }
-    if let Some(r) = range {
-        conditions.push(r.condition(Engine::Postgresql));
-    }
-    if !conditions.is_empty() {
-        sql.push_str(&format!(" WHERE {}", conditions.join(" AND ")));
-    }
+    sql.push_str(&from.where_clause(range, Engine::Postgresql));
     sql
 }
 

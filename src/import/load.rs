@@ -110,6 +110,36 @@ pub struct TxState {
     /// Rows the hooks and fired triggers added (or, negative, removed) per target table,
     /// beyond what the COPYs loaded: verify expects them.
     pub adjustments: BTreeMap<String, i64>,
+    /// Where the target's sequences stood before BEGIN (ROLLBACK does not undo setval).
+    pub sequences: Option<postgres::SequencePositions>,
+}
+
+/// After an interruption: cancel what the session is running (a hook, a COPY) so that
+/// its rollback happens now, then put the sequences back — only when COMMIT was never
+/// sent.
+pub async fn after_interruption(
+    client: &tokio_postgres::Client,
+    target: &crate::config::ServerConfig,
+    state: &TxState,
+    progress: &Progress,
+    journal: &mut Journal,
+) {
+    if !state.surely_not_committed() || state.sequences.as_ref().is_none_or(|p| p.is_empty()) {
+        return;
+    }
+    let cancel = postgres::cancel(client, target);
+    if let Ok(Err(e)) = tokio::time::timeout(std::time::Duration::from_secs(5), cancel).await {
+        journal.line(format!("could not cancel the running statement: {e:#}"));
+    }
+    put_sequences_back(client, state, progress, journal).await;
+}
+
+impl TxState {
+    /// After an interruption: the transaction began but COMMIT was never sent, so it
+    /// surely rolled back.
+    pub fn surely_not_committed(&self) -> bool {
+        self.began && self.loaded.is_none() && !self.unknown
+    }
 }
 
 /// The connection was lost while COMMIT was under way: the transaction may or may not
@@ -145,6 +175,64 @@ pub struct TableLoaded {
 
 /// Load everything and commit; returns each table's rows and time.
 pub async fn load(
+    client: &mut tokio_postgres::Client,
+    plan: &Plan,
+    env: &mut Env<'_>,
+    state: &mut TxState,
+) -> Result<Vec<TableLoaded>> {
+    // ROLLBACK does not undo setval or nextval: where the sequences stand now, to put
+    // them back if nothing is kept.
+    state.sequences = Some(postgres::sequence_positions(client).await?);
+    let result = attempts(client, plan, env, state).await;
+    let kept = result.is_ok() && !plan.rehearse;
+    let lost = matches!(&result, Err(e) if e.downcast_ref::<CommitLost>().is_some());
+    if !kept && !lost {
+        put_sequences_back(client, state, env.progress, env.journal).await;
+    }
+    result
+}
+
+/// Put back the sequences that moved since BEGIN, when nothing was kept: after an
+/// error the server answered, a rehearsal, or an interruption before COMMIT was sent
+/// ([`TxState::surely_not_committed`]). Never when the import may have committed.
+pub async fn put_sequences_back(
+    client: &tokio_postgres::Client,
+    state: &TxState,
+    progress: &Progress,
+    journal: &mut Journal,
+) {
+    let Some(positions) = &state.sequences else {
+        return;
+    };
+    if positions.is_empty() || client.is_closed() {
+        return;
+    }
+    let restore = postgres::restore_sequences(client, positions);
+    match tokio::time::timeout(std::time::Duration::from_secs(10), restore).await {
+        Ok(Ok(0)) => {}
+        Ok(Ok(n)) => journal.line(format!(
+            "{n} sequences put back where they stood before the import"
+        )),
+        Ok(Err(e)) => {
+            let msg = format!(
+                "sequences could not be put back ({e:#}): they may stand past where they were, \
+                 which skips values but never repeats one"
+            );
+            progress.warn(&msg);
+            journal.line(msg);
+        }
+        Err(_) => {
+            let msg = "sequences could not be put back (no answer within 10 s): they may stand \
+                       past where they were, which skips values but never repeats one";
+            progress.warn(msg);
+            journal.line(msg);
+        }
+    }
+}
+
+/// Attempts until one ends: a table whose value the binary converter cannot take
+/// exactly is retried as CSV.
+async fn attempts(
     client: &mut tokio_postgres::Client,
     plan: &Plan,
     env: &mut Env<'_>,
@@ -198,9 +286,13 @@ async fn attempt(
     state: &mut TxState,
 ) -> Result<Vec<TableLoaded>, Failure> {
     let nulls = plan.nulls;
-    let (Some(Statement::Begin), Some(Statement::Commit)) = (statements.first(), statements.last())
+    let (Some(Statement::Begin), Some(end @ (Statement::Commit | Statement::Rollback))) =
+        (statements.first(), statements.last())
     else {
-        return Err(anyhow!("an import plan must begin with BEGIN and end with COMMIT").into());
+        return Err(anyhow!(
+            "an import plan must begin with BEGIN and end with COMMIT or ROLLBACK"
+        )
+        .into());
     };
     let tx = client.transaction().await.map_err(postgres::error)?;
     state.began = true;
@@ -360,12 +452,22 @@ async fn attempt(
                 state.xid = Some(row.get(0));
                 state.pid = Some(row.get(1));
             }
-            Statement::Begin | Statement::Commit => {
-                return Err(anyhow!("BEGIN or COMMIT inside the import transaction").into());
+            Statement::Begin | Statement::Commit | Statement::Rollback => {
+                return Err(
+                    anyhow!("BEGIN, COMMIT or ROLLBACK inside the import transaction").into(),
+                );
             }
         }
     }
     overall.finish_and_clear();
+    if let Statement::Rollback = end {
+        env.journal.sql(end.text());
+        tx.rollback()
+            .await
+            .map_err(postgres::error)
+            .context("rolling the rehearsal back")?;
+        return Ok(done);
+    }
     env.journal.sql(Statement::Commit.text());
     state.loaded = Some(done.clone());
     match tx.commit().await {

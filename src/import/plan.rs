@@ -43,6 +43,10 @@ pub struct Options {
     pub binary: bool,
     /// Commit even when a foreign key has orphan rows (they are reported).
     pub allow_orphans: bool,
+    /// ANALYZE the loaded tables before COMMIT (`--no-analyze` turns it off).
+    pub analyze: bool,
+    /// Run everything, then ROLLBACK instead of COMMIT (`--rehearse`).
+    pub rehearse: bool,
 }
 
 /// A sequence set after the load: past the greatest value of every column that takes
@@ -167,6 +171,10 @@ pub struct Plan {
     /// imported table, as child or parent (the replica role skipped their checks).
     pub orphan_checks: Vec<OrphanCheck>,
     pub allow_orphans: bool,
+    /// ANALYZE the loaded tables before COMMIT, so the first queries have statistics.
+    pub analyze: bool,
+    /// End with ROLLBACK: a rehearsal of the whole load.
+    pub rehearse: bool,
     /// (table, DROP, CREATE) for each secondary index rebuilt around the load.
     pub indexes: Vec<(String, String, String)>,
     /// The mapping's `[import] before` and `after` hooks.
@@ -271,6 +279,8 @@ pub enum Statement {
     /// COMMIT, they let the import ask the server what became of it.
     RecordXid,
     Commit,
+    /// The end of a rehearsal (`--rehearse`): everything ran, nothing is kept.
+    Rollback,
 }
 
 impl Statement {
@@ -294,6 +304,7 @@ impl Statement {
             Statement::CheckOrphans { check, .. } => check.fk.orphan_count_sql(),
             Statement::RecordXid => "SELECT txid_current(), pg_backend_pid()".into(),
             Statement::Commit => "COMMIT".into(),
+            Statement::Rollback => "ROLLBACK  -- a rehearsal: nothing is kept".into(),
         }
     }
 
@@ -437,6 +448,21 @@ impl Plan {
                 check: check.clone(),
                 allow: self.allow_orphans,
             });
+        }
+        if self.rehearse {
+            out.push(Statement::Rollback);
+            return out;
+        }
+        if self.analyze && !self.targets.is_empty() {
+            let list: Vec<String> = self
+                .targets
+                .iter()
+                .map(|t| qualified(&self.schema, t))
+                .collect();
+            out.push(Statement::sql(
+                format!("ANALYZE {}", list.join(", ")),
+                "analysing the loaded tables",
+            ));
         }
         out.push(Statement::RecordXid);
         out.push(Statement::Commit);
@@ -583,6 +609,8 @@ pub fn build(
         },
         orphan_checks: Vec::new(),
         allow_orphans: opts.allow_orphans,
+        analyze: opts.analyze,
+        rehearse: opts.rehearse,
         indexes: Vec::new(),
         before: mapping.hooks().before.clone(),
         after: mapping.hooks().after.clone(),
@@ -1465,6 +1493,8 @@ mod tests {
             legacy: false,
             binary: false,
             allow_orphans: false,
+            analyze: true,
+            rehearse: false,
         }
     }
 
@@ -1519,6 +1549,42 @@ mod tests {
         assert!(forced.iter().any(|s| matches!(s, Statement::Copy(c) if c.table == "a" && c.feed == Feed::Csv && c.sql.contains("FORMAT csv"))));
         let off = build(&inputs, &cat, &plain(), &opts(), &[]);
         assert!(off.tables.iter().all(|t| t.binary_types.is_none()));
+    }
+
+    #[test]
+    fn the_loaded_tables_are_analysed_last_before_commit_unless_turned_off() {
+        let table = |name: &str| PgTable {
+            name: name.into(),
+            columns: vec![col("id", "int4", true)],
+            ..PgTable::default()
+        };
+        let cat = catalog(vec![table("a"), table("Mixed")]);
+        let inputs = [input("a", &["id"], vec![]), input("Mixed", &["id"], vec![])];
+        let on = texts(&build(&inputs, &cat, &plain(), &opts(), &[]));
+        let n = on.len();
+        assert!(on[n - 3].starts_with("ANALYZE "), "{on:?}");
+        assert!(on[n - 3].contains(r#""public"."Mixed""#), "{on:?}");
+        assert!(on[n - 3].contains(r#""public"."a""#), "{on:?}");
+        assert_eq!(on[n - 2], "SELECT txid_current(), pg_backend_pid()");
+        assert_eq!(on[n - 1], "COMMIT");
+        let off = Options {
+            analyze: false,
+            ..opts()
+        };
+        let off = texts(&build(&inputs, &cat, &plain(), &off, &[]));
+        assert!(!off.iter().any(|s| s.starts_with("ANALYZE")), "{off:?}");
+        // A rehearsal checks everything a COMMIT would, then rolls back.
+        let rehearse = Options {
+            rehearse: true,
+            ..opts()
+        };
+        let r = texts(&build(&inputs, &cat, &plain(), &rehearse, &[]));
+        assert_eq!(
+            r.last().unwrap(),
+            "ROLLBACK  -- a rehearsal: nothing is kept"
+        );
+        assert!(!r.iter().any(|s| s == "COMMIT" || s.starts_with("ANALYZE")));
+        assert!(!r.iter().any(|s| s.contains("txid_current")));
     }
 
     #[test]

@@ -190,9 +190,11 @@ impl Mapping {
         &self.file.import
     }
 
-    /// The target schema the mapping names, if it names one.
-    pub fn schema(&self) -> Option<&str> {
-        self.file.schema.as_deref()
+    /// The target schema: `flag` (`--schema`), else the mapping's `schema`, else public.
+    pub fn target_schema(&self, flag: Option<&str>) -> String {
+        flag.or(self.file.schema.as_deref())
+            .unwrap_or("public")
+            .to_string()
     }
 
     /// The `[tables.X]` section of a dataset, if there is one.

@@ -7,6 +7,7 @@
 
 use std::fs::File;
 use std::io::{BufWriter, Read, Write};
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
@@ -220,17 +221,18 @@ pub fn header(path: &Path) -> Result<Vec<String>> {
         .collect()
 }
 
-/// Every data record of a file, streamed (memory: one read plus the longest record).
-pub fn for_each_record(
+/// Every record of a file (the header first), split into fields by the tokenizer and
+/// streamed (memory: one read plus the longest record). `on` sees the tokenizer and the
+/// buffer it points into, and the record's byte span; it stops the stream with `Break`.
+fn stream(
     path: &Path,
     nulls: NullStyle,
-    mut on_record: impl FnMut(&[Option<&[u8]>]),
+    mut on: impl FnMut(&Tokenizer, &[u8], std::ops::Range<usize>) -> ControlFlow<()>,
 ) -> Result<()> {
     const READ: usize = 1 << 20;
     let mut f = File::open(path).with_context(|| format!("opening {}", path.display()))?;
     let mut tokenizer = Tokenizer::new(nulls);
     let mut buf: Vec<u8> = Vec::with_capacity(2 * READ);
-    let mut header = true;
     let mut eof = false;
     while !eof {
         let start = buf.len();
@@ -244,23 +246,36 @@ pub fn for_each_record(
         loop {
             match tokenizer.split(&buf, pos, eof) {
                 Ok(Some(next)) => {
-                    if !std::mem::replace(&mut header, false) {
-                        let fields: Vec<Option<&[u8]>> = (0..tokenizer.len())
-                            .map(|i| tokenizer.field(&buf, i))
-                            .collect();
-                        on_record(&fields);
+                    if on(&tokenizer, &buf, pos..next).is_break() {
+                        return Ok(());
                     }
                     pos = next;
                 }
                 Ok(None) => break,
-                Err(what) => {
-                    anyhow::bail!("reading {}: {what}", path.display());
-                }
+                Err(what) => anyhow::bail!("reading {}: {what}", path.display()),
             }
         }
         buf.drain(..pos);
     }
     Ok(())
+}
+
+/// Every data record of a file, streamed (memory: one read plus the longest record).
+pub fn for_each_record(
+    path: &Path,
+    nulls: NullStyle,
+    mut on_record: impl FnMut(&[Option<&[u8]>]),
+) -> Result<()> {
+    let mut header = true;
+    stream(path, nulls, |tokenizer, buf, _| {
+        if !std::mem::replace(&mut header, false) {
+            let fields: Vec<Option<&[u8]>> = (0..tokenizer.len())
+                .map(|i| tokenizer.field(buf, i))
+                .collect();
+            on_record(&fields);
+        }
+        ControlFlow::Continue(())
+    })
 }
 
 /// Which record `record_at` looks for.
@@ -276,40 +291,26 @@ pub enum Pick {
 /// The fields of one data record, found by streaming the file (memory: one read plus
 /// the longest record). None when the file has no such record.
 pub fn record_at(path: &Path, nulls: NullStyle, pick: Pick) -> Result<Option<Vec<Field>>> {
-    const READ: usize = 1 << 20;
-    let mut f = File::open(path).with_context(|| format!("opening {}", path.display()))?;
-    let mut tokenizer = Tokenizer::new(nulls);
-    let mut buf: Vec<u8> = Vec::with_capacity(2 * READ);
     let (mut record, mut lines) = (0u64, 0u64);
-    let mut eof = false;
-    while !eof {
-        let start = buf.len();
-        buf.resize(start + READ.max(start / 2), 0);
-        let n = f
-            .read(&mut buf[start..])
-            .with_context(|| format!("reading {}", path.display()))?;
-        buf.truncate(start + n);
-        eof = n == 0;
-        let mut pos = 0;
-        while let Ok(Some(next)) = tokenizer.split(&buf, pos, eof) {
-            lines += memchr::memchr_iter(b'\n', &buf[pos..next]).count() as u64;
-            let hit = match pick {
-                Pick::Index(i) => record == i,
-                Pick::EndingOnLine(l) => lines >= l,
-            };
-            if hit && record > 0 {
-                return Ok(Some(
-                    (0..tokenizer.len())
-                        .map(|i| tokenizer.field(&buf, i).map(<[u8]>::to_vec))
-                        .collect(),
-                ));
-            }
-            pos = next;
-            record += 1;
+    let mut found = None;
+    stream(path, nulls, |tokenizer, buf, span| {
+        lines += memchr::memchr_iter(b'\n', &buf[span]).count() as u64;
+        let hit = match pick {
+            Pick::Index(i) => record == i,
+            Pick::EndingOnLine(l) => lines >= l,
+        };
+        if hit && record > 0 {
+            found = Some(
+                (0..tokenizer.len())
+                    .map(|i| tokenizer.field(buf, i).map(<[u8]>::to_vec))
+                    .collect(),
+            );
+            return ControlFlow::Break(());
         }
-        buf.drain(..pos);
-    }
-    Ok(None)
+        record += 1;
+        ControlFlow::Continue(())
+    })?;
+    Ok(found)
 }
 
 #[cfg(test)]

@@ -8,6 +8,18 @@ use crate::store::manifest::{self, Loaded};
 
 /// Read and parse the manifest of `dir`.
 pub fn manifest(dir: &ExportDir) -> Result<Loaded> {
+    if !dir.path().exists() {
+        let near = nearest_exports(dir.path());
+        let hint = match near.is_empty() {
+            true => "export first: `pgconverge export <profile|database>` prints the directory it writes".to_string(),
+            false => format!("the nearest exports are: {}", near.join(", ")),
+        };
+        return Err(anyhow!(
+            "export directory {} does not exist",
+            dir.path().display()
+        ))
+        .hint(hint);
+    }
     let path = dir.manifest();
     // A FIFO or device would hang or feed anything: only a regular file is a manifest.
     if let Ok(meta) = std::fs::metadata(&path)
@@ -51,4 +63,42 @@ pub fn absolute(dir: &std::path::Path) -> String {
         .unwrap_or_else(|_| dir.to_path_buf())
         .display()
         .to_string()
+}
+
+/// Existing export directories (holding a manifest) near a path that does not exist:
+/// under its nearest existing ancestor (or `csv_exports`), closest spelling first.
+pub fn nearest_exports(missing: &std::path::Path) -> Vec<String> {
+    let mut base = missing.parent().map(|p| p.to_path_buf());
+    while let Some(b) = &base {
+        if b.as_os_str().is_empty() || b.is_dir() {
+            break;
+        }
+        base = b.parent().map(|p| p.to_path_buf());
+    }
+    let base = match base {
+        Some(b) if !b.as_os_str().is_empty() => b,
+        _ => std::path::PathBuf::from("csv_exports"),
+    };
+    let mut found = Vec::new();
+    let mut dirs = vec![(base, 0)];
+    while let Some((d, depth)) = dirs.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let p = e.path();
+            if !p.is_dir() {
+                continue;
+            }
+            if p.join(crate::store::export_dir::MANIFEST).is_file() {
+                found.push(p.display().to_string());
+            } else if depth < 2 {
+                dirs.push((p, depth + 1));
+            }
+        }
+    }
+    let want = missing.display().to_string();
+    found.sort_by_key(|f| (crate::hint::distance(f, &want), f.clone()));
+    found.truncate(3);
+    found
 }

@@ -178,10 +178,31 @@ pub fn hostname() -> String {
         .unwrap_or_else(|| "unknown".into())
 }
 
+/// Who ran the command: the operating system's user (the process's uid, named from
+/// /etc/passwd), whatever `$USER` says or whether it is set at all (a container, cron, a
+/// Kubernetes Job); `uid 10001` when the uid has no name.
 pub fn username() -> String {
-    std::env::var("USER")
-        .or_else(|_| std::env::var("LOGNAME"))
-        .unwrap_or_else(|_| "unknown".into())
+    use std::os::unix::fs::MetadataExt;
+    let uid = std::fs::metadata("/proc/self").map(|m| m.uid()).ok();
+    let named = uid.and_then(|uid| {
+        let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
+        user_of(&passwd, uid)
+    });
+    match (named, uid) {
+        (Some(name), _) => name,
+        (None, Some(uid)) => format!("uid {uid}"),
+        (None, None) => std::env::var("USER").unwrap_or_else(|_| "unknown".into()),
+    }
+}
+
+/// The name /etc/passwd gives a uid (pure).
+fn user_of(passwd: &str, uid: u32) -> Option<String> {
+    passwd.lines().find_map(|l| {
+        let mut f = l.split(':');
+        let name = f.next()?;
+        let id: u32 = f.nth(1)?.parse().ok()?;
+        (id == uid && !name.is_empty()).then(|| name.to_string())
+    })
 }
 
 /// Append one entry: one `write` of one line to a file opened with O_APPEND, then fsync.
@@ -329,6 +350,15 @@ fn legacy_entry(v: &serde_json::Value) -> Entry {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn the_user_is_the_uid_s_name() {
+        let passwd = "root:x:0:0:root:/root:/bin/bash\npgconverge:x:10001:10001::/work:/bin/sh\n";
+        assert_eq!(user_of(passwd, 0).as_deref(), Some("root"));
+        assert_eq!(user_of(passwd, 10001).as_deref(), Some("pgconverge"));
+        assert_eq!(user_of(passwd, 42), None);
+    }
+
     use super::*;
 
     #[test]

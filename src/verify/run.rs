@@ -191,33 +191,13 @@ pub async fn deep(
         let expected: u64 = datasets.iter().filter_map(|d| d.rows).sum();
         let n = deep::bucket_count(expected);
         let bar = progress.rows(&format!("deep {name}"), expected * 2);
-        // Both sides at once, the target on another thread: each canonicalises and
-        // hashes its own rows.
-        let target = tokio::spawn(read_target(
-            client.clone(),
-            job.schema.clone(),
-            plan.clone(),
+        let read = TableRead {
+            plan: plan.clone(),
+            datasets: &datasets,
             n,
-            None,
-            bar.clone(),
-        ));
-        let (s, conn) = read_source(
-            job,
-            source,
-            &plan,
-            &datasets,
-            n,
-            None,
-            live.take(),
-            bar.clone(),
-        )
-        .await;
-        live = conn;
-        let t = target
-            .await
-            .map_err(|e| anyhow::anyhow!("reading the target failed: {e}"))?;
-        let (s, _) = s?;
-        let (t, _) = t?;
+            bar: bar.clone(),
+        };
+        let ((s, _), (t, _)) = both_sides(job, source, &client, &read, None, &mut live).await?;
         let differing = s.differing(&t);
         let mut report = TableDeep {
             table: name.clone(),
@@ -255,31 +235,8 @@ pub async fn deep(
             let chosen: Arc<BTreeSet<usize>> =
                 Arc::new(differing[..take].iter().copied().collect());
             report.buckets_not_itemised = (differing.len() - take) as u64;
-            let target = tokio::spawn(read_target(
-                client.clone(),
-                job.schema.clone(),
-                plan.clone(),
-                n,
-                Some(chosen.clone()),
-                bar.clone(),
-            ));
-            let (s, conn) = read_source(
-                job,
-                source,
-                &plan,
-                &datasets,
-                n,
-                Some(chosen),
-                live.take(),
-                bar.clone(),
-            )
-            .await;
-            live = conn;
-            let t = target
-                .await
-                .map_err(|e| anyhow::anyhow!("reading the target failed: {e}"))?;
-            let (_, ks) = s?;
-            let (_, kt) = t?;
+            let ((_, ks), (_, kt)) =
+                both_sides(job, source, &client, &read, Some(chosen), &mut live).await?;
             deep::compare(&plan, &ks, &kt, max_diffs, &mut report);
             report.explain_hooks(job.adjustments.get(&name).copied().unwrap_or(0));
         }
@@ -301,6 +258,50 @@ pub async fn deep(
 type Pass = (deep::Buckets, deep::Kept);
 
 /// The target side: `COPY (SELECT compared columns) TO STDOUT`, canonicalised.
+/// A target table being compared, and what both sides' reads need of it.
+struct TableRead<'a> {
+    plan: Arc<deep::TablePlan>,
+    datasets: &'a [&'a TableSpec],
+    n: usize,
+    bar: indicatif::ProgressBar,
+}
+
+/// One pass over both sides at once, the target on another thread: each canonicalises
+/// and hashes its own rows (and with `keep`, keeps those buckets' rows).
+async fn both_sides(
+    job: &Job,
+    source: &DeepSource,
+    client: &Arc<tokio_postgres::Client>,
+    table: &TableRead<'_>,
+    keep: Option<Arc<BTreeSet<usize>>>,
+    live: &mut Option<Conn>,
+) -> Result<(Pass, Pass)> {
+    let target = tokio::spawn(read_target(
+        client.clone(),
+        job.schema.clone(),
+        table.plan.clone(),
+        table.n,
+        keep.clone(),
+        table.bar.clone(),
+    ));
+    let (s, conn) = read_source(
+        job,
+        source,
+        &table.plan,
+        table.datasets,
+        table.n,
+        keep,
+        live.take(),
+        table.bar.clone(),
+    )
+    .await;
+    *live = conn;
+    let t = target
+        .await
+        .map_err(|e| anyhow::anyhow!("reading the target failed: {e}"))?;
+    Ok((s?, t?))
+}
+
 async fn read_target(
     client: Arc<tokio_postgres::Client>,
     schema: String,

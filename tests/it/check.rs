@@ -108,3 +108,46 @@ fn a_failed_login_still_shows_where_each_setting_came_from() {
     );
     assert!(stderr(&o).contains("hint:"), "{}", stderr(&o));
 }
+
+#[test]
+fn every_help_shows_examples_and_groups_the_options() {
+    let bin = env!("CARGO_BIN_EXE_pgconverge");
+    let help = |args: &[&str]| {
+        let o = std::process::Command::new(bin).args(args).output().unwrap();
+        assert_exit(&o, 0);
+        stdout(&o)
+    };
+    for cmd in [
+        &[][..],
+        &["export"],
+        &["import"],
+        &["verify"],
+        &["migrate"],
+        &["check"],
+        &["log-run"],
+        &["runs"],
+        &["profile"],
+        &["profile", "show"],
+        &["profile", "list"],
+    ] {
+        for flag in ["-h", "--help"] {
+            let args: Vec<&str> = cmd.iter().copied().chain([flag]).collect();
+            let out = help(&args);
+            assert!(
+                out.contains("Examples"),
+                "{args:?} shows no example:\n{out}"
+            );
+            assert!(out.contains("pgconverge "), "{args:?}:\n{out}");
+        }
+    }
+    // check: the connection options under their own headings, after its own options.
+    let out = help(&["check", "--help"]);
+    let at = |s: &str| out.find(s).unwrap_or_else(|| panic!("no {s:?} in:\n{out}"));
+    assert!(at("Options:") < at("Output:"), "{out}");
+    assert!(at("Output:") < at("MySQL connection:"), "{out}");
+    assert!(at("MySQL connection:") < at("PostgreSQL connection (the target):"));
+    assert!(at("PostgreSQL connection (the target):") < at("Global:"));
+    assert!(at("--json") > at("Output:") && at("--json") < at("MySQL connection:"));
+    assert!(at("--mysql-user") > at("MySQL connection:"));
+    assert!(at("--postgres-user") > at("PostgreSQL connection (the target):"));
+}

@@ -1,46 +1,37 @@
 //! Finding servers through the Docker Engine API, against a small fake engine served on
-//! a Unix socket by the test: answers of the documented shape for
-//! `GET /containers/{name}/json` (Docker Engine API v1.43-v1.47, Docker 24-27).
+//! a Unix socket by the test, for what the real engine of `docker_engine.rs` (Docker
+//! 20.10, API 1.41, the newest Debian ships) cannot be made to answer here: an engine of
+//! API 1.47 (Docker 27), asked without a version in the path, whose answers carry
+//! the newer shape (IPv4 and IPv6 bindings of one port). Running, unpublished, exited,
+//! missing and ambiguous containers are tested against the real engine only. The
+//! unreachable-engine tests need no engine at all.
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use crate::harness::*;
 
 /// Inspect answers by container name: (HTTP status, JSON body).
 fn answers() -> HashMap<&'static str, (u16, &'static str)> {
-    HashMap::from([
+    HashMap::from([(
+        "db_published",
         (
-            "db_published",
-            (
-                200,
-                r#"{"Id":"4f1c","Name":"/db_published","State":{"Status":"running","Running":true,"Paused":false,"Restarting":false,"OOMKilled":false,"Dead":false,"Pid":4242,"ExitCode":0,"Error":"","StartedAt":"2026-11-21T04:00:00.000000000Z","FinishedAt":"0001-01-01T00:00:00Z"},"NetworkSettings":{"Ports":{"3306/tcp":[{"HostIp":"0.0.0.0","HostPort":"3306"},{"HostIp":"::","HostPort":"3306"}],"33060/tcp":null},"Networks":{"alkemio_default":{"IPAddress":"172.18.0.2","Gateway":"172.18.0.1"}}}}"#,
-            ),
+            200,
+            r#"{"Id":"4f1c","Name":"/db_published","State":{"Status":"running","Running":true,"Paused":false,"Restarting":false,"OOMKilled":false,"Dead":false,"Pid":4242,"ExitCode":0,"Error":"","StartedAt":"2026-11-21T04:00:00.000000000Z","FinishedAt":"0001-01-01T00:00:00Z"},"NetworkSettings":{"Ports":{"3306/tcp":[{"HostIp":"0.0.0.0","HostPort":"3306"},{"HostIp":"::","HostPort":"3306"}],"33060/tcp":null},"Networks":{"alkemio_default":{"IPAddress":"172.18.0.2","Gateway":"172.18.0.1"}}}}"#,
         ),
-        (
-            "db_unpublished",
-            // The container's own address is loopback here so that the real server answers.
-            (
-                200,
-                r#"{"Id":"5a2d","Name":"/db_unpublished","State":{"Status":"running","Running":true,"Paused":false,"Restarting":false,"OOMKilled":false,"Dead":false,"Pid":4243,"ExitCode":0},"NetworkSettings":{"Ports":{"3306/tcp":null},"Networks":{"bridge":{"IPAddress":"127.0.0.1","Gateway":"127.0.0.254"}}}}"#,
-            ),
-        ),
-        (
-            "db_exited",
-            (
-                200,
-                r#"{"Id":"6b3e","Name":"/db_exited","State":{"Status":"exited","Running":false,"Paused":false,"Restarting":false,"OOMKilled":false,"Dead":false,"Pid":0,"ExitCode":1,"Error":"","StartedAt":"2026-11-20T10:00:00Z","FinishedAt":"2026-11-20T11:00:00Z"},"NetworkSettings":{"Ports":{},"Networks":{}}}"#,
-            ),
-        ),
-    ])
+    )])
 }
 
-/// Serve the fake engine on a socket in `dir` (a thread that lives as long as the test).
-fn fake_engine(dir: &Path) -> PathBuf {
+/// Serve the fake engine on a socket in `dir` (a thread that lives as long as the test);
+/// the request lines it received are in the returned list.
+fn fake_engine(dir: &Path) -> (PathBuf, Arc<Mutex<Vec<String>>>) {
     let path = dir.join("docker.sock");
     let listener = UnixListener::bind(&path).unwrap();
+    let requests = Arc::new(Mutex::new(Vec::new()));
+    let seen = requests.clone();
     std::thread::spawn(move || {
         for stream in listener.incoming() {
             let Ok(mut stream) = stream else { continue };
@@ -55,6 +46,7 @@ fn fake_engine(dir: &Path) -> PathBuf {
                     break;
                 }
             }
+            seen.lock().unwrap().push(request_line.trim().to_string());
             let path = request_line.split(' ').nth(1).unwrap_or("");
             let name = path
                 .split("/containers/")
@@ -75,7 +67,7 @@ fn fake_engine(dir: &Path) -> PathBuf {
             );
         }
     });
-    path
+    (path, requests)
 }
 
 fn check_with(w: &World, socket: &Path, container: &str) -> std::process::Output {
@@ -88,10 +80,13 @@ fn check_with(w: &World, socket: &Path, container: &str) -> std::process::Output
         .unwrap()
 }
 
+/// An engine of API 1.47: requests carry no version in their path, so every engine
+/// answers in its own (the real engine of `docker_engine.rs` answers 1.41), and the
+/// newer answer's IPv4 and IPv6 bindings of one port resolve to the loopback address.
 #[test]
-fn a_published_port_is_found_and_shown() {
+fn an_api_1_47_answer_resolves_and_requests_carry_no_version() {
     let w = World::new("docker_published");
-    let socket = fake_engine(w.path());
+    let (socket, requests) = fake_engine(w.path());
     let o = check_with(&w, &socket, "db_published");
     assert_exit(&o, 0);
     let out = stdout(&o);
@@ -100,42 +95,12 @@ fn a_published_port_is_found_and_shown() {
         "{out}"
     );
     assert!(out.contains("MariaDB") || out.contains("mysql"), "{out}");
-}
-
-#[test]
-fn an_unpublished_port_uses_the_network_address() {
-    let w = World::new("docker_unpublished");
-    let socket = fake_engine(w.path());
-    let o = check_with(&w, &socket, "db_unpublished");
-    assert_exit(&o, 0);
+    let requests = requests.lock().unwrap().clone();
     assert!(
-        stdout(&o).contains("address on network `bridge` 127.0.0.1:3306"),
-        "{}",
-        stdout(&o)
-    );
-}
-
-#[test]
-fn an_exited_or_missing_container_is_one_clear_line() {
-    let w = World::new("docker_exited");
-    let socket = fake_engine(w.path());
-    let o = check_with(&w, &socket, "db_exited");
-    assert_exit(&o, 2);
-    let err = stderr(&o);
-    assert!(
-        err.contains("error: container `db_exited` is not running (status: exited)"),
-        "{err}"
-    );
-    assert!(
-        err.contains("hint: start it with `docker start db_exited`"),
-        "{err}"
-    );
-    let o = check_with(&w, &socket, "db_nowhere");
-    assert_exit(&o, 2);
-    assert!(
-        stderr(&o).contains("container `db_nowhere` does not exist"),
-        "{}",
-        stderr(&o)
+        requests
+            .iter()
+            .any(|r| r.starts_with("GET /containers/db_published/json ")),
+        "{requests:?}"
     );
 }
 

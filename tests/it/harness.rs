@@ -200,6 +200,27 @@ impl World {
         c
     }
 
+    /// The binary on a pseudo-terminal (`script`), configured as `cmd` is, with
+    /// `command_line` as its arguments; stdin, stdout and stderr piped.
+    pub fn in_terminal(&self, command_line: &str) -> Command {
+        let bin = env!("CARGO_BIN_EXE_pgconverge");
+        let mut script = Command::new("script");
+        script
+            .args(["-qec", &format!("{bin} {command_line}"), "/dev/null"])
+            .current_dir(self.path())
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        // The world's configuration: its variables set, the others removed.
+        for (k, v) in self.cmd().get_envs() {
+            match v {
+                Some(v) => script.env(k, v),
+                None => script.env_remove(k),
+            };
+        }
+        script
+    }
+
     pub fn run(&self, args: &[&str]) -> Output {
         self.cmd().args(args).output().expect("run pgconverge")
     }

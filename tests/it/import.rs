@@ -613,26 +613,10 @@ fn on_a_terminal_the_import_asks_first() {
     let before = w.fingerprint();
     // `script` gives the command a pseudo-terminal and forwards our answer to it.
     let ask = |answer: &str| {
-        let bin = env!("CARGO_BIN_EXE_pgconverge");
-        let mut script = std::process::Command::new("script");
-        script
-            .args([
-                "-qec",
-                &format!("{bin} import {} --quiet", dir.display()),
-                "/dev/null",
-            ])
-            .current_dir(w.path())
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped());
-        // The world's configuration: its variables set, the others removed.
-        for (k, v) in w.cmd().get_envs() {
-            match v {
-                Some(v) => script.env(k, v),
-                None => script.env_remove(k),
-            };
-        }
-        let mut child = script.spawn().unwrap();
+        let mut child = w
+            .in_terminal(&format!("import {} --quiet", dir.display()))
+            .spawn()
+            .unwrap();
         use std::io::Write;
         child
             .stdin
@@ -753,4 +737,146 @@ fn a_copy_error_names_the_row_by_its_key_not_a_line_number() {
             "{format}: {err}"
         );
     }
+}
+
+#[test]
+fn a_mistyped_export_directory_is_named_with_the_nearest_exports() {
+    let w = World::new("import_mistyped_dir");
+    w.mysql("CREATE TABLE t (id INT PRIMARY KEY)");
+    w.pg("CREATE TABLE t (id integer PRIMARY KEY)");
+    let dir = export(&w);
+    let real = dir.strip_prefix(w.path()).unwrap().display().to_string();
+    // One digit of the timestamp dropped, as a user types it.
+    let typo = format!("{}{}", &real[..real.len() - 2], &real[real.len() - 1..]);
+    let o = w.run(&["import", &typo, "--yes"]);
+    assert_exit(&o, 2);
+    let err = stderr(&o);
+    assert!(
+        err.contains(&format!("export directory {typo} does not exist")),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!("the nearest exports are: {real}")),
+        "{err}"
+    );
+    assert!(!err.contains("interrupted export"), "{err}");
+}
+
+/// The loaded tables are analysed inside the transaction (the application's first
+/// queries are planned with statistics); `--no-analyze` leaves them as TRUNCATE did.
+#[test]
+fn loaded_tables_are_analysed_before_commit_unless_no_analyze() {
+    let w = World::new("import_analyze");
+    w.mysql(
+        "CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(20));
+         INSERT INTO t SELECT seq, CONCAT('v', seq) FROM seq_1_to_3000;",
+    );
+    w.pg("CREATE TABLE t (id integer PRIMARY KEY, v varchar(20))");
+    let dir = export(&w);
+    let o = w.run(&["import", dir.to_str().unwrap(), "--dry-run"]);
+    assert_exit(&o, 0);
+    assert!(
+        stdout(&o).contains(r#"ANALYZE "public"."t""#),
+        "{}",
+        stdout(&o)
+    );
+    let reltuples =
+        || w.pg_value("SELECT reltuples::bigint FROM pg_class WHERE oid = 't'::regclass");
+    let o = import(&w, &dir, &["--no-analyze"]);
+    assert_exit(&o, 0);
+    assert_eq!(
+        reltuples().as_deref(),
+        Some("-1"),
+        "TRUNCATE leaves no statistics"
+    );
+    let o = import(&w, &dir, &[]);
+    assert_exit(&o, 0);
+    assert_eq!(reltuples().as_deref(), Some("3000"));
+    assert!(
+        w.pg_value("SELECT count(*) FROM pg_stats WHERE tablename = 't' AND schemaname = 'public'")
+            .is_some_and(|n| n != "0")
+    );
+}
+
+/// `--rehearse` runs the whole load and rolls it back: a constraint only the target has
+/// is found, a clean load passes, and either way the target — sequences included, which
+/// ROLLBACK alone does not restore — is as it was. A failed real import puts the
+/// sequences back too.
+#[test]
+fn a_rehearsal_loads_checks_and_leaves_the_target_and_its_sequences_unchanged() {
+    let w = World::new("import_rehearse");
+    w.mysql(
+        "CREATE TABLE parent (id INT PRIMARY KEY);
+         CREATE TABLE child (id INT AUTO_INCREMENT PRIMARY KEY, parent_id INT, v VARCHAR(10));
+         INSERT INTO parent VALUES (1);
+         INSERT INTO child (id, parent_id, v) VALUES (10, 1, 'a'), (20, 1, 'b'), (30, 1, 'c');",
+    );
+    w.pg("CREATE TABLE parent (id integer PRIMARY KEY);
+         CREATE TABLE child (id serial PRIMARY KEY, parent_id integer REFERENCES parent(id),
+                             v varchar(10) CHECK (v <> 'c'));
+         INSERT INTO parent VALUES (7);
+         INSERT INTO child (parent_id, v) VALUES (7, 'old'), (7, 'old2');");
+    let seq = || w.pg_rows("SELECT last_value::text, is_called::text FROM child_id_seq");
+    let before_seq = seq();
+    let before = w.fingerprint();
+    let dir = export(&w);
+
+    // A CHECK constraint only the target has: the rehearsal finds it, keeps nothing.
+    let o = w.run(&["import", dir.to_str().unwrap(), "--rehearse"]);
+    assert_exit(&o, 2);
+    assert!(stderr(&o).contains("child_v_check"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("rehearsal: the import would fail here"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(w.fingerprint(), before);
+    assert_eq!(seq(), before_seq);
+
+    // Without it, the rehearsal passes (no --yes needed: nothing is kept), the sequence
+    // that setval moved past 30 is put back, and no statistics or rows remain.
+    w.pg("ALTER TABLE child DROP CONSTRAINT child_v_check");
+    let before = w.fingerprint();
+    let o = w.run(&["import", dir.to_str().unwrap(), "--rehearse"]);
+    assert_exit(&o, 0);
+    assert!(
+        stdout(&o).contains("import: rehearsal passed")
+            && stdout(&o).contains("target is unchanged"),
+        "{}",
+        stdout(&o)
+    );
+    assert_eq!(w.fingerprint(), before);
+    assert_eq!(seq(), before_seq);
+    let o = w.run(&["import", dir.to_str().unwrap(), "--rehearse", "--json"]);
+    assert_exit(&o, 0);
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(
+        (v["committed"].as_bool(), v["rehearsal"].as_bool()),
+        (Some(false), Some(true))
+    );
+    let log = std::fs::read_to_string(w.run_log()).unwrap();
+    let last: serde_json::Value = serde_json::from_str(log.lines().last().unwrap()).unwrap();
+    assert_eq!(last["status"], "completed");
+    assert!(
+        last["message"].as_str().unwrap().contains("rehearsal"),
+        "{last}"
+    );
+    assert!(
+        last.get("details")
+            .is_none_or(|d| d.get("import").is_none()),
+        "{last}"
+    );
+    let o = w.run(&["import", dir.to_str().unwrap(), "--rehearse", "--dry-run"]);
+    assert_exit(&o, 2);
+
+    // A real import that fails after setval ran (the orphan check: only `child` is
+    // exported, its parent rows are not in the target): the sequence is put back.
+    let o = w.run(&["export", &w.db, "--out", "only_child", "--tables", "child"]);
+    assert_exit(&o, 0);
+    let only_child = export_dir(&o, w.path());
+    let o = import(&w, &only_child, &[]);
+    assert_exit(&o, 2);
+    assert!(stderr(&o).contains("refusing to COMMIT"), "{}", stderr(&o));
+    assert_eq!(w.fingerprint(), before);
+    assert_eq!(seq(), before_seq);
 }

@@ -135,3 +135,48 @@ fn runs_reads_the_log_and_the_legacy_file() {
         "{table}"
     );
 }
+
+#[test]
+fn the_run_log_names_the_os_user_even_without_user_set() {
+    let w = World::new("log_run_os_user");
+    let o = w
+        .cmd()
+        .env_remove("USER")
+        .env_remove("LOGNAME")
+        .args(["log-run", "started", "no $USER here"])
+        .output()
+        .unwrap();
+    assert_exit(&o, 0);
+    let me = std::process::Command::new("id")
+        .arg("-un")
+        .output()
+        .unwrap();
+    let me = String::from_utf8(me.stdout).unwrap().trim().to_string();
+    let log = std::fs::read_to_string(w.run_log()).unwrap();
+    let entry: serde_json::Value = serde_json::from_str(log.lines().last().unwrap()).unwrap();
+    assert_eq!(entry["user"], me.as_str());
+}
+
+#[test]
+fn a_command_that_fails_at_login_logs_its_end() {
+    let w = World::new("log_run_login_failure");
+    let o = w
+        .cmd()
+        .env("MYSQL_URL", "mysql://nobody:wrong@127.0.0.1:3306")
+        .args(["export", &w.db, "--out", "out"])
+        .output()
+        .unwrap();
+    assert_exit(&o, 2);
+    let log = std::fs::read_to_string(w.run_log()).unwrap();
+    let statuses: Vec<String> = log
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["status"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(statuses, ["started", "failed"], "{log}");
+    assert!(!log.contains("wrong"), "no password in the run log: {log}");
+}

@@ -12,6 +12,8 @@ mod deep;
 mod demo;
 mod deploy;
 mod docker;
+mod docker_engine;
+mod docs;
 mod exact;
 mod export;
 mod fixture;

@@ -226,25 +226,10 @@ fn a_file_swapped_after_the_checks_is_refused_before_commit() {
         .replace("1,a", "7,z");
     assert_eq!(swapped.len(), original.len());
     // The import checks every file, then waits at its prompt: swap the file there.
-    let bin = env!("CARGO_BIN_EXE_pgconverge");
-    let mut script = std::process::Command::new("script");
-    script
-        .args([
-            "-qec",
-            &format!("{bin} import {} --quiet", dir.display()),
-            "/dev/null",
-        ])
-        .current_dir(w.path())
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped());
-    for (k, v) in w.cmd().get_envs() {
-        match v {
-            Some(v) => script.env(k, v),
-            None => script.env_remove(k),
-        };
-    }
-    let mut child = script.spawn().unwrap();
+    let mut child = w
+        .in_terminal(&format!("import {} --quiet", dir.display()))
+        .spawn()
+        .unwrap();
     let mut stdout = child.stdout.take().unwrap();
     let mut seen = Vec::new();
     {
@@ -324,6 +309,26 @@ fn signal(child: &std::process::Child, sig: &str) {
     assert!(ok.success());
 }
 
+/// Wait (up to 60 s) until a statement starting with `prefix` runs in the world's
+/// PostgreSQL database.
+fn wait_for_statement(w: &World, prefix: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never saw `{prefix}...` run"
+        );
+        let running = w.pg_value(&format!(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = '{}' AND query LIKE '{prefix}%'",
+            w.db
+        ));
+        if running.as_deref() != Some("0") {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}
+
 fn last_status(w: &World) -> String {
     let log = std::fs::read_to_string(w.run_log()).unwrap();
     let last: serde_json::Value = serde_json::from_str(log.lines().last().unwrap()).unwrap();
@@ -342,18 +347,7 @@ fn sigterm_mid_import_rolls_back_says_so_and_exits_2() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    loop {
-        assert!(std::time::Instant::now() < deadline, "never saw the COPY");
-        let copying = w.pg_value(&format!(
-            "SELECT count(*) FROM pg_stat_activity WHERE datname = '{}' AND query LIKE 'COPY%'",
-            w.db
-        ));
-        if copying.as_deref() != Some("0") {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(5));
-    }
+    wait_for_statement(&w, "COPY");
     signal(&child, "TERM");
     let o = child.wait_with_output().unwrap();
     assert_exit(&o, 2);
@@ -681,4 +675,45 @@ fn a_killed_mysql_reader_is_one_clear_line() {
         );
         assert!(!err.contains("Input/output error"), "{err}");
     }
+}
+
+/// SIGTERM after the sequences were set (during an `after` hook) and before COMMIT:
+/// the transaction rolls back, and the sequences, which ROLLBACK does not restore, are
+/// put back too.
+#[test]
+fn sigterm_after_the_sequence_reset_puts_the_sequences_back() {
+    let w = World::new("rel_sigterm_sequences");
+    w.mysql(
+        "CREATE TABLE t (id INT AUTO_INCREMENT PRIMARY KEY, v INT);
+         INSERT INTO t (id, v) VALUES (100, 1), (200, 2);",
+    );
+    w.pg("CREATE TABLE t (id serial PRIMARY KEY, v integer); INSERT INTO t (v) VALUES (7);");
+    let dir = export(&w, "out");
+    std::fs::write(
+        w.path().join("slow.toml"),
+        "[import]\nafter = [\"SELECT pg_sleep(60)\"]\n",
+    )
+    .unwrap();
+    let seq = || w.pg_rows("SELECT last_value::text, is_called::text FROM t_id_seq");
+    let (before, before_seq) = (w.fingerprint(), seq());
+    let child = w
+        .cmd()
+        .args([
+            "import",
+            dir.to_str().unwrap(),
+            "--yes",
+            "--map",
+            "slow.toml",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for_statement(&w, "SELECT pg_sleep");
+    signal(&child, "TERM");
+    let o = child.wait_with_output().unwrap();
+    assert_exit(&o, 2);
+    assert_eq!(last_status(&w), "rolled_back");
+    assert_eq!(w.fingerprint(), before);
+    assert_eq!(seq(), before_seq, "{}", stderr(&o));
 }
