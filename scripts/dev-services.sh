@@ -41,7 +41,17 @@ have_cmd() { command -v "$1" >/dev/null 2>&1; }
 
 postgis_there() { ls /usr/share/postgresql/*/extension/postgis.control >/dev/null 2>&1; }
 
+# The Docker engine and the container tests' images, only when asked. Checked on every run,
+# also when both servers already answer: dockerd runs detached, not as a machine service,
+# so a machine whose servers survived can still have lost it.
+docker_engine() {
+    if [ "${WITH_DOCKER:-0}" = "1" ]; then
+        bash "$(dirname "$0")/docker-engine.sh"
+    fi
+}
+
 if have_cmd mariadb-admin && have_cmd pg_isready && postgis_there && mysql_up && pg_up; then
+    docker_engine
     exit 0
 fi
 
@@ -109,6 +119,4 @@ if ! pg_up; then
 fi
 
 # --- Docker engine (only when asked) -------------------------------------------------------
-if [ "${WITH_DOCKER:-0}" = "1" ]; then
-    bash "$(dirname "$0")/docker-engine.sh"
-fi
+docker_engine

@@ -35,7 +35,24 @@ if ! command -v dockerd >/dev/null 2>&1 || ! command -v docker >/dev/null 2>&1 |
         || fail "could not install docker.io"
 fi
 
+# A dockerd killed with its machine's session (kill -9, no cleanup) leaves its pid files
+# behind, and a new dockerd refuses to start while they name a process that still exists,
+# a zombie nobody reaped or an unrelated one that got the number. Remove them unless they
+# name a living dockerd/containerd.
+clear_stale_pidfile() { # file, process name
+    local pid
+    [ -f "$1" ] || return 0
+    pid=$(cat "$1" 2>/dev/null || true)
+    if [ -n "$pid" ] && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "$2" ] \
+        && ! grep -qE '^State:[[:space:]]*Z' "/proc/$pid/status" 2>/dev/null; then
+        return 0
+    fi
+    $SUDO rm -f "$1"
+}
+
 if ! engine_up; then
+    clear_stale_pidfile /var/run/docker.pid dockerd
+    clear_stale_pidfile /var/run/docker/containerd/containerd.pid containerd
     # No systemd here: dockerd runs detached, its log beside the others.
     $SUDO sh -c 'nohup dockerd >/var/log/pgconverge-dockerd.log 2>&1 &'
     for _ in $(seq 1 120); do

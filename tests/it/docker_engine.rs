@@ -47,14 +47,19 @@ fn docker_ok(args: &[&str]) -> String {
 
 /// Whether the engine and both images are there; panics when they must be.
 fn engine() -> bool {
-    let up = Command::new("docker")
-        .args(["image", "inspect", BUSYBOX, MARIADB])
-        .output()
-        .is_ok_and(|o| o.status.success());
+    let answer = Command::new("docker")
+        .args(["image", "inspect", "--format", "{{.Id}}", BUSYBOX, MARIADB])
+        .output();
+    let up = answer.as_ref().is_ok_and(|o| o.status.success());
     if !up {
+        // What the client said, so that a failure in CI explains itself.
+        let why = match &answer {
+            Ok(o) => String::from_utf8_lossy(&o.stderr).trim().to_string(),
+            Err(e) => format!("cannot run the docker client: {e}"),
+        };
         assert!(
             std::env::var("PGCONVERGE_REQUIRE_DOCKER").as_deref() != Ok("1"),
-            "no Docker engine with the test images: run `WITH_DOCKER=1 scripts/dev-services.sh`"
+            "no Docker engine with the test images ({why}): run `WITH_DOCKER=1 scripts/dev-services.sh`"
         );
         eprintln!("SKIPPED: no Docker engine (WITH_DOCKER=1 scripts/dev-services.sh starts one)");
     }
