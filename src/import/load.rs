@@ -180,8 +180,9 @@ pub async fn load(
     env: &mut Env<'_>,
     state: &mut TxState,
 ) -> Result<Vec<TableLoaded>> {
-    // ROLLBACK does not undo setval or nextval: where the sequences stand now, to put
-    // them back if nothing is kept.
+    // The resets (ALTER SEQUENCE RESTART) roll back with the transaction, but ROLLBACK
+    // does not undo the setval fallback or the nextval of hooks and triggers: where the
+    // sequences stand now, to put them back if nothing is kept.
     state.sequences = Some(postgres::sequence_positions(client).await?);
     let result = attempts(client, plan, env, state).await;
     let kept = result.is_ok() && !plan.rehearse;

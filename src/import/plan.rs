@@ -1211,13 +1211,7 @@ fn sequence_resets(
             if let Some(next) = auto_increment.filter(|n| *n > 1) {
                 values.push((next - 1).to_string());
             }
-            let sql = format!(
-                "SELECT CASE WHEN x.m IS NULL OR x.m < s.seqmin \
-                 THEN setval(s.seqrelid, s.seqstart, false) ELSE setval(s.seqrelid, x.m, true) END \
-                 FROM pg_sequence s, (SELECT GREATEST({}) AS m) x WHERE s.seqrelid = {}::regclass",
-                values.join(", "),
-                literal(sequence)
-            );
+            let sql = sequence_reset_sql(sequence, &values.join(", "));
             SequenceReset {
                 sequence: sequence.to_string(),
                 columns: uses
@@ -1229,6 +1223,40 @@ fn sequence_resets(
             }
         })
         .collect()
+}
+
+/// The statement that puts `sequence` past `greatest` (an SQL expression, NULL when
+/// every column is empty), or back to its start. `ALTER SEQUENCE ... RESTART` is
+/// transactional, so a rollback for any reason (an error, a signal, kill -9, a lost
+/// connection) leaves the sequence where it stood; `setval` is not. `setval` remains
+/// only where ALTER cannot be used: a role that does not own the sequence, a descending
+/// sequence, or a greatest value at the sequence's maximum (the import's own restore of
+/// sequence positions covers those while the client lives).
+fn sequence_reset_sql(sequence: &str, greatest: &str) -> String {
+    let body = format!(
+        " DECLARE seq regclass := {}::regclass; m bigint := GREATEST({greatest}); s pg_sequence; owner boolean;\n\
+         BEGIN SELECT * INTO s FROM pg_sequence WHERE seqrelid = seq; \
+         owner := pg_has_role((SELECT relowner FROM pg_class WHERE oid = seq), 'USAGE');\n  \
+         IF m IS NULL OR m < s.seqmin THEN IF owner THEN EXECUTE format('ALTER SEQUENCE %s RESTART', seq); \
+         ELSE PERFORM setval(seq, s.seqstart, false); END IF;\n  \
+         ELSIF owner AND s.seqincrement > 0 AND m <= s.seqmax - s.seqincrement \
+         THEN EXECUTE format('ALTER SEQUENCE %s RESTART WITH %s', seq, m + s.seqincrement);\n  \
+         ELSE PERFORM setval(seq, m, true); END IF; END ",
+        literal(sequence)
+    );
+    format!("DO {}", dollar_quoted(&body))
+}
+
+/// `body` as a dollar-quoted literal whose tag it does not contain (a quoted identifier
+/// may hold `$`).
+fn dollar_quoted(body: &str) -> String {
+    let mut tag = "$pgc$".to_string();
+    let mut n = 0;
+    while body.contains(&tag) {
+        n += 1;
+        tag = format!("$pgc{n}$");
+    }
+    format!("{tag}{body}{tag}")
 }
 
 /// The binary converter of every CSV column, or why the dataset loads as CSV. A column
@@ -1588,6 +1616,17 @@ mod tests {
     }
 
     #[test]
+    fn the_dollar_quote_tag_never_occurs_in_the_body() {
+        for (body, want) in [
+            ("SELECT 1", "$pgc$SELECT 1$pgc$"),
+            (r#"max("a$pgc$b")"#, r#"$pgc1$max("a$pgc$b")$pgc1$"#),
+            ("$pgc$ $pgc1$", "$pgc2$$pgc$ $pgc1$$pgc2$"),
+        ] {
+            assert_eq!(dollar_quoted(body), want);
+        }
+    }
+
+    #[test]
     fn sql_quotes_every_identifier_and_uses_the_null_marker() {
         let mut cat = catalog(vec![PgTable {
             name: "user".into(),
@@ -1619,9 +1658,17 @@ mod tests {
         ] {
             assert!(script.contains(&want.to_string()), "{script:#?}");
         }
-        assert_eq!(
-            p.sequences[0].sql,
-            r#"SELECT CASE WHEN x.m IS NULL OR x.m < s.seqmin THEN setval(s.seqrelid, s.seqstart, false) ELSE setval(s.seqrelid, x.m, true) END FROM pg_sequence s, (SELECT GREATEST((SELECT max("id")::bigint FROM "public"."user"), 41) AS m) x WHERE s.seqrelid = 'public."user_id_seq"'::regclass"#
+        let reset = &p.sequences[0].sql;
+        for want in [
+            r#"seq regclass := 'public."user_id_seq"'::regclass;"#,
+            r#"m bigint := GREATEST((SELECT max("id")::bigint FROM "public"."user"), 41);"#,
+            "EXECUTE format('ALTER SEQUENCE %s RESTART WITH %s', seq, m + s.seqincrement);",
+        ] {
+            assert!(reset.contains(want), "{reset}");
+        }
+        assert!(
+            reset.starts_with("DO $pgc$") && reset.ends_with("$pgc$"),
+            "{reset}"
         );
         let legacy = build(
             &user,

@@ -834,7 +834,7 @@ fn a_rehearsal_loads_checks_and_leaves_the_target_and_its_sequences_unchanged() 
     assert_eq!(seq(), before_seq);
 
     // Without it, the rehearsal passes (no --yes needed: nothing is kept), the sequence
-    // that setval moved past 30 is put back, and no statistics or rows remain.
+    // reset past 30 rolls back with the rest, and no statistics or rows remain.
     w.pg("ALTER TABLE child DROP CONSTRAINT child_v_check");
     let before = w.fingerprint();
     let o = w.run(&["import", dir.to_str().unwrap(), "--rehearse"]);
@@ -879,4 +879,82 @@ fn a_rehearsal_loads_checks_and_leaves_the_target_and_its_sequences_unchanged() 
     assert!(stderr(&o).contains("refusing to COMMIT"), "{}", stderr(&o));
     assert_eq!(w.fingerprint(), before);
     assert_eq!(seq(), before_seq);
+}
+
+/// A PostgreSQL role of one test, dropped at its end (also after a panic) with what it
+/// was granted in `db`.
+struct Role {
+    name: String,
+    db: String,
+}
+
+impl Drop for Role {
+    fn drop(&mut self) {
+        let (name, db) = (self.name.clone(), self.db.clone());
+        let _ = std::panic::catch_unwind(|| {
+            pg_exec(&db, &format!("DROP OWNED BY \"{name}\""));
+            pg_exec(
+                "postgres",
+                &format!(
+                    "REVOKE SET ON PARAMETER session_replication_role FROM \"{name}\"; \
+                     DROP ROLE \"{name}\""
+                ),
+            );
+        });
+    }
+}
+
+/// A role that may load the tables but does not own their sequence cannot ALTER it:
+/// the reset falls back to setval, and the sequence still continues past the data.
+#[test]
+fn a_role_that_does_not_own_the_sequence_still_continues_it() {
+    let w = World::new("import_not_owner");
+    w.mysql(
+        "CREATE TABLE t (id INT AUTO_INCREMENT PRIMARY KEY, v INT);
+         INSERT INTO t VALUES (5, 1), (9, 2);",
+    );
+    w.pg("CREATE TABLE t (id serial PRIMARY KEY, v integer);");
+    let dir = export(&w);
+    let role = Role {
+        name: format!("{}_loader", w.db),
+        db: w.db.clone(),
+    };
+    pg_exec(
+        "postgres",
+        &format!(
+            "CREATE ROLE \"{0}\" LOGIN; GRANT SET ON PARAMETER session_replication_role TO \"{0}\"",
+            role.name
+        ),
+    );
+    w.pg(&format!(
+        "GRANT SELECT, INSERT, TRUNCATE ON t TO \"{0}\";
+         GRANT USAGE, SELECT, UPDATE ON SEQUENCE t_id_seq TO \"{0}\"",
+        role.name
+    ));
+    let url = postgres_url().replacen("://postgres@", &format!("://{}@", role.name), 1);
+    assert_ne!(
+        url,
+        postgres_url(),
+        "TEST_POSTGRES_URL must name the user postgres"
+    );
+    let o = w
+        .cmd()
+        .env("POSTGRES_URL", url)
+        .args(["import", dir.to_str().unwrap(), "--yes"])
+        .output()
+        .unwrap();
+    assert_exit(&o, 0);
+    // It ran as that role: the journal names the target as `role@host:port`.
+    let journal = std::fs::read_dir(w.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.to_string_lossy().ends_with(".log") && p.to_string_lossy().contains("import_"))
+        .expect("the import's journal");
+    let journal = std::fs::read_to_string(journal).unwrap();
+    assert!(journal.contains(&format!("at {}@", role.name)), "{journal}");
+    assert_eq!(
+        w.pg_value("INSERT INTO t (v) VALUES (3) RETURNING id::text")
+            .as_deref(),
+        Some("10")
+    );
 }

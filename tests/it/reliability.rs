@@ -678,8 +678,8 @@ fn a_killed_mysql_reader_is_one_clear_line() {
 }
 
 /// SIGTERM after the sequences were set (during an `after` hook) and before COMMIT:
-/// the transaction rolls back, and the sequences, which ROLLBACK does not restore, are
-/// put back too.
+/// the transaction rolls back, and so do the resets; a value a `before` hook drew with
+/// nextval, which ROLLBACK does not undo, is put back too.
 #[test]
 fn sigterm_after_the_sequence_reset_puts_the_sequences_back() {
     let w = World::new("rel_sigterm_sequences");
@@ -691,7 +691,7 @@ fn sigterm_after_the_sequence_reset_puts_the_sequences_back() {
     let dir = export(&w, "out");
     std::fs::write(
         w.path().join("slow.toml"),
-        "[import]\nafter = [\"SELECT pg_sleep(60)\"]\n",
+        "[import]\nbefore = [\"SELECT nextval('t_id_seq')\"]\nafter = [\"SELECT pg_sleep(60)\"]\n",
     )
     .unwrap();
     let seq = || w.pg_rows("SELECT last_value::text, is_called::text FROM t_id_seq");
@@ -716,4 +716,69 @@ fn sigterm_after_the_sequence_reset_puts_the_sequences_back() {
     assert_eq!(last_status(&w), "rolled_back");
     assert_eq!(w.fingerprint(), before);
     assert_eq!(seq(), before_seq, "{}", stderr(&o));
+}
+
+/// kill -9 after the sequences were reset and before COMMIT, then the server drops the
+/// dead client's session: nothing in the client can put anything back, so the reset
+/// itself must roll back. Here the target holds higher ids than the export, so a reset
+/// that outlived the rollback would hand out ids that already exist.
+#[test]
+fn kill_9_after_the_sequence_reset_leaves_the_sequences_where_they_stood() {
+    let w = World::new("rel_kill9_sequences");
+    w.mysql(
+        "CREATE TABLE t (id INT AUTO_INCREMENT PRIMARY KEY, v INT);
+         INSERT INTO t (id, v) VALUES (100, 1), (200, 2);",
+    );
+    w.pg("CREATE TABLE t (id serial PRIMARY KEY, v integer);
+         INSERT INTO t (v) SELECT g FROM generate_series(1, 1000) g;");
+    let dir = export(&w, "out");
+    std::fs::write(
+        w.path().join("slow.toml"),
+        "[import]\nafter = [\"SELECT pg_sleep(60)\"]\n",
+    )
+    .unwrap();
+    let seq = || w.pg_rows("SELECT last_value::text, is_called::text FROM t_id_seq");
+    let (before, before_seq) = (w.fingerprint(), seq());
+    let mut child = w
+        .cmd()
+        .args([
+            "import",
+            dir.to_str().unwrap(),
+            "--yes",
+            "--map",
+            "slow.toml",
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for_statement(&w, "SELECT pg_sleep");
+    signal(&child, "KILL");
+    child.wait().unwrap();
+    // The server notices a dead client only when it next writes to it; end the session
+    // as it would then end, and wait until it is gone.
+    let sleeping = format!(
+        "FROM pg_stat_activity WHERE datname = '{}' AND query LIKE 'SELECT pg_sleep%'",
+        w.db
+    );
+    w.pg(&format!("SELECT pg_terminate_backend(pid) {sleeping}"));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while w
+        .pg_value(&format!("SELECT count(*) {sleeping}"))
+        .as_deref()
+        != Some("0")
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the session never ended"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert_eq!(w.fingerprint(), before);
+    assert_eq!(seq(), before_seq);
+    assert_eq!(
+        w.pg_value("INSERT INTO t (v) VALUES (0) RETURNING id::text")
+            .as_deref(),
+        Some("1001")
+    );
 }
