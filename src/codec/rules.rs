@@ -247,6 +247,10 @@ mod tests {
             ("2020-01-00 10:00:00", true),
             ("2020-01-01", false),
             ("1000-01-01 00:00:00.000000", false),
+            // pgloader #1098: real dates of the first millennium are not zero dates.
+            ("0009-12-04", false),
+            ("0001-01-01 00:00:00", false),
+            ("0100-10-10", false),
             ("", false),
         ] {
             assert_eq!(is_zero_date(v.as_bytes()), want, "{v}");

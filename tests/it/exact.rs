@@ -177,6 +177,60 @@ fn two_digit_years_arrive_as_the_years_they_stand_for() {
     );
 }
 
+/// pgloader #1098: a zero-date rule that compared prefixes turned real dates of the first
+/// millennium (`0009-12-04`) into NULL. Only zero and partial-zero dates become NULL;
+/// every real date and datetime arrives unchanged, on the binary and the CSV path.
+#[test]
+fn early_real_dates_are_not_taken_for_zero_dates() {
+    let w = World::new("exact_early_dates");
+    w.mysql(
+        "SET SESSION sql_mode = '';
+         CREATE TABLE d (id INT PRIMARY KEY, d DATE, dt DATETIME(6));
+         INSERT INTO d VALUES
+           (1, '0009-12-04', '0009-12-04 10:11:12.000001'),
+           (2, '0001-01-01', '0001-01-01 00:00:00'),
+           (3, '0100-10-10', '0999-12-31 23:59:59.999999'),
+           (4, '1000-01-01', '0010-01-01 00:00:00'),
+           (5, '0000-00-00', '0000-00-00 00:00:00'),
+           (6, '2020-00-15', '2020-01-00 08:00:00');",
+    );
+    let o = w.run(&["export", &w.db, "--out", "out"]);
+    assert_exit(&o, 0);
+    let dir = export_dir(&o, w.path());
+    let want: Vec<Vec<Option<String>>> = [
+        ("0009-12-04", "0009-12-04 10:11:12.000001"),
+        ("0001-01-01", "0001-01-01 00:00:00"),
+        ("0100-10-10", "0999-12-31 23:59:59.999999"),
+        ("1000-01-01", "0010-01-01 00:00:00"),
+        ("", ""),
+        ("", ""),
+    ]
+    .iter()
+    .map(|(a, b)| {
+        [a, b]
+            .iter()
+            .map(|v| (!v.is_empty()).then(|| v.to_string()))
+            .collect()
+    })
+    .collect();
+    for format in ["auto", "csv"] {
+        w.pg("DROP TABLE IF EXISTS d; CREATE TABLE d (id integer PRIMARY KEY, d date, dt timestamp(6));");
+        let o = w.run(&[
+            "import",
+            dir.to_str().unwrap(),
+            "--yes",
+            "--copy-format",
+            format,
+        ]);
+        assert_exit(&o, 0);
+        assert_eq!(
+            w.pg_rows("SELECT to_char(d, 'YYYY-MM-DD'), to_char(dt, 'YYYY-MM-DD HH24:MI:SS') || CASE WHEN extract(microseconds FROM dt)::int % 1000000 = 0 THEN '' ELSE '.' || lpad((extract(microseconds FROM dt)::int % 1000000)::text, 6, '0') END FROM d ORDER BY id"),
+            want,
+            "{format}"
+        );
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 4, ..ProptestConfig::default() })]
 
