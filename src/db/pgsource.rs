@@ -256,27 +256,12 @@ where
         .map_err(error)
         .with_context(|| what.clone())?;
     futures_util::pin_mut!(stream);
-    let mut pending: Vec<u8> = Vec::new();
-    let mut fields = Vec::new();
-    let mut failed = None;
+    let mut reader = crate::codec::pgtext::Reader::new();
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(error).with_context(|| what.clone())?;
-        pending.extend_from_slice(&chunk);
-        let used = crate::codec::pgtext::rows(&pending, &mut fields, |row| {
-            if failed.is_some() {
-                return;
-            }
-            let values: Vec<Option<&[u8]>> = row.iter().map(|v| v.as_deref()).collect();
-            if let Err(e) = on_row(&values, &[]) {
-                failed = Some(e);
-            }
-        });
-        pending.drain(..used);
-        if let Some(e) = failed.take() {
-            return Err(e);
-        }
+        reader.feed(&chunk, |row| on_row(row, &[]))?;
     }
-    Ok(())
+    reader.finish().with_context(|| what.clone())
 }
 
 /// The columns a mapping's `query` returns, with their types, from its result shape

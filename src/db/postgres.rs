@@ -751,7 +751,7 @@ pub async fn copy_out_rows(
     schema: &str,
     table: &str,
     columns: &[String],
-    mut on_row: impl FnMut(&[Option<Vec<u8>>]) -> Result<()>,
+    mut on_row: impl FnMut(&[Option<&[u8]>]) -> Result<()>,
 ) -> Result<()> {
     use futures_util::StreamExt;
     let context = || format!("reading `{table}` from the target for verify");
@@ -778,25 +778,12 @@ pub async fn copy_out_rows(
         .map_err(error)
         .with_context(context)?;
     futures_util::pin_mut!(stream);
-    let mut pending: Vec<u8> = Vec::new();
-    let mut fields = Vec::new();
-    let mut failed = None;
+    let mut reader = crate::codec::pgtext::Reader::new();
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(error).with_context(context)?;
-        pending.extend_from_slice(&chunk);
-        let used = crate::codec::pgtext::rows(&pending, &mut fields, |row| {
-            if failed.is_none()
-                && let Err(e) = on_row(row)
-            {
-                failed = Some(e);
-            }
-        });
-        pending.drain(..used);
-        if let Some(e) = failed.take() {
-            return Err(e);
-        }
+        reader.feed(&chunk, &mut on_row)?;
     }
-    Ok(())
+    reader.finish().with_context(context)
 }
 
 /// Run `COPY ... FROM STDIN` with the data `chunks` deliver and return the row count the

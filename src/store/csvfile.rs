@@ -6,7 +6,7 @@
 //! records and the longest one, through the one tokenizer). Knows no server.
 
 use std::fs::File;
-use std::io::{BufWriter, Read, Write};
+use std::io::{Read, Write};
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 
@@ -18,12 +18,17 @@ use crate::codec::encode::{Facts, RowEncoder};
 
 pub struct TableWriter {
     path: PathBuf,
-    file: BufWriter<File>,
+    file: File,
     hasher: Sha256,
-    line: Vec<u8>,
+    /// Rows are encoded straight into this buffer, which is hashed and written whole
+    /// when it passes [`WRITE_AT`]: no copy per row.
+    buf: Vec<u8>,
     encoder: RowEncoder,
     bytes: u64,
 }
+
+/// Bytes gathered before one write (and one hash update).
+const WRITE_AT: usize = 1 << 20;
 
 /// What was written: the rows' facts, and the file's size and sha256.
 #[derive(Debug)]
@@ -39,14 +44,14 @@ impl TableWriter {
         let file = File::create(path).with_context(|| format!("creating {}", path.display()))?;
         let mut w = TableWriter {
             path: path.to_path_buf(),
-            file: BufWriter::with_capacity(1 << 20, file),
+            file,
             hasher: Sha256::new(),
-            line: Vec::with_capacity(64 * 1024),
+            buf: Vec::with_capacity(WRITE_AT + 64 * 1024),
             encoder,
             bytes: 0,
         };
-        w.encoder.header(&mut w.line);
-        w.flush_line()?;
+        w.encoder.header(&mut w.buf);
+        w.bytes = w.buf.len() as u64;
         Ok(w)
     }
 
@@ -61,26 +66,31 @@ impl TableWriter {
     /// Encode and write one row (values in column order; None is NULL; `lossy`: the
     /// columns whose value did not survive the conversion to UTF-8).
     pub fn write_row(&mut self, values: &[Option<&[u8]>], lossy: &[usize]) -> Result<()> {
-        self.line.clear();
-        self.encoder.row(values, lossy, &mut self.line)?;
-        self.flush_line()
+        let start = self.buf.len();
+        if let Err(e) = self.encoder.row(values, lossy, &mut self.buf) {
+            self.buf.truncate(start);
+            return Err(e);
+        }
+        self.bytes += (self.buf.len() - start) as u64;
+        if self.buf.len() >= WRITE_AT {
+            self.write_buf()?;
+        }
+        Ok(())
     }
 
-    fn flush_line(&mut self) -> Result<()> {
-        self.hasher.update(&self.line);
-        self.bytes += self.line.len() as u64;
+    fn write_buf(&mut self) -> Result<()> {
+        self.hasher.update(&self.buf);
         self.file
-            .write_all(&self.line)
-            .with_context(|| format!("writing {}", self.path.display()))
-    }
-
-    /// Flush and fsync; the facts, size and checksum of what is on disk.
-    pub fn finish(mut self) -> Result<Written> {
-        self.file
-            .flush()
+            .write_all(&self.buf)
             .with_context(|| format!("writing {}", self.path.display()))?;
+        self.buf.clear();
+        Ok(())
+    }
+
+    /// Write the rest and fsync; the facts, size and checksum of what is on disk.
+    pub fn finish(mut self) -> Result<Written> {
+        self.write_buf()?;
         self.file
-            .get_ref()
             .sync_all()
             .with_context(|| format!("fsyncing {}", self.path.display()))?;
         Ok(Written {
