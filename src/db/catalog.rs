@@ -321,6 +321,9 @@ pub struct SequenceUse {
     pub column: String,
     /// `"schema"."name"`, quoted as needed.
     pub sequence: String,
+    /// The connected role owns it (or is a member of its owner): it may ALTER it, so
+    /// the import's reset is transactional.
+    pub owned: bool,
 }
 
 /// What import and verify need to know about the target.

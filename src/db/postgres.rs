@@ -326,7 +326,8 @@ pub async fn read_catalog(client: &Client, schema: &str) -> Result<Catalog> {
     // schemas such as Pagila's have unowned ones), and identity columns' sequences.
     let seqs = client
         .query(
-            "SELECT c.relname::text, a.attname::text, format('%I.%I', sn.nspname, s.relname)
+            "SELECT c.relname::text, a.attname::text, format('%I.%I', sn.nspname, s.relname),
+                    pg_has_role(s.relowner, 'USAGE')
              FROM pg_attrdef ad
              JOIN pg_depend d ON d.classid = 'pg_attrdef'::regclass AND d.objid = ad.oid
                              AND d.refclassid = 'pg_class'::regclass
@@ -337,7 +338,8 @@ pub async fn read_catalog(client: &Client, schema: &str) -> Result<Catalog> {
              JOIN pg_attribute a ON a.attrelid = ad.adrelid AND a.attnum = ad.adnum
              WHERE n.nspname = $1
              UNION
-             SELECT c.relname::text, a.attname::text, format('%I.%I', sn.nspname, s.relname)
+             SELECT c.relname::text, a.attname::text, format('%I.%I', sn.nspname, s.relname),
+                    pg_has_role(s.relowner, 'USAGE')
              FROM pg_depend d
              JOIN pg_class s ON s.oid = d.objid AND s.relkind = 'S'
              JOIN pg_namespace sn ON sn.oid = s.relnamespace
@@ -356,6 +358,7 @@ pub async fn read_catalog(client: &Client, schema: &str) -> Result<Catalog> {
             table: r.get(0),
             column: r.get(1),
             sequence: r.get(2),
+            owned: r.get(3),
         });
     }
     let partitions = client

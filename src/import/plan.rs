@@ -59,6 +59,8 @@ pub struct SequenceReset {
     pub columns: Vec<(String, String)>,
     /// The source's next AUTO_INCREMENT value, when one of those columns had one.
     pub auto_increment: Option<u64>,
+    /// The importing role owns the sequence: the reset is ALTER SEQUENCE (transactional).
+    pub owned: bool,
     pub sql: String,
 }
 
@@ -684,6 +686,14 @@ pub fn build(
     plan.mapping_steps = mapping_steps(&plan, inputs);
     plan.cascade = checks::cascade_reach(&cat.foreign_keys, &opts.schema, &plan.targets);
     plan.sequences = sequence_resets(cat, &opts.schema, &plan.tables, inputs, mapping);
+    for seq in plan.sequences.iter().filter(|s| !s.owned) {
+        plan.warnings.push(format!(
+            "sequence {} is not owned by the importing role: it is reset with setval, which a \
+             rollback does not undo; the import puts it back if it fails, but not after kill -9 \
+             or a lost connection (hint: import as the owner, or ALTER SEQUENCE ... OWNER TO)",
+            seq.sequence
+        ));
+    }
     plan.orphan_checks = cat
         .foreign_keys
         .iter()
@@ -1219,6 +1229,7 @@ fn sequence_resets(
                     .map(|u| (u.table.clone(), u.column.clone()))
                     .collect(),
                 auto_increment,
+                owned: uses.iter().all(|u| u.owned),
                 sql,
             }
         })
@@ -1641,6 +1652,7 @@ mod tests {
             table: "user".into(),
             column: "id".into(),
             sequence: r#"public."user_id_seq""#.into(),
+            owned: true,
         });
         let mut user = [input("user", &["id", "nameID"], vec![])];
         user[0].spec.auto_increment = Some(crate::store::manifest::AutoIncrement {

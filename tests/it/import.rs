@@ -944,6 +944,12 @@ fn a_role_that_does_not_own_the_sequence_still_continues_it() {
         .output()
         .unwrap();
     assert_exit(&o, 0);
+    // The plan says the reset is not transactional for this sequence, and why.
+    let said = format!("{}{}", stdout(&o), stderr(&o));
+    assert!(
+        said.contains("sequence public.t_id_seq is not owned by the importing role"),
+        "{said}"
+    );
     // It ran as that role: the journal names the target as `role@host:port`.
     let journal = std::fs::read_dir(w.path())
         .unwrap()
