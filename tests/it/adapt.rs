@@ -134,13 +134,7 @@ fn values_that_cannot_fit_are_refused_before_any_write() {
     let dir = export(&w);
     let before = w.fingerprint();
     for format in ["auto", "csv"] {
-        let o = w.run(&[
-            "import",
-            dir.to_str().unwrap(),
-            "--yes",
-            "--copy-format",
-            format,
-        ]);
+        let o = w.import_as(&dir, format);
         assert_exit(&o, 2);
         let err = stderr(&o);
         for want in [

@@ -69,13 +69,7 @@ fn assert_float_round_trip(w: &World, tables: &[&str], out: &str) {
     assert_exit(&o, 0);
     let dir = export_dir(&o, w.path());
     for format in ["auto", "csv"] {
-        let o = w.run(&[
-            "import",
-            dir.to_str().unwrap(),
-            "--yes",
-            "--copy-format",
-            format,
-        ]);
+        let o = w.import_as(&dir, format);
         assert_exit(&o, 0);
         for table in tables {
             let stored = mysql_float_bits(w, table, "x_real");
@@ -215,13 +209,7 @@ fn early_real_dates_are_not_taken_for_zero_dates() {
     .collect();
     for format in ["auto", "csv"] {
         w.pg("DROP TABLE IF EXISTS d; CREATE TABLE d (id integer PRIMARY KEY, d date, dt timestamp(6));");
-        let o = w.run(&[
-            "import",
-            dir.to_str().unwrap(),
-            "--yes",
-            "--copy-format",
-            format,
-        ]);
+        let o = w.import_as(&dir, format);
         assert_exit(&o, 0);
         assert_eq!(
             w.pg_rows("SELECT to_char(d, 'YYYY-MM-DD'), to_char(dt, 'YYYY-MM-DD HH24:MI:SS') || CASE WHEN extract(microseconds FROM dt)::int % 1000000 = 0 THEN '' ELSE '.' || lpad((extract(microseconds FROM dt)::int % 1000000)::text, 6, '0') END FROM d ORDER BY id"),

@@ -225,6 +225,17 @@ impl World {
         self.cmd().args(args).output().expect("run pgconverge")
     }
 
+    /// `import DIR --yes --copy-format FORMAT` (the tests that compare both COPY paths).
+    pub fn import_as(&self, dir: &Path, format: &str) -> Output {
+        self.run(&[
+            "import",
+            dir.to_str().expect("a UTF-8 path"),
+            "--yes",
+            "--copy-format",
+            format,
+        ])
+    }
+
     pub fn run_log(&self) -> PathBuf {
         self.path().join("migration_log.jsonl")
     }

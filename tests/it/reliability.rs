@@ -677,25 +677,34 @@ fn a_killed_mysql_reader_is_one_clear_line() {
     }
 }
 
-/// SIGTERM after the sequences were set (during an `after` hook) and before COMMIT:
-/// the transaction rolls back, and so do the resets; a value a `before` hook drew with
-/// nextval, which ROLLBACK does not undo, is put back too.
-#[test]
-fn sigterm_after_the_sequence_reset_puts_the_sequences_back() {
-    let w = World::new("rel_sigterm_sequences");
+/// A MySQL table with ids 100 and 200 exported, a target `t` made by `target_sql`, and an
+/// import started with `before` hooks and a 60 s `after` hook that it is now running
+/// (after the sequence reset, before COMMIT). Returns the world, the target's fingerprint
+/// and sequence position before the import, and the running import.
+#[allow(clippy::type_complexity)]
+fn import_held_after_the_sequence_reset(
+    name: &str,
+    target_sql: &str,
+    before_hooks: &str,
+) -> (
+    World,
+    Vec<(String, String)>,
+    Vec<Vec<Option<String>>>,
+    std::process::Child,
+) {
+    let w = World::new(name);
     w.mysql(
         "CREATE TABLE t (id INT AUTO_INCREMENT PRIMARY KEY, v INT);
          INSERT INTO t (id, v) VALUES (100, 1), (200, 2);",
     );
-    w.pg("CREATE TABLE t (id serial PRIMARY KEY, v integer); INSERT INTO t (v) VALUES (7);");
+    w.pg(target_sql);
     let dir = export(&w, "out");
     std::fs::write(
         w.path().join("slow.toml"),
-        "[import]\nbefore = [\"SELECT nextval('t_id_seq')\"]\nafter = [\"SELECT pg_sleep(60)\"]\n",
+        format!("[import]\nbefore = [{before_hooks}]\nafter = [\"SELECT pg_sleep(60)\"]\n"),
     )
     .unwrap();
-    let seq = || w.pg_rows("SELECT last_value::text, is_called::text FROM t_id_seq");
-    let (before, before_seq) = (w.fingerprint(), seq());
+    let (before, before_seq) = (w.fingerprint(), sequence_position(&w));
     let child = w
         .cmd()
         .args([
@@ -710,12 +719,29 @@ fn sigterm_after_the_sequence_reset_puts_the_sequences_back() {
         .spawn()
         .unwrap();
     wait_for_statement(&w, "SELECT pg_sleep");
+    (w, before, before_seq, child)
+}
+
+fn sequence_position(w: &World) -> Vec<Vec<Option<String>>> {
+    w.pg_rows("SELECT last_value::text, is_called::text FROM t_id_seq")
+}
+
+/// SIGTERM after the sequences were set (during an `after` hook) and before COMMIT:
+/// the transaction rolls back, and so do the resets; a value a `before` hook drew with
+/// nextval, which ROLLBACK does not undo, is put back too.
+#[test]
+fn sigterm_after_the_sequence_reset_puts_the_sequences_back() {
+    let (w, before, before_seq, child) = import_held_after_the_sequence_reset(
+        "rel_sigterm_sequences",
+        "CREATE TABLE t (id serial PRIMARY KEY, v integer); INSERT INTO t (v) VALUES (7);",
+        "\"SELECT nextval('t_id_seq')\"",
+    );
     signal(&child, "TERM");
     let o = child.wait_with_output().unwrap();
     assert_exit(&o, 2);
     assert_eq!(last_status(&w), "rolled_back");
     assert_eq!(w.fingerprint(), before);
-    assert_eq!(seq(), before_seq, "{}", stderr(&o));
+    assert_eq!(sequence_position(&w), before_seq, "{}", stderr(&o));
 }
 
 /// kill -9 after the sequences were reset and before COMMIT, then the server drops the
@@ -724,35 +750,12 @@ fn sigterm_after_the_sequence_reset_puts_the_sequences_back() {
 /// that outlived the rollback would hand out ids that already exist.
 #[test]
 fn kill_9_after_the_sequence_reset_leaves_the_sequences_where_they_stood() {
-    let w = World::new("rel_kill9_sequences");
-    w.mysql(
-        "CREATE TABLE t (id INT AUTO_INCREMENT PRIMARY KEY, v INT);
-         INSERT INTO t (id, v) VALUES (100, 1), (200, 2);",
+    let (w, before, before_seq, mut child) = import_held_after_the_sequence_reset(
+        "rel_kill9_sequences",
+        "CREATE TABLE t (id serial PRIMARY KEY, v integer);
+         INSERT INTO t (v) SELECT g FROM generate_series(1, 1000) g;",
+        "",
     );
-    w.pg("CREATE TABLE t (id serial PRIMARY KEY, v integer);
-         INSERT INTO t (v) SELECT g FROM generate_series(1, 1000) g;");
-    let dir = export(&w, "out");
-    std::fs::write(
-        w.path().join("slow.toml"),
-        "[import]\nafter = [\"SELECT pg_sleep(60)\"]\n",
-    )
-    .unwrap();
-    let seq = || w.pg_rows("SELECT last_value::text, is_called::text FROM t_id_seq");
-    let (before, before_seq) = (w.fingerprint(), seq());
-    let mut child = w
-        .cmd()
-        .args([
-            "import",
-            dir.to_str().unwrap(),
-            "--yes",
-            "--map",
-            "slow.toml",
-        ])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    wait_for_statement(&w, "SELECT pg_sleep");
     signal(&child, "KILL");
     child.wait().unwrap();
     // The server notices a dead client only when it next writes to it; end the session
@@ -775,7 +778,7 @@ fn kill_9_after_the_sequence_reset_leaves_the_sequences_where_they_stood() {
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
     assert_eq!(w.fingerprint(), before);
-    assert_eq!(seq(), before_seq);
+    assert_eq!(sequence_position(&w), before_seq);
     assert_eq!(
         w.pg_value("INSERT INTO t (v) VALUES (0) RETURNING id::text")
             .as_deref(),
