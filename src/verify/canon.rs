@@ -217,7 +217,7 @@ pub fn source_typed(kind: Kind, before: Before, v: Typed<'_>) -> Option<Vec<u8>>
                 // Zero and partial-zero dates: NULL by the export's rule.
                 return None;
             }
-            let date = format!("{y:04}-{mo:02}-{d:02}");
+            let date = date_of(y, mo, d);
             match kind {
                 Kind::Date => Some(date.into_bytes()),
                 Kind::Timestamp { digits } => {
@@ -258,11 +258,25 @@ fn trim_blanks(v: &[u8]) -> &[u8] {
 }
 
 fn int_text(v: &[u8]) -> Vec<u8> {
+    if is_canonical_int(v) {
+        return v.to_vec();
+    }
     let s = std::str::from_utf8(v).unwrap_or("").trim();
     match s.parse::<i128>() {
         Ok(n) => n.to_string().into_bytes(),
         Err(_) => raw(v),
     }
+}
+
+/// Already in the form `int_text` would give (no sign but `-`, no leading zeros, no
+/// blanks, not `-0`, within i128's 38 digits): then it is returned as it is, without a
+/// parse and a print (most integers, on both sides).
+fn is_canonical_int(v: &[u8]) -> bool {
+    let digits = v.strip_prefix(b"-").unwrap_or(v);
+    !digits.is_empty()
+        && digits.len() <= 38
+        && digits.iter().all(u8::is_ascii_digit)
+        && (digits[0] != b'0' || (digits.len() == 1 && digits.len() == v.len()))
 }
 
 /// A decimal by value: sign, integer digits without leading zeros, fraction without
@@ -332,30 +346,75 @@ fn parse_timestamp(v: &[u8]) -> Option<(String, i64)> {
 }
 
 /// A timestamp rounded to `digits` fraction digits (half up, as PostgreSQL rounds on
-/// input), written with exactly that many.
+/// input), written with exactly that many. Written by hand, not with `format!`: it runs
+/// for every timestamp of a `verify --deep`, on both sides.
 fn timestamp(date: &str, micros: i64, digits: u8) -> Vec<u8> {
-    let scale = 10i64.pow(6 - digits.min(6) as u32);
+    let digits = digits.min(6);
+    let scale = 10i64.pow(6 - digits as u32);
     let mut micros = (micros + scale / 2) / scale * scale;
-    let mut date = date.to_string();
+    let mut out = Vec::with_capacity(date.len() + 19);
+    out.extend_from_slice(date.as_bytes());
     if micros >= 86_400_000_000 {
         // Rounded up into the next day: rare enough to say so rather than compute it.
         micros -= 86_400_000_000;
-        date.push_str("+1d");
+        out.extend_from_slice(b"+1d");
+    }
+    if !(0..86_400_000_000).contains(&micros) {
+        // Not a time of day (a negative time part): the general form.
+        return timestamp_formatted(micros, digits, out);
     }
     let secs = micros / 1_000_000;
+    out.push(b' ');
+    push_digits(&mut out, (secs / 3600) as u32, 2);
+    out.push(b':');
+    push_digits(&mut out, (secs / 60 % 60) as u32, 2);
+    out.push(b':');
+    push_digits(&mut out, (secs % 60) as u32, 2);
+    if digits > 0 {
+        let frac = (micros % 1_000_000) as u32 / 10u32.pow(6 - digits as u32);
+        out.push(b'.');
+        push_digits(&mut out, frac, digits as usize);
+    }
+    out
+}
+
+/// `timestamp`'s form through `format!`, for what is not a time of day.
+fn timestamp_formatted(micros: i64, digits: u8, mut out: Vec<u8>) -> Vec<u8> {
+    let secs = micros / 1_000_000;
     let frac = micros % 1_000_000;
-    let mut out = format!(
-        "{date} {:02}:{:02}:{:02}",
-        secs / 3600,
-        secs / 60 % 60,
-        secs % 60
+    out.extend_from_slice(
+        format!(" {:02}:{:02}:{:02}", secs / 3600, secs / 60 % 60, secs % 60).as_bytes(),
     );
     if digits > 0 {
         let f = format!("{frac:06}");
-        out.push('.');
-        out.push_str(&f[..digits.min(6) as usize]);
+        out.push(b'.');
+        out.extend_from_slice(&f.as_bytes()[..(digits as usize).min(f.len())]);
     }
-    out.into_bytes()
+    out
+}
+
+/// `n` in exactly `width` decimal digits, zero-padded (`n` must fit).
+fn push_digits(out: &mut Vec<u8>, mut n: u32, width: usize) {
+    let start = out.len();
+    out.resize(start + width, b'0');
+    for i in (start..start + width).rev() {
+        out[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+    }
+}
+
+/// `YYYY-MM-DD` of a MySQL date.
+fn date_of(y: u16, mo: u8, d: u8) -> String {
+    let mut out = Vec::with_capacity(10);
+    if y > 9999 || mo > 99 || d > 99 {
+        return format!("{y:04}-{mo:02}-{d:02}");
+    }
+    push_digits(&mut out, u32::from(y), 4);
+    out.push(b'-');
+    push_digits(&mut out, u32::from(mo), 2);
+    out.push(b'-');
+    push_digits(&mut out, u32::from(d), 2);
+    String::from_utf8(out).expect("digits and dashes")
 }
 
 /// `[-]H+:MM[:SS[.f]]`, optionally after `N day(s)` -> signed microseconds.
@@ -753,6 +812,101 @@ fn write_json(v: &Json, out: &mut Vec<u8>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The hand-written forms give exactly what `format!` gave.
+    #[test]
+    fn timestamps_and_dates_are_written_as_format_wrote_them() {
+        let oracle = |date: &str, micros: i64, digits: u8| -> Vec<u8> {
+            let scale = 10i64.pow(6 - digits.min(6) as u32);
+            let mut micros = (micros + scale / 2) / scale * scale;
+            let mut date = date.to_string();
+            if micros >= 86_400_000_000 {
+                micros -= 86_400_000_000;
+                date.push_str("+1d");
+            }
+            let secs = micros / 1_000_000;
+            let frac = micros % 1_000_000;
+            let mut out = format!(
+                "{date} {:02}:{:02}:{:02}",
+                secs / 3600,
+                secs / 60 % 60,
+                secs % 60
+            );
+            if digits > 0 {
+                let f = format!("{frac:06}");
+                out.push('.');
+                out.push_str(&f[..digits.min(6) as usize]);
+            }
+            out.into_bytes()
+        };
+        let day = 86_400_000_000i64;
+        for micros in [
+            -1,
+            -3_600_000_000,
+            0,
+            1,
+            499_999,
+            500_000,
+            999_999,
+            1_000_000,
+            3_599_999_999,
+            43_200_123_456,
+            day - 1,
+            day - 500_000,
+            day - 1_000_001,
+        ] {
+            for digits in 0..=6 {
+                assert_eq!(
+                    timestamp("2024-02-29", micros, digits),
+                    oracle("2024-02-29", micros, digits),
+                    "{micros} {digits}"
+                );
+            }
+        }
+        for (y, mo, d) in [
+            (2024, 1, 1),
+            (9, 12, 4),
+            (1, 1, 1),
+            (9999, 12, 31),
+            (10000, 1, 1),
+            (2024, 123, 200),
+        ] {
+            assert_eq!(date_of(y, mo, d), format!("{y:04}-{mo:02}-{d:02}"));
+        }
+    }
+
+    /// The fast path gives exactly what parsing and printing would.
+    #[test]
+    fn canonical_integers_pass_unchanged_and_others_are_normalised() {
+        let slow = |v: &[u8]| -> Vec<u8> {
+            match std::str::from_utf8(v).unwrap_or("").trim().parse::<i128>() {
+                Ok(n) => n.to_string().into_bytes(),
+                Err(_) => raw(v),
+            }
+        };
+        for (v, canonical) in [
+            ("0", true),
+            ("7", true),
+            ("-7", true),
+            ("1234567890", true),
+            ("-9223372036854775808", true),
+            ("18446744073709551615", true),
+            ("99999999999999999999999999999999999999", true),
+            ("-0", false),
+            ("+7", false),
+            ("007", false),
+            ("-007", false),
+            (" 7", false),
+            ("7 ", false),
+            ("", false),
+            ("-", false),
+            ("1e3", false),
+            ("999999999999999999999999999999999999999", false),
+        ] {
+            assert_eq!(is_canonical_int(v.as_bytes()), canonical, "{v:?}");
+            assert_eq!(int_text(v.as_bytes()), slow(v.as_bytes()), "{v:?}");
+        }
+    }
 
     fn t(kind: Kind, v: &str) -> Vec<u8> {
         text(kind, Some(v.as_bytes())).unwrap()

@@ -256,7 +256,7 @@ pub struct RowHash {
 }
 
 /// Canonical values as bytes: NULL and each value told apart unambiguously.
-fn encode(values: &[Option<Vec<u8>>], out: &mut Vec<u8>) {
+fn encode<'a>(values: impl IntoIterator<Item = &'a Option<Vec<u8>>>, out: &mut Vec<u8>) {
     for v in values {
         match v {
             None => out.push(0xFF),
@@ -275,8 +275,7 @@ pub fn key_bytes(plan: &TablePlan, values: &[Option<Vec<u8>>]) -> Vec<u8> {
     if plan.key.is_empty() {
         encode(values, &mut out);
     } else {
-        let key: Vec<Option<Vec<u8>>> = plan.key.iter().map(|&i| values[i].clone()).collect();
-        encode(&key, &mut out);
+        encode(plan.key.iter().map(|&i| &values[i]), &mut out);
     }
     out
 }
