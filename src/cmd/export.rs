@@ -6,29 +6,16 @@ use anyhow::Result;
 use crate::cli::ExportArgs;
 use crate::cmd::{Ctx, Outcome};
 use crate::export::{self, assemble};
-use crate::mapping::Mapping;
 use crate::progress::human_bytes;
 use crate::report::Table;
-use crate::store::export_dir;
 use crate::store::publish;
 use crate::store::runlog::Status;
 
 pub async fn run(ctx: &Ctx, args: ExportArgs) -> Result<Outcome> {
     let progress = ctx.progress();
     let rec = ctx.recorder();
-    let map = super::read_map(args.map.as_deref())?;
-    let mapping = Mapping::resolve(
-        &args.source,
-        map.as_ref().map(|(o, t)| (o.as_str(), t.clone())),
-        &ctx.layers,
-    )?;
+    let (mapping, target) = super::new_export(ctx, &args.source, args.map.as_deref(), &args.out)?;
     let db = mapping.source_db.clone();
-    let target = export_dir::new_export(
-        &args.out,
-        &mapping.name,
-        chrono::Utc::now(),
-        std::process::id(),
-    );
     let final_dir = target.final_dir.display().to_string();
     rec.log(
         rec.entry(Status::Started, format!("export of `{db}`"))

@@ -43,19 +43,8 @@ pub async fn run(ctx: &Ctx, args: MigrateArgs) -> Result<Outcome> {
     let progress = ctx.progress();
     let rec = ctx.recorder();
     let clock = Instant::now();
-    let map = super::read_map(args.map.as_deref())?;
-    let mapping = Mapping::resolve(
-        &args.source,
-        map.as_ref().map(|(o, t)| (o.as_str(), t.clone())),
-        &ctx.layers,
-    )?;
+    let (mapping, new) = super::new_export(ctx, &args.source, args.map.as_deref(), &args.out)?;
     let db = mapping.source_db.clone();
-    let new = export_dir::new_export(
-        &args.out,
-        &mapping.name,
-        chrono::Utc::now(),
-        std::process::id(),
-    );
     let final_dir = new.final_dir.display().to_string();
     rec.log(
         rec.entry(Status::Started, format!("migrate of `{db}`"))

@@ -218,6 +218,30 @@ pub fn read_map(path: Option<&std::path::Path>) -> Result<Option<(String, String
     Ok(Some((path.display().to_string(), text)))
 }
 
+/// What a new export starts from (`export` and `migrate`): the mapping of `source`
+/// (a profile, or the `--map` file that replaces it) and the export directory it will
+/// be written to, named now.
+pub fn new_export(
+    ctx: &Ctx,
+    source: &str,
+    map: Option<&std::path::Path>,
+    out: &std::path::Path,
+) -> Result<(crate::mapping::Mapping, crate::store::export_dir::NewExport)> {
+    let map = read_map(map)?;
+    let mapping = crate::mapping::Mapping::resolve(
+        source,
+        map.as_ref().map(|(o, t)| (o.as_str(), t.clone())),
+        &ctx.layers,
+    )?;
+    let target = crate::store::export_dir::new_export(
+        out,
+        &mapping.name,
+        chrono::Utc::now(),
+        std::process::id(),
+    );
+    Ok((mapping, target))
+}
+
 /// The mapping an export is imported (or verified) with: the one it stored, or the
 /// file given with `--map` when it reads the same data.
 pub fn export_mapping(
