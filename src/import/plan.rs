@@ -363,13 +363,8 @@ impl Plan {
             ));
         }
         if !self.targets.is_empty() {
-            let list: Vec<String> = self
-                .targets
-                .iter()
-                .map(|t| qualified(&self.schema, t))
-                .collect();
             out.push(Statement::sql(
-                format!("TRUNCATE {} CASCADE", list.join(", ")),
+                format!("TRUNCATE {} CASCADE", self.target_list()),
                 "truncating the imported tables",
             ));
         }
@@ -456,19 +451,25 @@ impl Plan {
             return out;
         }
         if self.analyze && !self.targets.is_empty() {
-            let list: Vec<String> = self
-                .targets
-                .iter()
-                .map(|t| qualified(&self.schema, t))
-                .collect();
             out.push(Statement::sql(
-                format!("ANALYZE {}", list.join(", ")),
+                format!("ANALYZE {}", self.target_list()),
                 "analysing the loaded tables",
             ));
         }
         out.push(Statement::RecordXid);
         out.push(Statement::Commit);
         out
+    }
+
+    /// Every loaded target table, schema-qualified and quoted, comma-separated (what
+    /// TRUNCATE and ANALYZE name).
+    fn target_list(&self) -> String {
+        let list: Vec<String> = self
+            .targets
+            .iter()
+            .map(|t| qualified(&self.schema, t))
+            .collect();
+        list.join(", ")
     }
 
     /// The sequences that columns of `table` take values from.
