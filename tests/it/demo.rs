@@ -47,16 +47,7 @@ fn the_demo_script_runs_the_whole_job() {
     let out = stdout(&o);
     assert!(out.contains("verify: OK, 5 tables"), "{out}");
     assert!(out.contains("import: committed"), "{out}");
-    let log = std::fs::read_to_string(w.path().join("migration_log.jsonl")).unwrap();
-    let statuses: Vec<String> = log
-        .lines()
-        .map(|l| {
-            serde_json::from_str::<serde_json::Value>(l).unwrap()["status"]
-                .as_str()
-                .unwrap()
-                .to_string()
-        })
-        .collect();
+    let statuses = w.run_log_statuses();
     assert_eq!(statuses.first().unwrap(), "started");
     assert_eq!(statuses.last().unwrap(), "completed");
     assert!(

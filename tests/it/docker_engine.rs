@@ -109,7 +109,6 @@ impl Drop for Containers {
     }
 }
 
-/// `pgconverge check` with MySQL found through `container` (no MySQL address set).
 /// The binary with MySQL found through `container` (no MySQL address set).
 fn via(w: &World, container: &str, docker_host: &str) -> Command {
     let mut c = w.cmd();
@@ -119,6 +118,7 @@ fn via(w: &World, container: &str, docker_host: &str) -> Command {
     c
 }
 
+/// `pgconverge check` with MySQL found through `container`.
 fn check(w: &World, container: &str, docker_host: &str) -> Output {
     via(w, container, docker_host)
         .arg("check")

@@ -240,6 +240,23 @@ impl World {
         self.path().join("migration_log.jsonl")
     }
 
+    /// Every entry of the run log, oldest first.
+    pub fn run_log_entries(&self) -> Vec<serde_json::Value> {
+        std::fs::read_to_string(self.run_log())
+            .expect("the run log")
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("a JSON line"))
+            .collect()
+    }
+
+    /// The `status` of every run-log entry, oldest first.
+    pub fn run_log_statuses(&self) -> Vec<String> {
+        self.run_log_entries()
+            .iter()
+            .map(|e| e["status"].as_str().expect("a status").to_string())
+            .collect()
+    }
+
     pub fn mysql(&self, sql: &str) {
         mysql_exec(Some(&self.db), sql)
     }

@@ -168,15 +168,6 @@ fn a_command_that_fails_at_login_logs_its_end() {
         .unwrap();
     assert_exit(&o, 2);
     let log = std::fs::read_to_string(w.run_log()).unwrap();
-    let statuses: Vec<String> = log
-        .lines()
-        .map(|l| {
-            serde_json::from_str::<serde_json::Value>(l).unwrap()["status"]
-                .as_str()
-                .unwrap()
-                .to_string()
-        })
-        .collect();
-    assert_eq!(statuses, ["started", "failed"], "{log}");
+    assert_eq!(w.run_log_statuses(), ["started", "failed"], "{log}");
     assert!(!log.contains("wrong"), "no password in the run log: {log}");
 }

@@ -73,11 +73,7 @@ fn migrate_exports_imports_and_verifies_in_one_run() {
         .clone()
         .map(|b| String::from_utf8(b).unwrap());
     assert_eq!(w.pg_value("SELECT nextval('book_id_seq')::text"), next);
-    let log = std::fs::read_to_string(w.run_log()).unwrap();
-    let entries: Vec<serde_json::Value> = log
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let entries = w.run_log_entries();
     assert_eq!(entries.first().unwrap()["status"], "started");
     assert_eq!(entries.last().unwrap()["status"], "completed");
     assert!(
