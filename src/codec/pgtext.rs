@@ -1,6 +1,7 @@
 //! PURE: PostgreSQL's COPY text format as `COPY ... TO STDOUT` writes it: one row per
 //! line, fields separated by tabs, NULL as `\N`, and `\\`, `\t`, `\n`, `\r`, `\b`, `\f`,
-//! `\v` escapes. `verify --deep` reads the target this way, streamed in chunks.
+//! `\v` escapes. The PostgreSQL source and `verify --deep`'s target reader read COPY
+//! output this way, streamed in chunks.
 
 /// A COPY text stream read chunk by chunk, as the server sends it (one CopyData message
 /// per row, but a row may also be split across chunks or several rows share one). Fields
@@ -118,16 +119,6 @@ fn rows_in<E>(
     Ok(pos)
 }
 
-/// One field: None for `\N`, else its bytes with the escapes undone.
-pub fn unescape(field: &[u8]) -> Option<Vec<u8>> {
-    if field == b"\\N" {
-        return None;
-    }
-    let mut out = Vec::with_capacity(field.len());
-    unescape_into(field, &mut out);
-    Some(out)
-}
-
 /// Append `field` with COPY's escapes undone.
 fn unescape_into(field: &[u8], out: &mut Vec<u8>) {
     let mut i = 0;
@@ -169,6 +160,16 @@ fn unescape_into(field: &[u8], out: &mut Vec<u8>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// One field as the reader takes it: None for `\N`, else its bytes unescaped.
+    fn unescape(field: &[u8]) -> Option<Vec<u8>> {
+        if field == b"\\N" {
+            return None;
+        }
+        let mut out = Vec::with_capacity(field.len());
+        unescape_into(field, &mut out);
+        Some(out)
+    }
 
     #[test]
     fn rows_fields_nulls_and_escapes() {
