@@ -25,6 +25,19 @@ pub mod pg {
     pub fn literal(s: &str) -> String {
         format!("'{}'", s.replace('\'', "''"))
     }
+
+    /// The name PostgreSQL keeps of an identifier longer than 63 bytes (NAMEDATALEN - 1),
+    /// cut at a character boundary as it does; None when it fits.
+    pub fn truncated_identifier(name: &str) -> Option<&str> {
+        if name.len() <= 63 {
+            return None;
+        }
+        let mut end = 63;
+        while !name.is_char_boundary(end) {
+            end -= 1;
+        }
+        Some(&name[..end])
+    }
 }
 
 /// MySQL and MariaDB.

@@ -46,7 +46,7 @@ pub fn columns(
             format!("`{h}` (renamed `{name}`)")
         };
         let Some(col) = target.columns.iter().find(|x| &x.name == name) else {
-            let cut = crate::import::plan::truncated_identifier(name)
+            let cut = crate::db::sql::pg::truncated_identifier(name)
                 .filter(|cut| target.columns.iter().any(|x| x.name == *cut))
                 .map(|cut| format!("; PostgreSQL cut it to `{cut}` (63 bytes)"))
                 .unwrap_or_default();

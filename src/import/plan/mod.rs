@@ -1,0 +1,440 @@
+//! PURE: the import plan. Matches the export's tables and CSV header columns to the
+//! target catalog by exact name, decides per table how rows travel (binary COPY where
+//! every column has an exact converter, else CSV, and why), and spells out the import as
+//! ONE list of [`Statement`]s. `--dry-run` prints that list, the journal records it as it
+//! runs, and the executor runs it: what a dry run shows is what a real run does.
+//!
+//! This file owns the plan's types and `build`; one idea per file beside it:
+//! `dataset` (one dataset against its target table), `staging` (where `set` values are
+//! computed), `sequences` (the resets after the load), `statements` (the plan as SQL, in
+//! order) and `report` (the plan in words and as `--dry-run --json`).
+
+use std::collections::BTreeSet;
+
+use serde::Serialize;
+
+use crate::codec::adapt::Adapt;
+use crate::codec::csv::NullStyle;
+use crate::codec::pgbinary::BinType;
+use crate::db::catalog::{Catalog, ForeignKey};
+use crate::db::sql::pg::qualified;
+use crate::import::compute::{Answer, Kind, Question};
+use crate::import::{checks, order};
+use crate::mapping::Mapping;
+use crate::store::manifest::{FileSpec, TableSpec};
+
+mod dataset;
+mod report;
+mod sequences;
+mod staging;
+mod statements;
+#[cfg(test)]
+mod tests;
+
+pub use report::{PlanReport, TableReport, shorten};
+pub use statements::{Copy, Feed, Statement};
+
+/// How to obtain the right to set `session_replication_role`.
+pub const REPLICATION_ROLE_HINT: &str = "run as a superuser, or (PostgreSQL 15+) have one run: \
+    GRANT SET ON PARAMETER session_replication_role TO <role>";
+
+/// One table of the export with the column names of its CSV header.
+#[derive(Debug, Clone)]
+pub struct TableInput {
+    pub spec: TableSpec,
+    pub header: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Options {
+    pub schema: String,
+    pub strict: bool,
+    /// Drop secondary indexes before the load and rebuild them after (same transaction).
+    pub rebuild_indexes: bool,
+    /// Files written by the old shell scripts: NULL is an unquoted empty field.
+    pub legacy: bool,
+    /// Convert CSV to binary COPY on the client where every column has an exact
+    /// converter (`--copy-format auto`); false loads everything as CSV.
+    pub binary: bool,
+    /// Commit even when a foreign key has orphan rows (they are reported).
+    pub allow_orphans: bool,
+    /// ANALYZE the loaded tables before COMMIT (`--no-analyze` turns it off).
+    pub analyze: bool,
+    /// Run everything, then ROLLBACK instead of COMMIT (`--rehearse`).
+    pub rehearse: bool,
+}
+
+/// A sequence set after the load: past the greatest value of every column that takes
+/// values from it, and past the source's AUTO_INCREMENT - 1, so ids the source never
+/// handed out or deleted are not issued again.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SequenceReset {
+    pub sequence: String,
+    /// (table, column) of every column whose default or identity uses it.
+    pub columns: Vec<(String, String)>,
+    /// The source's next AUTO_INCREMENT value, when one of those columns had one.
+    pub auto_increment: Option<u64>,
+    /// The importing role owns the sequence: the reset is ALTER SEQUENCE (transactional).
+    pub owned: bool,
+    pub sql: String,
+}
+
+/// A target column the mapping's `set` computes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SetColumn {
+    pub column: String,
+    pub expr: String,
+    pub type_sql: String,
+    pub kind: Kind,
+    /// It replaces a column the CSV supplies.
+    pub replaces: bool,
+}
+
+/// A value evaluated once, after the `before` hooks, and sent with every row of a
+/// dataset (`Plan::constants[slot]`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Constant {
+    pub table: String,
+    pub column: String,
+    pub expr: String,
+    pub sql: String,
+    /// The target column is NOT NULL: a NULL result refuses the import.
+    pub not_null: bool,
+}
+
+/// How the CSV columns reach a COPY: which are sent (a column a `set` replaces is not),
+/// and the constants appended to every row.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Shape {
+    pub keep: Vec<bool>,
+    /// Slots in `Plan::constants`.
+    pub constants: Vec<usize>,
+}
+
+impl Shape {
+    /// Every CSV column sent as it is, nothing added.
+    pub fn is_identity(&self) -> bool {
+        self.constants.is_empty() && self.keep.iter().all(|k| *k)
+    }
+}
+
+/// Loading one dataset of the export into its target table.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TableLoad {
+    /// The export's dataset (a source table, or a `query`).
+    pub dataset: String,
+    /// The target table.
+    pub table: String,
+    /// Loaded in this order with one COPY each (several for a split table).
+    pub files: Vec<FileSpec>,
+    /// The CSV header's columns (source names).
+    pub columns: Vec<String>,
+    /// Each CSV column's target name (after the mapping's renames).
+    pub target_columns: Vec<String>,
+    /// Positions of the export's primary key among `columns`.
+    pub key: Vec<usize>,
+    /// The target's partitions (`name FOR VALUES ...`) when it is partitioned.
+    pub partitions: Vec<String>,
+    pub expected_rows: Option<u64>,
+    pub bytes: Option<u64>,
+    /// The converter of each CSV column when the dataset loads as binary COPY.
+    pub binary_types: Option<Vec<BinType>>,
+    /// Why the dataset loads as CSV (`None` when binary).
+    pub csv_reason: Option<String>,
+    /// The adaptation of each CSV column (all `None` when no value needs one).
+    pub adapts: Vec<Adapt>,
+    /// The columns that adapt, with how many values change (for the plan and journal).
+    pub adaptations: Vec<(String, Adapt, u64)>,
+    /// The mapping's `set` columns.
+    pub sets: Vec<SetColumn>,
+    /// Which CSV columns are sent, and the constants added.
+    pub shape: Shape,
+    /// (staging table, CREATE, INSERT ... SELECT) when a `set` reads the row.
+    pub staging: Option<(String, String, String)>,
+    /// Loaded with the target's triggers and foreign-key checks (`triggers = "fire"`).
+    pub fire: bool,
+    /// `COPY <into> (<columns>)`.
+    pub(super) copy_head: String,
+    pub(super) freeze: bool,
+}
+
+/// A table of the export that is not loaded.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Skipped {
+    pub table: String,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Plan {
+    pub schema: String,
+    /// The datasets, in load order (parents first).
+    pub tables: Vec<TableLoad>,
+    /// The target tables loaded, in load order, each once.
+    pub targets: Vec<String>,
+    pub skipped: Vec<Skipped>,
+    pub warnings: Vec<String>,
+    /// Reasons to refuse before any write.
+    pub errors: Vec<String>,
+    /// `schema.table` of tables outside the import that TRUNCATE ... CASCADE reaches.
+    pub cascade: Vec<(String, String)>,
+    /// Sequences set after the load, one statement each.
+    pub sequences: Vec<SequenceReset>,
+    /// Binary COPY was allowed (`--copy-format auto`).
+    pub binary: bool,
+    /// How NULL is spelled in the files.
+    pub nulls: NullStyle,
+    /// Foreign keys checked for orphan rows before COMMIT: every one that involves an
+    /// imported table, as child or parent (the replica role skipped their checks).
+    pub orphan_checks: Vec<OrphanCheck>,
+    pub allow_orphans: bool,
+    /// ANALYZE the loaded tables before COMMIT, so the first queries have statistics.
+    pub analyze: bool,
+    /// End with ROLLBACK: a rehearsal of the whole load.
+    pub rehearse: bool,
+    /// (table, DROP, CREATE) for each secondary index rebuilt around the load.
+    pub indexes: Vec<(String, String, String)>,
+    /// The mapping's `[import] before` and `after` hooks.
+    pub before: Vec<String>,
+    pub after: Vec<String>,
+    /// `set` values evaluated once.
+    pub constants: Vec<Constant>,
+    /// Foreign-key cycles broken to order the load, in words.
+    pub cycles: Vec<String>,
+    /// A fired table loads before a parent through a DEFERRABLE key: checks wait for
+    /// COMMIT (`SET CONSTRAINTS ALL DEFERRED`).
+    pub deferred: bool,
+    /// Hooks or fired triggers may add or remove rows: the loaded tables are counted
+    /// after them, and the difference recorded for verify.
+    pub count_after: bool,
+    /// The mapping's steps, in words, for `--dry-run` and the journal.
+    pub mapping_steps: Vec<String>,
+}
+
+/// A foreign key to check before COMMIT, with the child's primary key to name rows by.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OrphanCheck {
+    pub fk: ForeignKey,
+    pub keys: Vec<String>,
+}
+
+impl Plan {
+    /// The sequences that columns of `table` take values from.
+    pub fn sequences_of<'a>(&'a self, table: &'a str) -> impl Iterator<Item = &'a SequenceReset> {
+        self.sequences
+            .iter()
+            .filter(move |q| q.columns.iter().any(|(t, _)| t == table))
+    }
+}
+
+/// Build the plan. `inputs` in manifest order; `answers`: the target's answers about the
+/// mapping's `set` expressions (`compute::Question`s put by `questions`).
+pub fn build(
+    inputs: &[TableInput],
+    cat: &Catalog,
+    mapping: &Mapping,
+    opts: &Options,
+    answers: &[Answer],
+) -> Plan {
+    let mut plan = Plan {
+        schema: opts.schema.clone(),
+        tables: Vec::new(),
+        targets: Vec::new(),
+        skipped: Vec::new(),
+        warnings: Vec::new(),
+        errors: Vec::new(),
+        cascade: Vec::new(),
+        sequences: Vec::new(),
+        binary: opts.binary,
+        nulls: if opts.legacy {
+            NullStyle::EmptyUnquoted
+        } else {
+            NullStyle::Marker
+        },
+        orphan_checks: Vec::new(),
+        allow_orphans: opts.allow_orphans,
+        analyze: opts.analyze,
+        rehearse: opts.rehearse,
+        indexes: Vec::new(),
+        before: mapping.hooks().before.clone(),
+        after: mapping.hooks().after.clone(),
+        constants: Vec::new(),
+        cycles: Vec::new(),
+        deferred: false,
+        count_after: false,
+        mapping_steps: Vec::new(),
+    };
+    let mut loads = Vec::new();
+    for input in inputs {
+        if let Some(load) = dataset::dataset_load(input, cat, mapping, opts, answers, &mut plan) {
+            loads.push(load);
+        }
+    }
+    dataset::check_shared_targets(&loads, mapping, &mut plan.errors);
+
+    // Parents first; datasets of one target together, in manifest order.
+    let mut targets: Vec<String> = Vec::new();
+    for l in &loads {
+        if !targets.contains(&l.table) {
+            targets.push(l.table.clone());
+        }
+    }
+    let order = order::load_order(&targets, &cat.foreign_keys, &opts.schema);
+    plan.cycles = order.cycles.clone();
+    let fired: BTreeSet<&str> = loads
+        .iter()
+        .filter(|l| l.fire)
+        .map(|l| l.table.as_str())
+        .collect();
+    for fk in &order.early_children {
+        if !fired.contains(fk.child.as_str()) {
+            continue;
+        }
+        if fk.deferrable {
+            plan.deferred = true;
+        } else {
+            plan.errors.push(format!(
+                "table `{}` loads with its triggers (triggers = \"fire\") but a foreign-key \
+                 cycle makes it load before its parent `{}`, and {} is not DEFERRABLE: its \
+                 check would fail",
+                fk.child,
+                fk.parent,
+                fk.describe()
+            ));
+        }
+    }
+    let mut ordered = Vec::new();
+    for t in &order.tables {
+        ordered.extend(loads.iter().filter(|l| &l.table == t).cloned());
+    }
+    plan.tables = ordered;
+    plan.targets = order.tables;
+
+    if opts.rebuild_indexes {
+        for t in &plan.targets {
+            if let Some(pg) = cat.tables.get(t) {
+                for (name, def) in &pg.secondary_indexes {
+                    plan.indexes.push((
+                        t.clone(),
+                        format!("DROP INDEX {}", qualified(&opts.schema, name)),
+                        def.clone(),
+                    ));
+                }
+            }
+        }
+    }
+    plan.count_after =
+        !plan.before.is_empty() || !plan.after.is_empty() || plan.tables.iter().any(|t| t.fire);
+    plan.mapping_steps = report::mapping_steps(&plan, inputs);
+    plan.cascade = checks::cascade_reach(&cat.foreign_keys, &opts.schema, &plan.targets);
+    plan.sequences = sequences::sequence_resets(cat, &opts.schema, &plan.tables, inputs, mapping);
+    for seq in plan.sequences.iter().filter(|s| !s.owned) {
+        plan.warnings.push(format!(
+            "sequence {} is not owned by the importing role: it is reset with setval, which a \
+             rollback does not undo; the import puts it back if it fails, but not after kill -9 \
+             or a lost connection (hint: import as the owner, or ALTER SEQUENCE ... OWNER TO)",
+            seq.sequence
+        ));
+    }
+    plan.orphan_checks = cat
+        .foreign_keys
+        .iter()
+        .filter(|fk| fk.touches(&opts.schema, &plan.targets))
+        .map(|fk| OrphanCheck {
+            keys: cat
+                .tables
+                .get(&fk.child)
+                .filter(|_| fk.child_schema == opts.schema)
+                .map(|t| t.primary_key.clone())
+                .unwrap_or_default(),
+            fk: fk.clone(),
+        })
+        .collect();
+    plan
+}
+
+/// What planning one dataset again needs, once its real facts are known (`migrate`
+/// plans the whole import before the export has read anything, then each dataset's COPY
+/// from its finished files).
+#[derive(Debug, Clone)]
+pub struct Replan {
+    pub catalog: Catalog,
+    pub mapping: Mapping,
+    pub options: Options,
+    pub answers: Vec<Answer>,
+}
+
+impl Replan {
+    /// The COPYs of one dataset from its finished files and facts, within `full` (the
+    /// plan being run: its constants keep their slots); or the refusals its facts call
+    /// for, before anything of it is written.
+    pub fn copies(
+        &self,
+        input: &TableInput,
+        full: &Plan,
+        as_csv: &BTreeSet<String>,
+    ) -> Result<Vec<Copy>, Vec<String>> {
+        let single = build(
+            std::slice::from_ref(input),
+            &self.catalog,
+            &self.mapping,
+            &self.options,
+            &self.answers,
+        );
+        if !single.errors.is_empty() {
+            return Err(single.errors);
+        }
+        let Some(t) = single.tables.first() else {
+            return Ok(Vec::new());
+        };
+        let mut t = t.clone();
+        for slot in t.shape.constants.iter_mut() {
+            let c = &single.constants[*slot];
+            *slot = full
+                .constants
+                .iter()
+                .position(|f| f.table == c.table && f.column == c.column)
+                .unwrap_or(*slot);
+        }
+        Ok(t.copies(as_csv, full.nulls))
+    }
+}
+
+/// The `set` expressions of every dataset whose target exists, for the target to
+/// answer before the plan is made (`db::postgres::probe_sets`).
+pub fn questions(inputs: &[TableInput], cat: &Catalog, mapping: &Mapping) -> Vec<Question> {
+    let mut out = Vec::new();
+    for input in inputs {
+        let dataset = &input.spec.name;
+        let Some(map) = mapping.table(dataset) else {
+            continue;
+        };
+        let table = mapping.target_table(dataset);
+        let Some(target) = cat.tables.get(&table) else {
+            continue;
+        };
+        let stage: Vec<(String, bool)> = input
+            .header
+            .iter()
+            .map(|h| {
+                let t = mapping.target_column(dataset, h);
+                let replaced = map.set.contains_key(&t);
+                (t, replaced)
+            })
+            .collect();
+        for (column, expr) in &map.set {
+            let Some(col) = target.columns.iter().find(|c| &c.name == column) else {
+                continue;
+            };
+            out.push(Question {
+                dataset: dataset.clone(),
+                table: table.clone(),
+                column: column.clone(),
+                expr: expr.clone(),
+                type_sql: col.type_sql.clone(),
+                stage: stage.clone(),
+            });
+        }
+    }
+    out
+}

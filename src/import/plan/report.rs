@@ -1,0 +1,169 @@
+//! PURE: the plan in words (the mapping's steps, for `--dry-run` and the journal) and as
+//! `--dry-run --json` prints it.
+
+use std::collections::BTreeSet;
+
+use serde::Serialize;
+
+use crate::import::compute::Kind;
+
+use super::{Plan, Skipped, Statement, TableInput};
+
+/// At most `n` characters of `s` on one line, for messages.
+pub fn shorten(s: &str, n: usize) -> String {
+    let one: String = s.split_whitespace().collect::<Vec<_>>().join(" ");
+    match one.char_indices().nth(n) {
+        Some((i, _)) => format!("{}…", &one[..i]),
+        None => one,
+    }
+}
+
+/// The plan as `--dry-run --json` shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct PlanReport {
+    pub target_database: String,
+    pub schema: String,
+    pub tables: Vec<TableReport>,
+    pub skipped: Vec<Skipped>,
+    pub cascade: Vec<String>,
+    pub mapping: Vec<String>,
+    pub errors: Vec<String>,
+    pub warnings: Vec<String>,
+    pub sql: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TableReport {
+    pub dataset: String,
+    pub table: String,
+    pub rows: Option<u64>,
+    pub bytes: Option<u64>,
+    pub files: Vec<String>,
+    pub columns: Vec<String>,
+    pub copy_format: &'static str,
+    pub csv_reason: Option<String>,
+    pub sequences: Vec<String>,
+    pub triggers: &'static str,
+}
+
+impl Plan {
+    /// What `--dry-run --json` prints.
+    pub fn report(&self, target_db: &str) -> PlanReport {
+        PlanReport {
+            target_database: target_db.to_string(),
+            schema: self.schema.clone(),
+            tables: self
+                .tables
+                .iter()
+                .map(|t| TableReport {
+                    dataset: t.dataset.clone(),
+                    table: t.table.clone(),
+                    rows: t.expected_rows,
+                    bytes: t.bytes,
+                    files: t.files.iter().map(|f| f.file.clone()).collect(),
+                    columns: t.target_columns.clone(),
+                    copy_format: if t.binary_types.is_some() {
+                        "binary"
+                    } else {
+                        "csv"
+                    },
+                    csv_reason: t.csv_reason.clone(),
+                    sequences: self
+                        .sequences_of(&t.table)
+                        .map(|q| q.sequence.clone())
+                        .collect(),
+                    triggers: if t.fire { "fire" } else { "off" },
+                })
+                .collect(),
+            skipped: self.skipped.clone(),
+            cascade: self
+                .cascade
+                .iter()
+                .map(|(s, t)| format!("{s}.{t}"))
+                .collect(),
+            mapping: self.mapping_steps.clone(),
+            errors: self.errors.clone(),
+            warnings: self.warnings.clone(),
+            sql: self
+                .statements(&BTreeSet::new())
+                .iter()
+                .map(Statement::text)
+                .collect(),
+        }
+    }
+}
+
+/// The mapping's steps in words, for `--dry-run` and the journal.
+pub(super) fn mapping_steps(plan: &Plan, inputs: &[TableInput]) -> Vec<String> {
+    let mut out = Vec::new();
+    for t in &plan.tables {
+        let spec = inputs
+            .iter()
+            .find(|i| i.spec.name == t.dataset)
+            .map(|i| &i.spec);
+        let from = match spec {
+            Some(s) if s.query.is_some() => format!(
+                "query `{}` ({})",
+                t.dataset,
+                shorten(s.query.as_deref().unwrap_or_default(), 60)
+            ),
+            _ => format!("`{}`", t.dataset),
+        };
+        if t.dataset != t.table || spec.is_some_and(|s| s.query.is_some()) {
+            out.push(format!("map: {from} -> table `{}`", t.table));
+        }
+        if let Some(filter) = spec.and_then(|s| s.filter.as_deref()) {
+            out.push(format!(
+                "where: `{}` was exported with WHERE {filter}",
+                t.dataset
+            ));
+        }
+        for (c, to) in t.columns.iter().zip(&t.target_columns) {
+            if c != to {
+                out.push(format!(
+                    "rename: `{}`.`{c}` -> `{}`.`{to}`",
+                    t.dataset, t.table
+                ));
+            }
+        }
+        for s in &t.sets {
+            let how = match (s.kind, &t.staging) {
+                (Kind::Once, None) => {
+                    "evaluated once, after the before hooks, sent with every row".to_string()
+                }
+                (_, Some((stage, _, _))) => format!("per row, through staging table `{stage}`"),
+                (Kind::PerRow, None) => "per row".to_string(),
+            };
+            let replaces = if s.replaces {
+                "; replaces the CSV value"
+            } else {
+                ""
+            };
+            out.push(format!(
+                "set: `{}`.`{}` = {} ({how}{replaces})",
+                t.table,
+                s.column,
+                shorten(&s.expr, 80)
+            ));
+        }
+        if t.fire {
+            out.push(format!(
+                "triggers: `{}` loads with its triggers and foreign-key checks (triggers = \"fire\")",
+                t.table
+            ));
+        }
+    }
+    if plan.targets.len() > 1 {
+        out.push(format!(
+            "load order (parents first): {}",
+            plan.targets.join(", ")
+        ));
+    }
+    for c in &plan.cycles {
+        out.push(format!("cycle broken: {c}"));
+    }
+    if plan.deferred {
+        out.push("foreign-key checks of the cycle deferred to COMMIT (DEFERRABLE)".into());
+    }
+    out
+}

@@ -1,0 +1,137 @@
+//! PURE: where the mapping's `set` values are computed. An expression that reads no
+//! column and is not volatile is a constant, evaluated once and sent with every row; any
+//! other makes the dataset load through a staging table and `INSERT ... SELECT`.
+
+use std::collections::BTreeMap;
+
+use crate::db::catalog::PgTable;
+use crate::db::sql::pg::{ident, qualified};
+use crate::import::compute::{self, Answer, Kind};
+
+use super::{Constant, Options, Plan, SetColumn, TableLoad};
+
+/// The `set` columns of one dataset, as the target answered about them (once or per
+/// row); an expression the target rejects, or that names a generated column, is refused.
+pub(super) fn set_columns(
+    here: &str,
+    dataset: &str,
+    target: &PgTable,
+    sets_named: &BTreeMap<String, String>,
+    target_columns: &[String],
+    answers: &[Answer],
+    errors: &mut Vec<String>,
+) -> Vec<SetColumn> {
+    let mut sets = Vec::new();
+    for (column, expr) in sets_named {
+        let Some(col) = target.columns.iter().find(|c| &c.name == column) else {
+            continue;
+        };
+        let kind = match answers
+            .iter()
+            .find(|a| a.dataset == dataset && &a.column == column)
+        {
+            Some(a) => match &a.kind {
+                Ok(k) => *k,
+                Err(e) => {
+                    errors.push(format!(
+                        "{here}: set `{column}` = {expr}: PostgreSQL rejects it: {e}"
+                    ));
+                    continue;
+                }
+            },
+            None => {
+                errors.push(format!(
+                    "{here}: set `{column}` = {expr}: not checked against the target"
+                ));
+                continue;
+            }
+        };
+        if col.generated {
+            errors.push(format!(
+                "{here}: set `{column}`: a generated column in the target, which cannot be written"
+            ));
+        }
+        sets.push(SetColumn {
+            column: column.clone(),
+            expr: expr.clone(),
+            type_sql: col.type_sql.clone(),
+            kind,
+            replaces: target_columns.contains(column),
+        });
+    }
+    sets
+}
+
+/// Route `sets` into `load`: through a staging table when any is per row, else as
+/// constants appended to each row of the COPY (their slots in `plan.constants`).
+pub(super) fn route(
+    load: &mut TableLoad,
+    sets: Vec<SetColumn>,
+    target: &PgTable,
+    target_columns: &[String],
+    keep: &[bool],
+    opts: &Options,
+    plan: &mut Plan,
+) {
+    let table = load.table.clone();
+    let staged = sets.iter().any(|s| s.kind == Kind::PerRow);
+    let stage_name = format!(
+        "pgconverge_stage_{}",
+        plan.tables.len() + plan.skipped.len()
+    );
+    if staged {
+        let stage_cols: Vec<(String, bool)> = target_columns
+            .iter()
+            .zip(keep)
+            .map(|(c, k)| (c.clone(), !k))
+            .collect();
+        let kept: Vec<String> = target_columns
+            .iter()
+            .zip(keep)
+            .filter(|(_, k)| **k)
+            .map(|(c, _)| c.clone())
+            .collect();
+        let exprs: Vec<(String, String, String)> = sets
+            .iter()
+            .map(|s| (s.column.clone(), s.expr.clone(), s.type_sql.clone()))
+            .collect();
+        let identity = kept.iter().chain(exprs.iter().map(|(c, _, _)| c)).any(|c| {
+            target
+                .columns
+                .iter()
+                .any(|t| &t.name == c && t.identity == "a")
+        });
+        load.staging = Some((
+            stage_name.clone(),
+            compute::stage_create_sql(&stage_name, &opts.schema, &table, &stage_cols),
+            compute::insert_sql(&stage_name, &opts.schema, &table, &kept, &exprs, identity),
+        ));
+        load.set_copy_target(&ident(&stage_name), target_columns, &[]);
+    } else {
+        load.shape.keep = keep.to_vec();
+        let mut extra = Vec::new();
+        for s in &sets {
+            let not_null = target
+                .columns
+                .iter()
+                .any(|c| c.name == s.column && c.not_null);
+            load.shape.constants.push(plan.constants.len());
+            plan.constants.push(Constant {
+                table: table.clone(),
+                column: s.column.clone(),
+                expr: s.expr.clone(),
+                sql: compute::evaluate_sql(&s.expr, &s.type_sql),
+                not_null,
+            });
+            extra.push(s.column.clone());
+        }
+        let sent: Vec<String> = target_columns
+            .iter()
+            .zip(keep)
+            .filter(|(_, k)| **k)
+            .map(|(c, _)| c.clone())
+            .collect();
+        load.set_copy_target(&qualified(&opts.schema, &table), &sent, &extra);
+    }
+    load.sets = sets;
+}

@@ -1,0 +1,387 @@
+//! PURE: the plan spelled out as SQL, in the order it runs: BEGIN, the session settings,
+//! TRUNCATE, the hooks, each dataset's COPY (or staging and INSERT), the sequence resets,
+//! the checks, COMMIT. One list that `--dry-run` prints, the journal records and the
+//! executor runs; nothing here decides what is loaded (that is `build`'s).
+
+use std::collections::BTreeSet;
+
+use crate::codec::adapt::Adapt;
+use crate::codec::csv::NullStyle;
+use crate::codec::pgbinary::BinType;
+use crate::db::sql::pg::{ident, qualified};
+
+use super::{Constant, OrphanCheck, Plan, REPLICATION_ROLE_HINT, Shape, TableLoad, shorten};
+
+/// How a COPY's data is fed from its file.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Feed {
+    /// The file's bytes as they are (`FORMAT csv`).
+    Csv,
+    /// Each record re-encoded as CSV after these adaptations, shaped (`FORMAT csv`).
+    Rewrite(Vec<Adapt>, Shape),
+    /// Each record adapted, shaped, then converted to a binary tuple (`FORMAT binary`).
+    Binary(Vec<BinType>, Vec<Adapt>, Shape),
+}
+
+/// One COPY of one file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Copy {
+    pub dataset: String,
+    /// The target table (what progress and messages name).
+    pub table: String,
+    pub file: String,
+    /// What the manifest says of the file: the feeder hashes the bytes it sends and
+    /// refuses a file that changed after the pre-pass, and bounds a record's length.
+    pub sha256: Option<String>,
+    pub longest: Option<u64>,
+    pub sql: String,
+    pub feed: Feed,
+    /// The last file of its dataset: its rows are then checked and reported.
+    pub last: bool,
+    /// Rows the whole dataset must have received (the manifest's count).
+    pub expected_rows: Option<u64>,
+    /// The CSV header's columns, and the positions of the primary key among them: an
+    /// error names a row by its key, a value by its column.
+    pub columns: Vec<String>,
+    pub key: Vec<usize>,
+    /// A partitioned target's partitions, to name when a row fits none.
+    pub partitions: Vec<String>,
+    /// Into a staging table: the dataset is reported once its INSERT has run.
+    pub staged: bool,
+}
+
+/// One step of the import, in order. The transaction is opened by `Begin` and ends with
+/// `Commit`; everything between runs inside it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Statement {
+    Begin,
+    /// SQL run as it is; `context` says what it is for in an error.
+    Sql {
+        sql: String,
+        context: String,
+        /// Said when the server answers "permission denied" (SQLSTATE 42501).
+        hint_if_denied: Option<&'static str>,
+    },
+    /// Evaluate a `set` constant once (`Plan::constants[slot]`).
+    Evaluate {
+        slot: usize,
+        constant: Constant,
+    },
+    Copy(Copy),
+    /// Move a staged dataset into its target, computing the `set` columns per row.
+    Insert {
+        dataset: String,
+        table: String,
+        sql: String,
+        expected_rows: Option<u64>,
+    },
+    /// Count the loaded tables after hooks and fired triggers, to record how many rows
+    /// they added or removed.
+    CountRows {
+        schema: String,
+        tables: Vec<String>,
+    },
+    /// Count a foreign key's orphan rows; any refuses the COMMIT unless `allow`.
+    CheckOrphans {
+        check: OrphanCheck,
+        allow: bool,
+    },
+    /// Record the transaction's id and backend pid: if the connection is lost during
+    /// COMMIT, they let the import ask the server what became of it.
+    RecordXid,
+    Commit,
+    /// The end of a rehearsal (`--rehearse`): everything ran, nothing is kept.
+    Rollback,
+}
+
+impl Statement {
+    /// The statement as printed by `--dry-run` and written to the journal.
+    pub fn text(&self) -> String {
+        match self {
+            Statement::Begin => "BEGIN".into(),
+            Statement::Sql { sql, .. } => sql.clone(),
+            Statement::Evaluate { constant, .. } => format!(
+                "{}  -- set {}.{} once",
+                constant.sql, constant.table, constant.column
+            ),
+            Statement::Copy(c) => format!("{}  -- from {}", c.sql, c.file),
+            Statement::Insert { sql, .. } => sql.clone(),
+            Statement::CountRows { tables, .. } => {
+                format!(
+                    "SELECT count(*) ...  -- rows of {} after hooks and triggers",
+                    tables.join(", ")
+                )
+            }
+            Statement::CheckOrphans { check, .. } => check.fk.orphan_count_sql(),
+            Statement::RecordXid => "SELECT txid_current(), pg_backend_pid()".into(),
+            Statement::Commit => "COMMIT".into(),
+            Statement::Rollback => "ROLLBACK  -- a rehearsal: nothing is kept".into(),
+        }
+    }
+
+    pub(super) fn sql(sql: impl Into<String>, context: impl Into<String>) -> Statement {
+        Statement::Sql {
+            sql: sql.into(),
+            context: context.into(),
+            hint_if_denied: None,
+        }
+    }
+}
+
+/// Statements run before the COPYs, in the transaction, with what each is for.
+const SESSION: [(&str, &str); 3] = [
+    (
+        "SET LOCAL session_replication_role = replica",
+        "loading without triggers and foreign-key checks",
+    ),
+    // The export wrote MySQL TIMESTAMP values in UTC; timestamptz columns must read them so.
+    ("SET LOCAL TimeZone = 'UTC'", "reading timestamps as UTC"),
+    // Index rebuilds (--rebuild-indexes) sort in memory rather than on disk.
+    (
+        "SET LOCAL maintenance_work_mem = '256MB'",
+        "setting maintenance_work_mem",
+    ),
+];
+
+pub(super) const ORIGIN: &str = "SET LOCAL session_replication_role = origin";
+pub(super) const REPLICA: &str = "SET LOCAL session_replication_role = replica";
+
+impl Plan {
+    /// The whole import, as executed. `as_csv` names datasets that must load as CSV even
+    /// though they have binary converters (a value outside the converters' exact forms
+    /// was found in an earlier attempt).
+    pub fn statements(&self, as_csv: &BTreeSet<String>) -> Vec<Statement> {
+        let mut out = vec![Statement::Begin];
+        for (i, (sql, context)) in SESSION.iter().enumerate() {
+            out.push(Statement::Sql {
+                sql: sql.to_string(),
+                context: context.to_string(),
+                hint_if_denied: (i == 0).then_some(REPLICATION_ROLE_HINT),
+            });
+        }
+        if let Some(sql) = crate::db::sql::pg::search_path(&self.schema) {
+            out.push(Statement::sql(
+                sql,
+                "putting the target schema first (hooks and set expressions name its tables unqualified)",
+            ));
+        }
+        if self.deferred {
+            out.push(Statement::sql(
+                "SET CONSTRAINTS ALL DEFERRED",
+                "deferring foreign-key checks of a cycle to COMMIT",
+            ));
+        }
+        if !self.targets.is_empty() {
+            out.push(Statement::sql(
+                format!("TRUNCATE {} CASCADE", self.target_list()),
+                "truncating the imported tables",
+            ));
+        }
+        for (table, drop, _) in &self.indexes {
+            out.push(Statement::sql(
+                drop,
+                format!("dropping an index of `{table}` for the rebuild"),
+            ));
+        }
+        hooks(&mut out, "before", &self.before, true);
+        for (slot, c) in self.constants.iter().enumerate() {
+            out.push(Statement::Evaluate {
+                slot,
+                constant: c.clone(),
+            });
+        }
+        for t in &self.tables {
+            if t.fire {
+                out.push(Statement::sql(
+                    ORIGIN,
+                    format!(
+                        "loading `{}` with its triggers (triggers = \"fire\")",
+                        t.table
+                    ),
+                ));
+            }
+            if let Some((_, create, _)) = &t.staging {
+                out.push(Statement::sql(
+                    create,
+                    format!("creating the staging table of `{}`", t.dataset),
+                ));
+            }
+            out.extend(
+                t.copies(as_csv, self.nulls)
+                    .into_iter()
+                    .map(Statement::Copy),
+            );
+            if let Some((stage, _, insert)) = &t.staging {
+                out.push(Statement::Insert {
+                    dataset: t.dataset.clone(),
+                    table: t.table.clone(),
+                    sql: insert.clone(),
+                    expected_rows: t.expected_rows,
+                });
+                out.push(Statement::sql(
+                    format!("DROP TABLE {}", ident(stage)),
+                    format!("dropping the staging table of `{}`", t.dataset),
+                ));
+            }
+            if t.fire {
+                out.push(Statement::sql(
+                    REPLICA,
+                    format!("back to loading without triggers after `{}`", t.table),
+                ));
+            }
+        }
+        for (table, _, create) in &self.indexes {
+            out.push(Statement::sql(
+                create,
+                format!("rebuilding an index of `{table}`"),
+            ));
+        }
+        for seq in &self.sequences {
+            out.push(Statement::sql(
+                &seq.sql,
+                format!("setting sequence {}", seq.sequence),
+            ));
+        }
+        hooks(&mut out, "after", &self.after, false);
+        if self.count_after {
+            out.push(Statement::CountRows {
+                schema: self.schema.clone(),
+                tables: self.targets.clone(),
+            });
+        }
+        for check in &self.orphan_checks {
+            out.push(Statement::CheckOrphans {
+                check: check.clone(),
+                allow: self.allow_orphans,
+            });
+        }
+        if self.rehearse {
+            out.push(Statement::Rollback);
+            return out;
+        }
+        if self.analyze && !self.targets.is_empty() {
+            out.push(Statement::sql(
+                format!("ANALYZE {}", self.target_list()),
+                "analysing the loaded tables",
+            ));
+        }
+        out.push(Statement::RecordXid);
+        out.push(Statement::Commit);
+        out
+    }
+
+    /// Every loaded target table, schema-qualified and quoted, comma-separated (what
+    /// TRUNCATE and ANALYZE name).
+    pub(super) fn target_list(&self) -> String {
+        let list: Vec<String> = self
+            .targets
+            .iter()
+            .map(|t| qualified(&self.schema, t))
+            .collect();
+        list.join(", ")
+    }
+}
+
+/// The `[import]` hooks of one kind, with the target's triggers and checks on (they are
+/// the application's own statements); `back` returns to loading without them.
+fn hooks(out: &mut Vec<Statement>, kind: &str, list: &[String], back: bool) {
+    if list.is_empty() {
+        return;
+    }
+    out.push(Statement::sql(
+        ORIGIN,
+        format!("running the {kind} hooks with triggers on"),
+    ));
+    for (i, sql) in list.iter().enumerate() {
+        out.push(Statement::sql(
+            sql,
+            format!("[import] {kind} hook #{} ({})", i + 1, shorten(sql, 80)),
+        ));
+    }
+    if back {
+        out.push(Statement::sql(
+            REPLICA,
+            format!("back to loading without triggers after the {kind} hooks"),
+        ));
+    }
+}
+
+impl TableLoad {
+    /// One COPY per file of the dataset, binary or CSV as decided (`as_csv`: datasets
+    /// forced to CSV after a value outside the binary converters' forms).
+    pub fn copies(&self, as_csv: &BTreeSet<String>, nulls: NullStyle) -> Vec<Copy> {
+        let binary = self
+            .binary_types
+            .as_ref()
+            .filter(|_| !as_csv.contains(&self.dataset));
+        let adapted = self.adapts.iter().any(|a| *a != Adapt::None) || !self.shape.is_identity();
+        let (sql, feed) = match binary {
+            Some(types) => (
+                self.binary_sql(),
+                Feed::Binary(types.clone(), self.adapts.clone(), self.shape.clone()),
+            ),
+            None if adapted => (
+                self.rewrite_sql(),
+                Feed::Rewrite(self.adapts.clone(), self.shape.clone()),
+            ),
+            None => (self.csv_sql(nulls == NullStyle::EmptyUnquoted), Feed::Csv),
+        };
+        self.files
+            .iter()
+            .enumerate()
+            .map(|(i, file)| Copy {
+                dataset: self.dataset.clone(),
+                table: self.table.clone(),
+                file: file.file.clone(),
+                sha256: file.sha256.clone(),
+                longest: file.longest,
+                sql: sql.clone(),
+                feed: feed.clone(),
+                last: i + 1 == self.files.len(),
+                expected_rows: self.expected_rows,
+                columns: self.columns.clone(),
+                key: self.key.clone(),
+                partitions: self.partitions.clone(),
+                staged: self.staging.is_some(),
+            })
+            .collect()
+    }
+
+    /// COPY into `into` (a qualified table, or a staging table) with the columns sent
+    /// and the constants added.
+    pub(super) fn set_copy_target(&mut self, into: &str, sent: &[String], extra: &[String]) {
+        let cols: Vec<String> = sent.iter().chain(extra).map(|c| ident(c)).collect();
+        self.copy_head = format!("COPY {into} ({})", cols.join(", "));
+    }
+
+    fn freeze(&self) -> &'static str {
+        if self.freeze { ", FREEZE true" } else { "" }
+    }
+
+    fn binary_sql(&self) -> String {
+        format!(
+            "{} FROM STDIN (FORMAT binary{})",
+            self.copy_head,
+            self.freeze()
+        )
+    }
+
+    /// The file as it is: in the old scripts' dialect NULL is an unquoted empty field.
+    fn csv_sql(&self, legacy: bool) -> String {
+        let null = if legacy { "" } else { ", NULL E'\\\\N'" };
+        format!(
+            "{} FROM STDIN (FORMAT csv, HEADER true{null}{})",
+            self.copy_head,
+            self.freeze()
+        )
+    }
+
+    /// A rewritten stream, always in pgconverge's dialect.
+    fn rewrite_sql(&self) -> String {
+        format!(
+            "{} FROM STDIN (FORMAT csv, HEADER true, NULL E'\\\\N'{})",
+            self.copy_head,
+            self.freeze()
+        )
+    }
+}
