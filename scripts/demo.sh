@@ -3,12 +3,13 @@
 #   servers up -> demo data in MariaDB -> matching schema in PostgreSQL ->
 #   log-run started -> export alkemio -> import -> verify --source -> log-run completed.
 # Never touches a real database: it works on $DEMO_DB (default pgconverge_demo), which
-# it drops and recreates on both servers, in $DEMO_DIR (default ./demo-run).
+# it drops and recreates on both servers (with $PGCONVERGE_TEST_PREFIX in front of the
+# name when set), in $DEMO_DIR (default ./demo-run).
 # PGCONVERGE_BIN runs a given binary instead of building the release one.
 set -euo pipefail
 
 root="$(cd "$(dirname "$0")/.." && pwd)"
-DB="${DEMO_DB:-pgconverge_demo}"
+DB="${PGCONVERGE_TEST_PREFIX:-}${DEMO_DB:-pgconverge_demo}"
 DIR="${DEMO_DIR:-$root/demo-run}"
 USERS="${DEMO_USERS:-500}"
 

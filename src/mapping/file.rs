@@ -168,10 +168,10 @@ impl MappingFile {
     pub fn parse(text: &str, origin: &str) -> Result<MappingFile> {
         let file: MappingFile = toml::from_str(text)
             .map_err(|e| anyhow!("mapping file {origin}: {}", e.to_string().trim_end()))
-            .hint("the keys are listed under \"Mapping file reference\" in the README")?;
+            .hint("the keys are listed under \"Reference\" in docs/mapping.md")?;
         file.check()
             .map_err(|e| anyhow!("mapping file {origin}: {e}"))
-            .hint("the keys are listed under \"Mapping file reference\" in the README")?;
+            .hint("the keys are listed under \"Reference\" in docs/mapping.md")?;
         Ok(file)
     }
 

@@ -1,7 +1,7 @@
 //! PURE: the one form each value takes before `verify --deep` compares it, whichever
 //! side it comes from — PostgreSQL's text output, the export's CSV text, or a live MySQL
 //! value read through the binary protocol (never through the export's encoder, so that
-//! a bug there cannot hide itself). The rules are the README's "How --deep compares":
+//! a bug there cannot hide itself). The rules are docs/commands.md's "verify --deep" table:
 //! timestamps at the lower precision of the two columns, numerics by value, floats by
 //! their exact binary value, booleans and MySQL's truth, UUIDs case-folded, bytes as
 //! bytes, `json` byte-exact, `jsonb` by meaning, `char(n)` without trailing blanks, and

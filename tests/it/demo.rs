@@ -26,7 +26,9 @@ fn the_demo_script_runs_the_whole_job() {
     let o = cmd
         .arg(script)
         .current_dir(w.path())
+        // DEMO_DB is the world's database, which carries the prefix already.
         .env("DEMO_DB", &w.db)
+        .env_remove("PGCONVERGE_TEST_PREFIX")
         .env("DEMO_DIR", w.path())
         .env("DEMO_USERS", "50")
         .env("CARGO_TARGET_DIR", &link)

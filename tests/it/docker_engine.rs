@@ -76,7 +76,8 @@ impl Containers {
     fn new(test: &str) -> Containers {
         Containers {
             prefix: format!(
-                "pgc_{test}_{}_{}",
+                "{}pgc_{test}_{}_{}",
+                crate::harness::test_prefix(),
                 std::process::id(),
                 N.fetch_add(1, Ordering::SeqCst)
             ),

@@ -1,9 +1,24 @@
 //! The documents a new user reads hold only links that work in a fresh clone: every
-//! Markdown link points at a file of the repository, none outside it or on the web.
+//! Markdown link points at a file of the repository, none outside it or on the web; the
+//! README stays a guide read in minutes, and links every reference page in `docs/`.
 
-use std::path::{Component, Path};
+use std::path::{Component, Path, PathBuf};
 
-const DOCS: [&str; 3] = ["README.md", "ARCHITECTURE.md", "docs/DESIGN.md"];
+/// The README stays a guide: the reference lives in `docs/`.
+const README_MAX_LINES: usize = 400;
+
+/// Every document: the README, ARCHITECTURE.md and each page of `docs/`.
+fn documents(root: &Path) -> Vec<PathBuf> {
+    let mut out = vec![root.join("README.md"), root.join("ARCHITECTURE.md")];
+    let mut pages: Vec<PathBuf> = std::fs::read_dir(root.join("docs"))
+        .expect("docs/")
+        .map(|e| e.expect("docs/ entry").path())
+        .filter(|p| p.extension().is_some_and(|x| x == "md"))
+        .collect();
+    pages.sort();
+    out.extend(pages);
+    out
+}
 
 /// The targets of the inline Markdown links `[text](target)` in `text`.
 fn links(text: &str) -> Vec<String> {
@@ -21,8 +36,8 @@ fn links(text: &str) -> Vec<String> {
 #[test]
 fn documents_link_only_to_files_in_the_repository() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    for doc in DOCS {
-        let path = root.join(doc);
+    for path in documents(root) {
+        let doc = path.strip_prefix(root).unwrap().display().to_string();
         let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{doc}: {e}"));
         assert!(
             !text.contains("../shared/"),
@@ -54,6 +69,28 @@ fn documents_link_only_to_files_in_the_repository() {
     // The README points at the design document the project carries.
     let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
     assert!(links(&readme).iter().any(|l| l == "docs/DESIGN.md"));
+}
+
+#[test]
+fn the_readme_is_a_short_guide_that_links_every_reference_page() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let lines = readme.lines().count();
+    assert!(
+        lines <= README_MAX_LINES,
+        "README.md has {lines} lines; keep it a guide of at most {README_MAX_LINES} and move \
+         reference into docs/"
+    );
+    let linked = links(&readme);
+    for page in documents(root).iter().skip(2) {
+        let rel = page.strip_prefix(root).unwrap().display().to_string();
+        assert!(
+            linked
+                .iter()
+                .any(|l| l.split('#').next() == Some(rel.as_str())),
+            "README.md does not link {rel}"
+        );
+    }
 }
 
 #[test]

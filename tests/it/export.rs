@@ -358,7 +358,11 @@ fn a_value_postgres_refuses_stops_the_export_naming_table_column_and_key() {
 #[test]
 fn passwords_never_reach_output_manifest_or_run_log() {
     let w = World::new("export_password");
-    let user = format!("u_{}", &w.db[w.db.len().saturating_sub(20)..]);
+    let user = format!(
+        "{}u_{}",
+        test_prefix(),
+        &w.db[w.db.len().saturating_sub(20)..]
+    );
     let secret = "Pw-never-shown-91";
     mysql_exec(
         None,

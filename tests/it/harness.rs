@@ -9,6 +9,13 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use mysql_async::prelude::*;
 
+/// A prefix put in front of every database, role and container the tests create
+/// (`PGCONVERGE_TEST_PREFIX`, default none), so they can share a server with names of
+/// their own.
+pub fn test_prefix() -> String {
+    std::env::var("PGCONVERGE_TEST_PREFIX").unwrap_or_default()
+}
+
 pub fn mysql_url() -> String {
     std::env::var("TEST_MYSQL_URL").unwrap_or_else(|_| "mysql://root@127.0.0.1:3306".into())
 }
@@ -144,7 +151,7 @@ impl World {
             })
             .take(30)
             .collect();
-        let db = format!("pgc_{short}_{}_{n}", std::process::id());
+        let db = format!("{}pgc_{short}_{}_{n}", test_prefix(), std::process::id());
         mysql_exec(
             None,
             &format!(

@@ -1,4 +1,4 @@
-//! What pgconverge guarantees under attack, crashes and damage (README "Reliability"):
+//! What pgconverge guarantees under attack, crashes and damage (docs/reliability.md):
 //! each test here failed before the fix it covers. Tampering, hostile names, swapped
 //! files, non-regular files, oversized records, lost connections, signals.
 
