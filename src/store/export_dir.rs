@@ -76,6 +76,23 @@ pub fn final_candidate(export: &NewExport, n: u32) -> PathBuf {
     PathBuf::from(name)
 }
 
+/// Whether a directory name is an export's: `YYYYMMDD_HHMMSS`, or `_N` after it when
+/// another export of the same second took the name.
+pub fn is_export_stamp(dir_name: &str) -> bool {
+    let (stamp, n) = match dir_name.get(15..) {
+        Some(rest) if rest.is_empty() => (dir_name, None),
+        Some(rest) => (&dir_name[..15], rest.strip_prefix('_')),
+        None => return false,
+    };
+    let b = stamp.as_bytes();
+    let digits = |r: std::ops::Range<usize>| b[r].iter().all(u8::is_ascii_digit);
+    b.len() == 15
+        && digits(0..8)
+        && b[8] == b'_'
+        && digits(9..15)
+        && n.is_none_or(|n| !n.is_empty() && n.bytes().all(|c| c.is_ascii_digit()))
+}
+
 /// The pid a temporary directory's name carries (`.<stamp>.partial-<pid>`).
 pub fn partial_pid(dir_name: &str) -> Option<u32> {
     dir_name
@@ -188,6 +205,25 @@ mod tests {
         let (log, sql) = import_files(Path::new("migration_log.jsonl"), "20261121_050607");
         assert_eq!(log, Path::new("./import_20261121_050607.log"));
         assert_eq!(sql, Path::new("./import_20261121_050607.sql"));
+    }
+
+    #[test]
+    fn export_stamps_are_recognised_by_their_shape() {
+        for (name, want) in [
+            ("20261121_050607", true),
+            ("20261121_050607_2", true),
+            ("20261121_050607_12", true),
+            ("20261121_050607_", false),
+            ("20261121_05060", false),
+            ("20261121-050607", false),
+            ("2026112a_050607", false),
+            (".20261121_050607.partial-12", false),
+            ("alkemio", false),
+            ("", false),
+            ("20261121_050607_x", false),
+        ] {
+            assert_eq!(is_export_stamp(name), want, "{name}");
+        }
     }
 
     #[test]

@@ -65,8 +65,10 @@ pub fn absolute(dir: &std::path::Path) -> String {
         .to_string()
 }
 
-/// Existing export directories (holding a manifest) near a path that does not exist:
-/// under its nearest existing ancestor (or `csv_exports`), closest spelling first.
+/// Existing exports near a path that does not exist: the stamp-named directories
+/// (holding a manifest) directly under its deepest existing parent, closest spelling
+/// first. Only that directory is searched: a mistyped `/tmp/nope/...` must not point at
+/// exports of some other project elsewhere under `/tmp`.
 pub fn nearest_exports(missing: &std::path::Path) -> Vec<String> {
     let mut base = missing.parent().map(|p| p.to_path_buf());
     while let Some(b) = &base {
@@ -77,26 +79,22 @@ pub fn nearest_exports(missing: &std::path::Path) -> Vec<String> {
     }
     let base = match base {
         Some(b) if !b.as_os_str().is_empty() => b,
-        _ => std::path::PathBuf::from("csv_exports"),
+        _ => std::path::PathBuf::from("."),
     };
-    let mut found = Vec::new();
-    let mut dirs = vec![(base, 0)];
-    while let Some((d, depth)) = dirs.pop() {
-        let Ok(entries) = std::fs::read_dir(&d) else {
-            continue;
-        };
-        for e in entries.flatten() {
-            let p = e.path();
-            if !p.is_dir() {
-                continue;
-            }
-            if p.join(crate::store::export_dir::MANIFEST).is_file() {
-                found.push(p.display().to_string());
-            } else if depth < 2 {
-                dirs.push((p, depth + 1));
-            }
-        }
-    }
+    let Ok(entries) = std::fs::read_dir(&base) else {
+        return Vec::new();
+    };
+    let mut found: Vec<String> = entries
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(crate::store::export_dir::is_export_stamp)
+                && p.join(crate::store::export_dir::MANIFEST).is_file()
+        })
+        .map(|p| p.display().to_string())
+        .collect();
     let want = missing.display().to_string();
     found.sort_by_key(|f| (crate::hint::distance(f, &want), f.clone()));
     found.truncate(3);

@@ -762,6 +762,30 @@ fn a_mistyped_export_directory_is_named_with_the_nearest_exports() {
     assert!(!err.contains("interrupted export"), "{err}");
 }
 
+/// A path under a directory that does not exist is not answered with exports found
+/// elsewhere (pgconverge used to search `csv_exports` and unrelated directories).
+#[test]
+fn a_path_in_another_tree_gets_no_unrelated_exports_as_a_hint() {
+    let w = World::new("import_unrelated_dir");
+    w.mysql("CREATE TABLE t (id INT PRIMARY KEY)");
+    w.pg("CREATE TABLE t (id integer PRIMARY KEY)");
+    let dir = export(&w);
+    let stamp = dir.file_name().unwrap().to_str().unwrap().to_string();
+    for missing in [
+        format!("nope/csv_exports/{}/{stamp}", w.db),
+        format!("{}/nope/{stamp}", w.path().display()),
+    ] {
+        let o = w.run(&["import", &missing, "--yes"]);
+        assert_exit(&o, 2);
+        let err = stderr(&o);
+        assert!(
+            err.contains(&format!("export directory {missing} does not exist")),
+            "{err}"
+        );
+        assert!(!err.contains("nearest exports"), "{missing}: {err}");
+    }
+}
+
 /// The loaded tables are analysed inside the transaction (the application's first
 /// queries are planned with statistics); `--no-analyze` leaves them as TRUNCATE did.
 #[test]
