@@ -62,6 +62,16 @@ pub async fn run(ctx: &Ctx, args: CheckArgs) -> Result<Outcome> {
     if let (Some(t), [p]) = (&args.target_db, profiles.as_mut_slice()) {
         p.target_db = t.clone();
     }
+    // A PostgreSQL source URL's database is the one read (as `export` reads it): check
+    // and label that one, and say when it is not the database the name stands for.
+    if let (Engine::Postgresql, Some(u)) = (engine, my.database.clone()) {
+        for p in profiles.iter_mut() {
+            if let Some(note) = p.url_database_mismatch(&u) {
+                ctx.progress().warn(note);
+            }
+            p.source_db = u.clone();
+        }
+    }
     let mut failures: Vec<anyhow::Error> = Vec::new();
     let mut report = Report {
         source_engine: engine.name(),
@@ -89,8 +99,7 @@ pub async fn run(ctx: &Ctx, args: CheckArgs) -> Result<Outcome> {
                 let version = postgres::server_version(&client).await?;
                 let tls = postgres::tls_in_use(&client).await?;
                 for p in &profiles {
-                    let db = my.database.clone().unwrap_or_else(|| p.source_db.clone());
-                    source_exists.push(postgres::database_exists(&client, &db).await?);
+                    source_exists.push(postgres::database_exists(&client, &p.source_db).await?);
                 }
                 Ok((version, tls))
             }

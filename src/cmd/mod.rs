@@ -138,6 +138,13 @@ pub async fn export_source(
         db,
         "the source database",
     )?;
+    if let Some(note) = cfg
+        .database
+        .as_deref()
+        .and_then(|u| mapping.url_database_mismatch(u))
+    {
+        ctx.progress().warn(note);
+    }
     Ok(source_in(engine, cfg, database, mapping))
 }
 

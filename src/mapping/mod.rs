@@ -159,6 +159,27 @@ impl Mapping {
         ))
     }
 
+    /// What to say when the source URL names database `url_db` and it is not the one the
+    /// export is named after (`export v1 --source-url postgres://.../v2` files under `v1/`
+    /// what it reads from `v2`). A built-in profile's name is not a database's, so it is
+    /// never said for one.
+    pub fn url_database_mismatch(&self, url_db: &str) -> Option<String> {
+        if self.builtin || (url_db == self.name && url_db == self.source_db) {
+            return None;
+        }
+        let mapped = if self.source_db != self.name {
+            format!(" (the mapping's source_db is `{}`)", self.source_db)
+        } else {
+            String::new()
+        };
+        Some(format!(
+            "the source URL names database `{url_db}`, which is read, but the export is named \
+             `{}`{mapped}: its files go under `{}/` (hint: name the export after the database, \
+             or remove the database from the URL)",
+            self.name, self.name
+        ))
+    }
+
     fn new(
         name: &str,
         source_db: String,
@@ -359,6 +380,20 @@ impl Mapping {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_source_url_naming_another_database_is_said_unless_a_profile() {
+        let layers = Layers::default();
+        let plain = Mapping::resolve("v1v2_zz", None, &layers).unwrap();
+        let said = plain.url_database_mismatch("v1v2_src").unwrap();
+        assert!(
+            said.contains("`v1v2_src`") && said.contains("`v1v2_zz/`"),
+            "{said}"
+        );
+        assert_eq!(plain.url_database_mismatch("v1v2_zz"), None);
+        let profile = Mapping::resolve("alkemio", None, &layers).unwrap();
+        assert_eq!(profile.url_database_mismatch("alkemio_prod_copy"), None);
+    }
 
     fn strings(items: &[&str]) -> Vec<String> {
         items.iter().map(|s| s.to_string()).collect()

@@ -75,6 +75,14 @@ fn a_postgresql_database_copies_into_another_identically() {
     let url = source_url(&src);
     let o = w.run(&["export", "app", "--source-url", &url, "--out", "out"]);
     assert_exit(&o, 0);
+    // The export is named `app` but reads the URL's database: said, not silently filed.
+    assert!(
+        stderr(&o).contains(&format!(
+            "the source URL names database `{src}`, which is read, but the export is named `app`"
+        )),
+        "{}",
+        stderr(&o)
+    );
     let dir = export_dir(&o, w.path());
     let m = load(&dir);
     assert_eq!(m.source.kind, "postgresql");
@@ -247,6 +255,26 @@ where = "NOT \"isDraft\" OR \"authorId\" = 'u2'"
     assert_eq!(check["source_engine"], "postgresql");
     assert_eq!(check["servers"][0]["kind"], "source (postgresql)");
     assert!(check["servers"][0]["version"].is_string(), "{check}");
+    // Named `prisma`, the URL's database is what is checked, labelled as such, and said.
+    let o = w.run(&[
+        "check",
+        "prisma",
+        "--target-db",
+        &w.db,
+        "--source-url",
+        &url,
+        "--json",
+    ]);
+    assert_exit(&o, 0);
+    let check: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(check["databases"][0]["profile"], "prisma");
+    assert_eq!(check["databases"][0]["source_database"], src.as_str());
+    assert_eq!(check["databases"][0]["source_exists"], true);
+    assert!(
+        stderr(&o).contains(&format!("the source URL names database `{src}`")),
+        "{}",
+        stderr(&o)
+    );
     let o = w.run(&[
         "export",
         "prisma",
