@@ -80,7 +80,7 @@ pub fn final_candidate(export: &NewExport, n: u32) -> PathBuf {
 /// another export of the same second took the name.
 pub fn is_export_stamp(dir_name: &str) -> bool {
     let (stamp, n) = match dir_name.get(15..) {
-        Some(rest) if rest.is_empty() => (dir_name, None),
+        Some("") => (dir_name, None),
         Some(rest) => (&dir_name[..15], rest.strip_prefix('_')),
         None => return false,
     };
