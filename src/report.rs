@@ -1,4 +1,20 @@
-//! Plain-text tables for stdout. Pure: callers print the returned string.
+//! Plain-text tables for stdout, and counted nouns for messages. Pure: callers print the
+//! returned string.
+
+/// `n` and the noun, singular for one (`1 table`, `2 tables`, `0 tables`).
+pub fn count(n: impl Into<u64>, noun: &str) -> String {
+    let n = n.into();
+    if n == 1 {
+        format!("1 {noun}")
+    } else if let Some(stem) = noun
+        .strip_suffix('y')
+        .filter(|s| !s.ends_with(['a', 'e', 'o', 'u']))
+    {
+        format!("{n} {stem}ies")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
 
 /// A table with a header row; cells are left-aligned, numbers right-aligned.
 #[derive(Debug, Default)]
@@ -62,6 +78,20 @@ impl Table {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn counted_nouns_are_singular_for_one() {
+        for (n, noun, want) in [
+            (0u64, "table", "0 tables"),
+            (1, "table", "1 table"),
+            (2, "problem", "2 problems"),
+            (1, "difference", "1 difference"),
+            (3, "entry", "3 entries"),
+            (2, "key", "2 keys"),
+        ] {
+            assert_eq!(count(n, noun), want);
+        }
+    }
 
     #[test]
     fn aligns_columns() {

@@ -7,7 +7,7 @@ use crate::cli::ExportArgs;
 use crate::cmd::{Ctx, Outcome};
 use crate::export::{self, assemble};
 use crate::progress::human_bytes;
-use crate::report::Table;
+use crate::report::{Table, count};
 use crate::store::publish;
 use crate::store::runlog::Status;
 
@@ -47,9 +47,9 @@ pub async fn run(ctx: &Ctx, args: ExportArgs) -> Result<Outcome> {
         rec.entry(
             Status::Completed,
             format!(
-                "exported `{db}`: {} tables, {} rows",
-                report.tables.len(),
-                report.total_rows
+                "exported `{db}`: {}, {}",
+                count(report.tables.len() as u64, "table"),
+                count(report.total_rows, "row")
             ),
         )
         .export_dir(&final_dir)
@@ -85,7 +85,7 @@ fn render(r: &assemble::Report) -> String {
         ]);
     }
     t.row([
-        format!("{} tables", r.tables.len()),
+        count(r.tables.len() as u64, "table"),
         r.total_rows.to_string(),
         human_bytes(r.total_bytes),
         String::new(),

@@ -16,7 +16,7 @@ use crate::import::load::{Env, TableLoaded, TxState, after_interruption};
 use crate::import::plan::{self, Plan, Skipped, Statement};
 use crate::import::{self, Job};
 use crate::progress::{Progress, human_bytes};
-use crate::report::Table;
+use crate::report::{Table, count};
 use crate::store::export_dir::{self, ExportDir};
 use crate::store::journal::Journal;
 use crate::store::open;
@@ -141,10 +141,11 @@ pub async fn run(ctx: &Ctx, args: ImportArgs) -> Result<Outcome> {
             rec.entry(
                 Status::Completed,
                 format!(
-                    "rehearsal of the import into `{}` passed: {} tables, {rows} rows loaded, \
+                    "rehearsal of the import into `{}` passed: {}, {} loaded, \
                      checked and rolled back",
                     job.target_db,
-                    loaded.len()
+                    count(loaded.len() as u64, "table"),
+                    count(rows, "row")
                 ),
             )
             .export_dir(&dir_text)
@@ -158,9 +159,10 @@ pub async fn run(ctx: &Ctx, args: ImportArgs) -> Result<Outcome> {
         rec.entry(
             Status::Completed,
             format!(
-                "imported into `{}`: {} tables, {rows} rows",
+                "imported into `{}`: {}, {}",
                 job.target_db,
-                loaded.len()
+                count(loaded.len() as u64, "table"),
+                count(rows, "row")
             ),
         )
         .export_dir(&dir_text)
@@ -314,8 +316,8 @@ pub(super) fn describe(plan: &Plan, cfg: &ServerConfig, db: &str) -> String {
         ]);
     }
     let mut out = format!(
-        "plan: load {} tables into database `{db}`, schema `{}`, at {}\n{}",
-        plan.tables.len(),
+        "plan: load {} into database `{db}`, schema `{}`, at {}\n{}",
+        count(plan.tables.len() as u64, "table"),
         plan.schema,
         cfg.display(),
         t.render()
@@ -359,8 +361,8 @@ pub(super) fn describe(plan: &Plan, cfg: &ServerConfig, db: &str) -> String {
 /// What the import asks before it writes.
 pub(super) fn question(plan: &Plan, job: &Job, cascade: &[String]) -> String {
     let mut prompt = format!(
-        "This TRUNCATEs and reloads {} tables of database `{}` at {}",
-        plan.tables.len(),
+        "This TRUNCATEs and reloads {} of database `{}` at {}",
+        count(plan.tables.len() as u64, "table"),
         job.target_db,
         job.target.display()
     );
@@ -417,7 +419,7 @@ pub(super) fn summary(done: &[TableLoaded], plan: &Plan) -> String {
     }
     let rows: u64 = done.iter().map(|d| d.rows).sum();
     t.row([
-        format!("{} tables", done.len()),
+        count(done.len() as u64, "table"),
         rows.to_string(),
         String::new(),
     ]);

@@ -21,6 +21,7 @@ use crate::import::load::{Env, Pipeline, TableLoaded, TxState, after_interruptio
 use crate::import::plan::TableInput;
 use crate::mapping::Mapping;
 use crate::progress::Progress;
+use crate::report::count;
 use crate::store::export_dir::{self, ExportDir};
 use crate::store::journal::Journal;
 use crate::store::manifest::{Loaded, TableSpec};
@@ -282,8 +283,9 @@ pub async fn run(ctx: &Ctx, args: MigrateArgs) -> Result<Outcome> {
         (
             Status::Completed,
             format!(
-                "migrated `{db}` into `{target_db}`: {} tables, {rows} rows, verified{} in {seconds:.1} s",
-                loaded.len(),
+                "migrated `{db}` into `{target_db}`: {}, {}, verified{} in {seconds:.1} s",
+                count(loaded.len() as u64, "table"),
+                count(rows, "row"),
                 if args.deep { " value by value" } else { "" }
             ),
         )

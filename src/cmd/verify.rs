@@ -8,7 +8,7 @@ use crate::hint::WithHint;
 
 use crate::cli::VerifyArgs;
 use crate::cmd::{Ctx, Outcome};
-use crate::report::Table;
+use crate::report::{Table, count};
 use crate::store::export_dir::ExportDir;
 use crate::store::open;
 use crate::store::runlog::{self, Status};
@@ -37,9 +37,9 @@ pub async fn run(ctx: &Ctx, args: VerifyArgs) -> Result<Outcome> {
         (
             Status::Completed,
             format!(
-                "verified `{}`: {} tables agree",
+                "verified `{}`: {} agree",
                 report.target_database,
-                report.tables.len()
+                count(report.tables.len() as u64, "table")
             ),
         )
     } else {
@@ -199,13 +199,16 @@ pub(super) fn render(r: &Report, with_source: bool) -> String {
     }
     if r.ok {
         out.push_str(&format!(
-            "verify: OK, {} tables, {} rows in `{}`\n",
-            r.tables.len(),
-            r.target_rows(),
+            "verify: OK, {}, {} in `{}`\n",
+            count(r.tables.len() as u64, "table"),
+            count(r.target_rows(), "row"),
             r.target_database
         ));
     } else {
-        out.push_str(&format!("verify: {} differences\n", r.differences.len()));
+        out.push_str(&format!(
+            "verify: {}\n",
+            count(r.differences.len() as u64, "difference")
+        ));
     }
     out
 }

@@ -213,8 +213,8 @@ pub async fn read(
     on_table: impl FnMut(&manifest::TableEntry),
 ) -> Result<(Vec<manifest::TableEntry>, Snapshot)> {
     progress.note(format!(
-        "exporting {} tables of `{}` from {} ({}) into {}",
-        planned.plans.len(),
+        "exporting {} of `{}` from {} ({}) into {}",
+        crate::report::count(planned.plans.len() as u64, "table"),
         job.source.database,
         job.source.cfg.display(),
         planned.server_version,

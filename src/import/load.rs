@@ -79,8 +79,8 @@ impl Pipeline {
             .map_err(|errors| {
                 with_hint(
                     anyhow!(
-                        "import refused before loading `{dataset}` ({} problems):\n{}",
-                        errors.len(),
+                        "import refused before loading `{dataset}` ({}):\n{}",
+                        crate::report::count(errors.len() as u64, "problem"),
                         errors
                             .iter()
                             .map(|e| format!("  - {e}"))

@@ -51,8 +51,8 @@ impl Prepared {
                 .collect();
             return Some(with_hint(
                 anyhow!(
-                    "import refused before any write ({} problems):\n{}",
-                    self.plan.errors.len(),
+                    "import refused before any write ({}):\n{}",
+                    crate::report::count(self.plan.errors.len() as u64, "problem"),
                     list.join("\n")
                 ),
                 "make the target schema match (it comes from the application's migrations), or fix the data at the source and export again",

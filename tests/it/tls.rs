@@ -134,7 +134,7 @@ fn an_import_runs_over_verified_tls() {
         .unwrap();
     assert_exit(&o, 0);
     assert!(
-        stdout(&o).contains("verify: OK, 1 tables, 2 rows"),
+        stdout(&o).contains("verify: OK, 1 table, 2 rows"),
         "{}",
         stdout(&o)
     );
