@@ -5,8 +5,12 @@ use anyhow::Result;
 
 use crate::cli::RunsArgs;
 use crate::cmd::{Ctx, Outcome};
+use crate::import::plan::shorten;
 use crate::report::Table;
 use crate::store::runlog;
+
+/// Characters of a message shown per row.
+const MESSAGE_WIDTH: usize = 100;
 
 pub fn run(ctx: &Ctx, args: RunsArgs) -> Result<Outcome> {
     let legacy = args
@@ -21,7 +25,9 @@ pub fn run(ctx: &Ctx, args: RunsArgs) -> Result<Outcome> {
         super::print_json(&entries)?;
         return Ok(Outcome::Success);
     }
-    let mut table = Table::new(["timestamp", "status", "command", "message", "host"]);
+    // The message is the last column and cut to one line of MESSAGE_WIDTH characters,
+    // so one long message does not pad every row (`--json` has every message whole).
+    let mut table = Table::new(["timestamp", "status", "command", "host", "message"]);
     for e in &entries {
         let cmd = match &e.source {
             Some(src) => format!("({src})"),
@@ -31,8 +37,8 @@ pub fn run(ctx: &Ctx, args: RunsArgs) -> Result<Outcome> {
             e.timestamp.clone(),
             e.status.clone(),
             cmd,
-            e.message.replace('\n', " "),
             e.host.clone(),
+            shorten(&e.message, MESSAGE_WIDTH),
         ]);
     }
     print!("{}", table.render());

@@ -136,6 +136,36 @@ fn runs_reads_the_log_and_the_legacy_file() {
     );
 }
 
+/// One long message neither pads every other row nor runs past one line: it is cut with
+/// an ellipsis (the JSON keeps it whole).
+#[test]
+fn runs_keeps_a_long_message_to_one_short_line() {
+    let dir = world();
+    let long = format!("start {} end", "x".repeat(300));
+    for msg in ["short one", &long] {
+        let o = cmd(dir.path())
+            .args(["log-run", "in_progress", msg])
+            .output()
+            .unwrap();
+        assert_exit(&o, 0);
+    }
+    let o = cmd(dir.path()).args(["runs"]).output().unwrap();
+    assert_exit(&o, 0);
+    let table = stdout(&o);
+    let widest = table.lines().map(|l| l.chars().count()).max().unwrap();
+    assert!(widest < 200, "a row of {widest} characters:\n{table}");
+    let short = table.lines().find(|l| l.contains("short one")).unwrap();
+    assert!(short.trim_end().ends_with("short one"), "{short}");
+    assert!(
+        table.contains("start xxx") && table.contains('…'),
+        "{table}"
+    );
+    assert!(!table.contains(" end"), "{table}");
+    let o = cmd(dir.path()).args(["runs", "--json"]).output().unwrap();
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v[1]["message"], long.as_str());
+}
+
 #[test]
 fn the_run_log_names_the_os_user_even_without_user_set() {
     let w = World::new("log_run_os_user");
