@@ -6,7 +6,20 @@
 
 use std::borrow::Cow;
 
+use serde::{Deserialize, Serialize};
+
 use super::{geometry, rules};
+
+/// The byte order of a UUID held in 16 bytes: as its text reads (`UUID_TO_BIN(x)`), or
+/// with the time fields swapped to the front (`UUID_TO_BIN(x, 1)`, MySQL 8's
+/// index-friendly form).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum UuidOrder {
+    #[default]
+    Straight,
+    Swapped,
+}
 
 /// One column's adaptation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,6 +37,8 @@ pub enum Adapt {
     /// MySQL's stored geometry (`\x` hex of SRID + WKB) in a PostgreSQL geometric
     /// type's text form, or as PostGIS EWKB.
     Geometry(geometry::Form),
+    /// 16 bytes (`\x` + 32 hex digits) as a UUID's text, in the given byte order.
+    BytesToUuid(UuidOrder),
 }
 
 impl Adapt {
@@ -41,6 +56,10 @@ impl Adapt {
             Adapt::Geometry(geometry::Form::Polygon) => "geometry -> polygon",
             Adapt::Geometry(geometry::Form::Box) => "geometry -> box",
             Adapt::Geometry(geometry::Form::Ewkb) => "geometry -> PostGIS EWKB with its SRID",
+            Adapt::BytesToUuid(UuidOrder::Straight) => "16 bytes -> uuid",
+            Adapt::BytesToUuid(UuidOrder::Swapped) => {
+                "16 bytes -> uuid, time fields swapped back (UUID_TO_BIN(x, 1))"
+            }
         }
     }
 
@@ -51,7 +70,7 @@ impl Adapt {
             Adapt::EmptyToNull => Some(format!("{n} values were ''")),
             Adapt::IntToBool => Some(format!("{n} values other than 0/1 become true")),
             Adapt::DateTimeToDate => Some(format!("{n} values lose a time of day")),
-            Adapt::None | Adapt::SetToArray | Adapt::Geometry(_) => None,
+            Adapt::None | Adapt::SetToArray | Adapt::Geometry(_) | Adapt::BytesToUuid(_) => None,
         }
     }
 
@@ -72,8 +91,27 @@ impl Adapt {
                     None => Cow::Borrowed(v),
                 }
             }
+            // Likewise a value that is not 16 bytes goes as it is.
+            Adapt::BytesToUuid(order) => match rules::from_bytea_hex(v)
+                .and_then(|bytes| <[u8; 16]>::try_from(bytes.as_slice()).ok())
+            {
+                Some(bytes) => Cow::Owned(uuid_text(bytes, order).into_bytes()),
+                None => Cow::Borrowed(v),
+            },
         })
     }
+}
+
+/// A UUID's text from its 16 bytes in `order`.
+pub fn uuid_text(mut b: [u8; 16], order: UuidOrder) -> String {
+    if order == UuidOrder::Swapped {
+        // UUID_TO_BIN(x, 1) stores time_hi (2 bytes), time_mid (2), time_low (4), rest.
+        let (hi, mid, low) = ([b[0], b[1]], [b[2], b[3]], [b[4], b[5], b[6], b[7]]);
+        b[..4].copy_from_slice(&low);
+        b[4..6].copy_from_slice(&mid);
+        b[6..8].copy_from_slice(&hi);
+    }
+    uuid::Uuid::from_bytes(b).hyphenated().to_string()
 }
 
 /// `0`, `-0`, `000`: MySQL's false.
@@ -150,6 +188,23 @@ mod tests {
                 Some(b"2024-02-29"),
             ),
             (Adapt::DateTimeToDate, b"2024-02-29", Some(b"2024-02-29")),
+            (
+                Adapt::BytesToUuid(UuidOrder::Straight),
+                b"\\x6ccd780cbaba102695645b8c656024db",
+                Some(b"6ccd780c-baba-1026-9564-5b8c656024db"),
+            ),
+            // MySQL 8: UUID_TO_BIN('6ccd780c-baba-1026-9564-5b8c656024db', 1).
+            (
+                Adapt::BytesToUuid(UuidOrder::Swapped),
+                b"\\x1026baba6ccd780c95645b8c656024db",
+                Some(b"6ccd780c-baba-1026-9564-5b8c656024db"),
+            ),
+            // Not 16 bytes: as it is, for PostgreSQL to refuse by name.
+            (
+                Adapt::BytesToUuid(UuidOrder::Straight),
+                b"\\x00ff",
+                Some(b"\\x00ff"),
+            ),
         ];
         for (a, v, want) in cases {
             assert_eq!(a.apply(v).as_deref(), *want, "{a:?} {v:?}");

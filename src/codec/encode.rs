@@ -110,7 +110,6 @@ pub enum InvalidPolicy {
 pub enum Finding {
     NulInText,
     InvalidUtf8,
-    JsonNulEscape,
     /// The column's character set held a value with no UTF-8 equivalent: the server's
     /// conversion replaced it (with `?`), so the value would arrive changed.
     Unconvertible,
@@ -121,7 +120,6 @@ impl Finding {
         match self {
             Finding::NulInText => "a NUL byte in text (PostgreSQL text cannot hold it)",
             Finding::InvalidUtf8 => "invalid UTF-8 (PostgreSQL rejects it in a UTF8 database)",
-            Finding::JsonNulEscape => "\\u0000 inside JSON (PostgreSQL jsonb rejects it)",
             Finding::Unconvertible => {
                 "a value with no UTF-8 equivalent in the column's character set (MySQL's \
                  conversion would write `?` for it)"
@@ -151,6 +149,10 @@ pub struct ColumnStats {
     pub invalid_utf8_replaced: u64,
     #[serde(default, skip_serializing_if = "is_zero")]
     pub json_nul_dropped: u64,
+    /// JSON values holding the escape `\u0000`, written as they are (a `json` or text
+    /// target holds them; the import refuses them for `jsonb`, which cannot).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub json_nul_kept: u64,
     /// Non-empty values of a string column that are not UUIDs (they would fail a `uuid`
     /// target column).
     #[serde(default, skip_serializing_if = "is_zero")]
@@ -185,6 +187,7 @@ impl ColumnStats {
         self.nul_stripped += o.nul_stripped;
         self.invalid_utf8_replaced += o.invalid_utf8_replaced;
         self.json_nul_dropped += o.json_nul_dropped;
+        self.json_nul_kept += o.json_nul_kept;
         self.non_uuid += o.non_uuid;
         self.empty_strings += o.empty_strings;
         self.non_boolean += o.non_boolean;
@@ -213,6 +216,9 @@ pub enum Check {
     Time,
     /// Spatial types: which kinds of geometry occur, and their SRIDs.
     Geometry,
+    /// Bytes (binary, varbinary, blobs, bytea): the shortest and longest value (16 bytes
+    /// each can be a uuid).
+    Bytes,
 }
 
 impl Check {
@@ -226,6 +232,9 @@ impl Check {
             "time" => Check::Time,
             "geometry" | "point" | "linestring" | "polygon" | "multipoint" | "multilinestring"
             | "multipolygon" | "geometrycollection" | "geomcollection" => Check::Geometry,
+            "binary" | "varbinary" | "tinyblob" | "blob" | "mediumblob" | "longblob" => {
+                Check::Bytes
+            }
             _ => Check::None,
         }
     }
@@ -237,8 +246,74 @@ impl Check {
             "int2" | "int4" | "int8" => Check::Integer,
             "timestamp" | "timestamptz" => Check::DateTime,
             "time" => Check::Time,
+            "bytea" => Check::Bytes,
             _ => Check::None,
         }
+    }
+}
+
+/// The smallest and largest of a column's values (integers: the value; bytes: the
+/// length), each with the key of a row that holds it: what a target type's range is
+/// checked against before any write.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Extremes {
+    pub min: String,
+    pub min_key: String,
+    pub max: String,
+    pub max_key: String,
+}
+
+impl Extremes {
+    /// The extremes as numbers (they are written from numbers).
+    pub fn bounds(&self) -> Option<(i128, i128)> {
+        Some((self.min.parse().ok()?, self.max.parse().ok()?))
+    }
+
+    fn first(n: i128, key: String) -> Extremes {
+        Extremes {
+            min: n.to_string(),
+            min_key: key.clone(),
+            max: n.to_string(),
+            max_key: key,
+        }
+    }
+
+    /// Take `n` into account; `key` is asked for only when `n` is a new extreme.
+    fn observe(&mut self, n: i128, key: &mut impl FnMut() -> String) {
+        let Some((min, max)) = self.bounds() else {
+            return;
+        };
+        if n < min {
+            self.min = n.to_string();
+            self.min_key = key();
+        }
+        if n > max {
+            self.max = n.to_string();
+            self.max_key = key();
+        }
+    }
+
+    /// Add another part's extremes.
+    fn merge(&mut self, o: &Extremes) {
+        let (Some((min, max)), Some((omin, omax))) = (self.bounds(), o.bounds()) else {
+            return;
+        };
+        if omin < min {
+            self.min = o.min.clone();
+            self.min_key = o.min_key.clone();
+        }
+        if omax > max {
+            self.max = o.max.clone();
+            self.max_key = o.max_key.clone();
+        }
+    }
+}
+
+/// Observe `n` in `slot` (the first value starts it).
+fn extreme(slot: &mut Option<Extremes>, n: i128, key: &mut impl FnMut() -> String) {
+    match slot {
+        Some(e) => e.observe(n, key),
+        None => *slot = Some(Extremes::first(n, key())),
     }
 }
 
@@ -325,13 +400,17 @@ fn checked_text(
     if !(has_nul || bad_utf8 || json_nul) {
         return Ok(None);
     }
+    if json_nul && !(has_nul || bad_utf8) && policy == InvalidPolicy::Error {
+        // A `json` or text target holds it; only `jsonb` cannot, and the import decides
+        // that from the target column (the count and keys are recorded).
+        stats.json_nul_kept += 1;
+        return Ok(None);
+    }
     if policy == InvalidPolicy::Error {
         return Err(if has_nul {
             Finding::NulInText
-        } else if bad_utf8 {
-            Finding::InvalidUtf8
         } else {
-            Finding::JsonNulEscape
+            Finding::InvalidUtf8
         });
     }
     let mut fixed = v.to_vec();
@@ -371,6 +450,12 @@ pub struct ColumnFacts {
     pub geometry: Option<Vec<DomainValue>>,
     /// A spatial column's SRIDs (up to a few).
     pub srids: Vec<u32>,
+    /// Keys of rows whose JSON holds `\u0000` (kept as it is).
+    pub json_nul_samples: Vec<String>,
+    /// An integer column's smallest and largest value.
+    pub range: Option<Extremes>,
+    /// A bytes column's shortest and longest value, in bytes.
+    pub byte_lengths: Option<Extremes>,
 }
 
 impl ColumnFacts {
@@ -389,12 +474,23 @@ impl ColumnFacts {
             (&mut self.non_uuid_samples, &o.non_uuid_samples),
             (&mut self.null_samples, &o.null_samples),
             (&mut self.empty_samples, &o.empty_samples),
+            (&mut self.json_nul_samples, &o.json_nul_samples),
         ] {
             mine.extend(theirs.iter().cloned());
             mine.truncate(SAMPLES);
         }
         if let (Some(mine), Some(theirs)) = (&mut self.geometry, &o.geometry) {
             merge_counts(mine, theirs);
+        }
+        for (mine, theirs) in [
+            (&mut self.range, &o.range),
+            (&mut self.byte_lengths, &o.byte_lengths),
+        ] {
+            match (mine.as_mut(), theirs) {
+                (Some(m), Some(t)) => m.merge(t),
+                (None, Some(t)) => *mine = Some(t.clone()),
+                _ => {}
+            }
         }
         for s in &o.srids {
             if !self.srids.contains(s) && self.srids.len() < SAMPLES {
@@ -448,7 +544,25 @@ impl ColumnFacts {
                     Some(d)
                 });
             }
-            Check::Integer if v != b"0" && v != b"1" => s.non_boolean += 1,
+            Check::Integer => {
+                if v != b"0" && v != b"1" {
+                    s.non_boolean += 1;
+                }
+                if let Some(n) = std::str::from_utf8(v)
+                    .ok()
+                    .and_then(|t| t.parse::<i128>().ok())
+                {
+                    extreme(&mut self.range, n, key);
+                }
+            }
+            Check::Bytes => {
+                // A PostgreSQL source's bytea arrives as its hex text (`\x...`).
+                let len = match rule {
+                    Rule::HexText => v.len().saturating_sub(2) / 2,
+                    _ => v.len(),
+                };
+                extreme(&mut self.byte_lengths, len as i128, key);
+            }
             Check::DateTime if !rules::is_zero_date(v) && !rules::is_midnight(v) => {
                 s.non_midnight += 1
             }
@@ -591,6 +705,7 @@ impl RowEncoder {
             let mut key = || row_key(values, pk, names, ordinal);
             let col = &mut self.facts.columns[i];
             let nulls_before = col.stats.nulls_written;
+            let json_nul_before = col.stats.json_nul_kept;
             let written = if lossy.contains(&i) && self.policy == InvalidPolicy::Error {
                 Err(Finding::Unconvertible)
             } else {
@@ -615,6 +730,9 @@ impl RowEncoder {
             }
             if col.stats.nulls_written > nulls_before {
                 push_sample(&mut col.null_samples, &mut key);
+            }
+            if col.stats.json_nul_kept > json_nul_before {
+                push_sample(&mut col.json_nul_samples, &mut key);
             }
             if let Some(v) = v {
                 col.observe(self.checks[i], self.rules[i], v, &mut key);
@@ -849,6 +967,49 @@ mod tests {
     }
 
     #[test]
+    fn integer_ranges_and_byte_lengths_keep_the_key_of_each_extreme() {
+        let mut e = RowEncoder::new(
+            "t",
+            vec!["id".into(), "n".into(), "b".into()],
+            vec![Rule::Verbatim, Rule::Verbatim, Rule::Hex],
+            vec![Check::Integer, Check::Integer, Check::Bytes],
+            vec![0],
+            InvalidPolicy::Error,
+        );
+        let mut out = Vec::new();
+        let rows: [[Option<&[u8]>; 3]; 4] = [
+            [Some(b"1"), Some(b"5"), Some(&[0u8; 16])],
+            [Some(b"2"), Some(b"-3"), Some(&[1u8; 4])],
+            [Some(b"3"), Some(b"18446744073709551615"), None],
+            [Some(b"4"), None, Some(&[2u8; 20])],
+        ];
+        for r in &rows {
+            e.row(r, &[], &mut out).unwrap();
+        }
+        let f = e.finish();
+        let range = f.columns[1].range.clone().unwrap();
+        assert_eq!((range.min.as_str(), range.min_key.as_str()), ("-3", "id=2"));
+        assert_eq!(
+            (range.max.as_str(), range.max_key.as_str()),
+            ("18446744073709551615", "id=3")
+        );
+        let len = f.columns[2].byte_lengths.clone().unwrap();
+        assert_eq!(len.bounds(), Some((4, 20)));
+        assert_eq!(
+            (len.min_key.as_str(), len.max_key.as_str()),
+            ("id=2", "id=4")
+        );
+        // Parts merge: the extremes of both, with their keys.
+        let mut a = f.columns[1].clone();
+        let other = ColumnFacts {
+            range: Some(Extremes::first(-10, "id=9".into())),
+            ..ColumnFacts::default()
+        };
+        a.add(&other);
+        assert_eq!(a.range.unwrap().min_key, "id=9");
+    }
+
+    #[test]
     fn rewrites_are_counted() {
         let (_, _, s) = enc(Rule::Uuid36, Some(b""));
         assert_eq!((s.empty_uuid_to_null, s.nulls_written), (1, 1));
@@ -863,12 +1024,6 @@ mod tests {
         let cases: &[(Rule, &[u8], Finding, &str)] = &[
             (Rule::Text, b"a\0b", Finding::NulInText, "ab"),
             (Rule::Text, b"caf\xe9", Finding::InvalidUtf8, "caf\u{fffd}"),
-            (
-                Rule::Json,
-                br#"["x\u0000y"]"#,
-                Finding::JsonNulEscape,
-                r#""[""xy""]""#,
-            ),
             (Rule::Uuid36, b"\0", Finding::NulInText, "\"\""),
         ];
         for (rule, v, finding, fixed) in cases {
@@ -885,7 +1040,25 @@ mod tests {
             );
         }
         // An escaped backslash before u0000 is text, not a NUL escape.
-        let (r, _, _) = enc(Rule::Json, Some(br#"{"a":"\\u0000"}"#));
-        assert_eq!(r, Ok(()));
+        let (r, _, s) = enc(Rule::Json, Some(br#"{"a":"\\u0000"}"#));
+        assert_eq!((r, s.json_nul_kept), (Ok(()), 0));
+        // `\u0000` in JSON is written as it is and counted (a json target holds it);
+        // --on-invalid fix drops it.
+        let v = br#"["x\u0000y"]"#;
+        let (r, out, s) = enc(Rule::Json, Some(v));
+        assert_eq!((r, s.json_nul_kept), (Ok(()), 1));
+        assert_eq!(out, r#""[""x\u0000y""]""#);
+        let mut stats = ColumnStats::default();
+        let mut out = Vec::new();
+        write_field(
+            Rule::Json,
+            Some(v),
+            InvalidPolicy::Fix,
+            &mut stats,
+            &mut out,
+        )
+        .unwrap();
+        assert_eq!(String::from_utf8(out).unwrap(), r#""[""xy""]""#);
+        assert_eq!((stats.json_nul_dropped, stats.json_nul_kept), (1, 0));
     }
 }

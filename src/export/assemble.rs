@@ -81,6 +81,9 @@ pub fn table_entry(plan: &TablePlan, mut parts: Vec<PartWritten>) -> TableEntry 
             geometry: f.geometry,
             srids: f.srids,
             charset: c.check_conversion_from.clone(),
+            json_nul_samples: f.json_nul_samples,
+            range: f.range,
+            byte_lengths: f.byte_lengths,
         });
     }
     let rows = parts.iter().map(|p| p.facts.rows).sum();

@@ -5,7 +5,7 @@
 //! column, count and sample keys; a pair that cannot work at all (`blob` -> `integer`)
 //! is refused whatever the values. Everything else is PostgreSQL's own input function.
 
-use crate::codec::adapt::Adapt;
+use crate::codec::adapt::{Adapt, UuidOrder};
 use crate::codec::geometry::{Form, Kind, PostgisType};
 use crate::db::catalog::PgColumn;
 use crate::store::manifest::ColumnEntry;
@@ -123,8 +123,9 @@ fn target(c: &PgColumn) -> Dst {
     }
 }
 
-/// Decide for `table`.`src` -> `dst`.
-pub fn decide(table: &str, src: &ColumnEntry, dst: &PgColumn) -> Decision {
+/// Decide for `table`.`src` -> `dst`; `order`: the byte order of 16-byte values headed
+/// for `uuid` (the mapping's `uuid_bytes`).
+pub fn decide(table: &str, src: &ColumnEntry, dst: &PgColumn, order: UuidOrder) -> Decision {
     let mut d = Decision {
         adapt: Adapt::None,
         refusals: Vec::new(),
@@ -155,8 +156,10 @@ pub fn decide(table: &str, src: &ColumnEntry, dst: &PgColumn) -> Decision {
         // PostgreSQL's own output: the target's input function reads it, as pg_dump's
         // text does.
         (Src::Native, _) => {}
-        // Bytes are bytes: only bytea (or a type whose own input judges them) takes them.
+        // Bytes are bytes: only bytea (or a type whose own input judges them) takes them,
+        // and uuid when every value is 16 bytes (a uuid is 16 bytes).
         (Src::Bytes, Dst::Bytea | Dst::Other) => {}
+        (Src::Bytes, Dst::Uuid) => bytes_to_uuid(&here, src, dst, order, &mut d),
         (Src::Bytes, _) => cannot(&mut d),
         (_, Dst::Bytea) => cannot(&mut d),
 
@@ -238,12 +241,22 @@ pub fn decide(table: &str, src: &ColumnEntry, dst: &PgColumn) -> Decision {
         (Src::Date | Src::DateTime | Src::Text, Dst::Timestamp) => {}
         (_, Dst::Timestamp) => cannot(&mut d),
 
-        (Src::Integer | Src::Year | Src::Decimal(true) | Src::Text | Src::Bits(_), Dst::Integer) => {}
+        (Src::Integer, Dst::Integer) => integer_range(&here, src, dst, &mut d),
+        (Src::Year | Src::Decimal(true) | Src::Text | Src::Bits(_), Dst::Integer) => {}
         (_, Dst::Integer) => cannot(&mut d),
 
         (Src::Integer | Src::Year | Src::Decimal(_) | Src::Float | Src::Text, Dst::Number) => {}
         (_, Dst::Number) => cannot(&mut d),
 
+        (Src::Json, Dst::Json) if dst.binary_type == "jsonb" && stats.json_nul_kept > 0 => {
+            d.refusals.push(format!(
+                "{here}: {} JSON values hold \\u0000, which jsonb cannot store{} (make the \
+                 column json or text, which hold it, or export with --on-invalid fix, which \
+                 drops each \\u0000 and counts it)",
+                stats.json_nul_kept,
+                keys(&src.json_nul_samples)
+            ))
+        }
         (Src::Json | Src::Text, Dst::Json) => {}
         (_, Dst::Json) => cannot(&mut d),
 
@@ -261,6 +274,78 @@ pub fn decide(table: &str, src: &ColumnEntry, dst: &PgColumn) -> Decision {
         ));
     }
     d
+}
+
+/// The range of each integer type of PostgreSQL.
+fn integer_bounds(binary_type: &str) -> Option<(i128, i128)> {
+    match binary_type {
+        "int2" => Some((i16::MIN.into(), i16::MAX.into())),
+        "int4" => Some((i32::MIN.into(), i32::MAX.into())),
+        "int8" => Some((i64::MIN.into(), i64::MAX.into())),
+        _ => None,
+    }
+}
+
+/// Every integer the export holds must fit the target's integer type (MySQL's
+/// `int unsigned` reaches 4294967295, `bigint unsigned` 18446744073709551615): refused
+/// naming the value and a row holding it, rather than failing in the middle of a COPY.
+fn integer_range(here: &str, src: &ColumnEntry, dst: &PgColumn, d: &mut Decision) {
+    let (Some(range), Some((lo, hi))) = (&src.range, integer_bounds(&dst.binary_type)) else {
+        return;
+    };
+    let Some((min, max)) = range.bounds() else {
+        return;
+    };
+    for (value, key, out) in [
+        (max, &range.max_key, max > hi),
+        (min, &range.min_key, min < lo),
+    ] {
+        if out {
+            d.refusals.push(format!(
+                "{here}: the value {value} (e.g. {key}) is outside the range of {} ({lo} to {hi}); \
+                 a wider target type (bigint, numeric) holds it",
+                dst.type_sql
+            ));
+        }
+    }
+}
+
+/// Bytes into `uuid`: every value must be 16 bytes (`binary(16)` always is; MySQL pads
+/// it), converted in the mapping's byte order.
+fn bytes_to_uuid(
+    here: &str,
+    src: &ColumnEntry,
+    dst: &PgColumn,
+    order: UuidOrder,
+    d: &mut Decision,
+) {
+    let fixed16 = src.column_type.eq_ignore_ascii_case("binary(16)");
+    match src.byte_lengths.as_ref().map(|e| (e.bounds(), e)) {
+        Some((Some((16, 16)), _)) => {}
+        None if fixed16 => {}
+        Some((Some((min, max)), e)) => {
+            let (n, key) = if min != 16 {
+                (min, &e.min_key)
+            } else {
+                (max, &e.max_key)
+            };
+            d.refusals.push(format!(
+                "{here}: a value of {n} bytes (e.g. {key}) cannot be a uuid, which is 16 bytes \
+                 (values hold {min} to {max} bytes); load it into bytea, or fix the data at \
+                 the source",
+            ));
+            return;
+        }
+        _ => {
+            d.refusals.push(format!(
+                "{here}: {} into {}: the export recorded no byte lengths to show every value is \
+                 16 bytes; export again with this version of pgconverge",
+                src.column_type, dst.type_sql
+            ));
+            return;
+        }
+    }
+    d.adapt = Adapt::BytesToUuid(order);
 }
 
 /// A spatial column: kept as bytes in `bytea`; written as PostgreSQL's geometric types or
@@ -374,6 +459,10 @@ fn labels_fit(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn straight(table: &str, src: &ColumnEntry, dst: &PgColumn) -> Decision {
+        decide(table, src, dst, UuidOrder::Straight)
+    }
     use crate::codec::encode::{ColumnStats, DomainValue};
 
     fn src(data_type: &str, column_type: &str, rule: &str, stats: ColumnStats) -> ColumnEntry {
@@ -392,6 +481,9 @@ mod tests {
             geometry: None,
             srids: vec![],
             charset: None,
+            json_nul_samples: vec![],
+            range: None,
+            byte_lengths: None,
         }
     }
 
@@ -430,13 +522,98 @@ mod tests {
     }
 
     #[test]
+    fn integers_must_fit_the_target_type_named_by_value_and_key() {
+        let mut c = src(
+            "int",
+            "int(10) unsigned",
+            "verbatim",
+            ColumnStats::default(),
+        );
+        c.range = Some(crate::codec::encode::Extremes {
+            min: "0".into(),
+            min_key: "id=1".into(),
+            max: "4294967295".into(),
+            max_key: "id=7".into(),
+        });
+        let d = straight("t", &c, &dst("int4", false));
+        assert_eq!(d.refusals.len(), 1, "{d:?}");
+        assert!(
+            d.refusals[0].contains("the value 4294967295 (e.g. id=7) is outside the range of int4"),
+            "{d:?}"
+        );
+        assert!(straight("t", &c, &dst("int8", false)).refusals.is_empty());
+        c.range.as_mut().unwrap().min = "-40000".into();
+        c.range.as_mut().unwrap().max = "5".into();
+        let d = straight("t", &c, &dst("int2", false));
+        assert!(d.refusals[0].contains("-40000 (e.g. id=1)"), "{d:?}");
+        // No range recorded (an older export): PostgreSQL judges at load, as before.
+        c.range = None;
+        assert!(straight("t", &c, &dst("int2", false)).refusals.is_empty());
+    }
+
+    #[test]
+    fn sixteen_bytes_become_a_uuid_in_the_mapping_s_byte_order() {
+        let lengths = |min: &str, max: &str| {
+            Some(crate::codec::encode::Extremes {
+                min: min.into(),
+                min_key: "id=2".into(),
+                max: max.into(),
+                max_key: "id=3".into(),
+            })
+        };
+        let mut c = src("binary", "binary(16)", "hex", ColumnStats::default());
+        c.byte_lengths = lengths("16", "16");
+        let d = decide("t", &c, &dst("uuid", true), UuidOrder::Swapped);
+        assert_eq!(
+            (d.adapt, d.refusals.len()),
+            (Adapt::BytesToUuid(UuidOrder::Swapped), 0)
+        );
+        // binary(16) is always 16 bytes, even with no values recorded.
+        c.byte_lengths = None;
+        assert!(straight("t", &c, &dst("uuid", false)).refusals.is_empty());
+        let mut v = src("varbinary", "varbinary(16)", "hex", ColumnStats::default());
+        v.byte_lengths = lengths("4", "16");
+        let d = straight("t", &v, &dst("uuid", false));
+        assert!(
+            d.refusals[0].contains("a value of 4 bytes (e.g. id=2) cannot be a uuid"),
+            "{d:?}"
+        );
+        v.byte_lengths = None;
+        assert!(straight("t", &v, &dst("uuid", false)).refusals[0].contains("no byte lengths"));
+        // Bytes into text are still refused.
+        assert_eq!(straight("t", &c, &dst("text", false)).refusals.len(), 1);
+    }
+
+    #[test]
+    fn json_with_nul_escapes_is_refused_for_jsonb_only() {
+        let stats = ColumnStats {
+            json_nul_kept: 2,
+            ..ColumnStats::default()
+        };
+        let mut c = src("json", "json", "json", stats);
+        c.json_nul_samples = vec!["id=5".into()];
+        let d = straight("t", &c, &dst("jsonb", false));
+        assert!(
+            d.refusals[0]
+                .contains("2 JSON values hold \\u0000, which jsonb cannot store; e.g. id=5"),
+            "{d:?}"
+        );
+        for ok in ["json", "text"] {
+            assert!(
+                straight("t", &c, &dst(ok, false)).refusals.is_empty(),
+                "{ok}"
+            );
+        }
+    }
+
+    #[test]
     fn decisions_by_pair() {
         let empty = ColumnStats {
             empty_strings: 2,
             ..Default::default()
         };
         // varchar(36) '' -> uuid: NULL; into NOT NULL: refused with keys.
-        let d = decide(
+        let d = straight(
             "t",
             &src("varchar", "varchar(36)", "text", empty.clone()),
             &dst("uuid", false),
@@ -445,7 +622,7 @@ mod tests {
             (d.adapt, d.changed, d.refusals.len()),
             (Adapt::EmptyToNull, 2, 0)
         );
-        let d = decide(
+        let d = straight(
             "t",
             &src("varchar", "varchar(36)", "text", empty),
             &dst("uuid", true),
@@ -459,14 +636,14 @@ mod tests {
             non_uuid: 1,
             ..Default::default()
         };
-        let d = decide("t", &src("text", "text", "text", bad), &dst("uuid", false));
+        let d = straight("t", &src("text", "text", "text", bad), &dst("uuid", false));
         assert!(d.refusals[0].contains("1 values are not UUIDs") && d.refusals[0].contains("id=4"));
         // tinyint(1) -> boolean: MySQL's truth, with a warning for 2 and -1.
         let two = ColumnStats {
             non_boolean: 2,
             ..Default::default()
         };
-        let d = decide(
+        let d = straight(
             "t",
             &src("tinyint", "tinyint(1)", "verbatim", two),
             &dst("bool", false),
@@ -478,7 +655,7 @@ mod tests {
             non_midnight: 3,
             ..Default::default()
         };
-        let d = decide(
+        let d = straight(
             "t",
             &src("datetime", "datetime(6)", "datetime", late),
             &dst("date", false),
@@ -486,7 +663,7 @@ mod tests {
         assert_eq!(d.adapt, Adapt::DateTimeToDate);
         assert!(d.warnings[0].contains("3 values have a time of day"));
         // blob -> integer cannot work, whatever the values.
-        let d = decide(
+        let d = straight(
             "t",
             &src("blob", "blob", "hex", ColumnStats::default()),
             &dst("int4", false),
@@ -502,7 +679,7 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(
-            decide(
+            straight(
                 "t",
                 &src("time", "time", "verbatim", long.clone()),
                 &dst("time", false)
@@ -512,7 +689,7 @@ mod tests {
             1
         );
         assert!(
-            decide(
+            straight(
                 "t",
                 &src("time", "time", "verbatim", long),
                 &dst("interval", false)
@@ -522,7 +699,7 @@ mod tests {
         );
         // decimal with a scale cannot go into an integer; without one it can.
         assert_eq!(
-            decide(
+            straight(
                 "t",
                 &src(
                     "decimal",
@@ -537,7 +714,7 @@ mod tests {
             1
         );
         assert!(
-            decide(
+            straight(
                 "t",
                 &src(
                     "decimal",
@@ -560,7 +737,7 @@ mod tests {
         let mut t = dst("enum", false);
         t.enum_labels = vec!["a".into()];
         t.type_sql = "mood".into();
-        let d = decide("t", &e, &t);
+        let d = straight("t", &e, &t);
         let all = d.refusals.join("\n");
         assert!(
             all.contains("2 rows hold the value `b`, which enum mood lacks; e.g. id=b"),
@@ -571,7 +748,7 @@ mod tests {
             "{all}"
         );
         // Into text: no refusal.
-        assert!(decide("t", &e, &dst("text", false)).refusals.is_empty());
+        assert!(straight("t", &e, &dst("text", false)).refusals.is_empty());
         // SET -> enum array: each element checked.
         let mut s = src("set", "set('x','y')", "text", ColumnStats::default());
         s.labels = vec!["x".into(), "y".into()];
@@ -579,7 +756,7 @@ mod tests {
         let mut arr = dst("_mood", false);
         arr.element = Some("enum".into());
         arr.enum_labels = vec!["x".into()];
-        let d = decide("t", &s, &arr);
+        let d = straight("t", &s, &arr);
         assert_eq!(d.adapt, Adapt::SetToArray);
         assert!(
             d.refusals.join("").contains("the SET element `y`"),
@@ -587,6 +764,6 @@ mod tests {
             d.refusals
         );
         arr.enum_labels.push("y".into());
-        assert!(decide("t", &s, &arr).refusals.is_empty());
+        assert!(straight("t", &s, &arr).refusals.is_empty());
     }
 }

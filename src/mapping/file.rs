@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use anyhow::{Result, anyhow};
 use serde::{Deserialize, Serialize};
 
+use crate::codec::adapt::UuidOrder;
 use crate::codec::encode::Override;
 use crate::hint::WithHint;
 
@@ -130,6 +131,10 @@ pub struct TableMap {
     /// `fire`: load with the target's own triggers and foreign-key checks.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub triggers: Option<Triggers>,
+    /// The byte order of 16-byte source columns headed for `uuid`, per source column:
+    /// `straight` (the default) or `swapped` (MySQL 8's `UUID_TO_BIN(x, 1)`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub uuid_bytes: BTreeMap<String, UuidOrder>,
 }
 
 fn is_false(b: &bool) -> bool {

@@ -267,6 +267,13 @@ impl Mapping {
     }
 
     /// Whether a dataset loads with the target's triggers firing.
+    /// The byte order of a 16-byte source column headed for `uuid` (`uuid_bytes`).
+    pub fn uuid_order(&self, dataset: &str, column: &str) -> crate::codec::adapt::UuidOrder {
+        self.table(dataset)
+            .and_then(|t| t.uuid_bytes.get(column).copied())
+            .unwrap_or_default()
+    }
+
     pub fn fires(&self, dataset: &str) -> bool {
         self.table(dataset)
             .is_some_and(|t| t.triggers == Some(Triggers::Fire))

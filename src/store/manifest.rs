@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
 
-use crate::codec::encode::{ColumnStats, DomainValue};
+use crate::codec::encode::{ColumnStats, DomainValue, Extremes};
 use crate::db::catalog::Snapshot;
 use crate::hint::WithHint;
 
@@ -203,6 +203,17 @@ pub struct ColumnEntry {
     /// latin1 does, is not checked and not named).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub charset: Option<String>,
+    /// Format 3 (optional): up to a few keys of rows whose JSON holds `\u0000`, kept as
+    /// it is (`json_nul_kept` counts them).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub json_nul_samples: Vec<String>,
+    /// Format 3 (optional): an integer column's smallest and largest value, each with
+    /// the key of a row holding it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub range: Option<Extremes>,
+    /// Format 3 (optional): a bytes column's shortest and longest value, in bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub byte_lengths: Option<Extremes>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

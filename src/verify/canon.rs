@@ -83,6 +83,8 @@ pub struct Before {
     pub base64: bool,
     /// A `bit(n)` source: its stored bytes stand for n binary digits (0: not one).
     pub bit_width: usize,
+    /// 16 bytes read as a UUID in this byte order (`binary(16)` into `uuid`).
+    pub uuid_bytes: Option<crate::codec::adapt::UuidOrder>,
 }
 
 /// A value from either text source (PostgreSQL's output, or the export's CSV).
@@ -168,6 +170,13 @@ pub fn source_text(kind: Kind, before: Before, v: Option<&[u8]>) -> Option<Vec<u
             .unwrap_or_default();
         return Some(geometry_value(form, &bytes));
     }
+    if let Some(order) = before.uuid_bytes {
+        return Some(uuid_of(
+            v.strip_prefix(b"\\x").and_then(|h| hex::decode(h).ok()),
+            order,
+            v,
+        ));
+    }
     if before.year2 {
         return text(kind, Some(&year2(v)));
     }
@@ -189,6 +198,9 @@ pub fn source_typed(kind: Kind, before: Before, v: Typed<'_>) -> Option<Vec<u8>>
             }
             if let Some(form) = before.geometry {
                 return Some(geometry_value(form, b));
+            }
+            if let Some(order) = before.uuid_bytes {
+                return Some(uuid_of(Some(b.to_vec()), order, b));
             }
             if before.bit_width > 0 {
                 return source_text(kind, before, Some(&bits(b, before.bit_width)));
@@ -238,6 +250,15 @@ pub fn source_typed(kind: Kind, before: Before, v: Typed<'_>) -> Option<Vec<u8>>
                 _ => Some(duration(micros, 6)),
             }
         }
+    }
+}
+
+/// 16 bytes as the UUID the import made of them (lower case, as `Kind::Uuid` compares);
+/// anything else raw, so it differs from any UUID.
+fn uuid_of(bytes: Option<Vec<u8>>, order: crate::codec::adapt::UuidOrder, v: &[u8]) -> Vec<u8> {
+    match bytes.and_then(|b| <[u8; 16]>::try_from(b.as_slice()).ok()) {
+        Some(b) => crate::codec::adapt::uuid_text(b, order).into_bytes(),
+        None => raw(v),
     }
 }
 

@@ -131,6 +131,10 @@ pub fn before(src: &ColumnEntry, adapt: Adapt) -> Before {
             _ => None,
         },
         base64: src.rule == "base64",
+        uuid_bytes: match adapt {
+            Adapt::BytesToUuid(order) => Some(order),
+            _ => None,
+        },
         bit_width: if src.data_type == "bit" {
             src.column_type
                 .trim_start_matches("bit(")
@@ -167,7 +171,7 @@ pub fn plan_table(table: &PgTable, datasets: &[&TableSpec], mapping: &Mapping) -
                 .find(|c| mapping.target_column(ds, &c.name) == col.name);
             match src {
                 Some(src) => {
-                    let d = adapt::decide(&table.name, src, col);
+                    let d = adapt::decide(&table.name, src, col, mapping.uuid_order(ds, &src.name));
                     sources.push((
                         Some(src.name.clone()),
                         Some(kind(src, col, d.adapt)),

@@ -191,3 +191,126 @@ fn a_partitioned_target_loads_and_a_row_without_partition_is_named() {
     );
     assert_eq!(w.fingerprint(), before);
 }
+
+/// Values the target can hold are adapted, values it cannot are refused before any
+/// write (pgloader and a first user hit each): `binary(16)` into `uuid` (both byte
+/// orders), JSON holding `\u0000` into `json` and text (jsonb refuses it at plan time),
+/// and an `int unsigned` past `integer`'s range named by value and key.
+#[test]
+fn sixteen_bytes_json_nul_and_integer_ranges_meet_their_target() {
+    let w = World::new("adapt_bytes_json_ranges");
+    w.mysql(
+        r#"CREATE TABLE person (id INT UNSIGNED PRIMARY KEY, uid BINARY(16) NOT NULL,
+                                ord BINARY(16), doc JSON, note TEXT);
+           INSERT INTO person VALUES
+            (1, UNHEX(REPLACE('6ccd780c-baba-1026-9564-5b8c656024db', '-', '')),
+                UNHEX('1026BABA6CCD780C95645B8C656024DB'), '["x\\u0000y"]', 'a'),
+            (2, UNHEX('00000000000000000000000000000000'), NULL, '{"k": "v"}', NULL),
+            (4294967295, UNHEX('FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF'), NULL, NULL, 'max');"#,
+    );
+    // The target holds the values: uuid, json, bigint.
+    w.pg(
+        "CREATE TABLE person (id bigint PRIMARY KEY, uid uuid NOT NULL, ord uuid, doc json,
+                              note text)",
+    );
+    let map = w.path().join("m.toml");
+    std::fs::write(
+        &map,
+        format!(
+            "source_db = \"{0}\"\n[tables.person]\nuuid_bytes = {{ ord = \"swapped\" }}\n",
+            w.db
+        ),
+    )
+    .unwrap();
+    let o = w.run(&[
+        "export",
+        &w.db,
+        "--out",
+        "out",
+        "--map",
+        map.to_str().unwrap(),
+    ]);
+    assert_exit(&o, 0);
+    let dir = export_dir(&o, w.path());
+    let d = dir.to_str().unwrap();
+    let o = w.run(&["import", d, "--dry-run"]);
+    assert_exit(&o, 0);
+    assert!(
+        stdout(&o).contains("adapt: `person`.`uid`: 16 bytes -> uuid"),
+        "{}",
+        stdout(&o)
+    );
+    for format in ["auto", "csv"] {
+        assert_exit(&w.import_as(&dir, format), 0);
+        assert_eq!(
+            w.pg_rows("SELECT id::text, uid::text, ord::text, doc::text FROM person ORDER BY id"),
+            [
+                [
+                    Some("1".into()),
+                    Some("6ccd780c-baba-1026-9564-5b8c656024db".into()),
+                    Some("6ccd780c-baba-1026-9564-5b8c656024db".into()),
+                    Some(r#"["x\u0000y"]"#.into())
+                ],
+                [
+                    Some("2".into()),
+                    Some("00000000-0000-0000-0000-000000000000".into()),
+                    None,
+                    Some(r#"{"k": "v"}"#.into())
+                ],
+                [
+                    Some("4294967295".into()),
+                    Some("ffffffff-ffff-ffff-ffff-ffffffffffff".into()),
+                    None,
+                    None
+                ],
+            ],
+            "{format}"
+        );
+    }
+    let o = w.run(&["verify", d, "--deep", "--source"]);
+    assert_exit(&o, 0);
+
+    // A target that cannot hold them: refused before any write, by column and key.
+    let strict = w.pg_db("strict");
+    pg_exec(
+        &strict,
+        "CREATE TABLE person (id integer PRIMARY KEY, uid uuid NOT NULL, ord uuid, doc jsonb,
+                              note text);
+         INSERT INTO person VALUES (9, '6ccd780c-baba-1026-9564-5b8c656024db', NULL, NULL, 'kept');",
+    );
+    let o = w.run(&["import", d, "--yes", "--target-db", &strict]);
+    assert_exit(&o, 2);
+    let err = stderr(&o);
+    for want in [
+        "import refused before any write (2 problems)",
+        "table `person`, column `id`: the value 4294967295 (e.g. id=4294967295) is outside the range of integer (-2147483648 to 2147483647)",
+        r"table `person`, column `doc`: 1 JSON values hold \u0000, which jsonb cannot store; e.g. id=1",
+    ] {
+        assert!(err.contains(want), "missing `{want}` in\n{err}");
+    }
+    assert_eq!(
+        pg_rows(&strict, "SELECT note FROM person"),
+        [[Some("kept".to_string())]]
+    );
+}
+
+/// A varbinary(16) column is a uuid only when every value has 16 bytes.
+#[test]
+fn a_short_varbinary_is_refused_for_uuid_with_its_key() {
+    let w = World::new("adapt_short_varbinary");
+    w.mysql(
+        "CREATE TABLE t (id INT PRIMARY KEY, v VARBINARY(16));
+         INSERT INTO t VALUES (1, UNHEX('6CCD780CBABA102695645B8C656024DB')), (2, UNHEX('00FF'));",
+    );
+    w.pg("CREATE TABLE t (id integer PRIMARY KEY, v uuid)");
+    let dir = export(&w);
+    let o = w.run(&["import", dir.to_str().unwrap(), "--yes"]);
+    assert_exit(&o, 2);
+    assert!(
+        stderr(&o).contains(
+            "table `t`, column `v`: a value of 2 bytes (e.g. id=2) cannot be a uuid, which is 16 bytes"
+        ),
+        "{}",
+        stderr(&o)
+    );
+}

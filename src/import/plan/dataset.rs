@@ -161,7 +161,7 @@ pub(super) fn dataset_load(
         let src = input.spec.columns.iter().find(|c| &c.name == name);
         let dst = target.columns.iter().find(|c| c.name == target_columns[i]);
         if let (Some(src), Some(dst)) = (src, dst) {
-            let d = adapt::decide(&table, src, dst);
+            let d = adapt::decide(&table, src, dst, mapping.uuid_order(dataset, name));
             plan.errors.extend(d.refusals);
             plan.warnings.extend(d.warnings);
             if d.adapt != Adapt::None {

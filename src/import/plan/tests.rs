@@ -41,6 +41,9 @@ pub(crate) fn fact(name: &str, stats: ColumnStats) -> ColumnEntry {
         geometry: None,
         srids: vec![],
         charset: None,
+        json_nul_samples: vec![],
+        range: None,
+        byte_lengths: None,
     }
 }
 
