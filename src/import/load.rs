@@ -142,11 +142,16 @@ pub struct TxState {
     pub adjustments: BTreeMap<String, i64>,
     /// Where the target's sequences stood before BEGIN (ROLLBACK does not undo setval).
     pub sequences: Option<postgres::SequencePositions>,
+    /// The load ended by itself (it was not dropped by an interruption) and has put the
+    /// sequences back if that was due: nothing is left to cancel or put back.
+    pub settled: bool,
 }
 
 /// After an interruption: cancel what the session is running (a hook, a COPY) so that
-/// its rollback happens now, then put the sequences back — only when COMMIT was never
-/// sent.
+/// its rollback happens now, then put the sequences back — only when the load was
+/// dropped mid-way (one that ended by itself has done this) and COMMIT was never sent.
+/// A cancel sent to a session that runs nothing of ours could only hit our own putting
+/// back (a spurious "could not be put back").
 pub async fn after_interruption(
     client: &tokio_postgres::Client,
     target: &crate::config::ServerConfig,
@@ -154,9 +159,13 @@ pub async fn after_interruption(
     progress: &Progress,
     journal: &mut Journal,
 ) {
-    if !state.surely_not_committed() || state.sequences.as_ref().is_none_or(|p| p.is_empty()) {
+    if state.settled
+        || !state.surely_not_committed()
+        || state.sequences.as_ref().is_none_or(|p| p.is_empty())
+    {
         return;
     }
+    journal.line("interrupted: cancelling the statement the server is running");
     let cancel = postgres::cancel(client, target);
     if let Ok(Err(e)) = tokio::time::timeout(std::time::Duration::from_secs(5), cancel).await {
         journal.line(format!("could not cancel the running statement: {e:#}"));
@@ -223,6 +232,7 @@ pub async fn load(
     if !kept && !maybe_kept {
         put_sequences_back(client, state, env.progress, env.journal).await;
     }
+    state.settled = true;
     result
 }
 

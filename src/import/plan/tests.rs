@@ -178,7 +178,10 @@ fn the_loaded_tables_are_analysed_last_before_commit_unless_turned_off() {
     );
     assert!(!r.iter().any(|s| s == "COMMIT" || s.starts_with("ANALYZE")));
     // The backstop guards a rehearsal too: its transaction id is taken as well.
-    assert!(r.iter().any(|s| s.starts_with("SELECT txid_current(), pg_backend_pid()")));
+    assert!(
+        r.iter()
+            .any(|s| s.starts_with("SELECT txid_current(), pg_backend_pid()"))
+    );
 }
 
 #[test]
