@@ -17,7 +17,7 @@ use crate::cmd::{Ctx, Outcome};
 use crate::config::Engine;
 use crate::db::postgres;
 use crate::export::{self, assemble};
-use crate::hint::WithHint;
+use crate::hint::{WithHint, with_hint};
 use crate::import::load::{Env, Pipeline, TableLoaded, TxState, after_interruption};
 use crate::import::plan::TableInput;
 use crate::mapping::Mapping;
@@ -264,10 +264,24 @@ pub async fn run(ctx: &Ctx, args: MigrateArgs) -> Result<Outcome> {
     let dir_text = exported.dir.display().to_string();
 
     // Verify: counts (and orphans) against the export and the live source, then every
-    // value with --deep.
+    // value with --deep. The import is committed: an error now (a signal that came while
+    // COMMIT's answer was awaited ends the run here) must say so.
+    let unverified = |e: anyhow::Error| {
+        failed(
+            with_hint(
+                e,
+                format!("check it with: pgconverge verify {dir_text} --source"),
+            )
+            .context(format!(
+                "migrate COMMITTED the import into `{target_db}` (the export is kept: \
+                     {dir_text}), but verify did not finish"
+            )),
+            Status::Failed,
+        )
+    };
     let vjob = verify::Job {
         dir: ExportDir::at(&exported.dir),
-        manifest: open::manifest(&ExportDir::at(&exported.dir))?,
+        manifest: open::manifest(&ExportDir::at(&exported.dir)).map_err(unverified)?,
         mapping,
         target,
         target_db: target_db.clone(),
@@ -279,7 +293,7 @@ pub async fn run(ctx: &Ctx, args: MigrateArgs) -> Result<Outcome> {
     let mut report = ctx
         .interruptible(verify::verify(&vjob))
         .await
-        .map_err(|e| failed(e, Status::Failed))?;
+        .map_err(unverified)?;
     if args.deep {
         let deep = ctx
             .interruptible(verify::run::deep(
@@ -289,7 +303,7 @@ pub async fn run(ctx: &Ctx, args: MigrateArgs) -> Result<Outcome> {
                 &progress,
             ))
             .await
-            .map_err(|e| failed(e, Status::Failed))?;
+            .map_err(unverified)?;
         report = report.with_deep(deep);
     }
     let rows: u64 = loaded.iter().map(|t| t.rows).sum();

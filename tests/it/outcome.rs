@@ -181,6 +181,26 @@ fn hooks_that_would_end_the_transaction_are_refused_before_any_write() {
         assert!(stderr(&o).contains(said), "{}", stderr(&o));
         assert_eq!(w.fingerprint(), before, "{hooks}");
     }
+    // A second statement in a source's `where` or `query` (MySQL runs several in one
+    // query) is refused before the source is read.
+    for table in [
+        r#"where = "id > 0; DELETE FROM t""#,
+        r#"where = "id > 0 /*! ; DELETE FROM t */""#,
+        r#"query = "SELECT id, v FROM t; DELETE FROM t""#,
+    ] {
+        let map = write_map(&w, "source.toml", &format!("[tables.t]\n{table}\n"));
+        let o = w.run(&["export", &w.db, "--out", "again", "--map", &map]);
+        assert_exit(&o, 2);
+        assert!(
+            stderr(&o).contains("[tables.t]") && stderr(&o).contains("holds a `;`"),
+            "{}",
+            stderr(&o)
+        );
+        assert_eq!(
+            mysql_rows(&w.db, "SELECT COUNT(*) FROM t")[0][0].as_deref(),
+            Some(&b"3"[..])
+        );
+    }
     // A DO block's COMMIT, a string and a comment are not the import's transaction control.
     let map = write_map(
         &w,
@@ -373,6 +393,36 @@ fn a_signal_while_commit_is_answered_waits_for_the_answer_and_reports_committed(
     assert!(!err.contains("rolled back"), "{err}");
     assert_eq!(rows_of_t(&w).as_deref(), Some("a,b,c"));
     assert_eq!(last_status(&w), "completed");
+}
+
+#[test]
+fn migrate_waits_for_commit_s_answer_after_a_signal_then_stops_before_verify() {
+    let (w, _) = small_world("out_migrate_commit_signal");
+    let proxy = Proxy::start(upstream(), CutAt::HoldAnswer);
+    let mut cmd = through(&w, &proxy);
+    cmd.args(["migrate", &w.db, "--out", "migrated", "--yes"]);
+    let mut run = Running::start(cmd);
+    proxy.wait_for_commit();
+    signal(&run.child, "TERM");
+    run.wait_for("while the answer to COMMIT is awaited: waiting for it");
+    proxy.release();
+    // Committed; the signal then ends the run before its verify, and says both.
+    let (code, out, err) = run.finish();
+    assert_eq!(code, Some(2), "{out}\n{err}");
+    assert!(
+        err.contains("migrate COMMITTED the import into")
+            && err.contains("verify did not finish: interrupted (SIGTERM)")
+            && err.contains("pgconverge verify"),
+        "{err}"
+    );
+    assert!(!err.contains("rolled back"), "{err}");
+    assert_eq!(rows_of_t(&w).as_deref(), Some("a,b,c"));
+    let entries = w.run_log_entries();
+    let last = entries.last().unwrap();
+    assert!(
+        last["message"].as_str().unwrap().contains("COMMITTED"),
+        "{last}"
+    );
 }
 
 #[test]
