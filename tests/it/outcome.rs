@@ -376,16 +376,24 @@ before = ["SET TimeZone = 'America/New_York'", "SET client_encoding = 'LATIN1'",
     assert_eq!(last_status(&w), "completed");
 }
 
+/// Run `args` with PostgreSQL behind a proxy that holds COMMIT's answer, and send
+/// `sig` once COMMIT has reached the server; returns when the command says it waits.
+fn signalled_during_commit(w: &World, args: &[&str], sig: &str) -> (Proxy, Running) {
+    let proxy = Proxy::start(upstream(), CutAt::HoldAnswer);
+    let mut cmd = through(w, &proxy);
+    cmd.args(args);
+    let mut run = Running::start(cmd);
+    proxy.wait_for_commit();
+    signal(&run.child, sig);
+    run.wait_for("while the answer to COMMIT is awaited: waiting for it");
+    (proxy, run)
+}
+
 #[test]
 fn a_signal_while_commit_is_answered_waits_for_the_answer_and_reports_committed() {
     let (w, dir) = small_world("out_commit_signal_once");
-    let proxy = Proxy::start(upstream(), CutAt::HoldAnswer);
-    let mut cmd = through(&w, &proxy);
-    cmd.args(["import", dir.to_str().unwrap(), "--yes"]);
-    let mut run = Running::start(cmd);
-    proxy.wait_for_commit();
-    signal(&run.child, "INT");
-    run.wait_for("while the answer to COMMIT is awaited: waiting for it");
+    let (proxy, run) =
+        signalled_during_commit(&w, &["import", dir.to_str().unwrap(), "--yes"], "INT");
     proxy.release();
     let (code, out, err) = run.finish();
     assert_eq!(code, Some(0), "{out}\n{err}");
@@ -398,13 +406,11 @@ fn a_signal_while_commit_is_answered_waits_for_the_answer_and_reports_committed(
 #[test]
 fn migrate_waits_for_commit_s_answer_after_a_signal_then_stops_before_verify() {
     let (w, _) = small_world("out_migrate_commit_signal");
-    let proxy = Proxy::start(upstream(), CutAt::HoldAnswer);
-    let mut cmd = through(&w, &proxy);
-    cmd.args(["migrate", &w.db, "--out", "migrated", "--yes"]);
-    let mut run = Running::start(cmd);
-    proxy.wait_for_commit();
-    signal(&run.child, "TERM");
-    run.wait_for("while the answer to COMMIT is awaited: waiting for it");
+    let (proxy, run) = signalled_during_commit(
+        &w,
+        &["migrate", &w.db, "--out", "migrated", "--yes"],
+        "TERM",
+    );
     proxy.release();
     // Committed; the signal then ends the run before its verify, and says both.
     let (code, out, err) = run.finish();
@@ -428,13 +434,8 @@ fn migrate_waits_for_commit_s_answer_after_a_signal_then_stops_before_verify() {
 #[test]
 fn a_second_signal_while_commit_is_answered_is_an_unknown_outcome_with_the_sql() {
     let (w, dir) = small_world("out_commit_signal_twice");
-    let proxy = Proxy::start(upstream(), CutAt::HoldAnswer);
-    let mut cmd = through(&w, &proxy);
-    cmd.args(["import", dir.to_str().unwrap(), "--yes"]);
-    let mut run = Running::start(cmd);
-    proxy.wait_for_commit();
-    signal(&run.child, "INT");
-    run.wait_for("while the answer to COMMIT is awaited");
+    let (proxy, run) =
+        signalled_during_commit(&w, &["import", dir.to_str().unwrap(), "--yes"], "INT");
     signal(&run.child, "TERM");
     let (code, out, err) = run.finish();
     assert_eq!(code, Some(3), "{out}\n{err}");
