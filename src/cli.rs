@@ -398,7 +398,7 @@ pub struct MigrateArgs {
     pgconverge log-run started \"maintenance window opened\"\n  \
     pgconverge log-run completed")]
 pub struct LogRunArgs {
-    /// started | in_progress | completed | rolled_back | failed
+    /// started | in_progress | completed | rolled_back | failed | unknown | partially_committed
     pub status: String,
     /// Free text
     pub message: Option<String>,

@@ -1,6 +1,8 @@
 //! Errors that tell the user what to do. A `Hint` is attached to an error chain as a
-//! context layer; `render` prints the chain on one line and every hint after it.
-//! This module must not know about any server: callers decide what the hint says.
+//! context layer; `render` prints the chain on one line and every hint after it;
+//! `exit_code` says what the error means for the exit code (2, or 3 when it
+//! `NeedsAttention`). This module must not know about any server: callers decide what
+//! the hint says.
 
 use std::fmt;
 
@@ -44,6 +46,26 @@ pub fn with_hint(err: anyhow::Error, hint: impl Into<String>) -> anyhow::Error {
         hint: hint.into(),
         inner: err,
     })
+}
+
+/// The outermost words of an error after which the target needs a look (exit 3): the
+/// outcome of COMMIT is unknown, a hook committed part of the work, or the audit trail
+/// was lost after COMMIT. Added as a context layer (`err.context(NeedsAttention(..))`).
+#[derive(Debug)]
+pub struct NeedsAttention(pub String);
+
+impl fmt::Display for NeedsAttention {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The exit code of a command that ended with `err`: 3 when it needs attention, else 2.
+pub fn exit_code(err: &anyhow::Error) -> u8 {
+    match err.downcast_ref::<NeedsAttention>() {
+        Some(_) => 3,
+        None => 2,
+    }
 }
 
 /// Levenshtein distance, for "did you mean" suggestions.
@@ -140,6 +162,20 @@ mod tests {
         }
         assert_eq!(distance("kitten", "sitting"), 3);
         assert_eq!(distance("", "abc"), 3);
+    }
+
+    #[test]
+    fn needs_attention_anywhere_in_the_context_chain_is_exit_3() {
+        let e: anyhow::Error = anyhow!("no answer");
+        assert_eq!(exit_code(&e), 2);
+        let e = with_hint(e, "ask the server")
+            .context(NeedsAttention("the outcome is unknown".into()))
+            .context("import of x");
+        assert_eq!(exit_code(&e), 3);
+        assert_eq!(
+            render(&e),
+            "error: import of x: the outcome is unknown: no answer\nhint: ask the server\n"
+        );
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! pgconverge: parse the command line, run the subcommand on a tokio runtime, print the
 //! whole error chain to stderr and turn the outcome into the exit code
-//! (0 ok, 1 verification found a difference, 2 anything else).
+//! (0 ok, 1 verification found a difference, 2 an error, 3 the target needs attention).
 
 use std::process::ExitCode;
 
@@ -27,7 +27,7 @@ fn main() -> ExitCode {
         Ok(outcome) => outcome.exit_code(),
         Err(err) => {
             eprint!("{}", hint::render(&err));
-            ExitCode::from(2)
+            ExitCode::from(hint::exit_code(&err))
         }
     }
 }

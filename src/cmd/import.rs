@@ -5,14 +5,15 @@
 
 use std::io::{BufRead, IsTerminal, Write};
 
-use anyhow::{Result, anyhow, bail};
+use anyhow::{Context, Result, anyhow, bail};
 use serde::Serialize;
 
 use crate::cli::ImportArgs;
 use crate::cmd::{Ctx, Outcome};
 use crate::config::ServerConfig;
-use crate::hint::WithHint;
+use crate::hint::{NeedsAttention, WithHint, with_hint};
 use crate::import::load::{Env, TableLoaded, TxState, after_interruption};
+use crate::import::outcome::{self, Verdict};
 use crate::import::plan::{self, Plan, Skipped, Statement};
 use crate::import::{self, Job};
 use crate::progress::{Progress, human_bytes};
@@ -20,7 +21,7 @@ use crate::report::{Table, count};
 use crate::store::export_dir::{self, ExportDir};
 use crate::store::journal::Journal;
 use crate::store::open;
-use crate::store::runlog::Status;
+use crate::store::runlog::{Recorder, Status};
 
 /// What a committed import reports (`--json` prints it as is).
 #[derive(Serialize)]
@@ -49,10 +50,17 @@ pub async fn run(ctx: &Ctx, args: ImportArgs) -> Result<Outcome> {
         log(status, format!("{e:#}"));
         e
     };
-    log(
-        Status::Started,
-        format!("import of {dir_text} into `{}`", job.target_db),
-    );
+    // The audit trail is part of the contract: no import without its `started` entry.
+    if !args.dry_run {
+        rec.log_required(
+            rec.entry(
+                Status::Started,
+                format!("import of {dir_text} into `{}`", job.target_db),
+            )
+            .export_dir(&dir_text),
+        )
+        .context("import refused before any write: its run log cannot be written")?;
+    }
     if job.manifest.is_legacy() {
         progress.warn(
             "this export was written by the old shell scripts: it carries no checksums, so \
@@ -79,7 +87,9 @@ pub async fn run(ctx: &Ctx, args: ImportArgs) -> Result<Outcome> {
     }
 
     let stamp = export_dir::run_stamp(chrono::Utc::now(), std::process::id());
-    let mut journal = Journal::create(&ctx.run_log, &stamp)?;
+    let mut journal = Journal::create(&ctx.run_log, &stamp)
+        .context("import refused before any write: its journal cannot be created")
+        .map_err(|e| failed(e, Status::Failed))?;
     journal.line(format!(
         "import of {dir_text} into `{}` at {}",
         job.target_db,
@@ -87,6 +97,7 @@ pub async fn run(ctx: &Ctx, args: ImportArgs) -> Result<Outcome> {
     ));
     journal.line(description.trim_end());
     let mut state = TxState::default();
+    let commit = state.commit.clone();
     let result = {
         let mut env = Env {
             dir: &job.dir,
@@ -94,8 +105,11 @@ pub async fn run(ctx: &Ctx, args: ImportArgs) -> Result<Outcome> {
             journal: &mut journal,
             pipeline: None,
         };
-        ctx.interruptible(import::execute(&job, &mut prepared, &mut env, &mut state))
-            .await
+        ctx.interruptible_commit(
+            import::execute(&job, &mut prepared, &mut env, &mut state),
+            &commit,
+        )
+        .await
     };
     let loaded = match result {
         Ok(loaded) => loaded,
@@ -109,22 +123,9 @@ pub async fn run(ctx: &Ctx, args: ImportArgs) -> Result<Outcome> {
                 &mut journal,
             )
             .await;
-            journal.line(format!("ROLLBACK: {e:#}"));
-            journal.close();
-            let (status, what) = if state.began && args.rehearse {
-                (
-                    Status::RolledBack,
-                    "rehearsal: the import would fail here; rolled back, the target is unchanged",
-                )
-            } else if state.began {
-                (
-                    Status::RolledBack,
-                    "import rolled back: the target is unchanged",
-                )
-            } else {
-                (Status::Failed, "import failed before any write")
-            };
-            return Err(failed(e, status).context(what));
+            let what = if args.rehearse { "rehearsal" } else { "import" };
+            let (status, e) = stopped(e, &state, what, journal);
+            return Err(failed_with(&rec, &dir_text, status, e));
         }
     };
     journal.line(if args.rehearse {
@@ -133,7 +134,7 @@ pub async fn run(ctx: &Ctx, args: ImportArgs) -> Result<Outcome> {
         "COMMIT"
     });
     let log_path = journal.log_path.display().to_string();
-    journal.close();
+    let journal_closed = journal.close();
     let rows: u64 = loaded.iter().map(|t| t.rows).sum();
     if args.rehearse {
         // Nothing was kept: no import details for verify to find.
@@ -155,7 +156,7 @@ pub async fn run(ctx: &Ctx, args: ImportArgs) -> Result<Outcome> {
         report(&args, &job, &prepared.plan, &loaded, log_path)?;
         return Ok(Outcome::Success);
     }
-    rec.log(
+    let logged = rec.log_required(
         rec.entry(
             Status::Completed,
             format!(
@@ -184,7 +185,65 @@ pub async fn run(ctx: &Ctx, args: ImportArgs) -> Result<Outcome> {
         ));
     }
     report(&args, &job, &prepared.plan, &loaded, log_path)?;
+    audit_after_commit(journal_closed.and(logged), "import", &job.target_db)?;
     Ok(Outcome::Success)
+}
+
+/// An import (or migrate) that ended with an error `e`: say what the target holds, from
+/// what the server said (`outcome::Verdict`), in the journal and the error; returns the
+/// run log's status and the error to report (exit 3 when it needs attention).
+pub(super) fn stopped(
+    e: anyhow::Error,
+    state: &TxState,
+    what: &str,
+    mut journal: Journal,
+) -> (Status, anyhow::Error) {
+    let verdict = Verdict::of(state);
+    let words = verdict.words(what, state.xid);
+    journal.line(format!("{words}: {e:#}"));
+    let _ = journal.close();
+    let e = match (verdict, state.xid) {
+        (Verdict::Unknown, Some(xid)) => with_hint(e, outcome::ask_later_hint(xid)),
+        (Verdict::PartiallyCommitted, _) => with_hint(
+            e,
+            "look at the target before anything else: it holds what ran before that hook; \
+             then remove the statement that ended the transaction and import again (the \
+             import replaces every table it loads)",
+        ),
+        _ => e,
+    };
+    let e = if verdict.needs_attention() {
+        e.context(NeedsAttention(words))
+    } else {
+        e.context(words)
+    };
+    (verdict.status(), e)
+}
+
+/// Log the end of a command that failed with `e` (whose outermost words say what the
+/// target holds), and hand `e` back.
+pub(super) fn failed_with(
+    rec: &Recorder,
+    dir: &str,
+    status: Status,
+    e: anyhow::Error,
+) -> anyhow::Error {
+    rec.log(rec.entry(status, format!("{e:#}")).export_dir(dir));
+    e
+}
+
+/// After COMMIT: a journal or run log that could not be written is an error that says the
+/// work is committed (exit 3), not a warning.
+pub(super) fn audit_after_commit(written: Result<()>, what: &str, db: &str) -> Result<()> {
+    written
+        .hint(format!(
+            "the target holds the {what} (run verify to check it); keep this output, since the \
+             run log or journal lacks its record, and fix the disk or path of the run log \
+             (--run-log, PGCONVERGE_RUN_LOG)"
+        ))
+        .context(NeedsAttention(format!(
+            "{what} COMMITTED into `{db}`, but its audit trail could not be written"
+        )))
 }
 
 /// Print the plan: the whole of it with `--dry-run` (text or JSON), else a note on

@@ -7,16 +7,17 @@
 
 use std::time::{Duration, Instant};
 
-use anyhow::{Result, anyhow};
+use anyhow::{Context, Result, anyhow};
 use serde::Serialize;
 use tokio::sync::mpsc;
 
 use crate::cli::MigrateArgs;
+use crate::cmd::import::{audit_after_commit, stopped};
 use crate::cmd::{Ctx, Outcome};
 use crate::config::Engine;
 use crate::db::postgres;
 use crate::export::{self, assemble};
-use crate::hint::WithHint;
+use crate::hint::{WithHint, with_hint};
 use crate::import::load::{Env, Pipeline, TableLoaded, TxState, after_interruption};
 use crate::import::plan::TableInput;
 use crate::mapping::Mapping;
@@ -47,10 +48,14 @@ pub async fn run(ctx: &Ctx, args: MigrateArgs) -> Result<Outcome> {
     let (mapping, new) = super::new_export(ctx, &args.source, args.map.as_deref(), &args.out)?;
     let db = mapping.source_db.clone();
     let final_dir = new.final_dir.display().to_string();
-    rec.log(
+    // The audit trail is part of the contract: no migrate without its `started` entry.
+    rec.log_required(
         rec.entry(Status::Started, format!("migrate of `{db}`"))
             .export_dir(&final_dir),
-    );
+    )
+    .context(
+        "migrate refused before anything was read or written: its run log cannot be written",
+    )?;
     let failed = |e: anyhow::Error, status: Status| {
         rec.log(rec.entry(status, format!("{e:#}")).export_dir(&final_dir));
         e
@@ -172,7 +177,16 @@ pub async fn run(ctx: &Ctx, args: MigrateArgs) -> Result<Outcome> {
     // Export and import at once: each finished dataset goes to the import.
     publish::create(&new).map_err(|e| failed(e, Status::Failed))?;
     let stamp = export_dir::run_stamp(chrono::Utc::now(), std::process::id());
-    let mut journal = Journal::create(&ctx.run_log, &stamp)?;
+    let mut journal = match Journal::create(&ctx.run_log, &stamp) {
+        Ok(j) => j,
+        Err(e) => {
+            publish::discard(&new);
+            return Err(failed(
+                e.context("migrate refused before any write: its journal cannot be created"),
+                Status::Failed,
+            ));
+        }
+    };
     journal.line(format!(
         "migrate of `{db}` into `{target_db}` at {}, export {}",
         target.display(),
@@ -182,6 +196,7 @@ pub async fn run(ctx: &Ctx, args: MigrateArgs) -> Result<Outcome> {
     let (ready, arriving) = mpsc::unbounded_channel::<Result<TableInput, String>>();
     let mut pipeline = Pipeline::new(arriving, prepared.replan.clone());
     let mut state = TxState::default();
+    let commit = state.commit.clone();
     let export_side = async {
         let result = export::run::read(&ejob, &planned, &new, &progress, |entry| {
             let _ = ready.send(Ok(TableInput {
@@ -205,15 +220,16 @@ pub async fn run(ctx: &Ctx, args: MigrateArgs) -> Result<Outcome> {
         crate::import::execute(&ijob, &mut prepared, &mut env, &mut state).await
     };
     let both = async { tokio::join!(export_side, import_side) };
-    let (exported, loaded) = match ctx.interruptible(async { Ok(both.await) }).await {
+    let (exported, loaded) = match ctx
+        .interruptible_commit(async { Ok(both.await) }, &commit)
+        .await
+    {
         Ok(pair) => pair,
         Err(e) => {
             publish::discard(&new);
             after_interruption(&prepared.client, &target, &state, &progress, &mut journal).await;
-            journal.line(format!("ROLLBACK: {e:#}"));
-            journal.close();
-            return Err(failed(e, Status::RolledBack)
-                .context("migrate interrupted: the target is unchanged"));
+            let (status, e) = stopped(e, &state, "migrate", journal);
+            return Err(failed(e, status));
         }
     };
     // The export is kept (published) whenever it completed: it is the audit trail.
@@ -227,32 +243,46 @@ pub async fn run(ctx: &Ctx, args: MigrateArgs) -> Result<Outcome> {
             if exported.is_err() {
                 publish::discard(&new);
             }
-            journal.line(format!("ROLLBACK: {e:#}"));
-            journal.close();
-            let status = if state.began {
-                Status::RolledBack
-            } else {
-                Status::Failed
+            let e = match &exported {
+                Ok(x) => e.context(format!("the export is kept: {}", x.dir.display())),
+                Err(_) => e,
             };
-            let kept = match &exported {
-                Ok(x) => format!(" (the export is kept: {})", x.dir.display()),
-                Err(_) => String::new(),
-            };
-            return Err(failed(e, status).context(format!(
-                "migrate failed: the import rolled back, the target is unchanged{kept}"
-            )));
+            let (status, e) = stopped(e, &state, "migrate", journal);
+            return Err(failed(e, status));
         }
     };
-    let exported = exported.map_err(|e| failed(e, Status::Failed))?;
     journal.line("COMMIT");
-    journal.close();
+    let journal_closed = journal.close();
+    // Committed: an export that could not be sealed is an audit trail lost after COMMIT.
+    let exported = match exported {
+        Ok(x) => x,
+        Err(e) => {
+            let e = audit_after_commit(Err(e.context("sealing the export")), "migrate", &target_db)
+                .unwrap_err();
+            return Err(failed(e, Status::Failed));
+        }
+    };
     let dir_text = exported.dir.display().to_string();
 
     // Verify: counts (and orphans) against the export and the live source, then every
-    // value with --deep.
+    // value with --deep. The import is committed: an error now (a signal that came while
+    // COMMIT's answer was awaited ends the run here) must say so.
+    let unverified = |e: anyhow::Error| {
+        failed(
+            with_hint(
+                e,
+                format!("check it with: pgconverge verify {dir_text} --source"),
+            )
+            .context(format!(
+                "migrate COMMITTED the import into `{target_db}` (the export is kept: \
+                     {dir_text}), but verify did not finish"
+            )),
+            Status::Failed,
+        )
+    };
     let vjob = verify::Job {
         dir: ExportDir::at(&exported.dir),
-        manifest: open::manifest(&ExportDir::at(&exported.dir))?,
+        manifest: open::manifest(&ExportDir::at(&exported.dir)).map_err(unverified)?,
         mapping,
         target,
         target_db: target_db.clone(),
@@ -264,7 +294,7 @@ pub async fn run(ctx: &Ctx, args: MigrateArgs) -> Result<Outcome> {
     let mut report = ctx
         .interruptible(verify::verify(&vjob))
         .await
-        .map_err(|e| failed(e, Status::Failed))?;
+        .map_err(unverified)?;
     if args.deep {
         let deep = ctx
             .interruptible(verify::run::deep(
@@ -274,7 +304,7 @@ pub async fn run(ctx: &Ctx, args: MigrateArgs) -> Result<Outcome> {
                 &progress,
             ))
             .await
-            .map_err(|e| failed(e, Status::Failed))?;
+            .map_err(unverified)?;
         report = report.with_deep(deep);
     }
     let rows: u64 = loaded.iter().map(|t| t.rows).sum();
@@ -298,7 +328,7 @@ pub async fn run(ctx: &Ctx, args: MigrateArgs) -> Result<Outcome> {
             ),
         )
     };
-    rec.log(
+    let logged = rec.log_required(
         rec.entry(status, message)
             .export_dir(&dir_text)
             .tables(loaded.len())
@@ -326,6 +356,7 @@ pub async fn run(ctx: &Ctx, args: MigrateArgs) -> Result<Outcome> {
         print!("{}", super::verify::render(&report, true));
         println!("migrate: export {dir_text}, imported into `{target_db}` in {seconds:.1} s");
     }
+    audit_after_commit(journal_closed.and(logged), "migrate", &target_db)?;
     Ok(if report.ok {
         Outcome::Success
     } else {

@@ -32,16 +32,28 @@ pub struct Ctx {
     pub quiet: bool,
     /// The invocation, passwords redacted, for the run log.
     pub command_line: String,
-    /// Set to the signal's name when the user interrupts.
-    interrupt: tokio::sync::watch::Receiver<Option<&'static str>>,
+    /// The signals received so far.
+    interrupt: tokio::sync::watch::Receiver<Signals>,
+}
+
+/// The interruptions so far: how many, and the words for the first.
+#[derive(Debug, Clone, Copy, Default)]
+struct Signals {
+    count: u32,
+    first: &'static str,
 }
 
 impl Ctx {
     /// Resolves when the user interrupts (Ctrl-C, SIGTERM, SIGHUP), with what to say.
     pub async fn interrupted(&self) -> &'static str {
+        self.signalled(1).await
+    }
+
+    /// Resolves once `n` signals have come, with the words for the first.
+    async fn signalled(&self, n: u32) -> &'static str {
         let mut rx = self.interrupt.clone();
-        match rx.wait_for(Option::is_some).await {
-            Ok(v) => v.unwrap_or("interrupted"),
+        match rx.wait_for(|s| s.count >= n).await {
+            Ok(s) => s.first,
             Err(_) => std::future::pending().await,
         }
     }
@@ -52,6 +64,36 @@ impl Ctx {
         tokio::select! {
             r = work => r,
             why = self.interrupted() => Err(anyhow::anyhow!(why)),
+        }
+    }
+
+    /// `interruptible`, for work that ends with COMMIT: once `commit` says COMMIT was
+    /// sent, the outcome is the server's answer. A signal then only says that it waits
+    /// for it; a second one stops waiting, and the outcome is unknown (the error gives
+    /// the transaction id and the SQL that asks the server later).
+    pub async fn interruptible_commit<T>(
+        &self,
+        work: impl Future<Output = Result<T>>,
+        commit: &crate::import::load::CommitSent,
+    ) -> Result<T> {
+        tokio::pin!(work);
+        let why = tokio::select! {
+            r = &mut work => return r,
+            why = self.interrupted() => why,
+        };
+        let Some(xid) = commit.xid() else {
+            return Err(anyhow::anyhow!(why));
+        };
+        eprintln!(
+            "{why} while the answer to COMMIT is awaited: waiting for it, since it decides \
+             the outcome (interrupt again to stop waiting; the outcome is then unknown)"
+        );
+        tokio::select! {
+            r = &mut work => r,
+            _ = self.signalled(2) => Err(anyhow::anyhow!(
+                "{why}, and interrupted again while the answer to COMMIT of transaction {xid} \
+                 was awaited"
+            )),
         }
     }
 
@@ -196,20 +238,27 @@ pub async fn postgres_config(ctx: &Ctx, args: &PostgresArgs) -> Result<ServerCon
 }
 
 /// Catch Ctrl-C, SIGTERM and SIGHUP from now on (so none of them kills the process in
-/// the middle of a step) and announce the first one on the returned channel.
-fn catch_interrupts() -> Result<tokio::sync::watch::Receiver<Option<&'static str>>> {
+/// the middle of a step) and count them on the returned channel.
+fn catch_interrupts() -> Result<tokio::sync::watch::Receiver<Signals>> {
     use tokio::signal::unix::{SignalKind, signal};
-    let (tx, rx) = tokio::sync::watch::channel(None);
+    let (tx, rx) = tokio::sync::watch::channel(Signals::default());
     let mut term = signal(SignalKind::terminate())?;
     let mut hup = signal(SignalKind::hangup())?;
     let mut int = signal(SignalKind::interrupt())?;
     tokio::spawn(async move {
-        let why = tokio::select! {
-            _ = int.recv() => "interrupted (Ctrl-C)",
-            _ = term.recv() => "interrupted (SIGTERM)",
-            _ = hup.recv() => "interrupted (SIGHUP)",
-        };
-        let _ = tx.send(Some(why));
+        loop {
+            let why = tokio::select! {
+                _ = int.recv() => "interrupted (Ctrl-C)",
+                _ = term.recv() => "interrupted (SIGTERM)",
+                _ = hup.recv() => "interrupted (SIGHUP)",
+            };
+            tx.send_modify(|s| {
+                if s.count == 0 {
+                    s.first = why;
+                }
+                s.count += 1;
+            });
+        }
     });
     Ok(rx)
 }

@@ -519,8 +519,26 @@ pub async fn positions_of(client: &Client, names: &[String]) -> Result<SequenceP
     Ok(out)
 }
 
-/// Put back every sequence that moved since `before`; returns how many moved.
+/// Put back every sequence that moved since `before`; returns how many moved. A cancel
+/// request sent for the statement that ran before (an interruption cancels it) may reach
+/// the server late and cancel one of these statements instead: they are then run once
+/// more, since a cancel request cancels at most one statement.
 pub async fn restore_sequences(client: &Client, before: &SequencePositions) -> Result<usize> {
+    match put_back(client, before).await {
+        Err(e) if is_canceled(&e) => put_back(client, before).await,
+        other => other,
+    }
+}
+
+/// The SQLSTATE of a statement cancelled on request (or by statement_timeout).
+const QUERY_CANCELED: &str = "57014";
+
+/// Was this error (as `error` words it) a cancelled statement?
+fn is_canceled(e: &anyhow::Error) -> bool {
+    format!("{e:#}").contains(&format!("({QUERY_CANCELED})"))
+}
+
+async fn put_back(client: &Client, before: &SequencePositions) -> Result<usize> {
     let now = sequence_positions(client).await?;
     let mut moved = 0;
     for (name, value, called) in before {

@@ -22,6 +22,7 @@ use crate::codec::pgbinary::{self, Converter, Stop};
 use crate::db::catalog::orphan_row;
 use crate::db::postgres::{self, Chunk};
 use crate::hint::with_hint;
+use crate::import::guard::{self, Escaped, Guard};
 use crate::import::plan::{Constant, Copy, Feed, OrphanCheck, Plan, Replan, Statement, TableInput};
 use crate::progress::Progress;
 use crate::store::csvfile::{self, Pick};
@@ -93,30 +94,64 @@ impl Pipeline {
     }
 }
 
+/// Set once COMMIT is sent, with the transaction's id, and read by whoever handles a
+/// signal: from then on the outcome is the server's answer, so a signal waits for it.
+#[derive(Debug, Clone, Default)]
+pub struct CommitSent(std::sync::Arc<std::sync::OnceLock<i64>>);
+
+impl CommitSent {
+    /// The transaction's id, once its COMMIT was sent.
+    pub fn xid(&self) -> Option<i64> {
+        self.0.get().copied()
+    }
+
+    fn mark(&self, xid: i64) {
+        let _ = self.0.set(xid);
+    }
+
+    #[cfg(test)]
+    pub(crate) fn mark_for_tests(&self, xid: i64) {
+        self.mark(xid)
+    }
+}
+
 /// What the caller needs to know about the transaction, whatever happened.
 #[derive(Debug, Default)]
 pub struct TxState {
-    /// A transaction was opened: a failure now means it was rolled back, unless the
-    /// connection was lost during COMMIT (see [`CommitLost`]).
+    /// A transaction was opened: a failure now means it was rolled back, unless COMMIT
+    /// was sent ([`CommitSent`]) or a hook ended it (`escaped`).
     pub began: bool,
-    /// The transaction's id and backend pid, recorded just before COMMIT.
+    /// The transaction's id and backend pid, taken right after BEGIN.
     pub xid: Option<i64>,
     pub pid: Option<i32>,
-    /// What was loaded, kept for the case where COMMIT lost its connection but did
-    /// commit.
+    /// What was loaded, kept from the moment COMMIT is sent, for the case where COMMIT
+    /// lost its connection but did commit.
     pub loaded: Option<Vec<TableLoaded>>,
+    /// Set when COMMIT is sent (shared with the signal handling).
+    pub commit: CommitSent,
+    /// The server answered COMMIT with an error, or said after a lost COMMIT that the
+    /// transaction was aborted: it is rolled back.
+    pub server_rolled_back: bool,
     /// COMMIT lost its connection and the server could not say what became of it.
     pub unknown: bool,
+    /// A hook ended the import's transaction (`guard::Escaped`): whether the server
+    /// reports it committed. Something may be kept either way.
+    pub escaped: Option<bool>,
     /// Rows the hooks and fired triggers added (or, negative, removed) per target table,
     /// beyond what the COPYs loaded: verify expects them.
     pub adjustments: BTreeMap<String, i64>,
     /// Where the target's sequences stood before BEGIN (ROLLBACK does not undo setval).
     pub sequences: Option<postgres::SequencePositions>,
+    /// The load ended by itself (it was not dropped by an interruption) and has put the
+    /// sequences back if that was due: nothing is left to cancel or put back.
+    pub settled: bool,
 }
 
 /// After an interruption: cancel what the session is running (a hook, a COPY) so that
-/// its rollback happens now, then put the sequences back — only when COMMIT was never
-/// sent.
+/// its rollback happens now, then put the sequences back — only when the load was
+/// dropped mid-way (one that ended by itself has done this) and COMMIT was never sent.
+/// A cancel sent to a session that runs nothing of ours could only hit our own putting
+/// back (a spurious "could not be put back").
 pub async fn after_interruption(
     client: &tokio_postgres::Client,
     target: &crate::config::ServerConfig,
@@ -124,9 +159,13 @@ pub async fn after_interruption(
     progress: &Progress,
     journal: &mut Journal,
 ) {
-    if !state.surely_not_committed() || state.sequences.as_ref().is_none_or(|p| p.is_empty()) {
+    if state.settled
+        || !state.surely_not_committed()
+        || state.sequences.as_ref().is_none_or(|p| p.is_empty())
+    {
         return;
     }
+    journal.line("interrupted: cancelling the statement the server is running");
     let cancel = postgres::cancel(client, target);
     if let Ok(Err(e)) = tokio::time::timeout(std::time::Duration::from_secs(5), cancel).await {
         journal.line(format!("could not cancel the running statement: {e:#}"));
@@ -135,10 +174,10 @@ pub async fn after_interruption(
 }
 
 impl TxState {
-    /// After an interruption: the transaction began but COMMIT was never sent, so it
-    /// surely rolled back.
+    /// After an interruption: the transaction began, COMMIT was never sent and no hook
+    /// ended it, so it surely rolled back.
     pub fn surely_not_committed(&self) -> bool {
-        self.began && self.loaded.is_none() && !self.unknown
+        self.began && self.commit.xid().is_none() && !self.unknown && self.escaped.is_none()
     }
 }
 
@@ -186,10 +225,14 @@ pub async fn load(
     state.sequences = Some(postgres::sequence_positions(client).await?);
     let result = attempts(client, plan, env, state).await;
     let kept = result.is_ok() && !plan.rehearse;
-    let lost = matches!(&result, Err(e) if e.downcast_ref::<CommitLost>().is_some());
-    if !kept && !lost {
+    // COMMIT without answer, or a hook that ended the transaction: something may be
+    // kept, and sequences put back could hand out values that exist.
+    let maybe_kept = matches!(&result, Err(e) if e.downcast_ref::<CommitLost>().is_some())
+        || state.escaped.is_some();
+    if !kept && !maybe_kept {
         put_sequences_back(client, state, env.progress, env.journal).await;
     }
+    state.settled = true;
     result
 }
 
@@ -306,6 +349,7 @@ async fn attempt(
     let mut table_clock = Instant::now();
     let mut bar = None;
     let mut queue: VecDeque<Statement> = statements[1..statements.len() - 1].to_vec().into();
+    let mut guard: Option<Guard> = None;
     let mut resolved: BTreeSet<String> = BTreeSet::new();
     while let Some(stmt) = queue.pop_front() {
         // migrate: a dataset's COPYs are planned when its files are complete.
@@ -445,13 +489,25 @@ async fn attempt(
                 }
             }
             Statement::RecordXid => {
-                let row = tx
-                    .query_one(&Statement::RecordXid.text(), &[])
-                    .await
-                    .map_err(postgres::error)
-                    .context("recording the transaction id")?;
-                state.xid = Some(row.get(0));
-                state.pid = Some(row.get(1));
+                let g = guard::begin(&tx).await?;
+                env.journal
+                    .line(format!("transaction {} (backend pid {})", g.xid, g.pid));
+                (state.xid, state.pid) = (Some(g.xid), Some(g.pid));
+                guard = Some(g);
+            }
+            Statement::CheckTransaction { hook, role } => {
+                let Some(g) = &guard else {
+                    return Err(anyhow!("a hook ran before the transaction id was taken").into());
+                };
+                if let Err(e) = g.after_hook(&tx, hook, role).await {
+                    if let Some(escaped) = e.downcast_ref::<Escaped>() {
+                        state.escaped = Some(escaped.committed());
+                        env.journal.line(format!("STOPPED: {escaped}"));
+                        env.journal
+                            .sql("ROLLBACK  -- whatever transaction the hook left open");
+                    }
+                    return Err(e.into());
+                }
             }
             Statement::Begin | Statement::Commit | Statement::Rollback => {
                 return Err(
@@ -469,12 +525,22 @@ async fn attempt(
             .context("rolling the rehearsal back")?;
         return Ok(done);
     }
+    // The audit trail is part of the contract: a journal that could not be written
+    // rolls the import back (nothing is committed without its record).
+    env.journal.sync()?;
     env.journal.sql(Statement::Commit.text());
+    let Some(xid) = state.xid else {
+        return Err(anyhow!("COMMIT without a recorded transaction id").into());
+    };
     state.loaded = Some(done.clone());
+    state.commit.mark(xid);
     match tx.commit().await {
         Ok(()) => Ok(done),
         // The server answered: COMMIT failed and the transaction is rolled back.
-        Err(e) if e.as_db_error().is_some() => Err(postgres::error(e).context("committing").into()),
+        Err(e) if e.as_db_error().is_some() => {
+            state.server_rolled_back = true;
+            Err(postgres::error(e).context("committing").into())
+        }
         // No answer: whether it committed is for the server to say.
         Err(e) => match (state.xid, state.pid) {
             (Some(xid), Some(pid)) => Err(anyhow::Error::new(CommitLost {

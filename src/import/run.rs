@@ -184,18 +184,13 @@ pub async fn execute(
                     Ok(tables)
                 }
                 Outcome::RolledBack => {
+                    state.server_rolled_back = true;
                     Err(anyhow::Error::new(lost).context("the server reports it rolled back"))
                 }
                 Outcome::Unknown(why) => {
                     state.unknown = true;
-                    let xid = lost.xid;
-                    Err(with_hint(
-                        anyhow::Error::new(lost).context(format!("its outcome is unknown ({why})")),
-                        format!(
-                            "ask the server: SELECT txid_status({xid}); 'committed' means the import is in, \
-                             'aborted' that the target is unchanged"
-                        ),
-                    ))
+                    Err(anyhow::Error::new(lost)
+                        .context(format!("no server could say what became of it ({why})")))
                 }
             }
         }

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::codec::adapt::UuidOrder;
 use crate::codec::encode::Override;
 use crate::hint::WithHint;
+use crate::mapping::sqlcheck;
 
 /// A mapping file. Every key is optional; an empty file is the identity mapping.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -177,7 +178,50 @@ impl MappingFile {
         file.check()
             .map_err(|e| anyhow!("mapping file {origin}: {e}"))
             .hint("the keys are listed under \"Reference\" in docs/mapping.md")?;
+        file.check_sql()
+            .map_err(|e| anyhow!("mapping file {origin}: {e}"))
+            .hint(
+                "pgconverge runs the import in one transaction and commits it itself, after \
+                 every check: hooks must not begin, end or change it (to load a table with its \
+                 triggers, use triggers = \"fire\"); `set` and `where` are one expression and \
+                 `query` one SELECT, without `;`",
+            )?;
         Ok(file)
+    }
+
+    /// The SQL the file holds, judged before anything runs (`sqlcheck`): every problem,
+    /// each naming its key and statement.
+    fn check_sql(&self) -> Result<()> {
+        let mut problems = Vec::new();
+        for (what, list) in [
+            ("require", &self.import.require),
+            ("before", &self.import.before),
+            ("after", &self.import.after),
+        ] {
+            for (i, sql) in list.iter().enumerate() {
+                if let Err(e) = sqlcheck::hook(sql, what == "require") {
+                    problems.push(format!("[import] {what} #{}: {e}", i + 1));
+                }
+            }
+        }
+        for (name, t) in &self.tables {
+            let here = format!("[tables.{}]", quote_key(name));
+            if let Some(Err(e)) = t.filter.as_deref().map(sqlcheck::source_expression) {
+                problems.push(format!("{here} where: {e}"));
+            }
+            if let Some(Err(e)) = t.query.as_deref().map(sqlcheck::source_query) {
+                problems.push(format!("{here} query: {e}"));
+            }
+            for (col, expr) in &t.set {
+                if let Err(e) = sqlcheck::target_expression(expr) {
+                    problems.push(format!("{here} set `{col}`: {e}"));
+                }
+            }
+        }
+        match problems.len() {
+            0 => Ok(()),
+            _ => Err(anyhow!("{}", problems.join("; "))),
+        }
     }
 
     /// What the file alone can tell is wrong.

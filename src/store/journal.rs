@@ -1,18 +1,23 @@
 //! `import_<timestamp>.log` and `import_<timestamp>.sql`, written beside the run log as
 //! the import goes (each line flushed at once, so a crash leaves what happened up to it):
 //! the log says what happened, the SQL file holds every statement executed, in order.
+//! The journal is part of the audit trail: the first write that fails is kept, and
+//! `sync` (before COMMIT) and `close` (after it) report it, so that nothing is committed
+//! without its record and a record lost after COMMIT is said.
 
 use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, anyhow};
 
 pub struct Journal {
     log: File,
     sql: File,
     pub log_path: PathBuf,
     pub sql_path: PathBuf,
+    /// The first write that failed, in words.
+    failed: Option<String>,
 }
 
 impl Journal {
@@ -33,6 +38,7 @@ impl Journal {
             sql: open(&sql_path)?,
             log_path,
             sql_path,
+            failed: None,
         })
     }
 
@@ -43,22 +49,41 @@ impl Journal {
             crate::store::runlog::now_rfc3339(),
             text.as_ref()
         );
-        if let Err(e) = self.log.write_all(stamped.as_bytes()) {
-            eprintln!("warning: writing {}: {e}", self.log_path.display());
-        }
+        let result = self.log.write_all(stamped.as_bytes());
+        self.note(result, true);
     }
 
     /// A statement in the SQL file, as executed.
     pub fn sql(&mut self, stmt: impl AsRef<str>) {
         let text = format!("{};\n", stmt.as_ref());
-        if let Err(e) = self.sql.write_all(text.as_bytes()) {
-            eprintln!("warning: writing {}: {e}", self.sql_path.display());
+        let result = self.sql.write_all(text.as_bytes());
+        self.note(result, false);
+    }
+
+    /// Keep (and say once) the first failed write.
+    fn note(&mut self, result: std::io::Result<()>, log: bool) {
+        if let (Err(e), None) = (result, &self.failed) {
+            let path = if log { &self.log_path } else { &self.sql_path };
+            let msg = format!("writing the journal {}: {e}", path.display());
+            eprintln!("warning: {msg}");
+            self.failed = Some(msg);
         }
     }
 
-    /// fsync both files.
-    pub fn close(self) {
-        let _ = self.log.sync_all();
-        let _ = self.sql.sync_all();
+    /// fsync both files; an error if any write failed or the files cannot be synced.
+    pub fn sync(&mut self) -> Result<()> {
+        if let Some(msg) = &self.failed {
+            return Err(anyhow!("{msg}"));
+        }
+        for (file, path) in [(&self.log, &self.log_path), (&self.sql, &self.sql_path)] {
+            file.sync_all()
+                .with_context(|| format!("fsyncing the journal {}", path.display()))?;
+        }
+        Ok(())
+    }
+
+    /// fsync both files and close them: an error if any write failed.
+    pub fn close(mut self) -> Result<()> {
+        self.sync()
     }
 }

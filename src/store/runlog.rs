@@ -13,12 +13,14 @@ use serde::{Deserialize, Serialize};
 
 use crate::hint::WithHint;
 
-pub const STATUSES: [&str; 5] = [
+pub const STATUSES: [&str; 7] = [
     "started",
     "in_progress",
     "completed",
     "rolled_back",
     "failed",
+    "unknown",
+    "partially_committed",
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,6 +30,12 @@ pub enum Status {
     Completed,
     RolledBack,
     Failed,
+    /// COMMIT was sent (or a hook ended the import's transaction) and no server said what
+    /// became of it: the target needs a look (exit 3).
+    Unknown,
+    /// A hook ended the import's transaction and the server reports it committed: the
+    /// target holds part of the work (exit 3).
+    PartiallyCommitted,
 }
 
 impl Status {
@@ -38,6 +46,8 @@ impl Status {
             Status::Completed => "completed",
             Status::RolledBack => "rolled_back",
             Status::Failed => "failed",
+            Status::Unknown => "unknown",
+            Status::PartiallyCommitted => "partially_committed",
         }
     }
 }
@@ -51,6 +61,8 @@ impl FromStr for Status {
             "completed" => Status::Completed,
             "rolled_back" => Status::RolledBack,
             "failed" => Status::Failed,
+            "unknown" => Status::Unknown,
+            "partially_committed" => Status::PartiallyCommitted,
             other => bail!(
                 "`{other}` is not a run status; valid statuses: {}",
                 STATUSES.join(", ")
@@ -134,7 +146,8 @@ impl Entry {
 }
 
 /// One command's entries: built here with its command line, and, after the start, its
-/// duration; appended with a warning (never a failure) when the log cannot be written.
+/// duration; appended with a warning when the log cannot be written, or, for the entries
+/// the audit trail needs (`log_required`), an error.
 pub struct Recorder {
     path: std::path::PathBuf,
     command: String,
@@ -161,6 +174,11 @@ impl Recorder {
 
     pub fn log(&self, entry: Entry) {
         append_or_warn(&self.path, &entry);
+    }
+
+    /// Append, or say why not: for the entries an import may not run (or end) without.
+    pub fn log_required(&self, entry: Entry) -> Result<()> {
+        append(&self.path, &entry)
     }
 }
 
@@ -367,7 +385,9 @@ mod tests {
             assert_eq!(s.parse::<Status>().unwrap().as_str(), s);
         }
         let err = "bogus".parse::<Status>().unwrap_err().to_string();
-        assert!(err.contains("started, in_progress, completed, rolled_back, failed"));
+        assert!(err.contains(
+            "started, in_progress, completed, rolled_back, failed, unknown, partially_committed"
+        ));
     }
 
     #[test]

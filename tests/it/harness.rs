@@ -42,7 +42,7 @@ fn mysql_opts(db: Option<&str>) -> mysql_async::Opts {
         .into()
 }
 
-fn pg_config(db: &str) -> tokio_postgres::Config {
+pub fn pg_config(db: &str) -> tokio_postgres::Config {
     let mut c: tokio_postgres::Config = postgres_url().parse().expect("TEST_POSTGRES_URL");
     c.dbname(db);
     c

@@ -21,6 +21,7 @@ mod import;
 mod log_run;
 mod mapping;
 mod migrate;
+mod outcome;
 mod pgsource;
 mod proxy;
 mod reliability;

@@ -7,13 +7,13 @@ use std::path::{Path, PathBuf};
 use crate::export::{export_dir, load};
 use crate::harness::*;
 
-fn export(w: &World, out: &str) -> PathBuf {
+pub(crate) fn export(w: &World, out: &str) -> PathBuf {
     let o = w.run(&["export", &w.db, "--out", out]);
     assert_exit(&o, 0);
     export_dir(&o, w.path())
 }
 
-fn import(w: &World, dir: &Path, extra: &[&str]) -> std::process::Output {
+pub(crate) fn import(w: &World, dir: &Path, extra: &[&str]) -> std::process::Output {
     let mut args = vec!["import", dir.to_str().unwrap(), "--yes"];
     args.extend_from_slice(extra);
     w.run(&args)
@@ -29,7 +29,7 @@ fn edit_manifest(dir: &Path, f: impl FnOnce(&mut serde_json::Value)) {
 }
 
 /// A small world: table `t` with a few rows on both sides.
-fn small_world(name: &str) -> (World, PathBuf) {
+pub(crate) fn small_world(name: &str) -> (World, PathBuf) {
     let w = World::new(name);
     w.mysql(
         "CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(20));
@@ -301,7 +301,7 @@ fn big_world(name: &str) -> World {
     w
 }
 
-fn signal(child: &std::process::Child, sig: &str) {
+pub(crate) fn signal(child: &std::process::Child, sig: &str) {
     let ok = std::process::Command::new("kill")
         .args([&format!("-{sig}"), &child.id().to_string()])
         .status()
@@ -311,7 +311,7 @@ fn signal(child: &std::process::Child, sig: &str) {
 
 /// Wait (up to 60 s) until a statement starting with `prefix` runs in the world's
 /// PostgreSQL database.
-fn wait_for_statement(w: &World, prefix: &str) {
+pub(crate) fn wait_for_statement(w: &World, prefix: &str) {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     loop {
         assert!(
@@ -329,7 +329,7 @@ fn wait_for_statement(w: &World, prefix: &str) {
     }
 }
 
-fn last_status(w: &World) -> String {
+pub(crate) fn last_status(w: &World) -> String {
     w.run_log_statuses().pop().expect("a run-log entry")
 }
 
@@ -740,6 +740,12 @@ fn sigterm_after_the_sequence_reset_puts_the_sequences_back() {
     assert_eq!(last_status(&w), "rolled_back");
     assert_eq!(w.fingerprint(), before);
     assert_eq!(sequence_position(&w), before_seq, "{}", stderr(&o));
+    // They were put back, and no warning says otherwise.
+    assert!(
+        !stderr(&o).contains("could not be put back"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 /// kill -9 after the sequences were reset and before COMMIT, then the server drops the

@@ -32,7 +32,7 @@ mod statements;
 mod tests;
 
 pub use report::{PlanReport, TableReport, shorten};
-pub use statements::{Copy, Feed, Statement};
+pub use statements::{Copy, Feed, RECORD_XID, STILL_OURS, Statement};
 
 /// How to obtain the right to set `session_replication_role`.
 pub const REPLICATION_ROLE_HINT: &str = "run as a superuser, or (PostgreSQL 15+) have one run: \

@@ -86,9 +86,17 @@ pub enum Statement {
         check: OrphanCheck,
         allow: bool,
     },
-    /// Record the transaction's id and backend pid: if the connection is lost during
-    /// COMMIT, they let the import ask the server what became of it.
+    /// Take the transaction's id and backend pid, right after BEGIN, and read the
+    /// session settings the load relies on (`import::guard`): the id tells a hook that
+    /// ended the transaction, and lets the import ask the server what became of it if
+    /// the connection is lost during COMMIT.
     RecordXid,
+    /// After a hook: is the session still in the import's transaction? Then its
+    /// settings are set again, with `session_replication_role` as the hooks run (`role`).
+    CheckTransaction {
+        hook: String,
+        role: &'static str,
+    },
     Commit,
     /// The end of a rehearsal (`--rehearse`): everything ran, nothing is kept.
     Rollback,
@@ -113,7 +121,12 @@ impl Statement {
                 )
             }
             Statement::CheckOrphans { check, .. } => check.fk.orphan_count_sql(),
-            Statement::RecordXid => "SELECT txid_current(), pg_backend_pid()".into(),
+            Statement::RecordXid => {
+                format!("{RECORD_XID}  -- the import's transaction, and its settings")
+            }
+            Statement::CheckTransaction { hook, .. } => format!(
+                "{STILL_OURS}  -- still the import's transaction after {hook}? (then its settings again)"
+            ),
             Statement::Commit => "COMMIT".into(),
             Statement::Rollback => "ROLLBACK  -- a rehearsal: nothing is kept".into(),
         }
@@ -144,6 +157,12 @@ const SESSION: [(&str, &str); 3] = [
 ];
 
 pub(super) const ORIGIN: &str = "SET LOCAL session_replication_role = origin";
+
+/// Takes the transaction's id (`txid_current()` is `pg_current_xact_id()` under its
+/// pre-13 name) and the backend's pid.
+pub const RECORD_XID: &str = "SELECT txid_current(), pg_backend_pid()";
+/// The session's transaction id, if it has one (NULL outside a transaction).
+pub const STILL_OURS: &str = "SELECT txid_current_if_assigned()";
 pub(super) const REPLICA: &str = "SET LOCAL session_replication_role = replica";
 
 impl Plan {
@@ -165,6 +184,8 @@ impl Plan {
                 "putting the target schema first (hooks and set expressions name its tables unqualified)",
             ));
         }
+        // Before anything is written: the transaction's id, the settings as set above.
+        out.push(Statement::RecordXid);
         if self.deferred {
             out.push(Statement::sql(
                 "SET CONSTRAINTS ALL DEFERRED",
@@ -265,7 +286,6 @@ impl Plan {
                 "analysing the loaded tables",
             ));
         }
-        out.push(Statement::RecordXid);
         out.push(Statement::Commit);
         out
     }
@@ -293,10 +313,12 @@ fn hooks(out: &mut Vec<Statement>, kind: &str, list: &[String], back: bool) {
         format!("running the {kind} hooks with triggers on"),
     ));
     for (i, sql) in list.iter().enumerate() {
-        out.push(Statement::sql(
-            sql,
-            format!("[import] {kind} hook #{} ({})", i + 1, shorten(sql, 80)),
-        ));
+        let hook = format!("[import] {kind} hook #{} ({})", i + 1, shorten(sql, 80));
+        out.push(Statement::sql(sql, &hook));
+        out.push(Statement::CheckTransaction {
+            hook,
+            role: "origin",
+        });
     }
     if back {
         out.push(Statement::sql(

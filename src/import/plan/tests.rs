@@ -154,11 +154,15 @@ fn the_loaded_tables_are_analysed_last_before_commit_unless_turned_off() {
     let inputs = [input("a", &["id"], vec![]), input("Mixed", &["id"], vec![])];
     let on = texts(&build(&inputs, &cat, &plain(), &opts(), &[]));
     let n = on.len();
-    assert!(on[n - 3].starts_with("ANALYZE "), "{on:?}");
-    assert!(on[n - 3].contains(r#""public"."Mixed""#), "{on:?}");
-    assert!(on[n - 3].contains(r#""public"."a""#), "{on:?}");
-    assert_eq!(on[n - 2], "SELECT txid_current(), pg_backend_pid()");
+    assert!(on[n - 2].starts_with("ANALYZE "), "{on:?}");
+    assert!(on[n - 2].contains(r#""public"."Mixed""#), "{on:?}");
+    assert!(on[n - 2].contains(r#""public"."a""#), "{on:?}");
     assert_eq!(on[n - 1], "COMMIT");
+    // The transaction's id is taken right after BEGIN and the session's settings, before
+    // anything is written.
+    let at = |prefix: &str| on.iter().position(|s| s.starts_with(prefix)).unwrap();
+    assert!(at("SET LOCAL TimeZone") < at("SELECT txid_current(), pg_backend_pid()"));
+    assert!(at("SELECT txid_current(), pg_backend_pid()") < at("TRUNCATE"));
     let off = Options {
         analyze: false,
         ..opts()
@@ -176,7 +180,11 @@ fn the_loaded_tables_are_analysed_last_before_commit_unless_turned_off() {
         "ROLLBACK  -- a rehearsal: nothing is kept"
     );
     assert!(!r.iter().any(|s| s == "COMMIT" || s.starts_with("ANALYZE")));
-    assert!(!r.iter().any(|s| s.contains("txid_current")));
+    // The backstop guards a rehearsal too: its transaction id is taken as well.
+    assert!(
+        r.iter()
+            .any(|s| s.starts_with("SELECT txid_current(), pg_backend_pid()"))
+    );
 }
 
 #[test]
@@ -554,6 +562,13 @@ triggers = "fire"
     assert!(at("INSERT INTO tenant") < at("COPY"));
     assert!(at("COPY") < at("REFRESH"));
     assert!(at("REFRESH") < at("SELECT count(*)"));
+    // After every hook: still the import's transaction?
+    for hook in ["INSERT INTO tenant", "REFRESH"] {
+        assert!(
+            script[at(hook) + 1].starts_with("SELECT txid_current_if_assigned()  -- still the import's transaction after [import]"),
+            "{script:#?}"
+        );
+    }
     let origin: Vec<usize> = script
         .iter()
         .enumerate()
