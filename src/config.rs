@@ -505,9 +505,32 @@ fn parse_url(text: &str, vars: &Vars) -> Result<UrlParts> {
         return Err(anyhow::anyhow!("the URL names no host"))
             .hint(format!("write it as {example}"));
     }
-    let url = url::Url::parse(text)
-        .map_err(|e| anyhow::anyhow!("not a valid URL ({e})"))
-        .hint(format!("expected {example}"))?;
+    // A user name or password holding `#`, `/` or `?` unencoded cuts the URL short:
+    // say so, whatever part of it then failed to read.
+    let unencoded = || -> Result<()> {
+        let special = unencoded_in_userinfo(rest);
+        if special.is_empty() {
+            return Ok(());
+        }
+        Err(anyhow::anyhow!(
+            "not a valid URL: its user name or password holds {} unencoded",
+            quoted_list(&special)
+        ))
+        .hint(percent_encoding_hint(&special, &example))
+    };
+    let url = match url::Url::parse(text) {
+        Ok(url) => url,
+        Err(e) => {
+            unencoded()?;
+            return Err(anyhow::anyhow!("not a valid URL ({e})")).hint(format!(
+                "expected {example}; {}",
+                percent_encoding_hint(&['@', '#', '/', '?'], &example)
+            ));
+        }
+    };
+    if url.fragment().is_some() || url.path().trim_start_matches('/').contains(['/', '@']) {
+        unencoded()?;
+    }
     let host = url
         .host_str()
         .filter(|h| !h.is_empty())
@@ -547,6 +570,46 @@ fn parse_url(text: &str, vars: &Vars) -> Result<UrlParts> {
         }
     }
     Ok(parts)
+}
+
+/// PURE: the characters of a URL's `user:password@` part that should have been
+/// percent-encoded (`#`, `/`, `?`, `@`), read without a URL parser (which takes
+/// `mysql://u:p#w@h` for host `u` and port `p`): everything before the last `@`, when it
+/// holds a `:`. Only asked once the URL failed to read as one, to say why.
+fn unencoded_in_userinfo(rest: &str) -> Vec<char> {
+    let Some(at) = rest.rfind('@') else {
+        return Vec::new();
+    };
+    let info = &rest[..at];
+    if !info.contains(':') {
+        return Vec::new();
+    }
+    ['@', '#', '/', '?']
+        .into_iter()
+        .filter(|c| info.contains(*c))
+        .collect()
+}
+
+fn quoted_list(chars: &[char]) -> String {
+    let quoted: Vec<String> = chars.iter().map(|c| format!("`{c}`")).collect();
+    quoted.join(", ")
+}
+
+/// The hint for characters a URL cannot carry as they are: each with its encoding,
+/// shown on a placeholder (never on the password itself).
+fn percent_encoding_hint(chars: &[char], example: &str) -> String {
+    let codes: Vec<String> = chars
+        .iter()
+        .map(|c| format!("`{c}` as `%{:02X}`", *c as u32))
+        .collect();
+    let scheme = example.split("://").next().unwrap_or("mysql");
+    format!(
+        "special characters in a user name or password must be percent-encoded: write {} \
+         (`%` itself as `%25`); a password p@ss/w#rd is written \
+         {scheme}://user:p%40ss%2Fw%23rd@host:port; or give the password apart \
+         (MYSQL_PASSWORD, POSTGRES_PASSWORD, or the --*-password flags), where it needs no encoding",
+        codes.join(", ")
+    )
 }
 
 fn percent_decode(s: &str) -> String {
@@ -737,6 +800,49 @@ mod tests {
                 .mode,
             SslMode::Prefer
         );
+    }
+
+    #[test]
+    fn a_password_with_special_characters_is_told_to_be_percent_encoded() {
+        let run = |url: &str| {
+            let l = layers(&[("MYSQL_URL", url)], &[]);
+            mysql(&MysqlArgs::default(), &l).map(|c| c.password.map(|p| p.expose().to_string()))
+        };
+        // (URL, the characters the message must name)
+        let cases: &[(&str, &[&str])] = &[
+            ("mysql://app:Se#cr3t@db:3306", &["`#`"]),
+            ("mysql://app:Se/cr3t@db:3306", &["`/`"]),
+            ("mysql://app:Se?cr3t@db:3306", &["`?`"]),
+            ("mysql://app:12/Se@cr3t@db:3306/shop", &["`@`", "`/`"]),
+            ("mysql://app:Se#c@r?3t@db:3306", &["`@`", "`#`", "`?`"]),
+        ];
+        for (url, names) in cases {
+            let err = run(url).unwrap_err();
+            let text = crate::hint::render(&err);
+            assert!(text.contains("holds"), "{url}: {text}");
+            for n in *names {
+                assert!(text.contains(n), "{url}: {n} not named: {text}");
+            }
+            assert!(text.contains("percent-encoded"), "{url}: {text}");
+            assert!(text.contains("%23") || text.contains("%2F") || text.contains("%40"));
+            assert!(!text.contains("cr3t"), "{url}: the password shows: {text}");
+        }
+        // A password holding only `@` reads as it is; percent-encoded ones decode.
+        assert_eq!(
+            run("mysql://app:p@ss@db:3306").unwrap().as_deref(),
+            Some("p@ss")
+        );
+        assert_eq!(
+            run("mysql://app:p%23s%2Fs%3F@db:3306").unwrap().as_deref(),
+            Some("p#s/s?")
+        );
+        // No password, an `@` in a query value: nothing to say about encoding.
+        let l = layers(
+            &[("POSTGRES_URL", "postgres://db:5432/x?sslrootcert=/a@b.pem")],
+            &[],
+        );
+        let cfg = postgres(&PostgresArgs::default(), &l).unwrap();
+        assert_eq!(cfg.tls.ca_file, Some("/a@b.pem".into()));
     }
 
     #[test]
