@@ -455,7 +455,7 @@ async fn read_all(
     if let Some(note) = &readers.note {
         progress.warn(note);
     }
-    let overall = progress.rows("all tables", estimate);
+    let overall = progress.rows("export: all tables", estimate);
     let mut parts_of: BTreeMap<String, usize> = BTreeMap::new();
     for w in &work {
         parts_of.insert(w.plan.name.clone(), w.parts);
@@ -515,6 +515,10 @@ async fn read_all(
             Err(e) => return Err(anyhow!("an export reader crashed: {e}")),
         }
     }
+    // The estimate was the catalog's: the bar closes at the real count.
+    let rows: u64 = entries.iter().map(|e| e.rows).sum();
+    overall.set_length(rows);
+    overall.set_position(rows);
     overall.finish_and_clear();
     entries.sort_by(|a, b| a.name.cmp(&b.name));
     Ok((entries, readers.snapshot))
@@ -592,6 +596,8 @@ impl Reader {
         let written = writer
             .finish()
             .with_context(|| format!("exporting table `{name}`"))?;
+        bar.set_length(written.facts.rows);
+        bar.set_position(written.facts.rows);
         bar.finish_and_clear();
         self.progress.note(format!(
             "exported `{label}`: {} rows, {} in {:.1} s",

@@ -341,8 +341,16 @@ async fn attempt(
     let tx = client.transaction().await.map_err(postgres::error)?;
     state.began = true;
     env.journal.sql(Statement::Begin.text());
-    let sizes = table_sizes(env.dir, statements);
-    let overall = env.progress.bytes("all tables", sizes.values().sum());
+    // migrate: the files are still being written, so the total grows as each dataset's
+    // files are complete (a size read now would be a partial file's).
+    let mut sizes = match env.pipeline {
+        Some(_) => BTreeMap::new(),
+        None => table_sizes(env.dir, statements),
+    };
+    // The bar appears once its total is known (migrate: once a table's files are).
+    let progress = env.progress.clone();
+    let whole = |total: u64| progress.bytes("import: all tables", total);
+    let mut overall = (!sizes.is_empty()).then(|| whole(sizes.values().sum()));
     let mut done = Vec::new();
     let mut constants: Vec<Option<Evaluated>> = Vec::new();
     let mut table_rows = 0;
@@ -358,6 +366,14 @@ async fn attempt(
         {
             let dataset = c.dataset.clone();
             let copies = pipeline.copies(&dataset, plan, as_csv).await?;
+            let complete: Vec<Statement> = copies.iter().cloned().map(Statement::Copy).collect();
+            for (table, n) in table_sizes(env.dir, &complete) {
+                match &overall {
+                    Some(bar) => bar.inc_length(n),
+                    None => overall = Some(whole(n)),
+                }
+                *sizes.entry(table).or_default() += n;
+            }
             resolved.insert(dataset.clone());
             queue.retain(|s| !matches!(s, Statement::Copy(x) if x.dataset == dataset));
             for c in copies.into_iter().rev() {
@@ -390,7 +406,9 @@ async fn attempt(
                 });
                 let on_bytes = |n| {
                     table_bar.inc(n);
-                    overall.inc(n);
+                    if let Some(bar) = &overall {
+                        bar.inc(n);
+                    }
                 };
                 table_rows += copy_file(&tx, copy, nulls, env.dir, &constants, on_bytes).await?;
                 if copy.last {
@@ -516,7 +534,9 @@ async fn attempt(
             }
         }
     }
-    overall.finish_and_clear();
+    if let Some(bar) = overall {
+        bar.finish_and_clear();
+    }
     if let Statement::Rollback = end {
         env.journal.sql(end.text());
         tx.rollback()

@@ -178,3 +178,47 @@ fn wait_for_require_waits_for_the_schema_job() {
         stderr(&o)
     );
 }
+
+/// Every bar `migrate` draws names its phase, and none shows a total of zero: the
+/// import's total grows as each table's files are complete (it used to start full at
+/// `0 B/0 B` and later show `153.75 MiB/0 B`, beside a second "all tables" bar).
+#[test]
+fn migrate_draws_one_bar_per_phase_with_true_totals() {
+    let w = World::new("migrate_bars");
+    w.mysql(
+        "CREATE TABLE wide (id INT PRIMARY KEY, body VARCHAR(200));
+         CREATE TABLE small (id INT PRIMARY KEY);
+         INSERT INTO small VALUES (1);",
+    );
+    w.mysql(&mysql_fill_sql(
+        "wide",
+        "id, body",
+        "n, REPEAT('x', 150)",
+        400_000,
+    ));
+    w.pg("CREATE TABLE wide (id integer PRIMARY KEY, body text); CREATE TABLE small (id integer PRIMARY KEY);");
+    let o = w
+        .in_terminal(&format!("migrate {} --out out --yes", w.db))
+        .output()
+        .expect("run migrate on a terminal");
+    let screen = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(o.status.success(), "{screen}");
+    assert!(
+        screen.contains("export: all tables") && screen.contains("import: all tables"),
+        "a bar per phase, named by its phase: {screen}"
+    );
+    assert!(
+        !screen.contains("/0 B "),
+        "a bar with a total of zero bytes: {screen}"
+    );
+    for line in screen.split(['\r', '\n']) {
+        assert!(
+            !line.contains(" all tables") || line.contains("export:") || line.contains("import:"),
+            "an unnamed all-tables bar: {line}"
+        );
+    }
+    assert_eq!(
+        w.pg_value("SELECT count(*)::text FROM wide").as_deref(),
+        Some("400000")
+    );
+}
