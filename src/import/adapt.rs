@@ -8,6 +8,7 @@
 use crate::codec::adapt::{Adapt, UuidOrder};
 use crate::codec::geometry::{Form, Kind, PostgisType};
 use crate::db::catalog::PgColumn;
+use crate::import::fixes::Problem;
 use crate::store::manifest::ColumnEntry;
 
 /// The decision for one (source column, target column).
@@ -19,6 +20,8 @@ pub struct Decision {
     pub warnings: Vec<String>,
     /// Values the adaptation changes (for the plan and the journal).
     pub changed: u64,
+    /// What a mapping could do about a refusal: (rows, problem), for its hint.
+    pub fixes: Vec<(u64, Problem)>,
 }
 
 /// What a source column holds, from MySQL's `DATA_TYPE`, `COLUMN_TYPE` and the rule.
@@ -131,6 +134,7 @@ pub fn decide(table: &str, src: &ColumnEntry, dst: &PgColumn, order: UuidOrder) 
         refusals: Vec::new(),
         warnings: Vec::new(),
         changed: 0,
+        fixes: Vec::new(),
     };
     let here = format!("table `{table}`, column `{}`", src.name);
     let (s, t) = (source(src), target(dst));
@@ -168,6 +172,7 @@ pub fn decide(table: &str, src: &ColumnEntry, dst: &PgColumn, order: UuidOrder) 
                 d.adapt = Adapt::EmptyToNull;
                 d.changed = stats.empty_strings;
                 if dst.not_null {
+                    d.fixes.push((stats.empty_strings, Problem::EmptyIntoUuid));
                     d.refusals.push(format!(
                         "{here}: {} values are '' (which a uuid column can only take as NULL) but the target column is NOT NULL{}",
                         stats.empty_strings,
@@ -410,6 +415,8 @@ fn labels_fit(
     let what = if elements { "SET element" } else { "value" };
     match &src.domain {
         Some(values) => {
+            let mut missing: Vec<String> = Vec::new();
+            let mut rows = 0;
             for v in values {
                 let parts: Vec<&str> = if elements {
                     if v.value.is_empty() {
@@ -421,18 +428,35 @@ fn labels_fit(
                     vec![v.value.as_str()]
                 };
                 for p in parts.into_iter().filter(|p| !known(p)) {
+                    if !elements && !missing.iter().any(|m| m == p) {
+                        missing.push(p.to_string());
+                        rows += v.count;
+                    }
                     let shown = if p.is_empty() {
                         "'' (MySQL's invalid ENUM value)".to_string()
                     } else {
                         format!("`{p}`")
                     };
                     d.refusals.push(format!(
-                        "{here}: {} rows hold the {what} {shown}, which enum {} lacks; e.g. {}",
-                        v.count,
+                        "{here}: {} the {what} {shown}, which enum {} lacks; e.g. {}",
+                        match v.count {
+                            1 => "1 row holds".to_string(),
+                            n => format!("{n} rows hold"),
+                        },
                         dst.type_sql,
                         v.samples.join("; ")
                     ));
                 }
+            }
+            // A SET's elements are not one value a `set` can replace: no fix offered.
+            if !missing.is_empty() {
+                d.fixes.push((
+                    rows,
+                    Problem::NotALabel {
+                        values: missing,
+                        labels: dst.enum_labels.clone(),
+                    },
+                ));
             }
         }
         None if !source_labels.is_empty() => {
@@ -744,7 +768,7 @@ mod tests {
             "{all}"
         );
         assert!(
-            all.contains("1 rows hold the value '' (MySQL's invalid ENUM value)"),
+            all.contains("1 row holds the value '' (MySQL's invalid ENUM value)"),
             "{all}"
         );
         // Into text: no refusal.

@@ -6,6 +6,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::db::catalog::{ForeignKey, PgTable};
+use crate::import::fixes::{MappingFix, Problem};
 use crate::store::manifest::{ColumnEntry, TableSpec};
 
 /// One dataset's columns as they meet their target table.
@@ -31,6 +32,7 @@ pub fn columns(
     target: &PgTable,
     errors: &mut Vec<String>,
     warnings: &mut Vec<String>,
+    fixes: &mut Vec<MappingFix>,
 ) {
     let t = c.table;
     let facts: BTreeMap<&str, &ColumnEntry> = c
@@ -82,6 +84,13 @@ pub fn columns(
             let mut why = Vec::new();
             if s.empty_uuid_to_null > 0 {
                 why.push(format!("{} were '' in char(36)", s.empty_uuid_to_null));
+                fixes.push(MappingFix {
+                    dataset: c.dataset.to_string(),
+                    source_column: h.clone(),
+                    target_column: name.clone(),
+                    rows: s.empty_uuid_to_null,
+                    problem: Problem::EmptyIntoUuid,
+                });
             }
             if s.zero_date_to_null > 0 {
                 why.push(format!("{} were zero dates", s.zero_date_to_null));
@@ -97,8 +106,8 @@ pub fn columns(
                 format!("; e.g. {}", f.null_samples.join("; "))
             };
             errors.push(format!(
-                "table `{t}`, column `{name}`: {} NULLs in the export{why} but the target column is NOT NULL{samples}",
-                s.nulls_written
+                "table `{t}`, column `{name}`: {} in the export{why} but the target column is NOT NULL{samples}",
+                crate::report::count(s.nulls_written, "NULL")
             ));
         }
     }

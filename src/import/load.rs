@@ -77,18 +77,23 @@ impl Pipeline {
         }
         self.replan
             .copies(&self.have[dataset], plan, as_csv)
-            .map_err(|errors| {
+            .map_err(|refused| {
                 with_hint(
                     anyhow!(
                         "import refused before loading `{dataset}` ({}):\n{}",
-                        crate::report::count(errors.len() as u64, "problem"),
-                        errors
+                        crate::report::count(refused.errors.len() as u64, "problem"),
+                        refused
+                            .errors
                             .iter()
                             .map(|e| format!("  - {e}"))
                             .collect::<Vec<_>>()
                             .join("\n")
                     ),
-                    "make the target schema match (it comes from the application's migrations), or fix the data at the source and migrate again",
+                    crate::import::fixes::refusal_hint(
+                        &refused.fixes,
+                        self.replan.dialect,
+                        "migrate again",
+                    ),
                 )
             })
     }

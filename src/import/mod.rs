@@ -7,6 +7,7 @@ pub mod adapt;
 pub mod checks;
 pub mod compute;
 pub mod files;
+pub mod fixes;
 pub mod guard;
 pub mod load;
 pub mod order;

@@ -55,7 +55,11 @@ impl Prepared {
                     crate::report::count(self.plan.errors.len() as u64, "problem"),
                     list.join("\n")
                 ),
-                "make the target schema match (it comes from the application's migrations), or fix the data at the source and export again",
+                crate::import::fixes::refusal_hint(
+                    &self.plan.fixes,
+                    self.replan.dialect,
+                    "export again",
+                ),
             ));
         }
         if !self.cascade_with_rows.is_empty() && !allow_cascade {
@@ -156,6 +160,7 @@ pub async fn prepare_with(
             mapping: job.mapping.clone(),
             options: job.options.clone(),
             answers,
+            dialect: crate::import::fixes::Dialect::of_source(&job.manifest.source_kind()),
         },
     })
 }

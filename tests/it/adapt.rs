@@ -141,8 +141,8 @@ fn values_that_cannot_fit_are_refused_before_any_write() {
             "import refused before any write",
             "column `must`: 1 values are '' (which a uuid column can only take as NULL) but the target column is NOT NULL; e.g. id=1",
             "column `wrong`: 1 values are not UUIDs but the target column is uuid; e.g. id=1",
-            "column `mood`: 1 rows hold the value `angry`, which enum mood lacks; e.g. id=1",
-            "column `mood`: 1 rows hold the value '' (MySQL's invalid ENUM value), which enum mood lacks; e.g. id=2",
+            "column `mood`: 1 row holds the value `angry`, which enum mood lacks; e.g. id=1",
+            "column `mood`: 1 row holds the value '' (MySQL's invalid ENUM value), which enum mood lacks; e.g. id=2",
             "column `blob_as_int`: blob (blob) cannot be loaded into integer",
             "column `long_time`: 1 TIME values lie outside 00:00:00-23:59:59",
         ] {
@@ -313,4 +313,102 @@ fn a_short_varbinary_is_refused_for_uuid_with_its_key() {
         "{}",
         stderr(&o)
     );
+}
+
+/// The TOML blocks a refusal's hint prints (its lines indented by four spaces), in order.
+fn hint_blocks(err: &str) -> Vec<String> {
+    let hint = &err[err.find("hint:").expect("a hint")..];
+    let mut blocks: Vec<Vec<&str>> = Vec::new();
+    let mut open = false;
+    for line in hint.lines() {
+        if let Some(l) = line.strip_prefix("    ") {
+            if !open {
+                blocks.push(Vec::new());
+                open = true;
+            }
+            blocks.last_mut().unwrap().push(l);
+        } else {
+            open = false;
+        }
+    }
+    blocks.into_iter().map(|b| b.join("\n")).collect()
+}
+
+/// `''` in a NOT NULL uuid column and MySQL's invalid ENUM value are refused with the
+/// mapping lines that fix them, in the source's SQL for `where` and PostgreSQL's for
+/// `set`; pasted as they are, each makes the import go through.
+#[test]
+fn a_refusal_the_data_calls_for_hints_the_mapping_lines_that_fix_it() {
+    let w = World::new("adapt_fix_hint");
+    w.mysql(
+        "SET SESSION sql_mode = '';
+         CREATE TABLE book (id INT PRIMARY KEY, tag CHAR(36) NOT NULL, state ENUM('draft','live') NOT NULL);
+         INSERT INTO book VALUES (1, '', 'draft'), (2, '0b6c5f9e-1c1f-4e0c-9e59-4c5c6b2d1a01', 'bogus'),
+           (3, 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', 'live');",
+    );
+    w.pg("CREATE TYPE state AS ENUM ('draft', 'live');
+         CREATE TABLE book (id integer PRIMARY KEY, tag uuid NOT NULL, state state NOT NULL);");
+    let dir = export(&w);
+    let o = w.run(&["import", dir.to_str().unwrap(), "--yes"]);
+    assert_exit(&o, 2);
+    let err = stderr(&o);
+    assert!(err.contains("import refused before any write"), "{err}");
+    let blocks = hint_blocks(&err);
+    assert_eq!(blocks.len(), 2, "a where block and a set block: {err}");
+    assert_eq!(
+        blocks[0],
+        "[tables.book]\nwhere = \"`tag` IS NOT NULL AND `tag` <> '' AND `state` NOT IN ('')\"",
+        "{err}"
+    );
+    assert!(
+        blocks[1].starts_with("[tables.book]\nset = { tag = "),
+        "{err}"
+    );
+
+    // `where`: export again with it; the two rows are left out.
+    std::fs::write(w.path().join("keep.toml"), &blocks[0]).unwrap();
+    let o = w.run(&["export", &w.db, "--out", "out2", "--map", "keep.toml"]);
+    assert_exit(&o, 0);
+    let kept = crate::export::export_dir(&o, w.path());
+    let o = w.run(&[
+        "import",
+        kept.to_str().unwrap(),
+        "--yes",
+        "--map",
+        "keep.toml",
+    ]);
+    assert_exit(&o, 0);
+    assert_eq!(
+        w.pg_value("SELECT string_agg(id::text, ',' ORDER BY id) FROM book")
+            .as_deref(),
+        Some("3")
+    );
+
+    // `set`: the first export imported with it; every row arrives, the two given values.
+    std::fs::write(w.path().join("give.toml"), &blocks[1]).unwrap();
+    let o = w.run(&[
+        "import",
+        dir.to_str().unwrap(),
+        "--yes",
+        "--map",
+        "give.toml",
+    ]);
+    assert_exit(&o, 0);
+    let rows = w.pg_rows("SELECT id::text, tag::text, state::text FROM book ORDER BY id");
+    assert_eq!(rows.len(), 3);
+    assert_eq!(rows[0][2].as_deref(), Some("draft"));
+    assert!(
+        rows[0][1].as_deref().is_some_and(|t| t.len() == 36),
+        "{rows:?}"
+    );
+    assert_eq!(
+        rows[1][1].as_deref(),
+        Some("0b6c5f9e-1c1f-4e0c-9e59-4c5c6b2d1a01")
+    );
+    assert_eq!(
+        rows[1][2].as_deref(),
+        Some("draft"),
+        "the enum's first label"
+    );
+    assert_eq!(rows[2][2].as_deref(), Some("live"));
 }

@@ -9,6 +9,7 @@ use crate::codec::pgbinary::BinType;
 use crate::db::catalog::{Catalog, PgTable};
 use crate::db::sql::pg::{qualified, truncated_identifier};
 use crate::import::compute::{Answer, Kind};
+use crate::import::fixes::MappingFix;
 use crate::import::{adapt, checks};
 use crate::mapping::Mapping;
 use crate::mapping::file::quote_key;
@@ -139,6 +140,7 @@ pub(super) fn dataset_load(
         target,
         &mut plan.errors,
         &mut plan.warnings,
+        &mut plan.fixes,
     );
 
     let sets = staging::set_columns(
@@ -163,6 +165,14 @@ pub(super) fn dataset_load(
         if let (Some(src), Some(dst)) = (src, dst) {
             let d = adapt::decide(&table, src, dst, mapping.uuid_order(dataset, name));
             plan.errors.extend(d.refusals);
+            plan.fixes
+                .extend(d.fixes.into_iter().map(|(rows, problem)| MappingFix {
+                    dataset: dataset.clone(),
+                    source_column: name.clone(),
+                    target_column: target_columns[i].clone(),
+                    rows,
+                    problem,
+                }));
             plan.warnings.extend(d.warnings);
             if d.adapt != Adapt::None {
                 load.adapts[i] = d.adapt;

@@ -176,6 +176,8 @@ pub struct Plan {
     pub warnings: Vec<String>,
     /// Reasons to refuse before any write.
     pub errors: Vec<String>,
+    /// What a mapping could do about the data's refusals (the refusal's hint).
+    pub fixes: Vec<crate::import::fixes::MappingFix>,
     /// `schema.table` of tables outside the import that TRUNCATE ... CASCADE reaches.
     pub cascade: Vec<(String, String)>,
     /// Sequences set after the load, one statement each.
@@ -243,6 +245,7 @@ pub fn build(
         skipped: Vec::new(),
         warnings: Vec::new(),
         errors: Vec::new(),
+        fixes: Vec::new(),
         cascade: Vec::new(),
         sequences: Vec::new(),
         binary: opts.binary,
@@ -362,6 +365,15 @@ pub struct Replan {
     pub mapping: Mapping,
     pub options: Options,
     pub answers: Vec<Answer>,
+    /// The source's SQL, for the mapping lines a refusal's hint shows.
+    pub dialect: crate::import::fixes::Dialect,
+}
+
+/// A dataset's refusals once its facts are known, with what a mapping could do.
+#[derive(Debug, Clone)]
+pub struct Refused {
+    pub errors: Vec<String>,
+    pub fixes: Vec<crate::import::fixes::MappingFix>,
 }
 
 impl Replan {
@@ -373,7 +385,7 @@ impl Replan {
         input: &TableInput,
         full: &Plan,
         as_csv: &BTreeSet<String>,
-    ) -> Result<Vec<Copy>, Vec<String>> {
+    ) -> Result<Vec<Copy>, Refused> {
         let single = build(
             std::slice::from_ref(input),
             &self.catalog,
@@ -382,7 +394,10 @@ impl Replan {
             &self.answers,
         );
         if !single.errors.is_empty() {
-            return Err(single.errors);
+            return Err(Refused {
+                errors: single.errors,
+                fixes: single.fixes,
+            });
         }
         let Some(t) = single.tables.first() else {
             return Ok(Vec::new());
