@@ -344,6 +344,9 @@ pub(super) fn describe(plan: &Plan, cfg: &ServerConfig, db: &str) -> String {
             ));
         }
     }
+    for line in plan::index_lines(plan) {
+        out.push_str(&format!("{line}\n"));
+    }
     if !plan.cascade.is_empty() {
         let list: Vec<String> = plan
             .cascade

@@ -554,60 +554,6 @@ fn non_interactive_runs_need_yes() {
 }
 
 #[test]
-fn rebuilt_indexes_come_back_identical_and_a_failing_rebuild_rolls_back() {
-    let w = World::new("import_rebuild_indexes");
-    w.mysql(
-        "CREATE TABLE item (id INT PRIMARY KEY, code VARCHAR(10), grp INT);
-         INSERT INTO item VALUES (1, 'a', 1), (2, 'b', 1), (3, 'b', 2);",
-    );
-    w.pg(
-        "CREATE TABLE item (id integer PRIMARY KEY, code text, grp integer);
-         CREATE INDEX item_grp ON item (grp) WHERE grp > 0;
-         CREATE INDEX item_code_lower ON item (lower(code));",
-    );
-    let dir = export(&w);
-    let defs = |w: &World| {
-        w.pg_rows("SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'item' ORDER BY 1")
-    };
-    let before = defs(&w);
-    let o = import(&w, &dir, &["--rebuild-indexes"]);
-    assert_exit(&o, 0);
-    assert_eq!(defs(&w), before);
-    assert_eq!(
-        w.pg_value("SELECT count(*) FROM item WHERE grp > 0")
-            .unwrap(),
-        "3"
-    );
-    let sql = std::fs::read_dir(w.path())
-        .unwrap()
-        .flatten()
-        .find(|e| e.file_name().to_string_lossy().ends_with(".sql"))
-        .map(|e| std::fs::read_to_string(e.path()).unwrap())
-        .unwrap();
-    assert!(sql.contains(r#"DROP INDEX "public"."item_grp""#), "{sql}");
-
-    // A unique index the data violates: the rebuild fails and nothing changes.
-    w.pg(
-        "DROP INDEX item_code_lower; TRUNCATE item; INSERT INTO item VALUES (7, 'x', 1);
-          CREATE UNIQUE INDEX item_code_unique ON item (code);",
-    );
-    let before = w.fingerprint();
-    let o = import(&w, &dir, &["--rebuild-indexes"]);
-    assert_exit(&o, 2);
-    assert!(
-        stderr(&o).contains("rebuilding an index of `item`"),
-        "{}",
-        stderr(&o)
-    );
-    assert_eq!(w.fingerprint(), before);
-    assert_eq!(
-        w.pg_value("SELECT count(*) FROM pg_indexes WHERE indexname = 'item_code_unique'")
-            .unwrap(),
-        "1"
-    );
-}
-
-#[test]
 fn on_a_terminal_the_import_asks_first() {
     let (w, dir) = two_table_world("import_prompt", "ok");
     let before = w.fingerprint();
