@@ -671,3 +671,364 @@ impl Duplicates {
             .join("; ")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::catalog::IndexConstraint;
+
+    fn index(name: &str, def: &str) -> PgIndex {
+        PgIndex {
+            name: name.into(),
+            schema: "public".into(),
+            table: "t".into(),
+            def: def.into(),
+            method: "btree".into(),
+            valid: true,
+            owned: true,
+            keys: vec!["code".into()],
+            ..PgIndex::default()
+        }
+    }
+
+    fn primary_key() -> PgIndex {
+        PgIndex {
+            unique: true,
+            keys: vec!["id".into()],
+            constraint: Some(IndexConstraint {
+                name: "t_pkey".into(),
+                kind: ConstraintKind::PrimaryKey,
+                def: "PRIMARY KEY (id)".into(),
+                deferrable: false,
+                deferred: false,
+                comment: None,
+            }),
+            referenced_by: vec![DependentKey {
+                name: "c_t_fk".into(),
+                schema: "public".into(),
+                table: "c".into(),
+                def: "FOREIGN KEY (t_id) REFERENCES t(id) ON DELETE CASCADE".into(),
+                comment: None,
+                owned: true,
+                partitioned: false,
+            }],
+            ..index(
+                "t_pkey",
+                "CREATE UNIQUE INDEX t_pkey ON public.t USING btree (id)",
+            )
+        }
+    }
+
+    fn table(indexes: Vec<PgIndex>) -> PgTable {
+        PgTable {
+            name: "t".into(),
+            primary_key: vec!["id".into()],
+            owned: true,
+            indexes,
+            ..PgTable::default()
+        }
+    }
+
+    fn load(cat: &Catalog, mode: Rebuild, rows: Option<u64>) -> Load<'_> {
+        Load {
+            rows,
+            fired: false,
+            mode,
+            delta: false,
+            allow_orphans: false,
+            cat,
+        }
+    }
+
+    #[test]
+    fn the_choice_per_table_and_why() {
+        let cat = Catalog::default();
+        let plain = || {
+            table(vec![index(
+                "t_code",
+                "CREATE INDEX t_code ON public.t USING btree (code)",
+            )])
+        };
+        let cases: Vec<(PgTable, Load, &str, &str)> = vec![
+            (
+                table(vec![]),
+                load(&cat, Rebuild::Always, Some(1)),
+                "none",
+                "no indexes",
+            ),
+            (
+                plain(),
+                load(&cat, Rebuild::Auto, Some(9_999)),
+                "keep",
+                "fewer than 10000",
+            ),
+            (
+                plain(),
+                load(&cat, Rebuild::Auto, Some(10_000)),
+                "rebuild",
+                "at least 10000",
+            ),
+            (
+                plain(),
+                load(&cat, Rebuild::Auto, None),
+                "keep",
+                "not known",
+            ),
+            (
+                plain(),
+                load(&cat, Rebuild::Always, Some(1)),
+                "rebuild",
+                "always",
+            ),
+            (
+                plain(),
+                load(&cat, Rebuild::Never, Some(10_000_000)),
+                "keep",
+                "never",
+            ),
+            (
+                plain(),
+                Load {
+                    delta: true,
+                    ..load(&cat, Rebuild::Always, Some(10_000_000))
+                },
+                "keep",
+                "a delta",
+            ),
+            (
+                PgTable {
+                    owned: false,
+                    ..plain()
+                },
+                load(&cat, Rebuild::Always, Some(10_000_000)),
+                "keep",
+                "does not own",
+            ),
+        ];
+        for (t, l, choice, why) in cases {
+            let c = choose(&t, &l);
+            assert_eq!(c.choice, choice, "{c:?}");
+            assert!(c.reason.contains(why), "{why}: {c:?}");
+            assert_eq!(c.drops.is_empty(), choice != "rebuild", "{c:?}");
+            if choice == "keep" {
+                assert_eq!(c.kept.len(), t.indexes.len());
+            }
+        }
+    }
+
+    #[test]
+    fn an_index_stays_when_dropping_it_would_lose_something() {
+        let cat = Catalog::default();
+        let with = |f: &dyn Fn(&mut PgIndex)| {
+            let mut i = primary_key();
+            f(&mut i);
+            i
+        };
+        let cases: Vec<(PgIndex, Load, &str)> = vec![
+            (
+                with(&|i| i.dependents = vec!["rule _RETURN on view v".into()]),
+                load(&cat, Rebuild::Always, None),
+                "view v depends on it",
+            ),
+            (
+                primary_key(),
+                Load {
+                    allow_orphans: true,
+                    ..load(&cat, Rebuild::Always, None)
+                },
+                "--allow-orphans",
+            ),
+            (
+                primary_key(),
+                Load {
+                    fired: true,
+                    ..load(&cat, Rebuild::Always, None)
+                },
+                "triggers",
+            ),
+            (
+                with(&|i| i.referenced_by[0].owned = false),
+                load(&cat, Rebuild::Always, None),
+                "does not own that table",
+            ),
+            (
+                with(&|i| i.referenced_by[0].partitioned = true),
+                load(&cat, Rebuild::Always, None),
+                "partitioned",
+            ),
+            (
+                with(&|i| i.parent = Some("p_pkey".into())),
+                load(&cat, Rebuild::Always, None),
+                "partitioned table",
+            ),
+            (
+                with(&|i| {
+                    i.tablespace = Some("fast".into());
+                    if let Some(c) = i.constraint.as_mut() {
+                        c.kind = ConstraintKind::Exclude;
+                    }
+                }),
+                load(&cat, Rebuild::Always, None),
+                "own tablespace",
+            ),
+        ];
+        for (i, l, why) in cases {
+            let c = choose(&table(vec![i]), &l);
+            assert_eq!(c.choice, "keep", "{why}: {c:?}");
+            assert!(c.kept[0].reason.contains(why), "{why}: {c:?}");
+        }
+        // Without a reason, the key goes with the foreign key on it, which comes back.
+        let c = choose(
+            &table(vec![primary_key()]),
+            &load(&cat, Rebuild::Always, None),
+        );
+        let sql: Vec<&str> = c
+            .drops
+            .iter()
+            .chain(&c.builds)
+            .map(|s| s.sql.as_str())
+            .collect();
+        assert_eq!(
+            sql,
+            [
+                r#"ALTER TABLE "public"."c" DROP CONSTRAINT "c_t_fk""#,
+                r#"ALTER TABLE "public"."t" DROP CONSTRAINT "t_pkey""#,
+                "CREATE UNIQUE INDEX t_pkey ON public.t USING btree (id)",
+                r#"ALTER TABLE "public"."t" ADD CONSTRAINT "t_pkey" PRIMARY KEY USING INDEX "t_pkey""#,
+                r#"ALTER TABLE "public"."c" ADD CONSTRAINT "c_t_fk" FOREIGN KEY (t_id) REFERENCES t(id) ON DELETE CASCADE"#,
+            ]
+        );
+        assert_eq!(c.foreign_keys, ["c.c_t_fk"]);
+    }
+
+    #[test]
+    fn a_partitioned_index_and_its_partitions_go_together() {
+        let cat = Catalog::default();
+        let parent = index("m_v", "CREATE INDEX m_v ON ONLY public.m USING btree (v)");
+        let mut mid = index(
+            "m2_v",
+            "CREATE INDEX m2_v ON ONLY public.m2 USING btree (v)",
+        );
+        mid.parent = Some("m_v".into());
+        mid.table = "m2".into();
+        let mut leaf = index("m2a_v", "CREATE INDEX m2a_v ON public.m2a USING btree (v)");
+        leaf.parent = Some("m2_v".into());
+        leaf.table = "m2a".into();
+        let t = PgTable {
+            partitioned: true,
+            ..table(vec![leaf.clone(), mid.clone(), parent.clone()])
+        };
+        let c = choose(&t, &load(&cat, Rebuild::Always, None));
+        let sql: Vec<&str> = c
+            .drops
+            .iter()
+            .chain(&c.builds)
+            .map(|s| s.sql.as_str())
+            .collect();
+        assert_eq!(
+            sql,
+            [
+                r#"DROP INDEX "public"."m_v""#,
+                "CREATE INDEX m_v ON ONLY public.m USING btree (v)",
+                "CREATE INDEX m2_v ON ONLY public.m2 USING btree (v)",
+                "CREATE INDEX m2a_v ON public.m2a USING btree (v)",
+                r#"ALTER INDEX "public"."m2_v" ATTACH PARTITION "public"."m2a_v""#,
+                r#"ALTER INDEX "public"."m_v" ATTACH PARTITION "public"."m2_v""#,
+            ]
+        );
+        // One member that must stay keeps the whole family.
+        leaf.owned = false;
+        let t = PgTable {
+            partitioned: true,
+            ..table(vec![leaf, mid, parent])
+        };
+        let c = choose(&t, &load(&cat, Rebuild::Always, None));
+        assert_eq!(c.choice, "keep", "{c:?}");
+        assert_eq!(c.kept.len(), 3);
+        assert!(c.kept[2].reason.contains("attached with `m_v`"), "{c:?}");
+    }
+
+    #[test]
+    fn what_the_definition_leaves_out_comes_back() {
+        let cat = Catalog::default();
+        let mut i = index(
+            "t_code",
+            "CREATE INDEX t_code ON public.t USING btree (lower(code)) WHERE (code IS NOT NULL)",
+        );
+        i.tablespace = Some("fast disk".into());
+        i.predicate = Some("(code IS NOT NULL)".into());
+        i.comment = Some("it's".into());
+        i.clustered = true;
+        i.replica_identity = true;
+        i.statistics = vec![(1, 500)];
+        let c = choose(&table(vec![i]), &load(&cat, Rebuild::Always, None));
+        let sql: Vec<&str> = c.builds.iter().map(|s| s.sql.as_str()).collect();
+        assert_eq!(
+            sql,
+            [
+                r#"CREATE INDEX t_code ON public.t USING btree (lower(code)) TABLESPACE "fast disk" WHERE (code IS NOT NULL)"#,
+                r#"ALTER INDEX "public"."t_code" ALTER COLUMN 1 SET STATISTICS 500"#,
+                r#"COMMENT ON INDEX "public"."t_code" IS 'it''s'"#,
+                r#"ALTER TABLE "public"."t" CLUSTER ON "t_code""#,
+                r#"ALTER TABLE "public"."t" REPLICA IDENTITY USING INDEX "t_code""#,
+            ]
+        );
+        let mut j = index("j", "CREATE INDEX j ON public.t USING gin (doc)");
+        j.tablespace = Some("s".into());
+        assert_eq!(
+            create_sql(&j),
+            r#"CREATE INDEX j ON public.t USING gin (doc) TABLESPACE "s""#
+        );
+    }
+
+    #[test]
+    fn duplicates_are_found_as_the_unique_index_sees_them() {
+        let mut i = index(
+            "t_code",
+            "CREATE UNIQUE INDEX t_code ON public.t USING btree (lower(code)) WHERE (grp > 0)",
+        );
+        i.unique = true;
+        i.keys = vec!["lower(code)".into()];
+        i.predicate = Some("(grp > 0)".into());
+        let d = duplicates(&i, &table(vec![]));
+        assert_eq!(
+            d.sql,
+            r#"SELECT c0, c1 FROM (SELECT "id"::text AS c0, (lower(code))::text AS c1, count(*) OVER (PARTITION BY (lower(code))) AS n FROM "public"."t" WHERE ((grp > 0)) AND (lower(code)) IS NOT NULL) d WHERE n > 1 ORDER BY c1 LIMIT 10"#
+        );
+        let row = |k: &str, v: Option<&str>| vec![Some(k.to_string()), v.map(str::to_string)];
+        assert_eq!(
+            d.describe(&[
+                row("2", Some("b")),
+                row("3", Some("b")),
+                row("9", Some("c"))
+            ]),
+            "lower(code)=b in rows id=2; id=3; lower(code)=c in rows id=9"
+        );
+        // NULLS NOT DISTINCT: NULL keys collide too; the primary key names itself.
+        i.def =
+            "CREATE UNIQUE INDEX t_code ON public.t USING btree (code) NULLS NOT DISTINCT".into();
+        i.predicate = None;
+        i.keys = vec!["code".into()];
+        let d = duplicates(&i, &table(vec![]));
+        assert!(
+            !d.sql.contains("IS NOT NULL") && !d.sql.contains("WHERE (("),
+            "{}",
+            d.sql
+        );
+        let d = duplicates(&primary_key(), &table(vec![]));
+        assert_eq!(d.keys, Vec::<String>::new());
+        assert_eq!(d.describe(&[vec![Some("5".into())]]), "id=5");
+    }
+
+    #[test]
+    fn build_memory_is_the_larger_of_the_setting_and_shared_buffers() {
+        let s = |mwm, sb| BuildSettings {
+            maintenance_work_mem_kb: mwm,
+            shared_buffers_kb: sb,
+            max_parallel_maintenance_workers: 2,
+        };
+        assert_eq!(build_memory_kb(&s(65_536, 131_072), None), 131_072);
+        assert_eq!(build_memory_kb(&s(1_048_576, 131_072), None), 1_048_576);
+        assert_eq!(build_memory_kb(&s(65_536, 131_072), Some(4096)), 4096);
+    }
+}
