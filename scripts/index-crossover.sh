@@ -10,7 +10,8 @@
 #   constraints  also the primary key and the UNIQUE constraint (with the foreign key
 #                that depends on the key) dropped and added back
 # Each is run ROUNDS times (default 3), alternating, and the median is printed, in
-# seconds, with maintenance_work_mem as the server has it unless MWM is set.
+# seconds, with maintenance_work_mem and max_parallel_maintenance_workers as the server
+# has them unless MWM (e.g. 256MB) or WORKERS is set; STRATEGIES picks some of the three.
 # PostgreSQL only (no MySQL): the CSVs are written by the server itself. Not a test.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -77,6 +78,7 @@ load() { # strategy rows -> seconds
 BEGIN;
 SET LOCAL session_replication_role = replica;
 ${MWM:+SET LOCAL maintenance_work_mem = '$MWM';}
+${WORKERS:+SET LOCAL max_parallel_maintenance_workers = $WORKERS;}
 TRUNCATE event, event_tag;
 $pre
 \\copy event FROM '$WORK/event_$2.csv' WITH (FORMAT csv)
@@ -86,16 +88,21 @@ SQL
     end=$(date +%s.%N)
     awk -v a="$start" -v b="$end" 'BEGIN { printf "%.3f", b - a }'
 }
-median() { tr ' ' '\n' | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+median() { tr ' ' '\n' | grep -v '^$' | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 
-printf '%10s %10s %10s %12s\n' rows keep plain constraints
+STRATEGIES=(${STRATEGIES:-keep plain constraints})
+printf '%10s' rows; printf ' %12s' "${STRATEGIES[@]}"; echo
 for n in "${SIZES[@]}"; do
-    k=() p=() c=()
+    declare -A times=()
     for _ in $(seq 1 "$ROUNDS"); do
-        pg -d "$DB" -c CHECKPOINT; k+=("$(load keep "$n")")
-        pg -d "$DB" -c CHECKPOINT; p+=("$(load plain "$n")")
-        pg -d "$DB" -c CHECKPOINT; c+=("$(load constraints "$n")")
+        for s in "${STRATEGIES[@]}"; do
+            pg -d "$DB" -c CHECKPOINT
+            times[$s]="${times[$s]:-} $(load "$s" "$n")"
+        done
     done
-    printf '%10s %10s %10s %12s\n' "$n" "$(echo "${k[*]}" | median)" "$(echo "${p[*]}" | median)" "$(echo "${c[*]}" | median)"
+    printf '%10s' "$n"
+    for s in "${STRATEGIES[@]}"; do printf ' %12s' "$(echo "${times[$s]}" | median)"; done
+    echo
+    unset times
 done
 pg -d postgres -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)"

@@ -264,6 +264,7 @@ async fn resolve(ctx: &Ctx, args: &ImportArgs) -> Result<Job> {
     Ok(Job {
         target,
         options,
+        prepass: args.dry_run,
         dir,
         manifest,
         mapping,

@@ -147,6 +147,7 @@ pub async fn run(ctx: &Ctx, args: MigrateArgs) -> Result<Outcome> {
         target: target.clone(),
         target_db: target_db.clone(),
         options,
+        prepass: false,
     };
     let mut prepared = ctx
         .interruptible(crate::import::run::prepare_with(

@@ -356,7 +356,22 @@ async fn attempt(
                     table_bar.inc(n);
                     overall.inc(n);
                 };
-                table_rows += copy_file(&tx, copy, nulls, env.dir, &constants, on_bytes).await?;
+                let rows = copy_file(&tx, copy, nulls, env.dir, &constants, on_bytes).await?;
+                // The file's sha256 was checked as it was sent; its records as COPY counts them.
+                if let Some(want) = copy.rows
+                    && rows != want
+                {
+                    return Err(with_hint(
+                        anyhow!(
+                            "table `{}`: {} holds {rows} records but the manifest says {want} rows",
+                            copy.table,
+                            copy.file
+                        ),
+                        "the manifest or the file was changed after the export: export again",
+                    )
+                    .into());
+                }
+                table_rows += rows;
                 if copy.last {
                     if let Some(b) = bar.take() {
                         b.finish_and_clear();
@@ -855,12 +870,12 @@ impl Sent {
         match self.sha256 {
             Some(want) if want != got => Err(FeedError::Failed(with_hint(
                 anyhow!(
-                    "{} changed after it was checked: the bytes sent do not match its sha256 \
-                     in the manifest (sent {got}, manifest {want})",
+                    "{} is not the file the export wrote: the bytes sent do not match its \
+                     sha256 in the manifest (sent {got}, manifest {want})",
                     self.file
                 ),
-                "something wrote to the export during the import: export again, and keep \
-                 the export directory read-only while importing",
+                "the file was changed after the export or during the import: export again \
+                 rather than edit CSVs, and keep the export directory read-only while importing",
             ))),
             _ => Ok(()),
         }
@@ -871,7 +886,7 @@ impl Sent {
         match self.longest {
             Some(limit) if pending as u64 > limit => Err(FeedError::Failed(anyhow!(
                 "{} holds a record longer than the longest the export wrote ({limit} bytes): \
-                 it changed after it was checked",
+                 it is not the file the export wrote",
                 self.file
             ))),
             _ => Ok(()),

@@ -316,17 +316,32 @@ fn flip_last_byte(path: &Path) {
 }
 
 #[test]
-fn a_flipped_byte_is_refused_before_any_write() {
+fn a_flipped_byte_is_refused_and_nothing_is_kept() {
     let (w, dir) = two_table_world("import_flipped_byte", "ok");
     let path = dir.join("alpha.csv");
     flip_last_byte(&path);
     let before = w.fingerprint();
+    // Each file is read once, hashed as it is sent: the mismatch rolls the import back.
     let o = import(&w, &dir, &[]);
     assert_exit(&o, 2);
     let err = stderr(&o);
-    assert!(err.contains("alpha.csv does not match its sha256"), "{err}");
+    assert!(
+        err.contains(
+            "alpha.csv is not the file the export wrote: the bytes sent do not match its sha256"
+        ),
+        "{err}"
+    );
     assert!(err.contains("hint:"), "{err}");
     assert_eq!(w.fingerprint(), before);
+    assert_eq!(w.run_log_statuses().last().unwrap(), "rolled_back");
+    // --dry-run reads every file ahead, and says so before any write.
+    let o = import(&w, &dir, &["--dry-run"]);
+    assert_exit(&o, 2);
+    assert!(
+        stderr(&o).contains("alpha.csv does not match its sha256"),
+        "{}",
+        stderr(&o)
+    );
 
     // A truncated file, a missing file, a newer manifest and no manifest: all refused.
     std::fs::write(&path, b"id,v\n").unwrap();

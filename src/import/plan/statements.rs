@@ -36,6 +36,8 @@ pub struct Copy {
     /// refuses a file that changed after the pre-pass, and bounds a record's length.
     pub sha256: Option<String>,
     pub longest: Option<u64>,
+    /// The file's records, as the manifest counts them.
+    pub rows: Option<u64>,
     pub sql: String,
     pub feed: Feed,
     /// The last file of its dataset: its rows are then checked and reported.
@@ -345,6 +347,7 @@ impl TableLoad {
                 file: file.file.clone(),
                 sha256: file.sha256.clone(),
                 longest: file.longest,
+                rows: file.rows,
                 sql: sql.clone(),
                 feed: feed.clone(),
                 last: i + 1 == self.files.len(),
