@@ -244,14 +244,14 @@ pub struct LoadOptions {
     /// Drop a table's indexes right before its COPY and build them right after it, in the
     /// same transaction, exactly as they were (constraints and the foreign keys that
     /// reference them included). auto: tables loaded with at least 10,000 rows; always:
-    /// every table; never: indexes stay during the load. The flag alone means always.
+    /// every table; never: indexes stay during the load. The flag alone means always
+    /// (after the export directory, or as --rebuild-indexes=always).
     /// `--dry-run` lists each table's choice and why
     #[arg(
         long,
         value_enum,
         default_value_t = RebuildIndexes::Auto,
         num_args = 0..=1,
-        require_equals = false,
         default_missing_value = "always",
         value_name = "WHEN"
     )]

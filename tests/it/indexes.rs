@@ -432,7 +432,19 @@ fn never_and_auto_and_allow_orphans_keep_what_they_must() {
             .unwrap()
             .contains("at least 10000")
     );
-    assert_eq!(plan["big"]["kept"], serde_json::json!([]), "{plan:#}");
+    // Its key, with the foreign key on it, is rebuilt only from 100,000 rows.
+    assert_eq!(plan["big"]["kept"][0]["index"], "big_pkey", "{plan:#}");
+    assert!(
+        plan["big"]["kept"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("from 100000 rows"),
+        "{plan:#}"
+    );
+    assert_eq!(
+        plan["big"]["rebuilt"],
+        serde_json::json!(["big_v", "big_v_invalid"])
+    );
     assert_eq!(plan["small"]["choice"], "keep", "{plan:#}");
     assert!(
         plan["small"]["reason"]
@@ -453,7 +465,7 @@ fn never_and_auto_and_allow_orphans_keep_what_they_must() {
     assert!(!sql.contains("small_v"), "{sql}");
 
     // --allow-orphans: the key a foreign key references stays, the rest is rebuilt.
-    let plan = choices(&w, &dir, &["--allow-orphans"]);
+    let plan = choices(&w, &dir, &["--allow-orphans", "--rebuild-indexes"]);
     assert_eq!(plan["big"]["choice"], "rebuild", "{plan:#}");
     let kept = plan["big"]["kept"].to_string();
     assert!(

@@ -35,6 +35,12 @@ pub enum Rebuild {
 /// every row.
 pub const AUTO_MIN_ROWS: u64 = 10_000;
 
+/// `auto` also rebuilds the keys (PRIMARY KEY, UNIQUE, EXCLUDE, and unique indexes that
+/// foreign keys reference, with those foreign keys) from this many rows: up to about
+/// 100,000 rebuilding them measured no faster than keeping them, from 200,000 on clearly
+/// faster (docs/indexes.md).
+pub const KEYS_MIN_ROWS: u64 = 100_000;
+
 /// `maintenance_work_mem` for the builds: the server's setting, or this share of
 /// `shared_buffers` when that is larger (docs/indexes.md), unless the flag says.
 pub const SHARED_BUFFERS_SHARE: (u64, u64) = (1, 1);
@@ -231,6 +237,14 @@ fn why_kept(table: &PgTable, i: &PgIndex, load: &Load) -> Option<String> {
     }
     if let Some(d) = i.dependents.first() {
         return Some(format!("{d} depends on it"));
+    }
+    let key = i.constraint.is_some() || !i.referenced_by.is_empty();
+    if let (true, Rebuild::Auto, Some(n)) = (key, load.mode, load.rows)
+        && n < KEYS_MIN_ROWS
+    {
+        return Some(format!(
+            "a key: rebuilt from {KEYS_MIN_ROWS} rows, below that keeping it costs no more"
+        ));
     }
     if let Some(c) = &i.constraint {
         if table.partitioned || i.parent.is_some() {
@@ -765,6 +779,18 @@ mod tests {
             (
                 plain(),
                 load(&cat, Rebuild::Auto, Some(10_000)),
+                "rebuild",
+                "at least 10000",
+            ),
+            (
+                table(vec![primary_key()]),
+                load(&cat, Rebuild::Auto, Some(99_999)),
+                "keep",
+                "every index",
+            ),
+            (
+                table(vec![primary_key()]),
+                load(&cat, Rebuild::Auto, Some(100_000)),
                 "rebuild",
                 "at least 10000",
             ),
