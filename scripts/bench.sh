@@ -21,8 +21,15 @@
 #   PostgreSQL export limit   psql \copy (SELECT * ...) TO /dev/null of the same tables
 #   pgloader       Debian package: data only, truncate, the cast rules this data needs
 #   sling          PyPI sling-linux-amd64 (if it installs and runs)
+# And an indexed schema (whatever the scale): an event table of 2,000,000 rows with eleven
+# secondary indexes and a child table of 1,000,000 with a foreign key to it, imported by
+# pgconverge (default: indexes rebuilt around the COPY; and --rebuild-indexes never) next
+# to psql \copy into the indexed tables, the "manual best" (psql \copy into the bare
+# tables, then each CREATE INDEX and key serially, then ANALYZE) and pgloader (drop indexes).
 # Results: a table on stdout and bench/results-<timestamp>.txt. Nothing here is a test.
-# Environment: BENCH_REGEN=1 rebuilds the dataset; BENCH_SKIP="pgloader sling" skips peers;
+# Environment: BENCH_REGEN=1 rebuilds the datasets; BENCH_SKIP="pgloader sling" skips peers,
+# BENCH_SKIP=main the Alkemio-shaped dataset, BENCH_SKIP=indexed the indexed schema;
+# BENCH_EVENTS sets the indexed schema's events; BENCH_ROUNDS the rounds (3);
 # PGCONVERGE_ARGS / PGCONVERGE_IMPORT_ARGS pass options to export / import.
 set -euo pipefail
 
@@ -49,6 +56,30 @@ N_POLICY=$(rows 200000); N_USER=$(rows 100000); N_BLOB=$(rows 30000); N_ACTIVITY
 N_PAYMENT=$(rows 150000)
 TOTAL_ROWS=$((N_POLICY + N_USER + N_BLOB + N_ACTIVITY + N_PAYMENT))
 
+# measure NAME ROWS BYTES command...  -> appends "name seconds rss_kb rows bytes status"
+measure() {
+    local name=$1 rows=$2 bytes=$3; shift 3
+    log "$name"
+    local tf="$WORK/time.$$" status=ok
+    # Shell functions are timed through a child bash that inherits them (export -f).
+    if declare -F "$1" > /dev/null; then set -- bash -c "$*"; fi
+    if ! /usr/bin/time -f "%e %M" -o "$tf" "$@" > "$WORK/$name.out" 2> "$WORK/$name.err"; then
+        status="failed(see $WORK/$name.err)"
+        tail -n 5 "$WORK/$name.err" >&2 || true
+    fi
+    read -r secs rss < <(tail -n 1 "$tf")
+    printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$secs" "$rss" "$rows" "$bytes" "$status" >> "$RESULTS"
+    rm -f "$tf"
+}
+
+export MYSQL_URL="mysql://root@127.0.0.1:3306" POSTGRES_URL="postgres://postgres@127.0.0.1:5432"
+# Each side is measured ROUNDS times, alternating, with a CHECKPOINT before every
+# import-side step so that one step's WAL is not flushed on the next one's time; the
+# report keeps the best round of each.
+ROUNDS="${BENCH_ROUNDS:-3}"
+CSV_BYTES=0 TOTAL_ROWS=0
+
+if ! skip main; then # the Alkemio-shaped dataset, up to the peers (BENCH_SKIP=main skips it)
 # ---------------------------------------------------------------------- the dataset --
 # bench_done_v2: the dataset with the payment table (v1 had four tables).
 have=$(my -N -e "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA='$DB' AND TABLE_NAME='bench_done_v2'" 2>/dev/null || echo 0)
@@ -156,31 +187,10 @@ CREATE TABLE payment (
 SQL
 }
 
-# measure NAME ROWS BYTES command...  -> appends "name seconds rss_kb rows bytes status"
-measure() {
-    local name=$1 rows=$2 bytes=$3; shift 3
-    log "$name"
-    local tf="$WORK/time.$$" status=ok
-    # Shell functions are timed through a child bash that inherits them (export -f).
-    if declare -F "$1" > /dev/null; then set -- bash -c "$*"; fi
-    if ! /usr/bin/time -f "%e %M" -o "$tf" "$@" > "$WORK/$name.out" 2> "$WORK/$name.err"; then
-        status="failed(see $WORK/$name.err)"
-        tail -n 5 "$WORK/$name.err" >&2 || true
-    fi
-    read -r secs rss < <(tail -n 1 "$tf")
-    printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$secs" "$rss" "$rows" "$bytes" "$status" >> "$RESULTS"
-    rm -f "$tf"
-}
-
 TABLES="activity authorization_policy document_blob payment user"
-export MYSQL_URL="mysql://root@127.0.0.1:3306" POSTGRES_URL="postgres://postgres@127.0.0.1:5432"
 export PGCONVERGE_RUN_LOG="$WORK/migration_log.jsonl"
 cd "$WORK"
 
-# Each side is measured ROUNDS times, alternating, with a CHECKPOINT before every
-# import-side step so that one step's WAL is not flushed on the next one's time; the
-# report keeps the best round of each.
-ROUNDS="${BENCH_ROUNDS:-3}"
 export DB TABLES WORK
 export -f my pg
 read_all() { for t in $TABLES; do my --quick --batch --skip-column-names -e "SELECT * FROM \`$DB\`.\`$t\`" > /dev/null; done; }
@@ -352,11 +362,152 @@ YAML
     fi
 fi
 
+fi # main
+
+# ------------------------------------------------------------------ indexed schema --
+# An event table with eleven secondary indexes (multi-column btrees over text columns and
+# timestamps, a partial, an expression, a GIN on jsonb, a unique one) and a child table
+# whose foreign key references it, loaded three ways next to pgconverge's default import:
+# psql \copy into the indexed tables; the "manual best" (\copy into the bare tables, each
+# CREATE INDEX and constraint serially, ANALYZE); pgloader (which drops the indexes and
+# builds them after the load). BENCH_EVENTS rows of events (default 2,000,000), half as
+# many tags; the slow steps (every index kept) run once.
+if ! skip indexed; then
+IDX_DB="pgc_bench_idx"
+IDX_WORK="$OUT/work-$IDX_DB"
+mkdir -p "$IDX_WORK"
+cd "$IDX_WORK"
+export PGCONVERGE_RUN_LOG="$IDX_WORK/migration_log.jsonl"
+N_EVENT="${BENCH_EVENTS:-2000000}"; N_TAG=$((N_EVENT / 2))
+have=$(my -N -e "SELECT COUNT(*) FROM \`$IDX_DB\`.bench_done WHERE events = $N_EVENT" 2>/dev/null || echo 0)
+if [ "${BENCH_REGEN:-0}" = 1 ] || [ "$have" != 1 ]; then
+    log "generating \`$IDX_DB\` in MariaDB: $N_EVENT events, $N_TAG tags"
+    my -e "DROP DATABASE IF EXISTS \`$IDX_DB\`; CREATE DATABASE \`$IDX_DB\` CHARACTER SET utf8mb4; SET GLOBAL innodb_flush_log_at_trx_commit = 0;"
+    my "$IDX_DB" <<SQL
+CREATE TABLE d (d INT PRIMARY KEY);
+INSERT INTO d VALUES (0),(1),(2),(3),(4),(5),(6),(7),(8),(9);
+CREATE TABLE seq (n INT PRIMARY KEY);
+INSERT INTO seq SELECT a.d + 10*b.d + 100*c.d + 1000*e.d + 10000*f.d + 100000*g.d + 1000000*h.d
+  FROM d a, d b, d c, d e, d f, d g, d h
+  WHERE a.d + 10*b.d + 100*c.d + 1000*e.d + 10000*f.d + 100000*g.d + 1000000*h.d < $N_EVENT;
+CREATE TABLE event (
+  id BIGINT NOT NULL PRIMARY KEY, uuid CHAR(36) NOT NULL, tenant VARCHAR(64) NOT NULL,
+  kind VARCHAR(64) NOT NULL, actor VARCHAR(128) NOT NULL, subject VARCHAR(255) NOT NULL,
+  status VARCHAR(32) NOT NULL, created_at DATETIME(6) NOT NULL, updated_at DATETIME(6) NOT NULL,
+  deleted_at DATETIME(6) NULL, score INT NOT NULL, payload JSON NOT NULL
+);
+INSERT INTO event
+  SELECT n + 1, INSERT(INSERT(INSERT(INSERT(MD5(n), 9, 0, '-'), 14, 0, '-'), 19, 0, '-'), 24, 0, '-'),
+         CONCAT('tenant-', n % 50), CONCAT('kind.', n % 23), CONCAT('actor-', (n * 7919) % 100000),
+         CONCAT('Subject line ', MD5(n % 300000)), ELT(1 + n % 4, 'new', 'open', 'done', 'failed'),
+         '2024-01-01' + INTERVAL n * 37 SECOND, '2024-06-01' + INTERVAL n * 11 SECOND,
+         IF(n % 10 = 0, '2025-01-01', NULL), (n * 31) % 1000,
+         JSON_OBJECT('n', n, 'source', CONCAT('app-', n % 9), 'tags', JSON_ARRAY(CONCAT('t', n % 17), CONCAT('t', n % 5)))
+  FROM seq;
+CREATE TABLE event_tag (
+  id BIGINT NOT NULL PRIMARY KEY, event_id BIGINT NOT NULL, tag VARCHAR(64) NOT NULL,
+  created_at DATETIME(6) NOT NULL
+);
+INSERT INTO event_tag SELECT n + 1, 1 + (n * 7) % $N_EVENT, CONCAT('tag-', n % 1000), '2024-01-01' + INTERVAL n SECOND
+  FROM seq WHERE n < $N_TAG;
+DROP TABLE seq; DROP TABLE d;
+ANALYZE TABLE event, event_tag;
+CREATE TABLE bench_done (events INT);
+INSERT INTO bench_done VALUES ($N_EVENT);
+SQL
+    my -e "SET GLOBAL innodb_flush_log_at_trx_commit = 1;"
+fi
+# The target's indexes and constraints, each one statement (the manual best runs them in
+# turn), and what drops them all.
+IDX_CREATE="CREATE UNIQUE INDEX event_uuid ON event (uuid);
+CREATE INDEX event_tenant_kind_created ON event (tenant, kind, created_at);
+CREATE INDEX event_actor_created ON event (actor, created_at DESC);
+CREATE INDEX event_subject ON event (subject);
+CREATE INDEX event_status_updated ON event (status, updated_at);
+CREATE INDEX event_tenant_actor ON event (tenant, actor);
+CREATE INDEX event_live ON event (tenant, created_at) WHERE deleted_at IS NULL;
+CREATE INDEX event_lower_subject ON event (lower(subject));
+CREATE INDEX event_payload ON event USING gin (payload jsonb_path_ops);
+CREATE INDEX event_created ON event (created_at);
+CREATE INDEX event_kind_score ON event (kind, score);
+CREATE INDEX event_tag_event ON event_tag (event_id);
+CREATE INDEX event_tag_tag ON event_tag (tag, created_at);"
+IDX_KEYS="ALTER TABLE event ADD CONSTRAINT event_pkey PRIMARY KEY (id);
+ALTER TABLE event_tag ADD CONSTRAINT event_tag_pkey PRIMARY KEY (id);
+ALTER TABLE event_tag ADD CONSTRAINT event_tag_event_id_fkey FOREIGN KEY (event_id) REFERENCES event(id);"
+IDX_DROP="ALTER TABLE event_tag DROP CONSTRAINT event_tag_event_id_fkey, DROP CONSTRAINT event_tag_pkey;
+ALTER TABLE event DROP CONSTRAINT event_pkey;
+DROP INDEX event_uuid, event_tenant_kind_created, event_actor_created, event_subject,
+  event_status_updated, event_tenant_actor, event_live, event_lower_subject, event_payload,
+  event_created, event_kind_score, event_tag_event, event_tag_tag;"
+pg -d postgres -c "DROP DATABASE IF EXISTS \"$IDX_DB\" WITH (FORCE)" -c "CREATE DATABASE \"$IDX_DB\""
+pg -d "$IDX_DB" <<SQL
+CREATE TABLE event (
+  id bigint NOT NULL, uuid uuid NOT NULL, tenant text NOT NULL, kind text NOT NULL,
+  actor text NOT NULL, subject text NOT NULL, status text NOT NULL,
+  created_at timestamp(6) NOT NULL, updated_at timestamp(6) NOT NULL, deleted_at timestamp(6),
+  score integer NOT NULL, payload jsonb NOT NULL
+);
+CREATE TABLE event_tag (id bigint NOT NULL, event_id bigint NOT NULL, tag text NOT NULL, created_at timestamp(6) NOT NULL);
+$IDX_KEYS
+$IDX_CREATE
+SQL
+IDX_ROWS=$((N_EVENT + N_TAG))
+rm -rf csv_exports && "$PGC" export "$IDX_DB" --exclude bench_done -q --json > export.json
+IDX_EXPORT="$IDX_WORK/$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["export_dir"])' "$IDX_WORK/export.json")"
+IDX_BYTES=$(cat "$IDX_EXPORT"/*.csv | wc -c)
+idx_cols() { head -n 1 "$IDX_EXPORT/$1.csv" | sed 's/[^,]*/"&"/g'; }
+# psql \copy of both tables in one transaction, as pgconverge loads them: with every
+# index in place (with_indexes), or bare with every index built after (manual_best).
+idx_copy() {
+    {
+        echo "BEGIN; SET session_replication_role = replica; TRUNCATE event, event_tag;"
+        [ "$1" = bare ] && echo "$IDX_DROP"
+        for t in event event_tag; do
+            echo "\\copy $t ($(idx_cols "$t")) FROM '$IDX_EXPORT/$t.csv' WITH (FORMAT csv, HEADER true, NULL '\\N')"
+        done
+        [ "$1" = bare ] && printf '%s\n%s\n' "$IDX_CREATE" "$IDX_KEYS"
+        echo "ANALYZE event, event_tag; COMMIT;"
+    } | pg -d "$IDX_DB"
+}
+with_indexes() { idx_copy indexed; }
+manual_best() { idx_copy bare; }
+export IDX_DB IDX_EXPORT IDX_CREATE IDX_KEYS IDX_DROP
+export -f idx_cols idx_copy with_indexes manual_best
+idx_checkpoint() { pg -d "$IDX_DB" -c CHECKPOINT; }
+idx_checkpoint
+measure "indexed: psql \\copy with every index#1" "$IDX_ROWS" "$IDX_BYTES" with_indexes
+idx_checkpoint
+measure "indexed: pgconverge import --rebuild-indexes never#1" "$IDX_ROWS" "$IDX_BYTES" "$PGC" import "$IDX_EXPORT" --yes --target-db "$IDX_DB" --rebuild-indexes never --json ${PGCONVERGE_IMPORT_ARGS:-}
+for round in $(seq 1 "$ROUNDS"); do
+    idx_checkpoint
+    measure "indexed: manual best#$round" "$IDX_ROWS" "$IDX_BYTES" manual_best
+    idx_checkpoint
+    measure "indexed: pgconverge import#$round" "$IDX_ROWS" "$IDX_BYTES" "$PGC" import "$IDX_EXPORT" --yes --target-db "$IDX_DB" --json ${PGCONVERGE_IMPORT_ARGS:-}
+done
+if ! skip pgloader && command -v pgloader >/dev/null; then
+    cat > "$IDX_WORK/pgloader.load" <<LOAD
+LOAD DATABASE
+  FROM mysql://root@127.0.0.1:3306/$IDX_DB
+  INTO postgresql://postgres@127.0.0.1:5432/$IDX_DB
+WITH data only, truncate, disable triggers, drop indexes, quote identifiers, reset no sequences,
+     workers = 2, concurrency = 1,
+     prefetch rows = 2000, batch rows = 2000
+SET PostgreSQL PARAMETERS session_replication_role = 'replica'
+ALTER SCHEMA '$IDX_DB' RENAME TO 'public'
+CAST type char when (= precision 36) to uuid drop typemod using empty-string-to-null
+INCLUDING ONLY TABLE NAMES MATCHING 'event', 'event_tag';
+LOAD
+    idx_checkpoint
+    measure "indexed: pgloader (drop indexes)" "$IDX_ROWS" "$IDX_BYTES" pgloader --on-error-stop "$IDX_WORK/pgloader.load"
+fi
+fi # indexed
+
 # ------------------------------------------------------------------------- report ----
 STAMP=$(date -u +%Y%m%d_%H%M%S)
-python3 - "$RESULTS" "$CSV_BYTES" "$SCALE" "$(nproc)" > "$OUT/results-$STAMP.txt" <<'PY'
+python3 - "$RESULTS" "$CSV_BYTES" "$SCALE" "$(nproc)" "$TOTAL_ROWS" > "$OUT/results-$STAMP.txt" <<'PY'
 import sys
-path, csv_bytes, scale, cores = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+path, csv_bytes, scale, cores, total = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], int(sys.argv[5])
 raw = [l.rstrip("\n").split("\t") for l in open(path) if l.strip()]
 rows, res, rounds = [], {}, {}
 for r in raw:
@@ -377,15 +528,17 @@ def secs(name):
 def median(name):
     v = sorted(rounds.get(name, []))
     return v[len(v) // 2] if v else None
-print(f"pgconverge benchmark, scale {scale}: {int(rows[0][3]):,} rows, {csv_bytes/1e6:.0f} MB of CSV, {cores} cores (best and median of the rounds)")
-print(f"{'step':44} {'best s':>7} {'median':>7} {'MB/s':>7} {'rows/s':>9} {'peak RSS':>9}  status")
-for name, s, rss, n, _b, status in rows:
+print(f"pgconverge benchmark, scale {scale}: {total:,} rows, {csv_bytes/1e6:.0f} MB of CSV, {cores} cores (best and median of the rounds)")
+print(f"{'step':52} {'best s':>7} {'median':>7} {'MB/s':>7} {'rows/s':>9} {'peak RSS':>9}  status")
+for name, s, rss, n, b, status in rows:
     s = float(s); n = int(n)
+    # Steps that name their own CSV bytes (the indexed schema) use them.
+    mb = int(b) if name.startswith("indexed:") else csv_bytes
     m = median(name)
     med = f"{m:7.2f}" if m else f"{'-':>7}"
-    mbs = f"{csv_bytes/1e6/s:7.1f}" if s > 0 else f"{'-':>7}"
+    mbs = f"{mb/1e6/s:7.1f}" if s > 0 and mb > 0 else f"{'-':>7}"
     rps = f"{n/s:9,.0f}" if s > 0 else f"{'-':>9}"
-    print(f"{name:44} {s:7.2f} {med} {mbs} {rps} {int(rss)/1024:7.1f} MB  {status}")
+    print(f"{name:52} {s:7.2f} {med} {mbs} {rps} {int(rss)/1024:7.1f} MB  {status}")
 def ratio(a, b):
     x, y = secs(a), secs(b)
     mx, my = median(a), median(b)
@@ -408,6 +561,11 @@ e, i, p = secs("pgconverge export"), secs("pgconverge import"), secs("pgloader")
 print(f"(export + import) / pgloader:        {((e + i) / p):.2f}" if e and i and p else "(export + import) / pgloader:        n/a", "  (target <= 0.4)")
 s = secs("sling")
 print(f"(export + import) / sling:           {((e + i) / s):.2f}" if e and i and s else "(export + import) / sling:           n/a")
+imp, best = "indexed: pgconverge import", "indexed: manual best"
+print(f"indexed: import / manual best:       {ratio(imp, best)}   (target <= 1.05)")
+print(f"indexed: \\copy with every index / import: {ratio('indexed: psql \\copy with every index', imp)}   (target >= 4)")
+print(f"indexed: import never / import:      {ratio('indexed: pgconverge import --rebuild-indexes never', imp)}")
+print(f"indexed: import / pgloader:          {ratio(imp, 'indexed: pgloader (drop indexes)')}")
 PY
 cat "$OUT/results-$STAMP.txt"
 echo "(results: $OUT/results-$STAMP.txt, logs: $WORK)" >&2

@@ -241,10 +241,25 @@ pub struct LoadOptions {
     /// application's first queries are planned with statistics)
     #[arg(long)]
     pub no_analyze: bool,
-    /// Drop secondary indexes (those backing no constraint) before loading and recreate
-    /// them after, inside the same transaction: faster for big tables, same result
-    #[arg(long)]
-    pub rebuild_indexes: bool,
+    /// Drop a table's indexes right before its COPY and build them right after it, in the
+    /// same transaction, exactly as they were (constraints and the foreign keys that
+    /// reference them included). auto: tables loaded with at least 10,000 rows; always:
+    /// every table; never: indexes stay during the load. The flag alone means always
+    /// (after the export directory, or as --rebuild-indexes=always).
+    /// `--dry-run` lists each table's choice and why
+    #[arg(
+        long,
+        value_enum,
+        default_value_t = RebuildIndexes::Auto,
+        num_args = 0..=1,
+        default_missing_value = "always",
+        value_name = "WHEN"
+    )]
+    pub rebuild_indexes: RebuildIndexes,
+    /// maintenance_work_mem for the index builds (e.g. 512MB, 2GB) [default: the larger
+    /// of the server's setting and its shared_buffers]
+    #[arg(long, value_name = "SIZE", value_parser = memory_kb)]
+    pub maintenance_work_mem: Option<u64>,
     /// How rows travel to PostgreSQL. auto: tables whose every column type has an exact
     /// converter (text, varchar, char, json, jsonb, enums, bytea, uuid, bool, integers,
     /// floats, date, time, timestamp[tz]) are converted here to binary COPY, which the
@@ -303,6 +318,64 @@ pub struct ImportArgs {
 pub enum CopyFormat {
     Auto,
     Csv,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum RebuildIndexes {
+    Auto,
+    Always,
+    Never,
+}
+
+/// A memory size as PostgreSQL writes it (`64MB`, `1GB`, `512kB`; plain digits are kB),
+/// in kB.
+fn memory_kb(text: &str) -> Result<u64, String> {
+    let t = text.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (digits, unit) = t.split_at(split);
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("`{text}` is not a size: write it as 512MB or 2GB"))?;
+    let factor = match unit.trim() {
+        "" | "kB" | "KB" => 1,
+        "MB" => 1024,
+        "GB" => 1024 * 1024,
+        "TB" => 1024 * 1024 * 1024,
+        other => {
+            return Err(format!(
+                "unknown unit `{other}` in `{text}`: use kB, MB or GB"
+            ));
+        }
+    };
+    // What PostgreSQL accepts on a 64-bit server: 1MB to INT_MAX kB.
+    match n.checked_mul(factor) {
+        Some(kb) if (1024..=i32::MAX as u64).contains(&kb) => Ok(kb),
+        _ => Err(format!(
+            "`{text}` is outside what PostgreSQL accepts (1MB to 2047GB)"
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn memory_sizes_as_postgresql_writes_them() {
+        let cases = [
+            ("512MB", Ok(512 * 1024)),
+            ("2GB", Ok(2 * 1024 * 1024)),
+            ("1GB", Ok(1024 * 1024)),
+            ("65536", Ok(65536)),
+            ("4096kB", Ok(4096)),
+        ];
+        for (text, want) in cases {
+            assert_eq!(memory_kb(text), want, "{text}");
+        }
+        for bad in ["", "MB", "1.5GB", "12 parsecs", "0", "512kB", "10TB"] {
+            assert!(memory_kb(bad).is_err(), "{bad}");
+        }
+    }
 }
 
 #[derive(Debug, Args)]

@@ -47,6 +47,15 @@ impl Progress {
         )
     }
 
+    /// A bar counting steps (index builds) with the one running as its message.
+    pub fn steps(&self, label: &str, total: u64) -> ProgressBar {
+        self.bar(
+            label,
+            total.max(1),
+            "{prefix:>28.bold} [{bar:30}] {pos:>3}/{len:<3} {elapsed:>4} {msg}",
+        )
+    }
+
     fn bar(&self, label: &str, total: u64, template: &str) -> ProgressBar {
         let bar = self.multi.add(ProgressBar::new(total));
         bar.set_style(

@@ -323,6 +323,7 @@ async fn resolve(ctx: &Ctx, args: &ImportArgs) -> Result<Job> {
     Ok(Job {
         target,
         options,
+        prepass: args.dry_run,
         dir,
         manifest,
         mapping,
@@ -402,6 +403,9 @@ pub(super) fn describe(plan: &Plan, cfg: &ServerConfig, db: &str) -> String {
                 adapt.describe()
             ));
         }
+    }
+    for line in plan::index_lines(plan) {
+        out.push_str(&format!("{line}\n"));
     }
     if !plan.cascade.is_empty() {
         let list: Vec<String> = plan

@@ -75,7 +75,7 @@ pub async fn run(ctx: &Ctx, args: MigrateArgs) -> Result<Outcome> {
             "--target-db",
         )
         .map_err(|e| failed(e, Status::Failed))?;
-    let options = super::load_options(&args.load, &mapping, false);
+    let mut options = super::load_options(&args.load, &mapping, false);
     let schema = options.schema.clone();
     ctx.interruptible(wait_for_require(
         &target,
@@ -95,7 +95,14 @@ pub async fn run(ctx: &Ctx, args: MigrateArgs) -> Result<Outcome> {
         .map_err(|e| failed(e, Status::Failed))?;
 
     // The import, planned from the export's plan: the manifest it will have, without
-    // its counts and facts yet.
+    // its counts and facts yet; the source's estimates stand in for the counts where the
+    // indexes are chosen.
+    options.row_estimates = planned
+        .plans
+        .iter()
+        .filter(|p| p.query.is_none())
+        .map(|p| (p.name.clone(), p.estimated_rows))
+        .collect();
     let provisional: Vec<_> = planned
         .plans
         .iter()
@@ -145,6 +152,7 @@ pub async fn run(ctx: &Ctx, args: MigrateArgs) -> Result<Outcome> {
         target: target.clone(),
         target_db: target_db.clone(),
         options,
+        prepass: false,
     };
     let mut prepared = ctx
         .interruptible(crate::import::run::prepare_with(

@@ -20,6 +20,7 @@ use anyhow::Result;
 
 use crate::cli::{
     Cli, Command, CopyFormat, LoadOptions, MysqlArgs, OnInvalid, PostgresArgs, ReadOptions,
+    RebuildIndexes,
 };
 use crate::config::{self, Layers, ServerConfig};
 use crate::progress::Progress;
@@ -221,7 +222,14 @@ pub fn load_options(
     crate::import::plan::Options {
         schema: mapping.target_schema(load.schema.as_deref()),
         strict: load.strict,
-        rebuild_indexes: load.rebuild_indexes,
+        rebuild_indexes: match load.rebuild_indexes {
+            RebuildIndexes::Auto => crate::import::plan::Rebuild::Auto,
+            RebuildIndexes::Always => crate::import::plan::Rebuild::Always,
+            RebuildIndexes::Never => crate::import::plan::Rebuild::Never,
+        },
+        maintenance_work_mem_kb: load.maintenance_work_mem,
+        row_estimates: Default::default(),
+        delta: false,
         legacy,
         binary: load.copy_format == CopyFormat::Auto,
         allow_orphans: load.allow_orphans,

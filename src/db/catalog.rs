@@ -211,11 +211,103 @@ pub struct PgTable {
     pub partitioned: bool,
     /// A partitioned table's partitions: `name FOR VALUES ...`.
     pub partitions: Vec<String>,
-    /// Secondary indexes that back no constraint: (name, `pg_get_indexdef`), which
-    /// `--rebuild-indexes` drops before the load and recreates after it.
-    pub secondary_indexes: Vec<(String, String)>,
+    /// Every index of the table, and of its partitions when it is partitioned, as the
+    /// import drops and rebuilds them (`--rebuild-indexes`).
+    pub indexes: Vec<PgIndex>,
+    /// The importing role owns the table (or is a member of its owner): it may drop
+    /// and create its indexes.
+    pub owned: bool,
     /// Enabled row triggers that run BEFORE INSERT (user ones, not the system's).
     pub insert_triggers: Vec<String>,
+}
+
+/// One index of a target table or of one of its partitions, with everything a rebuild
+/// must put back as it was.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct PgIndex {
+    pub name: String,
+    /// The schema and table the index is on (a partition, for a partition's index).
+    pub schema: String,
+    pub table: String,
+    /// `pg_get_indexdef`: names, method, opclasses, collations, ordering, INCLUDE,
+    /// NULLS NOT DISTINCT, storage parameters, predicate; not the tablespace.
+    pub def: String,
+    /// The access method (`btree`, `gin`, `gist`, `brin`, `hash`, ...).
+    pub method: String,
+    pub unique: bool,
+    /// `indisvalid`: false for a leftover of a failed `CREATE INDEX CONCURRENTLY`.
+    pub valid: bool,
+    /// `CLUSTER ON` this index.
+    pub clustered: bool,
+    /// `REPLICA IDENTITY USING INDEX` this index.
+    pub replica_identity: bool,
+    /// A tablespace other than the database's default.
+    pub tablespace: Option<String>,
+    pub comment: Option<String>,
+    /// Storage parameters (`fillfactor=70`), already part of `def`.
+    pub options: Vec<String>,
+    /// Statistics targets set on expression columns: (column number, target).
+    pub statistics: Vec<(i16, i32)>,
+    /// The key columns' expressions (names for plain columns), for naming duplicates.
+    pub keys: Vec<String>,
+    /// The predicate of a partial index.
+    pub predicate: Option<String>,
+    /// The partitioned index this partition's index is attached to.
+    pub parent: Option<String>,
+    /// The table's owner is the importing role (or one of its roles).
+    pub owned: bool,
+    /// The PRIMARY KEY, UNIQUE or EXCLUDE constraint this index backs.
+    pub constraint: Option<IndexConstraint>,
+    /// Foreign keys that reference this index (through its constraint, or a plain
+    /// unique index): they go and come back with it.
+    pub referenced_by: Vec<DependentKey>,
+    /// Other objects that depend on the index or its constraint (a view grouping by
+    /// the primary key, ...), described: they keep the index in place.
+    pub dependents: Vec<String>,
+}
+
+/// The kind of constraint an index backs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConstraintKind {
+    PrimaryKey,
+    Unique,
+    Exclude,
+}
+
+/// A constraint backed by an index.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IndexConstraint {
+    pub name: String,
+    pub kind: ConstraintKind,
+    /// `pg_get_constraintdef` (for EXCLUDE, which is added back from it).
+    pub def: String,
+    pub deferrable: bool,
+    pub deferred: bool,
+    pub comment: Option<String>,
+}
+
+/// A foreign key that references an index (the parent's key), as it must be added back.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DependentKey {
+    pub name: String,
+    pub schema: String,
+    pub table: String,
+    /// `pg_get_constraintdef`: columns, referenced table and columns, MATCH, ON DELETE
+    /// and ON UPDATE, deferrability, and NOT VALID when it was not validated.
+    pub def: String,
+    pub comment: Option<String>,
+    /// The importing role owns the referencing table.
+    pub owned: bool,
+    /// The referencing table is partitioned or a partition (the key has clones).
+    pub partitioned: bool,
+}
+
+/// What the target server allows index builds (`SHOW`, in kB and counts).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct BuildSettings {
+    pub maintenance_work_mem_kb: u64,
+    pub shared_buffers_kb: u64,
+    pub max_parallel_maintenance_workers: u32,
 }
 
 /// A foreign key anywhere in the database.
@@ -333,6 +425,8 @@ pub struct Catalog {
     pub foreign_keys: Vec<ForeignKey>,
     /// Sequence uses of the schema's columns, by sequence.
     pub sequences: Vec<SequenceUse>,
+    /// The server's settings for index builds.
+    pub build: BuildSettings,
 }
 
 /// The snapshot an export read, as recorded in its manifest.

@@ -7,6 +7,7 @@ pub mod catalog;
 pub mod docker;
 pub mod lex;
 pub mod mysql;
+pub mod pgindex;
 pub mod pgsource;
 pub mod postgres;
 pub mod source;

@@ -265,7 +265,8 @@ pub async fn read_catalog(client: &Client, schema: &str) -> Result<Catalog> {
                     COALESCE(e.oid, 0)::int8,
                     ARRAY(SELECT l.enumlabel::text FROM pg_enum l
                           WHERE l.enumtypid = CASE WHEN b.typtype = 'e' THEN b.oid ELSE e.oid END
-                          ORDER BY l.enumsortorder)
+                          ORDER BY l.enumsortorder),
+                    pg_has_role(c.relowner, 'USAGE')
              FROM pg_class c
              JOIN pg_namespace n ON n.oid = c.relnamespace
              JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
@@ -285,6 +286,7 @@ pub async fn read_catalog(client: &Client, schema: &str) -> Result<Catalog> {
         let entry = cat.tables.entry(table.clone()).or_insert_with(|| PgTable {
             name: table,
             partitioned: r.get(8),
+            owned: r.get(14),
             ..PgTable::default()
         });
         entry.columns.push(PgColumn {
@@ -402,27 +404,7 @@ pub async fn read_catalog(client: &Client, schema: &str) -> Result<Catalog> {
             t.primary_key.push(r.get(1));
         }
     }
-    let indexes = client
-        .query(
-            "SELECT c.relname::text, i.relname::text, pg_get_indexdef(i.oid)
-             FROM pg_index x
-             JOIN pg_class i ON i.oid = x.indexrelid
-             JOIN pg_class c ON c.oid = x.indrelid
-             JOIN pg_namespace n ON n.oid = c.relnamespace
-             WHERE n.nspname = $1 AND c.relkind = 'r' AND NOT x.indisprimary
-               AND NOT EXISTS (SELECT 1 FROM pg_constraint con WHERE con.conindid = x.indexrelid)
-             ORDER BY 1, 2",
-            &[&schema],
-        )
-        .await
-        .map_err(error)
-        .with_context(ctx)?;
-    for r in indexes {
-        let table: String = r.get(0);
-        if let Some(t) = cat.tables.get_mut(&table) {
-            t.secondary_indexes.push((r.get(1), r.get(2)));
-        }
-    }
+    crate::db::pgindex::read_indexes(client, schema, &mut cat).await?;
     let fks = client
         .query(
             "SELECT con.conname::text, cn.nspname::text, cc.relname::text, pn.nspname::text, pc.relname::text,

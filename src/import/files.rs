@@ -1,6 +1,8 @@
 //! The export's files as the import reads them before it writes anything: each table's
-//! CSV header, and the pre-pass over every file (size, sha256 and record count against the
-//! manifest), on all cores at once, because its time is added to the maintenance window.
+//! CSV header; every file present and of its manifest size; and for `--dry-run` the
+//! pre-pass over every file (size, sha256 and record count against the manifest), on all
+//! cores at once. A real run reads each file once: the COPY's feeder hashes what it sends
+//! and refuses a mismatch before COMMIT, which leaves the target unchanged.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -44,6 +46,21 @@ pub fn inputs(dir: &ExportDir, specs: Vec<TableSpec>) -> Result<Vec<TableInput>>
         .collect()
 }
 
+/// Every file present, a regular file, of the size the manifest records: what can be
+/// known without reading them. The import checks each file's sha256 as it sends it, and
+/// a mismatch found before COMMIT rolls everything back, so a real run reads each file
+/// once; `check` reads them all ahead (`--dry-run`).
+pub fn present(dir: &ExportDir, specs: &[TableSpec]) -> Result<()> {
+    present_files(dir, &files_of(specs))
+}
+
+fn files_of(specs: &[TableSpec]) -> Vec<(&str, &FileSpec)> {
+    specs
+        .iter()
+        .flat_map(|s| s.files.iter().map(move |f| (s.name.as_str(), f)))
+        .collect()
+}
+
 /// Every file present, and (when the manifest says) of the size, sha256 and record count
 /// it records.
 pub fn check(
@@ -52,11 +69,13 @@ pub fn check(
     nulls: NullStyle,
     progress: &Progress,
 ) -> Result<()> {
-    let files: Vec<(&str, &FileSpec)> = specs
-        .iter()
-        .flat_map(|s| s.files.iter().map(move |f| (s.name.as_str(), f)))
-        .collect();
-    for (table, f) in &files {
+    let files = files_of(specs);
+    present_files(dir, &files)?;
+    scan_all(dir, &files, nulls, progress)
+}
+
+fn present_files(dir: &ExportDir, files: &[(&str, &FileSpec)]) -> Result<()> {
+    for (table, f) in files {
         let path = dir.file(&f.file);
         let meta = std::fs::metadata(&path)
             .with_context(|| format!("table `{table}`: {} is missing", path.display()))
@@ -78,6 +97,16 @@ pub fn check(
             );
         }
     }
+    Ok(())
+}
+
+/// Size, sha256, records and longest record of every file, on all cores.
+fn scan_all(
+    dir: &ExportDir,
+    files: &[(&str, &FileSpec)],
+    nulls: NullStyle,
+    progress: &Progress,
+) -> Result<()> {
     let total: u64 = files.iter().filter_map(|(_, f)| f.bytes).sum();
     let bar = progress.bytes("checking files", total);
     // Largest first, so the threads finish together.

@@ -23,7 +23,9 @@ use crate::db::catalog::orphan_row;
 use crate::db::postgres::{self, Chunk};
 use crate::hint::with_hint;
 use crate::import::guard::{self, Escaped, Guard};
-use crate::import::plan::{Constant, Copy, Feed, OrphanCheck, Plan, Replan, Statement, TableInput};
+use crate::import::plan::{
+    Constant, Copy, Feed, IndexStep, OrphanCheck, Plan, Replan, Statement, TableInput,
+};
 use crate::progress::Progress;
 use crate::store::csvfile::{self, Pick};
 use crate::store::export_dir::ExportDir;
@@ -214,7 +216,12 @@ pub struct TableLoaded {
     pub dataset: String,
     pub table: String,
     pub rows: u64,
+    /// The COPY (or staged INSERT) plus, on a table's last dataset, its index builds.
     pub seconds: f64,
+    pub copy_seconds: f64,
+    /// Building the table's indexes (and the foreign keys that reference them) after
+    /// its COPY; 0 when they stayed during the load.
+    pub index_seconds: f64,
 }
 
 /// Load everything and commit; returns each table's rows and time.
@@ -361,6 +368,7 @@ async fn attempt(
     let mut table_rows = 0;
     let mut table_clock = Instant::now();
     let mut bar = None;
+    let mut builds = Builds::new(statements);
     let mut queue: VecDeque<Statement> = statements[1..statements.len() - 1].to_vec().into();
     let mut guard: Option<Guard> = None;
     let mut resolved: BTreeSet<String> = BTreeSet::new();
@@ -415,7 +423,22 @@ async fn attempt(
                         bar.inc(n);
                     }
                 };
-                table_rows += copy_file(&tx, copy, nulls, env.dir, &constants, on_bytes).await?;
+                let rows = copy_file(&tx, copy, nulls, env.dir, &constants, on_bytes).await?;
+                // The file's sha256 was checked as it was sent; its records as COPY counts them.
+                if let Some(want) = copy.rows
+                    && rows != want
+                {
+                    return Err(with_hint(
+                        anyhow!(
+                            "table `{}`: {} holds {rows} records but the manifest says {want} rows",
+                            copy.table,
+                            copy.file
+                        ),
+                        "the manifest or the file was changed after the export: export again",
+                    )
+                    .into());
+                }
+                table_rows += rows;
                 if copy.last {
                     if let Some(b) = bar.take() {
                         b.finish_and_clear();
@@ -442,6 +465,13 @@ async fn attempt(
                     table_rows = 0;
                 }
             }
+            Statement::Index(step) if step.build => {
+                let clock = Instant::now();
+                builds.started(env.progress, step);
+                crate::import::rebuild::run(&tx, step).await?;
+                builds.finished(env, step, clock, &mut done);
+            }
+            Statement::Index(step) => crate::import::rebuild::run(&tx, step).await?,
             Statement::Evaluate { slot, constant } => {
                 let value = evaluate(&tx, constant).await?;
                 if constants.len() <= *slot {
@@ -595,6 +625,77 @@ fn loaded(env: &mut Env<'_>, dataset: &str, table: &str, rows: u64, clock: Insta
         table: table.to_string(),
         rows,
         seconds,
+        copy_seconds: seconds,
+        index_seconds: 0.0,
+    }
+}
+
+/// The index builds of each table: a progress bar while they run, and their time added
+/// to the table's last dataset when the last one is done.
+struct Builds {
+    /// Build steps per table, and how many have run.
+    steps: BTreeMap<String, (u64, u64)>,
+    seconds: f64,
+    bar: Option<indicatif::ProgressBar>,
+}
+
+impl Builds {
+    fn new(statements: &[Statement]) -> Builds {
+        let mut steps = BTreeMap::new();
+        for s in statements {
+            if let Statement::Index(step) = s
+                && step.build
+            {
+                steps.entry(step.table.clone()).or_insert((0, 0)).0 += 1;
+            }
+        }
+        Builds {
+            steps,
+            seconds: 0.0,
+            bar: None,
+        }
+    }
+
+    fn started(&mut self, progress: &Progress, step: &IndexStep) {
+        let total = self.steps.get(&step.table).map_or(0, |s| s.0);
+        let bar = self
+            .bar
+            .get_or_insert_with(|| progress.steps(&format!("indexes of {}", step.table), total));
+        bar.set_message(crate::import::plan::shorten(&step.context, 60));
+    }
+
+    fn finished(
+        &mut self,
+        env: &mut Env<'_>,
+        step: &IndexStep,
+        clock: Instant,
+        done: &mut [TableLoaded],
+    ) {
+        self.seconds += clock.elapsed().as_secs_f64();
+        if let Some(bar) = &self.bar {
+            bar.inc(1);
+        }
+        let Some((total, ran)) = self.steps.get_mut(&step.table) else {
+            return;
+        };
+        *ran += 1;
+        if *ran < *total {
+            return;
+        }
+        if let Some(bar) = self.bar.take() {
+            bar.finish_and_clear();
+        }
+        let seconds = std::mem::take(&mut self.seconds);
+        let line = format!(
+            "built the indexes of `{}` ({total} statements) in {seconds:.1} s",
+            step.table
+        );
+        env.journal.line(&line);
+        env.progress.note(&line);
+        if let Some(last) = done.iter_mut().rev().find(|d| d.table == step.table) {
+            last.index_seconds += seconds;
+            last.seconds += seconds;
+        }
     }
 }
 
@@ -638,7 +739,7 @@ async fn evaluate(tx: &tokio_postgres::Transaction<'_>, c: &Constant) -> Result<
 }
 
 /// A foreign key's orphan rows, worded with a few of their keys; None when there are none.
-async fn orphans(
+pub(crate) async fn orphans(
     tx: &tokio_postgres::Transaction<'_>,
     check: &OrphanCheck,
 ) -> Result<Option<String>> {
@@ -860,12 +961,12 @@ impl Sent {
         match self.sha256 {
             Some(want) if want != got => Err(FeedError::Failed(with_hint(
                 anyhow!(
-                    "{} changed after it was checked: the bytes sent do not match its sha256 \
-                     in the manifest (sent {got}, manifest {want})",
+                    "{} is not the file the export wrote: the bytes sent do not match its \
+                     sha256 in the manifest (sent {got}, manifest {want})",
                     self.file
                 ),
-                "something wrote to the export during the import: export again, and keep \
-                 the export directory read-only while importing",
+                "the file was changed after the export or during the import: export again \
+                 rather than edit CSVs, and keep the export directory read-only while importing",
             ))),
             _ => Ok(()),
         }
@@ -876,7 +977,7 @@ impl Sent {
         match self.longest {
             Some(limit) if pending as u64 > limit => Err(FeedError::Failed(anyhow!(
                 "{} holds a record longer than the longest the export wrote ({limit} bytes): \
-                 it changed after it was checked",
+                 it is not the file the export wrote",
                 self.file
             ))),
             _ => Ok(()),

@@ -13,6 +13,7 @@ pub mod load;
 pub mod order;
 pub mod outcome;
 pub mod plan;
+pub mod rebuild;
 pub mod run;
 
 pub use run::{Job, Prepared, execute, prepare};

@@ -1,7 +1,8 @@
 //! The import's I/O around the pure plan, in the order that fails cheapest first: the
 //! manifest and headers, the target (connected and its catalog read before any file is
 //! hashed, so a wrong port is reported at once), the plan, what `TRUNCATE ... CASCADE`
-//! would empty, then the pre-pass over every file. Nothing is written until `execute`.
+//! would empty, then the files: present and of their size (and, for `--dry-run`, read
+//! whole). Nothing is written until `execute`.
 
 use anyhow::{Result, anyhow};
 
@@ -25,6 +26,10 @@ pub struct Job {
     pub target: ServerConfig,
     pub target_db: String,
     pub options: plan::Options,
+    /// Read every file ahead (sha256, records) before anything is written: `--dry-run`.
+    /// Otherwise each file is read once, hashed while it is sent, and a mismatch rolls
+    /// the import back before COMMIT.
+    pub prepass: bool,
 }
 
 /// A plan ready to run, on an open connection to the target.
@@ -148,7 +153,11 @@ pub async fn prepare_with(
         }
     }
     if plan.errors.is_empty() && !pipelined {
-        files::check(&job.dir, &specs, plan.nulls, progress)?;
+        if job.prepass {
+            files::check(&job.dir, &specs, plan.nulls, progress)?;
+        } else {
+            files::present(&job.dir, &specs)?;
+        }
     }
     Ok(Prepared {
         client,

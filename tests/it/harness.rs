@@ -86,6 +86,21 @@ pub fn mysql_rows(db: &str, sql: &str) -> Vec<Vec<Option<Vec<u8>>>> {
     })
 }
 
+/// Run SQL that may fail on PostgreSQL database `db`: the server's message when it does.
+pub fn pg_try(db: &str, sql: &str) -> Result<(), String> {
+    block(async {
+        let (client, conn) = pg_config(db)
+            .connect(tokio_postgres::NoTls)
+            .await
+            .expect("pg connect");
+        tokio::spawn(conn);
+        client
+            .batch_execute(sql)
+            .await
+            .map_err(|e| format!("{e:?}"))
+    })
+}
+
 /// Run SQL (several statements allowed) on PostgreSQL database `db`.
 pub fn pg_exec(db: &str, sql: &str) {
     block(async {
@@ -283,6 +298,74 @@ impl World {
             .next()
             .and_then(|r| r.into_iter().next())
             .flatten()
+    }
+
+    /// The index-related catalog of every user schema, one line per fact: `pg_indexes`
+    /// (with the tablespace), each index's flags (unique, primary, exclusion, immediate,
+    /// clustered, valid, replica identity), its comment, statistics targets and the
+    /// partitioned index it is attached to, every constraint (`pg_get_constraintdef`,
+    /// deferrability, validated, backing index, inheritance, comment), the foreign keys'
+    /// triggers, each table's replica identity and NOT NULL columns. Equal before and
+    /// after an import means its index rebuilds put everything back as it was.
+    pub fn index_catalog(&self) -> Vec<String> {
+        const USER: &str = "n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast')";
+        let queries = [
+            format!(
+                "SELECT 'index', i.schemaname, i.tablename, i.indexname, coalesce(i.tablespace, '-'), i.indexdef
+                 FROM pg_indexes i JOIN pg_namespace n ON n.nspname = i.schemaname WHERE {USER}"
+            ),
+            format!(
+                "SELECT 'flags', x.indexrelid::regclass::text, x.indisunique, x.indisprimary,
+                        x.indisexclusion, x.indimmediate, x.indisclustered, x.indisvalid,
+                        x.indisready, x.indislive, x.indisreplident, x.indnkeyatts,
+                        coalesce(obj_description(x.indexrelid, 'pg_class'), '-'),
+                        ARRAY(SELECT a.attnum || '=' || a.attstattarget FROM pg_attribute a
+                              WHERE a.attrelid = x.indexrelid ORDER BY a.attnum)::text,
+                        coalesce((SELECT h.inhparent::regclass::text FROM pg_inherits h
+                                  WHERE h.inhrelid = x.indexrelid), '-'),
+                        coalesce(c.reloptions::text, '-')
+                 FROM pg_index x JOIN pg_class c ON c.oid = x.indexrelid
+                 JOIN pg_namespace n ON n.oid = c.relnamespace WHERE {USER}"
+            ),
+            format!(
+                "SELECT 'constraint', con.conrelid::regclass::text, con.conname, con.contype,
+                        con.condeferrable, con.condeferred, con.convalidated,
+                        coalesce(con.conindid::regclass::text, '-'),
+                        coalesce(con.confrelid::regclass::text, '-'), con.conislocal,
+                        con.coninhcount, con.connoinherit,
+                        coalesce((SELECT p.conname FROM pg_constraint p WHERE p.oid = con.conparentid), '-'),
+                        pg_get_constraintdef(con.oid),
+                        coalesce(obj_description(con.oid, 'pg_constraint'), '-')
+                 FROM pg_constraint con JOIN pg_namespace n ON n.oid = con.connamespace WHERE {USER}"
+            ),
+            format!(
+                "SELECT 'trigger', t.tgrelid::regclass::text, con.conname, t.tgfoid::regproc::text,
+                        t.tgtype, t.tgenabled, t.tgdeferrable, t.tginitdeferred, count(*)
+                 FROM pg_trigger t JOIN pg_constraint con ON con.oid = t.tgconstraint
+                 JOIN pg_namespace n ON n.oid = con.connamespace WHERE {USER}
+                 GROUP BY 1, 2, 3, 4, 5, 6, 7, 8"
+            ),
+            format!(
+                "SELECT 'table', c.oid::regclass::text, c.relkind, c.relreplident,
+                        ARRAY(SELECT a.attname || ':' || a.attnotnull FROM pg_attribute a
+                              WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+                              ORDER BY a.attnum)::text
+                 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                 WHERE {USER} AND c.relkind IN ('r', 'p')"
+            ),
+        ];
+        let mut out: Vec<String> = queries
+            .iter()
+            .flat_map(|q| self.pg_rows(q))
+            .map(|r| {
+                r.into_iter()
+                    .map(|v| v.unwrap_or_else(|| "NULL".into()))
+                    .collect::<Vec<_>>()
+                    .join(" | ")
+            })
+            .collect();
+        out.sort();
+        out
     }
 
     /// Every table of schema `public` with its row count and an md5 of all its rows:

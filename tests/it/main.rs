@@ -18,6 +18,7 @@ mod exact;
 mod export;
 mod fixture;
 mod import;
+mod indexes;
 mod log_run;
 mod mapping;
 mod migrate;

@@ -267,6 +267,7 @@ fn import_with_plan(
         target,
         target_db: w.db.clone(),
         options,
+        prepass: false,
     };
     let progress = pgconverge::progress::Progress::new(true);
     let mut journal = Journal::create(&w.run_log(), "backstop").unwrap();

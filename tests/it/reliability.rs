@@ -108,12 +108,13 @@ fn a_downgraded_manifest_does_not_skip_the_checksums() {
 }
 
 #[test]
-fn an_edited_row_count_is_refused_before_any_write() {
+fn an_edited_row_count_is_refused_and_nothing_is_kept() {
     let (w, dir) = small_world("rel_row_count");
     edit_manifest(&dir, |v| {
         v["tables"]["t"]["rows"] = serde_json::json!(4);
     });
     let before = w.fingerprint();
+    // The file is read once, as it is sent: COPY's count refuses it before COMMIT.
     let o = import(&w, &dir, &[]);
     assert_exit(&o, 2);
     let err = stderr(&o);
@@ -121,12 +122,16 @@ fn an_edited_row_count_is_refused_before_any_write() {
         err.contains("t.csv holds 3 records but the manifest says 4 rows"),
         "{err}"
     );
-    assert!(!err.contains("TRUNCATE"), "{err}");
     assert_eq!(w.fingerprint(), before);
-    // No transaction was opened: the run log says failed, not rolled back.
-    let log = std::fs::read_to_string(w.run_log()).unwrap();
-    let last: serde_json::Value = serde_json::from_str(log.lines().last().unwrap()).unwrap();
-    assert_eq!(last["status"], "failed");
+    assert_eq!(w.run_log_statuses().last().unwrap(), "rolled_back");
+    // --dry-run reads every file ahead: refused before any transaction.
+    let o = import(&w, &dir, &["--dry-run"]);
+    assert_exit(&o, 2);
+    assert!(
+        stderr(&o).contains("t.csv holds 3 records but the manifest says 4 rows"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 #[test]
@@ -185,8 +190,8 @@ fn an_unterminated_quote_in_a_huge_file_is_refused_in_bounded_memory() {
         "{}",
         stderr(&o)
     );
-    // With the manifest made to agree on the size, the pre-pass reads on, and stops at
-    // the first record longer than any the export wrote: memory stays bounded.
+    // With the manifest made to agree on the size, the import reads on as it sends, and
+    // stops at the first record longer than any the export wrote: memory stays bounded.
     let bytes = std::fs::metadata(&path).unwrap().len();
     edit_manifest(&dir, |v| {
         v["tables"]["t"]["bytes"] = serde_json::json!(bytes)
@@ -200,7 +205,7 @@ fn an_unterminated_quote_in_a_huge_file_is_refused_in_bounded_memory() {
         .unwrap();
     let err = stderr(&o);
     assert!(
-        err.contains("record 1 is longer than the longest the export wrote"),
+        err.contains("t.csv holds a record longer than the longest the export wrote"),
         "{err}"
     );
     let rss: u64 = err
@@ -212,6 +217,13 @@ fn an_unterminated_quote_in_a_huge_file_is_refused_in_bounded_memory() {
         .unwrap();
     assert!(rss < 64 * 1024, "peak RSS {rss} kB");
     assert_eq!(w.fingerprint(), before);
+    // --dry-run's pre-pass stops there too, before any write.
+    let o = import(&w, &dir, &["--dry-run"]);
+    assert!(
+        stderr(&o).contains("record 1 is longer than the longest the export wrote"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 #[test]
@@ -225,7 +237,8 @@ fn a_file_swapped_after_the_checks_is_refused_before_commit() {
         .unwrap()
         .replace("1,a", "7,z");
     assert_eq!(swapped.len(), original.len());
-    // The import checks every file, then waits at its prompt: swap the file there.
+    // The import checks every file's presence and size, then waits at its prompt: swap
+    // the file there.
     let mut child = w
         .in_terminal(&format!("import {} --quiet", dir.display()))
         .spawn()
@@ -253,7 +266,7 @@ fn a_file_swapped_after_the_checks_is_refused_before_commit() {
     }
     child.wait().unwrap();
     assert!(
-        rest.contains("changed after it was checked") && rest.contains("rolled back"),
+        rest.contains("t.csv is not the file the export wrote") && rest.contains("rolled back"),
         "{rest}"
     );
     assert_eq!(w.fingerprint(), before);

@@ -7,9 +7,10 @@
 //! This file owns the plan's types and `build`; one idea per file beside it:
 //! `dataset` (one dataset against its target table), `staging` (where `set` values are
 //! computed), `sequences` (the resets after the load), `statements` (the plan as SQL, in
-//! order) and `report` (the plan in words and as `--dry-run --json`).
+//! order), `indexes` (which tables' indexes are rebuilt around their COPY, and how) and
+//! `report` (the plan in words and as `--dry-run --json`).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
@@ -17,13 +18,13 @@ use crate::codec::adapt::Adapt;
 use crate::codec::csv::NullStyle;
 use crate::codec::pgbinary::BinType;
 use crate::db::catalog::{Catalog, ForeignKey};
-use crate::db::sql::pg::qualified;
 use crate::import::compute::{Answer, Kind, Question};
 use crate::import::{checks, order};
 use crate::mapping::Mapping;
 use crate::store::manifest::{FileSpec, TableSpec};
 
 mod dataset;
+pub mod indexes;
 mod report;
 mod sequences;
 mod staging;
@@ -31,7 +32,8 @@ mod statements;
 #[cfg(test)]
 mod tests;
 
-pub use report::{PlanReport, TableReport, shorten};
+pub use indexes::{BuildCheck, IndexChoice, IndexStep, Rebuild};
+pub use report::{PlanReport, TableReport, index_lines, shorten};
 pub use statements::{Copy, Feed, RECORD_XID, STILL_OURS, Statement};
 
 /// How to obtain the right to set `session_replication_role`.
@@ -49,8 +51,17 @@ pub struct TableInput {
 pub struct Options {
     pub schema: String,
     pub strict: bool,
-    /// Drop secondary indexes before the load and rebuild them after (same transaction).
-    pub rebuild_indexes: bool,
+    /// Drop a table's indexes right before its COPY and build them right after it, in
+    /// the same transaction: per table by its size (`auto`), always, or never.
+    pub rebuild_indexes: Rebuild,
+    /// `maintenance_work_mem` for the index builds, in kB (`--maintenance-work-mem`);
+    /// None: sized from the server (`indexes::build_memory_kb`).
+    pub maintenance_work_mem_kb: Option<u64>,
+    /// Rows per dataset as the source's catalog estimates them (`migrate` plans before
+    /// the rows are counted); the index choice uses them where given.
+    pub row_estimates: BTreeMap<String, u64>,
+    /// A delta: rows applied to tables that keep their others; indexes always stay.
+    pub delta: bool,
     /// Files written by the old shell scripts: NULL is an unquoted empty field.
     pub legacy: bool,
     /// Convert CSV to binary COPY on the client where every column has an exact
@@ -194,8 +205,10 @@ pub struct Plan {
     pub analyze: bool,
     /// End with ROLLBACK: a rehearsal of the whole load.
     pub rehearse: bool,
-    /// (table, DROP, CREATE) for each secondary index rebuilt around the load.
-    pub indexes: Vec<(String, String, String)>,
+    /// Per target table (in load order), what happens to its indexes and why.
+    pub indexes: Vec<IndexChoice>,
+    /// `maintenance_work_mem` for the index builds (kB), when any table rebuilds.
+    pub build_memory_kb: Option<u64>,
     /// The mapping's `[import] before` and `after` hooks.
     pub before: Vec<String>,
     pub after: Vec<String>,
@@ -259,6 +272,7 @@ pub fn build(
         analyze: opts.analyze,
         rehearse: opts.rehearse,
         indexes: Vec::new(),
+        build_memory_kb: None,
         before: mapping.hooks().before.clone(),
         after: mapping.hooks().after.clone(),
         constants: Vec::new(),
@@ -313,18 +327,23 @@ pub fn build(
     plan.tables = ordered;
     plan.targets = order.tables;
 
-    if opts.rebuild_indexes {
-        for t in &plan.targets {
-            if let Some(pg) = cat.tables.get(t) {
-                for (name, def) in &pg.secondary_indexes {
-                    plan.indexes.push((
-                        t.clone(),
-                        format!("DROP INDEX {}", qualified(&opts.schema, name)),
-                        def.clone(),
-                    ));
-                }
+    plan.indexes = index_choices(&plan, cat, opts);
+    for t in plan.targets.iter().filter(|_| !opts.delta) {
+        for i in cat.tables.get(t).iter().flat_map(|t| &t.indexes) {
+            if !i.valid {
+                plan.warnings.push(format!(
+                    "index `{}` of `{t}` is not valid (a failed CREATE INDEX CONCURRENTLY?): \
+                     the import's TRUNCATE builds it anew, valid, as REINDEX would",
+                    i.name
+                ));
             }
         }
+    }
+    if plan.indexes.iter().any(|c| !c.builds.is_empty()) {
+        plan.build_memory_kb = Some(indexes::build_memory_kb(
+            &cat.build,
+            opts.maintenance_work_mem_kb,
+        ));
     }
     plan.count_after =
         !plan.before.is_empty() || !plan.after.is_empty() || plan.tables.iter().any(|t| t.fire);
@@ -354,6 +373,38 @@ pub fn build(
         })
         .collect();
     plan
+}
+
+/// What happens to each target's indexes: its rows are the sum of its datasets' (the
+/// manifest's counts, or the source's estimates where `migrate` gave them).
+fn index_choices(plan: &Plan, cat: &Catalog, opts: &Options) -> Vec<IndexChoice> {
+    plan.targets
+        .iter()
+        .filter_map(|t| {
+            let table = cat.tables.get(t)?;
+            let loads: Vec<&TableLoad> = plan.tables.iter().filter(|l| &l.table == t).collect();
+            let rows = loads
+                .iter()
+                .map(|l| {
+                    opts.row_estimates
+                        .get(&l.dataset)
+                        .copied()
+                        .or(l.expected_rows)
+                })
+                .sum::<Option<u64>>();
+            Some(indexes::choose(
+                table,
+                &indexes::Load {
+                    rows,
+                    fired: loads.iter().any(|l| l.fire),
+                    mode: opts.rebuild_indexes,
+                    delta: opts.delta,
+                    allow_orphans: opts.allow_orphans,
+                    cat,
+                },
+            ))
+        })
+        .collect()
 }
 
 /// What planning one dataset again needs, once its real facts are known (`migrate`

@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use crate::import::compute::Kind;
 
-use super::{Plan, Skipped, Statement, TableInput};
+use super::{IndexChoice, Plan, Skipped, Statement, TableInput};
 
 /// At most `n` characters of `s` on one line, for messages.
 pub fn shorten(s: &str, n: usize) -> String {
@@ -29,6 +29,10 @@ pub struct PlanReport {
     pub mapping: Vec<String>,
     pub errors: Vec<String>,
     pub warnings: Vec<String>,
+    /// Per target table: its indexes rebuilt around its COPY or kept, and why.
+    pub indexes: Vec<IndexChoice>,
+    /// `maintenance_work_mem` of the index builds, in kB (when any table rebuilds).
+    pub build_memory_kb: Option<u64>,
     pub sql: Vec<String>,
 }
 
@@ -84,6 +88,8 @@ impl Plan {
             mapping: self.mapping_steps.clone(),
             errors: self.errors.clone(),
             warnings: self.warnings.clone(),
+            indexes: self.indexes.clone(),
+            build_memory_kb: self.build_memory_kb,
             sql: self
                 .statements(&BTreeSet::new())
                 .iter()
@@ -91,6 +97,43 @@ impl Plan {
                 .collect(),
         }
     }
+}
+
+/// Each table's index choice in words, for `--dry-run`, the plan note and the journal.
+pub fn index_lines(plan: &Plan) -> Vec<String> {
+    let mut out = Vec::new();
+    for c in plan.indexes.iter().filter(|c| c.choice != "none") {
+        let what = match c.choice {
+            "rebuild" => format!(
+                "{} dropped before the COPY and built after it",
+                c.rebuilt.join(", ")
+            ),
+            _ => "kept during the load".to_string(),
+        };
+        out.push(format!("indexes: `{}`: {what} ({})", c.table, c.reason));
+        if c.choice == "rebuild" {
+            for k in &c.kept {
+                out.push(format!(
+                    "indexes: `{}`: {} stays: {}",
+                    c.table, k.index, k.reason
+                ));
+            }
+            if !c.foreign_keys.is_empty() {
+                out.push(format!(
+                    "indexes: `{}`: foreign keys dropped and added back validated with it: {}",
+                    c.table,
+                    c.foreign_keys.join(", ")
+                ));
+            }
+        }
+    }
+    if let Some(kb) = plan.build_memory_kb {
+        out.push(format!(
+            "indexes: built with maintenance_work_mem = {} MB",
+            kb / 1024
+        ));
+    }
+    out
 }
 
 /// The mapping's steps in words, for `--dry-run` and the journal.

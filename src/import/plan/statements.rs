@@ -1,6 +1,6 @@
 //! PURE: the plan spelled out as SQL, in the order it runs: BEGIN, the session settings,
-//! TRUNCATE, the hooks, each dataset's COPY (or staging and INSERT), the sequence resets,
-//! the checks, COMMIT. One list that `--dry-run` prints, the journal records and the
+//! TRUNCATE, the hooks, each table's index drops, its datasets' COPYs (or staging and
+//! INSERT) and its index builds, the sequence resets, the checks, COMMIT. One list that `--dry-run` prints, the journal records and the
 //! executor runs; nothing here decides what is loaded (that is `build`'s).
 
 use std::collections::BTreeSet;
@@ -10,7 +10,9 @@ use crate::codec::csv::NullStyle;
 use crate::codec::pgbinary::BinType;
 use crate::db::sql::pg::{ident, qualified};
 
-use super::{Constant, OrphanCheck, Plan, REPLICATION_ROLE_HINT, Shape, TableLoad, shorten};
+use super::{
+    Constant, IndexStep, OrphanCheck, Plan, REPLICATION_ROLE_HINT, Shape, TableLoad, shorten,
+};
 
 /// How a COPY's data is fed from its file.
 #[derive(Debug, Clone, PartialEq)]
@@ -34,6 +36,8 @@ pub struct Copy {
     /// refuses a file that changed after the pre-pass, and bounds a record's length.
     pub sha256: Option<String>,
     pub longest: Option<u64>,
+    /// The file's records, as the manifest counts them.
+    pub rows: Option<u64>,
     pub sql: String,
     pub feed: Feed,
     /// The last file of its dataset: its rows are then checked and reported.
@@ -68,6 +72,9 @@ pub enum Statement {
         constant: Constant,
     },
     Copy(Copy),
+    /// A step of a table's index rebuild: a drop right before its first COPY, or a
+    /// build right after its last one (timed as the table's index time).
+    Index(IndexStep),
     /// Move a staged dataset into its target, computing the `set` columns per row.
     Insert {
         dataset: String,
@@ -113,6 +120,7 @@ impl Statement {
                 constant.sql, constant.table, constant.column
             ),
             Statement::Copy(c) => format!("{}  -- from {}", c.sql, c.file),
+            Statement::Index(step) => step.sql.clone(),
             Statement::Insert { sql, .. } => sql.clone(),
             Statement::CountRows { tables, .. } => {
                 format!(
@@ -142,18 +150,13 @@ impl Statement {
 }
 
 /// Statements run before the COPYs, in the transaction, with what each is for.
-const SESSION: [(&str, &str); 3] = [
+const SESSION: [(&str, &str); 2] = [
     (
         "SET LOCAL session_replication_role = replica",
         "loading without triggers and foreign-key checks",
     ),
     // The export wrote MySQL TIMESTAMP values in UTC; timestamptz columns must read them so.
     ("SET LOCAL TimeZone = 'UTC'", "reading timestamps as UTC"),
-    // Index rebuilds (--rebuild-indexes) sort in memory rather than on disk.
-    (
-        "SET LOCAL maintenance_work_mem = '256MB'",
-        "setting maintenance_work_mem",
-    ),
 ];
 
 pub(super) const ORIGIN: &str = "SET LOCAL session_replication_role = origin";
@@ -178,6 +181,13 @@ impl Plan {
                 hint_if_denied: (i == 0).then_some(REPLICATION_ROLE_HINT),
             });
         }
+        // Index builds sort in memory rather than on disk, with parallel workers.
+        if let Some(kb) = self.build_memory_kb {
+            out.push(Statement::sql(
+                format!("SET LOCAL maintenance_work_mem = '{kb}kB'"),
+                "sizing the memory of the index builds",
+            ));
+        }
         if let Some(sql) = crate::db::sql::pg::search_path(&self.schema) {
             out.push(Statement::sql(
                 sql,
@@ -198,12 +208,6 @@ impl Plan {
                 "truncating the imported tables",
             ));
         }
-        for (table, drop, _) in &self.indexes {
-            out.push(Statement::sql(
-                drop,
-                format!("dropping an index of `{table}` for the rebuild"),
-            ));
-        }
         hooks(&mut out, "before", &self.before, true);
         for (slot, c) in self.constants.iter().enumerate() {
             out.push(Statement::Evaluate {
@@ -211,7 +215,18 @@ impl Plan {
                 constant: c.clone(),
             });
         }
-        for t in &self.tables {
+        for (n, t) in self.tables.iter().enumerate() {
+            // A table's indexes go right before its first dataset loads (the before
+            // hooks saw them) and come back right after its last one.
+            let first = n == 0 || self.tables[n - 1].table != t.table;
+            let last = self
+                .tables
+                .get(n + 1)
+                .is_none_or(|next| next.table != t.table);
+            let choice = self.indexes.iter().find(|c| c.table == t.table);
+            if first && let Some(c) = choice {
+                out.extend(c.drops.iter().cloned().map(Statement::Index));
+            }
             if t.fire {
                 out.push(Statement::sql(
                     ORIGIN,
@@ -250,12 +265,9 @@ impl Plan {
                     format!("back to loading without triggers after `{}`", t.table),
                 ));
             }
-        }
-        for (table, _, create) in &self.indexes {
-            out.push(Statement::sql(
-                create,
-                format!("rebuilding an index of `{table}`"),
-            ));
+            if last && let Some(c) = choice {
+                out.extend(c.builds.iter().cloned().map(Statement::Index));
+            }
         }
         for seq in &self.sequences {
             out.push(Statement::sql(
@@ -357,6 +369,7 @@ impl TableLoad {
                 file: file.file.clone(),
                 sha256: file.sha256.clone(),
                 longest: file.longest,
+                rows: file.rows,
                 sql: sql.clone(),
                 feed: feed.clone(),
                 last: i + 1 == self.files.len(),

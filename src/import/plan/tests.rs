@@ -74,6 +74,7 @@ pub(crate) fn catalog(tables: Vec<PgTable>) -> Catalog {
         tables: tables.into_iter().map(|t| (t.name.clone(), t)).collect(),
         foreign_keys: vec![],
         sequences: vec![],
+        build: Default::default(),
     }
 }
 
@@ -81,7 +82,10 @@ fn opts() -> Options {
     Options {
         schema: "public".into(),
         strict: false,
-        rebuild_indexes: false,
+        rebuild_indexes: Rebuild::Auto,
+        maintenance_work_mem_kb: None,
+        row_estimates: Default::default(),
+        delta: false,
         legacy: false,
         binary: false,
         allow_orphans: false,
@@ -192,10 +196,16 @@ fn sql_quotes_every_identifier_and_uses_the_null_marker() {
     let mut cat = catalog(vec![PgTable {
         name: "user".into(),
         columns: vec![col("id", "int4", true), col("nameID", "text", false)],
-        secondary_indexes: vec![(
-            "user_name".into(),
-            r#"CREATE INDEX user_name ON public."user" USING btree ("nameID")"#.into(),
-        )],
+        indexes: vec![crate::db::catalog::PgIndex {
+            name: "user_name".into(),
+            schema: "public".into(),
+            table: "user".into(),
+            def: r#"CREATE INDEX user_name ON public."user" USING btree ("nameID")"#.into(),
+            valid: true,
+            owned: true,
+            ..Default::default()
+        }],
+        owned: true,
         ..PgTable::default()
     }]);
     cat.sequences.push(crate::db::catalog::SequenceUse {
@@ -247,17 +257,20 @@ fn sql_quotes_every_identifier_and_uses_the_null_marker() {
             .iter()
             .any(|s| s.contains("(FORMAT csv, HEADER true, FREEZE true)"))
     );
-    assert!(p.indexes.is_empty());
+    // Two rows: `auto` keeps the index; `always` rebuilds it around the COPY.
+    assert_eq!(p.indexes[0].choice, "keep", "{:?}", p.indexes);
+    assert!(!texts(&p).iter().any(|s| s.contains("INDEX")));
     let rebuilt = build(
         &user,
         &cat,
         &plain(),
         &Options {
-            rebuild_indexes: true,
+            rebuild_indexes: Rebuild::Always,
             ..opts()
         },
         &[],
     );
+    assert_eq!(rebuilt.indexes[0].choice, "rebuild");
     let script = texts(&rebuilt).join(";\n");
     let drop = script.find(r#"DROP INDEX "public"."user_name""#).unwrap();
     let copy = script.find("COPY").unwrap();

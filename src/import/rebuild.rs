@@ -1,0 +1,75 @@
+//! Running one step of a table's index rebuild inside the import's transaction. A build
+//! the data can fail (a unique index over duplicate keys, a foreign key added back over
+//! rows without a parent) runs under a savepoint: when the server refuses it, the
+//! savepoint is rolled back and the rows are looked up, so the error names them by key;
+//! the import then rolls back as a whole. The savepoint is released before the next
+//! COPY, which needs the truncation to belong to the running (sub)transaction.
+
+use anyhow::{Context, Result};
+
+use crate::db::postgres;
+use crate::hint::with_hint;
+use crate::import::plan::{BuildCheck, IndexStep};
+
+const SAVEPOINT: &str = "pgconverge_index_build";
+
+/// Run the step; a refusal the check explains comes back naming the rows.
+pub async fn run(tx: &tokio_postgres::Transaction<'_>, step: &IndexStep) -> Result<()> {
+    let Some(check) = &step.check else {
+        return tx
+            .batch_execute(&step.sql)
+            .await
+            .map_err(postgres::error)
+            .with_context(|| step.context.clone());
+    };
+    let savepoint = |sql: String| async move {
+        tx.batch_execute(&sql)
+            .await
+            .map_err(postgres::error)
+            .with_context(|| format!("{sql} around an index build"))
+    };
+    savepoint(format!("SAVEPOINT {SAVEPOINT}")).await?;
+    let refused = match tx.batch_execute(&step.sql).await {
+        Ok(()) => return savepoint(format!("RELEASE SAVEPOINT {SAVEPOINT}")).await,
+        Err(e) => postgres::error(e).context(step.context.clone()),
+    };
+    savepoint(format!("ROLLBACK TO SAVEPOINT {SAVEPOINT}")).await?;
+    let (found, hint) = match check {
+        BuildCheck::Duplicates(d) => {
+            let rows = tx
+                .query(d.sql.as_str(), &[])
+                .await
+                .map_err(postgres::error)
+                .with_context(|| format!("looking for the rows index `{}` refuses", d.index))?;
+            let rows: Vec<Vec<Option<String>>> = rows
+                .iter()
+                .map(|r| (0..r.len()).map(|i| r.get(i)).collect())
+                .collect();
+            let found = (!rows.is_empty()).then(|| {
+                format!(
+                    "table `{}`: unique index `{}` cannot be built: rows share a key: {}",
+                    d.table,
+                    d.index,
+                    d.describe(&rows)
+                )
+            });
+            (
+                found,
+                "the target's unique index refuses rows the export holds twice: fix them at \
+                 the source (or with the mapping) and export again; keeping the index during \
+                 the load (--rebuild-indexes never) refuses the same rows",
+            )
+        }
+        BuildCheck::Orphans(check) => (
+            crate::import::load::orphans(tx, check)
+                .await?
+                .map(|orphans| format!("{orphans}: the foreign key cannot be added back")),
+            "export and import the parent rows too (or fix the data at the source); with \
+             --allow-orphans the keys that foreign keys reference stay in place during the load",
+        ),
+    };
+    Err(match found {
+        Some(found) => with_hint(refused.context(found), hint),
+        None => refused,
+    })
+}
