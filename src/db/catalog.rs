@@ -335,6 +335,38 @@ pub struct Catalog {
     pub sequences: Vec<SequenceUse>,
 }
 
+/// A foreign key of the source, with its actions (what a delta must follow, since
+/// InnoDB does not log what an action did).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceForeignKey {
+    pub name: String,
+    pub child: String,
+    pub child_columns: Vec<String>,
+    pub parent: String,
+    pub parent_columns: Vec<String>,
+    /// `CASCADE`, `SET NULL`, `RESTRICT`, `NO ACTION`, `SET DEFAULT`.
+    pub on_delete: String,
+    pub on_update: String,
+}
+
+impl SourceForeignKey {
+    /// Does either action change the children (anything but RESTRICT / NO ACTION)?
+    pub fn has_action(&self) -> bool {
+        let acts = |r: &str| !matches!(r, "RESTRICT" | "NO ACTION");
+        acts(&self.on_delete) || acts(&self.on_update)
+    }
+}
+
+/// A unique index of a source table other than its primary key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UniqueKey {
+    pub table: String,
+    pub name: String,
+    pub columns: Vec<String>,
+    /// Some column is indexed by a prefix only: not a key of whole values.
+    pub prefix: bool,
+}
+
 /// The snapshot an export read, as recorded in its manifest.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Snapshot {

@@ -1,12 +1,17 @@
 //! The only modules that talk to servers (`mysql`, `postgres`, `docker`, with `tls` for
-//! both databases; `pgsource` reads PostgreSQL as a source, and `source` puts either
+//! both databases; `binlog` reads a MySQL source's binary log and `binlog_status` asks
+//! about it; `pgsource` reads PostgreSQL as a source, and `source` puts either
 //! engine behind the export's one interface), and the pure shapes they hand out
-//! (`catalog`) and quote with (`sql`).
+//! (`catalog`, `position`) and quote with (`sql`).
 
+pub mod binlog;
+pub mod binlog_status;
 pub mod catalog;
 pub mod docker;
 pub mod mysql;
+pub mod mysql_keys;
 pub mod pgsource;
+pub mod position;
 pub mod postgres;
 pub mod source;
 pub mod sql;
