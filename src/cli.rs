@@ -184,6 +184,19 @@ pub struct ExportArgs {
     /// directories of processes that are gone; never one that still runs)
     #[arg(long)]
     pub clean_partials: bool,
+    /// Start a delta chain: a full export that also records the binary log position of its
+    /// snapshot (MySQL/MariaDB with log_bin=ON, binlog_format=ROW, binlog_row_image=FULL)
+    #[arg(long, help_heading = "Delta chain", conflicts_with = "delta_from")]
+    pub delta_base: bool,
+    /// Export only what changed since this export of the chain (the base or the previous
+    /// delta): keys from the binary log, rows from a new snapshot. Uses that export's
+    /// mapping and tables
+    #[arg(long, value_name = "EXPORT_DIR", help_heading = "Delta chain")]
+    pub delta_from: Option<PathBuf>,
+    /// Tables without a primary key or unique NOT NULL key (or with a key of a type a delta
+    /// cannot follow) are copied whole in each delta that touches them, instead of refused
+    #[arg(long, help_heading = "Delta chain")]
+    pub delta_full_copy: bool,
     /// JSON on stdout (export directory, counts, warnings) instead of the table
     #[arg(long, help_heading = "Output")]
     pub json: bool,

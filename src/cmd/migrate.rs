@@ -217,7 +217,9 @@ pub async fn run(ctx: &Ctx, args: MigrateArgs) -> Result<Outcome> {
     };
     // The export is kept (published) whenever it completed: it is the audit trail.
     let exported = match exported {
-        Ok((entries, snapshot)) => export::run::seal(&ejob, planned, entries, snapshot, &new),
+        Ok((entries, snapshot, _)) => {
+            export::run::seal(&ejob, planned, entries, snapshot, None, &new)
+        }
         Err(e) => Err(e),
     };
     let loaded = match loaded {

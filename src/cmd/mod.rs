@@ -141,6 +141,14 @@ pub async fn export_source(
     Ok(source_in(engine, cfg, database, mapping))
 }
 
+/// What the export does with a value PostgreSQL would refuse (`--on-invalid`).
+pub fn export_job_policy(read: &ReadOptions) -> crate::codec::encode::InvalidPolicy {
+    match read.on_invalid {
+        OnInvalid::Error => crate::codec::encode::InvalidPolicy::Error,
+        OnInvalid::Fix => crate::codec::encode::InvalidPolicy::Fix,
+    }
+}
+
 /// The export's job from the read options (`export`, `migrate`).
 pub fn export_job(
     source: crate::db::source::Source,
@@ -154,11 +162,10 @@ pub fn export_job(
         exclude: read.exclude.clone(),
         jobs: read.jobs,
         split_rows: read.split_rows,
-        policy: match read.on_invalid {
-            OnInvalid::Error => crate::codec::encode::InvalidPolicy::Error,
-            OnInvalid::Fix => crate::codec::encode::InvalidPolicy::Fix,
-        },
+        policy: export_job_policy(read),
         order: Vec::new(),
+        delta_base: false,
+        delta_full_copy: false,
     }
 }
 

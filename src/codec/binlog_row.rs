@@ -60,6 +60,9 @@ pub enum KeyValue {
 /// A row's key: one value per key column, in key order.
 pub type Key = Vec<KeyValue>;
 
+/// One row of a rows event: the key of its before image and of its after image.
+pub type RowKeys = (Option<Key>, Option<Key>);
+
 /// The key type of a source column (`information_schema`'s DATA_TYPE, COLUMN_TYPE and
 /// CHARACTER_SET_NAME), or why a delta cannot follow a key made of it.
 pub fn key_type(
@@ -296,7 +299,7 @@ pub fn rows_keys(
     after: &[bool],
     keys: &[(usize, KeyType)],
     data: &[u8],
-) -> Result<Vec<(Option<Key>, Option<Key>)>, String> {
+) -> Result<Vec<RowKeys>, String> {
     let mut out = Vec::new();
     let mut pos = 0;
     while pos < data.len() {

@@ -45,6 +45,8 @@ pub struct Read {
     /// The time stamp of the first file's Format_description event: when that file was
     /// created (the log's identity, with the server's).
     pub file_created: u32,
+    /// The same for every file read, in order.
+    pub files_created: Vec<(String, u32)>,
     pub events: u64,
 }
 

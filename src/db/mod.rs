@@ -1,12 +1,13 @@
 //! The only modules that talk to servers (`mysql`, `postgres`, `docker`, with `tls` for
 //! both databases; `binlog` reads a MySQL source's binary log and `binlog_status` asks
-//! about it; `pgsource` reads PostgreSQL as a source, and `source` puts either
+//! about it, `delta_keys` holds a delta's changed keys in its snapshot; `pgsource` reads PostgreSQL as a source, and `source` puts either
 //! engine behind the export's one interface), and the pure shapes they hand out
 //! (`catalog`, `position`) and quote with (`sql`).
 
 pub mod binlog;
 pub mod binlog_status;
 pub mod catalog;
+pub mod delta_keys;
 pub mod docker;
 pub mod mysql;
 pub mod mysql_keys;

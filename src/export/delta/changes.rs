@@ -36,8 +36,9 @@ pub struct KeyState {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct TableChanges {
     pub keys: BTreeMap<Key, KeyState>,
-    /// A TRUNCATE was logged: the table is copied whole.
-    pub truncated: bool,
+    /// The table is copied whole: a TRUNCATE was logged, or it has no key to follow and
+    /// the log changed it.
+    pub whole: bool,
 }
 
 impl TableChanges {
@@ -110,9 +111,8 @@ fn tokens(sql: &str) -> Vec<(String, bool)> {
         } else if c == b'\'' || c == b'"' {
             i += 1;
             while i < b.len() {
-                if b[i] == b'\\' {
-                    i += 2;
-                } else if b[i] == c && b.get(i + 1) == Some(&c) {
+                // A backslash escape, or the quote doubled.
+                if b[i] == b'\\' || (b[i] == c && b.get(i + 1) == Some(&c)) {
                     i += 2;
                 } else if b[i] == c {
                     break;

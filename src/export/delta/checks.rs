@@ -104,6 +104,12 @@ pub fn follow(
             Some(key) => {
                 let mut unsupported = None;
                 for k in &key {
+                    if !plan.columns.iter().any(|c| &c.name == k) {
+                        unsupported = Some(format!(
+                            "its key column `{k}` is not exported (the mapping drops it, or it is generated)"
+                        ));
+                        break;
+                    }
                     let Some(pos) = t.columns.iter().position(|c| &c.name == k) else {
                         unsupported = Some(format!("its key column `{k}` is not in the catalog"));
                         break;
