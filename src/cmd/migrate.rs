@@ -135,6 +135,7 @@ pub async fn run(ctx: &Ctx, args: MigrateArgs) -> Result<Outcome> {
     let ijob = crate::import::Job {
         dir: ExportDir::at(new.tmp.path()),
         manifest: Loaded::Current(Box::new(manifest)),
+        manifest_sha256: String::new(),
         mapping: mapping.clone(),
         target: target.clone(),
         target_db: target_db.clone(),

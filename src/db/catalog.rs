@@ -234,8 +234,9 @@ pub struct ForeignKey {
 
 impl ForeignKey {
     /// `c.<child>` rows whose key columns are all set (MATCH SIMPLE: a NULL in any key
-    /// column exempts the row, as the constraint itself does) and have no parent row.
-    fn orphans_from(&self) -> String {
+    /// column exempts the row, as the constraint itself does) and have no parent row;
+    /// `within`: a further condition on `c` (a delta checks only the rows it touched).
+    fn orphans_from(&self, within: Option<&str>) -> String {
         let set: Vec<String> = self
             .child_columns
             .iter()
@@ -248,22 +249,38 @@ impl ForeignKey {
             .map(|(c, p)| format!("p.{} = c.{}", pg::ident(p), pg::ident(c)))
             .collect();
         format!(
-            "FROM {} c WHERE {} AND NOT EXISTS (SELECT 1 FROM {} p WHERE {})",
+            "FROM {} c WHERE {} AND NOT EXISTS (SELECT 1 FROM {} p WHERE {}){}",
             pg::qualified(&self.child_schema, &self.child),
             set.join(" AND "),
             pg::qualified(&self.parent_schema, &self.parent),
-            join.join(" AND ")
+            join.join(" AND "),
+            within.map(|w| format!(" AND ({w})")).unwrap_or_default()
         )
     }
 
     /// `SELECT count(*)` of the orphan rows.
     pub fn orphan_count_sql(&self) -> String {
-        format!("SELECT count(*) {}", self.orphans_from())
+        self.orphan_count_sql_within(None)
+    }
+
+    /// `SELECT count(*)` of the orphan rows among those `within` selects.
+    pub fn orphan_count_sql_within(&self, within: Option<&str>) -> String {
+        format!("SELECT count(*) {}", self.orphans_from(within))
     }
 
     /// Up to `limit` orphan rows as text: the `keys` columns (the child's primary key),
     /// then the foreign key's own columns.
     pub fn orphan_sample_sql(&self, keys: &[String], limit: usize) -> String {
+        self.orphan_sample_sql_within(keys, limit, None)
+    }
+
+    /// [`Self::orphan_sample_sql`] among the rows `within` selects.
+    pub fn orphan_sample_sql_within(
+        &self,
+        keys: &[String],
+        limit: usize,
+        within: Option<&str>,
+    ) -> String {
         let cols: Vec<String> = keys
             .iter()
             .chain(&self.child_columns)
@@ -272,7 +289,7 @@ impl ForeignKey {
         format!(
             "SELECT {} {} LIMIT {limit}",
             cols.join(", "),
-            self.orphans_from()
+            self.orphans_from(within)
         )
     }
 

@@ -1,6 +1,7 @@
 //! The only modules that talk to servers (`mysql`, `postgres`, `docker`, with `tls` for
 //! both databases; `binlog` reads a MySQL source's binary log and `binlog_status` asks
-//! about it, `delta_keys` holds a delta's changed keys in its snapshot; `pgsource` reads PostgreSQL as a source, and `source` puts either
+//! about it, `delta_keys` holds a delta's changed keys in its snapshot, `state` is the
+//! target's `pgconverge.state`; `pgsource` reads PostgreSQL as a source, and `source` puts either
 //! engine behind the export's one interface), and the pure shapes they hand out
 //! (`catalog`, `position`) and quote with (`sql`).
 
@@ -16,4 +17,5 @@ pub mod position;
 pub mod postgres;
 pub mod source;
 pub mod sql;
+pub mod state;
 pub mod tls;

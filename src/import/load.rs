@@ -554,7 +554,7 @@ async fn orphans(
     let fk = &check.fk;
     let context = || format!("checking {} for rows without a parent", fk.describe());
     let n: i64 = tx
-        .query_one(&fk.orphan_count_sql(), &[])
+        .query_one(&fk.orphan_count_sql_within(check.within.as_deref()), &[])
         .await
         .map_err(postgres::error)
         .with_context(context)?
@@ -563,7 +563,10 @@ async fn orphans(
         return Ok(None);
     }
     let rows = tx
-        .query(&fk.orphan_sample_sql(&check.keys, 5), &[])
+        .query(
+            &fk.orphan_sample_sql_within(&check.keys, 5, check.within.as_deref()),
+            &[],
+        )
         .await
         .map_err(postgres::error)
         .with_context(context)?;

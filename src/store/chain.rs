@@ -67,6 +67,25 @@ impl Cascade {
     }
 }
 
+/// The order to follow (or apply) cascades in: parents before children, so that what
+/// a cascade reaches in a child is carried on to the child's own children. A cycle is
+/// cut by the bound on depth (the export repeats until nothing new is found).
+pub fn cascade_order(cascades: &[Cascade]) -> Vec<usize> {
+    let mut depth: std::collections::BTreeMap<&str, usize> = std::collections::BTreeMap::new();
+    for _ in 0..=cascades.len() {
+        for fk in cascades.iter().filter(|fk| fk.child != fk.parent) {
+            let d = depth.get(fk.parent.as_str()).copied().unwrap_or(0) + 1;
+            let e = depth.entry(fk.child.as_str()).or_insert(0);
+            if d > *e && d <= cascades.len() {
+                *e = d;
+            }
+        }
+    }
+    let mut order: Vec<usize> = (0..cascades.len()).collect();
+    order.sort_by_key(|&i| depth.get(cascades[i].parent.as_str()).copied().unwrap_or(0));
+    order
+}
+
 /// How a parent key was first removed from the log's view: deleted, or updated away.
 pub const HOW_DELETE: &str = "delete";
 pub const HOW_UPDATE: &str = "update";
@@ -135,5 +154,26 @@ mod tests {
         };
         assert_eq!(restrict.action(HOW_DELETE), None);
         assert_eq!(restrict.action(HOW_UPDATE), None);
+    }
+
+    #[test]
+    fn cascades_are_followed_parents_first() {
+        let fk = |child: &str, parent: &str| Cascade {
+            name: format!("{child}_{parent}"),
+            child: child.into(),
+            child_columns: vec!["p".into()],
+            parent: parent.into(),
+            parent_columns: vec!["id".into()],
+            on_delete: "CASCADE".into(),
+            on_update: "CASCADE".into(),
+        };
+        let fks = vec![
+            fk("grandchild", "child"),
+            fk("child", "parent"),
+            fk("parent", "parent"),
+        ];
+        let order = cascade_order(&fks);
+        let pos = |i: usize| order.iter().position(|&x| x == i).unwrap();
+        assert!(pos(1) < pos(0));
     }
 }

@@ -12,6 +12,7 @@ use crate::codec::binlog_row::{KeyType, key_type};
 use crate::db::catalog::{SourceForeignKey, SourceTable, UniqueKey};
 use crate::export::plan::TablePlan;
 use crate::mapping::Mapping;
+use crate::store::chain::Cascade;
 use crate::store::manifest::TableEntry;
 
 /// How a delta follows one exported table.
@@ -32,7 +33,7 @@ pub struct Followed {
 pub struct Chain {
     pub tables: BTreeMap<String, Followed>,
     /// The source's foreign keys with an action among the exported tables.
-    pub cascades: Vec<SourceForeignKey>,
+    pub cascades: Vec<Cascade>,
 }
 
 /// The key a table is followed by: its primary key, else its first unique index over
@@ -190,7 +191,15 @@ pub fn follow(
             ));
             continue;
         }
-        chain.cascades.push(fk.clone());
+        chain.cascades.push(Cascade {
+            name: fk.name.clone(),
+            child: fk.child.clone(),
+            child_columns: fk.child_columns.clone(),
+            parent: fk.parent.clone(),
+            parent_columns: fk.parent_columns.clone(),
+            on_delete: fk.on_delete.clone(),
+            on_update: fk.on_update.clone(),
+        });
     }
     if errors.is_empty() {
         Ok(chain)
@@ -264,30 +273,6 @@ pub fn schema_changes(previous: &[&TableEntry], catalog: &[SourceTable]) -> Vec<
         }
     }
     out
-}
-
-/// The order to follow cascades in: parents before children, so that keys found for a
-/// child (through its parent) are followed to its own children. A cycle is followed
-/// again until nothing new is found (the caller repeats).
-pub fn cascade_order(cascades: &[SourceForeignKey]) -> Vec<usize> {
-    let mut order: Vec<usize> = (0..cascades.len()).collect();
-    // Depth of a table: the longest chain of cascading parents above it (bounded, so a
-    // cycle cannot loop).
-    let mut depth: BTreeMap<&str, usize> = BTreeMap::new();
-    for _ in 0..cascades.len() + 1 {
-        for fk in cascades {
-            if fk.child == fk.parent {
-                continue;
-            }
-            let d = depth.get(fk.parent.as_str()).copied().unwrap_or(0) + 1;
-            let e = depth.entry(fk.child.as_str()).or_insert(0);
-            if d > *e && d <= cascades.len() {
-                *e = d;
-            }
-        }
-    }
-    order.sort_by_key(|&i| depth.get(cascades[i].parent.as_str()).copied().unwrap_or(0));
-    order
 }
 
 #[cfg(test)]
@@ -449,17 +434,5 @@ mod tests {
         reordered.columns.swap(0, 1);
         assert!(schema_changes(&[&entry], &[reordered])[0].contains("reordered"));
         assert!(schema_changes(&[&entry], &[])[0].contains("no longer exists"));
-    }
-
-    #[test]
-    fn cascades_are_followed_parents_first() {
-        let fks = vec![
-            fk("grandchild", "child", ("c", "id"), "CASCADE", "CASCADE"),
-            fk("child", "parent", ("p", "id"), "CASCADE", "CASCADE"),
-            fk("parent", "parent", ("up", "id"), "CASCADE", "CASCADE"),
-        ];
-        let order = cascade_order(&fks);
-        let pos = |i: usize| order.iter().position(|&x| x == i).unwrap();
-        assert!(pos(1) < pos(0));
     }
 }

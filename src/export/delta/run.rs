@@ -502,20 +502,7 @@ async fn read(
             dir: job.previous.path().display().to_string(),
         },
         from: p.from.clone(),
-        cascades: p
-            .chain
-            .cascades
-            .iter()
-            .map(|fk| chain::Cascade {
-                name: fk.name.clone(),
-                child: fk.child.clone(),
-                child_columns: fk.child_columns.clone(),
-                parent: fk.parent.clone(),
-                parent_columns: fk.parent_columns.clone(),
-                on_delete: fk.on_delete.clone(),
-                on_update: fk.on_update.clone(),
-            })
-            .collect(),
+        cascades: p.chain.cascades.clone(),
     });
     Ok(m)
 }
@@ -568,7 +555,7 @@ async fn key_tables(
         known.insert(name.clone(), changes.keys.keys().cloned().collect());
         out.insert(name.clone(), kt);
     }
-    let order = checks::cascade_order(&p.chain.cascades);
+    let order = chain::cascade_order(&p.chain.cascades);
     for _round in 0..=p.chain.cascades.len() {
         let mut grew = false;
         for &i in &order {

@@ -129,7 +129,7 @@ impl Statement {
 }
 
 /// Statements run before the COPYs, in the transaction, with what each is for.
-const SESSION: [(&str, &str); 3] = [
+pub(super) const SESSION: [(&str, &str); 3] = [
     (
         "SET LOCAL session_replication_role = replica",
         "loading without triggers and foreign-key checks",
@@ -151,6 +151,9 @@ impl Plan {
     /// though they have binary converters (a value outside the converters' exact forms
     /// was found in an earlier attempt).
     pub fn statements(&self, as_csv: &BTreeSet<String>) -> Vec<Statement> {
+        if let Some(delta) = &self.delta {
+            return delta.statements(self, as_csv);
+        }
         let mut out = vec![Statement::Begin];
         for (i, (sql, context)) in SESSION.iter().enumerate() {
             out.push(Statement::Sql {
@@ -265,6 +268,12 @@ impl Plan {
                 "analysing the loaded tables",
             ));
         }
+        for sql in &self.record_state {
+            out.push(Statement::sql(
+                sql,
+                "recording where the target stands (pgconverge.state)",
+            ));
+        }
         out.push(Statement::RecordXid);
         out.push(Statement::Commit);
         out
@@ -284,7 +293,7 @@ impl Plan {
 
 /// The `[import]` hooks of one kind, with the target's triggers and checks on (they are
 /// the application's own statements); `back` returns to loading without them.
-fn hooks(out: &mut Vec<Statement>, kind: &str, list: &[String], back: bool) {
+pub(super) fn hooks(out: &mut Vec<Statement>, kind: &str, list: &[String], back: bool) {
     if list.is_empty() {
         return;
     }
