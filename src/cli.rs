@@ -62,6 +62,8 @@ pub enum Command {
     Migrate(Box<MigrateArgs>),
     /// Check that both servers are reachable: versions, databases, privileges
     Check(CheckArgs),
+    /// End a target's delta chain: forget where it stands (pgconverge.state); the data stays
+    DeltaEnd(DeltaEndArgs),
     /// The built-in profiles, which are mapping files: `profile show alkemio` prints one
     #[command(
         subcommand,
@@ -428,6 +430,26 @@ pub struct RunsArgs {
     /// Also read this legacy log ({"migration_runs":[...]}) [default: migration_log.json beside the run log, if present]
     #[arg(long, value_name = "PATH")]
     pub legacy: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:\n  \
+    pgconverge delta-end alkemio             # after the last delta is imported and verified\n  \
+    pgconverge delta-end shop --schema v3")]
+pub struct DeltaEndArgs {
+    /// `alkemio`, `kratos` or a database name: the target is its target database and schema
+    pub target: String,
+    /// Target database [default: the profile's target, else the name given]
+    #[arg(long, value_name = "DB")]
+    pub target_db: Option<String>,
+    /// Target schema [default: the profile's schema, else public]
+    #[arg(long, value_name = "SCHEMA")]
+    pub schema: Option<String>,
+    /// JSON on stdout
+    #[arg(long, help_heading = "Output")]
+    pub json: bool,
+    #[command(flatten)]
+    pub postgres: PostgresArgs,
 }
 
 #[derive(Debug, Args)]

@@ -4,6 +4,7 @@
 //! no SQL, no file I/O and no hand-built JSON here.
 
 pub mod check;
+pub mod delta_end;
 pub mod export;
 pub mod import;
 pub mod log_run;
@@ -297,6 +298,7 @@ pub async fn run(cli: Cli) -> Result<Outcome> {
         Command::Runs(a) => runs::run(&ctx, a),
         Command::Migrate(a) => migrate::run(&ctx, *a).await,
         Command::Check(a) => check::run(&ctx, a).await,
+        Command::DeltaEnd(a) => delta_end::run(&ctx, a).await,
         Command::Profile(c) => profile::run(c),
     }
 }

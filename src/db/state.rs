@@ -137,7 +137,7 @@ pub async fn forget(client: &mut Client, target_schema: &str) -> Result<Option<S
             .context(context)?;
         let objects: i64 = tx
             .query_one(
-                "SELECT count(*) FROM pg_class WHERE relnamespace = $1::regnamespace",
+                "SELECT count(*) FROM pg_class WHERE relnamespace = $1::text::regnamespace",
                 &[&SCHEMA],
             )
             .await
