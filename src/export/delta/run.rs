@@ -574,12 +574,11 @@ async fn key_tables(
             if tables.get(&fk.child).is_some_and(|c| c.whole) {
                 continue;
             }
-            if !out.contains_key(&fk.child) {
-                let kt = new_key_table(child_f, out.len());
-                delta_keys::create(snap, db, &kt).await?;
-                out.insert(fk.child.clone(), kt);
-            }
-            let child = out[&fk.child].clone();
+            // The child's key table is created once a key is found for it.
+            let child = match out.get(&fk.child) {
+                Some(kt) => kt.clone(),
+                None => new_key_table(child_f, out.len()),
+            };
             // The child's columns in the order of the parent's key.
             let columns: Vec<String> = parent
                 .key
@@ -597,6 +596,10 @@ async fn key_tables(
                 .collect();
             if !new.is_empty() {
                 grew = true;
+                if !out.contains_key(&fk.child) {
+                    delta_keys::create(snap, db, &child).await?;
+                    out.insert(fk.child.clone(), child.clone());
+                }
                 let rows: Vec<KeyRow<'_>> = new
                     .iter()
                     .map(|key| KeyRow {
