@@ -31,6 +31,9 @@ pub fn key_column(i: usize) -> String {
     format!("pgc_k{i}")
 }
 
+/// The key table's alias in a join (no source table is expected to be named so).
+const ALIAS: &str = "pgconverge_keys";
+
 /// Whether the log's last event for a key left it in place (1), removed it (0), or the
 /// key was found through a cascade (NULL).
 pub const EXISTS: &str = "pgc_exists";
@@ -43,12 +46,13 @@ impl KeyTable {
         qualified(db, &self.name)
     }
 
-    /// ` JOIN <keys> AS k ON <table>.<key> = k.pgc_k0 AND ...`, to read the changed rows.
+    /// ` JOIN <keys> AS pgconverge_keys ON <table>.<key> = pgconverge_keys.pgc_k0 AND ...`,
+    /// to read the changed rows.
     pub fn join(&self, db: &str) -> String {
         format!(
-            " JOIN {} AS k ON {}",
+            " JOIN {} AS {ALIAS} ON {}",
             self.qualified(db),
-            self.matches(&qualified(db, &self.table), "k")
+            self.matches(&qualified(db, &self.table), ALIAS)
         )
     }
 
@@ -248,13 +252,13 @@ pub async fn children(
 pub async fn missing(conn: &mut Conn, db: &str, kt: &KeyTable, limit: usize) -> Result<Vec<Key>> {
     let reads: Vec<String> = (0..kt.key.len())
         .zip(&kt.types)
-        .map(|(i, t)| key_read(t, &format!("k.{}", key_column(i))))
+        .map(|(i, t)| key_read(t, &format!("{ALIAS}.{}", key_column(i))))
         .collect();
     let sql = format!(
-        "SELECT {} FROM {} AS k WHERE k.{EXISTS} = 1 AND {} LIMIT {limit}",
+        "SELECT {} FROM {} AS {ALIAS} WHERE {ALIAS}.{EXISTS} = 1 AND {} LIMIT {limit}",
         reads.join(", "),
         kt.qualified(db),
-        kt.deleted_condition(db, "k", None)
+        kt.deleted_condition(db, ALIAS, None)
     );
     read_keys(conn, &sql, &kt.types).await.with_context(|| {
         format!(

@@ -227,6 +227,7 @@ pub fn manifest(about: About, entries: Vec<TableEntry>) -> Manifest {
         export_id: None,
         position: None,
         delta: None,
+        delta_full_copy: false,
     }
 }
 

@@ -294,6 +294,7 @@ pub fn seal(
         manifest.kind = Some(crate::store::chain::KIND_FULL.into());
         manifest.export_id = Some(delta::base::export_id(&job.mapping.name, &target.timestamp));
         manifest.position = Some(position);
+        manifest.delta_full_copy = job.delta_full_copy;
     }
     let dir = publish::seal(&manifest, target)?;
     Ok(Exported { dir, manifest })

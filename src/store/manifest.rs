@@ -58,6 +58,10 @@ pub struct Manifest {
     /// Format 4, a delta: what it follows and where it starts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delta: Option<crate::store::chain::DeltaInfo>,
+    /// Format 4: the chain copies tables it cannot follow by key whole
+    /// (`--delta-full-copy` at its base); its deltas keep doing so.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub delta_full_copy: bool,
 }
 
 /// The mapping file an export stored (`mapping.toml`), with its sha256.

@@ -338,3 +338,451 @@ fn a_chain_follows_a_concurrent_writer_to_an_identical_target() {
         w.pg_value("SELECT export_id FROM pgconverge.state WHERE target_schema = 'public'");
     assert_eq!(stands, m2.export_id);
 }
+
+/// A MariaDB of this test's own with the binary log on: purging the log, or a second
+/// server, must not disturb the shared one other tests read. Stopped when dropped.
+struct PrivateServer {
+    child: std::process::Child,
+    url: String,
+    _dir: tempfile::TempDir,
+}
+
+impl PrivateServer {
+    fn start(server_id: u32) -> PrivateServer {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        let install = std::process::Command::new("mariadb-install-db")
+            .arg("--no-defaults")
+            .arg(format!("--datadir={}", data.display()))
+            .args(["--user=root", "--auth-root-authentication-method=normal"])
+            .output()
+            .expect("mariadb-install-db (scripts/dev-services.sh installs MariaDB)");
+        assert!(
+            install.status.success(),
+            "{}",
+            String::from_utf8_lossy(&install.stderr)
+        );
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = std::process::Command::new("/usr/sbin/mariadbd")
+            .arg("--no-defaults")
+            .arg(format!("--datadir={}", data.display()))
+            .arg(format!("--port={port}"))
+            .arg("--bind-address=127.0.0.1")
+            .arg(format!("--socket={}", dir.path().join("s").display()))
+            .arg(format!("--log-bin={}", data.join("bin").display()))
+            .args([
+                "--binlog-format=ROW",
+                "--binlog-row-image=FULL",
+                "--user=root",
+            ])
+            .arg(format!("--server-id={server_id}"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("mariadbd");
+        let url = format!("mysql://root@127.0.0.1:{port}");
+        let server = PrivateServer {
+            child,
+            url,
+            _dir: dir,
+        };
+        for _ in 0..240 {
+            let ok = block(async {
+                let opts = mysql_async::Opts::from_url(&server.url).unwrap();
+                match mysql_async::Conn::new(opts).await {
+                    Ok(c) => {
+                        let _ = c.disconnect().await;
+                        true
+                    }
+                    Err(_) => false,
+                }
+            });
+            if ok {
+                return server;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(250));
+        }
+        panic!("the private MariaDB did not start within 60 s");
+    }
+}
+
+impl Drop for PrivateServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn a_purged_log_and_another_server_are_refused() {
+    let server = PrivateServer::start(7);
+    let w = World::on("delta_purged", server.url.clone());
+    schema(&w);
+    seed(&w, 5);
+    let b = base(&w, &[]);
+    let saved = load(&b).position.unwrap();
+    assert_eq!(saved.server.server_id, 7);
+    // Another server with a database of that name: its log is not the chain's.
+    mysql_exec_at(
+        &mysql_binlog_url(),
+        None,
+        &format!("CREATE DATABASE IF NOT EXISTS `{}`", w.db),
+    );
+    mysql_exec_at(&mysql_binlog_url(), Some(&w.db), MYSQL_SCHEMA);
+    let elsewhere = w
+        .cmd()
+        .env("MYSQL_URL", mysql_binlog_url())
+        .args(["export", &w.db, "--delta-from", b.to_str().unwrap()])
+        .output()
+        .unwrap();
+    mysql_exec_at(
+        &mysql_binlog_url(),
+        None,
+        &format!("DROP DATABASE `{}`", w.db),
+    );
+    assert_exit(&elsewhere, 2);
+    assert!(
+        stderr(&elsewhere).contains("is not the server this chain was exported from"),
+        "{}",
+        stderr(&elsewhere)
+    );
+    // The log purged past the saved position: both positions are named.
+    w.mysql("FLUSH BINARY LOGS; UPDATE parent SET name = 'after' WHERE id = 1; FLUSH BINARY LOGS");
+    let newest = w.mysql_rows("SHOW MASTER STATUS")[0][0].clone().unwrap();
+    let newest = String::from_utf8(newest).unwrap();
+    w.mysql(&format!("PURGE BINARY LOGS TO '{newest}'"));
+    // MariaDB keeps a file its binlog checkpoint still needs: the oldest is what it lists.
+    let oldest =
+        String::from_utf8(w.mysql_rows("SHOW BINARY LOGS")[0][0].clone().unwrap()).unwrap();
+    assert_ne!(oldest, saved.file, "the saved file was purged");
+    let o = delta_run(&w, &b, &[]);
+    assert_exit(&o, 2);
+    let err = stderr(&o);
+    assert!(
+        err.contains(&format!("saved {}:{}", saved.file, saved.position)),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!("oldest available {oldest}:4")),
+        "{err}"
+    );
+    assert!(err.contains("start a new chain"), "{err}");
+    assert!(
+        !w.path()
+            .join("csv_exports")
+            .join(&w.db)
+            .read_dir()
+            .unwrap()
+            .any(|e| { e.unwrap().file_name().to_string_lossy().starts_with('.') }),
+        "no partial directory is left"
+    );
+    drop(w);
+}
+
+#[test]
+fn deltas_apply_once_and_in_order() {
+    let w = World::binlog("delta_order");
+    schema(&w);
+    seed(&w, 10);
+    let b = base(&w, &[]);
+    // A delta before its base was imported anywhere.
+    let early = {
+        w.mysql("UPDATE parent SET name = 'one' WHERE id = 1");
+        delta(&w, &b, &[])
+    };
+    let o = import(&w, &early);
+    assert_exit(&o, 2);
+    assert!(stderr(&o).contains("no delta chain"), "{}", stderr(&o));
+    assert_exit(&import(&w, &b), 0);
+    w.mysql("UPDATE parent SET name = 'two' WHERE id = 2");
+    let d1 = delta(&w, &b, &[]);
+    assert_exit(&import(&w, &d1), 0);
+    let after_d1 = w.fingerprint();
+    // The same delta twice.
+    let o = import(&w, &d1);
+    assert_exit(&o, 2);
+    assert!(stderr(&o).contains("already applied"), "{}", stderr(&o));
+    assert_eq!(w.fingerprint(), after_d1, "a refused delta writes nothing");
+    // A delta of the base, after the target moved on to d1: the wrong base.
+    let o = import(&w, &early);
+    assert_exit(&o, 2);
+    assert!(
+        stderr(&o).contains("not at this delta's base"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(w.fingerprint(), after_d1);
+    // The run log says so.
+    assert_eq!(
+        w.run_log_statuses().last().map(String::as_str),
+        Some("failed")
+    );
+    // The next delta, from d1, applies.
+    let d2 = delta(&w, &d1, &[]);
+    assert_exit(&import(&w, &d2), 0);
+    assert_same(&w);
+}
+
+#[test]
+fn ddl_since_the_previous_export_is_refused_and_truncate_copies_whole() {
+    let w = World::binlog("delta_ddl");
+    schema(&w);
+    seed(&w, 10);
+    let b = base(&w, &[]);
+    w.mysql("ALTER TABLE parent ADD COLUMN extra INT");
+    let o = delta_run(&w, &b, &[]);
+    assert_exit(&o, 2);
+    assert!(
+        stderr(&o).contains("schema changed") && stderr(&o).contains("column `extra` was added"),
+        "{}",
+        stderr(&o)
+    );
+    // Put back: the catalog matches again, but the log holds the DDL.
+    w.mysql("ALTER TABLE parent DROP COLUMN extra");
+    let o = delta_run(&w, &b, &[]);
+    assert_exit(&o, 2);
+    assert!(
+        stderr(&o).contains("DDL on exported tables") && stderr(&o).contains("ALTER TABLE parent"),
+        "{}",
+        stderr(&o)
+    );
+    // A new chain after the schema change; a TRUNCATE in it reloads the table whole.
+    let b2 = base(&w, &[]);
+    assert_exit(&import(&w, &b2), 0);
+    w.mysql("TRUNCATE tag; INSERT INTO tag VALUES (1, 'x'), (2, 'y')");
+    let d = delta(&w, &b2, &[]);
+    let tag = load(&d).tables["tag"].delta.clone().unwrap();
+    assert!(tag.full_copy.unwrap().contains("TRUNCATE"));
+    assert_exit(&import(&w, &d), 0);
+    assert_same(&w);
+}
+
+#[test]
+fn keys_of_every_type_are_followed() {
+    let w = World::binlog("delta_keys");
+    w.mysql(
+        "CREATE TABLE k (
+            u BIGINT UNSIGNED, d DECIMAL(20,4), b BINARY(4), c CHAR(5) CHARACTER SET latin1,
+            dt DATETIME(6), ts TIMESTAMP(3) NOT NULL DEFAULT '2000-01-01', e ENUM('x','y','z'),
+            y YEAR, bt BIT(10), dd DATE, s SET('p','q','r'), v VARCHAR(20),
+            PRIMARY KEY (u, d, b, c, dt, ts, e, y, bt, dd, s)
+         ) ENGINE=InnoDB;
+         SET SESSION sql_mode = '', time_zone = '+00:00';
+         INSERT INTO k VALUES
+           (18446744073709551615, -0.0001, x'01000000', 'é', '2024-01-02 03:04:05.000001',
+            '2024-01-02 03:04:05.123', '', 0, b'1000000001', '2024-02-29', 'p,r', 'one'),
+           (0, -99999999.9999, x'00000000', '', '1000-01-01 00:00:00', '1970-01-01 00:00:01',
+            'z', 2155, b'0', '9999-12-31', '', 'two'),
+           (4294967296, 12.5, x'ff', 'a b', '2024-01-02 03:04:05', '2038-01-19 03:14:07.999',
+            'x', 1901, b'1111111111', '2000-01-01', 'q', 'three');",
+    );
+    w.pg(
+        "CREATE TABLE k (u numeric(20), d numeric(20,4), b bytea, c varchar(5), dt timestamp(6),
+            ts timestamptz(3), e text, y int, bt varchar(10), dd date, s text, v varchar(20),
+            PRIMARY KEY (u, d, b, c, dt, ts, e, y, bt, dd, s))",
+    );
+    let b = base(&w, &[]);
+    assert_exit(&import(&w, &b), 0);
+    // Every row changes: a value, a key, a delete; and one row is new.
+    w.mysql(
+        "SET SESSION sql_mode = '', time_zone = '+00:00';
+         UPDATE k SET v = 'changed' WHERE u = 18446744073709551615;
+         UPDATE k SET d = d - 1 WHERE u = 0;
+         DELETE FROM k WHERE u = 4294967296;
+         INSERT INTO k VALUES (1, 0, x'', 'z', '2024-01-01', '2024-01-01', 'y', 2000, b'1', '2024-01-01', 'p,q,r', 'new');",
+    );
+    let d = delta(&w, &b, &[]);
+    let entry = &load(&d).tables["k"];
+    let kd = entry.delta.clone().unwrap();
+    assert_eq!((entry.rows, kd.deleted.rows), (3, 2), "upserts and deletes");
+    assert_exit(&import(&w, &d), 0);
+    deep_verify(&w, &d);
+    assert_eq!(
+        w.pg_rows("SELECT u::text, v FROM k ORDER BY k.u"),
+        vec![
+            vec![Some("0".into()), Some("two".into())],
+            vec![Some("1".into()), Some("new".into())],
+            vec![Some("18446744073709551615".into()), Some("changed".into())],
+        ]
+    );
+}
+
+#[test]
+fn a_table_without_a_key_is_refused_unless_copied_whole() {
+    let w = World::binlog("delta_nokey");
+    w.mysql(
+        "CREATE TABLE log (msg VARCHAR(20), n INT);
+         CREATE TABLE code (code VARCHAR(10) NOT NULL, v INT, UNIQUE KEY (code));
+         INSERT INTO log VALUES ('same', 1), ('same', 1), ('other', 2);
+         INSERT INTO code VALUES ('a', 1), ('b', 2);",
+    );
+    w.pg("CREATE TABLE log (msg varchar(20), n int);
+         CREATE TABLE code (code varchar(10) PRIMARY KEY, v int);");
+    let o = w.run(&["export", &w.db, "--delta-base"]);
+    assert_exit(&o, 2);
+    let err = stderr(&o);
+    assert!(
+        err.contains("table `log`") && err.contains("--delta-full-copy"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("table `code`"),
+        "a unique NOT NULL key is followed: {err}"
+    );
+    let b = base(&w, &["--delta-full-copy"]);
+    assert_exit(&import(&w, &b), 0);
+    // Deleting one of two identical rows leaves exactly one.
+    w.mysql("DELETE FROM log WHERE msg = 'same' LIMIT 1; UPDATE code SET v = 9 WHERE code = 'b'");
+    let d = delta(&w, &b, &[]);
+    let m = load(&d);
+    assert!(m.tables["log"].delta.as_ref().unwrap().full_copy.is_some());
+    assert_eq!(m.tables["code"].delta.as_ref().unwrap().key, ["code"]);
+    assert_exit(&import(&w, &d), 0);
+    assert_eq!(
+        w.pg_value("SELECT count(*) FROM log WHERE msg = 'same'")
+            .as_deref(),
+        Some("1")
+    );
+    assert_eq!(
+        w.pg_value("SELECT v FROM code WHERE code = 'b'").as_deref(),
+        Some("9")
+    );
+    deep_verify(&w, &d);
+}
+
+#[test]
+fn a_row_image_other_than_full_is_refused() {
+    let w = World::binlog("delta_minimal");
+    schema(&w);
+    seed(&w, 3);
+    let b = base(&w, &[]);
+    w.mysql("SET SESSION binlog_row_image = 'MINIMAL'; UPDATE parent SET name = 'm' WHERE id = 2");
+    let o = delta_run(&w, &b, &[]);
+    assert_exit(&o, 2);
+    assert!(stderr(&o).contains("not FULL"), "{}", stderr(&o));
+}
+
+#[test]
+fn check_verify_and_delta_end_know_the_chain() {
+    let w = World::binlog("delta_check");
+    schema(&w);
+    seed(&w, 5);
+    let o = w.run(&["check", &w.db]);
+    assert_exit(&o, 0);
+    assert!(
+        stdout(&o).contains("delta chains (export --delta-base): ready"),
+        "{}",
+        stdout(&o)
+    );
+    // The shared server keeps its binary log off: check names each fix.
+    let off = World::new("delta_check_off");
+    let o = off.run(&["check", &off.db]);
+    assert!(stdout(&o).contains("log_bin=ON"), "{}", stdout(&o));
+    drop(off);
+    let b = base(&w, &[]);
+    assert_exit(&import(&w, &b), 0);
+    w.mysql("DELETE FROM parent WHERE id = 1; INSERT INTO parent VALUES (77, 'n', NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL)");
+    let d = delta(&w, &b, &[]);
+    assert_exit(&import(&w, &d), 0);
+    let o = w.run(&["check", &w.db]);
+    assert!(
+        stdout(&o).contains("delta chain of schema `public`: at"),
+        "{}",
+        stdout(&o)
+    );
+    // Verify counts at the delta's end; --deep alone has no files to compare with.
+    let o = w.run(&["verify", d.to_str().unwrap(), "--json"]);
+    assert_exit(&o, 0);
+    let report: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let parent = report["tables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["table"] == "parent")
+        .unwrap();
+    assert_eq!(parent["manifest_rows"], 5, "{parent}");
+    let o = w.run(&["verify", d.to_str().unwrap(), "--deep"]);
+    assert_exit(&o, 2);
+    assert!(stderr(&o).contains("--deep --source"), "{}", stderr(&o));
+    // delta-end forgets the chain, and the schema once empty.
+    let o = w.run(&["delta-end", &w.db]);
+    assert_exit(&o, 0);
+    assert!(stdout(&o).contains("ended"), "{}", stdout(&o));
+    assert_eq!(
+        w.pg_value("SELECT count(*) FROM pg_namespace WHERE nspname = 'pgconverge'")
+            .as_deref(),
+        Some("0")
+    );
+    let o = import(&w, &d);
+    assert_exit(&o, 2);
+    assert!(stderr(&o).contains("no delta chain"), "{}", stderr(&o));
+}
+
+#[test]
+fn two_deltas_read_the_log_at_once() {
+    let w = World::binlog("delta_two_readers");
+    schema(&w);
+    seed(&w, 5);
+    let b = base(&w, &[]);
+    w.mysql("UPDATE parent SET name = 'x'");
+    let spawn = |out: &str| {
+        w.cmd()
+            .args([
+                "export",
+                &w.db,
+                "--delta-from",
+                b.to_str().unwrap(),
+                "--out",
+                out,
+                "-q",
+            ])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (one, two) = (spawn("one"), spawn("two"));
+    for child in [one, two] {
+        let o = child.wait_with_output().unwrap();
+        assert_exit(&o, 0);
+    }
+}
+
+mod workloads {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 4, ..ProptestConfig::default() })]
+
+        /// Random workloads between a base and two deltas leave the target equal to the
+        /// source.
+        #[test]
+        fn random_workloads_converge(seed_value in any::<u64>(), first in 3usize..30, second in 3usize..30) {
+            let w = World::binlog("delta_random");
+            schema(&w);
+            seed(&w, 12);
+            let b = base(&w, &[]);
+            assert_exit(&import(&w, &b), 0);
+            let mut rng = Lcg(seed_value);
+            let mut top = 10_000;
+            let mut from = b;
+            for steps in [first, second] {
+                for _ in 0..steps {
+                    w.mysql(&workload_step(&mut rng, &mut top));
+                }
+                let d = delta(&w, &from, &[]);
+                assert_exit(&import(&w, &d), 0);
+                from = d;
+            }
+            assert_same(&w);
+            // The counts the last delta recorded at its end are the source's.
+            assert_exit(&w.run(&["verify", from.to_str().unwrap()]), 0);
+        }
+    }
+}

@@ -178,7 +178,8 @@ impl World {
         World::on(test, url)
     }
 
-    fn on(test: &str, mysql_url: String) -> World {
+    /// A world whose source database lives on the MySQL server at `mysql_url`.
+    pub fn on(test: &str, mysql_url: String) -> World {
         let n = COUNTER.fetch_add(1, Ordering::SeqCst);
         let short: String = test
             .chars()

@@ -179,15 +179,9 @@ async fn prepare(job: &DeltaJob, progress: &Progress) -> Result<Prepared> {
     };
     let planned = crate::export::run::prepare(&ejob, progress).await?;
     let plans: Vec<TablePlan> = planned.plans.iter().map(|p| (**p).clone()).collect();
-    let chain = checks::follow(
-        &plans,
-        &catalog,
-        &uniques,
-        &fks,
-        &job.mapping,
-        job.full_copy,
-    )
-    .map_err(|errors| refusal("this delta cannot be taken", &errors))?;
+    let full_copy = job.full_copy || previous.delta_full_copy;
+    let chain = checks::follow(&plans, &catalog, &uniques, &fks, &job.mapping, full_copy)
+        .map_err(|errors| refusal("this delta cannot be taken", &errors))?;
     Ok(Prepared {
         previous,
         previous_sha256,
@@ -416,7 +410,13 @@ async fn read(
             }
             false => None,
         };
-        let touched = whole || kt.is_some();
+        // A cascade's child may have lost rows the log does not show: count it again.
+        let reached = p
+            .chain
+            .cascades
+            .iter()
+            .any(|c| &c.child == name && keys.contains_key(&c.parent));
+        let touched = whole || kt.is_some() || reached;
         let source_rows = match touched {
             true => mysql::count_rows(&mut snap, &db, plan.read_from()).await?,
             false => previous_count(&p.previous, name),
@@ -484,6 +484,7 @@ async fn read(
     let mut m = assemble::manifest(about, entries);
     m.format_version = manifest::CHAIN_FORMAT_VERSION;
     m.kind = Some(chain::KIND_DELTA.into());
+    m.delta_full_copy = job.full_copy || p.previous.delta_full_copy;
     m.export_id = Some(base::export_id(&job.mapping.name, &target.timestamp));
     m.position = Some(LogPosition {
         engine: "mysql".into(),
