@@ -93,7 +93,7 @@ fn parent_values(id: i64, v: u64) -> String {
     };
     format!(
         "({id}, 'name {v} ''q''', {}, {}.{:04}, '2024-{:02}-{:02} 01:02:03.{:03}', {doc}, {data}, {uid}, '{}', {})",
-        if v % 7 == 0 {
+        if v.is_multiple_of(7) {
             "NULL".to_string()
         } else {
             format!("'note\\n{v}'")
@@ -104,7 +104,7 @@ fn parent_values(id: i64, v: u64) -> String {
         1 + v % 28,
         v % 1000,
         ["a", "b", "c"][(v % 3) as usize],
-        if v % 6 == 0 { u64::MAX } else { v }
+        if v.is_multiple_of(6) { u64::MAX } else { v }
     )
 }
 
@@ -142,7 +142,7 @@ fn workload_step(rng: &mut Lcg, top: &mut i64) -> String {
              uid = {}, kind = '{}', n = {} WHERE id = {id} OR id = {}",
             v % 1000,
             v % 300,
-            if v % 2 == 0 {
+            if v.is_multiple_of(2) {
                 "''".to_string()
             } else {
                 format!("'{:08x}-1111-4000-8000-000000000000'", v as u32)
