@@ -569,6 +569,51 @@ mod tests {
         );
     }
 
+    /// A minimal current manifest of `format_version`, with `extra` fields.
+    fn minimal(version: u32, extra: &str) -> String {
+        format!(
+            r#"{{"format_version": {version}, "tool": {{"name": "pgconverge", "version": "0"}},
+               "profile": "app", "source": {{"kind": "mysql", "host": "h", "port": 1, "user": "u",
+               "database": "app", "server_version": "v"}}, "started_at": "", "finished_at": "",
+               "snapshot": {{"isolation": "", "time_zone": "", "charset": "", "readers": 1,
+               "synchronized_by": ""}}, "csv": {{"encoding": "UTF-8", "delimiter": ",", "quote": "\"",
+               "null": "\\N", "header": true, "line_end": "\n"}}, "export_info": {{"timestamp": "",
+               "source_database": "app", "source_type": "mysql"}}, "tables": {{}},
+               "summary": {{"total_tables": 0, "total_rows": 0}}{extra}}}"#
+        )
+    }
+
+    #[test]
+    fn a_chain_is_format_4_and_only_format_4_carries_one() {
+        let position = r#", "position": {"engine": "mysql", "file": "bin.000001", "position": 4,
+            "server": {"server_id": 1, "file_created": 5}}"#;
+        assert!(parse(&minimal(3, "")).is_ok());
+        let base = parse(&minimal(4, &format!(r#", "kind": "full"{position}"#))).unwrap();
+        assert_eq!(base.position().map(|p| p.position), Some(4));
+        assert!(base.delta().is_none());
+        for (version, extra, why) in [
+            (4, String::new(), "format 4 must be"),
+            (
+                4,
+                format!(r#", "kind": "delta"{position}"#),
+                "format 4 must be",
+            ),
+            (4, r#", "kind": "full""#.to_string(), "format 4 must be"),
+            (3, format!(r#", "kind": "full"{position}"#), "only format 4"),
+            (
+                5,
+                format!(r#", "kind": "full"{position}"#),
+                "newer than this pgconverge",
+            ),
+        ] {
+            let err = parse(&minimal(version, &extra)).unwrap_err();
+            assert!(
+                format!("{err:#}").contains(why),
+                "{version} {extra}: {err:#}"
+            );
+        }
+    }
+
     #[test]
     fn legacy_manifests_load() {
         let l = parse(
