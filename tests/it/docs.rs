@@ -3,7 +3,12 @@
 
 use std::path::{Component, Path};
 
-const DOCS: [&str; 3] = ["README.md", "ARCHITECTURE.md", "docs/DESIGN.md"];
+const DOCS: [&str; 4] = [
+    "README.md",
+    "ARCHITECTURE.md",
+    "docs/DESIGN.md",
+    "docs/delta.md",
+];
 
 /// The targets of the inline Markdown links `[text](target)` in `text`.
 fn links(text: &str) -> Vec<String> {
