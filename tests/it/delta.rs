@@ -306,6 +306,8 @@ fn a_chain_follows_a_concurrent_writer_to_an_identical_target() {
     // The first delta while the writer still writes.
     let d1 = delta(&w, &b, &[]);
     assert_exit(&import(&w, &d1), 0);
+    // The target holds the source as it stood at d1's end: the counts d1 recorded.
+    assert_exit(&w.run(&["verify", d1.to_str().unwrap()]), 0);
     stop.store(true, Ordering::SeqCst);
     let statements = writing.join().unwrap();
     assert!(statements > 20, "the writer ran ({statements} statements)");

@@ -26,6 +26,10 @@ impl How {
 /// One changed key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct KeyState {
+    /// A row had this key before the delta's range: its first event found it there (an
+    /// UPDATE or DELETE of it), rather than putting it there (an INSERT, or an UPDATE
+    /// that moved a row to it, which the key's uniqueness says was free).
+    pub existed: bool,
     /// Its last event left a row with this key.
     pub exists: bool,
     /// How it was first removed, if it was.
@@ -46,19 +50,21 @@ impl TableChanges {
     /// update both; an update that changes the key removes the old one.
     pub fn row(&mut self, before: Option<Key>, after: Option<Key>) {
         match (before, after) {
-            (Some(b), Some(a)) if b == a => self.set(a, true, None),
+            (Some(b), Some(a)) if b == a => self.set(a, true, true, None),
             (Some(b), Some(a)) => {
-                self.set(b, false, Some(How::Update));
-                self.set(a, true, None);
+                self.set(b, true, false, Some(How::Update));
+                self.set(a, false, true, None);
             }
-            (Some(b), None) => self.set(b, false, Some(How::Delete)),
-            (None, Some(a)) => self.set(a, true, None),
+            (Some(b), None) => self.set(b, true, false, Some(How::Delete)),
+            (None, Some(a)) => self.set(a, false, true, None),
             (None, None) => {}
         }
     }
 
-    fn set(&mut self, key: Key, exists: bool, removed: Option<How>) {
+    /// `found`: the event found a row with the key (it is a before image).
+    fn set(&mut self, key: Key, found: bool, exists: bool, removed: Option<How>) {
         let state = self.keys.entry(key).or_insert(KeyState {
+            existed: found,
             exists,
             removed: None,
         });
@@ -66,6 +72,15 @@ impl TableChanges {
         if state.removed.is_none() {
             state.removed = removed;
         }
+    }
+
+    /// Rows the range added (positive) or removed, given which changed keys have a row
+    /// at its end: for each key, whether it has one now minus whether it had one before.
+    pub fn net_rows(&self, at_end: impl Fn(&Key) -> bool) -> i64 {
+        self.keys
+            .iter()
+            .map(|(k, s)| i64::from(at_end(k)) - i64::from(s.existed))
+            .sum()
     }
 }
 
@@ -224,6 +239,7 @@ mod tests {
         assert_eq!(
             t.keys[&k(1)],
             KeyState {
+                existed: false,
                 exists: true,
                 removed: Some(How::Update)
             }
@@ -231,6 +247,7 @@ mod tests {
         assert_eq!(
             t.keys[&k(1001)],
             KeyState {
+                existed: false,
                 exists: false,
                 removed: Some(How::Delete)
             }
@@ -239,9 +256,19 @@ mod tests {
         assert_eq!(
             t.keys[&k(3)],
             KeyState {
+                existed: true,
                 exists: true,
                 removed: None
             }
+        );
+        // 1 was new, 2 and 3 were there, 1001 came and went: 3 rows before, 2 after... of
+        // these keys: 2 (had) -> 2 (1 and 3 have rows), so nothing net.
+        let at_end = |key: &Key| t.keys[key].exists;
+        assert_eq!(t.net_rows(at_end), 0);
+        assert_eq!(
+            t.net_rows(|_| false),
+            -2,
+            "every changed key gone: 2 and 3 were rows"
         );
         // A key swap 1 <-> 2 in one transaction: both remain, both were moved away.
         let mut s = TableChanges::default();
@@ -249,6 +276,8 @@ mod tests {
         s.row(Some(k(2)), Some(k(1)));
         s.row(Some(k(-1)), Some(k(2)));
         assert!(s.keys[&k(1)].exists && s.keys[&k(2)].exists && !s.keys[&k(-1)].exists);
+        assert!(s.keys[&k(1)].existed && s.keys[&k(2)].existed && !s.keys[&k(-1)].existed);
+        assert_eq!(s.net_rows(|key| s.keys[key].exists), 0);
         assert_eq!(s.keys[&k(2)].removed, Some(How::Update));
     }
 

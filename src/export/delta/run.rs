@@ -410,16 +410,32 @@ async fn read(
             }
             false => None,
         };
-        // A cascade's child may have lost rows the log does not show: count it again.
+        // The count at the end. Untouched: the previous one. Changed by key only: the
+        // previous one plus the rows the log added and removed (each changed key has a
+        // row now, or not, and had one before its first event, or not). Otherwise
+        // (copied whole, filtered by `where`, a cascade's child, which may lose rows the
+        // log does not show): counted in the snapshot.
         let reached = p
             .chain
             .cascades
             .iter()
             .any(|c| &c.child == name && keys.contains_key(&c.parent));
-        let touched = whole || kt.is_some() || reached;
-        let source_rows = match touched {
-            true => mysql::count_rows(&mut snap, &db, plan.read_from()).await?,
-            false => previous_count(&p.previous, name),
+        let before = previous_count(&p.previous, name);
+        let source_rows = match (changes, kt) {
+            _ if whole || reached || (kt.is_some() && plan.filter.is_some()) => {
+                mysql::count_rows(&mut snap, &db, plan.read_from()).await?
+            }
+            (Some(c), Some(_)) => {
+                let existed = c.keys.values().filter(|s| s.existed).count() as i64;
+                let after = before as i64 + upserts.facts.rows as i64 - existed;
+                u64::try_from(after).map_err(|_| {
+                    anyhow!(
+                        "table `{name}`: the log and the snapshot give {after} rows at the end \
+                         ({before} before): they disagree"
+                    )
+                })?
+            }
+            _ => before,
         };
         let mut entry = assemble::table_entry(
             plan,
