@@ -21,9 +21,14 @@
 #   PostgreSQL export limit   psql \copy (SELECT * ...) TO /dev/null of the same tables
 #   pgloader       Debian package: data only, truncate, the cast rules this data needs
 #   sling          PyPI sling-linux-amd64 (if it installs and runs)
+#   delta window   scripts/bench-delta.sh: a delta chain on the same data (on the MariaDB
+#                  with the binary log): the last delta's export + import with 1% of the
+#                  rows changed, beside a full migrate of the same data
 # Results: a table on stdout and bench/results-<timestamp>.txt. Nothing here is a test.
-# Environment: BENCH_REGEN=1 rebuilds the dataset; BENCH_SKIP="pgloader sling" skips peers;
-# PGCONVERGE_ARGS / PGCONVERGE_IMPORT_ARGS pass options to export / import.
+# Environment: BENCH_REGEN=1 rebuilds the dataset; BENCH_SKIP="pgloader sling delta" skips
+# steps; PGCONVERGE_ARGS / PGCONVERGE_IMPORT_ARGS pass options to export / import.
+# BENCH_ONLY=dataset makes the dataset (on BENCH_MYSQL_PORT, default 3306) and the
+# PostgreSQL schema (in database BENCH_PG_DB) and stops: scripts/bench-delta.sh uses it.
 set -euo pipefail
 
 SCALE="${1:-1}"
@@ -41,7 +46,7 @@ bash "$root/scripts/dev-services.sh"
 log "building pgconverge (release)"
 cargo build --release --quiet --manifest-path "$root/Cargo.toml"
 PGC="$root/target/release/pgconverge"
-my() { mariadb --protocol=tcp -h127.0.0.1 -P3306 -uroot "$@"; }
+my() { mariadb --protocol=tcp -h127.0.0.1 -P"${BENCH_MYSQL_PORT:-3306}" -uroot "$@"; }
 pg() { psql -h 127.0.0.1 -p 5432 -U postgres -v ON_ERROR_STOP=1 -q "$@"; }
 
 rows() { awk -v s="$SCALE" -v n="$1" 'BEGIN { printf "%d", s * n }'; }
@@ -56,6 +61,8 @@ if [ "${BENCH_REGEN:-0}" = 1 ] || [ "$have" != 1 ]; then
     log "generating \`$DB\` in MariaDB: $TOTAL_ROWS rows"
     my -e "DROP DATABASE IF EXISTS \`$DB\`; CREATE DATABASE \`$DB\` CHARACTER SET utf8mb4; SET GLOBAL innodb_flush_log_at_trx_commit = 0;"
     my "$DB" <<SQL
+-- The data is made, not replicated: a server with the binary log on keeps it out of the log.
+SET SESSION sql_log_bin = 0;
 CREATE TABLE d (d INT PRIMARY KEY);
 INSERT INTO d VALUES (0),(1),(2),(3),(4),(5),(6),(7),(8),(9);
 CREATE TABLE seq (n INT PRIMARY KEY);
@@ -155,6 +162,11 @@ CREATE TABLE payment (
 );
 SQL
 }
+
+if [ "${BENCH_ONLY:-}" = dataset ]; then
+    pg_schema "${BENCH_PG_DB:-$DB}"
+    exit 0
+fi
 
 # measure NAME ROWS BYTES command...  -> appends "name seconds rss_kb rows bytes status"
 measure() {
@@ -411,3 +423,6 @@ print(f"(export + import) / sling:           {((e + i) / s):.2f}" if e and i and
 PY
 cat "$OUT/results-$STAMP.txt"
 echo "(results: $OUT/results-$STAMP.txt, logs: $WORK)" >&2
+if ! skip delta; then
+    bash "$root/scripts/bench-delta.sh" "$SCALE"
+fi

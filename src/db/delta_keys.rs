@@ -2,9 +2,8 @@
 //! snapshot and its exact log position; one temporary table per changed table, of the key
 //! columns' own types (so a key compares under the column's collation and is written
 //! back by the export's encoder exactly as a full export writes it), filled with the
-//! log's keys; the children a cascading foreign key reaches; the self-check that every
-//! key the log left in place has its row. The rows themselves are read by
-//! `db::mysql::stream_joined` over the SQL built here.
+//! log's keys; the children a cascading foreign key reaches; one pass that reads each
+//! key's row, or says it has none (and whether the log left it in place).
 
 use anyhow::{Context, Result};
 use mysql_async::Conn;
@@ -12,6 +11,7 @@ use mysql_async::prelude::*;
 
 use crate::codec::binlog_row::{Key, KeyType, from_text, key_read, literal};
 use crate::config::ServerConfig;
+use crate::db::catalog::ReadColumn;
 use crate::db::mysql::{connect, error, prepare_reader};
 use crate::db::sql::my::{ident, qualified};
 use crate::db::{binlog_status, mysql};
@@ -46,16 +46,6 @@ impl KeyTable {
         qualified(db, &self.name)
     }
 
-    /// ` JOIN <keys> AS pgconverge_keys ON <table>.<key> = pgconverge_keys.pgc_k0 AND ...`,
-    /// to read the changed rows.
-    pub fn join(&self, db: &str) -> String {
-        format!(
-            " JOIN {} AS {ALIAS} ON {}",
-            self.qualified(db),
-            self.matches(&qualified(db, &self.table), ALIAS)
-        )
-    }
-
     /// `<table>.<key0> = <keys>.pgc_k0 AND ...`.
     fn matches(&self, table: &str, keys: &str) -> String {
         self.key
@@ -64,17 +54,6 @@ impl KeyTable {
             .map(|(i, c)| format!("{table}.{} = {keys}.{}", ident(c), key_column(i)))
             .collect::<Vec<_>>()
             .join(" AND ")
-    }
-
-    /// The WHERE of the deleted keys, read from the key table (named `keys`: its
-    /// qualified name, or an alias): no row of the table, with its `filter`, has the key.
-    pub fn deleted_condition(&self, db: &str, keys: &str, filter: Option<&str>) -> String {
-        let t = qualified(db, &self.table);
-        let filter = filter.map(|f| format!(" AND ({f})")).unwrap_or_default();
-        format!(
-            "NOT EXISTS (SELECT 1 FROM {t} WHERE {}{filter})",
-            self.matches(&t, keys)
-        )
     }
 }
 
@@ -247,25 +226,69 @@ pub async fn children(
     })
 }
 
-/// Up to `limit` keys the log left in place (last event: written) that have no row in
-/// the snapshot: the log and the snapshot disagree.
-pub async fn missing(conn: &mut Conn, db: &str, kt: &KeyTable, limit: usize) -> Result<Vec<Key>> {
-    let reads: Vec<String> = (0..kt.key.len())
-        .zip(&kt.types)
-        .map(|(i, t)| key_read(t, &format!("{ALIAS}.{}", key_column(i))))
-        .collect();
+/// What a changed key has in the snapshot.
+pub enum Found<'a> {
+    /// Its row: the table's columns as the reads select them, and the lossy positions.
+    Row(&'a [Option<&'a [u8]>], &'a [usize]),
+    /// No row (under the table's `where`): a deleted key, its columns as the key reads
+    /// select them, the lossy positions, and whether the log's last event left it in
+    /// place (then the log and the snapshot disagree).
+    Gone(&'a [Option<&'a [u8]>], &'a [usize], bool),
+}
+
+/// Every changed key of `kt` in one pass over the snapshot: its row (`reads` of the
+/// table, with its `filter`), or, when it has none, its key (`key_reads` of the key
+/// table's `pgc_k*` columns).
+pub async fn read_changed<F>(
+    conn: &mut Conn,
+    db: &str,
+    kt: &KeyTable,
+    filter: Option<&str>,
+    reads: &[ReadColumn<'_>],
+    key_reads: &[ReadColumn<'_>],
+    mut on: F,
+) -> Result<()>
+where
+    F: FnMut(Found<'_>) -> Result<()>,
+{
+    let t = qualified(db, &kt.table);
+    let (mut cols, mut checks, mut checked) = mysql::select_list(reads, &format!("{t}."));
+    let (key_cols, key_checks, key_checked) = mysql::select_list(key_reads, &format!("{ALIAS}."));
+    let (nt, nk) = (reads.len(), key_reads.len());
+    cols.extend(key_cols);
+    cols.push(format!("{ALIAS}.{EXISTS}"));
+    cols.push(format!("{t}.{} IS NULL", ident(&kt.key[0])));
+    checks.extend(key_checks);
+    checked.extend(key_checked.iter().map(|i| i + nt));
+    cols.extend(checks);
+    let filter = filter.map(|f| format!(" AND ({f})")).unwrap_or_default();
     let sql = format!(
-        "SELECT {} FROM {} AS {ALIAS} WHERE {ALIAS}.{EXISTS} = 1 AND {} LIMIT {limit}",
-        reads.join(", "),
+        "SELECT {} FROM {} AS {ALIAS} LEFT JOIN {t} ON {}{filter}",
+        cols.join(", "),
         kt.qualified(db),
-        kt.deleted_condition(db, ALIAS, None)
+        kt.matches(&t, ALIAS)
     );
-    read_keys(conn, &sql, &kt.types).await.with_context(|| {
-        format!(
-            "checking the changed keys of `{}` against the snapshot",
-            kt.table
-        )
-    })
+    let (mut row_lossy, mut key_lossy) = (Vec::new(), Vec::new());
+    mysql::stream_sql(
+        conn,
+        sql,
+        nt + nk + 2,
+        &checked,
+        &kt.table,
+        |values, lossy| {
+            if values[nt + nk + 1] == Some(b"1".as_slice()) {
+                key_lossy.clear();
+                key_lossy.extend(lossy.iter().filter(|&&i| i >= nt).map(|i| i - nt));
+                let in_place = values[nt + nk] == Some(b"1".as_slice());
+                on(Found::Gone(&values[nt..nt + nk], &key_lossy, in_place))
+            } else {
+                row_lossy.clear();
+                row_lossy.extend(lossy.iter().filter(|&&i| i < nt));
+                on(Found::Row(&values[..nt], &row_lossy))
+            }
+        },
+    )
+    .await
 }
 
 async fn read_keys(conn: &mut Conn, sql: &str, types: &[KeyType]) -> Result<Vec<Key>> {

@@ -566,28 +566,32 @@ pub async fn stream_table<F>(
 where
     F: FnMut(&[Option<&[u8]>], &[usize]) -> Result<()>,
 {
-    stream_joined(conn, db, from, columns, "", range, on_row).await
+    let (mut cols, checks, checked) = select_list(columns, "");
+    cols.extend(checks);
+    let mut sql = format!("SELECT {} FROM {}", cols.join(", "), from_clause(db, from));
+    sql.push_str(&from.where_clause(range, Engine::Mysql));
+    stream_sql(
+        conn,
+        sql,
+        columns.len(),
+        &checked,
+        dataset_name(from),
+        on_row,
+    )
+    .await
 }
 
-/// [`stream_table`], with `join` (` JOIN ... ON ...`, naming the table as
-/// `` `db`.`table` ``) after the table: a delta reads the rows of its changed keys by
-/// joining the temporary table that holds them.
-pub async fn stream_joined<F>(
-    conn: &mut Conn,
-    db: &str,
-    from: ReadFrom<'_>,
+/// The select list of a read: each column in its read form, `qualifier` (empty, or
+/// `` `db`.`t`. ``) before its name; then the conversion checks of the columns in a
+/// non-UTF-8 character set, and the positions they check.
+pub fn select_list(
     columns: &[ReadColumn<'_>],
-    join: &str,
-    range: Option<&KeyRange>,
-    mut on_row: F,
-) -> Result<()>
-where
-    F: FnMut(&[Option<&[u8]>], &[usize]) -> Result<()>,
-{
-    let mut cols: Vec<String> = columns
+    qualifier: &str,
+) -> (Vec<String>, Vec<String>, Vec<usize>) {
+    let cols: Vec<String> = columns
         .iter()
         .map(|c| {
-            let q = quote_ident(c.name);
+            let q = format!("{qualifier}{}", quote_ident(c.name));
             match c.read {
                 Read::Text => q,
                 Read::Bytes => format!("CAST({q} AS BINARY)"),
@@ -595,6 +599,7 @@ where
             }
         })
         .collect();
+    let mut checks = Vec::new();
     let checked: Vec<usize> = columns
         .iter()
         .enumerate()
@@ -604,22 +609,31 @@ where
             cs.chars()
                 .all(|ch| ch.is_ascii_alphanumeric() || ch == '_')
                 .then(|| {
-                    let q = quote_ident(c.name);
-                    cols.push(format!(
+                    let q = format!("{qualifier}{}", quote_ident(c.name));
+                    checks.push(format!(
                         "CAST(CONVERT(CONVERT({q} USING utf8mb4) USING {cs}) AS BINARY) = CAST({q} AS BINARY)"
                     ));
                     i
                 })
         })
         .collect();
-    let table = dataset_name(from);
-    let mut sql = format!(
-        "SELECT {} FROM {}{join}",
-        cols.join(", "),
-        from_clause(db, from)
-    );
-    sql.push_str(&from.where_clause(range, Engine::Mysql));
-    let n = columns.len();
+    (cols, checks, checked)
+}
+
+/// Stream the rows of `sql`, whose first `n` columns are values and whose next ones are
+/// the conversion checks of the values at `checked`, into `on_row` (values; positions
+/// whose conversion was lossy), one row at a time.
+pub async fn stream_sql<F>(
+    conn: &mut Conn,
+    sql: String,
+    n: usize,
+    checked: &[usize],
+    table: &str,
+    mut on_row: F,
+) -> Result<()>
+where
+    F: FnMut(&[Option<&[u8]>], &[usize]) -> Result<()>,
+{
     let mut result = conn
         .query_iter(sql)
         .await

@@ -419,6 +419,8 @@ impl Drop for PrivateServer {
     }
 }
 
+/// A private server: a base, then a delta pointed at another server, a compressed log,
+/// and a log purged past the chain's position, each refused naming what it found.
 #[test]
 fn a_purged_log_and_another_server_are_refused() {
     let server = PrivateServer::start(7);
@@ -452,6 +454,21 @@ fn a_purged_log_and_another_server_are_refused() {
         "{}",
         stderr(&elsewhere)
     );
+    // A compressed binary log: refused before a base is taken, and compressed events
+    // written while it was on are refused by the delta, never skipped.
+    w.mysql("SET GLOBAL log_bin_compress = ON; SET GLOBAL log_bin_compress_min_len = 10");
+    let o = w.run(&["export", &w.db, "--delta-base"]);
+    assert_exit(&o, 2);
+    assert!(
+        stderr(&o).contains("log_bin_compress=OFF"),
+        "{}",
+        stderr(&o)
+    );
+    w.mysql("UPDATE parent SET note = REPEAT('z', 300) WHERE id = 2");
+    w.mysql("SET GLOBAL log_bin_compress = OFF");
+    let o = delta_run(&w, &b, &[]);
+    assert_exit(&o, 2);
+    assert!(stderr(&o).contains("compressed events"), "{}", stderr(&o));
     // The log purged past the saved position: both positions are named.
     w.mysql("FLUSH BINARY LOGS; UPDATE parent SET name = 'after' WHERE id = 1; FLUSH BINARY LOGS");
     let newest = w.mysql_rows("SHOW MASTER STATUS")[0][0].clone().unwrap();
@@ -483,6 +500,73 @@ fn a_purged_log_and_another_server_are_refused() {
         "no partial directory is left"
     );
     drop(w);
+}
+
+/// kill -9 while a delta's transaction runs (in its delta_before hook): the target and its
+/// chain stay at the base, the run log holds the start only, and the delta imports again.
+#[test]
+fn a_killed_delta_import_leaves_the_chain_where_it_stood() {
+    let w = World::binlog("delta_killed");
+    schema(&w);
+    seed(&w, 5);
+    std::fs::write(
+        w.path().join("map.toml"),
+        "[import]\ndelta_before = [\"SELECT pg_sleep(2)\"]\n",
+    )
+    .unwrap();
+    let b = base(&w, &["--map", "map.toml"]);
+    assert_exit(&import(&w, &b), 0);
+    w.mysql("UPDATE parent SET name = 'k' WHERE id = 1; DELETE FROM parent WHERE id = 2");
+    let d = delta(&w, &b, &[]);
+    let before = w.fingerprint();
+    let base_id = load(&b).export_id;
+    let mut child = w
+        .cmd()
+        .args(["import", d.to_str().unwrap(), "--yes", "-q"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let sleeping = || {
+        w.pg_value(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() \
+             AND query LIKE 'SELECT pg_sleep%' AND pid <> pg_backend_pid()",
+        )
+        .as_deref()
+            == Some("1")
+    };
+    let mut waited = 0;
+    while !sleeping() {
+        assert!(waited < 300, "the delta's hook never ran");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        waited += 1;
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    // The server rolls the transaction back once the hook ends and the client is gone.
+    let mut waited = 0;
+    while w
+        .pg_value("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()")
+        .as_deref()
+        != Some("0")
+    {
+        assert!(waited < 500, "the killed import's session never ended");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        waited += 1;
+    }
+    assert_eq!(w.fingerprint(), before, "nothing of the delta was kept");
+    assert_eq!(
+        w.pg_value("SELECT export_id FROM pgconverge.state"),
+        base_id,
+        "the chain stands at the base"
+    );
+    assert_eq!(
+        w.run_log_statuses().last().map(String::as_str),
+        Some("started"),
+        "kill -9 leaves the start of the import in the run log, and nothing after it"
+    );
+    assert_exit(&import(&w, &d), 0);
+    assert_same(&w);
 }
 
 #[test]
@@ -563,6 +647,8 @@ fn ddl_since_the_previous_export_is_refused_and_truncate_copies_whole() {
     assert_same(&w);
 }
 
+/// Key columns of every type a delta follows, beside columns it only skips: a zero
+/// DATETIME(4) and negative TIME(2) values (mysql_common's row decoder panics on those).
 #[test]
 fn keys_of_every_type_are_followed() {
     let w = World::binlog("delta_keys");
@@ -570,22 +656,23 @@ fn keys_of_every_type_are_followed() {
         "CREATE TABLE k (
             u BIGINT UNSIGNED, d DECIMAL(20,4), b BINARY(4), c CHAR(5) CHARACTER SET latin1,
             dt DATETIME(6), ts TIMESTAMP(3) NOT NULL DEFAULT '2000-01-01', e ENUM('x','y','z'),
-            y YEAR, bt BIT(10), dd DATE, s SET('p','q','r'), v VARCHAR(20),
-            PRIMARY KEY (u, d, b, c, dt, ts, e, y, bt, dd, s)
+            y YEAR, bt BIT(10), dd DATE, s SET('p','q','r'), z DATETIME(4), t TIME(2),
+            v VARCHAR(20), PRIMARY KEY (u, d, b, c, dt, ts, e, y, bt, dd, s)
          ) ENGINE=InnoDB;
          SET SESSION sql_mode = '', time_zone = '+00:00';
          INSERT INTO k VALUES
            (18446744073709551615, -0.0001, x'01000000', 'é', '2024-01-02 03:04:05.000001',
-            '2024-01-02 03:04:05.123', '', 0, b'1000000001', '2024-02-29', 'p,r', 'one'),
+            '2024-01-02 03:04:05.123', '', 0, b'1000000001', '2024-02-29', 'p,r',
+            '0000-00-00 00:00:00.0000', '-838:59:59.99', 'one'),
            (0, -99999999.9999, x'00000000', '', '1000-01-01 00:00:00', '1970-01-01 00:00:01',
-            'z', 2155, b'0', '9999-12-31', '', 'two'),
+            'z', 2155, b'0', '9999-12-31', '', '2024-01-01 00:00:00.0001', '838:59:59', 'two'),
            (4294967296, 12.5, x'ff', 'a b', '2024-01-02 03:04:05', '2038-01-19 03:14:07.999',
-            'x', 1901, b'1111111111', '2000-01-01', 'q', 'three');",
+            'x', 1901, b'1111111111', '2000-01-01', 'q', NULL, '-00:00:00.01', 'three');",
     );
     w.pg(
         "CREATE TABLE k (u numeric(20), d numeric(20,4), b bytea, c varchar(5), dt timestamp(6),
-            ts timestamptz(3), e text, y int, bt varchar(10), dd date, s text, v varchar(20),
-            PRIMARY KEY (u, d, b, c, dt, ts, e, y, bt, dd, s))",
+            ts timestamptz(3), e text, y int, bt varchar(10), dd date, s text, z timestamp(4),
+            t interval, v varchar(20), PRIMARY KEY (u, d, b, c, dt, ts, e, y, bt, dd, s))",
     );
     let b = base(&w, &[]);
     assert_exit(&import(&w, &b), 0);
@@ -595,7 +682,8 @@ fn keys_of_every_type_are_followed() {
          UPDATE k SET v = 'changed' WHERE u = 18446744073709551615;
          UPDATE k SET d = d - 1 WHERE u = 0;
          DELETE FROM k WHERE u = 4294967296;
-         INSERT INTO k VALUES (1, 0, x'', 'z', '2024-01-01', '2024-01-01', 'y', 2000, b'1', '2024-01-01', 'p,q,r', 'new');",
+         INSERT INTO k VALUES (1, 0, x'', 'z', '2024-01-01', '2024-01-01', 'y', 2000, b'1', '2024-01-01', 'p,q,r',
+           '0000-00-00', '-12:00:00', 'new');",
     );
     let d = delta(&w, &b, &[]);
     let entry = &load(&d).tables["k"];
@@ -787,4 +875,21 @@ mod workloads {
             assert_exit(&w.run(&["verify", from.to_str().unwrap()]), 0);
         }
     }
+}
+
+/// A row the log says exists but the snapshot lacks (deleted with the log off): the
+/// delta stops, naming the key, and writes nothing.
+#[test]
+fn changes_made_with_the_log_off_stop_the_delta() {
+    let w = World::binlog("delta_log_off");
+    schema(&w);
+    seed(&w, 3);
+    let b = base(&w, &[]);
+    w.mysql(&format!("INSERT INTO parent VALUES {}", parent_values(42, 1)));
+    w.mysql("SET SESSION sql_log_bin = 0; DELETE FROM parent WHERE id = 42");
+    let o = delta_run(&w, &b, &[]);
+    assert_exit(&o, 2);
+    let err = stderr(&o);
+    assert!(err.contains("the snapshot has no row for them: id=42"), "{err}");
+    assert!(err.contains("sql_log_bin=0"), "{err}");
 }

@@ -17,10 +17,11 @@ use mysql_async::Conn;
 use sha2::{Digest, Sha256};
 
 use crate::codec::binlog_row::{self, Key};
+use crate::codec::encode::row_key;
 use crate::codec::encode::{Check, InvalidPolicy, RowEncoder, Rule};
 use crate::config::Engine;
 use crate::db::catalog::{Read, ReadColumn, ReadFrom, Snapshot, SourceTable};
-use crate::db::delta_keys::{self, KeyRow, KeyTable};
+use crate::db::delta_keys::{self, Found, KeyRow, KeyTable};
 use crate::db::position::LogPosition;
 use crate::db::source::Source;
 use crate::db::{binlog, binlog_status, mysql, mysql_keys};
@@ -358,8 +359,15 @@ async fn read(
         clock.elapsed().as_secs_f64()
     ));
 
+    let clock = Instant::now();
     let keys = key_tables(&mut snap, &db, &p, &mut log.tables).await?;
-    self_check(&mut snap, &db, &p, &keys).await?;
+    let changed: usize = log.tables.values().map(|c| c.keys.len()).sum();
+    progress.note(format!(
+        "{changed} changed keys of {} tables recorded in the snapshot in {:.1} s",
+        keys.len(),
+        clock.elapsed().as_secs_f64()
+    ));
+    let clock = Instant::now();
 
     if let Some(text) = &job.mapping.text {
         publish::write_file(&target.tmp.path().join(STORED), text.as_bytes())?;
@@ -374,36 +382,24 @@ async fn read(
         let kt = keys.get(name).filter(|_| !whole);
         let dir = target.tmp.path();
         let upserts_file = export_dir::csv_file_name(&plan.stem);
-        let upserts = write_rows(
-            &mut snap,
-            &db,
-            plan,
-            job.policy,
-            dir,
-            &upserts_file,
-            whole,
-            kt,
-        )
-        .await
-        .with_context(|| format!("exporting the changed rows of `{name}`"))?;
         let deleted_file = export_dir::deleted_file_name(&plan.stem);
-        let deleted = write_keys(
-            &mut snap,
-            &db,
+        let changed = Changed {
+            db: &db,
             plan,
-            f,
-            job.policy,
+            followed: f,
+            policy: job.policy,
             dir,
-            &deleted_file,
-            kt,
-            false,
-        )
-        .await
-        .with_context(|| format!("exporting the deleted keys of `{name}`"))?;
+            whole,
+            keys: kt,
+            checked: checked(&p, plan),
+        };
+        let (upserts, deleted) = write_changes(&mut snap, &changed, &upserts_file, &deleted_file)
+            .await
+            .with_context(|| format!("exporting the changes of `{name}`"))?;
         let removed = match parents.contains(name.as_str()) {
             true => {
                 let file = export_dir::removed_file_name(&plan.stem);
-                let w = write_keys(&mut snap, &db, plan, f, job.policy, dir, &file, kt, true)
+                let w = write_removed(&mut snap, &changed, &file)
                     .await
                     .with_context(|| format!("exporting the removed keys of `{name}`"))?;
                 Some(key_file(file, &w))
@@ -463,6 +459,10 @@ async fn read(
         });
         entries.push(entry);
     }
+    progress.note(format!(
+        "changed rows and deleted keys written in {:.1} s",
+        clock.elapsed().as_secs_f64()
+    ));
     let _ = mysql_async::prelude::Queryable::query_drop(&mut snap, "ROLLBACK").await;
     let _ = snap.disconnect().await;
 
@@ -645,142 +645,179 @@ fn new_key_table(f: &Followed, n: usize) -> KeyTable {
     }
 }
 
-/// Every key the log left in place must have its row in the snapshot (tables without a
-/// `where`, not reached by a cascading action that deletes or moves rows unlogged).
-async fn self_check(
-    snap: &mut Conn,
-    db: &str,
-    p: &Prepared,
-    keys: &BTreeMap<String, KeyTable>,
-) -> Result<()> {
-    for (name, kt) in keys {
-        let plan = p.plans.iter().find(|pl| &pl.name == name);
-        let filtered = plan.is_some_and(|pl| pl.filter.is_some());
-        let cascaded = p.chain.cascades.iter().any(|fk| {
-            &fk.child == name && (fk.on_delete == "CASCADE" || fk.on_update == "CASCADE")
-        });
-        if filtered || cascaded {
-            continue;
-        }
-        let missing = delta_keys::missing(snap, db, kt, 5).await?;
-        if !missing.is_empty() {
-            let shown: Vec<String> = missing
-                .iter()
-                .map(|k| binlog_row::show(&kt.key, k))
-                .collect();
-            return Err(with_hint(
-                anyhow!(
-                    "table `{name}`: the binary log says these keys exist at the delta's end, \
-                     but the snapshot has no row for them: {}",
-                    shown.join("; ")
-                ),
-                "the log and the snapshot disagree (a key read wrongly from the log, or \
-                 changes made with the log off: sql_log_bin=0); nothing was written; start a \
-                 new chain (export --delta-base) and report this if it repeats",
-            ));
-        }
-    }
-    Ok(())
+/// Must every key the log left in place have its row in the snapshot? Yes, unless the
+/// table has a `where` (a row may stop matching) or a cascading action may delete or move
+/// its rows unlogged.
+fn checked(p: &Prepared, plan: &TablePlan) -> bool {
+    let cascaded = p.chain.cascades.iter().any(|fk| {
+        fk.child == plan.name && (fk.on_delete == "CASCADE" || fk.on_update == "CASCADE")
+    });
+    plan.filter.is_none() && !cascaded
 }
 
-/// The upserted rows of a table: all of them when it is copied whole, those of its
-/// changed keys (joined through its key table), or none.
-#[allow(clippy::too_many_arguments)]
-async fn write_rows(
-    snap: &mut Conn,
-    db: &str,
-    plan: &TablePlan,
+/// One table's changes to write.
+struct Changed<'a> {
+    db: &'a str,
+    plan: &'a TablePlan,
+    followed: &'a Followed,
     policy: InvalidPolicy,
-    dir: &Path,
-    file: &str,
+    dir: &'a Path,
+    /// Copied whole: every row, no deleted keys.
     whole: bool,
-    kt: Option<&KeyTable>,
-) -> Result<Written> {
+    /// Its changed keys (None: nothing changed).
+    keys: Option<&'a KeyTable>,
+    /// Stop when a key the log left in place has no row (`checked`).
+    checked: bool,
+}
+
+/// The upserted rows and the deleted keys of a table, in one pass over its changed keys
+/// (each has its row, written through the export's encoder, or is a deleted key, written
+/// through the key columns' encoder as a full export writes them); every row when it is
+/// copied whole. A key the log left in place without a row stops the delta.
+async fn write_changes(
+    snap: &mut Conn,
+    c: &Changed<'_>,
+    upserts_file: &str,
+    deleted_file: &str,
+) -> Result<(Written, Written)> {
+    let plan = c.plan;
     let encoder = RowEncoder::new(
         &plan.name,
         plan.column_names(),
         plan.rules(),
         plan.checks(),
         plan.pk.clone(),
-        policy,
+        c.policy,
     );
-    let mut writer = TableWriter::create(&dir.join(file), encoder)?;
-    let join = match (whole, kt) {
-        (true, _) => Some(String::new()),
-        (false, Some(kt)) => Some(kt.join(db)),
-        (false, None) => None,
-    };
-    if let Some(join) = join {
-        mysql::stream_joined(
-            snap,
-            db,
-            plan.read_from(),
-            &plan.reads(),
-            &join,
-            None,
-            |values, lossy| writer.write_row(values, lossy),
-        )
-        .await?;
+    let mut rows = TableWriter::create(&c.dir.join(upserts_file), encoder)?;
+    let keys = KeyColumns::of(plan, c.followed, false);
+    let mut gone = TableWriter::create(&c.dir.join(deleted_file), keys.encoder(plan, c.policy))?;
+    let mut disagree = Vec::new();
+    match (c.whole, c.keys) {
+        (true, _) => {
+            mysql::stream_table(snap, c.db, plan.read_from(), &plan.reads(), None, |v, l| {
+                rows.write_row(v, l)
+            })
+            .await?
+        }
+        (false, Some(kt)) => {
+            delta_keys::read_changed(
+                snap,
+                c.db,
+                kt,
+                plan.filter.as_deref(),
+                &plan.reads(),
+                &keys.reads(),
+                |found| match found {
+                    Found::Row(values, lossy) => rows.write_row(values, lossy),
+                    Found::Gone(key, lossy, in_place) => {
+                        if in_place && c.checked && disagree.len() < 5 {
+                            let pk: Vec<usize> = (0..key.len()).collect();
+                            disagree.push(row_key(key, &pk, &keys.names, 0));
+                        }
+                        gone.write_row(key, lossy)
+                    }
+                },
+            )
+            .await?
+        }
+        (false, None) => {}
     }
-    writer.finish()
+    if !disagree.is_empty() {
+        return Err(with_hint(
+            anyhow!(
+                "table `{}`: the binary log says these keys exist at the delta's end, but the \
+                 snapshot has no row for them: {}",
+                plan.name,
+                disagree.join("; ")
+            ),
+            "the log and the snapshot disagree (a key read wrongly from the log, or changes \
+             made with the log off: sql_log_bin=0); nothing was written; start a new chain \
+             (export --delta-base) and report this if it repeats",
+        ));
+    }
+    Ok((rows.finish()?, gone.finish()?))
 }
 
-/// A table's deleted keys (changed keys with no row, under its `where`), or with
-/// `removed` the keys the log removed and how; read from its key table through the
-/// encoder of the key columns, so each is written as a full export writes it.
-#[allow(clippy::too_many_arguments)]
-async fn write_keys(
-    snap: &mut Conn,
-    db: &str,
-    plan: &TablePlan,
-    f: &Followed,
-    policy: InvalidPolicy,
-    dir: &Path,
-    file: &str,
-    kt: Option<&KeyTable>,
-    removed: bool,
-) -> Result<Written> {
-    let cols: Vec<&crate::export::plan::ColumnPlan> = f
-        .key
-        .iter()
-        .filter_map(|k| plan.columns.iter().find(|c| &c.name == k))
-        .collect();
-    let mut names: Vec<String> = cols.iter().map(|c| c.name.clone()).collect();
-    let mut rules: Vec<Rule> = cols.iter().map(|c| c.rule).collect();
-    let mut checks: Vec<Check> = cols.iter().map(|c| c.check).collect();
-    let slots: Vec<String> = (0..cols.len()).map(delta_keys::key_column).collect();
-    let mut reads: Vec<ReadColumn<'_>> = cols
-        .iter()
-        .zip(&slots)
-        .map(|(c, slot)| ReadColumn {
-            name: slot,
-            read: c.read,
-            check_conversion_from: c.check_conversion_from.as_deref(),
-        })
-        .collect();
-    if removed {
-        names.push(HOW_COLUMN.into());
-        rules.push(Rule::Text);
-        checks.push(Check::None);
-        reads.push(ReadColumn {
-            name: delta_keys::HOW,
-            read: Read::Text,
-            check_conversion_from: None,
-        });
-    }
-    let pk: Vec<usize> = (0..cols.len()).collect();
-    let encoder = RowEncoder::new(&plan.name, names, rules, checks, pk, policy);
-    let mut writer = TableWriter::create(&dir.join(file), encoder)?;
-    if let Some(kt) = kt {
-        let condition = match removed {
-            true => format!("{} IS NOT NULL", delta_keys::HOW),
-            false => kt.deleted_condition(db, &kt.qualified(db), plan.filter.as_deref()),
+/// The key columns of a table as a keys file holds them: their names, encoding rules and
+/// read forms (from the key table's `pgc_k*` columns), and with `how` the column saying
+/// how a removed key went.
+struct KeyColumns {
+    names: Vec<String>,
+    rules: Vec<Rule>,
+    checks: Vec<Check>,
+    reads: Vec<(String, Read, Option<String>)>,
+}
+
+impl KeyColumns {
+    fn of(plan: &TablePlan, f: &Followed, how: bool) -> KeyColumns {
+        let cols: Vec<&crate::export::plan::ColumnPlan> = f
+            .key
+            .iter()
+            .filter_map(|k| plan.columns.iter().find(|c| &c.name == k))
+            .collect();
+        let mut out = KeyColumns {
+            names: cols.iter().map(|c| c.name.clone()).collect(),
+            rules: cols.iter().map(|c| c.rule).collect(),
+            checks: cols.iter().map(|c| c.check).collect(),
+            reads: cols
+                .iter()
+                .enumerate()
+                .map(|(i, c)| {
+                    (
+                        delta_keys::key_column(i),
+                        c.read,
+                        c.check_conversion_from.clone(),
+                    )
+                })
+                .collect(),
         };
+        if how {
+            out.names.push(HOW_COLUMN.into());
+            out.rules.push(Rule::Text);
+            out.checks.push(Check::None);
+            out.reads.push((delta_keys::HOW.into(), Read::Text, None));
+        }
+        out
+    }
+
+    fn reads(&self) -> Vec<ReadColumn<'_>> {
+        self.reads
+            .iter()
+            .map(|(name, read, cs)| ReadColumn {
+                name,
+                read: *read,
+                check_conversion_from: cs.as_deref(),
+            })
+            .collect()
+    }
+
+    fn encoder(&self, plan: &TablePlan, policy: InvalidPolicy) -> RowEncoder {
+        let pk: Vec<usize> = (0..self.names.len().min(self.rules.len())).collect();
+        RowEncoder::new(
+            &plan.name,
+            self.names.clone(),
+            self.rules.clone(),
+            self.checks.clone(),
+            pk,
+            policy,
+        )
+    }
+}
+
+/// The keys a cascading parent's log removed, and how each went, read from its key
+/// table through the key columns' encoder.
+async fn write_removed(snap: &mut Conn, c: &Changed<'_>, file: &str) -> Result<Written> {
+    let (db, plan) = (c.db, c.plan);
+    let keys = KeyColumns::of(plan, c.followed, true);
+    let mut writer = TableWriter::create(&c.dir.join(file), keys.encoder(plan, c.policy))?;
+    if let Some(kt) = c.keys {
+        let condition = format!("{} IS NOT NULL", delta_keys::HOW);
         let from = ReadFrom::Table {
             name: &kt.name,
             filter: Some(&condition),
         };
-        mysql::stream_table(snap, db, from, &reads, None, |values, lossy| {
+        mysql::stream_table(snap, db, from, &keys.reads(), None, |values, lossy| {
             writer.write_row(values, lossy)
         })
         .await?;
