@@ -57,7 +57,7 @@ INSERT INTO authorization_policy SELECT CAST(UUID() AS CHAR(36)), createdDate, u
 DELETE p FROM authorization_policy p LEFT JOIN user u ON u.authorizationId = p.id WHERE u.id IS NULL AND CRC32(p.id) % 1000 = 5;
 UPDATE user SET lastName = CONCAT(lastName, 'x'), version = version + 1 WHERE rowId % 125 = 0;
 INSERT INTO user (id, createdDate, updatedDate, version, nameID, firstName, lastName, email, phone, accountID, authorizationId, serviceProfile)
-  SELECT CAST(UUID() AS CHAR(36)), createdDate, updatedDate, 1, CONCAT('new-', rowId), firstName, lastName, email, phone, accountID, NULL, serviceProfile FROM user WHERE rowId % 1000 = 3;
+  SELECT CAST(UUID() AS CHAR(36)), createdDate, updatedDate, 1, CONCAT('new-', rowId, '-', UNIX_TIMESTAMP()), firstName, lastName, email, phone, accountID, NULL, serviceProfile FROM user WHERE rowId % 1000 = 3;
 UPDATE document_blob SET content = REVERSE(content) WHERE CRC32(id) % 125 = 0;
 INSERT INTO document_blob SELECT CAST(UUID() AS CHAR(36)), mimeType, content FROM document_blob WHERE CRC32(id) % 1000 = 3;
 DELETE FROM document_blob WHERE CRC32(id) % 1000 = 5;
