@@ -54,7 +54,6 @@ log "1% of the rows change"
 my "$DB" <<'SQL'
 UPDATE authorization_policy SET version = version + 1, privilegeRules = CONCAT(privilegeRules, ' ') WHERE CRC32(id) % 125 = 0;
 INSERT INTO authorization_policy SELECT CAST(UUID() AS CHAR(36)), createdDate, updatedDate, version, credentialRules, privilegeRules, verifiedCredentialRules, type FROM authorization_policy WHERE CRC32(id) % 1000 = 3;
-DELETE p FROM authorization_policy p LEFT JOIN user u ON u.authorizationId = p.id WHERE u.id IS NULL AND CRC32(p.id) % 1000 = 5;
 UPDATE user SET lastName = CONCAT(lastName, 'x'), version = version + 1 WHERE rowId % 125 = 0;
 INSERT INTO user (id, createdDate, updatedDate, version, nameID, firstName, lastName, email, phone, accountID, authorizationId, serviceProfile)
   SELECT CAST(UUID() AS CHAR(36)), createdDate, updatedDate, 1, CONCAT('new-', rowId, '-', UNIX_TIMESTAMP()), firstName, lastName, email, phone, accountID, NULL, serviceProfile FROM user WHERE rowId % 1000 = 3;

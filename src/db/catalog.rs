@@ -353,13 +353,14 @@ pub struct Catalog {
 }
 
 /// A foreign key of the source, with its actions (what a delta must follow, since
-/// InnoDB does not log what an action did).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// InnoDB does not log what an action did); a delta's manifest lists those it follows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SourceForeignKey {
     pub name: String,
     pub child: String,
     pub child_columns: Vec<String>,
     pub parent: String,
+    /// The parent's columns, in the order the child's columns reference them.
     pub parent_columns: Vec<String>,
     /// `CASCADE`, `SET NULL`, `RESTRICT`, `NO ACTION`, `SET DEFAULT`.
     pub on_delete: String,

@@ -265,22 +265,12 @@ pub fn seal(
 ) -> Result<Exported> {
     let about = assemble::About {
         profile: job.mapping.name.clone(),
-        mapping: job.mapping.text.as_ref().map(|t| manifest::MappingRef {
-            file: STORED.into(),
-            sha256: hex::encode(Sha256::digest(t.as_bytes())),
-            origin: job.mapping.origin.clone(),
-        }),
-        source: manifest::Source {
-            kind: job.source.engine.name().into(),
-            host: job.source.cfg.host.clone(),
-            port: job.source.cfg.port,
-            user: job.source.cfg.user.clone(),
-            database: job.source.database.clone(),
-            server_version: planned.server_version,
-            container: job.source.cfg.container.clone(),
-            schema: (job.source.engine == Engine::Postgresql).then(|| job.source.namespace.clone()),
-            system_identifier: planned.system_identifier,
-        },
+        mapping: mapping_ref(&job.mapping),
+        source: source_entry(
+            &job.source,
+            planned.server_version,
+            planned.system_identifier,
+        ),
         container: job.source.cfg.container.clone(),
         started_at: planned.started_at,
         finished_at: runlog::now_rfc3339(),
@@ -298,6 +288,34 @@ pub fn seal(
     }
     let dir = publish::seal(&manifest, target)?;
     Ok(Exported { dir, manifest })
+}
+
+/// The manifest's reference to the mapping the export stores (`mapping.toml`), if any.
+pub fn mapping_ref(mapping: &Mapping) -> Option<manifest::MappingRef> {
+    mapping.text.as_ref().map(|t| manifest::MappingRef {
+        file: STORED.into(),
+        sha256: hex::encode(Sha256::digest(t.as_bytes())),
+        origin: mapping.origin.clone(),
+    })
+}
+
+/// Where the data came from, as the manifest records it (never a password).
+pub fn source_entry(
+    source: &Source,
+    server_version: String,
+    system_identifier: Option<String>,
+) -> manifest::Source {
+    manifest::Source {
+        kind: source.engine.name().into(),
+        host: source.cfg.host.clone(),
+        port: source.cfg.port,
+        user: source.cfg.user.clone(),
+        database: source.database.clone(),
+        server_version,
+        container: source.cfg.container.clone(),
+        schema: (source.engine == Engine::Postgresql).then(|| source.namespace.clone()),
+        system_identifier,
+    }
 }
 
 /// The mapping's side of the source, before anything is read: each selected `query` is

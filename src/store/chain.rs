@@ -36,34 +36,21 @@ pub struct DeltaInfo {
     pub cascades: Vec<Cascade>,
 }
 
-/// A source foreign key with an action (source names).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Cascade {
-    pub name: String,
-    pub child: String,
-    pub child_columns: Vec<String>,
-    pub parent: String,
-    /// The parent's key columns, in the order the child's columns reference them.
-    pub parent_columns: Vec<String>,
-    /// `CASCADE`, `SET NULL`, `RESTRICT`, `NO ACTION`.
-    pub on_delete: String,
-    pub on_update: String,
-}
+/// A source foreign key with an action (source names), as a delta lists it.
+pub type Cascade = crate::db::catalog::SourceForeignKey;
 
-impl Cascade {
-    /// Does the action for a parent key removed `how` (`delete` or `update`) change the
-    /// children: Some(true) deletes them, Some(false) sets their columns to NULL.
-    pub fn action(&self, how: &str) -> Option<bool> {
-        let rule = if how == HOW_DELETE {
-            &self.on_delete
-        } else {
-            &self.on_update
-        };
-        match rule.as_str() {
-            "CASCADE" => Some(true),
-            "SET NULL" => Some(false),
-            _ => None,
-        }
+/// Does the action of `fk` for a parent key removed `how` (`delete` or `update`) change
+/// the children: Some(true) deletes them, Some(false) sets their columns to NULL.
+pub fn action(fk: &Cascade, how: &str) -> Option<bool> {
+    let rule = if how == HOW_DELETE {
+        &fk.on_delete
+    } else {
+        &fk.on_update
+    };
+    match rule.as_str() {
+        "CASCADE" => Some(true),
+        "SET NULL" => Some(false),
+        _ => None,
     }
 }
 
@@ -145,15 +132,15 @@ mod tests {
             on_delete: "CASCADE".into(),
             on_update: "SET NULL".into(),
         };
-        assert_eq!(c.action(HOW_DELETE), Some(true));
-        assert_eq!(c.action(HOW_UPDATE), Some(false));
+        assert_eq!(action(&c, HOW_DELETE), Some(true));
+        assert_eq!(action(&c, HOW_UPDATE), Some(false));
         let restrict = Cascade {
             on_delete: "RESTRICT".into(),
             on_update: "NO ACTION".into(),
             ..c
         };
-        assert_eq!(restrict.action(HOW_DELETE), None);
-        assert_eq!(restrict.action(HOW_UPDATE), None);
+        assert_eq!(action(&restrict, HOW_DELETE), None);
+        assert_eq!(action(&restrict, HOW_UPDATE), None);
     }
 
     #[test]

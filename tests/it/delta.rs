@@ -885,11 +885,17 @@ fn changes_made_with_the_log_off_stop_the_delta() {
     schema(&w);
     seed(&w, 3);
     let b = base(&w, &[]);
-    w.mysql(&format!("INSERT INTO parent VALUES {}", parent_values(42, 1)));
+    w.mysql(&format!(
+        "INSERT INTO parent VALUES {}",
+        parent_values(42, 1)
+    ));
     w.mysql("SET SESSION sql_log_bin = 0; DELETE FROM parent WHERE id = 42");
     let o = delta_run(&w, &b, &[]);
     assert_exit(&o, 2);
     let err = stderr(&o);
-    assert!(err.contains("the snapshot has no row for them: id=42"), "{err}");
+    assert!(
+        err.contains("the snapshot has no row for them: id=42"),
+        "{err}"
+    );
     assert!(err.contains("sql_log_bin=0"), "{err}");
 }

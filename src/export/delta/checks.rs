@@ -191,15 +191,7 @@ pub fn follow(
             ));
             continue;
         }
-        chain.cascades.push(Cascade {
-            name: fk.name.clone(),
-            child: fk.child.clone(),
-            child_columns: fk.child_columns.clone(),
-            parent: fk.parent.clone(),
-            parent_columns: fk.parent_columns.clone(),
-            on_delete: fk.on_delete.clone(),
-            on_update: fk.on_update.clone(),
-        });
+        chain.cascades.push(fk.clone());
     }
     if errors.is_empty() {
         Ok(chain)

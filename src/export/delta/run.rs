@@ -14,7 +14,6 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, anyhow, bail};
 use mysql_async::Conn;
-use sha2::{Digest, Sha256};
 
 use crate::codec::binlog_row::{self, Key};
 use crate::codec::encode::row_key;
@@ -468,22 +467,8 @@ async fn read(
 
     let about = assemble::About {
         profile: job.mapping.name.clone(),
-        mapping: job.mapping.text.as_ref().map(|t| manifest::MappingRef {
-            file: STORED.into(),
-            sha256: hex::encode(Sha256::digest(t.as_bytes())),
-            origin: job.mapping.origin.clone(),
-        }),
-        source: manifest::Source {
-            kind: job.source.engine.name().into(),
-            host: job.source.cfg.host.clone(),
-            port: job.source.cfg.port,
-            user: job.source.cfg.user.clone(),
-            database: db.clone(),
-            server_version: p.server_version.clone(),
-            container: job.source.cfg.container.clone(),
-            schema: None,
-            system_identifier: None,
-        },
+        mapping: crate::export::run::mapping_ref(&job.mapping),
+        source: crate::export::run::source_entry(&job.source, p.server_version.clone(), None),
         container: job.source.cfg.container.clone(),
         started_at: p.started_at.clone(),
         finished_at: runlog::now_rfc3339(),

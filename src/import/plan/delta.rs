@@ -17,10 +17,8 @@ use crate::mapping::Mapping;
 use crate::store::chain::{self, Cascade, HOW_COLUMN, KeyFile, TableDelta};
 use crate::store::manifest::Manifest;
 
-use super::statements::{ORIGIN, REPLICA, SESSION, hooks};
-use super::{
-    Copy, Feed, OrphanCheck, Plan, REPLICATION_ROLE_HINT, Shape, Statement, TableLoad, sequences,
-};
+use super::statements::{ORIGIN, REPLICA, hooks};
+use super::{Copy, Feed, OrphanCheck, Plan, Shape, Statement, TableLoad, sequences};
 
 /// The chain's SQL for this import, from `db::state`: the guard run first in the
 /// transaction, and the record of the new state run last.
@@ -62,7 +60,6 @@ pub struct DeltaTable {
 #[derive(Debug, Clone, PartialEq)]
 pub struct DeltaPlan {
     pub guard: Vec<String>,
-    pub record: Vec<String>,
     /// In load order (parents first).
     pub tables: Vec<DeltaTable>,
     /// The source's foreign-key actions, as (what, SQL), parents first.
@@ -109,9 +106,9 @@ pub fn apply(plan: &mut Plan, m: &Manifest, cat: &Catalog, mapping: &Mapping, st
     plan.before = mapping.hooks().delta_before.clone();
     plan.after = mapping.hooks().delta_after.clone();
     plan.count_after = !plan.before.is_empty() || !plan.after.is_empty();
+    plan.record_state = state.record;
     plan.delta = Some(DeltaPlan {
         guard: state.guard,
-        record: state.record,
         tables,
         cascades,
     });
@@ -426,7 +423,7 @@ fn cascade_steps(
             None => String::new(),
         };
         for how in [chain::HOW_DELETE, chain::HOW_UPDATE] {
-            let Some(delete) = fk.action(how) else {
+            let Some(delete) = chain::action(fk, how) else {
                 continue;
             };
             let matched = format!(
@@ -588,20 +585,7 @@ fn orphan_checks(
 impl DeltaPlan {
     /// The delta's statements, in the order they run.
     pub fn statements(&self, plan: &Plan, as_csv: &BTreeSet<String>) -> Vec<Statement> {
-        let mut out = vec![Statement::Begin];
-        for (i, (sql, context)) in SESSION.iter().enumerate() {
-            out.push(Statement::Sql {
-                sql: sql.to_string(),
-                context: context.to_string(),
-                hint_if_denied: (i == 0).then_some(REPLICATION_ROLE_HINT),
-            });
-        }
-        if let Some(sql) = crate::db::sql::pg::search_path(&plan.schema) {
-            out.push(Statement::sql(
-                sql,
-                "putting the target schema first (hooks and set expressions name its tables unqualified)",
-            ));
-        }
+        let mut out = plan.begin();
         for sql in &self.guard {
             out.push(Statement::sql(
                 sql,
@@ -691,30 +675,7 @@ impl DeltaPlan {
             ));
         }
         hooks(&mut out, "delta_after", &plan.after, false);
-        if plan.count_after {
-            out.push(Statement::CountRows {
-                schema: plan.schema.clone(),
-                tables: plan.targets.clone(),
-            });
-        }
-        for check in &plan.orphan_checks {
-            out.push(Statement::CheckOrphans {
-                check: check.clone(),
-                allow: plan.allow_orphans,
-            });
-        }
-        if plan.rehearse {
-            out.push(Statement::Rollback);
-            return out;
-        }
-        for sql in &self.record {
-            out.push(Statement::sql(
-                sql,
-                "recording where the target stands (pgconverge.state)",
-            ));
-        }
-        out.push(Statement::RecordXid);
-        out.push(Statement::Commit);
+        plan.end(&mut out);
         out
     }
 
@@ -739,7 +700,7 @@ mod tests {
     use super::*;
     use crate::config::Layers;
     use crate::db::catalog::{ForeignKey, PgTable};
-    use crate::import::plan::tests::{catalog, col, input};
+    use crate::import::plan::tests::{catalog, col, input, opts};
     use crate::import::plan::{Options, build};
 
     fn table(name: &str, columns: &[&str], pk: &[&str]) -> PgTable {
@@ -818,14 +779,8 @@ mod tests {
             input("w", &["msg"], vec![]),
         ];
         let opts = Options {
-            schema: "public".into(),
-            strict: false,
             rebuild_indexes: true,
-            legacy: false,
-            binary: false,
-            allow_orphans: false,
-            analyze: true,
-            rehearse: false,
+            ..opts()
         };
         let mapping = Mapping::resolve("app", None, &Layers::default()).unwrap();
         let mut plan = build(&inputs, &cat, &mapping, &opts, &[]);

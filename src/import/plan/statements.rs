@@ -129,7 +129,7 @@ impl Statement {
 }
 
 /// Statements run before the COPYs, in the transaction, with what each is for.
-pub(super) const SESSION: [(&str, &str); 3] = [
+const SESSION: [(&str, &str); 3] = [
     (
         "SET LOCAL session_replication_role = replica",
         "loading without triggers and foreign-key checks",
@@ -154,20 +154,7 @@ impl Plan {
         if let Some(delta) = &self.delta {
             return delta.statements(self, as_csv);
         }
-        let mut out = vec![Statement::Begin];
-        for (i, (sql, context)) in SESSION.iter().enumerate() {
-            out.push(Statement::Sql {
-                sql: sql.to_string(),
-                context: context.to_string(),
-                hint_if_denied: (i == 0).then_some(REPLICATION_ROLE_HINT),
-            });
-        }
-        if let Some(sql) = crate::db::sql::pg::search_path(&self.schema) {
-            out.push(Statement::sql(
-                sql,
-                "putting the target schema first (hooks and set expressions name its tables unqualified)",
-            ));
-        }
+        let mut out = self.begin();
         if self.deferred {
             out.push(Statement::sql(
                 "SET CONSTRAINTS ALL DEFERRED",
@@ -246,6 +233,33 @@ impl Plan {
             ));
         }
         hooks(&mut out, "after", &self.after, false);
+        self.end(&mut out);
+        out
+    }
+
+    /// BEGIN and the session settings (a full import's and a delta's).
+    pub(super) fn begin(&self) -> Vec<Statement> {
+        let mut out = vec![Statement::Begin];
+        for (i, (sql, context)) in SESSION.iter().enumerate() {
+            out.push(Statement::Sql {
+                sql: sql.to_string(),
+                context: context.to_string(),
+                hint_if_denied: (i == 0).then_some(REPLICATION_ROLE_HINT),
+            });
+        }
+        if let Some(sql) = crate::db::sql::pg::search_path(&self.schema) {
+            out.push(Statement::sql(
+                sql,
+                "putting the target schema first (hooks and set expressions name its tables unqualified)",
+            ));
+        }
+        out
+    }
+
+    /// After the last hook: the recount, the orphan checks, then ROLLBACK for a rehearsal,
+    /// or ANALYZE, the chain's state, the transaction id and COMMIT (a full import's and a
+    /// delta's).
+    pub(super) fn end(&self, out: &mut Vec<Statement>) {
         if self.count_after {
             out.push(Statement::CountRows {
                 schema: self.schema.clone(),
@@ -260,7 +274,7 @@ impl Plan {
         }
         if self.rehearse {
             out.push(Statement::Rollback);
-            return out;
+            return;
         }
         if self.analyze && !self.targets.is_empty() {
             out.push(Statement::sql(
@@ -276,7 +290,6 @@ impl Plan {
         }
         out.push(Statement::RecordXid);
         out.push(Statement::Commit);
-        out
     }
 
     /// Every loaded target table, schema-qualified and quoted, comma-separated (what
