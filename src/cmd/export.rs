@@ -116,7 +116,7 @@ fn delta_start(
 )> {
     if args.map.is_some() || !args.read.tables.is_empty() || !args.read.exclude.is_empty() {
         return Err(anyhow!(
-            "--map, --tables and --exclude cannot be given with --delta-from: a delta reads              with the mapping and the tables of its chain"
+            "--map, --tables and --exclude cannot be given with --delta-from: a delta reads with the mapping and the tables of its chain"
         ))
         .hint("leave them out; to change them, start a new chain with --delta-base");
     }

@@ -379,7 +379,7 @@ pub(super) fn question(plan: &Plan, job: &Job, cascade: &[String]) -> String {
     if let Some(d) = &plan.delta {
         let (upserts, deletes) = d.totals();
         return format!(
-            "This applies a delta to database `{}` at {}: {upserts} rows upserted and {deletes}              keys deleted. Continue? [y/N] ",
+            "This applies a delta to database `{}` at {}: {upserts} rows upserted and {deletes} keys deleted. Continue? [y/N] ",
             job.target_db,
             job.target.display()
         );

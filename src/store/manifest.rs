@@ -463,7 +463,7 @@ fn check_chain(m: &Manifest, n: u64) -> Result<()> {
             }
         }
         (4, kind) => bail!(
-            "manifest format 4 must be a delta chain's: kind `full` with a position, or              `delta` with its base and positions (found kind {kind:?})"
+            "manifest format 4 must be a delta chain's: kind `full` with a position, or `delta` with its base and positions (found kind {kind:?})"
         ),
         (_, _) if chain => bail!(
             "manifest format {n} carries a delta chain's fields (kind, position, delta), which only format 4 has"
