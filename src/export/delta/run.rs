@@ -8,7 +8,6 @@
 //! gets a final name.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -16,11 +15,10 @@ use anyhow::{Context, Result, anyhow, bail};
 use mysql_async::Conn;
 
 use crate::codec::binlog_row::{self, Key};
-use crate::codec::encode::row_key;
-use crate::codec::encode::{Check, InvalidPolicy, RowEncoder, Rule};
+use crate::codec::encode::InvalidPolicy;
 use crate::config::Engine;
-use crate::db::catalog::{Read, ReadColumn, ReadFrom, Snapshot, SourceTable};
-use crate::db::delta_keys::{self, Found, KeyRow, KeyTable};
+use crate::db::catalog::{Snapshot, SourceTable};
+use crate::db::delta_keys::{self, KeyRow, KeyTable};
 use crate::db::position::LogPosition;
 use crate::db::source::Source;
 use crate::db::{binlog, binlog_status, mysql, mysql_keys};
@@ -28,13 +26,14 @@ use crate::export::assemble::{self, PartWritten};
 use crate::export::delta::base::{self, refusal};
 use crate::export::delta::changes::{Ddl, TableChanges, ddl_effect};
 use crate::export::delta::checks::{self, Chain, Followed};
+use crate::export::delta::write::{Changed, write_changes, write_removed};
 use crate::export::plan::TablePlan;
 use crate::export::run::{Exported, Job};
 use crate::hint::with_hint;
 use crate::mapping::{Mapping, STORED};
 use crate::progress::Progress;
-use crate::store::chain::{self, BaseRef, DeltaInfo, HOW_COLUMN, KeyFile, TableDelta};
-use crate::store::csvfile::{TableWriter, Written};
+use crate::store::chain::{self, BaseRef, DeltaInfo, KeyFile, TableDelta};
+use crate::store::csvfile::Written;
 use crate::store::export_dir::{self, ExportDir, NewExport};
 use crate::store::manifest::{self, Manifest, TableEntry};
 use crate::store::{open, publish, runlog};
@@ -638,191 +637,4 @@ fn checked(p: &Prepared, plan: &TablePlan) -> bool {
         fk.child == plan.name && (fk.on_delete == "CASCADE" || fk.on_update == "CASCADE")
     });
     plan.filter.is_none() && !cascaded
-}
-
-/// One table's changes to write.
-struct Changed<'a> {
-    db: &'a str,
-    plan: &'a TablePlan,
-    followed: &'a Followed,
-    policy: InvalidPolicy,
-    dir: &'a Path,
-    /// Copied whole: every row, no deleted keys.
-    whole: bool,
-    /// Its changed keys (None: nothing changed).
-    keys: Option<&'a KeyTable>,
-    /// Stop when a key the log left in place has no row (`checked`).
-    checked: bool,
-}
-
-/// The upserted rows and the deleted keys of a table, in one pass over its changed keys
-/// (each has its row, written through the export's encoder, or is a deleted key, written
-/// through the key columns' encoder as a full export writes them); every row when it is
-/// copied whole. A key the log left in place without a row stops the delta.
-async fn write_changes(
-    snap: &mut Conn,
-    c: &Changed<'_>,
-    upserts_file: &str,
-    deleted_file: &str,
-) -> Result<(Written, Written)> {
-    let plan = c.plan;
-    let encoder = RowEncoder::new(
-        &plan.name,
-        plan.column_names(),
-        plan.rules(),
-        plan.checks(),
-        plan.pk.clone(),
-        c.policy,
-    );
-    let mut rows = TableWriter::create(&c.dir.join(upserts_file), encoder)?;
-    let keys = KeyColumns::of(plan, c.followed, false);
-    let mut gone = TableWriter::create(&c.dir.join(deleted_file), keys.encoder(plan, c.policy))?;
-    let mut disagree = Vec::new();
-    match (c.whole, c.keys) {
-        (true, _) => {
-            mysql::stream_table(snap, c.db, plan.read_from(), &plan.reads(), None, |v, l| {
-                rows.write_row(v, l)
-            })
-            .await?
-        }
-        (false, Some(kt)) => {
-            delta_keys::read_changed(
-                snap,
-                c.db,
-                kt,
-                plan.filter.as_deref(),
-                &plan.reads(),
-                &keys.reads(),
-                |found| match found {
-                    Found::Row(values, lossy) => rows.write_row(values, lossy),
-                    Found::Gone(key, lossy, in_place) => {
-                        if in_place && c.checked && disagree.len() < 5 {
-                            let pk: Vec<usize> = (0..key.len()).collect();
-                            disagree.push(row_key(key, &pk, &keys.names, 0));
-                        }
-                        gone.write_row(key, lossy)
-                    }
-                },
-            )
-            .await?
-        }
-        (false, None) => {}
-    }
-    if !disagree.is_empty() {
-        return Err(with_hint(
-            anyhow!(
-                "table `{}`: the binary log says these keys exist at the delta's end, but the \
-                 snapshot has no row for them: {}",
-                plan.name,
-                disagree.join("; ")
-            ),
-            "the log and the snapshot disagree (a key read wrongly from the log, or changes \
-             made with the log off: sql_log_bin=0); nothing was written; start a new chain \
-             (export --delta-base) and report this if it repeats",
-        ));
-    }
-    Ok((rows.finish()?, gone.finish()?))
-}
-
-/// The key columns of a table as a keys file holds them: their names, encoding rules and
-/// read forms (from the key table's `pgc_k*` columns), and with `how` the column saying
-/// how a removed key went.
-struct KeyColumns {
-    names: Vec<String>,
-    rules: Vec<Rule>,
-    checks: Vec<Check>,
-    reads: Vec<(String, Read, Option<String>)>,
-}
-
-impl KeyColumns {
-    fn of(plan: &TablePlan, f: &Followed, how: bool) -> KeyColumns {
-        let cols: Vec<&crate::export::plan::ColumnPlan> = f
-            .key
-            .iter()
-            .filter_map(|k| plan.columns.iter().find(|c| &c.name == k))
-            .collect();
-        let mut out = KeyColumns {
-            names: cols.iter().map(|c| c.name.clone()).collect(),
-            rules: cols.iter().map(|c| c.rule).collect(),
-            checks: cols.iter().map(|c| c.check).collect(),
-            reads: cols
-                .iter()
-                .enumerate()
-                .map(|(i, c)| {
-                    (
-                        delta_keys::key_column(i),
-                        c.read,
-                        c.check_conversion_from.clone(),
-                    )
-                })
-                .collect(),
-        };
-        if how {
-            out.names.push(HOW_COLUMN.into());
-            out.rules.push(Rule::Text);
-            out.checks.push(Check::None);
-            out.reads.push((delta_keys::HOW.into(), Read::Text, None));
-        }
-        out
-    }
-
-    fn reads(&self) -> Vec<ReadColumn<'_>> {
-        self.reads
-            .iter()
-            .map(|(name, read, cs)| ReadColumn {
-                name,
-                read: *read,
-                check_conversion_from: cs.as_deref(),
-            })
-            .collect()
-    }
-
-    fn encoder(&self, plan: &TablePlan, policy: InvalidPolicy) -> RowEncoder {
-        let pk: Vec<usize> = (0..self.names.len().min(self.rules.len())).collect();
-        RowEncoder::new(
-            &plan.name,
-            self.names.clone(),
-            self.rules.clone(),
-            self.checks.clone(),
-            pk,
-            policy,
-        )
-    }
-}
-
-/// The keys a cascading parent's log removed, and how each went, read from its key
-/// table through the key columns' encoder.
-async fn write_removed(snap: &mut Conn, c: &Changed<'_>, file: &str) -> Result<Written> {
-    let (db, plan) = (c.db, c.plan);
-    let keys = KeyColumns::of(plan, c.followed, true);
-    let mut writer = TableWriter::create(&c.dir.join(file), keys.encoder(plan, c.policy))?;
-    if let Some(kt) = c.keys {
-        let condition = format!("{} IS NOT NULL", delta_keys::HOW);
-        let from = ReadFrom::Table {
-            name: &kt.name,
-            filter: Some(&condition),
-        };
-        mysql::stream_table(snap, db, from, &keys.reads(), None, |values, lossy| {
-            writer.write_row(values, lossy)
-        })
-        .await?;
-    }
-    writer.finish()
-}
-
-/// What `export` prints of a delta, per table: upserted rows, deleted keys, and whether
-/// it was copied whole.
-pub fn summary(m: &Manifest) -> Vec<(String, u64, u64, bool)> {
-    m.tables
-        .values()
-        .filter_map(|t| {
-            let d = t.delta.as_ref()?;
-            Some((
-                t.name.clone(),
-                t.rows,
-                d.deleted.rows,
-                d.full_copy.is_some(),
-            ))
-        })
-        .collect()
 }
