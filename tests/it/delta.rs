@@ -899,3 +899,50 @@ fn changes_made_with_the_log_off_stop_the_delta() {
     );
     assert!(err.contains("sql_log_bin=0"), "{err}");
 }
+
+/// A delta through a mapping: a `where` (a row that stops matching is deleted), a
+/// dropped column, a rename, a `set` computed per row (through its staging table), and
+/// the delta hooks (a full import's `after` hook does not run for a delta).
+#[test]
+fn a_delta_follows_the_mappings_rules() {
+    let w = World::binlog("delta_mapping");
+    w.mysql(
+        "CREATE TABLE item (id INT PRIMARY KEY, title VARCHAR(20), secret VARCHAR(20), active TINYINT NOT NULL);
+         INSERT INTO item VALUES (1, 'one', 's1', 1), (2, 'two', 's2', 1), (3, 'three', 's3', 0);",
+    );
+    w.pg(
+        "CREATE TABLE item (id int PRIMARY KEY, name varchar(20), label text, active smallint);
+         CREATE TABLE audit (note text);",
+    );
+    std::fs::write(
+        w.path().join("map.toml"),
+        "[tables.item]\nwhere = \"active = 1\"\ndrop = [\"secret\"]\ncolumns = { title = \"name\" }\n\
+         set = { label = \"upper(name)\" }\n\n[import]\n\
+         after = [\"INSERT INTO audit (note) VALUES ('full import')\"]\n\
+         delta_after = [\"INSERT INTO audit (note) VALUES ('delta applied')\"]\n",
+    )
+    .unwrap();
+    let b = base(&w, &["--map", "map.toml"]);
+    assert_exit(&import(&w, &b), 0);
+    w.mysql(
+        "UPDATE item SET title = 'uno' WHERE id = 1; UPDATE item SET active = 0 WHERE id = 2;
+         INSERT INTO item VALUES (4, 'four', 's4', 1), (5, 'five', 's5', 0);",
+    );
+    let d = delta(&w, &b, &[]);
+    assert_exit(&import(&w, &d), 0);
+    assert_eq!(
+        w.pg_rows("SELECT id::text, name, label FROM item ORDER BY item.id"),
+        vec![
+            vec![Some("1".into()), Some("uno".into()), Some("UNO".into())],
+            vec![Some("4".into()), Some("four".into()), Some("FOUR".into())],
+        ]
+    );
+    assert_eq!(
+        w.pg_rows("SELECT note FROM audit ORDER BY note"),
+        vec![
+            vec![Some("delta applied".into())],
+            vec![Some("full import".into())]
+        ]
+    );
+    deep_verify(&w, &d);
+}

@@ -382,6 +382,24 @@ mod tests {
     }
 
     #[test]
+    fn a_query_and_a_set_that_generates_keys_are_refused() {
+        let catalog = vec![table("a", &["id"], vec![col("id", "int", false)])];
+        let text = "[tables.a]\nset = { id = \"gen_random_uuid()\" }\n";
+        let mapping = Mapping::resolve(
+            "app",
+            Some(("m.toml", text.into())),
+            &crate::config::Layers::default(),
+        )
+        .unwrap();
+        let mut plans = plans_of(&catalog, &mapping);
+        let errors = follow(&plans, &catalog, &[], &[], &mapping, true).unwrap_err();
+        assert!(errors[0].contains("generates keys"), "{errors:?}");
+        plans[0].query = Some("SELECT 1 AS id".into());
+        let errors = follow(&plans, &catalog, &[], &[], &mapping, true).unwrap_err();
+        assert!(errors[0].contains("the mapping's `query`"), "{errors:?}");
+    }
+
+    #[test]
     fn cascades_must_reference_the_parents_key_and_export_the_parent() {
         let catalog = vec![
             table(
