@@ -6,6 +6,9 @@
 #   docker run --rm -e MYSQL_URL -e POSTGRES_URL -v "$PWD/exports:/work/exports" \
 #       pgconverge migrate alkemio --out /work/exports --yes
 
+# The build stage compiles C too: mysql_async's binlog feature (delta chains) builds zstd
+# from its bundled sources with the image's gcc (the cc crate; no pkg-config, no cmake),
+# and links it statically, so the runtime image needs no library for it.
 FROM rust:1-bookworm AS build
 WORKDIR /src
 COPY Cargo.toml Cargo.lock ./

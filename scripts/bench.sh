@@ -21,16 +21,21 @@
 #   PostgreSQL export limit   psql \copy (SELECT * ...) TO /dev/null of the same tables
 #   pgloader       Debian package: data only, truncate, the cast rules this data needs
 #   sling          PyPI sling-linux-amd64 (if it installs and runs)
+#   delta window   scripts/bench-delta.sh: a delta chain on the same data (on the MariaDB
+#                  with the binary log): the last delta's export + import with 1% of the
+#                  rows changed, beside a full migrate of the same data
 # And an indexed schema (whatever the scale): an event table of 2,000,000 rows with eleven
 # secondary indexes and a child table of 1,000,000 with a foreign key to it, imported by
 # pgconverge (default: indexes rebuilt around the COPY; and --rebuild-indexes never) next
 # to psql \copy into the indexed tables, the "manual best" (psql \copy into the bare
 # tables, then each CREATE INDEX and key serially, then ANALYZE) and pgloader (drop indexes).
 # Results: a table on stdout and bench/results-<timestamp>.txt. Nothing here is a test.
-# Environment: BENCH_REGEN=1 rebuilds the datasets; BENCH_SKIP="pgloader sling" skips peers,
-# BENCH_SKIP=main the Alkemio-shaped dataset, BENCH_SKIP=indexed the indexed schema;
-# BENCH_EVENTS sets the indexed schema's events; BENCH_ROUNDS the rounds (3);
+# Environment: BENCH_REGEN=1 rebuilds the datasets; BENCH_SKIP="pgloader sling delta" skips
+# peers and steps, BENCH_SKIP=main the Alkemio-shaped dataset, BENCH_SKIP=indexed the
+# indexed schema; BENCH_EVENTS sets the indexed schema's events; BENCH_ROUNDS the rounds (3);
 # PGCONVERGE_ARGS / PGCONVERGE_IMPORT_ARGS pass options to export / import.
+# BENCH_ONLY=dataset makes the dataset (on BENCH_MYSQL_PORT, default 3306) and the
+# PostgreSQL schema (in database BENCH_PG_DB) and stops: scripts/bench-delta.sh uses it.
 set -euo pipefail
 
 SCALE="${1:-1}"
@@ -48,7 +53,7 @@ bash "$root/scripts/dev-services.sh"
 log "building pgconverge (release)"
 cargo build --release --quiet --manifest-path "$root/Cargo.toml"
 PGC="$root/target/release/pgconverge"
-my() { mariadb --protocol=tcp -h127.0.0.1 -P3306 -uroot "$@"; }
+my() { mariadb --protocol=tcp -h127.0.0.1 -P"${BENCH_MYSQL_PORT:-3306}" -uroot "$@"; }
 pg() { psql -h 127.0.0.1 -p 5432 -U postgres -v ON_ERROR_STOP=1 -q "$@"; }
 
 rows() { awk -v s="$SCALE" -v n="$1" 'BEGIN { printf "%d", s * n }'; }
@@ -87,6 +92,8 @@ if [ "${BENCH_REGEN:-0}" = 1 ] || [ "$have" != 1 ]; then
     log "generating \`$DB\` in MariaDB: $TOTAL_ROWS rows"
     my -e "DROP DATABASE IF EXISTS \`$DB\`; CREATE DATABASE \`$DB\` CHARACTER SET utf8mb4; SET GLOBAL innodb_flush_log_at_trx_commit = 0;"
     my "$DB" <<SQL
+-- The data is made, not replicated: a server with the binary log on keeps it out of the log.
+SET SESSION sql_log_bin = 0;
 CREATE TABLE d (d INT PRIMARY KEY);
 INSERT INTO d VALUES (0),(1),(2),(3),(4),(5),(6),(7),(8),(9);
 CREATE TABLE seq (n INT PRIMARY KEY);
@@ -186,6 +193,11 @@ CREATE TABLE payment (
 );
 SQL
 }
+
+if [ "${BENCH_ONLY:-}" = dataset ]; then
+    pg_schema "${BENCH_PG_DB:-$DB}"
+    exit 0
+fi
 
 TABLES="activity authorization_policy document_blob payment user"
 export PGCONVERGE_RUN_LOG="$WORK/migration_log.jsonl"
@@ -569,3 +581,6 @@ print(f"indexed: import / pgloader:          {ratio(imp, 'indexed: pgloader (dro
 PY
 cat "$OUT/results-$STAMP.txt"
 echo "(results: $OUT/results-$STAMP.txt, logs: $WORK)" >&2
+if ! skip delta; then
+    bash "$root/scripts/bench-delta.sh" "$SCALE"
+fi

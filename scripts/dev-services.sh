@@ -3,6 +3,10 @@
 #   MariaDB    127.0.0.1:3306  user root, empty password
 #   PostgreSQL 127.0.0.1:5432  user postgres, trust authentication for local connections,
 #              with the PostGIS extension available (the spatial tests create it)
+#   MariaDB    127.0.0.1:3307  a throwaway second server with the binary log on (ROW format,
+#              FULL row image, server_id 1) for the delta tests, user root without password,
+#              data in $BINLOG_DATADIR (default /var/tmp/pgconverge-mariadb-binlog); the
+#              shared server on 3306 keeps its binary log off
 # Installs them with apt-get when missing, starts them when stopped, waits until they
 # answer (a readiness probe, not a fixed sleep), and does nothing when they already run.
 # With WITH_DOCKER=1 it also makes a real Docker engine and the container tests' images
@@ -13,6 +17,8 @@ set -euo pipefail
 
 MYSQL_PORT=3306
 PG_PORT=5432
+BINLOG_PORT=3307
+BINLOG_DATADIR=${BINLOG_DATADIR:-/var/tmp/pgconverge-mariadb-binlog}
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 LOG=$(mktemp -t dev-services.XXXXXX)
@@ -26,6 +32,7 @@ fail() {
 
 mysql_up() { mariadb-admin --protocol=tcp -h127.0.0.1 -P"$MYSQL_PORT" -uroot --connect-timeout=2 ping >/dev/null 2>&1; }
 mysql_alive() { mariadb-admin --protocol=tcp -h127.0.0.1 -P"$MYSQL_PORT" -uroot --connect-timeout=2 ping 2>&1 | grep -qiE 'alive|denied'; }
+binlog_up() { mariadb-admin --protocol=tcp -h127.0.0.1 -P"$BINLOG_PORT" -uroot --connect-timeout=2 ping >/dev/null 2>&1; }
 pg_up() { pg_isready -q -h 127.0.0.1 -p "$PG_PORT" -U postgres -t 2 && psql -h 127.0.0.1 -p "$PG_PORT" -U postgres -d postgres -w -Atqc 'select 1' >/dev/null 2>&1; }
 
 wait_for() { # name, probe function
@@ -50,7 +57,26 @@ docker_engine() {
     fi
 }
 
+# The binary-log MariaDB on 3307: its own data directory, started detached as root (a
+# throwaway server: no service, no system tables shared with the server on 3306).
+binlog_server() {
+    binlog_up && return 0
+    if [ ! -d "$BINLOG_DATADIR/mysql" ]; then
+        rm -rf "$BINLOG_DATADIR"
+        mkdir -p "$BINLOG_DATADIR"
+        mariadb-install-db --no-defaults --datadir="$BINLOG_DATADIR" --user=root \
+            --auth-root-authentication-method=normal >>"$LOG" 2>&1 \
+            || fail "mariadb-install-db for the binary-log server failed"
+    fi
+    setsid /usr/sbin/mariadbd --no-defaults --datadir="$BINLOG_DATADIR" --port="$BINLOG_PORT" \
+        --bind-address=127.0.0.1 --socket="$BINLOG_DATADIR/s" --log-bin="$BINLOG_DATADIR/bin" \
+        --binlog-format=ROW --binlog-row-image=FULL --server-id=1 --user=root \
+        --log-error="$BINLOG_DATADIR/error.log" </dev/null >/dev/null 2>&1 &
+    wait_for "MariaDB with binary log (port $BINLOG_PORT)" binlog_up
+}
+
 if have_cmd mariadb-admin && have_cmd pg_isready && postgis_there && mysql_up && pg_up; then
+    binlog_server
     docker_engine
     exit 0
 fi
@@ -117,6 +143,9 @@ if ! pg_up; then
     fi
     wait_for PostgreSQL pg_up
 fi
+
+# --- MariaDB with the binary log (port 3307) -----------------------------------------------
+binlog_server
 
 # --- Docker engine (only when asked) -------------------------------------------------------
 docker_engine

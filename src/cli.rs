@@ -62,6 +62,8 @@ pub enum Command {
     Migrate(Box<MigrateArgs>),
     /// Check that both servers are reachable: versions, databases, privileges
     Check(CheckArgs),
+    /// End a target's delta chain: forget where it stands (pgconverge.state); the data stays
+    DeltaEnd(DeltaEndArgs),
     /// The built-in profiles, which are mapping files: `profile show alkemio` prints one
     #[command(
         subcommand,
@@ -184,6 +186,19 @@ pub struct ExportArgs {
     /// directories of processes that are gone; never one that still runs)
     #[arg(long)]
     pub clean_partials: bool,
+    /// Start a delta chain: a full export that also records the binary log position of its
+    /// snapshot (MySQL/MariaDB with log_bin=ON, binlog_format=ROW, binlog_row_image=FULL)
+    #[arg(long, help_heading = "Delta chain", conflicts_with = "delta_from")]
+    pub delta_base: bool,
+    /// Export only what changed since this export of the chain (the base or the previous
+    /// delta): keys from the binary log, rows from a new snapshot. Uses that export's
+    /// mapping and tables
+    #[arg(long, value_name = "EXPORT_DIR", help_heading = "Delta chain")]
+    pub delta_from: Option<PathBuf>,
+    /// Tables without a primary key or unique NOT NULL key (or with a key of a type a delta
+    /// cannot follow) are copied whole in each delta that touches them, instead of refused
+    #[arg(long, help_heading = "Delta chain")]
+    pub delta_full_copy: bool,
     /// JSON on stdout (export directory, counts, warnings) instead of the table
     #[arg(long, help_heading = "Output")]
     pub json: bool,
@@ -488,6 +503,26 @@ pub struct RunsArgs {
     /// Also read this legacy log ({"migration_runs":[...]}) [default: migration_log.json beside the run log, if present]
     #[arg(long, value_name = "PATH")]
     pub legacy: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:\n  \
+    pgconverge delta-end alkemio             # after the last delta is imported and verified\n  \
+    pgconverge delta-end shop --schema v3")]
+pub struct DeltaEndArgs {
+    /// `alkemio`, `kratos` or a database name: the target is its target database and schema
+    pub target: String,
+    /// Target database [default: the profile's target, else the name given]
+    #[arg(long, value_name = "DB")]
+    pub target_db: Option<String>,
+    /// Target schema [default: the profile's schema, else public]
+    #[arg(long, value_name = "SCHEMA")]
+    pub schema: Option<String>,
+    /// JSON on stdout
+    #[arg(long, help_heading = "Output")]
+    pub json: bool,
+    #[command(flatten)]
+    pub postgres: PostgresArgs,
 }
 
 #[derive(Debug, Args)]

@@ -10,7 +10,7 @@ use serde::Serialize;
 use crate::cli::CheckArgs;
 use crate::cmd::{Ctx, Outcome};
 use crate::config::{self, Engine, Origin, ServerConfig, Setting};
-use crate::db::{docker, mysql, postgres};
+use crate::db::{binlog_status, docker, mysql, postgres, state};
 use crate::hint::{self, with_hint};
 use crate::import::plan::REPLICATION_ROLE_HINT;
 use crate::mapping::Mapping;
@@ -49,6 +49,17 @@ struct Report {
     databases: Vec<Databases>,
     replication_role_allowed: Option<bool>,
     replication_role_detail: Option<String>,
+    /// A MySQL source: what a delta chain (`export --delta-base`) still needs, each with
+    /// the setting that fixes it (empty: ready).
+    delta_prerequisites: Option<Vec<Missing>>,
+    /// Where each named target's delta chain stands (`pgconverge.state`).
+    delta_chains: Vec<crate::db::state::State>,
+}
+
+#[derive(Serialize)]
+struct Missing {
+    missing: String,
+    fix: String,
 }
 
 pub async fn run(ctx: &Ctx, args: CheckArgs) -> Result<Outcome> {
@@ -79,7 +90,10 @@ pub async fn run(ctx: &Ctx, args: CheckArgs) -> Result<Outcome> {
         databases: Vec::new(),
         replication_role_allowed: None,
         replication_role_detail: None,
+        delta_prerequisites: None,
+        delta_chains: Vec::new(),
     };
+    let mut log_settings = None;
     let mut source_exists = Vec::new();
     let source_probe = async {
         match engine {
@@ -91,6 +105,7 @@ pub async fn run(ctx: &Ctx, args: CheckArgs) -> Result<Outcome> {
                 for p in &profiles {
                     source_exists.push(mysql::database_exists(&mut conn, &p.source_db).await?);
                 }
+                log_settings = Some(binlog_status::settings(&mut conn).await?);
                 let _ = conn.disconnect().await;
                 Ok::<_, anyhow::Error>((version, tls))
             }
@@ -116,6 +131,7 @@ pub async fn run(ctx: &Ctx, args: CheckArgs) -> Result<Outcome> {
 
     let mut target_exists = Vec::new();
     let mut role = None;
+    let mut chains = Vec::new();
     let pg_probe = async {
         docker::apply(&mut pg, 5432, &ctx.layers).await?;
         let mut client = postgres::connect(&pg, "postgres").await?;
@@ -125,6 +141,14 @@ pub async fn run(ctx: &Ctx, args: CheckArgs) -> Result<Outcome> {
             target_exists.push(postgres::database_exists(&client, &p.target_db).await?);
         }
         role = Some(postgres::replication_role_check(&mut client).await?);
+        for (p, exists) in profiles.iter().zip(&target_exists) {
+            if *exists {
+                let target = postgres::connect(&pg, &p.target_db).await?;
+                if let Some(s) = state::read(&target, &p.target_schema(None)).await? {
+                    chains.push(s);
+                }
+            }
+        }
         Ok::<_, anyhow::Error>((version, tls))
     }
     .await;
@@ -132,6 +156,13 @@ pub async fn run(ctx: &Ctx, args: CheckArgs) -> Result<Outcome> {
         .servers
         .push(server("postgres", &pg, pg_probe, &mut failures));
 
+    report.delta_prerequisites = log_settings.map(|s| {
+        s.missing()
+            .into_iter()
+            .map(|(missing, fix)| Missing { missing, fix })
+            .collect()
+    });
+    report.delta_chains = chains;
     if let Some((allowed, detail)) = role {
         if !allowed {
             failures.push(with_hint(
@@ -283,6 +314,26 @@ fn render(r: &Report, no_names: bool) -> String {
         out.push_str(&format!(
             "session_replication_role: {} ({detail})\n",
             if allowed { "allowed" } else { "NOT allowed" }
+        ));
+    }
+    match &r.delta_prerequisites {
+        Some(missing) if missing.is_empty() => out.push_str(
+            "delta chains (export --delta-base): ready (binary log ON, ROW, FULL row image, \
+             replication privileges); a session can still override binlog_row_image, which a \
+             delta then refuses\n",
+        ),
+        Some(missing) => {
+            out.push_str("delta chains (export --delta-base): not possible yet:\n");
+            for m in missing {
+                out.push_str(&format!("  - {}: {}\n", m.missing, m.fix));
+            }
+        }
+        None => {}
+    }
+    for c in &r.delta_chains {
+        out.push_str(&format!(
+            "delta chain of schema `{}`: at {} ({}, applied {}); `pgconverge delta-end` ends it\n",
+            c.target_schema, c.export_id, c.kind, c.applied_at
         ));
     }
     out

@@ -1,24 +1,40 @@
-//! `pgconverge export <profile|database>`: resolve the job, run it (`export::export`),
-//! report the tables written and the export directory (last line, or `--json`).
+//! `pgconverge export <profile|database>`: resolve the job, run it (`export::export`, or
+//! with `--delta-from` the delta export), report the tables written and the export
+//! directory (last line, or `--json`).
 
-use anyhow::Result;
+use anyhow::{Result, anyhow};
 
 use crate::cli::ExportArgs;
 use crate::cmd::{Ctx, Outcome};
+use crate::export::delta::run as delta;
 use crate::export::{self, assemble};
+use crate::hint::WithHint;
 use crate::progress::human_bytes;
 use crate::report::{Table, count};
+use crate::store::export_dir::ExportDir;
+use crate::store::open;
 use crate::store::publish;
 use crate::store::runlog::Status;
 
 pub async fn run(ctx: &Ctx, args: ExportArgs) -> Result<Outcome> {
     let progress = ctx.progress();
     let rec = ctx.recorder();
-    let (mapping, target) = super::new_export(ctx, &args.source, args.map.as_deref(), &args.out)?;
+    let (mapping, target, previous) = match &args.delta_from {
+        Some(dir) => delta_start(ctx, &args, dir)?,
+        None => {
+            let (m, t) = super::new_export(ctx, &args.source, args.map.as_deref(), &args.out)?;
+            (m, t, None)
+        }
+    };
     let db = mapping.source_db.clone();
     let final_dir = target.final_dir.display().to_string();
+    let what = match (&previous, args.delta_base) {
+        (Some(_), _) => format!("delta export of `{db}`"),
+        (None, true) => format!("export of `{db}` (a delta chain's base)"),
+        (None, false) => format!("export of `{db}`"),
+    };
     rec.log(
-        rec.entry(Status::Started, format!("export of `{db}`"))
+        rec.entry(Status::Started, what.clone())
             .export_dir(&final_dir),
     );
 
@@ -26,8 +42,24 @@ pub async fn run(ctx: &Ctx, args: ExportArgs) -> Result<Outcome> {
         export::run::leftovers(&target, args.clean_partials, &progress)?;
         let source =
             super::export_source(ctx, args.source_url.as_deref(), &args.mysql, &mapping).await?;
-        let job = super::export_job(source, mapping, &args.read);
-        export::export(&job, &target, &progress).await
+        match previous {
+            Some(previous) => {
+                let job = delta::DeltaJob {
+                    source,
+                    mapping,
+                    previous,
+                    full_copy: args.delta_full_copy,
+                    policy: super::export_job_policy(&args.read),
+                };
+                delta::export(&job, &target, &progress).await
+            }
+            None => {
+                let mut job = super::export_job(source, mapping, &args.read);
+                job.delta_base = args.delta_base;
+                job.delta_full_copy = args.delta_full_copy;
+                export::export(&job, &target, &progress).await
+            }
+        }
     };
     let result = ctx.interruptible(result).await;
     let exported = match result {
@@ -38,7 +70,7 @@ pub async fn run(ctx: &Ctx, args: ExportArgs) -> Result<Outcome> {
                 rec.entry(Status::Failed, format!("{e:#}"))
                     .export_dir(&final_dir),
             );
-            return Err(e.context(format!("export of `{db}` failed; nothing was kept")));
+            return Err(e.context(format!("{what} failed; nothing was kept")));
         }
     };
     let final_dir = exported.dir.display().to_string();
@@ -62,10 +94,73 @@ pub async fn run(ctx: &Ctx, args: ExportArgs) -> Result<Outcome> {
     if args.json {
         super::print_json(&report)?;
     } else {
-        print!("{}", render(&report));
+        match exported.manifest.delta.is_some() {
+            true => print!("{}", render_delta(&exported.manifest)),
+            false => print!("{}", render(&report)),
+        }
         println!("export: {final_dir}");
     }
     Ok(Outcome::Success)
+}
+
+/// A delta's mapping (the previous export's), its new directory beside the chain's, and
+/// the previous export. The chain reads one mapping and one set of tables.
+fn delta_start(
+    ctx: &Ctx,
+    args: &ExportArgs,
+    dir: &std::path::Path,
+) -> Result<(
+    crate::mapping::Mapping,
+    crate::store::export_dir::NewExport,
+    Option<ExportDir>,
+)> {
+    if args.map.is_some() || !args.read.tables.is_empty() || !args.read.exclude.is_empty() {
+        return Err(anyhow!(
+            "--map, --tables and --exclude cannot be given with --delta-from: a delta reads with the mapping and the tables of its chain"
+        ))
+        .hint("leave them out; to change them, start a new chain with --delta-base");
+    }
+    let previous = ExportDir::at(dir);
+    let manifest = open::manifest(&previous)?;
+    let mapping = super::export_mapping(ctx, &previous, &manifest, None)?;
+    let target = crate::store::export_dir::new_export(
+        &args.out,
+        &mapping.name,
+        chrono::Utc::now(),
+        std::process::id(),
+    );
+    Ok((mapping, target, Some(previous)))
+}
+
+fn render_delta(m: &crate::store::manifest::Manifest) -> String {
+    let mut t = Table::new(["table", "upserted", "deleted", "source rows", "note"]);
+    let (mut up, mut del) = (0, 0);
+    for e in m.tables.values() {
+        let Some(d) = &e.delta else { continue };
+        up += e.rows;
+        del += d.deleted.rows;
+        t.row([
+            e.name.clone(),
+            e.rows.to_string(),
+            d.deleted.rows.to_string(),
+            d.source_rows.to_string(),
+            d.full_copy
+                .as_ref()
+                .map(|w| format!("copied whole: {w}"))
+                .unwrap_or_default(),
+        ]);
+    }
+    t.row([
+        format!("{} tables", m.tables.len()),
+        up.to_string(),
+        del.to_string(),
+        String::new(),
+        m.position
+            .as_ref()
+            .map(|p| format!("up to {}", p.describe()))
+            .unwrap_or_default(),
+    ]);
+    t.render()
 }
 
 fn render(r: &assemble::Report) -> String {

@@ -300,7 +300,7 @@ fn report(
 
 async fn resolve(ctx: &Ctx, args: &ImportArgs) -> Result<Job> {
     let dir = ExportDir::at(&args.export_dir);
-    let manifest = open::manifest(&dir)?;
+    let (manifest, manifest_sha256) = open::manifest_and_sha256(&dir)?;
     if manifest.is_legacy() && !args.accept_unverified {
         return Err(anyhow!(
             "{} was written by the old shell scripts: its manifest carries no checksums, so \
@@ -318,6 +318,8 @@ async fn resolve(ctx: &Ctx, args: &ImportArgs) -> Result<Job> {
     )?;
     let options = plan::Options {
         rehearse: args.rehearse,
+        // A delta applies rows to tables that keep their others: indexes always stay.
+        delta: manifest.delta().is_some(),
         ..super::load_options(&args.load, &mapping, manifest.is_legacy())
     };
     Ok(Job {
@@ -326,6 +328,7 @@ async fn resolve(ctx: &Ctx, args: &ImportArgs) -> Result<Job> {
         prepass: args.dry_run,
         dir,
         manifest,
+        manifest_sha256,
         mapping,
         target_db,
     })
@@ -385,6 +388,23 @@ pub(super) fn describe(plan: &Plan, cfg: &ServerConfig, db: &str) -> String {
     for s in &plan.skipped {
         out.push_str(&format!("skipped: `{}`: {}\n", s.table, s.reason));
     }
+    if let Some(d) = &plan.delta {
+        for t in d
+            .tables
+            .iter()
+            .filter(|t| t.upserts > 0 || t.deletes > 0 || t.whole.is_some())
+        {
+            let whole = t
+                .whole
+                .as_ref()
+                .map(|w| format!(", copied whole ({w})"))
+                .unwrap_or_default();
+            out.push_str(&format!(
+                "delta: `{}`: {} upserted, {} deleted{whole}\n",
+                t.table, t.upserts, t.deletes
+            ));
+        }
+    }
     for step in &plan.mapping_steps {
         out.push_str(&format!("{step}\n"));
     }
@@ -423,6 +443,14 @@ pub(super) fn describe(plan: &Plan, cfg: &ServerConfig, db: &str) -> String {
 
 /// What the import asks before it writes.
 pub(super) fn question(plan: &Plan, job: &Job, cascade: &[String]) -> String {
+    if let Some(d) = &plan.delta {
+        let (upserts, deletes) = d.totals();
+        return format!(
+            "This applies a delta to database `{}` at {}: {upserts} rows upserted and {deletes} keys deleted. Continue? [y/N] ",
+            job.target_db,
+            job.target.display()
+        );
+    }
     let mut prompt = format!(
         "This TRUNCATEs and reloads {} of database `{}` at {}",
         count(plan.tables.len() as u64, "table"),

@@ -148,6 +148,7 @@ pub async fn run(ctx: &Ctx, args: MigrateArgs) -> Result<Outcome> {
     let ijob = crate::import::Job {
         dir: ExportDir::at(new.tmp.path()),
         manifest: Loaded::Current(Box::new(manifest)),
+        manifest_sha256: String::new(),
         mapping: mapping.clone(),
         target: target.clone(),
         target_db: target_db.clone(),
@@ -242,7 +243,9 @@ pub async fn run(ctx: &Ctx, args: MigrateArgs) -> Result<Outcome> {
     };
     // The export is kept (published) whenever it completed: it is the audit trail.
     let exported = match exported {
-        Ok((entries, snapshot)) => export::run::seal(&ejob, planned, entries, snapshot, &new),
+        Ok((entries, snapshot, _)) => {
+            export::run::seal(&ejob, planned, entries, snapshot, None, &new)
+        }
         Err(e) => Err(e),
     };
     let loaded = match loaded {

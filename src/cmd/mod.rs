@@ -4,6 +4,7 @@
 //! no SQL, no file I/O and no hand-built JSON here.
 
 pub mod check;
+pub mod delta_end;
 pub mod export;
 pub mod import;
 pub mod log_run;
@@ -191,6 +192,14 @@ pub async fn export_source(
     Ok(source_in(engine, cfg, database, mapping))
 }
 
+/// What the export does with a value PostgreSQL would refuse (`--on-invalid`).
+pub fn export_job_policy(read: &ReadOptions) -> crate::codec::encode::InvalidPolicy {
+    match read.on_invalid {
+        OnInvalid::Error => crate::codec::encode::InvalidPolicy::Error,
+        OnInvalid::Fix => crate::codec::encode::InvalidPolicy::Fix,
+    }
+}
+
 /// The export's job from the read options (`export`, `migrate`).
 pub fn export_job(
     source: crate::db::source::Source,
@@ -204,11 +213,10 @@ pub fn export_job(
         exclude: read.exclude.clone(),
         jobs: read.jobs,
         split_rows: read.split_rows,
-        policy: match read.on_invalid {
-            OnInvalid::Error => crate::codec::encode::InvalidPolicy::Error,
-            OnInvalid::Fix => crate::codec::encode::InvalidPolicy::Fix,
-        },
+        policy: export_job_policy(read),
         order: Vec::new(),
+        delta_base: false,
+        delta_full_copy: false,
     }
 }
 
@@ -354,6 +362,7 @@ pub async fn run(cli: Cli) -> Result<Outcome> {
         Command::Runs(a) => runs::run(&ctx, a),
         Command::Migrate(a) => migrate::run(&ctx, *a).await,
         Command::Check(a) => check::run(&ctx, a).await,
+        Command::DeltaEnd(a) => delta_end::run(&ctx, a).await,
         Command::Profile(c) => profile::run(c),
     }
 }

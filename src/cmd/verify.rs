@@ -73,6 +73,14 @@ pub async fn run(ctx: &Ctx, args: VerifyArgs) -> Result<Outcome> {
 
 async fn resolve_and_verify(ctx: &Ctx, args: &VerifyArgs, dir: ExportDir) -> Result<Report> {
     let manifest = open::manifest(&dir)?;
+    if args.deep && !args.source && manifest.delta().is_some() {
+        return Err(anyhow::anyhow!(
+            "{} is a delta: its files hold only what changed, so --deep compares the target \
+             with the live source",
+            dir.path().display()
+        ))
+        .hint("add --source (verify --deep --source)");
+    }
     let mapping = super::export_mapping(ctx, &dir, &manifest, args.map.as_deref())?;
     let source = match args.source {
         true => {

@@ -2,9 +2,10 @@
 //! the dialect (the one writer and the one tokenizer), `rules` the named MySQL quirks,
 //! `encode` the source value -> CSV field pipeline with its counters, `geometry` MySQL's
 //! stored geometries, `adapt` the rewrites a target column needs, and `pgbinary` the CSV
-//! field -> binary COPY value converters; `pgtext` reads COPY's text output. Nothing here does I/O or knows a server.
+//! field -> binary COPY value converters; `pgtext` reads COPY's text output; `binlog_row` takes the keys out of the binary log's row images. Nothing here does I/O or knows a server.
 
 pub mod adapt;
+pub mod binlog_row;
 pub mod csv;
 pub mod encode;
 pub mod geometry;

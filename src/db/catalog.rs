@@ -326,8 +326,9 @@ pub struct ForeignKey {
 
 impl ForeignKey {
     /// `c.<child>` rows whose key columns are all set (MATCH SIMPLE: a NULL in any key
-    /// column exempts the row, as the constraint itself does) and have no parent row.
-    fn orphans_from(&self) -> String {
+    /// column exempts the row, as the constraint itself does) and have no parent row;
+    /// `within`: a further condition on `c` (a delta checks only the rows it touched).
+    fn orphans_from(&self, within: Option<&str>) -> String {
         let set: Vec<String> = self
             .child_columns
             .iter()
@@ -340,22 +341,38 @@ impl ForeignKey {
             .map(|(c, p)| format!("p.{} = c.{}", pg::ident(p), pg::ident(c)))
             .collect();
         format!(
-            "FROM {} c WHERE {} AND NOT EXISTS (SELECT 1 FROM {} p WHERE {})",
+            "FROM {} c WHERE {} AND NOT EXISTS (SELECT 1 FROM {} p WHERE {}){}",
             pg::qualified(&self.child_schema, &self.child),
             set.join(" AND "),
             pg::qualified(&self.parent_schema, &self.parent),
-            join.join(" AND ")
+            join.join(" AND "),
+            within.map(|w| format!(" AND ({w})")).unwrap_or_default()
         )
     }
 
     /// `SELECT count(*)` of the orphan rows.
     pub fn orphan_count_sql(&self) -> String {
-        format!("SELECT count(*) {}", self.orphans_from())
+        self.orphan_count_sql_within(None)
+    }
+
+    /// `SELECT count(*)` of the orphan rows among those `within` selects.
+    pub fn orphan_count_sql_within(&self, within: Option<&str>) -> String {
+        format!("SELECT count(*) {}", self.orphans_from(within))
     }
 
     /// Up to `limit` orphan rows as text: the `keys` columns (the child's primary key),
     /// then the foreign key's own columns.
     pub fn orphan_sample_sql(&self, keys: &[String], limit: usize) -> String {
+        self.orphan_sample_sql_within(keys, limit, None)
+    }
+
+    /// [`Self::orphan_sample_sql`] among the rows `within` selects.
+    pub fn orphan_sample_sql_within(
+        &self,
+        keys: &[String],
+        limit: usize,
+        within: Option<&str>,
+    ) -> String {
         let cols: Vec<String> = keys
             .iter()
             .chain(&self.child_columns)
@@ -364,7 +381,7 @@ impl ForeignKey {
         format!(
             "SELECT {} {} LIMIT {limit}",
             cols.join(", "),
-            self.orphans_from()
+            self.orphans_from(within)
         )
     }
 
@@ -427,6 +444,39 @@ pub struct Catalog {
     pub sequences: Vec<SequenceUse>,
     /// The server's settings for index builds.
     pub build: BuildSettings,
+}
+
+/// A foreign key of the source, with its actions (what a delta must follow, since
+/// InnoDB does not log what an action did); a delta's manifest lists those it follows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SourceForeignKey {
+    pub name: String,
+    pub child: String,
+    pub child_columns: Vec<String>,
+    pub parent: String,
+    /// The parent's columns, in the order the child's columns reference them.
+    pub parent_columns: Vec<String>,
+    /// `CASCADE`, `SET NULL`, `RESTRICT`, `NO ACTION`, `SET DEFAULT`.
+    pub on_delete: String,
+    pub on_update: String,
+}
+
+impl SourceForeignKey {
+    /// Does either action change the children (anything but RESTRICT / NO ACTION)?
+    pub fn has_action(&self) -> bool {
+        let acts = |r: &str| !matches!(r, "RESTRICT" | "NO ACTION");
+        acts(&self.on_delete) || acts(&self.on_update)
+    }
+}
+
+/// A unique index of a source table other than its primary key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UniqueKey {
+    pub table: String,
+    pub name: String,
+    pub columns: Vec<String>,
+    /// Some column is indexed by a prefix only: not a key of whole values.
+    pub prefix: bool,
 }
 
 /// The snapshot an export read, as recorded in its manifest.

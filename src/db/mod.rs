@@ -1,15 +1,23 @@
 //! The only modules that talk to servers (`mysql`, `postgres`, `docker`, with `tls` for
-//! both databases; `pgsource` reads PostgreSQL as a source, and `source` puts either
+//! both databases; `binlog` reads a MySQL source's binary log and `binlog_status` asks
+//! about it, `delta_keys` holds a delta's changed keys in its snapshot, `state` is the
+//! target's `pgconverge.state`; `pgsource` reads PostgreSQL as a source, and `source` puts either
 //! engine behind the export's one interface), and the pure shapes they hand out
-//! (`catalog`), quote with (`sql`) and read SQL text with (`lex`).
+//! (`catalog`, `position`), quote with (`sql`) and read SQL text with (`lex`).
 
+pub mod binlog;
+pub mod binlog_status;
 pub mod catalog;
+pub mod delta_keys;
 pub mod docker;
 pub mod lex;
 pub mod mysql;
+pub mod mysql_keys;
 pub mod pgindex;
 pub mod pgsource;
+pub mod position;
 pub mod postgres;
 pub mod source;
 pub mod sql;
+pub mod state;
 pub mod tls;

@@ -14,7 +14,7 @@ use crate::db::catalog::{
     KeyLiteral, KeyRange, Read, ReadColumn, ReadFrom, Snapshot, SourceColumn, SourceTable, Typed,
 };
 use crate::db::sql::my::{ident as quote_ident, qualified};
-use crate::db::tls;
+use crate::db::{binlog_status, tls};
 use crate::hint::with_hint;
 
 /// The snapshot every reader works in; the manifest records these same values.
@@ -358,7 +358,7 @@ async fn mariadb_json_columns(conn: &mut Conn, db: &str) -> Result<Vec<(String, 
 
 /// Session settings every reading connection gets: UTC, utf8mb4, long network timeouts
 /// (a slow disk on our side must not make the server drop a long stream).
-async fn prepare_reader(conn: &mut Conn) -> Result<()> {
+pub async fn prepare_reader(conn: &mut Conn) -> Result<()> {
     conn.query_drop(format!(
         "SET SESSION time_zone = '{TIME_ZONE}'; SET NAMES {CHARSET}; \
          SET SESSION net_write_timeout = 3600; SET SESSION net_read_timeout = 3600; \
@@ -383,6 +383,9 @@ pub struct Readers {
     pub snapshot: Snapshot,
     /// Said to the user when fewer readers than asked could be synchronised.
     pub note: Option<String>,
+    /// The binary log position the snapshot is consistent with (file, offset), when
+    /// asked for (a delta chain's base).
+    pub position: Option<(String, u64)>,
 }
 
 fn snapshot(readers: usize, synchronized_by: String) -> Snapshot {
@@ -404,18 +407,30 @@ pub async fn open_readers(
     db: &str,
     tables: &[String],
     wanted: usize,
+    position: bool,
 ) -> Result<Readers> {
+    let wanted = wanted.max(1);
     let single = |mut conn: Conn, note: Option<String>| async move {
         prepare_reader(&mut conn).await?;
         start_snapshot(&mut conn).await?;
+        let position = match position {
+            true => binlog_status::snapshot_position(&mut conn).await?,
+            false => None,
+        };
         Ok::<_, anyhow::Error>(Readers {
             conns: vec![conn],
             snapshot: snapshot(1, "one connection, one snapshot".into()),
             note,
+            position,
         })
     };
     if wanted <= 1 || tables.len() <= 1 {
-        return single(connect(cfg, Some(db)).await?, None).await;
+        let mut conn = connect(cfg, Some(db)).await?;
+        // MySQL has no snapshot position: its position is read under the lock below.
+        if !position || is_mariadb(&mut conn).await? {
+            return single(conn, None).await;
+        }
+        let _ = conn.disconnect().await;
     }
     let mut locker = connect(cfg, Some(db)).await?;
     let mut conns = Vec::with_capacity(wanted);
@@ -443,15 +458,32 @@ pub async fn open_readers(
              exporting with one reader on one snapshot"
         );
         let _ = locker.disconnect().await;
-        let first = conns.swap_remove(0);
+        let mut first = conns.swap_remove(0);
         for c in conns {
             let _ = c.disconnect().await;
+        }
+        if position && !is_mariadb(&mut first).await? {
+            return Err(with_hint(
+                anyhow!(
+                    "{note}: a chain's base on MySQL needs the lock to read its exact log position"
+                ),
+                "grant LOCK TABLES on the database, or take the base on MariaDB (whose snapshot knows its position)",
+            ));
         }
         return single(first, Some(note)).await;
     }
     for c in &mut conns {
         start_snapshot(c).await?;
     }
+    // The log position every snapshot is consistent with: MariaDB says it of a snapshot
+    // exactly; MySQL's is read while the lock holds every write to the exported tables.
+    let position = match position {
+        false => None,
+        true => match binlog_status::snapshot_position(&mut conns[0]).await? {
+            Some(p) => Some(p),
+            None => Some(binlog_status::current_position(&mut locker).await?),
+        },
+    };
     locker
         .query_drop("UNLOCK TABLES")
         .await
@@ -465,7 +497,16 @@ pub async fn open_readers(
             format!("{wanted} connections started their snapshots under LOCK TABLES ... READ"),
         ),
         note: None,
+        position,
     })
+}
+
+/// Is the server MariaDB (whose consistent snapshots know their log position)?
+async fn is_mariadb(conn: &mut Conn) -> Result<bool> {
+    Ok(server_version(conn)
+        .await?
+        .to_ascii_lowercase()
+        .contains("mariadb"))
 }
 
 /// `parts - 1` boundaries that cut `db.table` into about equal key ranges, read from the
@@ -520,15 +561,37 @@ pub async fn stream_table<F>(
     from: ReadFrom<'_>,
     columns: &[ReadColumn<'_>],
     range: Option<&KeyRange>,
-    mut on_row: F,
+    on_row: F,
 ) -> Result<()>
 where
     F: FnMut(&[Option<&[u8]>], &[usize]) -> Result<()>,
 {
-    let mut cols: Vec<String> = columns
+    let (mut cols, checks, checked) = select_list(columns, "");
+    cols.extend(checks);
+    let mut sql = format!("SELECT {} FROM {}", cols.join(", "), from_clause(db, from));
+    sql.push_str(&from.where_clause(range, Engine::Mysql));
+    stream_sql(
+        conn,
+        sql,
+        columns.len(),
+        &checked,
+        dataset_name(from),
+        on_row,
+    )
+    .await
+}
+
+/// The select list of a read: each column in its read form, `qualifier` (empty, or
+/// `` `db`.`t`. ``) before its name; then the conversion checks of the columns in a
+/// non-UTF-8 character set, and the positions they check.
+pub fn select_list(
+    columns: &[ReadColumn<'_>],
+    qualifier: &str,
+) -> (Vec<String>, Vec<String>, Vec<usize>) {
+    let cols: Vec<String> = columns
         .iter()
         .map(|c| {
-            let q = quote_ident(c.name);
+            let q = format!("{qualifier}{}", quote_ident(c.name));
             match c.read {
                 Read::Text => q,
                 Read::Bytes => format!("CAST({q} AS BINARY)"),
@@ -536,6 +599,7 @@ where
             }
         })
         .collect();
+    let mut checks = Vec::new();
     let checked: Vec<usize> = columns
         .iter()
         .enumerate()
@@ -545,18 +609,31 @@ where
             cs.chars()
                 .all(|ch| ch.is_ascii_alphanumeric() || ch == '_')
                 .then(|| {
-                    let q = quote_ident(c.name);
-                    cols.push(format!(
+                    let q = format!("{qualifier}{}", quote_ident(c.name));
+                    checks.push(format!(
                         "CAST(CONVERT(CONVERT({q} USING utf8mb4) USING {cs}) AS BINARY) = CAST({q} AS BINARY)"
                     ));
                     i
                 })
         })
         .collect();
-    let table = dataset_name(from);
-    let mut sql = format!("SELECT {} FROM {}", cols.join(", "), from_clause(db, from));
-    sql.push_str(&from.where_clause(range, Engine::Mysql));
-    let n = columns.len();
+    (cols, checks, checked)
+}
+
+/// Stream the rows of `sql`, whose first `n` columns are values and whose next ones are
+/// the conversion checks of the values at `checked`, into `on_row` (values; positions
+/// whose conversion was lossy), one row at a time.
+pub async fn stream_sql<F>(
+    conn: &mut Conn,
+    sql: String,
+    n: usize,
+    checked: &[usize],
+    table: &str,
+    mut on_row: F,
+) -> Result<()>
+where
+    F: FnMut(&[Option<&[u8]>], &[usize]) -> Result<()>,
+{
     let mut result = conn
         .query_iter(sql)
         .await

@@ -34,6 +34,8 @@ pub struct Readers {
     pub snapshot: Snapshot,
     /// Said to the user when fewer readers than asked could be synchronised.
     pub note: Option<String>,
+    /// The binary log position of the snapshot (file, offset), when asked for.
+    pub position: Option<(String, u64)>,
 }
 
 impl Source {
@@ -48,14 +50,23 @@ impl Source {
 
     /// `wanted` readers on one snapshot (MySQL: synchronised under LOCK TABLES over
     /// `tables`; PostgreSQL: an exported snapshot).
-    pub async fn open_readers(&self, tables: &[String], wanted: usize) -> Result<Readers> {
+    /// `position`: also read the binary log position the snapshot is consistent with
+    /// (MySQL; a delta chain's base).
+    pub async fn open_readers(
+        &self,
+        tables: &[String],
+        wanted: usize,
+        position: bool,
+    ) -> Result<Readers> {
         Ok(match self.engine {
             Engine::Mysql => {
-                let r = mysql::open_readers(&self.cfg, &self.database, tables, wanted).await?;
+                let r = mysql::open_readers(&self.cfg, &self.database, tables, wanted, position)
+                    .await?;
                 Readers {
                     conns: r.conns.into_iter().map(Conn::Mysql).collect(),
                     snapshot: r.snapshot,
                     note: r.note,
+                    position: r.position,
                 }
             }
             Engine::Postgresql => {
@@ -65,6 +76,7 @@ impl Source {
                     conns: conns.into_iter().map(Conn::Postgres).collect(),
                     snapshot,
                     note: None,
+                    position: None,
                 }
             }
         })

@@ -129,6 +129,7 @@ pub fn table_entry(plan: &TablePlan, mut parts: Vec<PartWritten>) -> TableEntry 
         query: plan.query.clone(),
         dropped_columns: plan.dropped.clone(),
         parts: part_entries,
+        delta: None,
     }
 }
 
@@ -225,6 +226,11 @@ pub fn manifest(about: About, entries: Vec<TableEntry>) -> Manifest {
         tables,
         excluded_tables: about.excluded,
         warnings,
+        kind: None,
+        export_id: None,
+        position: None,
+        delta: None,
+        delta_full_copy: false,
     }
 }
 

@@ -19,6 +19,7 @@ use crate::db::catalog::{KeyLiteral, KeyRange};
 use crate::db::catalog::{Snapshot, SourceTable};
 use crate::db::source::{Conn, Source};
 use crate::export::assemble::{self, PartWritten};
+use crate::export::delta;
 use crate::export::plan::{self, TablePlan};
 use crate::hint::with_hint;
 use crate::mapping::{Mapping, STORED};
@@ -42,6 +43,10 @@ pub struct Job {
     /// The order to read datasets in (`migrate`: the import's load order); empty:
     /// largest first.
     pub order: Vec<String>,
+    /// Start a delta chain (`--delta-base`): record the log position of the snapshot.
+    pub delta_base: bool,
+    /// With `delta_base`: tables without a key to follow are copied whole in each delta.
+    pub delta_full_copy: bool,
 }
 
 /// A published export.
@@ -96,10 +101,23 @@ pub struct Planned {
 /// Export into `target`.
 pub async fn export(job: &Job, target: &NewExport, progress: &Progress) -> Result<Exported> {
     let planned = prepare(job, progress).await?;
+    if job.delta_base {
+        delta::base::preflight(
+            &job.source,
+            &planned.plans,
+            &job.mapping,
+            job.delta_full_copy,
+        )
+        .await?;
+    }
     let result = async {
         publish::create(target)?;
-        let (entries, snapshot) = read(job, &planned, target, progress, |_| {}).await?;
-        seal(job, planned, entries, snapshot, target)
+        let (entries, snapshot, at) = read(job, &planned, target, progress, |_| {}).await?;
+        let position = match job.delta_base {
+            true => Some(delta::base::position(&job.source, at).await?),
+            false => None,
+        };
+        seal(job, planned, entries, snapshot, position, target)
     }
     .await;
     if result.is_err() {
@@ -211,7 +229,7 @@ pub async fn read(
     target: &NewExport,
     progress: &Progress,
     on_table: impl FnMut(&manifest::TableEntry),
-) -> Result<(Vec<manifest::TableEntry>, Snapshot)> {
+) -> Result<(Vec<manifest::TableEntry>, Snapshot, Option<(String, u64)>)> {
     progress.note(format!(
         "exporting {} of `{}` from {} ({}) into {}",
         crate::report::count(planned.plans.len() as u64, "table"),
@@ -235,32 +253,24 @@ pub async fn read(
     .await
 }
 
-/// Write the manifest and publish the directory under its final name.
+/// Write the manifest and publish the directory under its final name. With `position`
+/// (a delta chain's base) the manifest is format 4, `kind: "full"`.
 pub fn seal(
     job: &Job,
     planned: Planned,
     entries: Vec<manifest::TableEntry>,
     snapshot: Snapshot,
+    position: Option<crate::db::position::LogPosition>,
     target: &NewExport,
 ) -> Result<Exported> {
     let about = assemble::About {
         profile: job.mapping.name.clone(),
-        mapping: job.mapping.text.as_ref().map(|t| manifest::MappingRef {
-            file: STORED.into(),
-            sha256: hex::encode(Sha256::digest(t.as_bytes())),
-            origin: job.mapping.origin.clone(),
-        }),
-        source: manifest::Source {
-            kind: job.source.engine.name().into(),
-            host: job.source.cfg.host.clone(),
-            port: job.source.cfg.port,
-            user: job.source.cfg.user.clone(),
-            database: job.source.database.clone(),
-            server_version: planned.server_version,
-            container: job.source.cfg.container.clone(),
-            schema: (job.source.engine == Engine::Postgresql).then(|| job.source.namespace.clone()),
-            system_identifier: planned.system_identifier,
-        },
+        mapping: mapping_ref(&job.mapping),
+        source: source_entry(
+            &job.source,
+            planned.server_version,
+            planned.system_identifier,
+        ),
         container: job.source.cfg.container.clone(),
         started_at: planned.started_at,
         finished_at: runlog::now_rfc3339(),
@@ -268,9 +278,44 @@ pub fn seal(
         snapshot,
         excluded: planned.excluded,
     };
-    let manifest = assemble::manifest(about, entries);
+    let mut manifest = assemble::manifest(about, entries);
+    if let Some(position) = position {
+        manifest.format_version = manifest::CHAIN_FORMAT_VERSION;
+        manifest.kind = Some(crate::store::chain::KIND_FULL.into());
+        manifest.export_id = Some(delta::base::export_id(&job.mapping.name, &target.timestamp));
+        manifest.position = Some(position);
+        manifest.delta_full_copy = job.delta_full_copy;
+    }
     let dir = publish::seal(&manifest, target)?;
     Ok(Exported { dir, manifest })
+}
+
+/// The manifest's reference to the mapping the export stores (`mapping.toml`), if any.
+pub fn mapping_ref(mapping: &Mapping) -> Option<manifest::MappingRef> {
+    mapping.text.as_ref().map(|t| manifest::MappingRef {
+        file: STORED.into(),
+        sha256: hex::encode(Sha256::digest(t.as_bytes())),
+        origin: mapping.origin.clone(),
+    })
+}
+
+/// Where the data came from, as the manifest records it (never a password).
+pub fn source_entry(
+    source: &Source,
+    server_version: String,
+    system_identifier: Option<String>,
+) -> manifest::Source {
+    manifest::Source {
+        kind: source.engine.name().into(),
+        host: source.cfg.host.clone(),
+        port: source.cfg.port,
+        user: source.cfg.user.clone(),
+        database: source.database.clone(),
+        server_version,
+        container: source.cfg.container.clone(),
+        schema: (source.engine == Engine::Postgresql).then(|| source.namespace.clone()),
+        system_identifier,
+    }
 }
 
 /// The mapping's side of the source, before anything is read: each selected `query` is
@@ -444,14 +489,17 @@ async fn read_all(
     dir: &ExportDir,
     progress: &Progress,
     mut on_table: impl FnMut(&manifest::TableEntry),
-) -> Result<(Vec<manifest::TableEntry>, Snapshot)> {
+) -> Result<(Vec<manifest::TableEntry>, Snapshot, Option<(String, u64)>)> {
     let plans: BTreeMap<String, Arc<TablePlan>> = work
         .iter()
         .map(|w| (w.plan.name.clone(), w.plan.clone()))
         .collect();
     let estimate: u64 = plans.values().map(|p| p.estimated_rows).sum();
     let wanted = job.jobs.clamp(1, work.len().max(1));
-    let readers = job.source.open_readers(locked, wanted).await?;
+    let readers = job
+        .source
+        .open_readers(locked, wanted, job.delta_base)
+        .await?;
     if let Some(note) = &readers.note {
         progress.warn(note);
     }
@@ -521,7 +569,7 @@ async fn read_all(
     overall.set_position(rows);
     overall.finish_and_clear();
     entries.sort_by(|a, b| a.name.cmp(&b.name));
-    Ok((entries, readers.snapshot))
+    Ok((entries, readers.snapshot, readers.position))
 }
 
 /// One reading connection taking work from the shared queue.

@@ -746,7 +746,7 @@ pub(crate) async fn orphans(
     let fk = &check.fk;
     let context = || format!("checking {} for rows without a parent", fk.describe());
     let n: i64 = tx
-        .query_one(&fk.orphan_count_sql(), &[])
+        .query_one(&fk.orphan_count_sql_within(check.within.as_deref()), &[])
         .await
         .map_err(postgres::error)
         .with_context(context)?
@@ -755,7 +755,10 @@ pub(crate) async fn orphans(
         return Ok(None);
     }
     let rows = tx
-        .query(&fk.orphan_sample_sql(&check.keys, 5), &[])
+        .query(
+            &fk.orphan_sample_sql_within(&check.keys, 5, check.within.as_deref()),
+            &[],
+        )
         .await
         .map_err(postgres::error)
         .with_context(context)?;

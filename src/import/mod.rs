@@ -1,11 +1,13 @@
 //! `import`: an export loaded into an existing PostgreSQL schema, all or nothing. `files`
 //! reads what the import needs of the export before any write (headers, the pre-pass);
 //! `plan` and `checks` decide, purely, what will run and what is refused; `load` runs it,
-//! `guard` watches its transaction, `outcome` says what became of it.
+//! `guard` watches its transaction, `outcome` says what became of it; `delta` checks a
+//! chain's place in the target before a delta is planned.
 
 pub mod adapt;
 pub mod checks;
 pub mod compute;
+pub mod delta;
 pub mod files;
 pub mod fixes;
 pub mod guard;

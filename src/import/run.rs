@@ -22,6 +22,9 @@ use crate::store::manifest::Loaded;
 pub struct Job {
     pub dir: ExportDir,
     pub manifest: Loaded,
+    /// sha256 of the manifest file (a delta chain names its exports by it; empty when the
+    /// manifest was not read from a file).
+    pub manifest_sha256: String,
     pub mapping: Mapping,
     pub target: ServerConfig,
     pub target_db: String,
@@ -146,6 +149,7 @@ pub async fn prepare_with(
                 .push(format!("[import] require failed on the target: {sql}: {e}")),
         }
     }
+    crate::import::delta::prepare(&client, job, &catalog, &mut plan).await?;
     let mut cascade_with_rows = Vec::new();
     for (schema, table) in &plan.cascade {
         if postgres::has_rows(&client, schema, table).await? {

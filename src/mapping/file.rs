@@ -93,11 +93,21 @@ pub struct Hooks {
     /// In the transaction, after the last COPY and the sequence resets.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub after: Vec<String>,
+    /// A delta's import: before its deletes (`before` never runs for a delta).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub delta_before: Vec<String>,
+    /// A delta's import: after its upserts, cascades and sequences.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub delta_after: Vec<String>,
 }
 
 impl Hooks {
     pub fn is_empty(&self) -> bool {
-        self.require.is_empty() && self.before.is_empty() && self.after.is_empty()
+        self.require.is_empty()
+            && self.before.is_empty()
+            && self.after.is_empty()
+            && self.delta_before.is_empty()
+            && self.delta_after.is_empty()
     }
 }
 
@@ -232,6 +242,8 @@ impl MappingFile {
             ("require", &self.import.require),
             ("before", &self.import.before),
             ("after", &self.import.after),
+            ("delta_before", &self.import.delta_before),
+            ("delta_after", &self.import.delta_after),
         ] {
             if list.iter().any(|s| blank(s)) {
                 problems.push(format!("[import] {what}: an empty statement"));

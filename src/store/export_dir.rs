@@ -106,9 +106,20 @@ pub fn is_partial(dir_name: &str) -> bool {
     dir_name.starts_with('.') && dir_name.contains(".partial-")
 }
 
-/// The CSV file of a table, from its stem.
+/// The CSV file of a table, from its stem (a delta's upserted rows too).
 pub fn csv_file_name(stem: &str) -> String {
     format!("{stem}.csv")
+}
+
+/// A delta's file of a table's deleted keys. Stems hold no `.`, so it never meets
+/// another table's file.
+pub fn deleted_file_name(stem: &str) -> String {
+    format!("{stem}.deleted.csv")
+}
+
+/// A delta's file of a cascading parent's removed keys (and how each went).
+pub fn removed_file_name(stem: &str) -> String {
+    format!("{stem}.removed.csv")
 }
 
 /// Part `n` (from 1) of a table split into key ranges.

@@ -12,10 +12,15 @@ use crate::codec::encode::{ColumnStats, DomainValue, Extremes};
 use crate::db::catalog::Snapshot;
 use crate::hint::WithHint;
 
-/// The format this build writes, and the newest it reads (it reads every older one).
-/// Format 2 added `parts` (a table exported as several key-range files); format 3 adds
-/// each file's longest record, which bounds the import's memory.
+/// The format a plain export writes. Format 2 added `parts` (a table exported as several
+/// key-range files); format 3 adds each file's longest record, which bounds the import's
+/// memory.
 pub const FORMAT_VERSION: u32 = 3;
+
+/// The format of a delta chain's exports (a base and its deltas), and the newest this
+/// build reads (it reads every older one). A binary that reads at most 3 refuses it: it
+/// would import a delta as a whole export, or a base without recording the chain.
+pub const CHAIN_FORMAT_VERSION: u32 = 4;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Manifest {
@@ -40,6 +45,23 @@ pub struct Manifest {
     pub summary: Summary,
     #[serde(default)]
     pub warnings: Vec<String>,
+    /// Format 4: `full` (a chain's base) or `delta`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    /// Format 4: this export's id, as the target's `pgconverge.state` records it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub export_id: Option<String>,
+    /// Format 4: the source's log position the snapshot is consistent with (a delta's
+    /// end).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub position: Option<crate::db::position::LogPosition>,
+    /// Format 4, a delta: what it follows and where it starts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delta: Option<crate::store::chain::DeltaInfo>,
+    /// Format 4: the chain copies tables it cannot follow by key whole
+    /// (`--delta-full-copy` at its base); its deltas keep doing so.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub delta_full_copy: bool,
 }
 
 /// The mapping file an export stored (`mapping.toml`), with its sha256.
@@ -144,6 +166,10 @@ pub struct TableEntry {
     /// `file` is the first part and `sha256` is empty: each part carries its own.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub parts: Vec<PartEntry>,
+    /// Format 4, a delta: the deleted (and removed) keys, the count at the end. Then
+    /// `file` holds the upserted rows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delta: Option<crate::store::chain::TableDelta>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -353,6 +379,24 @@ impl Loaded {
     pub fn is_legacy(&self) -> bool {
         matches!(self, Loaded::Legacy { .. })
     }
+
+    /// The manifest, unless the old scripts wrote it.
+    pub fn current(&self) -> Option<&Manifest> {
+        match self {
+            Loaded::Current(m) => Some(m),
+            Loaded::Legacy { .. } => None,
+        }
+    }
+
+    /// A delta: its chain facts.
+    pub fn delta(&self) -> Option<&crate::store::chain::DeltaInfo> {
+        self.current().and_then(|m| m.delta.as_ref())
+    }
+
+    /// The log position of a chain's export (a base or a delta).
+    pub fn position(&self) -> Option<&crate::db::position::LogPosition> {
+        self.current().and_then(|m| m.position.as_ref())
+    }
 }
 
 /// Parse manifest text (pure). A manifest states its `format_version` as a positive
@@ -380,15 +424,22 @@ pub fn parse(text: &str) -> Result<Loaded> {
             }
         },
     };
-    if n > FORMAT_VERSION as u64 {
+    if n > CHAIN_FORMAT_VERSION as u64 {
         return Err(anyhow::anyhow!(
-            "manifest format_version {n} is newer than this pgconverge understands ({FORMAT_VERSION})"
+            "manifest format_version {n} is newer than this pgconverge understands ({CHAIN_FORMAT_VERSION})"
         ))
         .hint("import it with the pgconverge version that exported it, or a newer one");
     }
     let m: Manifest =
         serde_json::from_value(v).with_context(|| format!("manifest does not match format {n}"))?;
+    check_chain(&m, n)?;
     for (k, t) in &m.tables {
+        if let Some(d) = &t.delta {
+            check_file_name(&d.deleted.file)?;
+            if let Some(r) = &d.removed {
+                check_file_name(&r.file)?;
+            }
+        }
         if k != &t.name {
             bail!("manifest table key `{k}` names table `{}`", t.name);
         }
@@ -408,6 +459,28 @@ pub fn parse(text: &str) -> Result<Loaded> {
         }
     }
     Ok(Loaded::Current(Box::new(m)))
+}
+
+/// Format 4 is a chain's, and only format 4 carries a chain's fields.
+fn check_chain(m: &Manifest, n: u64) -> Result<()> {
+    use crate::store::chain::{KIND_DELTA, KIND_FULL};
+    let chain = m.kind.is_some() || m.position.is_some() || m.delta.is_some();
+    match (n, m.kind.as_deref()) {
+        (4, Some(KIND_FULL)) if m.delta.is_none() && m.position.is_some() => Ok(()),
+        (4, Some(KIND_DELTA)) if m.delta.is_some() && m.position.is_some() => {
+            match m.tables.values().find(|t| t.delta.is_none()) {
+                Some(t) => bail!("delta manifest: table `{}` has no delta entry", t.name),
+                None => Ok(()),
+            }
+        }
+        (4, kind) => bail!(
+            "manifest format 4 must be a delta chain's: kind `full` with a position, or `delta` with its base and positions (found kind {kind:?})"
+        ),
+        (_, _) if chain => bail!(
+            "manifest format {n} carries a delta chain's fields (kind, position, delta), which only format 4 has"
+        ),
+        _ => Ok(()),
+    }
 }
 
 /// Exactly what the old scripts wrote: `export_info`, `tables{<name>:{rows, columns}}`,
@@ -505,6 +578,51 @@ mod tests {
             format!("{err:#}").contains("no `format_version`"),
             "{err:#}"
         );
+    }
+
+    /// A minimal current manifest of `format_version`, with `extra` fields.
+    fn minimal(version: u32, extra: &str) -> String {
+        format!(
+            r#"{{"format_version": {version}, "tool": {{"name": "pgconverge", "version": "0"}},
+               "profile": "app", "source": {{"kind": "mysql", "host": "h", "port": 1, "user": "u",
+               "database": "app", "server_version": "v"}}, "started_at": "", "finished_at": "",
+               "snapshot": {{"isolation": "", "time_zone": "", "charset": "", "readers": 1,
+               "synchronized_by": ""}}, "csv": {{"encoding": "UTF-8", "delimiter": ",", "quote": "\"",
+               "null": "\\N", "header": true, "line_end": "\n"}}, "export_info": {{"timestamp": "",
+               "source_database": "app", "source_type": "mysql"}}, "tables": {{}},
+               "summary": {{"total_tables": 0, "total_rows": 0}}{extra}}}"#
+        )
+    }
+
+    #[test]
+    fn a_chain_is_format_4_and_only_format_4_carries_one() {
+        let position = r#", "position": {"engine": "mysql", "file": "bin.000001", "position": 4,
+            "server": {"server_id": 1, "file_created": 5}}"#;
+        assert!(parse(&minimal(3, "")).is_ok());
+        let base = parse(&minimal(4, &format!(r#", "kind": "full"{position}"#))).unwrap();
+        assert_eq!(base.position().map(|p| p.position), Some(4));
+        assert!(base.delta().is_none());
+        for (version, extra, why) in [
+            (4, String::new(), "format 4 must be"),
+            (
+                4,
+                format!(r#", "kind": "delta"{position}"#),
+                "format 4 must be",
+            ),
+            (4, r#", "kind": "full""#.to_string(), "format 4 must be"),
+            (3, format!(r#", "kind": "full"{position}"#), "only format 4"),
+            (
+                5,
+                format!(r#", "kind": "full"{position}"#),
+                "newer than this pgconverge",
+            ),
+        ] {
+            let err = parse(&minimal(version, &extra)).unwrap_err();
+            assert!(
+                format!("{err:#}").contains(why),
+                "{version} {extra}: {err:#}"
+            );
+        }
     }
 
     #[test]

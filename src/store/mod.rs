@@ -1,7 +1,9 @@
 //! Everything pgconverge keeps on disk, each in one place: the export directory's paths
-//! (`export_dir`), a table's CSV file (`csvfile`), the manifest, publishing an export
+//! (`export_dir`), a table's CSV file (`csvfile`), the manifest (a delta chain's part of
+//! it in `chain`), publishing an export
 //! atomically (`publish`), the import journal and the append-only run log.
 
+pub mod chain;
 pub mod csvfile;
 pub mod export_dir;
 pub mod journal;

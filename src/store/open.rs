@@ -8,6 +8,13 @@ use crate::store::manifest::{self, Loaded};
 
 /// Read and parse the manifest of `dir`.
 pub fn manifest(dir: &ExportDir) -> Result<Loaded> {
+    manifest_and_sha256(dir).map(|(m, _)| m)
+}
+
+/// Read and parse the manifest of `dir`, with the sha256 of the bytes read: a delta
+/// chain names its exports by it (`pgconverge.state`, a delta's `base`).
+pub fn manifest_and_sha256(dir: &ExportDir) -> Result<(Loaded, String)> {
+    use sha2::{Digest, Sha256};
     if !dir.path().exists() {
         let near = nearest_exports(dir.path());
         let hint = match near.is_empty() {
@@ -31,7 +38,9 @@ pub fn manifest(dir: &ExportDir) -> Result<Loaded> {
     let text = std::fs::read_to_string(&path)
         .with_context(|| format!("reading {}", path.display()))
         .hint("an export directory without its manifest is incomplete (interrupted export?): export again")?;
-    manifest::parse(&text).with_context(|| format!("reading {}", path.display()))
+    let sha256 = hex::encode(Sha256::digest(text.as_bytes()));
+    let loaded = manifest::parse(&text).with_context(|| format!("reading {}", path.display()))?;
+    Ok((loaded, sha256))
 }
 
 /// The mapping file the export stored (`mapping.toml`), checked against its sha256 in

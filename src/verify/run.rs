@@ -78,7 +78,18 @@ pub async fn verify(job: &Job) -> Result<Report> {
         let sum = |f: &dyn Fn(usize) -> Option<u64>| -> Option<u64> {
             feeding.iter().map(|&i| f(i)).sum::<Option<u64>>()
         };
-        let manifest_rows = sum(&|i| specs[i].rows);
+        // A delta: the source's count at its end position, not the rows it carries.
+        let manifest_rows = sum(&|i| {
+            let delta = job
+                .manifest
+                .current()
+                .and_then(|m| m.tables.get(&specs[i].name))
+                .and_then(|e| e.delta.as_ref());
+            match delta {
+                Some(d) => Some(d.source_rows),
+                None => specs[i].rows,
+            }
+        });
         let source = sum(&|i| source_counts[i]);
         let reason = job
             .mapping

@@ -20,6 +20,11 @@ pub fn mysql_url() -> String {
     std::env::var("TEST_MYSQL_URL").unwrap_or_else(|_| "mysql://root@127.0.0.1:3306".into())
 }
 
+/// The MariaDB with its binary log on (delta chains): scripts/dev-services.sh starts it.
+pub fn mysql_binlog_url() -> String {
+    std::env::var("TEST_MYSQL_BINLOG_URL").unwrap_or_else(|_| "mysql://root@127.0.0.1:3307".into())
+}
+
 pub fn postgres_url() -> String {
     std::env::var("TEST_POSTGRES_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
@@ -35,7 +40,11 @@ pub fn block<F: std::future::Future>(f: F) -> F::Output {
 }
 
 fn mysql_opts(db: Option<&str>) -> mysql_async::Opts {
-    let base = mysql_async::Opts::from_url(&mysql_url()).expect("TEST_MYSQL_URL");
+    mysql_opts_at(&mysql_url(), db)
+}
+
+fn mysql_opts_at(url: &str, db: Option<&str>) -> mysql_async::Opts {
+    let base = mysql_async::Opts::from_url(url).expect("a MySQL test URL");
     mysql_async::OptsBuilder::from_opts(base)
         .db_name(db.map(str::to_string))
         .prefer_socket(false)
@@ -50,10 +59,15 @@ pub fn pg_config(db: &str) -> tokio_postgres::Config {
 
 /// Run SQL (several statements allowed) on MySQL, in `db` or without a database.
 pub fn mysql_exec(db: Option<&str>, sql: &str) {
+    mysql_exec_at(&mysql_url(), db, sql)
+}
+
+/// `mysql_exec` on the server at `url`.
+pub fn mysql_exec_at(url: &str, db: Option<&str>, sql: &str) {
     block(async {
-        let mut conn = mysql_async::Conn::new(mysql_opts(db))
+        let mut conn = mysql_async::Conn::new(mysql_opts_at(url, db))
             .await
-            .expect("mysql connect");
+            .unwrap_or_else(|e| panic!("mysql connect to {url}: {e}"));
         conn.query_drop(sql)
             .await
             .unwrap_or_else(|e| panic!("mysql: {e}\n{sql}"));
@@ -63,8 +77,13 @@ pub fn mysql_exec(db: Option<&str>, sql: &str) {
 
 /// Rows of a MySQL query as text (text protocol; NULL is None).
 pub fn mysql_rows(db: &str, sql: &str) -> Vec<Vec<Option<Vec<u8>>>> {
+    mysql_rows_at(&mysql_url(), db, sql)
+}
+
+/// `mysql_rows` on the server at `url`.
+pub fn mysql_rows_at(url: &str, db: &str, sql: &str) -> Vec<Vec<Option<Vec<u8>>>> {
     block(async {
-        let mut conn = mysql_async::Conn::new(mysql_opts(Some(db)))
+        let mut conn = mysql_async::Conn::new(mysql_opts_at(url, Some(db)))
             .await
             .expect("mysql connect");
         conn.query_drop("SET time_zone = '+00:00'")
@@ -147,6 +166,8 @@ static COUNTER: AtomicU32 = AtomicU32::new(0);
 pub struct World {
     pub db: String,
     pub dir: tempfile::TempDir,
+    /// The MySQL server of this world's source database.
+    pub mysql_url: String,
     keep: bool,
     /// More PostgreSQL databases of this test (`pg_db`), dropped with it.
     extra: std::cell::RefCell<Vec<String>>,
@@ -154,6 +175,33 @@ pub struct World {
 
 impl World {
     pub fn new(test: &str) -> World {
+        World::on(test, mysql_url())
+    }
+
+    /// A world whose source database lives on the MariaDB with the binary log on (delta
+    /// chains). Fails, naming the fix, when that server does not answer.
+    pub fn binlog(test: &str) -> World {
+        let url = mysql_binlog_url();
+        let up = block(async {
+            match mysql_async::Conn::new(mysql_opts_at(&url, None)).await {
+                Ok(c) => {
+                    let _ = c.disconnect().await;
+                    Ok(())
+                }
+                Err(e) => Err(e.to_string()),
+            }
+        });
+        if let Err(e) = up {
+            panic!(
+                "the MariaDB with the binary log ({url}, TEST_MYSQL_BINLOG_URL) does not answer: \
+                 {e}; scripts/dev-services.sh starts it"
+            );
+        }
+        World::on(test, url)
+    }
+
+    /// A world whose source database lives on the MySQL server at `mysql_url`.
+    pub fn on(test: &str, mysql_url: String) -> World {
         let n = COUNTER.fetch_add(1, Ordering::SeqCst);
         let short: String = test
             .chars()
@@ -167,7 +215,8 @@ impl World {
             .take(30)
             .collect();
         let db = format!("{}pgc_{short}_{}_{n}", test_prefix(), std::process::id());
-        mysql_exec(
+        mysql_exec_at(
+            &mysql_url,
             None,
             &format!(
                 "DROP DATABASE IF EXISTS `{db}`; CREATE DATABASE `{db}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"
@@ -180,6 +229,7 @@ impl World {
         pg_exec("postgres", &format!("CREATE DATABASE \"{db}\""));
         World {
             db,
+            mysql_url,
             dir: tempfile::tempdir().expect("tempdir"),
             keep: std::env::var("TEST_KEEP_DBS").is_ok_and(|v| v == "1"),
             extra: Default::default(),
@@ -216,7 +266,7 @@ impl World {
                 c.env_remove(k);
             }
         }
-        c.env("MYSQL_URL", mysql_url())
+        c.env("MYSQL_URL", &self.mysql_url)
             .env("POSTGRES_URL", postgres_url())
             .env("PGCONVERGE_RUN_LOG", self.run_log());
         c
@@ -280,7 +330,12 @@ impl World {
     }
 
     pub fn mysql(&self, sql: &str) {
-        mysql_exec(Some(&self.db), sql)
+        mysql_exec_at(&self.mysql_url, Some(&self.db), sql)
+    }
+
+    /// Rows of a query on this world's MySQL database (text; NULL is None).
+    pub fn mysql_rows(&self, sql: &str) -> Vec<Vec<Option<Vec<u8>>>> {
+        mysql_rows_at(&self.mysql_url, &self.db, sql)
     }
 
     pub fn pg(&self, sql: &str) {
@@ -401,10 +456,11 @@ impl Drop for World {
             return;
         }
         let db = self.db.clone();
+        let url = self.mysql_url.clone();
         let extra = self.extra.borrow().clone();
         // Never panic in drop (we may already be unwinding).
         let _ = std::panic::catch_unwind(|| {
-            mysql_exec(None, &format!("DROP DATABASE IF EXISTS `{db}`"));
+            mysql_exec_at(&url, None, &format!("DROP DATABASE IF EXISTS `{db}`"));
             for name in std::iter::once(&db).chain(&extra) {
                 pg_exec(
                     "postgres",

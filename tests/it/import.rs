@@ -352,7 +352,7 @@ fn a_flipped_byte_is_refused_and_nothing_is_kept() {
     let text = std::fs::read_to_string(&mpath).unwrap();
     std::fs::write(
         &mpath,
-        text.replace("\"format_version\": 3", "\"format_version\": 4"),
+        text.replace("\"format_version\": 3", "\"format_version\": 5"),
     )
     .unwrap();
     let o = import(&w, &dir, &[]);

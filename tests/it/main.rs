@@ -9,6 +9,7 @@ mod binary;
 mod charset;
 mod check;
 mod deep;
+mod delta;
 mod demo;
 mod deploy;
 mod docker;

@@ -268,6 +268,7 @@ fn import_with_plan(
         target_db: w.db.clone(),
         options,
         prepass: false,
+        manifest_sha256: String::new(),
     };
     let progress = pgconverge::progress::Progress::new(true);
     let mut journal = Journal::create(&w.run_log(), "backstop").unwrap();

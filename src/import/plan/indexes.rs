@@ -565,6 +565,7 @@ fn orphans(k: &DependentKey, cat: &Catalog) -> Option<BuildCheck> {
             .get(&k.table)
             .map(|t| t.primary_key.clone())
             .unwrap_or_default(),
+        within: None,
     }))
 }
 

@@ -7,8 +7,9 @@
 //! This file owns the plan's types and `build`; one idea per file beside it:
 //! `dataset` (one dataset against its target table), `staging` (where `set` values are
 //! computed), `sequences` (the resets after the load), `statements` (the plan as SQL, in
-//! order), `indexes` (which tables' indexes are rebuilt around their COPY, and how) and
-//! `report` (the plan in words and as `--dry-run --json`).
+//! order), `indexes` (which tables' indexes are rebuilt around their COPY, and how),
+//! `report` (the plan in words and as `--dry-run --json`) and `delta` (a delta applied by
+//! key).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -24,6 +25,7 @@ use crate::mapping::Mapping;
 use crate::store::manifest::{FileSpec, TableSpec};
 
 mod dataset;
+pub mod delta;
 pub mod indexes;
 mod report;
 mod sequences;
@@ -224,6 +226,11 @@ pub struct Plan {
     pub count_after: bool,
     /// The mapping's steps, in words, for `--dry-run` and the journal.
     pub mapping_steps: Vec<String>,
+    /// A delta chain's statements recording where the target now stands
+    /// (`pgconverge.state`), run last before COMMIT; empty for a plain export.
+    pub record_state: Vec<String>,
+    /// A delta: applied by key instead of truncated and reloaded.
+    pub delta: Option<delta::DeltaPlan>,
 }
 
 /// A foreign key to check before COMMIT, with the child's primary key to name rows by.
@@ -231,6 +238,9 @@ pub struct Plan {
 pub struct OrphanCheck {
     pub fk: ForeignKey,
     pub keys: Vec<String>,
+    /// Only the child rows this condition (on `c`) selects: a delta checks the keys it
+    /// touched. None: every row.
+    pub within: Option<String>,
 }
 
 impl Plan {
@@ -280,6 +290,8 @@ pub fn build(
         deferred: false,
         count_after: false,
         mapping_steps: Vec::new(),
+        record_state: Vec::new(),
+        delta: None,
     };
     let mut loads = Vec::new();
     for input in inputs {
@@ -363,6 +375,7 @@ pub fn build(
         .iter()
         .filter(|fk| fk.touches(&opts.schema, &plan.targets))
         .map(|fk| OrphanCheck {
+            within: None,
             keys: cat
                 .tables
                 .get(&fk.child)

@@ -70,6 +70,31 @@ pub(super) fn sequence_resets(
         .collect()
 }
 
+/// A delta's reset of a sequence: forward only, never back. Past the greatest of every
+/// column that takes values from it, of the source's AUTO_INCREMENT - 1, and of the
+/// sequence's own position (values drawn since the base are not issued again).
+pub(super) fn forward_sql(reset: &SequenceReset, schema: &str) -> String {
+    let mut values: Vec<String> = reset
+        .columns
+        .iter()
+        .map(|(table, column)| {
+            format!(
+                "(SELECT max({})::bigint FROM {})",
+                ident(column),
+                qualified(schema, table)
+            )
+        })
+        .collect();
+    if let Some(next) = reset.auto_increment.filter(|n| *n > 1) {
+        values.push((next - 1).to_string());
+    }
+    values.push(format!(
+        "(SELECT CASE WHEN is_called THEN last_value ELSE last_value - 1 END FROM {})",
+        reset.sequence
+    ));
+    sequence_reset_sql(&reset.sequence, &values.join(", "))
+}
+
 /// The statement that puts `sequence` past `greatest` (an SQL expression, NULL when
 /// every column is empty), or back to its start. `ALTER SEQUENCE ... RESTART` is
 /// transactional, so a rollback for any reason (an error, a signal, kill -9, a lost

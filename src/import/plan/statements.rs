@@ -173,29 +173,10 @@ impl Plan {
     /// though they have binary converters (a value outside the converters' exact forms
     /// was found in an earlier attempt).
     pub fn statements(&self, as_csv: &BTreeSet<String>) -> Vec<Statement> {
-        let mut out = vec![Statement::Begin];
-        for (i, (sql, context)) in SESSION.iter().enumerate() {
-            out.push(Statement::Sql {
-                sql: sql.to_string(),
-                context: context.to_string(),
-                hint_if_denied: (i == 0).then_some(REPLICATION_ROLE_HINT),
-            });
+        if let Some(delta) = &self.delta {
+            return delta.statements(self, as_csv);
         }
-        // Index builds sort in memory rather than on disk, with parallel workers.
-        if let Some(kb) = self.build_memory_kb {
-            out.push(Statement::sql(
-                format!("SET LOCAL maintenance_work_mem = '{kb}kB'"),
-                "sizing the memory of the index builds",
-            ));
-        }
-        if let Some(sql) = crate::db::sql::pg::search_path(&self.schema) {
-            out.push(Statement::sql(
-                sql,
-                "putting the target schema first (hooks and set expressions name its tables unqualified)",
-            ));
-        }
-        // Before anything is written: the transaction's id, the settings as set above.
-        out.push(Statement::RecordXid);
+        let mut out = self.begin();
         if self.deferred {
             out.push(Statement::sql(
                 "SET CONSTRAINTS ALL DEFERRED",
@@ -276,6 +257,41 @@ impl Plan {
             ));
         }
         hooks(&mut out, "after", &self.after, false);
+        self.end(&mut out);
+        out
+    }
+
+    /// BEGIN and the session settings (a full import's and a delta's).
+    pub(super) fn begin(&self) -> Vec<Statement> {
+        let mut out = vec![Statement::Begin];
+        for (i, (sql, context)) in SESSION.iter().enumerate() {
+            out.push(Statement::Sql {
+                sql: sql.to_string(),
+                context: context.to_string(),
+                hint_if_denied: (i == 0).then_some(REPLICATION_ROLE_HINT),
+            });
+        }
+        // Index builds sort in memory rather than on disk, with parallel workers.
+        if let Some(kb) = self.build_memory_kb {
+            out.push(Statement::sql(
+                format!("SET LOCAL maintenance_work_mem = '{kb}kB'"),
+                "sizing the memory of the index builds",
+            ));
+        }
+        if let Some(sql) = crate::db::sql::pg::search_path(&self.schema) {
+            out.push(Statement::sql(
+                sql,
+                "putting the target schema first (hooks and set expressions name its tables unqualified)",
+            ));
+        }
+        // Before anything is written: the transaction's id, the settings as set above.
+        out.push(Statement::RecordXid);
+        out
+    }
+
+    /// After the last hook: the recount, the orphan checks, then ROLLBACK for a rehearsal,
+    /// or ANALYZE, the chain's state and COMMIT (a full import's and a delta's).
+    pub(super) fn end(&self, out: &mut Vec<Statement>) {
         if self.count_after {
             out.push(Statement::CountRows {
                 schema: self.schema.clone(),
@@ -290,7 +306,7 @@ impl Plan {
         }
         if self.rehearse {
             out.push(Statement::Rollback);
-            return out;
+            return;
         }
         if self.analyze && !self.targets.is_empty() {
             out.push(Statement::sql(
@@ -298,8 +314,13 @@ impl Plan {
                 "analysing the loaded tables",
             ));
         }
+        for sql in &self.record_state {
+            out.push(Statement::sql(
+                sql,
+                "recording where the target stands (pgconverge.state)",
+            ));
+        }
         out.push(Statement::Commit);
-        out
     }
 
     /// Every loaded target table, schema-qualified and quoted, comma-separated (what
@@ -316,7 +337,7 @@ impl Plan {
 
 /// The `[import]` hooks of one kind, with the target's triggers and checks on (they are
 /// the application's own statements); `back` returns to loading without them.
-fn hooks(out: &mut Vec<Statement>, kind: &str, list: &[String], back: bool) {
+pub(super) fn hooks(out: &mut Vec<Statement>, kind: &str, list: &[String], back: bool) {
     if list.is_empty() {
         return;
     }

@@ -78,7 +78,7 @@ pub(crate) fn catalog(tables: Vec<PgTable>) -> Catalog {
     }
 }
 
-fn opts() -> Options {
+pub(crate) fn opts() -> Options {
     Options {
         schema: "public".into(),
         strict: false,

@@ -1,0 +1,320 @@
+//! The binary-log client: a replication connection (COM_REGISTER_SLAVE and
+//! COM_BINLOG_DUMP through mysql_async's `binlog` feature) that reads a source's log from
+//! one position up to another, and no further. It hands on the rows events of one
+//! database's tables (their table maps as type bytes and metadata, the images' raw bytes)
+//! and the statements logged as text (DDL), and never decodes a row itself: that is
+//! `codec::binlog_row`'s, for the key columns only. An event it does not know, a
+//! compressed event or a log that ends early is an error, never skipped.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use anyhow::{Context, Result, anyhow, bail};
+use futures_util::StreamExt;
+use mysql_async::binlog::events::{EventData, RowsEventData};
+
+use crate::codec::binlog_row::{MapColumn, RowsKind};
+use crate::config::ServerConfig;
+use crate::db::mysql::{connect, error};
+use crate::hint::with_hint;
+
+/// One event a reader of the log is given.
+pub enum Seen<'a> {
+    /// A rows event of a table of the database read.
+    Rows {
+        table: &'a str,
+        kind: RowsKind,
+        columns: &'a [MapColumn],
+        before: Vec<bool>,
+        after: Vec<bool>,
+        data: &'a [u8],
+        /// Where the event ends, for messages.
+        at: String,
+    },
+    /// A statement logged as text (DDL, TRUNCATE), with its default database.
+    Query {
+        default_db: &'a str,
+        sql: &'a str,
+        at: String,
+    },
+}
+
+/// What reading the log found besides its events.
+#[derive(Debug, Clone, Default)]
+pub struct Read {
+    /// The time stamp of the first file's Format_description event: when that file was
+    /// created (the log's identity, with the server's).
+    pub file_created: u32,
+    /// The same for every file read, in order.
+    pub files_created: Vec<(String, u32)>,
+    pub events: u64,
+}
+
+/// A table map of a table of the database read.
+struct TableMap {
+    table: String,
+    columns: Vec<MapColumn>,
+}
+
+/// MariaDB's event types that a replica without its capabilities is sent as they are
+/// and that carry nothing for a delta (annotate rows, binlog checkpoint, GTID, GTID list,
+/// start encryption).
+const MARIADB_IGNORED: [u8; 5] = [160, 161, 162, 163, 164];
+/// MariaDB's compressed query and rows events (`log_bin_compress=ON`).
+const MARIADB_COMPRESSED: std::ops::RangeInclusive<u8> = 165..=171;
+
+/// A replica's `server_id` of our own: from 2^30 up, varied per process and call, so
+/// that two readers (or a reader and a real replica) never evict each other.
+fn reader_server_id() -> u32 {
+    use std::time::{SystemTime, UNIX_EPOCH};
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.subsec_nanos() ^ (d.as_secs() as u32))
+        .unwrap_or(0);
+    let mixed = nanos
+        .wrapping_mul(2_654_435_761)
+        .wrapping_add(std::process::id().wrapping_mul(40_503));
+    (1 << 30) + (mixed % ((1 << 30) - 1))
+}
+
+/// The file a Rotate event names: the longest of the server's file names it starts with
+/// (a Rotate sent before the format is known carries its checksum after the name).
+fn rotated_to(name: &[u8], files: &[String]) -> Option<String> {
+    files
+        .iter()
+        .filter(|f| name.starts_with(f.as_bytes()))
+        .max_by_key(|f| f.len())
+        .cloned()
+}
+
+/// Read `db`'s events from `from` (file, position) up to exactly `to`, handing each on.
+/// `files`: the server's log files (SHOW BINARY LOGS), to follow rotations by name.
+pub async fn read(
+    cfg: &ServerConfig,
+    db: &str,
+    from: (&str, u64),
+    to: (&str, u64),
+    files: &[String],
+    mut on: impl FnMut(Seen<'_>) -> Result<()>,
+) -> Result<Read> {
+    let conn = connect(cfg, None).await?;
+    let server_id = reader_server_id();
+    let request = mysql_async::BinlogStreamRequest::new(server_id)
+        .with_filename(from.0.as_bytes())
+        .with_pos(from.1)
+        .with_non_blocking();
+    let mut stream = conn.get_binlog_stream(request).await.map_err(|e| {
+        with_hint(
+            error(e).context(format!(
+                "opening a replication stream at {}:{} (replica server_id {server_id})",
+                from.0, from.1
+            )),
+            "the user needs REPLICATION SLAVE; `pgconverge check` lists what is missing",
+        )
+    })?;
+    let mut maps: HashMap<u64, Option<Arc<TableMap>>> = HashMap::new();
+    let mut file = from.0.to_string();
+    let mut out = Read::default();
+    let mut done = from == to;
+    while let Some(event) = stream.next().await {
+        let event = event.map_err(error).with_context(|| {
+            format!(
+                "reading the binary log (at {file}, from {}:{})",
+                from.0, from.1
+            )
+        })?;
+        out.events += 1;
+        let header = event.header();
+        let end = u64::from(header.log_pos());
+        let at = format!("{file}:{end}");
+        let ty = header.event_type_raw();
+        if ty == mysql_async::binlog::EventType::FORMAT_DESCRIPTION_EVENT as u8
+            && out.file_created == 0
+        {
+            out.file_created = header.timestamp();
+        }
+        if done && out.file_created != 0 {
+            break;
+        }
+        let data = match event.read_data() {
+            Ok(Some(d)) => d,
+            Ok(None) if MARIADB_IGNORED.contains(&ty) => continue,
+            Ok(None) if MARIADB_COMPRESSED.contains(&ty) => {
+                return Err(with_hint(
+                    anyhow!(
+                        "the binary log holds compressed events (type {ty}, at {at}): log_bin_compress is or was ON"
+                    ),
+                    "set log_bin_compress=OFF and start a new chain (export --delta-base)",
+                ));
+            }
+            Ok(None) if header.flags_raw() & 0x80 != 0 => continue,
+            Ok(None) => bail!("an event of type {ty} at {at}, which pgconverge does not read"),
+            Err(e) => return Err(anyhow!("reading an event of type {ty} at {at}: {e}")),
+        };
+        match data {
+            EventData::RotateEvent(r) => {
+                file = rotated_to(r.name_raw(), files).ok_or_else(|| {
+                    anyhow!(
+                        "the log rotated to `{}`, which SHOW BINARY LOGS did not list",
+                        String::from_utf8_lossy(r.name_raw())
+                    )
+                })?;
+                continue;
+            }
+            EventData::TableMapEvent(t) => {
+                let wanted = t.database_name_raw() == db.as_bytes();
+                let map = if wanted {
+                    let mut columns = Vec::new();
+                    for i in 0..t.columns_count() as usize {
+                        let ty = t
+                            .get_raw_column_type(i)
+                            .map_err(|e| anyhow!("table map at {at}: {e:?}"))?
+                            .ok_or_else(|| anyhow!("table map at {at}: column #{i} missing"))?;
+                        let meta = t.get_column_metadata(i).ok_or_else(|| {
+                            anyhow!("table map at {at}: no metadata for column #{}", i + 1)
+                        })?;
+                        columns.push(MapColumn {
+                            ty: ty as u8,
+                            meta: meta.to_vec(),
+                        });
+                    }
+                    Some(Arc::new(TableMap {
+                        table: t.table_name().into_owned(),
+                        columns,
+                    }))
+                } else {
+                    None
+                };
+                maps.insert(t.table_id(), map);
+            }
+            EventData::RowsEvent(r) => {
+                let map = maps
+                    .get(&r.table_id())
+                    .cloned()
+                    .ok_or_else(|| anyhow!("a rows event at {at} without its table map"))?;
+                if let Some(map) = map {
+                    let kind = match &r {
+                        RowsEventData::WriteRowsEventV1(_) | RowsEventData::WriteRowsEvent(_) => {
+                            RowsKind::Write
+                        }
+                        RowsEventData::UpdateRowsEventV1(_) | RowsEventData::UpdateRowsEvent(_) => {
+                            RowsKind::Update
+                        }
+                        RowsEventData::DeleteRowsEventV1(_) | RowsEventData::DeleteRowsEvent(_) => {
+                            RowsKind::Delete
+                        }
+                        RowsEventData::PartialUpdateRowsEvent(_) => {
+                            return Err(with_hint(
+                                anyhow!(
+                                    "table `{}`: a partial JSON update at {at} (binlog_row_value_options=PARTIAL_JSON)",
+                                    map.table
+                                ),
+                                "set binlog_row_value_options='' and start a new chain (export --delta-base)",
+                            ));
+                        }
+                    };
+                    let n = r.num_columns() as usize;
+                    let before: Vec<bool> = r
+                        .columns_before_image()
+                        .map(|b| b.iter().take(n).map(|x| *x).collect())
+                        .unwrap_or_default();
+                    let after: Vec<bool> = r
+                        .columns_after_image()
+                        .map(|b| b.iter().take(n).map(|x| *x).collect())
+                        .unwrap_or_default();
+                    on(Seen::Rows {
+                        table: &map.table,
+                        kind,
+                        columns: &map.columns,
+                        before,
+                        after,
+                        data: r.rows_data(),
+                        at: at.clone(),
+                    })?;
+                }
+            }
+            EventData::QueryEvent(q) => {
+                on(Seen::Query {
+                    default_db: &q.schema(),
+                    sql: &q.query(),
+                    at: at.clone(),
+                })?;
+            }
+            EventData::TransactionPayloadEvent(p) => {
+                // mysql_async unpacks the payload into the events that follow; a payload
+                // it cannot read would silently yield none, so read it here first.
+                if let Err(e) = p.decompressed() {
+                    bail!("a compressed transaction at {at} that cannot be read: {e}");
+                }
+            }
+            EventData::IncidentEvent(_) => {
+                bail!("an incident event at {at}: the server lost events of its log there");
+            }
+            _ => {}
+        }
+        // Artificial events (sent before a file's own) carry position 0.
+        if end != 0 && file == to.0 {
+            if end == to.1 {
+                done = true;
+                if out.file_created != 0 {
+                    break;
+                }
+            } else if end > to.1 {
+                bail!(
+                    "the binary log has no event ending at {}:{} (the end position); the \
+                     event at {at} goes past it",
+                    to.0,
+                    to.1
+                );
+            }
+        }
+        if end != 0 && file.as_str() > to.0 {
+            bail!(
+                "reading the binary log went past the end position {}:{}",
+                to.0,
+                to.1
+            );
+        }
+    }
+    if !done {
+        bail!(
+            "the binary log ended at {file} before the end position {}:{}",
+            to.0,
+            to.1
+        );
+    }
+    let _ = stream.close().await;
+    Ok(out)
+}
+
+/// When the file of a position was created: the time stamp of its Format_description
+/// event, read through a replication stream opened at that position and closed at once.
+pub async fn file_created(
+    cfg: &ServerConfig,
+    file: &str,
+    pos: u64,
+    files: &[String],
+) -> Result<u32> {
+    let read = read(cfg, "", (file, pos), (file, pos), files, |_| Ok(())).await?;
+    if read.file_created == 0 {
+        bail!("the server sent no format description for {file}");
+    }
+    Ok(read.file_created)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rotations_are_named_by_the_servers_files() {
+        let files = vec!["bin.000001".to_string(), "bin.000002".to_string()];
+        assert_eq!(
+            rotated_to(b"bin.000002\x05A\xfe\xff", &files).as_deref(),
+            Some("bin.000002")
+        );
+        assert_eq!(rotated_to(b"other.000001", &files), None);
+        let id = reader_server_id();
+        assert!(id >= 1 << 30, "{id}");
+    }
+}

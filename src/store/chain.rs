@@ -1,0 +1,166 @@
+//! PURE: a delta chain as the manifest records it (format 4). A chain's base is a full
+//! export with the log position its snapshot is consistent with; a delta names the export
+//! it follows (id and manifest sha256), the positions it covers, the source's cascading
+//! foreign keys, and per table the deleted and removed keys' files and the source's count
+//! at its end.
+
+use serde::{Deserialize, Serialize};
+
+use crate::db::position::LogPosition;
+
+/// `kind` of a format-4 export that starts a chain (a full export).
+pub const KIND_FULL: &str = "full";
+/// `kind` of a delta.
+pub const KIND_DELTA: &str = "delta";
+
+/// The export a delta follows: the base, or the previous delta.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BaseRef {
+    pub export_id: String,
+    /// sha256 of that export's `migration_manifest.json`, as the target's
+    /// `pgconverge.state` records it.
+    pub manifest_sha256: String,
+    /// Its directory as it was given (for people).
+    pub dir: String,
+}
+
+/// A delta: what it follows and where in the log it starts (it ends at the manifest's
+/// `position`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeltaInfo {
+    pub base: BaseRef,
+    pub from: LogPosition,
+    /// The source's foreign keys with an ON DELETE / ON UPDATE action, whose effects the
+    /// log does not show.
+    #[serde(default)]
+    pub cascades: Vec<Cascade>,
+}
+
+/// A source foreign key with an action (source names), as a delta lists it.
+pub type Cascade = crate::db::catalog::SourceForeignKey;
+
+/// Does the action of `fk` for a parent key removed `how` (`delete` or `update`) change
+/// the children: Some(true) deletes them, Some(false) sets their columns to NULL.
+pub fn action(fk: &Cascade, how: &str) -> Option<bool> {
+    let rule = if how == HOW_DELETE {
+        &fk.on_delete
+    } else {
+        &fk.on_update
+    };
+    match rule.as_str() {
+        "CASCADE" => Some(true),
+        "SET NULL" => Some(false),
+        _ => None,
+    }
+}
+
+/// The order to follow (or apply) cascades in: parents before children, so that what
+/// a cascade reaches in a child is carried on to the child's own children. A cycle is
+/// cut by the bound on depth (the export repeats until nothing new is found).
+pub fn cascade_order(cascades: &[Cascade]) -> Vec<usize> {
+    let mut depth: std::collections::BTreeMap<&str, usize> = std::collections::BTreeMap::new();
+    for _ in 0..=cascades.len() {
+        for fk in cascades.iter().filter(|fk| fk.child != fk.parent) {
+            let d = depth.get(fk.parent.as_str()).copied().unwrap_or(0) + 1;
+            let e = depth.entry(fk.child.as_str()).or_insert(0);
+            if d > *e && d <= cascades.len() {
+                *e = d;
+            }
+        }
+    }
+    let mut order: Vec<usize> = (0..cascades.len()).collect();
+    order.sort_by_key(|&i| depth.get(cascades[i].parent.as_str()).copied().unwrap_or(0));
+    order
+}
+
+/// How a parent key was first removed from the log's view: deleted, or updated away.
+pub const HOW_DELETE: &str = "delete";
+pub const HOW_UPDATE: &str = "update";
+/// The column of a removed-keys file that says how.
+pub const HOW_COLUMN: &str = "pgconverge_how";
+
+/// One file of keys (deleted or removed), with what the manifest says of it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyFile {
+    pub file: String,
+    pub rows: u64,
+    pub bytes: u64,
+    pub sha256: String,
+    pub longest_record: u64,
+}
+
+/// Per table of a delta (beside the entry of its upserted rows).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TableDelta {
+    /// The columns rows are matched on (the primary key, or a unique NOT NULL key).
+    pub key: Vec<String>,
+    pub deleted: KeyFile,
+    /// The parent of a cascading foreign key: the keys the log removed, with how.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub removed: Option<KeyFile>,
+    /// Why the table is copied whole in this delta (no key, or a TRUNCATE in the log).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub full_copy: Option<String>,
+    /// The source's row count at the delta's end position (with the table's `where`).
+    pub source_rows: u64,
+    /// Keys the log named (before the cascades were followed).
+    pub changed_keys: u64,
+}
+
+impl TableDelta {
+    /// Nothing to apply: no upserts (`upserted` rows), no deletes, no full copy.
+    pub fn is_empty(&self, upserted: u64) -> bool {
+        upserted == 0
+            && self.deleted.rows == 0
+            && self.full_copy.is_none()
+            && self.removed.as_ref().is_none_or(|r| r.rows == 0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn actions_by_how_the_parent_went() {
+        let c = Cascade {
+            name: "fk".into(),
+            child: "c".into(),
+            child_columns: vec!["p".into()],
+            parent: "p".into(),
+            parent_columns: vec!["id".into()],
+            on_delete: "CASCADE".into(),
+            on_update: "SET NULL".into(),
+        };
+        assert_eq!(action(&c, HOW_DELETE), Some(true));
+        assert_eq!(action(&c, HOW_UPDATE), Some(false));
+        let restrict = Cascade {
+            on_delete: "RESTRICT".into(),
+            on_update: "NO ACTION".into(),
+            ..c
+        };
+        assert_eq!(action(&restrict, HOW_DELETE), None);
+        assert_eq!(action(&restrict, HOW_UPDATE), None);
+    }
+
+    #[test]
+    fn cascades_are_followed_parents_first() {
+        let fk = |child: &str, parent: &str| Cascade {
+            name: format!("{child}_{parent}"),
+            child: child.into(),
+            child_columns: vec!["p".into()],
+            parent: parent.into(),
+            parent_columns: vec!["id".into()],
+            on_delete: "CASCADE".into(),
+            on_update: "CASCADE".into(),
+        };
+        let fks = vec![
+            fk("grandchild", "child"),
+            fk("child", "parent"),
+            fk("parent", "parent"),
+        ];
+        let order = cascade_order(&fks);
+        let pos = |i: usize| order.iter().position(|&x| x == i).unwrap();
+        assert!(pos(1) < pos(0));
+    }
+}
