@@ -60,10 +60,10 @@ pub async fn run(ctx: &Ctx, args: ExportArgs) -> Result<Outcome> {
         progress.warn(w);
     }
     if args.json {
-        super::print_json(&report)?;
+        super::print_result(&report)?;
     } else {
-        print!("{}", render(&report));
-        println!("export: {final_dir}");
+        crate::out::print(render(&report));
+        crate::out::println(format!("export: {final_dir}"));
     }
     Ok(Outcome::Success)
 }

@@ -11,7 +11,7 @@ use serde::Serialize;
 use crate::cli::ImportArgs;
 use crate::cmd::{Ctx, Outcome};
 use crate::config::ServerConfig;
-use crate::hint::WithHint;
+use crate::hint::{TargetOutcome, WithHint, with_outcome};
 use crate::import::load::{Env, TableLoaded, TxState, after_interruption};
 use crate::import::plan::{self, Plan, Skipped, Statement};
 use crate::import::{self, Job};
@@ -36,7 +36,7 @@ struct Report<'a> {
 
 pub async fn run(ctx: &Ctx, args: ImportArgs) -> Result<Outcome> {
     let progress = ctx.progress();
-    let job = resolve(ctx, &args).await?;
+    let job = resolve(ctx, &args).await.map_err(unchanged)?;
     let rec = ctx.recorder();
     let dir_text = job.dir.path().display().to_string();
     // A dry run writes nothing, so it leaves no trace in the run log either.
@@ -47,7 +47,7 @@ pub async fn run(ctx: &Ctx, args: ImportArgs) -> Result<Outcome> {
     };
     let failed = |e: anyhow::Error, status: Status| {
         log(status, format!("{e:#}"));
-        e
+        unchanged(e)
     };
     log(
         Status::Started,
@@ -63,7 +63,7 @@ pub async fn run(ctx: &Ctx, args: ImportArgs) -> Result<Outcome> {
         .interruptible(import::prepare(&job, &progress))
         .await
         .map_err(|e| failed(e, Status::Failed))?;
-    let description = show_plan(&prepared.plan, &job, &args, &progress)?;
+    let description = show_plan(&prepared.plan, &job, &args, &progress).map_err(unchanged)?;
     if let Some(refusal) = prepared.refusal(args.load.allow_cascade) {
         return Err(failed(refusal, Status::Failed));
     }
@@ -79,7 +79,8 @@ pub async fn run(ctx: &Ctx, args: ImportArgs) -> Result<Outcome> {
     }
 
     let stamp = export_dir::run_stamp(chrono::Utc::now(), std::process::id());
-    let mut journal = Journal::create(&ctx.run_log, &stamp)?;
+    let mut journal =
+        Journal::create(&ctx.run_log, &stamp).map_err(|e| failed(e, Status::Failed))?;
     journal.line(format!(
         "import of {dir_text} into `{}` at {}",
         job.target_db,
@@ -124,7 +125,11 @@ pub async fn run(ctx: &Ctx, args: ImportArgs) -> Result<Outcome> {
             } else {
                 (Status::Failed, "import failed before any write")
             };
-            return Err(failed(e, status).context(what));
+            let e = failed(e, status).context(what);
+            return Err(match state.unknown {
+                true => with_outcome(e, TargetOutcome::Unknown),
+                false => e,
+            });
         }
     };
     journal.line(if args.rehearse {
@@ -151,7 +156,7 @@ pub async fn run(ctx: &Ctx, args: ImportArgs) -> Result<Outcome> {
             .tables(loaded.len())
             .rows(rows),
         );
-        report(&args, &job, &prepared.plan, &loaded, log_path)?;
+        report(&args, &job, &prepared.plan, &loaded, log_path).map_err(unchanged)?;
         return Ok(Outcome::Success);
     }
     rec.log(
@@ -181,8 +186,15 @@ pub async fn run(ctx: &Ctx, args: ImportArgs) -> Result<Outcome> {
             "`{table}`: {delta:+} rows by the hooks and triggers (recorded for verify)"
         ));
     }
-    report(&args, &job, &prepared.plan, &loaded, log_path)?;
+    report(&args, &job, &prepared.plan, &loaded, log_path)
+        .map_err(|e| with_outcome(e, TargetOutcome::Committed))?;
     Ok(Outcome::Success)
+}
+
+/// An import error before COMMIT, or one that rolled the transaction back: the target is
+/// unchanged.
+pub(super) fn unchanged(e: anyhow::Error) -> anyhow::Error {
+    with_outcome(e, TargetOutcome::Unchanged)
 }
 
 /// Print the plan: the whole of it with `--dry-run` (text or JSON), else a note on
@@ -195,8 +207,8 @@ fn show_plan(plan: &Plan, job: &Job, args: &ImportArgs, progress: &Progress) -> 
     if args.dry_run && args.json {
         super::print_json(&plan.report(&job.target_db))?;
     } else if args.dry_run {
-        print!("{description}");
-        println!("\n-- SQL (COPY data is streamed from the files):");
+        crate::out::print(&description);
+        crate::out::println("\n-- SQL (COPY data is streamed from the files):");
         for stmt in plan.statements(&Default::default()) {
             print_statement(&stmt);
         }
@@ -214,7 +226,7 @@ fn report(
     log: String,
 ) -> Result<()> {
     if args.json {
-        super::print_json(&Report {
+        super::print_result(&Report {
             committed: !args.rehearse,
             rehearsal: args.rehearse,
             target_database: &job.target_db,
@@ -223,15 +235,18 @@ fn report(
             log,
         })
     } else {
-        print!("{}", summary(loaded, plan));
+        crate::out::print(summary(loaded, plan));
         if args.rehearse {
-            println!(
+            crate::out::println(format!(
                 "import: rehearsal passed: everything loaded into `{}` and checked, then rolled \
                  back; the target is unchanged (log {log})",
                 job.target_db
-            );
+            ));
         } else {
-            println!("import: committed into `{}` (log {log})", job.target_db);
+            crate::out::println(format!(
+                "import: committed into `{}` (log {log})",
+                job.target_db
+            ));
         }
         Ok(())
     }
@@ -273,8 +288,8 @@ async fn resolve(ctx: &Ctx, args: &ImportArgs) -> Result<Job> {
 fn print_statement(stmt: &Statement) {
     let text = stmt.text();
     match text.split_once("  -- ") {
-        Some((sql, comment)) => println!("{sql};  -- {comment}"),
-        None => println!("{text};"),
+        Some((sql, comment)) => crate::out::println(format!("{sql};  -- {comment}")),
+        None => crate::out::println(format!("{text};")),
     }
 }
 
@@ -386,7 +401,7 @@ pub(super) async fn confirm(yes: bool, question: String) -> Result<()> {
         .hint("pass --yes for non-interactive runs");
     }
     let answer = tokio::task::spawn_blocking(move || {
-        eprint!("{question}");
+        crate::out::eprint(&question);
         let _ = std::io::stderr().flush();
         let mut answer = String::new();
         std::io::stdin()

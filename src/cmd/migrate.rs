@@ -16,7 +16,7 @@ use crate::cmd::{Ctx, Outcome};
 use crate::config::Engine;
 use crate::db::postgres;
 use crate::export::{self, assemble};
-use crate::hint::WithHint;
+use crate::hint::{TargetOutcome, WithHint, with_outcome};
 use crate::import::load::{Env, Pipeline, TableLoaded, TxState, after_interruption};
 use crate::import::plan::TableInput;
 use crate::mapping::Mapping;
@@ -43,16 +43,26 @@ pub async fn run(ctx: &Ctx, args: MigrateArgs) -> Result<Outcome> {
     let progress = ctx.progress();
     let rec = ctx.recorder();
     let clock = Instant::now();
-    let (mapping, new) = super::new_export(ctx, &args.source, args.map.as_deref(), &args.out)?;
+    let (mapping, new) = super::new_export(ctx, &args.source, args.map.as_deref(), &args.out)
+        .map_err(super::import::unchanged)?;
     let db = mapping.source_db.clone();
     let final_dir = new.final_dir.display().to_string();
     rec.log(
         rec.entry(Status::Started, format!("migrate of `{db}`"))
             .export_dir(&final_dir),
     );
+    // Until the import's COMMIT, a failure leaves the target unchanged; after it, the
+    // target holds the import.
     let failed = |e: anyhow::Error, status: Status| {
         rec.log(rec.entry(status, format!("{e:#}")).export_dir(&final_dir));
-        e
+        super::import::unchanged(e)
+    };
+    let after_commit = |e: anyhow::Error| {
+        rec.log(
+            rec.entry(Status::Failed, format!("{e:#}"))
+                .export_dir(&final_dir),
+        );
+        with_outcome(e, TargetOutcome::Committed)
     };
 
     // Resolve both sides; the target must hold before anything is read.
@@ -171,7 +181,8 @@ pub async fn run(ctx: &Ctx, args: MigrateArgs) -> Result<Outcome> {
     // Export and import at once: each finished dataset goes to the import.
     publish::create(&new).map_err(|e| failed(e, Status::Failed))?;
     let stamp = export_dir::run_stamp(chrono::Utc::now(), std::process::id());
-    let mut journal = Journal::create(&ctx.run_log, &stamp)?;
+    let mut journal =
+        Journal::create(&ctx.run_log, &stamp).map_err(|e| failed(e, Status::Failed))?;
     journal.line(format!(
         "migrate of `{db}` into `{target_db}` at {}, export {}",
         target.display(),
@@ -237,12 +248,16 @@ pub async fn run(ctx: &Ctx, args: MigrateArgs) -> Result<Outcome> {
                 Ok(x) => format!(" (the export is kept: {})", x.dir.display()),
                 Err(_) => String::new(),
             };
-            return Err(failed(e, status).context(format!(
+            let e = failed(e, status).context(format!(
                 "migrate failed: the import rolled back, the target is unchanged{kept}"
-            )));
+            ));
+            return Err(match state.unknown {
+                true => with_outcome(e, TargetOutcome::Unknown),
+                false => e,
+            });
         }
     };
-    let exported = exported.map_err(|e| failed(e, Status::Failed))?;
+    let exported = exported.map_err(after_commit)?;
     journal.line("COMMIT");
     journal.close();
     let dir_text = exported.dir.display().to_string();
@@ -251,7 +266,7 @@ pub async fn run(ctx: &Ctx, args: MigrateArgs) -> Result<Outcome> {
     // value with --deep.
     let vjob = verify::Job {
         dir: ExportDir::at(&exported.dir),
-        manifest: open::manifest(&ExportDir::at(&exported.dir))?,
+        manifest: open::manifest(&ExportDir::at(&exported.dir)).map_err(after_commit)?,
         mapping,
         target,
         target_db: target_db.clone(),
@@ -263,7 +278,7 @@ pub async fn run(ctx: &Ctx, args: MigrateArgs) -> Result<Outcome> {
     let mut report = ctx
         .interruptible(verify::verify(&vjob))
         .await
-        .map_err(|e| failed(e, Status::Failed))?;
+        .map_err(after_commit)?;
     if args.deep {
         let deep = ctx
             .interruptible(verify::run::deep(
@@ -273,7 +288,7 @@ pub async fn run(ctx: &Ctx, args: MigrateArgs) -> Result<Outcome> {
                 &progress,
             ))
             .await
-            .map_err(|e| failed(e, Status::Failed))?;
+            .map_err(after_commit)?;
         report = report.with_deep(deep);
     }
     let rows: u64 = loaded.iter().map(|t| t.rows).sum();
@@ -311,7 +326,7 @@ pub async fn run(ctx: &Ctx, args: MigrateArgs) -> Result<Outcome> {
             })),
     );
     if args.json {
-        super::print_json(&Summary {
+        super::print_result(&Summary {
             export_dir: dir_text.clone(),
             target_database: &target_db,
             exported_rows: exported.manifest.summary.total_rows,
@@ -320,9 +335,11 @@ pub async fn run(ctx: &Ctx, args: MigrateArgs) -> Result<Outcome> {
             verify: &report,
         })?;
     } else {
-        print!("{}", super::import::summary(&loaded, &prepared.plan));
-        print!("{}", super::verify::render(&report, true));
-        println!("migrate: export {dir_text}, imported into `{target_db}` in {seconds:.1} s");
+        crate::out::print(super::import::summary(&loaded, &prepared.plan));
+        crate::out::print(super::verify::render(&report, true));
+        crate::out::println(format!(
+            "migrate: export {dir_text}, imported into `{target_db}` in {seconds:.1} s"
+        ));
     }
     Ok(if report.ok {
         Outcome::Success

@@ -15,7 +15,7 @@ pub fn run(ctx: &Ctx, args: RunsArgs) -> Result<Outcome> {
         .or_else(|| runlog::legacy_beside(&ctx.run_log));
     let entries = runlog::read_all(&ctx.run_log, legacy.as_deref())?;
     if entries.is_empty() {
-        eprintln!("no run log at {} yet", ctx.run_log.display());
+        crate::out::eprintln(format!("no run log at {} yet", ctx.run_log.display()));
     }
     if args.json {
         super::print_json(&entries)?;
@@ -31,10 +31,10 @@ pub fn run(ctx: &Ctx, args: RunsArgs) -> Result<Outcome> {
             e.timestamp.clone(),
             e.status.clone(),
             cmd,
-            e.message.replace('\n', " "),
+            e.message.clone(),
             e.host.clone(),
         ]);
     }
-    print!("{}", table.render());
+    crate::out::print(table.render());
     Ok(Outcome::Success)
 }

@@ -151,7 +151,7 @@ pub fn scan(
     mut on_bytes: impl FnMut(u64),
 ) -> Result<Scanned> {
     const READ: usize = 1 << 20;
-    let mut f = File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let mut f = super::file::open(path, super::file::Links::Refuse)?;
     let mut hasher = Sha256::new();
     let tokenizer = Tokenizer::new(nulls);
     let mut buf: Vec<u8> = Vec::with_capacity(2 * READ);
@@ -214,7 +214,7 @@ pub fn scan(
 
 /// The CSV header (column names), read from the start of the file.
 pub fn header(path: &Path) -> Result<Vec<String>> {
-    let f = File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let f = super::file::open(path, super::file::Links::Refuse)?;
     let mut buf = Vec::new();
     f.take(4 << 20)
         .read_to_end(&mut buf)
@@ -240,7 +240,7 @@ fn stream(
     mut on: impl FnMut(&Tokenizer, &[u8], std::ops::Range<usize>) -> ControlFlow<()>,
 ) -> Result<()> {
     const READ: usize = 1 << 20;
-    let mut f = File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let mut f = super::file::open(path, super::file::Links::Refuse)?;
     let mut tokenizer = Tokenizer::new(nulls);
     let mut buf: Vec<u8> = Vec::with_capacity(2 * READ);
     let mut eof = false;

@@ -36,15 +36,15 @@ impl Journal {
         })
     }
 
-    /// A timestamped line in the log.
+    /// A timestamped line in the log (redacted and escaped as on a terminal).
     pub fn line(&mut self, text: impl AsRef<str>) {
         let stamped = format!(
             "{} {}\n",
             crate::store::runlog::now_rfc3339(),
-            text.as_ref()
+            crate::out::shown(text.as_ref())
         );
         if let Err(e) = self.log.write_all(stamped.as_bytes()) {
-            eprintln!("warning: writing {}: {e}", self.log_path.display());
+            crate::out::eprintln(format!("warning: writing {}: {e}", self.log_path.display()));
         }
     }
 
@@ -52,7 +52,7 @@ impl Journal {
     pub fn sql(&mut self, stmt: impl AsRef<str>) {
         let text = format!("{};\n", stmt.as_ref());
         if let Err(e) = self.sql.write_all(text.as_bytes()) {
-            eprintln!("warning: writing {}: {e}", self.sql_path.display());
+            crate::out::eprintln(format!("warning: writing {}: {e}", self.sql_path.display()));
         }
     }
 

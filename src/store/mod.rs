@@ -4,6 +4,7 @@
 
 pub mod csvfile;
 pub mod export_dir;
+pub mod file;
 pub mod journal;
 pub mod manifest;
 pub mod open;
