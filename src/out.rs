@@ -64,6 +64,28 @@ pub fn json(value: &impl serde::Serialize) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The result of a command that moved or compared data (export, import, verify,
+/// migrate) as JSON on stdout, with the process's peak memory so far
+/// (`peak_rss_bytes`, the kernel's VmHWM; null where it does not say).
+pub fn result(value: &impl serde::Serialize) -> anyhow::Result<()> {
+    #[derive(serde::Serialize)]
+    struct WithPeak<'a, T> {
+        #[serde(flatten)]
+        result: &'a T,
+        peak_rss_bytes: Option<u64>,
+    }
+    json(&WithPeak {
+        result: value,
+        peak_rss_bytes: peak_rss_bytes(),
+    })
+}
+
+/// The process's peak resident set size in bytes (`VmHWM` of /proc/self/status).
+pub fn peak_rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    crate::memory::vm_hwm(&status)
+}
+
 /// Bytes on stdout exactly as they are (a file's text the user redirects, such as a
 /// built-in profile).
 pub fn data(bytes: &[u8]) {

@@ -274,18 +274,9 @@ pub fn print_json(value: &impl serde::Serialize) -> Result<()> {
 }
 
 /// Print the result of a command that moved or compared data (export, import, verify,
-/// migrate) as JSON on stdout, with the process's peak memory (`peak_rss_bytes`, VmHWM).
+/// migrate) as JSON on stdout, with the process's peak memory (`peak_rss_bytes`).
 pub fn print_result(value: &impl serde::Serialize) -> Result<()> {
-    #[derive(serde::Serialize)]
-    struct WithPeak<'a, T> {
-        #[serde(flatten)]
-        result: &'a T,
-        peak_rss_bytes: Option<u64>,
-    }
-    crate::out::json(&WithPeak {
-        result: value,
-        peak_rss_bytes: crate::memory::peak_rss_bytes(),
-    })
+    crate::out::result(value)
 }
 
 pub async fn run(cli: Cli) -> Result<Outcome> {

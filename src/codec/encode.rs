@@ -253,7 +253,11 @@ const DOMAIN_VALUE_MAX: usize = 64;
 pub struct DomainValue {
     pub value: String,
     pub count: u64,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "crate::memory::at_most::<DOMAIN_SAMPLES, _, _>"
+    )]
     pub samples: Vec<String>,
 }
 
