@@ -72,6 +72,22 @@ pub enum Command {
     Profile(ProfileCommand),
 }
 
+impl Command {
+    /// Was `--json` asked for? A failure then prints its JSON object too.
+    pub fn json(&self) -> bool {
+        match self {
+            Command::Export(a) => a.json,
+            Command::Import(a) => a.json,
+            Command::Verify(a) => a.json,
+            Command::Runs(a) => a.json,
+            Command::Migrate(a) => a.json,
+            Command::Check(a) => a.json,
+            Command::DeltaEnd(a) => a.json,
+            Command::LogRun(_) | Command::Profile(_) => false,
+        }
+    }
+}
+
 #[derive(Debug, Subcommand)]
 pub enum ProfileCommand {
     /// Print a built-in profile as the mapping file it is (a starting point for --map)

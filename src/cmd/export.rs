@@ -92,13 +92,13 @@ pub async fn run(ctx: &Ctx, args: ExportArgs) -> Result<Outcome> {
         progress.warn(w);
     }
     if args.json {
-        super::print_json(&report)?;
+        super::print_result(&report)?;
     } else {
         match exported.manifest.delta.is_some() {
-            true => print!("{}", render_delta(&exported.manifest)),
-            false => print!("{}", render(&report)),
+            true => crate::out::print(render_delta(&exported.manifest)),
+            false => crate::out::print(render(&report)),
         }
-        println!("export: {final_dir}");
+        crate::out::println(format!("export: {final_dir}"));
     }
     Ok(Outcome::Success)
 }
