@@ -10,6 +10,14 @@ use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 static STDOUT_CLOSED: AtomicBool = AtomicBool::new(false);
+/// Human-readable results go to stderr (a command that prints one JSON document at its
+/// end, `migrate --online --json`, runs other commands' steps).
+static RESULTS_TO_STDERR: AtomicBool = AtomicBool::new(false);
+
+/// From now on, human-readable results ([`print`]) go to stderr; JSON stays on stdout.
+pub fn results_to_stderr() {
+    RESULTS_TO_STDERR.store(true, Ordering::Relaxed);
+}
 static STDERR_CLOSED: AtomicBool = AtomicBool::new(false);
 
 fn write(closed: &AtomicBool, mut sink: impl Write, bytes: &[u8]) {
@@ -30,6 +38,9 @@ pub fn shown(text: &str) -> String {
 /// Human-readable text on stdout (a result: a table, a summary line), as it is given
 /// (add the line end).
 pub fn print(text: impl AsRef<str>) {
+    if RESULTS_TO_STDERR.load(Ordering::Relaxed) {
+        return eprint(text);
+    }
     write(
         &STDOUT_CLOSED,
         std::io::stdout().lock(),

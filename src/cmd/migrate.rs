@@ -42,6 +42,9 @@ struct Summary<'a> {
 }
 
 pub async fn run(ctx: &Ctx, args: MigrateArgs) -> Result<Outcome> {
+    if args.online {
+        return super::online::run(ctx, args).await;
+    }
     let progress = ctx.progress();
     let rec = ctx.recorder();
     let clock = Instant::now();

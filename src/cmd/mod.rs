@@ -9,6 +9,7 @@ pub mod export;
 pub mod import;
 pub mod log_run;
 pub mod migrate;
+pub mod online;
 pub mod profile;
 pub mod runs;
 pub mod verify;
