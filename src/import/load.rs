@@ -373,6 +373,7 @@ async fn attempt(
     let mut queue: VecDeque<Statement> = statements[1..statements.len() - 1].to_vec().into();
     let mut guard: Option<Guard> = None;
     let mut resolved: BTreeSet<String> = BTreeSet::new();
+    let mut staged_rows: BTreeMap<String, u64> = BTreeMap::new();
     while let Some(stmt) = queue.pop_front() {
         // migrate: a dataset's COPYs are planned when its files are complete.
         if let (Statement::Copy(c), Some(pipeline)) = (&stmt, env.pipeline.as_deref_mut())
@@ -453,7 +454,9 @@ async fn attempt(
                         )
                         .into());
                     }
-                    if !copy.staged {
+                    if copy.staged {
+                        staged_rows.insert(copy.dataset.clone(), table_rows);
+                    } else {
                         done.push(loaded(
                             env,
                             &copy.dataset,
@@ -499,11 +502,15 @@ async fn attempt(
                     .with_context(|| {
                         format!("moving `{dataset}` from its staging table into `{table}`")
                     })?;
-                if let Some(expected) = expected_rows
-                    && rows != *expected
+                // Every staged row moves: the COPY into staging counted them (checked
+                // against the files' manifest). The plan's own count is only a fallback:
+                // `migrate` plans before the export has counted anything.
+                let expected = staged_rows.get(dataset).copied().or(*expected_rows);
+                if let Some(expected) = expected
+                    && rows != expected
                 {
                     return Err(anyhow!(
-                        "table `{table}`: INSERT moved {rows} staged rows of `{dataset}` but the manifest says {expected}"
+                        "table `{table}`: INSERT moved {rows} of the {expected} staged rows of `{dataset}`"
                     )
                     .into());
                 }

@@ -169,7 +169,23 @@ impl Scenario {
 
     /// Every table of schema `app` with its rows, as text.
     fn snapshot(&self) -> Vec<Vec<Option<String>>> {
-        self.rows(
+        self.table_rows_in(&self.v3)
+    }
+
+    /// [`Scenario::snapshot`] of another target database, with every sequence's position.
+    fn snapshot_in(&self, db: &str) -> Vec<Vec<Option<String>>> {
+        let mut rows = pg_rows(
+            db,
+            "SELECT sequencename::text, last_value::text FROM pg_sequences
+             WHERE schemaname = 'app' ORDER BY 1",
+        );
+        rows.extend(self.table_rows_in(db));
+        rows
+    }
+
+    fn table_rows_in(&self, db: &str) -> Vec<Vec<Option<String>>> {
+        pg_rows(
+            db,
             "SELECT 'people', string_agg(p::text, '|' ORDER BY p.id) FROM app.people p
              UNION ALL SELECT 'articles', string_agg(a::text, '|' ORDER BY a.id) FROM app.articles a
              UNION ALL SELECT 'events', string_agg(e::text, '|' ORDER BY e.id) FROM app.events e
@@ -177,6 +193,38 @@ impl Scenario {
              UNION ALL SELECT 'counts', string_agg(c::text, '|' ORDER BY c.author_id) FROM app.article_counts c",
         )
     }
+}
+
+/// The same mapping (renames, drops, a `where`, a `query` dataset, constant and per-row
+/// `set`s, hooks, a fired table) through `migrate` and through export then import gives
+/// the same target, table by table and sequence by sequence (`migrate` once failed on
+/// any per-row `set`: its expected count came from the plan made before the export).
+#[test]
+fn migrate_and_export_then_import_give_identical_targets() {
+    let s = Scenario::new("mapping_paths");
+    let map = s.write_map("v3.toml", &s.mapping(&[]));
+    let o = s.export(&map);
+    assert_exit(&o, 0);
+    let dir = export_dir(&o, s.w.path());
+    assert_exit(&s.import(&dir, &[]), 0);
+    let by_steps = s.snapshot_in(&s.v3);
+
+    let other = s.w.pg_db("v3b");
+    pg_exec(&other, V3);
+    let o = s.w.run(&[
+        "migrate",
+        "courses",
+        "--map",
+        map.to_str().unwrap(),
+        "--out",
+        "out2",
+        "--target-db",
+        &other,
+        "--deep",
+        "--yes",
+    ]);
+    assert_exit(&o, 0);
+    assert_eq!(s.snapshot_in(&other), by_steps);
 }
 
 #[test]
