@@ -710,6 +710,81 @@ fn set_expressions_are_checked_by_the_target_and_volatile_ones_run_per_row() {
     assert_exit(&w.run(&["verify", d, "--map", "good.toml"]), 0);
 }
 
+/// Volatility is read from what the expression really calls, built-ins included (they
+/// leave no pg_depend row): each of these, alone in its `set`, must differ per row.
+#[test]
+fn volatile_built_ins_user_functions_and_operators_are_evaluated_per_row() {
+    let w = World::new("mapping_volatile");
+    w.mysql(
+        "CREATE TABLE item (id INT PRIMARY KEY);
+         INSERT INTO item VALUES (1), (2), (3), (4);",
+    );
+    w.pg(
+        "CREATE EXTENSION IF NOT EXISTS \"uuid-ossp\";
+         CREATE SEQUENCE s;
+         CREATE FUNCTION tick() RETURNS integer VOLATILE LANGUAGE sql AS 'SELECT nextval(''s'')::integer';
+         CREATE FUNCTION plus_tick(integer, integer) RETURNS integer VOLATILE LANGUAGE sql
+           AS 'SELECT $1 + $2 + nextval(''s'')::integer';
+         CREATE OPERATOR ### (LEFTARG = integer, RIGHTARG = integer, FUNCTION = plus_tick);
+         CREATE TABLE item (id integer PRIMARY KEY, a uuid, b float8, c timestamptz, d bigint,
+           e uuid, f integer, g integer, h text, i integer);",
+    );
+    let o = w.run(&["export", &w.db, "--out", "out"]);
+    assert_exit(&o, 0);
+    let dir = export_dir(&o, w.path());
+    let d = dir.to_str().unwrap();
+    // Each alone in its dataset's `set` (with another, every `set` of a staged dataset
+    // is listed per row).
+    let cases = [
+        ("a", "gen_random_uuid()", true),
+        ("b", "random()", true),
+        ("c", "clock_timestamp()", true),
+        ("d", "nextval('s')", true),
+        ("e", "uuid_generate_v4()", true),
+        ("f", "tick()", true),
+        ("g", "1 ### 1", true),
+        ("h", "'fixed'", false),
+        ("i", "abs(-3)", false),
+    ];
+    for (column, expr, per_row) in cases {
+        std::fs::write(
+            w.path().join("one.toml"),
+            format!("[tables.item]\nset = {{ {column} = \"{expr}\" }}\n"),
+        )
+        .unwrap();
+        let o = w.run(&["import", d, "--yes", "--map", "one.toml", "--dry-run"]);
+        assert_exit(&o, 0);
+        let want = match per_row {
+            true => format!("= {expr} (per row"),
+            false => format!("= {expr} (evaluated once"),
+        };
+        assert!(
+            stdout(&o).contains(&want),
+            "`{expr}`: no `{want}` in\n{}",
+            stdout(&o)
+        );
+    }
+    let all: Vec<String> = cases
+        .iter()
+        .map(|(c, e, _)| format!("{c} = \"{e}\""))
+        .collect();
+    std::fs::write(
+        w.path().join("v.toml"),
+        format!("[tables.item]\nset = {{ {} }}\n", all.join(", ")),
+    )
+    .unwrap();
+    assert_exit(&w.run(&["import", d, "--yes", "--map", "v.toml"]), 0);
+    assert_eq!(
+        w.pg_value(
+            "SELECT concat_ws(',', count(DISTINCT a), count(DISTINCT b), count(DISTINCT c),
+               count(DISTINCT d), count(DISTINCT e), count(DISTINCT f), count(DISTINCT g),
+               count(DISTINCT h), count(DISTINCT i)) FROM item"
+        )
+        .as_deref(),
+        Some("4,4,4,4,4,4,4,1,1")
+    );
+}
+
 #[test]
 fn names_the_source_lacks_are_refused_before_anything_is_read() {
     let w = World::new("mapping_source_names");
