@@ -161,6 +161,16 @@ pub(super) fn render(r: &Report, with_source: bool) -> String {
         t.row(row);
     }
     let mut out = t.render();
+    // Why each skipped table is not compared (a migration history the target keeps).
+    for c in r.tables.iter().filter(|c| c.verdict == Verdict::Skipped) {
+        if let Some((_, why)) = c.message.split_once(": skipped (") {
+            out.push_str(&format!(
+                "skipped: `{}`: {}\n",
+                c.table,
+                why.strip_suffix(')').unwrap_or(why)
+            ));
+        }
+    }
     if let Some(deep) = &r.deep {
         let mut t = Table::new([
             "deep",

@@ -128,6 +128,7 @@ pub fn table_entry(plan: &TablePlan, mut parts: Vec<PartWritten>) -> TableEntry 
         filter: plan.filter.clone(),
         query: plan.query.clone(),
         dropped_columns: plan.dropped.clone(),
+        helper_columns: plan.helpers.clone(),
         parts: part_entries,
         delta: None,
     }

@@ -55,6 +55,8 @@ pub struct TablePlan {
     pub query: Option<String>,
     /// Source columns the mapping's `drop` leaves out.
     pub dropped: Vec<String>,
+    /// Dropped columns a `set` of the dataset names: exported, never inserted.
+    pub helpers: Vec<String>,
 }
 
 impl TablePlan {
@@ -166,10 +168,23 @@ fn table_plan(
 ) -> TablePlan {
     let map = mapping.table(&t.name);
     let dropped: Vec<String> = map.map(|m| m.drop.clone()).unwrap_or_default();
+    // A dropped column a `set` of this dataset names is still exported, as a helper
+    // column: the `set` reads it, the import never inserts it.
+    let helpers: Vec<String> = dropped
+        .iter()
+        .filter(|d| {
+            map.is_some_and(|m| {
+                m.set
+                    .values()
+                    .any(|e| crate::mapping::idents::mentions(e, d))
+            })
+        })
+        .cloned()
+        .collect();
     let (generated, read): (Vec<_>, Vec<_>) = t.columns.into_iter().partition(|c| c.generated);
     let columns: Vec<ColumnPlan> = read
         .into_iter()
-        .filter(|c| !dropped.contains(&c.name))
+        .filter(|c| !dropped.contains(&c.name) || helpers.contains(&c.name))
         .map(|c| {
             let (rule, check) = match engine {
                 Engine::Mysql => (
@@ -225,6 +240,7 @@ fn table_plan(
         filter: map.and_then(|m| m.filter.clone()),
         query: map.and_then(|m| m.query.clone()),
         dropped,
+        helpers,
     }
 }
 

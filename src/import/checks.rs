@@ -42,6 +42,10 @@ pub fn columns(
         .map(|f| (f.name.as_str(), f))
         .collect();
     for ((h, name), keep) in c.header.iter().zip(c.targets).zip(c.keep) {
+        if c.spec.helpers.contains(h) {
+            // Exported for a `set` to read; never inserted.
+            continue;
+        }
         let shown = if h == name {
             format!("`{h}`")
         } else {

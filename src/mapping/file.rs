@@ -99,6 +99,14 @@ pub struct Hooks {
     /// A delta's import: after its upserts, cascades and sequences.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub delta_after: Vec<String>,
+    /// Target tables recognised as a framework's migration history that are copied all
+    /// the same (by default the target's own history is kept).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub copy_history: Vec<String>,
+    /// Target tables the `after` hooks rewrite on purpose: deep verify compares them by
+    /// count only, and says so.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub changed_by_hooks: Vec<String>,
 }
 
 impl Hooks {
@@ -108,6 +116,8 @@ impl Hooks {
             && self.after.is_empty()
             && self.delta_before.is_empty()
             && self.delta_after.is_empty()
+            && self.copy_history.is_empty()
+            && self.changed_by_hooks.is_empty()
     }
 }
 

@@ -7,6 +7,7 @@
 
 pub mod builtin;
 pub mod file;
+pub mod idents;
 pub mod sqlcheck;
 
 use std::collections::{BTreeMap, BTreeSet};

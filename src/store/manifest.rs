@@ -163,6 +163,10 @@ pub struct TableEntry {
     /// Format 3: source columns the mapping's `drop` left out.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub dropped_columns: Vec<String>,
+    /// Format 3 (optional): dropped columns that a `set` of the dataset names, exported so
+    /// that the `set` can read them; the import never inserts them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub helper_columns: Vec<String>,
     /// Format 2: the table was read as key ranges, one file each, in key order. Then
     /// `file` is the first part and `sha256` is empty: each part carries its own.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -301,6 +305,8 @@ pub struct TableSpec {
     /// The mapping's `where` and `query` the dataset was exported with.
     pub filter: Option<String>,
     pub query: Option<String>,
+    /// Columns of the files that only a `set` reads (`helper_columns`): never inserted.
+    pub helpers: Vec<String>,
 }
 
 impl TableSpec {
@@ -334,6 +340,7 @@ impl TableSpec {
             auto_increment: t.auto_increment.clone(),
             filter: t.filter.clone(),
             query: t.query.clone(),
+            helpers: t.helper_columns.clone(),
         }
     }
 }
@@ -573,6 +580,7 @@ fn parse_legacy(v: &serde_json::Value) -> Result<Loaded> {
             auto_increment: None,
             filter: None,
             query: None,
+            helpers: Vec::new(),
         });
     }
     Ok(Loaded::Legacy {

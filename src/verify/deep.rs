@@ -166,10 +166,9 @@ pub fn plan_table(table: &PgTable, datasets: &[&TableSpec], mapping: &Mapping) -
                 why = Some(format!("computed by the mapping's set for `{ds}`"));
                 break;
             }
-            let src = spec
-                .columns
-                .iter()
-                .find(|c| mapping.target_column(ds, &c.name) == col.name);
+            let src = spec.columns.iter().find(|c| {
+                !spec.helpers.contains(&c.name) && mapping.target_column(ds, &c.name) == col.name
+            });
             match src {
                 Some(src) => {
                     let d = adapt::decide(&table.name, src, col, mapping.uuid_order(ds, &src.name));

@@ -84,10 +84,21 @@ pub(super) fn dataset_load(
         return None;
     };
 
+    if let Some(framework) = crate::import::history::kept(target, &mapping.hooks().copy_history) {
+        plan.skipped.push(Skipped {
+            table: dataset.clone(),
+            reason: crate::import::history::reason(&table, framework),
+        });
+        return None;
+    }
+    // A helper column (a dropped column a `set` reads) keeps its source name.
     let target_columns: Vec<String> = input
         .header
         .iter()
-        .map(|h| mapping.target_column(dataset, h))
+        .map(|h| match input.spec.helpers.contains(h) {
+            true => h.clone(),
+            false => mapping.target_column(dataset, h),
+        })
         .collect();
     let sets_named: BTreeMap<String, String> = map.map(|m| m.set.clone()).unwrap_or_default();
     let has = |c: &str| target.columns.iter().any(|t| t.name == c);
@@ -117,15 +128,20 @@ pub(super) fn dataset_load(
     }
     let mut seen: BTreeMap<&str, &str> = BTreeMap::new();
     for (h, t) in input.header.iter().zip(&target_columns) {
+        if input.spec.helpers.contains(h) {
+            continue;
+        }
         if let Some(other) = seen.insert(t, h) {
             plan.errors.push(format!(
                 "table `{table}`: the CSV columns `{other}` and `{h}` both go to column `{t}`"
             ));
         }
     }
-    let keep: Vec<bool> = target_columns
+    let keep: Vec<bool> = input
+        .header
         .iter()
-        .map(|t| !sets_named.contains_key(t))
+        .zip(&target_columns)
+        .map(|(h, t)| !sets_named.contains_key(t) && !input.spec.helpers.contains(h))
         .collect();
     checks::columns(
         &checks::Columns {
@@ -149,7 +165,7 @@ pub(super) fn dataset_load(
         dataset,
         target,
         &sets_named,
-        &target_columns,
+        (&target_columns, &input.spec.helpers),
         answers,
         &mut plan.errors,
     );

@@ -508,6 +508,9 @@ pub fn questions(inputs: &[TableInput], cat: &Catalog, mapping: &Mapping) -> Vec
             .header
             .iter()
             .map(|h| {
+                if input.spec.helpers.contains(h) {
+                    return (h.clone(), true);
+                }
                 let t = mapping.target_column(dataset, h);
                 let replaced = map.set.contains_key(&t);
                 (t, replaced)

@@ -17,7 +17,8 @@ pub(super) fn set_columns(
     dataset: &str,
     target: &PgTable,
     sets_named: &BTreeMap<String, String>,
-    target_columns: &[String],
+    // The CSV's columns under target names, and the helper columns among them.
+    (target_columns, helpers): (&[String], &[String]),
     answers: &[Answer],
     errors: &mut Vec<String>,
 ) -> Vec<SetColumn> {
@@ -34,7 +35,8 @@ pub(super) fn set_columns(
                 Ok(k) => *k,
                 Err(e) => {
                     errors.push(format!(
-                        "{here}: set `{column}` = {expr}: PostgreSQL rejects it: {e}"
+                        "{here}: set `{column}` = {expr}: PostgreSQL rejects it: {e}{}",
+                        visible_hint(e, target_columns, helpers)
                     ));
                     continue;
                 }
@@ -60,6 +62,30 @@ pub(super) fn set_columns(
         });
     }
     sets
+}
+
+/// For an unknown column: which names a `set` sees (the target's names of the exported
+/// columns, after `columns` renames, and the helper columns under their source names).
+fn visible_hint(error: &str, target_columns: &[String], helpers: &[String]) -> String {
+    if !error.contains("does not exist") || !error.contains("column") {
+        return String::new();
+    }
+    let seen: Vec<&str> = target_columns
+        .iter()
+        .filter(|c| !helpers.contains(c))
+        .map(String::as_str)
+        .collect();
+    let helpers = match helpers.is_empty() {
+        true => "none".to_string(),
+        false => helpers.join(", "),
+    };
+    format!(
+        "\nhint: a `set` sees the exported columns under their target names (after `columns` \
+         renames): {}; and, as text under their source names, the dropped columns a `set` of \
+         the dataset named at export (helper columns): {helpers}. A dropped column is exported \
+         for a `set` only when the export's mapping names it: export again with the `set`",
+        seen.join(", ")
+    )
 }
 
 /// Route `sets` into `load`: through a staging table when any is per row, else as

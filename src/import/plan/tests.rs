@@ -64,6 +64,7 @@ pub(crate) fn input(name: &str, header: &[&str], facts: Vec<ColumnEntry>) -> Tab
             auto_increment: None,
             filter: None,
             query: None,
+            helpers: Vec::new(),
         },
         header: header.iter().map(|s| s.to_string()).collect(),
     }
