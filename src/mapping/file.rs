@@ -99,6 +99,10 @@ pub struct Hooks {
     /// A delta's import: after its upserts, cascades and sequences.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub delta_after: Vec<String>,
+    /// Target tables that are a framework's migration history (`_prisma_migrations`, ...)
+    /// loaded from the source anyway; by default the target keeps its own.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub copy_history: Vec<String>,
 }
 
 impl Hooks {
