@@ -1,104 +1,136 @@
-//! PURE: a framework's migration-history table (Prisma's `_prisma_migrations`, Flyway's
-//! `flyway_schema_history`, ...). In the target it belongs to the target's schema, not to
-//! the data: copying the source's rows over it makes the application re-run its
-//! migrations. Recognised by its name AND the framework's columns (a data table called
-//! `migrations` is still copied).
+//! PURE: a framework's migration-history table in the target (Prisma's
+//! `_prisma_migrations`, Flyway's `flyway_schema_history`, ...). It records which of the
+//! application's migrations made the target's schema, so it belongs to the target, not
+//! to the data: an import keeps the target's own rows unless the mapping says
+//! `[import] copy_history = ["name"]`. Recognised by its name AND the framework's
+//! columns, so a data table that happens to be called `migrations` is still loaded.
 
-/// (table name, framework, columns the framework's table always has).
-const KNOWN: &[(&str, &str, &[&str])] = &[
-    (
-        "_prisma_migrations",
-        "Prisma",
-        &["id", "checksum", "migration_name"],
-    ),
-    ("migrations", "TypeORM", &["id", "timestamp", "name"]),
-    (
-        "typeorm_migrations",
-        "TypeORM",
-        &["id", "timestamp", "name"],
-    ),
-    ("migrations", "Laravel", &["id", "migration", "batch"]),
-    ("alembic_version", "Alembic", &["version_num"]),
-    (
-        "flyway_schema_history",
-        "Flyway",
-        &["installed_rank", "version", "script", "checksum"],
-    ),
-    (
-        "databasechangelog",
-        "Liquibase",
-        &["id", "author", "filename", "dateexecuted"],
-    ),
-    ("databasechangeloglock", "Liquibase", &["id", "locked"]),
-    (
-        "schema_migrations",
-        "golang-migrate, dbmate, Rails or Ecto",
-        &["version"],
-    ),
-    ("ar_internal_metadata", "Rails", &["key", "value"]),
-    ("django_migrations", "Django", &["app", "name", "applied"]),
-    (
-        "knex_migrations",
-        "Knex",
-        &["name", "batch", "migration_time"],
-    ),
-    ("knex_migrations_lock", "Knex", &["is_locked"]),
-    ("schema_migration", "Ory (pop)", &["version"]),
-    ("sequelizemeta", "Sequelize", &["name"]),
-    (
-        "doctrine_migration_versions",
-        "Doctrine",
-        &["version", "executed_at"],
-    ),
-    (
-        "__diesel_schema_migrations",
-        "Diesel",
-        &["version", "run_on"],
-    ),
-    (
-        "_sqlx_migrations",
-        "sqlx",
-        &["version", "description", "checksum"],
-    ),
-    ("goose_db_version", "Goose", &["version_id", "is_applied"]),
-    (
-        "__efmigrationshistory",
-        "Entity Framework",
-        &["migrationid", "productversion"],
-    ),
+/// One framework's history table: its name and the columns it always has.
+struct Known {
+    framework: &'static str,
+    table: &'static str,
+    columns: &'static [&'static str],
+}
+
+const KNOWN: &[Known] = &[
+    Known {
+        framework: "Prisma",
+        table: "_prisma_migrations",
+        columns: &["id", "checksum", "migration_name"],
+    },
+    Known {
+        framework: "TypeORM",
+        table: "migrations",
+        columns: &["id", "timestamp", "name"],
+    },
+    Known {
+        framework: "TypeORM",
+        table: "typeorm_migrations",
+        columns: &["id", "timestamp", "name"],
+    },
+    Known {
+        framework: "Laravel",
+        table: "migrations",
+        columns: &["id", "migration", "batch"],
+    },
+    Known {
+        framework: "Alembic",
+        table: "alembic_version",
+        columns: &["version_num"],
+    },
+    Known {
+        framework: "Flyway",
+        table: "flyway_schema_history",
+        columns: &["installed_rank", "version", "script", "checksum"],
+    },
+    Known {
+        framework: "Liquibase",
+        table: "databasechangelog",
+        columns: &["id", "author", "filename", "dateexecuted"],
+    },
+    Known {
+        framework: "Liquibase",
+        table: "databasechangeloglock",
+        columns: &["id", "locked"],
+    },
+    Known {
+        framework: "golang-migrate, dbmate, Rails or Ecto",
+        table: "schema_migrations",
+        columns: &["version"],
+    },
+    Known {
+        framework: "Rails",
+        table: "ar_internal_metadata",
+        columns: &["key", "value"],
+    },
+    Known {
+        framework: "Django",
+        table: "django_migrations",
+        columns: &["app", "name", "applied"],
+    },
+    Known {
+        framework: "Knex",
+        table: "knex_migrations",
+        columns: &["id", "name", "batch", "migration_time"],
+    },
+    Known {
+        framework: "Knex",
+        table: "knex_migrations_lock",
+        columns: &["index", "is_locked"],
+    },
+    Known {
+        framework: "Ory (pop)",
+        table: "schema_migration",
+        columns: &["version"],
+    },
+    Known {
+        framework: "Sequelize",
+        table: "SequelizeMeta",
+        columns: &["name"],
+    },
+    Known {
+        framework: "Doctrine",
+        table: "doctrine_migration_versions",
+        columns: &["version", "executed_at"],
+    },
+    Known {
+        framework: "Diesel",
+        table: "__diesel_schema_migrations",
+        columns: &["version", "run_on"],
+    },
+    Known {
+        framework: "sqlx",
+        table: "_sqlx_migrations",
+        columns: &["version", "description", "installed_on", "checksum"],
+    },
+    Known {
+        framework: "Goose",
+        table: "goose_db_version",
+        columns: &["version_id", "is_applied"],
+    },
+    Known {
+        framework: "Entity Framework",
+        table: "__EFMigrationsHistory",
+        columns: &["MigrationId", "ProductVersion"],
+    },
 ];
 
-/// The framework whose migration history `table` is, when its name and its `columns`
-/// (the target table's) both say so. Names are compared without case.
+/// The framework whose migration history `table` (with these columns, in the target) is;
+/// names and columns compared without regard to case.
 pub fn framework(table: &str, columns: &[&str]) -> Option<&'static str> {
-    let name = table.to_ascii_lowercase();
+    let has = |want: &str| columns.iter().any(|c| c.eq_ignore_ascii_case(want));
     KNOWN
         .iter()
-        .find(|(n, _, needs)| {
-            *n == name
-                && needs
-                    .iter()
-                    .all(|need| columns.iter().any(|c| c.eq_ignore_ascii_case(need)))
-        })
-        .map(|(_, fw, _)| *fw)
+        .find(|k| k.table.eq_ignore_ascii_case(table) && k.columns.iter().all(|c| has(c)))
+        .map(|k| k.framework)
 }
 
-/// The framework of `table` when it is a migration history the import keeps: the target
-/// has it and the mapping's `[import] copy_history` does not name it.
+/// The framework whose history the target's `table` is, when the import keeps the
+/// target's rows of it (the mapping's `copy_history` does not name it): what the import
+/// skips and verify counts as a declared skip.
 pub fn kept(table: &crate::db::catalog::PgTable, copy_history: &[String]) -> Option<&'static str> {
-    if copy_history.contains(&table.name) {
-        return None;
-    }
-    let columns: Vec<&str> = table.columns.iter().map(|c| c.name.as_str()).collect();
-    framework(&table.name, &columns)
-}
-
-/// Why a history table is kept: the plan's and verify's words.
-pub fn reason(table: &str, framework: &str) -> String {
-    format!(
-        "the target's {framework} migration history: it belongs to the target's schema, \
-         so it is kept (copy it anyway with [import] copy_history = [\"{table}\"])"
-    )
+    let names: Vec<&str> = table.columns.iter().map(|c| c.name.as_str()).collect();
+    framework(&table.name, &names).filter(|_| !copy_history.contains(&table.name))
 }
 
 #[cfg(test)]
@@ -106,29 +138,47 @@ mod tests {
     use super::*;
 
     #[test]
-    fn known_by_name_and_columns() {
-        assert_eq!(
-            framework(
+    fn a_history_table_is_known_by_its_name_and_its_columns() {
+        // (table, columns, framework)
+        let cases: &[(&str, &[&str], Option<&str>)] = &[
+            (
                 "_prisma_migrations",
-                &["id", "checksum", "finished_at", "migration_name"]
+                &[
+                    "id",
+                    "checksum",
+                    "finished_at",
+                    "migration_name",
+                    "logs",
+                    "started_at",
+                ],
+                Some("Prisma"),
             ),
-            Some("Prisma")
-        );
-        assert_eq!(
-            framework("migrations", &["id", "migration", "batch"]),
-            Some("Laravel")
-        );
-        assert_eq!(
-            framework("migrations", &["id", "timestamp", "name"]),
-            Some("TypeORM")
-        );
-        // A data table called `migrations` (birds) is data.
-        assert_eq!(framework("migrations", &["id", "species", "km"]), None);
-        assert_eq!(
-            framework("__EFMigrationsHistory", &["MigrationId", "ProductVersion"]),
-            Some("Entity Framework")
-        );
-        assert_eq!(framework("SequelizeMeta", &["name"]), Some("Sequelize"));
-        assert_eq!(framework("people", &["version"]), None);
+            ("migrations", &["id", "timestamp", "name"], Some("TypeORM")),
+            ("migrations", &["id", "migration", "batch"], Some("Laravel")),
+            // A data table called `migrations` is data.
+            ("migrations", &["id", "bird", "season"], None),
+            ("alembic_version", &["version_num"], Some("Alembic")),
+            (
+                "schema_migrations",
+                &["version", "dirty"],
+                Some("golang-migrate, dbmate, Rails or Ecto"),
+            ),
+            ("schema_migration", &["version"], Some("Ory (pop)")),
+            (
+                "__EFMigrationsHistory",
+                &["MigrationId", "ProductVersion"],
+                Some("Entity Framework"),
+            ),
+            ("sequelizemeta", &["name"], Some("Sequelize")),
+            (
+                "flyway_schema_history",
+                &["installed_rank", "version"],
+                None,
+            ),
+            ("users", &["id", "version"], None),
+        ];
+        for (table, columns, want) in cases {
+            assert_eq!(framework(table, columns), *want, "{table} {columns:?}");
+        }
     }
 }

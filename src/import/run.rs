@@ -133,24 +133,12 @@ pub async fn prepare_with(
     let questions = plan::questions(&inputs, &catalog, &job.mapping);
     let answers = postgres::probe_sets(&mut client, &job.options.schema, &questions).await?;
     let mut plan = plan::build(&inputs, &catalog, &job.mapping, &job.options, &answers);
-    // A migration history kept as the target has it, but empty: the target's schema was
-    // made without its framework's records (the application would re-run every migration).
-    for t in catalog.tables.values() {
-        let Some(framework) = crate::import::history::kept(t, &job.mapping.hooks().copy_history)
-        else {
-            continue;
-        };
-        let exported = plan
-            .skipped
-            .iter()
-            .any(|s| job.mapping.target_table(&s.table) == t.name);
-        if exported && !postgres::has_rows(&client, &job.options.schema, &t.name).await? {
+    for table in &plan.kept_history {
+        if postgres::count_rows(&client, &job.options.schema, table).await? == 0 {
             plan.warnings.push(format!(
-                "table `{}`: the target's {framework} migration history is empty: it is kept \
-                 as it is, so the application may run every migration again (hint: deploy the \
-                 target's schema with its framework, or copy the source's history with \
-                 [import] copy_history = [\"{}\"])",
-                t.name, t.name
+                "the target's migration history `{table}` is empty: the application will \
+                 run every migration again at its start; is the target's schema really made \
+                 by its migrations?"
             ));
         }
     }

@@ -70,7 +70,12 @@ pub async fn verify(job: &Job) -> Result<Report> {
     }
     let mut tables = Vec::new();
     for (name, feeding) in &targets {
-        let target = if catalog.tables.contains_key(name) {
+        // A framework's migration history the import kept as the target had it.
+        let history = catalog
+            .tables
+            .get(name)
+            .and_then(|t| crate::import::history::kept(t, &job.mapping.hooks().copy_history));
+        let target = if catalog.tables.contains_key(name) && history.is_none() {
             Some(postgres::count_rows(&client, &job.schema, name).await?)
         } else {
             None
@@ -91,17 +96,10 @@ pub async fn verify(job: &Job) -> Result<Report> {
             }
         });
         let source = sum(&|i| source_counts[i]);
-        let history = catalog
-            .tables
-            .get(name)
-            .and_then(|t| crate::import::history::kept(t, &job.mapping.hooks().copy_history));
-        // The target's own migration history: a declared skip, whatever it holds.
-        let target = match history {
-            Some(_) => None,
-            None => target,
-        };
         let reason = match history {
-            Some(framework) => Some(crate::import::history::reason(name, framework)),
+            Some(framework) => Some(format!(
+                "{framework}'s migration history: the target keeps its own rows"
+            )),
             None => job
                 .mapping
                 .skip_if_absent()

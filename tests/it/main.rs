@@ -18,7 +18,6 @@ mod docs;
 mod exact;
 mod export;
 mod fixture;
-mod history;
 mod import;
 mod indexes;
 mod log_run;
