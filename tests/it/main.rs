@@ -10,6 +10,7 @@ mod charset;
 mod check;
 mod deep;
 mod delta;
+mod delta_log;
 mod demo;
 mod deploy;
 mod docker;
