@@ -11,6 +11,7 @@ mod check;
 mod deep;
 mod delta;
 mod delta_log;
+mod delta_outcome;
 mod demo;
 mod deploy;
 mod docker;
