@@ -72,6 +72,22 @@ pub enum Command {
     Profile(ProfileCommand),
 }
 
+impl Command {
+    /// Was `--json` asked for? A failure then prints its JSON object too.
+    pub fn json(&self) -> bool {
+        match self {
+            Command::Export(a) => a.json,
+            Command::Import(a) => a.json,
+            Command::Verify(a) => a.json,
+            Command::Runs(a) => a.json,
+            Command::Migrate(a) => a.json,
+            Command::Check(a) => a.json,
+            Command::DeltaEnd(a) => a.json,
+            Command::LogRun(_) | Command::Profile(_) => false,
+        }
+    }
+}
+
 #[derive(Debug, Subcommand)]
 pub enum ProfileCommand {
     /// Print a built-in profile as the mapping file it is (a starting point for --map)
@@ -207,7 +223,7 @@ pub struct ExportArgs {
 }
 
 /// What the export reads and how: `export` and `migrate`.
-#[derive(Debug, Args)]
+#[derive(Debug, Args, Clone)]
 pub struct ReadOptions {
     /// Only these tables (comma-separated)
     #[arg(long, value_delimiter = ',', value_name = "A,B")]
@@ -234,7 +250,7 @@ pub struct ReadOptions {
 }
 
 /// Where and how the import loads: `import` and `migrate`.
-#[derive(Debug, Args)]
+#[derive(Debug, Args, Clone)]
 pub struct LoadOptions {
     /// Target database [default: the mapping's target_db, else the source database's name]
     #[arg(long, value_name = "DB")]
@@ -440,7 +456,8 @@ pub struct VerifyArgs {
 #[command(after_help = "Examples:\n  \
     pgconverge migrate alkemio --yes\n  \
     pgconverge migrate app --map v3.toml --target-db app_v3 --deep --yes --json\n  \
-    pgconverge migrate kratos --wait-for-require 10m --yes     # a Job beside the schema Job")]
+    pgconverge migrate kratos --wait-for-require 10m --yes     # a Job beside the schema Job\n  \
+    pgconverge migrate app --online --cutover-file /tmp/cutover --yes   # a live database")]
 pub struct MigrateArgs {
     /// `alkemio` (database $ALKEMIO_DB), `kratos` (database $KRATOS_DB) or any database name
     pub source: String,
@@ -475,6 +492,35 @@ pub struct MigrateArgs {
     /// JSON on stdout (export directory, tables, verification) instead of the tables
     #[arg(long, help_heading = "Output")]
     pub json: bool,
+    /// Move a live database: a delta chain's base and catch-up deltas while the
+    /// application runs, then the cutover and the last delta (docs/delta.md)
+    #[arg(long, help_heading = "Online (a live MySQL/MariaDB source)")]
+    pub online: bool,
+    /// With --online: wait until this file exists to start the cutover (for Jobs; on a
+    /// terminal, Enter is asked for instead)
+    #[arg(
+        long,
+        value_name = "PATH",
+        requires = "online",
+        help_heading = "Online (a live MySQL/MariaDB source)"
+    )]
+    pub cutover_file: Option<PathBuf>,
+    /// With --online: catch-up ends with a delta of at most this many changed rows
+    #[arg(
+        long,
+        default_value_t = 10_000,
+        value_name = "N",
+        help_heading = "Online (a live MySQL/MariaDB source)"
+    )]
+    pub catch_up_rows: u64,
+    /// With --online: catch-up ends after this many deltas however large
+    #[arg(
+        long,
+        default_value_t = 10,
+        value_name = "N",
+        help_heading = "Online (a live MySQL/MariaDB source)"
+    )]
+    pub max_deltas: usize,
     #[command(flatten)]
     pub mysql: MysqlArgs,
     #[command(flatten)]

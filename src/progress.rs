@@ -63,7 +63,7 @@ impl Progress {
                 .unwrap_or_else(|_| ProgressStyle::default_bar())
                 .progress_chars("=> "),
         );
-        bar.set_prefix(truncate(label, 28));
+        bar.set_prefix(truncate(&crate::escape::text(label), 28));
         bar.enable_steady_tick(Duration::from_millis(250));
         bar
     }
@@ -74,18 +74,20 @@ impl Progress {
             return;
         }
         if self.visible {
-            let _ = self.multi.println(line.as_ref());
+            let _ = self.multi.println(crate::out::shown(line.as_ref()));
         } else {
-            eprintln!("{}", line.as_ref());
+            crate::out::eprintln(line.as_ref());
         }
     }
 
     /// A warning: printed even with --quiet.
     pub fn warn(&self, line: impl AsRef<str>) {
         if self.visible {
-            let _ = self.multi.println(format!("warning: {}", line.as_ref()));
+            let _ = self
+                .multi
+                .println(crate::out::shown(&format!("warning: {}", line.as_ref())));
         } else {
-            eprintln!("warning: {}", line.as_ref());
+            crate::out::eprintln(format!("warning: {}", line.as_ref()));
         }
     }
 }

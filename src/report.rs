@@ -1,5 +1,5 @@
 //! Plain-text tables for stdout, and counted nouns for messages. Pure: callers print the
-//! returned string.
+//! returned string. Every cell is one line: names and messages in it are escaped.
 
 /// `n` and the noun, singular for one (`1 table`, `2 tables`, `0 tables`).
 pub fn count(n: impl Into<u64>, noun: &str) -> String {
@@ -31,8 +31,21 @@ impl Table {
         }
     }
 
+    /// A row; each cell is shown on one line, escaped (`escape::text`), an empty cell
+    /// left empty.
     pub fn row<S: Into<String>>(&mut self, cells: impl IntoIterator<Item = S>) {
-        self.rows.push(cells.into_iter().map(Into::into).collect());
+        self.rows.push(
+            cells
+                .into_iter()
+                .map(|c| {
+                    let c: String = c.into();
+                    match c.is_empty() {
+                        true => c,
+                        false => crate::escape::text(&c).into_owned(),
+                    }
+                })
+                .collect(),
+        );
     }
 
     pub fn render(&self) -> String {
@@ -102,5 +115,10 @@ mod tests {
             t.render(),
             "table               rows\n------------------  ----\nuser                2073\nquery-result-cache     5\n"
         );
+        let mut t = Table::new(["table", "message"]);
+        t.row(["\u{1b}[2Jx", "two\nlines"]);
+        t.row(["", ""]);
+        assert!(!t.render().contains('\u{1b}'), "{}", t.render());
+        assert_eq!(t.render().lines().count(), 4, "{}", t.render());
     }
 }

@@ -215,7 +215,7 @@ pub async fn run(ctx: &Ctx, args: CheckArgs) -> Result<Outcome> {
     if args.json {
         super::print_json(&report)?;
     } else {
-        print!("{}", render(&report, profiles.is_empty()));
+        crate::out::print(render(&report, profiles.is_empty()));
     }
     match failures.into_iter().next() {
         Some(e) => Err(e),

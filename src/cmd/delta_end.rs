@@ -45,7 +45,7 @@ pub async fn run(ctx: &Ctx, args: DeltaEndArgs) -> Result<Outcome> {
             ended,
         })?;
     } else {
-        println!("{message}");
+        crate::out::println(message);
     }
     Ok(Outcome::Success)
 }

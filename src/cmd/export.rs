@@ -17,6 +17,12 @@ use crate::store::publish;
 use crate::store::runlog::Status;
 
 pub async fn run(ctx: &Ctx, args: ExportArgs) -> Result<Outcome> {
+    exported(ctx, args).await.map(|_| Outcome::Success)
+}
+
+/// The whole `export` command (reported and logged); returns the export's directory
+/// (`migrate --online` chains its steps by it).
+pub(super) async fn exported(ctx: &Ctx, args: ExportArgs) -> Result<std::path::PathBuf> {
     let progress = ctx.progress();
     let rec = ctx.recorder();
     let (mapping, target, previous) = match &args.delta_from {
@@ -92,15 +98,15 @@ pub async fn run(ctx: &Ctx, args: ExportArgs) -> Result<Outcome> {
         progress.warn(w);
     }
     if args.json {
-        super::print_json(&report)?;
+        super::print_result(&report)?;
     } else {
         match exported.manifest.delta.is_some() {
-            true => print!("{}", render_delta(&exported.manifest)),
-            false => print!("{}", render(&report)),
+            true => crate::out::print(render_delta(&exported.manifest)),
+            false => crate::out::print(render(&report)),
         }
-        println!("export: {final_dir}");
+        crate::out::println(format!("export: {final_dir}"));
     }
-    Ok(Outcome::Success)
+    Ok(exported.dir)
 }
 
 /// A delta's mapping (the previous export's), its new directory beside the chain's, and

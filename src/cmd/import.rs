@@ -11,7 +11,7 @@ use serde::Serialize;
 use crate::cli::ImportArgs;
 use crate::cmd::{Ctx, Outcome};
 use crate::config::ServerConfig;
-use crate::hint::{NeedsAttention, WithHint, with_hint};
+use crate::hint::{NeedsAttention, TargetOutcome, WithHint, with_hint, with_outcome};
 use crate::import::load::{Env, TableLoaded, TxState, after_interruption};
 use crate::import::outcome::{self, Verdict};
 use crate::import::plan::{self, Plan, Skipped, Statement};
@@ -37,7 +37,7 @@ struct Report<'a> {
 
 pub async fn run(ctx: &Ctx, args: ImportArgs) -> Result<Outcome> {
     let progress = ctx.progress();
-    let job = resolve(ctx, &args).await?;
+    let job = resolve(ctx, &args).await.map_err(unchanged)?;
     let rec = ctx.recorder();
     let dir_text = job.dir.path().display().to_string();
     // A dry run writes nothing, so it leaves no trace in the run log either.
@@ -48,7 +48,7 @@ pub async fn run(ctx: &Ctx, args: ImportArgs) -> Result<Outcome> {
     };
     let failed = |e: anyhow::Error, status: Status| {
         log(status, format!("{e:#}"));
-        e
+        unchanged(e)
     };
     // The audit trail is part of the contract: no import without its `started` entry.
     if !args.dry_run {
@@ -71,7 +71,7 @@ pub async fn run(ctx: &Ctx, args: ImportArgs) -> Result<Outcome> {
         .interruptible(import::prepare(&job, &progress))
         .await
         .map_err(|e| failed(e, Status::Failed))?;
-    let description = show_plan(&prepared.plan, &job, &args, &progress)?;
+    let description = show_plan(&prepared.plan, &job, &args, &progress).map_err(unchanged)?;
     if let Some(refusal) = prepared.refusal(args.load.allow_cascade) {
         return Err(failed(refusal, Status::Failed));
     }
@@ -153,7 +153,7 @@ pub async fn run(ctx: &Ctx, args: ImportArgs) -> Result<Outcome> {
             .tables(loaded.len())
             .rows(rows),
         );
-        report(&args, &job, &prepared.plan, &loaded, log_path)?;
+        report(&args, &job, &prepared.plan, &loaded, log_path).map_err(unchanged)?;
         return Ok(Outcome::Success);
     }
     let logged = rec.log_required(
@@ -184,7 +184,8 @@ pub async fn run(ctx: &Ctx, args: ImportArgs) -> Result<Outcome> {
             "`{table}`: {delta:+} rows by the hooks and triggers (recorded for verify)"
         ));
     }
-    report(&args, &job, &prepared.plan, &loaded, log_path)?;
+    report(&args, &job, &prepared.plan, &loaded, log_path)
+        .map_err(|e| with_outcome(e, TargetOutcome::Committed))?;
     audit_after_commit(journal_closed.and(logged), "import", &job.target_db)?;
     Ok(Outcome::Success)
 }
@@ -217,7 +218,7 @@ pub(super) fn stopped(
     } else {
         e.context(words)
     };
-    (verdict.status(), e)
+    (verdict.status(), with_outcome(e, verdict.target_outcome()))
 }
 
 /// Log the end of a command that failed with `e` (whose outermost words say what the
@@ -244,6 +245,16 @@ pub(super) fn audit_after_commit(written: Result<()>, what: &str, db: &str) -> R
         .context(NeedsAttention(format!(
             "{what} COMMITTED into `{db}`, but its audit trail could not be written"
         )))
+        .map_err(|e| with_outcome(e, TargetOutcome::Committed))
+}
+
+/// An import error before COMMIT, or one that rolled the transaction back: the target is
+/// unchanged, unless the error already says what it holds (committed, unknown, ...).
+pub(super) fn unchanged(e: anyhow::Error) -> anyhow::Error {
+    match crate::hint::outcome_of(&e) {
+        Some(_) => e,
+        None => with_outcome(e, TargetOutcome::Unchanged),
+    }
 }
 
 /// Print the plan: the whole of it with `--dry-run` (text or JSON), else a note on
@@ -256,8 +267,8 @@ fn show_plan(plan: &Plan, job: &Job, args: &ImportArgs, progress: &Progress) -> 
     if args.dry_run && args.json {
         super::print_json(&plan.report(&job.target_db))?;
     } else if args.dry_run {
-        print!("{description}");
-        println!("\n-- SQL (COPY data is streamed from the files):");
+        crate::out::print(&description);
+        crate::out::println("\n-- SQL (COPY data is streamed from the files):");
         for stmt in plan.statements(&Default::default()) {
             print_statement(&stmt);
         }
@@ -275,7 +286,7 @@ fn report(
     log: String,
 ) -> Result<()> {
     if args.json {
-        super::print_json(&Report {
+        super::print_result(&Report {
             committed: !args.rehearse,
             rehearsal: args.rehearse,
             target_database: &job.target_db,
@@ -284,15 +295,18 @@ fn report(
             log,
         })
     } else {
-        print!("{}", summary(loaded, plan));
+        crate::out::print(summary(loaded, plan));
         if args.rehearse {
-            println!(
+            crate::out::println(format!(
                 "import: rehearsal passed: everything loaded into `{}` and checked, then rolled \
                  back; the target is unchanged (log {log})",
                 job.target_db
-            );
+            ));
         } else {
-            println!("import: committed into `{}` (log {log})", job.target_db);
+            crate::out::println(format!(
+                "import: committed into `{}` (log {log})",
+                job.target_db
+            ));
         }
         Ok(())
     }
@@ -338,8 +352,8 @@ async fn resolve(ctx: &Ctx, args: &ImportArgs) -> Result<Job> {
 fn print_statement(stmt: &Statement) {
     let text = stmt.text();
     match text.split_once("  -- ") {
-        Some((sql, comment)) => println!("{sql};  -- {comment}"),
-        None => println!("{text};"),
+        Some((sql, comment)) => crate::out::println(format!("{sql};  -- {comment}")),
+        None => crate::out::println(format!("{text};")),
     }
 }
 
@@ -479,7 +493,7 @@ pub(super) async fn confirm(yes: bool, question: String) -> Result<()> {
         .hint("pass --yes for non-interactive runs");
     }
     let answer = tokio::task::spawn_blocking(move || {
-        eprint!("{question}");
+        crate::out::eprint(&question);
         let _ = std::io::stderr().flush();
         let mut answer = String::new();
         std::io::stdin()

@@ -14,6 +14,10 @@ pub fn run(ctx: &Ctx, args: LogRunArgs) -> Result<Outcome> {
         .hint("e.g. pgconverge log-run completed \"kratos migrated\"")?;
     let entry = Entry::new(status, &ctx.command_line, args.message.unwrap_or_default());
     runlog::append(&ctx.run_log, &entry)?;
-    eprintln!("logged `{}` to {}", status.as_str(), ctx.run_log.display());
+    crate::out::eprintln(format!(
+        "logged `{}` to {}",
+        status.as_str(),
+        ctx.run_log.display()
+    ));
     Ok(Outcome::Success)
 }

@@ -17,7 +17,7 @@ use crate::cmd::{Ctx, Outcome};
 use crate::config::Engine;
 use crate::db::postgres;
 use crate::export::{self, assemble};
-use crate::hint::{WithHint, with_hint};
+use crate::hint::{TargetOutcome, WithHint, with_hint, with_outcome};
 use crate::import::load::{Env, Pipeline, TableLoaded, TxState, after_interruption};
 use crate::import::plan::TableInput;
 use crate::mapping::Mapping;
@@ -42,10 +42,14 @@ struct Summary<'a> {
 }
 
 pub async fn run(ctx: &Ctx, args: MigrateArgs) -> Result<Outcome> {
+    if args.online {
+        return super::online::run(ctx, args).await;
+    }
     let progress = ctx.progress();
     let rec = ctx.recorder();
     let clock = Instant::now();
-    let (mapping, new) = super::new_export(ctx, &args.source, args.map.as_deref(), &args.out)?;
+    let (mapping, new) = super::new_export(ctx, &args.source, args.map.as_deref(), &args.out)
+        .map_err(super::import::unchanged)?;
     let db = mapping.source_db.clone();
     let final_dir = new.final_dir.display().to_string();
     // The audit trail is part of the contract: no migrate without its `started` entry.
@@ -58,7 +62,7 @@ pub async fn run(ctx: &Ctx, args: MigrateArgs) -> Result<Outcome> {
     )?;
     let failed = |e: anyhow::Error, status: Status| {
         rec.log(rec.entry(status, format!("{e:#}")).export_dir(&final_dir));
-        e
+        super::import::unchanged(e)
     };
 
     // Resolve both sides; the target must hold before anything is read.
@@ -279,15 +283,18 @@ pub async fn run(ctx: &Ctx, args: MigrateArgs) -> Result<Outcome> {
     // value with --deep. The import is committed: an error now (a signal that came while
     // COMMIT's answer was awaited ends the run here) must say so.
     let unverified = |e: anyhow::Error| {
+        let committed = |e| with_outcome(e, TargetOutcome::Committed);
         failed(
-            with_hint(
-                e,
-                format!("check it with: pgconverge verify {dir_text} --source"),
-            )
-            .context(format!(
-                "migrate COMMITTED the import into `{target_db}` (the export is kept: \
+            committed(
+                with_hint(
+                    e,
+                    format!("check it with: pgconverge verify {dir_text} --source"),
+                )
+                .context(format!(
+                    "migrate COMMITTED the import into `{target_db}` (the export is kept: \
                      {dir_text}), but verify did not finish"
-            )),
+                )),
+            ),
             Status::Failed,
         )
     };
@@ -354,7 +361,7 @@ pub async fn run(ctx: &Ctx, args: MigrateArgs) -> Result<Outcome> {
             })),
     );
     if args.json {
-        super::print_json(&Summary {
+        super::print_result(&Summary {
             export_dir: dir_text.clone(),
             target_database: &target_db,
             exported_rows: exported.manifest.summary.total_rows,
@@ -363,9 +370,11 @@ pub async fn run(ctx: &Ctx, args: MigrateArgs) -> Result<Outcome> {
             verify: &report,
         })?;
     } else {
-        print!("{}", super::import::summary(&loaded, &prepared.plan));
-        print!("{}", super::verify::render(&report, true));
-        println!("migrate: export {dir_text}, imported into `{target_db}` in {seconds:.1} s");
+        crate::out::print(super::import::summary(&loaded, &prepared.plan));
+        crate::out::print(super::verify::render(&report, true));
+        crate::out::println(format!(
+            "migrate: export {dir_text}, imported into `{target_db}` in {seconds:.1} s"
+        ));
     }
     audit_after_commit(journal_closed.and(logged), "migrate", &target_db)?;
     Ok(if report.ok {

@@ -9,6 +9,7 @@ pub mod export;
 pub mod import;
 pub mod log_run;
 pub mod migrate;
+pub mod online;
 pub mod profile;
 pub mod runs;
 pub mod verify;
@@ -285,8 +286,13 @@ pub fn read_map(path: Option<&std::path::Path>) -> Result<Option<(String, String
     let Some(path) = path else {
         return Ok(None);
     };
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("reading mapping file {}", path.display()))?;
+    let text = crate::store::file::read_text(
+        path,
+        crate::store::file::Links::Follow,
+        crate::memory::MAPPING_MAX,
+        "mapping file",
+    )
+    .with_context(|| format!("reading mapping file {}", path.display()))?;
     Ok(Some((path.display().to_string(), text)))
 }
 
@@ -337,8 +343,13 @@ pub fn export_mapping(
 
 /// Print a result as JSON on stdout.
 pub fn print_json(value: &impl serde::Serialize) -> Result<()> {
-    println!("{}", serde_json::to_string_pretty(value)?);
-    Ok(())
+    crate::out::json(value)
+}
+
+/// Print the result of a command that moved or compared data (export, import, verify,
+/// migrate) as JSON on stdout, with the process's peak memory (`peak_rss_bytes`).
+pub fn print_result(value: &impl serde::Serialize) -> Result<()> {
+    crate::out::result(value)
 }
 
 pub async fn run(cli: Cli) -> Result<Outcome> {
@@ -346,12 +357,16 @@ pub async fn run(cli: Cli) -> Result<Outcome> {
     let env_file = cli.global.env_file.clone().unwrap_or_else(|| ".env".into());
     let layers = Layers::from_process(&env_file, explicit_env)?;
     let run_log = config::run_log_path(cli.global.run_log.as_deref(), &layers);
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    // Arguments that are not UTF-8 are logged lossily (`std::env::args` would panic).
+    let args: Vec<String> = std::env::args_os()
+        .skip(1)
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
     let ctx = Ctx {
         layers,
         run_log,
         quiet: cli.global.quiet,
-        command_line: config::redact_command_line(&args),
+        command_line: crate::redact::command_line(&args),
         interrupt: catch_interrupts()?,
     };
     match cli.command {

@@ -17,14 +17,15 @@ pub fn run(command: ProfileCommand) -> Result<Outcome> {
                     builtin::names().join(", ")
                 ));
             };
-            print!("{}", b.toml);
+            // A mapping file to redirect into a file: written exactly.
+            crate::out::data(b.toml.as_bytes());
         }
         ProfileCommand::List => {
             for b in builtin::BUILTINS {
-                println!(
+                crate::out::println(format!(
                     "{}\tsource database ${} (default `{}`)",
                     b.name, b.variable, b.default_db
-                );
+                ));
             }
         }
     }

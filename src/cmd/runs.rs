@@ -19,7 +19,7 @@ pub fn run(ctx: &Ctx, args: RunsArgs) -> Result<Outcome> {
         .or_else(|| runlog::legacy_beside(&ctx.run_log));
     let entries = runlog::read_all(&ctx.run_log, legacy.as_deref())?;
     if entries.is_empty() {
-        eprintln!("no run log at {} yet", ctx.run_log.display());
+        crate::out::eprintln(format!("no run log at {} yet", ctx.run_log.display()));
     }
     if args.json {
         super::print_json(&entries)?;
@@ -41,6 +41,6 @@ pub fn run(ctx: &Ctx, args: RunsArgs) -> Result<Outcome> {
             shorten(&e.message, MESSAGE_WIDTH),
         ]);
     }
-    print!("{}", table.render());
+    crate::out::print(table.render());
     Ok(Outcome::Success)
 }

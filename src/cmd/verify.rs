@@ -60,9 +60,9 @@ pub async fn run(ctx: &Ctx, args: VerifyArgs) -> Result<Outcome> {
             .details(serde_json::to_value(&report.tables)?),
     );
     if args.json {
-        super::print_json(&report)?;
+        super::print_result(&report)?;
     } else {
-        print!("{}", render(&report, args.source));
+        crate::out::print(render(&report, args.source));
     }
     Ok(if report.ok {
         Outcome::Success

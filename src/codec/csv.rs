@@ -279,6 +279,59 @@ impl Tokenizer {
     }
 }
 
+/// Record boundaries found in a stream fed chunk by chunk, holding none of it: how the
+/// import's pre-pass counts and measures records in constant memory, whatever their
+/// length (a 500 MB value, or a forged file whose quote never closes). It agrees with
+/// [`Tokenizer::record_end`]: a line end ends the record when the quotes before it
+/// are even in number.
+#[derive(Debug, Default, Clone)]
+pub struct RecordEnds {
+    quoted: bool,
+    /// Bytes of the record under way.
+    pending: u64,
+}
+
+impl RecordEnds {
+    pub fn new() -> RecordEnds {
+        RecordEnds::default()
+    }
+
+    /// Feed the next bytes; `on_record(len)` sees each record completed in them, with
+    /// its length in bytes (line end included), and may stop the scan with an error.
+    pub fn feed<E>(
+        &mut self,
+        mut chunk: &[u8],
+        mut on_record: impl FnMut(u64) -> Result<(), E>,
+    ) -> Result<(), E> {
+        while let Some(k) = memchr(b'\n', chunk) {
+            self.quoted ^= odd_quotes(&chunk[..k]);
+            self.pending += k as u64 + 1;
+            chunk = &chunk[k + 1..];
+            if !self.quoted {
+                on_record(std::mem::take(&mut self.pending))?;
+            }
+        }
+        self.quoted ^= odd_quotes(chunk);
+        self.pending += chunk.len() as u64;
+        Ok(())
+    }
+
+    /// Bytes of the record under way (not yet ended by a line end).
+    pub fn pending(&self) -> u64 {
+        self.pending
+    }
+
+    /// At the end of the input: the length of a last record without a line end (None
+    /// when there is none), or `Unterminated` when a quote never closed.
+    pub fn finish(&mut self) -> Result<Option<u64>, Malformed> {
+        match (self.quoted, std::mem::take(&mut self.pending)) {
+            (true, _) => Err(Malformed::Unterminated),
+            (false, 0) => Ok(None),
+            (false, n) => Ok(Some(n)),
+        }
+    }
+}
+
 /// Is the number of quotes in `s` odd? (An XOR fold: the compiler vectorizes it.)
 fn odd_quotes(s: &[u8]) -> bool {
     s.iter().fold(0u8, |acc, &b| acc ^ u8::from(b == b'"')) == 1
@@ -418,6 +471,48 @@ pub(crate) mod tests {
                 a = next;
                 b = next;
             }
+        }
+
+        /// Fed in chunks of any size, `RecordEnds` finds the records `record_end` finds.
+        #[test]
+        fn streamed_record_ends_agree(rows in prop::collection::vec(
+            prop::collection::vec(
+                prop::option::of("[,\"\\\\\r\n N.x]{0,6}".prop_map(String::into_bytes)),
+                1..4,
+            ),
+            0..8,
+        ), chunk in 1usize..9, unterminated in any::<bool>()) {
+            let mut bytes = Vec::new();
+            for r in &rows {
+                bytes.extend(encode_row(r));
+            }
+            if unterminated {
+                bytes.extend_from_slice(b"x,\"open");
+            }
+            let t = Tokenizer::new(NullStyle::Marker);
+            let mut want = Vec::new();
+            let mut pos = 0;
+            let want_end = loop {
+                match t.record_end(&bytes, pos, true) {
+                    Ok(Some(next)) => {
+                        want.push((next - pos) as u64);
+                        pos = next;
+                    }
+                    Ok(None) => break Ok(()),
+                    Err(e) => break Err(e),
+                }
+            };
+            let mut ends = RecordEnds::new();
+            let mut got = Vec::new();
+            for piece in bytes.chunks(chunk) {
+                ends.feed(piece, |n| {
+                    got.push(n);
+                    Ok::<(), ()>(())
+                }).unwrap();
+            }
+            let got_end = ends.finish().map(|last| got.extend(last));
+            prop_assert_eq!(got_end, want_end);
+            prop_assert_eq!(got, want);
         }
 
         #[test]

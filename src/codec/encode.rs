@@ -328,7 +328,11 @@ const DOMAIN_VALUE_MAX: usize = 64;
 pub struct DomainValue {
     pub value: String,
     pub count: u64,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "crate::memory::at_most::<DOMAIN_SAMPLES, _, _>"
+    )]
     pub samples: Vec<String>,
 }
 
@@ -757,16 +761,9 @@ pub fn row_key(values: &[Option<&[u8]>], pk: &[usize], names: &[String], ordinal
     let part = |i: usize| {
         let v = match values.get(i).copied().flatten() {
             None => "NULL".to_string(),
-            Some(b) => {
-                let s = String::from_utf8_lossy(b);
-                if s.chars().count() > 64 {
-                    format!("{}…", s.chars().take(64).collect::<String>())
-                } else {
-                    s.into_owned()
-                }
-            }
+            Some(b) => crate::escape::prefix(b, 64),
         };
-        format!("{}={v}", names[i])
+        format!("{}={v}", crate::escape::text(&names[i]))
     };
     if pk.len() == 1 {
         part(pk[0])
@@ -789,6 +786,13 @@ mod tests {
         assert_eq!(row_key(&vals, &[0], &names, 1), "id=42");
         assert_eq!(row_key(&vals, &[0, 1], &names, 1), "(id=42, b=NULL)");
         assert_eq!(row_key(&vals, &[], &names, 7), "#7 (no primary key)");
+        // Keys are shown escaped: an empty string, a control character, binary.
+        let odd: Vec<Option<&[u8]>> = vec![Some(b""), Some(b"a\x1b[2Jb\n"), Some(b"\xff\x00")];
+        let names = vec!["id".to_string(), "e".to_string(), "b".to_string()];
+        assert_eq!(
+            row_key(&odd, &[0, 1, 2], &names, 1),
+            "(id='', e=a\\x1b[2Jb\\n, b=\\xff00)"
+        );
     }
 
     #[test]

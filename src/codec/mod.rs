@@ -2,7 +2,9 @@
 //! the dialect (the one writer and the one tokenizer), `rules` the named MySQL quirks,
 //! `encode` the source value -> CSV field pipeline with its counters, `geometry` MySQL's
 //! stored geometries, `adapt` the rewrites a target column needs, and `pgbinary` the CSV
-//! field -> binary COPY value converters; `pgtext` reads COPY's text output; `binlog_row` takes the keys out of the binary log's row images. Nothing here does I/O or knows a server.
+//! field -> binary COPY value converters; `rewrite` the streaming CSV rewrite an import
+//! sends when records change on the way; `pgtext` reads COPY's text output; `binlog_row`
+//! takes the keys out of the binary log's row images. Nothing here does I/O or knows a server.
 
 pub mod adapt;
 pub mod binlog_row;
@@ -11,4 +13,5 @@ pub mod encode;
 pub mod geometry;
 pub mod pgbinary;
 pub mod pgtext;
+pub mod rewrite;
 pub mod rules;

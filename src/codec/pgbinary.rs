@@ -87,6 +87,8 @@ pub enum Stop {
     },
     /// The CSV itself is not in pgconverge's dialect, or a row has the wrong field count.
     Malformed { row: u64, what: String },
+    /// A record longer than the converter holds (`limit` bytes).
+    TooLong { row: u64, limit: u64 },
 }
 
 impl std::fmt::Display for Stop {
@@ -98,6 +100,10 @@ impl std::fmt::Display for Stop {
                 column + 1
             ),
             Stop::Malformed { row, what } => write!(f, "row {row}: {what}"),
+            Stop::TooLong { row, limit } => write!(
+                f,
+                "row {row}: a record longer than the binary path holds ({limit} bytes)"
+            ),
         }
     }
 }

@@ -29,7 +29,8 @@ pub async fn read_catalog(client: &Client, schema: &str) -> Result<Vec<SourceTab
     let ctx = || format!("reading the catalog of schema `{schema}` of the PostgreSQL source");
     let tables = client
         .query(
-            "SELECT c.relname::text, c.relkind = 'p', GREATEST(c.reltuples, 0)::int8
+            "SELECT c.relname::text, c.relkind = 'p', GREATEST(c.reltuples, 0)::int8,
+                    c.reltuples < 0 OR (c.reltuples = 0 AND c.relpages = 0)
              FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
              WHERE n.nspname = $1 AND c.relkind IN ('r', 'p') AND NOT c.relispartition
              ORDER BY c.relname",
@@ -53,6 +54,16 @@ pub async fn read_catalog(client: &Client, schema: &str) -> Result<Vec<SourceTab
             auto_increment: None,
         })
         .collect();
+    // A table never analysed (nor vacuumed) has no row count in pg_class: ask the
+    // planner, which estimates from the table's size on disk, so that `--split-rows`
+    // and the progress bars still see it as large when it is.
+    for (t, r) in out.iter_mut().zip(&tables) {
+        if r.get::<_, bool>(3) {
+            t.estimated_rows = planner_rows(client, schema, &t.name)
+                .await
+                .with_context(ctx)?;
+        }
+    }
     // Per column: the base type's name through a domain (`enum` for enums, `array` for
     // arrays), format_type, nullability, generated, and an enum's labels.
     let cols = client
@@ -320,6 +331,35 @@ pub async fn check_filter(client: &Client, schema: &str, table: &str, filter: &s
         .with_context(|| format!("the mapping's `where` for table `{table}` ({filter})"))
 }
 
+/// The planner's row estimate for a whole table (`EXPLAIN (FORMAT JSON)`'s `Plan Rows`).
+async fn planner_rows(client: &Client, schema: &str, table: &str) -> Result<u64> {
+    let sql = format!(
+        "EXPLAIN (FORMAT JSON) SELECT 1 FROM {}",
+        qualified(schema, table)
+    );
+    let text = client
+        .simple_query(&sql)
+        .await
+        .map_err(error)?
+        .into_iter()
+        .find_map(|m| match m {
+            tokio_postgres::SimpleQueryMessage::Row(r) => r.get(0).map(str::to_string),
+            _ => None,
+        })
+        .unwrap_or_default();
+    Ok(plan_rows(&text).unwrap_or(0))
+}
+
+/// `Plan Rows` of the top node of an `EXPLAIN (FORMAT JSON)` (pure).
+fn plan_rows(explain: &str) -> Option<u64> {
+    let v: serde_json::Value = serde_json::from_str(explain).ok()?;
+    v.get(0)?
+        .get("Plan")?
+        .get("Plan Rows")?
+        .as_f64()
+        .map(|r| r.max(0.0) as u64)
+}
+
 /// `parts - 1` boundaries cutting a table into about equal key ranges (each read inside
 /// the snapshot; the ranges cover every key exactly once, in the column's own order).
 pub async fn split_points(
@@ -388,4 +428,16 @@ pub async fn identity(client: &Client) -> Result<(Option<String>, String)> {
         .map_err(error)?
         .get(0);
     Ok((sysid, db))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_planner_s_estimate_is_read_from_explain() {
+        let explain =
+            r#"[{"Plan": {"Node Type": "Seq Scan", "Plan Rows": 2550, "Plan Width": 4}}]"#;
+        assert_eq!(super::plan_rows(explain), Some(2550));
+        assert_eq!(super::plan_rows("[]"), None);
+        assert_eq!(super::plan_rows("not json"), None);
+    }
 }

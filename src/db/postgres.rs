@@ -624,6 +624,26 @@ pub async fn requirements(
     out
 }
 
+/// Whether the probe view calls anything VOLATILE: the function oids of its parse tree
+/// (`pg_rewrite.ev_action`: `:funcid`, `:opfuncid`, `:aggfnoid`, `:winfnoid`, and each
+/// `:opno`'s function), looked up in `pg_proc`. An oid that names no function counts as
+/// volatile (when in doubt, per row).
+const VOLATILE_PROBE: &str = "
+    WITH called AS (
+      SELECT m[1] AS kind, m[2]::oid AS oid
+      FROM pg_rewrite r,
+           regexp_matches(r.ev_action::text, ':(funcid|opfuncid|aggfnoid|winfnoid|opno) ([0-9]+)', 'g') m
+      WHERE r.ev_class = 'pgconverge_set_probe'::regclass
+    ), funcs AS (
+      SELECT CASE WHEN c.kind = 'opno' THEN (SELECT o.oprcode::oid FROM pg_operator o WHERE o.oid = c.oid)
+                  ELSE c.oid END AS oid
+      FROM called c
+      WHERE c.oid <> 0
+    )
+    SELECT EXISTS (
+      SELECT 1 FROM funcs f LEFT JOIN pg_proc p ON p.oid = f.oid
+      WHERE f.oid IS NULL OR p.oid IS NULL OR p.provolatile = 'v')";
+
 /// Ask the target about each `set` expression, in one transaction that is rolled back
 /// (nothing is kept): one that references no column and calls nothing volatile is
 /// evaluated once; any other is checked against its staging shape (the INSERT ...
@@ -657,19 +677,12 @@ pub async fn probe_sets(
         );
         let kind = match tx.batch_execute(&view).await {
             Ok(()) => {
-                // Anything volatile it calls (directly, or through an operator) makes it
-                // per row: gen_random_uuid() must differ from row to row.
+                // Anything volatile it calls makes it per row: gen_random_uuid() must
+                // differ from row to row. What it calls is read from the view's own
+                // parse tree (pg_depend has no row for a built-in function): every
+                // function, operator, aggregate and window function node.
                 let volatile: bool = tx
-                    .query_one(
-                        "SELECT EXISTS (
-                           SELECT 1 FROM pg_depend d JOIN pg_rewrite r ON r.oid = d.objid
-                           LEFT JOIN pg_operator o ON d.refclassid = 'pg_operator'::regclass AND o.oid = d.refobjid
-                           JOIN pg_proc p ON p.oid = CASE WHEN d.refclassid = 'pg_proc'::regclass THEN d.refobjid ELSE o.oprcode END
-                           WHERE d.classid = 'pg_rewrite'::regclass
-                             AND r.ev_class = 'pgconverge_set_probe'::regclass
-                             AND p.provolatile = 'v')",
-                        &[],
-                    )
+                    .query_one(VOLATILE_PROBE, &[])
                     .await
                     .map_err(error)?
                     .get(0);

@@ -27,20 +27,22 @@ pub fn inputs(dir: &ExportDir, specs: Vec<TableSpec>) -> Result<Vec<TableInput>>
                 .map(|f| f.file.clone())
                 .ok_or_else(|| anyhow!("table `{}` has no file in the manifest", spec.name))?;
             let path = dir.file(&first);
-            let meta = std::fs::metadata(&path)
-                .with_context(|| format!("table `{}`: {} is missing", spec.name, path.display()))
-                .hint("the export is incomplete: export again")?;
-            if !meta.is_file() {
-                return Err(anyhow!(
-                    "table `{}`: {} is not a regular file",
-                    spec.name,
-                    path.display()
-                ))
-                .hint("an export holds plain files only: export again");
-            }
+            regular(&spec.name, &path)?;
             let header = csvfile::header(&path)
                 .with_context(|| format!("table `{}`: reading the header of {first}", spec.name))
                 .hint("the export is incomplete or was changed: export again")?;
+            // A file that is not the export's shows no more of itself than a short,
+            // escaped prefix: its header is checked against the manifest before any
+            // message quotes its names.
+            let named: Vec<&str> = spec.columns.iter().map(|c| c.name.as_str()).collect();
+            if !named.is_empty() && header != named {
+                return Err(anyhow!(
+                    "table `{}`: the header of {first} does not name the manifest's columns (it begins `{}`)",
+                    spec.name,
+                    crate::escape::prefix(header.join(",").as_bytes(), 40)
+                ))
+                .hint("the file was changed or replaced after the export: export again");
+            }
             Ok(TableInput { spec, header })
         })
         .collect()
@@ -61,6 +63,19 @@ fn files_of(specs: &[TableSpec]) -> Vec<(&str, &FileSpec)> {
         .collect()
 }
 
+/// A table's file: present, and a regular file (never a symlink, FIFO or device).
+fn regular(table: &str, path: &std::path::Path) -> Result<std::fs::Metadata> {
+    if std::fs::symlink_metadata(path).is_err() {
+        return Err(anyhow!("table `{table}`: {} is missing", path.display()))
+            .hint("the export is incomplete: export again");
+    }
+    let file = crate::store::file::open(path, crate::store::file::Links::Refuse)
+        .with_context(|| format!("table `{table}`"))
+        .hint("an export holds plain files only: export again")?;
+    file.metadata()
+        .with_context(|| format!("table `{table}`: reading {}", path.display()))
+}
+
 /// Every file present, and (when the manifest says) of the size, sha256 and record count
 /// it records.
 pub fn check(
@@ -77,16 +92,7 @@ pub fn check(
 fn present_files(dir: &ExportDir, files: &[(&str, &FileSpec)]) -> Result<()> {
     for (table, f) in files {
         let path = dir.file(&f.file);
-        let meta = std::fs::metadata(&path)
-            .with_context(|| format!("table `{table}`: {} is missing", path.display()))
-            .hint("the export is incomplete: export again")?;
-        if !meta.is_file() {
-            return Err(anyhow!(
-                "table `{table}`: {} is not a regular file",
-                path.display()
-            ))
-            .hint("an export holds plain files only: export again");
-        }
+        let meta = regular(table, &path)?;
         if let Some(bytes) = f.bytes
             && meta.len() != bytes
         {

@@ -15,10 +15,10 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 
-use crate::codec::adapt::Adapt;
-use crate::codec::csv::{self, NullStyle, Tokenizer};
+use crate::codec::csv::NullStyle;
 use crate::codec::encode::row_key;
 use crate::codec::pgbinary::{self, Converter, Stop};
+use crate::codec::rewrite::Rewriter;
 use crate::db::catalog::orphan_row;
 use crate::db::postgres::{self, Chunk};
 use crate::hint::with_hint;
@@ -26,6 +26,7 @@ use crate::import::guard::{self, Escaped, Guard};
 use crate::import::plan::{
     Constant, Copy, Feed, IndexStep, OrphanCheck, Plan, Replan, Statement, TableInput,
 };
+use crate::memory::BINARY_RECORD_MAX;
 use crate::progress::Progress;
 use crate::store::csvfile::{self, Pick};
 use crate::store::export_dir::ExportDir;
@@ -372,6 +373,7 @@ async fn attempt(
     let mut queue: VecDeque<Statement> = statements[1..statements.len() - 1].to_vec().into();
     let mut guard: Option<Guard> = None;
     let mut resolved: BTreeSet<String> = BTreeSet::new();
+    let mut staged_rows: BTreeMap<String, u64> = BTreeMap::new();
     while let Some(stmt) = queue.pop_front() {
         // migrate: a dataset's COPYs are planned when its files are complete.
         if let (Statement::Copy(c), Some(pipeline)) = (&stmt, env.pipeline.as_deref_mut())
@@ -452,7 +454,9 @@ async fn attempt(
                         )
                         .into());
                     }
-                    if !copy.staged {
+                    if copy.staged {
+                        staged_rows.insert(copy.dataset.clone(), table_rows);
+                    } else {
                         done.push(loaded(
                             env,
                             &copy.dataset,
@@ -498,11 +502,15 @@ async fn attempt(
                     .with_context(|| {
                         format!("moving `{dataset}` from its staging table into `{table}`")
                     })?;
-                if let Some(expected) = expected_rows
-                    && rows != *expected
+                // Every staged row moves: the COPY into staging counted them (checked
+                // against the files' manifest). The plan's own count is only a fallback:
+                // `migrate` plans before the export has counted anything.
+                let expected = staged_rows.get(dataset).copied().or(*expected_rows);
+                if let Some(expected) = expected
+                    && rows != expected
                 {
                     return Err(anyhow!(
-                        "table `{table}`: INSERT moved {rows} staged rows of `{dataset}` but the manifest says {expected}"
+                        "table `{table}`: INSERT moved {rows} of the {expected} staged rows of `{dataset}`"
                     )
                     .into());
                 }
@@ -818,30 +826,14 @@ async fn copy_file(
         Feed::Csv => feed_raw(&path, sent, &send),
         Feed::Rewrite(adapts, shape) => {
             let extra: Vec<Option<String>> = extra.into_iter().map(|e| e.text).collect();
-            let mut tokenizer = Tokenizer::new(nulls);
-            let mut at_header = true;
+            let mut rewriter = Rewriter::new(nulls, adapts, shape.keep, &extra);
             let shown = path.display().to_string();
+            // Every byte read is rewritten at once: nothing of a record is held.
             feed_records(&path, sent, &send, |data, eof, out| {
-                let mut pos = 0;
-                loop {
-                    match tokenizer.split(data, pos, eof) {
-                        Ok(Some(next)) => {
-                            let header = std::mem::take(&mut at_header);
-                            rewrite_record(
-                                data,
-                                &tokenizer,
-                                &adapts,
-                                header,
-                                &shape.keep,
-                                &extra,
-                                out,
-                            );
-                            pos = next;
-                        }
-                        Ok(None) => return Ok(pos),
-                        Err(m) => return Err(FeedError::Failed(anyhow!("{shown}: {m}"))),
-                    }
-                }
+                rewriter
+                    .feed(data, eof, out)
+                    .map_err(|e| FeedError::Failed(anyhow!("{shown}: {e}")))?;
+                Ok(data.len())
             })
         }
         Feed::Binary(types, adapts, shape) => {
@@ -853,6 +845,14 @@ async fn copy_file(
                     out.extend_from_slice(pgbinary::HEADER);
                 }
                 let used = conv.convert(data, eof, out).map_err(FeedError::NotBinary)?;
+                // The converter holds a whole record: a longer one than it takes (the
+                // manifest did not say, or said less) sends the table as CSV instead.
+                if (data.len() - used) as u64 > BINARY_RECORD_MAX {
+                    return Err(FeedError::NotBinary(Stop::TooLong {
+                        row: conv.rows + 1,
+                        limit: BINARY_RECORD_MAX,
+                    }));
+                }
                 if eof {
                     out.extend_from_slice(pgbinary::TRAILER);
                 }
@@ -995,7 +995,8 @@ fn read_error(path: &Path, e: std::io::Error) -> FeedError {
 /// Send the file's bytes as they are. Stops quietly when the COPY is gone (it failed:
 /// its error is the one reported).
 fn feed_raw(path: &Path, mut sent: Sent, send: &mpsc::Sender<Chunk>) -> Result<(), FeedError> {
-    let mut file = std::fs::File::open(path).map_err(|e| read_error(path, e))?;
+    let mut file = crate::store::file::open(path, crate::store::file::Links::Refuse)
+        .map_err(FeedError::Failed)?;
     loop {
         let mut buf = Vec::with_capacity(CHUNK);
         (&mut file)
@@ -1028,7 +1029,8 @@ fn feed_records(
     send: &mpsc::Sender<Chunk>,
     mut step: impl FnMut(&[u8], bool, &mut Vec<u8>) -> Result<usize, FeedError>,
 ) -> Result<(), FeedError> {
-    let mut file = std::fs::File::open(path).map_err(|e| read_error(path, e))?;
+    let mut file = crate::store::file::open(path, crate::store::file::Links::Refuse)
+        .map_err(FeedError::Failed)?;
     let mut input: Vec<u8> = Vec::with_capacity(CHUNK * 2);
     let mut out: Vec<u8> = Vec::with_capacity(CHUNK * 2);
     let mut consumed = 0u64;
@@ -1062,46 +1064,4 @@ fn feed_records(
     sent.check()?;
     let _ = send.blocking_send(Chunk::End);
     Ok(())
-}
-
-/// One record re-encoded in pgconverge's dialect, its values adapted (not the header's),
-/// only the fields `keep` says (all when empty), then the `extra` values (NULL as None;
-/// in the header line, which COPY skips, they stand as NULL markers).
-fn rewrite_record(
-    data: &[u8],
-    tokenizer: &Tokenizer,
-    adapts: &[Adapt],
-    header: bool,
-    keep: &[bool],
-    extra: &[Option<String>],
-    out: &mut Vec<u8>,
-) {
-    let mut first = true;
-    for i in 0..tokenizer.len() {
-        if !keep.get(i).copied().unwrap_or(true) {
-            continue;
-        }
-        if !std::mem::replace(&mut first, false) {
-            out.push(b',');
-        }
-        let value = tokenizer.field(data, i);
-        let value = match (header, value, adapts.get(i)) {
-            (false, Some(v), Some(a)) => a.apply(v),
-            (_, v, _) => v.map(std::borrow::Cow::Borrowed),
-        };
-        match value {
-            Some(v) => csv::write_text(&v, out),
-            None => csv::write_null(out),
-        }
-    }
-    for v in extra {
-        if !std::mem::replace(&mut first, false) {
-            out.push(b',');
-        }
-        match v {
-            Some(v) => csv::write_text(v.as_bytes(), out),
-            None => csv::write_null(out),
-        }
-    }
-    out.push(b'\n');
 }

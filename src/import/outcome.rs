@@ -132,6 +132,16 @@ impl Verdict {
     }
 
     /// Exit 3: the target may hold what no report vouches for.
+    /// What the target holds, as a `--json` failure says it.
+    pub fn target_outcome(self) -> crate::hint::TargetOutcome {
+        use crate::hint::TargetOutcome;
+        match self {
+            Verdict::NotBegun | Verdict::RolledBack => TargetOutcome::Unchanged,
+            Verdict::PartiallyCommitted => TargetOutcome::PartiallyCommitted,
+            Verdict::Unknown => TargetOutcome::Unknown,
+        }
+    }
+
     pub fn needs_attention(self) -> bool {
         matches!(self, Verdict::PartiallyCommitted | Verdict::Unknown)
     }

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use sha2::{Digest, Sha256};
 
-use crate::codec::csv::{Field, Malformed, NullStyle, Tokenizer};
+use crate::codec::csv::{Field, Malformed, NullStyle, RecordEnds, Tokenizer};
 use crate::codec::encode::{Facts, RowEncoder};
 
 pub struct TableWriter {
@@ -140,66 +140,65 @@ impl std::fmt::Display for NotCsv {
 
 impl std::error::Error for NotCsv {}
 
-/// Read a file once, in 1 MiB reads: size, sha256, and its records counted by the
-/// tokenizer. Memory is one read plus the longest record, and never more than
-/// `limit` (the manifest's longest record, when it knows it) plus a read: a record
-/// that grows past it stops the scan at once. `on_bytes` sees progress.
+/// Read a file once, in 1 MiB reads: size, sha256, and its records counted by
+/// [`RecordEnds`], which holds nothing of them: memory is one read, whatever the records'
+/// length (a 500 MB value, or a quote that never closes in a forged file). A record
+/// longer than `limit` (the manifest's longest record, when it knows it) stops the scan
+/// as soon as it passes it. `on_bytes` sees progress.
 pub fn scan(
     path: &Path,
-    nulls: NullStyle,
+    _nulls: NullStyle,
     limit: Option<u64>,
     mut on_bytes: impl FnMut(u64),
 ) -> Result<Scanned> {
     const READ: usize = 1 << 20;
-    let mut f = File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    // Record boundaries do not depend on how NULL is spelled (`_nulls`).
+    let mut f = super::file::open(path, super::file::Links::Refuse)?;
     let mut hasher = Sha256::new();
-    let tokenizer = Tokenizer::new(nulls);
-    let mut buf: Vec<u8> = Vec::with_capacity(2 * READ);
+    let mut ends = RecordEnds::new();
+    let mut buf = vec![0u8; READ];
     let (mut bytes, mut records, mut longest) = (0u64, 0u64, 0u64);
-    let mut eof = false;
-    while !eof {
-        let start = buf.len();
-        buf.resize(start + READ.max(start), 0);
+    let too_long = |records: u64, limit: u64| {
+        anyhow::Error::new(NotCsv::TooLong {
+            record: records,
+            limit,
+        })
+        .context(format!("reading {}", path.display()))
+    };
+    let mut record = |n: u64, records: &mut u64| -> Result<()> {
+        if let Some(limit) = limit
+            && n > limit
+        {
+            return Err(too_long(*records, limit));
+        }
+        longest = longest.max(n);
+        *records += 1;
+        Ok(())
+    };
+    loop {
         let n = f
-            .read(&mut buf[start..])
+            .read(&mut buf)
             .with_context(|| format!("reading {}", path.display()))?;
-        buf.truncate(start + n);
-        eof = n == 0;
-        hasher.update(&buf[start..]);
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
         bytes += n as u64;
         on_bytes(n as u64);
-        let mut pos = 0;
-        loop {
-            match tokenizer.record_end(&buf, pos, eof) {
-                Ok(Some(next)) => {
-                    if limit.is_some_and(|l| (next - pos) as u64 > l) {
-                        return Err(NotCsv::TooLong {
-                            record: records,
-                            limit: limit.unwrap_or_default(),
-                        })
-                        .with_context(|| format!("reading {}", path.display()));
-                    }
-                    longest = longest.max((next - pos) as u64);
-                    records += 1;
-                    pos = next;
-                }
-                Ok(None) => break,
-                Err(what) => {
-                    return Err(NotCsv::Malformed {
-                        record: records,
-                        what,
-                    })
-                    .with_context(|| format!("reading {}", path.display()));
-                }
-            }
-        }
-        buf.drain(..pos);
+        ends.feed(&buf[..n], |len| record(len, &mut records))?;
         if let Some(limit) = limit
-            && buf.len() as u64 > limit
+            && ends.pending() > limit
         {
-            return Err(NotCsv::TooLong {
+            return Err(too_long(records, limit));
+        }
+    }
+    match ends.finish() {
+        Ok(Some(last)) => record(last, &mut records)?,
+        Ok(None) => {}
+        Err(what) => {
+            return Err(NotCsv::Malformed {
                 record: records,
-                limit,
+                what,
             })
             .with_context(|| format!("reading {}", path.display()));
         }
@@ -214,7 +213,7 @@ pub fn scan(
 
 /// The CSV header (column names), read from the start of the file.
 pub fn header(path: &Path) -> Result<Vec<String>> {
-    let f = File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let f = super::file::open(path, super::file::Links::Refuse)?;
     let mut buf = Vec::new();
     f.take(4 << 20)
         .read_to_end(&mut buf)
@@ -240,7 +239,7 @@ fn stream(
     mut on: impl FnMut(&Tokenizer, &[u8], std::ops::Range<usize>) -> ControlFlow<()>,
 ) -> Result<()> {
     const READ: usize = 1 << 20;
-    let mut f = File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let mut f = super::file::open(path, super::file::Links::Refuse)?;
     let mut tokenizer = Tokenizer::new(nulls);
     let mut buf: Vec<u8> = Vec::with_capacity(2 * READ);
     let mut eof = false;

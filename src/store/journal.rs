@@ -42,12 +42,12 @@ impl Journal {
         })
     }
 
-    /// A timestamped line in the log.
+    /// A timestamped line in the log (redacted and escaped as on a terminal).
     pub fn line(&mut self, text: impl AsRef<str>) {
         let stamped = format!(
             "{} {}\n",
             crate::store::runlog::now_rfc3339(),
-            text.as_ref()
+            crate::out::shown(text.as_ref())
         );
         let result = self.log.write_all(stamped.as_bytes());
         self.note(result, true);
@@ -65,7 +65,7 @@ impl Journal {
         if let (Err(e), None) = (result, &self.failed) {
             let path = if log { &self.log_path } else { &self.sql_path };
             let msg = format!("writing the journal {}: {e}", path.display());
-            eprintln!("warning: {msg}");
+            crate::out::eprintln(format!("warning: {msg}"));
             self.failed = Some(msg);
         }
     }

@@ -8,9 +8,10 @@ use std::collections::BTreeMap;
 use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
 
-use crate::codec::encode::{ColumnStats, DomainValue, Extremes};
+use crate::codec::encode::{ColumnStats, DOMAIN_MAX, DomainValue, Extremes, SAMPLES};
 use crate::db::catalog::Snapshot;
 use crate::hint::WithHint;
+use crate::memory::{at_most, some_at_most};
 
 /// The format a plain export writes. Format 2 added `parts` (a table exported as several
 /// key-range files); format 3 adds each file's longest record, which bounds the import's
@@ -203,26 +204,50 @@ pub struct ColumnEntry {
     #[serde(flatten)]
     pub stats: ColumnStats,
     /// Up to a few primary keys of non-UUID values in a `char(36)` column.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "at_most::<SAMPLES, _, _>"
+    )]
     pub non_uuid_samples: Vec<String>,
     /// Up to a few primary keys of rows where NULL was written.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "at_most::<SAMPLES, _, _>"
+    )]
     pub null_samples: Vec<String>,
     /// Format 3: up to a few primary keys of rows holding `''` (string columns).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "at_most::<SAMPLES, _, _>"
+    )]
     pub empty_samples: Vec<String>,
     /// Format 3: the column's distinct values with their counts and a few keys, when it
     /// has at most 64 (string columns); absent when it has more.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "some_at_most::<DOMAIN_MAX, _, _>"
+    )]
     pub domain: Option<Vec<DomainValue>>,
     /// Format 3: ENUM and SET labels, from `COLUMN_TYPE`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub labels: Vec<String>,
     /// Format 3: a spatial column's kinds of geometry, each with count and keys.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "some_at_most::<DOMAIN_MAX, _, _>"
+    )]
     pub geometry: Option<Vec<DomainValue>>,
     /// Format 3: a spatial column's SRIDs (up to a few).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "at_most::<SAMPLES, _, _>"
+    )]
     pub srids: Vec<u32>,
     /// Format 3: the column's character set, when it is not UTF-8 and its values were
     /// checked one by one for a lossless conversion (a set whose every byte converts, as
@@ -404,10 +429,27 @@ impl Loaded {
 /// scripts' shape may lack it (and then carries no checksums: see `Loaded::Legacy`).
 /// Anything else is refused, so that a manifest cannot be downgraded to skip the checks.
 pub fn parse(text: &str) -> Result<Loaded> {
-    let v: serde_json::Value = serde_json::from_str(text).context("not valid JSON")?;
-    let n = match v.get("format_version") {
-        None if is_legacy_shape(&v) => return parse_legacy(&v),
+    /// The version alone, read without building the document: a manifest is parsed
+    /// straight into its types (a JSON tree would take several times its size).
+    #[derive(Deserialize)]
+    struct Version {
+        /// Absent is None; `null` is a value (a wrong one).
+        #[serde(default, deserialize_with = "present")]
+        format_version: Option<serde_json::Value>,
+    }
+    fn present<'de, D: serde::Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<serde_json::Value>, D::Error> {
+        serde_json::Value::deserialize(d).map(Some)
+    }
+    let version: Version = serde_json::from_str(text).context("not valid JSON")?;
+    let n = match version.format_version {
         None => {
+            // The shell era's manifests are small, and have no version.
+            let v: serde_json::Value = serde_json::from_str(text).context("not valid JSON")?;
+            if is_legacy_shape(&v) {
+                return parse_legacy(&v);
+            }
             return Err(anyhow::anyhow!(
                 "manifest has no `format_version`, and it is not an export of the old shell \
                  scripts either (those hold only export_info, tables{{rows, columns}} and summary)"
@@ -430,8 +472,8 @@ pub fn parse(text: &str) -> Result<Loaded> {
         ))
         .hint("import it with the pgconverge version that exported it, or a newer one");
     }
-    let m: Manifest =
-        serde_json::from_value(v).with_context(|| format!("manifest does not match format {n}"))?;
+    let m: Manifest = serde_json::from_str(text)
+        .with_context(|| format!("manifest does not match format {n}"))?;
     check_chain(&m, n)?;
     for (k, t) in &m.tables {
         if let Some(d) = &t.delta {

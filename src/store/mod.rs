@@ -6,6 +6,7 @@
 pub mod chain;
 pub mod csvfile;
 pub mod export_dir;
+pub mod file;
 pub mod journal;
 pub mod manifest;
 pub mod open;

@@ -3,7 +3,9 @@
 use anyhow::{Context, Result, anyhow};
 
 use crate::hint::WithHint;
+use crate::memory::{MANIFEST_MAX, MAPPING_MAX};
 use crate::store::export_dir::ExportDir;
+use crate::store::file::{self, Links};
 use crate::store::manifest::{self, Loaded};
 
 /// Read and parse the manifest of `dir`.
@@ -28,16 +30,14 @@ pub fn manifest_and_sha256(dir: &ExportDir) -> Result<(Loaded, String)> {
         .hint(hint);
     }
     let path = dir.manifest();
-    // A FIFO or device would hang or feed anything: only a regular file is a manifest.
-    if let Ok(meta) = std::fs::metadata(&path)
-        && !meta.is_file()
-    {
-        return Err(anyhow!("{} is not a regular file", path.display()))
-            .hint("an export's manifest is a plain file written by pgconverge: export again");
+    if !path.exists() && std::fs::symlink_metadata(&path).is_err() {
+        return Err(anyhow!("{} is missing", path.display()))
+            .hint("an export directory without its manifest is incomplete (interrupted export?): export again");
     }
-    let text = std::fs::read_to_string(&path)
-        .with_context(|| format!("reading {}", path.display()))
-        .hint("an export directory without its manifest is incomplete (interrupted export?): export again")?;
+    // A symlink, FIFO or device would read anything or hang: only a regular file of a
+    // bounded size is a manifest.
+    let text = file::read_text(&path, Links::Refuse, MANIFEST_MAX, "manifest")
+        .hint("an export's manifest is a plain file written by pgconverge: export again")?;
     let sha256 = hex::encode(Sha256::digest(text.as_bytes()));
     let loaded = manifest::parse(&text).with_context(|| format!("reading {}", path.display()))?;
     Ok((loaded, sha256))
@@ -51,9 +51,11 @@ pub fn mapping(dir: &ExportDir, manifest: &Loaded) -> Result<Option<String>> {
         return Ok(None);
     };
     let path = dir.file(&stored.file);
-    let text = std::fs::read_to_string(&path)
-        .with_context(|| format!("reading {}", path.display()))
-        .hint("the export's mapping file is missing: export again")?;
+    if std::fs::symlink_metadata(&path).is_err() {
+        return Err(anyhow!("{} is missing", path.display()))
+            .hint("the export's mapping file is missing: export again");
+    }
+    let text = file::read_text(&path, Links::Refuse, MAPPING_MAX, "mapping file")?;
     let got = hex::encode(Sha256::digest(text.as_bytes()));
     if got != stored.sha256 {
         return Err(anyhow!(

@@ -104,12 +104,13 @@ pub struct Entry {
 
 impl Entry {
     /// A new entry stamped now, on this host, by this user and tool version.
+    /// The message and the command are redacted of passwords (`redact::text`).
     pub fn new(status: Status, command: &str, message: impl Into<String>) -> Entry {
         Entry {
             timestamp: now_rfc3339(),
             status: status.as_str().into(),
-            message: message.into(),
-            command: command.into(),
+            message: crate::redact::text(&message.into()).into_owned(),
+            command: crate::redact::text(command).into_owned(),
             host: hostname(),
             user: username(),
             tool_version: env!("CARGO_PKG_VERSION").into(),
@@ -257,7 +258,7 @@ pub fn append(path: &Path, entry: &Entry) -> Result<()> {
 /// Append, but only warn on failure: a broken run log must not fail a finished migration.
 pub fn append_or_warn(path: &Path, entry: &Entry) {
     if let Err(e) = append(path, entry) {
-        eprintln!("warning: {e:#}");
+        crate::out::eprintln(format!("warning: {e:#}"));
     }
 }
 
@@ -333,7 +334,10 @@ pub fn parse(text: &str, name: &str) -> Result<Vec<Entry>> {
         }
         match serde_json::from_str::<Entry>(line) {
             Ok(e) => out.push(e),
-            Err(e) => eprintln!("warning: {name} line {}: not a run-log entry ({e})", i + 1),
+            Err(e) => crate::out::eprintln(format!(
+                "warning: {name} line {}: not a run-log entry ({e})",
+                i + 1
+            )),
         }
     }
     Ok(out)

@@ -17,6 +17,7 @@ use sha2::{Digest, Sha256};
 use crate::codec::adapt::Adapt;
 use crate::codec::geometry::Form;
 use crate::db::catalog::PgTable;
+use crate::escape;
 use crate::import::adapt;
 use crate::mapping::Mapping;
 use crate::store::manifest::{ColumnEntry, TableSpec};
@@ -426,8 +427,9 @@ pub fn compare(plan: &TablePlan, source: &Kept, target: &Kept, max: usize, out: 
                 .map(|(c, v)| {
                     format!(
                         "{}={}",
-                        c.column,
-                        shorten(v.as_deref().unwrap_or("NULL"), 20)
+                        escape::text(&c.column),
+                        v.as_deref()
+                            .map_or("NULL".into(), |v| escape::prefix(v.as_bytes(), 20))
                     )
                 })
                 .collect();
@@ -438,8 +440,10 @@ pub fn compare(plan: &TablePlan, source: &Kept, target: &Kept, max: usize, out: 
             .map(|&i| {
                 format!(
                     "{}={}",
-                    plan.columns[i].column,
-                    row.shown[i].as_deref().unwrap_or("NULL")
+                    escape::text(&plan.columns[i].column),
+                    row.shown[i]
+                        .as_deref()
+                        .map_or("NULL".into(), |v| escape::prefix(v.as_bytes(), 64))
                 )
             })
             .collect::<Vec<_>>()
@@ -534,20 +538,28 @@ impl Difference {
     /// `table `t`, id=5, column `name`: source "a", target "a "`.
     pub fn message(&self) -> String {
         let q = |v: &Option<String>| match v {
-            Some(v) => format!("{v:?}"),
+            Some(v) => escape::quoted(v),
             None => "NULL".into(),
         };
         match self.kind {
             "value" => format!(
                 "table `{}`, {}, column `{}`: source {}, target {}",
-                self.table,
+                escape::text(&self.table),
                 self.key,
-                self.column.as_deref().unwrap_or("?"),
+                escape::text(self.column.as_deref().unwrap_or("?")),
                 q(&self.source),
                 q(&self.target)
             ),
-            "only_in_source" => format!("table `{}`, {}: only in the source", self.table, self.key),
-            _ => format!("table `{}`, {}: only in the target", self.table, self.key),
+            "only_in_source" => format!(
+                "table `{}`, {}: only in the source",
+                escape::text(&self.table),
+                self.key
+            ),
+            _ => format!(
+                "table `{}`, {}: only in the target",
+                escape::text(&self.table),
+                self.key
+            ),
         }
     }
 }

@@ -785,3 +785,91 @@ fn a_delta_follows_the_mappings_rules() {
     );
     deep_verify(&w, &d);
 }
+
+/// `migrate --online`: base and catch-up deltas under a running writer, the cutover when
+/// the file appears (the writer stopped first, as the application would be), the final
+/// delta, verify and delta-end; the target equals the source and the window is logged.
+#[test]
+fn migrate_online_follows_a_writer_until_the_cutover_file() {
+    let w = World::binlog("delta_online");
+    schema(&w);
+    seed(&w, 200);
+    let stop = Arc::new(AtomicBool::new(false));
+    let writing = writer(&w, stop.clone(), 11);
+    let cut = w.path().join("cutover");
+    let child = w
+        .cmd()
+        .args([
+            "migrate",
+            &w.db,
+            "--online",
+            "--yes",
+            "--json",
+            "--deep",
+            "--cutover-file",
+        ])
+        .arg(&cut)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start migrate --online");
+    // The base is loaded while the writer runs; then the application "stops".
+    let waited = std::time::Instant::now();
+    // Two imports completed: the base and the first catch-up delta.
+    let imports = || {
+        std::fs::read_to_string(w.run_log())
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|e| {
+                e["status"] == "completed"
+                    && e["message"].as_str().unwrap_or("").starts_with("imported")
+            })
+            .count()
+    };
+    while imports() < 2 {
+        assert!(waited.elapsed().as_secs() < 120, "no delta was imported");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    stop.store(true, Ordering::SeqCst);
+    let writes = writing.join().unwrap();
+    assert!(writes > 0);
+    std::fs::write(&cut, "").unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert_exit(&o, 0);
+    let s: serde_json::Value = serde_json::from_str(&stdout(&o))
+        .unwrap_or_else(|e| panic!("{e}: {}\n{}", stdout(&o), stderr(&o)));
+    assert_eq!(s["verify"], "ok", "{s}");
+    assert!(s["window_seconds"].as_f64().unwrap() > 0.0, "{s}");
+    assert!(!s["deltas"].as_array().unwrap().is_empty(), "{s}");
+    assert_same(&w);
+    // delta-end ran: the target no longer holds the chain.
+    assert_eq!(
+        w.pg_value("SELECT count(*)::text FROM pg_namespace WHERE nspname = 'pgconverge'")
+            .as_deref(),
+        Some("0")
+    );
+    let last = w.run_log_entries().last().cloned().unwrap();
+    assert_eq!(last["status"], "completed", "{last}");
+    assert!(
+        last["message"].as_str().unwrap().contains("window"),
+        "{last}"
+    );
+}
+
+/// Nothing can signal the cutover without a terminal or a cutover file: refused before
+/// anything is read.
+#[test]
+fn migrate_online_without_a_cutover_signal_is_refused_before_anything_starts() {
+    let w = World::binlog("delta_online_refused");
+    schema(&w);
+    let o = w
+        .cmd()
+        .args(["migrate", &w.db, "--online", "--yes"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert_exit(&o, 2);
+    assert!(stderr(&o).contains("--cutover-file"), "{}", stderr(&o));
+    assert!(!w.path().join("csv_exports").exists());
+}

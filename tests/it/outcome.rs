@@ -436,11 +436,19 @@ fn migrate_waits_for_commit_s_answer_after_a_signal_then_stops_before_verify() {
 #[test]
 fn a_second_signal_while_commit_is_answered_is_an_unknown_outcome_with_the_sql() {
     let (w, dir) = small_world("out_commit_signal_twice");
-    let (proxy, run) =
-        signalled_during_commit(&w, &["import", dir.to_str().unwrap(), "--yes"], "INT");
+    let (proxy, run) = signalled_during_commit(
+        &w,
+        &["import", dir.to_str().unwrap(), "--yes", "--json"],
+        "INT",
+    );
     signal(&run.child, "TERM");
     let (code, out, err) = run.finish();
     assert_eq!(code, Some(3), "{out}\n{err}");
+    // --json: the failure object says the outcome is unknown, with exit 3.
+    let failure: serde_json::Value = serde_json::from_str(out.trim()).expect("one JSON object");
+    assert_eq!(failure["status"], "failed", "{failure}");
+    assert_eq!(failure["outcome"], "unknown", "{failure}");
+    assert_eq!(failure["exit_code"], 3, "{failure}");
     assert!(
         err.contains("import outcome UNKNOWN") && err.contains("interrupted again"),
         "{err}"

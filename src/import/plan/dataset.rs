@@ -13,6 +13,7 @@ use crate::import::fixes::MappingFix;
 use crate::import::{adapt, checks};
 use crate::mapping::Mapping;
 use crate::mapping::file::quote_key;
+use crate::memory::BINARY_RECORD_MAX;
 
 use super::{Options, Plan, Shape, Skipped, TableInput, TableLoad, staging};
 
@@ -292,6 +293,22 @@ fn table_load(
         csv_reason = Some(format!(
             "column `{}` is an interval from PostgreSQL (read by PostgreSQL itself)",
             c.name
+        ));
+    }
+    // The converter holds a whole record: a longer one than it takes goes as CSV, in
+    // chunks, so memory stays flat whatever a value's size.
+    if binary_types.is_some()
+        && let Some(longest) = input
+            .spec
+            .files
+            .iter()
+            .filter_map(|f| f.longest)
+            .max()
+            .filter(|l| *l > BINARY_RECORD_MAX)
+    {
+        binary_types = None;
+        csv_reason = Some(format!(
+            "a record of {longest} bytes is longer than the binary converter takes ({BINARY_RECORD_MAX} bytes)"
         ));
     }
     let mut load = TableLoad {

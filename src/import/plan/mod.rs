@@ -467,6 +467,18 @@ impl Replan {
             return Ok(Vec::new());
         };
         let mut t = t.clone();
+        // A per-row `set` loads through the staging table the running plan created (its
+        // name counts the datasets planned before it, which a plan of one cannot know).
+        if let Some(planned) = full.tables.iter().find(|f| f.dataset == t.dataset)
+            && let (Some((mine, ..)), Some((theirs, ..))) = (&t.staging, &planned.staging)
+        {
+            let (mine, theirs) = (
+                crate::db::sql::pg::ident(mine),
+                crate::db::sql::pg::ident(theirs),
+            );
+            t.copy_head = t.copy_head.replacen(&mine, &theirs, 1);
+            t.staging = planned.staging.clone();
+        }
         for slot in t.shape.constants.iter_mut() {
             let c = &single.constants[*slot];
             *slot = full
