@@ -391,3 +391,65 @@ fn a_large_transaction_and_a_large_value_are_followed() {
     deep_verify(&w, &d);
     drop(w);
 }
+
+/// Keys whose binary-log form takes more than one byte or group: an ENUM of 300 members
+/// (two bytes), a SET of 12 members (two bytes), DECIMAL(65,30) values across its 9-digit
+/// groups, negative and tiny. Updated and deleted by key through a delta.
+#[test]
+fn wide_enum_set_and_decimal_keys_are_followed() {
+    let w = World::binlog("delta_wide_keys");
+    let members: Vec<String> = (1..=300).map(|i| format!("'m{i}'")).collect();
+    let flags: Vec<String> = (1..=12).map(|i| format!("'f{i}'")).collect();
+    w.mysql(&format!(
+        "CREATE TABLE wk (e ENUM({}) NOT NULL, s SET({}) NOT NULL, d DECIMAL(65,30) NOT NULL,
+            v VARCHAR(10), PRIMARY KEY (e, s, d)) ENGINE=InnoDB;
+         INSERT INTO wk VALUES
+           ('m1', 'f1', 0, 'a'),
+           ('m280', 'f9,f12', -12345678901234567890123456789012345.123456789012345678901234567891, 'b'),
+           ('m300', 'f1,f8,f9', -0.000000000000000000000000000001, 'c'),
+           ('m256', 'f10', 999999999.999999999, 'd'),
+           ('m255', '', 123456789012345678.000000001, 'e');",
+        members.join(","),
+        flags.join(",")
+    ));
+    w.pg(
+        "CREATE TABLE wk (e text, s text, d numeric(65,30), v varchar(10), PRIMARY KEY (e, s, d))",
+    );
+    let b = base(&w, &[]);
+    assert_exit(&import(&w, &b), 0);
+    w.mysql(
+        "UPDATE wk SET v = 'B' WHERE e = 'm280'; DELETE FROM wk WHERE e = 'm300';
+         UPDATE wk SET v = 'D' WHERE e = 'm256'; DELETE FROM wk WHERE e = 'm255';",
+    );
+    let d = delta(&w, &b, &[]);
+    let entry = &load(&d).tables["wk"];
+    assert_eq!(
+        (entry.rows, entry.delta.as_ref().unwrap().deleted.rows),
+        (2, 2)
+    );
+    assert_exit(&import(&w, &d), 0);
+    assert_eq!(
+        w.pg_rows("SELECT e, s, d::text, v FROM wk ORDER BY v"),
+        vec![
+            vec![
+                Some("m280".into()),
+                Some("f9,f12".into()),
+                Some("-12345678901234567890123456789012345.123456789012345678901234567891".into()),
+                Some("B".into())
+            ],
+            vec![
+                Some("m256".into()),
+                Some("f10".into()),
+                Some("999999999.999999999000000000000000000000".into()),
+                Some("D".into())
+            ],
+            vec![
+                Some("m1".into()),
+                Some("f1".into()),
+                Some("0.000000000000000000000000000000".into()),
+                Some("a".into())
+            ],
+        ]
+    );
+    deep_verify(&w, &d);
+}
