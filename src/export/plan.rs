@@ -212,6 +212,7 @@ fn table_plan(
         .iter()
         .filter_map(|k| columns.iter().position(|c| &c.name == k))
         .collect();
+    let query = mapping.query(&t.name);
     TablePlan {
         name: t.name,
         stem,
@@ -223,7 +224,7 @@ fn table_plan(
         generated: generated.into_iter().map(|c| c.name).collect(),
         auto_increment: t.auto_increment.filter(|(c, _)| !dropped.contains(c)),
         filter: map.and_then(|m| m.filter.clone()),
-        query: map.and_then(|m| m.query.clone()),
+        query,
         dropped,
     }
 }

@@ -335,7 +335,7 @@ async fn datasets(
         if !selected.iter().any(|s| s == name) {
             continue;
         }
-        match conn.probe_query(name, query).await {
+        match conn.probe_query(name, &query).await {
             Ok(columns) => {
                 let table = SourceTable {
                     name: name.to_string(),

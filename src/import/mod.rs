@@ -11,6 +11,7 @@ pub mod delta;
 pub mod files;
 pub mod fixes;
 pub mod guard;
+pub mod history;
 pub mod load;
 pub mod order;
 pub mod outcome;

@@ -133,6 +133,15 @@ pub async fn prepare_with(
     let questions = plan::questions(&inputs, &catalog, &job.mapping);
     let answers = postgres::probe_sets(&mut client, &job.options.schema, &questions).await?;
     let mut plan = plan::build(&inputs, &catalog, &job.mapping, &job.options, &answers);
+    for table in &plan.kept_history {
+        if postgres::count_rows(&client, &job.options.schema, table).await? == 0 {
+            plan.warnings.push(format!(
+                "the target's migration history `{table}` is empty: the application will \
+                 run every migration again at its start; is the target's schema really made \
+                 by its migrations?"
+            ));
+        }
+    }
     // The target must be what the mapping was written for (its schema migrated).
     let requires = &job.mapping.hooks().require;
     for (sql, answer) in requires

@@ -41,6 +41,10 @@ pub struct MappingFile {
     pub skip_if_absent: Vec<String>,
     #[serde(default, skip_serializing_if = "Hooks::is_empty")]
     pub import: Hooks,
+    /// `[with]`: named source SQL (`name = "SELECT ..."`) every `query` may read as a
+    /// common table expression, so one computation is written once.
+    #[serde(default, rename = "with", skip_serializing_if = "BTreeMap::is_empty")]
+    pub with: BTreeMap<String, String>,
     /// Per dataset (a source table, or a `query`), by its SOURCE name.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub tables: BTreeMap<String, TableMap>,
@@ -99,6 +103,10 @@ pub struct Hooks {
     /// A delta's import: after its upserts, cascades and sequences.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub delta_after: Vec<String>,
+    /// Target tables that are a framework's migration history (`_prisma_migrations`, ...)
+    /// loaded from the source anyway; by default the target keeps its own.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub copy_history: Vec<String>,
 }
 
 impl Hooks {
@@ -108,6 +116,7 @@ impl Hooks {
             && self.after.is_empty()
             && self.delta_before.is_empty()
             && self.delta_after.is_empty()
+            && self.copy_history.is_empty()
     }
 }
 
@@ -216,6 +225,14 @@ impl MappingFile {
                 }
             }
         }
+        for (name, sql) in &self.with {
+            if let Err(e) = sqlcheck::source_query(sql) {
+                problems.push(format!("[with] {}: {e}", quote_key(name)));
+            }
+        }
+        if let Err(e) = super::with::check(&self.with) {
+            problems.push(e);
+        }
         for (name, t) in &self.tables {
             let here = format!("[tables.{}]", quote_key(name));
             if let Some(Err(e)) = t.filter.as_deref().map(sqlcheck::source_expression) {
@@ -311,7 +328,9 @@ impl MappingFile {
                         SourceTableSide {
                             skip: t.skip,
                             filter: t.filter.clone(),
-                            query: t.query.clone(),
+                            query: t.query.as_ref().map(|q| {
+                                super::with::compose(&self.with, q).unwrap_or_else(|_| q.clone())
+                            }),
                             drop,
                             encode: t.encode.clone(),
                         },

@@ -8,6 +8,7 @@
 pub mod builtin;
 pub mod file;
 pub mod sqlcheck;
+pub mod with;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -257,14 +258,26 @@ impl Mapping {
         self.file.source_schema.as_deref().unwrap_or("public")
     }
 
-    /// The derived datasets (`query`), by name.
-    pub fn queries(&self) -> impl Iterator<Item = (&str, &str)> {
+    /// The derived datasets (`query`), by name, each with the `[with]` entries it reads.
+    pub fn queries(&self) -> impl Iterator<Item = (&str, String)> {
         self.file.tables.iter().filter_map(|(name, t)| {
             t.query
                 .as_deref()
                 .filter(|_| !t.skip)
-                .map(|q| (name.as_str(), q))
+                .map(|q| (name.as_str(), self.composed(q)))
         })
+    }
+
+    /// Dataset `dataset`'s `query` as the source runs it (with its `[with]` entries).
+    pub fn query(&self, dataset: &str) -> Option<String> {
+        self.table(dataset)
+            .and_then(|t| t.query.as_deref())
+            .map(|q| self.composed(q))
+    }
+
+    /// A cycle among the `[with]` entries is refused when the file is read.
+    fn composed(&self, query: &str) -> String {
+        with::compose(&self.file.with, query).unwrap_or_else(|_| query.to_string())
     }
 
     /// Whether a dataset loads with the target's triggers firing.

@@ -70,7 +70,12 @@ pub async fn verify(job: &Job) -> Result<Report> {
     }
     let mut tables = Vec::new();
     for (name, feeding) in &targets {
-        let target = if catalog.tables.contains_key(name) {
+        // A framework's migration history the import kept as the target had it.
+        let history = catalog
+            .tables
+            .get(name)
+            .and_then(|t| crate::import::history::kept(t, &job.mapping.hooks().copy_history));
+        let target = if catalog.tables.contains_key(name) && history.is_none() {
             Some(postgres::count_rows(&client, &job.schema, name).await?)
         } else {
             None
@@ -91,11 +96,16 @@ pub async fn verify(job: &Job) -> Result<Report> {
             }
         });
         let source = sum(&|i| source_counts[i]);
-        let reason = job
-            .mapping
-            .skip_if_absent()
-            .contains(name)
-            .then(|| format!("absent in the target; {} skips it", job.mapping.origin));
+        let reason = match history {
+            Some(framework) => Some(format!(
+                "{framework}'s migration history: the target keeps its own rows"
+            )),
+            None => job
+                .mapping
+                .skip_if_absent()
+                .contains(name)
+                .then(|| format!("absent in the target; {} skips it", job.mapping.origin)),
+        };
         let label = match feeding.as_slice() {
             [i] if &specs[*i].name == name => name.clone(),
             _ => format!(
@@ -198,6 +208,10 @@ pub async fn deep(
         let Some(table) = catalog.tables.get(&name) else {
             continue;
         };
+        // The target's own migration history, kept by the import: not compared.
+        if crate::import::history::kept(table, &job.mapping.hooks().copy_history).is_some() {
+            continue;
+        }
         let plan = Arc::new(deep::plan_table(table, &datasets, &job.mapping));
         let expected: u64 = datasets.iter().filter_map(|d| d.rows).sum();
         let n = deep::bucket_count(expected);

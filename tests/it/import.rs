@@ -949,3 +949,87 @@ fn a_role_that_does_not_own_the_sequence_still_continues_it() {
         Some("10")
     );
 }
+
+/// A framework's migration history in the target belongs to the target's schema: a v2
+/// source's `_prisma_migrations` must not replace the v3 target's (the application would
+/// run its migrations again). Kept by default, verify says so, `copy_history` copies it;
+/// a data table that is merely called `migrations` is loaded as any other.
+#[test]
+fn the_targets_migration_history_is_kept_unless_the_mapping_copies_it() {
+    let w = World::new("import_history");
+    w.mysql(
+        "CREATE TABLE _prisma_migrations (id VARCHAR(36) PRIMARY KEY, checksum VARCHAR(64) NOT NULL,
+           finished_at DATETIME(3), migration_name VARCHAR(255) NOT NULL, logs TEXT,
+           rolled_back_at DATETIME(3), started_at DATETIME(3) NOT NULL, applied_steps_count INT NOT NULL);
+         INSERT INTO _prisma_migrations VALUES
+           ('a', 'c1', NULL, 'v2_init', NULL, NULL, '2020-01-01 00:00:00', 1),
+           ('b', 'c2', NULL, 'v2_more', NULL, NULL, '2020-02-01 00:00:00', 1);
+         CREATE TABLE migrations (id INT PRIMARY KEY, bird VARCHAR(20), season VARCHAR(10));
+         INSERT INTO migrations VALUES (1, 'swallow', 'autumn');
+         CREATE TABLE account (id INT PRIMARY KEY);
+         INSERT INTO account VALUES (1), (2);",
+    );
+    w.pg(
+        "CREATE TABLE _prisma_migrations (id varchar(36) PRIMARY KEY, checksum varchar(64) NOT NULL,
+           finished_at timestamptz, migration_name varchar(255) NOT NULL, logs text,
+           rolled_back_at timestamptz, started_at timestamptz NOT NULL DEFAULT now(),
+           applied_steps_count integer NOT NULL DEFAULT 0);
+         INSERT INTO _prisma_migrations (id, checksum, migration_name) VALUES
+           ('x1', 'd1', 'v3_init'), ('x2', 'd2', 'v3_tenants'), ('x3', 'd3', 'v3_users');
+         CREATE TABLE migrations (id integer PRIMARY KEY, bird text, season text);
+         CREATE TABLE account (id integer PRIMARY KEY);",
+    );
+    let o = w.run(&["export", &w.db, "--out", "out"]);
+    assert_exit(&o, 0);
+    let dir = crate::export::export_dir(&o, w.path());
+    let d = dir.to_str().unwrap();
+    let o = w.run(&["import", d, "--dry-run"]);
+    assert_exit(&o, 0);
+    assert!(
+        stdout(&o).contains(
+            "`_prisma_migrations` is Prisma's migration history: the target's own rows are kept"
+        ),
+        "{}",
+        stdout(&o)
+    );
+    assert_exit(&w.run(&["import", d, "--yes"]), 0);
+    let names =
+        "SELECT string_agg(migration_name, ',' ORDER BY migration_name) FROM _prisma_migrations";
+    assert_eq!(
+        w.pg_value(names).as_deref(),
+        Some("v3_init,v3_tenants,v3_users")
+    );
+    assert_eq!(
+        w.pg_value("SELECT bird FROM migrations").as_deref(),
+        Some("swallow")
+    );
+    assert_eq!(
+        w.pg_value("SELECT count(*)::text FROM account").as_deref(),
+        Some("2")
+    );
+    let o = w.run(&["verify", d, "--deep", "--source"]);
+    assert_exit(&o, 0);
+    assert!(
+        stdout(&o)
+            .lines()
+            .any(|l| l.starts_with("_prisma_migrations") && l.ends_with("skipped")),
+        "{}",
+        stdout(&o)
+    );
+    let o = w.run(&["verify", d, "--json"]);
+    assert_exit(&o, 0);
+    assert!(
+        stdout(&o).contains("Prisma's migration history: the target keeps its own rows"),
+        "{}",
+        stdout(&o)
+    );
+    // Copied on request.
+    std::fs::write(
+        w.path().join("copy.toml"),
+        "[import]\ncopy_history = [\"_prisma_migrations\"]\n",
+    )
+    .unwrap();
+    assert_exit(&w.run(&["import", d, "--yes", "--map", "copy.toml"]), 0);
+    assert_eq!(w.pg_value(names).as_deref(), Some("v2_init,v2_more"));
+    assert_exit(&w.run(&["verify", d, "--map", "copy.toml"]), 0);
+}

@@ -958,3 +958,60 @@ fn rows_the_hooks_add_are_expected_by_verify() {
     assert_exit(&o, 1);
     assert!(stdout(&o).contains("only in the target"), "{}", stdout(&o));
 }
+
+/// `[with]`: one computation (every person of two tables, ranked per email) written once
+/// and read by two `query` datasets folding them into one target table; the later
+/// holder of an email gets a counter, so the unique email holds.
+#[test]
+fn with_entries_are_written_once_and_read_by_several_queries() {
+    let w = World::new("mapping_with");
+    w.mysql(
+        "CREATE TABLE teacher (id INT PRIMARY KEY, email VARCHAR(50));
+         CREATE TABLE parent (id INT PRIMARY KEY, email VARCHAR(50));
+         INSERT INTO teacher VALUES (1, 'jane@x'), (2, 'tom@x');
+         INSERT INTO parent VALUES (1, 'jane@x'), (2, 'ann@x');",
+    );
+    w.pg("CREATE TABLE person (id integer PRIMARY KEY, email text NOT NULL UNIQUE, kind text NOT NULL);");
+    std::fs::write(
+        w.path().join("fold.toml"),
+        r#"
+[with]
+people = "SELECT id, email, 'teacher' AS kind FROM teacher UNION ALL SELECT id + 1000, email, 'parent' FROM parent"
+ranked = "SELECT id, email, kind, ROW_NUMBER() OVER (PARTITION BY email ORDER BY id) AS n FROM people"
+
+[tables.teacher]
+skip = true
+
+[tables.parent]
+skip = true
+
+[tables.teachers]
+query = "SELECT id, CASE WHEN n = 1 THEN email ELSE CONCAT(n, '+', email) END AS email, kind FROM ranked WHERE kind = 'teacher'"
+target = "person"
+
+[tables.parents]
+query = "SELECT id, CASE WHEN n = 1 THEN email ELSE CONCAT(n, '+', email) END AS email, kind FROM ranked WHERE kind = 'parent'"
+target = "person"
+"#,
+    )
+    .unwrap();
+    let o = w.run(&["export", &w.db, "--map", "fold.toml", "--out", "out"]);
+    assert_exit(&o, 0);
+    let dir = export_dir(&o, w.path());
+    assert_exit(&w.run(&["import", dir.to_str().unwrap(), "--yes"]), 0);
+    assert_eq!(
+        w.pg_value("SELECT string_agg(id || ':' || email, ',' ORDER BY id) FROM person")
+            .as_deref(),
+        Some("1:jane@x,2:tom@x,1001:2+jane@x,1002:ann@x")
+    );
+    assert_exit(&w.run(&["verify", dir.to_str().unwrap(), "--source"]), 0);
+    // A cycle among the entries is refused before anything is read.
+    std::fs::write(
+        w.path().join("cycle.toml"),
+        "[with]\na = \"SELECT * FROM b\"\nb = \"SELECT * FROM a\"\n",
+    )
+    .unwrap();
+    let o = w.run(&["export", &w.db, "--map", "cycle.toml", "--out", "out"]);
+    assert_exit(&o, 2);
+    assert!(stderr(&o).contains("cycle: a -> b -> a"), "{}", stderr(&o));
+}

@@ -83,6 +83,18 @@ pub(super) fn dataset_load(
         }
         return None;
     };
+    // A framework's migration history belongs to the target's schema: keep its rows.
+    if let Some(framework) = crate::import::history::kept(target, &mapping.hooks().copy_history) {
+        plan.skipped.push(Skipped {
+            table: dataset.clone(),
+            reason: format!(
+                "`{table}` is {framework}'s migration history: the target's own rows are kept \
+                 (to copy the source's instead: [import] copy_history = [\"{table}\"])"
+            ),
+        });
+        plan.kept_history.push(table.clone());
+        return None;
+    }
 
     let target_columns: Vec<String> = input
         .header

@@ -189,6 +189,8 @@ pub struct Plan {
     pub warnings: Vec<String>,
     /// Reasons to refuse before any write.
     pub errors: Vec<String>,
+    /// Target tables kept as they are: a framework's migration history.
+    pub kept_history: Vec<String>,
     /// What a mapping could do about the data's refusals (the refusal's hint).
     pub fixes: Vec<crate::import::fixes::MappingFix>,
     /// `schema.table` of tables outside the import that TRUNCATE ... CASCADE reaches.
@@ -269,6 +271,7 @@ pub fn build(
         warnings: Vec::new(),
         errors: Vec::new(),
         fixes: Vec::new(),
+        kept_history: Vec::new(),
         cascade: Vec::new(),
         sequences: Vec::new(),
         binary: opts.binary,
