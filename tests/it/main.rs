@@ -12,6 +12,7 @@ mod deep;
 mod delta;
 mod delta_log;
 mod delta_outcome;
+mod delta_zone;
 mod demo;
 mod deploy;
 mod docker;
