@@ -58,9 +58,16 @@ docker_engine() {
 }
 
 # The binary-log MariaDB on 3307: its own data directory, started detached as root (a
-# throwaway server: no service, no system tables shared with the server on 3306).
+# throwaway server: no service, no system tables shared with the server on 3306). Started
+# only when neither it answers nor its process (its pid file) is alive: a server still
+# starting is waited for, not started twice. Nothing else is stopped or restarted.
 binlog_server() {
     binlog_up && return 0
+    local pid_file="$BINLOG_DATADIR/mariadbd.pid"
+    if [ -s "$pid_file" ] && kill -0 "$(cat "$pid_file")" 2>/dev/null; then
+        wait_for "MariaDB with binary log (port $BINLOG_PORT)" binlog_up
+        return 0
+    fi
     if [ ! -d "$BINLOG_DATADIR/mysql" ]; then
         rm -rf "$BINLOG_DATADIR"
         mkdir -p "$BINLOG_DATADIR"
@@ -69,7 +76,8 @@ binlog_server() {
             || fail "mariadb-install-db for the binary-log server failed"
     fi
     setsid /usr/sbin/mariadbd --no-defaults --datadir="$BINLOG_DATADIR" --port="$BINLOG_PORT" \
-        --bind-address=127.0.0.1 --socket="$BINLOG_DATADIR/s" --log-bin="$BINLOG_DATADIR/bin" \
+        --bind-address=127.0.0.1 --socket="$BINLOG_DATADIR/s" --pid-file="$pid_file" \
+        --log-bin="$BINLOG_DATADIR/bin" \
         --binlog-format=ROW --binlog-row-image=FULL --server-id=1 --user=root \
         --log-error="$BINLOG_DATADIR/error.log" </dev/null >/dev/null 2>&1 &
     wait_for "MariaDB with binary log (port $BINLOG_PORT)" binlog_up

@@ -128,10 +128,15 @@ pub async fn read(
         let end = u64::from(header.log_pos());
         let at = format!("{file}:{end}");
         let ty = header.event_type_raw();
-        if ty == mysql_async::binlog::EventType::FORMAT_DESCRIPTION_EVENT as u8
-            && out.file_created == 0
-        {
-            out.file_created = header.timestamp();
+        // Each file starts with its Format_description event (sent after the Rotate that
+        // named the file): its time stamp is when that file was created.
+        if ty == mysql_async::binlog::EventType::FORMAT_DESCRIPTION_EVENT as u8 {
+            if out.file_created == 0 {
+                out.file_created = header.timestamp();
+            }
+            if out.files_created.last().is_none_or(|(f, _)| *f != file) {
+                out.files_created.push((file.clone(), header.timestamp()));
+            }
         }
         if done && out.file_created != 0 {
             break;

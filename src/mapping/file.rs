@@ -221,6 +221,8 @@ impl MappingFile {
             ("require", &self.import.require),
             ("before", &self.import.before),
             ("after", &self.import.after),
+            ("delta_before", &self.import.delta_before),
+            ("delta_after", &self.import.delta_after),
         ] {
             for (i, sql) in list.iter().enumerate() {
                 if let Err(e) = sqlcheck::hook(sql, what == "require") {

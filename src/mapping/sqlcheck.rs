@@ -1,7 +1,7 @@
 //! PURE: the SQL a mapping file holds, judged before anything is read or written. Hooks
-//! (`require`, `before`, `after`) run inside the import's one transaction, so none of
-//! their statements may control that transaction or be one PostgreSQL refuses inside a
-//! transaction block; `set` and `where` are one expression; `query` is one SELECT. The
+//! (`require`, `before`, `after`, and a delta's `delta_before` and `delta_after`) run
+//! inside the import's one transaction, so none of their statements may control that
+//! transaction or be one PostgreSQL refuses inside a transaction block; `set` and `where` are one expression; `query` is one SELECT. The
 //! text is read with `db::lex` under every lexical rule the server may apply, and refused
 //! when any of them finds what is forbidden. (The import also checks at run time, after
 //! every hook, that its transaction is still the same: `import::guard`.)

@@ -40,7 +40,7 @@ pub fn import(w: &World, dir: &Path) -> std::process::Output {
 /// The chain's schema: a parent with a column of every kind the writer changes, a child
 /// following it by ON DELETE/ON UPDATE CASCADE, and a tag table whose key holds the
 /// parent's key (a parent's new key moves those rows to a new key of their own).
-const MYSQL_SCHEMA: &str = "
+pub const MYSQL_SCHEMA: &str = "
     CREATE TABLE parent (
         id INT PRIMARY KEY, name VARCHAR(50) NOT NULL, note TEXT, amount DECIMAL(12,4),
         at DATETIME(3), doc JSON, data MEDIUMBLOB, uid CHAR(36), kind ENUM('a','b','c'),
@@ -68,13 +68,13 @@ const PG_SCHEMA: &str = "
         PRIMARY KEY (parent_id, tag)
     );";
 
-fn schema(w: &World) {
+pub fn schema(w: &World) {
     w.mysql(MYSQL_SCHEMA);
     w.pg(PG_SCHEMA);
 }
 
 /// A parent row's values, varied by `i` and `v` over every column.
-fn parent_values(id: i64, v: u64) -> String {
+pub fn parent_values(id: i64, v: u64) -> String {
     let uid = match v % 3 {
         0 => "''".to_string(),
         1 => "NULL".to_string(),
@@ -109,10 +109,10 @@ fn parent_values(id: i64, v: u64) -> String {
 }
 
 /// A tiny deterministic generator (the writer's and the workloads' choices).
-struct Lcg(u64);
+pub struct Lcg(pub u64);
 
 impl Lcg {
-    fn next(&mut self, n: u64) -> u64 {
+    pub fn next(&mut self, n: u64) -> u64 {
         self.0 = self
             .0
             .wrapping_mul(6_364_136_223_846_793_005)
@@ -122,7 +122,7 @@ impl Lcg {
 }
 
 /// One random statement (or transaction) of the workload, on parent ids below `top`.
-fn workload_step(rng: &mut Lcg, top: &mut i64) -> String {
+pub fn workload_step(rng: &mut Lcg, top: &mut i64) -> String {
     let id = 1 + rng.next(*top as u64) as i64;
     let v = rng.next(1_000_000);
     match rng.next(10) {
@@ -185,7 +185,7 @@ fn workload_step(rng: &mut Lcg, top: &mut i64) -> String {
     }
 }
 
-fn seed(w: &World, parents: i64) {
+pub fn seed(w: &World, parents: i64) {
     let mut sql = String::new();
     for id in 1..=parents {
         sql.push_str(&format!(
@@ -200,7 +200,7 @@ fn seed(w: &World, parents: i64) {
 
 /// The source and the target, table by table, as comparable text (JSON compared by
 /// meaning: jsonb keeps its own spacing and key order).
-fn assert_same(w: &World) {
+pub fn assert_same(w: &World) {
     let queries = [
         (
             "parent",
@@ -257,7 +257,7 @@ fn assert_same(w: &World) {
     }
 }
 
-fn deep_verify(w: &World, dir: &Path) {
+pub fn deep_verify(w: &World, dir: &Path) {
     let o = w.run(&["verify", dir.to_str().unwrap(), "--deep", "--source"]);
     assert_exit(&o, 0);
 }
@@ -339,167 +339,6 @@ fn a_chain_follows_a_concurrent_writer_to_an_identical_target() {
     let stands =
         w.pg_value("SELECT export_id FROM pgconverge.state WHERE target_schema = 'public'");
     assert_eq!(stands, m2.export_id);
-}
-
-/// A MariaDB of this test's own with the binary log on: purging the log, or a second
-/// server, must not disturb the shared one other tests read. Stopped when dropped.
-struct PrivateServer {
-    child: std::process::Child,
-    url: String,
-    _dir: tempfile::TempDir,
-}
-
-impl PrivateServer {
-    fn start(server_id: u32) -> PrivateServer {
-        let dir = tempfile::tempdir().unwrap();
-        let data = dir.path().join("data");
-        let install = std::process::Command::new("mariadb-install-db")
-            .arg("--no-defaults")
-            .arg(format!("--datadir={}", data.display()))
-            .args(["--user=root", "--auth-root-authentication-method=normal"])
-            .output()
-            .expect("mariadb-install-db (scripts/dev-services.sh installs MariaDB)");
-        assert!(
-            install.status.success(),
-            "{}",
-            String::from_utf8_lossy(&install.stderr)
-        );
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = std::process::Command::new("/usr/sbin/mariadbd")
-            .arg("--no-defaults")
-            .arg(format!("--datadir={}", data.display()))
-            .arg(format!("--port={port}"))
-            .arg("--bind-address=127.0.0.1")
-            .arg(format!("--socket={}", dir.path().join("s").display()))
-            .arg(format!("--log-bin={}", data.join("bin").display()))
-            .args([
-                "--binlog-format=ROW",
-                "--binlog-row-image=FULL",
-                "--user=root",
-            ])
-            .arg(format!("--server-id={server_id}"))
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("mariadbd");
-        let url = format!("mysql://root@127.0.0.1:{port}");
-        let server = PrivateServer {
-            child,
-            url,
-            _dir: dir,
-        };
-        for _ in 0..240 {
-            let ok = block(async {
-                let opts = mysql_async::Opts::from_url(&server.url).unwrap();
-                match mysql_async::Conn::new(opts).await {
-                    Ok(c) => {
-                        let _ = c.disconnect().await;
-                        true
-                    }
-                    Err(_) => false,
-                }
-            });
-            if ok {
-                return server;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(250));
-        }
-        panic!("the private MariaDB did not start within 60 s");
-    }
-}
-
-impl Drop for PrivateServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// A private server: a base, then a delta pointed at another server, a compressed log,
-/// and a log purged past the chain's position, each refused naming what it found.
-#[test]
-fn a_purged_log_and_another_server_are_refused() {
-    let server = PrivateServer::start(7);
-    let w = World::on("delta_purged", server.url.clone());
-    schema(&w);
-    seed(&w, 5);
-    let b = base(&w, &[]);
-    let saved = load(&b).position.unwrap();
-    assert_eq!(saved.server.server_id, 7);
-    // Another server with a database of that name: its log is not the chain's.
-    mysql_exec_at(
-        &mysql_binlog_url(),
-        None,
-        &format!("CREATE DATABASE IF NOT EXISTS `{}`", w.db),
-    );
-    mysql_exec_at(&mysql_binlog_url(), Some(&w.db), MYSQL_SCHEMA);
-    let elsewhere = w
-        .cmd()
-        .env("MYSQL_URL", mysql_binlog_url())
-        .args(["export", &w.db, "--delta-from", b.to_str().unwrap()])
-        .output()
-        .unwrap();
-    mysql_exec_at(
-        &mysql_binlog_url(),
-        None,
-        &format!("DROP DATABASE `{}`", w.db),
-    );
-    assert_exit(&elsewhere, 2);
-    assert!(
-        stderr(&elsewhere).contains("is not the server this chain was exported from"),
-        "{}",
-        stderr(&elsewhere)
-    );
-    // A compressed binary log: refused before a base is taken, and compressed events
-    // written while it was on are refused by the delta, never skipped.
-    w.mysql("SET GLOBAL log_bin_compress = ON; SET GLOBAL log_bin_compress_min_len = 10");
-    let o = w.run(&["export", &w.db, "--delta-base"]);
-    assert_exit(&o, 2);
-    assert!(
-        stderr(&o).contains("log_bin_compress=OFF"),
-        "{}",
-        stderr(&o)
-    );
-    w.mysql("UPDATE parent SET note = REPEAT('z', 300) WHERE id = 2");
-    w.mysql("SET GLOBAL log_bin_compress = OFF");
-    let o = delta_run(&w, &b, &[]);
-    assert_exit(&o, 2);
-    assert!(stderr(&o).contains("compressed events"), "{}", stderr(&o));
-    // The log purged past the saved position: both positions are named.
-    w.mysql("FLUSH BINARY LOGS; UPDATE parent SET name = 'after' WHERE id = 1; FLUSH BINARY LOGS");
-    let newest = w.mysql_rows("SHOW MASTER STATUS")[0][0].clone().unwrap();
-    let newest = String::from_utf8(newest).unwrap();
-    w.mysql(&format!("PURGE BINARY LOGS TO '{newest}'"));
-    // MariaDB keeps a file its binlog checkpoint still needs: the oldest is what it lists.
-    let oldest =
-        String::from_utf8(w.mysql_rows("SHOW BINARY LOGS")[0][0].clone().unwrap()).unwrap();
-    assert_ne!(oldest, saved.file, "the saved file was purged");
-    let o = delta_run(&w, &b, &[]);
-    assert_exit(&o, 2);
-    let err = stderr(&o);
-    assert!(
-        err.contains(&format!("saved {}:{}", saved.file, saved.position)),
-        "{err}"
-    );
-    assert!(
-        err.contains(&format!("oldest available {oldest}:4")),
-        "{err}"
-    );
-    assert!(err.contains("start a new chain"), "{err}");
-    assert!(
-        !w.path()
-            .join("csv_exports")
-            .join(&w.db)
-            .read_dir()
-            .unwrap()
-            .any(|e| { e.unwrap().file_name().to_string_lossy().starts_with('.') }),
-        "no partial directory is left"
-    );
-    drop(w);
 }
 
 /// kill -9 while a delta's transaction runs (in its delta_before hook): the target and its

@@ -17,7 +17,7 @@ use crate::proxy::{CutAt, Proxy};
 use crate::reliability::{export, import, last_status, signal, small_world, wait_for_statement};
 
 /// The port of the test PostgreSQL, which the proxies forward to.
-fn upstream() -> u16 {
+pub fn upstream() -> u16 {
     postgres_url()
         .rsplit(':')
         .next()
@@ -27,7 +27,7 @@ fn upstream() -> u16 {
 }
 
 /// The binary, configured as `w.cmd()`, but reaching PostgreSQL through `proxy`.
-fn through(w: &World, proxy: &Proxy) -> Command {
+pub fn through(w: &World, proxy: &Proxy) -> Command {
     let mut c = w.cmd();
     c.env(
         "POSTGRES_URL",
@@ -40,14 +40,14 @@ fn through(w: &World, proxy: &Proxy) -> Command {
 }
 
 /// A running command whose stderr is read as it comes.
-struct Running {
+pub struct Running {
     child: Child,
     lines: mpsc::Receiver<String>,
     stderr: String,
 }
 
 impl Running {
-    fn start(mut cmd: Command) -> Running {
+    pub fn start(mut cmd: Command) -> Running {
         let mut child = cmd
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -70,7 +70,7 @@ impl Running {
     }
 
     /// Wait (up to 120 s, against a hang) until stderr holds `want`.
-    fn wait_for(&mut self, want: &str) {
+    pub fn wait_for(&mut self, want: &str) {
         while !self.stderr.contains(want) {
             match self.lines.recv_timeout(Duration::from_secs(120)) {
                 Ok(line) => {
@@ -83,7 +83,7 @@ impl Running {
     }
 
     /// Wait for the end: exit code, stdout, the whole stderr.
-    fn finish(mut self) -> (Option<i32>, String, String) {
+    pub fn finish(mut self) -> (Option<i32>, String, String) {
         let mut out = String::new();
         self.child
             .stdout
@@ -101,7 +101,7 @@ impl Running {
 }
 
 /// The transaction id in `pg_xact_status('<xid>')` of a message.
-fn asked_xid(text: &str) -> String {
+pub fn asked_xid(text: &str) -> String {
     let rest = text
         .split("pg_xact_status('")
         .nth(1)
@@ -380,7 +380,7 @@ before = ["SET TimeZone = 'America/New_York'", "SET client_encoding = 'LATIN1'",
 
 /// Run `args` with PostgreSQL behind a proxy that holds COMMIT's answer, and send
 /// `sig` once COMMIT has reached the server; returns when the command says it waits.
-fn signalled_during_commit(w: &World, args: &[&str], sig: &str) -> (Proxy, Running) {
+pub fn signalled_during_commit(w: &World, args: &[&str], sig: &str) -> (Proxy, Running) {
     let proxy = Proxy::start(upstream(), CutAt::HoldAnswer);
     let mut cmd = through(w, &proxy);
     cmd.args(args);

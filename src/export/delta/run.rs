@@ -343,6 +343,8 @@ async fn read(
             .unwrap_or_else(|| "its binlog file is another".into());
         return Err(another_server(&job.source, &p.from, &why));
     }
+    // The end's file identifies the log for the next delta: its own creation time (the
+    // log may have rotated, or the server restarted, since the previous position).
     let to_created = log
         .read
         .files_created
@@ -350,7 +352,13 @@ async fn read(
         .rev()
         .find(|(f, _)| *f == to_at.0)
         .map(|(_, t)| *t)
-        .unwrap_or(log.read.file_created);
+        .ok_or_else(|| {
+            anyhow!(
+                "the binary log was read up to {}:{} without that file's format description",
+                to_at.0,
+                to_at.1
+            )
+        })?;
     progress.note(format!(
         "read {} events of the binary log in {:.1} s",
         log.read.events,
