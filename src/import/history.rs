@@ -29,6 +29,11 @@ const KNOWN: &[Known] = &[
         columns: &["id", "timestamp", "name"],
     },
     Known {
+        framework: "TypeORM",
+        table: "migrations_typeorm",
+        columns: &["id", "timestamp", "name"],
+    },
+    Known {
         framework: "Laravel",
         table: "migrations",
         columns: &["id", "migration", "batch"],
