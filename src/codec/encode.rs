@@ -219,6 +219,8 @@ pub enum Check {
     /// Bytes (binary, varbinary, blobs, bytea): the shortest and longest value (16 bytes
     /// each can be a uuid).
     Bytes,
+    /// decimal / numeric: how many fraction digits the values really use.
+    Decimal,
 }
 
 impl Check {
@@ -230,6 +232,7 @@ impl Check {
             "tinyint" | "smallint" | "mediumint" | "int" | "integer" | "bigint" => Check::Integer,
             "datetime" | "timestamp" => Check::DateTime,
             "time" => Check::Time,
+            "decimal" | "numeric" => Check::Decimal,
             "geometry" | "point" | "linestring" | "polygon" | "multipoint" | "multilinestring"
             | "multipolygon" | "geometrycollection" | "geomcollection" => Check::Geometry,
             "binary" | "varbinary" | "tinyblob" | "blob" | "mediumblob" | "longblob" => {
@@ -246,6 +249,7 @@ impl Check {
             "int2" | "int4" | "int8" => Check::Integer,
             "timestamp" | "timestamptz" => Check::DateTime,
             "time" => Check::Time,
+            "numeric" => Check::Decimal,
             "bytea" => Check::Bytes,
             _ => Check::None,
         }
@@ -460,6 +464,10 @@ pub struct ColumnFacts {
     pub range: Option<Extremes>,
     /// A bytes column's shortest and longest value, in bytes.
     pub byte_lengths: Option<Extremes>,
+    /// Temporal and decimal columns: how many values use each number of fraction digits
+    /// (trailing zeros do not count; values without a fraction are not listed), each
+    /// with keys: what a target column of a smaller precision or scale would round.
+    pub fraction_digits: Option<Vec<DomainValue>>,
 }
 
 impl ColumnFacts {
@@ -485,6 +493,11 @@ impl ColumnFacts {
         }
         if let (Some(mine), Some(theirs)) = (&mut self.geometry, &o.geometry) {
             merge_counts(mine, theirs);
+        }
+        match (&mut self.fraction_digits, &o.fraction_digits) {
+            (Some(mine), Some(theirs)) => merge_counts(mine, theirs),
+            (mine @ None, Some(theirs)) => *mine = Some(theirs.clone()),
+            _ => {}
         }
         for (mine, theirs) in [
             (&mut self.range, &o.range),
@@ -567,10 +580,19 @@ impl ColumnFacts {
                 };
                 extreme(&mut self.byte_lengths, len as i128, key);
             }
-            Check::DateTime if !rules::is_zero_date(v) && !rules::is_midnight(v) => {
-                s.non_midnight += 1
+            Check::DateTime => {
+                if !rules::is_zero_date(v) && !rules::is_midnight(v) {
+                    s.non_midnight += 1;
+                }
+                self.fraction(v, key);
             }
-            Check::Time if !rules::within_a_day(v) => s.out_of_day += 1,
+            Check::Time => {
+                if !rules::within_a_day(v) {
+                    s.out_of_day += 1;
+                }
+                self.fraction(v, key);
+            }
+            Check::Decimal => self.fraction(v, key),
             Check::Geometry => {
                 let (name, srid) = match geometry::parse(v) {
                     Ok(g) => (g.kind().name(), Some(g.srid)),
@@ -587,6 +609,20 @@ impl ColumnFacts {
                 }
             }
             _ => {}
+        }
+    }
+}
+
+impl ColumnFacts {
+    /// Count a value's fraction digits, when it has any.
+    fn fraction(&mut self, v: &[u8], key: &mut impl FnMut() -> String) {
+        let digits = rules::fraction_digits(v);
+        if digits > 0 {
+            count_value(
+                self.fraction_digits.get_or_insert_with(Vec::new),
+                &digits.to_string(),
+                key,
+            );
         }
     }
 }

@@ -283,3 +283,41 @@ mod tests {
         );
     }
 }
+
+/// How many fraction digits a decimal or temporal value's text really uses: the digits
+/// after its first `.`, up to the first non-digit (a time zone), trailing zeros not
+/// counted (`12.340` 2, `2024-01-02 03:04:05.120000+00` 2, `7` 0).
+pub fn fraction_digits(v: &[u8]) -> usize {
+    let Some(dot) = v.iter().position(|&b| b == b'.') else {
+        return 0;
+    };
+    let digits = &v[dot + 1..];
+    let end = digits
+        .iter()
+        .position(|b| !b.is_ascii_digit())
+        .unwrap_or(digits.len());
+    digits[..end]
+        .iter()
+        .rposition(|&b| b != b'0')
+        .map_or(0, |i| i + 1)
+}
+
+#[cfg(test)]
+mod fraction_tests {
+    #[test]
+    fn fraction_digits_count_what_a_smaller_precision_would_round() {
+        for (v, want) in [
+            ("7", 0),
+            ("12.340", 2),
+            ("-0.5", 1),
+            ("2024-01-02 03:04:05", 0),
+            ("2024-01-02 03:04:05.000000", 0),
+            ("2024-01-02 03:04:05.120000+00", 2),
+            ("2024-01-02 03:04:05.000001", 6),
+            ("838:59:59.5", 1),
+            ("1.2345678901234567890123456789", 28),
+        ] {
+            assert_eq!(super::fraction_digits(v.as_bytes()), want, "{v}");
+        }
+    }
+}

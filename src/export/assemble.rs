@@ -84,6 +84,7 @@ pub fn table_entry(plan: &TablePlan, mut parts: Vec<PartWritten>) -> TableEntry 
             json_nul_samples: f.json_nul_samples,
             range: f.range,
             byte_lengths: f.byte_lengths,
+            fraction_digits: f.fraction_digits,
         });
     }
     let rows = parts.iter().map(|p| p.facts.rows).sum();

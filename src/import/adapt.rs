@@ -127,8 +127,15 @@ fn target(c: &PgColumn) -> Dst {
 }
 
 /// Decide for `table`.`src` -> `dst`; `order`: the byte order of 16-byte values headed
-/// for `uuid` (the mapping's `uuid_bytes`).
-pub fn decide(table: &str, src: &ColumnEntry, dst: &PgColumn, order: UuidOrder) -> Decision {
+/// for `uuid` (the mapping's `uuid_bytes`); `round`: the mapping accepts that the target
+/// rounds values with more fraction digits than it keeps (`round`).
+pub fn decide(
+    table: &str,
+    src: &ColumnEntry,
+    dst: &PgColumn,
+    order: UuidOrder,
+    round: bool,
+) -> Decision {
     let mut d = Decision {
         adapt: Adapt::None,
         refusals: Vec::new(),
@@ -270,6 +277,15 @@ pub fn decide(table: &str, src: &ColumnEntry, dst: &PgColumn, order: UuidOrder) 
 
         (_, Dst::Text | Dst::Other) => {}
     }
+    if matches!(
+        (s, t),
+        (
+            Src::DateTime | Src::Time,
+            Dst::Timestamp | Dst::Time | Dst::Interval
+        ) | (Src::Decimal(_), Dst::Number)
+    ) {
+        rounding(&here, src, dst, round, &mut d);
+    }
     // The export's own rule turned '' into NULL in a char(36): say so when the target
     // is not a uuid, where '' would have been a value.
     if src.rule == "uuid36" && t != Dst::Uuid && stats.empty_uuid_to_null > 0 {
@@ -279,6 +295,83 @@ pub fn decide(table: &str, src: &ColumnEntry, dst: &PgColumn, order: UuidOrder) 
         ));
     }
     d
+}
+
+/// How many fraction digits a target column keeps: a timestamp's or time's precision
+/// (6 when unset), a numeric's scale (None: unconstrained numeric, float, money: not
+/// judged here).
+pub fn kept_digits(dst: &PgColumn) -> Option<usize> {
+    let args = typmod_args(&dst.type_sql);
+    match dst.binary_type.as_str() {
+        "timestamp" | "timestamptz" | "time" | "timetz" | "interval" => {
+            Some(args.first().copied().unwrap_or(6))
+        }
+        "numeric" => match args.as_slice() {
+            [_] => Some(0),
+            [_, scale] => Some(*scale),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// The numbers in a `format_type` text's first parentheses: `numeric(12,2)` [12, 2],
+/// `timestamp(3) with time zone` [3].
+fn typmod_args(type_sql: &str) -> Vec<usize> {
+    let Some(open) = type_sql.find('(') else {
+        return Vec::new();
+    };
+    let Some(len) = type_sql[open..].find(')') else {
+        return Vec::new();
+    };
+    type_sql[open + 1..open + len]
+        .split(',')
+        .filter_map(|a| a.trim().parse().ok())
+        .collect()
+}
+
+/// Values with more fraction digits than the target column keeps would be rounded by
+/// PostgreSQL without a word: refused before any write, with the count and keys, unless
+/// the mapping accepts it (`round = ["column"]`), when it is counted as a change.
+fn rounding(here: &str, src: &ColumnEntry, dst: &PgColumn, round: bool, d: &mut Decision) {
+    let (Some(kept), Some(used)) = (kept_digits(dst), &src.fraction_digits) else {
+        return;
+    };
+    let over: Vec<_> = used
+        .iter()
+        .filter(|v| v.value.parse::<usize>().is_ok_and(|n| n > kept))
+        .collect();
+    let count: u64 = over.iter().map(|v| v.count).sum();
+    if count == 0 {
+        return;
+    }
+    let most = over
+        .iter()
+        .filter_map(|v| v.value.parse::<usize>().ok())
+        .max()
+        .unwrap_or(0);
+    let keys: Vec<&str> = over
+        .iter()
+        .flat_map(|v| v.samples.iter().map(String::as_str))
+        .take(crate::codec::encode::SAMPLES)
+        .collect();
+    let what = format!(
+        "{here}: {count} values have more fraction digits (up to {most}) than {} keeps ({kept}), e.g. {}",
+        dst.type_sql,
+        keys.join("; ")
+    );
+    d.changed += count;
+    if round {
+        d.warnings
+            .push(format!("{what}; rounded, as the mapping's `round` accepts"));
+    } else {
+        d.refusals.push(format!(
+            "{what}; PostgreSQL would round them (hint: widen the target column to keep \
+             every digit, or accept the rounding with `round = [\"{}\"]` under the dataset's \
+             [tables.NAME] in the mapping)",
+            src.name
+        ));
+    }
 }
 
 /// The range of each integer type of PostgreSQL.
@@ -485,7 +578,7 @@ mod tests {
     use super::*;
 
     fn straight(table: &str, src: &ColumnEntry, dst: &PgColumn) -> Decision {
-        decide(table, src, dst, UuidOrder::Straight)
+        decide(table, src, dst, UuidOrder::Straight, false)
     }
     use crate::codec::encode::{ColumnStats, DomainValue};
 
@@ -508,6 +601,7 @@ mod tests {
             json_nul_samples: vec![],
             range: None,
             byte_lengths: None,
+            fraction_digits: None,
         }
     }
 
@@ -587,7 +681,7 @@ mod tests {
         };
         let mut c = src("binary", "binary(16)", "hex", ColumnStats::default());
         c.byte_lengths = lengths("16", "16");
-        let d = decide("t", &c, &dst("uuid", true), UuidOrder::Swapped);
+        let d = decide("t", &c, &dst("uuid", true), UuidOrder::Swapped, false);
         assert_eq!(
             (d.adapt, d.refusals.len()),
             (Adapt::BytesToUuid(UuidOrder::Swapped), 0)
@@ -789,5 +883,136 @@ mod tests {
         );
         arr.enum_labels.push("y".into());
         assert!(straight("t", &s, &arr).refusals.is_empty());
+    }
+
+    #[test]
+    fn more_fraction_digits_than_the_target_keeps_is_refused_unless_accepted() {
+        let used = |pairs: &[(&str, u64)]| {
+            Some(
+                pairs
+                    .iter()
+                    .map(|(d, n)| DomainValue {
+                        value: d.to_string(),
+                        count: *n,
+                        samples: vec![format!("id={d}")],
+                    })
+                    .collect::<Vec<_>>(),
+            )
+        };
+        let typed = |binary: &str, sql: &str| {
+            let mut d = dst(binary, false);
+            d.type_sql = sql.into();
+            d
+        };
+        // (source type, fraction digits used, target, accepted, refused, changed)
+        let cases = [
+            (
+                "datetime",
+                vec![("6", 3)],
+                typed("timestamptz", "timestamp(0) with time zone"),
+                false,
+                true,
+                3,
+            ),
+            (
+                "datetime",
+                vec![("6", 3)],
+                typed("timestamptz", "timestamp(0) with time zone"),
+                true,
+                false,
+                3,
+            ),
+            (
+                "datetime",
+                vec![("3", 2)],
+                typed("timestamptz", "timestamp(3) with time zone"),
+                false,
+                false,
+                0,
+            ),
+            (
+                "datetime",
+                vec![("3", 2), ("6", 1)],
+                typed("timestamp", "timestamp(3) without time zone"),
+                false,
+                true,
+                1,
+            ),
+            (
+                "datetime",
+                vec![("6", 4)],
+                typed("timestamptz", "timestamp with time zone"),
+                false,
+                false,
+                0,
+            ),
+            (
+                "time",
+                vec![("2", 1)],
+                typed("time", "time(0) without time zone"),
+                false,
+                true,
+                1,
+            ),
+            (
+                "decimal",
+                vec![("4", 7)],
+                typed("numeric", "numeric(12,2)"),
+                false,
+                true,
+                7,
+            ),
+            (
+                "decimal",
+                vec![("2", 7)],
+                typed("numeric", "numeric(12,2)"),
+                false,
+                false,
+                0,
+            ),
+            (
+                "decimal",
+                vec![("1", 1)],
+                typed("numeric", "numeric(12)"),
+                false,
+                true,
+                1,
+            ),
+            (
+                "decimal",
+                vec![("9", 7)],
+                typed("numeric", "numeric"),
+                false,
+                false,
+                0,
+            ),
+            (
+                "decimal",
+                vec![("9", 7)],
+                typed("float8", "double precision"),
+                false,
+                false,
+                0,
+            ),
+        ];
+        for (data_type, digits, target, accept, refused, changed) in cases {
+            let mut c = src(data_type, data_type, "none", ColumnStats::default());
+            c.fraction_digits = used(&digits);
+            let d = decide("t", &c, &target, UuidOrder::Straight, accept);
+            let what = format!(
+                "{data_type} {digits:?} -> {} accept={accept}",
+                target.type_sql
+            );
+            assert_eq!(!d.refusals.is_empty(), refused, "{what}: {:?}", d.refusals);
+            assert_eq!(d.changed, changed, "{what}");
+            if refused {
+                assert!(
+                    d.refusals[0].contains("round = [\"c\"]"),
+                    "{}",
+                    d.refusals[0]
+                );
+                assert!(d.refusals[0].contains("e.g. id="), "{}", d.refusals[0]);
+            }
+        }
     }
 }

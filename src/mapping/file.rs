@@ -160,6 +160,10 @@ pub struct TableMap {
     /// `straight` (the default) or `swapped` (MySQL 8's `UUID_TO_BIN(x, 1)`).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub uuid_bytes: BTreeMap<String, UuidOrder>,
+    /// Source columns whose values may be rounded to the target column's precision or
+    /// scale (refused before any write otherwise).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub round: Vec<String>,
 }
 
 fn is_false(b: &bool) -> bool {

@@ -289,6 +289,13 @@ impl Mapping {
             .unwrap_or_default()
     }
 
+    /// Whether the mapping accepts that a source column's values are rounded to the
+    /// target's precision or scale (`round`).
+    pub fn rounds(&self, dataset: &str, column: &str) -> bool {
+        self.table(dataset)
+            .is_some_and(|t| t.round.iter().any(|c| c == column))
+    }
+
     pub fn fires(&self, dataset: &str) -> bool {
         self.table(dataset)
             .is_some_and(|t| t.triggers == Some(Triggers::Fire))

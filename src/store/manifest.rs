@@ -269,6 +269,15 @@ pub struct ColumnEntry {
     /// Format 3 (optional): a bytes column's shortest and longest value, in bytes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub byte_lengths: Option<Extremes>,
+    /// Format 3 (optional): temporal and decimal columns, the count (and keys) of values
+    /// per number of fraction digits used (`"3"`: values like `.123` or `.120`... with
+    /// trailing zeros dropped); absent means none recorded (an older export).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "some_at_most::<DOMAIN_MAX, _, _>"
+    )]
+    pub fraction_digits: Option<Vec<DomainValue>>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

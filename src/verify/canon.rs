@@ -2,7 +2,7 @@
 //! side it comes from — PostgreSQL's text output, the export's CSV text, or a live MySQL
 //! value read through the binary protocol (never through the export's encoder, so that
 //! a bug there cannot hide itself). The rules are docs/commands.md's "verify --deep" table:
-//! timestamps at the lower precision of the two columns, numerics by value, floats by
+//! timestamps exactly at the target column's precision, numerics by value, floats by
 //! their exact binary value, booleans and MySQL's truth, UUIDs case-folded, bytes as
 //! bytes, `json` byte-exact, `jsonb` by meaning, `char(n)` without trailing blanks, and
 //! the export's own rules (zero dates and `char(36)` `''` as NULL) and the import's
@@ -20,6 +20,11 @@ pub enum Kind {
     Int,
     /// A decimal number by value (`1.50` = `1.5`), or NaN / ±Infinity.
     Decimal,
+    /// A decimal by value once rounded to the target column's scale (half away from
+    /// zero, as PostgreSQL's numeric input rounds): what a `numeric(p, s)` holds.
+    DecimalAt {
+        scale: u8,
+    },
     /// The exact bits of a single- or double-precision float.
     F32,
     F64,
@@ -35,7 +40,8 @@ pub enum Kind {
     /// A text column holding base64 of the source's stored bytes (a mapping's `encode`).
     Base64,
     Date,
-    /// A timestamp to this many fraction digits (the lower of the two columns').
+    /// A timestamp to this many fraction digits (the target column's: exact, since the
+    /// import refuses a source value it would round unless the mapping accepted it).
     Timestamp {
         digits: u8,
     },
@@ -93,6 +99,7 @@ pub fn text(kind: Kind, v: Option<&[u8]>) -> Option<Vec<u8>> {
     Some(match kind {
         Kind::Int => int_text(v),
         Kind::Decimal => decimal(v),
+        Kind::DecimalAt { scale } => decimal_at(v, scale as usize),
         Kind::F32 => match parse_f64(v) {
             Some(f) => (f as f32).to_bits().to_be_bytes().to_vec(),
             None => raw(v),
@@ -335,6 +342,46 @@ pub fn decimal(v: &[u8]) -> Vec<u8> {
         out.push_str(frac);
     }
     out.into_bytes()
+}
+
+/// A decimal rounded half away from zero to `scale` fraction digits, then by value.
+pub fn decimal_at(v: &[u8], scale: usize) -> Vec<u8> {
+    let s = std::str::from_utf8(v).unwrap_or("").trim();
+    let (sign, digits) = match s.strip_prefix('-') {
+        Some(rest) => ("-", rest),
+        None => ("", s.strip_prefix('+').unwrap_or(s)),
+    };
+    let Some((int, frac)) = digits.split_once('.') else {
+        return decimal(v);
+    };
+    if frac.len() <= scale || !(int.bytes().chain(frac.bytes())).all(|b| b.is_ascii_digit()) {
+        return decimal(v);
+    }
+    let mut kept: Vec<u8> = int.bytes().chain(frac.bytes().take(scale)).collect();
+    if frac.as_bytes()[scale] >= b'5' {
+        let mut i = kept.len();
+        loop {
+            if i == 0 {
+                kept.insert(0, b'1');
+                break;
+            }
+            i -= 1;
+            if kept[i] == b'9' {
+                kept[i] = b'0';
+            } else {
+                kept[i] += 1;
+                break;
+            }
+        }
+    }
+    let split = kept.len() - scale;
+    let (i, f) = kept.split_at(split);
+    let text = format!(
+        "{sign}{}.{}",
+        std::str::from_utf8(i).unwrap_or("0"),
+        std::str::from_utf8(f).unwrap_or("")
+    );
+    decimal(text.as_bytes())
 }
 
 fn parse_f64(v: &[u8]) -> Option<f64> {
@@ -940,6 +987,14 @@ mod tests {
             (Kind::Decimal, "1.50", "1.5"),
             (Kind::Decimal, "-0.00", "0"),
             (Kind::Decimal, "0012.3400", "12.34"),
+            (Kind::DecimalAt { scale: 2 }, "1.2345", "1.23"),
+            (Kind::DecimalAt { scale: 2 }, "1.235", "1.24"),
+            (Kind::DecimalAt { scale: 2 }, "-1.235", "-1.24"),
+            (Kind::DecimalAt { scale: 2 }, "9.995", "10"),
+            (Kind::DecimalAt { scale: 0 }, "99.5", "100"),
+            (Kind::DecimalAt { scale: 2 }, "-0.001", "0"),
+            (Kind::DecimalAt { scale: 2 }, "12.3", "12.3"),
+            (Kind::DecimalAt { scale: 2 }, "NaN", "NaN"),
             (Kind::Int, "18446744073709551615", "18446744073709551615"),
             (Kind::F64, "1e-300", "1e-300"),
             (Kind::F64, "0.30000000000000004", "0.30000000000000004"),

@@ -67,14 +67,19 @@ pub fn kind(src: &ColumnEntry, dst: &crate::db::catalog::PgColumn, adapt: Adapt)
         let close = s[open..].find(')')? + open;
         s[open + 1..close].trim().parse().ok()
     };
-    // MySQL's `datetime` without a fraction has none; a PostgreSQL source's timestamp
-    // without a typmod (`timestamp without time zone`) has six.
-    let pg_source = src.column_type.contains("time zone") || src.column_type == "interval";
-    let src_digits = digits(&src.column_type).unwrap_or(if pg_source { 6 } else { 0 });
+    // Exact: a source value is compared at the target column's precision, which keeps
+    // every digit the source holds, or rounds what the mapping accepted (`round`; the
+    // import refuses anything else before any write). A target value off by a
+    // microsecond is a difference whatever the source column's own precision.
     let dst_digits = digits(&dst.type_sql).unwrap_or(6);
     match dst.binary_type.as_str() {
         "int2" | "int4" | "int8" => Kind::Int,
-        "numeric" => Kind::Decimal,
+        "numeric" => match crate::import::adapt::kept_digits(dst) {
+            Some(scale) => Kind::DecimalAt {
+                scale: scale.min(255) as u8,
+            },
+            None => Kind::Decimal,
+        },
         "float4" => Kind::F32,
         "float8" => Kind::F64,
         "bool" => Kind::Bool,
@@ -83,25 +88,8 @@ pub fn kind(src: &ColumnEntry, dst: &crate::db::catalog::PgColumn, adapt: Adapt)
         "uuid" => Kind::Uuid,
         "bytea" => Kind::Bytes,
         "date" => Kind::Date,
-        "timestamp" | "timestamptz" => {
-            let src = match src.data_type.as_str() {
-                "datetime" | "timestamp" | "timestamptz" => src_digits,
-                _ => 6,
-            };
-            Kind::Timestamp {
-                digits: src.min(dst_digits),
-            }
-        }
-        "time" | "interval" => {
-            let src = if src.data_type == "time" {
-                src_digits
-            } else {
-                6
-            };
-            Kind::Duration {
-                digits: src.min(dst_digits),
-            }
-        }
+        "timestamp" | "timestamptz" => Kind::Timestamp { digits: dst_digits },
+        "time" | "interval" => Kind::Duration { digits: dst_digits },
         "json" => Kind::Json,
         "jsonb" => Kind::Jsonb,
         "bit" | "varbit" => Kind::Bits {
@@ -171,7 +159,13 @@ pub fn plan_table(table: &PgTable, datasets: &[&TableSpec], mapping: &Mapping) -
             });
             match src {
                 Some(src) => {
-                    let d = adapt::decide(&table.name, src, col, mapping.uuid_order(ds, &src.name));
+                    let d = adapt::decide(
+                        &table.name,
+                        src,
+                        col,
+                        mapping.uuid_order(ds, &src.name),
+                        mapping.rounds(ds, &src.name),
+                    );
                     sources.push((
                         Some(src.name.clone()),
                         Some(kind(src, col, d.adapt)),

@@ -42,6 +42,14 @@ fn verify(w: &World, dir: &str, more: &[&str]) -> std::process::Output {
     w.run(&args)
 }
 
+/// `extra.ts3` (DATETIME(6) into timestamp(3)) holds values the target rounds: the import
+/// refuses that unless a mapping accepts it, and verify compares what was accepted.
+fn accept_rounding(w: &World) -> String {
+    let map = w.path().join("round.toml");
+    std::fs::write(&map, "[tables.extra]\nround = [\"ts3\"]\n").unwrap();
+    map.display().to_string()
+}
+
 #[test]
 fn a_clean_import_verifies_clean_and_every_corruption_is_named() {
     let w = World::new("deep_verify");
@@ -53,9 +61,19 @@ fn a_clean_import_verifies_clean_and_every_corruption_is_named() {
     assert_exit(&o, 0);
     let dir = export_dir(&o, w.path());
     let d = dir.to_str().unwrap();
-    assert_exit(&w.run(&["import", d, "--yes"]), 0);
+    let refused = w.run(&["import", d, "--yes"]);
+    assert_exit(&refused, 2);
+    assert!(
+        stderr(&refused).contains(
+            "table `extra`, column `ts3`: 2 values have more fraction digits (up to 6) than timestamp(3) without time zone keeps (3)"
+        ) && stderr(&refused).contains("round = [\"ts3\"]"),
+        "{}",
+        stderr(&refused)
+    );
+    let map = accept_rounding(&w);
+    assert_exit(&w.run(&["import", d, "--yes", "--map", &map]), 0);
 
-    for mode in [&[][..], &["--source"][..]] {
+    for mode in [&["--map", &map][..], &["--source", "--map", &map][..]] {
         let o = verify(&w, d, mode);
         assert_exit(&o, 0);
         let report: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
@@ -96,7 +114,7 @@ fn a_clean_import_verifies_clean_and_every_corruption_is_named() {
          DELETE FROM nokey WHERE ctid = (SELECT min(ctid) FROM nokey WHERE a = 1);
          INSERT INTO nokey VALUES (3, 'z');",
     );
-    for mode in [&[][..], &["--source"][..]] {
+    for mode in [&["--map", &map][..], &["--source", "--map", &map][..]] {
         let o = verify(&w, d, mode);
         assert_exit(&o, 1);
         let report: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();

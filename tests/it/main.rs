@@ -31,6 +31,7 @@ mod paths;
 mod pgsource;
 mod proxy;
 mod reliability;
+mod rounding;
 mod servers;
 mod spatial;
 mod tls;

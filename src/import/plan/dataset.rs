@@ -185,7 +185,13 @@ pub(super) fn dataset_load(
         let src = input.spec.columns.iter().find(|c| &c.name == name);
         let dst = target.columns.iter().find(|c| c.name == target_columns[i]);
         if let (Some(src), Some(dst)) = (src, dst) {
-            let d = adapt::decide(&table, src, dst, mapping.uuid_order(dataset, name));
+            let d = adapt::decide(
+                &table,
+                src,
+                dst,
+                mapping.uuid_order(dataset, name),
+                mapping.rounds(dataset, name),
+            );
             plan.errors.extend(d.refusals);
             plan.fixes
                 .extend(d.fixes.into_iter().map(|(rows, problem)| MappingFix {

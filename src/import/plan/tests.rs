@@ -44,6 +44,7 @@ pub(crate) fn fact(name: &str, stats: ColumnStats) -> ColumnEntry {
         json_nul_samples: vec![],
         range: None,
         byte_lengths: None,
+        fraction_digits: None,
     }
 }
 
