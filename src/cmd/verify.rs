@@ -196,6 +196,20 @@ pub(super) fn render(r: &Report, with_source: bool) -> String {
         }
         out.push('\n');
         out.push_str(&t.render());
+        for d in deep {
+            for a in &d.accepted_changes {
+                out.push_str(&format!(
+                    "accepted changes in `{}`: {}{}\n",
+                    crate::escape::text(&d.table),
+                    a.describe(),
+                    if a.agrees() {
+                        ""
+                    } else {
+                        " (differs from the export's count: a difference)"
+                    }
+                ));
+            }
+        }
         for d in deep.iter().filter(|d| !d.not_compared.is_empty()) {
             out.push_str(&format!(
                 "not compared in `{}`: {}\n",

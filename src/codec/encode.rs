@@ -395,6 +395,18 @@ pub fn write_field(
     Ok(())
 }
 
+/// What `--on-invalid fix` makes of a text value (NULs stripped, invalid UTF-8 replaced,
+/// JSON's `\u0000` dropped), when it changes it: what deep verify compares a live source
+/// value against, counting it as a change the user accepted.
+pub fn fixed_text(json: bool, v: &[u8]) -> Option<Vec<u8>> {
+    let rule = if json { Rule::Json } else { Rule::Text };
+    let mut stats = ColumnStats::default();
+    checked_text(rule, v, InvalidPolicy::Fix, &mut stats)
+        .ok()
+        .flatten()
+        .filter(|f| f.as_slice() != v)
+}
+
 /// Check text for what PostgreSQL refuses; under `Fix`, return the repaired bytes.
 fn checked_text(
     rule: Rule,

@@ -71,6 +71,9 @@ pub enum Kind {
 /// applied to the source side so that both mean the same.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Before {
+    /// The export's `--on-invalid fix` changed values of this column: a live source
+    /// value is compared as the fix made it (`Some(true)`: a JSON column).
+    pub fixed: Option<bool>,
     /// `char(36)` `''` -> NULL (the export's rule), and `''` -> NULL for uuid targets.
     pub empty_to_null: bool,
     /// Zero and partial-zero dates -> NULL (the export's rule).

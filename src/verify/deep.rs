@@ -120,6 +120,11 @@ pub fn before(src: &ColumnEntry, adapt: Adapt) -> Before {
             _ => None,
         },
         base64: src.rule == "base64",
+        fixed: (src.stats.nul_stripped
+            + src.stats.invalid_utf8_replaced
+            + src.stats.json_nul_dropped
+            > 0)
+        .then_some(src.rule == "json"),
         uuid_bytes: match adapt {
             Adapt::BytesToUuid(order) => Some(order),
             _ => None,
@@ -218,6 +223,9 @@ pub fn bucket_count(rows: u64) -> usize {
 /// One side's buckets: the rows in each, and the sum of their hashes.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Buckets {
+    /// Per compared column (index), values of a live source that the export's fix
+    /// changes, with a few keys.
+    pub fixed: BTreeMap<usize, (u64, Vec<String>)>,
     pub count: Vec<u32>,
     pub sum: Vec<u128>,
     pub rows: u64,
@@ -226,6 +234,7 @@ pub struct Buckets {
 impl Buckets {
     pub fn new(n: usize) -> Buckets {
         Buckets {
+            fixed: BTreeMap::new(),
             count: vec![0; n],
             sum: vec![0; n],
             rows: 0,
@@ -371,12 +380,60 @@ pub struct TableDeep {
     pub not_compared: Vec<String>,
     /// Keys compared: `id`, or `(whole row)`.
     pub matched_by: String,
+    /// Values the export changed under `--on-invalid fix`: accepted, never counted as
+    /// equal in silence.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub accepted_changes: Vec<AcceptedChange>,
     pub differences: Vec<Difference>,
+}
+
+/// One column's values changed by the export's `--on-invalid fix`.
+#[derive(Debug, Clone, PartialEq, Serialize, Default)]
+pub struct AcceptedChange {
+    pub column: String,
+    /// The manifest's counters: NULs stripped, invalid UTF-8 replaced, JSON `\u0000`
+    /// dropped (seen again in a live source), and `?` kept for a character the target
+    /// has no equivalent of (the server converts it before anyone sees it).
+    pub counted_by_export: u64,
+    pub unconvertible_kept: u64,
+    /// `--source`: values of the live source the fix changes (None: against the files,
+    /// which hold the fixed values).
+    pub seen_in_source: Option<u64>,
+    pub keys: Vec<String>,
+}
+
+impl AcceptedChange {
+    /// The source shows as many changed values as the export counted.
+    pub fn agrees(&self) -> bool {
+        self.seen_in_source
+            .is_none_or(|n| n == self.counted_by_export)
+    }
+
+    pub fn describe(&self) -> String {
+        let mut s = format!(
+            "column `{}`: {} values changed by --on-invalid fix (NULs stripped, invalid UTF-8 replaced, JSON \\u0000 dropped)",
+            self.column, self.counted_by_export
+        );
+        if self.unconvertible_kept > 0 {
+            s.push_str(&format!(
+                ", {} with `?` for a character UTF-8 has no equivalent of",
+                self.unconvertible_kept
+            ));
+        }
+        if let Some(n) = self.seen_in_source {
+            s.push_str(&format!("; the live source shows {n}"));
+        }
+        if !self.keys.is_empty() {
+            s.push_str(&format!(", e.g. {}", self.keys.join("; ")));
+        }
+        s
+    }
 }
 
 impl TableDeep {
     pub fn ok(&self) -> bool {
-        self.only_in_source == 0
+        self.accepted_changes.iter().all(AcceptedChange::agrees)
+            && self.only_in_source == 0
             && self.only_in_target == 0
             && self.different == 0
             && self.buckets_not_itemised == 0

@@ -260,6 +260,7 @@ pub async fn deep(
             },
             ..TableDeep::default()
         };
+        report.accepted_changes = accepted_changes(&plan, &datasets, &job.mapping, &s, source);
         // Rows of the buckets that agree are equal on both sides.
         let all: BTreeSet<usize> = differing.iter().copied().collect();
         report.equal = (0..n)
@@ -292,6 +293,45 @@ pub async fn deep(
         let _ = conn.disconnect().await;
     }
     Ok(out)
+}
+
+/// The columns whose values the export's `--on-invalid fix` changed (the manifest's
+/// counters), with what a live source shows of them.
+fn accepted_changes(
+    plan: &deep::TablePlan,
+    datasets: &[&TableSpec],
+    mapping: &crate::mapping::Mapping,
+    source_side: &deep::Buckets,
+    source: &DeepSource,
+) -> Vec<deep::AcceptedChange> {
+    let live = matches!(source, DeepSource::Live(_));
+    let mut out = Vec::new();
+    for (i, col) in plan.columns.iter().enumerate() {
+        let mut change = deep::AcceptedChange {
+            column: col.column.clone(),
+            ..Default::default()
+        };
+        for spec in datasets {
+            for c in &spec.columns {
+                if mapping.target_column(&spec.name, &c.name) == col.column {
+                    let s = &c.stats;
+                    change.counted_by_export +=
+                        s.nul_stripped + s.invalid_utf8_replaced + s.json_nul_dropped;
+                    change.unconvertible_kept += s.unconvertible_kept;
+                }
+            }
+        }
+        let seen = source_side.fixed.get(&i);
+        if change.counted_by_export + change.unconvertible_kept == 0 && seen.is_none() {
+            continue;
+        }
+        if live {
+            change.seen_in_source = Some(seen.map_or(0, |(n, _)| *n));
+        }
+        change.keys = seen.map(|(_, k)| k.clone()).unwrap_or_default();
+        out.push(change);
+    }
+    out
 }
 
 /// One side's pass: its buckets, and with `keep` the rows of those buckets.
@@ -393,6 +433,7 @@ async fn read_source(
 ) -> (Result<Pass>, Option<Conn>) {
     let mut buckets = deep::Buckets::new(n);
     let mut kept = deep::Kept::default();
+    let mut fixed_seen: std::collections::BTreeMap<usize, (u64, Vec<String>)> = Default::default();
     let mut take = |values: Vec<Option<Vec<u8>>>, shown: &dyn Fn() -> Vec<Option<String>>| {
         let h = deep::row_hash(plan, &values, n);
         match &keep {
@@ -454,9 +495,47 @@ async fn read_source(
                     Conn::Mysql(conn) => {
                         mysql::stream_typed(conn, ns, from, &cols, |row| {
                             let mut values = vec![None; plan.columns.len()];
+                            let mut changed = Vec::new();
                             for (&i, v) in given.iter().zip(row) {
                                 let c = &plan.columns[i];
-                                values[i] = canon::source_typed(c.kind, c.sources[d].1, *v);
+                                let before = c.sources[d].1;
+                                // A value the export's `--on-invalid fix` changed is
+                                // compared as it was loaded, and counted as accepted.
+                                let fixed = match (before.fixed, v) {
+                                    (Some(json), Typed::Bytes(b)) => {
+                                        crate::codec::encode::fixed_text(json, b)
+                                    }
+                                    _ => None,
+                                };
+                                values[i] = match &fixed {
+                                    Some(f) => {
+                                        changed.push(i);
+                                        canon::source_typed(c.kind, before, Typed::Bytes(f))
+                                    }
+                                    None => canon::source_typed(c.kind, before, *v),
+                                };
+                            }
+                            if keep.is_none() {
+                                for i in changed {
+                                    let (n, keys) = fixed_seen.entry(i).or_default();
+                                    *n += 1;
+                                    if keys.len() < crate::codec::encode::SAMPLES {
+                                        let key = plan
+                                            .key
+                                            .iter()
+                                            .filter_map(|&k| {
+                                                let at = given.iter().position(|&g| g == k)?;
+                                                Some(format!(
+                                                    "{}={}",
+                                                    plan.columns[k].column,
+                                                    shown_typed(row[at]).unwrap_or("NULL".into())
+                                                ))
+                                            })
+                                            .collect::<Vec<_>>()
+                                            .join(", ");
+                                        keys.push(crate::escape::text(&key).into_owned());
+                                    }
+                                }
                             }
                             // How the row reads is only needed for a row kept for the report.
                             take(values, &|| {
@@ -478,6 +557,7 @@ async fn read_source(
             return (Err(e), live);
         }
     }
+    buckets.fixed = fixed_seen;
     (Ok((buckets, kept)), live)
 }
 

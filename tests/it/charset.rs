@@ -106,3 +106,84 @@ fn a_value_without_a_utf8_equivalent_stops_the_export_or_is_counted() {
     let row2 = recs.iter().find(|r| r[0].as_deref() == Some(b"2")).unwrap();
     assert_eq!(row2[gb].as_deref(), Some(&b"?"[..]));
 }
+
+/// `export --on-invalid fix` changed values on purpose: deep verify lists them as
+/// accepted changes (count and keys, per column), never silently as equal, exits 0 when
+/// the live source shows as many as the export counted, and 1 when it does not.
+#[test]
+fn values_the_fix_changed_are_accepted_changes_in_deep_verify() {
+    let w = World::new("charset_accepted");
+    w.mysql(&format!(
+        "{TABLE};
+         INSERT INTO cs (id, gb, bn) VALUES (1, _gbk X'A380', CONCAT('a', CHAR(0), 'b')),
+                                         (2, '中文', 'plain'),
+                                         (3, NULL, CONCAT(CHAR(0), 'x'));
+         INSERT INTO cs (id, u2) VALUES (4, _ucs2 X'D800');"
+    ));
+    w.pg("CREATE TABLE cs (id integer PRIMARY KEY, l1 text, cy text, gb text, u2 text, u3 text, bn text);");
+    let o = w.run(&["export", &w.db, "--out", "out", "--on-invalid", "fix"]);
+    assert_exit(&o, 0);
+    let dir = export_dir(&o, w.path());
+    let d = dir.to_str().unwrap();
+    assert_exit(&w.run(&["import", d, "--yes"]), 0);
+    assert_eq!(
+        w.pg_value("SELECT bn FROM cs WHERE id = 1"),
+        Some("ab".into())
+    );
+
+    let accepted = |o: &std::process::Output| -> Vec<serde_json::Value> {
+        let r: serde_json::Value = serde_json::from_str(&stdout(o)).unwrap();
+        r["deep"][0]["accepted_changes"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    };
+    // Against the live source: the two NULs are seen again, as the export counted them.
+    let o = w.run(&["verify", d, "--deep", "--source", "--json"]);
+    assert_exit(&o, 0);
+    let a = accepted(&o);
+    let bn = a.iter().find(|c| c["column"] == "bn").expect("bn listed");
+    assert_eq!(
+        (
+            bn["counted_by_export"].as_u64(),
+            bn["seen_in_source"].as_u64()
+        ),
+        (Some(2), Some(2)),
+        "{bn}"
+    );
+    assert_eq!(bn["keys"], serde_json::json!(["id=1", "id=3"]));
+    let gb = a.iter().find(|c| c["column"] == "gb").expect("gb listed");
+    assert_eq!(gb["unconvertible_kept"].as_u64(), Some(1), "{gb}");
+    let o = w.run(&["verify", d, "--deep", "--source"]);
+    assert_exit(&o, 0);
+    let text = stdout(&o);
+    assert!(
+        text.contains("accepted changes in `cs`: column `bn`: 2 values changed by --on-invalid fix")
+            && text.contains("e.g. id=1; id=3")
+            && text.contains("column `gb`: 0 values changed by --on-invalid fix (NULs stripped, invalid UTF-8 replaced, JSON \\u0000 dropped), 1 with `?`"),
+        "{text}"
+    );
+    // Against the files, which hold the fixed values: the export's counts, listed.
+    let o = w.run(&["verify", d, "--deep", "--json"]);
+    assert_exit(&o, 0);
+    let a = accepted(&o);
+    let bn = a.iter().find(|c| c["column"] == "bn").unwrap();
+    assert_eq!(
+        (
+            bn["counted_by_export"].as_u64(),
+            bn["seen_in_source"].as_u64()
+        ),
+        (Some(2), None)
+    );
+
+    // A third NUL in the source since the export: more changes than were accepted.
+    w.mysql("UPDATE cs SET bn = CONCAT('plain', CHAR(0)) WHERE id = 2");
+    let o = w.run(&["verify", d, "--deep", "--source"]);
+    assert_exit(&o, 1);
+    assert!(
+        stdout(&o).contains("the live source shows 3")
+            && stdout(&o).contains("differs from the export's count"),
+        "{}",
+        stdout(&o)
+    );
+}
