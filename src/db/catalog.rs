@@ -172,7 +172,7 @@ pub enum Read {
 }
 
 /// One column of a target table.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct PgColumn {
     pub name: String,
     /// `format_type` text, e.g. `character varying(255)`.

@@ -1,9 +1,11 @@
 //! `verify`: proof that the target holds what the export holds. `counts` judges row
 //! counts and orphan rows (pure); `run` reads them from the servers. `--deep` compares
 //! every value: `canon` puts each in one form (pure), `deep` buckets, narrows and names
-//! the differences (pure), `run::deep` streams both sides.
+//! the differences (pure), `run::deep` streams both sides, and `computed` evaluates the
+//! mapping's IMMUTABLE `set` expressions again over the target's rows.
 
 pub mod canon;
+pub mod computed;
 pub mod counts;
 pub mod deep;
 pub mod run;

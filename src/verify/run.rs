@@ -281,6 +281,33 @@ pub async fn deep(
             deep::compare(&plan, &ks, &kt, max_diffs, &mut report);
             report.explain_hooks(job.adjustments.get(&name).copied().unwrap_or(0));
         }
+        if let [spec] = datasets.as_slice()
+            && let Some(sets) = job.mapping.table(&spec.name).map(|m| &m.set)
+            && !sets.is_empty()
+        {
+            let (ok, not) = crate::verify::computed::candidates(sets, &spec.helpers, table);
+            for (column, why) in not {
+                report
+                    .not_compared
+                    .retain(|n| !n.starts_with(&format!("{column} (")));
+                report.not_compared.push(format!("{column} ({why})"));
+            }
+            let key: Vec<String> = plan
+                .key
+                .iter()
+                .map(|&i| plan.columns[i].column.clone())
+                .collect();
+            crate::verify::computed::check(
+                &client,
+                &job.schema,
+                &name,
+                &key,
+                &ok,
+                max_diffs,
+                &mut report,
+            )
+            .await?;
+        }
         bar.finish_and_clear();
         progress.note(format!(
             "deep `{name}`: {} rows compared, {} equal",
