@@ -414,6 +414,25 @@ fn a_false_requirement_refuses_the_import_before_any_write() {
     );
     assert_eq!(s.snapshot(), before);
     assert_eq!(s.count("tenants"), 0, "the before hooks did not run");
+    // migrate: the same refusal (made before it exports), the same untouched target.
+    let o = s.w.run(&[
+        "migrate",
+        "courses",
+        "--yes",
+        "--map",
+        map.to_str().unwrap(),
+        "--out",
+        "out_migrate",
+    ]);
+    assert_exit(&o, 2);
+    assert!(
+        stderr(&o).contains(
+            "[import] require does not hold on the target: SELECT EXISTS (SELECT 1 FROM schema_version WHERE version = 3)"
+        ),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(s.snapshot(), before);
 }
 
 /// What taking one key out does: the export or the import fails with this message, or
@@ -802,6 +821,15 @@ fn names_the_source_lacks_are_refused_before_anything_is_read() {
         !w.path().join("out").exists()
             || std::fs::read_dir(w.path().join("out/")).unwrap().count() <= 1
     );
+    // migrate refuses the same mapping the same way, before reading anything.
+    let o = w.run(&["migrate", &w.db, "--yes", "--map", "m.toml", "--out", "out"]);
+    assert_exit(&o, 2);
+    assert!(
+        stderr(&o).contains("the mapping does not fit the source; nothing was read")
+            && stderr(&o).contains("`drop` names `bdy`"),
+        "{}",
+        stderr(&o)
+    );
     // An unknown key names its line.
     std::fs::write(
         w.path().join("typo.toml"),
@@ -909,6 +937,23 @@ fn a_failing_hook_is_named_and_nothing_is_kept() {
         before,
         "rolled back: the target still holds 42"
     );
+    // migrate takes the same path to the same refusal.
+    let o = w.run(&[
+        "migrate",
+        &w.db,
+        "--yes",
+        "--map",
+        "m.toml",
+        "--out",
+        "out_migrate",
+    ]);
+    assert_exit(&o, 2);
+    assert!(
+        stderr(&o).contains("[import] after hook #2 (INSERT INTO missing_table VALUES (1))"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(w.fingerprint(), before, "migrate rolled back too");
 }
 
 #[test]
@@ -1078,6 +1123,13 @@ fn tables_the_hooks_rewrite_are_compared_by_count_when_declared() {
         "{}",
         stdout(&o)
     );
+    both_paths(
+        &w,
+        &w.db,
+        &w.path().join("declared.toml"),
+        "CREATE TABLE report (id integer PRIMARY KEY, v text);",
+        &[],
+    );
     // The count still counts.
     w.pg("DELETE FROM report WHERE id = 2");
     assert_exit(
@@ -1132,6 +1184,13 @@ target = "person"
         Some("1:jane@x,2:tom@x,1001:2+jane@x,1002:ann@x")
     );
     assert_exit(&w.run(&["verify", dir.to_str().unwrap(), "--source"]), 0);
+    both_paths(
+        &w,
+        &w.db,
+        &w.path().join("fold.toml"),
+        "CREATE TABLE person (id integer PRIMARY KEY, email text NOT NULL UNIQUE, kind text NOT NULL);",
+        &[],
+    );
     // A cycle among the entries is refused before anything is read.
     std::fs::write(
         w.path().join("cycle.toml"),
