@@ -48,6 +48,40 @@ pub fn write_text(v: &[u8], out: &mut Vec<u8>) {
     out.push(b'"');
 }
 
+/// [`write_text`] of a long value, piece by piece: `spill` is called each time `out`
+/// passes `at` bytes (it writes and clears it), so the value is never copied whole.
+pub fn write_text_pieces<E>(
+    v: &[u8],
+    out: &mut Vec<u8>,
+    at: usize,
+    spill: &mut dyn FnMut(&mut Vec<u8>) -> Result<(), E>,
+) -> Result<(), E> {
+    let needs_quotes = v.is_empty() || v == NULL || v == b"\\." || has_special(v);
+    if needs_quotes {
+        out.push(b'"');
+    }
+    for piece in v.chunks(at) {
+        if needs_quotes {
+            let mut rest = piece;
+            while let Some(i) = memchr(b'"', rest) {
+                out.extend_from_slice(&rest[..=i]);
+                out.push(b'"');
+                rest = &rest[i + 1..];
+            }
+            out.extend_from_slice(rest);
+        } else {
+            out.extend_from_slice(piece);
+        }
+        if out.len() >= at {
+            spill(out)?;
+        }
+    }
+    if needs_quotes {
+        out.push(b'"');
+    }
+    Ok(())
+}
+
 /// A header line of column names.
 pub fn write_header<'a>(names: impl IntoIterator<Item = &'a str>, out: &mut Vec<u8>) {
     for (i, n) in names.into_iter().enumerate() {

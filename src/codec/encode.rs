@@ -395,6 +395,63 @@ pub fn write_field(
     Ok(())
 }
 
+/// Where a row's bytes go before the row is complete: writes and clears the buffer.
+pub type Spill<'a> = &'a mut dyn FnMut(&mut Vec<u8>) -> anyhow::Result<()>;
+
+/// The size past which a row's buffer is spilled, and a value is written in pieces.
+pub const SPILL_AT: usize = 1 << 20;
+
+/// Why a long field stopped: the value itself, or writing it.
+enum Long {
+    Finding(Finding),
+    Spill(anyhow::Error),
+}
+
+impl Rule {
+    /// Rules whose output can be written piece by piece (text as it is, quoted or not;
+    /// bytes as hex).
+    fn streams(self) -> bool {
+        matches!(
+            self,
+            Rule::Verbatim | Rule::HexText | Rule::Text | Rule::Uuid36 | Rule::Json | Rule::Hex
+        )
+    }
+}
+
+/// A value longer than [`SPILL_AT`] under a rule that [`streams`](Rule::streams):
+/// the same checks and counters as [`write_field`], the output in pieces through `spill`.
+fn write_long_field(
+    rule: Rule,
+    v: &[u8],
+    policy: InvalidPolicy,
+    stats: &mut ColumnStats,
+    out: &mut Vec<u8>,
+    spill: &mut dyn FnMut(&mut Vec<u8>) -> anyhow::Result<()>,
+) -> Result<(), Long> {
+    let mut spill = |o: &mut Vec<u8>| spill(o).map_err(Long::Spill);
+    match rule {
+        Rule::Hex => {
+            stats.hex += 1;
+            out.extend_from_slice(b"\\x");
+            for piece in v.chunks(SPILL_AT / 2) {
+                rules::hex_digits(piece, out);
+                spill(out)?;
+            }
+            Ok(())
+        }
+        Rule::HexText | Rule::Verbatim => {
+            if rule == Rule::HexText {
+                stats.hex += 1;
+            }
+            csv::write_text_pieces(v, out, SPILL_AT, &mut spill)
+        }
+        _ => {
+            let fixed = checked_text(rule, v, policy, stats).map_err(Long::Finding)?;
+            csv::write_text_pieces(fixed.as_deref().unwrap_or(v), out, SPILL_AT, &mut spill)
+        }
+    }
+}
+
 /// What `--on-invalid fix` makes of a text value (NULs stripped, invalid UTF-8 replaced,
 /// JSON's `\u0000` dropped), when it changes it: what deep verify compares a live source
 /// value against, counting it as a change the user accepted.
@@ -747,11 +804,49 @@ impl RowEncoder {
         lossy: &[usize],
         out: &mut Vec<u8>,
     ) -> anyhow::Result<()> {
+        self.encode_row(values, lossy, out, None)
+    }
+
+    /// [`row`](Self::row), handing `out` to `spill` (which writes and clears it)
+    /// whenever it passes [`SPILL_AT`], between fields and inside a long field: a long
+    /// value is never copied whole into `out`, so memory stays flat whatever a value
+    /// holds. After an error that followed a spill, part of the row is already written:
+    /// the caller must abandon the file (an export that fails keeps nothing).
+    pub fn row_spilling(
+        &mut self,
+        values: &[Option<&[u8]>],
+        lossy: &[usize],
+        out: &mut Vec<u8>,
+        spill: Spill<'_>,
+    ) -> anyhow::Result<()> {
+        self.encode_row(values, lossy, out, Some(spill))
+    }
+
+    fn encode_row(
+        &mut self,
+        values: &[Option<&[u8]>],
+        lossy: &[usize],
+        out: &mut Vec<u8>,
+        mut spill: Option<Spill<'_>>,
+    ) -> anyhow::Result<()> {
         let ordinal = self.facts.rows + 1;
-        let start = out.len();
+        let mut start = out.len();
+        let mut row_len = 0u64;
+        let mut spill_row = |out: &mut Vec<u8>, start: &mut usize| -> anyhow::Result<()> {
+            if let Some(spill) = spill.as_mut() {
+                row_len += (out.len() - *start) as u64;
+                spill(out)?;
+                out.clear();
+                *start = 0;
+            }
+            Ok(())
+        };
         for (i, v) in values.iter().enumerate() {
             if i > 0 {
                 out.push(b',');
+            }
+            if out.len() >= SPILL_AT {
+                spill_row(out, &mut start)?;
             }
             let (names, pk) = (&self.names, &self.pk);
             let mut key = || row_key(values, pk, names, ordinal);
@@ -759,12 +854,30 @@ impl RowEncoder {
             let nulls_before = col.stats.nulls_written;
             let json_nul_before = col.stats.json_nul_kept;
             let written = if lossy.contains(&i) && self.policy == InvalidPolicy::Error {
-                Err(Finding::Unconvertible)
+                Err(Long::Finding(Finding::Unconvertible))
             } else {
                 if lossy.contains(&i) {
                     col.stats.unconvertible_kept += 1;
                 }
-                write_field(self.rules[i], *v, self.policy, &mut col.stats, out)
+                match *v {
+                    Some(long) if long.len() > SPILL_AT && self.rules[i].streams() => {
+                        write_long_field(
+                            self.rules[i],
+                            long,
+                            self.policy,
+                            &mut col.stats,
+                            out,
+                            &mut |o| spill_row(o, &mut start),
+                        )
+                    }
+                    _ => write_field(self.rules[i], *v, self.policy, &mut col.stats, out)
+                        .map_err(Long::Finding),
+                }
+            };
+            let written = match written {
+                Err(Long::Spill(e)) => return Err(e),
+                Err(Long::Finding(f)) => Err(f),
+                Ok(()) => Ok(()),
             };
             if let Err(finding) = written {
                 return Err(with_hint(
@@ -791,8 +904,9 @@ impl RowEncoder {
             }
         }
         out.push(b'\n');
+        row_len += (out.len() - start) as u64;
         self.facts.rows += 1;
-        self.facts.longest = self.facts.longest.max((out.len() - start) as u64);
+        self.facts.longest = self.facts.longest.max(row_len);
         Ok(())
     }
 
@@ -1112,5 +1226,83 @@ mod tests {
         .unwrap();
         assert_eq!(String::from_utf8(out).unwrap(), r#""[""xy""]""#);
         assert_eq!((stats.json_nul_dropped, stats.json_nul_kept), (1, 0));
+    }
+
+    #[test]
+    fn long_values_are_written_in_pieces_exactly_as_whole() {
+        let make = || {
+            RowEncoder::new(
+                "t",
+                ["id", "s", "q", "j", "b", "v"].map(String::from).to_vec(),
+                vec![
+                    Rule::Verbatim,
+                    Rule::Text,
+                    Rule::Text,
+                    Rule::Json,
+                    Rule::Hex,
+                    Rule::Verbatim,
+                ],
+                vec![
+                    Check::Integer,
+                    Check::String,
+                    Check::String,
+                    Check::None,
+                    Check::Bytes,
+                    Check::None,
+                ],
+                vec![0],
+                InvalidPolicy::Fix,
+            )
+        };
+        let plain = vec![b'x'; 3 * SPILL_AT + 17];
+        let mut quoted = b"a,\"b\"\n".repeat(SPILL_AT / 3);
+        quoted.push(0); // a NUL the fix strips
+        let json = format!("{{\"k\": \"{}\\u0000\"}}", "y".repeat(SPILL_AT + 5)).into_bytes();
+        let blob: Vec<u8> = (0..2 * SPILL_AT + 3).map(|i| i as u8).collect();
+        let row: Vec<Option<&[u8]>> = vec![
+            Some(b"1"),
+            Some(&plain),
+            Some(&quoted),
+            Some(&json),
+            Some(&blob),
+            Some(b"tail"),
+        ];
+        let (mut whole, mut pieces) = (make(), make());
+        let mut a = Vec::new();
+        whole.row(&row, &[], &mut a).unwrap();
+        let (mut b, mut written, mut spills, mut most) = (Vec::new(), Vec::new(), 0, 0);
+        pieces
+            .row_spilling(&row, &[], &mut b, &mut |buf| {
+                most = most.max(buf.len());
+                written.extend_from_slice(buf);
+                buf.clear();
+                spills += 1;
+                Ok(())
+            })
+            .unwrap();
+        written.extend_from_slice(&b);
+        let at = written
+            .iter()
+            .zip(&a)
+            .position(|(x, y)| x != y)
+            .unwrap_or(written.len().min(a.len()));
+        assert!(
+            written == a,
+            "the pieces differ from the whole row at {at} of {} / {}: {:?} vs {:?}",
+            written.len(),
+            a.len(),
+            String::from_utf8_lossy(&written[at.saturating_sub(20)..(at + 20).min(written.len())]),
+            String::from_utf8_lossy(&a[at.saturating_sub(20)..(at + 20).min(a.len())])
+        );
+        assert!(spills > 8, "{spills} spills");
+        assert!(most <= 2 * SPILL_AT + 64, "a spill of {most} bytes");
+        let (fw, fp) = (whole.finish(), pieces.finish());
+        assert_eq!(fw.longest, fp.longest);
+        assert_eq!(fw.longest, a.len() as u64);
+        for (cw, cp) in fw.columns.iter().zip(&fp.columns) {
+            assert_eq!(cw.stats, cp.stats);
+        }
+        assert_eq!(fp.columns[2].stats.nul_stripped, 1);
+        assert_eq!(fp.columns[3].stats.json_nul_dropped, 1);
     }
 }

@@ -8,6 +8,12 @@ const HEX: &[u8; 16] = b"0123456789abcdef";
 pub fn blob_to_hex(v: &[u8], out: &mut Vec<u8>) {
     out.reserve(2 + v.len() * 2);
     out.extend_from_slice(b"\\x");
+    hex_digits(v, out);
+}
+
+/// The hex digits of `v` (no prefix): a long value is written piece by piece.
+pub fn hex_digits(v: &[u8], out: &mut Vec<u8>) {
+    out.reserve(v.len() * 2);
     for b in v {
         out.push(HEX[(b >> 4) as usize]);
         out.push(HEX[(b & 15) as usize]);

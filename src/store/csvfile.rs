@@ -65,13 +65,33 @@ impl TableWriter {
 
     /// Encode and write one row (values in column order; None is NULL; `lossy`: the
     /// columns whose value did not survive the conversion to UTF-8).
+    /// A row longer than the write buffer is written as it is encoded (a 500 MB value
+    /// never sits in memory twice); after an error past that point the file holds part
+    /// of the row, and the export that gets the error keeps nothing.
     pub fn write_row(&mut self, values: &[Option<&[u8]>], lossy: &[usize]) -> Result<()> {
         let start = self.buf.len();
-        if let Err(e) = self.encoder.row(values, lossy, &mut self.buf) {
-            self.buf.truncate(start);
+        let (file, hasher, path) = (&mut self.file, &mut self.hasher, &self.path);
+        let mut spilled = 0u64;
+        let mut spill = |buf: &mut Vec<u8>| -> Result<()> {
+            hasher.update(&buf[..]);
+            file.write_all(buf)
+                .with_context(|| format!("writing {}", path.display()))?;
+            spilled += buf.len() as u64;
+            buf.clear();
+            Ok(())
+        };
+        if let Err(e) = self
+            .encoder
+            .row_spilling(values, lossy, &mut self.buf, &mut spill)
+        {
+            if spilled == 0 {
+                self.buf.truncate(start);
+            }
             return Err(e);
         }
-        self.bytes += (self.buf.len() - start) as u64;
+        // What this row added: what was spilled (less the earlier rows' bytes that were
+        // waiting in the buffer) and what is left in it.
+        self.bytes += spilled + self.buf.len() as u64 - start as u64;
         if self.buf.len() >= WRITE_AT {
             self.write_buf()?;
         }
