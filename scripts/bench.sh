@@ -485,7 +485,7 @@ idx_copy() {
 with_indexes() { idx_copy indexed; }
 manual_best() { idx_copy bare; }
 export IDX_DB IDX_EXPORT IDX_CREATE IDX_KEYS IDX_DROP
-export -f idx_cols idx_copy with_indexes manual_best
+export -f pg idx_cols idx_copy with_indexes manual_best
 idx_checkpoint() { pg -d "$IDX_DB" -c CHECKPOINT; }
 idx_checkpoint
 measure "indexed: psql \\copy with every index#1" "$IDX_ROWS" "$IDX_BYTES" with_indexes
@@ -575,7 +575,8 @@ s = secs("sling")
 print(f"(export + import) / sling:           {((e + i) / s):.2f}" if e and i and s else "(export + import) / sling:           n/a")
 imp, best = "indexed: pgconverge import", "indexed: manual best"
 print(f"indexed: import / manual best:       {ratio(imp, best)}   (target <= 1.05)")
-print(f"indexed: \\copy with every index / import: {ratio('indexed: psql \\copy with every index', imp)}   (target >= 4)")
+with_idx = "indexed: psql \\copy with every index"
+print(f"indexed: \\copy with every index / import: {ratio(with_idx, imp)}   (target >= 4)")
 print(f"indexed: import never / import:      {ratio('indexed: pgconverge import --rebuild-indexes never', imp)}")
 print(f"indexed: import / pgloader:          {ratio(imp, 'indexed: pgloader (drop indexes)')}")
 PY
