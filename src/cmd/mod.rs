@@ -293,6 +293,7 @@ pub fn read_map(path: Option<&std::path::Path>) -> Result<Option<(String, String
         "mapping file",
     )
     .with_context(|| format!("reading mapping file {}", path.display()))?;
+    let text = crate::mapping::hookfiles::inline(path, &text)?;
     Ok(Some((path.display().to_string(), text)))
 }
 

@@ -7,6 +7,7 @@
 
 pub mod builtin;
 pub mod file;
+pub mod hookfiles;
 pub mod idents;
 pub mod sqlcheck;
 pub mod with;

@@ -1201,3 +1201,84 @@ target = "person"
     assert_exit(&o, 2);
     assert!(stderr(&o).contains("cycle: a -> b -> a"), "{}", stderr(&o));
 }
+
+/// Hook files: `before = ["@sql/seed.sql"]` runs a file kept next to the mapping; the
+/// export stores its SQL (and sha256) in its own mapping, so the import needs nothing
+/// else; a file with transaction control is refused like a pasted hook.
+#[test]
+fn hook_files_are_read_next_to_the_mapping_and_stored_in_the_export() {
+    let w = World::new("mapping_hook_files");
+    w.mysql("CREATE TABLE t (id INT PRIMARY KEY); INSERT INTO t VALUES (1), (2);");
+    let target = "CREATE TABLE role (id integer PRIMARY KEY, name text NOT NULL);
+                  CREATE TABLE t (id integer PRIMARY KEY);";
+    w.pg(target);
+    let dir = w.path().join("maps");
+    std::fs::create_dir_all(dir.join("sql")).unwrap();
+    std::fs::write(
+        dir.join("sql/seed.sql"),
+        "-- the app's reference data\nINSERT INTO role VALUES (1, 'admin');\nINSERT INTO role VALUES (2, 'user');\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("sql/ready.sql"),
+        "SELECT to_regclass('role') IS NOT NULL",
+    )
+    .unwrap();
+    let map = dir.join("m.toml");
+    std::fs::write(
+        &map,
+        "[import]\nrequire = [\"@sql/ready.sql\"]\nbefore = [\"TRUNCATE role\", \"@sql/seed.sql\"]\n",
+    )
+    .unwrap();
+    let m = map.to_str().unwrap();
+    let o = w.run(&["export", &w.db, "--map", m, "--out", "out"]);
+    assert_exit(&o, 0);
+    let export = export_dir(&o, w.path());
+    let stored = std::fs::read_to_string(export.join("mapping.toml")).unwrap();
+    assert!(
+        stored.contains("@sql/seed.sql, sha256 ")
+            && stored.contains("INSERT INTO role VALUES (2, 'user');"),
+        "{stored}"
+    );
+    // The export is self-contained: the files may go.
+    std::fs::remove_dir_all(dir.join("sql")).unwrap();
+    assert_exit(&w.run(&["import", export.to_str().unwrap(), "--yes"]), 0);
+    assert_eq!(
+        w.pg_value("SELECT string_agg(name, ',' ORDER BY id) FROM role")
+            .as_deref(),
+        Some("admin,user")
+    );
+    std::fs::create_dir_all(dir.join("sql")).unwrap();
+    std::fs::write(
+        dir.join("sql/seed.sql"),
+        "INSERT INTO role VALUES (1, 'admin');",
+    )
+    .unwrap();
+    std::fs::write(dir.join("sql/ready.sql"), "SELECT true").unwrap();
+    both_paths(&w, &w.db, &map, target, &[]);
+
+    // Transaction control inside a file is refused before anything is read.
+    std::fs::write(
+        dir.join("sql/seed.sql"),
+        "INSERT INTO role VALUES (3, 'x');\nCOMMIT;\n",
+    )
+    .unwrap();
+    let o = w.run(&["export", &w.db, "--map", m, "--out", "out"]);
+    assert_exit(&o, 2);
+    assert!(
+        stderr(&o).contains("[import] before #2") && stderr(&o).contains("COMMIT"),
+        "{}",
+        stderr(&o)
+    );
+    // A path outside the mapping's directory, or a link, is refused with a hint.
+    std::fs::write(&map, "[import]\nafter = [\"@../../etc/passwd\"]\n").unwrap();
+    let o = w.run(&["export", &w.db, "--map", m, "--out", "out"]);
+    assert_exit(&o, 2);
+    assert!(
+        stderr(&o).contains("is not a path inside the mapping's directory")
+            && stderr(&o).contains("hint:"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!stderr(&o).contains("root:"), "{}", stderr(&o));
+}
