@@ -682,17 +682,31 @@ pub async fn stream_typed<F>(
     db: &str,
     from: ReadFrom<'_>,
     columns: &[(&str, bool)],
+    checks: &[(usize, &str)],
     mut on_row: F,
 ) -> Result<()>
 where
-    F: FnMut(&[Typed<'_>]) -> Result<()>,
+    F: FnMut(&[Typed<'_>], &[usize]) -> Result<()>,
 {
     use mysql_async::Value;
-    let cols: Vec<String> = columns
+    let mut cols: Vec<String> = columns
         .iter()
         .map(|(c, bytes)| match bytes {
             true => format!("CAST({} AS BINARY)", quote_ident(c)),
             false => quote_ident(c),
+        })
+        .collect();
+    // Whether each checked value survives the conversion to utf8mb4 and back, as the
+    // export asked: a value that does not reads `?` through the conversion.
+    let checks: Vec<usize> = checks
+        .iter()
+        .filter(|(_, cs)| cs.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '_'))
+        .map(|&(i, cs)| {
+            let q = quote_ident(columns[i].0);
+            cols.push(format!(
+                "CAST(CONVERT(CONVERT({q} USING utf8mb4) USING {cs}) AS BINARY) = CAST({q} AS BINARY)"
+            ));
+            i
         })
         .collect();
     let mut sql = format!("SELECT {} FROM {}", cols.join(", "), from_clause(db, from));
@@ -731,7 +745,17 @@ where
                 }
             });
         }
-        on_row(&typed)?;
+        let lossy: Vec<usize> = checks
+            .iter()
+            .enumerate()
+            .filter(|(k, _)| match row.as_ref(columns.len() + k) {
+                Some(Value::Int(0)) | Some(Value::UInt(0)) => true,
+                Some(Value::Bytes(b)) => b.as_slice() == b"0",
+                _ => false,
+            })
+            .map(|(_, &i)| i)
+            .collect();
+        on_row(&typed, &lossy)?;
     }
     Ok(())
 }

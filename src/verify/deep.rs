@@ -392,8 +392,8 @@ pub struct TableDeep {
 pub struct AcceptedChange {
     pub column: String,
     /// The manifest's counters: NULs stripped, invalid UTF-8 replaced, JSON `\u0000`
-    /// dropped (seen again in a live source), and `?` kept for a character the target
-    /// has no equivalent of (the server converts it before anyone sees it).
+    /// dropped; and `?` kept for a character UTF-8 has no equivalent of. A live source
+    /// shows each again (the `?` by the export's own conversion check).
     pub counted_by_export: u64,
     pub unconvertible_kept: u64,
     /// `--source`: values of the live source the fix changes (None: against the files,
@@ -403,23 +403,24 @@ pub struct AcceptedChange {
 }
 
 impl AcceptedChange {
-    /// The source shows as many changed values as the export counted.
+    /// Every change the export counted.
+    pub fn total(&self) -> u64 {
+        self.counted_by_export + self.unconvertible_kept
+    }
+
+    /// The live source shows as many changed values as the export counted.
     pub fn agrees(&self) -> bool {
-        self.seen_in_source
-            .is_none_or(|n| n == self.counted_by_export)
+        self.seen_in_source.is_none_or(|n| n == self.total())
     }
 
     pub fn describe(&self) -> String {
         let mut s = format!(
-            "column `{}`: {} values changed by --on-invalid fix (NULs stripped, invalid UTF-8 replaced, JSON \\u0000 dropped)",
-            self.column, self.counted_by_export
+            "column `{}`: {} values changed by --on-invalid fix ({} NULs stripped, invalid UTF-8 replaced or JSON \\u0000 dropped; {} `?` for a character UTF-8 has no equivalent of)",
+            self.column,
+            self.total(),
+            self.counted_by_export,
+            self.unconvertible_kept
         );
-        if self.unconvertible_kept > 0 {
-            s.push_str(&format!(
-                ", {} with `?` for a character UTF-8 has no equivalent of",
-                self.unconvertible_kept
-            ));
-        }
         if let Some(n) = self.seen_in_source {
             s.push_str(&format!("; the live source shows {n}"));
         }

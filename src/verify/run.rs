@@ -520,7 +520,23 @@ async fn read_source(
                         .await
                     }
                     Conn::Mysql(conn) => {
-                        mysql::stream_typed(conn, ns, from, &cols, |row| {
+                        // Columns whose values the export kept as `?` (no UTF-8
+                        // equivalent): checked again, to count them.
+                        let charsets: Vec<(usize, String)> = given
+                            .iter()
+                            .enumerate()
+                            .filter_map(|(k, &i)| {
+                                let name = plan.columns[i].sources[d].0.as_deref()?;
+                                let c = spec.columns.iter().find(|c| c.name == name)?;
+                                (c.stats.unconvertible_kept > 0)
+                                    .then(|| c.charset.clone())
+                                    .flatten()
+                                    .map(|cs| (k, cs))
+                            })
+                            .collect();
+                        let checks: Vec<(usize, &str)> =
+                            charsets.iter().map(|(k, cs)| (*k, cs.as_str())).collect();
+                        mysql::stream_typed(conn, ns, from, &cols, &checks, |row, lossy| {
                             let mut values = vec![None; plan.columns.len()];
                             let mut changed = Vec::new();
                             for (&i, v) in given.iter().zip(row) {
@@ -542,6 +558,7 @@ async fn read_source(
                                     None => canon::source_typed(c.kind, before, *v),
                                 };
                             }
+                            changed.extend(lossy.iter().map(|&k| given[k]));
                             if keep.is_none() {
                                 for i in changed {
                                     let (n, keys) = fixed_seen.entry(i).or_default();

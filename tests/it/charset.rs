@@ -153,14 +153,22 @@ fn values_the_fix_changed_are_accepted_changes_in_deep_verify() {
     );
     assert_eq!(bn["keys"], serde_json::json!(["id=1", "id=3"]));
     let gb = a.iter().find(|c| c["column"] == "gb").expect("gb listed");
-    assert_eq!(gb["unconvertible_kept"].as_u64(), Some(1), "{gb}");
+    assert_eq!(
+        (
+            gb["unconvertible_kept"].as_u64(),
+            gb["seen_in_source"].as_u64()
+        ),
+        (Some(1), Some(1)),
+        "{gb}"
+    );
+    assert_eq!(gb["keys"], serde_json::json!(["id=1"]));
     let o = w.run(&["verify", d, "--deep", "--source"]);
     assert_exit(&o, 0);
     let text = stdout(&o);
     assert!(
-        text.contains("accepted changes in `cs`: column `bn`: 2 values changed by --on-invalid fix")
+        text.contains("accepted changes in `cs`: column `bn`: 2 values changed by --on-invalid fix (2 NULs")
             && text.contains("e.g. id=1; id=3")
-            && text.contains("column `gb`: 0 values changed by --on-invalid fix (NULs stripped, invalid UTF-8 replaced, JSON \\u0000 dropped), 1 with `?`"),
+            && text.contains("column `gb`: 1 values changed by --on-invalid fix (0 NULs stripped, invalid UTF-8 replaced or JSON \\u0000 dropped; 1 `?` for a character UTF-8 has no equivalent of); the live source shows 1, e.g. id=1"),
         "{text}"
     );
     // Against the files, which hold the fixed values: the export's counts, listed.
