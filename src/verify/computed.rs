@@ -127,29 +127,41 @@ pub async fn check(
             Err(_) => false,
         };
         let rows = match immutable {
-            true => client
-                .query(
-                    &format!(
-                        "SELECT {key_text}, {col}::text, ({cast})::text FROM {from} \
-                         WHERE {col} IS DISTINCT FROM {cast}",
-                        col = ident(&c.column)
-                    ),
-                    &[],
-                )
-                .await
-                .ok(),
+            true => Some(
+                client
+                    .query(
+                        &format!(
+                            "SELECT {key_text}, {col}::text, ({cast})::text FROM {from} \
+                             WHERE {col} IS DISTINCT FROM {cast}",
+                            col = ident(&c.column)
+                        ),
+                        &[],
+                    )
+                    .await,
+            ),
             false => None,
         };
         client.batch_execute("ROLLBACK").await?;
         report
             .not_compared
             .retain(|n| !n.starts_with(&format!("{} (", c.column)));
-        let Some(rows) = rows else {
-            report.not_compared.push(format!(
-                "{} (computed by the mapping's set, which calls something not IMMUTABLE or reads another table)",
-                c.column
-            ));
-            continue;
+        let rows = match rows {
+            Some(Ok(rows)) => rows,
+            Some(Err(e)) => {
+                report.not_compared.push(format!(
+                    "{} (computed by the mapping's set; evaluating it again failed: {})",
+                    c.column,
+                    crate::db::postgres::error(e)
+                ));
+                continue;
+            }
+            None => {
+                report.not_compared.push(format!(
+                    "{} (computed by the mapping's set, which calls something not IMMUTABLE or reads another table)",
+                    c.column
+                ));
+                continue;
+            }
         };
         report
             .compared_columns

@@ -506,7 +506,22 @@ async fn read_source(
                             let mut values = vec![None; plan.columns.len()];
                             for (&i, v) in given.iter().zip(row) {
                                 let c = &plan.columns[i];
-                                values[i] = canon::source_text(c.kind, c.sources[d].1, *v);
+                                let before = c.sources[d].1;
+                                let fixed = match (before.fixed, v) {
+                                    (Some(json), Some(b)) => {
+                                        crate::codec::encode::fixed_text(json, b)
+                                    }
+                                    _ => None,
+                                };
+                                values[i] = match &fixed {
+                                    Some(f) => {
+                                        if keep.is_none() {
+                                            fixed_seen.entry(i).or_default().0 += 1;
+                                        }
+                                        canon::source_text(c.kind, before, Some(f))
+                                    }
+                                    None => canon::source_text(c.kind, before, *v),
+                                };
                             }
                             take(values, &|| {
                                 let mut shown = vec![None; plan.columns.len()];

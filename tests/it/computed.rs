@@ -17,7 +17,7 @@ fn immutable_sets_are_evaluated_again_and_a_changed_value_is_named() {
     );
     w.pg(
         "CREATE TABLE person (id integer PRIMARY KEY, first text, email text, full_name text,
-           email_lower text, band text, token uuid, seen timestamptz);",
+           email_lower text, band text, token uuid, seen timestamptz, code text);",
     );
     let map = w.path().join("m.toml");
     std::fs::write(
@@ -25,7 +25,7 @@ fn immutable_sets_are_evaluated_again_and_a_changed_value_is_named() {
         "[tables.person]\ndrop = [\"last\", \"score\"]\n\
          set = { full_name = \"first || ' ' || last\", email_lower = \"lower(email)\", \
          band = \"CASE WHEN first < 'B' THEN 'a' ELSE 'z' END\", token = \"gen_random_uuid()\", \
-         seen = \"now()\" }\n",
+         seen = \"now()\", code = \"(100 / length(first))::text\" }\n",
     )
     .unwrap();
     let map = map.to_str().unwrap();
@@ -51,6 +51,7 @@ fn immutable_sets_are_evaluated_again_and_a_changed_value_is_named() {
         for c in [
             "email_lower (set, evaluated again)",
             "band (set, evaluated again)",
+            "code (set, evaluated again)",
         ] {
             assert!(compared.contains(c), "{mode:?}: {c} in {compared} / {not}");
         }
@@ -64,9 +65,18 @@ fn immutable_sets_are_evaluated_again_and_a_changed_value_is_named() {
         assert!(!not.contains("email_lower"), "{not}");
     }
 
-    w.pg("UPDATE person SET email_lower = 'alan@example.com' WHERE id = 2");
+    w.pg(
+        "UPDATE person SET email_lower = 'alan@example.com' WHERE id = 2;
+          UPDATE person SET first = '' WHERE id = 3",
+    );
     let (o, r) = deep(&["--source"]);
     assert_exit(&o, 1);
+    let not = r["deep"][0]["not_compared"].to_string();
+    assert!(
+        not.contains("code (computed by the mapping's set; evaluating it again failed: ")
+            && not.contains("division by zero"),
+        "{not}"
+    );
     let diffs = r["differences"].to_string();
     assert!(
         diffs.contains("table `person`, id=2, column `email_lower`")
