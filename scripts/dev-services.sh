@@ -7,6 +7,10 @@
 #              FULL row image, server_id 1) for the delta tests, user root without password,
 #              data in $BINLOG_DATADIR (default /var/tmp/pgconverge-mariadb-binlog); the
 #              shared server on 3306 keeps its binary log off
+#   PostgreSQL 127.0.0.1:5433  a throwaway second cluster with wal_level=logical for the
+#              PostgreSQL delta tests (logical replication slots), user postgres, trust
+#              authentication, data in $LOGICAL_PGDATA (default /var/tmp/pgconverge-pg-logical);
+#              the shared server on 5432 keeps wal_level=replica
 # Installs them with apt-get when missing, starts them when stopped, waits until they
 # answer (a readiness probe, not a fixed sleep), and does nothing when they already run.
 # With WITH_DOCKER=1 it also makes a real Docker engine and the container tests' images
@@ -19,6 +23,8 @@ MYSQL_PORT=3306
 PG_PORT=5432
 BINLOG_PORT=3307
 BINLOG_DATADIR=${BINLOG_DATADIR:-/var/tmp/pgconverge-mariadb-binlog}
+LOGICAL_PG_PORT=5433
+LOGICAL_PGDATA=${LOGICAL_PGDATA:-/var/tmp/pgconverge-pg-logical}
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 LOG=$(mktemp -t dev-services.XXXXXX)
@@ -33,6 +39,7 @@ fail() {
 mysql_up() { mariadb-admin --protocol=tcp -h127.0.0.1 -P"$MYSQL_PORT" -uroot --connect-timeout=2 ping >/dev/null 2>&1; }
 mysql_alive() { mariadb-admin --protocol=tcp -h127.0.0.1 -P"$MYSQL_PORT" -uroot --connect-timeout=2 ping 2>&1 | grep -qiE 'alive|denied'; }
 binlog_up() { mariadb-admin --protocol=tcp -h127.0.0.1 -P"$BINLOG_PORT" -uroot --connect-timeout=2 ping >/dev/null 2>&1; }
+logical_up() { pg_isready -q -h 127.0.0.1 -p "$LOGICAL_PG_PORT" -U postgres -t 2 && psql -h 127.0.0.1 -p "$LOGICAL_PG_PORT" -U postgres -d postgres -w -Atqc 'select 1' >/dev/null 2>&1; }
 pg_up() { pg_isready -q -h 127.0.0.1 -p "$PG_PORT" -U postgres -t 2 && psql -h 127.0.0.1 -p "$PG_PORT" -U postgres -d postgres -w -Atqc 'select 1' >/dev/null 2>&1; }
 
 wait_for() { # name, probe function
@@ -83,8 +90,31 @@ binlog_server() {
     wait_for "MariaDB with binary log (port $BINLOG_PORT)" binlog_up
 }
 
+# The logical-decoding PostgreSQL on 5433: its own cluster (initdb refuses root, so it
+# runs as the postgres user), started detached with pg_ctl; not a Debian cluster, so
+# nothing of the shared server on 5432 changes. Started only when it does not answer.
+logical_server() {
+    logical_up && return 0
+    local bin
+    bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
+    if [ ! -s "$LOGICAL_PGDATA/PG_VERSION" ]; then
+        rm -rf "$LOGICAL_PGDATA"
+        mkdir -p "$LOGICAL_PGDATA"
+        chown postgres:postgres "$LOGICAL_PGDATA"
+        runuser -u postgres -- "$bin/initdb" -D "$LOGICAL_PGDATA" -U postgres --auth=trust \
+            -E UTF8 --locale=C.UTF-8 >>"$LOG" 2>&1 || fail "initdb of the logical-decoding PostgreSQL failed"
+    fi
+    rm -f "$LOGICAL_PGDATA/postmaster.pid.stale"
+    runuser -u postgres -- "$bin/pg_ctl" -D "$LOGICAL_PGDATA" -l "$LOGICAL_PGDATA/server.log" \
+        -o "-p $LOGICAL_PG_PORT -c listen_addresses=127.0.0.1 -c unix_socket_directories=$LOGICAL_PGDATA \
+            -c wal_level=logical -c max_replication_slots=64 -c max_wal_senders=16" \
+        start >>"$LOG" 2>&1 || true
+    wait_for "PostgreSQL with wal_level=logical (port $LOGICAL_PG_PORT)" logical_up
+}
+
 if have_cmd mariadb-admin && have_cmd pg_isready && postgis_there && mysql_up && pg_up; then
     binlog_server
+    logical_server
     docker_engine
     exit 0
 fi
@@ -154,6 +184,9 @@ fi
 
 # --- MariaDB with the binary log (port 3307) -----------------------------------------------
 binlog_server
+
+# --- PostgreSQL with wal_level=logical (port 5433) -----------------------------------------
+logical_server
 
 # --- Docker engine (only when asked) -------------------------------------------------------
 docker_engine
