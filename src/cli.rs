@@ -554,10 +554,20 @@ pub struct RunsArgs {
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:\n  \
     pgconverge delta-end alkemio             # after the last delta is imported and verified\n  \
-    pgconverge delta-end shop --schema v3")]
+    pgconverge delta-end shop --schema v3\n  \
+    pgconverge delta-end app --source-url postgres://app@old-db/app   # also drops the chain's slot\n  \
+    pgconverge delta-end app --source-url postgres://app@old-db/app --slot pgconverge_app_20261205_142740")]
 pub struct DeltaEndArgs {
     /// `alkemio`, `kratos` or a database name: the target is its target database and schema
     pub target: String,
+    /// A PostgreSQL source: its URL, to drop the chain's logical replication slot there
+    /// [env: SOURCE_URL]
+    #[arg(long, value_name = "URL", help_heading = "Source")]
+    pub source_url: Option<String>,
+    /// Drop this replication slot on the source (--source-url) even when no target knows
+    /// it (a base interrupted before its import; `check` lists pgconverge's slots)
+    #[arg(long, value_name = "NAME", help_heading = "Source")]
+    pub slot: Option<String>,
     /// Target database [default: the profile's target, else the name given]
     #[arg(long, value_name = "DB")]
     pub target_db: Option<String>,

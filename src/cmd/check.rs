@@ -10,7 +10,7 @@ use serde::Serialize;
 use crate::cli::CheckArgs;
 use crate::cmd::{Ctx, Outcome};
 use crate::config::{self, Engine, Origin, ServerConfig, Setting};
-use crate::db::{binlog_status, docker, mysql, postgres, state};
+use crate::db::{binlog_status, docker, mysql, pglog, postgres, state};
 use crate::hint::{self, with_hint};
 use crate::import::plan::REPLICATION_ROLE_HINT;
 use crate::mapping::Mapping;
@@ -54,7 +54,26 @@ struct Report {
     delta_prerequisites: Option<Vec<Missing>>,
     /// Where each named target's delta chain stands (`pgconverge.state`).
     delta_chains: Vec<crate::db::state::State>,
+    /// A PostgreSQL source: pgconverge's logical replication slots (each retains WAL).
+    replication_slots: Vec<SlotReport>,
 }
+
+#[derive(Serialize)]
+struct SlotReport {
+    name: String,
+    database: String,
+    active: bool,
+    wal_status: String,
+    retained_bytes: i64,
+    /// Hours since the chain's base created it (from its name).
+    age_hours: Option<f64>,
+    /// Past 1 GiB retained or 24 hours old.
+    warn: bool,
+}
+
+/// A slot past either is worth a look: it keeps the source's WAL.
+const SLOT_WARN_BYTES: i64 = 1 << 30;
+const SLOT_WARN_HOURS: f64 = 24.0;
 
 #[derive(Serialize)]
 struct Missing {
@@ -92,8 +111,11 @@ pub async fn run(ctx: &Ctx, args: CheckArgs) -> Result<Outcome> {
         replication_role_detail: None,
         delta_prerequisites: None,
         delta_chains: Vec::new(),
+        replication_slots: Vec::new(),
     };
+    let mut slots = Vec::new();
     let mut log_settings = None;
+    let mut log_missing: Option<Vec<(String, String)>> = None;
     let mut source_exists = Vec::new();
     let source_probe = async {
         match engine {
@@ -116,6 +138,9 @@ pub async fn run(ctx: &Ctx, args: CheckArgs) -> Result<Outcome> {
                 for p in &profiles {
                     source_exists.push(postgres::database_exists(&client, &p.source_db).await?);
                 }
+                let logical = pglog::settings(&client).await?;
+                log_missing = Some(logical.missing());
+                slots = pglog::slots(&client).await?;
                 Ok((version, tls))
             }
         }
@@ -156,12 +181,29 @@ pub async fn run(ctx: &Ctx, args: CheckArgs) -> Result<Outcome> {
         .servers
         .push(server("postgres", &pg, pg_probe, &mut failures));
 
-    report.delta_prerequisites = log_settings.map(|s| {
-        s.missing()
-            .into_iter()
+    report.delta_prerequisites = log_settings.map(|s| s.missing()).or(log_missing).map(|m| {
+        m.into_iter()
             .map(|(missing, fix)| Missing { missing, fix })
             .collect()
     });
+    let now = chrono::Utc::now();
+    report.replication_slots = slots
+        .into_iter()
+        .map(|s| {
+            let age_hours =
+                pglog::slot_created(&s.name).map(|t| (now - t).num_seconds() as f64 / 3600.0);
+            SlotReport {
+                warn: s.retained_bytes > SLOT_WARN_BYTES
+                    || age_hours.is_some_and(|h| h > SLOT_WARN_HOURS),
+                name: s.name,
+                database: s.database,
+                active: s.active,
+                wal_status: s.wal_status,
+                retained_bytes: s.retained_bytes,
+                age_hours,
+            }
+        })
+        .collect();
     report.delta_chains = chains;
     if let Some((allowed, detail)) = role {
         if !allowed {
@@ -317,6 +359,10 @@ fn render(r: &Report, no_names: bool) -> String {
         ));
     }
     match &r.delta_prerequisites {
+        Some(missing) if missing.is_empty() && r.source_engine == "postgresql" => out.push_str(
+            "delta chains (export --delta-base): ready (wal_level=logical, a free replication \
+             slot, REPLICATION); each table needs a replica identity that carries its key\n",
+        ),
         Some(missing) if missing.is_empty() => out.push_str(
             "delta chains (export --delta-base): ready (binary log ON, ROW, FULL row image, \
              replication privileges); a session can still override binlog_row_image, which a \
@@ -329,6 +375,26 @@ fn render(r: &Report, no_names: bool) -> String {
             }
         }
         None => {}
+    }
+    for s in &r.replication_slots {
+        out.push_str(&format!(
+            "{}replication slot `{}` (database `{}`): {}, retains {}{}{}; `pgconverge delta-end \
+             <TARGET> --slot {} --source-url <URL>` drops it\n",
+            if s.warn { "warning: " } else { "" },
+            s.name,
+            s.database,
+            if s.active { "in use" } else { "idle" },
+            crate::progress::human_bytes(s.retained_bytes.max(0) as u64),
+            s.age_hours
+                .map(|h| format!(" of WAL, created {h:.1} h ago"))
+                .unwrap_or_else(|| " of WAL".into()),
+            if s.wal_status == "lost" {
+                ", its WAL is LOST (the chain cannot go on)"
+            } else {
+                ""
+            },
+            s.name
+        ));
     }
     for c in &r.delta_chains {
         out.push_str(&format!(

@@ -99,19 +99,8 @@ pub async fn run(ctx: &Ctx, args: MigrateArgs) -> Result<Outcome> {
     }
 }
 
-/// Refused before anything starts: a cutover nobody can signal, a source that has no
-/// deltas yet.
+/// Refused before anything starts: a cutover nobody can signal.
 fn cutover_signal(args: &MigrateArgs) -> Result<Cutover> {
-    if args
-        .source_url
-        .as_deref()
-        .is_some_and(|u| u.starts_with("postgres"))
-    {
-        return Err(anyhow!(
-            "migrate --online reads MySQL/MariaDB binary logs; a PostgreSQL source has no deltas yet"
-        ))
-        .hint("migrate it in one window without --online");
-    }
     if args.wait_for_require.is_some() {
         return Err(anyhow!(
             "--wait-for-require is not taken with --online: each import of the chain checks \
@@ -313,6 +302,8 @@ fn verify_args(args: &MigrateArgs, dir: &Path) -> VerifyArgs {
 fn delta_end_args(args: &MigrateArgs) -> DeltaEndArgs {
     DeltaEndArgs {
         target: args.source.clone(),
+        source_url: args.source_url.clone(),
+        slot: None,
         target_db: args.load.target_db.clone(),
         schema: args.load.schema.clone(),
         json: false,

@@ -15,3 +15,4 @@ pub mod pgbinary;
 pub mod pgtext;
 pub mod rewrite;
 pub mod rules;
+pub mod test_decoding;

@@ -87,6 +87,7 @@ impl LogSettings {
             server_id: self.server_id,
             server_uuid: self.server_uuid.clone(),
             file_created: 0,
+            system_identifier: None,
         }
     }
 }

@@ -1,7 +1,8 @@
 //! The only modules that talk to servers (`mysql`, `postgres`, `docker`, with `tls` for
 //! both databases; `binlog` reads a MySQL source's binary log and `binlog_status` asks
 //! about it, `delta_keys` holds a delta's changed keys in its snapshot, `state` is the
-//! target's `pgconverge.state`; `pgsource` reads PostgreSQL as a source, and `source` puts either
+//! target's `pgconverge.state`; `pgsource` reads PostgreSQL as a source, `pglog`
+//! its logical decoding and `pgkeys` its unique keys and replica identities, and `source` puts either
 //! engine behind the export's one interface), and the pure shapes they hand out
 //! (`catalog`, `position`), quote with (`sql`) and read SQL text with (`lex`).
 
@@ -14,6 +15,8 @@ pub mod lex;
 pub mod mysql;
 pub mod mysql_keys;
 pub mod pgindex;
+pub mod pgkeys;
+pub mod pglog;
 pub mod pgsource;
 pub mod position;
 pub mod postgres;

@@ -110,18 +110,30 @@ pub async fn export(job: &Job, target: &NewExport, progress: &Progress) -> Resul
         )
         .await?;
     }
+    // A PostgreSQL base creates its slot BEFORE its snapshot (the first delta reads
+    // again what changed in between, which is harmless), and drops it if it fails.
+    let slot = match (job.delta_base, job.source.engine) {
+        (true, Engine::Postgresql) => {
+            Some(delta::pg::create_slot(&job.source, &job.mapping.name, &target.timestamp).await?)
+        }
+        _ => None,
+    };
     let result = async {
         publish::create(target)?;
         let (entries, snapshot, at) = read(job, &planned, target, progress, |_| {}).await?;
-        let position = match job.delta_base {
-            true => Some(delta::base::position(&job.source, at).await?),
-            false => None,
+        let position = match (job.delta_base, &slot) {
+            (true, Some(slot)) => Some(delta::pg::position(slot)),
+            (true, None) => Some(delta::base::position(&job.source, at).await?),
+            (false, _) => None,
         };
         seal(job, planned, entries, snapshot, position, target)
     }
     .await;
     if result.is_err() {
         publish::discard(target);
+        if let Some(slot) = &slot {
+            delta::pg::drop_slot(&job.source, &slot.name).await;
+        }
     }
     result
 }

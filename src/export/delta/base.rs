@@ -23,10 +23,8 @@ pub async fn preflight(
     mapping: &Mapping,
     full_copy: bool,
 ) -> Result<()> {
-    if source.engine != Engine::Mysql {
-        bail!(
-            "a delta chain from a PostgreSQL source is not supported yet (MySQL and MariaDB only)"
-        );
+    if source.engine == Engine::Postgresql {
+        return crate::export::delta::pg::preflight(source, plans, mapping, full_copy).await;
     }
     let mut conn = mysql::connect(&source.cfg, Some(&source.database)).await?;
     let settings = binlog_status::settings(&mut conn).await?;
@@ -36,9 +34,17 @@ pub async fn preflight(
     let fks = mysql_keys::foreign_keys(&mut conn, &source.database).await?;
     let _ = conn.disconnect().await;
     let plans: Vec<TablePlan> = plans.iter().map(|p| (**p).clone()).collect();
-    checks::follow(&plans, &catalog, &uniques, &fks, mapping, full_copy)
-        .map(|_| ())
-        .map_err(|errors| refusal("a delta chain cannot start from this export", &errors))
+    checks::follow(
+        &plans,
+        &catalog,
+        &uniques,
+        &fks,
+        mapping,
+        full_copy,
+        Engine::Mysql,
+    )
+    .map(|_| ())
+    .map_err(|errors| refusal("a delta chain cannot start from this export", &errors))
 }
 
 /// The prerequisites of reading the log, all at once.
@@ -96,6 +102,7 @@ pub async fn position(source: &Source, at: Option<(String, u64)>) -> Result<LogP
             file_created,
             ..settings.identity()
         },
+        ..Default::default()
     })
 }
 

@@ -9,6 +9,7 @@
 use std::collections::BTreeMap;
 
 use crate::codec::binlog_row::{KeyType, key_type};
+use crate::config::Engine;
 use crate::db::catalog::{SourceForeignKey, SourceTable, UniqueKey};
 use crate::export::plan::TablePlan;
 use crate::mapping::Mapping;
@@ -55,6 +56,33 @@ fn key_of(t: &SourceTable, uniques: &[UniqueKey]) -> Option<Vec<String>> {
         .map(|u| u.columns.clone())
 }
 
+/// The key type of a PostgreSQL source column (`pg_type.typname` of its base type,
+/// `enum` for enums, `array` for arrays), or why a delta cannot follow a key made of
+/// it: a PostgreSQL delta matches keys by their text, cast back to the column's type,
+/// so it needs an exact text form and an equality.
+pub fn pg_key_type(typname: &str) -> Result<KeyType, String> {
+    let text = || KeyType::Str {
+        charset: "utf8".into(),
+    };
+    Ok(match typname {
+        "int2" | "int4" | "int8" | "oid" => KeyType::Int { unsigned: false },
+        "numeric" => KeyType::Decimal,
+        "text" | "varchar" | "bpchar" | "name" | "citext" | "uuid" | "enum" | "bool" | "inet"
+        | "cidr" | "macaddr" | "macaddr8" => text(),
+        "bytea" => KeyType::Binary { len: None },
+        "date" => KeyType::Date,
+        "timestamp" => KeyType::DateTime,
+        "timestamptz" => KeyType::Timestamp,
+        other => {
+            return Err(format!(
+                "a key column of type {other} (a delta from PostgreSQL follows integer, \
+                 numeric, text, uuid, enum, boolean, network address, bytea, date and \
+                 timestamp keys)"
+            ));
+        }
+    })
+}
+
 /// Decide how each exported dataset is followed; every refusal at once.
 pub fn follow(
     plans: &[TablePlan],
@@ -63,6 +91,7 @@ pub fn follow(
     fks: &[SourceForeignKey],
     mapping: &Mapping,
     full_copy_allowed: bool,
+    engine: Engine,
 ) -> Result<Chain, Vec<String>> {
     let mut errors = Vec::new();
     let mut chain = Chain::default();
@@ -116,7 +145,13 @@ pub fn follow(
                         break;
                     };
                     let c = &t.columns[pos];
-                    match key_type(&c.data_type, &c.column_type, c.charset.as_deref()) {
+                    let kt = match engine {
+                        Engine::Mysql => {
+                            key_type(&c.data_type, &c.column_type, c.charset.as_deref())
+                        }
+                        Engine::Postgresql => pg_key_type(&c.data_type),
+                    };
+                    match kt {
                         Ok(kt) => {
                             followed.positions.push(pos);
                             followed.types.push(kt);
@@ -361,7 +396,16 @@ mod tests {
             fk("e", "a", ("a_id", "id"), "CASCADE", "CASCADE"),
             fk("a", "e", ("id", "a_id"), "RESTRICT", "RESTRICT"),
         ];
-        let errors = follow(&plans, &catalog, &uniques, &fks, &mapping, false).unwrap_err();
+        let errors = follow(
+            &plans,
+            &catalog,
+            &uniques,
+            &fks,
+            &mapping,
+            false,
+            Engine::Mysql,
+        )
+        .unwrap_err();
         assert_eq!(errors.len(), 2, "{errors:#?}");
         assert!(
             errors
@@ -373,7 +417,16 @@ mod tests {
                 .iter()
                 .any(|e| e.contains("`d`") && e.contains("time"))
         );
-        let chain = follow(&plans, &catalog, &uniques, &fks, &mapping, true).unwrap();
+        let chain = follow(
+            &plans,
+            &catalog,
+            &uniques,
+            &fks,
+            &mapping,
+            true,
+            Engine::Mysql,
+        )
+        .unwrap();
         assert_eq!(chain.tables["a"].key, ["id"]);
         assert_eq!(chain.tables["b"].key, ["code"], "a unique NOT NULL key");
         assert!(chain.tables["c"].full_copy.is_some(), "nullable unique key");
@@ -392,10 +445,10 @@ mod tests {
         )
         .unwrap();
         let mut plans = plans_of(&catalog, &mapping);
-        let errors = follow(&plans, &catalog, &[], &[], &mapping, true).unwrap_err();
+        let errors = follow(&plans, &catalog, &[], &[], &mapping, true, Engine::Mysql).unwrap_err();
         assert!(errors[0].contains("generates keys"), "{errors:?}");
         plans[0].query = Some("SELECT 1 AS id".into());
-        let errors = follow(&plans, &catalog, &[], &[], &mapping, true).unwrap_err();
+        let errors = follow(&plans, &catalog, &[], &[], &mapping, true, Engine::Mysql).unwrap_err();
         assert!(errors[0].contains("the mapping's `query`"), "{errors:?}");
     }
 
@@ -416,11 +469,29 @@ mod tests {
         let mapping = Mapping::resolve("app", None, &crate::config::Layers::default()).unwrap();
         let plans = plans_of(&catalog, &mapping);
         let by_code = vec![fk("c", "p", ("p_code", "code"), "CASCADE", "RESTRICT")];
-        let errors = follow(&plans, &catalog, &[], &by_code, &mapping, false).unwrap_err();
+        let errors = follow(
+            &plans,
+            &catalog,
+            &[],
+            &by_code,
+            &mapping,
+            false,
+            Engine::Mysql,
+        )
+        .unwrap_err();
         assert!(errors[0].contains("other than `p`'s key"), "{errors:?}");
         let only_child: Vec<TablePlan> = plans.into_iter().filter(|p| p.name == "c").collect();
         let by_id = vec![fk("c", "p", ("p_code", "id"), "SET NULL", "CASCADE")];
-        let errors = follow(&only_child, &catalog, &[], &by_id, &mapping, false).unwrap_err();
+        let errors = follow(
+            &only_child,
+            &catalog,
+            &[],
+            &by_id,
+            &mapping,
+            false,
+            Engine::Mysql,
+        )
+        .unwrap_err();
         assert!(errors[0].contains("its parent `p`"), "{errors:?}");
     }
 

@@ -52,6 +52,9 @@ pub struct DeltaJob {
 
 /// Take the delta into `target`; on any error the temporary directory is removed.
 pub async fn export(job: &DeltaJob, target: &NewExport, progress: &Progress) -> Result<Exported> {
+    if job.source.engine == Engine::Postgresql {
+        return crate::export::delta::pg::export(job, target, progress).await;
+    }
     let result = async {
         let prepared = prepare(job, progress).await?;
         publish::create(target)?;
@@ -83,31 +86,8 @@ struct Prepared {
 /// the chain follows; every refusal before anything is read.
 async fn prepare(job: &DeltaJob, progress: &Progress) -> Result<Prepared> {
     let started_at = runlog::now_rfc3339();
-    if job.source.engine != Engine::Mysql {
-        bail!("a delta from a PostgreSQL source is not supported yet (MySQL and MariaDB only)");
-    }
-    let (loaded, previous_sha256) = open::manifest_and_sha256(&job.previous)?;
-    let previous = match loaded.current() {
-        Some(m) if m.position.is_some() => m.clone(),
-        _ => {
-            return Err(with_hint(
-                anyhow!(
-                    "{} is not part of a delta chain (its manifest records no log position)",
-                    job.previous.path().display()
-                ),
-                "start a chain with `export <SOURCE> --delta-base`, then take deltas from it",
-            ));
-        }
-    };
-    let from = previous.position.clone().context("checked")?;
+    let (previous, previous_sha256, from) = previous_export(job)?;
     let db = &job.source.database;
-    if previous.source.database != *db {
-        bail!(
-            "{} was exported from database `{}`, not `{db}`",
-            job.previous.path().display(),
-            previous.source.database
-        );
-    }
     let mut conn = mysql::connect(&job.source.cfg, Some(db)).await?;
     let server_version = mysql::server_version(&mut conn).await?;
     let settings = binlog_status::settings(&mut conn).await?;
@@ -179,8 +159,16 @@ async fn prepare(job: &DeltaJob, progress: &Progress) -> Result<Prepared> {
     let planned = crate::export::run::prepare(&ejob, progress).await?;
     let plans: Vec<TablePlan> = planned.plans.iter().map(|p| (**p).clone()).collect();
     let full_copy = job.full_copy || previous.delta_full_copy;
-    let chain = checks::follow(&plans, &catalog, &uniques, &fks, &job.mapping, full_copy)
-        .map_err(|errors| refusal("this delta cannot be taken", &errors))?;
+    let chain = checks::follow(
+        &plans,
+        &catalog,
+        &uniques,
+        &fks,
+        &job.mapping,
+        full_copy,
+        Engine::Mysql,
+    )
+    .map_err(|errors| refusal("this delta cannot be taken", &errors))?;
     Ok(Prepared {
         previous,
         previous_sha256,
@@ -192,6 +180,34 @@ async fn prepare(job: &DeltaJob, progress: &Progress) -> Result<Prepared> {
         chain,
         started_at,
     })
+}
+
+/// The chain's previous export (its manifest, the sha256 of its manifest file and its
+/// position), refused when it is not part of a chain or of another database.
+pub fn previous_export(job: &DeltaJob) -> Result<(Manifest, String, LogPosition)> {
+    let (loaded, previous_sha256) = open::manifest_and_sha256(&job.previous)?;
+    let previous = match loaded.current() {
+        Some(m) if m.position.is_some() => m.clone(),
+        _ => {
+            return Err(with_hint(
+                anyhow!(
+                    "{} is not part of a delta chain (its manifest records no log position)",
+                    job.previous.path().display()
+                ),
+                "start a chain with `export <SOURCE> --delta-base`, then take deltas from it",
+            ));
+        }
+    };
+    let from = previous.position.clone().context("checked")?;
+    let db = &job.source.database;
+    if previous.source.database != *db {
+        bail!(
+            "{} was exported from database `{}`, not `{db}`",
+            job.previous.path().display(),
+            previous.source.database
+        );
+    }
+    Ok((previous, previous_sha256, from))
 }
 
 fn another_server(source: &Source, from: &LogPosition, why: &str) -> anyhow::Error {
@@ -503,6 +519,7 @@ async fn read(
             file_created: to_created,
             ..p.settings.identity()
         },
+        ..Default::default()
     });
     m.delta = Some(DeltaInfo {
         base: BaseRef {
@@ -517,14 +534,14 @@ async fn read(
 }
 
 /// A table's source count as the previous export of the chain recorded it.
-fn previous_count(previous: &Manifest, table: &str) -> u64 {
+pub fn previous_count(previous: &Manifest, table: &str) -> u64 {
     previous.tables.get(table).map_or(0, |t| match &t.delta {
         Some(d) => d.source_rows,
         None => t.rows,
     })
 }
 
-fn key_file(file: String, w: &Written) -> KeyFile {
+pub fn key_file(file: String, w: &Written) -> KeyFile {
     KeyFile {
         file,
         rows: w.facts.rows,

@@ -105,15 +105,15 @@ pub async fn write_changes(
 /// The key columns of a table as a keys file holds them: their names, encoding rules and
 /// read forms (from the key table's `pgc_k*` columns), and with `how` the column saying
 /// how a removed key went.
-struct KeyColumns {
-    names: Vec<String>,
+pub(crate) struct KeyColumns {
+    pub(crate) names: Vec<String>,
     rules: Vec<Rule>,
     checks: Vec<Check>,
     reads: Vec<(String, Read, Option<String>)>,
 }
 
 impl KeyColumns {
-    fn of(plan: &TablePlan, f: &Followed, how: bool) -> KeyColumns {
+    pub(crate) fn of(plan: &TablePlan, f: &Followed, how: bool) -> KeyColumns {
         let cols: Vec<&crate::export::plan::ColumnPlan> = f
             .key
             .iter()
@@ -144,7 +144,7 @@ impl KeyColumns {
         out
     }
 
-    fn reads(&self) -> Vec<ReadColumn<'_>> {
+    pub(crate) fn reads(&self) -> Vec<ReadColumn<'_>> {
         self.reads
             .iter()
             .map(|(name, read, cs)| ReadColumn {
@@ -155,7 +155,7 @@ impl KeyColumns {
             .collect()
     }
 
-    fn encoder(&self, plan: &TablePlan, policy: InvalidPolicy) -> RowEncoder {
+    pub(crate) fn encoder(&self, plan: &TablePlan, policy: InvalidPolicy) -> RowEncoder {
         let pk: Vec<usize> = (0..self.names.len().min(self.rules.len())).collect();
         RowEncoder::new(
             &plan.name,

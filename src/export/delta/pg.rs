@@ -1,0 +1,580 @@
+//! A delta chain from a PostgreSQL source (docs/DESIGN.md, "PostgreSQL sources"): the
+//! base's slot and position, and the delta export itself: the refusals first, then the
+//! flush position `L`, the end snapshot, the slot's changes up to `L` (every one of them
+//! seen by the snapshot, or the snapshot is taken again), the keys, the files through
+//! `pgwrite`, the manifest, and only then the slot moved to `L`.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::{Context, Result, anyhow, bail};
+use tokio_postgres::Client;
+
+use crate::codec::test_decoding::{self, Action};
+use crate::config::Engine;
+use crate::db::catalog::Snapshot;
+use crate::db::position::{LogPosition, ServerIdentity, lsn_text};
+use crate::db::source::Source;
+use crate::db::{pgkeys, pglog, pgsource, postgres};
+use crate::export::assemble::{self, PartWritten};
+use crate::export::delta::base::{self, refusal};
+use crate::export::delta::changes::TableChanges;
+use crate::export::delta::checks::{self, Chain};
+use crate::export::delta::pgwrite::{PgChanged, write_changes};
+use crate::export::delta::run::{DeltaJob, key_file, previous_count, previous_export};
+use crate::export::delta::visible::XidSnapshot;
+use crate::export::plan::TablePlan;
+use crate::export::run::{Exported, Job};
+use crate::hint::with_hint;
+use crate::mapping::{Mapping, STORED};
+use crate::progress::Progress;
+use crate::store::chain::{self, BaseRef, DeltaInfo, TableDelta};
+use crate::store::export_dir::{self, NewExport};
+use crate::store::manifest::{self, Manifest, TableEntry};
+use crate::store::{publish, runlog};
+
+/// How often the end snapshot is taken again when a transaction committed before `L` is
+/// not visible in it yet.
+const SNAPSHOT_TRIES: usize = 10;
+
+/// The prerequisites of logical decoding, all at once.
+fn refuse_missing(settings: &pglog::LogicalSettings) -> Result<()> {
+    let missing = settings.missing();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let list: Vec<String> = missing
+        .iter()
+        .map(|(what, fix)| format!("  - {what}: {fix}"))
+        .collect();
+    Err(with_hint(
+        anyhow!(
+            "the PostgreSQL source cannot carry a delta chain (logical decoding):\n{}",
+            list.join("\n")
+        ),
+        "`pgconverge check` lists the same; change the settings, then export again",
+    ))
+}
+
+/// What the chain follows, with every table's replica identity checked against its key.
+async fn follow(
+    client: &Client,
+    source: &Source,
+    plans: &[Arc<TablePlan>],
+    mapping: &Mapping,
+    full_copy: bool,
+) -> Result<(Chain, Vec<crate::db::catalog::SourceTable>), Vec<String>> {
+    let ns = &source.namespace;
+    let read = async {
+        let catalog = pgsource::read_catalog(client, ns).await?;
+        let uniques = pgkeys::unique_keys(client, ns).await?;
+        let identities = pgkeys::replica_identities(client, ns).await?;
+        anyhow::Ok((catalog, uniques, identities))
+    };
+    let (catalog, uniques, identities) = read.await.map_err(|e| vec![format!("{e:#}")])?;
+    let plans: Vec<TablePlan> = plans.iter().map(|p| (**p).clone()).collect();
+    let mut chain = checks::follow(
+        &plans,
+        &catalog,
+        &uniques,
+        &[],
+        mapping,
+        full_copy,
+        Engine::Postgresql,
+    )?;
+    let mut errors = Vec::new();
+    for (name, f) in chain.tables.iter_mut() {
+        if f.full_copy.is_some() {
+            continue;
+        }
+        let identity = identities
+            .get(name)
+            .cloned()
+            .unwrap_or(pgkeys::Identity::Nothing);
+        if identity.carries(&f.key) {
+            continue;
+        }
+        let why = format!(
+            "its UPDATE and DELETE records do not carry its key ({}): its replica identity is {}",
+            f.key.join(", "),
+            match &identity {
+                pgkeys::Identity::Nothing => "NOTHING (or DEFAULT without a primary key)".into(),
+                pgkeys::Identity::Columns(c) => format!("the index over ({})", c.join(", ")),
+                pgkeys::Identity::Full => "FULL".into(),
+            }
+        );
+        let fix = format!(
+            "ALTER TABLE {} REPLICA IDENTITY FULL (or USING INDEX <a unique index over ({})>)",
+            crate::db::sql::pg::qualified(ns, name),
+            f.key.join(", ")
+        );
+        if full_copy {
+            f.full_copy = Some(why);
+        } else {
+            errors.push(format!(
+                "table `{name}`: {why} (hint: {fix}, or pass --delta-full-copy)"
+            ));
+        }
+    }
+    if errors.is_empty() {
+        Ok((chain, catalog))
+    } else {
+        Err(errors)
+    }
+}
+
+/// Refuse, before the base reads anything, what would stop every delta of it.
+pub async fn preflight(
+    source: &Source,
+    plans: &[Arc<TablePlan>],
+    mapping: &Mapping,
+    full_copy: bool,
+) -> Result<()> {
+    let client = pgsource::connect_reader(&source.cfg, &source.database).await?;
+    refuse_missing(&pglog::settings(&client).await?)?;
+    follow(&client, source, plans, mapping, full_copy)
+        .await
+        .map(|_| ())
+        .map_err(|errors| refusal("a delta chain cannot start from this export", &errors))
+}
+
+/// The base's slot, created before its snapshot: its name and consistent point.
+pub struct BaseSlot {
+    pub name: String,
+    pub lsn: u64,
+    system_identifier: Option<String>,
+}
+
+pub async fn create_slot(source: &Source, profile: &str, timestamp: &str) -> Result<BaseSlot> {
+    let name = pglog::slot_name(profile, timestamp);
+    let client = postgres::connect(&source.cfg, &source.database).await?;
+    let observer = postgres::connect(&source.cfg, &source.database).await?;
+    let lsn = pglog::create_slot(&client, &observer, &name).await?;
+    let system_identifier = postgres::system_identifier(&observer).await?;
+    Ok(BaseSlot {
+        name,
+        lsn,
+        system_identifier,
+    })
+}
+
+/// Drop a base's slot after the base failed.
+pub async fn drop_slot(source: &Source, name: &str) {
+    if let Ok(client) = postgres::connect(&source.cfg, &source.database).await {
+        let _ = pglog::drop_slot(&client, name).await;
+    }
+}
+
+pub fn position(slot: &BaseSlot) -> LogPosition {
+    at(&slot.name, slot.lsn, slot.system_identifier.clone())
+}
+
+fn at(slot: &str, lsn: u64, system_identifier: Option<String>) -> LogPosition {
+    LogPosition {
+        engine: "postgresql".into(),
+        position: lsn,
+        slot: Some(slot.to_string()),
+        lsn: Some(lsn_text(lsn)),
+        server: ServerIdentity {
+            system_identifier,
+            ..Default::default()
+        },
+        ..Default::default()
+    }
+}
+
+/// Everything decided before the end snapshot is taken.
+struct Prepared {
+    previous: Manifest,
+    previous_sha256: String,
+    from: LogPosition,
+    slot: String,
+    server_version: String,
+    system_identifier: Option<String>,
+    plans: Vec<Arc<TablePlan>>,
+    chain: Chain,
+    started_at: String,
+}
+
+/// Take the delta into `target`; on any error the temporary directory is removed and
+/// the slot stays where it was.
+pub async fn export(job: &DeltaJob, target: &NewExport, progress: &Progress) -> Result<Exported> {
+    let result = async {
+        let p = prepare(job, progress).await?;
+        publish::create(target)?;
+        let (manifest, upto) = read(job, &p, target, progress).await?;
+        let dir = publish::seal(&manifest, target)?;
+        // Sealed: the slot may move on. If it does not, the next delta reads these
+        // changes again, which is harmless.
+        let log = postgres::connect(&job.source.cfg, &job.source.database).await?;
+        if let Err(e) = pglog::advance(&log, &p.slot, upto).await {
+            progress.note(format!(
+                "warning: the delta is sealed but slot `{}` could not be moved to {}: {e:#}; \
+                 the next delta reads these changes again",
+                p.slot,
+                lsn_text(upto)
+            ));
+        }
+        Ok(Exported { dir, manifest })
+    }
+    .await;
+    if result.is_err() {
+        publish::discard(target);
+    }
+    result
+}
+
+async fn prepare(job: &DeltaJob, progress: &Progress) -> Result<Prepared> {
+    let started_at = runlog::now_rfc3339();
+    let (previous, previous_sha256, from) = previous_export(job)?;
+    let Some(slot) = from.slot.clone().filter(|_| from.engine == "postgresql") else {
+        bail!(
+            "{} starts a chain of a MySQL/MariaDB source (a binary log position), not of this \
+             PostgreSQL source",
+            job.previous.path().display()
+        );
+    };
+    let client = pgsource::connect_reader(&job.source.cfg, &job.source.database).await?;
+    let server_version = postgres::server_version(&client).await?;
+    let system_identifier = postgres::system_identifier(&client).await?;
+    let live = ServerIdentity {
+        system_identifier: system_identifier.clone(),
+        ..Default::default()
+    };
+    if let Some(why) = from.server.differs(&live) {
+        return Err(with_hint(
+            anyhow!(
+                "{} is not the cluster this chain was exported from: {why}",
+                job.source.cfg.display()
+            ),
+            "point the delta at the chain's source, or start a new chain on this server \
+             (export --delta-base)",
+        ));
+    }
+    refuse_missing(&pglog::settings(&client).await?)?;
+    let new_chain = "the changes since the previous export are lost to the chain: start a new \
+         chain (export --delta-base, import it)";
+    match pglog::slot(&client, &slot).await? {
+        None => {
+            return Err(with_hint(
+                anyhow!("the chain's replication slot `{slot}` no longer exists on the source"),
+                new_chain,
+            ));
+        }
+        Some(s) if s.wal_status == "lost" => {
+            return Err(with_hint(
+                anyhow!(
+                    "the chain's replication slot `{slot}` lost the WAL it needs \
+                     (wal_status lost: max_slot_wal_keep_size)"
+                ),
+                new_chain,
+            ));
+        }
+        Some(s) if s.confirmed_flush.is_some_and(|c| c > from.position) => {
+            return Err(with_hint(
+                anyhow!(
+                    "the chain's replication slot `{slot}` has moved past {} (to {}): a later \
+                     delta was taken from this export",
+                    from.describe(),
+                    lsn_text(s.confirmed_flush.unwrap_or_default())
+                ),
+                "take the next delta from that later delta's directory (--delta-from), or \
+                 start a new chain",
+            ));
+        }
+        Some(s) if s.active => {
+            return Err(with_hint(
+                anyhow!("the chain's replication slot `{slot}` is in use by another session"),
+                "wait for the other delta to finish (only one may read a slot at a time)",
+            ));
+        }
+        Some(_) => {}
+    }
+    let catalog = pgsource::read_catalog(&client, &job.source.namespace).await?;
+    let entries: Vec<&TableEntry> = previous.tables.values().collect();
+    let changed = checks::schema_changes(&entries, &catalog);
+    if !changed.is_empty() {
+        return Err(with_hint(
+            refusal(
+                &format!(
+                    "the source's schema changed since {}",
+                    job.previous.path().display()
+                ),
+                &changed,
+            ),
+            "a delta carries rows of the schema its chain started with (logical decoding \
+             carries no DDL, so the catalog is compared): start a new chain (export \
+             --delta-base) after the schema change, with the target migrated to match",
+        ));
+    }
+    let ejob = Job {
+        source: job.source.clone(),
+        mapping: job.mapping.clone(),
+        only: previous.tables.keys().cloned().collect(),
+        exclude: Vec::new(),
+        jobs: 1,
+        split_rows: None,
+        policy: job.policy,
+        order: Vec::new(),
+        delta_base: false,
+        delta_full_copy: job.full_copy,
+    };
+    let planned = crate::export::run::prepare(&ejob, progress).await?;
+    let full_copy = job.full_copy || previous.delta_full_copy;
+    let (chain, _) = follow(
+        &client,
+        &job.source,
+        &planned.plans,
+        &job.mapping,
+        full_copy,
+    )
+    .await
+    .map_err(|errors| refusal("this delta cannot be taken", &errors))?;
+    Ok(Prepared {
+        previous,
+        previous_sha256,
+        from,
+        slot,
+        server_version,
+        system_identifier,
+        plans: planned.plans,
+        chain,
+        started_at,
+    })
+}
+
+/// The end snapshot whose transactions include every one the slot holds up to `L`, and
+/// the changes per table.
+async fn snapshot_and_changes(
+    job: &DeltaJob,
+    p: &Prepared,
+    progress: &Progress,
+) -> Result<(Client, u64, BTreeMap<String, TableChanges>)> {
+    let log = postgres::connect(&job.source.cfg, &job.source.database).await?;
+    log.batch_execute(
+        "SET DateStyle = ISO; SET IntervalStyle = postgres; SET TimeZone = 'UTC'; \
+         SET extra_float_digits = 3; SET bytea_output = hex",
+    )
+    .await
+    .map_err(postgres::error)?;
+    let ns = &job.source.namespace;
+    for attempt in 1..=SNAPSHOT_TRIES {
+        let upto = pglog::flush_lsn(&log).await?;
+        let (mut readers, _) =
+            pgsource::open_readers(&job.source.cfg, &job.source.database, 1).await?;
+        let snap = readers.remove(0);
+        let text: String = snap
+            .query_one("SELECT pg_current_snapshot()::text", &[])
+            .await
+            .map_err(postgres::error)?
+            .get(0);
+        let seen = XidSnapshot::parse(&text)
+            .ok_or_else(|| anyhow!("`{text}` is not a snapshot (pg_current_snapshot())"))?;
+        let mut tables: BTreeMap<String, TableChanges> = BTreeMap::new();
+        let mut unseen = None;
+        let clock = Instant::now();
+        let lines = pglog::peek(&log, &p.slot, upto, |xid, line| {
+            if unseen.is_some() {
+                return Ok(());
+            }
+            if !seen.sees(xid) {
+                unseen = Some(xid);
+                return Ok(());
+            }
+            let Some(change) = test_decoding::parse(line).map_err(|e| {
+                anyhow!(
+                    "slot `{}`: a change line pgconverge cannot read: {e}",
+                    p.slot
+                )
+            })?
+            else {
+                return Ok(());
+            };
+            if change.schema != *ns {
+                return Ok(());
+            }
+            let Some(f) = p.chain.tables.get(&change.table) else {
+                return Ok(());
+            };
+            let changes = tables.entry(change.table.clone()).or_default();
+            if change.action == Action::Truncate || f.full_copy.is_some() {
+                changes.whole = true;
+                return Ok(());
+            }
+            let (before, after) = test_decoding::row_keys(&change, &f.key).map_err(|e| {
+                anyhow!(
+                    "table `{}`, transaction {xid} in slot `{}`: {e}",
+                    change.table,
+                    p.slot
+                )
+            })?;
+            changes.row(before, after);
+            Ok(())
+        })
+        .await?;
+        match unseen {
+            None => {
+                progress.note(format!(
+                    "read {lines} change lines of slot `{}` up to {} in {:.1} s",
+                    p.slot,
+                    lsn_text(upto),
+                    clock.elapsed().as_secs_f64()
+                ));
+                return Ok((snap, upto, tables));
+            }
+            Some(xid) => {
+                progress.note(format!(
+                    "transaction {xid} committed before {} but is not visible in the snapshot \
+                     yet: taking the snapshot again ({attempt}/{SNAPSHOT_TRIES})",
+                    lsn_text(upto)
+                ));
+                let _ = snap.batch_execute("ROLLBACK").await;
+                tokio::time::sleep(std::time::Duration::from_millis(50 * attempt as u64)).await;
+            }
+        }
+    }
+    bail!(
+        "the end snapshot never saw every transaction the slot holds ({SNAPSHOT_TRIES} tries): \
+         a transaction's commit stays invisible; try again"
+    )
+}
+
+/// The end snapshot, the slot's changes, the files, the manifest; and where the slot may
+/// be moved to.
+async fn read(
+    job: &DeltaJob,
+    p: &Prepared,
+    target: &NewExport,
+    progress: &Progress,
+) -> Result<(Manifest, u64)> {
+    let ns = job.source.namespace.clone();
+    let (snap, upto, tables) = snapshot_and_changes(job, p, progress).await?;
+    progress.note(format!(
+        "delta of `{}` from {} to {}",
+        job.source.database,
+        p.from.describe(),
+        lsn_text(upto)
+    ));
+    // Sequences are not in the change stream: read them now, after the snapshot.
+    let sequences: BTreeMap<String, Option<(String, u64)>> = pgsource::read_catalog(&snap, &ns)
+        .await?
+        .into_iter()
+        .map(|t| (t.name, t.auto_increment))
+        .collect();
+    if let Some(text) = &job.mapping.text {
+        publish::write_file(&target.tmp.path().join(STORED), text.as_bytes())?;
+    }
+    let clock = Instant::now();
+    let mut entries = Vec::new();
+    for plan in &p.plans {
+        let name = &plan.name;
+        let f = &p.chain.tables[name];
+        let changes = tables.get(name);
+        let whole = changes.is_some_and(|c| c.whole);
+        let upserts_file = export_dir::csv_file_name(&plan.stem);
+        let deleted_file = export_dir::deleted_file_name(&plan.stem);
+        let mut plan = (**plan).clone();
+        if let Some(seq) = sequences.get(name).cloned().flatten() {
+            plan.auto_increment = Some(seq);
+        }
+        let changed = PgChanged {
+            schema: &ns,
+            plan: &plan,
+            followed: f,
+            policy: job.policy,
+            dir: target.tmp.path(),
+            whole,
+            changes,
+            checked: plan.filter.is_none(),
+        };
+        let (upserts, deleted) = write_changes(&snap, &changed, &upserts_file, &deleted_file)
+            .await
+            .with_context(|| format!("exporting the changes of `{name}`"))?;
+        let before = previous_count(&p.previous, name);
+        let source_rows = match changes {
+            _ if whole || (changes.is_some() && plan.filter.is_some()) => {
+                pgsource::count_rows(&snap, &ns, plan.read_from()).await?
+            }
+            Some(c) => {
+                let existed = c.keys.values().filter(|s| s.existed).count() as i64;
+                let after = before as i64 + upserts.facts.rows as i64 - existed;
+                u64::try_from(after).map_err(|_| {
+                    anyhow!(
+                        "table `{name}`: the slot and the snapshot give {after} rows at the end \
+                         ({before} before): they disagree"
+                    )
+                })?
+            }
+            None => before,
+        };
+        let mut entry = assemble::table_entry(
+            &plan,
+            vec![PartWritten {
+                table: name.clone(),
+                part: 1,
+                file: upserts_file,
+                range: String::new(),
+                facts: upserts.facts,
+                bytes: upserts.bytes,
+                sha256: upserts.sha256,
+            }],
+        );
+        entry.delta = Some(TableDelta {
+            key: f.key.clone(),
+            deleted: key_file(deleted_file, &deleted),
+            removed: None,
+            full_copy: match (whole, &f.full_copy) {
+                (false, _) => None,
+                (true, Some(why)) => Some(why.clone()),
+                (true, None) => Some("TRUNCATE in the slot's changes".into()),
+            },
+            source_rows,
+            changed_keys: changes.map_or(0, |c| c.keys.len() as u64),
+        });
+        entries.push(entry);
+    }
+    progress.note(format!(
+        "changed rows and deleted keys written in {:.1} s",
+        clock.elapsed().as_secs_f64()
+    ));
+    let _ = snap.batch_execute("ROLLBACK").await;
+
+    let about = assemble::About {
+        profile: job.mapping.name.clone(),
+        mapping: crate::export::run::mapping_ref(&job.mapping),
+        source: crate::export::run::source_entry(
+            &job.source,
+            p.server_version.clone(),
+            p.system_identifier.clone(),
+        ),
+        container: job.source.cfg.container.clone(),
+        started_at: p.started_at.clone(),
+        finished_at: runlog::now_rfc3339(),
+        timestamp: target.timestamp.clone(),
+        snapshot: Snapshot {
+            isolation: "REPEATABLE READ".into(),
+            time_zone: "UTC".into(),
+            charset: "UTF8".into(),
+            readers: 1,
+            synchronized_by: "one connection: the delta's end snapshot".into(),
+        },
+        excluded: p.previous.excluded_tables.clone(),
+    };
+    let mut m = assemble::manifest(about, entries);
+    m.format_version = manifest::CHAIN_FORMAT_VERSION;
+    m.kind = Some(chain::KIND_DELTA.into());
+    m.delta_full_copy = job.full_copy || p.previous.delta_full_copy;
+    m.export_id = Some(base::export_id(&job.mapping.name, &target.timestamp));
+    m.position = Some(at(&p.slot, upto, p.system_identifier.clone()));
+    m.delta = Some(DeltaInfo {
+        base: BaseRef {
+            export_id: p.previous.export_id.clone().unwrap_or_default(),
+            manifest_sha256: p.previous_sha256.clone(),
+            dir: job.previous.path().display().to_string(),
+        },
+        from: p.from.clone(),
+        cascades: Vec::new(),
+    });
+    Ok((m, upto))
+}
