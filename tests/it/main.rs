@@ -29,6 +29,7 @@ mod mapping;
 mod migrate;
 mod outcome;
 mod paths;
+mod pgdelta;
 mod pgsource;
 mod proxy;
 mod reliability;
