@@ -30,6 +30,9 @@ pub enum Action {
     Truncate,
 }
 
+/// A tuple's columns, by name, in the record's order.
+pub type Tuple = Vec<(String, Value)>;
+
 /// One change of one row (or a TRUNCATE of the table).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Change {
@@ -37,9 +40,9 @@ pub struct Change {
     pub table: String,
     pub action: Action,
     /// An UPDATE's `old-key` tuple, when logged.
-    pub old_key: Vec<(String, Value)>,
+    pub old_key: Tuple,
     /// An INSERT's or UPDATE's new row; a DELETE's old key (or old row).
-    pub tuple: Vec<(String, Value)>,
+    pub tuple: Tuple,
 }
 
 /// Parse one line of the plugin's output; None for lines that are not a table's change.
@@ -124,7 +127,7 @@ fn identifier(s: &str) -> Result<(String, &str), String> {
 fn tuple<'a>(
     mut s: &'a str,
     stop: Option<&str>,
-) -> Result<(Vec<(String, Value)>, &'a str), String> {
+) -> Result<(Tuple, &'a str), String> {
     let mut out = Vec::new();
     loop {
         if let Some(stop) = stop
