@@ -124,10 +124,7 @@ fn identifier(s: &str) -> Result<(String, &str), String> {
 }
 
 /// `name[type]:value` pairs up to `stop` (returning what follows it) or the end.
-fn tuple<'a>(
-    mut s: &'a str,
-    stop: Option<&str>,
-) -> Result<(Tuple, &'a str), String> {
+fn tuple<'a>(mut s: &'a str, stop: Option<&str>) -> Result<(Tuple, &'a str), String> {
     let mut out = Vec::new();
     loop {
         if let Some(stop) = stop

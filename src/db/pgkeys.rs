@@ -97,3 +97,45 @@ pub async fn replica_identities(
         })
         .collect())
 }
+
+/// The partitions of `schema`'s partitioned tables, wherever they live: (schema, name)
+/// -> the root table's name. Logical decoding names the partition a row is in.
+pub async fn partition_roots(
+    client: &Client,
+    schema: &str,
+) -> Result<BTreeMap<(String, String), String>> {
+    let rows = client
+        .query(
+            "SELECT cn.nspname::text, c.relname::text, r.relname::text
+             FROM pg_class c JOIN pg_namespace cn ON cn.oid = c.relnamespace
+             JOIN pg_class r ON r.oid = pg_partition_root(c.oid)
+             JOIN pg_namespace rn ON rn.oid = r.relnamespace
+             WHERE c.relispartition AND rn.nspname = $1",
+            &[&schema],
+        )
+        .await
+        .map_err(error)
+        .with_context(|| format!("reading the partitions of schema `{schema}`"))?;
+    Ok(rows
+        .iter()
+        .map(|r| ((r.get(0), r.get(1)), r.get(2)))
+        .collect())
+}
+
+/// The UNLOGGED tables of `schema` (and tables with an unlogged partition, by root
+/// name): their changes never reach the WAL, so no delta can see them.
+pub async fn unlogged(client: &Client, schema: &str) -> Result<Vec<String>> {
+    let rows = client
+        .query(
+            "SELECT DISTINCT coalesce(r.relname, c.relname)::text
+             FROM pg_class c
+             LEFT JOIN pg_class r ON c.relispartition AND r.oid = pg_partition_root(c.oid)
+             JOIN pg_namespace n ON n.oid = coalesce(r.relnamespace, c.relnamespace)
+             WHERE n.nspname = $1 AND c.relkind IN ('r', 'p') AND c.relpersistence = 'u'",
+            &[&schema],
+        )
+        .await
+        .map_err(error)
+        .with_context(|| format!("reading the unlogged tables of schema `{schema}`"))?;
+    Ok(rows.iter().map(|r| r.get(0)).collect())
+}

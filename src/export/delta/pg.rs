@@ -70,9 +70,11 @@ async fn follow(
         let catalog = pgsource::read_catalog(client, ns).await?;
         let uniques = pgkeys::unique_keys(client, ns).await?;
         let identities = pgkeys::replica_identities(client, ns).await?;
-        anyhow::Ok((catalog, uniques, identities))
+        let unlogged = pgkeys::unlogged(client, ns).await?;
+        anyhow::Ok((catalog, uniques, identities, unlogged))
     };
-    let (catalog, uniques, identities) = read.await.map_err(|e| vec![format!("{e:#}")])?;
+    let (catalog, uniques, identities, unlogged) =
+        read.await.map_err(|e| vec![format!("{e:#}")])?;
     let plans: Vec<TablePlan> = plans.iter().map(|p| (**p).clone()).collect();
     let mut chain = checks::follow(
         &plans,
@@ -83,7 +85,17 @@ async fn follow(
         full_copy,
         Engine::Postgresql,
     )?;
-    let mut errors = Vec::new();
+    let mut errors: Vec<String> = unlogged
+        .iter()
+        .filter(|t| chain.tables.contains_key(*t))
+        .map(|t| {
+            format!(
+                "table `{t}` is UNLOGGED (or has an unlogged partition): its changes never reach \
+                 the WAL, so no delta can see them (hint: ALTER TABLE ... SET LOGGED, or leave \
+                 it out of the chain with --exclude)"
+            )
+        })
+        .collect();
     for (name, f) in chain.tables.iter_mut() {
         if f.full_copy.is_some() {
             continue;
@@ -194,6 +206,8 @@ struct Prepared {
     system_identifier: Option<String>,
     plans: Vec<Arc<TablePlan>>,
     chain: Chain,
+    /// A partition's (schema, name) -> its root table: decoding names the partition.
+    roots: BTreeMap<(String, String), String>,
     started_at: String,
 }
 
@@ -331,7 +345,9 @@ async fn prepare(job: &DeltaJob, progress: &Progress) -> Result<Prepared> {
     )
     .await
     .map_err(|errors| refusal("this delta cannot be taken", &errors))?;
+    let roots = pgkeys::partition_roots(&client, &job.source.namespace).await?;
     Ok(Prepared {
+        roots,
         previous,
         previous_sha256,
         from,
@@ -391,13 +407,15 @@ async fn snapshot_and_changes(
             else {
                 return Ok(());
             };
-            if change.schema != *ns {
-                return Ok(());
-            }
-            let Some(f) = p.chain.tables.get(&change.table) else {
+            let table = match p.roots.get(&(change.schema.clone(), change.table.clone())) {
+                Some(root) => root.clone(),
+                None if change.schema == *ns => change.table.clone(),
+                None => return Ok(()),
+            };
+            let Some(f) = p.chain.tables.get(&table) else {
                 return Ok(());
             };
-            let changes = tables.entry(change.table.clone()).or_default();
+            let changes = tables.entry(table.clone()).or_default();
             if change.action == Action::Truncate || f.full_copy.is_some() {
                 changes.whole = true;
                 return Ok(());
