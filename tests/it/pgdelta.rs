@@ -434,3 +434,69 @@ fn migrate_online_from_postgresql_until_the_cutover_file() {
         "{last}"
     );
 }
+
+/// What other change-capture tools lost: an out-of-line TOASTed value that an UPDATE of
+/// another column leaves unchanged keeps its value in the target; a slot moves on while
+/// only an uncaptured table is written; after the chain the target's sequence hands out
+/// values past both the greatest id and the source's own sequence.
+#[test]
+fn toasted_values_sequences_and_a_quiet_chain_arrive() {
+    let w = World::new("pgdelta_toast");
+    let s = Source::new(&w);
+    seed(&s, 10);
+    s.sql(
+        "CREATE SCHEMA other; CREATE TABLE other.elsewhere (n int); ALTER TABLE \"User\" ALTER COLUMN bio SET STORAGE EXTERNAL;
+         UPDATE \"User\" SET bio = (SELECT string_agg(md5(g::text), '') FROM generate_series(1, 400) g) WHERE id = 2",
+    );
+    let url = s.url();
+    let base = w.run(&["export", &w.db, "--source-url", &url, "--delta-base"]);
+    assert_exit(&base, 0);
+    let base_dir = export_dir_of(&base);
+    assert_exit(&w.run(&["import", &base_dir, "--yes"]), 0);
+    // Only an uncaptured table changes: the delta is empty and the slot still moves.
+    s.sql("INSERT INTO other.elsewhere SELECT generate_series(1, 1000)");
+    let slot_at =
+        || s.sql("SELECT confirmed_flush_lsn::text FROM pg_replication_slots")[0][0].clone();
+    let before = slot_at();
+    let quiet = w.run(&[
+        "export",
+        &w.db,
+        "--source-url",
+        &url,
+        "--delta-from",
+        &base_dir,
+    ]);
+    assert_exit(&quiet, 0);
+    let quiet_dir = export_dir_of(&quiet);
+    assert_ne!(slot_at(), before, "the slot moved on");
+    assert_exit(&w.run(&["import", &quiet_dir, "--yes"]), 0);
+    // The TOASTed value is left alone by an UPDATE of another column; the source's
+    // sequence runs ahead of its rows.
+    s.sql(
+        "UPDATE \"User\" SET score = 99 WHERE id = 2;
+         SELECT setval('\"User_id_seq\"', 500);
+         INSERT INTO \"User\" (email) VALUES ('late@x')",
+    );
+    let last = w.run(&[
+        "export",
+        &w.db,
+        "--source-url",
+        &url,
+        "--delta-from",
+        &quiet_dir,
+    ]);
+    assert_exit(&last, 0);
+    assert_exit(&w.run(&["import", &export_dir_of(&last), "--yes"]), 0);
+    assert_same(&w, &s);
+    assert_eq!(
+        w.pg_value("SELECT length(bio)::text FROM \"User\" WHERE id = 2")
+            .as_deref(),
+        Some("12800")
+    );
+    let next: i64 = w
+        .pg_value("SELECT nextval('\"User_id_seq\"')::text")
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(next > 501, "the target's sequence hands out {next}");
+}
