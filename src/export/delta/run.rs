@@ -87,6 +87,16 @@ struct Prepared {
 async fn prepare(job: &DeltaJob, progress: &Progress) -> Result<Prepared> {
     let started_at = runlog::now_rfc3339();
     let (previous, previous_sha256, from) = previous_export(job)?;
+    if from.engine != "mysql" {
+        return Err(with_hint(
+            anyhow!(
+                "{} starts a chain of a PostgreSQL source ({}), not of this MySQL/MariaDB source",
+                job.previous.path().display(),
+                from.describe()
+            ),
+            "pass the chain's source with --source-url postgres://...",
+        ));
+    }
     let db = &job.source.database;
     let mut conn = mysql::connect(&job.source.cfg, Some(db)).await?;
     let server_version = mysql::server_version(&mut conn).await?;
