@@ -14,8 +14,19 @@ use crate::hint::with_hint;
 
 /// Every slot pgconverge creates starts with this.
 pub const SLOT_PREFIX: &str = "pgconverge_";
-/// How long creating a slot may wait for the transactions running when it started.
+/// How long creating a slot may wait for the transactions running when it started, by
+/// default (`PGCONVERGE_SLOT_WAIT`, seconds, changes it).
 pub const CREATE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The wait for this run: `PGCONVERGE_SLOT_WAIT` seconds, else `CREATE_TIMEOUT`.
+pub fn create_timeout() -> Duration {
+    std::env::var("PGCONVERGE_SLOT_WAIT")
+        .ok()
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .filter(|s| *s > 0)
+        .map(Duration::from_secs)
+        .unwrap_or(CREATE_TIMEOUT)
+}
 
 /// What logical decoding needs of the source.
 #[derive(Debug, Clone)]
@@ -108,14 +119,12 @@ pub fn slot_created(name: &str) -> Option<chrono::DateTime<chrono::Utc>> {
 }
 
 /// Create the chain's slot on this (otherwise idle) session; its consistent point. Waits
-/// at most `CREATE_TIMEOUT` (the session's statement_timeout) for the transactions
+/// at most `create_timeout()` (the session's statement_timeout) for the transactions
 /// running now, then names them (read on `observer`).
 pub async fn create_slot(client: &Client, observer: &Client, name: &str) -> Result<u64> {
+    let wait = create_timeout();
     client
-        .batch_execute(&format!(
-            "SET statement_timeout = '{}s'",
-            CREATE_TIMEOUT.as_secs()
-        ))
+        .batch_execute(&format!("SET statement_timeout = '{}s'", wait.as_secs()))
         .await
         .map_err(error)?;
     let sql = format!(
@@ -132,7 +141,7 @@ pub async fn create_slot(client: &Client, observer: &Client, name: &str) -> Resu
                 anyhow!(
                     "creating the logical replication slot `{name}` waited {} s for the \
                      transactions running on the source; still open:\n{}",
-                    CREATE_TIMEOUT.as_secs(),
+                    wait.as_secs(),
                     if blocking.is_empty() {
                         "  (none visible to this role)".to_string()
                     } else {

@@ -500,3 +500,59 @@ fn toasted_values_sequences_and_a_quiet_chain_arrive() {
         .unwrap();
     assert!(next > 501, "the target's sequence hands out {next}");
 }
+
+/// Creating the slot waits for the transactions open at that moment: past the wait
+/// (`PGCONVERGE_SLOT_WAIT`) the base stops, names the session that held it, and leaves
+/// no slot and no export behind.
+#[test]
+fn a_slot_that_waits_for_an_open_transaction_names_it() {
+    use std::io::Write;
+    let w = World::new("pgdelta_wait");
+    let s = Source::new(&w);
+    seed(&s, 5);
+    let mut holder = std::process::Command::new("psql")
+        .arg(s.url())
+        .env("PGAPPNAME", "long_report")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("psql");
+    let mut stdin = holder.stdin.take().unwrap();
+    writeln!(stdin, "BEGIN; INSERT INTO tag VALUES ('held', 1, 'x');").unwrap();
+    stdin.flush().unwrap();
+    let open = || {
+        s.sql("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'long_report' AND backend_xid IS NOT NULL")[0][0]
+            .as_deref()
+            == Some("1")
+    };
+    let t0 = std::time::Instant::now();
+    while !open() {
+        assert!(
+            t0.elapsed().as_secs() < 20,
+            "the holding transaction did not start"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let o = w
+        .cmd()
+        .env("PGCONVERGE_SLOT_WAIT", "2")
+        .args(["export", &w.db, "--source-url", &s.url(), "--delta-base"])
+        .output()
+        .unwrap();
+    drop(stdin);
+    let _ = holder.wait();
+    assert_exit(&o, 2);
+    let err = stderr(&o);
+    assert!(err.contains("waited 2 s"), "{err}");
+    assert!(err.contains("long_report"), "{err}");
+    assert!(err.contains("pg_cancel_backend"), "{err}");
+    assert!(s.slots().is_empty());
+    assert!(
+        !w.path().join("csv_exports").exists()
+            || std::fs::read_dir(w.path().join("csv_exports").join(&w.db))
+                .map(|d| d.count())
+                .unwrap_or(0)
+                == 0
+    );
+}
