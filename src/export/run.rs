@@ -123,7 +123,18 @@ pub async fn export(job: &Job, target: &NewExport, progress: &Progress) -> Resul
         let (entries, snapshot, at) = read(job, &planned, target, progress, |_| {}).await?;
         let position = match (job.delta_base, &slot) {
             (true, Some(slot)) => Some(delta::pg::position(slot)),
-            (true, None) => Some(delta::base::position(&job.source, at).await?),
+            (true, None) => {
+                let position = delta::base::position(&job.source, at).await?;
+                if position.gtid.is_none() && position.server.server_uuid.is_none() {
+                    progress.warn(format!(
+                        "the server gives no GTID for {}: the chain follows the file and \
+                         offset, which only this server's log knows (a replica promoted later \
+                         cannot continue it)",
+                        position.describe()
+                    ));
+                }
+                Some(position)
+            }
             (false, _) => None,
         };
         seal(job, planned, entries, snapshot, position, target)
