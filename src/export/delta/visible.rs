@@ -26,13 +26,16 @@ impl XidSnapshot {
         (xmin <= xmax).then_some(XidSnapshot { xmin, xmax, xip })
     }
 
-    /// Did this transaction (a 32-bit id, of the epoch at or just before `xmax`) commit
-    /// before the snapshot was taken? Only asked of committed transactions.
+    /// Did this transaction (a 32-bit id, taken as the full id nearest `xmax`: the
+    /// transactions a slot decodes are recent) commit before the snapshot was taken?
+    /// Only asked of committed transactions.
     pub fn sees(&self, xid: u32) -> bool {
-        let epoch = self.xmax >> 32;
-        let mut full = (epoch << 32) | u64::from(xid);
-        if full > self.xmax && epoch > 0 {
+        const HALF: u64 = 1 << 31;
+        let mut full = (self.xmax & !0xFFFF_FFFF) | u64::from(xid);
+        if full > self.xmax.saturating_add(HALF) && full >= 1 << 32 {
             full -= 1 << 32;
+        } else if full.saturating_add(HALF) < self.xmax {
+            full += 1 << 32;
         }
         full < self.xmin || (full < self.xmax && !self.xip.contains(&full))
     }
