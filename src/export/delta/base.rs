@@ -49,7 +49,14 @@ pub async fn preflight(
 
 /// The prerequisites of reading the log, all at once.
 pub fn refuse_missing(settings: &binlog_status::LogSettings) -> Result<()> {
-    let missing = settings.missing();
+    refuse_prerequisites(
+        "the source's binary log cannot carry a delta chain",
+        settings.missing(),
+    )
+}
+
+/// Missing prerequisites (each with its fix) as one error naming them all; none: Ok.
+pub fn refuse_prerequisites(what: &str, missing: Vec<(String, String)>) -> Result<()> {
     if missing.is_empty() {
         return Ok(());
     }
@@ -58,10 +65,7 @@ pub fn refuse_missing(settings: &binlog_status::LogSettings) -> Result<()> {
         .map(|(what, fix)| format!("  - {what}: {fix}"))
         .collect();
     Err(with_hint(
-        anyhow!(
-            "the source's binary log cannot carry a delta chain:\n{}",
-            list.join("\n")
-        ),
+        anyhow!("{what}:\n{}", list.join("\n")),
         "`pgconverge check` lists the same; change the settings, then export again",
     ))
 }

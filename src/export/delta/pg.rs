@@ -25,7 +25,7 @@ use crate::export::delta::pgwrite::{PgChanged, write_changes};
 use crate::export::delta::run::{DeltaJob, key_file, previous_count, previous_export};
 use crate::export::delta::visible::XidSnapshot;
 use crate::export::plan::TablePlan;
-use crate::export::run::{Exported, Job};
+use crate::export::run::Exported;
 use crate::hint::with_hint;
 use crate::mapping::{Mapping, STORED};
 use crate::progress::Progress;
@@ -40,21 +40,10 @@ const SNAPSHOT_TRIES: usize = 10;
 
 /// The prerequisites of logical decoding, all at once.
 fn refuse_missing(settings: &pglog::LogicalSettings) -> Result<()> {
-    let missing = settings.missing();
-    if missing.is_empty() {
-        return Ok(());
-    }
-    let list: Vec<String> = missing
-        .iter()
-        .map(|(what, fix)| format!("  - {what}: {fix}"))
-        .collect();
-    Err(with_hint(
-        anyhow!(
-            "the PostgreSQL source cannot carry a delta chain (logical decoding):\n{}",
-            list.join("\n")
-        ),
-        "`pgconverge check` lists the same; change the settings, then export again",
-    ))
+    base::refuse_prerequisites(
+        "the PostgreSQL source cannot carry a delta chain (logical decoding)",
+        settings.missing(),
+    )
 }
 
 /// What the chain follows, with every table's replica identity checked against its key.
@@ -322,18 +311,7 @@ async fn prepare(job: &DeltaJob, progress: &Progress) -> Result<Prepared> {
              --delta-base) after the schema change, with the target migrated to match",
         ));
     }
-    let ejob = Job {
-        source: job.source.clone(),
-        mapping: job.mapping.clone(),
-        only: previous.tables.keys().cloned().collect(),
-        exclude: Vec::new(),
-        jobs: 1,
-        split_rows: None,
-        policy: job.policy,
-        order: Vec::new(),
-        delta_base: false,
-        delta_full_copy: job.full_copy,
-    };
+    let ejob = crate::export::delta::run::rereading(job, &previous);
     let planned = crate::export::run::prepare(&ejob, progress).await?;
     let full_copy = job.full_copy || previous.delta_full_copy;
     let (chain, _) = follow(

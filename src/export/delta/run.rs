@@ -154,18 +154,7 @@ async fn prepare(job: &DeltaJob, progress: &Progress) -> Result<Prepared> {
     let uniques = mysql_keys::unique_keys(&mut conn, db).await?;
     let fks = mysql_keys::foreign_keys(&mut conn, db).await?;
     let _ = conn.disconnect().await;
-    let ejob = Job {
-        source: job.source.clone(),
-        mapping: job.mapping.clone(),
-        only: previous.tables.keys().cloned().collect(),
-        exclude: Vec::new(),
-        jobs: 1,
-        split_rows: None,
-        policy: job.policy,
-        order: Vec::new(),
-        delta_base: false,
-        delta_full_copy: job.full_copy,
-    };
+    let ejob = rereading(job, &previous);
     let planned = crate::export::run::prepare(&ejob, progress).await?;
     let plans: Vec<TablePlan> = planned.plans.iter().map(|p| (**p).clone()).collect();
     let full_copy = job.full_copy || previous.delta_full_copy;
@@ -190,6 +179,23 @@ async fn prepare(job: &DeltaJob, progress: &Progress) -> Result<Prepared> {
         chain,
         started_at,
     })
+}
+
+/// The export job a delta plans its tables with: the previous export's datasets, read
+/// with the chain's mapping by one reader.
+pub fn rereading(job: &DeltaJob, previous: &Manifest) -> Job {
+    Job {
+        source: job.source.clone(),
+        mapping: job.mapping.clone(),
+        only: previous.tables.keys().cloned().collect(),
+        exclude: Vec::new(),
+        jobs: 1,
+        split_rows: None,
+        policy: job.policy,
+        order: Vec::new(),
+        delta_base: false,
+        delta_full_copy: job.full_copy,
+    }
 }
 
 /// The chain's previous export (its manifest, the sha256 of its manifest file and its
