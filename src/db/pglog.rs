@@ -199,6 +199,8 @@ pub struct Slot {
     pub database: String,
     pub plugin: String,
     pub active: bool,
+    /// The session reading it, when one is.
+    pub active_pid: Option<i32>,
     pub confirmed_flush: Option<u64>,
     /// `reserved`, `extended`, `unreserved` or `lost`.
     pub wal_status: String,
@@ -209,7 +211,7 @@ pub struct Slot {
 const SLOTS: &str = "SELECT slot_name::text, coalesce(database::text, ''), coalesce(plugin::text, ''), \
     active, confirmed_flush_lsn::text, coalesce(wal_status, ''), \
     coalesce(pg_wal_lsn_diff(CASE WHEN pg_is_in_recovery() THEN pg_last_wal_receive_lsn() \
-        ELSE pg_current_wal_lsn() END, restart_lsn), 0)::int8 \
+        ELSE pg_current_wal_lsn() END, restart_lsn), 0)::int8, active_pid \
     FROM pg_replication_slots";
 
 fn slot_of(r: &tokio_postgres::Row) -> Slot {
@@ -221,6 +223,7 @@ fn slot_of(r: &tokio_postgres::Row) -> Slot {
         confirmed_flush: r.get::<_, Option<String>>(4).and_then(|t| parse_lsn(&t)),
         wal_status: r.get(5),
         retained_bytes: r.get(6),
+        active_pid: r.get(7),
     }
 }
 

@@ -556,3 +556,68 @@ fn a_slot_that_waits_for_an_open_transaction_names_it() {
                 == 0
     );
 }
+
+/// A delta killed (-9) at any moment leaves the chain able to go on: the next delta waits
+/// for the killed one's server session to let go of the slot, and the target ends equal to
+/// the source. A delta the kill came too late for is sealed and continued from.
+#[test]
+fn a_killed_delta_leaves_a_chain_that_goes_on() {
+    let w = World::new("pgdelta_kill");
+    let s = Source::new(&w);
+    seed(&s, 50);
+    let url = s.url();
+    let base = w.run(&["export", &w.db, "--source-url", &url, "--delta-base"]);
+    assert_exit(&base, 0);
+    let mut previous = export_dir_of(&base);
+    assert_exit(&w.run(&["import", &previous, "--yes"]), 0);
+    s.sql(
+        "BEGIN; INSERT INTO tag SELECT 'bulk ' || g, g, repeat('v', 200) FROM generate_series(1, 150000) g;
+         UPDATE \"User\" SET score = 1; DELETE FROM post WHERE id % 3 = 0; COMMIT;",
+    );
+    let sealed = |dir: &std::path::Path| dir.join("migration_manifest.json").exists();
+    for delay_ms in [150, 400, 900] {
+        let root = w.path().join("csv_exports").join(&w.db);
+        let before: Vec<_> = std::fs::read_dir(&root)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        let mut child = w
+            .cmd()
+            .args([
+                "export",
+                &w.db,
+                "--source-url",
+                &url,
+                "--delta-from",
+                &previous,
+            ])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+        let _ = child.kill();
+        let _ = child.wait();
+        let new_sealed = std::fs::read_dir(&root)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| !before.contains(p) && sealed(p))
+            .max();
+        if let Some(dir) = new_sealed {
+            let rel = dir.strip_prefix(w.path()).unwrap().display().to_string();
+            assert_exit(&w.run(&["import", &rel, "--yes"]), 0);
+            previous = rel;
+        }
+    }
+    let next = w.run(&[
+        "export",
+        &w.db,
+        "--source-url",
+        &url,
+        "--delta-from",
+        &previous,
+    ]);
+    assert_exit(&next, 0);
+    assert_exit(&w.run(&["import", &export_dir_of(&next), "--yes"]), 0);
+    assert_same(&w, &s);
+}

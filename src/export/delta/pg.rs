@@ -37,6 +37,8 @@ use crate::store::{publish, runlog};
 /// How often the end snapshot is taken again when a transaction committed before `L` is
 /// not visible in it yet.
 const SNAPSHOT_TRIES: usize = 10;
+/// How long a delta waits for a slot another session reads.
+const SLOT_BUSY_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// The prerequisites of logical decoding, all at once.
 fn refuse_missing(settings: &pglog::LogicalSettings) -> Result<()> {
@@ -258,7 +260,25 @@ async fn prepare(job: &DeltaJob, progress: &Progress) -> Result<Prepared> {
     refuse_missing(&pglog::settings(&client).await?)?;
     let new_chain = "the changes since the previous export are lost to the chain: start a new \
          chain (export --delta-base, import it)";
-    match pglog::slot(&client, &slot).await? {
+    // A delta killed while it read the slot leaves its server session reading on for a
+    // while: wait for it to let go.
+    let mut state = pglog::slot(&client, &slot).await?;
+    let waited = Instant::now();
+    while state.as_ref().is_some_and(|s| s.active) && waited.elapsed() < SLOT_BUSY_WAIT {
+        if waited.elapsed().as_millis() < 600 {
+            progress.note(format!(
+                "slot `{slot}` is being read by session {}: waiting up to {} s for it to let go",
+                state
+                    .as_ref()
+                    .and_then(|s| s.active_pid)
+                    .unwrap_or_default(),
+                SLOT_BUSY_WAIT.as_secs()
+            ));
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        state = pglog::slot(&client, &slot).await?;
+    }
+    match state {
         None => {
             return Err(with_hint(
                 anyhow!("the chain's replication slot `{slot}` no longer exists on the source"),
@@ -287,9 +307,18 @@ async fn prepare(job: &DeltaJob, progress: &Progress) -> Result<Prepared> {
             ));
         }
         Some(s) if s.active => {
+            let pid = s.active_pid.unwrap_or_default();
             return Err(with_hint(
-                anyhow!("the chain's replication slot `{slot}` is in use by another session"),
-                "wait for the other delta to finish (only one may read a slot at a time)",
+                anyhow!(
+                    "the chain's replication slot `{slot}` is in use by session {pid} (still, \
+                     after {} s)",
+                    SLOT_BUSY_WAIT.as_secs()
+                ),
+                format!(
+                    "only one delta may read a slot at a time: wait for the other one, or, if \
+                     its pgconverge was killed, end its session on the source with SELECT \
+                     pg_terminate_backend({pid})"
+                ),
             ));
         }
         Some(_) => {}
