@@ -397,8 +397,13 @@ fn render(r: &Report, no_names: bool) -> String {
         ));
     }
     for c in &r.delta_chains {
+        let slot = serde_json::from_str::<crate::db::position::LogPosition>(&c.position)
+            .ok()
+            .and_then(|p| p.slot)
+            .map(|s| format!(" (with --source-url, also drops the source's slot `{s}`)"))
+            .unwrap_or_default();
         out.push_str(&format!(
-            "delta chain of schema `{}`: at {} ({}, applied {}); `pgconverge delta-end` ends it\n",
+            "delta chain of schema `{}`: at {} ({}, applied {}); `pgconverge delta-end` ends it{slot}\n",
             c.target_schema, c.export_id, c.kind, c.applied_at
         ));
     }
