@@ -85,9 +85,10 @@ pub(super) async fn exported(ctx: &Ctx, args: ExportArgs) -> Result<std::path::P
         rec.entry(
             Status::Completed,
             format!(
-                "exported `{db}`: {}, {}",
+                "exported `{db}`: {}, {}{}",
                 count(report.tables.len() as u64, "table"),
-                count(report.total_rows, "row")
+                count(report.total_rows, "row"),
+                counted(&report)
             ),
         )
         .export_dir(&final_dir)
@@ -169,6 +170,23 @@ fn render_delta(m: &crate::store::manifest::Manifest) -> String {
     t.render()
 }
 
+/// The mapping's `count` rules for the run log: `; counted: person.suffixed_email 12`.
+fn counted(r: &assemble::Report) -> String {
+    let all: Vec<String> = r
+        .tables
+        .iter()
+        .flat_map(|t| {
+            t.counts
+                .iter()
+                .map(move |(rule, n)| format!("{}.{rule} {n}", t.table))
+        })
+        .collect();
+    match all.is_empty() {
+        true => String::new(),
+        false => format!("; counted: {}", all.join(", ")),
+    }
+}
+
 fn render(r: &assemble::Report) -> String {
     let mut t = Table::new(["table", "rows", "size", "rewrites", "warnings"]);
     for e in &r.tables {
@@ -176,6 +194,7 @@ fn render(r: &assemble::Report) -> String {
             .rewrites
             .iter()
             .map(|(what, n)| format!("{n} {what}"))
+            .chain(e.counts.iter().map(|(rule, n)| format!("{n} {rule}")))
             .collect();
         t.row([
             e.table.clone(),

@@ -799,6 +799,36 @@ pub async fn count_rows(conn: &mut Conn, db: &str, from: ReadFrom<'_>) -> Result
     Ok(n.unwrap_or(0))
 }
 
+/// How many rows of a dataset part (its filter and key range) make each of `exprs` true
+/// (the mapping's `count` rules), in the reader's snapshot.
+pub async fn count_matching(
+    conn: &mut Conn,
+    db: &str,
+    from: ReadFrom<'_>,
+    range: Option<&KeyRange>,
+    exprs: &[&str],
+) -> Result<Vec<u64>> {
+    let sums: Vec<String> = exprs
+        .iter()
+        .map(|e| format!("CAST(COALESCE(SUM(CASE WHEN ({e}) THEN 1 ELSE 0 END), 0) AS UNSIGNED)"))
+        .collect();
+    let sql = format!(
+        "SELECT {} FROM {}{}",
+        sums.join(", "),
+        from_clause(db, from),
+        from.where_clause(range, Engine::Mysql)
+    );
+    let row: Option<mysql_async::Row> = conn
+        .query_first(sql)
+        .await
+        .map_err(error)
+        .with_context(|| format!("evaluating the `count` rules of `{}`", dataset_name(from)))?;
+    let row = row.context("no row")?;
+    Ok((0..exprs.len())
+        .map(|i| row.get::<Option<u64>, _>(i).flatten().unwrap_or(0))
+        .collect())
+}
+
 /// A mapping's `where` is checked before anything is read: the server prepares the
 /// filtered select (a wrong column or a syntax error is named with the table).
 pub async fn check_filter(conn: &mut Conn, db: &str, table: &str, filter: &str) -> Result<()> {

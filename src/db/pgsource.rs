@@ -418,6 +418,35 @@ pub async fn count_rows(client: &Client, schema: &str, from: ReadFrom<'_>) -> Re
     Ok(n as u64)
 }
 
+/// How many rows of a dataset part (its filter and key range) make each of `exprs` true
+/// (the mapping's `count` rules), in the reader's snapshot.
+pub async fn count_matching(
+    client: &Client,
+    schema: &str,
+    from: ReadFrom<'_>,
+    range: Option<&KeyRange>,
+    exprs: &[&str],
+) -> Result<Vec<u64>> {
+    let sums: Vec<String> = exprs
+        .iter()
+        .map(|e| format!("count(*) FILTER (WHERE ({e}))::int8"))
+        .collect();
+    let sql = format!(
+        "SELECT {} FROM {}{}",
+        sums.join(", "),
+        from_clause(schema, from),
+        from.where_clause(range, Engine::Postgresql)
+    );
+    let row = client
+        .query_one(&sql, &[])
+        .await
+        .map_err(error)
+        .context("evaluating the mapping's `count` rules")?;
+    Ok((0..exprs.len())
+        .map(|i| row.get::<_, i64>(i) as u64)
+        .collect())
+}
+
 /// The source cluster's identity and the database, to refuse an import into the very
 /// tables being read.
 pub async fn identity(client: &Client) -> Result<(Option<String>, String)> {

@@ -174,6 +174,19 @@ impl Conn {
         }
     }
 
+    pub async fn count_matching(
+        &mut self,
+        namespace: &str,
+        from: ReadFrom<'_>,
+        range: Option<&KeyRange>,
+        exprs: &[&str],
+    ) -> Result<Vec<u64>> {
+        match self {
+            Conn::Mysql(c) => mysql::count_matching(c, namespace, from, range, exprs).await,
+            Conn::Postgres(c) => pgsource::count_matching(c, namespace, from, range, exprs).await,
+        }
+    }
+
     pub async fn disconnect(self) {
         if let Conn::Mysql(c) = self {
             let _ = c.disconnect().await;

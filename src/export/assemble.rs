@@ -24,6 +24,8 @@ pub struct PartWritten {
     pub facts: Facts,
     pub bytes: u64,
     pub sha256: String,
+    /// The mapping's `count` rules over this part, in the plan's order (empty: none).
+    pub counts: Vec<u64>,
 }
 
 /// The manifest entry of a table from its part(s).
@@ -132,6 +134,16 @@ pub fn table_entry(plan: &TablePlan, mut parts: Vec<PartWritten>) -> TableEntry 
         helper_columns: plan.helpers.clone(),
         parts: part_entries,
         delta: None,
+        counts: plan
+            .counts
+            .iter()
+            .enumerate()
+            .map(|(i, (name, _))| {
+                let n = parts.iter().filter_map(|p| p.counts.get(i)).sum();
+                (name.clone(), n)
+            })
+            .filter(|_| parts.iter().all(|p| p.counts.len() == plan.counts.len()))
+            .collect(),
     }
 }
 
@@ -156,6 +168,7 @@ pub fn provisional_entry(plan: &TablePlan, files: Vec<String>) -> TableEntry {
         },
         bytes: 0,
         sha256: String::new(),
+        counts: Vec::new(),
     };
     let mut entry = table_entry(plan, vec![empty]);
     entry.longest_record = None;
@@ -260,6 +273,9 @@ pub struct TableReport {
     /// Values rewritten by the encoding rules: (what, how many), non-zero only.
     #[serde(skip)]
     pub rewrites: Vec<(&'static str, u64)>,
+    /// The mapping's `count` rules: how many exported rows each held for.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub counts: BTreeMap<String, u64>,
 }
 
 pub fn report(export_dir: &str, m: &Manifest) -> Report {
@@ -297,6 +313,7 @@ pub fn report(export_dir: &str, m: &Manifest) -> Report {
                     parts: t.parts.len().max(1),
                     warnings: t.warnings.clone(),
                     rewrites,
+                    counts: t.counts.clone(),
                 }
             })
             .collect(),

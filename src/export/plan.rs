@@ -51,6 +51,8 @@ pub struct TablePlan {
     pub auto_increment: Option<(String, u64)>,
     /// The mapping's `where`, applied to the table.
     pub filter: Option<String>,
+    /// The mapping's `count` rules: (name, boolean expression), evaluated at export.
+    pub counts: Vec<(String, String)>,
     /// The mapping's `query`: a derived dataset read instead of a table.
     pub query: Option<String>,
     /// Source columns the mapping's `drop` leaves out.
@@ -239,6 +241,9 @@ fn table_plan(
         generated: generated.into_iter().map(|c| c.name).collect(),
         auto_increment: t.auto_increment.filter(|(c, _)| !dropped.contains(c)),
         filter: map.and_then(|m| m.filter.clone()),
+        counts: map
+            .map(|m| m.count.clone().into_iter().collect())
+            .unwrap_or_default(),
         query,
         dropped,
         helpers,

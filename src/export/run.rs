@@ -667,6 +667,15 @@ impl Reader {
         let written = writer
             .finish()
             .with_context(|| format!("exporting table `{name}`"))?;
+        let counts = match plan.counts.is_empty() {
+            true => Vec::new(),
+            false => {
+                let exprs: Vec<&str> = plan.counts.iter().map(|(_, e)| e.as_str()).collect();
+                conn.count_matching(&self.db, plan.read_from(), work.range.as_ref(), &exprs)
+                    .await
+                    .with_context(|| format!("exporting table `{name}`"))?
+            }
+        };
         bar.set_length(written.facts.rows);
         bar.set_position(written.facts.rows);
         bar.finish_and_clear();
@@ -688,6 +697,7 @@ impl Reader {
             facts: written.facts,
             bytes: written.bytes,
             sha256: written.sha256,
+            counts,
         })
     }
 }

@@ -164,6 +164,11 @@ pub struct TableMap {
     /// scale (refused before any write otherwise).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub round: Vec<String>,
+    /// Counting rules: a name per boolean expression (the source's SQL), evaluated at
+    /// export over the dataset's rows; each count goes to the manifest, the reports and
+    /// the run log.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub count: BTreeMap<String, String>,
 }
 
 fn is_false(b: &bool) -> bool {
@@ -249,6 +254,20 @@ impl MappingFile {
             }
             if let Some(Err(e)) = t.query.as_deref().map(sqlcheck::source_query) {
                 problems.push(format!("{here} query: {e}"));
+            }
+            for (rule, expr) in &t.count {
+                if rule.is_empty()
+                    || !rule
+                        .chars()
+                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+                {
+                    problems.push(format!(
+                        "{here} count `{rule}`: a rule's name is lowercase letters, digits and `_`"
+                    ));
+                }
+                if let Err(e) = sqlcheck::source_expression(expr) {
+                    problems.push(format!("{here} count `{rule}`: {e}"));
+                }
             }
             for (col, expr) in &t.set {
                 if let Err(e) = sqlcheck::target_expression(expr) {

@@ -175,6 +175,10 @@ pub struct TableEntry {
     /// `file` holds the upserted rows.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delta: Option<crate::store::chain::TableDelta>,
+    /// Format 3 (optional): the mapping's `count` rules, each with the number of exported
+    /// rows it held for (evaluated in the export's snapshot; a delta records none).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub counts: BTreeMap<String, u64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -316,6 +320,8 @@ pub struct TableSpec {
     pub query: Option<String>,
     /// Columns of the files that only a `set` reads (`helper_columns`): never inserted.
     pub helpers: Vec<String>,
+    /// The mapping's `count` rules as the export evaluated them.
+    pub counts: BTreeMap<String, u64>,
 }
 
 impl TableSpec {
@@ -350,6 +356,7 @@ impl TableSpec {
             filter: t.filter.clone(),
             query: t.query.clone(),
             helpers: t.helper_columns.clone(),
+            counts: t.counts.clone(),
         }
     }
 }
@@ -590,6 +597,7 @@ fn parse_legacy(v: &serde_json::Value) -> Result<Loaded> {
             filter: None,
             query: None,
             helpers: Vec::new(),
+            counts: BTreeMap::new(),
         });
     }
     Ok(Loaded::Legacy {

@@ -1282,3 +1282,112 @@ fn hook_files_are_read_next_to_the_mapping_and_stored_in_the_export() {
     );
     assert!(!stderr(&o).contains("root:"), "{}", stderr(&o));
 }
+
+/// Counting rules: `count = { name = "<boolean SQL>" }` is evaluated at export in the
+/// snapshot (over every key range of a split table, and over a `query`), and the counts
+/// reach the manifest, the export's report and JSON, the run log and the import's plan;
+/// a rule with a `;` or a bad name is refused before anything is read.
+#[test]
+fn counting_rules_reach_the_manifest_reports_and_run_log() {
+    let w = World::new("mapping_count");
+    w.mysql(
+        "CREATE TABLE teacher (id INT PRIMARY KEY, email VARCHAR(50));
+         INSERT INTO teacher VALUES (1, 'jane@x'), (2, NULL), (3, '2+jane@x'), (4, NULL), (5, 'tom@x');",
+    );
+    w.pg("CREATE TABLE teacher (id integer PRIMARY KEY, email text); CREATE TABLE mailbox (email text);");
+    std::fs::write(
+        w.path().join("count.toml"),
+        r#"
+[tables.teacher]
+count = { no_email = "email IS NULL", suffixed = "email LIKE '%+%'" }
+
+[tables.mailboxes]
+query = "SELECT email FROM teacher WHERE email IS NOT NULL"
+target = "mailbox"
+count = { on_x = "email LIKE '%@x'" }
+"#,
+    )
+    .unwrap();
+    let o = w.run(&[
+        "export",
+        &w.db,
+        "--map",
+        "count.toml",
+        "--out",
+        "out",
+        "--split-rows",
+        "2",
+        "--jobs",
+        "2",
+    ]);
+    assert_exit(&o, 0);
+    assert!(
+        stdout(&o).contains("2 no_email, 1 suffixed"),
+        "{}",
+        stdout(&o)
+    );
+    let dir = export_dir(&o, w.path());
+    let m: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("migration_manifest.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        m["tables"]["teacher"]["counts"],
+        serde_json::json!({"no_email": 2, "suffixed": 1})
+    );
+    assert_eq!(
+        m["tables"]["mailboxes"]["counts"],
+        serde_json::json!({"on_x": 3})
+    );
+    let logged = w.run_log_entries();
+    let line = logged.last().unwrap()["message"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        line.contains("counted: mailboxes.on_x 3, teacher.no_email 2, teacher.suffixed 1"),
+        "{line}"
+    );
+    let plan = w.run(&["import", dir.to_str().unwrap(), "--dry-run"]);
+    assert_exit(&plan, 0);
+    assert!(
+        stdout(&plan).contains("count: `teacher` rule `suffixed` held for 1 exported rows"),
+        "{}",
+        stdout(&plan)
+    );
+    let json = w.run(&[
+        "export",
+        &w.db,
+        "--map",
+        "count.toml",
+        "--out",
+        "out2",
+        "--json",
+    ]);
+    let r: serde_json::Value = serde_json::from_str(&stdout(&json)).unwrap();
+    let teacher = r["tables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["table"] == "teacher")
+        .unwrap()
+        .clone();
+    assert_eq!(teacher["counts"]["no_email"], 2, "{r}");
+    for (bad, says) in [
+        ("count = { x = \"1; DROP TABLE teacher\" }", "count `x`"),
+        (
+            "count = { \"Bad Name\" = \"email IS NULL\" }",
+            "a rule's name",
+        ),
+    ] {
+        std::fs::write(
+            w.path().join("bad.toml"),
+            format!("[tables.teacher]\n{bad}\n"),
+        )
+        .unwrap();
+        let o = w.run(&["export", &w.db, "--map", "bad.toml", "--out", "out3"]);
+        assert_exit(&o, 2);
+        assert!(stderr(&o).contains(says), "{}", stderr(&o));
+        assert!(!w.path().join("out3").exists());
+    }
+}

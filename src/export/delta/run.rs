@@ -481,6 +481,7 @@ async fn read(
                 facts: upserts.facts,
                 bytes: upserts.bytes,
                 sha256: upserts.sha256,
+                counts: Vec::new(),
             }],
         );
         entry.delta = Some(TableDelta {

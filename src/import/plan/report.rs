@@ -161,6 +161,12 @@ pub(super) fn mapping_steps(plan: &Plan, inputs: &[TableInput]) -> Vec<String> {
                 t.dataset
             ));
         }
+        for (rule, n) in spec.map(|s| &s.counts).into_iter().flatten() {
+            out.push(format!(
+                "count: `{}` rule `{rule}` held for {n} exported rows",
+                t.dataset
+            ));
+        }
         for (c, to) in t.columns.iter().zip(&t.target_columns) {
             if c != to {
                 out.push(format!(

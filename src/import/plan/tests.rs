@@ -66,6 +66,7 @@ pub(crate) fn input(name: &str, header: &[&str], facts: Vec<ColumnEntry>) -> Tab
             filter: None,
             query: None,
             helpers: Vec::new(),
+            counts: Default::default(),
         },
         header: header.iter().map(|s| s.to_string()).collect(),
     }
