@@ -26,6 +26,7 @@ mod import;
 mod indexes;
 mod log_run;
 mod mapping;
+mod memory;
 mod migrate;
 mod outcome;
 mod paths;
