@@ -104,6 +104,7 @@ pub async fn run(ctx: &Ctx, args: ImportArgs) -> Result<Outcome> {
             progress: &progress,
             journal: &mut journal,
             pipeline: None,
+            diagnosis: false,
         };
         ctx.interruptible_commit(
             import::execute(&job, &mut prepared, &mut env, &mut state),

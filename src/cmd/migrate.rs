@@ -229,6 +229,7 @@ pub async fn run(ctx: &Ctx, args: MigrateArgs) -> Result<Outcome> {
             progress: &progress,
             journal: &mut journal,
             pipeline: Some(&mut pipeline),
+            diagnosis: false,
         };
         crate::import::execute(&ijob, &mut prepared, &mut env, &mut state).await
     };

@@ -219,6 +219,9 @@ pub struct PgTable {
     pub owned: bool,
     /// Enabled row triggers that run BEFORE INSERT (user ones, not the system's).
     pub insert_triggers: Vec<String>,
+    /// CHECK constraints: (name, `pg_get_constraintdef`), for listing every row that
+    /// breaks one (`import::plan::collisions`).
+    pub checks: Vec<(String, String)>,
 }
 
 /// One index of a target table or of one of its partitions, with everything a rebuild

@@ -324,6 +324,24 @@ pub async fn read_catalog(client: &Client, schema: &str) -> Result<Catalog> {
             t.insert_triggers.push(r.get(1));
         }
     }
+    // CHECK constraints, to list every row that breaks one when a load fails.
+    let checks = client
+        .query(
+            "SELECT c.relname::text, k.conname::text, pg_get_constraintdef(k.oid)
+             FROM pg_constraint k JOIN pg_class c ON c.oid = k.conrelid
+             JOIN pg_namespace n ON n.oid = c.relnamespace
+             WHERE n.nspname = $1 AND k.contype = 'c' AND NOT c.relispartition
+             ORDER BY 1, 2",
+            &[&schema],
+        )
+        .await
+        .map_err(error)
+        .with_context(ctx)?;
+    for r in checks {
+        if let Some(t) = cat.tables.get_mut(&r.get::<_, String>(0)) {
+            t.checks.push((r.get(1), r.get(2)));
+        }
+    }
     // Every sequence a column's default calls (owned by the column or not: pg_dump'd
     // schemas such as Pagila's have unowned ones), and identity columns' sequences.
     let seqs = client

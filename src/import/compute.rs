@@ -81,11 +81,29 @@ pub fn insert_sql(
     sets: &[(String, String, String)],
     overriding: bool,
 ) -> String {
+    insert_with(stage, schema, table, kept, sets, overriding, &[])
+}
+
+/// The same INSERT, also writing `extra` (column, expression over the staging table):
+/// what the collision listing traces each row's origin with.
+pub fn insert_with(
+    stage: &str,
+    schema: &str,
+    table: &str,
+    kept: &[String],
+    sets: &[(String, String, String)],
+    overriding: bool,
+    extra: &[(String, String)],
+) -> String {
     let mut into: Vec<String> = kept.iter().map(|c| ident(c)).collect();
     let mut select = into.clone();
     for (col, expr, ty) in sets {
         into.push(ident(col));
         select.push(cast(expr, ty));
+    }
+    for (col, expr) in extra {
+        into.push(ident(col));
+        select.push(expr.clone());
     }
     format!(
         "INSERT INTO {} ({}){} SELECT {} FROM {}",

@@ -1,12 +1,15 @@
 //! `import`: an export loaded into an existing PostgreSQL schema, all or nothing. `files`
 //! reads what the import needs of the export before any write (headers, the pre-pass);
-//! `plan` and `checks` decide, purely, what will run and what is refused; `load` runs it,
-//! `guard` watches its transaction, `outcome` says what became of it; `delta` checks a
+//! `plan` and `checks` decide, purely, what will run and what is refused; `load` runs it (`copy` feeds each COPY),
+//! `guard` watches its transaction, `collisions` lists every row that breaks a
+//! constraint when one stopped the load, `outcome` says what became of it; `delta` checks a
 //! chain's place in the target before a delta is planned.
 
 pub mod adapt;
 pub mod checks;
+pub mod collisions;
 pub mod compute;
+pub mod copy;
 pub mod delta;
 pub mod files;
 pub mod fixes;

@@ -8,6 +8,7 @@ mod adapt;
 mod binary;
 mod charset;
 mod check;
+mod collisions;
 mod computed;
 mod deep;
 mod delta;

@@ -282,6 +282,7 @@ fn import_with_plan(
             progress: &progress,
             journal: &mut journal,
             pipeline: None,
+            diagnosis: false,
         };
         pgconverge::import::execute(&job, &mut prepared, &mut env, &mut state)
             .await

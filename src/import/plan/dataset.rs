@@ -363,6 +363,7 @@ fn table_load(
             constants: Vec::new(),
         },
         staging: None,
+        traced: None,
         fire: false,
         copy_head: String::new(),
         // The table is truncated (or the staging table created) in this transaction, so

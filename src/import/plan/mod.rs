@@ -24,6 +24,7 @@ use crate::import::{checks, order};
 use crate::mapping::Mapping;
 use crate::store::manifest::{FileSpec, TableSpec};
 
+pub mod collisions;
 mod dataset;
 pub mod delta;
 pub mod indexes;
@@ -164,6 +165,9 @@ pub struct TableLoad {
     pub shape: Shape,
     /// (staging table, CREATE, INSERT ... SELECT) when a `set` reads the row.
     pub staging: Option<(String, String, String)>,
+    /// The staging INSERT that also writes each row's dataset, source key and record
+    /// number: the collision listing's (`collisions`).
+    pub traced: Option<String>,
     /// Loaded with the target's triggers and foreign-key checks (`triggers = "fire"`).
     pub fire: bool,
     /// `COPY <into> (<columns>)`.
@@ -233,6 +237,9 @@ pub struct Plan {
     pub record_state: Vec<String>,
     /// A delta: applied by key instead of truncated and reloaded.
     pub delta: Option<delta::DeltaPlan>,
+    /// Per loaded table, its constraints as a failed load's diagnosis lists who breaks
+    /// them (`Plan::diagnosis`).
+    pub collisions: Vec<collisions::TableRules>,
 }
 
 /// A foreign key to check before COMMIT, with the child's primary key to name rows by.
@@ -295,6 +302,7 @@ pub fn build(
         mapping_steps: Vec::new(),
         record_state: Vec::new(),
         delta: None,
+        collisions: Vec::new(),
     };
     let mut loads = Vec::new();
     for input in inputs {
@@ -343,6 +351,12 @@ pub fn build(
     plan.targets = order.tables;
 
     plan.indexes = index_choices(&plan, cat, opts);
+    plan.collisions = plan
+        .targets
+        .iter()
+        .filter_map(|t| cat.tables.get(t))
+        .map(|t| collisions::rules(t, &opts.schema))
+        .collect();
     for t in plan.targets.iter().filter(|_| !opts.delta) {
         for i in cat.tables.get(t).iter().flat_map(|t| &t.indexes) {
             if !i.valid {

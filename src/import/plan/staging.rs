@@ -132,6 +132,20 @@ pub(super) fn route(
             compute::stage_create_sql(&stage_name, &opts.schema, &table, &stage_cols),
             compute::insert_sql(&stage_name, &opts.schema, &table, &kept, &exprs, identity),
         ));
+        let key: Vec<String> = load
+            .key
+            .iter()
+            .map(|&p| target_columns[p].clone())
+            .collect();
+        load.traced = Some(compute::insert_with(
+            &stage_name,
+            &opts.schema,
+            &table,
+            &kept,
+            &exprs,
+            identity,
+            &super::collisions::trace_columns(&load.dataset, &key),
+        ));
         load.set_copy_target(&ident(&stage_name), target_columns, &[]);
     } else {
         load.shape.keep = keep.to_vec();

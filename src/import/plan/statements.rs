@@ -104,6 +104,12 @@ pub enum Statement {
         hook: String,
         role: &'static str,
     },
+    /// List every row that breaks a constraint (`collisions`): the diagnosis's last
+    /// step, with each dataset's source key names.
+    Collisions {
+        rules: Vec<super::collisions::Rule>,
+        keys: std::collections::BTreeMap<String, Vec<String>>,
+    },
     Commit,
     /// The end of a rehearsal (`--rehearse`): everything ran, nothing is kept.
     Rollback,
@@ -135,6 +141,11 @@ impl Statement {
             Statement::CheckTransaction { hook, .. } => format!(
                 "{STILL_OURS}  -- still the import's transaction after {hook}? (then its settings again)"
             ),
+            Statement::Collisions { rules, .. } => rules
+                .iter()
+                .map(|r| format!("{}  -- who breaks {} of `{}`", r.sql, r.label, r.table))
+                .collect::<Vec<_>>()
+                .join(";\n"),
             Statement::Commit => "COMMIT".into(),
             Statement::Rollback => "ROLLBACK  -- a rehearsal: nothing is kept".into(),
         }
@@ -176,20 +187,7 @@ impl Plan {
         if let Some(delta) = &self.delta {
             return delta.statements(self, as_csv);
         }
-        let mut out = self.begin();
-        if self.deferred {
-            out.push(Statement::sql(
-                "SET CONSTRAINTS ALL DEFERRED",
-                "deferring foreign-key checks of a cycle to COMMIT",
-            ));
-        }
-        if !self.targets.is_empty() {
-            out.push(Statement::sql(
-                format!("TRUNCATE {} CASCADE", self.target_list()),
-                "truncating the imported tables",
-            ));
-        }
-        hooks(&mut out, "before", &self.before, true);
+        let mut out = self.opening();
         for (slot, c) in self.constants.iter().enumerate() {
             out.push(Statement::Evaluate {
                 slot,
@@ -258,6 +256,26 @@ impl Plan {
         }
         hooks(&mut out, "after", &self.after, false);
         self.end(&mut out);
+        out
+    }
+
+    /// A full load's opening (the import's and its diagnosis'): BEGIN and the session
+    /// settings, the TRUNCATE, the `before` hooks.
+    pub(super) fn opening(&self) -> Vec<Statement> {
+        let mut out = self.begin();
+        if self.deferred {
+            out.push(Statement::sql(
+                "SET CONSTRAINTS ALL DEFERRED",
+                "deferring foreign-key checks of a cycle to COMMIT",
+            ));
+        }
+        if !self.targets.is_empty() {
+            out.push(Statement::sql(
+                format!("TRUNCATE {} CASCADE", self.target_list()),
+                "truncating the imported tables",
+            ));
+        }
+        hooks(&mut out, "before", &self.before, true);
         out
     }
 
