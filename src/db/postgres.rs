@@ -685,6 +685,16 @@ pub async fn probe_sets(
     if let Some(path) = crate::db::sql::pg::search_path(schema) {
         tx.batch_execute(&path).await.map_err(error)?;
     }
+    // `key_of` reads the map the import creates: here too (rolled back with the probe).
+    if questions
+        .iter()
+        .any(|q| q.expr.contains(crate::mapping::keys::FUNCTION))
+    {
+        tx.batch_execute(crate::import::plan::keymap::SETUP)
+            .await
+            .map_err(error)
+            .context("creating pgconverge.key_of to check the set expressions that call it")?;
+    }
     for q in questions {
         tx.batch_execute("SAVEPOINT pgconverge_probe")
             .await

@@ -360,12 +360,23 @@ async fn datasets(
         }
         match conn.probe_query(name, &query).await {
             Ok(columns) => {
+                let key = mapping
+                    .table(name)
+                    .map(|t| t.key.clone())
+                    .unwrap_or_default();
+                if let Some(k) = key.iter().find(|k| !columns.iter().any(|c| &c.name == *k)) {
+                    errors.push(format!(
+                        "[tables.{name}] key names `{k}`, which the query does not return (it returns: {})",
+                        columns.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ")
+                    ));
+                    continue;
+                }
                 let table = SourceTable {
                     name: name.to_string(),
                     engine: String::new(),
                     estimated_rows: 0,
                     columns,
-                    primary_key: Vec::new(),
+                    primary_key: key,
                     auto_increment: None,
                 };
                 match catalog.iter_mut().find(|t| t.name == name) {

@@ -532,6 +532,7 @@ async fn attempt(
                 table,
                 sql,
                 expected_rows,
+                keyed,
             } => {
                 let rows = tx
                     .execute(sql.as_str(), &[])
@@ -551,6 +552,11 @@ async fn attempt(
                         "table `{table}`: INSERT moved {rows} of the {expected} staged rows of `{dataset}`"
                     )
                     .into());
+                }
+                if *keyed {
+                    env.journal.line(format!(
+                        "key map: `{dataset}`: {rows} keys recorded in pgconverge.key_map"
+                    ));
                 }
                 done.push(loaded(env, dataset, table, rows, table_clock));
                 table_clock = Instant::now();

@@ -138,6 +138,10 @@ pub struct TableMap {
     /// A source-dialect query exported instead of the table (a derived dataset).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub query: Option<String>,
+    /// A `query` dataset's key columns, recorded as its primary key: its rows are named
+    /// by them, and `key_of` finds them by them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub key: Vec<String>,
     /// Source columns not exported.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub drop: Vec<String>,
@@ -198,6 +202,7 @@ pub struct SourceTableSide {
     pub skip: bool,
     pub filter: Option<String>,
     pub query: Option<String>,
+    pub key: Vec<String>,
     pub drop: Vec<String>,
     pub encode: BTreeMap<String, Override>,
 }
@@ -303,6 +308,11 @@ impl MappingFile {
                     "{here}: `query` and `where` together; put the condition in the query"
                 ));
             }
+            if !t.key.is_empty() && t.query.is_none() {
+                problems.push(format!(
+                    "{here}: `key` names a `query` dataset's key; a table's is its primary key"
+                ));
+            }
             if t.query.as_deref().is_some_and(blank) || t.filter.as_deref().is_some_and(blank) {
                 problems.push(format!("{here}: an empty `query` or `where`"));
             }
@@ -359,6 +369,7 @@ impl MappingFile {
                             query: t.query.as_ref().map(|q| {
                                 super::with::compose(&self.with, q).unwrap_or_else(|_| q.clone())
                             }),
+                            key: t.key.clone(),
                             drop,
                             encode: t.encode.clone(),
                         },

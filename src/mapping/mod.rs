@@ -9,6 +9,7 @@ pub mod builtin;
 pub mod file;
 pub mod hookfiles;
 pub mod idents;
+pub mod keys;
 pub mod sqlcheck;
 pub mod with;
 

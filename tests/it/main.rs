@@ -25,6 +25,7 @@ mod export;
 mod fixture;
 mod import;
 mod indexes;
+mod keys;
 mod log_run;
 mod mapping;
 mod memory;

@@ -109,8 +109,11 @@ pub fn target_state(db: &str, volatile: &[Volatile<'_>]) -> Vec<String> {
         } else {
             cols.join(", ")
         };
-        // No key: the row's text orders the rows.
-        let (order, by) = match pk.is_empty() {
+        // No key, or a key drawn per row: the row's text orders the rows.
+        let drawn = pk
+            .split(", ")
+            .any(|k| skip.iter().any(|s| quote(s) == k || *s == k));
+        let (order, by) = match pk.is_empty() || drawn {
             true => ("1".to_string(), "x::text"),
             false => (pk, "o"),
         };

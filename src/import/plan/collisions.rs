@@ -332,6 +332,7 @@ impl Plan {
             return None;
         }
         let mut out = self.opening();
+        out.extend(self.key_map_setup());
         out.push(Statement::sql(
             format!("CREATE TEMP SEQUENCE {ROWS}"),
             "numbering each dataset's records",
@@ -408,6 +409,7 @@ impl Plan {
                         table: t.table.clone(),
                         sql: insert.clone(),
                         expected_rows: t.expected_rows,
+                        keyed: self.key_maps.iter().any(|k| k.dataset == t.dataset),
                     });
                     out.push(Statement::sql(
                         format!("DROP TABLE {}", ident(stage)),

@@ -105,7 +105,15 @@ pub(super) fn dataset_load(
             false => mapping.target_column(dataset, h),
         })
         .collect();
-    let sets_named: BTreeMap<String, String> = map.map(|m| m.set.clone()).unwrap_or_default();
+    // `key_of(` is read as the function the import creates (`mapping::keys`).
+    let sets_named: BTreeMap<String, String> = map
+        .map(|m| {
+            m.set
+                .iter()
+                .map(|(c, e)| (c.clone(), crate::mapping::keys::qualify(e)))
+                .collect()
+        })
+        .unwrap_or_default();
     let has = |c: &str| target.columns.iter().any(|t| t.name == c);
     if let Some(m) = map {
         for (from, to) in &m.columns {
@@ -364,6 +372,7 @@ fn table_load(
         },
         staging: None,
         traced: None,
+        insert_parts: None,
         fire: false,
         copy_head: String::new(),
         // The table is truncated (or the staging table created) in this transaction, so

@@ -657,6 +657,7 @@ impl DeltaPlan {
                     table: t.table.clone(),
                     sql: insert.clone(),
                     expected_rows: Some(t.upserts),
+                    keyed: false,
                 });
             }
             if t.load.fire {

@@ -28,6 +28,7 @@ pub mod collisions;
 mod dataset;
 pub mod delta;
 pub mod indexes;
+pub mod keymap;
 mod report;
 mod sequences;
 mod staging;
@@ -168,6 +169,8 @@ pub struct TableLoad {
     /// The staging INSERT that also writes each row's dataset, source key and record
     /// number: the collision listing's (`collisions`).
     pub traced: Option<String>,
+    /// The staged INSERT's parts, to write it again when other datasets follow this one.
+    pub(super) insert_parts: Option<keymap::InsertParts>,
     /// Loaded with the target's triggers and foreign-key checks (`triggers = "fire"`).
     pub fire: bool,
     /// `COPY <into> (<columns>)`.
@@ -240,6 +243,8 @@ pub struct Plan {
     /// Per loaded table, its constraints as a failed load's diagnosis lists who breaks
     /// them (`Plan::diagnosis`).
     pub collisions: Vec<collisions::TableRules>,
+    /// The datasets other datasets follow through `key_of`, whose keys are recorded.
+    pub key_maps: Vec<keymap::KeyMap>,
 }
 
 /// A foreign key to check before COMMIT, with the child's primary key to name rows by.
@@ -269,6 +274,19 @@ pub fn build(
     mapping: &Mapping,
     opts: &Options,
     answers: &[Answer],
+) -> Plan {
+    build_part(inputs, cat, mapping, opts, answers, true)
+}
+
+/// [`build`] of the whole import (`whole`), or of one dataset of it (`Replan`: what is
+/// planned across datasets, the key maps, is the whole plan's).
+fn build_part(
+    inputs: &[TableInput],
+    cat: &Catalog,
+    mapping: &Mapping,
+    opts: &Options,
+    answers: &[Answer],
+    whole: bool,
 ) -> Plan {
     let mut plan = Plan {
         schema: opts.schema.clone(),
@@ -303,6 +321,7 @@ pub fn build(
         record_state: Vec::new(),
         delta: None,
         collisions: Vec::new(),
+        key_maps: Vec::new(),
     };
     let mut loads = Vec::new();
     for input in inputs {
@@ -377,6 +396,9 @@ pub fn build(
     plan.count_after =
         !plan.before.is_empty() || !plan.after.is_empty() || plan.tables.iter().any(|t| t.fire);
     plan.mapping_steps = report::mapping_steps(&plan, inputs);
+    if whole {
+        keymap::plan_maps(&mut plan, cat, mapping, &opts.schema);
+    }
     plan.cascade = checks::cascade_reach(&cat.foreign_keys, &opts.schema, &plan.targets);
     plan.sequences = sequences::sequence_resets(cat, &opts.schema, &plan.tables, inputs, mapping);
     for seq in plan.sequences.iter().filter(|s| !s.owned) {
@@ -467,12 +489,13 @@ impl Replan {
         full: &Plan,
         as_csv: &BTreeSet<String>,
     ) -> Result<Vec<Copy>, Refused> {
-        let single = build(
+        let single = build_part(
             std::slice::from_ref(input),
             &self.catalog,
             &self.mapping,
             &self.options,
             &self.answers,
+            false,
         );
         if !single.errors.is_empty() {
             return Err(Refused {
@@ -541,7 +564,7 @@ pub fn questions(inputs: &[TableInput], cat: &Catalog, mapping: &Mapping) -> Vec
                 dataset: dataset.clone(),
                 table: table.clone(),
                 column: column.clone(),
-                expr: expr.clone(),
+                expr: crate::mapping::keys::qualify(expr),
                 type_sql: col.type_sql.clone(),
                 stage: stage.clone(),
             });

@@ -132,6 +132,12 @@ pub(super) fn route(
             compute::stage_create_sql(&stage_name, &opts.schema, &table, &stage_cols),
             compute::insert_sql(&stage_name, &opts.schema, &table, &kept, &exprs, identity),
         ));
+        load.insert_parts = Some(super::keymap::InsertParts {
+            stage: stage_name.clone(),
+            kept: kept.clone(),
+            sets: exprs.clone(),
+            overriding: identity,
+        });
         let key: Vec<String> = load
             .key
             .iter()

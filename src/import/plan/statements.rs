@@ -81,6 +81,8 @@ pub enum Statement {
         table: String,
         sql: String,
         expected_rows: Option<u64>,
+        /// Its keys are recorded in `pgconverge.key_map` (other datasets follow it).
+        keyed: bool,
     },
     /// Count the loaded tables after hooks and fired triggers, to record how many rows
     /// they added or removed.
@@ -188,6 +190,7 @@ impl Plan {
             return delta.statements(self, as_csv);
         }
         let mut out = self.opening();
+        out.extend(self.key_map_setup());
         for (slot, c) in self.constants.iter().enumerate() {
             out.push(Statement::Evaluate {
                 slot,
@@ -232,6 +235,7 @@ impl Plan {
                     table: t.table.clone(),
                     sql: insert.clone(),
                     expected_rows: t.expected_rows,
+                    keyed: self.key_maps.iter().any(|k| k.dataset == t.dataset),
                 });
                 out.push(Statement::sql(
                     format!("DROP TABLE {}", ident(stage)),

@@ -1,0 +1,169 @@
+//! Keys other datasets follow (docs/DESIGN.md "Keys other datasets follow"): a fold whose
+//! `User` ids are drawn by the target (`gen_random_uuid()`), with profile tables and links
+//! that find the User made for their source row through `key_of`, on both paths; the map
+//! kept in `pgconverge.key_map`; `verify --deep` proves each profile points at its User.
+
+use crate::export::export_dir;
+use crate::harness::*;
+use crate::paths::both_paths;
+
+const V1: &str = "
+CREATE TABLE Teacher (id INT PRIMARY KEY, email VARCHAR(80), name VARCHAR(80) NOT NULL, school VARCHAR(40));
+CREATE TABLE Parent (id INT PRIMARY KEY, email VARCHAR(80), name VARCHAR(80) NOT NULL);
+CREATE TABLE Student (id INT PRIMARY KEY, email VARCHAR(80), name VARCHAR(80) NOT NULL, grade INT);
+CREATE TABLE StudentParent (studentId INT, parentId INT, PRIMARY KEY (studentId, parentId));
+INSERT INTO Teacher VALUES (1, 'Jane@X.org', 'Jane Doe', 'North'), (2, NULL, 'Tom', 'South');
+INSERT INTO Parent VALUES (1, 'jane@x.org', 'Jane Doe'), (2, ' ', 'Ann Lee Park');
+INSERT INTO Student VALUES (1, 'JANE@x.org', 'Jane Junior', 3), (2, NULL, 'Bo Lee', 5);
+INSERT INTO StudentParent VALUES (1, 1), (2, 2), (2, 1);
+";
+
+const V2: &str = r#"
+CREATE TABLE "User" (id uuid PRIMARY KEY, email text NOT NULL UNIQUE, first_name text, role text NOT NULL);
+CREATE TABLE teacher_profile (id integer PRIMARY KEY, user_id uuid NOT NULL UNIQUE REFERENCES "User", school text);
+CREATE TABLE parent_profile (id integer PRIMARY KEY, user_id uuid NOT NULL UNIQUE REFERENCES "User");
+CREATE TABLE student_profile (id integer PRIMARY KEY, user_id uuid NOT NULL UNIQUE REFERENCES "User", grade integer);
+CREATE TABLE student_parent (student_user_id uuid REFERENCES "User", parent_user_id uuid REFERENCES "User",
+  PRIMARY KEY (student_user_id, parent_user_id));
+"#;
+
+const MAP: &str = r#"
+[with]
+people = """
+SELECT 'teacher' AS role, 1 AS rank_of_role, id, email, name FROM Teacher
+UNION ALL SELECT 'parent', 2, id, email, name FROM Parent
+UNION ALL SELECT 'student', 3, id, email, name FROM Student"""
+addressed = """
+SELECT role, rank_of_role, id, name,
+       LOWER(COALESCE(NULLIF(TRIM(email), ''), CONCAT(role, '-', id, '@users.invalid'))) AS address
+FROM people"""
+users = """
+SELECT role, id, name AS first_name,
+       CASE WHEN n = 1 THEN address
+            ELSE CONCAT(SUBSTRING_INDEX(address, '@', 1), '+', n, '@', SUBSTRING_INDEX(address, '@', -1)) END AS email
+FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY address ORDER BY rank_of_role, id) AS n FROM addressed) r"""
+
+# Each User gets a uuid drawn by the target; `key` names the query's source key.
+[tables.teacher_users]
+query = "SELECT id, email, first_name, role FROM users WHERE role = 'teacher'"
+key = ["id"]
+target = "User"
+set = { id = "gen_random_uuid()" }
+
+[tables.parent_users]
+query = "SELECT id, email, first_name, role FROM users WHERE role = 'parent'"
+key = ["id"]
+target = "User"
+set = { id = "gen_random_uuid()" }
+
+[tables.student_users]
+query = "SELECT id, email, first_name, role FROM users WHERE role = 'student'"
+key = ["id"]
+target = "User"
+set = { id = "gen_random_uuid()" }
+
+# Each profile finds the User made for its own V1 row.
+[tables.Teacher]
+target = "teacher_profile"
+drop = ["email", "name"]
+set = { user_id = "key_of('teacher_users', id)" }
+
+[tables.Parent]
+target = "parent_profile"
+drop = ["email", "name"]
+set = { user_id = "key_of('parent_users', id)" }
+
+[tables.Student]
+target = "student_profile"
+drop = ["email", "name"]
+set = { user_id = "key_of('student_users', id)" }
+
+[tables.StudentParent]
+target = "student_parent"
+columns = { studentId = "student_user_id", parentId = "parent_user_id" }
+set = { student_user_id = "key_of('student_users', student_user_id)", parent_user_id = "key_of('parent_users', parent_user_id)" }
+"#;
+
+const VOLATILE: [(&str, &str); 6] = [
+    ("User", "id"),
+    ("teacher_profile", "user_id"),
+    ("parent_profile", "user_id"),
+    ("student_profile", "user_id"),
+    ("student_parent", "student_user_id"),
+    ("student_parent", "parent_user_id"),
+];
+
+fn folded(db: &str) -> Vec<String> {
+    [
+        r#"SELECT string_agg(p.id || ':' || u.email || ':' || u.role, ',' ORDER BY p.id) FROM teacher_profile p JOIN "User" u ON u.id = p.user_id"#,
+        r#"SELECT string_agg(p.id || ':' || u.email || ':' || u.role, ',' ORDER BY p.id) FROM parent_profile p JOIN "User" u ON u.id = p.user_id"#,
+        r#"SELECT string_agg(p.id || ':' || u.email || ':' || u.role, ',' ORDER BY p.id) FROM student_profile p JOIN "User" u ON u.id = p.user_id"#,
+        r#"SELECT string_agg(s.first_name || '>' || p.first_name, ',' ORDER BY s.first_name, p.first_name) FROM student_parent l JOIN "User" s ON s.id = l.student_user_id JOIN "User" p ON p.id = l.parent_user_id"#,
+        "SELECT string_agg(dataset || ' ' || n, ',' ORDER BY dataset) FROM (SELECT dataset, count(*) AS n FROM pgconverge.key_map GROUP BY 1) m",
+    ]
+    .iter()
+    .map(|q| pg_rows(db, q)[0][0].clone().unwrap_or_default())
+    .collect()
+}
+
+/// Three person tables fold into one `User` with uuids the target draws; every profile
+/// and link finds its User through `key_of`; both paths give the same target, the map is
+/// kept, and a second import replaces it.
+#[test]
+fn profiles_follow_the_keys_the_target_drew_for_their_users() {
+    let w = World::new("keys_fold");
+    w.mysql(V1);
+    let map = w.path().join("fold_uuid.toml");
+    std::fs::write(&map, MAP).unwrap();
+    let (steps, migrated) = both_paths(&w, &w.db, &map, V2, &VOLATILE);
+    let want = vec![
+        "1:jane@x.org:teacher,2:teacher-2@users.invalid:teacher".to_string(),
+        "1:jane+2@x.org:parent,2:parent-2@users.invalid:parent".to_string(),
+        "1:jane+3@x.org:student,2:student-2@users.invalid:student".to_string(),
+        "Bo Lee>Ann Lee Park,Bo Lee>Jane Doe,Jane Junior>Jane Doe".to_string(),
+        "parent_users 2,student_users 2,teacher_users 2".to_string(),
+    ];
+    assert_eq!(folded(&steps), want);
+    assert_eq!(folded(&migrated), want);
+    // Every map entry names a User of its table.
+    assert_eq!(
+        pg_rows(
+            &steps,
+            r#"SELECT count(*)::text FROM pgconverge.key_map m LEFT JOIN "User" u ON u.id::text = m.target_key WHERE u.id IS NULL"#
+        )[0][0]
+            .as_deref(),
+        Some("0")
+    );
+
+    // Imported again: new uuids, the map replaced (not added to), profiles still right.
+    let o = w.run(&[
+        "export",
+        &w.db,
+        "--map",
+        map.to_str().unwrap(),
+        "--out",
+        "again",
+    ]);
+    assert_exit(&o, 0);
+    let dir = export_dir(&o, w.path());
+    let before = pg_rows(
+        &steps,
+        r#"SELECT string_agg(id::text, ',' ORDER BY email) FROM "User""#,
+    );
+    let o = w.run(&[
+        "import",
+        dir.to_str().unwrap(),
+        "--yes",
+        "--target-db",
+        &steps,
+    ]);
+    assert_exit(&o, 0);
+    assert_eq!(folded(&steps), want);
+    assert_ne!(
+        pg_rows(
+            &steps,
+            r#"SELECT string_agg(id::text, ',' ORDER BY email) FROM "User""#
+        ),
+        before
+    );
+}
