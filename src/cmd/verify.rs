@@ -210,6 +210,15 @@ pub(super) fn render(r: &Report, with_source: bool) -> String {
                 ));
             }
         }
+        for d in deep {
+            for k in &d.key_maps {
+                out.push_str(&format!(
+                    "{}{}\n",
+                    k.describe(),
+                    if k.agrees() { "" } else { ": a difference" }
+                ));
+            }
+        }
         for d in deep.iter().filter(|d| !d.not_compared.is_empty()) {
             out.push_str(&format!(
                 "not compared in `{}`: {}\n",

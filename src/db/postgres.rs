@@ -788,13 +788,12 @@ impl std::fmt::Display for FeedStopped {
 
 impl std::error::Error for FeedStopped {}
 
-/// Stream `SELECT cols FROM schema.table` out of the target with `COPY ... TO STDOUT`
+/// Stream a SELECT (`verify::deep::target_select`) out of the target with `COPY ... TO STDOUT`
 /// (text format, in the session's ISO/UTC/hex settings), one row of fields at a time.
 pub async fn copy_out_rows(
     client: &Client,
-    schema: &str,
     table: &str,
-    columns: &[String],
+    select: &str,
     mut on_row: impl FnMut(&[Option<&[u8]>]) -> Result<()>,
 ) -> Result<()> {
     use futures_util::StreamExt;
@@ -807,15 +806,7 @@ pub async fn copy_out_rows(
         .await
         .map_err(error)
         .with_context(context)?;
-    let cols: Vec<String> = columns
-        .iter()
-        .map(|c| crate::db::sql::pg::ident(c))
-        .collect();
-    let sql = format!(
-        "COPY (SELECT {} FROM {}) TO STDOUT",
-        cols.join(", "),
-        qualified(schema, table)
-    );
+    let sql = format!("COPY ({select}) TO STDOUT");
     let stream = client
         .copy_out(&sql)
         .await

@@ -58,6 +58,45 @@ pub fn followed(expr: &str) -> Vec<String> {
     out
 }
 
+/// `key_of('D', column)` and nothing else: (D, column), the column unquoted.
+pub fn single_call(expr: &str) -> Option<(String, String)> {
+    let rest = expr
+        .trim()
+        .strip_prefix("key_of")?
+        .trim_start()
+        .strip_prefix('(')?;
+    let rest = rest.trim_start().strip_prefix('\'')?;
+    let mut name = String::new();
+    let mut chars = rest.char_indices().peekable();
+    let mut end = None;
+    while let Some((i, c)) = chars.next() {
+        if c == '\'' {
+            if matches!(chars.peek(), Some((_, '\''))) {
+                chars.next();
+                name.push('\'');
+                continue;
+            }
+            end = Some(i + 1);
+            break;
+        }
+        name.push(c);
+    }
+    let rest = rest[end?..].trim_start().strip_prefix(',')?.trim();
+    let column = rest.strip_suffix(')')?.trim();
+    let column = match column.strip_prefix('"').and_then(|c| c.strip_suffix('"')) {
+        Some(q) if !q.contains('"') => q.to_string(),
+        _ if !column.is_empty()
+            && column
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_') =>
+        {
+            column.to_string()
+        }
+        _ => return None,
+    };
+    Some((name, column))
+}
+
 /// The position in `piece` of a `key_of` word followed by `(`, not part of a longer
 /// name and not qualified (`x.key_of`).
 fn find_call(piece: &str, whole: &str, offset: usize) -> Option<usize> {
@@ -149,6 +188,21 @@ mod tests {
         ];
         for (expr, want) in cases {
             assert_eq!(qualify(expr), *want, "{expr}");
+        }
+    }
+
+    #[test]
+    fn a_single_call_names_its_dataset_and_column() {
+        let cases: &[(&str, Option<(&str, &str)>)] = &[
+            ("key_of('teacher_users', id)", Some(("teacher_users", "id"))),
+            (" key_of ( 'a''b' , \"userId\" ) ", Some(("a'b", "userId"))),
+            ("key_of('a', id) || 'x'", None),
+            ("key_of('a', id + 1)", None),
+            ("coalesce(key_of('a', id), 'x')", None),
+        ];
+        for (expr, want) in cases {
+            let want = want.map(|(a, b)| (a.to_string(), b.to_string()));
+            assert_eq!(single_call(expr), want, "{expr}");
         }
     }
 

@@ -32,6 +32,9 @@ pub struct Compared {
     /// Per dataset feeding the table: the source column and what happened to it; None
     /// when that dataset gives no value (the target then holds NULL).
     pub sources: Vec<(Option<String>, Before)>,
+    /// A `set = { c = "key_of('D', col)" }` column: the target's value is read back
+    /// through D's key map (the source key it was given for), compared with `col`.
+    pub follows: Option<String>,
 }
 
 /// How one target table is compared.
@@ -150,14 +153,33 @@ pub fn plan_table(table: &PgTable, datasets: &[&TableSpec], mapping: &Mapping) -
     for col in &table.columns {
         let mut sources: Vec<(Option<String>, Option<Kind>, Before)> = Vec::new();
         let mut why = None;
+        let mut followed = None;
         for spec in datasets {
             let ds = &spec.name;
-            if mapping
-                .table(ds)
-                .is_some_and(|m| m.set.contains_key(&col.name))
-            {
-                why = Some(format!("computed by the mapping's set for `{ds}`"));
-                break;
+            if let Some(expr) = mapping.table(ds).and_then(|m| m.set.get(&col.name)) {
+                // key_of('D', col): compared through D's key map, when one dataset feeds it.
+                let follow = crate::mapping::keys::single_call(expr).and_then(|(d, c)| {
+                    let src = spec.columns.iter().find(|s| {
+                        mapping.target_column(ds, &s.name) == c
+                            || (spec.helpers.contains(&s.name) && s.name == c)
+                    })?;
+                    Some((d, src))
+                });
+                match follow {
+                    Some((d, src)) if datasets.len() == 1 => {
+                        followed = Some(d);
+                        sources.push((
+                            Some(src.name.clone()),
+                            Some(Kind::Text { trim: false }),
+                            before(src, Adapt::None),
+                        ));
+                        continue;
+                    }
+                    _ => {
+                        why = Some(format!("computed by the mapping's set for `{ds}`"));
+                        break;
+                    }
+                }
             }
             let src = spec.columns.iter().find(|c| {
                 !spec.helpers.contains(&c.name) && mapping.target_column(ds, &c.name) == col.name
@@ -198,6 +220,7 @@ pub fn plan_table(table: &PgTable, datasets: &[&TableSpec], mapping: &Mapping) -
             column: col.name.clone(),
             kind,
             sources: sources.into_iter().map(|(s, _, b)| (s, b)).collect(),
+            follows: followed,
         });
     }
     let key: Vec<usize> = table
@@ -213,6 +236,32 @@ pub fn plan_table(table: &PgTable, datasets: &[&TableSpec], mapping: &Mapping) -
         key,
         not_compared,
     }
+}
+
+/// The target side's rows: each compared column, a `key_of` one read back through its
+/// key map (the source key its value was given for; NULL when the map has none).
+pub fn target_select(plan: &TablePlan, schema: &str) -> String {
+    use crate::db::sql::pg::{ident, literal, qualified};
+    let mut select = Vec::new();
+    let mut joins = String::new();
+    for (i, c) in plan.columns.iter().enumerate() {
+        match &c.follows {
+            Some(d) => {
+                select.push(format!("m{i}.source_key[1]"));
+                joins.push_str(&format!(
+                    " LEFT JOIN pgconverge.key_map m{i} ON m{i}.dataset = {} AND m{i}.target_key = t.{}::text",
+                    literal(d),
+                    ident(&c.column)
+                ));
+            }
+            None => select.push(format!("t.{}", ident(&c.column))),
+        }
+    }
+    format!(
+        "SELECT {} FROM {} t{joins}",
+        select.join(", "),
+        qualified(schema, &plan.table)
+    )
 }
 
 /// Buckets for a table of about `rows` rows: some 64 rows each, within [256, 2^20].
@@ -384,7 +433,49 @@ pub struct TableDeep {
     /// equal in silence.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub accepted_changes: Vec<AcceptedChange>,
+    /// The key maps of the datasets loaded into this table that others follow.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub key_maps: Vec<KeyMapCheck>,
     pub differences: Vec<Difference>,
+}
+
+/// A followed dataset's key map (`pgconverge.key_map`): one entry per exported row, each
+/// naming a row the target table holds.
+#[derive(Debug, Clone, PartialEq, Serialize, Default)]
+pub struct KeyMapCheck {
+    pub dataset: String,
+    pub exported_rows: u64,
+    pub entries: u64,
+    /// Entries whose key no row of the table holds.
+    pub dangling: u64,
+}
+
+impl KeyMapCheck {
+    pub fn agrees(&self) -> bool {
+        self.entries == self.exported_rows && self.dangling == 0
+    }
+
+    pub fn describe(&self) -> String {
+        format!(
+            "key map of `{}`: {} for {}, {} naming no row",
+            escape::text(&self.dataset),
+            crate::report::count(self.entries, "entry"),
+            crate::report::count(self.exported_rows, "exported row"),
+            self.dangling
+        )
+    }
+}
+
+/// Counting a followed dataset's key map: (entries, dangling ones).
+pub fn key_map_sql(schema: &str, table: &str, key: &str, dataset: &str) -> String {
+    use crate::db::sql::pg::{ident, literal, qualified};
+    format!(
+        "SELECT count(*), count(*) FILTER (WHERE t.{k} IS NULL) FROM pgconverge.key_map m \
+         LEFT JOIN {q} t ON t.{k}::text = m.target_key WHERE m.dataset = {d}",
+        k = ident(key),
+        q = qualified(schema, table),
+        d = literal(dataset)
+    )
 }
 
 /// One column's values changed by the export's `--on-invalid fix`.
@@ -434,6 +525,7 @@ impl AcceptedChange {
 impl TableDeep {
     pub fn ok(&self) -> bool {
         self.accepted_changes.iter().all(AcceptedChange::agrees)
+            && self.key_maps.iter().all(KeyMapCheck::agrees)
             && self.only_in_source == 0
             && self.only_in_target == 0
             && self.different == 0
@@ -629,11 +721,13 @@ mod tests {
                     column: "id".into(),
                     kind: Kind::Int,
                     sources: vec![(Some("id".into()), Before::default())],
+                    follows: None,
                 },
                 Compared {
                     column: "name".into(),
                     kind: Kind::Text { trim: false },
                     sources: vec![(Some("name".into()), Before::default())],
+                    follows: None,
                 },
             ],
             key: if key { vec![0] } else { vec![] },

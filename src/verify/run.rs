@@ -285,7 +285,18 @@ pub async fn deep(
             && let Some(sets) = job.mapping.table(&spec.name).map(|m| &m.set)
             && !sets.is_empty()
         {
-            let (ok, not) = crate::verify::computed::candidates(sets, &spec.helpers, table);
+            // A key_of column is compared through its key map already.
+            let sets: std::collections::BTreeMap<String, String> = sets
+                .iter()
+                .filter(|(c, _)| {
+                    !plan
+                        .columns
+                        .iter()
+                        .any(|p| &p.column == *c && p.follows.is_some())
+                })
+                .map(|(c, e)| (c.clone(), e.clone()))
+                .collect();
+            let (ok, not) = crate::verify::computed::candidates(&sets, &spec.helpers, table);
             for (column, why) in not {
                 report
                     .not_compared
@@ -308,6 +319,7 @@ pub async fn deep(
             )
             .await?;
         }
+        key_maps(job, &client, &datasets, table, &mut report).await?;
         bar.finish_and_clear();
         progress.note(format!(
             "deep `{name}`: {} rows compared, {} equal",
@@ -320,6 +332,43 @@ pub async fn deep(
         let _ = conn.disconnect().await;
     }
     Ok(out)
+}
+
+/// The key maps of this table's datasets that other datasets follow (`key_of`): one
+/// entry per exported row, each naming a row of the table.
+async fn key_maps(
+    job: &Job,
+    client: &tokio_postgres::Client,
+    datasets: &[&TableSpec],
+    table: &crate::db::catalog::PgTable,
+    report: &mut deep::TableDeep,
+) -> Result<()> {
+    let followed: BTreeSet<String> = job
+        .mapping
+        .file
+        .tables
+        .values()
+        .flat_map(|t| t.set.values())
+        .flat_map(|e| crate::mapping::keys::followed(e))
+        .collect();
+    let [key] = table.primary_key.as_slice() else {
+        return Ok(());
+    };
+    for spec in datasets.iter().filter(|d| followed.contains(&d.name)) {
+        let sql = deep::key_map_sql(&job.schema, &table.name, key, &spec.name);
+        let row = client
+            .query_one(sql.as_str(), &[])
+            .await
+            .map_err(postgres::error)
+            .map_err(|e| e.context(format!("reading the key map of `{}`", spec.name)))?;
+        report.key_maps.push(deep::KeyMapCheck {
+            dataset: spec.name.clone(),
+            exported_rows: spec.rows.unwrap_or(0),
+            entries: row.get::<_, i64>(0) as u64,
+            dangling: row.get::<_, i64>(1) as u64,
+        });
+    }
+    Ok(())
 }
 
 /// The columns whose values the export's `--on-invalid fix` changed (the manifest's
@@ -419,8 +468,8 @@ async fn read_target(
 ) -> Result<Pass> {
     let mut buckets = deep::Buckets::new(n);
     let mut kept = deep::Kept::default();
-    let columns: Vec<String> = plan.columns.iter().map(|c| c.column.clone()).collect();
-    postgres::copy_out_rows(&client, &schema, &plan.table, &columns, |row| {
+    let select = deep::target_select(&plan, &schema);
+    postgres::copy_out_rows(&client, &plan.table, &select, |row| {
         let values: Vec<Option<Vec<u8>>> = plan
             .columns
             .iter()

@@ -84,6 +84,23 @@ columns = { studentId = "student_user_id", parentId = "parent_user_id" }
 set = { student_user_id = "key_of('student_users', student_user_id)", parent_user_id = "key_of('parent_users', parent_user_id)" }
 "#;
 
+fn dir_of_steps(w: &World) -> String {
+    let root = w.path().join("paths_steps");
+    let db = std::fs::read_dir(&root)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let run = std::fs::read_dir(&db)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    run.to_str().unwrap().to_string()
+}
+
 const VOLATILE: [(&str, &str); 6] = [
     ("User", "id"),
     ("teacher_profile", "user_id"),
@@ -135,6 +152,34 @@ fn profiles_follow_the_keys_the_target_drew_for_their_users() {
         Some("0")
     );
 
+    // verify --deep follows the fold: each profile's and link's User, read back through
+    // the key map, is the one made for its source row; every map is whole.
+    let d = dir_of_steps(&w);
+    let deep = |db: &str| w.run(&["verify", &d, "--deep", "--target-db", db]);
+    let o = deep(&steps);
+    assert_exit(&o, 0);
+    for line in [
+        "key map of `teacher_users`: 2 entries for 2 exported rows, 0 naming no row",
+        "key map of `student_users`: 2 entries for 2 exported rows, 0 naming no row",
+    ] {
+        assert!(stdout(&o).contains(line), "{line}\n{}", stdout(&o));
+    }
+    assert!(!stdout(&o).contains("user_id ("), "{}", stdout(&o));
+    // A profile pointed at a User made for a parent, a map entry lost: each is a difference, named.
+    pg_exec(
+        &migrated,
+        r#"UPDATE teacher_profile SET user_id = (SELECT user_id FROM parent_profile WHERE id = 1) WHERE id = 1;
+           DELETE FROM pgconverge.key_map WHERE dataset = 'student_users' AND source_key = '{2}'"#,
+    );
+    let o = deep(&migrated);
+    assert_exit(&o, 1);
+    let out = stdout(&o);
+    for line in [
+        r#"table `teacher_profile`, id=1, column `user_id`: source "1", target NULL"#,
+        "key map of `student_users`: 1 entry for 2 exported rows, 0 naming no row: a difference",
+    ] {
+        assert!(out.contains(line), "{line}\n{out}");
+    }
     // Imported again: new uuids, the map replaced (not added to), profiles still right.
     let o = w.run(&[
         "export",
