@@ -29,35 +29,34 @@ CREATE TABLE student_parent (student_user_id uuid REFERENCES "User", parent_user
 
 const MAP: &str = r#"
 [with]
-people = """
-SELECT 'teacher' AS role, 1 AS rank_of_role, id, email, name FROM Teacher
-UNION ALL SELECT 'parent', 2, id, email, name FROM Parent
-UNION ALL SELECT 'student', 3, id, email, name FROM Student"""
-addressed = """
-SELECT role, rank_of_role, id, name,
-       LOWER(COALESCE(NULLIF(TRIM(email), ''), CONCAT(role, '-', id, '@users.invalid'))) AS address
-FROM people"""
-users = """
-SELECT role, id, name AS first_name,
-       CASE WHEN n = 1 THEN address
-            ELSE CONCAT(SUBSTRING_INDEX(address, '@', 1), '+', n, '@', SUBSTRING_INDEX(address, '@', -1)) END AS email
-FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY address ORDER BY rank_of_role, id) AS n FROM addressed) r"""
+teacher_addresses = "SELECT id, name, LOWER(COALESCE(NULLIF(TRIM(email), ''), CONCAT('teacher-', id, '@users.invalid'))) AS address FROM Teacher"
+parent_addresses = "SELECT id, name, LOWER(COALESCE(NULLIF(TRIM(email), ''), CONCAT('parent-', id, '@users.invalid'))) AS address FROM Parent"
+student_addresses = "SELECT id, name, LOWER(COALESCE(NULLIF(TRIM(email), ''), CONCAT('student-', id, '@users.invalid'))) AS address FROM Student"
 
 # Each User gets a uuid drawn by the target; `key` names the query's source key.
 [tables.teacher_users]
-query = "SELECT id, email, first_name, role FROM users WHERE role = 'teacher'"
+query = """SELECT id, name AS first_name, 'teacher' AS role,
+  CASE WHEN n = 1 THEN address ELSE CONCAT(SUBSTRING_INDEX(address, '@', 1), '+', n, '@', SUBSTRING_INDEX(address, '@', -1)) END AS email
+FROM (SELECT a.*, ROW_NUMBER() OVER (PARTITION BY address ORDER BY id) AS n FROM teacher_addresses a) r"""
 key = ["id"]
 target = "User"
 set = { id = "gen_random_uuid()" }
 
 [tables.parent_users]
-query = "SELECT id, email, first_name, role FROM users WHERE role = 'parent'"
+query = """SELECT id, name AS first_name, 'parent' AS role,
+  CASE WHEN n = 1 THEN address ELSE CONCAT(SUBSTRING_INDEX(address, '@', 1), '+', n, '@', SUBSTRING_INDEX(address, '@', -1)) END AS email
+FROM (SELECT a.*, ROW_NUMBER() OVER (PARTITION BY address ORDER BY id)
+        + (SELECT COUNT(*) FROM teacher_addresses t WHERE t.address = a.address) AS n FROM parent_addresses a) r"""
 key = ["id"]
 target = "User"
 set = { id = "gen_random_uuid()" }
 
 [tables.student_users]
-query = "SELECT id, email, first_name, role FROM users WHERE role = 'student'"
+query = """SELECT id, name AS first_name, 'student' AS role,
+  CASE WHEN n = 1 THEN address ELSE CONCAT(SUBSTRING_INDEX(address, '@', 1), '+', n, '@', SUBSTRING_INDEX(address, '@', -1)) END AS email
+FROM (SELECT a.*, ROW_NUMBER() OVER (PARTITION BY address ORDER BY id)
+        + (SELECT COUNT(*) FROM teacher_addresses t WHERE t.address = a.address)
+        + (SELECT COUNT(*) FROM parent_addresses p WHERE p.address = a.address) AS n FROM student_addresses a) r"""
 key = ["id"]
 target = "User"
 set = { id = "gen_random_uuid()" }
