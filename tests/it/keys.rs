@@ -211,3 +211,74 @@ fn profiles_follow_the_keys_the_target_drew_for_their_users() {
         before
     );
 }
+
+/// A `key_of` the import cannot follow is refused before any write, naming the fix: a
+/// misspelt dataset, one whose key no per-row `set` draws, a query without `key`.
+#[test]
+fn a_key_of_that_cannot_be_followed_is_refused_before_any_write() {
+    let w = World::new("keys_refused");
+    w.mysql(V1);
+    w.pg(V2);
+    w.pg(r#"INSERT INTO "User" VALUES ('00000000-0000-0000-0000-000000000001', 'kept@x', 'Kept', 'admin')"#);
+    // (the profile's set, the User dataset's `set` and `key`, what the refusal says)
+    let cases: [(&str, &str, &str, &str); 3] = [
+        (
+            "key_of('teacher_user', id)",
+            r#"set = { id = "gen_random_uuid()" }"#,
+            r#"key = ["id"]"#,
+            "dataset `teacher_user` is not loaded by this import (did you mean `teacher_users`?)",
+        ),
+        (
+            "key_of('teacher_users', id)",
+            r#"set = { role = "'teacher'" }"#,
+            r#"key = ["id"]"#,
+            "but `teacher_users` is copied as it is: key_of follows a dataset whose key a per-row `set` gives",
+        ),
+        (
+            "key_of('teacher_users', id)",
+            r#"set = { id = "gen_random_uuid()" }"#,
+            "",
+            "but `teacher_users` has no one-column source key (a `query` dataset names it: `[tables.teacher_users]` `key = [\"id\"]`)",
+        ),
+    ];
+    for (n, (follow, users, key, want)) in cases.iter().enumerate() {
+        let map = format!(
+            r#"
+[tables.teacher_users]
+query = "SELECT id, LOWER(email) AS email, name AS first_name, 'teacher' AS role FROM Teacher WHERE email IS NOT NULL"
+{key}
+target = "User"
+{users}
+
+[tables.Teacher]
+target = "teacher_profile"
+drop = ["email", "name"]
+set = {{ user_id = "{follow}" }}
+"#
+        );
+        let path = w.path().join(format!("refused_{n}.toml"));
+        std::fs::write(&path, map).unwrap();
+        let o = w.run(&[
+            "migrate",
+            &w.db,
+            "--map",
+            path.to_str().unwrap(),
+            "--out",
+            &format!("refused_{n}"),
+            "--yes",
+            "--tables",
+            "teacher_users,Teacher",
+        ]);
+        assert_exit(&o, 2);
+        assert!(
+            stderr(&o).contains(want),
+            "case {n}: {want}\n{}",
+            stderr(&o)
+        );
+        assert_eq!(
+            w.pg_value(r#"SELECT string_agg(email, ',') FROM "User""#)
+                .as_deref(),
+            Some("kept@x")
+        );
+    }
+}

@@ -115,8 +115,13 @@ pub(super) fn plan_maps(plan: &mut Plan, cat: &Catalog, mapping: &Mapping, schem
     for (d, by) in followers {
         let here = format!("`{}` follows `key_of('{d}', ...)`", by.join("`, `"));
         let Some(at) = plan.tables.iter().position(|t| t.dataset == d) else {
+            let near = crate::hint::similar(&d, plan.tables.iter().map(|t| t.dataset.as_str()));
             plan.errors.push(format!(
-                "{here}, but dataset `{d}` is not loaded by this import"
+                "{here}, but dataset `{d}` is not loaded by this import{}",
+                match near.first() {
+                    Some(n) => format!(" (did you mean `{n}`?)"),
+                    None => String::new(),
+                }
             ));
             continue;
         };
