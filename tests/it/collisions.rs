@@ -178,3 +178,52 @@ fn exclusions_partial_indexes_and_composite_keys_are_listed_as_the_target_sees_t
         Some("0")
     );
 }
+
+/// A DEFERRABLE unique constraint is checked by a trigger the replica role never fires:
+/// the import checks it itself before COMMIT, refuses duplicates, and lists them.
+#[test]
+fn a_deferrable_unique_constraint_is_checked_before_commit() {
+    let w = World::new("collisions_deferred");
+    w.mysql(
+        "CREATE TABLE dd (id INT PRIMARY KEY, code VARCHAR(5));
+         INSERT INTO dd VALUES (1, 'x'), (2, 'x'), (3, 'y');",
+    );
+    w.pg("CREATE TABLE dd (id integer PRIMARY KEY, code text,
+            CONSTRAINT dd_code UNIQUE (code) DEFERRABLE INITIALLY DEFERRED);
+          INSERT INTO dd VALUES (9, 'kept');");
+    let o = w.run(&["export", &w.db, "--out", "deferred"]);
+    assert_exit(&o, 0);
+    let dir = export_dir(&o, w.path());
+    for args in [vec!["--rehearse"], vec!["--yes"]] {
+        let mut all = vec!["import", dir.to_str().unwrap()];
+        all.extend(args);
+        let o = w.run(&all);
+        assert_exit(&o, 2);
+        let err = stderr(&o);
+        assert!(
+            err.contains(r#"`dd` UNIQUE "dd_code" (code): 2 rows share 1 value; e.g. 'x' from dd id=1 and dd id=2"#),
+            "{err}"
+        );
+        assert_eq!(
+            w.pg_value("SELECT string_agg(id || code, ',') FROM dd")
+                .as_deref(),
+            Some("9kept")
+        );
+    }
+    assert_eq!(w.run_log_statuses().last().unwrap(), "rolled_back");
+    // Without the duplicate it loads, the constraint as it was.
+    w.mysql("UPDATE dd SET code = 'z' WHERE id = 2");
+    let o = w.run(&["export", &w.db, "--out", "deferred_ok"]);
+    assert_exit(&o, 0);
+    let o = w.run(&[
+        "import",
+        export_dir(&o, w.path()).to_str().unwrap(),
+        "--yes",
+    ]);
+    assert_exit(&o, 0);
+    assert_eq!(
+        w.pg_value("SELECT string_agg(id || code, ',' ORDER BY id) FROM dd")
+            .as_deref(),
+        Some("1x,2z,3y")
+    );
+}

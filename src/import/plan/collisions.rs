@@ -175,6 +175,74 @@ pub fn rules(t: &PgTable, schema: &str) -> TableRules {
     }
 }
 
+/// The DEFERRABLE unique and exclusion constraints of a loaded table, each as (what it
+/// is, SQL that raises 23505 or 23P01 when rows break it). PostgreSQL checks such a
+/// constraint by a recheck trigger queued at insert, which the replica role the load runs
+/// in never fires: the import asks itself, before COMMIT (and the diagnosis then lists
+/// every violation).
+pub fn deferred_checks(t: &PgTable, schema: &str) -> Vec<(String, String)> {
+    const CHECK: &str = "$pgconverge_check$";
+    let q = qualified(schema, &t.name);
+    let mut out = Vec::new();
+    for i in t
+        .indexes
+        .iter()
+        .filter(|i| i.table == t.name && i.schema == schema)
+    {
+        let Some(c) = i.constraint.as_ref().filter(|c| c.deferrable) else {
+            continue;
+        };
+        let (exists, code) = match c.kind {
+            ConstraintKind::Exclude => match exclusion_pairs(&c.def) {
+                Some(pairs) => {
+                    let on: Vec<String> = pairs
+                        .iter()
+                        .map(|(col, op)| format!("a.{col} {op} b.{col}"))
+                        .collect();
+                    (
+                        format!(
+                            "SELECT 1 FROM {q} a JOIN {q} b ON (a.tableoid, a.ctid) < (b.tableoid, b.ctid) AND {}",
+                            on.join(" AND ")
+                        ),
+                        "23P01",
+                    )
+                }
+                None => continue,
+            },
+            _ => {
+                let exprs: Vec<String> = i.keys.iter().map(|k| format!("({k})")).collect();
+                let mut filter: Vec<String> =
+                    exprs.iter().map(|e| format!("{e} IS NOT NULL")).collect();
+                if let Some(p) = &i.predicate {
+                    filter.push(format!("({p})"));
+                }
+                (
+                    format!(
+                        "SELECT 1 FROM {q} WHERE {} GROUP BY {} HAVING count(*) > 1",
+                        filter.join(" AND "),
+                        exprs.join(", ")
+                    ),
+                    "23505",
+                )
+            }
+        };
+        let what = format!(
+            "DEFERRABLE constraint {} of {}",
+            ident(&c.name),
+            ident(&t.name)
+        );
+        let sql = format!(
+            "DO {CHECK} BEGIN IF EXISTS ({exists}) THEN RAISE EXCEPTION USING ERRCODE = '{code}', \
+             MESSAGE = {}; END IF; END {CHECK}",
+            literal(&format!("rows break {what}"))
+        );
+        if !sql[CHECK.len() + 3..sql.len() - CHECK.len()].contains(CHECK) {
+            out.push((what, sql));
+        }
+    }
+    out
+}
+
 /// The extra columns a traced staging INSERT writes: (column, expression over the
 /// staging table, whose `key` columns hold the source key).
 pub fn trace_columns(dataset: &str, key: &[String]) -> Vec<(String, String)> {

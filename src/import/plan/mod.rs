@@ -245,6 +245,9 @@ pub struct Plan {
     pub collisions: Vec<collisions::TableRules>,
     /// The datasets other datasets follow through `key_of`, whose keys are recorded.
     pub key_maps: Vec<keymap::KeyMap>,
+    /// The DEFERRABLE unique and exclusion constraints of the loaded tables, checked
+    /// before COMMIT: (what, SQL) (`collisions::deferred_checks`).
+    pub deferred_checks: Vec<(String, String)>,
 }
 
 /// A foreign key to check before COMMIT, with the child's primary key to name rows by.
@@ -322,6 +325,7 @@ fn build_part(
         delta: None,
         collisions: Vec::new(),
         key_maps: Vec::new(),
+        deferred_checks: Vec::new(),
     };
     let mut loads = Vec::new();
     for input in inputs {
@@ -375,6 +379,12 @@ fn build_part(
         .iter()
         .filter_map(|t| cat.tables.get(t))
         .map(|t| collisions::rules(t, &opts.schema))
+        .collect();
+    plan.deferred_checks = plan
+        .targets
+        .iter()
+        .filter_map(|t| cat.tables.get(t))
+        .flat_map(|t| collisions::deferred_checks(t, &opts.schema))
         .collect();
     for t in plan.targets.iter().filter(|_| !opts.delta) {
         for i in cat.tables.get(t).iter().flat_map(|t| &t.indexes) {

@@ -326,6 +326,12 @@ impl Plan {
                 allow: self.allow_orphans,
             });
         }
+        for (what, sql) in &self.deferred_checks {
+            out.push(Statement::sql(
+                sql,
+                format!("checking {what} (loaded as a replica, its recheck trigger never ran)"),
+            ));
+        }
         if self.rehearse {
             out.push(Statement::Rollback);
             return;
