@@ -575,10 +575,10 @@ pub fn origin(
 /// A key's or a shared value's text: a number as it is, anything else between single
 /// quotes (so that `''` and blanks show), escaped.
 pub fn shown(v: &str) -> String {
-    let number = !v.is_empty()
-        && v.chars()
-            .all(|c| c.is_ascii_digit() || c == '-' || c == '.')
-        && v.chars().any(|c| c.is_ascii_digit());
+    let number = v
+        .chars()
+        .all(|c| c.is_ascii_digit() || c == '-' || c == '.')
+        && v.parse::<f64>().is_ok();
     match number {
         true => v.to_string(),
         false if v.is_empty() => "''".into(),
@@ -729,6 +729,7 @@ mod tests {
         let cases: &[(&[Option<&str>], &str)] = &[
             (&[Some("17")], "17"),
             (&[Some("-1.5")], "-1.5"),
+            (&[Some("2024-02-01")], "'2024-02-01'"),
             (&[Some("jane@x")], "'jane@x'"),
             (&[Some("")], "''"),
             (&[Some("a\nb")], "'a\\nb'"),
