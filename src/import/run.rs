@@ -63,11 +63,15 @@ impl Prepared {
                     crate::report::count(self.plan.errors.len() as u64, "problem"),
                     list.join("\n")
                 ),
-                crate::import::fixes::refusal_hint(
-                    &self.plan.fixes,
-                    self.replan.dialect,
-                    "export again",
-                ),
+                match self.plan.errors.iter().any(|e| e.contains("key_of(")) {
+                    // The mapping's own use of key_of: the mapping is what to fix.
+                    true => crate::import::plan::keymap::HINT.to_string(),
+                    false => crate::import::fixes::refusal_hint(
+                        &self.plan.fixes,
+                        self.replan.dialect,
+                        "export again",
+                    ),
+                },
             ));
         }
         if !self.cascade_with_rows.is_empty() && !allow_cascade {

@@ -176,7 +176,19 @@ pub fn plan_table(table: &PgTable, datasets: &[&TableSpec], mapping: &Mapping) -
                         continue;
                     }
                     _ => {
-                        why = Some(format!("computed by the mapping's set for `{ds}`"));
+                        let all: Vec<String> = datasets
+                            .iter()
+                            .filter(|s| {
+                                mapping
+                                    .table(&s.name)
+                                    .is_some_and(|m| m.set.contains_key(&col.name))
+                            })
+                            .map(|s| format!("`{}`", s.name))
+                            .collect();
+                        why = Some(format!(
+                            "computed by the mapping's set for {}",
+                            all.join(", ")
+                        ));
                         break;
                     }
                 }
@@ -247,7 +259,15 @@ pub fn target_select(plan: &TablePlan, schema: &str) -> String {
     for (i, c) in plan.columns.iter().enumerate() {
         match &c.follows {
             Some(d) => {
-                select.push(format!("m{i}.source_key[1]"));
+                // A value the map does not hold reads as itself, with whose key it is.
+                let col = format!("t.{}", ident(&c.column));
+                select.push(format!(
+                    "CASE WHEN m{i}.target_key IS NULL AND {col} IS NOT NULL THEN '(' \
+                     || COALESCE((SELECT 'the key of ' || o.dataset || ' ' || array_to_string(o.source_key, ',') \
+                     FROM pgconverge.key_map o WHERE o.target_key = {col}::text LIMIT 1), 'a key of no mapped row') \
+                     || ', not of ' || {} || ': ' || {col}::text || ')' ELSE m{i}.source_key[1] END",
+                    literal(d)
+                ));
                 joins.push_str(&format!(
                     " LEFT JOIN pgconverge.key_map m{i} ON m{i}.dataset = {} AND m{i}.target_key = t.{}::text",
                     literal(d),

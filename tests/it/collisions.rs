@@ -64,7 +64,7 @@ fn assert_listed(err: &str) {
         assert!(err.contains(line), "missing:\n{line}\nin:\n{err}");
     }
     for hint in [
-        r#"hint: rows that share a key need their own values: `[tables.Teacher]` `set = { email = "..." }` gives its rows others"#,
+        r#"hint: rows that share a key need their own values: e.g. `[tables.Teacher]` `set = { email = "..." }` gives its rows others"#,
         r#"`[tables.Student]` `set = { email = "COALESCE(email, ...)" }` gives `email` a value where it has none"#,
         "a row a CHECK refuses: a `set` in `[tables.Parent]` makes its value one the CHECK accepts",
     ] {

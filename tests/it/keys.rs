@@ -174,7 +174,7 @@ fn profiles_follow_the_keys_the_target_drew_for_their_users() {
     assert_exit(&o, 1);
     let out = stdout(&o);
     for line in [
-        r#"table `teacher_profile`, id=1, column `user_id`: source "1", target NULL"#,
+        r#"table `teacher_profile`, id=1, column `user_id`: source "1", target "(the key of parent_users 1, not of teacher_users: "#,
         "key map of `student_users`: 1 entry for 2 exported rows, 0 naming no row: a difference",
     ] {
         assert!(out.contains(line), "{line}\n{out}");
@@ -221,7 +221,7 @@ fn a_key_of_that_cannot_be_followed_is_refused_before_any_write() {
     w.pg(V2);
     w.pg(r#"INSERT INTO "User" VALUES ('00000000-0000-0000-0000-000000000001', 'kept@x', 'Kept', 'admin')"#);
     // (the profile's set, the User dataset's `set` and `key`, what the refusal says)
-    let cases: [(&str, &str, &str, &str); 3] = [
+    let cases: [(&str, &str, &str, &str); 4] = [
         (
             "key_of('teacher_user', id)",
             r#"set = { id = "gen_random_uuid()" }"#,
@@ -239,6 +239,13 @@ fn a_key_of_that_cannot_be_followed_is_refused_before_any_write() {
             r#"set = { id = "gen_random_uuid()" }"#,
             "",
             "but `teacher_users` has no one-column source key (a `query` dataset names it: `[tables.teacher_users]` `key = [\"id\"]`)",
+        ),
+        // Teacher 2 has no email, so the query leaves it out: its profile follows nothing.
+        (
+            "key_of('teacher_users', id)",
+            r#"set = { id = "gen_random_uuid()" }"#,
+            r#"key = ["id"]"#,
+            "key_of('teacher_users', '2'): dataset teacher_users has no row with source key 2",
         ),
     ];
     for (n, (follow, users, key, want)) in cases.iter().enumerate() {
@@ -273,6 +280,17 @@ set = {{ user_id = "{follow}" }}
         assert!(
             stderr(&o).contains(want),
             "case {n}: {want}\n{}",
+            stderr(&o)
+        );
+        let hint = match n {
+            3 => "hint: the row it follows was not exported (a where or a query left it out)",
+            _ => {
+                "hint: fix the mapping as the problem says (docs/mapping.md, \"Keys the target draws\")"
+            }
+        };
+        assert!(
+            stderr(&o).contains(hint),
+            "case {n}: {hint}\n{}",
             stderr(&o)
         );
         assert_eq!(

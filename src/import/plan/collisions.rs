@@ -644,7 +644,7 @@ pub fn hint(found: &[Found]) -> String {
     let col = |c: &Option<String>| c.clone().unwrap_or_else(|| "column".into());
     if let Some(f) = found.iter().find(|f| f.kind != RuleKind::Rows) {
         out.push(format!(
-            "rows that share a key need their own values: {} `set = {{ {} = \"...\" }}` gives \
+            "rows that share a key need their own values: e.g. {} `set = {{ {} = \"...\" }}` gives \
              its rows others (for a fold, a counter from a ranking in `[with]`: see the fold \
              in docs/mapping.md), or `where = \"...\"` leaves rows out",
             table(&f.dataset),
@@ -882,7 +882,7 @@ mod tests {
         );
         assert_eq!(
             hint(&found),
-            r#"rows that share a key need their own values: `[tables.Teacher]` `set = { email = "..." }` gives its rows others (for a fold, a counter from a ranking in `[with]`: see the fold in docs/mapping.md), or `where = "..."` leaves rows out; or fix the data at the source; `import --rehearse` lists these again without writing"#
+            r#"rows that share a key need their own values: e.g. `[tables.Teacher]` `set = { email = "..." }` gives its rows others (for a fold, a counter from a ranking in `[with]`: see the fold in docs/mapping.md), or `where = "..."` leaves rows out; or fix the data at the source; `import --rehearse` lists these again without writing"#
         );
     }
 }

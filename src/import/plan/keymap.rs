@@ -18,8 +18,24 @@ pub const SETUP: &str = "CREATE SCHEMA IF NOT EXISTS pgconverge;
 CREATE TABLE IF NOT EXISTS pgconverge.key_map (dataset text NOT NULL, source_key text[] NOT NULL,
   target_key text NOT NULL, PRIMARY KEY (dataset, source_key));
 CREATE OR REPLACE FUNCTION pgconverge.key_of(dataset text, source_key anyelement) RETURNS text
-  LANGUAGE sql STABLE AS $pgconverge$ SELECT m.target_key FROM pgconverge.key_map m
-  WHERE m.dataset = $1 AND m.source_key = ARRAY[$2::text] $pgconverge$";
+  LANGUAGE plpgsql STABLE AS $pgconverge$
+DECLARE k text;
+BEGIN
+  IF source_key IS NULL THEN RETURN NULL; END IF;
+  SELECT m.target_key INTO k FROM pgconverge.key_map m
+   WHERE m.dataset = key_of.dataset AND m.source_key = ARRAY[key_of.source_key::text];
+  IF k IS NULL THEN
+    RAISE EXCEPTION USING ERRCODE = '23503',
+      MESSAGE = format('key_of(%L, %L): dataset %s has no row with source key %s', dataset, source_key, dataset, source_key),
+      HINT = 'the row it follows was not exported (a where or a query left it out) or not loaded: follow only rows the followed dataset holds, or leave this row out with where';
+  END IF;
+  RETURN k;
+END $pgconverge$";
+
+/// The hint of a refused `key_of`.
+pub const HINT: &str = "fix the mapping as the problem says (docs/mapping.md, \"Keys the target \
+    draws\"); a change to `key` or a `query` changes what the export holds: export again \
+    (migrate does)";
 
 /// What a staged INSERT is made of, kept so that it can be written again with the map.
 #[derive(Debug, Clone, PartialEq)]
@@ -113,7 +129,14 @@ pub(super) fn plan_maps(plan: &mut Plan, cat: &Catalog, mapping: &Mapping, schem
         }
     }
     for (d, by) in followers {
-        let here = format!("`{}` follows `key_of('{d}', ...)`", by.join("`, `"));
+        let here = match by.as_slice() {
+            [one] => format!("`{one}` follows `key_of('{d}', ...)`"),
+            [init @ .., last] => format!(
+                "`{}` and `{last}` follow `key_of('{d}', ...)`",
+                init.join("`, `")
+            ),
+            [] => continue,
+        };
         let Some(at) = plan.tables.iter().position(|t| t.dataset == d) else {
             let near = crate::hint::similar(&d, plan.tables.iter().map(|t| t.dataset.as_str()));
             plan.errors.push(format!(
