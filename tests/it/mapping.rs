@@ -364,7 +364,7 @@ fn a_v2_schema_converges_into_its_v3_rewrite() {
         assert_exit(&o, 0);
         let out = stdout(&o);
         assert!(
-            out.contains("not compared in `people`: tenant_id (computed by the mapping's set for `teachers`), full_name (computed by the mapping's set for `users`), status (computed by the mapping's set for `teachers`)"),
+            out.contains("not compared in `people`: tenant_id (computed by the mapping's set for `teachers`, `users`), full_name (computed by the mapping's set for `users`), status (computed by the mapping's set for `teachers`, `users`)"),
             "{out}"
         );
         assert!(
