@@ -123,6 +123,14 @@ pub fn rules(t: &PgTable, schema: &str) -> TableRules {
             ident(&c.name)
         ));
         if let Some(pairs) = exclusion_pairs(&c.def) {
+            // The self-join that lists conflicts needs an index of the same method, or it
+            // compares every pair of rows: one without the constraint, built as rows load.
+            let cols: Vec<&str> = pairs.iter().map(|(c, _)| c.as_str()).collect();
+            tolerant.push(format!(
+                "CREATE INDEX ON {q} USING {} ({})",
+                ident(&i.method),
+                cols.join(", ")
+            ));
             rules.push(Rule {
                 table: t.name.clone(),
                 label: format!("EXCLUDE {} ({})", ident(&c.name), exclusion_list(&pairs)),
@@ -324,19 +332,26 @@ fn rows_sql(q: &str, condition: &str) -> String {
 }
 
 /// The pairs of rows an exclusion constraint's operators say conflict.
+/// The pairs of rows an exclusion constraint's operators say conflict: counted up to
+/// [`PAIRS_CAP`] + 1 (every row may conflict with every other), the first ones shown.
 fn pairs_sql(q: &str, pairs: &[(String, String)]) -> String {
     let on: Vec<String> = pairs
         .iter()
         .map(|(c, op)| format!("a.{c} {op} b.{c}"))
         .collect();
     format!(
-        "SELECT count(*) OVER (), a.pgconverge_dataset, a.pgconverge_key, a.pgconverge_row, \
-         b.pgconverge_dataset, b.pgconverge_key, b.pgconverge_row FROM {q} a JOIN {q} b \
-         ON (a.tableoid, a.ctid) < (b.tableoid, b.ctid) AND {} \
-         ORDER BY a.pgconverge_dataset NULLS FIRST, a.pgconverge_row, b.pgconverge_row LIMIT {EXAMPLES}",
-        on.join(" AND ")
+        "WITH p AS (SELECT a.pgconverge_dataset AS d1, a.pgconverge_key AS k1, a.pgconverge_row AS r1, \
+         b.pgconverge_dataset AS d2, b.pgconverge_key AS k2, b.pgconverge_row AS r2 FROM {q} a JOIN {q} b \
+         ON (a.tableoid, a.ctid) < (b.tableoid, b.ctid) AND {} LIMIT {}) \
+         SELECT (SELECT count(*) FROM p), d1, k1, r1, d2, k2, r2 FROM p \
+         ORDER BY d1 NULLS FIRST, r1, r2 LIMIT {EXAMPLES}",
+        on.join(" AND "),
+        PAIRS_CAP + 1
     )
 }
+
+/// Conflicting pairs counted at most (then "more than").
+pub const PAIRS_CAP: u64 = 100_000;
 
 /// `CHECK ((price > 0)) NOT VALID` -> `((price > 0))`.
 fn check_expr(def: &str) -> String {
@@ -610,6 +625,9 @@ pub fn describe(found: &[Found]) -> String {
                 crate::report::count(f.count, "value")
             ),
             RuleKind::Rows => crate::report::count(f.count, "row"),
+            RuleKind::Pairs if f.count > PAIRS_CAP => {
+                format!("more than {PAIRS_CAP} pairs in conflict")
+            }
             RuleKind::Pairs => format!("{} in conflict", crate::report::count(f.count, "pair")),
         };
         let examples: Vec<String> = f
