@@ -10,7 +10,7 @@ use crate::import::plan::collisions::{Found, Rule, RuleKind, origin, value_text}
 
 /// Every violation found: the error a failed load becomes.
 #[derive(Debug)]
-pub struct Violations(pub Vec<Found>);
+pub struct Violations(pub Vec<Found>, pub Vec<String>);
 
 impl std::fmt::Display for Violations {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -25,7 +25,15 @@ impl std::fmt::Display for Violations {
              without them in a transaction that was rolled back):\n{}",
             crate::report::count(constraints.len() as u64, "constraint"),
             crate::import::plan::collisions::describe(&self.0)
-        )
+        )?;
+        if !self.1.is_empty() {
+            write!(
+                f,
+                "\n  (not listed, the server alone checks them: {})",
+                self.1.join(", ")
+            )?;
+        }
+        Ok(())
     }
 }
 

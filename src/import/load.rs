@@ -157,10 +157,9 @@ pub async fn after_interruption(
     progress: &Progress,
     journal: &mut Journal,
 ) {
-    if state.settled
-        || !state.surely_not_committed()
-        || state.sequences.as_ref().is_none_or(|p| p.is_empty())
-    {
+    // Cancelled whether or not sequences are to be put back: else the statement (a COPY,
+    // the diagnosis' checks) runs on, holding its locks, after the import has ended.
+    if state.settled || !state.surely_not_committed() {
         return;
     }
     journal.line("interrupted: cancelling the statement the server is running");
@@ -614,10 +613,14 @@ async fn attempt(
                     return Err(e.into());
                 }
             }
-            Statement::Collisions { rules, keys } => {
+            Statement::Collisions {
+                rules,
+                keys,
+                unchecked,
+            } => {
                 let found = crate::import::collisions::find(&tx, rules, keys).await?;
                 if !found.is_empty() {
-                    return Err(anyhow::Error::new(Violations(found)).into());
+                    return Err(anyhow::Error::new(Violations(found, unchecked.clone())).into());
                 }
             }
             Statement::Begin | Statement::Commit | Statement::Rollback => {

@@ -7,8 +7,10 @@
 pub const FUNCTION: &str = "pgconverge.key_of";
 
 /// `expr` with each `key_of(` (a word of its own, outside '…' literals, "quoted" names
-/// and comments, not already qualified) read as `pgconverge.key_of(`.
-pub fn qualify(expr: &str) -> String {
+/// and comments, not already qualified) read as `pgconverge.key_of('<schema>', `: the map
+/// of the target schema being loaded.
+pub fn qualify(expr: &str, schema: &str) -> String {
+    let call = format!("{FUNCTION}({}, ", crate::db::sql::pg::literal(schema));
     let mut out = String::with_capacity(expr.len() + 16);
     for (i, piece, code) in pieces(expr) {
         if !code {
@@ -19,9 +21,10 @@ pub fn qualify(expr: &str) -> String {
         let mut at = i;
         while let Some(p) = find_call(rest, expr, at) {
             out.push_str(&rest[..p]);
-            out.push_str(FUNCTION);
-            rest = &rest[p + "key_of".len()..];
-            at += p + "key_of".len();
+            out.push_str(&call);
+            let paren = rest[p..].find('(').expect("find_call saw it") + p + 1;
+            rest = &rest[paren..];
+            at += paren;
         }
         out.push_str(rest);
     }
@@ -171,11 +174,14 @@ mod tests {
     #[test]
     fn key_of_is_qualified_where_it_is_a_call() {
         let cases: &[(&str, &str)] = &[
-            ("key_of('users', id)", "pgconverge.key_of('users', id)"),
+            (
+                "key_of('users', id)",
+                "pgconverge.key_of('app', 'users', id)",
+            ),
             ("KEY_OF('users', id)", "KEY_OF('users', id)"),
             (
                 "key_of ('a', id) || key_of('b', x)",
-                "pgconverge.key_of ('a', id) || pgconverge.key_of('b', x)",
+                "pgconverge.key_of('app', 'a', id) || pgconverge.key_of('app', 'b', x)",
             ),
             ("pgconverge.key_of('a', id)", "pgconverge.key_of('a', id)"),
             ("my_key_of('a', id)", "my_key_of('a', id)"),
@@ -183,11 +189,11 @@ mod tests {
             ("\"key_of\"(1) -- key_of(x)", "\"key_of\"(1) -- key_of(x)"),
             (
                 "coalesce(key_of('it''s', id), 'x')",
-                "coalesce(pgconverge.key_of('it''s', id), 'x')",
+                "coalesce(pgconverge.key_of('app', 'it''s', id), 'x')",
             ),
         ];
         for (expr, want) in cases {
-            assert_eq!(qualify(expr), *want, "{expr}");
+            assert_eq!(qualify(expr, "app"), *want, "{expr}");
         }
     }
 

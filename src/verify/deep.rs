@@ -264,12 +264,16 @@ pub fn target_select(plan: &TablePlan, schema: &str) -> String {
                 select.push(format!(
                     "CASE WHEN m{i}.target_key IS NULL AND {col} IS NOT NULL THEN '(' \
                      || COALESCE((SELECT 'the key of ' || o.dataset || ' ' || array_to_string(o.source_key, ',') \
-                     FROM pgconverge.key_map o WHERE o.target_key = {col}::text LIMIT 1), 'a key of no mapped row') \
+                     FROM pgconverge.key_map o WHERE o.target_schema = {s} AND o.target_key = {col}::text LIMIT 1), \
+                     'a key of no mapped row') \
                      || ', not of ' || {} || ': ' || {col}::text || ')' ELSE m{i}.source_key[1] END",
-                    literal(d)
+                    literal(d),
+                    s = literal(schema),
                 ));
                 joins.push_str(&format!(
-                    " LEFT JOIN pgconverge.key_map m{i} ON m{i}.dataset = {} AND m{i}.target_key = t.{}::text",
+                    " LEFT JOIN pgconverge.key_map m{i} ON m{i}.target_schema = {} AND m{i}.dataset = {} \
+                     AND m{i}.target_key = t.{}::text",
+                    literal(schema),
                     literal(d),
                     ident(&c.column)
                 ));
@@ -491,7 +495,8 @@ pub fn key_map_sql(schema: &str, table: &str, key: &str, dataset: &str) -> Strin
     use crate::db::sql::pg::{ident, literal, qualified};
     format!(
         "SELECT count(*), count(*) FILTER (WHERE t.{k} IS NULL) FROM pgconverge.key_map m \
-         LEFT JOIN {q} t ON t.{k}::text = m.target_key WHERE m.dataset = {d}",
+         LEFT JOIN {q} t ON t.{k}::text = m.target_key WHERE m.target_schema = {s} AND m.dataset = {d}",
+        s = literal(schema),
         k = ident(key),
         q = qualified(schema, table),
         d = literal(dataset)

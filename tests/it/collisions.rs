@@ -65,7 +65,7 @@ fn assert_listed(err: &str) {
     }
     for hint in [
         r#"hint: rows that share a key need their own values: e.g. `[tables.Teacher]` `set = { email = "..." }` gives its rows others"#,
-        r#"`[tables.Student]` `set = { email = "COALESCE(email, ...)" }` gives `email` a value where it has none"#,
+        r#"`[tables.Student]` `set = { email = "COALESCE(email, ...)" }` gives it a value where it has none"#,
         "a row a CHECK refuses: a `set` in `[tables.Parent]` makes its value one the CHECK accepts",
     ] {
         assert!(err.contains(hint), "missing:\n{hint}\nin:\n{err}");
@@ -226,4 +226,74 @@ fn a_deferrable_unique_constraint_is_checked_before_commit() {
             .as_deref(),
         Some("1x,2z,3y")
     );
+}
+
+/// Every shape of DEFERRABLE constraint is checked by the server itself before COMMIT
+/// (an exclusion over an expression, NULLS NOT DISTINCT, a name holding the DO block's
+/// quote), and a table named like the listing's own aliases is listed too.
+#[test]
+fn deferrable_constraints_of_every_shape_refuse_and_odd_names_are_listed() {
+    let w = World::new("collisions_shapes");
+    w.pg("CREATE EXTENSION IF NOT EXISTS btree_gist");
+    // (source table, rows, target DDL, what the error must say)
+    let cases: [(&str, &str, &str, &str); 4] = [
+        (
+            "CREATE TABLE bk (id INT PRIMARY KEY, room INT, s INT, e INT)",
+            "INSERT INTO bk VALUES (1, 1, 1, 5), (2, 1, 3, 8)",
+            "CREATE TABLE bk (id integer PRIMARY KEY, room integer, s integer, e integer,
+               CONSTRAINT bk_overlap EXCLUDE USING gist (room WITH =, int4range(s, e) WITH &&)
+               DEFERRABLE INITIALLY DEFERRED)",
+            r#"rows break DEFERRABLE constraint "bk_overlap" of "bk""#,
+        ),
+        (
+            "CREATE TABLE nn (id INT PRIMARY KEY, code VARCHAR(5))",
+            "INSERT INTO nn VALUES (1, NULL), (2, NULL), (3, 'a')",
+            "CREATE TABLE nn (id integer PRIMARY KEY, code text,
+               CONSTRAINT nn_code UNIQUE NULLS NOT DISTINCT (code) DEFERRABLE)",
+            r#"`nn` UNIQUE "nn_code" (code): 2 rows share 1 value; e.g. NULL from nn id=1 and nn id=2"#,
+        ),
+        (
+            "CREATE TABLE `c$pgconverge$d` (id INT PRIMARY KEY, code VARCHAR(5))",
+            "INSERT INTO `c$pgconverge$d` VALUES (1, 'x'), (2, 'x'), (3, 'y')",
+            r#"CREATE TABLE "c$pgconverge$d" (id integer PRIMARY KEY, code text,
+               CONSTRAINT cd_code UNIQUE (code) DEFERRABLE INITIALLY DEFERRED)"#,
+            r#"`c$pgconverge$d` UNIQUE "cd_code" (code): 2 rows share 1 value"#,
+        ),
+        (
+            "CREATE TABLE e (id INT PRIMARY KEY, code VARCHAR(5))",
+            "INSERT INTO e VALUES (1, 'x'), (2, 'x')",
+            "CREATE TABLE e (id integer PRIMARY KEY, code text UNIQUE)",
+            r#"`e` UNIQUE "e_code_key" (code): 2 rows share 1 value; e.g. 'x' from e id=1 and e id=2"#,
+        ),
+    ];
+    for (n, (source, rows, target, want)) in cases.iter().enumerate() {
+        let table = source.split_whitespace().nth(2).unwrap().trim_matches('`');
+        w.mysql(&format!("{source}; {rows};"));
+        w.pg(target);
+        let o = w.run(&[
+            "export",
+            &w.db,
+            "--out",
+            &format!("shape_{n}"),
+            "--tables",
+            table,
+        ]);
+        assert_exit(&o, 0);
+        let o = w.run(&[
+            "import",
+            export_dir(&o, w.path()).to_str().unwrap(),
+            "--yes",
+        ]);
+        assert_exit(&o, 2);
+        assert!(
+            stderr(&o).contains(want),
+            "case {n}: {want}\n{}",
+            stderr(&o)
+        );
+        let count = format!(
+            "SELECT count(*)::text FROM \"{}\"",
+            table.replace('"', "\"\"")
+        );
+        assert_eq!(w.pg_value(&count).as_deref(), Some("0"), "case {n}");
+    }
 }

@@ -300,3 +300,70 @@ set = {{ user_id = "{follow}" }}
         );
     }
 }
+
+/// Each target schema has its own key maps: loading the same datasets into another schema
+/// leaves the first one's map (and its verify) as it was. A dataset cannot follow itself.
+#[test]
+fn key_maps_belong_to_their_target_schema_and_a_dataset_cannot_follow_itself() {
+    let w = World::new("keys_schemas");
+    w.mysql(V1);
+    for s in ["s1", "s2"] {
+        w.pg(&format!("CREATE SCHEMA {s}; SET search_path = {s}; {V2}"));
+    }
+    let map = w.path().join("fold_uuid.toml");
+    std::fs::write(&map, MAP).unwrap();
+    let o = w.run(&[
+        "export",
+        &w.db,
+        "--map",
+        map.to_str().unwrap(),
+        "--out",
+        "schemas",
+    ]);
+    assert_exit(&o, 0);
+    let dir = export_dir(&o, w.path());
+    let d = dir.to_str().unwrap();
+    for s in ["s1", "s2"] {
+        let o = w.run(&["import", d, "--yes", "--schema", s]);
+        assert_exit(&o, 0);
+    }
+    let o = w.run(&["verify", d, "--deep", "--schema", "s1"]);
+    assert_exit(&o, 0);
+    assert_eq!(
+        w.pg_value("SELECT string_agg(target_schema || ' ' || n, ',' ORDER BY target_schema) FROM (SELECT target_schema, count(*) AS n FROM pgconverge.key_map GROUP BY 1) m")
+            .as_deref(),
+        Some("s1 6,s2 6")
+    );
+
+    let own = w.path().join("own.toml");
+    std::fs::write(
+        &own,
+        r#"
+[tables.Teacher]
+target = "teacher_profile"
+drop = ["email", "name"]
+set = { id = "id::integer", user_id = "key_of('Teacher', id)" }
+"#,
+    )
+    .unwrap();
+    let o = w.run(&[
+        "migrate",
+        &w.db,
+        "--map",
+        own.to_str().unwrap(),
+        "--out",
+        "own",
+        "--yes",
+        "--schema",
+        "s1",
+        "--tables",
+        "Teacher",
+    ]);
+    assert_exit(&o, 2);
+    assert!(
+        stderr(&o)
+            .contains("`Teacher` follows its own keys (`key_of('Teacher', ...)` in its own `set`)"),
+        "{}",
+        stderr(&o)
+    );
+}

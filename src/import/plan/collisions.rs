@@ -22,8 +22,6 @@ const ROWS: &str = "pgconverge_rows";
 /// Values (or rows) shown per constraint, and rows per colliding value.
 pub const EXAMPLES: usize = 5;
 const PER_VALUE: usize = 3;
-/// The dollar quote of the DO blocks (a name that holds it is not relaxed).
-const TAG: &str = "$pgconverge_relax$";
 
 /// One constraint of a loaded table, as the diagnosis checks it.
 #[derive(Debug, Clone, PartialEq)]
@@ -57,6 +55,9 @@ pub struct TableRules {
     /// server refuses is skipped, and the load then fails as before).
     pub relax: String,
     pub rules: Vec<Rule>,
+    /// Constraints this listing cannot ask (an exclusion over an expression or with a
+    /// WHERE): named in the report as checked by the server only.
+    pub unchecked: Vec<String>,
 }
 
 /// The rules of a target table: its primary key, unique constraints and indexes,
@@ -71,6 +72,7 @@ pub fn rules(t: &PgTable, schema: &str) -> TableRules {
     ];
     let mut tolerant = Vec::new();
     let mut rules = Vec::new();
+    let mut unchecked = Vec::new();
     let own = t
         .indexes
         .iter()
@@ -122,7 +124,11 @@ pub fn rules(t: &PgTable, schema: &str) -> TableRules {
             "ALTER TABLE {q} DROP CONSTRAINT {} CASCADE",
             ident(&c.name)
         ));
-        if let Some(pairs) = exclusion_pairs(&c.def) {
+        let Some(pairs) = exclusion_pairs(&c.def) else {
+            unchecked.push(format!("`{}` EXCLUDE {}", t.name, ident(&c.name)));
+            continue;
+        };
+        {
             // The self-join that lists conflicts needs an index of the same method, or it
             // compares every pair of rows: one without the constraint, built as rows load.
             let cols: Vec<&str> = pairs.iter().map(|(c, _)| c.as_str()).collect();
@@ -173,23 +179,23 @@ pub fn rules(t: &PgTable, schema: &str) -> TableRules {
             .map(|s| format!("BEGIN {s}; EXCEPTION WHEN OTHERS THEN NULL; END")),
     );
     let body = relax.join(";\n  ");
+    let tag = dollar_tag(&body);
     TableRules {
         table: t.name.clone(),
-        relax: match body.contains(TAG) {
-            true => String::new(),
-            false => format!("DO {TAG} BEGIN\n  {body};\nEND {TAG}"),
-        },
+        relax: format!("DO {tag} BEGIN\n  {body};\nEND {tag}"),
         rules,
+        unchecked,
     }
 }
 
 /// The DEFERRABLE unique and exclusion constraints of a loaded table, each as (what it
 /// is, SQL that raises 23505 or 23P01 when rows break it). PostgreSQL checks such a
 /// constraint by a recheck trigger queued at insert, which the replica role the load runs
-/// in never fires: the import asks itself, before COMMIT (and the diagnosis then lists
-/// every violation).
+/// in never fires: the import asks the server itself, before COMMIT, by adding the same
+/// constraint, not deferrable, in a block it then undoes (a PRIMARY KEY as UNIQUE): the
+/// server's own semantics, expressions, WHERE, NULLS NOT DISTINCT and collations included.
+/// A violation raises; the diagnosis then lists every one.
 pub fn deferred_checks(t: &PgTable, schema: &str) -> Vec<(String, String)> {
-    const CHECK: &str = "$pgconverge_check$";
     let q = qualified(schema, &t.name);
     let mut out = Vec::new();
     for i in t
@@ -200,55 +206,49 @@ pub fn deferred_checks(t: &PgTable, schema: &str) -> Vec<(String, String)> {
         let Some(c) = i.constraint.as_ref().filter(|c| c.deferrable) else {
             continue;
         };
-        let (exists, code) = match c.kind {
-            ConstraintKind::Exclude => match exclusion_pairs(&c.def) {
-                Some(pairs) => {
-                    let on: Vec<String> = pairs
-                        .iter()
-                        .map(|(col, op)| format!("a.{col} {op} b.{col}"))
-                        .collect();
-                    (
-                        format!(
-                            "SELECT 1 FROM {q} a JOIN {q} b ON (a.tableoid, a.ctid) < (b.tableoid, b.ctid) AND {}",
-                            on.join(" AND ")
-                        ),
-                        "23P01",
-                    )
-                }
-                None => continue,
-            },
-            _ => {
-                let exprs: Vec<String> = i.keys.iter().map(|k| format!("({k})")).collect();
-                let mut filter: Vec<String> =
-                    exprs.iter().map(|e| format!("{e} IS NOT NULL")).collect();
-                if let Some(p) = &i.predicate {
-                    filter.push(format!("({p})"));
-                }
-                (
-                    format!(
-                        "SELECT 1 FROM {q} WHERE {} GROUP BY {} HAVING count(*) > 1",
-                        filter.join(" AND "),
-                        exprs.join(", ")
-                    ),
-                    "23505",
-                )
+        let mut def = c.def.clone();
+        for suffix in [
+            " DEFERRABLE INITIALLY DEFERRED",
+            " DEFERRABLE INITIALLY IMMEDIATE",
+            " DEFERRABLE",
+        ] {
+            if let Some(d) = def.strip_suffix(suffix) {
+                def = d.to_string();
+                break;
             }
-        };
+        }
+        if let Some(rest) = def.strip_prefix("PRIMARY KEY ") {
+            def = format!("UNIQUE {rest}");
+        }
         let what = format!(
             "DEFERRABLE constraint {} of {}",
             ident(&c.name),
             ident(&t.name)
         );
-        let sql = format!(
-            "DO {CHECK} BEGIN IF EXISTS ({exists}) THEN RAISE EXCEPTION USING ERRCODE = '{code}', \
-             MESSAGE = {}; END IF; END {CHECK}",
+        let body = format!(
+            "DECLARE d text; BEGIN ALTER TABLE {q} ADD CONSTRAINT pgconverge_deferred_check {def}; \
+             RAISE EXCEPTION USING ERRCODE = 'P0001', MESSAGE = 'pgconverge: undo the check'; \
+             EXCEPTION WHEN SQLSTATE 'P0001' THEN NULL; \
+             WHEN unique_violation OR exclusion_violation THEN \
+             GET STACKED DIAGNOSTICS d = PG_EXCEPTION_DETAIL; \
+             RAISE EXCEPTION USING ERRCODE = SQLSTATE, MESSAGE = {}, DETAIL = d; END",
             literal(&format!("rows break {what}"))
         );
-        if !sql[CHECK.len() + 3..sql.len() - CHECK.len()].contains(CHECK) {
-            out.push((what, sql));
-        }
+        let tag = dollar_tag(&body);
+        out.push((what, format!("DO {tag} {body} {tag}")));
     }
     out
+}
+
+/// A dollar quote that `body` does not hold: `$pgconverge$`, or with a number added.
+pub fn dollar_tag(body: &str) -> String {
+    (0..)
+        .map(|n| match n {
+            0 => "$pgconverge$".to_string(),
+            n => format!("$pgconverge{n}$"),
+        })
+        .find(|t| !body.contains(t.as_str()))
+        .expect("some tag is free")
 }
 
 /// The extra columns a traced staging INSERT writes: (column, expression over the
@@ -302,19 +302,21 @@ fn unique_sql(q: &str, keys: &[String], predicate: Option<&str>, nulls_distinct:
     let same: Vec<String> = exprs
         .iter()
         .zip(&named)
-        .map(|(e, n)| format!("{e} IS NOT DISTINCT FROM e.{n}"))
+        .map(|(e, n)| format!("{e} IS NOT DISTINCT FROM pgconverge_e.{n}"))
         .collect();
     let positions: Vec<String> = (1..=exprs.len()).map(|n| n.to_string()).collect();
     format!(
-        "WITH g AS (SELECT {grouped}, count(*) AS pgconverge_n FROM {q} WHERE {filter} \
+        "WITH pgconverge_g AS (SELECT {grouped}, count(*) AS pgconverge_n FROM {q} WHERE {filter} \
          GROUP BY {positions} HAVING count(*) > 1), \
-         t AS (SELECT count(*) AS v, COALESCE(sum(pgconverge_n), 0)::bigint AS r FROM g), \
-         e AS (SELECT *, ARRAY[{shown}] AS pgconverge_value FROM g \
+         pgconverge_t AS (SELECT count(*) AS v, COALESCE(sum(pgconverge_n), 0)::bigint AS r FROM pgconverge_g), \
+         pgconverge_e AS (SELECT *, ARRAY[{shown}] AS pgconverge_value FROM pgconverge_g \
          ORDER BY pgconverge_n DESC, pgconverge_value LIMIT {EXAMPLES}) \
-         SELECT t.v, t.r, e.pgconverge_value, m.pgconverge_dataset, m.pgconverge_key, m.pgconverge_row \
-         FROM t LEFT JOIN e ON true LEFT JOIN LATERAL (SELECT {ORIGIN_COLUMNS} FROM {q} \
-         WHERE {filter} AND {same} ORDER BY {ORIGIN_ORDER} LIMIT {PER_VALUE}) m ON true \
-         ORDER BY e.pgconverge_n DESC, e.pgconverge_value, m.pgconverge_dataset NULLS FIRST, m.pgconverge_row",
+         SELECT pgconverge_t.v, pgconverge_t.r, pgconverge_e.pgconverge_value, pgconverge_m.pgconverge_dataset, \
+         pgconverge_m.pgconverge_key, pgconverge_m.pgconverge_row \
+         FROM pgconverge_t LEFT JOIN pgconverge_e ON true LEFT JOIN LATERAL (SELECT {ORIGIN_COLUMNS} FROM {q} \
+         WHERE {filter} AND {same} ORDER BY {ORIGIN_ORDER} LIMIT {PER_VALUE}) pgconverge_m ON true \
+         ORDER BY pgconverge_e.pgconverge_n DESC, pgconverge_e.pgconverge_value, \
+         pgconverge_m.pgconverge_dataset NULLS FIRST, pgconverge_m.pgconverge_row",
         grouped = grouped.join(", "),
         positions = positions.join(", "),
         shown = shown.join(", "),
@@ -337,13 +339,14 @@ fn rows_sql(q: &str, condition: &str) -> String {
 fn pairs_sql(q: &str, pairs: &[(String, String)]) -> String {
     let on: Vec<String> = pairs
         .iter()
-        .map(|(c, op)| format!("a.{c} {op} b.{c}"))
+        .map(|(c, op)| format!("pgconverge_a.{c} {op} pgconverge_b.{c}"))
         .collect();
     format!(
-        "WITH p AS (SELECT a.pgconverge_dataset AS d1, a.pgconverge_key AS k1, a.pgconverge_row AS r1, \
-         b.pgconverge_dataset AS d2, b.pgconverge_key AS k2, b.pgconverge_row AS r2 FROM {q} a JOIN {q} b \
-         ON (a.tableoid, a.ctid) < (b.tableoid, b.ctid) AND {} LIMIT {}) \
-         SELECT (SELECT count(*) FROM p), d1, k1, r1, d2, k2, r2 FROM p \
+        "WITH pgconverge_p AS (SELECT pgconverge_a.pgconverge_dataset AS d1, pgconverge_a.pgconverge_key AS k1, \
+         pgconverge_a.pgconverge_row AS r1, pgconverge_b.pgconverge_dataset AS d2, pgconverge_b.pgconverge_key AS k2, \
+         pgconverge_b.pgconverge_row AS r2 FROM {q} pgconverge_a JOIN {q} pgconverge_b \
+         ON (pgconverge_a.tableoid, pgconverge_a.ctid) < (pgconverge_b.tableoid, pgconverge_b.ctid) AND {} LIMIT {}) \
+         SELECT (SELECT count(*) FROM pgconverge_p), d1, k1, r1, d2, k2, r2 FROM pgconverge_p \
          ORDER BY d1 NULLS FIRST, r1, r2 LIMIT {EXAMPLES}",
         on.join(" AND "),
         PAIRS_CAP + 1
@@ -529,6 +532,11 @@ impl Plan {
                 .flat_map(|r| r.rules.clone())
                 .collect(),
             keys,
+            unchecked: self
+                .collisions
+                .iter()
+                .flat_map(|r| r.unchecked.clone())
+                .collect(),
         });
         out.push(Statement::Rollback);
         Some(out)
@@ -597,7 +605,7 @@ pub fn shown(v: &str) -> String {
     match number {
         true => v.to_string(),
         false if v.is_empty() => "''".into(),
-        false => format!("'{}'", crate::escape::text(v)),
+        false => format!("'{}'", crate::escape::text(v).replace('\'', "''")),
     }
 }
 
@@ -656,10 +664,31 @@ pub fn describe(found: &[Found]) -> String {
 pub fn hint(found: &[Found]) -> String {
     let mut out = Vec::new();
     let table = |ds: &Option<String>| match ds {
-        Some(d) => format!("`[tables.{}]`", crate::escape::text(d)),
+        Some(d) => format!(
+            "`[tables.{}]`",
+            crate::escape::text(&crate::mapping::file::quote_key(d))
+        ),
         None => "the dataset's `[tables.X]`".into(),
     };
-    let col = |c: &Option<String>| c.clone().unwrap_or_else(|| "column".into());
+    // A TOML key (quoted unless bare), and the same column in SQL.
+    let col = |c: &Option<String>| {
+        c.as_deref()
+            .map(|c| crate::escape::text(&crate::mapping::file::quote_key(c)).into_owned())
+            .unwrap_or_else(|| "column".into())
+    };
+    let sql_col = |c: &Option<String>| {
+        c.as_deref()
+            .map(|c| {
+                let plain = c
+                    .chars()
+                    .all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || ch == '_');
+                match plain {
+                    true => c.to_string(),
+                    false => crate::escape::text(&ident(c)).into_owned(),
+                }
+            })
+            .unwrap_or_else(|| "column".into())
+    };
     if let Some(f) = found.iter().find(|f| f.kind != RuleKind::Rows) {
         out.push(format!(
             "rows that share a key need their own values: e.g. {} `set = {{ {} = \"...\" }}` gives \
@@ -673,9 +702,9 @@ pub fn hint(found: &[Found]) -> String {
         .iter()
         .find(|f| f.kind == RuleKind::Rows && f.column.is_some())
     {
-        let c = col(&f.column);
+        let (c, s) = (col(&f.column), sql_col(&f.column));
         out.push(format!(
-            "{} `set = {{ {c} = \"COALESCE({c}, ...)\" }}` gives `{c}` a value where it has none \
+            "{} `set = {{ {c} = \"COALESCE({s}, ...)\" }}` gives it a value where it has none \
              (a column the export lacks: `set = {{ {c} = \"...\" }}`)",
             table(&f.dataset)
         ));
@@ -749,6 +778,7 @@ mod tests {
             (&[Some("-1.5")], "-1.5"),
             (&[Some("2024-02-01")], "'2024-02-01'"),
             (&[Some("jane@x")], "'jane@x'"),
+            (&[Some("O'Brien")], "'O''Brien'"),
             (&[Some("")], "''"),
             (&[Some("a\nb")], "'a\\nb'"),
             (&[Some("1"), None], "(1, NULL)"),
@@ -826,7 +856,7 @@ mod tests {
                 r#"NOT NULL "id""#,
             ]
         );
-        assert!(r.relax.starts_with("DO $pgconverge_relax$ BEGIN\n  ALTER TABLE \"app\".\"User\" ADD COLUMN pgconverge_dataset text"), "{}", r.relax);
+        assert!(r.relax.starts_with("DO $pgconverge$ BEGIN\n  ALTER TABLE \"app\".\"User\" ADD COLUMN pgconverge_dataset text"), "{}", r.relax);
         for step in [
             r#"BEGIN ALTER TABLE "app"."User" DROP CONSTRAINT "User_pkey" CASCADE; EXCEPTION WHEN OTHERS THEN NULL; END"#,
             r#"BEGIN DROP INDEX "app"."user_email" CASCADE; EXCEPTION WHEN OTHERS THEN NULL; END"#,
@@ -841,10 +871,14 @@ mod tests {
             "{}",
             r.rules[1].sql
         );
-        // A name holding the DO block's quote is not relaxed (the load then fails as before).
+        // A name holding the DO block's quote gets another quote.
         let mut odd = t.clone();
-        odd.name = "a$pgconverge_relax$b".into();
-        assert_eq!(rules(&odd, "app").relax, "");
+        odd.name = "a$pgconverge$b".into();
+        assert!(
+            rules(&odd, "app")
+                .relax
+                .starts_with("DO $pgconverge1$ BEGIN")
+        );
     }
 
     #[test]

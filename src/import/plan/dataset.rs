@@ -110,7 +110,7 @@ pub(super) fn dataset_load(
         .map(|m| {
             m.set
                 .iter()
-                .map(|(c, e)| (c.clone(), crate::mapping::keys::qualify(e)))
+                .map(|(c, e)| (c.clone(), crate::mapping::keys::qualify(e, &opts.schema)))
                 .collect()
         })
         .unwrap_or_default();

@@ -15,19 +15,28 @@ use super::{Plan, Statement};
 /// Everything the map needs in the target, created if absent (the probe of the `set`
 /// expressions runs it too, in its rolled-back transaction).
 pub const SETUP: &str = "CREATE SCHEMA IF NOT EXISTS pgconverge;
-CREATE TABLE IF NOT EXISTS pgconverge.key_map (dataset text NOT NULL, source_key text[] NOT NULL,
-  target_key text NOT NULL, PRIMARY KEY (dataset, source_key));
-CREATE OR REPLACE FUNCTION pgconverge.key_of(dataset text, source_key anyelement) RETURNS text
-  LANGUAGE plpgsql STABLE AS $pgconverge$
+CREATE TABLE IF NOT EXISTS pgconverge.key_map (target_schema text NOT NULL, dataset text NOT NULL,
+  source_key text[] NOT NULL, target_key text NOT NULL, PRIMARY KEY (target_schema, dataset, source_key));
+DO $pgconverge$ BEGIN
+  IF (SELECT count(*) FROM pg_attribute WHERE attrelid = 'pgconverge.key_map'::regclass
+      AND attname IN ('target_schema', 'dataset', 'source_key', 'target_key') AND NOT attisdropped) <> 4 THEN
+    RAISE EXCEPTION USING ERRCODE = '42P07',
+      MESSAGE = 'pgconverge.key_map exists but is not the key map pgconverge writes',
+      HINT = 'it belongs to something else: rename it, or drop it if it is an old key map';
+  END IF;
+END $pgconverge$;
+CREATE OR REPLACE FUNCTION pgconverge.key_of(target_schema text, dataset text, source_key anyelement)
+  RETURNS text LANGUAGE plpgsql STABLE AS $pgconverge$
 DECLARE k text;
 BEGIN
   IF source_key IS NULL THEN RETURN NULL; END IF;
   SELECT m.target_key INTO k FROM pgconverge.key_map m
-   WHERE m.dataset = key_of.dataset AND m.source_key = ARRAY[key_of.source_key::text];
+   WHERE m.target_schema = key_of.target_schema AND m.dataset = key_of.dataset
+     AND m.source_key = ARRAY[key_of.source_key::text];
   IF k IS NULL THEN
     RAISE EXCEPTION USING ERRCODE = '23503',
       MESSAGE = format('key_of(%L, %L): dataset %s has no row with source key %s', dataset, source_key, dataset, source_key),
-      HINT = 'the row it follows was not exported (a where or a query left it out) or not loaded: follow only rows the followed dataset holds, or leave this row out with where';
+      HINT = 'the row it follows was not exported (a where or a query left it out) or not loaded, or its key is spelt otherwise (keys are compared as text): follow only rows the followed dataset holds, or leave this row out with where';
   END IF;
   RETURN k;
 END $pgconverge$";
@@ -95,8 +104,9 @@ pub fn keyed_insert(
     format!(
         "WITH src AS (SELECT *, {key_expr} AS pgconverge_new_key FROM {stage}), \
          ins AS (INSERT INTO {target} ({into}){overriding} SELECT {select} FROM src) \
-         INSERT INTO pgconverge.key_map (dataset, source_key, target_key) \
-         SELECT {name}, ARRAY[{source}::text], pgconverge_new_key::text FROM src",
+         INSERT INTO pgconverge.key_map (target_schema, dataset, source_key, target_key) \
+         SELECT {schema_name}, {name}, ARRAY[{source}::text], pgconverge_new_key::text FROM src",
+        schema_name = literal(schema),
         stage = ident(&parts.stage),
         target = qualified(schema, table),
         into = into.join(", "),
@@ -137,6 +147,16 @@ pub(super) fn plan_maps(plan: &mut Plan, cat: &Catalog, mapping: &Mapping, schem
             ),
             [] => continue,
         };
+        if by.contains(&d) {
+            plan.errors.push(format!(
+                "`{d}` follows its own keys (`key_of('{d}', ...)` in its own `set`): they are \
+                 drawn in the same statement, so no row can find another's. A dataset cannot \
+                 follow itself: load the column NULL (leave it out) and set it in an `[import] \
+                 after` hook that reads pgconverge.key_map (target_schema, dataset, \
+                 source_key, target_key), or keep the source's ids for this table"
+            ));
+            continue;
+        }
         let Some(at) = plan.tables.iter().position(|t| t.dataset == d) else {
             let near = crate::hint::similar(&d, plan.tables.iter().map(|t| t.dataset.as_str()));
             plan.errors.push(format!(
@@ -229,7 +249,8 @@ impl Plan {
             Statement::sql(SETUP, "creating pgconverge.key_map and pgconverge.key_of"),
             Statement::sql(
                 format!(
-                    "DELETE FROM pgconverge.key_map WHERE dataset IN ({})",
+                    "DELETE FROM pgconverge.key_map WHERE target_schema = {} AND dataset IN ({})",
+                    literal(&self.schema),
                     names.join(", ")
                 ),
                 "emptying the key maps this import writes",
@@ -262,7 +283,7 @@ mod tests {
         };
         assert_eq!(
             keyed_insert("app", "User", &parts, &map, &[]),
-            r#"WITH src AS (SELECT *, CAST((gen_random_uuid()) AS uuid) AS pgconverge_new_key FROM "pgconverge_stage_0"), ins AS (INSERT INTO "app"."User" ("email", "role", "id") SELECT "email", CAST(('teacher') AS text), pgconverge_new_key FROM src) INSERT INTO pgconverge.key_map (dataset, source_key, target_key) SELECT 'teacher_users', ARRAY["id"::text], pgconverge_new_key::text FROM src"#
+            r#"WITH src AS (SELECT *, CAST((gen_random_uuid()) AS uuid) AS pgconverge_new_key FROM "pgconverge_stage_0"), ins AS (INSERT INTO "app"."User" ("email", "role", "id") SELECT "email", CAST(('teacher') AS text), pgconverge_new_key FROM src) INSERT INTO pgconverge.key_map (target_schema, dataset, source_key, target_key) SELECT 'app', 'teacher_users', ARRAY["id"::text], pgconverge_new_key::text FROM src"#
         );
         // A key written as exported (no `set` for it): the map is the identity.
         let kept = InsertParts {

@@ -574,7 +574,7 @@ pub fn questions(inputs: &[TableInput], cat: &Catalog, mapping: &Mapping) -> Vec
                 dataset: dataset.clone(),
                 table: table.clone(),
                 column: column.clone(),
-                expr: crate::mapping::keys::qualify(expr),
+                expr: crate::mapping::keys::qualify(expr, &mapping.target_schema(None)),
                 type_sql: col.type_sql.clone(),
                 stage: stage.clone(),
             });

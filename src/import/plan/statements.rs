@@ -110,6 +110,8 @@ pub enum Statement {
     /// step, with each dataset's source key names.
     Collisions {
         rules: Vec<super::collisions::Rule>,
+        /// Constraints the listing cannot ask, named in its report.
+        unchecked: Vec<String>,
         keys: std::collections::BTreeMap<String, Vec<String>>,
     },
     Commit,
