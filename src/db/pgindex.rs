@@ -29,6 +29,16 @@ pub async fn read_indexes(client: &Client, schema: &str, cat: &mut Catalog) -> R
                     ARRAY(SELECT a.attstattarget::int4 FROM pg_attribute a
                           WHERE a.attrelid = i.oid AND a.attstattarget >= 0 ORDER BY a.attnum),
                     ARRAY(SELECT pg_get_indexdef(i.oid, k, false)
+                                 || CASE WHEN x.indcollation[k - 1] <> 0
+                                          AND x.indcollation[k - 1] <> coalesce(
+                                                (SELECT a.attcollation FROM pg_attribute a
+                                                 WHERE a.attrelid = x.indrelid AND a.attnum = x.indkey[k - 1]
+                                                   AND x.indkey[k - 1] <> 0), 100)
+                                         THEN ' COLLATE ' || (SELECT format('%I.%I', n.nspname, co.collname)
+                                                              FROM pg_collation co
+                                                              JOIN pg_namespace n ON n.oid = co.collnamespace
+                                                              WHERE co.oid = x.indcollation[k - 1])
+                                         ELSE '' END
                           FROM generate_series(1, x.indnkeyatts::int) k ORDER BY k),
                     pg_get_expr(x.indpred, x.indrelid), pi.relname::text,
                     pg_has_role(c.relowner, 'USAGE'),

@@ -236,7 +236,8 @@ fn deferrable_constraints_of_every_shape_refuse_and_odd_names_are_listed() {
     let w = World::new("collisions_shapes");
     w.pg("CREATE EXTENSION IF NOT EXISTS btree_gist");
     // (source table, rows, target DDL, what the error must say)
-    let cases: [(&str, &str, &str, &str); 4] = [
+    w.pg("CREATE COLLATION ci (provider = icu, locale = 'und-u-ks-level2', deterministic = false)");
+    let cases: [(&str, &str, &str, &str); 5] = [
         (
             "CREATE TABLE bk (id INT PRIMARY KEY, room INT, s INT, e INT)",
             "INSERT INTO bk VALUES (1, 1, 1, 5), (2, 1, 3, 8)",
@@ -264,6 +265,13 @@ fn deferrable_constraints_of_every_shape_refuse_and_odd_names_are_listed() {
             "INSERT INTO e VALUES (1, 'x'), (2, 'x')",
             "CREATE TABLE e (id integer PRIMARY KEY, code text UNIQUE)",
             r#"`e` UNIQUE "e_code_key" (code): 2 rows share 1 value; e.g. 'x' from e id=1 and e id=2"#,
+        ),
+        // A unique index under a case-insensitive collation: 'x' and 'X' are one key.
+        (
+            "CREATE TABLE ci_t (id INT PRIMARY KEY, d VARCHAR(5))",
+            "INSERT INTO ci_t VALUES (1, 'x'), (2, 'X'), (3, 'y')",
+            "CREATE TABLE ci_t (id integer PRIMARY KEY, d text); CREATE UNIQUE INDEX ci_t_d ON ci_t ((d COLLATE ci))",
+            r#"`ci_t` UNIQUE INDEX "ci_t_d" (d COLLATE public.ci): 2 rows share 1 value"#,
         ),
     ];
     for (n, (source, rows, target, want)) in cases.iter().enumerate() {
