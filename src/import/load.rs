@@ -533,13 +533,42 @@ async fn attempt(
                 expected_rows,
                 keyed,
             } => {
-                let rows = tx
-                    .execute(sql.as_str(), &[])
-                    .await
-                    .map_err(postgres::error)
-                    .with_context(|| {
-                        format!("moving `{dataset}` from its staging table into `{table}`")
-                    })?;
+                let rows = match tx.execute(sql.as_str(), &[]).await {
+                    Ok(n) => n,
+                    // Two rows of a followed dataset with one source key: the map cannot
+                    // hold both (said plainly; no listing, which would stop the same way).
+                    Err(e)
+                        if *keyed
+                            && e.as_db_error()
+                                .is_some_and(|d| d.constraint() == Some("key_map_pkey")) =>
+                    {
+                        let detail = e
+                            .as_db_error()
+                            .and_then(|d| d.detail())
+                            .unwrap_or_default()
+                            .to_string();
+                        return Err(with_hint(
+                            anyhow!(
+                                "dataset `{dataset}` has two rows with one source key, which \
+                                 key_of could not tell apart ({})",
+                                crate::escape::text(&detail)
+                            ),
+                            format!(
+                                "the key of `{dataset}` must be unique: name unique columns in \
+                                 `[tables.{dataset}]` `key = [...]`, or make the query return \
+                                 one row per key"
+                            ),
+                        )
+                        .into());
+                    }
+                    Err(e) => {
+                        return Err(postgres::error(e)
+                            .context(format!(
+                                "moving `{dataset}` from its staging table into `{table}`"
+                            ))
+                            .into());
+                    }
+                };
                 // Every staged row moves: the COPY into staging counted them (checked
                 // against the files' manifest). The plan's own count is only a fallback:
                 // `migrate` plans before the export has counted anything.

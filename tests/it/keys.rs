@@ -221,7 +221,7 @@ fn a_key_of_that_cannot_be_followed_is_refused_before_any_write() {
     w.pg(V2);
     w.pg(r#"INSERT INTO "User" VALUES ('00000000-0000-0000-0000-000000000001', 'kept@x', 'Kept', 'admin')"#);
     // (the profile's set, the User dataset's `set` and `key`, what the refusal says)
-    let cases: [(&str, &str, &str, &str); 4] = [
+    let cases: [(&str, &str, &str, &str); 5] = [
         (
             "key_of('teacher_user', id)",
             r#"set = { id = "gen_random_uuid()" }"#,
@@ -247,12 +247,25 @@ fn a_key_of_that_cannot_be_followed_is_refused_before_any_write() {
             r#"key = ["id"]"#,
             "key_of('teacher_users', '2'): dataset teacher_users has no row with source key 2",
         ),
+        // Every row of the followed query gets one source key.
+        (
+            "key_of('teacher_users', id)",
+            r#"set = { id = "gen_random_uuid()" }"#,
+            r#"key = ["role"]"#,
+            "dataset `teacher_users` has two rows with one source key, which key_of could not tell apart",
+        ),
     ];
     for (n, (follow, users, key, want)) in cases.iter().enumerate() {
+        // Case 3 leaves teacher 2 out of the followed query.
+        let filter = if n == 3 {
+            "WHERE email IS NOT NULL"
+        } else {
+            ""
+        };
         let map = format!(
             r#"
 [tables.teacher_users]
-query = "SELECT id, LOWER(email) AS email, name AS first_name, 'teacher' AS role FROM Teacher WHERE email IS NOT NULL"
+query = "SELECT id, LOWER(COALESCE(email, CONCAT('t', id, '@x'))) AS email, name AS first_name, 'teacher' AS role FROM Teacher {filter}"
 {key}
 target = "User"
 {users}
@@ -284,6 +297,7 @@ set = {{ user_id = "{follow}" }}
         );
         let hint = match n {
             3 => "hint: the row it follows was not exported (a where or a query left it out)",
+            4 => "hint: the key of `teacher_users` must be unique",
             _ => {
                 "hint: fix the mapping as the problem says (docs/mapping.md, \"Keys the target draws\")"
             }
