@@ -264,7 +264,7 @@ fn show_plan(plan: &Plan, job: &Job, args: &ImportArgs, progress: &Progress) -> 
     for w in &plan.warnings {
         progress.warn(w);
     }
-    let description = describe(plan, &job.target, &job.target_db);
+    let description = describe(plan, &job.target, &job.target_db, None);
     if args.dry_run && args.json {
         super::print_json(&plan.report(&job.target_db))?;
     } else if args.dry_run {
@@ -358,7 +358,14 @@ fn print_statement(stmt: &Statement) {
     }
 }
 
-pub(super) fn describe(plan: &Plan, cfg: &ServerConfig, db: &str) -> String {
+/// The plan as a table. `estimates`: `migrate`'s, before the export has counted anything
+/// (rows shown as the source's estimate, `~N`, or `?`; sizes as `?`).
+pub(super) fn describe(
+    plan: &Plan,
+    cfg: &ServerConfig,
+    db: &str,
+    estimates: Option<&std::collections::BTreeMap<String, u64>>,
+) -> String {
     let mut t = Table::new([
         "table",
         "from",
@@ -376,10 +383,20 @@ pub(super) fn describe(plan: &Plan, cfg: &ServerConfig, db: &str) -> String {
             } else {
                 s.dataset.clone()
             },
-            s.expected_rows
-                .map(|r| r.to_string())
-                .unwrap_or_else(|| "?".into()),
-            s.bytes.map(human_bytes).unwrap_or_else(|| "?".into()),
+            match estimates {
+                Some(e) => e
+                    .get(&s.dataset)
+                    .map(|n| format!("~{n}"))
+                    .unwrap_or_else(|| "?".into()),
+                None => s
+                    .expected_rows
+                    .map(|r| r.to_string())
+                    .unwrap_or_else(|| "?".into()),
+            },
+            match estimates {
+                Some(_) => "?".into(),
+                None => s.bytes.map(human_bytes).unwrap_or_else(|| "?".into()),
+            },
             s.columns.len().to_string(),
             if s.binary_types.is_some() {
                 "binary".into()

@@ -170,7 +170,13 @@ pub async fn run(ctx: &Ctx, args: MigrateArgs) -> Result<Outcome> {
     for w in &prepared.plan.warnings {
         progress.warn(w);
     }
-    let description = super::import::describe(&prepared.plan, &target, &target_db);
+    // Nothing is exported yet: the source's estimates stand for the rows, sizes are unknown.
+    let description = super::import::describe(
+        &prepared.plan,
+        &target,
+        &target_db,
+        Some(&ijob.options.row_estimates),
+    );
     progress.note(description.trim_end());
     if let Some(refusal) = prepared.refusal(args.load.allow_cascade) {
         return Err(failed(refusal, Status::Failed));
