@@ -32,9 +32,11 @@ pub struct Compared {
     /// Per dataset feeding the table: the source column and what happened to it; None
     /// when that dataset gives no value (the target then holds NULL).
     pub sources: Vec<(Option<String>, Before)>,
-    /// A `set = { c = "key_of('D', col)" }` column: the target's value is read back
-    /// through D's key map (the source key it was given for), compared with `col`.
-    pub follows: Option<String>,
+    /// Read back through key maps (the source key the value was given for): a `set = { c
+    /// = "key_of('D', col)" }` column (D's map, compared with `col`), or a primary key
+    /// every feeding dataset draws and others follow (their maps, compared with each
+    /// dataset's source key).
+    pub follows: Option<Vec<String>>,
 }
 
 /// How one target table is compared.
@@ -150,10 +152,48 @@ pub fn before(src: &ColumnEntry, adapt: Adapt) -> Before {
 pub fn plan_table(table: &PgTable, datasets: &[&TableSpec], mapping: &Mapping) -> TablePlan {
     let mut columns = Vec::new();
     let mut not_compared = Vec::new();
+    // Datasets other datasets follow (their keys are in key maps).
+    let mapped: BTreeSet<String> = mapping
+        .file
+        .tables
+        .values()
+        .flat_map(|t| t.set.values())
+        .flat_map(|e| crate::mapping::keys::followed(e))
+        .collect();
+    let mut drawn_key = false;
     for col in &table.columns {
         let mut sources: Vec<(Option<String>, Option<Kind>, Before)> = Vec::new();
         let mut why = None;
         let mut followed = None;
+        // The table's one-column key, drawn by every feeding dataset, each of them mapped:
+        // read back as the source key it was drawn for, compared with each row's own.
+        if table.primary_key == [col.name.clone()]
+            && let Some(keys) = datasets
+                .iter()
+                .map(|s| {
+                    let drawn = mapping
+                        .table(&s.name)
+                        .is_some_and(|m| m.set.contains_key(&col.name));
+                    let [k] = s.primary_key.as_slice() else {
+                        return None;
+                    };
+                    let src = s.columns.iter().find(|c| &c.name == k)?;
+                    (drawn && mapped.contains(&s.name)).then_some(src)
+                })
+                .collect::<Option<Vec<_>>>()
+        {
+            drawn_key = true;
+            columns.push(Compared {
+                column: col.name.clone(),
+                kind: Kind::Text { trim: false },
+                sources: keys
+                    .iter()
+                    .map(|src| (Some(src.name.clone()), before(src, Adapt::None)))
+                    .collect(),
+                follows: Some(datasets.iter().map(|s| s.name.clone()).collect()),
+            });
+            continue;
+        }
         for spec in datasets {
             let ds = &spec.name;
             if let Some(expr) = mapping.table(ds).and_then(|m| m.set.get(&col.name)) {
@@ -167,7 +207,7 @@ pub fn plan_table(table: &PgTable, datasets: &[&TableSpec], mapping: &Mapping) -
                 });
                 match follow {
                     Some((d, src)) if datasets.len() == 1 => {
-                        followed = Some(d);
+                        followed = Some(vec![d]);
                         sources.push((
                             Some(src.name.clone()),
                             Some(Kind::Text { trim: false }),
@@ -235,12 +275,17 @@ pub fn plan_table(table: &PgTable, datasets: &[&TableSpec], mapping: &Mapping) -
             follows: followed,
         });
     }
-    let key: Vec<usize> = table
-        .primary_key
-        .iter()
-        .map(|k| columns.iter().position(|c| &c.column == k))
-        .collect::<Option<Vec<_>>>()
-        .unwrap_or_default();
+    // Source keys of several datasets may coincide (teacher 1, parent 1): a drawn key
+    // read back is no key then, and the rows are compared whole.
+    let key: Vec<usize> = match drawn_key && datasets.len() > 1 {
+        true => Vec::new(),
+        false => table
+            .primary_key
+            .iter()
+            .map(|k| columns.iter().position(|c| &c.column == k))
+            .collect::<Option<Vec<_>>>()
+            .unwrap_or_default(),
+    };
     TablePlan {
         table: table.name.clone(),
         datasets: datasets.iter().map(|d| d.name.clone()).collect(),
@@ -258,23 +303,24 @@ pub fn target_select(plan: &TablePlan, schema: &str) -> String {
     let mut joins = String::new();
     for (i, c) in plan.columns.iter().enumerate() {
         match &c.follows {
-            Some(d) => {
+            Some(ds) => {
                 // A value the map does not hold reads as itself, with whose key it is.
                 let col = format!("t.{}", ident(&c.column));
+                let names: Vec<String> = ds.iter().map(|d| literal(d)).collect();
                 select.push(format!(
                     "CASE WHEN m{i}.target_key IS NULL AND {col} IS NOT NULL THEN '(' \
                      || COALESCE((SELECT 'the key of ' || o.dataset || ' ' || array_to_string(o.source_key, ',') \
                      FROM pgconverge.key_map o WHERE o.target_schema = {s} AND o.target_key = {col}::text LIMIT 1), \
                      'a key of no mapped row') \
                      || ', not of ' || {} || ': ' || {col}::text || ')' ELSE m{i}.source_key[1] END",
-                    literal(d),
+                    literal(&ds.join(", ")),
                     s = literal(schema),
                 ));
                 joins.push_str(&format!(
-                    " LEFT JOIN pgconverge.key_map m{i} ON m{i}.target_schema = {} AND m{i}.dataset = {} \
+                    " LEFT JOIN pgconverge.key_map m{i} ON m{i}.target_schema = {} AND m{i}.dataset IN ({}) \
                      AND m{i}.target_key = t.{}::text",
                     literal(schema),
-                    literal(d),
+                    names.join(", "),
                     ident(&c.column)
                 ));
             }

@@ -164,18 +164,29 @@ fn profiles_follow_the_keys_the_target_drew_for_their_users() {
         assert!(stdout(&o).contains(line), "{line}\n{}", stdout(&o));
     }
     assert!(!stdout(&o).contains("user_id ("), "{}", stdout(&o));
+    // The Users themselves are matched through the maps: each is the one drawn for its row.
+    assert!(
+        !stdout(&o).contains("not compared in `User`"),
+        "{}",
+        stdout(&o)
+    );
     // A profile pointed at a User made for a parent, a map entry lost: each is a difference, named.
     pg_exec(
         &migrated,
         r#"UPDATE teacher_profile SET user_id = (SELECT user_id FROM parent_profile WHERE id = 1) WHERE id = 1;
-           DELETE FROM pgconverge.key_map WHERE dataset = 'student_users' AND source_key = '{2}'"#,
+           DELETE FROM pgconverge.key_map WHERE dataset = 'student_users' AND source_key = '{2}';
+           UPDATE pgconverge.key_map SET source_key = '{x}' WHERE dataset = 'parent_users' AND source_key = '{1}';
+           UPDATE pgconverge.key_map SET source_key = '{1}' WHERE dataset = 'parent_users' AND source_key = '{2}';
+           UPDATE pgconverge.key_map SET source_key = '{2}' WHERE dataset = 'parent_users' AND source_key = '{x}'"#,
     );
     let o = deep(&migrated);
     assert_exit(&o, 1);
     let out = stdout(&o);
     for line in [
-        r#"table `teacher_profile`, id=1, column `user_id`: source "1", target "(the key of parent_users 1, not of teacher_users: "#,
+        r#"table `teacher_profile`, id=1, column `user_id`: source "1", target "(the key of parent_users 2, not of teacher_users: "#,
         "key map of `student_users`: 1 entry for 2 exported rows, 0 naming no row: a difference",
+        // Parent 1's User now claims to be parent 2's: its row differs from parent 2's.
+        "table `User`, (id=1, email=jane+2@x.org",
     ] {
         assert!(out.contains(line), "{line}\n{out}");
     }
