@@ -237,7 +237,7 @@ fn deferrable_constraints_of_every_shape_refuse_and_odd_names_are_listed() {
     w.pg("CREATE EXTENSION IF NOT EXISTS btree_gist");
     // (source table, rows, target DDL, what the error must say)
     w.pg("CREATE COLLATION ci (provider = icu, locale = 'und-u-ks-level2', deterministic = false)");
-    let cases: [(&str, &str, &str, &str); 5] = [
+    let cases: [(&str, &str, &str, &str); 6] = [
         (
             "CREATE TABLE bk (id INT PRIMARY KEY, room INT, s INT, e INT)",
             "INSERT INTO bk VALUES (1, 1, 1, 5), (2, 1, 3, 8)",
@@ -272,6 +272,15 @@ fn deferrable_constraints_of_every_shape_refuse_and_odd_names_are_listed() {
             "INSERT INTO ci_t VALUES (1, 'x'), (2, 'X'), (3, 'y')",
             "CREATE TABLE ci_t (id integer PRIMARY KEY, d text); CREATE UNIQUE INDEX ci_t_d ON ci_t ((d COLLATE ci))",
             r#"`ci_t` UNIQUE INDEX "ci_t_d" (d COLLATE public.ci): 2 rows share 1 value"#,
+        ),
+        // A partition's own unique index, attached to nothing of the parent's.
+        (
+            "CREATE TABLE pt (id INT PRIMARY KEY, day DATE, code VARCHAR(5))",
+            "INSERT INTO pt VALUES (1, '2024-02-01', 'x'), (2, '2024-03-01', 'x')",
+            "CREATE TABLE pt (id integer, day date, code text) PARTITION BY RANGE (day);
+             CREATE TABLE pt1 PARTITION OF pt FOR VALUES FROM ('2024-01-01') TO ('2025-01-01');
+             CREATE UNIQUE INDEX pt1_code ON pt1 (code)",
+            r#"`pt` UNIQUE INDEX "pt1_code" of partition "pt1" (code): 2 rows share 1 value; e.g. 'x' from pt id=1 and pt id=2"#,
         ),
     ];
     for (n, (source, rows, target, want)) in cases.iter().enumerate() {

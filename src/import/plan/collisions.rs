@@ -114,6 +114,34 @@ pub fn rules(t: &PgTable, schema: &str) -> TableRules {
             ),
         });
     }
+    // A partition's own unique index (attached to none of the parent's): asked of that
+    // partition, whose rows carry the parent's trace columns.
+    for i in t.indexes.iter().filter(|i| {
+        i.table != t.name && i.unique && i.valid && i.parent.is_none() && i.constraint.is_none()
+    }) {
+        let p = qualified(&i.schema, &i.table);
+        tolerant.push(format!(
+            "DROP INDEX {} CASCADE",
+            qualified(&i.schema, &i.name)
+        ));
+        rules.push(Rule {
+            table: t.name.clone(),
+            label: format!(
+                "UNIQUE INDEX {} of partition {} ({})",
+                ident(&i.name),
+                ident(&i.table),
+                i.keys.join(", ")
+            ),
+            kind: RuleKind::Unique,
+            column: None,
+            sql: unique_sql(
+                &p,
+                &i.keys,
+                i.predicate.as_deref(),
+                !i.def.contains(" NULLS NOT DISTINCT"),
+            ),
+        });
+    }
     for i in own.filter(|i| {
         i.constraint
             .as_ref()
