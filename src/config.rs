@@ -605,8 +605,8 @@ fn percent_encoding_hint(chars: &[char], example: &str) -> String {
     let scheme = example.split("://").next().unwrap_or("mysql");
     format!(
         "special characters in a user name or password must be percent-encoded: write {} \
-         (`%` itself as `%25`); a password p@ss/w#rd is written \
-         {scheme}://user:p%40ss%2Fw%23rd@host:port; or give the password apart \
+         (`%` itself as `%25`); a password p@ss/w#rd is written p%40ss%2Fw%23rd in a \
+         {scheme}:// URL; or give the password apart \
          (MYSQL_PASSWORD, POSTGRES_PASSWORD, or the --*-password flags), where it needs no encoding",
         codes.join(", ")
     )

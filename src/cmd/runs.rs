@@ -28,10 +28,21 @@ pub fn run(ctx: &Ctx, args: RunsArgs) -> Result<Outcome> {
     // The message is the last column and cut to one line of MESSAGE_WIDTH characters,
     // so one long message does not pad every row (`--json` has every message whole).
     let mut table = Table::new(["timestamp", "status", "command", "host", "message"]);
+    // The subcommand's name, wherever global options put it (`-q export ...`).
+    let names: Vec<String> = <crate::cli::Cli as clap::CommandFactory>::command()
+        .get_subcommands()
+        .map(|c| c.get_name().to_string())
+        .collect();
     for e in &entries {
         let cmd = match &e.source {
             Some(src) => format!("({src})"),
-            None => e.command.split(' ').next().unwrap_or_default().to_string(),
+            None => e
+                .command
+                .split(' ')
+                .find(|w| names.iter().any(|n| n == w))
+                .or_else(|| e.command.split(' ').next())
+                .unwrap_or_default()
+                .to_string(),
         };
         table.row([
             e.timestamp.clone(),

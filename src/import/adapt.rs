@@ -181,16 +181,16 @@ pub fn decide(
                 if dst.not_null {
                     d.fixes.push((stats.empty_strings, Problem::EmptyIntoUuid));
                     d.refusals.push(format!(
-                        "{here}: {} values are '' (which a uuid column can only take as NULL) but the target column is NOT NULL{}",
-                        stats.empty_strings,
+                        "{here}: {} '' (which a uuid column can only take as NULL) but the target column is NOT NULL{}",
+                        values(stats.empty_strings, "is", "are"),
                         keys(&src.empty_samples)
                     ));
                 }
             }
             if stats.non_uuid > 0 {
                 d.refusals.push(format!(
-                    "{here}: {} values are not UUIDs but the target column is uuid{}",
-                    stats.non_uuid,
+                    "{here}: {} not UUIDs but the target column is uuid{}",
+                    values(stats.non_uuid, "is", "are"),
                     keys(&src.non_uuid_samples)
                 ));
             }
@@ -222,8 +222,8 @@ pub fn decide(
             d.adapt = Adapt::IntToBool;
             d.changed = stats.non_boolean;
             d.warnings.push(format!(
-                "{here}: {} values are neither 0 nor 1; as in MySQL they load as true",
-                stats.non_boolean
+                "{here}: {} neither 0 nor 1; as in MySQL they load as true",
+                values(stats.non_boolean, "is", "are")
             ));
         }
         (Src::Integer, Dst::Bool) => {}
@@ -235,8 +235,8 @@ pub fn decide(
             d.changed = stats.non_midnight;
             if stats.non_midnight > 0 {
                 d.warnings.push(format!(
-                    "{here}: {} values have a time of day, which the date column drops",
-                    stats.non_midnight
+                    "{here}: {} a time of day, which the date column drops",
+                    values(stats.non_midnight, "has", "have")
                 ));
             }
         }
@@ -262,10 +262,10 @@ pub fn decide(
 
         (Src::Json, Dst::Json) if dst.binary_type == "jsonb" && stats.json_nul_kept > 0 => {
             d.refusals.push(format!(
-                "{here}: {} JSON values hold \\u0000, which jsonb cannot store{} (make the \
+                "{here}: {} \\u0000, which jsonb cannot store{} (make the \
                  column json or text, which hold it, or export with --on-invalid fix, which \
                  drops each \\u0000 and counts it)",
-                stats.json_nul_kept,
+                format!("{} hold{}", crate::report::count(stats.json_nul_kept, "JSON value"), if stats.json_nul_kept == 1 { "s" } else { "" }),
                 keys(&src.json_nul_samples)
             ))
         }
@@ -573,6 +573,14 @@ fn labels_fit(
     }
 }
 
+/// `1 value is`, `3 values are`: a count of values with its verb.
+fn values(n: u64, one: &str, many: &str) -> String {
+    match n {
+        1 => format!("1 value {one}"),
+        n => format!("{n} values {many}"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -755,7 +763,7 @@ mod tests {
             ..Default::default()
         };
         let d = straight("t", &src("text", "text", "text", bad), &dst("uuid", false));
-        assert!(d.refusals[0].contains("1 values are not UUIDs") && d.refusals[0].contains("id=4"));
+        assert!(d.refusals[0].contains("1 value is not UUIDs") && d.refusals[0].contains("id=4"));
         // tinyint(1) -> boolean: MySQL's truth, with a warning for 2 and -1.
         let two = ColumnStats {
             non_boolean: 2,

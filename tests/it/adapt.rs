@@ -139,8 +139,8 @@ fn values_that_cannot_fit_are_refused_before_any_write() {
         let err = stderr(&o);
         for want in [
             "import refused before any write",
-            "column `must`: 1 values are '' (which a uuid column can only take as NULL) but the target column is NOT NULL; e.g. id=1",
-            "column `wrong`: 1 values are not UUIDs but the target column is uuid; e.g. id=1",
+            "column `must`: 1 value is '' (which a uuid column can only take as NULL) but the target column is NOT NULL; e.g. id=1",
+            "column `wrong`: 1 value is not UUIDs but the target column is uuid; e.g. id=1",
             "column `mood`: 1 row holds the value `angry`, which enum mood lacks; e.g. id=1",
             "column `mood`: 1 row holds the value '' (MySQL's invalid ENUM value), which enum mood lacks; e.g. id=2",
             "column `blob_as_int`: blob (blob) cannot be loaded into integer",
@@ -293,7 +293,7 @@ fn sixteen_bytes_json_nul_and_integer_ranges_meet_their_target() {
     for want in [
         "import refused before any write (2 problems)",
         "table `person`, column `id`: the value 4294967295 (e.g. id=4294967295) is outside the range of integer (-2147483648 to 2147483647)",
-        r"table `person`, column `doc`: 1 JSON values hold \u0000, which jsonb cannot store; e.g. id=1",
+        r"table `person`, column `doc`: 1 JSON value holds \u0000, which jsonb cannot store; e.g. id=1",
     ] {
         assert!(err.contains(want), "missing `{want}` in\n{err}");
     }

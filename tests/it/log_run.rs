@@ -164,6 +164,19 @@ fn runs_keeps_a_long_message_to_one_short_line() {
     let o = cmd(dir.path()).args(["runs", "--json"]).output().unwrap();
     let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
     assert_eq!(v[1]["message"], long.as_str());
+    // A global option before the subcommand: the command column still names the command.
+    let o = cmd(dir.path())
+        .args(["-q", "log-run", "in_progress", "quiet one"])
+        .output()
+        .unwrap();
+    assert_exit(&o, 0);
+    let o = cmd(dir.path()).args(["runs"]).output().unwrap();
+    let row = stdout(&o)
+        .lines()
+        .find(|l| l.contains("quiet one"))
+        .unwrap()
+        .to_string();
+    assert!(row.contains(" log-run ") && !row.contains(" -q "), "{row}");
 }
 
 #[test]

@@ -169,8 +169,9 @@ pub fn choose(table: &PgTable, load: &Load) -> IndexChoice {
         match load.rows {
             None => Some("its row count is not known: its indexes stay".into()),
             Some(n) if n < AUTO_MIN_ROWS => Some(format!(
-                "{n} rows, fewer than {AUTO_MIN_ROWS}: keeping the indexes costs no more than \
-                 rebuilding them"
+                "{}, fewer than {AUTO_MIN_ROWS}: keeping the indexes costs no more than \
+                 rebuilding them",
+                crate::report::count(n, "row")
             )),
             Some(_) => None,
         }
