@@ -261,11 +261,13 @@ pub fn decide(
         (_, Dst::Number) => cannot(&mut d),
 
         (Src::Json, Dst::Json) if dst.binary_type == "jsonb" && stats.json_nul_kept > 0 => {
+            let n = stats.json_nul_kept;
             d.refusals.push(format!(
-                "{here}: {} \\u0000, which jsonb cannot store{} (make the \
+                "{here}: {} hold{} \\u0000, which jsonb cannot store{} (make the \
                  column json or text, which hold it, or export with --on-invalid fix, which \
                  drops each \\u0000 and counts it)",
-                format!("{} hold{}", crate::report::count(stats.json_nul_kept, "JSON value"), if stats.json_nul_kept == 1 { "s" } else { "" }),
+                crate::report::count(n, "JSON value"),
+                if n == 1 { "s" } else { "" },
                 keys(&src.json_nul_samples)
             ))
         }
