@@ -601,7 +601,8 @@ async fn read_all(
     let rows: u64 = entries.iter().map(|e| e.rows).sum();
     overall.set_length(rows);
     overall.set_position(rows);
-    overall.finish_and_clear();
+    // Drawn once at its total (a clear right after would show the last rate-limited frame).
+    overall.finish();
     entries.sort_by(|a, b| a.name.cmp(&b.name));
     Ok((entries, readers.snapshot, readers.position))
 }
