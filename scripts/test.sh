@@ -17,6 +17,10 @@ if cargo nextest --version >/dev/null 2>&1; then
 fi
 echo "cargo-nextest is not installed: running the tests with cargo test" >&2
 if [ "$docker" = 1 ]; then
+    # The test binaries' own arguments follow one `--`: join the caller's, if any.
+    for a in "$@"; do
+        [ "$a" = "--" ] && exec cargo test --no-fail-fast "$@" --include-ignored
+    done
     exec cargo test --no-fail-fast "$@" -- --include-ignored
 fi
 exec cargo test --no-fail-fast "$@"
