@@ -26,6 +26,18 @@ pub mod pg {
         format!("'{}'", s.replace('\'', "''"))
     }
 
+    /// `body` as a dollar-quoted literal whose tag it does not contain (a quoted identifier
+    /// may hold `$`): the body of a `DO` block.
+    pub fn dollar_quoted(body: &str) -> String {
+        let mut tag = "$pgc$".to_string();
+        let mut n = 0;
+        while body.contains(&tag) {
+            n += 1;
+            tag = format!("$pgc{n}$");
+        }
+        format!("{tag}{body}{tag}")
+    }
+
     /// The name PostgreSQL keeps of an identifier longer than 63 bytes (NAMEDATALEN - 1),
     /// cut at a character boundary as it does; None when it fits.
     pub fn truncated_identifier(name: &str) -> Option<&str> {
@@ -55,6 +67,17 @@ pub mod my {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_dollar_quote_tag_never_occurs_in_the_body() {
+        for (body, want) in [
+            ("SELECT 1", "$pgc$SELECT 1$pgc$"),
+            (r#"max("a$pgc$b")"#, r#"$pgc1$max("a$pgc$b")$pgc1$"#),
+            ("$pgc$ $pgc1$", "$pgc2$$pgc$ $pgc1$$pgc2$"),
+        ] {
+            assert_eq!(super::pg::dollar_quoted(body), want);
+        }
+    }
+
     #[test]
     fn hostile_names_stay_names() {
         assert_eq!(

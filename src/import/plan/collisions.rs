@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 
 use crate::db::catalog::{ConstraintKind, PgTable};
-use crate::db::sql::pg::{ident, literal, qualified};
+use crate::db::sql::pg::{dollar_quoted, ident, literal, qualified};
 
 use super::statements::{ORIGIN, REPLICA};
 use super::{Plan, Statement};
@@ -207,10 +207,9 @@ pub fn rules(t: &PgTable, schema: &str) -> TableRules {
             .map(|s| format!("BEGIN {s}; EXCEPTION WHEN OTHERS THEN NULL; END")),
     );
     let body = relax.join(";\n  ");
-    let tag = dollar_tag(&body);
     TableRules {
         table: t.name.clone(),
-        relax: format!("DO {tag} BEGIN\n  {body};\nEND {tag}"),
+        relax: format!("DO {}", dollar_quoted(&format!(" BEGIN\n  {body};\nEND "))),
         rules,
         unchecked,
     }
@@ -262,21 +261,9 @@ pub fn deferred_checks(t: &PgTable, schema: &str) -> Vec<(String, String)> {
              RAISE EXCEPTION USING ERRCODE = SQLSTATE, MESSAGE = {}, DETAIL = d; END",
             literal(&format!("rows break {what}"))
         );
-        let tag = dollar_tag(&body);
-        out.push((what, format!("DO {tag} {body} {tag}")));
+        out.push((what, format!("DO {}", dollar_quoted(&format!(" {body} ")))));
     }
     out
-}
-
-/// A dollar quote that `body` does not hold: `$pgconverge$`, or with a number added.
-pub fn dollar_tag(body: &str) -> String {
-    (0..)
-        .map(|n| match n {
-            0 => "$pgconverge$".to_string(),
-            n => format!("$pgconverge{n}$"),
-        })
-        .find(|t| !body.contains(t.as_str()))
-        .expect("some tag is free")
 }
 
 /// The extra columns a traced staging INSERT writes: (column, expression over the
@@ -884,7 +871,13 @@ mod tests {
                 r#"NOT NULL "id""#,
             ]
         );
-        assert!(r.relax.starts_with("DO $pgconverge$ BEGIN\n  ALTER TABLE \"app\".\"User\" ADD COLUMN pgconverge_dataset text"), "{}", r.relax);
+        assert!(
+            r.relax.starts_with(
+                "DO $pgc$ BEGIN\n  ALTER TABLE \"app\".\"User\" ADD COLUMN pgconverge_dataset text"
+            ),
+            "{}",
+            r.relax
+        );
         for step in [
             r#"BEGIN ALTER TABLE "app"."User" DROP CONSTRAINT "User_pkey" CASCADE; EXCEPTION WHEN OTHERS THEN NULL; END"#,
             r#"BEGIN DROP INDEX "app"."user_email" CASCADE; EXCEPTION WHEN OTHERS THEN NULL; END"#,
@@ -901,11 +894,11 @@ mod tests {
         );
         // A name holding the DO block's quote gets another quote.
         let mut odd = t.clone();
-        odd.name = "a$pgconverge$b".into();
+        odd.name = "a$pgc$b".into();
         assert!(
             rules(&odd, "app")
                 .relax
-                .starts_with("DO $pgconverge1$ BEGIN")
+                .starts_with("DO $pgc1$ BEGIN")
         );
     }
 

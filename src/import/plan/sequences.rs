@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use crate::db::catalog::Catalog;
-use crate::db::sql::pg::{ident, literal, qualified};
+use crate::db::sql::pg::{dollar_quoted, ident, literal, qualified};
 use crate::mapping::Mapping;
 
 use super::{SequenceReset, TableInput, TableLoad};
@@ -115,32 +115,4 @@ fn sequence_reset_sql(sequence: &str, greatest: &str) -> String {
         literal(sequence)
     );
     format!("DO {}", dollar_quoted(&body))
-}
-
-/// `body` as a dollar-quoted literal whose tag it does not contain (a quoted identifier
-/// may hold `$`).
-fn dollar_quoted(body: &str) -> String {
-    let mut tag = "$pgc$".to_string();
-    let mut n = 0;
-    while body.contains(&tag) {
-        n += 1;
-        tag = format!("$pgc{n}$");
-    }
-    format!("{tag}{body}{tag}")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_dollar_quote_tag_never_occurs_in_the_body() {
-        for (body, want) in [
-            ("SELECT 1", "$pgc$SELECT 1$pgc$"),
-            (r#"max("a$pgc$b")"#, r#"$pgc1$max("a$pgc$b")$pgc1$"#),
-            ("$pgc$ $pgc1$", "$pgc2$$pgc$ $pgc1$$pgc2$"),
-        ] {
-            assert_eq!(dollar_quoted(body), want);
-        }
-    }
 }
