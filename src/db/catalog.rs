@@ -269,6 +269,20 @@ pub struct PgIndex {
     pub dependents: Vec<String>,
 }
 
+impl PgIndex {
+    /// What a unique index holds unique: its key expressions, parenthesised, and the
+    /// conditions of the rows it covers (its predicate; each key NOT NULL, since NULLs
+    /// are distinct unless NULLS NOT DISTINCT).
+    pub fn unique_scope(&self) -> (Vec<String>, Vec<String>) {
+        let exprs: Vec<String> = self.keys.iter().map(|k| format!("({k})")).collect();
+        let mut filter: Vec<String> = self.predicate.iter().map(|p| format!("({p})")).collect();
+        if !self.def.contains(" NULLS NOT DISTINCT") {
+            filter.extend(exprs.iter().map(|e| format!("{e} IS NOT NULL")));
+        }
+        (exprs, filter)
+    }
+}
+
 /// The kind of constraint an index backs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ConstraintKind {

@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::db::catalog::{ConstraintKind, PgTable};
+use crate::db::catalog::{ConstraintKind, PgIndex, PgTable};
 use crate::db::sql::pg::{dollar_quoted, ident, literal, qualified};
 
 use super::statements::{ORIGIN, REPLICA};
@@ -106,12 +106,7 @@ pub fn rules(t: &PgTable, schema: &str) -> TableRules {
                 [k] if plain(k) => Some(k.trim_matches('"').to_string()),
                 _ => None,
             },
-            sql: unique_sql(
-                &q,
-                &i.keys,
-                i.predicate.as_deref(),
-                !i.def.contains(" NULLS NOT DISTINCT"),
-            ),
+            sql: unique_sql(&q, i),
         });
     }
     // A partition's own unique index (attached to none of the parent's): asked of that
@@ -134,12 +129,7 @@ pub fn rules(t: &PgTable, schema: &str) -> TableRules {
             ),
             kind: RuleKind::Unique,
             column: None,
-            sql: unique_sql(
-                &p,
-                &i.keys,
-                i.predicate.as_deref(),
-                !i.def.contains(" NULLS NOT DISTINCT"),
-            ),
+            sql: unique_sql(&p, i),
         });
     }
     for i in own.filter(|i| {
@@ -295,12 +285,8 @@ const ORIGIN_ORDER: &str = "pgconverge_dataset NULLS FIRST, pgconverge_row";
 /// The values a unique key's rows share (NULLs never collide unless NULLS NOT DISTINCT;
 /// a partial index only sees the rows its predicate selects), the examples most shared
 /// first, each with its first rows' origins.
-fn unique_sql(q: &str, keys: &[String], predicate: Option<&str>, nulls_distinct: bool) -> String {
-    let exprs: Vec<String> = keys.iter().map(|k| format!("({k})")).collect();
-    let mut filter: Vec<String> = predicate.map(|p| format!("({p})")).into_iter().collect();
-    if nulls_distinct {
-        filter.extend(exprs.iter().map(|e| format!("{e} IS NOT NULL")));
-    }
+fn unique_sql(q: &str, i: &PgIndex) -> String {
+    let (exprs, filter) = i.unique_scope();
     let filter = match filter.is_empty() {
         true => "true".to_string(),
         false => filter.join(" AND "),
@@ -895,11 +881,7 @@ mod tests {
         // A name holding the DO block's quote gets another quote.
         let mut odd = t.clone();
         odd.name = "a$pgc$b".into();
-        assert!(
-            rules(&odd, "app")
-                .relax
-                .starts_with("DO $pgc1$ BEGIN")
-        );
+        assert!(rules(&odd, "app").relax.starts_with("DO $pgc1$ BEGIN"));
     }
 
     #[test]

@@ -599,14 +599,7 @@ fn duplicates(i: &PgIndex, table: &PgTable) -> Duplicates {
         .filter(|_| i.constraint.as_ref().map(|c| c.kind) != Some(ConstraintKind::PrimaryKey))
         .cloned()
         .collect();
-    let exprs: Vec<String> = i.keys.iter().map(|k| format!("({k})")).collect();
-    let mut filter: Vec<String> = Vec::new();
-    if let Some(p) = &i.predicate {
-        filter.push(format!("({p})"));
-    }
-    if !i.def.contains(" NULLS NOT DISTINCT") {
-        filter.extend(exprs.iter().map(|e| format!("{e} IS NOT NULL")));
-    }
+    let (exprs, filter) = i.unique_scope();
     let select: Vec<String> = keys
         .iter()
         .map(|k| format!("{}::text", ident(k)))
