@@ -235,6 +235,16 @@ impl Mapping {
 
     /// The target table a dataset loads into: its `target`, else its name (in
     /// snake_case under `rename = "snake_case"`).
+    /// The datasets some `set` follows through `key_of` (their keys are in key maps).
+    pub fn followed_datasets(&self) -> BTreeSet<String> {
+        self.file
+            .tables
+            .values()
+            .flat_map(|t| t.set.values())
+            .flat_map(|e| keys::followed(e))
+            .collect()
+    }
+
     pub fn target_table(&self, dataset: &str) -> String {
         self.table(dataset)
             .and_then(|t| t.target.clone())

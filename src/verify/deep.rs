@@ -153,13 +153,7 @@ pub fn plan_table(table: &PgTable, datasets: &[&TableSpec], mapping: &Mapping) -
     let mut columns = Vec::new();
     let mut not_compared = Vec::new();
     // Datasets other datasets follow (their keys are in key maps).
-    let mapped: BTreeSet<String> = mapping
-        .file
-        .tables
-        .values()
-        .flat_map(|t| t.set.values())
-        .flat_map(|e| crate::mapping::keys::followed(e))
-        .collect();
+    let mapped = mapping.followed_datasets();
     let mut drawn_key = false;
     for col in &table.columns {
         let mut sources: Vec<(Option<String>, Option<Kind>, Before)> = Vec::new();

@@ -343,14 +343,7 @@ async fn key_maps(
     table: &crate::db::catalog::PgTable,
     report: &mut deep::TableDeep,
 ) -> Result<()> {
-    let followed: BTreeSet<String> = job
-        .mapping
-        .file
-        .tables
-        .values()
-        .flat_map(|t| t.set.values())
-        .flat_map(|e| crate::mapping::keys::followed(e))
-        .collect();
+    let followed = job.mapping.followed_datasets();
     let [key] = table.primary_key.as_slice() else {
         return Ok(());
     };
