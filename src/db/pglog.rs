@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use anyhow::{Context, Result, anyhow};
+use anyhow::{Context, Result, anyhow, bail};
 use tokio_postgres::Client;
 
 use crate::db::position::parse_lsn;
@@ -260,16 +260,49 @@ pub async fn flush_lsn(client: &Client) -> Result<u64> {
     parse_lsn(&text).ok_or_else(|| anyhow!("`{text}` is not an LSN"))
 }
 
+/// Where the next WAL record will be written: every transaction that committed before
+/// this was read wrote its commit record before it.
+pub async fn insert_lsn(client: &Client) -> Result<u64> {
+    let text: String = client
+        .query_one("SELECT pg_current_wal_insert_lsn()::text", &[])
+        .await
+        .map_err(error)
+        .context("reading the source's WAL insert position")?
+        .get(0);
+    parse_lsn(&text).ok_or_else(|| anyhow!("`{text}` is not an LSN"))
+}
+
+/// Wait until the WAL is flushed to `lsn` (logical decoding reads only flushed WAL): at
+/// once with synchronous commits, within `wal_writer_delay` otherwise.
+pub async fn wait_flushed(client: &Client, lsn: u64) -> Result<()> {
+    let started = std::time::Instant::now();
+    loop {
+        let flushed = flush_lsn(client).await?;
+        if flushed >= lsn {
+            return Ok(());
+        }
+        if started.elapsed() > Duration::from_secs(30) {
+            bail!(
+                "the source's WAL was not flushed to {} within 30 s (flushed to {})",
+                crate::db::position::lsn_text(lsn),
+                crate::db::position::lsn_text(flushed)
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 /// Every change the slot holds up to `upto` (transactions committed before it), without
-/// consuming them, streamed: `on_change(xid, line)` per line.
+/// consuming them, streamed: `on_change(lsn, xid, line)` per line (a `COMMIT` line's LSN
+/// is the end of its commit record).
 pub async fn peek<F>(client: &Client, slot: &str, upto: u64, mut on_change: F) -> Result<u64>
 where
-    F: FnMut(u32, &str) -> Result<()>,
+    F: FnMut(u64, u32, &str) -> Result<()>,
 {
     use futures_util::StreamExt;
     let sql = format!(
-        "SELECT xid::text::int8, data FROM pg_logical_slot_peek_changes({}, {}::pg_lsn, NULL, \
-         'skip-empty-xacts', '1')",
+        "SELECT lsn::text, xid::text::int8, data FROM pg_logical_slot_peek_changes({}, \
+         {}::pg_lsn, NULL, 'skip-empty-xacts', '1')",
         literal(slot),
         literal(&crate::db::position::lsn_text(upto))
     );
@@ -283,9 +316,11 @@ where
     let mut n = 0;
     while let Some(row) = stream.next().await {
         let row = row.map_err(error).with_context(what)?;
-        let xid: i64 = row.get(0);
-        let data: &str = row.get(1);
-        on_change(xid as u32, data)?;
+        let lsn: &str = row.get(0);
+        let lsn = parse_lsn(lsn).ok_or_else(|| anyhow!("`{lsn}` is not an LSN"))?;
+        let xid: i64 = row.get(1);
+        let data: &str = row.get(2);
+        on_change(lsn, xid as u32, data)?;
         n += 1;
     }
     Ok(n)

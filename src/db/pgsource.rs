@@ -17,6 +17,9 @@ use crate::db::catalog::{
 use crate::db::postgres::{connect, error};
 use crate::db::sql::pg::{ident, qualified};
 
+/// The engine recorded for a partitioned table (a PostgreSQL table has no engine).
+pub const PARTITIONED: &str = "partitioned";
+
 /// The session settings every reader uses: values in the forms the CSV and the import
 /// expect, whatever the server's defaults.
 const SESSION: &str = "SET DateStyle = ISO; SET IntervalStyle = postgres; SET TimeZone = 'UTC'; \
@@ -44,7 +47,7 @@ pub async fn read_catalog(client: &Client, schema: &str) -> Result<Vec<SourceTab
         .map(|r| SourceTable {
             name: r.get(0),
             engine: if r.get::<_, bool>(1) {
-                "partitioned".into()
+                PARTITIONED.into()
             } else {
                 String::new()
             },

@@ -28,6 +28,15 @@ pub struct PartWritten {
     pub counts: Vec<u64>,
 }
 
+/// Does the export's snapshot cover a table of this engine? InnoDB's do, and every
+/// PostgreSQL table's (no engine, or a partitioned table's marker); MyISAM, Aria, MEMORY
+/// and the other MySQL engines without transactions do not.
+fn snapshot_covers(engine: &str) -> bool {
+    engine.is_empty()
+        || engine.eq_ignore_ascii_case("InnoDB")
+        || engine == crate::db::pgsource::PARTITIONED
+}
+
 /// The manifest entry of a table from its part(s).
 pub fn table_entry(plan: &TablePlan, mut parts: Vec<PartWritten>) -> TableEntry {
     parts.sort_by_key(|p| p.part);
@@ -43,7 +52,7 @@ pub fn table_entry(plan: &TablePlan, mut parts: Vec<PartWritten>) -> TableEntry 
         }
     }
     let mut warnings = Vec::new();
-    if !plan.engine.eq_ignore_ascii_case("InnoDB") && !plan.engine.is_empty() {
+    if !snapshot_covers(&plan.engine) {
         warnings.push(format!(
             "engine {} is not transactional: its rows are not covered by the snapshot",
             plan.engine
@@ -321,5 +330,25 @@ pub fn report(export_dir: &str, m: &Manifest) -> Report {
         total_rows: m.summary.total_rows,
         total_bytes: m.summary.total_bytes,
         warnings: m.warnings.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_snapshot_covers_innodb_and_every_postgresql_table() {
+        for (engine, covered) in [
+            ("InnoDB", true),
+            ("innodb", true),
+            ("", true),
+            ("partitioned", true),
+            ("MyISAM", false),
+            ("Aria", false),
+            ("MEMORY", false),
+        ] {
+            assert_eq!(snapshot_covers(engine), covered, "{engine}");
+        }
     }
 }

@@ -61,6 +61,20 @@ impl TableChanges {
         }
     }
 
+    /// A row changed by a transaction the end snapshot does not see (PostgreSQL): its
+    /// keys are read as the snapshot has them, with nothing expected of them; a key
+    /// already named keeps what the transactions before said (one that changed the same
+    /// row committed after them).
+    pub fn row_unseen(&mut self, before: Option<Key>, after: Option<Key>) {
+        for key in before.into_iter().chain(after) {
+            self.keys.entry(key).or_insert(KeyState {
+                existed: false,
+                exists: false,
+                removed: None,
+            });
+        }
+    }
+
     /// `found`: the event found a row with the key (it is a before image).
     fn set(&mut self, key: Key, found: bool, exists: bool, removed: Option<How>) {
         let state = self.keys.entry(key).or_insert(KeyState {
@@ -225,6 +239,20 @@ mod tests {
 
     fn k(i: i128) -> Key {
         vec![KeyValue::Int(i)]
+    }
+
+    #[test]
+    fn an_unseen_change_names_keys_without_changing_what_seen_ones_said() {
+        let mut t = TableChanges::default();
+        t.row(None, Some(k(1))); // insert 1, seen
+        t.row_unseen(Some(k(1)), Some(k(2))); // 1 -> 2 after the snapshot
+        t.row_unseen(None, Some(k(3)));
+        assert!(
+            t.keys[&k(1)].exists,
+            "the snapshot has 1: its last seen change says so"
+        );
+        assert!(!t.keys[&k(2)].exists && !t.keys[&k(3)].exists);
+        assert_eq!(t.keys.len(), 3);
     }
 
     #[test]

@@ -1,8 +1,9 @@
 //! A delta chain from a PostgreSQL source (docs/DESIGN.md, "PostgreSQL sources"): the
 //! base's slot and position, and the delta export itself: the refusals first, then the
-//! flush position `L`, the end snapshot, the slot's changes up to `L` (every one of them
-//! seen by the snapshot, or the snapshot is taken again), the keys, the files through
-//! `pgwrite`, the manifest, and only then the slot moved to `L`.
+//! end snapshot, the slot's changes up to the WAL position `L` read after it (keys from
+//! every transaction, expectations only from those the snapshot sees), the keys, the
+//! files through `pgwrite`, the manifest, and only then the slot moved to the delta's end
+//! (`visible::Horizon`).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -23,7 +24,7 @@ use crate::export::delta::changes::TableChanges;
 use crate::export::delta::checks::{self, Chain};
 use crate::export::delta::pgwrite::{PgChanged, write_changes};
 use crate::export::delta::run::{DeltaJob, key_file, previous_count, previous_export};
-use crate::export::delta::visible::XidSnapshot;
+use crate::export::delta::visible::{Horizon, XidSnapshot};
 use crate::export::plan::TablePlan;
 use crate::export::run::Exported;
 use crate::hint::with_hint;
@@ -34,9 +35,6 @@ use crate::store::export_dir::{self, NewExport};
 use crate::store::manifest::{self, Manifest, TableEntry};
 use crate::store::{publish, runlog};
 
-/// How often the end snapshot is taken again when a transaction committed before `L` is
-/// not visible in it yet.
-const SNAPSHOT_TRIES: usize = 10;
 /// How long a delta waits for a slot another session reads.
 const SLOT_BUSY_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
 
@@ -208,10 +206,13 @@ pub async fn export(job: &DeltaJob, target: &NewExport, progress: &Progress) -> 
     let result = async {
         let p = prepare(job, progress).await?;
         publish::create(target)?;
-        let (manifest, upto) = read(job, &p, target, progress).await?;
+        let (manifest, end) = read(job, &p, target, progress).await?;
         let dir = publish::seal(&manifest, target)?;
         // Sealed: the slot may move on. If it does not, the next delta reads these
         // changes again, which is harmless.
+        let Some(upto) = end.filter(|e| *e > p.from.position) else {
+            return Ok(Exported { dir, manifest });
+        };
         let log = postgres::connect(&job.source.cfg, &job.source.database).await?;
         if let Err(e) = pglog::advance(&log, &p.slot, upto).await {
             progress.note(format!(
@@ -367,102 +368,87 @@ async fn prepare(job: &DeltaJob, progress: &Progress) -> Result<Prepared> {
     })
 }
 
-/// The end snapshot whose transactions include every one the slot holds up to `L`, and
-/// the changes per table.
+/// The end snapshot, the changes per table up to `L` (read after it), and the delta's end
+/// position `E` (docs/DESIGN.md, "PostgreSQL sources"): `None` when the slot stays.
 async fn snapshot_and_changes(
     job: &DeltaJob,
     p: &Prepared,
     progress: &Progress,
-) -> Result<(Client, u64, BTreeMap<String, TableChanges>)> {
+) -> Result<(Client, Option<u64>, BTreeMap<String, TableChanges>)> {
     let log = postgres::connect(&job.source.cfg, &job.source.database).await?;
-    log.batch_execute(
-        "SET DateStyle = ISO; SET IntervalStyle = postgres; SET TimeZone = 'UTC'; \
-         SET extra_float_digits = 3; SET bytea_output = hex",
-    )
-    .await
-    .map_err(postgres::error)?;
     let ns = &job.source.namespace;
-    for attempt in 1..=SNAPSHOT_TRIES {
-        let upto = pglog::flush_lsn(&log).await?;
-        let (mut readers, _) =
-            pgsource::open_readers(&job.source.cfg, &job.source.database, 1).await?;
-        let snap = readers.remove(0);
-        let text: String = snap
-            .query_one("SELECT pg_current_snapshot()::text", &[])
-            .await
-            .map_err(postgres::error)?
-            .get(0);
-        let seen = XidSnapshot::parse(&text)
-            .ok_or_else(|| anyhow!("`{text}` is not a snapshot (pg_current_snapshot())"))?;
-        let mut tables: BTreeMap<String, TableChanges> = BTreeMap::new();
-        let mut unseen = None;
-        let clock = Instant::now();
-        let lines = pglog::peek(&log, &p.slot, upto, |xid, line| {
-            if unseen.is_some() {
-                return Ok(());
-            }
-            if !seen.sees(xid) {
-                unseen = Some(xid);
-                return Ok(());
-            }
-            let Some(change) = test_decoding::parse(line).map_err(|e| {
-                anyhow!(
-                    "slot `{}`: a change line pgconverge cannot read: {e}",
-                    p.slot
-                )
-            })?
-            else {
-                return Ok(());
-            };
-            let table = match p.roots.get(&(change.schema.clone(), change.table.clone())) {
-                Some(root) => root.clone(),
-                None if change.schema == *ns => change.table.clone(),
-                None => return Ok(()),
-            };
-            let Some(f) = p.chain.tables.get(&table) else {
-                return Ok(());
-            };
-            let changes = tables.entry(table.clone()).or_default();
-            if change.action == Action::Truncate || f.full_copy.is_some() {
-                changes.whole = true;
-                return Ok(());
-            }
-            let (before, after) = test_decoding::row_keys(&change, &f.key).map_err(|e| {
-                anyhow!(
-                    "table `{}`, transaction {xid} in slot `{}`: {e}",
-                    change.table,
-                    p.slot
-                )
-            })?;
-            changes.row(before, after);
-            Ok(())
-        })
-        .await?;
-        match unseen {
-            None => {
-                progress.note(format!(
-                    "read {lines} change lines of slot `{}` up to {} in {:.1} s",
-                    p.slot,
-                    lsn_text(upto),
-                    clock.elapsed().as_secs_f64()
-                ));
-                return Ok((snap, upto, tables));
-            }
-            Some(xid) => {
-                progress.note(format!(
-                    "transaction {xid} committed before {} but is not visible in the snapshot \
-                     yet: taking the snapshot again ({attempt}/{SNAPSHOT_TRIES})",
-                    lsn_text(upto)
-                ));
-                let _ = snap.batch_execute("ROLLBACK").await;
-                tokio::time::sleep(std::time::Duration::from_millis(50 * attempt as u64)).await;
-            }
+    let (mut readers, _) = pgsource::open_readers(&job.source.cfg, &job.source.database, 1).await?;
+    let snap = readers.remove(0);
+    let text: String = snap
+        .query_one("SELECT pg_current_snapshot()::text", &[])
+        .await
+        .map_err(postgres::error)?
+        .get(0);
+    let seen = XidSnapshot::parse(&text)
+        .ok_or_else(|| anyhow!("`{text}` is not a snapshot (pg_current_snapshot())"))?;
+    // Every transaction the snapshot sees wrote its commit record before `upto`.
+    let upto = pglog::insert_lsn(&log).await?;
+    pglog::wait_flushed(&log, upto).await?;
+    let mut tables: BTreeMap<String, TableChanges> = BTreeMap::new();
+    let mut horizon = Horizon::default();
+    let clock = Instant::now();
+    let lines = pglog::peek(&log, &p.slot, upto, |lsn, xid, line| {
+        let visible = seen.sees(xid);
+        if line.starts_with("COMMIT") {
+            horizon.commit(lsn, visible);
+            return Ok(());
         }
+        let Some(change) = test_decoding::parse(line).map_err(|e| {
+            anyhow!(
+                "slot `{}`: a change line pgconverge cannot read: {e}",
+                p.slot
+            )
+        })?
+        else {
+            return Ok(());
+        };
+        let table = match p.roots.get(&(change.schema.clone(), change.table.clone())) {
+            Some(root) => root.clone(),
+            None if change.schema == *ns => change.table.clone(),
+            None => return Ok(()),
+        };
+        let Some(f) = p.chain.tables.get(&table) else {
+            return Ok(());
+        };
+        let changes = tables.entry(table.clone()).or_default();
+        if change.action == Action::Truncate || f.full_copy.is_some() {
+            changes.whole = true;
+            return Ok(());
+        }
+        let (before, after) = test_decoding::row_keys(&change, &f.key).map_err(|e| {
+            anyhow!(
+                "table `{}`, transaction {xid} in slot `{}`: {e}",
+                change.table,
+                p.slot
+            )
+        })?;
+        if visible {
+            changes.row(before, after);
+        } else {
+            changes.row_unseen(before, after);
+        }
+        Ok(())
+    })
+    .await?;
+    progress.note(format!(
+        "read {lines} change lines of slot `{}` up to {} in {:.1} s",
+        p.slot,
+        lsn_text(upto),
+        clock.elapsed().as_secs_f64()
+    ));
+    if horizon.unseen > 0 {
+        progress.note(format!(
+            "{} transaction(s) committed after the snapshot: their rows are read as the \
+             snapshot has them, and the next delta reads them again",
+            horizon.unseen
+        ));
     }
-    bail!(
-        "the end snapshot never saw every transaction the slot holds ({SNAPSHOT_TRIES} tries): \
-         a transaction's commit stays invisible; try again"
-    )
+    Ok((snap, horizon.end(upto), tables))
 }
 
 /// The end snapshot, the slot's changes, the files, the manifest; and where the slot may
@@ -472,9 +458,12 @@ async fn read(
     p: &Prepared,
     target: &NewExport,
     progress: &Progress,
-) -> Result<(Manifest, u64)> {
+) -> Result<(Manifest, Option<u64>)> {
     let ns = job.source.namespace.clone();
-    let (snap, upto, tables) = snapshot_and_changes(job, p, progress).await?;
+    let (snap, end, tables) = snapshot_and_changes(job, p, progress).await?;
+    // The slot stays where it is when the first transaction after it is one the snapshot
+    // did not see.
+    let upto = end.unwrap_or(p.from.position);
     progress.note(format!(
         "delta of `{}` from {} to {}",
         job.source.database,
@@ -592,5 +581,5 @@ async fn read(
         from: p.from.clone(),
         cascades: Vec::new(),
     });
-    Ok((m, upto))
+    Ok((m, end))
 }

@@ -1,6 +1,6 @@
 //! PURE: which transactions a PostgreSQL snapshot sees (`pg_current_snapshot()`:
 //! `xmin:xmax:xip,...`), for the 32-bit transaction ids logical decoding reports. A
-//! delta's end snapshot must see every transaction whose changes it takes from the slot.
+//! delta's end snapshot, and how far the slot may move once the delta is sealed.
 
 /// A snapshot's transaction bounds, as 64-bit (epoch-qualified) ids.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,9 +41,60 @@ impl XidSnapshot {
     }
 }
 
+/// How far a delta's slot may move: through the commits, in the order the slot streams
+/// them, up to the first transaction the end snapshot did not see (that one and every
+/// later one are read again by the next delta).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Horizon {
+    /// The end of the last commit before the first unseen one.
+    last_seen_commit: Option<u64>,
+    /// Transactions the snapshot did not see.
+    pub unseen: u64,
+}
+
+impl Horizon {
+    /// A transaction's commit, ending at `end`, seen by the snapshot or not.
+    pub fn commit(&mut self, end: u64, seen: bool) {
+        if !seen {
+            self.unseen += 1;
+        } else if self.unseen == 0 {
+            self.last_seen_commit = Some(end);
+        }
+    }
+
+    /// Where the slot moves, given the position `upto` the changes were read to (every
+    /// transaction committed before it is in the stream): `upto` when the snapshot saw
+    /// them all; else the end of the last commit before the first unseen one; `None`
+    /// when that is the first transaction (the slot stays).
+    pub fn end(&self, upto: u64) -> Option<u64> {
+        if self.unseen == 0 {
+            Some(upto)
+        } else {
+            self.last_seen_commit
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_slot_moves_up_to_the_first_transaction_the_snapshot_did_not_see() {
+        for (commits, end) in [
+            (vec![], Some(500)),
+            (vec![(10, true), (20, true)], Some(500)),
+            (vec![(10, true), (20, false), (30, true)], Some(10)),
+            (vec![(10, false), (20, true)], None),
+            (vec![(10, true), (20, true), (30, false)], Some(20)),
+        ] {
+            let mut h = Horizon::default();
+            for (lsn, seen) in &commits {
+                h.commit(*lsn, *seen);
+            }
+            assert_eq!(h.end(500), end, "{commits:?}");
+        }
+    }
 
     #[test]
     fn a_snapshot_sees_what_committed_before_it() {
