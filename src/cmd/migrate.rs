@@ -213,7 +213,8 @@ pub async fn run(ctx: &Ctx, args: MigrateArgs) -> Result<Outcome> {
     ));
     journal.line(description.trim_end());
     let (ready, arriving) = mpsc::unbounded_channel::<Result<TableInput, String>>();
-    let mut pipeline = Pipeline::new(arriving, prepared.replan.clone());
+    let estimated_rows = ijob.options.row_estimates.values().sum();
+    let mut pipeline = Pipeline::new(arriving, prepared.replan.clone(), estimated_rows);
     let mut state = TxState::default();
     let commit = state.commit.clone();
     let export_side = async {

@@ -40,14 +40,21 @@ pub struct Pipeline {
     pub ready: mpsc::UnboundedReceiver<Result<TableInput, String>>,
     pub replan: Replan,
     have: BTreeMap<String, TableInput>,
+    /// The source's row estimate over every dataset: the total of the import's bar.
+    estimated_rows: u64,
 }
 
 impl Pipeline {
-    pub fn new(ready: mpsc::UnboundedReceiver<Result<TableInput, String>>, replan: Replan) -> Self {
+    pub fn new(
+        ready: mpsc::UnboundedReceiver<Result<TableInput, String>>,
+        replan: Replan,
+        estimated_rows: u64,
+    ) -> Self {
         Pipeline {
             ready,
             replan,
             have: BTreeMap::new(),
+            estimated_rows,
         }
     }
 
@@ -369,6 +376,12 @@ async fn diagnose(
     }
 }
 
+/// The import's bar over all tables.
+enum Overall {
+    Bytes(indicatif::ProgressBar),
+    Rows(indicatif::ProgressBar),
+}
+
 /// One attempt: every statement in one transaction. Dropping the transaction on any
 /// error rolls it back.
 async fn attempt(
@@ -397,10 +410,21 @@ async fn attempt(
         Some(_) => BTreeMap::new(),
         None => table_sizes(env.dir, statements),
     };
-    // The bar appears once its total is known (migrate: once a table's files are).
-    let progress = env.progress.clone();
-    let whole = |total: u64| progress.bytes("import: all tables", total);
-    let mut overall = (!sizes.is_empty()).then(|| whole(sizes.values().sum()));
+    // One bar over all tables: the files' bytes; under migrate, whose files are still
+    // being written (a byte total that grew as they completed would not be true), rows
+    // against the source's estimate, as the export's bar counts them. Each table's own
+    // bar has its files' size, complete before its COPY starts.
+    let overall = match env.pipeline.as_deref() {
+        Some(p) => Some(Overall::Rows(
+            env.progress.rows("import: all tables", p.estimated_rows),
+        )),
+        None => (!sizes.is_empty()).then(|| {
+            Overall::Bytes(
+                env.progress
+                    .bytes("import: all tables", sizes.values().sum()),
+            )
+        }),
+    };
     let mut done = Vec::new();
     let mut constants: Vec<Option<Evaluated>> = Vec::new();
     let mut table_rows = 0;
@@ -420,10 +444,6 @@ async fn attempt(
             let copies = pipeline.copies(&dataset, plan, as_csv).await?;
             let complete: Vec<Statement> = copies.iter().cloned().map(Statement::Copy).collect();
             for (table, n) in table_sizes(env.dir, &complete) {
-                match &overall {
-                    Some(bar) => bar.inc_length(n),
-                    None => overall = Some(whole(n)),
-                }
                 *sizes.entry(table).or_default() += n;
             }
             resolved.insert(dataset.clone());
@@ -458,7 +478,7 @@ async fn attempt(
                 });
                 let on_bytes = |n| {
                     table_bar.inc(n);
-                    if let Some(bar) = &overall {
+                    if let Some(Overall::Bytes(bar)) = &overall {
                         bar.inc(n);
                     }
                 };
@@ -478,6 +498,9 @@ async fn attempt(
                     .into());
                 }
                 table_rows += rows;
+                if let Some(Overall::Rows(bar)) = &overall {
+                    bar.inc(rows);
+                }
                 if copy.last {
                     if let Some(b) = bar.take() {
                         b.finish_and_clear();
@@ -659,8 +682,14 @@ async fn attempt(
             }
         }
     }
-    if let Some(bar) = overall {
-        bar.finish_and_clear();
+    match overall {
+        Some(Overall::Bytes(bar)) => bar.finish_and_clear(),
+        // The estimate was the source's: the bar closes at the rows loaded.
+        Some(Overall::Rows(bar)) => {
+            bar.set_length(bar.position());
+            bar.finish_and_clear();
+        }
+        None => {}
     }
     if let Statement::Rollback = end {
         env.journal.sql(end.text());

@@ -179,9 +179,10 @@ fn wait_for_require_waits_for_the_schema_job() {
     );
 }
 
-/// Every bar `migrate` draws names its phase, and none shows a total of zero: the
-/// import's total grows as each table's files are complete (it used to start full at
-/// `0 B/0 B` and later show `153.75 MiB/0 B`, beside a second "all tables" bar).
+/// Every bar `migrate` draws names its phase, and none shows a total that is not true:
+/// the import's bar over all tables counts rows against the source's estimate, as the
+/// export's does (it used to start full at `0 B/0 B`, later show `153.75 MiB/0 B`, and
+/// then a byte total that grew as the files were written).
 #[test]
 fn migrate_draws_one_bar_per_phase_with_true_totals() {
     let w = World::new("migrate_bars");
@@ -215,6 +216,10 @@ fn migrate_draws_one_bar_per_phase_with_true_totals() {
         assert!(
             !line.contains(" all tables") || line.contains("export:") || line.contains("import:"),
             "an unnamed all-tables bar: {line}"
+        );
+        assert!(
+            !line.contains("import: all tables") || line.contains(" rows (~"),
+            "the import's bar over all tables counts rows against the estimate: {line}"
         );
     }
     assert_eq!(
