@@ -16,6 +16,11 @@ pub const MAPPING_MAX: u64 = 256 << 10;
 /// file, in chunks.
 pub const BINARY_RECORD_MAX: u64 = 4 << 20;
 
+/// A table whose longest exported record is longer than this is deep-verified one side
+/// after the other: each side holds a row several times over (the reader's message, the
+/// decoded fields, a canonical value), and both sides at once would double that.
+pub const ONE_SIDE_AT_A_TIME: u64 = 4 << 20;
+
 /// Deserialize a list that pgconverge writes with at most `N` entries (the samples of a
 /// manifest's column facts): a longer one is refused as it is read, before it takes
 /// memory, since no export wrote it.

@@ -8,6 +8,7 @@
 //! the export's own rules (zero dates and `char(36)` `''` as NULL) and the import's
 //! adaptations applied to the source side.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use crate::codec::geometry::{self, Form};
@@ -98,8 +99,27 @@ pub struct Before {
 
 /// A value from either text source (PostgreSQL's output, or the export's CSV).
 pub fn text(kind: Kind, v: Option<&[u8]>) -> Option<Vec<u8>> {
+    text_cow(kind, v).map(Cow::into_owned)
+}
+
+/// [`text`], borrowing the value where its canonical form is the value itself (text,
+/// JSON, bits): a long value is not copied to be hashed.
+pub fn text_cow(kind: Kind, v: Option<&[u8]>) -> Option<Cow<'_, [u8]>> {
     let v = v?;
     Some(match kind {
+        Kind::Text { trim: true } => Cow::Borrowed(trim_blanks(v)),
+        Kind::Text { trim: false }
+        | Kind::Json
+        | Kind::AsText
+        | Kind::Base64
+        | Kind::Bits { .. } => Cow::Borrowed(v),
+        _ => Cow::Owned(owned_text(kind, v)),
+    })
+}
+
+/// [`text`] of the kinds whose canonical form is a new value.
+fn owned_text(kind: Kind, v: &[u8]) -> Vec<u8> {
+    match kind {
         Kind::Int => int_text(v),
         Kind::Decimal => decimal(v),
         Kind::DecimalAt { scale } => decimal_at(v, scale as usize),
@@ -143,7 +163,7 @@ pub fn text(kind: Kind, v: Option<&[u8]>) -> Option<Vec<u8>> {
         Kind::Bits { .. } => v.to_vec(),
         Kind::Geometry(_) => coordinates(v),
         Kind::Ewkb => v.to_ascii_lowercase(),
-    })
+    }
 }
 
 /// Marks a value that could not be read in its kind's form: compared as it is, so it
@@ -156,6 +176,11 @@ fn raw(v: &[u8]) -> Vec<u8> {
 
 /// A source value in export text (the CSV), with what the export and import did to it.
 pub fn source_text(kind: Kind, before: Before, v: Option<&[u8]>) -> Option<Vec<u8>> {
+    source_text_cow(kind, before, v).map(Cow::into_owned)
+}
+
+/// [`source_text`], borrowing the value where [`text_cow`] does.
+pub fn source_text_cow(kind: Kind, before: Before, v: Option<&[u8]>) -> Option<Cow<'_, [u8]>> {
     let v = v?;
     if before.empty_to_null && v.is_empty() {
         return None;
@@ -164,33 +189,33 @@ pub fn source_text(kind: Kind, before: Before, v: Option<&[u8]>) -> Option<Vec<u
         return None;
     }
     if before.set_to_array {
-        return Some(array(&set_elements(v)));
+        return Some(Cow::Owned(array(&set_elements(v))));
     }
     if before.int_to_bool {
         let zero = v.iter().all(|b| *b == b'0' || *b == b'-' || *b == b'+') && !v.is_empty();
-        return Some(if zero { b"f".to_vec() } else { b"t".to_vec() });
+        return Some(Cow::Borrowed(if zero { b"f" } else { b"t" }));
     }
     if before.date_part {
-        return Some(date_text(v.get(..10).unwrap_or(v)));
+        return Some(Cow::Owned(date_text(v.get(..10).unwrap_or(v))));
     }
     if let Some(form) = before.geometry {
         let bytes = v
             .strip_prefix(b"\\x")
             .and_then(|h| hex::decode(h).ok())
             .unwrap_or_default();
-        return Some(geometry_value(form, &bytes));
+        return Some(Cow::Owned(geometry_value(form, &bytes)));
     }
     if let Some(order) = before.uuid_bytes {
-        return Some(uuid_of(
+        return Some(Cow::Owned(uuid_of(
             v.strip_prefix(b"\\x").and_then(|h| hex::decode(h).ok()),
             order,
             v,
-        ));
+        )));
     }
     if before.year2 {
-        return text(kind, Some(&year2(v)));
+        return text(kind, Some(&year2(v))).map(Cow::Owned);
     }
-    text(kind, Some(v))
+    text_cow(kind, Some(v))
 }
 
 /// A live MySQL value, with what the export and import did to it.

@@ -9,6 +9,7 @@
 //! any order. Buckets that differ are narrowed down in a second read that keeps only their
 //! rows, which are then compared column by column and named.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
@@ -403,27 +404,52 @@ pub fn key_bytes(plan: &TablePlan, values: &[Option<Vec<u8>>]) -> Vec<u8> {
 /// Hash a row of canonical values (in `plan.columns` order): SHA-256 of its key and
 /// values (the first 128 bits), and its bucket from its key alone (SipHash, fixed keys).
 pub fn row_hash(plan: &TablePlan, values: &[Option<Vec<u8>>], buckets: usize) -> RowHash {
+    row_hash_with(plan, values.len(), buckets, |i| {
+        values[i].as_deref().map(Cow::Borrowed)
+    })
+}
+
+/// [`row_hash`] of the canonical values `value(i)` gives for columns `0..width`, each
+/// made, hashed and dropped in turn: a row's canonical form is never held whole. The
+/// bytes hashed are [`key_bytes`] and [`encode`]'s.
+pub fn row_hash_with<'a>(
+    plan: &TablePlan,
+    width: usize,
+    buckets: usize,
+    value: impl Fn(usize) -> Option<Cow<'a, [u8]>>,
+) -> RowHash {
     use std::hash::Hasher;
-    let key = key_bytes(plan, values);
-    let mut sha = Sha256::new();
-    sha.update(&key);
-    sha.update([0xFE]);
-    for v in values {
+    fn feed(v: &Option<Cow<'_, [u8]>>, out: &mut dyn FnMut(&[u8])) {
         match v {
-            None => sha.update([0xFF]),
+            None => out(&[0xFF]),
             Some(v) => {
-                sha.update([0]);
-                sha.update((v.len() as u32).to_be_bytes());
-                sha.update(v);
+                out(&[0]);
+                out(&(v.len() as u32).to_be_bytes());
+                out(v);
             }
         }
     }
+    let mut sha = Sha256::new();
+    #[allow(deprecated)]
+    let mut sip = std::hash::SipHasher::new();
+    let key: Vec<usize> = if plan.key.is_empty() {
+        (0..width).collect()
+    } else {
+        plan.key.clone()
+    };
+    for i in key {
+        feed(&value(i), &mut |b| {
+            sha.update(b);
+            sip.write(b);
+        });
+    }
+    sha.update([0xFE]);
+    for i in 0..width {
+        feed(&value(i), &mut |b| sha.update(b));
+    }
     let h = sha.finalize();
     let hash = u128::from_be_bytes(h[..16].try_into().expect("16 bytes"));
-    #[allow(deprecated)]
-    let mut k = std::hash::SipHasher::new();
-    k.write(&key);
-    let bucket = (k.finish() % buckets as u64) as usize;
+    let bucket = (sip.finish() % buckets as u64) as usize;
     RowHash { bucket, hash }
 }
 
@@ -797,6 +823,29 @@ mod tests {
             ],
             key: if key { vec![0] } else { vec![] },
             not_compared: vec![],
+        }
+    }
+
+    /// The streamed hash is SHA-256 over `key_bytes`, 0xFE and `encode` of the row, and
+    /// its bucket SipHash over `key_bytes`, exactly as if each were built whole.
+    #[test]
+    fn a_row_hashed_value_by_value_is_hashed_as_its_bytes_whole() {
+        use std::hash::Hasher;
+        for key in [true, false] {
+            let p = plan(key);
+            for values in [row("1", Some("a")), row("22", None), row("", Some(""))] {
+                let k = key_bytes(&p, &values);
+                let mut whole = k.clone();
+                whole.push(0xFE);
+                encode(&values, &mut whole);
+                let sha = Sha256::digest(&whole);
+                #[allow(deprecated)]
+                let mut sip = std::hash::SipHasher::new();
+                sip.write(&k);
+                let h = row_hash(&p, &values, 7);
+                assert_eq!(h.hash, u128::from_be_bytes(sha[..16].try_into().unwrap()));
+                assert_eq!(h.bucket, (sip.finish() % 7) as usize);
+            }
         }
     }
 
