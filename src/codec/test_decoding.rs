@@ -38,6 +38,8 @@ pub type Tuple = Vec<(String, Value)>;
 pub struct Change {
     pub schema: String,
     pub table: String,
+    /// The other tables of a TRUNCATE of several at once, as (schema, table).
+    pub more_tables: Vec<(String, String)>,
     pub action: Action,
     /// An UPDATE's `old-key` tuple, when logged.
     pub old_key: Tuple,
@@ -54,7 +56,18 @@ pub fn parse(line: &str) -> Result<Option<Change>, String> {
     let rest = rest
         .strip_prefix('.')
         .ok_or_else(|| format!("no `.` after the schema in: {}", head(line)))?;
-    let (table, rest) = identifier(rest)?;
+    let (table, mut rest) = identifier(rest)?;
+    // A TRUNCATE of several tables names them all, separated by `, `.
+    let mut more_tables = Vec::new();
+    while let Some(r) = rest.strip_prefix(", ") {
+        let (schema, r) = identifier(r)?;
+        let r = r
+            .strip_prefix('.')
+            .ok_or_else(|| format!("no `.` after the schema in: {}", head(line)))?;
+        let (table, r) = identifier(r)?;
+        more_tables.push((schema, table));
+        rest = r;
+    }
     let rest = rest
         .strip_prefix(": ")
         .ok_or_else(|| format!("no `: ` after the table in: {}", head(line)))?;
@@ -66,9 +79,13 @@ pub fn parse(line: &str) -> Result<Option<Change>, String> {
         _ => return Err(format!("an unknown change in: {}", head(line))),
     };
     let rest = rest.strip_prefix(' ').unwrap_or(rest);
+    if !more_tables.is_empty() && action != Action::Truncate {
+        return Err(format!("several tables in a row change: {}", head(line)));
+    }
     let mut change = Change {
         schema,
         table,
+        more_tables,
         action,
         old_key: Vec::new(),
         tuple: Vec::new(),
@@ -142,9 +159,8 @@ fn tuple<'a>(mut s: &'a str, stop: Option<&str>) -> Result<(Tuple, &'a str), Str
         let rest = rest
             .strip_prefix('[')
             .ok_or_else(|| format!("no type after column `{name}`"))?;
-        let close = rest
-            .find("]:")
-            .ok_or_else(|| format!("no `]:` after the type of column `{name}`"))?;
+        let close =
+            type_end(rest).ok_or_else(|| format!("no `]:` after the type of column `{name}`"))?;
         let rest = &rest[close + 2..];
         let (value, rest) = value(rest).map_err(|e| format!("column `{name}`: {e}"))?;
         out.push((name, value));
@@ -154,6 +170,21 @@ fn tuple<'a>(mut s: &'a str, stop: Option<&str>) -> Result<(Tuple, &'a str), Str
             None => return Err("a space expected between columns".into()),
         };
     }
+}
+
+/// Where a column's type name ends (`format_type`'s text, `]:` follows it): outside the
+/// double quotes of a quoted name, which may hold `]:` itself (`"weird]:d"`).
+fn type_end(s: &str) -> Option<usize> {
+    let b = s.as_bytes();
+    let mut quoted = false;
+    for i in 0..b.len() {
+        match b[i] {
+            b'"' => quoted = !quoted,
+            b']' if !quoted && b.get(i + 1) == Some(&b':') => return Some(i),
+            _ => {}
+        }
+    }
+    None
 }
 
 /// One value and what follows it.
@@ -246,6 +277,7 @@ mod tests {
                 Some(Change {
                     schema: "public".into(),
                     table: "T x".into(),
+                    more_tables: vec![],
                     action: Action::Insert,
                     old_key: vec![],
                     tuple: vec![
@@ -266,6 +298,7 @@ mod tests {
                 Some(Change {
                     schema: "s".into(),
                     table: "t".into(),
+                    more_tables: vec![],
                     action: Action::Update,
                     old_key: vec![("id".into(), t("1")), ("k".into(), t("x"))],
                     tuple: vec![
@@ -280,6 +313,7 @@ mod tests {
                 Some(Change {
                     schema: "public".into(),
                     table: "big".into(),
+                    more_tables: vec![],
                     action: Action::Truncate,
                     old_key: vec![],
                     tuple: vec![],
@@ -290,6 +324,7 @@ mod tests {
                 Some(Change {
                     schema: "public".into(),
                     table: "nokey".into(),
+                    more_tables: vec![],
                     action: Action::Delete,
                     old_key: vec![],
                     tuple: vec![],
@@ -300,9 +335,36 @@ mod tests {
                 Some(Change {
                     schema: "we\"ird".into(),
                     table: "a.b: c".into(),
+                    more_tables: vec![],
                     action: Action::Delete,
                     old_key: vec![],
                     tuple: vec![("old-key".into(), t("k: v new-tuple: "))],
+                }),
+            ),
+            (
+                "table public.a, \"x y\".\"b, c\": TRUNCATE: (no-flags)",
+                Some(Change {
+                    schema: "public".into(),
+                    table: "a".into(),
+                    more_tables: vec![("x y".into(), "b, c".into())],
+                    action: Action::Truncate,
+                    old_key: vec![],
+                    tuple: vec![],
+                }),
+            ),
+            (
+                "table public.t: INSERT: id[\"weird]:d\"]:'a4' n[s.\"q\"\"]:x\"[]]:'{1}' m[integer[]]:'{2}'",
+                Some(Change {
+                    schema: "public".into(),
+                    table: "t".into(),
+                    more_tables: vec![],
+                    action: Action::Insert,
+                    old_key: vec![],
+                    tuple: vec![
+                        ("id".into(), t("a4")),
+                        ("n".into(), t("{1}")),
+                        ("m".into(), t("{2}")),
+                    ],
                 }),
             ),
         ];
@@ -316,6 +378,7 @@ mod tests {
             "table public.t: INSERT: id:1",
             "table public.t: UPDATE: old-key: id[integer]:1",
             "table \"public.t: INSERT: id[integer]:1",
+            "table public.t, public.u: INSERT: id[integer]:1",
         ] {
             assert!(parse(bad).is_err(), "{bad}");
         }

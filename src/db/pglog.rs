@@ -343,6 +343,35 @@ pub async fn advance(client: &Client, slot: &str, to: u64) -> Result<()> {
     Ok(())
 }
 
+/// Take the session lock that makes one delta at a time read and move a chain's slot
+/// (an advisory lock on the slot's name, released when the session ends, so also when
+/// pgconverge is killed): false when another session holds it.
+pub async fn lock_chain(client: &Client, slot: &str) -> Result<bool> {
+    Ok(client
+        .query_one(
+            "SELECT pg_try_advisory_lock(hashtextextended($1, 0))",
+            &[&slot],
+        )
+        .await
+        .map_err(error)
+        .with_context(|| format!("locking the chain of slot `{slot}`"))?
+        .get(0))
+}
+
+/// The session holding [`lock_chain`]'s lock, if any.
+pub async fn chain_locked_by(client: &Client, slot: &str) -> Result<Option<i32>> {
+    Ok(client
+        .query_opt(
+            "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted AND objsubid = 1 \
+               AND ((classid::int8 << 32) | objid::int8) = hashtextextended($1, 0) LIMIT 1",
+            &[&slot],
+        )
+        .await
+        .map_err(error)
+        .with_context(|| format!("reading who locks the chain of slot `{slot}`"))?
+        .map(|r| r.get(0)))
+}
+
 /// Drop a slot; false when there was none.
 pub async fn drop_slot(client: &Client, name: &str) -> Result<bool> {
     if slot(client, name).await?.is_none() {

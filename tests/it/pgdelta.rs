@@ -628,3 +628,115 @@ fn a_killed_delta_leaves_a_chain_that_goes_on() {
     assert_exit(&w.run(&["import", &export_dir_of(&next), "--yes"]), 0);
     assert_same(&w, &s);
 }
+
+/// Two deltas taken at once from the same export: one is sealed, the other refused
+/// (never one that claims to follow the export while reading the slot after the first
+/// moved it, which lost every change between them), whatever the moment the second
+/// starts; the chain goes on from the one sealed.
+#[test]
+fn two_deltas_at_once_from_one_export_seal_one_and_refuse_the_other() {
+    let w = World::new("pgdelta_twice");
+    let s = Source::new(&w);
+    seed(&s, 50);
+    s.sql("CREATE TABLE big (id int PRIMARY KEY, v text); INSERT INTO big SELECT g, 'a' FROM generate_series(1, 60000) g;");
+    w.pg("CREATE TABLE big (id int PRIMARY KEY, v text)");
+    let url = s.url();
+    let base = w.run(&["export", &w.db, "--source-url", &url, "--delta-base"]);
+    assert_exit(&base, 0);
+    let mut previous = export_dir_of(&base);
+    assert_exit(&w.run(&["import", &previous, "--yes"]), 0);
+    for (round, delay_ms) in [0u64, 300, 900].into_iter().enumerate() {
+        s.sql(&format!("UPDATE big SET v = 'r{round}'"));
+        let delta = || {
+            w.cmd()
+                .args([
+                    "export",
+                    &w.db,
+                    "--source-url",
+                    &url,
+                    "--delta-from",
+                    &previous,
+                ])
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        };
+        let first = delta();
+        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+        let second = delta();
+        let outs = [
+            first.wait_with_output().unwrap(),
+            second.wait_with_output().unwrap(),
+        ];
+        let codes: Vec<Option<i32>> = outs.iter().map(|o| o.status.code()).collect();
+        let sealed: Vec<&std::process::Output> =
+            outs.iter().filter(|o| o.status.code() == Some(0)).collect();
+        assert_eq!(
+            sealed.len(),
+            1,
+            "round {round}: exit codes {codes:?}: {}",
+            outs.iter().map(stderr).collect::<Vec<_>>().join("\n---\n")
+        );
+        let refused = outs.iter().find(|o| o.status.code() != Some(0)).unwrap();
+        assert_exit(refused, 2);
+        assert!(
+            stderr(refused).contains("has moved past"),
+            "{}",
+            stderr(refused)
+        );
+        previous = export_dir_of(sealed[0]);
+        assert_exit(&w.run(&["import", &previous, "--yes"]), 0);
+        assert_eq!(
+            w.pg_value(&format!(
+                "SELECT count(*)::text FROM big WHERE v = 'r{round}'"
+            ))
+            .as_deref(),
+            Some("60000"),
+            "round {round}: every change of the sealed delta arrived"
+        );
+    }
+    assert_same(&w, &s);
+}
+
+/// A TRUNCATE of several tables at once (a partitioned one among them, which names its
+/// partitions) copies each whole; a key of a type whose quoted name holds `]:` is read
+/// right, so its deletes and key changes arrive.
+#[test]
+fn a_truncate_of_several_tables_and_a_key_of_an_odd_type_arrive() {
+    let w = World::new("pgdelta_truncate");
+    let s = Source::new(&w);
+    seed(&s, 20);
+    let odd =
+        r#"CREATE DOMAIN "weird]:d" AS text; CREATE TABLE odd (k "weird]:d" PRIMARY KEY, v int);"#;
+    s.sql(&format!(
+        "{odd} INSERT INTO odd SELECT 'a' || g, g FROM generate_series(1, 10) g;"
+    ));
+    w.pg(odd);
+    let url = s.url();
+    let base = w.run(&["export", &w.db, "--source-url", &url, "--delta-base"]);
+    assert_exit(&base, 0);
+    let base_dir = export_dir_of(&base);
+    assert_exit(&w.run(&["import", &base_dir, "--yes"]), 0);
+    s.sql(
+        "TRUNCATE tag, event;
+         INSERT INTO tag VALUES ('after', 1, 'x');
+         INSERT INTO event VALUES (1, '2025-02-01', 'after');
+         DELETE FROM odd WHERE k = 'a4';
+         UPDATE odd SET k = 'b5' WHERE k = 'a5';
+         UPDATE odd SET v = 99 WHERE k = 'a6';",
+    );
+    let delta = w.run(&[
+        "export",
+        &w.db,
+        "--source-url",
+        &url,
+        "--delta-from",
+        &base_dir,
+    ]);
+    assert_exit(&delta, 0);
+    assert_exit(&w.run(&["import", &export_dir_of(&delta), "--yes"]), 0);
+    assert_same(&w, &s);
+    let sql = "SELECT string_agg(k || ':' || v, ',' ORDER BY k) FROM odd";
+    assert_eq!(s.sql(sql)[0][0], w.pg_value(sql));
+}

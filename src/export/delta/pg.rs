@@ -187,6 +187,8 @@ fn at(slot: &str, lsn: u64, system_identifier: Option<String>) -> LogPosition {
 
 /// Everything decided before the end snapshot is taken.
 struct Prepared {
+    /// The session holding the chain's lock (`pglog::lock_chain`) until the slot moved.
+    guard: Client,
     previous: Manifest,
     previous_sha256: String,
     from: LogPosition,
@@ -213,8 +215,7 @@ pub async fn export(job: &DeltaJob, target: &NewExport, progress: &Progress) -> 
         let Some(upto) = end.filter(|e| *e > p.from.position) else {
             return Ok(Exported { dir, manifest });
         };
-        let log = postgres::connect(&job.source.cfg, &job.source.database).await?;
-        if let Err(e) = pglog::advance(&log, &p.slot, upto).await {
+        if let Err(e) = pglog::advance(&p.guard, &p.slot, upto).await {
             progress.note(format!(
                 "warning: the delta is sealed but slot `{}` could not be moved to {}: {e:#}; \
                  the next delta reads these changes again",
@@ -229,6 +230,42 @@ pub async fn export(job: &DeltaJob, target: &NewExport, progress: &Progress) -> 
         publish::discard(target);
     }
     result
+}
+
+/// A session on the source holding the chain's lock, taken within `SLOT_BUSY_WAIT`.
+async fn lock_chain(job: &DeltaJob, slot: &str, progress: &Progress) -> Result<Client> {
+    let guard = postgres::connect(&job.source.cfg, &job.source.database).await?;
+    let waited = Instant::now();
+    let mut told = false;
+    while !pglog::lock_chain(&guard, slot).await? {
+        let pid = pglog::chain_locked_by(&guard, slot)
+            .await?
+            .unwrap_or_default();
+        if waited.elapsed() >= SLOT_BUSY_WAIT {
+            return Err(with_hint(
+                anyhow!(
+                    "another delta of this chain (slot `{slot}`) is being taken by session \
+                     {pid} (still, after {} s)",
+                    SLOT_BUSY_WAIT.as_secs()
+                ),
+                format!(
+                    "take one delta at a time, each from the one before: wait for it, or, if \
+                     its pgconverge was killed, end its session on the source with SELECT \
+                     pg_terminate_backend({pid})"
+                ),
+            ));
+        }
+        if !told {
+            progress.note(format!(
+                "another delta of this chain (slot `{slot}`) is being taken by session {pid}: \
+                 waiting up to {} s for it",
+                SLOT_BUSY_WAIT.as_secs()
+            ));
+            told = true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+    Ok(guard)
 }
 
 async fn prepare(job: &DeltaJob, progress: &Progress) -> Result<Prepared> {
@@ -259,6 +296,10 @@ async fn prepare(job: &DeltaJob, progress: &Progress) -> Result<Prepared> {
         ));
     }
     refuse_missing(&pglog::settings(&client).await?)?;
+    // One delta of a chain at a time, from before the slot is looked at until it is
+    // moved: two deltas from the same export would otherwise both pass the checks
+    // below, and the later one read the slot after the first had moved it.
+    let guard = lock_chain(job, &slot, progress).await?;
     let new_chain = "the changes since the previous export are lost to the chain: start a new \
          chain (export --delta-base, import it)";
     // A delta killed while it read the slot leaves its server session reading on for a
@@ -355,6 +396,7 @@ async fn prepare(job: &DeltaJob, progress: &Progress) -> Result<Prepared> {
     .map_err(|errors| refusal("this delta cannot be taken", &errors))?;
     let roots = pgkeys::partition_roots(&client, &job.source.namespace).await?;
     Ok(Prepared {
+        guard,
         roots,
         previous,
         previous_sha256,
@@ -407,16 +449,31 @@ async fn snapshot_and_changes(
         else {
             return Ok(());
         };
-        let table = match p.roots.get(&(change.schema.clone(), change.table.clone())) {
-            Some(root) => root.clone(),
-            None if change.schema == *ns => change.table.clone(),
-            None => return Ok(()),
+        // The chain's table a change names (a partition's is its root's), if exported.
+        let exported = |schema: &String, table: &String| {
+            let name = match p.roots.get(&(schema.clone(), table.clone())) {
+                Some(root) => root.clone(),
+                None if schema == ns => table.clone(),
+                None => return None,
+            };
+            p.chain.tables.get(&name).map(|f| (name, f))
         };
-        let Some(f) = p.chain.tables.get(&table) else {
+        if change.action == Action::Truncate {
+            // A TRUNCATE may name several tables (a partitioned one names its partitions).
+            let named = std::iter::once((&change.schema, &change.table))
+                .chain(change.more_tables.iter().map(|(s, t)| (s, t)));
+            for (schema, table) in named {
+                if let Some((name, _)) = exported(schema, table) {
+                    tables.entry(name).or_default().whole = true;
+                }
+            }
+            return Ok(());
+        }
+        let Some((table, f)) = exported(&change.schema, &change.table) else {
             return Ok(());
         };
-        let changes = tables.entry(table.clone()).or_default();
-        if change.action == Action::Truncate || f.full_copy.is_some() {
+        let changes = tables.entry(table).or_default();
+        if f.full_copy.is_some() {
             changes.whole = true;
             return Ok(());
         }
