@@ -740,3 +740,66 @@ fn a_truncate_of_several_tables_and_a_key_of_an_odd_type_arrive() {
     let sql = "SELECT string_agg(k || ':' || v, ',' ORDER BY k) FROM odd";
     assert_eq!(s.sql(sql)[0][0], w.pg_value(sql));
 }
+
+/// Two rows that swap a unique value between two exports (and a third that takes one
+/// a deleted row held): the delta's upsert clashes half-way, is rolled back to its
+/// savepoint and runs again with those rows set aside; a column only the target has
+/// keeps its values, and the run log's journal says what happened.
+#[test]
+fn rows_that_swap_a_unique_value_arrive_and_keep_the_targets_own_columns() {
+    let w = World::new("pgdelta_swap");
+    let s = Source::new(&w);
+    seed(&s, 10);
+    s.sql(
+        "CREATE TABLE person (id int PRIMARY KEY, email text NOT NULL UNIQUE, n int);
+         INSERT INTO person SELECT g, 'p' || g || '@x', g FROM generate_series(1, 50) g;",
+    );
+    w.pg("CREATE TABLE person (id int PRIMARY KEY, email text NOT NULL UNIQUE, n int, note text DEFAULT 'imported')");
+    let url = s.url();
+    let base = w.run(&["export", &w.db, "--source-url", &url, "--delta-base"]);
+    assert_exit(&base, 0);
+    let base_dir = export_dir_of(&base);
+    assert_exit(&w.run(&["import", &base_dir, "--yes"]), 0);
+    w.pg("UPDATE person SET note = 'mine ' || id WHERE id IN (30, 31)");
+    s.sql(
+        "UPDATE person SET email = 'swap@x' WHERE id = 31;
+         UPDATE person SET email = 'p31@x', n = 0 WHERE id = 30;
+         UPDATE person SET email = 'p30@x' WHERE id = 31;
+         DELETE FROM person WHERE id = 40;
+         UPDATE person SET email = 'p40@x' WHERE id = 41;
+         INSERT INTO person VALUES (51, 'p41@x', 51);",
+    );
+    let delta = w.run(&[
+        "export",
+        &w.db,
+        "--source-url",
+        &url,
+        "--delta-from",
+        &base_dir,
+    ]);
+    assert_exit(&delta, 0);
+    let imported = w.run(&["import", &export_dir_of(&delta), "--yes"]);
+    assert_exit(&imported, 0);
+    let rows = "SELECT string_agg(id || ':' || email || ':' || n, ',' ORDER BY id) FROM person";
+    assert_eq!(s.sql(rows)[0][0], w.pg_value(rows));
+    assert_eq!(
+        w.pg_value("SELECT string_agg(id || '=' || note, ',' ORDER BY id) FROM person WHERE id IN (30, 31, 41, 51)")
+            .as_deref(),
+        Some("30=mine 30,31=mine 31,41=imported,51=imported"),
+        "the target's own column keeps its values"
+    );
+    let journals: String = std::fs::read_dir(w.path())
+        .unwrap()
+        .filter_map(|e| {
+            let p = e.unwrap().path();
+            let name = p.file_name()?.to_str()?.to_string();
+            (name.starts_with("import_") && name.ends_with(".log"))
+                .then(|| std::fs::read_to_string(&p).unwrap())
+        })
+        .collect();
+    assert!(
+        journals.contains("clashed with `person_email_key` half-way"),
+        "{journals}"
+    );
+    assert_same(&w, &s);
+}

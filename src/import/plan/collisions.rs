@@ -497,6 +497,7 @@ impl Plan {
                         sql: insert.clone(),
                         expected_rows: t.expected_rows,
                         keyed: self.key_maps.iter().any(|k| k.dataset == t.dataset),
+                        clash: None,
                     });
                     out.push(Statement::sql(
                         format!("DROP TABLE {}", ident(stage)),

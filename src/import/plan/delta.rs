@@ -18,7 +18,7 @@ use crate::store::chain::{self, Cascade, HOW_COLUMN, KeyFile, TableDelta};
 use crate::store::manifest::Manifest;
 
 use super::statements::{ORIGIN, REPLICA, hooks};
-use super::{Copy, Feed, OrphanCheck, Plan, Shape, Statement, TableLoad, sequences};
+use super::{Clash, Copy, Feed, OrphanCheck, Plan, Shape, Statement, TableLoad, sequences};
 
 /// The chain's SQL for this import, from `db::state`: the guard run first in the
 /// transaction, and the record of the new state run last.
@@ -52,6 +52,9 @@ pub struct DeltaTable {
     pub gone: Option<KeysLoad>,
     /// The staging table of the upserted rows: (name, CREATE, INSERT ... ON CONFLICT).
     pub upsert: Option<(String, String, String)>,
+    /// The target has unique constraints besides its key: what the upsert does when
+    /// they clash half-way.
+    pub clash: Option<Clash>,
     /// Its rows' load (into the staging table, or the target for a whole copy).
     pub load: TableLoad,
 }
@@ -161,6 +164,7 @@ fn delta_table(
         delete: None,
         gone: None,
         upsert: None,
+        clash: None,
         load: load.clone(),
     };
     if t.whole.is_some() {
@@ -221,9 +225,65 @@ fn delta_table(
     }
     if t.upserts > 0 {
         let stage = format!("pgconverge_upsert_{n}");
-        t.upsert = Some(stage_upsert(&mut t.load, &stage, schema, target, &key));
+        let upsert = stage_upsert(&mut t.load, &stage, schema, target, &key);
+        // A table loaded with its triggers keeps the plain upsert: its rows set aside
+        // and deleted would fire them (and cascade).
+        if !t.load.fire {
+            t.clash = clash_steps(&into, &upsert, target, &key);
+        }
+        t.upsert = Some(upsert);
     }
     Ok(t)
+}
+
+/// What an upsert does when the target's other unique or exclusion constraints clash
+/// half-way (see [`Clash`]); None when the target has none.
+fn clash_steps(
+    into: &str,
+    (stage, _, insert): &(String, String, String),
+    target: &crate::db::catalog::PgTable,
+    key: &[String],
+) -> Option<Clash> {
+    use crate::db::catalog::ConstraintKind;
+    let other_unique = target.indexes.iter().any(|i| {
+        let kind = i.constraint.as_ref().map(|c| c.kind);
+        (i.unique && kind != Some(ConstraintKind::PrimaryKey))
+            || kind == Some(ConstraintKind::Exclude)
+    });
+    if !other_unique {
+        return None;
+    }
+    let aside = ident(&format!("{stage}_aside"));
+    let staged = ident(stage);
+    let inserted = inserted_columns(insert);
+    // The columns the delta does not write keep their values (as an upsert's UPDATE
+    // leaves them); a generated or ALWAYS identity column cannot be written back.
+    let kept: Vec<String> = target
+        .columns
+        .iter()
+        .filter(|c| !inserted.contains(&c.name) && !c.generated && c.identity != "a")
+        .map(|c| format!("{} = a.{}", ident(&c.name), ident(&c.name)))
+        .collect();
+    let mut before = Vec::new();
+    let mut after = Vec::new();
+    if !kept.is_empty() {
+        before.push(format!(
+            "CREATE TEMP TABLE {aside} ON COMMIT DROP AS SELECT t.* FROM {into} t \
+             JOIN {staged} s ON {}",
+            equal("t", key, "s", key)
+        ));
+        after.push(format!(
+            "UPDATE {into} t SET {} FROM {aside} a WHERE {}",
+            kept.join(", "),
+            equal("t", key, "a", key)
+        ));
+        after.push(format!("DROP TABLE {aside}"));
+    }
+    before.push(format!(
+        "DELETE FROM {into} t USING {staged} s WHERE {}",
+        equal("t", key, "s", key)
+    ));
+    Some(Clash { before, after })
 }
 
 /// A temporary table of the target's key columns (and the how column).
@@ -658,6 +718,7 @@ impl DeltaPlan {
                     sql: insert.clone(),
                     expected_rows: Some(t.upserts),
                     keyed: false,
+                    clash: t.clash.clone(),
                 });
             }
             if t.load.fire {

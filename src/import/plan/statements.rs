@@ -54,6 +54,19 @@ pub struct Copy {
     pub staged: bool,
 }
 
+/// A delta's upsert that may clash with the target's other unique (or exclusion)
+/// constraints half-way: rows are upserted one after another, so two rows that swap a
+/// unique value collide although the result holds it once. The upsert runs under a
+/// savepoint; on such a clash it is rolled back to it, the target's rows of the staged
+/// keys are set aside and deleted (`before`, under `session_replication_role = replica`,
+/// so nothing cascades), the upsert runs again (every row now an insert), and the
+/// columns the delta does not write are put back from the rows set aside (`after`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Clash {
+    pub before: Vec<String>,
+    pub after: Vec<String>,
+}
+
 /// One step of the import, in order. The transaction is opened by `Begin` and ends with
 /// `Commit`; everything between runs inside it.
 #[derive(Debug, Clone, PartialEq)]
@@ -83,6 +96,9 @@ pub enum Statement {
         expected_rows: Option<u64>,
         /// Its keys are recorded in `pgconverge.key_map` (other datasets follow it).
         keyed: bool,
+        /// A delta's upsert into a table with other unique constraints: what to do when
+        /// they clash half-way (two rows swapping a unique value).
+        clash: Option<Clash>,
     },
     /// Count the loaded tables after hooks and fired triggers, to record how many rows
     /// they added or removed.
@@ -238,6 +254,7 @@ impl Plan {
                     sql: insert.clone(),
                     expected_rows: t.expected_rows,
                     keyed: self.key_maps.iter().any(|k| k.dataset == t.dataset),
+                    clash: None,
                 });
                 out.push(Statement::sql(
                     format!("DROP TABLE {}", ident(stage)),
