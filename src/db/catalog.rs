@@ -35,6 +35,8 @@ pub struct SourceTable {
     pub primary_key: Vec<String>,
     /// The AUTO_INCREMENT column and the next value the server would hand out.
     pub auto_increment: Option<(String, u64)>,
+    /// A PostgreSQL partitioned table's partitions (`schema.name`, sorted; every level).
+    pub partitions: Option<Vec<String>>,
 }
 
 /// What a reader selects from: a table, filtered or not (the mapping's `where`), or a

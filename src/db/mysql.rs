@@ -239,6 +239,7 @@ pub async fn read_catalog(conn: &mut Conn, db: &str) -> Result<Vec<SourceTable>>
                 columns: Vec::new(),
                 primary_key: Vec::new(),
                 auto_increment: None,
+                partitions: None,
             }
         })
         .collect();

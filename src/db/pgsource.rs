@@ -55,8 +55,32 @@ pub async fn read_catalog(client: &Client, schema: &str) -> Result<Vec<SourceTab
             columns: Vec::new(),
             primary_key: Vec::new(),
             auto_increment: None,
+            partitions: None,
         })
         .collect();
+    // A partitioned table's partitions, every level.
+    let parts = client
+        .query(
+            "SELECT r.relname::text, cn.nspname::text || '.' || c.relname::text
+             FROM pg_class c JOIN pg_namespace cn ON cn.oid = c.relnamespace
+             JOIN pg_class r ON r.oid = pg_partition_root(c.oid)
+             JOIN pg_namespace rn ON rn.oid = r.relnamespace
+             WHERE c.relispartition AND rn.nspname = $1
+             ORDER BY 2",
+            &[&schema],
+        )
+        .await
+        .map_err(error)
+        .with_context(ctx)?;
+    for t in out.iter_mut().filter(|t| t.engine == PARTITIONED) {
+        t.partitions = Some(
+            parts
+                .iter()
+                .filter(|r| r.get::<_, String>(0) == t.name)
+                .map(|r| r.get(1))
+                .collect(),
+        );
+    }
     // A table never analysed (nor vacuumed) has no row count in pg_class: ask the
     // planner, which estimates from the table's size on disk, so that `--split-rows`
     // and the progress bars still see it as large when it is.

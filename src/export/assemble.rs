@@ -127,6 +127,7 @@ pub fn table_entry(plan: &TablePlan, mut parts: Vec<PartWritten>) -> TableEntry 
         sha256,
         longest_record: longest,
         engine: plan.engine.clone(),
+        partitions: plan.partitions.clone(),
         columns,
         primary_key: plan.primary_key.clone(),
         generated_columns: plan.generated.clone(),

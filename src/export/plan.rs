@@ -40,6 +40,8 @@ pub struct TablePlan {
     /// Its files' name stem: the name made safe (see `store::export_dir::file_stems`).
     pub stem: String,
     pub engine: String,
+    /// A PostgreSQL partitioned table's partitions, as the export saw them.
+    pub partitions: Option<Vec<String>>,
     pub estimated_rows: u64,
     pub columns: Vec<ColumnPlan>,
     pub primary_key: Vec<String>,
@@ -234,6 +236,7 @@ fn table_plan(
         name: t.name,
         stem,
         engine: t.engine,
+        partitions: t.partitions,
         estimated_rows: t.estimated_rows,
         columns,
         primary_key: t.primary_key,
@@ -282,6 +285,7 @@ mod tests {
             ],
             primary_key: vec!["id".into()],
             auto_increment: None,
+            partitions: None,
         };
         let mut other = table.clone();
         other.name = "../x".into();
@@ -333,6 +337,7 @@ mod tests {
             ],
             primary_key: vec![],
             auto_increment: None,
+            partitions: None,
         };
         let profile = Mapping::resolve("t", None, &Layers::default()).unwrap();
         let lossless: BTreeSet<String> = ["latin1".to_string()].into();

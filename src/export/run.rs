@@ -378,6 +378,7 @@ async fn datasets(
                     columns,
                     primary_key: key,
                     auto_increment: None,
+                    partitions: None,
                 };
                 match catalog.iter_mut().find(|t| t.name == name) {
                     Some(t) => *t = table,

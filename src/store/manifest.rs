@@ -143,6 +143,10 @@ pub struct TableEntry {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub longest_record: Option<u64>,
     pub engine: String,
+    /// A PostgreSQL partitioned table's partitions (`schema.name`, every level): a delta
+    /// refuses a partition attached or detached since.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partitions: Option<Vec<String>>,
     pub columns: Vec<ColumnEntry>,
     pub primary_key: Vec<String>,
     /// Generated columns of the source: not exported (PostgreSQL computes or rejects them).

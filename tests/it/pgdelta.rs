@@ -376,6 +376,49 @@ fn a_schema_change_between_deltas_is_refused() {
     );
 }
 
+/// A partition attached with rows in it (which leaves no change in the slot), or one
+/// detached, between two exports is a schema change: refused, naming it.
+#[test]
+fn a_partition_attached_or_detached_between_deltas_is_refused() {
+    let w = World::new("pgdelta_attach");
+    let s = Source::new(&w);
+    seed(&s, 20);
+    s.sql(
+        "CREATE TABLE event_2026 (id int, at date, what text, PRIMARY KEY (id, at));
+           INSERT INTO event_2026 VALUES (1, '2026-03-01', 'before');",
+    );
+    let url = s.url();
+    let base = w.run(&["export", &w.db, "--source-url", &url, "--delta-base"]);
+    assert_exit(&base, 0);
+    let base_dir = export_dir_of(&base);
+    let delta = || {
+        w.run(&[
+            "export",
+            &w.db,
+            "--source-url",
+            &url,
+            "--delta-from",
+            &base_dir,
+        ])
+    };
+    s.sql("ALTER TABLE event ATTACH PARTITION event_2026 FOR VALUES FROM ('2026-01-01') TO ('2027-01-01')");
+    let o = delta();
+    assert_exit(&o, 2);
+    assert!(
+        stderr(&o).contains("table `event`: partition `public.event_2026` attached"),
+        "{}",
+        stderr(&o)
+    );
+    s.sql("ALTER TABLE event DETACH PARTITION event_2026; ALTER TABLE event DETACH PARTITION event_2025");
+    let o = delta();
+    assert_exit(&o, 2);
+    assert!(
+        stderr(&o).contains("table `event`: partition `public.event_2025` detached"),
+        "{}",
+        stderr(&o)
+    );
+}
+
 /// `migrate --online` from PostgreSQL: base and catch-up while a writer runs, the cutover
 /// when the file appears, the final delta verified, the window printed and logged, and
 /// the slot dropped at the end.

@@ -247,6 +247,23 @@ pub fn schema_changes(previous: &[&TableEntry], catalog: &[SourceTable]) -> Vec<
             out.push(format!("table `{}` no longer exists", e.name));
             continue;
         };
+        if let Some(was) = &e.partitions {
+            let now = t.partitions.clone().unwrap_or_default();
+            let attached: Vec<&String> = now.iter().filter(|p| !was.contains(p)).collect();
+            let detached: Vec<&String> = was.iter().filter(|p| !now.contains(p)).collect();
+            for (what, list) in [("attached", attached), ("detached", detached)] {
+                if !list.is_empty() {
+                    out.push(format!(
+                        "table `{}`: partition {} {what}",
+                        e.name,
+                        list.iter()
+                            .map(|p| format!("`{p}`"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ));
+                }
+            }
+        }
         if t.primary_key != e.primary_key {
             out.push(format!(
                 "table `{}`: primary key ({}) was ({})",
@@ -327,6 +344,7 @@ mod tests {
             columns,
             primary_key: pk.iter().map(|s| s.to_string()).collect(),
             auto_increment: None,
+            partitions: None,
         }
     }
 
