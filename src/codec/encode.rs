@@ -273,27 +273,13 @@ impl Extremes {
         Some((self.min.parse().ok()?, self.max.parse().ok()?))
     }
 
+    #[cfg(test)]
     fn first(n: i128, key: String) -> Extremes {
         Extremes {
             min: n.to_string(),
             min_key: key.clone(),
             max: n.to_string(),
             max_key: key,
-        }
-    }
-
-    /// Take `n` into account; `key` is asked for only when `n` is a new extreme.
-    fn observe(&mut self, n: i128, key: &mut impl FnMut() -> String) {
-        let Some((min, max)) = self.bounds() else {
-            return;
-        };
-        if n < min {
-            self.min = n.to_string();
-            self.min_key = key();
-        }
-        if n > max {
-            self.max = n.to_string();
-            self.max_key = key();
         }
     }
 
@@ -313,12 +299,103 @@ impl Extremes {
     }
 }
 
-/// Observe `n` in `slot` (the first value starts it).
-fn extreme(slot: &mut Option<Extremes>, n: i128, key: &mut impl FnMut() -> String) {
-    match slot {
-        Some(e) => e.observe(n, key),
-        None => *slot = Some(Extremes::first(n, key())),
+/// The row being encoded, as much of it as a key needs.
+struct RowRef<'a> {
+    values: &'a [Option<&'a [u8]>],
+    pk: &'a [usize],
+    ordinal: u64,
+}
+
+/// A row's primary-key values copied into buffers that are reused: what names a row
+/// holding an extreme, made into its text ([`row_key`]) once, at the end. A column whose
+/// values rise row by row (a serial key) has a new maximum in every row: naming it then
+/// would format and allocate a key per row.
+#[derive(Debug, Clone, Default)]
+struct KeyBuf {
+    ordinal: u64,
+    values: Vec<Option<Vec<u8>>>,
+}
+
+impl KeyBuf {
+    fn capture(&mut self, row: &RowRef) {
+        self.ordinal = row.ordinal;
+        self.values.resize_with(row.pk.len(), || None);
+        for (slot, &i) in self.values.iter_mut().zip(row.pk) {
+            match row.values.get(i).copied().flatten() {
+                None => *slot = None,
+                Some(b) => {
+                    let buf = slot.get_or_insert_with(Vec::new);
+                    buf.clear();
+                    buf.extend_from_slice(b);
+                }
+            }
+        }
     }
+
+    fn text(&self, pk: &[usize], names: &[String]) -> String {
+        let mut values: Vec<Option<&[u8]>> = vec![None; names.len()];
+        for (v, &i) in self.values.iter().zip(pk) {
+            if let Some(slot) = values.get_mut(i) {
+                *slot = v.as_deref();
+            }
+        }
+        row_key(&values, pk, names, self.ordinal)
+    }
+}
+
+/// [`Extremes`] while the rows are read: the numbers as numbers, the keys as copied
+/// values, both turned into text once by [`Running::extremes`].
+#[derive(Debug, Clone)]
+struct Running {
+    min: i128,
+    max: i128,
+    min_key: KeyBuf,
+    max_key: KeyBuf,
+}
+
+impl Running {
+    fn extremes(&self, pk: &[usize], names: &[String]) -> Extremes {
+        Extremes {
+            min: self.min.to_string(),
+            min_key: self.min_key.text(pk, names),
+            max: self.max.to_string(),
+            max_key: self.max_key.text(pk, names),
+        }
+    }
+}
+
+/// Observe `n` in `slot` (the first value starts it); the row's key is copied only when
+/// `n` is a new extreme.
+fn extreme(slot: &mut Option<Running>, n: i128, row: &RowRef) {
+    match slot {
+        Some(r) => {
+            if n < r.min {
+                r.min = n;
+                r.min_key.capture(row);
+            }
+            if n > r.max {
+                r.max = n;
+                r.max_key.capture(row);
+            }
+        }
+        None => {
+            let mut key = KeyBuf::default();
+            key.capture(row);
+            *slot = Some(Running {
+                min: n,
+                max: n,
+                min_key: key.clone(),
+                max_key: key,
+            });
+        }
+    }
+}
+
+/// A column's [`Running`] extremes while its rows are encoded.
+#[derive(Debug, Clone, Default)]
+struct Track {
+    range: Option<Running>,
+    byte_lengths: Option<Running>,
 }
 
 /// How many distinct values of a column are kept (with counts and keys) before the
@@ -593,7 +670,15 @@ impl ColumnFacts {
     }
 
     /// Record one value of a column read under `check` (None: no value, NULL).
-    fn observe(&mut self, check: Check, rule: Rule, v: &[u8], key: &mut impl FnMut() -> String) {
+    fn observe(
+        &mut self,
+        check: Check,
+        rule: Rule,
+        v: &[u8],
+        key: &mut impl FnMut() -> String,
+        row: &RowRef,
+        track: &mut Track,
+    ) {
         let s = &mut self.stats;
         match check {
             Check::String => {
@@ -638,7 +723,7 @@ impl ColumnFacts {
                     .ok()
                     .and_then(|t| t.parse::<i128>().ok())
                 {
-                    extreme(&mut self.range, n, key);
+                    extreme(&mut track.range, n, row);
                 }
             }
             Check::Bytes => {
@@ -647,7 +732,7 @@ impl ColumnFacts {
                     Rule::HexText => v.len().saturating_sub(2) / 2,
                     _ => v.len(),
                 };
-                extreme(&mut self.byte_lengths, len as i128, key);
+                extreme(&mut track.byte_lengths, len as i128, row);
             }
             Check::DateTime => {
                 if !rules::is_zero_date(v) && !rules::is_midnight(v) {
@@ -762,6 +847,8 @@ pub struct RowEncoder {
     pk: Vec<usize>,
     policy: InvalidPolicy,
     facts: Facts,
+    /// Per column: its extremes so far, made into `facts`' by [`finish`](Self::finish).
+    tracks: Vec<Track>,
 }
 
 impl RowEncoder {
@@ -781,6 +868,7 @@ impl RowEncoder {
                 columns: checks.iter().map(|c| ColumnFacts::new(*c)).collect(),
                 longest: 0,
             },
+            tracks: vec![Track::default(); checks.len()],
             table: table.to_string(),
             names,
             rules,
@@ -906,7 +994,19 @@ impl RowEncoder {
                 push_sample(&mut col.json_nul_samples, &mut key);
             }
             if let Some(v) = v {
-                col.observe(self.checks[i], self.rules[i], v, &mut key);
+                let row = RowRef {
+                    values,
+                    pk,
+                    ordinal,
+                };
+                col.observe(
+                    self.checks[i],
+                    self.rules[i],
+                    v,
+                    &mut key,
+                    &row,
+                    &mut self.tracks[i],
+                );
             }
         }
         out.push(b'\n');
@@ -916,7 +1016,15 @@ impl RowEncoder {
         Ok(())
     }
 
-    pub fn finish(self) -> Facts {
+    pub fn finish(mut self) -> Facts {
+        for (col, track) in self.facts.columns.iter_mut().zip(&self.tracks) {
+            if let Some(r) = &track.range {
+                col.range = Some(r.extremes(&self.pk, &self.names));
+            }
+            if let Some(r) = &track.byte_lengths {
+                col.byte_lengths = Some(r.extremes(&self.pk, &self.names));
+            }
+        }
         self.facts
     }
 }
