@@ -182,7 +182,9 @@ pub async fn run(ctx: &Ctx, args: ImportArgs) -> Result<Outcome> {
     );
     for (table, delta) in &state.adjustments {
         progress.note(format!(
-            "`{table}`: {delta:+} rows by the hooks and triggers (recorded for verify)"
+            "`{table}`: {}{} by the hooks and triggers (recorded for verify)",
+            if *delta >= 0 { "+" } else { "-" },
+            crate::report::count(delta.unsigned_abs(), "row")
         ));
     }
     report(&args, &job, &prepared.plan, &loaded, log_path)

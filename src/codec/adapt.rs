@@ -67,9 +67,18 @@ impl Adapt {
     /// count is kept).
     pub fn counted(self, n: u64) -> Option<String> {
         match self {
-            Adapt::EmptyToNull => Some(format!("{n} values were ''")),
-            Adapt::IntToBool => Some(format!("{n} values other than 0/1 become true")),
-            Adapt::DateTimeToDate => Some(format!("{n} values lose a time of day")),
+            Adapt::EmptyToNull => Some(match n {
+                1 => "1 value was ''".into(),
+                n => format!("{n} values were ''"),
+            }),
+            Adapt::IntToBool => Some(match n {
+                1 => "1 value other than 0/1 becomes true".into(),
+                n => format!("{n} values other than 0/1 become true"),
+            }),
+            Adapt::DateTimeToDate => Some(match n {
+                1 => "1 value loses a time of day".into(),
+                n => format!("{n} values lose a time of day"),
+            }),
             Adapt::None | Adapt::SetToArray | Adapt::Geometry(_) | Adapt::BytesToUuid(_) => None,
         }
     }

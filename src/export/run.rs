@@ -693,8 +693,8 @@ impl Reader {
         bar.set_position(written.facts.rows);
         bar.finish_and_clear();
         self.progress.note(format!(
-            "exported `{label}`: {} rows, {} in {:.1} s",
-            written.facts.rows,
+            "exported `{label}`: {}, {} in {:.1} s",
+            crate::report::count(written.facts.rows, "row"),
             human_bytes(written.bytes),
             clock.elapsed().as_secs_f64()
         ));

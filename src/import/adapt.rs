@@ -470,8 +470,11 @@ fn geometry(here: &str, src: &ColumnEntry, dst: &PgColumn, d: &mut Decision) {
         });
         if !fits {
             d.refusals.push(format!(
-                "{here}: {} rows hold a {}, which {} cannot hold exactly; e.g. {}",
-                k.count,
+                "{here}: {} a {}, which {} cannot hold exactly; e.g. {}",
+                match k.count {
+                    1 => "1 row holds".to_string(),
+                    n => format!("{n} rows hold"),
+                },
                 k.value,
                 dst.type_sql,
                 k.samples.join("; ")

@@ -87,7 +87,13 @@ pub fn columns(
         if col.not_null && s.nulls_written > 0 {
             let mut why = Vec::new();
             if s.empty_uuid_to_null > 0 {
-                why.push(format!("{} were '' in char(36)", s.empty_uuid_to_null));
+                why.push(format!(
+                    "{} in char(36)",
+                    match s.empty_uuid_to_null {
+                        1 => "1 was ''".to_string(),
+                        n => format!("{n} were ''"),
+                    }
+                ));
                 fixes.push(MappingFix {
                     dataset: c.dataset.to_string(),
                     source_column: h.clone(),

@@ -795,10 +795,11 @@ fn loaded(env: &mut Env<'_>, dataset: &str, table: &str, rows: u64, clock: Insta
     } else {
         format!("`{table}` from `{dataset}`")
     };
+    let counted = crate::report::count(rows, "row");
     let line = match env.diagnosis {
-        false => format!("loaded {into}: {rows} rows in {seconds:.1} s"),
+        false => format!("loaded {into}: {counted} in {seconds:.1} s"),
         true => format!(
-            "diagnosis: loaded {into} again without constraints: {rows} rows in {seconds:.1} s"
+            "diagnosis: loaded {into} again without constraints: {counted} in {seconds:.1} s"
         ),
     };
     env.journal.line(&line);
@@ -914,8 +915,9 @@ pub(crate) async fn orphans(
         })
         .collect();
     Ok(Some(format!(
-        "{}: {n} rows with no parent row, e.g. {}",
+        "{}: {} with no parent row, e.g. {}",
         fk.describe(),
+        crate::report::count(n.max(0) as u64, "row"),
         samples.join("; ")
     )))
 }

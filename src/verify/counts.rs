@@ -67,9 +67,10 @@ pub fn check_table(
 ) -> TableCheck {
     let manifest = exported.map(|m| (m as i64 + hooks).max(0) as u64);
     let mut counts = vec![match (exported, hooks) {
-        (Some(m), 0) => format!("{m} rows in manifest"),
+        (Some(m), 0) => format!("{} in manifest", crate::report::count(m, "row")),
         (Some(m), h) => format!(
-            "{m} rows in manifest {h:+} by the import's hooks and triggers = {}",
+            "{} in manifest {h:+} by the import's hooks and triggers = {}",
+            crate::report::count(m, "row"),
             manifest.unwrap_or(0)
         ),
         (None, _) => "no count in manifest".to_string(),

@@ -323,8 +323,8 @@ pub async fn deep(
         key_maps(job, &client, &datasets, table, &mut report).await?;
         bar.finish_and_clear();
         progress.note(format!(
-            "deep `{name}`: {} rows compared, {} equal",
-            report.source_rows.max(report.target_rows),
+            "deep `{name}`: {} compared, {} equal",
+            crate::report::count(report.source_rows.max(report.target_rows), "row"),
             report.equal
         ));
         out.push(report);

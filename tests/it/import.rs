@@ -476,7 +476,7 @@ fn facts_that_cannot_fit_the_target_are_refused_naming_column_and_keys() {
     for want in [
         "import refused before any write",
         "table `account`, column `owner`: 1 value is not UUIDs but the target column is uuid; e.g. id=1",
-        "table `account`, column `agent`: 1 NULL in the export (1 were '' in char(36)) but the target column is NOT NULL; e.g. id=1",
+        "table `account`, column `agent`: 1 NULL in the export (1 was '' in char(36)) but the target column is NOT NULL; e.g. id=1",
         "the CSV column `extra` has no column of that name",
         "column `required`: NOT NULL without a default",
     ] {

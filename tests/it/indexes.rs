@@ -366,7 +366,7 @@ fn a_duplicate_under_a_rebuilt_unique_index_rolls_back_and_names_the_rows() {
     let err = stderr(&o);
     assert!(
         err.contains(
-            "foreign key `item_parent_fk` (item.parent_id -> item.id): 1 rows with no parent \
+            "foreign key `item_parent_fk` (item.parent_id -> item.id): 1 row with no parent \
              row, e.g. id=4 (parent_id=99): the foreign key cannot be added back"
         ),
         "{err}"

@@ -1031,7 +1031,7 @@ fn rows_the_hooks_add_are_expected_by_verify() {
     let o = w.run(&["import", d, "--yes"]);
     assert_exit(&o, 0);
     assert!(
-        stderr(&o).contains("`t`: +1 rows by the hooks and triggers (recorded for verify)"),
+        stderr(&o).contains("`t`: +1 row by the hooks and triggers (recorded for verify)"),
         "{}",
         stderr(&o)
     );

@@ -556,7 +556,7 @@ fn orphans_of_a_partial_export_refuse_the_commit() {
     let err = stderr(&o);
     assert!(
         err.contains(
-            "foreign key `tag_post_fk` (tag.post_id -> post.id): 1 rows with no parent row, e.g. id=11 (post_id=2): refusing to COMMIT"
+            "foreign key `tag_post_fk` (tag.post_id -> post.id): 1 row with no parent row, e.g. id=11 (post_id=2): refusing to COMMIT"
         ) && err.contains("--allow-orphans"),
         "{err}"
     );

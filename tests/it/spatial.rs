@@ -122,12 +122,12 @@ fn a_geometry_its_target_cannot_hold_is_refused_before_any_write() {
     assert_exit(&o, 2);
     let err = stderr(&o);
     for want in [
-        "column `seg`: 1 rows hold a linestring, which lseg cannot hold exactly; e.g. id=1",
-        "column `poly`: 1 rows hold a polygon with holes, which polygon cannot hold exactly; e.g. id=1",
-        "column `corner`: 1 rows hold a two-point linestring, which box cannot hold exactly; e.g. id=1",
+        "column `seg`: 1 row holds a linestring, which lseg cannot hold exactly; e.g. id=1",
+        "column `poly`: 1 row holds a polygon with holes, which polygon cannot hold exactly; e.g. id=1",
+        "column `corner`: 1 row holds a two-point linestring, which box cannot hold exactly; e.g. id=1",
         "column `label`: geometry (a MySQL geometry) cannot be loaded into text",
         // PostGIS's declared subtype, dimensions and SRID, checked before COPY would fail.
-        "column `pt`: 1 rows hold a multipoint, which geometry(Point,4326) cannot hold exactly; e.g. id=1",
+        "column `pt`: 1 row holds a multipoint, which geometry(Point,4326) cannot hold exactly; e.g. id=1",
         "column `pt`: values with SRID 0 cannot go into geometry(Point,4326)",
         "column `z`: 2 rows hold a point, which geometry(PointZ) cannot hold exactly; e.g. id=1; id=2",
     ] {

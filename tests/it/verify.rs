@@ -47,7 +47,7 @@ fn a_clean_import_verifies() {
         "{out}"
     );
     assert!(
-        out.contains("table `legacy_only`: 1 rows in manifest, 1 in source: not loaded"),
+        out.contains("table `legacy_only`: 1 row in manifest, 1 in source: not loaded"),
         "{out}"
     );
     w.pg("CREATE TABLE legacy_only (id integer PRIMARY KEY); INSERT INTO legacy_only VALUES (1);");

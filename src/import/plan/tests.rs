@@ -316,7 +316,7 @@ fn refusals_before_any_write() {
     for want in [
         "column `nope` has no column",
         "column `g`: a generated column",
-        "table `t`, column `id`: 2 NULLs in the export (1 were '' in char(36)) but the target column is NOT NULL; e.g. id=3",
+        "table `t`, column `id`: 2 NULLs in the export (1 was '' in char(36)) but the target column is NOT NULL; e.g. id=3",
         "column `owner`: 1 value is not UUIDs but the target column is uuid; e.g. id=5",
         "column `must`: NOT NULL without a default",
     ] {
