@@ -430,6 +430,17 @@ async fn upsert_through_clashes(
     Ok(second)
 }
 
+/// The rows a file's first `sent` bytes stand for, at its rows per byte (none when its
+/// rows are unknown): what a bar of rows shows while the file is sent.
+fn rows_at(sent: u64, file_bytes: u64, rows: Option<u64>) -> u64 {
+    match rows {
+        Some(rows) if file_bytes > 0 => {
+            (u128::from(sent.min(file_bytes)) * u128::from(rows) / u128::from(file_bytes)) as u64
+        }
+        _ => 0,
+    }
+}
+
 /// The import's bar over all tables.
 enum Overall {
     Bytes(indicatif::ProgressBar),
@@ -530,10 +541,23 @@ async fn attempt(
                     env.progress
                         .bytes(&copy.table, sizes.get(&copy.table).copied().unwrap_or(0))
                 });
+                // A bar of rows moves with the file's bytes, at its rows per byte.
+                let file_bytes = std::fs::metadata(env.dir.file(&copy.file))
+                    .map(|m| m.len())
+                    .unwrap_or(0);
+                let mut sent = 0u64;
+                let mut credited = 0u64;
                 let on_bytes = |n| {
                     table_bar.inc(n);
-                    if let Some(Overall::Bytes(bar)) = &overall {
-                        bar.inc(n);
+                    match &overall {
+                        Some(Overall::Bytes(bar)) => bar.inc(n),
+                        Some(Overall::Rows(bar)) => {
+                            sent += n;
+                            let due = rows_at(sent, file_bytes, copy.rows);
+                            bar.inc(due.saturating_sub(credited));
+                            credited = credited.max(due);
+                        }
+                        None => {}
                     }
                 };
                 let rows = copy_file(&tx, copy, nulls, env.dir, &constants, on_bytes).await?;
@@ -553,7 +577,7 @@ async fn attempt(
                 }
                 table_rows += rows;
                 if let Some(Overall::Rows(bar)) = &overall {
-                    bar.inc(rows);
+                    bar.inc(rows.saturating_sub(credited));
                 }
                 if copy.last {
                     if let Some(b) = bar.take() {
@@ -932,4 +956,24 @@ fn table_sizes(dir: &ExportDir, statements: &[Statement]) -> BTreeMap<String, u6
         }
     }
     per_table
+}
+
+#[cfg(test)]
+mod rows_at_tests {
+    use super::rows_at;
+
+    #[test]
+    fn a_bar_of_rows_moves_with_the_files_bytes() {
+        for (sent, bytes, rows, want) in [
+            (0, 100, Some(10), 0),
+            (50, 100, Some(10), 5),
+            (100, 100, Some(10), 10),
+            (500, 100, Some(10), 10),
+            (50, 0, Some(10), 0),
+            (50, 100, None, 0),
+            (u64::MAX, u64::MAX, Some(u64::MAX), u64::MAX),
+        ] {
+            assert_eq!(rows_at(sent, bytes, rows), want, "{sent} {bytes} {rows:?}");
+        }
+    }
 }

@@ -222,6 +222,18 @@ fn migrate_draws_one_bar_per_phase_with_true_totals() {
             "the import's bar over all tables counts rows against the estimate: {line}"
         );
     }
+    // It moves while the big table is sent, not only when a table is done.
+    let midway = screen.split(['\r', '\n']).any(|line| {
+        line.contains("import: all tables")
+            && line
+                .split_whitespace()
+                .filter_map(|w| w.replace(',', "").parse::<u64>().ok())
+                .any(|n| (1_000..400_000).contains(&n))
+    });
+    assert!(
+        midway,
+        "the import's bar moved midway through `wide`: {screen}"
+    );
     assert_eq!(
         w.pg_value("SELECT count(*)::text FROM wide").as_deref(),
         Some("400000")
