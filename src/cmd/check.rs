@@ -103,6 +103,16 @@ pub async fn run(ctx: &Ctx, args: CheckArgs) -> Result<Outcome> {
         }
     }
     let mut failures: Vec<anyhow::Error> = Vec::new();
+    // A MySQL source URL naming another database than the one checked: `export` would
+    // refuse it, so `check` says so in the same words.
+    if engine == Engine::Mysql {
+        for p in &profiles {
+            if let Err(e) = my.database_or(Some(&p.source_db), &p.source_db, "the source database")
+            {
+                failures.push(e.context(format!("checking `{}`", p.name)));
+            }
+        }
+    }
     let mut report = Report {
         source_engine: engine.name(),
         servers: Vec::new(),

@@ -151,3 +151,23 @@ fn every_help_shows_examples_and_groups_the_options() {
     assert!(at("--mysql-user") > at("MySQL connection:"));
     assert!(at("--postgres-user") > at("PostgreSQL connection (the target):"));
 }
+
+/// A MySQL source URL naming another database than the one named: `check` says so in
+/// the words `export` refuses it with, instead of only "does not exist".
+#[test]
+fn a_mysql_url_naming_another_database_is_said() {
+    let w = World::new("check_url_db");
+    w.mysql("CREATE TABLE t (id INT PRIMARY KEY)");
+    let url = format!("{}/{}", w.mysql_url.trim_end_matches('/'), w.db);
+    let o = w.run(&["check", "pgc_other_name", "--source-url", &url]);
+    assert_exit(&o, 2);
+    let err = stderr(&o);
+    assert!(
+        err.contains(&format!(
+            "the source database is `pgc_other_name`, but the connection URL names database `{}`",
+            w.db
+        )),
+        "{err}"
+    );
+    assert!(err.contains("hint: remove the database from the URL"), "{err}");
+}
