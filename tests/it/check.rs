@@ -169,5 +169,8 @@ fn a_mysql_url_naming_another_database_is_said() {
         )),
         "{err}"
     );
-    assert!(err.contains("hint: remove the database from the URL"), "{err}");
+    assert!(
+        err.contains("hint: remove the database from the URL"),
+        "{err}"
+    );
 }

@@ -1524,3 +1524,33 @@ fn the_worked_fold_example_folds_three_tables_into_one() {
         serde_json::json!({"suffixed_email": 1, "generated_email": 1})
     );
 }
+
+/// A `set` that reads exported columns the target lacks (exported, not dropped) is not
+/// blamed for them: the refusal names those columns with their fix, and nothing else.
+#[test]
+fn a_set_is_not_blamed_for_columns_the_target_lacks() {
+    let w = World::new("mapping_set_missing");
+    w.mysql(
+        "CREATE TABLE person (id INT PRIMARY KEY, first VARCHAR(20), last VARCHAR(20), state VARCHAR(5));
+         INSERT INTO person VALUES (1, 'Ann', 'Lee', 'ok');",
+    );
+    w.pg("CREATE TABLE person (id integer PRIMARY KEY, name text, state text)");
+    std::fs::write(
+        w.path().join("m.toml"),
+        "[tables.person]\nset = { name = \"first || ' ' || last\" }\n",
+    )
+    .unwrap();
+    let o = w.run(&["export", &w.db, "--map", "m.toml", "--out", "out"]);
+    assert_exit(&o, 0);
+    let dir = export_dir(&o, w.path());
+    let o = w.run(&["import", dir.to_str().unwrap(), "--map", "m.toml", "--yes"]);
+    assert_exit(&o, 2);
+    let err = stderr(&o);
+    assert!(err.contains("(2 problems)"), "{err}");
+    assert!(
+        err.contains("the CSV column `first` has no column of that name in the target")
+            && err.contains("the CSV column `last` has no column of that name in the target"),
+        "{err}"
+    );
+    assert!(!err.contains("PostgreSQL rejects it"), "{err}");
+}

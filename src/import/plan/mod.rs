@@ -562,8 +562,11 @@ pub fn questions(inputs: &[TableInput], cat: &Catalog, mapping: &Mapping) -> Vec
                     return (h.clone(), true);
                 }
                 let t = mapping.target_column(dataset, h);
-                let replaced = map.set.contains_key(&t);
-                (t, replaced)
+                // A CSV column the target lacks is seen as text, its raw value (the
+                // missing column is refused on its own, with its fix).
+                let as_text =
+                    map.set.contains_key(&t) || !target.columns.iter().any(|c| c.name == t);
+                (t, as_text)
             })
             .collect();
         for (column, expr) in &map.set {
