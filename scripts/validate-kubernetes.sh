@@ -38,6 +38,10 @@ for job in jobs:
     psc = pod.get("securityContext", {})
     if not psc.get("runAsNonRoot") or not psc.get("runAsUser"):
         problems.append("pod: runAsNonRoot and a runAsUser are required")
+    if psc.get("fsGroup") is None:
+        problems.append("pod: an fsGroup is required (a fresh volume is owned by root: the non-root user could not write its exports)")
+    if not spec.get("ttlSecondsAfterFinished"):
+        problems.append("Job: ttlSecondsAfterFinished is required (a finished Job is removed, so applying it again is not refused)")
     if pod.get("restartPolicy") != "Never":
         problems.append("pod: restartPolicy must be Never")
     claims = [v for v in pod.get("volumes", []) if "persistentVolumeClaim" in v]

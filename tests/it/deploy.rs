@@ -69,4 +69,21 @@ fn a_literal_password_or_a_root_pod_is_refused() {
     let o = validate(dir.path());
     assert_exit(&o, 1);
     assert!(stdout(&o).contains("runAsNonRoot"), "{}", stdout(&o));
+    // Without fsGroup a fresh volume is not writable; without a TTL the Job cannot be
+    // applied again.
+    let unsafe_volume: String = text
+        .lines()
+        .filter(|l| !l.contains("fsGroup:") && !l.contains("ttlSecondsAfterFinished:"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert_ne!(unsafe_volume, text, "the job names fsGroup and ttlSecondsAfterFinished");
+    std::fs::write(&job, unsafe_volume).unwrap();
+    let o = validate(dir.path());
+    assert_exit(&o, 1);
+    assert!(
+        stdout(&o).contains("fsGroup is required")
+            && stdout(&o).contains("ttlSecondsAfterFinished is required"),
+        "{}",
+        stdout(&o)
+    );
 }
