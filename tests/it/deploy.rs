@@ -76,7 +76,10 @@ fn a_literal_password_or_a_root_pod_is_refused() {
         .filter(|l| !l.contains("fsGroup:") && !l.contains("ttlSecondsAfterFinished:"))
         .map(|l| format!("{l}\n"))
         .collect();
-    assert_ne!(unsafe_volume, text, "the job names fsGroup and ttlSecondsAfterFinished");
+    assert_ne!(
+        unsafe_volume, text,
+        "the job names fsGroup and ttlSecondsAfterFinished"
+    );
     std::fs::write(&job, unsafe_volume).unwrap();
     let o = validate(dir.path());
     assert_exit(&o, 1);
