@@ -376,60 +376,6 @@ async fn diagnose(
     }
 }
 
-/// A delta's upsert under a savepoint: when the target's other unique or exclusion
-/// constraints clash half-way (two rows swapping a unique value), rolled back to it and
-/// run again with the staged keys' rows set aside and deleted first (`Clash`). The
-/// result is the upsert's: its row count, or the error of its last try.
-async fn upsert_through_clashes(
-    tx: &tokio_postgres::Transaction<'_>,
-    table: &str,
-    sql: &str,
-    clash: &crate::import::plan::Clash,
-    env: &mut Env<'_>,
-) -> Result<Result<u64, tokio_postgres::Error>, Failure> {
-    const SAVEPOINT: &str = "pgconverge_clash";
-    let run = |sql: String, what: String| async move {
-        tx.batch_execute(&sql)
-            .await
-            .map_err(postgres::error)
-            .with_context(|| what)
-    };
-    let what = || format!("upserting the delta's rows of `{table}`");
-    run(format!("SAVEPOINT {SAVEPOINT}"), what()).await?;
-    let first = tx.execute(sql, &[]).await;
-    let clashed = match &first {
-        Err(e) => e
-            .as_db_error()
-            .filter(|d| matches!(d.code().code(), "23505" | "23P01"))
-            .map(|d| d.constraint().unwrap_or_default().to_string()),
-        Ok(_) => None,
-    };
-    let Some(constraint) = clashed else {
-        if first.is_ok() {
-            run(format!("RELEASE SAVEPOINT {SAVEPOINT}"), what()).await?;
-        }
-        return Ok(first);
-    };
-    env.journal.line(format!(
-        "table `{table}`: the upsert clashed with `{constraint}` half-way: the staged keys' \
-         rows are set aside, deleted and inserted again"
-    ));
-    run(format!("ROLLBACK TO SAVEPOINT {SAVEPOINT}"), what()).await?;
-    for step in &clash.before {
-        env.journal.sql(step);
-        run(step.clone(), what()).await?;
-    }
-    let second = tx.execute(sql, &[]).await;
-    if second.is_ok() {
-        for step in &clash.after {
-            env.journal.sql(step);
-            run(step.clone(), what()).await?;
-        }
-        run(format!("RELEASE SAVEPOINT {SAVEPOINT}"), what()).await?;
-    }
-    Ok(second)
-}
-
 /// The rows a file's first `sent` bytes stand for, at its rows per byte (none when its
 /// rows are unknown): what a bar of rows shows while the file is sent.
 fn rows_at(sent: u64, file_bytes: u64, rows: Option<u64>) -> u64 {
@@ -636,7 +582,9 @@ async fn attempt(
                 clash,
             } => {
                 let moved = match clash {
-                    Some(clash) => upsert_through_clashes(&tx, table, sql, clash, env).await?,
+                    Some(clash) => {
+                        crate::import::clash::upsert(&tx, table, sql, clash, env.journal).await?
+                    }
                     None => tx.execute(sql.as_str(), &[]).await,
                 };
                 let rows = match moved {

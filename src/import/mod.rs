@@ -7,6 +7,7 @@
 
 pub mod adapt;
 pub mod checks;
+pub mod clash;
 pub mod collisions;
 pub mod compute;
 pub mod copy;
