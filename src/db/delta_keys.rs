@@ -226,6 +226,23 @@ pub async fn children(
     })
 }
 
+/// The keys of `kt` a child's foreign-key action must follow, as a query for the key
+/// reads (`pgc_k*`, `pgc_how`): those the log removed (with how it first did), and those
+/// whose row is gone from the snapshot though the log never removed it: InnoDB logs no
+/// cascaded change, so such a row was deleted by its own parent's cascade (`delete`).
+pub fn removed_sql(db: &str, kt: &KeyTable) -> String {
+    let keys: Vec<String> = (0..kt.key.len()).map(key_column).collect();
+    format!(
+        "SELECT {}, COALESCE({HOW}, '{}') AS {HOW} FROM {} AS {ALIAS} \
+         WHERE {HOW} IS NOT NULL OR NOT EXISTS (SELECT 1 FROM {} AS t WHERE {})",
+        keys.join(", "),
+        crate::store::chain::HOW_DELETE,
+        kt.qualified(db),
+        qualified(db, &kt.table),
+        kt.matches("t", ALIAS)
+    )
+}
+
 /// What a changed key has in the snapshot.
 pub enum Found<'a> {
     /// Its row: the table's columns as the reads select them, and the lossy positions.

@@ -902,3 +902,40 @@ fn rows_that_swap_a_unique_value_arrive_from_mysql() {
         Some("1:b@x:10,2:a@x:2,3:c@x:3")
     );
 }
+
+/// A middle row the log updated and an unlogged InnoDB cascade then deleted (its parent's
+/// DELETE was logged, its own removal was not): its children, which only the target
+/// still holds, go with it, as they did at the source.
+#[test]
+fn a_cascade_through_a_row_the_log_only_updated_reaches_its_children() {
+    let w = World::binlog("delta_cascade_updated");
+    w.mysql(
+        "CREATE TABLE a (id INT PRIMARY KEY);
+         CREATE TABLE b (id INT PRIMARY KEY, a_id INT NOT NULL, v INT,
+           FOREIGN KEY (a_id) REFERENCES a (id) ON DELETE CASCADE);
+         CREATE TABLE c (id INT PRIMARY KEY, b_id INT NOT NULL,
+           FOREIGN KEY (b_id) REFERENCES b (id) ON DELETE CASCADE);
+         INSERT INTO a VALUES (1), (2); INSERT INTO b VALUES (10, 1, 0), (20, 2, 0);
+         INSERT INTO c VALUES (100, 10), (200, 20);",
+    );
+    w.pg(
+        "CREATE TABLE a (id integer PRIMARY KEY);
+         CREATE TABLE b (id integer PRIMARY KEY, a_id integer NOT NULL REFERENCES a ON DELETE CASCADE, v integer);
+         CREATE TABLE c (id integer PRIMARY KEY, b_id integer NOT NULL REFERENCES b ON DELETE CASCADE);",
+    );
+    let base_dir = base(&w, &[]);
+    assert_exit(&import(&w, &base_dir), 0);
+    w.mysql("UPDATE b SET v = 1 WHERE id = 10; DELETE FROM a WHERE id = 1;");
+    let d = delta(&w, &base_dir, &[]);
+    assert_exit(&import(&w, &d), 0);
+    for (t, want) in [("a", "2"), ("b", "20"), ("c", "200")] {
+        assert_eq!(
+            w.pg_value(&format!(
+                "SELECT string_agg(id::text, ',' ORDER BY id) FROM {t}"
+            ))
+            .as_deref(),
+            Some(want),
+            "table {t}"
+        );
+    }
+}

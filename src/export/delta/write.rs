@@ -168,18 +168,16 @@ impl KeyColumns {
     }
 }
 
-/// The keys a cascading parent's log removed, and how each went, read from its key
-/// table through the key columns' encoder.
+/// The keys of a cascading parent its children's actions follow (`delta_keys::removed_sql`:
+/// the log's removals, and rows an unlogged cascade deleted), and how each went, read
+/// from its key table through the key columns' encoder.
 pub async fn write_removed(snap: &mut Conn, c: &Changed<'_>, file: &str) -> Result<Written> {
     let (db, plan) = (c.db, c.plan);
     let keys = KeyColumns::of(plan, c.followed, true);
     let mut writer = TableWriter::create(&c.dir.join(file), keys.encoder(plan, c.policy))?;
     if let Some(kt) = c.keys {
-        let condition = format!("{} IS NOT NULL", delta_keys::HOW);
-        let from = ReadFrom::Table {
-            name: &kt.name,
-            filter: Some(&condition),
-        };
+        let removed = delta_keys::removed_sql(db, kt);
+        let from = ReadFrom::Query(&removed);
         mysql::stream_table(snap, db, from, &keys.reads(), None, |values, lossy| {
             writer.write_row(values, lossy)
         })
