@@ -494,7 +494,10 @@ pub struct MigrateArgs {
     pub json: bool,
     /// Move a live database: a delta chain's base and catch-up deltas while the
     /// application runs, then the cutover and the last delta (docs/delta.md)
-    #[arg(long, help_heading = "Online (a live MySQL/MariaDB source)")]
+    #[arg(
+        long,
+        help_heading = "Online (a live MySQL/MariaDB or PostgreSQL source)"
+    )]
     pub online: bool,
     /// With --online: wait until this file exists to start the cutover (for Jobs; on a
     /// terminal, Enter is asked for instead)
@@ -502,7 +505,7 @@ pub struct MigrateArgs {
         long,
         value_name = "PATH",
         requires = "online",
-        help_heading = "Online (a live MySQL/MariaDB source)"
+        help_heading = "Online (a live MySQL/MariaDB or PostgreSQL source)"
     )]
     pub cutover_file: Option<PathBuf>,
     /// With --online: catch-up ends with a delta of at most this many changed rows
@@ -510,7 +513,7 @@ pub struct MigrateArgs {
         long,
         default_value_t = 10_000,
         value_name = "N",
-        help_heading = "Online (a live MySQL/MariaDB source)"
+        help_heading = "Online (a live MySQL/MariaDB or PostgreSQL source)"
     )]
     pub catch_up_rows: u64,
     /// With --online: catch-up ends after this many deltas however large
@@ -518,7 +521,7 @@ pub struct MigrateArgs {
         long,
         default_value_t = 10,
         value_name = "N",
-        help_heading = "Online (a live MySQL/MariaDB source)"
+        help_heading = "Online (a live MySQL/MariaDB or PostgreSQL source)"
     )]
     pub max_deltas: usize,
     #[command(flatten)]

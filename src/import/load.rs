@@ -663,12 +663,24 @@ async fn attempt(
             Statement::CheckOrphans { check, allow } => {
                 if let Some(orphans) = orphans(&tx, check).await? {
                     if !allow {
-                        return Err(with_hint(
-                            anyhow!("{orphans}: refusing to COMMIT"),
-                            "export and import the parent rows too (or fix the data at the \
-                             source), or pass --allow-orphans to commit them as they are",
-                        )
-                        .into());
+                        let hint = match plan.delta {
+                            // Committing a delta's orphans leaves a target that differs
+                            // from its source: not a way out.
+                            Some(_) => {
+                                "nothing was written and the chain stands where it was: the \
+                                 target holds a foreign key the source lacks (remove it, or \
+                                 add it at the source), or the delta missed a change (please \
+                                 report it); a new chain (export --delta-base, import) starts \
+                                 over from the source as it is"
+                            }
+                            None => {
+                                "export and import the parent rows too (or fix the data at \
+                                 the source), or pass --allow-orphans to commit them as they are"
+                            }
+                        };
+                        return Err(
+                            with_hint(anyhow!("{orphans}: refusing to COMMIT"), hint).into()
+                        );
                     }
                     env.progress.warn(&orphans);
                     env.journal
