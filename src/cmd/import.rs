@@ -552,5 +552,15 @@ pub(super) fn summary(done: &[TableLoaded], plan: &Plan) -> String {
     for s in &plan.skipped {
         out.push_str(&format!("skipped: `{}`: {}\n", s.table, s.reason));
     }
+    // A delta's rows above are its upserts; its deletes are said apart.
+    if let Some(d) = &plan.delta {
+        let (_, deleted) = d.totals();
+        let tables = d.tables.iter().filter(|t| t.deletes > 0).count() as u64;
+        out.push_str(&format!(
+            "deleted: {} in {}\n",
+            count(deleted, "key"),
+            count(tables, "table")
+        ));
+    }
     out
 }
