@@ -946,3 +946,69 @@ fn a_cascade_through_a_row_the_log_only_updated_reaches_its_children() {
         );
     }
 }
+
+/// A row an unlogged cascade deleted and the same delta inserted again under its key: the
+/// old row's children that only the target holds go, as at the source.
+#[test]
+fn a_key_deleted_by_a_cascade_and_inserted_again_loses_its_old_children() {
+    let w = World::binlog("delta_cascade_reinsert");
+    w.mysql(
+        "CREATE TABLE a (id INT PRIMARY KEY);
+         CREATE TABLE b (id INT PRIMARY KEY, a_id INT NOT NULL,
+           FOREIGN KEY (a_id) REFERENCES a (id) ON DELETE CASCADE);
+         CREATE TABLE c (id INT PRIMARY KEY, b_id INT NOT NULL,
+           FOREIGN KEY (b_id) REFERENCES b (id) ON DELETE CASCADE);
+         INSERT INTO a VALUES (1); INSERT INTO b VALUES (10, 1); INSERT INTO c VALUES (100, 10);",
+    );
+    w.pg(
+        "CREATE TABLE a (id integer PRIMARY KEY);
+         CREATE TABLE b (id integer PRIMARY KEY, a_id integer NOT NULL REFERENCES a ON DELETE CASCADE);
+         CREATE TABLE c (id integer PRIMARY KEY, b_id integer NOT NULL REFERENCES b ON DELETE CASCADE);",
+    );
+    let base_dir = base(&w, &[]);
+    assert_exit(&import(&w, &base_dir), 0);
+    w.mysql("DELETE FROM a WHERE id = 1; INSERT INTO a VALUES (1); INSERT INTO b VALUES (10, 1);");
+    let d = delta(&w, &base_dir, &[]);
+    assert_exit(&import(&w, &d), 0);
+    assert_eq!(
+        w.pg_value("SELECT count(*)::text FROM c").as_deref(),
+        Some("0")
+    );
+    assert_eq!(
+        w.pg_value("SELECT count(*)::text FROM b").as_deref(),
+        Some("1")
+    );
+}
+
+/// A row moved by ON UPDATE CASCADE and then deleted with its parent's new key: it is
+/// gone as deleted, so its own children (ON DELETE CASCADE only) go too.
+#[test]
+fn a_row_moved_then_deleted_by_cascades_takes_its_children() {
+    let w = World::binlog("delta_cascade_moved");
+    w.mysql(
+        "CREATE TABLE b (id INT PRIMARY KEY);
+         CREATE TABLE c (id INT PRIMARY KEY, b_id INT NOT NULL,
+           FOREIGN KEY (b_id) REFERENCES b (id) ON DELETE CASCADE ON UPDATE CASCADE);
+         CREATE TABLE d (id INT PRIMARY KEY, c_id INT NOT NULL,
+           FOREIGN KEY (c_id) REFERENCES c (id) ON DELETE CASCADE);
+         INSERT INTO b VALUES (10); INSERT INTO c VALUES (100, 10); INSERT INTO d VALUES (1000, 100);",
+    );
+    w.pg(
+        "CREATE TABLE b (id integer PRIMARY KEY);
+         CREATE TABLE c (id integer PRIMARY KEY, b_id integer NOT NULL REFERENCES b ON DELETE CASCADE ON UPDATE CASCADE);
+         CREATE TABLE d (id integer PRIMARY KEY, c_id integer NOT NULL REFERENCES c ON DELETE CASCADE);",
+    );
+    let base_dir = base(&w, &[]);
+    assert_exit(&import(&w, &base_dir), 0);
+    w.mysql("UPDATE b SET id = 15 WHERE id = 10; DELETE FROM b WHERE id = 15;");
+    let d = delta(&w, &base_dir, &[]);
+    assert_exit(&import(&w, &d), 0);
+    for t in ["b", "c", "d"] {
+        assert_eq!(
+            w.pg_value(&format!("SELECT count(*)::text FROM {t}"))
+                .as_deref(),
+            Some("0"),
+            "table {t}"
+        );
+    }
+}

@@ -24,7 +24,7 @@ use crate::db::source::Source;
 use crate::db::{binlog, binlog_status, mysql, mysql_keys};
 use crate::export::assemble::{self, PartWritten};
 use crate::export::delta::base::{self, refusal};
-use crate::export::delta::changes::{Ddl, TableChanges, ddl_effect};
+use crate::export::delta::changes::{Ddl, How, KeyState, TableChanges, ddl_effect};
 use crate::export::delta::checks::{self, Chain, Followed};
 use crate::export::delta::write::{Changed, write_changes, write_removed};
 use crate::export::plan::TablePlan;
@@ -591,7 +591,7 @@ async fn key_tables(
             .map(|(key, state)| KeyRow {
                 key,
                 exists: Some(state.exists),
-                how: state.removed.map(|h| h.name()),
+                how: removal(state).map(|h| h.name()),
             })
             .collect();
         delta_keys::insert(snap, db, &kt, &rows).await?;
@@ -660,6 +660,20 @@ async fn key_tables(
         }
     }
     Ok(out)
+}
+
+/// How a key counts as removed for its children's foreign-key actions: as the log first
+/// removed it; or, when its first event put it there although the previous export may
+/// have held it (an INSERT of a key an unlogged cascade had just deleted: `DELETE FROM a`
+/// cascading to `b` 10, then `INSERT INTO b VALUES (10, ...)`), as deleted, so that the
+/// children of the old row that only the target holds go as they did at the source. For
+/// a key that was free before, nothing in the target references it: no effect.
+fn removal(state: &KeyState) -> Option<How> {
+    match (state.removed, state.existed) {
+        (Some(how), _) => Some(how),
+        (None, false) => Some(How::Delete),
+        (None, true) => None,
+    }
 }
 
 fn new_key_table(f: &Followed, n: usize) -> KeyTable {

@@ -522,6 +522,17 @@ fn cascade_steps(
                             .iter()
                             .map(|k| format!("c.{}", ident(k)))
                             .collect();
+                        // A row deleted here is one the source no longer has under its
+                        // key: moved with its parent's new key when the reference is
+                        // part of its key (ON UPDATE CASCADE changed its key), else
+                        // deleted (a moved row that stays would have been written).
+                        let moved = how == chain::HOW_UPDATE
+                            && child_cols.iter().all(|c| child.key.contains(c));
+                        let went = if moved {
+                            chain::HOW_UPDATE
+                        } else {
+                            chain::HOW_DELETE
+                        };
                         format!(
                             "WITH gone AS ({deleted} RETURNING {}) INSERT INTO {} ({}, {}) \
                              SELECT {}, {} FROM gone",
@@ -530,7 +541,7 @@ fn cascade_steps(
                             cols(&child.key),
                             ident(HOW_COLUMN),
                             cols(&child.key),
-                            literal(how)
+                            literal(went)
                         )
                     }
                     None => deleted,
