@@ -69,7 +69,15 @@ pub fn cascade_order(cascades: &[Cascade]) -> Vec<usize> {
         }
     }
     let mut order: Vec<usize> = (0..cascades.len()).collect();
-    order.sort_by_key(|&i| depth.get(cascades[i].parent.as_str()).copied().unwrap_or(0));
+    // Parents first; of one parent's foreign keys, a self-reference first (its deleted
+    // rows are that table's removed keys too, which its other children then follow).
+    order.sort_by_key(|&i| {
+        let fk = &cascades[i];
+        (
+            depth.get(fk.parent.as_str()).copied().unwrap_or(0),
+            fk.child != fk.parent,
+        )
+    });
     order
 }
 

@@ -1012,3 +1012,40 @@ fn a_row_moved_then_deleted_by_cascades_takes_its_children() {
         );
     }
 }
+
+/// A tree (parent_id -> id ON DELETE CASCADE): deleting its root deletes the whole
+/// subtree, however deep, and a table pointing into it with ON DELETE SET NULL is
+/// cleared for every deleted node.
+#[test]
+fn a_self_referencing_cascade_goes_down_the_whole_subtree() {
+    let w = World::binlog("delta_cascade_tree");
+    w.mysql(
+        "CREATE TABLE t (id INT PRIMARY KEY, parent_id INT NULL,
+           FOREIGN KEY (parent_id) REFERENCES t (id) ON DELETE CASCADE);
+         CREATE TABLE n (id INT PRIMARY KEY, t_id INT NULL,
+           FOREIGN KEY (t_id) REFERENCES t (id) ON DELETE SET NULL);
+         INSERT INTO t VALUES (1, NULL), (2, 1), (3, 2), (4, 3), (9, NULL);
+         INSERT INTO n VALUES (6, 4), (7, 9);",
+    );
+    w.pg(
+        "CREATE TABLE t (id integer PRIMARY KEY, parent_id integer REFERENCES t ON DELETE CASCADE);
+         CREATE TABLE n (id integer PRIMARY KEY, t_id integer REFERENCES t ON DELETE SET NULL);",
+    );
+    let base_dir = base(&w, &[]);
+    assert_exit(&import(&w, &base_dir), 0);
+    w.mysql("DELETE FROM t WHERE id = 1;");
+    let d = delta(&w, &base_dir, &[]);
+    assert_exit(&import(&w, &d), 0);
+    assert_eq!(
+        w.pg_value("SELECT string_agg(id::text, ',' ORDER BY id) FROM t")
+            .as_deref(),
+        Some("9")
+    );
+    assert_eq!(
+        w.pg_value(
+            "SELECT string_agg(id || ':' || coalesce(t_id::text, 'null'), ',' ORDER BY id) FROM n"
+        )
+        .as_deref(),
+        Some("6:null,7:9")
+    );
+}

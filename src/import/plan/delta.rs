@@ -547,6 +547,19 @@ fn cascade_steps(
                     None => deleted,
                 }
             };
+            // A self-reference (a tree: parent_id -> id ON DELETE CASCADE) goes down the
+            // whole subtree: the rows deleted are added to the removed keys it follows,
+            // so the step runs again until it deletes nothing.
+            let sql = if delete && fk.child == fk.parent && child.gone.is_some() {
+                format!(
+                    "DO {}",
+                    crate::db::sql::pg::dollar_quoted(&format!(
+                        "BEGIN LOOP {sql}; EXIT WHEN NOT FOUND; END LOOP; END"
+                    ))
+                )
+            } else {
+                sql
+            };
             out.push((what, sql));
         }
     }
