@@ -81,6 +81,26 @@ pub fn cascade_order(cascades: &[Cascade]) -> Vec<usize> {
     order
 }
 
+/// Do the cascading foreign keys form a cycle through two or more tables (a reaches b,
+/// b reaches a)? A self-reference alone is not one.
+pub fn cyclic(cascades: &[Cascade]) -> bool {
+    let edges: Vec<(&str, &str)> = cascades
+        .iter()
+        .filter(|fk| fk.child != fk.parent)
+        .map(|fk| (fk.parent.as_str(), fk.child.as_str()))
+        .collect();
+    // Peel off tables no remaining edge leads into; a cycle is what remains.
+    let mut left = edges.clone();
+    loop {
+        let before = left.len();
+        let targets: std::collections::BTreeSet<&str> = left.iter().map(|e| e.1).collect();
+        left.retain(|e| targets.contains(e.0));
+        if left.len() == before {
+            return !left.is_empty();
+        }
+    }
+}
+
 /// How a parent key was first removed from the log's view: deleted, or updated away.
 pub const HOW_DELETE: &str = "delete";
 pub const HOW_UPDATE: &str = "update";
@@ -149,6 +169,31 @@ mod tests {
         };
         assert_eq!(action(&restrict, HOW_DELETE), None);
         assert_eq!(action(&restrict, HOW_UPDATE), None);
+    }
+
+    #[test]
+    fn a_cycle_is_two_or_more_tables_that_reach_each_other() {
+        let fk = |child: &str, parent: &str| Cascade {
+            name: format!("{child}_{parent}"),
+            child: child.into(),
+            child_columns: vec!["p".into()],
+            parent: parent.into(),
+            parent_columns: vec!["id".into()],
+            on_delete: "CASCADE".into(),
+            on_update: "NO ACTION".into(),
+        };
+        for (edges, want) in [
+            (vec![], false),
+            (vec![("b", "a"), ("c", "b")], false),
+            (vec![("t", "t")], false),
+            (vec![("t", "t"), ("c", "t")], false),
+            (vec![("b", "a"), ("a", "b")], true),
+            (vec![("b", "a"), ("c", "b"), ("a", "c"), ("d", "a")], true),
+            (vec![("x", "w"), ("b", "a"), ("a", "b")], true),
+        ] {
+            let cascades: Vec<Cascade> = edges.iter().map(|(c, p)| fk(c, p)).collect();
+            assert_eq!(cyclic(&cascades), want, "{edges:?}");
+        }
     }
 
     #[test]

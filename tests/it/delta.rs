@@ -1049,3 +1049,43 @@ fn a_self_referencing_cascade_goes_down_the_whole_subtree() {
         Some("6:null,7:9")
     );
 }
+
+/// Cascades in a cycle through two tables (a -> b -> a): deleting the first row deletes
+/// the whole chain that hangs from it, round after round.
+#[test]
+fn a_cascade_cycle_through_two_tables_goes_all_the_way() {
+    let w = World::binlog("delta_cascade_cycle");
+    w.mysql(
+        "CREATE TABLE a (id INT PRIMARY KEY, b_id INT NULL);
+         CREATE TABLE b (id INT PRIMARY KEY, a_id INT NOT NULL,
+           FOREIGN KEY (a_id) REFERENCES a (id) ON DELETE CASCADE);
+         ALTER TABLE a ADD FOREIGN KEY (b_id) REFERENCES b (id) ON DELETE CASCADE;
+         INSERT INTO a VALUES (1, NULL); INSERT INTO b VALUES (10, 1);
+         INSERT INTO a VALUES (2, 10); INSERT INTO b VALUES (20, 2);
+         INSERT INTO a VALUES (3, 20); INSERT INTO a VALUES (9, NULL);",
+    );
+    w.pg(
+        "CREATE TABLE a (id integer PRIMARY KEY, b_id integer);
+         CREATE TABLE b (id integer PRIMARY KEY, a_id integer NOT NULL REFERENCES a ON DELETE CASCADE);
+         ALTER TABLE a ADD FOREIGN KEY (b_id) REFERENCES b ON DELETE CASCADE;",
+    );
+    let base_dir = base(&w, &[]);
+    assert_exit(&import(&w, &base_dir), 0);
+    w.mysql("DELETE FROM a WHERE id = 1;");
+    assert_eq!(
+        w.mysql_rows("SELECT GROUP_CONCAT(id ORDER BY id) FROM a"),
+        vec![vec![Some(b"9".to_vec())]],
+        "the source's own cascade"
+    );
+    let d = delta(&w, &base_dir, &[]);
+    assert_exit(&import(&w, &d), 0);
+    assert_eq!(
+        w.pg_value("SELECT string_agg(id::text, ',' ORDER BY id) FROM a")
+            .as_deref(),
+        Some("9")
+    );
+    assert_eq!(
+        w.pg_value("SELECT count(*)::text FROM b").as_deref(),
+        Some("0")
+    );
+}

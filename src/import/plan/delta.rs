@@ -90,7 +90,15 @@ pub fn apply(plan: &mut Plan, m: &Manifest, cat: &Catalog, mapping: &Mapping, st
     let cascades = m
         .delta
         .as_ref()
-        .map(|i| cascade_steps(&i.cascades, &tables, mapping, &schema))
+        .map(|i| {
+            let cyclic = chain::cyclic(&i.cascades);
+            let steps = cascade_steps(&i.cascades, &tables, mapping, &schema, cyclic);
+            if cyclic && !steps.is_empty() {
+                vec![until_nothing_changes(&steps)]
+            } else {
+                steps
+            }
+        })
         .unwrap_or_default();
     let touched: BTreeSet<&str> = tables
         .iter()
@@ -446,6 +454,7 @@ fn cascade_steps(
     tables: &[DeltaTable],
     mapping: &Mapping,
     schema: &str,
+    cyclic: bool,
 ) -> Vec<(String, String)> {
     let by_dataset: BTreeMap<&str, &DeltaTable> =
         tables.iter().map(|t| (t.dataset.as_str(), t)).collect();
@@ -550,7 +559,7 @@ fn cascade_steps(
             // A self-reference (a tree: parent_id -> id ON DELETE CASCADE) goes down the
             // whole subtree: the rows deleted are added to the removed keys it follows,
             // so the step runs again until it deletes nothing.
-            let sql = if delete && fk.child == fk.parent && child.gone.is_some() {
+            let sql = if delete && fk.child == fk.parent && child.gone.is_some() && !cyclic {
                 format!(
                     "DO {}",
                     crate::db::sql::pg::dollar_quoted(&format!(
@@ -564,6 +573,34 @@ fn cascade_steps(
         }
     }
     out
+}
+
+/// Cascades that form a cycle through several tables (a -> b -> a): every step again, in
+/// one block, until a whole round deletes or clears nothing (each round's deleted rows
+/// are removed keys the next round follows; a row cleared or deleted once no longer
+/// matches, so the rounds end).
+fn until_nothing_changes(steps: &[(String, String)]) -> (String, String) {
+    let body: String = steps
+        .iter()
+        .map(|(_, sql)| format!("{sql}; GET DIAGNOSTICS n = ROW_COUNT; changed := changed + n; "))
+        .collect();
+    (
+        format!(
+            "applying the source's foreign-key actions round after round (they form a cycle): {}",
+            steps
+                .iter()
+                .map(|(w, _)| w.as_str())
+                .collect::<Vec<_>>()
+                .join("; ")
+        ),
+        format!(
+            "DO {}",
+            crate::db::sql::pg::dollar_quoted(&format!(
+                "DECLARE n bigint; changed bigint; BEGIN LOOP changed := 0; {body}\
+                 EXIT WHEN changed = 0; END LOOP; END"
+            ))
+        ),
+    )
 }
 
 /// Foreign keys checked for the touched keys only: the rows a delta wrote must have their
