@@ -194,13 +194,15 @@ pub async fn insert(conn: &mut Conn, db: &str, kt: &KeyTable, rows: &[KeyRow<'_>
 }
 
 /// The keys of `child`'s rows (in the snapshot) whose `child_columns` hold a key of
-/// `parent` (the parent's key table; `child_columns` in the parent key's order).
+/// `parent` (the parent's key table; `child_columns` in the parent key's order); with
+/// `how`, only of the parent keys the log removed so (`update`).
 pub async fn children(
     conn: &mut Conn,
     db: &str,
     parent: &KeyTable,
     child: &KeyTable,
     child_columns: &[String],
+    how: Option<&str>,
 ) -> Result<Vec<Key>> {
     let reads: Vec<String> = child
         .key
@@ -210,8 +212,11 @@ pub async fn children(
         .collect();
     let refs: Vec<String> = child_columns.iter().map(|c| ident(c)).collect();
     let keys: Vec<String> = (0..parent.key.len()).map(key_column).collect();
+    let only = how
+        .map(|h| format!(" WHERE {HOW} = '{}'", h.replace('\'', "''")))
+        .unwrap_or_default();
     let sql = format!(
-        "SELECT {} FROM {} WHERE ({}) IN (SELECT {} FROM {})",
+        "SELECT {} FROM {} WHERE ({}) IN (SELECT {} FROM {}{only})",
         reads.join(", "),
         qualified(db, &child.table),
         refs.join(", "),

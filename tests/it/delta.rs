@@ -1089,3 +1089,37 @@ fn a_cascade_cycle_through_two_tables_goes_all_the_way() {
         Some("0")
     );
 }
+
+/// A key changed and changed back within one delta (p 3 -> 8 -> 3), which ON UPDATE
+/// CASCADE carried through a child keyed by the reference: the grandchild's ON UPDATE
+/// SET NULL, which ran at the source, runs in the target too.
+#[test]
+fn a_key_changed_and_changed_back_clears_set_null_grandchildren() {
+    let w = World::binlog("delta_cascade_restored");
+    w.mysql(
+        "CREATE TABLE p (id INT PRIMARY KEY);
+         CREATE TABLE c (p_id INT NOT NULL, n VARCHAR(5) NOT NULL, PRIMARY KEY (p_id, n),
+           FOREIGN KEY (p_id) REFERENCES p (id) ON UPDATE CASCADE);
+         CREATE TABLE h (id INT PRIMARY KEY, p_id INT NULL, n VARCHAR(5) NULL,
+           FOREIGN KEY (p_id, n) REFERENCES c (p_id, n) ON UPDATE SET NULL);
+         INSERT INTO p VALUES (3); INSERT INTO c VALUES (3, 'x'); INSERT INTO h VALUES (30, 3, 'x');",
+    );
+    w.pg("CREATE TABLE p (id integer PRIMARY KEY);
+         CREATE TABLE c (p_id integer NOT NULL REFERENCES p ON UPDATE CASCADE, n text NOT NULL,
+           PRIMARY KEY (p_id, n));
+         CREATE TABLE h (id integer PRIMARY KEY, p_id integer, n text,
+           FOREIGN KEY (p_id, n) REFERENCES c (p_id, n) ON UPDATE SET NULL);");
+    let base_dir = base(&w, &[]);
+    assert_exit(&import(&w, &base_dir), 0);
+    w.mysql("UPDATE p SET id = 8 WHERE id = 3; UPDATE p SET id = 3 WHERE id = 8;");
+    let d = delta(&w, &base_dir, &[]);
+    assert_exit(&import(&w, &d), 0);
+    assert_eq!(
+        w.pg_value(
+            "SELECT id || ':' || coalesce(p_id::text, 'null') || ':' || coalesce(n, 'null') FROM h"
+        )
+        .as_deref(),
+        Some("30:null:null")
+    );
+    assert_eq!(w.pg_value("SELECT p_id || n FROM c").as_deref(), Some("3x"));
+}

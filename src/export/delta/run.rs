@@ -631,7 +631,27 @@ async fn key_tables(
                     fk.child_columns.get(i).cloned()
                 })
                 .collect();
-            let found = delta_keys::children(snap, db, &parent, &child, &columns).await?;
+            let found = delta_keys::children(snap, db, &parent, &child, &columns, None).await?;
+            // A child whose key holds the reference, of a parent key the log updated
+            // away, was moved with it by ON UPDATE CASCADE (and maybe back): its key
+            // counts as removed by `update`, for its own children's actions.
+            let moved: BTreeSet<Key> = if fk.on_update == "CASCADE"
+                && fk.child_columns.iter().all(|c| child.key.contains(c))
+            {
+                delta_keys::children(
+                    snap,
+                    db,
+                    &parent,
+                    &child,
+                    &columns,
+                    Some(How::Update.name()),
+                )
+                .await?
+                .into_iter()
+                .collect()
+            } else {
+                BTreeSet::new()
+            };
             let seen = known.entry(fk.child.clone()).or_default();
             let new: Vec<Key> = found
                 .into_iter()
@@ -648,7 +668,7 @@ async fn key_tables(
                     .map(|key| KeyRow {
                         key,
                         exists: None,
-                        how: None,
+                        how: moved.contains(key).then(|| How::Update.name()),
                     })
                     .collect();
                 delta_keys::insert(snap, db, &child, &rows).await?;
