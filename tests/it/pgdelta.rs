@@ -846,3 +846,43 @@ fn rows_that_swap_a_unique_value_arrive_and_keep_the_targets_own_columns() {
     );
     assert_same(&w, &s);
 }
+
+/// A source whose sessions default to another DateStyle (`SQL, DMY`): the slot's change
+/// lines are read in the export's own settings, so a date key (1 February, not 2
+/// January) finds its row in the end snapshot.
+#[test]
+fn a_date_key_is_read_in_the_exports_own_date_style() {
+    let w = World::new("pgdelta_datestyle");
+    let s = Source::new(&w);
+    seed(&s, 10);
+    s.sql(&format!(
+        "ALTER DATABASE \"{}\" SET DateStyle = 'SQL, DMY';
+         CREATE TABLE dated (d date PRIMARY KEY, v int);
+         INSERT INTO dated VALUES ('2024-02-01', 1), ('2024-01-02', 2);",
+        w.db
+    ));
+    w.pg("CREATE TABLE dated (d date PRIMARY KEY, v int)");
+    let url = s.url();
+    let base = w.run(&["export", &w.db, "--source-url", &url, "--delta-base"]);
+    assert_exit(&base, 0);
+    let base_dir = export_dir_of(&base);
+    assert_exit(&w.run(&["import", &base_dir, "--yes"]), 0);
+    s.sql("UPDATE dated SET v = 10 WHERE d = '2024-02-01'::date; DELETE FROM dated WHERE d = '2024-01-02'::date;");
+    let delta = w.run(&[
+        "export",
+        &w.db,
+        "--source-url",
+        &url,
+        "--delta-from",
+        &base_dir,
+    ]);
+    assert_exit(&delta, 0);
+    assert_exit(&w.run(&["import", &export_dir_of(&delta), "--yes"]), 0);
+    assert_eq!(
+        w.pg_value(
+            "SELECT string_agg(to_char(d, 'YYYY-MM-DD') || '=' || v, ',' ORDER BY d) FROM dated"
+        )
+        .as_deref(),
+        Some("2024-02-01=10")
+    );
+}

@@ -417,7 +417,9 @@ async fn snapshot_and_changes(
     p: &Prepared,
     progress: &Progress,
 ) -> Result<(Client, Option<u64>, BTreeMap<String, TableChanges>)> {
-    let log = postgres::connect(&job.source.cfg, &job.source.database).await?;
+    // The change lines are written in this session's settings (DateStyle, ...): the
+    // readers', so that their keys read back in the snapshot as they were written.
+    let log = pgsource::connect_reader(&job.source.cfg, &job.source.database).await?;
     let ns = &job.source.namespace;
     let (mut readers, _) = pgsource::open_readers(&job.source.cfg, &job.source.database, 1).await?;
     let snap = readers.remove(0);
