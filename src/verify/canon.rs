@@ -106,20 +106,13 @@ pub fn text(kind: Kind, v: Option<&[u8]>) -> Option<Vec<u8>> {
 /// JSON, bits): a long value is not copied to be hashed.
 pub fn text_cow(kind: Kind, v: Option<&[u8]>) -> Option<Cow<'_, [u8]>> {
     let v = v?;
-    Some(match kind {
-        Kind::Text { trim: true } => Cow::Borrowed(trim_blanks(v)),
+    let owned = match kind {
+        Kind::Text { trim: true } => return Some(Cow::Borrowed(trim_blanks(v))),
         Kind::Text { trim: false }
         | Kind::Json
         | Kind::AsText
         | Kind::Base64
-        | Kind::Bits { .. } => Cow::Borrowed(v),
-        _ => Cow::Owned(owned_text(kind, v)),
-    })
-}
-
-/// [`text`] of the kinds whose canonical form is a new value.
-fn owned_text(kind: Kind, v: &[u8]) -> Vec<u8> {
-    match kind {
+        | Kind::Bits { .. } => return Some(Cow::Borrowed(v)),
         Kind::Int => int_text(v),
         Kind::Decimal => decimal(v),
         Kind::DecimalAt { scale } => decimal_at(v, scale as usize),
@@ -136,8 +129,6 @@ fn owned_text(kind: Kind, v: &[u8]) -> Vec<u8> {
             b"f" | b"false" | b"0" => b"f".to_vec(),
             other => raw(other),
         },
-        Kind::Text { trim: true } => trim_blanks(v).to_vec(),
-        Kind::Text { trim: false } | Kind::Json | Kind::AsText | Kind::Base64 => v.to_vec(),
         Kind::Uuid => v.to_ascii_lowercase(),
         Kind::Bytes => match v.strip_prefix(b"\\x").and_then(|h| hex::decode(h).ok()) {
             Some(b) => b,
@@ -160,10 +151,10 @@ fn owned_text(kind: Kind, v: &[u8]) -> Vec<u8> {
             Some(items) => array(&items),
             None => raw(v),
         },
-        Kind::Bits { .. } => v.to_vec(),
         Kind::Geometry(_) => coordinates(v),
         Kind::Ewkb => v.to_ascii_lowercase(),
-    }
+    };
+    Some(Cow::Owned(owned))
 }
 
 /// Marks a value that could not be read in its kind's form: compared as it is, so it
