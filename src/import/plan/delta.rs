@@ -92,7 +92,7 @@ pub fn apply(plan: &mut Plan, m: &Manifest, cat: &Catalog, mapping: &Mapping, st
         .as_ref()
         .map(|i| {
             let cyclic = chain::cyclic(&i.cascades);
-            let steps = cascade_steps(&i.cascades, &tables, mapping, &schema, cyclic);
+            let steps = cascade_steps(&i.cascades, &tables, mapping, &schema);
             if cyclic && !steps.is_empty() {
                 vec![until_nothing_changes(&steps)]
             } else {
@@ -454,7 +454,6 @@ fn cascade_steps(
     tables: &[DeltaTable],
     mapping: &Mapping,
     schema: &str,
-    cyclic: bool,
 ) -> Vec<(String, String)> {
     let by_dataset: BTreeMap<&str, &DeltaTable> =
         tables.iter().map(|t| (t.dataset.as_str(), t)).collect();
@@ -556,27 +555,14 @@ fn cascade_steps(
                     None => deleted,
                 }
             };
-            // A self-reference (a tree: parent_id -> id ON DELETE CASCADE) goes down the
-            // whole subtree: the rows deleted are added to the removed keys it follows,
-            // so the step runs again until it deletes nothing.
-            let sql = if delete && fk.child == fk.parent && child.gone.is_some() && !cyclic {
-                format!(
-                    "DO {}",
-                    crate::db::sql::pg::dollar_quoted(&format!(
-                        "BEGIN LOOP {sql}; EXIT WHEN NOT FOUND; END LOOP; END"
-                    ))
-                )
-            } else {
-                sql
-            };
             out.push((what, sql));
         }
     }
     out
 }
 
-/// Cascades that form a cycle through several tables (a -> b -> a): every step again, in
-/// one block, until a whole round deletes or clears nothing (each round's deleted rows
+/// Cascades that form a cycle (a tree's self-reference, or a -> b -> a): every step
+/// again, in one block, until a whole round deletes or clears nothing (each round's deleted rows
 /// are removed keys the next round follows; a row cleared or deleted once no longer
 /// matches, so the rounds end).
 fn until_nothing_changes(steps: &[(String, String)]) -> (String, String) {
