@@ -403,6 +403,9 @@ pub fn key_bytes(plan: &TablePlan, values: &[Option<Vec<u8>>]) -> Vec<u8> {
 
 /// Hash a row of canonical values (in `plan.columns` order): SHA-256 of its key and
 /// values (the first 128 bits), and its bucket from its key alone (SipHash, fixed keys).
+/// The readers hash value by value ([`row_hash_with`]); this whole-row form is the
+/// tests' reference.
+#[cfg(test)]
 pub fn row_hash(plan: &TablePlan, values: &[Option<Vec<u8>>], buckets: usize) -> RowHash {
     row_hash_with(plan, values.len(), buckets, |i| {
         values[i].as_deref().map(Cow::Borrowed)
