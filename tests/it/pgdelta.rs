@@ -70,6 +70,23 @@ impl Source {
         format!("{}/{}", logical_url(), self.db)
     }
 
+    /// `export <db> --source-url <this> --delta-base`.
+    fn export_base(&self, w: &World) -> std::process::Output {
+        w.run(&["export", &w.db, "--source-url", &self.url(), "--delta-base"])
+    }
+
+    /// `export <db> --source-url <this> --delta-from <from>`.
+    fn export_delta(&self, w: &World, from: &str) -> std::process::Output {
+        w.run(&[
+            "export",
+            &w.db,
+            "--source-url",
+            &self.url(),
+            "--delta-from",
+            from,
+        ])
+    }
+
     fn sql(&self, sql: &str) -> Vec<Vec<Option<String>>> {
         on_source(&self.db, sql)
     }
@@ -193,31 +210,17 @@ fn a_postgresql_chain_follows_a_writer_through_base_and_deltas() {
     let stop = Arc::new(AtomicBool::new(false));
     let writing = writer(&s, stop.clone());
     let url = s.url();
-    let base = w.run(&["export", &w.db, "--source-url", &url, "--delta-base"]);
+    let base = s.export_base(&w);
     assert_exit(&base, 0);
     let base_dir = export_dir_of(&base);
     assert_eq!(s.slots().len(), 1, "the base created one slot");
     assert_exit(&w.run(&["import", &base_dir, "--yes"]), 0);
-    let first = w.run(&[
-        "export",
-        &w.db,
-        "--source-url",
-        &url,
-        "--delta-from",
-        &base_dir,
-    ]);
+    let first = s.export_delta(&w, &base_dir);
     assert_exit(&first, 0);
     let first_dir = export_dir_of(&first);
     assert_exit(&w.run(&["import", &first_dir, "--yes"]), 0);
     // The slot moved to the first delta's end: a delta from the base again is refused.
-    let again = w.run(&[
-        "export",
-        &w.db,
-        "--source-url",
-        &url,
-        "--delta-from",
-        &base_dir,
-    ]);
+    let again = s.export_delta(&w, &base_dir);
     assert_exit(&again, 2);
     assert!(
         stderr(&again).contains("has moved past"),
@@ -226,14 +229,7 @@ fn a_postgresql_chain_follows_a_writer_through_base_and_deltas() {
     );
     stop.store(true, Ordering::SeqCst);
     assert!(writing.join().unwrap() > 0);
-    let last = w.run(&[
-        "export",
-        &w.db,
-        "--source-url",
-        &url,
-        "--delta-from",
-        &first_dir,
-    ]);
+    let last = s.export_delta(&w, &first_dir);
     assert_exit(&last, 0);
     assert!(
         !stderr(&last).contains("not transactional"),
@@ -285,10 +281,7 @@ fn a_left_slot_is_listed_by_check_and_dropped_by_delta_end() {
     let s = Source::new(&w);
     seed(&s, 20);
     let url = s.url();
-    assert_exit(
-        &w.run(&["export", &w.db, "--source-url", &url, "--delta-base"]),
-        0,
-    );
+    assert_exit(&s.export_base(&w), 0);
     let slot = s.slots().pop().expect("a slot");
     let check = w.run(&["check", "--source-url", &url, "--json"]);
     let report: serde_json::Value =
@@ -315,7 +308,7 @@ fn a_left_slot_is_listed_by_check_and_dropped_by_delta_end() {
     };
     let before = exports();
     s.sql("ALTER TABLE tag REPLICA IDENTITY NOTHING");
-    let refused = w.run(&["export", &w.db, "--source-url", &url, "--delta-base"]);
+    let refused = s.export_base(&w);
     assert_exit(&refused, 2);
     assert!(
         stderr(&refused).contains("REPLICA IDENTITY FULL"),
@@ -350,20 +343,12 @@ fn a_schema_change_between_deltas_is_refused() {
     let w = World::new("pgdelta_ddl");
     let s = Source::new(&w);
     seed(&s, 20);
-    let url = s.url();
-    let base = w.run(&["export", &w.db, "--source-url", &url, "--delta-base"]);
+    let base = s.export_base(&w);
     assert_exit(&base, 0);
     let base_dir = export_dir_of(&base);
     let before = s.sql("SELECT confirmed_flush_lsn::text FROM pg_replication_slots WHERE database = current_database()");
     s.sql("UPDATE tag SET note = 'x'; ALTER TABLE tag ADD COLUMN extra int");
-    let o = w.run(&[
-        "export",
-        &w.db,
-        "--source-url",
-        &url,
-        "--delta-from",
-        &base_dir,
-    ]);
+    let o = s.export_delta(&w, &base_dir);
     assert_exit(&o, 2);
     assert!(
         stderr(&o).contains("column `extra` was added"),
@@ -387,20 +372,10 @@ fn a_partition_attached_or_detached_between_deltas_is_refused() {
         "CREATE TABLE event_2026 (id int, at date, what text, PRIMARY KEY (id, at));
            INSERT INTO event_2026 VALUES (1, '2026-03-01', 'before');",
     );
-    let url = s.url();
-    let base = w.run(&["export", &w.db, "--source-url", &url, "--delta-base"]);
+    let base = s.export_base(&w);
     assert_exit(&base, 0);
     let base_dir = export_dir_of(&base);
-    let delta = || {
-        w.run(&[
-            "export",
-            &w.db,
-            "--source-url",
-            &url,
-            "--delta-from",
-            &base_dir,
-        ])
-    };
+    let delta = || s.export_delta(&w, &base_dir);
     s.sql("ALTER TABLE event ATTACH PARTITION event_2026 FOR VALUES FROM ('2026-01-01') TO ('2027-01-01')");
     let o = delta();
     assert_exit(&o, 2);
@@ -497,8 +472,7 @@ fn toasted_values_sequences_and_a_quiet_chain_arrive() {
         "CREATE SCHEMA other; CREATE TABLE other.elsewhere (n int); ALTER TABLE \"User\" ALTER COLUMN bio SET STORAGE EXTERNAL;
          UPDATE \"User\" SET bio = (SELECT string_agg(md5(g::text), '') FROM generate_series(1, 400) g) WHERE id = 2",
     );
-    let url = s.url();
-    let base = w.run(&["export", &w.db, "--source-url", &url, "--delta-base"]);
+    let base = s.export_base(&w);
     assert_exit(&base, 0);
     let base_dir = export_dir_of(&base);
     assert_exit(&w.run(&["import", &base_dir, "--yes"]), 0);
@@ -508,14 +482,7 @@ fn toasted_values_sequences_and_a_quiet_chain_arrive() {
         s.sql("SELECT confirmed_flush_lsn::text FROM pg_replication_slots WHERE database = current_database()")[0][0].clone()
     };
     let before = slot_at();
-    let quiet = w.run(&[
-        "export",
-        &w.db,
-        "--source-url",
-        &url,
-        "--delta-from",
-        &base_dir,
-    ]);
+    let quiet = s.export_delta(&w, &base_dir);
     assert_exit(&quiet, 0);
     let quiet_dir = export_dir_of(&quiet);
     assert_ne!(slot_at(), before, "the slot moved on");
@@ -527,14 +494,7 @@ fn toasted_values_sequences_and_a_quiet_chain_arrive() {
          SELECT setval('\"User_id_seq\"', 500);
          INSERT INTO \"User\" (email) VALUES ('late@x')",
     );
-    let last = w.run(&[
-        "export",
-        &w.db,
-        "--source-url",
-        &url,
-        "--delta-from",
-        &quiet_dir,
-    ]);
+    let last = s.export_delta(&w, &quiet_dir);
     assert_exit(&last, 0);
     assert_exit(&w.run(&["import", &export_dir_of(&last), "--yes"]), 0);
     assert_same(&w, &s);
@@ -616,7 +576,7 @@ fn a_killed_delta_leaves_a_chain_that_goes_on() {
     let s = Source::new(&w);
     seed(&s, 50);
     let url = s.url();
-    let base = w.run(&["export", &w.db, "--source-url", &url, "--delta-base"]);
+    let base = s.export_base(&w);
     assert_exit(&base, 0);
     let mut previous = export_dir_of(&base);
     assert_exit(&w.run(&["import", &previous, "--yes"]), 0);
@@ -659,14 +619,7 @@ fn a_killed_delta_leaves_a_chain_that_goes_on() {
             previous = rel;
         }
     }
-    let next = w.run(&[
-        "export",
-        &w.db,
-        "--source-url",
-        &url,
-        "--delta-from",
-        &previous,
-    ]);
+    let next = s.export_delta(&w, &previous);
     assert_exit(&next, 0);
     assert_exit(&w.run(&["import", &export_dir_of(&next), "--yes"]), 0);
     assert_same(&w, &s);
@@ -684,7 +637,7 @@ fn two_deltas_at_once_from_one_export_seal_one_and_refuse_the_other() {
     s.sql("CREATE TABLE big (id int PRIMARY KEY, v text); INSERT INTO big SELECT g, 'a' FROM generate_series(1, 60000) g;");
     w.pg("CREATE TABLE big (id int PRIMARY KEY, v text)");
     let url = s.url();
-    let base = w.run(&["export", &w.db, "--source-url", &url, "--delta-base"]);
+    let base = s.export_base(&w);
     assert_exit(&base, 0);
     let mut previous = export_dir_of(&base);
     assert_exit(&w.run(&["import", &previous, "--yes"]), 0);
@@ -756,8 +709,7 @@ fn a_truncate_of_several_tables_and_a_key_of_an_odd_type_arrive() {
         "{odd} INSERT INTO odd SELECT 'a' || g, g FROM generate_series(1, 10) g;"
     ));
     w.pg(odd);
-    let url = s.url();
-    let base = w.run(&["export", &w.db, "--source-url", &url, "--delta-base"]);
+    let base = s.export_base(&w);
     assert_exit(&base, 0);
     let base_dir = export_dir_of(&base);
     assert_exit(&w.run(&["import", &base_dir, "--yes"]), 0);
@@ -769,14 +721,7 @@ fn a_truncate_of_several_tables_and_a_key_of_an_odd_type_arrive() {
          UPDATE odd SET k = 'b5' WHERE k = 'a5';
          UPDATE odd SET v = 99 WHERE k = 'a6';",
     );
-    let delta = w.run(&[
-        "export",
-        &w.db,
-        "--source-url",
-        &url,
-        "--delta-from",
-        &base_dir,
-    ]);
+    let delta = s.export_delta(&w, &base_dir);
     assert_exit(&delta, 0);
     assert_exit(&w.run(&["import", &export_dir_of(&delta), "--yes"]), 0);
     assert_same(&w, &s);
@@ -798,8 +743,7 @@ fn rows_that_swap_a_unique_value_arrive_and_keep_the_targets_own_columns() {
          INSERT INTO person SELECT g, 'p' || g || '@x', g FROM generate_series(1, 50) g;",
     );
     w.pg("CREATE TABLE person (id int PRIMARY KEY, email text NOT NULL UNIQUE, n int, note text DEFAULT 'imported')");
-    let url = s.url();
-    let base = w.run(&["export", &w.db, "--source-url", &url, "--delta-base"]);
+    let base = s.export_base(&w);
     assert_exit(&base, 0);
     let base_dir = export_dir_of(&base);
     assert_exit(&w.run(&["import", &base_dir, "--yes"]), 0);
@@ -812,14 +756,7 @@ fn rows_that_swap_a_unique_value_arrive_and_keep_the_targets_own_columns() {
          UPDATE person SET email = 'p40@x' WHERE id = 41;
          INSERT INTO person VALUES (51, 'p41@x', 51);",
     );
-    let delta = w.run(&[
-        "export",
-        &w.db,
-        "--source-url",
-        &url,
-        "--delta-from",
-        &base_dir,
-    ]);
+    let delta = s.export_delta(&w, &base_dir);
     assert_exit(&delta, 0);
     let imported = w.run(&["import", &export_dir_of(&delta), "--yes"]);
     assert_exit(&imported, 0);
@@ -862,20 +799,12 @@ fn a_date_key_is_read_in_the_exports_own_date_style() {
         w.db
     ));
     w.pg("CREATE TABLE dated (d date PRIMARY KEY, v int)");
-    let url = s.url();
-    let base = w.run(&["export", &w.db, "--source-url", &url, "--delta-base"]);
+    let base = s.export_base(&w);
     assert_exit(&base, 0);
     let base_dir = export_dir_of(&base);
     assert_exit(&w.run(&["import", &base_dir, "--yes"]), 0);
     s.sql("UPDATE dated SET v = 10 WHERE d = '2024-02-01'::date; DELETE FROM dated WHERE d = '2024-01-02'::date;");
-    let delta = w.run(&[
-        "export",
-        &w.db,
-        "--source-url",
-        &url,
-        "--delta-from",
-        &base_dir,
-    ]);
+    let delta = s.export_delta(&w, &base_dir);
     assert_exit(&delta, 0);
     assert_exit(&w.run(&["import", &export_dir_of(&delta), "--yes"]), 0);
     assert_eq!(
