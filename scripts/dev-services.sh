@@ -86,6 +86,7 @@ binlog_server() {
         --bind-address=127.0.0.1 --socket="$BINLOG_DATADIR/s" --pid-file="$pid_file" \
         --log-bin="$BINLOG_DATADIR/bin" \
         --binlog-format=ROW --binlog-row-image=FULL --server-id=1 --user=root \
+        --max-allowed-packet=1G \
         --log-error="$BINLOG_DATADIR/error.log" </dev/null >/dev/null 2>&1 &
     wait_for "MariaDB with binary log (port $BINLOG_PORT)" binlog_up
 }

@@ -16,6 +16,14 @@ pub const MAPPING_MAX: u64 = 256 << 10;
 /// file, in chunks.
 pub const BINARY_RECORD_MAX: u64 = 4 << 20;
 
+/// A value longer than this (bytes) is read from a source or a target in pieces, by
+/// its row's key, after the table's stream (`db::long_values`): a driver holds a row
+/// whole, often twice over, and the value is then held once.
+pub const LONG_VALUE: u64 = 4 << 20;
+
+/// The characters read per piece of a long value (at most 4 bytes each in UTF-8).
+pub const LONG_PIECE: u64 = 1 << 20;
+
 /// A table whose longest exported record is longer than this is deep-verified one side
 /// after the other: each side holds a row several times over (the reader's message, the
 /// decoded fields, a canonical value), and both sides at once would double that.

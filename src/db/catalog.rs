@@ -159,6 +159,23 @@ pub struct ReadColumn<'a> {
     /// For a string column in a character set other than UTF-8: that set, whose values
     /// are checked to survive the conversion to utf8mb4 unchanged.
     pub check_conversion_from: Option<&'a str>,
+    /// Its values may be long enough to be read in pieces (`db::long_values`).
+    pub long: bool,
+    /// A primary-key column: how its value finds the row again (None: it cannot).
+    pub key: Option<crate::db::long_values::KeyForm>,
+}
+
+impl<'a> ReadColumn<'a> {
+    /// A column read whole, never a key for long values.
+    pub fn whole(name: &'a str, read: Read, check_conversion_from: Option<&'a str>) -> Self {
+        ReadColumn {
+            name,
+            read,
+            check_conversion_from,
+            long: false,
+            key: None,
+        }
+    }
 }
 
 /// How a reader fetches one column.

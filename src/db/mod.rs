@@ -4,7 +4,8 @@
 //! target's `pgconverge.state`; `pgsource` reads PostgreSQL as a source, `pglog`
 //! its logical decoding and `pgkeys` its unique keys and replica identities, and `source` puts either
 //! engine behind the export's one interface), and the pure shapes they hand out
-//! (`catalog`, `position`), quote with (`sql`) and read SQL text with (`lex`).
+//! (`catalog`, `position`), quote with (`sql`), read SQL text with (`lex`) and read long
+//! values in pieces with (`long_values`).
 
 pub mod binlog;
 pub mod binlog_status;
@@ -12,8 +13,10 @@ pub mod catalog;
 pub mod delta_keys;
 pub mod docker;
 pub mod lex;
+pub mod long_values;
 pub mod mysql;
 pub mod mysql_keys;
+pub mod mysql_long;
 pub mod pgindex;
 pub mod pgkeys;
 pub mod pglog;

@@ -13,6 +13,8 @@ use crate::config::{Engine, ServerConfig, SslMode};
 use crate::db::catalog::{
     KeyLiteral, KeyRange, Read, ReadColumn, ReadFrom, Snapshot, SourceColumn, SourceTable, Typed,
 };
+use crate::db::long_values::Long;
+use crate::db::mysql_long;
 use crate::db::sql::my::{ident as quote_ident, qualified};
 use crate::db::{binlog_status, tls};
 use crate::hint::with_hint;
@@ -562,24 +564,48 @@ pub async fn stream_table<F>(
     from: ReadFrom<'_>,
     columns: &[ReadColumn<'_>],
     range: Option<&KeyRange>,
-    on_row: F,
+    mut on_row: F,
 ) -> Result<()>
 where
     F: FnMut(&[Option<&[u8]>], &[usize]) -> Result<()>,
 {
+    let long = Long::of(columns, from);
     let (mut cols, checks, checked) = select_list(columns, "");
+    let flags = match &long {
+        Some(l) => mysql_long::wrap(&mut cols, columns, l),
+        None => Vec::new(),
+    };
     cols.extend(checks);
-    let mut sql = format!("SELECT {} FROM {}", cols.join(", "), from_clause(db, from));
+    cols.extend(flags);
+    let sql_from = from_clause(db, from);
+    let mut sql = format!("SELECT {} FROM {sql_from}", cols.join(", "));
     sql.push_str(&from.where_clause(range, Engine::Mysql));
-    stream_sql(
+    let table = dataset_name(from);
+    let mut aside = Vec::new();
+    stream_rows(
         conn,
         sql,
         columns.len(),
         &checked,
-        dataset_name(from),
-        on_row,
+        table,
+        long.as_ref().map(|l| (l, &mut aside)),
+        &mut on_row,
     )
-    .await
+    .await?;
+    match long {
+        Some(l) if !aside.is_empty() => {
+            let read = mysql_long::SetAside {
+                table,
+                from: &sql_from,
+                select: &cols,
+                columns,
+                long: &l,
+                checked: &checked,
+            };
+            read.rows(conn, aside, &mut on_row).await
+        }
+        _ => Ok(()),
+    }
 }
 
 /// The select list of a read: each column in its read form, `qualifier` (empty, or
@@ -635,6 +661,23 @@ pub async fn stream_sql<F>(
 where
     F: FnMut(&[Option<&[u8]>], &[usize]) -> Result<()>,
 {
+    stream_rows(conn, sql, n, checked, table, None, &mut on_row).await
+}
+
+/// [`stream_sql`]; with `long`, the columns after the checks are long-value flags, and
+/// a flagged row is not given to `on_row` but its key set aside.
+async fn stream_rows<F>(
+    conn: &mut Conn,
+    sql: String,
+    n: usize,
+    checked: &[usize],
+    table: &str,
+    mut long: Option<(&Long, &mut Vec<Vec<Vec<u8>>>)>,
+    on_row: &mut F,
+) -> Result<()>
+where
+    F: FnMut(&[Option<&[u8]>], &[usize]) -> Result<()>,
+{
     let mut result = conn
         .query_iter(sql)
         .await
@@ -653,6 +696,18 @@ where
                 _ => None,
             })
             .collect();
+        if let Some((l, aside)) = long.as_mut() {
+            let flagged = (0..l.columns.len()).any(|k| {
+                matches!(
+                    row.as_ref(n + checked.len() + k),
+                    Some(mysql_async::Value::Bytes(_))
+                )
+            });
+            if flagged {
+                aside.push(mysql_long::key_of(l, &values)?);
+                continue;
+            }
+        }
         lossy.clear();
         for (k, &column) in checked.iter().enumerate() {
             if let Some(mysql_async::Value::Bytes(b)) = row.as_ref(n + k)

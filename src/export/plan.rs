@@ -12,6 +12,7 @@ use crate::codec::encode::{self, Check, Rule};
 use crate::codec::rules;
 use crate::config::Engine;
 use crate::db::catalog::{Read, ReadColumn, ReadFrom, SourceTable};
+use crate::db::long_values;
 use crate::mapping::Mapping;
 use crate::store::export_dir;
 
@@ -89,12 +90,25 @@ impl TablePlan {
 
     /// Every column as the reader fetches it.
     pub fn reads(&self) -> Vec<ReadColumn<'_>> {
+        let form = |c: &ColumnPlan| {
+            long_values::key_form(&c.data_type, c.read, c.check_conversion_from.is_some())
+        };
+        // Long values are read by key only when every key column can find its row.
+        let keyed = !self.pk.is_empty()
+            && self.pk.len() == self.primary_key.len()
+            && self.pk.iter().all(|&i| form(&self.columns[i]).is_some());
         self.columns
             .iter()
-            .map(|c| ReadColumn {
+            .enumerate()
+            .map(|(i, c)| ReadColumn {
                 name: &c.name,
                 read: c.read,
                 check_conversion_from: c.check_conversion_from.as_deref(),
+                long: long_values::may_be_long(&c.data_type),
+                key: match keyed && self.pk.contains(&i) {
+                    true => form(c),
+                    false => None,
+                },
             })
             .collect()
     }

@@ -553,10 +553,12 @@ async fn read_source(
                     Conn::Postgres(client) => {
                         let names: Vec<crate::db::catalog::ReadColumn<'_>> = cols
                             .iter()
-                            .map(|(name, _)| crate::db::catalog::ReadColumn {
-                                name,
-                                read: crate::db::catalog::Read::Text,
-                                check_conversion_from: None,
+                            .map(|(name, _)| {
+                                crate::db::catalog::ReadColumn::whole(
+                                    name,
+                                    crate::db::catalog::Read::Text,
+                                    None,
+                                )
                             })
                             .collect();
                         pgsource::stream_table(client, ns, from, &names, None, |row, _| {

@@ -75,11 +75,7 @@ pub async fn write_changes(
         (false, Some(changes)) if !changes.keys.is_empty() => {
             let all: Vec<(&Key, bool)> = changes.keys.iter().map(|(k, s)| (k, s.exists)).collect();
             let mut gone_reads = keys.reads();
-            gone_reads.push(ReadColumn {
-                name: IN_PLACE,
-                read: Read::Text,
-                check_conversion_from: None,
-            });
+            gone_reads.push(ReadColumn::whole(IN_PLACE, Read::Text, None));
             let n = keys.names.len();
             for batch in all.chunks(BATCH) {
                 let from = key_rows(c, batch)?;

@@ -147,11 +147,7 @@ impl KeyColumns {
     pub(crate) fn reads(&self) -> Vec<ReadColumn<'_>> {
         self.reads
             .iter()
-            .map(|(name, read, cs)| ReadColumn {
-                name,
-                read: *read,
-                check_conversion_from: cs.as_deref(),
-            })
+            .map(|(name, read, cs)| ReadColumn::whole(name, *read, cs.as_deref()))
             .collect()
     }
 

@@ -1,0 +1,242 @@
+//! PURE: values read in pieces, so that a driver never carries a long value whole.
+//!
+//! A column that may hold a value longer than [`memory::LONG_VALUE`] is selected as NULL
+//! where its value is that long, with a trailing column saying so (its length in
+//! characters and in bytes). A reader sets such rows aside (their keys only) and, once the
+//! table's stream has ended, reads each again by its primary key on the same session
+//! (so inside the same snapshot), every long value in pieces of [`memory::LONG_PIECE`]
+//! characters: the value is then held once, at its exact length, to be encoded or hashed.
+//! A table's rows are written in another order then, which nothing depends on (files
+//! are loaded and compared as sets). Tables without a key this can find a row by (no
+//! primary key, a mapping's `query`, a key of another type than an integer, a UTF-8
+//! string or a date/time), and every non-table read, keep reading values whole.
+
+use crate::config::Engine;
+use crate::db::catalog::{Read, ReadColumn, ReadFrom};
+use crate::db::sql;
+use crate::memory::{LONG_PIECE, LONG_VALUE};
+
+/// How a primary-key column's value, as read, finds its row again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyForm {
+    /// Written as a number (checked to be digits).
+    Integer,
+    /// Written as a UTF-8 string literal the server converts to the column's type.
+    Text,
+}
+
+/// Whether values of a source type may be longer than [`LONG_VALUE`] (MySQL's and
+/// PostgreSQL's names); every shorter type is read whole.
+pub fn may_be_long(data_type: &str) -> bool {
+    matches!(
+        data_type,
+        "mediumtext"
+            | "longtext"
+            | "mediumblob"
+            | "longblob"
+            | "json"
+            | "text"
+            | "bytea"
+            | "jsonb"
+            | "xml"
+    )
+}
+
+/// How a primary-key column of `data_type`, read as `read`, finds its row again; None
+/// when it cannot (its text form may not compare equal to the stored value).
+pub fn key_form(data_type: &str, read: Read, converted: bool) -> Option<KeyForm> {
+    if read != Read::Text || converted {
+        return None;
+    }
+    match data_type {
+        "tinyint" | "smallint" | "mediumint" | "int" | "integer" | "bigint" | "int2" | "int4"
+        | "int8" => Some(KeyForm::Integer),
+        "char" | "varchar" | "bpchar" | "text" | "uuid" | "date" | "datetime" | "timestamp"
+        | "timestamptz" => Some(KeyForm::Text),
+        _ => None,
+    }
+}
+
+/// The columns of one read that may be long, and the key that finds a row again.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Long {
+    /// Positions (in the read's columns) of the columns that may be long.
+    pub columns: Vec<usize>,
+    /// Positions and forms of the primary key's columns.
+    pub key: Vec<(usize, KeyForm)>,
+}
+
+impl Long {
+    /// The long-value plan of a read, or None when every value is read whole.
+    pub fn of(columns: &[ReadColumn<'_>], from: ReadFrom<'_>) -> Option<Long> {
+        if !matches!(from, ReadFrom::Table { .. }) {
+            return None;
+        }
+        let long: Vec<usize> = (0..columns.len()).filter(|&i| columns[i].long).collect();
+        let key: Vec<(usize, KeyForm)> = columns
+            .iter()
+            .enumerate()
+            .filter_map(|(i, c)| c.key.map(|k| (i, k)))
+            .collect();
+        (!long.is_empty() && !key.is_empty()).then_some(Long { columns: long, key })
+    }
+
+    pub fn is_long(&self, i: usize) -> bool {
+        self.columns.contains(&i)
+    }
+}
+
+/// How `column` is selected when it may be long: NULL where its value is longer than
+/// [`LONG_VALUE`], `read` (its read form) elsewhere.
+pub fn value_expr(engine: Engine, column: &str, read: &str) -> String {
+    match engine {
+        Engine::Mysql => format!("IF(OCTET_LENGTH({column}) > {LONG_VALUE}, NULL, {read})"),
+        Engine::Postgresql => {
+            format!(
+                "CASE WHEN octet_length({column}::text) > {LONG_VALUE} THEN NULL ELSE {read} END"
+            )
+        }
+    }
+}
+
+/// The trailing column that flags a long value of `column`: `<characters> <bytes>` of
+/// its read form, NULL where the value is read whole.
+pub fn flag_expr(engine: Engine, column: &str, read: &str) -> String {
+    match engine {
+        Engine::Mysql => format!(
+            "IF(OCTET_LENGTH({column}) > {LONG_VALUE}, CONCAT(CHAR_LENGTH({read}), ' ', OCTET_LENGTH({read})), NULL)"
+        ),
+        Engine::Postgresql => format!(
+            "CASE WHEN octet_length({column}::text) > {LONG_VALUE} THEN length({read})::text || ' ' || octet_length({read})::text END"
+        ),
+    }
+}
+
+/// A flag column's value: (characters, bytes) of a long value.
+pub fn parse_flag(v: &[u8]) -> Option<(u64, u64)> {
+    let s = std::str::from_utf8(v).ok()?;
+    let (chars, bytes) = s.split_once(' ')?;
+    Some((chars.parse().ok()?, bytes.parse().ok()?))
+}
+
+/// ` WHERE k1 = ... AND k2 = ...` finding a row by its key values as read; None when a
+/// value is not what its form says (an integer key that is not digits).
+pub fn key_condition(
+    engine: Engine,
+    names: &[&str],
+    key: &[(usize, KeyForm)],
+    values: &[Vec<u8>],
+) -> Option<String> {
+    let mut parts = Vec::with_capacity(key.len());
+    for ((i, form), v) in key.iter().zip(values) {
+        let name = names[*i];
+        let column = match engine {
+            Engine::Mysql => sql::my::ident(name),
+            Engine::Postgresql => sql::pg::ident(name),
+        };
+        let literal = match form {
+            KeyForm::Integer => {
+                let digits = v.strip_prefix(b"-").unwrap_or(v);
+                if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+                    return None;
+                }
+                String::from_utf8(v.clone()).ok()?
+            }
+            KeyForm::Text => match engine {
+                // A hex literal never needs escaping; the introducer makes it a UTF-8
+                // string, which the column's own collation then compares (its index is used).
+                Engine::Mysql => format!("_utf8mb4 X'{}'", hex::encode(v)),
+                Engine::Postgresql => sql::pg::literal(std::str::from_utf8(v).ok()?),
+            },
+        };
+        parts.push(format!("{column} = {literal}"));
+    }
+    Some(format!(" WHERE {}", parts.join(" AND ")))
+}
+
+/// The pieces of a long value of `chars` characters: (first character, 1-based; count).
+pub fn pieces(chars: u64) -> impl Iterator<Item = (u64, u64)> {
+    (0..chars.div_ceil(LONG_PIECE)).map(move |k| {
+        let from = k * LONG_PIECE + 1;
+        (from, LONG_PIECE.min(chars - k * LONG_PIECE))
+    })
+}
+
+/// The statement reading one piece of `read` (a column's read form) from the row
+/// `condition` finds in `table` (qualified).
+pub fn piece_sql(
+    engine: Engine,
+    table: &str,
+    read: &str,
+    condition: &str,
+    piece: (u64, u64),
+) -> String {
+    let (from, n) = piece;
+    match engine {
+        Engine::Mysql => format!("SELECT SUBSTRING({read}, {from}, {n}) FROM {table}{condition}"),
+        Engine::Postgresql => {
+            format!("SELECT substring({read} from {from} for {n}) FROM {table}{condition}")
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pieces_cover_every_character_once() {
+        for chars in [
+            0,
+            1,
+            LONG_PIECE - 1,
+            LONG_PIECE,
+            LONG_PIECE + 1,
+            5 * LONG_PIECE + 7,
+        ] {
+            let mut next = 1;
+            for (from, n) in pieces(chars) {
+                assert_eq!(from, next);
+                assert!(n > 0 && n <= LONG_PIECE);
+                next = from + n;
+            }
+            assert_eq!(next, chars + 1, "{chars}");
+        }
+    }
+
+    #[test]
+    fn key_conditions_quote_what_they_must_and_refuse_what_is_not_a_key() {
+        let names = ["id", "we`ird", "n"];
+        let key = [(0, KeyForm::Integer), (1, KeyForm::Text)];
+        let values = [b"-12".to_vec(), b"a'b".to_vec()];
+        assert_eq!(
+            key_condition(Engine::Mysql, &names, &key, &values).unwrap(),
+            " WHERE `id` = -12 AND `we``ird` = _utf8mb4 X'612762'"
+        );
+        assert_eq!(
+            key_condition(Engine::Postgresql, &names, &key, &values).unwrap(),
+            r#" WHERE "id" = -12 AND "we`ird" = 'a''b'"#
+        );
+        for bad in [&b"1; DROP"[..], b"", b"-", b"1.5"] {
+            let values = [bad.to_vec(), b"x".to_vec()];
+            assert_eq!(key_condition(Engine::Mysql, &names, &key, &values), None);
+        }
+    }
+
+    #[test]
+    fn flags_read_back_and_forms_are_chosen_by_type() {
+        assert_eq!(parse_flag(b"5000000 5000001"), Some((5_000_000, 5_000_001)));
+        assert_eq!(parse_flag(b"x"), None);
+        for (t, read, converted, want) in [
+            ("bigint", Read::Text, false, Some(KeyForm::Integer)),
+            ("varchar", Read::Text, false, Some(KeyForm::Text)),
+            ("varchar", Read::Text, true, None),
+            ("varchar", Read::Bytes, false, None),
+            ("decimal", Read::Text, false, None),
+            ("float", Read::Double, false, None),
+        ] {
+            assert_eq!(key_form(t, read, converted), want, "{t}");
+        }
+        assert!(may_be_long("longblob") && may_be_long("jsonb") && !may_be_long("varchar"));
+    }
+}

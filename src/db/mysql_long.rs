@@ -1,0 +1,158 @@
+//! A MySQL read's long values, in pieces (`db::long_values`): the select list's long
+//! columns wrapped and flagged, and the rows set aside read again by key, on the same
+//! session and so inside the same snapshot.
+
+use anyhow::{Context, Result, anyhow};
+use mysql_async::Conn;
+use mysql_async::prelude::*;
+
+use crate::config::Engine;
+use crate::db::catalog::ReadColumn;
+use crate::db::long_values::{self, Long};
+use crate::db::mysql::{error, select_list};
+use crate::escape;
+
+/// Wrap the long columns of a select list (`cols`, one per column, in their read
+/// forms) and return the flag columns to append after the conversion checks.
+pub fn wrap(cols: &mut [String], columns: &[ReadColumn<'_>], long: &Long) -> Vec<String> {
+    let bare = crate::db::sql::my::ident;
+    long.columns
+        .iter()
+        .map(|&i| {
+            let read = std::mem::take(&mut cols[i]);
+            let column = bare(columns[i].name);
+            cols[i] = long_values::value_expr(Engine::Mysql, &column, &read);
+            long_values::flag_expr(Engine::Mysql, &column, &read)
+        })
+        .collect()
+}
+
+/// The key values of a row, as read.
+pub fn key_of(long: &Long, values: &[Option<&[u8]>]) -> Result<Vec<Vec<u8>>> {
+    long.key
+        .iter()
+        .map(|&(i, _)| {
+            values[i]
+                .map(<[u8]>::to_vec)
+                .ok_or_else(|| anyhow!("a primary-key column read NULL"))
+        })
+        .collect()
+}
+
+/// The rows of one read whose long values were set aside.
+pub struct SetAside<'a> {
+    pub table: &'a str,
+    /// `db.table`.
+    pub from: &'a str,
+    /// The read's select list: values (long ones wrapped), checks, flags.
+    pub select: &'a [String],
+    pub columns: &'a [ReadColumn<'a>],
+    pub long: &'a Long,
+    /// The columns whose conversion is checked, in the checks' order.
+    pub checked: &'a [usize],
+}
+
+impl SetAside<'_> {
+    /// Read each row again by its key and give it to `on_row` whole, every long value
+    /// read in pieces and held once.
+    pub async fn rows<F>(
+        &self,
+        conn: &mut Conn,
+        keys: Vec<Vec<Vec<u8>>>,
+        on_row: &mut F,
+    ) -> Result<()>
+    where
+        F: FnMut(&[Option<&[u8]>], &[usize]) -> Result<()>,
+    {
+        let (reads, ..) = select_list(self.columns, "");
+        let names: Vec<&str> = self.columns.iter().map(|c| c.name).collect();
+        let n = self.columns.len();
+        for key in keys {
+            let shown = || {
+                key.iter()
+                    .map(|k| escape::bytes(k).into_owned())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            let context = || {
+                format!(
+                    "reading table `{}`: the long values of the row ({})",
+                    self.table,
+                    shown()
+                )
+            };
+            let condition = long_values::key_condition(Engine::Mysql, &names, &self.long.key, &key)
+                .ok_or_else(|| anyhow!("its key is not of its column's form"))
+                .with_context(context)?;
+            let row: Option<mysql_async::Row> = conn
+                .query_first(format!(
+                    "SELECT {} FROM {}{condition}",
+                    self.select.join(", "),
+                    self.from
+                ))
+                .await
+                .map_err(error)
+                .with_context(context)?;
+            let row = row
+                .ok_or_else(|| anyhow!("the row is gone from the snapshot it was read in"))
+                .with_context(context)?;
+            let bytes = |i: usize| match row.as_ref(i) {
+                Some(mysql_async::Value::Bytes(b)) => Some(b.as_slice()),
+                _ => None,
+            };
+            let mut long_values: Vec<(usize, Vec<u8>)> = Vec::new();
+            for (k, &i) in self.long.columns.iter().enumerate() {
+                let Some(flag) = bytes(n + self.checked.len() + k) else {
+                    continue;
+                };
+                let (chars, len) = long_values::parse_flag(flag)
+                    .ok_or_else(|| anyhow!("an unreadable length"))
+                    .with_context(context)?;
+                let mut value = Vec::with_capacity(len as usize);
+                for piece in long_values::pieces(chars) {
+                    let sql = long_values::piece_sql(
+                        Engine::Mysql,
+                        self.from,
+                        &reads[i],
+                        &condition,
+                        piece,
+                    );
+                    let part: Option<mysql_async::Row> = conn
+                        .query_first(sql)
+                        .await
+                        .map_err(error)
+                        .with_context(context)?;
+                    if let Some(mysql_async::Value::Bytes(b)) =
+                        part.as_ref().and_then(|r| r.as_ref(0))
+                    {
+                        value.extend_from_slice(b);
+                    }
+                }
+                if value.len() as u64 != len {
+                    return Err(anyhow!(
+                        "its `{}` read {} bytes in pieces but is {len} bytes long",
+                        self.columns[i].name,
+                        value.len()
+                    ))
+                    .with_context(context);
+                }
+                long_values.push((i, value));
+            }
+            let values: Vec<Option<&[u8]>> = (0..n)
+                .map(|i| match long_values.iter().find(|(j, _)| *j == i) {
+                    Some((_, v)) => Some(v.as_slice()),
+                    None => bytes(i),
+                })
+                .collect();
+            let lossy: Vec<usize> = self
+                .checked
+                .iter()
+                .enumerate()
+                .filter(|&(k, _)| bytes(n + k) == Some(b"0"))
+                .map(|(_, &c)| c)
+                .collect();
+            on_row(&values, &lossy)?;
+        }
+        Ok(())
+    }
+}
