@@ -159,8 +159,8 @@ pub struct ReadColumn<'a> {
     /// For a string column in a character set other than UTF-8: that set, whose values
     /// are checked to survive the conversion to utf8mb4 unchanged.
     pub check_conversion_from: Option<&'a str>,
-    /// Its values may be long enough to be read in pieces (`db::long_values`).
-    pub long: bool,
+    /// Its values may be long enough to be read in pieces (`db::long_values`), and how.
+    pub long: Option<crate::db::long_values::LongForm>,
     /// A primary-key column: how its value finds the row again (None: it cannot).
     pub key: Option<crate::db::long_values::KeyForm>,
 }
@@ -172,7 +172,7 @@ impl<'a> ReadColumn<'a> {
             name,
             read,
             check_conversion_from,
-            long: false,
+            long: None,
             key: None,
         }
     }

@@ -25,21 +25,25 @@ pub enum KeyForm {
     Text,
 }
 
+/// How a long value's pieces are read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LongForm {
+    /// Its read form's characters (MySQL: every type; PostgreSQL: its text).
+    Text,
+    /// PostgreSQL `bytea`: its bytes, each piece written in hex after one `\x`, as
+    /// `bytea_output = hex` writes the whole value.
+    Bytea,
+}
+
 /// Whether values of a source type may be longer than [`LONG_VALUE`] (MySQL's and
-/// PostgreSQL's names); every shorter type is read whole.
-pub fn may_be_long(data_type: &str) -> bool {
-    matches!(
-        data_type,
-        "mediumtext"
-            | "longtext"
-            | "mediumblob"
-            | "longblob"
-            | "json"
-            | "text"
-            | "bytea"
-            | "jsonb"
-            | "xml"
-    )
+/// PostgreSQL's names), and how their pieces are read; every shorter type is read whole.
+pub fn may_be_long(data_type: &str) -> Option<LongForm> {
+    match data_type {
+        "bytea" => Some(LongForm::Bytea),
+        "mediumtext" | "longtext" | "mediumblob" | "longblob" | "json" | "text" | "jsonb"
+        | "xml" => Some(LongForm::Text),
+        _ => None,
+    }
 }
 
 /// How a primary-key column of `data_type`, read as `read`, finds its row again; None
@@ -72,7 +76,9 @@ impl Long {
         if !matches!(from, ReadFrom::Table { .. }) {
             return None;
         }
-        let long: Vec<usize> = (0..columns.len()).filter(|&i| columns[i].long).collect();
+        let long: Vec<usize> = (0..columns.len())
+            .filter(|&i| columns[i].long.is_some())
+            .collect();
         let key: Vec<(usize, KeyForm)> = columns
             .iter()
             .enumerate()
@@ -81,33 +87,52 @@ impl Long {
         (!long.is_empty() && !key.is_empty()).then_some(Long { columns: long, key })
     }
 
-    pub fn is_long(&self, i: usize) -> bool {
-        self.columns.contains(&i)
+    /// The key values of a row, as read.
+    pub fn key_of(&self, values: &[Option<&[u8]>]) -> anyhow::Result<Vec<Vec<u8>>> {
+        self.key
+            .iter()
+            .map(|&(i, _)| {
+                values[i]
+                    .map(<[u8]>::to_vec)
+                    .ok_or_else(|| anyhow::anyhow!("a primary-key column read NULL"))
+            })
+            .collect()
     }
 }
 
 /// How `column` is selected when it may be long: NULL where its value is longer than
 /// [`LONG_VALUE`], `read` (its read form) elsewhere.
-pub fn value_expr(engine: Engine, column: &str, read: &str) -> String {
+pub fn value_expr(engine: Engine, form: LongForm, column: &str, read: &str) -> String {
     match engine {
         Engine::Mysql => format!("IF(OCTET_LENGTH({column}) > {LONG_VALUE}, NULL, {read})"),
-        Engine::Postgresql => {
-            format!(
-                "CASE WHEN octet_length({column}::text) > {LONG_VALUE} THEN NULL ELSE {read} END"
-            )
-        }
+        Engine::Postgresql => format!(
+            "CASE WHEN {} > {LONG_VALUE} THEN NULL ELSE {read} END",
+            pg_length(form, column)
+        ),
     }
 }
 
-/// The trailing column that flags a long value of `column`: `<characters> <bytes>` of
-/// its read form, NULL where the value is read whole.
-pub fn flag_expr(engine: Engine, column: &str, read: &str) -> String {
-    match engine {
-        Engine::Mysql => format!(
+/// A PostgreSQL value's length in bytes: a bytea's own, anything else's text.
+fn pg_length(form: LongForm, column: &str) -> String {
+    match form {
+        LongForm::Bytea => format!("octet_length({column})"),
+        LongForm::Text => format!("octet_length({column}::text)"),
+    }
+}
+
+/// The trailing column that flags a long value of `column`: `<units> <bytes>`, the
+/// units its pieces count (characters; a bytea's bytes) and the bytes of the value as
+/// read (a bytea's `\x` and hex included); NULL where the value is read whole.
+pub fn flag_expr(engine: Engine, form: LongForm, column: &str, read: &str) -> String {
+    match (engine, form) {
+        (Engine::Mysql, _) => format!(
             "IF(OCTET_LENGTH({column}) > {LONG_VALUE}, CONCAT(CHAR_LENGTH({read}), ' ', OCTET_LENGTH({read})), NULL)"
         ),
-        Engine::Postgresql => format!(
-            "CASE WHEN octet_length({column}::text) > {LONG_VALUE} THEN length({read})::text || ' ' || octet_length({read})::text END"
+        (Engine::Postgresql, LongForm::Text) => format!(
+            "CASE WHEN octet_length({column}::text) > {LONG_VALUE} THEN length({column}::text)::text || ' ' || octet_length({column}::text)::text END"
+        ),
+        (Engine::Postgresql, LongForm::Bytea) => format!(
+            "CASE WHEN octet_length({column}) > {LONG_VALUE} THEN octet_length({column})::text || ' ' || (2 + 2 * octet_length({column})::int8)::text END"
         ),
     }
 }
@@ -162,22 +187,27 @@ pub fn pieces(chars: u64) -> impl Iterator<Item = (u64, u64)> {
     })
 }
 
-/// The statement reading one piece of `read` (a column's read form) from the row
-/// `condition` finds in `table` (qualified).
+/// The statement reading one piece of `read` (a column's read form; on PostgreSQL the
+/// column) from the row `condition` finds in `table` (qualified).
 pub fn piece_sql(
     engine: Engine,
+    form: LongForm,
     table: &str,
     read: &str,
     condition: &str,
     piece: (u64, u64),
 ) -> String {
     let (from, n) = piece;
-    match engine {
-        Engine::Mysql => format!("SELECT SUBSTRING({read}, {from}, {n}) FROM {table}{condition}"),
-        Engine::Postgresql => {
-            format!("SELECT substring({read} from {from} for {n}) FROM {table}{condition}")
+    let what = match (engine, form) {
+        (Engine::Mysql, _) => format!("SUBSTRING({read}, {from}, {n})"),
+        (Engine::Postgresql, LongForm::Text) => {
+            format!("substring({read}::text from {from} for {n})")
         }
-    }
+        (Engine::Postgresql, LongForm::Bytea) => {
+            format!("encode(substring({read} from {from} for {n}), 'hex')")
+        }
+    };
+    format!("SELECT {what} FROM {table}{condition}")
 }
 
 #[cfg(test)]
@@ -237,6 +267,8 @@ mod tests {
         ] {
             assert_eq!(key_form(t, read, converted), want, "{t}");
         }
-        assert!(may_be_long("longblob") && may_be_long("jsonb") && !may_be_long("varchar"));
+        assert_eq!(may_be_long("longblob"), Some(LongForm::Text));
+        assert_eq!(may_be_long("bytea"), Some(LongForm::Bytea));
+        assert_eq!(may_be_long("varchar"), None);
     }
 }

@@ -704,7 +704,7 @@ where
                 )
             });
             if flagged {
-                aside.push(mysql_long::key_of(l, &values)?);
+                aside.push(l.key_of(&values)?);
                 continue;
             }
         }

@@ -8,7 +8,7 @@ use mysql_async::prelude::*;
 
 use crate::config::Engine;
 use crate::db::catalog::ReadColumn;
-use crate::db::long_values::{self, Long};
+use crate::db::long_values::{self, Long, LongForm};
 use crate::db::mysql::{error, select_list};
 use crate::escape;
 
@@ -21,20 +21,8 @@ pub fn wrap(cols: &mut [String], columns: &[ReadColumn<'_>], long: &Long) -> Vec
         .map(|&i| {
             let read = std::mem::take(&mut cols[i]);
             let column = bare(columns[i].name);
-            cols[i] = long_values::value_expr(Engine::Mysql, &column, &read);
-            long_values::flag_expr(Engine::Mysql, &column, &read)
-        })
-        .collect()
-}
-
-/// The key values of a row, as read.
-pub fn key_of(long: &Long, values: &[Option<&[u8]>]) -> Result<Vec<Vec<u8>>> {
-    long.key
-        .iter()
-        .map(|&(i, _)| {
-            values[i]
-                .map(<[u8]>::to_vec)
-                .ok_or_else(|| anyhow!("a primary-key column read NULL"))
+            cols[i] = long_values::value_expr(Engine::Mysql, LongForm::Text, &column, &read);
+            long_values::flag_expr(Engine::Mysql, LongForm::Text, &column, &read)
         })
         .collect()
 }
@@ -112,6 +100,7 @@ impl SetAside<'_> {
                 for piece in long_values::pieces(chars) {
                     let sql = long_values::piece_sql(
                         Engine::Mysql,
+                        LongForm::Text,
                         self.from,
                         &reads[i],
                         &condition,

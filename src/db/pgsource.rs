@@ -14,6 +14,8 @@ use crate::config::{Engine, ServerConfig};
 use crate::db::catalog::{
     KeyLiteral, KeyRange, ReadColumn, ReadFrom, Snapshot, SourceColumn, SourceTable,
 };
+use crate::db::long_values::Long;
+use crate::db::pg_long;
 use crate::db::postgres::{connect, error};
 use crate::db::sql::pg::{ident, qualified};
 
@@ -197,23 +199,6 @@ fn from_clause(schema: &str, from: ReadFrom<'_>) -> String {
     }
 }
 
-/// The SELECT of a dataset's columns, with its filter and key range.
-fn select(
-    schema: &str,
-    from: ReadFrom<'_>,
-    columns: &[String],
-    range: Option<&KeyRange>,
-) -> String {
-    let cols: Vec<String> = columns.iter().map(|c| ident(c)).collect();
-    let mut sql = format!(
-        "SELECT {} FROM {}",
-        cols.join(", "),
-        from_clause(schema, from)
-    );
-    sql.push_str(&from.where_clause(range, Engine::Postgresql));
-    sql
-}
-
 /// One reading connection, in the reader session settings.
 pub async fn connect_reader(cfg: &ServerConfig, db: &str) -> Result<Client> {
     let client = connect(cfg, db).await?;
@@ -282,8 +267,19 @@ where
     F: FnMut(&[Option<&[u8]>], &[usize]) -> Result<()>,
 {
     use futures_util::StreamExt;
-    let names: Vec<String> = columns.iter().map(|c| c.name.to_string()).collect();
-    let sql = format!("COPY ({}) TO STDOUT", select(schema, from, &names, range));
+    let long = Long::of(columns, from);
+    let mut cols: Vec<String> = columns.iter().map(|c| ident(c.name)).collect();
+    let flags = match &long {
+        Some(l) => pg_long::wrap(&mut cols, columns, l),
+        None => Vec::new(),
+    };
+    cols.extend(flags);
+    let table = from_clause(schema, from);
+    let sql = format!(
+        "COPY (SELECT {} FROM {table}{}) TO STDOUT",
+        cols.join(", "),
+        from.where_clause(range, Engine::Postgresql)
+    );
     let what = match from {
         ReadFrom::Table { name, .. } => format!("reading table `{name}`"),
         ReadFrom::Query(_) => "reading a query".to_string(),
@@ -295,11 +291,34 @@ where
         .with_context(|| what.clone())?;
     futures_util::pin_mut!(stream);
     let mut reader = crate::codec::pgtext::Reader::new();
+    let n = columns.len();
+    let mut aside = Vec::new();
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(error).with_context(|| what.clone())?;
-        reader.feed(&chunk, |row| on_row(row, &[]))?;
+        reader.feed(&chunk, |row| {
+            if let Some(l) = &long
+                && row[n..].iter().any(Option::is_some)
+            {
+                aside.push(l.key_of(row)?);
+                return Ok(());
+            }
+            on_row(&row[..n], &[])
+        })?;
     }
-    reader.finish().with_context(|| what.clone())
+    reader.finish().with_context(|| what.clone())?;
+    match (long, from) {
+        (Some(l), ReadFrom::Table { name, .. }) if !aside.is_empty() => {
+            let read = pg_long::SetAside {
+                table: name,
+                from: &table,
+                select: &cols,
+                columns,
+                long: &l,
+            };
+            read.rows(client, aside, &mut on_row).await
+        }
+        _ => Ok(()),
+    }
 }
 
 /// The columns a mapping's `query` returns, with their types, from its result shape
