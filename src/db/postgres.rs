@@ -788,6 +788,19 @@ impl std::fmt::Display for FeedStopped {
 
 impl std::error::Error for FeedStopped {}
 
+/// The session settings under which verify reads a target's values as text (those of
+/// a PostgreSQL source's readers).
+pub async fn verify_session(client: &Client, table: &str) -> Result<()> {
+    client
+        .batch_execute(
+            "SET DateStyle = ISO; SET TimeZone = 'UTC'; SET extra_float_digits = 3; \
+             SET bytea_output = hex; SET IntervalStyle = postgres",
+        )
+        .await
+        .map_err(error)
+        .with_context(|| format!("reading `{table}` from the target for verify"))
+}
+
 /// Stream a SELECT (`verify::deep::target_select`) out of the target with `COPY ... TO STDOUT`
 /// (text format, in the session's ISO/UTC/hex settings), one row of fields at a time.
 pub async fn copy_out_rows(
@@ -798,14 +811,7 @@ pub async fn copy_out_rows(
 ) -> Result<()> {
     use futures_util::StreamExt;
     let context = || format!("reading `{table}` from the target for verify");
-    client
-        .batch_execute(
-            "SET DateStyle = ISO; SET TimeZone = 'UTC'; SET extra_float_digits = 3; \
-             SET bytea_output = hex; SET IntervalStyle = postgres",
-        )
-        .await
-        .map_err(error)
-        .with_context(context)?;
+    verify_session(client, table).await?;
     let sql = format!("COPY ({select}) TO STDOUT");
     let stream = client
         .copy_out(&sql)

@@ -36,7 +36,8 @@ pub enum Kind {
     },
     /// A UUID, case-folded.
     Uuid,
-    /// Bytes (PostgreSQL `bytea`, MySQL blobs and binary strings).
+    /// Bytes (PostgreSQL `bytea`, MySQL blobs and binary strings), compared as their
+    /// hex digits in lower case.
     Bytes,
     /// A text column holding base64 of the source's stored bytes (a mapping's `encode`).
     Base64,
@@ -130,9 +131,16 @@ pub fn text_cow(kind: Kind, v: Option<&[u8]>) -> Option<Cow<'_, [u8]>> {
             other => raw(other),
         },
         Kind::Uuid => v.to_ascii_lowercase(),
-        Kind::Bytes => match v.strip_prefix(b"\\x").and_then(|h| hex::decode(h).ok()) {
-            Some(b) => b,
-            None => raw(v),
+        // Its hex digits, in lower case: `\\x...` as PostgreSQL and the export write
+        // it is read where it lies (a long value is not decoded into a copy).
+        Kind::Bytes => match v.strip_prefix(b"\\x") {
+            Some(h) if h.len() % 2 == 0 && h.iter().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) => {
+                return Some(Cow::Borrowed(h));
+            }
+            Some(h) if h.len() % 2 == 0 && h.iter().all(u8::is_ascii_hexdigit) => {
+                h.to_ascii_lowercase()
+            }
+            _ => raw(v),
         },
         Kind::Date => date_text(v),
         Kind::Timestamp { digits } => match parse_timestamp(v) {
@@ -232,8 +240,8 @@ pub fn source_typed(kind: Kind, before: Before, v: Typed<'_>) -> Option<Vec<u8>>
                 return source_text(kind, before, Some(&bits(b, before.bit_width)));
             }
             match kind {
-                // The stored bytes, not a text form of them.
-                Kind::Bytes => Some(b.to_vec()),
+                // The stored bytes, as the text sides' hex digits.
+                Kind::Bytes => Some(hex::encode(b).into_bytes()),
                 Kind::Bits { width } => Some(bits(b, width)),
                 _ => source_text(kind, before, Some(b)),
             }

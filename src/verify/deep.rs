@@ -17,7 +17,7 @@ use sha2::{Digest, Sha256};
 
 use crate::codec::adapt::Adapt;
 use crate::codec::geometry::Form;
-use crate::db::catalog::PgTable;
+use crate::db::catalog::{PgTable, Read, ReadColumn};
 use crate::escape;
 use crate::import::adapt;
 use crate::mapping::Mapping;
@@ -326,6 +326,46 @@ pub fn target_select(plan: &TablePlan, schema: &str) -> String {
         "SELECT {} FROM {} t{joins}",
         select.join(", "),
         qualified(schema, &plan.table)
+    )
+}
+
+/// The target side's columns as a plain read of the table, each long one read in
+/// pieces by the table's key (`db::long_values`); None when a column is read through a
+/// key map (the read is then [`target_select`]'s).
+pub fn target_reads(plan: &TablePlan) -> Option<Vec<ReadColumn<'_>>> {
+    use crate::db::long_values::{KeyForm, LongForm};
+    if plan.columns.iter().any(|c| c.follows.is_some()) {
+        return None;
+    }
+    let form = |k: Kind| match k {
+        Kind::Int => Some(KeyForm::Integer),
+        Kind::Text { .. } | Kind::Uuid | Kind::Date | Kind::Timestamp { .. } => {
+            Some(KeyForm::Text)
+        }
+        _ => None,
+    };
+    let keyed = !plan.key.is_empty() && plan.key.iter().all(|&i| form(plan.columns[i].kind).is_some());
+    Some(
+        plan.columns
+            .iter()
+            .enumerate()
+            .map(|(i, c)| ReadColumn {
+                name: &c.column,
+                read: Read::Text,
+                check_conversion_from: None,
+                long: match c.kind {
+                    Kind::Bytes => Some(LongForm::Bytea),
+                    Kind::Text { .. } | Kind::Json | Kind::Jsonb | Kind::AsText => {
+                        Some(LongForm::Text)
+                    }
+                    _ => None,
+                },
+                key: match keyed && plan.key.contains(&i) {
+                    true => form(c.kind),
+                    false => None,
+                },
+            })
+            .collect(),
     )
 }
 

@@ -479,9 +479,8 @@ async fn read_target(
 ) -> Result<Pass> {
     let mut buckets = deep::Buckets::new(n);
     let mut kept = deep::Kept::default();
-    let select = deep::target_select(&plan, &schema);
     let width = plan.columns.len();
-    postgres::copy_out_rows(&client, &plan.table, &select, |row| {
+    let on_row = |row: &[Option<&[u8]>]| {
         let value = |i: usize| canon::text_cow(plan.columns[i].kind, row.get(i).copied().flatten());
         let h = deep::row_hash_with(&plan, width, n, value);
         if let Some(keep) = &keep {
@@ -497,8 +496,24 @@ async fn read_target(
         }
         bar.inc(1);
         Ok(())
-    })
-    .await?;
+    };
+    match deep::target_reads(&plan) {
+        // Long values in pieces, by key.
+        Some(reads) => {
+            let mut on_row = on_row;
+            postgres::verify_session(&client, &plan.table).await?;
+            let from = ReadFrom::Table {
+                name: &plan.table,
+                filter: None,
+            };
+            pgsource::stream_table(&client, &schema, from, &reads, None, |row, _| on_row(row))
+                .await?
+        }
+        None => {
+            let select = deep::target_select(&plan, &schema);
+            postgres::copy_out_rows(&client, &plan.table, &select, on_row).await?
+        }
+    }
     Ok((buckets, kept))
 }
 
