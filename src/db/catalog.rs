@@ -83,6 +83,8 @@ pub enum Typed<'a> {
     F32(f32),
     F64(f64),
     Bytes(&'a [u8]),
+    /// Bytes given as their hex digits in lower case (a long value read in pieces).
+    Hex(&'a [u8]),
     /// Year, month, day, hour, minute, second, microsecond.
     Date(u16, u8, u8, u8, u8, u8, u32),
     /// Negative, days, hours, minutes, seconds, microseconds.

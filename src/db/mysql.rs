@@ -739,6 +739,7 @@ pub async fn stream_typed<F>(
     from: ReadFrom<'_>,
     columns: &[(&str, bool)],
     checks: &[(usize, &str)],
+    long: Option<&mysql_long::TypedLong>,
     mut on_row: F,
 ) -> Result<()>
 where
@@ -765,7 +766,13 @@ where
             i
         })
         .collect();
-    let mut sql = format!("SELECT {} FROM {}", cols.join(", "), from_clause(db, from));
+    let flags = match long {
+        Some(l) => l.wrap(&mut cols, columns),
+        None => Vec::new(),
+    };
+    cols.extend(flags);
+    let table = from_clause(db, from);
+    let mut sql = format!("SELECT {} FROM {table}", cols.join(", "));
     if let ReadFrom::Table {
         filter: Some(f), ..
     } = from
@@ -773,6 +780,7 @@ where
         sql.push_str(&format!(" WHERE ({f})"));
     }
     let name = dataset_name(from).to_string();
+    let mut aside: Vec<Vec<Vec<u8>>> = Vec::new();
     let mut result = conn
         .exec_iter(sql, ())
         .await
@@ -784,8 +792,48 @@ where
         .map_err(error)
         .with_context(|| format!("reading `{name}` for verify"))?
     {
-        let mut typed = Vec::with_capacity(columns.len());
-        for i in 0..columns.len() {
+        if let Some(l) = long
+            && (0..l.long.columns.len()).any(|k| {
+                matches!(
+                    row.as_ref(columns.len() + checks.len() + k),
+                    Some(Value::Bytes(_))
+                )
+            })
+        {
+            aside.push(l.key_of(&row)?);
+            continue;
+        }
+        let (typed, lossy) = typed_row(&row, columns.len(), &checks);
+        on_row(&typed, &lossy)?;
+    }
+    drop(result);
+    match long {
+        Some(l) if !aside.is_empty() => {
+            let read = mysql_long::TypedAside {
+                table: &name,
+                from: &table,
+                select: &cols,
+                names: columns.iter().map(|(c, _)| *c).collect(),
+                long: l,
+                checks: &checks,
+            };
+            read.rows(conn, aside, &mut on_row).await
+        }
+        _ => Ok(()),
+    }
+}
+
+/// A row of the binary protocol as typed values, and the checked columns whose
+/// conversion was lossy.
+pub(crate) fn typed_row<'r>(
+    row: &'r mysql_async::Row,
+    n: usize,
+    checks: &[usize],
+) -> (Vec<Typed<'r>>, Vec<usize>) {
+    use mysql_async::Value;
+    {
+        let mut typed = Vec::with_capacity(n);
+        for i in 0..n {
             typed.push(match row.as_ref(i) {
                 None | Some(Value::NULL) => Typed::Null,
                 Some(Value::Bytes(b)) => Typed::Bytes(b),
@@ -804,16 +852,15 @@ where
         let lossy: Vec<usize> = checks
             .iter()
             .enumerate()
-            .filter(|(k, _)| match row.as_ref(columns.len() + k) {
+            .filter(|(k, _)| match row.as_ref(n + k) {
                 Some(Value::Int(0)) | Some(Value::UInt(0)) => true,
                 Some(Value::Bytes(b)) => b.as_slice() == b"0",
                 _ => false,
             })
             .map(|(_, &i)| i)
             .collect();
-        on_row(&typed, &lossy)?;
+        (typed, lossy)
     }
-    Ok(())
 }
 
 /// `db.table`, or `(query) AS q`.

@@ -145,3 +145,154 @@ impl SetAside<'_> {
         Ok(())
     }
 }
+
+/// The long columns of a typed read (`verify --deep --source`), and which of them are
+/// compared as bytes (their pieces then read as hex digits, as the canonical form is).
+pub struct TypedLong {
+    pub long: Long,
+    /// Positions (in the read's columns) of the long columns read as hex.
+    pub hex: Vec<usize>,
+}
+
+impl TypedLong {
+    /// Wrap the long columns of a select list; the flag columns to append.
+    pub fn wrap(&self, cols: &mut [String], columns: &[(&str, bool)]) -> Vec<String> {
+        self.long
+            .columns
+            .iter()
+            .map(|&i| {
+                let read = std::mem::take(&mut cols[i]);
+                let column = crate::db::sql::my::ident(columns[i].0);
+                cols[i] = long_values::value_expr(Engine::Mysql, LongForm::Text, &column, &read);
+                match self.hex.contains(&i) {
+                    true => format!(
+                        "IF(OCTET_LENGTH({column}) > {max}, CONCAT(OCTET_LENGTH({column}), ' ', 2 * OCTET_LENGTH({column})), NULL)",
+                        max = crate::memory::LONG_VALUE
+                    ),
+                    false => long_values::flag_expr(Engine::Mysql, LongForm::Text, &column, &read),
+                }
+            })
+            .collect()
+    }
+
+    /// The key values of a typed row, as text.
+    pub fn key_of(&self, row: &mysql_async::Row) -> Result<Vec<Vec<u8>>> {
+        self.long
+            .key
+            .iter()
+            .map(|&(i, _)| match row.as_ref(i) {
+                Some(mysql_async::Value::Int(v)) => Ok(v.to_string().into_bytes()),
+                Some(mysql_async::Value::UInt(v)) => Ok(v.to_string().into_bytes()),
+                Some(mysql_async::Value::Bytes(b)) => Ok(b.clone()),
+                _ => Err(anyhow!("a primary-key value of another form")),
+            })
+            .collect()
+    }
+}
+
+/// The rows of one typed read whose long values were set aside.
+pub struct TypedAside<'a> {
+    pub table: &'a str,
+    pub from: &'a str,
+    pub select: &'a [String],
+    pub names: Vec<&'a str>,
+    pub long: &'a TypedLong,
+    pub checks: &'a [usize],
+}
+
+impl TypedAside<'_> {
+    /// Read each row again by its key (binary protocol, as the stream) and give it to
+    /// `on_row`, every long value read in pieces and held once (bytes as hex digits).
+    pub async fn rows<F>(
+        &self,
+        conn: &mut Conn,
+        keys: Vec<Vec<Vec<u8>>>,
+        on_row: &mut F,
+    ) -> Result<()>
+    where
+        F: FnMut(&[crate::db::catalog::Typed<'_>], &[usize]) -> Result<()>,
+    {
+        use crate::db::catalog::Typed;
+        let n = self.names.len();
+        for key in keys {
+            let context = || {
+                let shown: Vec<String> =
+                    key.iter().map(|k| escape::bytes(k).into_owned()).collect();
+                format!(
+                    "reading `{}` for verify: the long values of the row ({})",
+                    self.table,
+                    shown.join(", ")
+                )
+            };
+            let condition =
+                long_values::key_condition(Engine::Mysql, &self.names, &self.long.long.key, &key)
+                    .ok_or_else(|| anyhow!("its key is not of its column's form"))
+                    .with_context(context)?;
+            let row: Option<mysql_async::Row> = conn
+                .exec_first(
+                    format!(
+                        "SELECT {} FROM {}{condition}",
+                        self.select.join(", "),
+                        self.from
+                    ),
+                    (),
+                )
+                .await
+                .map_err(error)
+                .with_context(context)?;
+            let row = row
+                .ok_or_else(|| anyhow!("the row is gone from the snapshot it was read in"))
+                .with_context(context)?;
+            let mut long: Vec<(usize, Vec<u8>)> = Vec::new();
+            for (k, &i) in self.long.long.columns.iter().enumerate() {
+                let Some(mysql_async::Value::Bytes(flag)) = row.as_ref(n + self.checks.len() + k)
+                else {
+                    continue;
+                };
+                let (units, len) = long_values::parse_flag(flag)
+                    .ok_or_else(|| anyhow!("an unreadable length"))
+                    .with_context(context)?;
+                let column = crate::db::sql::my::ident(self.names[i]);
+                let read = match self.long.hex.contains(&i) {
+                    true => format!("CAST({column} AS BINARY)"),
+                    false => column.clone(),
+                };
+                let mut value = Vec::with_capacity(len as usize);
+                for (from, count) in long_values::pieces(units) {
+                    let piece = match self.long.hex.contains(&i) {
+                        true => format!("LOWER(HEX(SUBSTRING({read}, {from}, {count})))"),
+                        false => format!("SUBSTRING({read}, {from}, {count})"),
+                    };
+                    let part: Option<mysql_async::Row> = conn
+                        .exec_first(format!("SELECT {piece} FROM {}{condition}", self.from), ())
+                        .await
+                        .map_err(error)
+                        .with_context(context)?;
+                    if let Some(mysql_async::Value::Bytes(b)) =
+                        part.as_ref().and_then(|r| r.as_ref(0))
+                    {
+                        value.extend_from_slice(b);
+                    }
+                }
+                if value.len() as u64 != len {
+                    return Err(anyhow!(
+                        "its `{}` read {} bytes in pieces but is {len} bytes long",
+                        self.names[i],
+                        value.len()
+                    ))
+                    .with_context(context);
+                }
+                long.push((i, value));
+            }
+            let (mut typed, lossy) = crate::db::mysql::typed_row(&row, n, self.checks);
+            for (i, v) in &long {
+                typed[*i] = match self.long.hex.contains(i) {
+                    true => Typed::Hex(v),
+                    false => Typed::Bytes(v),
+                };
+            }
+            on_row(&typed, &lossy)?;
+        }
+        Ok(())
+    }
+}

@@ -134,7 +134,9 @@ pub fn text_cow(kind: Kind, v: Option<&[u8]>) -> Option<Cow<'_, [u8]>> {
         // Its hex digits, in lower case: `\\x...` as PostgreSQL and the export write
         // it is read where it lies (a long value is not decoded into a copy).
         Kind::Bytes => match v.strip_prefix(b"\\x") {
-            Some(h) if h.len() % 2 == 0 && h.iter().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) => {
+            Some(h)
+                if h.len() % 2 == 0 && h.iter().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) =>
+            {
                 return Some(Cow::Borrowed(h));
             }
             Some(h) if h.len() % 2 == 0 && h.iter().all(u8::is_ascii_hexdigit) => {
@@ -217,10 +219,30 @@ pub fn source_text_cow(kind: Kind, before: Before, v: Option<&[u8]>) -> Option<C
     text_cow(kind, Some(v))
 }
 
+/// [`source_typed`], borrowing the value where its canonical form is the value itself
+/// (text, and bytes given as hex): a long value is not copied to be hashed.
+pub fn source_typed_cow<'a>(kind: Kind, before: Before, v: Typed<'a>) -> Option<Cow<'a, [u8]>> {
+    let plain = !before.base64
+        && before.geometry.is_none()
+        && before.uuid_bytes.is_none()
+        && before.bit_width == 0;
+    match v {
+        Typed::Hex(h) if plain && kind == Kind::Bytes => Some(Cow::Borrowed(h)),
+        Typed::Bytes(b) if plain && !matches!(kind, Kind::Bytes | Kind::Bits { .. }) => {
+            source_text_cow(kind, before, Some(b))
+        }
+        _ => source_typed(kind, before, v).map(Cow::Owned),
+    }
+}
+
 /// A live MySQL value, with what the export and import did to it.
 pub fn source_typed(kind: Kind, before: Before, v: Typed<'_>) -> Option<Vec<u8>> {
     match v {
         Typed::Null => None,
+        Typed::Hex(h) => {
+            let b = hex::decode(h).unwrap_or_default();
+            source_typed(kind, before, Typed::Bytes(&b))
+        }
         Typed::Bytes(b) => {
             if before.base64 {
                 use base64::Engine;

@@ -339,12 +339,14 @@ pub fn target_reads(plan: &TablePlan) -> Option<Vec<ReadColumn<'_>>> {
     }
     let form = |k: Kind| match k {
         Kind::Int => Some(KeyForm::Integer),
-        Kind::Text { .. } | Kind::Uuid | Kind::Date | Kind::Timestamp { .. } => {
-            Some(KeyForm::Text)
-        }
+        Kind::Text { .. } | Kind::Uuid | Kind::Date | Kind::Timestamp { .. } => Some(KeyForm::Text),
         _ => None,
     };
-    let keyed = !plan.key.is_empty() && plan.key.iter().all(|&i| form(plan.columns[i].kind).is_some());
+    let keyed = !plan.key.is_empty()
+        && plan
+            .key
+            .iter()
+            .all(|&i| form(plan.columns[i].kind).is_some());
     Some(
         plan.columns
             .iter()
@@ -367,6 +369,65 @@ pub fn target_reads(plan: &TablePlan) -> Option<Vec<ReadColumn<'_>>> {
             })
             .collect(),
     )
+}
+
+/// The long columns of a MySQL dataset read live (`given`: the plan's columns it
+/// gives, in read order), for `verify --deep --source`: read in pieces by the source's
+/// primary key when every key column is read and is an integer or a string; bytes
+/// compared as such read as hex digits.
+pub fn typed_long(
+    plan: &TablePlan,
+    d: usize,
+    spec: &TableSpec,
+    given: &[usize],
+) -> Option<crate::db::mysql_long::TypedLong> {
+    use crate::db::long_values::{KeyForm, Long, key_form, may_be_long};
+    if spec.query.is_some() || spec.primary_key.is_empty() {
+        return None;
+    }
+    let entry = |k: usize| {
+        let name = plan.columns[given[k]].sources[d].0.as_deref()?;
+        spec.columns.iter().find(|c| c.name == name)
+    };
+    let mut key = Vec::new();
+    for pk in &spec.primary_key {
+        let k = (0..given.len()).find(|&k| entry(k).is_some_and(|c| &c.name == pk))?;
+        let c = entry(k)?;
+        let converted = c
+            .charset
+            .as_deref()
+            .is_some_and(|cs| !cs.starts_with("utf8"));
+        match key_form(&c.data_type, Read::Text, converted)? {
+            KeyForm::Integer => key.push((k, KeyForm::Integer)),
+            KeyForm::Text if matches!(c.data_type.as_str(), "char" | "varchar" | "text") => {
+                key.push((k, KeyForm::Text))
+            }
+            KeyForm::Text => return None,
+        }
+    }
+    let columns: Vec<usize> = (0..given.len())
+        .filter(|&k| entry(k).is_some_and(|c| may_be_long(&c.data_type).is_some()))
+        .collect();
+    if columns.is_empty() {
+        return None;
+    }
+    let hex = columns
+        .iter()
+        .copied()
+        .filter(|&k| {
+            let c = &plan.columns[given[k]];
+            let b = c.sources[d].1;
+            c.kind == Kind::Bytes
+                && !b.base64
+                && b.geometry.is_none()
+                && b.uuid_bytes.is_none()
+                && b.bit_width == 0
+        })
+        .collect();
+    Some(crate::db::mysql_long::TypedLong {
+        long: Long { columns, key },
+        hex,
+    })
 }
 
 /// Buckets for a table of about `rows` rows: some 64 rows each, within [256, 2^20].

@@ -625,8 +625,11 @@ async fn read_source(
                             .collect();
                         let checks: Vec<(usize, &str)> =
                             charsets.iter().map(|(k, cs)| (*k, cs.as_str())).collect();
-                        mysql::stream_typed(conn, ns, from, &cols, &checks, |row, lossy| {
-                            let mut values = vec![None; plan.columns.len()];
+                        let long = deep::typed_long(plan, d, spec, &given);
+                        let long = long.as_ref();
+                        mysql::stream_typed(conn, ns, from, &cols, &checks, long, |row, lossy| {
+                            let mut values: Vec<Option<Cow<'_, [u8]>>> =
+                                vec![None; plan.columns.len()];
                             let mut changed = Vec::new();
                             for (&i, v) in given.iter().zip(row) {
                                 let c = &plan.columns[i];
@@ -643,8 +646,9 @@ async fn read_source(
                                     Some(f) => {
                                         changed.push(i);
                                         canon::source_typed(c.kind, before, Typed::Bytes(f))
+                                            .map(Cow::Owned)
                                     }
-                                    None => canon::source_typed(c.kind, before, *v),
+                                    None => canon::source_typed_cow(c.kind, before, *v),
                                 };
                             }
                             changed.extend(lossy.iter().map(|&k| given[k]));
@@ -774,6 +778,7 @@ fn shown_typed(v: Typed<'_>) -> Option<String> {
             Ok(s) => s.to_string(),
             Err(_) => format!("\\x{}", hex::encode(b)),
         },
+        Typed::Hex(h) => format!("\\x{}", String::from_utf8_lossy(h)),
         Typed::Date(y, m, d, h, mi, s, us) => {
             format!("{y:04}-{m:02}-{d:02} {h:02}:{mi:02}:{s:02}.{us:06}")
         }
