@@ -5,7 +5,8 @@
 //! characters and in bytes). A reader sets such rows aside (their keys only) and, once the
 //! table's stream has ended, reads each again by its primary key on the same session
 //! (so inside the same snapshot), every long value in pieces of [`memory::LONG_PIECE`]
-//! characters: the value is then held once, at its exact length, to be encoded or hashed.
+//! characters (a bytea's: bytes, written in hex): the value is then held once, at its
+//! exact length, to be encoded or hashed.
 //! A table's rows are written in another order then, which nothing depends on (files
 //! are loaded and compared as sets). Tables without a key this can find a row by (no
 //! primary key, a mapping's `query`, a key of another type than an integer, a UTF-8
@@ -223,6 +224,8 @@ mod tests {
             LONG_PIECE,
             LONG_PIECE + 1,
             5 * LONG_PIECE + 7,
+            50 * LONG_PIECE + 3,
+            500 * LONG_PIECE,
         ] {
             let mut next = 1;
             for (from, n) in pieces(chars) {
