@@ -17,6 +17,7 @@ pub mod long_values;
 pub mod mysql;
 pub mod mysql_keys;
 pub mod mysql_long;
+pub mod mysql_typed;
 pub mod pg_long;
 pub mod pgindex;
 pub mod pgkeys;

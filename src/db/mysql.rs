@@ -11,7 +11,7 @@ use mysql_async::{Conn, OptsBuilder};
 
 use crate::config::{Engine, ServerConfig, SslMode};
 use crate::db::catalog::{
-    KeyLiteral, KeyRange, Read, ReadColumn, ReadFrom, Snapshot, SourceColumn, SourceTable, Typed,
+    KeyLiteral, KeyRange, Read, ReadColumn, ReadFrom, Snapshot, SourceColumn, SourceTable,
 };
 use crate::db::long_values::Long;
 use crate::db::mysql_long;
@@ -372,7 +372,7 @@ pub async fn prepare_reader(conn: &mut Conn) -> Result<()> {
     .context("preparing a reading session (time_zone, NAMES, isolation)")
 }
 
-async fn start_snapshot(conn: &mut Conn) -> Result<()> {
+pub(crate) async fn start_snapshot(conn: &mut Conn) -> Result<()> {
     conn.query_drop("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY")
         .await
         .map_err(error)
@@ -721,150 +721,8 @@ where
     Ok(())
 }
 
-/// A session for `verify --deep --source`: the export's settings (UTC, utf8mb4) and one
-/// consistent read-only snapshot.
-pub async fn open_verifier(cfg: &ServerConfig, db: &str) -> Result<Conn> {
-    let mut conn = connect(cfg, Some(db)).await?;
-    prepare_reader(&mut conn).await?;
-    start_snapshot(&mut conn).await?;
-    Ok(conn)
-}
-
-/// Stream the given columns of a dataset (a table with its filter, or a query) through
-/// the BINARY protocol — typed values, not the text the export reads — into `on_row`.
-/// `bytes` columns are read as their stored bytes (`CAST(c AS BINARY)`).
-pub async fn stream_typed<F>(
-    conn: &mut Conn,
-    db: &str,
-    from: ReadFrom<'_>,
-    columns: &[(&str, bool)],
-    checks: &[(usize, &str)],
-    long: Option<&mysql_long::TypedLong>,
-    mut on_row: F,
-) -> Result<()>
-where
-    F: FnMut(&[Typed<'_>], &[usize]) -> Result<()>,
-{
-    use mysql_async::Value;
-    let mut cols: Vec<String> = columns
-        .iter()
-        .map(|(c, bytes)| match bytes {
-            true => format!("CAST({} AS BINARY)", quote_ident(c)),
-            false => quote_ident(c),
-        })
-        .collect();
-    // Whether each checked value survives the conversion to utf8mb4 and back, as the
-    // export asked: a value that does not reads `?` through the conversion.
-    let checks: Vec<usize> = checks
-        .iter()
-        .filter(|(_, cs)| cs.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '_'))
-        .map(|&(i, cs)| {
-            let q = quote_ident(columns[i].0);
-            cols.push(format!(
-                "CAST(CONVERT(CONVERT({q} USING utf8mb4) USING {cs}) AS BINARY) = CAST({q} AS BINARY)"
-            ));
-            i
-        })
-        .collect();
-    let flags = match long {
-        Some(l) => l.wrap(&mut cols, columns),
-        None => Vec::new(),
-    };
-    cols.extend(flags);
-    let table = from_clause(db, from);
-    let mut sql = format!("SELECT {} FROM {table}", cols.join(", "));
-    if let ReadFrom::Table {
-        filter: Some(f), ..
-    } = from
-    {
-        sql.push_str(&format!(" WHERE ({f})"));
-    }
-    let name = dataset_name(from).to_string();
-    let mut aside: Vec<Vec<Vec<u8>>> = Vec::new();
-    let mut result = conn
-        .exec_iter(sql, ())
-        .await
-        .map_err(error)
-        .with_context(|| format!("reading `{name}` for verify"))?;
-    while let Some(row) = result
-        .next()
-        .await
-        .map_err(error)
-        .with_context(|| format!("reading `{name}` for verify"))?
-    {
-        if let Some(l) = long
-            && (0..l.long.columns.len()).any(|k| {
-                matches!(
-                    row.as_ref(columns.len() + checks.len() + k),
-                    Some(Value::Bytes(_))
-                )
-            })
-        {
-            aside.push(l.key_of(&row)?);
-            continue;
-        }
-        let (typed, lossy) = typed_row(&row, columns.len(), &checks);
-        on_row(&typed, &lossy)?;
-    }
-    drop(result);
-    match long {
-        Some(l) if !aside.is_empty() => {
-            let read = mysql_long::TypedAside {
-                table: &name,
-                from: &table,
-                select: &cols,
-                names: columns.iter().map(|(c, _)| *c).collect(),
-                long: l,
-                checks: &checks,
-            };
-            read.rows(conn, aside, &mut on_row).await
-        }
-        _ => Ok(()),
-    }
-}
-
-/// A row of the binary protocol as typed values, and the checked columns whose
-/// conversion was lossy.
-pub(crate) fn typed_row<'r>(
-    row: &'r mysql_async::Row,
-    n: usize,
-    checks: &[usize],
-) -> (Vec<Typed<'r>>, Vec<usize>) {
-    use mysql_async::Value;
-    {
-        let mut typed = Vec::with_capacity(n);
-        for i in 0..n {
-            typed.push(match row.as_ref(i) {
-                None | Some(Value::NULL) => Typed::Null,
-                Some(Value::Bytes(b)) => Typed::Bytes(b),
-                Some(Value::Int(v)) => Typed::Int(*v),
-                Some(Value::UInt(v)) => Typed::UInt(*v),
-                Some(Value::Float(v)) => Typed::F32(*v),
-                Some(Value::Double(v)) => Typed::F64(*v),
-                Some(Value::Date(y, m, d, h, mi, s, us)) => {
-                    Typed::Date(*y, *m, *d, *h, *mi, *s, *us)
-                }
-                Some(Value::Time(neg, days, h, m, s, us)) => {
-                    Typed::Time(*neg, *days, *h, *m, *s, *us)
-                }
-            });
-        }
-        let lossy: Vec<usize> = checks
-            .iter()
-            .enumerate()
-            .filter(|(k, _)| match row.as_ref(n + k) {
-                Some(Value::Int(0)) | Some(Value::UInt(0)) => true,
-                Some(Value::Bytes(b)) => b.as_slice() == b"0",
-                _ => false,
-            })
-            .map(|(_, &i)| i)
-            .collect();
-        (typed, lossy)
-    }
-}
-
 /// `db.table`, or `(query) AS q`.
-fn from_clause(db: &str, from: ReadFrom<'_>) -> String {
+pub(crate) fn from_clause(db: &str, from: ReadFrom<'_>) -> String {
     match from {
         ReadFrom::Table { name, .. } => qualified(db, name),
         ReadFrom::Query(q) => format!("({}) AS q", trim_statement(q)),
@@ -872,7 +730,7 @@ fn from_clause(db: &str, from: ReadFrom<'_>) -> String {
 }
 
 /// The name used in messages: the table, or `query`.
-fn dataset_name(from: ReadFrom<'_>) -> &str {
+pub(crate) fn dataset_name(from: ReadFrom<'_>) -> &str {
     match from {
         ReadFrom::Table { name, .. } => name,
         ReadFrom::Query(_) => "(query)",

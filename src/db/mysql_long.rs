@@ -284,7 +284,7 @@ impl TypedAside<'_> {
                 }
                 long.push((i, value));
             }
-            let (mut typed, lossy) = crate::db::mysql::typed_row(&row, n, self.checks);
+            let (mut typed, lossy) = crate::db::mysql_typed::typed_row(&row, n, self.checks);
             for (i, v) in &long {
                 typed[*i] = match self.long.hex.contains(i) {
                     true => Typed::Hex(v),

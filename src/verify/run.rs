@@ -13,7 +13,7 @@ use crate::config::Engine;
 use crate::config::ServerConfig;
 use crate::db::catalog::{ReadFrom, Typed};
 use crate::db::source::{Conn, Source};
-use crate::db::{mysql, pgsource, postgres};
+use crate::db::{mysql_typed, pgsource, postgres};
 use crate::mapping::Mapping;
 use crate::progress::Progress;
 use crate::store::csvfile;
@@ -189,7 +189,9 @@ pub async fn deep(
     let catalog = postgres::read_catalog(&client, &job.schema).await?;
     let mut live = match source {
         DeepSource::Live(src) => Some(match src.engine {
-            Engine::Mysql => Conn::Mysql(mysql::open_verifier(&src.cfg, &src.database).await?),
+            Engine::Mysql => {
+                Conn::Mysql(mysql_typed::open_verifier(&src.cfg, &src.database).await?)
+            }
             Engine::Postgresql => {
                 let (mut conns, _) = pgsource::open_readers(&src.cfg, &src.database, 1).await?;
                 Conn::Postgres(conns.remove(0))
@@ -627,63 +629,72 @@ async fn read_source(
                             charsets.iter().map(|(k, cs)| (*k, cs.as_str())).collect();
                         let long = deep::typed_long(plan, d, spec, &given);
                         let long = long.as_ref();
-                        mysql::stream_typed(conn, ns, from, &cols, &checks, long, |row, lossy| {
-                            let mut values: Vec<Option<Cow<'_, [u8]>>> =
-                                vec![None; plan.columns.len()];
-                            let mut changed = Vec::new();
-                            for (&i, v) in given.iter().zip(row) {
-                                let c = &plan.columns[i];
-                                let before = c.sources[d].1;
-                                // A value the export's `--on-invalid fix` changed is
-                                // compared as it was loaded, and counted as accepted.
-                                let fixed = match (before.fixed, v) {
-                                    (Some(json), Typed::Bytes(b)) => {
-                                        crate::codec::encode::fixed_text(json, b)
-                                    }
-                                    _ => None,
-                                };
-                                values[i] = match &fixed {
-                                    Some(f) => {
-                                        changed.push(i);
-                                        canon::source_typed(c.kind, before, Typed::Bytes(f))
-                                            .map(Cow::Owned)
-                                    }
-                                    None => canon::source_typed_cow(c.kind, before, *v),
-                                };
-                            }
-                            changed.extend(lossy.iter().map(|&k| given[k]));
-                            if keep.is_none() {
-                                for i in changed {
-                                    let (n, keys) = fixed_seen.entry(i).or_default();
-                                    *n += 1;
-                                    if keys.len() < crate::codec::encode::SAMPLES {
-                                        let key = plan
-                                            .key
-                                            .iter()
-                                            .filter_map(|&k| {
-                                                let at = given.iter().position(|&g| g == k)?;
-                                                Some(format!(
-                                                    "{}={}",
-                                                    plan.columns[k].column,
-                                                    shown_typed(row[at]).unwrap_or("NULL".into())
-                                                ))
-                                            })
-                                            .collect::<Vec<_>>()
-                                            .join(", ");
-                                        keys.push(crate::escape::text(&key).into_owned());
-                                    }
-                                }
-                            }
-                            // How the row reads is only needed for a row kept for the report.
-                            take(&|i| values[i].as_deref().map(Cow::Borrowed), &|| {
-                                let mut shown = vec![None; plan.columns.len()];
+                        mysql_typed::stream_typed(
+                            conn,
+                            ns,
+                            from,
+                            &cols,
+                            &checks,
+                            long,
+                            |row, lossy| {
+                                let mut values: Vec<Option<Cow<'_, [u8]>>> =
+                                    vec![None; plan.columns.len()];
+                                let mut changed = Vec::new();
                                 for (&i, v) in given.iter().zip(row) {
-                                    shown[i] = shown_typed(*v);
+                                    let c = &plan.columns[i];
+                                    let before = c.sources[d].1;
+                                    // A value the export's `--on-invalid fix` changed is
+                                    // compared as it was loaded, and counted as accepted.
+                                    let fixed = match (before.fixed, v) {
+                                        (Some(json), Typed::Bytes(b)) => {
+                                            crate::codec::encode::fixed_text(json, b)
+                                        }
+                                        _ => None,
+                                    };
+                                    values[i] = match &fixed {
+                                        Some(f) => {
+                                            changed.push(i);
+                                            canon::source_typed(c.kind, before, Typed::Bytes(f))
+                                                .map(Cow::Owned)
+                                        }
+                                        None => canon::source_typed_cow(c.kind, before, *v),
+                                    };
                                 }
-                                shown
-                            });
-                            Ok(())
-                        })
+                                changed.extend(lossy.iter().map(|&k| given[k]));
+                                if keep.is_none() {
+                                    for i in changed {
+                                        let (n, keys) = fixed_seen.entry(i).or_default();
+                                        *n += 1;
+                                        if keys.len() < crate::codec::encode::SAMPLES {
+                                            let key = plan
+                                                .key
+                                                .iter()
+                                                .filter_map(|&k| {
+                                                    let at = given.iter().position(|&g| g == k)?;
+                                                    Some(format!(
+                                                        "{}={}",
+                                                        plan.columns[k].column,
+                                                        shown_typed(row[at])
+                                                            .unwrap_or("NULL".into())
+                                                    ))
+                                                })
+                                                .collect::<Vec<_>>()
+                                                .join(", ");
+                                            keys.push(crate::escape::text(&key).into_owned());
+                                        }
+                                    }
+                                }
+                                // How the row reads is only needed for a row kept for the report.
+                                take(&|i| values[i].as_deref().map(Cow::Borrowed), &|| {
+                                    let mut shown = vec![None; plan.columns.len()];
+                                    for (&i, v) in given.iter().zip(row) {
+                                        shown[i] = shown_typed(*v);
+                                    }
+                                    shown
+                                });
+                                Ok(())
+                            },
+                        )
                         .await
                     }
                 }
