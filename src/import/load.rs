@@ -150,6 +150,59 @@ pub struct TxState {
     /// The load ended by itself (it was not dropped by an interruption) and has put the
     /// sequences back if that was due: nothing is left to cancel or put back.
     pub settled: bool,
+    /// Where the last attempt's time went (`--json`'s `steps`).
+    pub steps: Steps,
+}
+
+/// Where a load's time went, in seconds per kind of step (`import --json` and
+/// `migrate --json` report it as `steps`): what tells the COPYs from the checks around
+/// them.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Steps {
+    /// `TRUNCATE ... CASCADE` of the loaded tables.
+    pub truncate: f64,
+    /// The COPYs (each file hashed and counted as it is sent) and staged INSERTs.
+    pub copy: f64,
+    /// `migrate`: waiting for the export to finish the next dataset's files.
+    pub waiting_for_export: f64,
+    /// Dropping indexes before a COPY and building them (and the foreign keys added
+    /// back) after it.
+    pub index_drops: f64,
+    pub index_builds: f64,
+    pub sequences: f64,
+    /// The orphan check of every foreign key that involves a loaded table.
+    pub orphan_checks: f64,
+    pub analyze: f64,
+    /// The journal's fsync and COMMIT.
+    pub commit: f64,
+    /// Everything else: BEGIN and the session settings, hooks, recounts, checks of
+    /// DEFERRABLE constraints.
+    pub other: f64,
+}
+
+impl Steps {
+    fn add(&mut self, stmt: &Statement, seconds: f64) {
+        let slot = match stmt {
+            Statement::Copy(_) | Statement::Insert { .. } => &mut self.copy,
+            Statement::Index(step) if step.build => &mut self.index_builds,
+            Statement::Index(_) => &mut self.index_drops,
+            Statement::CheckOrphans { .. } => &mut self.orphan_checks,
+            Statement::Commit => &mut self.commit,
+            Statement::Sql { sql, context, .. } => {
+                if sql.starts_with("TRUNCATE ") {
+                    &mut self.truncate
+                } else if sql.starts_with("ANALYZE ") {
+                    &mut self.analyze
+                } else if context.starts_with("setting sequence") {
+                    &mut self.sequences
+                } else {
+                    &mut self.other
+                }
+            }
+            _ => &mut self.other,
+        };
+        *slot += seconds;
+    }
 }
 
 /// After an interruption: cancel what the session is running (a hook, a COPY) so that
@@ -446,13 +499,16 @@ async fn attempt(
     let mut guard: Option<Guard> = None;
     let mut resolved: BTreeSet<String> = BTreeSet::new();
     let mut staged_rows: BTreeMap<String, u64> = BTreeMap::new();
+    state.steps = Steps::default();
     while let Some(stmt) = queue.pop_front() {
         // migrate: a dataset's COPYs are planned when its files are complete.
         if let (Statement::Copy(c), Some(pipeline)) = (&stmt, env.pipeline.as_deref_mut())
             && !resolved.contains(&c.dataset)
         {
             let dataset = c.dataset.clone();
+            let waited = Instant::now();
             let copies = pipeline.copies(&dataset, plan, as_csv).await?;
+            state.steps.waiting_for_export += waited.elapsed().as_secs_f64();
             let complete: Vec<Statement> = copies.iter().cloned().map(Statement::Copy).collect();
             for (table, n) in table_sizes(env.dir, &complete) {
                 *sizes.entry(table).or_default() += n;
@@ -466,6 +522,7 @@ async fn attempt(
         }
         let stmt = &stmt;
         env.journal.sql(stmt.text());
+        let step_clock = Instant::now();
         match stmt {
             Statement::Sql {
                 sql,
@@ -724,6 +781,7 @@ async fn attempt(
                 );
             }
         }
+        state.steps.add(stmt, step_clock.elapsed().as_secs_f64());
     }
     match overall {
         Some(Overall::Bytes(bar)) => bar.finish_and_clear(),
@@ -744,6 +802,7 @@ async fn attempt(
     }
     // The audit trail is part of the contract: a journal that could not be written
     // rolls the import back (nothing is committed without its record).
+    let commit_clock = Instant::now();
     env.journal.sync()?;
     env.journal.sql(Statement::Commit.text());
     let Some(xid) = state.xid else {
@@ -752,7 +811,12 @@ async fn attempt(
     state.loaded = Some(done.clone());
     state.commit.mark(xid);
     match tx.commit().await {
-        Ok(()) => Ok(done),
+        Ok(()) => {
+            state
+                .steps
+                .add(&Statement::Commit, commit_clock.elapsed().as_secs_f64());
+            Ok(done)
+        }
         // The server answered: COMMIT failed and the transaction is rolled back.
         Err(e) if e.as_db_error().is_some() => {
             state.server_rolled_back = true;
