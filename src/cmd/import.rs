@@ -12,7 +12,7 @@ use crate::cli::ImportArgs;
 use crate::cmd::{Ctx, Outcome};
 use crate::config::ServerConfig;
 use crate::hint::{NeedsAttention, TargetOutcome, WithHint, with_hint, with_outcome};
-use crate::import::load::{Env, TableLoaded, TxState, after_interruption};
+use crate::import::load::{Env, Steps, TableLoaded, TxState, after_interruption};
 use crate::import::outcome::{self, Verdict};
 use crate::import::plan::{self, Plan, Skipped, Statement};
 use crate::import::{self, Job};
@@ -31,6 +31,8 @@ struct Report<'a> {
     rehearsal: bool,
     target_database: &'a str,
     tables: &'a [TableLoaded],
+    /// Where the load's time went, per kind of step.
+    steps: &'a Steps,
     skipped: &'a [Skipped],
     log: String,
 }
@@ -154,7 +156,7 @@ pub async fn run(ctx: &Ctx, args: ImportArgs) -> Result<Outcome> {
             .tables(loaded.len())
             .rows(rows),
         );
-        report(&args, &job, &prepared.plan, &loaded, log_path).map_err(unchanged)?;
+        report(&args, &job, &prepared.plan, &loaded, &state.steps, log_path).map_err(unchanged)?;
         return Ok(Outcome::Success);
     }
     let logged = rec.log_required(
@@ -187,7 +189,7 @@ pub async fn run(ctx: &Ctx, args: ImportArgs) -> Result<Outcome> {
             crate::report::count(delta.unsigned_abs(), "row")
         ));
     }
-    report(&args, &job, &prepared.plan, &loaded, log_path)
+    report(&args, &job, &prepared.plan, &loaded, &state.steps, log_path)
         .map_err(|e| with_outcome(e, TargetOutcome::Committed))?;
     audit_after_commit(journal_closed.and(logged), "import", &job.target_db)?;
     Ok(Outcome::Success)
@@ -286,6 +288,7 @@ fn report(
     job: &Job,
     plan: &Plan,
     loaded: &[TableLoaded],
+    steps: &Steps,
     log: String,
 ) -> Result<()> {
     if args.json {
@@ -294,6 +297,7 @@ fn report(
             rehearsal: args.rehearse,
             target_database: &job.target_db,
             tables: loaded,
+            steps,
             skipped: &plan.skipped,
             log,
         })

@@ -18,7 +18,7 @@ use crate::config::Engine;
 use crate::db::postgres;
 use crate::export::{self, assemble};
 use crate::hint::{TargetOutcome, WithHint, with_hint, with_outcome};
-use crate::import::load::{Env, Pipeline, TableLoaded, TxState, after_interruption};
+use crate::import::load::{Env, Pipeline, Steps, TableLoaded, TxState, after_interruption};
 use crate::import::plan::TableInput;
 use crate::mapping::Mapping;
 use crate::progress::Progress;
@@ -38,7 +38,24 @@ struct Summary<'a> {
     exported_rows: u64,
     tables: &'a [TableLoaded],
     seconds: f64,
+    /// Where the time went: the phases one after another, and the import's own steps.
+    phases: Phases,
+    steps: &'a Steps,
     verify: &'a Report,
+}
+
+/// `migrate --json`'s phases, in seconds; together they make `seconds`.
+#[derive(Serialize, Default)]
+struct Phases {
+    /// Catalogs, plans, confirmation: before anything is read or written.
+    prepare: f64,
+    /// The export and the import's transaction, at once, up to COMMIT's answer.
+    export_and_import: f64,
+    /// Sealing the export directory (manifest, fsync, rename).
+    seal: f64,
+    /// Counts and orphan checks (`verify`), then every value (`--deep`).
+    verify: f64,
+    deep: f64,
 }
 
 pub async fn run(ctx: &Ctx, args: MigrateArgs) -> Result<Outcome> {
@@ -241,6 +258,11 @@ pub async fn run(ctx: &Ctx, args: MigrateArgs) -> Result<Outcome> {
         crate::import::execute(&ijob, &mut prepared, &mut env, &mut state).await
     };
     let both = async { tokio::join!(export_side, import_side) };
+    let mut phases = Phases {
+        prepare: clock.elapsed().as_secs_f64(),
+        ..Phases::default()
+    };
+    let phase = Instant::now();
     let (exported, loaded) = match ctx
         .interruptible_commit(async { Ok(both.await) }, &commit)
         .await
@@ -253,6 +275,8 @@ pub async fn run(ctx: &Ctx, args: MigrateArgs) -> Result<Outcome> {
             return Err(failed(e, status));
         }
     };
+    phases.export_and_import = phase.elapsed().as_secs_f64();
+    let phase = Instant::now();
     // The export is kept (published) whenever it completed: it is the audit trail.
     let exported = match exported {
         Ok((entries, snapshot, _)) => {
@@ -317,10 +341,14 @@ pub async fn run(ctx: &Ctx, args: MigrateArgs) -> Result<Outcome> {
         foreign_keys: true,
         adjustments: state.adjustments.clone(),
     };
+    phases.seal = phase.elapsed().as_secs_f64();
+    let phase = Instant::now();
     let mut report = ctx
         .interruptible(verify::verify(&vjob))
         .await
         .map_err(unverified)?;
+    phases.verify = phase.elapsed().as_secs_f64();
+    let phase = Instant::now();
     if args.deep {
         let deep = ctx
             .interruptible(verify::run::deep(
@@ -333,6 +361,7 @@ pub async fn run(ctx: &Ctx, args: MigrateArgs) -> Result<Outcome> {
             .map_err(unverified)?;
         report = report.with_deep(deep);
     }
+    phases.deep = phase.elapsed().as_secs_f64();
     let rows: u64 = loaded.iter().map(|t| t.rows).sum();
     let seconds = clock.elapsed().as_secs_f64();
     let (status, message) = if report.ok {
@@ -375,6 +404,8 @@ pub async fn run(ctx: &Ctx, args: MigrateArgs) -> Result<Outcome> {
             exported_rows: exported.manifest.summary.total_rows,
             tables: &loaded,
             seconds,
+            phases,
+            steps: &state.steps,
             verify: &report,
         })?;
     } else {

@@ -182,7 +182,11 @@ impl Tokenizer {
             if data.get(pos) == Some(&b'"') {
                 let start = pos + 1;
                 let mut i = start;
-                let mut doubled = false;
+                // Doubled quotes are undone into a scratch buffer as they are found: the
+                // text between two of them is copied whole (a JSON value doubles a quote
+                // every few bytes), never byte by byte.
+                let mut scratch: Option<usize> = None;
+                let mut copied = start;
                 loop {
                     match memchr(b'"', &data[i..]) {
                         None if eof => return Err(Malformed::Unterminated),
@@ -191,8 +195,18 @@ impl Tokenizer {
                             i += k;
                             match data.get(i + 1) {
                                 Some(b'"') => {
-                                    doubled = true;
+                                    let slot = *scratch.get_or_insert_with(|| {
+                                        if self.scratch.len() <= used_scratch {
+                                            self.scratch.push(Vec::new());
+                                        }
+                                        self.scratch[used_scratch].clear();
+                                        used_scratch += 1;
+                                        used_scratch - 1
+                                    });
+                                    // Up to and with the first quote of the pair.
+                                    self.scratch[slot].extend_from_slice(&data[copied..=i]);
                                     i += 2;
+                                    copied = i;
                                 }
                                 None if !eof => return Ok(None),
                                 _ => break,
@@ -200,20 +214,9 @@ impl Tokenizer {
                         }
                     }
                 }
-                let scratch = doubled.then(|| {
-                    if self.scratch.len() <= used_scratch {
-                        self.scratch.push(Vec::new());
-                    }
-                    let buf = &mut self.scratch[used_scratch];
-                    buf.clear();
-                    let mut k = start;
-                    while k < i {
-                        buf.push(data[k]);
-                        k += if data[k] == b'"' { 2 } else { 1 };
-                    }
-                    used_scratch += 1;
-                    used_scratch - 1
-                });
+                if let Some(slot) = scratch {
+                    self.scratch[slot].extend_from_slice(&data[copied..i]);
+                }
                 self.spans.push(Span {
                     start,
                     end: i,
@@ -472,6 +475,33 @@ pub(crate) mod tests {
         }
         assert_eq!(t.split(b"a,", 0, true), Ok(Some(2)));
         assert_eq!(t.len(), 2);
+    }
+
+    #[test]
+    fn doubled_quotes_are_undone_once_the_record_is_complete() {
+        // JSON values, whose every quote the CSV doubles, beside plain fields: each
+        // prefix of the record waits for more input (filling scratch buffers it then
+        // drops), and one tokenizer then gives every value back, twice over.
+        let row: Vec<Field> = vec![
+            Some(br#"[{"a":"b","c":["d",""]}]"#.to_vec()),
+            Some(b"x".to_vec()),
+            Some(br#""""#.to_vec()),
+            None,
+            Some(br#"{"k":1} "tail""#.to_vec()),
+        ];
+        let bytes = [encode_row(&row), encode_row(&row)].concat();
+        let one = bytes.len() / 2;
+        let mut t = Tokenizer::new(NullStyle::Marker);
+        for cut in 0..one {
+            assert_eq!(t.split(&bytes[..cut], 0, false), Ok(None), "{cut}");
+        }
+        for (pos, next) in [(0, one), (one, bytes.len())] {
+            assert_eq!(t.split(&bytes, pos, false), Ok(Some(next)));
+            let got: Vec<Field> = (0..t.len())
+                .map(|i| t.field(&bytes, i).map(<[u8]>::to_vec))
+                .collect();
+            assert_eq!(got, row);
+        }
     }
 
     proptest! {

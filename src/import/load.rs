@@ -18,7 +18,9 @@ use crate::hint::with_hint;
 use crate::import::collisions::Violations;
 use crate::import::copy::{Evaluated, Failure, copy_file, evaluate};
 use crate::import::guard::{self, Escaped, Guard};
-use crate::import::plan::{Copy, IndexStep, OrphanCheck, Plan, Replan, Statement, TableInput};
+use crate::import::plan::{
+    BuildCheck, Copy, IndexStep, OrphanCheck, Plan, Replan, Statement, TableInput,
+};
 use crate::progress::Progress;
 use crate::store::export_dir::ExportDir;
 use crate::store::journal::Journal;
@@ -55,6 +57,31 @@ impl Pipeline {
             replan,
             have: BTreeMap::new(),
             estimated_rows,
+        }
+    }
+
+    /// Take what the export has finished so far, without waiting.
+    fn drain(&mut self) -> Result<()> {
+        while let Ok(arrived) = self.ready.try_recv() {
+            match arrived {
+                Ok(input) => {
+                    self.have.insert(input.spec.name.clone(), input);
+                }
+                Err(e) => bail!("the export failed: {e}"),
+            }
+        }
+        Ok(())
+    }
+
+    /// Wait for the next dataset the export finishes (None: the export ended).
+    async fn wait(&mut self) -> Result<Option<()>> {
+        match self.ready.recv().await {
+            Some(Ok(input)) => {
+                self.have.insert(input.spec.name.clone(), input);
+                Ok(Some(()))
+            }
+            Some(Err(e)) => bail!("the export failed: {e}"),
+            None => Ok(None),
         }
     }
 
@@ -96,6 +123,92 @@ impl Pipeline {
                     ),
                 )
             })
+    }
+}
+
+/// A run of statements at the front of the queue that loads one table by plain COPYs:
+/// its index drops, the COPYs of its datasets (none staged) and its index builds.
+struct Group {
+    start: usize,
+    end: usize,
+    datasets: Vec<String>,
+}
+
+/// The table of a statement that loads it by plain COPY (or drops or builds its
+/// indexes); None for anything else.
+fn plain_table(stmt: &Statement) -> Option<&str> {
+    match stmt {
+        Statement::Index(step) => Some(&step.table),
+        Statement::Copy(c) if !c.staged => Some(&c.table),
+        _ => None,
+    }
+}
+
+/// The plain groups at the front of the queue, one after another, up to the first
+/// statement of another kind.
+fn plain_groups(queue: &VecDeque<Statement>) -> Vec<Group> {
+    let mut groups: Vec<Group> = Vec::new();
+    let mut table = None;
+    for (n, stmt) in queue.iter().enumerate() {
+        let Some(t) = plain_table(stmt) else {
+            break;
+        };
+        if table != Some(t) {
+            groups.push(Group {
+                start: n,
+                end: n,
+                datasets: Vec::new(),
+            });
+            table = Some(t);
+        }
+        let Some(g) = groups.last_mut() else {
+            break;
+        };
+        g.end = n + 1;
+        if let Statement::Copy(c) = stmt
+            && !g.datasets.contains(&c.dataset)
+        {
+            g.datasets.push(c.dataset.clone());
+        }
+    }
+    groups
+}
+
+/// `migrate`: when the next table's files are not complete yet but a later table's are,
+/// load that one first, rather than wait. Only tables loaded by plain COPYs trade
+/// places, and only with each other (nothing staged, fired or hooked between them,
+/// whose SQL could read what was loaded before it): under the replica role the order
+/// of plain COPYs changes nothing the target holds. A foreign key a parent's rebuild
+/// adds back after its child was loaded is then validated over the child's rows.
+async fn ready_first(
+    queue: &mut VecDeque<Statement>,
+    pipeline: &mut Pipeline,
+    resolved: &BTreeSet<String>,
+) -> Result<()> {
+    loop {
+        let groups = plain_groups(queue);
+        if groups.len() < 2 {
+            return Ok(());
+        }
+        pipeline.drain()?;
+        let ready = |g: &Group| {
+            g.datasets
+                .iter()
+                .all(|d| resolved.contains(d) || pipeline.have.contains_key(d))
+        };
+        if ready(&groups[0]) {
+            return Ok(());
+        }
+        if let Some(g) = groups.iter().skip(1).find(|g| ready(g)) {
+            let moved: Vec<Statement> = queue.drain(g.start..g.end).collect();
+            for stmt in moved.into_iter().rev() {
+                queue.push_front(stmt);
+            }
+            return Ok(());
+        }
+        if pipeline.wait().await?.is_none() {
+            return Ok(());
+        }
     }
 }
 
@@ -150,6 +263,59 @@ pub struct TxState {
     /// The load ended by itself (it was not dropped by an interruption) and has put the
     /// sequences back if that was due: nothing is left to cancel or put back.
     pub settled: bool,
+    /// Where the last attempt's time went (`--json`'s `steps`).
+    pub steps: Steps,
+}
+
+/// Where a load's time went, in seconds per kind of step (`import --json` and
+/// `migrate --json` report it as `steps`): what tells the COPYs from the checks around
+/// them.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Steps {
+    /// `TRUNCATE ... CASCADE` of the loaded tables.
+    pub truncate: f64,
+    /// The COPYs (each file hashed and counted as it is sent) and staged INSERTs.
+    pub copy: f64,
+    /// `migrate`: waiting for the export to finish the next dataset's files.
+    pub waiting_for_export: f64,
+    /// Dropping indexes before a COPY and building them (and the foreign keys added
+    /// back) after it.
+    pub index_drops: f64,
+    pub index_builds: f64,
+    pub sequences: f64,
+    /// The orphan check of every foreign key that involves a loaded table.
+    pub orphan_checks: f64,
+    pub analyze: f64,
+    /// The journal's fsync and COMMIT.
+    pub commit: f64,
+    /// Everything else: BEGIN and the session settings, hooks, recounts, checks of
+    /// DEFERRABLE constraints.
+    pub other: f64,
+}
+
+impl Steps {
+    fn add(&mut self, stmt: &Statement, seconds: f64) {
+        let slot = match stmt {
+            Statement::Copy(_) | Statement::Insert { .. } => &mut self.copy,
+            Statement::Index(step) if step.build => &mut self.index_builds,
+            Statement::Index(_) => &mut self.index_drops,
+            Statement::CheckOrphans { .. } => &mut self.orphan_checks,
+            Statement::Commit => &mut self.commit,
+            Statement::Sql { sql, context, .. } => {
+                if sql.starts_with("TRUNCATE ") {
+                    &mut self.truncate
+                } else if sql.starts_with("ANALYZE ") {
+                    &mut self.analyze
+                } else if context.starts_with("setting sequence") {
+                    &mut self.sequences
+                } else {
+                    &mut self.other
+                }
+            }
+            _ => &mut self.other,
+        };
+        *slot += seconds;
+    }
 }
 
 /// After an interruption: cancel what the session is running (a hook, a COPY) so that
@@ -446,13 +612,30 @@ async fn attempt(
     let mut guard: Option<Guard> = None;
     let mut resolved: BTreeSet<String> = BTreeSet::new();
     let mut staged_rows: BTreeMap<String, u64> = BTreeMap::new();
-    while let Some(stmt) = queue.pop_front() {
+    state.steps = Steps::default();
+    // Foreign keys the server validated when a rebuild added them back after both their
+    // tables were loaded: their orphan check has been done.
+    let mut validated: Vec<crate::db::catalog::ForeignKey> = Vec::new();
+    loop {
+        if let (Some(Statement::Copy(c)), Some(pipeline)) =
+            (queue.front(), env.pipeline.as_deref_mut())
+            && !resolved.contains(&c.dataset)
+        {
+            let waited = Instant::now();
+            ready_first(&mut queue, pipeline, &resolved).await?;
+            state.steps.waiting_for_export += waited.elapsed().as_secs_f64();
+        }
+        let Some(stmt) = queue.pop_front() else {
+            break;
+        };
         // migrate: a dataset's COPYs are planned when its files are complete.
         if let (Statement::Copy(c), Some(pipeline)) = (&stmt, env.pipeline.as_deref_mut())
             && !resolved.contains(&c.dataset)
         {
             let dataset = c.dataset.clone();
+            let waited = Instant::now();
             let copies = pipeline.copies(&dataset, plan, as_csv).await?;
+            state.steps.waiting_for_export += waited.elapsed().as_secs_f64();
             let complete: Vec<Statement> = copies.iter().cloned().map(Statement::Copy).collect();
             for (table, n) in table_sizes(env.dir, &complete) {
                 *sizes.entry(table).or_default() += n;
@@ -465,7 +648,19 @@ async fn attempt(
             continue;
         }
         let stmt = &stmt;
+        if let Statement::CheckOrphans { check, .. } = stmt
+            && check.within.is_none()
+            && validated.contains(&check.fk)
+        {
+            env.journal.line(format!(
+                "{}: validated by the server when it was added back after both tables were \
+                 loaded: no orphan rows",
+                check.fk.describe()
+            ));
+            continue;
+        }
         env.journal.sql(stmt.text());
+        let step_clock = Instant::now();
         match stmt {
             Statement::Sql {
                 sql,
@@ -558,6 +753,16 @@ async fn attempt(
                 builds.started(env.progress, step);
                 crate::import::rebuild::run(&tx, step).await?;
                 builds.finished(env, step, clock, &mut done);
+                // A foreign key added back validated once neither of its tables loads
+                // any more rows (and no `after` hook runs) has had its orphan check.
+                if let Some(BuildCheck::Orphans(check)) = &step.check
+                    && plan.after.is_empty()
+                    && !queue
+                        .iter()
+                        .any(|s| loads_into(s, &check.fk.child, &check.fk.parent))
+                {
+                    validated.push(check.fk.clone());
+                }
             }
             Statement::Index(step) => crate::import::rebuild::run(&tx, step).await?,
             Statement::Evaluate { slot, constant } => {
@@ -724,6 +929,7 @@ async fn attempt(
                 );
             }
         }
+        state.steps.add(stmt, step_clock.elapsed().as_secs_f64());
     }
     match overall {
         Some(Overall::Bytes(bar)) => bar.finish_and_clear(),
@@ -744,6 +950,7 @@ async fn attempt(
     }
     // The audit trail is part of the contract: a journal that could not be written
     // rolls the import back (nothing is committed without its record).
+    let commit_clock = Instant::now();
     env.journal.sync()?;
     env.journal.sql(Statement::Commit.text());
     let Some(xid) = state.xid else {
@@ -752,7 +959,12 @@ async fn attempt(
     state.loaded = Some(done.clone());
     state.commit.mark(xid);
     match tx.commit().await {
-        Ok(()) => Ok(done),
+        Ok(()) => {
+            state
+                .steps
+                .add(&Statement::Commit, commit_clock.elapsed().as_secs_f64());
+            Ok(done)
+        }
         // The server answered: COMMIT failed and the transaction is rolled back.
         Err(e) if e.as_db_error().is_some() => {
             state.server_rolled_back = true;
@@ -768,6 +980,16 @@ async fn attempt(
             .into()),
             _ => Err(postgres::error(e).context("committing").into()),
         },
+    }
+}
+
+/// Whether `stmt` loads rows into `child` or `parent`.
+fn loads_into(stmt: &Statement, child: &str, parent: &str) -> bool {
+    match stmt {
+        Statement::Copy(Copy { table, .. }) | Statement::Insert { table, .. } => {
+            table == child || table == parent
+        }
+        _ => false,
     }
 }
 
@@ -935,5 +1157,85 @@ mod rows_at_tests {
         ] {
             assert_eq!(rows_at(sent, bytes, rows), want, "{sent} {bytes} {rows:?}");
         }
+    }
+}
+
+#[cfg(test)]
+mod reorder_tests {
+    use super::*;
+    use crate::import::plan::Feed;
+
+    fn copy(table: &str, dataset: &str, staged: bool) -> Statement {
+        Statement::Copy(Copy {
+            dataset: dataset.into(),
+            table: table.into(),
+            file: format!("{dataset}.csv"),
+            sha256: None,
+            longest: None,
+            rows: None,
+            sql: String::new(),
+            feed: Feed::Csv,
+            last: true,
+            expected_rows: None,
+            columns: Vec::new(),
+            key: Vec::new(),
+            partitions: Vec::new(),
+            staged,
+        })
+    }
+
+    fn index(table: &str, build: bool) -> Statement {
+        Statement::Index(IndexStep {
+            table: table.into(),
+            sql: String::new(),
+            context: String::new(),
+            build,
+            check: None,
+        })
+    }
+
+    #[test]
+    fn plain_groups_end_at_a_staged_copy_or_any_other_statement() {
+        let queue: VecDeque<Statement> = vec![
+            index("p", false),
+            copy("p", "p", false),
+            index("p", true),
+            copy("c", "c1", false),
+            copy("c", "c2", false),
+            index("c", true),
+            copy("s", "s", true),
+            copy("d", "d", false),
+        ]
+        .into();
+        let got: Vec<(usize, usize, Vec<String>)> = plain_groups(&queue)
+            .into_iter()
+            .map(|g| (g.start, g.end, g.datasets))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (0, 3, vec!["p".to_string()]),
+                (3, 6, vec!["c1".to_string(), "c2".to_string()]),
+            ]
+        );
+        let hooked: VecDeque<Statement> = vec![
+            copy("p", "p", false),
+            Statement::Sql {
+                sql: "SELECT 1".into(),
+                context: "a hook".into(),
+                hint_if_denied: None,
+            },
+            copy("c", "c", false),
+        ]
+        .into();
+        assert_eq!(plain_groups(&hooked).len(), 1);
+    }
+
+    #[test]
+    fn only_copies_and_inserts_load_a_table() {
+        assert!(loads_into(&copy("c", "c", false), "c", "p"));
+        assert!(loads_into(&copy("p", "x", true), "c", "p"));
+        assert!(!loads_into(&copy("d", "d", false), "c", "p"));
+        assert!(!loads_into(&index("c", true), "c", "p"));
     }
 }
