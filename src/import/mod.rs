@@ -19,6 +19,7 @@ pub mod history;
 pub mod load;
 pub mod order;
 pub mod outcome;
+pub mod pipeline;
 pub mod plan;
 pub mod rebuild;
 pub mod run;
