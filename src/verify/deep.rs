@@ -371,6 +371,14 @@ pub fn target_reads(plan: &TablePlan) -> Option<Vec<ReadColumn<'_>>> {
     )
 }
 
+/// Whether a dataset's export wrote a record past `memory::LONG_VALUE` (or does not
+/// say): only then are its long values read in pieces.
+pub fn may_hold_long_values(spec: &TableSpec) -> bool {
+    spec.files
+        .iter()
+        .any(|f| f.longest.is_none_or(|l| l > crate::memory::LONG_VALUE))
+}
+
 /// The long columns of a MySQL dataset read live (`given`: the plan's columns it
 /// gives, in read order), for `verify --deep --source`: read in pieces by the source's
 /// primary key when every key column is read and is an integer or a string; bytes
