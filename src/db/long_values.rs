@@ -31,8 +31,9 @@ pub enum KeyForm {
 pub enum LongForm {
     /// Its read form's characters (MySQL: every type; PostgreSQL: its text).
     Text,
-    /// PostgreSQL `bytea`: its bytes, each piece written in hex after one `\x`, as
-    /// `bytea_output = hex` writes the whole value.
+    /// Bytes, each piece written as hex digits in lower case: a PostgreSQL `bytea`
+    /// (after one `\x`, as `bytea_output = hex` writes the whole value), or a MySQL
+    /// value verify compares as bytes.
     Bytea,
 }
 
@@ -126,8 +127,11 @@ fn pg_length(form: LongForm, column: &str) -> String {
 /// read (a bytea's `\x` and hex included); NULL where the value is read whole.
 pub fn flag_expr(engine: Engine, form: LongForm, column: &str, read: &str) -> String {
     match (engine, form) {
-        (Engine::Mysql, _) => format!(
+        (Engine::Mysql, LongForm::Text) => format!(
             "IF(OCTET_LENGTH({column}) > {LONG_VALUE}, CONCAT(CHAR_LENGTH({read}), ' ', OCTET_LENGTH({read})), NULL)"
+        ),
+        (Engine::Mysql, LongForm::Bytea) => format!(
+            "IF(OCTET_LENGTH({column}) > {LONG_VALUE}, CONCAT(OCTET_LENGTH({column}), ' ', 2 * OCTET_LENGTH({column})), NULL)"
         ),
         (Engine::Postgresql, LongForm::Text) => format!(
             "CASE WHEN octet_length({column}::text) > {LONG_VALUE} THEN length({column}::text)::text || ' ' || octet_length({column}::text)::text END"
@@ -180,6 +184,26 @@ pub fn key_condition(
     Some(format!(" WHERE {}", parts.join(" AND ")))
 }
 
+/// A row's key values as errors show them.
+pub fn shown_key(key: &[Vec<u8>]) -> String {
+    let shown: Vec<String> = key
+        .iter()
+        .map(|k| crate::escape::bytes(k).into_owned())
+        .collect();
+    shown.join(", ")
+}
+
+/// A long value read in pieces must be as long as its flag said.
+pub fn check_length(column: &str, value: &[u8], len: u64) -> anyhow::Result<()> {
+    match value.len() as u64 == len {
+        true => Ok(()),
+        false => Err(anyhow::anyhow!(
+            "its `{column}` read {} bytes in pieces but is {len} bytes long",
+            value.len()
+        )),
+    }
+}
+
 /// The pieces of a long value of `chars` characters: (first character, 1-based; count).
 pub fn pieces(chars: u64) -> impl Iterator<Item = (u64, u64)> {
     (0..chars.div_ceil(LONG_PIECE)).map(move |k| {
@@ -200,7 +224,8 @@ pub fn piece_sql(
 ) -> String {
     let (from, n) = piece;
     let what = match (engine, form) {
-        (Engine::Mysql, _) => format!("SUBSTRING({read}, {from}, {n})"),
+        (Engine::Mysql, LongForm::Text) => format!("SUBSTRING({read}, {from}, {n})"),
+        (Engine::Mysql, LongForm::Bytea) => format!("LOWER(HEX(SUBSTRING({read}, {from}, {n})))"),
         (Engine::Postgresql, LongForm::Text) => {
             format!("substring({read}::text from {from} for {n})")
         }

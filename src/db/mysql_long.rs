@@ -10,7 +10,6 @@ use crate::config::Engine;
 use crate::db::catalog::ReadColumn;
 use crate::db::long_values::{self, Long, LongForm};
 use crate::db::mysql::{error, select_list};
-use crate::escape;
 
 /// Wrap the long columns of a select list (`cols`, one per column, in their read
 /// forms) and return the flag columns to append after the conversion checks.
@@ -56,17 +55,11 @@ impl SetAside<'_> {
         let names: Vec<&str> = self.columns.iter().map(|c| c.name).collect();
         let n = self.columns.len();
         for key in keys {
-            let shown = || {
-                key.iter()
-                    .map(|k| escape::bytes(k).into_owned())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            };
             let context = || {
                 format!(
                     "reading table `{}`: the long values of the row ({})",
                     self.table,
-                    shown()
+                    long_values::shown_key(&key)
                 )
             };
             let condition = long_values::key_condition(Engine::Mysql, &names, &self.long.key, &key)
@@ -117,14 +110,8 @@ impl SetAside<'_> {
                         value.extend_from_slice(b);
                     }
                 }
-                if value.len() as u64 != len {
-                    return Err(anyhow!(
-                        "its `{}` read {} bytes in pieces but is {len} bytes long",
-                        self.columns[i].name,
-                        value.len()
-                    ))
-                    .with_context(context);
-                }
+                long_values::check_length(self.columns[i].name, &value, len)
+                    .with_context(context)?;
                 long_values.push((i, value));
             }
             let values: Vec<Option<&[u8]>> = (0..n)
@@ -155,6 +142,15 @@ pub struct TypedLong {
 }
 
 impl TypedLong {
+    /// How the long column at `i` is read in pieces: as hex digits when compared as
+    /// bytes, as its characters otherwise.
+    fn form(&self, i: usize) -> LongForm {
+        match self.hex.contains(&i) {
+            true => LongForm::Bytea,
+            false => LongForm::Text,
+        }
+    }
+
     /// Wrap the long columns of a select list; the flag columns to append.
     pub fn wrap(&self, cols: &mut [String], columns: &[(&str, bool)]) -> Vec<String> {
         self.long
@@ -164,13 +160,7 @@ impl TypedLong {
                 let read = std::mem::take(&mut cols[i]);
                 let column = crate::db::sql::my::ident(columns[i].0);
                 cols[i] = long_values::value_expr(Engine::Mysql, LongForm::Text, &column, &read);
-                match self.hex.contains(&i) {
-                    true => format!(
-                        "IF(OCTET_LENGTH({column}) > {max}, CONCAT(OCTET_LENGTH({column}), ' ', 2 * OCTET_LENGTH({column})), NULL)",
-                        max = crate::memory::LONG_VALUE
-                    ),
-                    false => long_values::flag_expr(Engine::Mysql, LongForm::Text, &column, &read),
-                }
+                long_values::flag_expr(Engine::Mysql, self.form(i), &column, &read)
             })
             .collect()
     }
@@ -216,12 +206,10 @@ impl TypedAside<'_> {
         let n = self.names.len();
         for key in keys {
             let context = || {
-                let shown: Vec<String> =
-                    key.iter().map(|k| escape::bytes(k).into_owned()).collect();
                 format!(
                     "reading `{}` for verify: the long values of the row ({})",
                     self.table,
-                    shown.join(", ")
+                    long_values::shown_key(&key)
                 )
             };
             let condition =
@@ -253,18 +241,23 @@ impl TypedAside<'_> {
                     .ok_or_else(|| anyhow!("an unreadable length"))
                     .with_context(context)?;
                 let column = crate::db::sql::my::ident(self.names[i]);
-                let read = match self.long.hex.contains(&i) {
-                    true => format!("CAST({column} AS BINARY)"),
-                    false => column.clone(),
+                let form = self.long.form(i);
+                let read = match form {
+                    LongForm::Bytea => format!("CAST({column} AS BINARY)"),
+                    LongForm::Text => column,
                 };
                 let mut value = Vec::with_capacity(len as usize);
-                for (from, count) in long_values::pieces(units) {
-                    let piece = match self.long.hex.contains(&i) {
-                        true => format!("LOWER(HEX(SUBSTRING({read}, {from}, {count})))"),
-                        false => format!("SUBSTRING({read}, {from}, {count})"),
-                    };
+                for piece in long_values::pieces(units) {
+                    let sql = long_values::piece_sql(
+                        Engine::Mysql,
+                        form,
+                        self.from,
+                        &read,
+                        &condition,
+                        piece,
+                    );
                     let part: Option<mysql_async::Row> = conn
-                        .exec_first(format!("SELECT {piece} FROM {}{condition}", self.from), ())
+                        .exec_first(sql, ())
                         .await
                         .map_err(error)
                         .with_context(context)?;
@@ -274,21 +267,14 @@ impl TypedAside<'_> {
                         value.extend_from_slice(b);
                     }
                 }
-                if value.len() as u64 != len {
-                    return Err(anyhow!(
-                        "its `{}` read {} bytes in pieces but is {len} bytes long",
-                        self.names[i],
-                        value.len()
-                    ))
-                    .with_context(context);
-                }
+                long_values::check_length(self.names[i], &value, len).with_context(context)?;
                 long.push((i, value));
             }
             let (mut typed, lossy) = crate::db::mysql_typed::typed_row(&row, n, self.checks);
             for (i, v) in &long {
-                typed[*i] = match self.long.hex.contains(i) {
-                    true => Typed::Hex(v),
-                    false => Typed::Bytes(v),
+                typed[*i] = match self.long.form(*i) {
+                    LongForm::Bytea => Typed::Hex(v),
+                    LongForm::Text => Typed::Bytes(v),
                 };
             }
             on_row(&typed, &lossy)?;

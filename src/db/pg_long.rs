@@ -8,8 +8,7 @@ use tokio_postgres::Client;
 use crate::config::Engine;
 use crate::db::catalog::ReadColumn;
 use crate::db::long_values::{self, Long, LongForm};
-use crate::db::postgres::error;
-use crate::escape;
+use crate::db::postgres::{self, error};
 
 /// Wrap the long columns of a select list (`cols`, one per column) and return the
 /// flag columns to append.
@@ -48,21 +47,14 @@ impl SetAside<'_> {
     where
         F: FnMut(&[Option<&[u8]>], &[usize]) -> Result<()>,
     {
-        use futures_util::StreamExt;
         let names: Vec<&str> = self.columns.iter().map(|c| c.name).collect();
         let n = self.columns.len();
         for key in keys {
-            let shown = || {
-                key.iter()
-                    .map(|k| escape::bytes(k).into_owned())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            };
             let context = || {
                 format!(
                     "reading table `{}`: the long values of the row ({})",
                     self.table,
-                    shown()
+                    long_values::shown_key(&key)
                 )
             };
             let condition =
@@ -74,22 +66,12 @@ impl SetAside<'_> {
                 self.select.join(", "),
                 self.from
             );
-            let stream = client
-                .copy_out(&sql)
-                .await
-                .map_err(error)
-                .with_context(context)?;
-            futures_util::pin_mut!(stream);
-            let mut reader = crate::codec::pgtext::Reader::new();
             let mut row: Option<Vec<Option<Vec<u8>>>> = None;
-            while let Some(chunk) = stream.next().await {
-                let chunk = chunk.map_err(error).with_context(context)?;
-                reader.feed(&chunk, |fields| {
-                    row = Some(fields.iter().map(|f| f.map(<[u8]>::to_vec)).collect());
-                    Ok::<_, anyhow::Error>(())
-                })?;
-            }
-            reader.finish().with_context(context)?;
+            postgres::copy_text_rows(client, &sql, &context, |fields| {
+                row = Some(fields.iter().map(|f| f.map(<[u8]>::to_vec)).collect());
+                Ok(())
+            })
+            .await?;
             let mut row = row
                 .ok_or_else(|| anyhow!("the row is gone from the snapshot it was read in"))
                 .with_context(context)?;
@@ -128,14 +110,8 @@ impl SetAside<'_> {
                         }
                     }
                 }
-                if value.len() as u64 != len {
-                    return Err(anyhow!(
-                        "its `{}` read {} bytes in pieces but is {len} bytes long",
-                        self.columns[i].name,
-                        value.len()
-                    ))
-                    .with_context(context);
-                }
+                long_values::check_length(self.columns[i].name, &value, len)
+                    .with_context(context)?;
                 row[i] = Some(value);
             }
             let values: Vec<Option<&[u8]>> = row[..n].iter().map(|v| v.as_deref()).collect();

@@ -266,7 +266,6 @@ pub async fn stream_table<F>(
 where
     F: FnMut(&[Option<&[u8]>], &[usize]) -> Result<()>,
 {
-    use futures_util::StreamExt;
     let long = Long::of(columns, from);
     let mut cols: Vec<String> = columns.iter().map(|c| ident(c.name)).collect();
     let flags = match &long {
@@ -284,28 +283,19 @@ where
         ReadFrom::Table { name, .. } => format!("reading table `{name}`"),
         ReadFrom::Query(_) => "reading a query".to_string(),
     };
-    let stream = client
-        .copy_out(&sql)
-        .await
-        .map_err(error)
-        .with_context(|| what.clone())?;
-    futures_util::pin_mut!(stream);
-    let mut reader = crate::codec::pgtext::Reader::new();
     let n = columns.len();
     let mut aside = Vec::new();
-    while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(error).with_context(|| what.clone())?;
-        reader.feed(&chunk, |row| {
-            if let Some(l) = &long
-                && row[n..].iter().any(Option::is_some)
-            {
-                aside.push(l.key_of(row)?);
-                return Ok(());
-            }
-            on_row(&row[..n], &[])
-        })?;
-    }
-    reader.finish().with_context(|| what.clone())?;
+    let context = || what.clone();
+    crate::db::postgres::copy_text_rows(client, &sql, &context, |row| {
+        if let Some(l) = &long
+            && row[n..].iter().any(Option::is_some)
+        {
+            aside.push(l.key_of(row)?);
+            return Ok(());
+        }
+        on_row(&row[..n], &[])
+    })
+    .await?;
     match (long, from) {
         (Some(l), ReadFrom::Table { name, .. }) if !aside.is_empty() => {
             let read = pg_long::SetAside {

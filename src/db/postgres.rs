@@ -807,14 +807,31 @@ pub async fn copy_out_rows(
     client: &Client,
     table: &str,
     select: &str,
+    on_row: impl FnMut(&[Option<&[u8]>]) -> Result<()>,
+) -> Result<()> {
+    let context = || format!("reading `{table}` from the target for verify");
+    verify_session(client, table).await?;
+    copy_text_rows(
+        client,
+        &format!("COPY ({select}) TO STDOUT"),
+        &context,
+        on_row,
+    )
+    .await
+}
+
+/// Run a `COPY ... TO STDOUT` (text format) and give each row's fields to `on_row`
+/// (None for NULL), one row at a time. `context` names the read in the server's and
+/// the reader's errors; `on_row`'s own errors pass as they are.
+pub async fn copy_text_rows(
+    client: &Client,
+    sql: &str,
+    context: &(dyn Fn() -> String + Sync),
     mut on_row: impl FnMut(&[Option<&[u8]>]) -> Result<()>,
 ) -> Result<()> {
     use futures_util::StreamExt;
-    let context = || format!("reading `{table}` from the target for verify");
-    verify_session(client, table).await?;
-    let sql = format!("COPY ({select}) TO STDOUT");
     let stream = client
-        .copy_out(&sql)
+        .copy_out(sql)
         .await
         .map_err(error)
         .with_context(context)?;
