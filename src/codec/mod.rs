@@ -9,6 +9,7 @@
 pub mod adapt;
 pub mod binlog_row;
 pub mod csv;
+pub mod csv_pieces;
 pub mod encode;
 pub mod geometry;
 pub mod pgbinary;

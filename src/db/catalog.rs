@@ -165,6 +165,9 @@ pub struct ReadColumn<'a> {
     pub long: Option<crate::db::long_values::LongForm>,
     /// A primary-key column: how its value finds the row again (None: it cannot).
     pub key: Option<crate::db::long_values::KeyForm>,
+    /// A long value read in pieces is given as its digest form
+    /// (`long_values::Gathered`): verify compares it so, and nothing else reads it.
+    pub digest: bool,
 }
 
 impl<'a> ReadColumn<'a> {
@@ -176,6 +179,7 @@ impl<'a> ReadColumn<'a> {
             check_conversion_from,
             long: None,
             key: None,
+            digest: false,
         }
     }
 }

@@ -194,13 +194,120 @@ pub fn shown_key(key: &[Vec<u8>]) -> String {
 }
 
 /// A long value read in pieces must be as long as its flag said.
-pub fn check_length(column: &str, value: &[u8], len: u64) -> anyhow::Result<()> {
-    match value.len() as u64 == len {
+pub fn check_length(column: &str, read: u64, len: u64) -> anyhow::Result<()> {
+    match read == len {
         true => Ok(()),
         false => Err(anyhow::anyhow!(
-            "its `{column}` read {} bytes in pieces but is {len} bytes long",
-            value.len()
+            "its `{column}` read {read} bytes in pieces but is {len} bytes long"
         )),
+    }
+}
+
+/// What starts a digest form (a NUL, which no text a reader gives holds).
+const DIGEST_MARK: &[u8] = b"\x00digest:";
+
+/// The digest form of a value of `len` bytes whose SHA-256 is `sha`: what verify
+/// compares in place of a value longer than [`LONG_VALUE`].
+fn digest_form(len: u64, sha: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(DIGEST_MARK.len() + 8 + sha.len());
+    out.extend_from_slice(DIGEST_MARK);
+    out.extend_from_slice(&len.to_be_bytes());
+    out.extend_from_slice(sha);
+    out
+}
+
+/// Whether `v` is a digest form.
+pub fn is_digest(v: &[u8]) -> bool {
+    v.len() == DIGEST_MARK.len() + 8 + 32 && v.starts_with(DIGEST_MARK)
+}
+
+/// A value as verify compares it: itself, or its digest form when it is longer than
+/// [`LONG_VALUE`] (made here from the whole value, or by [`Gathered`] from its pieces:
+/// the same bytes either way).
+pub fn digest_if_long(v: std::borrow::Cow<'_, [u8]>) -> std::borrow::Cow<'_, [u8]> {
+    use sha2::Digest;
+    match v.len() as u64 > LONG_VALUE && !is_digest(&v) {
+        true => digest_form(v.len() as u64, &sha2::Sha256::digest(&v)).into(),
+        false => v,
+    }
+}
+
+/// How a digest form reads in a report: its length and the start of its SHA-256.
+pub fn shown_digest(v: &[u8]) -> Option<String> {
+    is_digest(v).then(|| {
+        let len = u64::from_be_bytes(v[DIGEST_MARK.len()..][..8].try_into().expect("8 bytes"));
+        let sha = &v[DIGEST_MARK.len() + 8..];
+        format!("({len} bytes, sha256 {}…)", hex::encode(&sha[..8]))
+    })
+}
+
+/// A long value as its pieces arrive: held whole (after its form's prefix, a bytea's
+/// `\x`), or — when `digest` and the pieces pass [`LONG_VALUE`] — hashed as they come
+/// and given as its digest form ([`digest_if_long`] of the pieces).
+pub struct Gathered {
+    prefix: &'static [u8],
+    held: Vec<u8>,
+    sha: Option<sha2::Sha256>,
+    len: u64,
+    digest: bool,
+}
+
+impl Gathered {
+    /// A value of `form` read from PostgreSQL (`pg`: a bytea is given after `\x`) or
+    /// MySQL, of about `capacity` bytes.
+    pub fn new(form: LongForm, pg: bool, digest: bool, capacity: u64) -> Gathered {
+        let prefix: &[u8] = match (form, pg) {
+            (LongForm::Bytea, true) => b"\\x",
+            _ => b"",
+        };
+        // Held whole: with its prefix from the start, so the value is never copied.
+        let held = match digest {
+            true => Vec::new(),
+            false => {
+                let mut held = Vec::with_capacity(capacity as usize);
+                held.extend_from_slice(prefix);
+                held
+            }
+        };
+        Gathered {
+            prefix,
+            held,
+            sha: None,
+            len: 0,
+            digest,
+        }
+    }
+
+    pub fn push(&mut self, piece: &[u8]) {
+        use sha2::Digest;
+        self.len += piece.len() as u64;
+        match &mut self.sha {
+            Some(sha) => sha.update(piece),
+            None if self.digest && self.len > LONG_VALUE => {
+                let mut sha = sha2::Sha256::new();
+                sha.update(&self.held);
+                sha.update(piece);
+                self.held = Vec::new();
+                self.sha = Some(sha);
+            }
+            None => self.held.extend_from_slice(piece),
+        }
+    }
+
+    /// The bytes read, as its flag counts them (the prefix included).
+    pub fn read(&self) -> u64 {
+        self.prefix.len() as u64 + self.len
+    }
+
+    /// The value: whole, or its digest form.
+    pub fn finish(self) -> Vec<u8> {
+        use sha2::Digest;
+        match self.sha {
+            Some(sha) => digest_form(self.len, &sha.finalize()),
+            None if !self.digest || self.prefix.is_empty() => self.held,
+            // At most `LONG_VALUE` held: the copy is small.
+            None => [self.prefix, &self.held].concat(),
+        }
     }
 }
 
@@ -239,6 +346,57 @@ pub fn piece_sql(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_value_gathered_in_pieces_reads_as_the_whole_value_would() {
+        use std::borrow::Cow;
+        let long = (LONG_VALUE + 5) as usize;
+        for (len, digest, form, pg) in [
+            (10, true, LongForm::Text, false),
+            (long, true, LongForm::Text, false),
+            (long, false, LongForm::Text, false),
+            (LONG_VALUE as usize, true, LongForm::Bytea, true),
+            (long, true, LongForm::Bytea, true),
+            (long, false, LongForm::Bytea, true),
+        ] {
+            let value: Vec<u8> = (0..len).map(|i| b'a' + (i % 7) as u8).collect();
+            let mut g = Gathered::new(form, pg, digest, len as u64);
+            for piece in value.chunks(LONG_PIECE as usize / 3) {
+                g.push(piece);
+            }
+            let prefix: &[u8] = if pg && form == LongForm::Bytea {
+                b"\\x"
+            } else {
+                b""
+            };
+            assert_eq!(g.read(), (prefix.len() + len) as u64);
+            let got = g.finish();
+            let whole = [prefix, &value].concat();
+            match digest {
+                false => assert_eq!(got, whole),
+                true => {
+                    let canonical = match is_digest(&got) {
+                        true => got.clone(),
+                        false => got.strip_prefix(prefix).unwrap().to_vec(),
+                    };
+                    assert_eq!(
+                        canonical,
+                        digest_if_long(Cow::Borrowed(&value)).into_owned()
+                    );
+                    assert_eq!(is_digest(&got), len as u64 > LONG_VALUE);
+                }
+            }
+        }
+        let v = vec![b'x'; long];
+        let d = digest_if_long(Cow::Borrowed(&v));
+        assert!(
+            shown_digest(&d)
+                .unwrap()
+                .starts_with(&format!("({long} bytes, sha256 "))
+        );
+        assert_eq!(digest_if_long(d.clone()), d, "a digest form stays as it is");
+        assert_eq!(shown_digest(b"short"), None);
+    }
 
     #[test]
     fn pieces_cover_every_character_once() {

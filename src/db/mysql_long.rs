@@ -89,7 +89,7 @@ impl SetAside<'_> {
                 let (chars, len) = long_values::parse_flag(flag)
                     .ok_or_else(|| anyhow!("an unreadable length"))
                     .with_context(context)?;
-                let mut value = Vec::with_capacity(len as usize);
+                let mut value = long_values::Gathered::new(LongForm::Text, false, false, len);
                 for piece in long_values::pieces(chars) {
                     let sql = long_values::piece_sql(
                         Engine::Mysql,
@@ -107,11 +107,12 @@ impl SetAside<'_> {
                     if let Some(mysql_async::Value::Bytes(b)) =
                         part.as_ref().and_then(|r| r.as_ref(0))
                     {
-                        value.extend_from_slice(b);
+                        value.push(b);
                     }
                 }
-                long_values::check_length(self.columns[i].name, &value, len)
+                long_values::check_length(self.columns[i].name, value.read(), len)
                     .with_context(context)?;
+                let value = value.finish();
                 long_values.push((i, value));
             }
             let values: Vec<Option<&[u8]>> = (0..n)
@@ -139,6 +140,9 @@ pub struct TypedLong {
     pub long: Long,
     /// Positions (in the read's columns) of the long columns read as hex.
     pub hex: Vec<usize>,
+    /// Positions of the long columns given as their digest form when long
+    /// (`long_values::Gathered`): those compared as they are read.
+    pub digest: Vec<usize>,
 }
 
 impl TypedLong {
@@ -185,7 +189,8 @@ pub struct TypedAside<'a> {
     pub table: &'a str,
     pub from: &'a str,
     pub select: &'a [String],
-    pub names: Vec<&'a str>,
+    /// The read's columns: names, and whether each is read as its stored bytes.
+    pub columns: &'a [(&'a str, bool)],
     pub long: &'a TypedLong,
     pub checks: &'a [usize],
 }
@@ -203,7 +208,8 @@ impl TypedAside<'_> {
         F: FnMut(&[crate::db::catalog::Typed<'_>], &[usize]) -> Result<()>,
     {
         use crate::db::catalog::Typed;
-        let n = self.names.len();
+        let n = self.columns.len();
+        let names: Vec<&str> = self.columns.iter().map(|c| c.0).collect();
         for key in keys {
             let context = || {
                 format!(
@@ -213,7 +219,7 @@ impl TypedAside<'_> {
                 )
             };
             let condition =
-                long_values::key_condition(Engine::Mysql, &self.names, &self.long.long.key, &key)
+                long_values::key_condition(Engine::Mysql, &names, &self.long.long.key, &key)
                     .ok_or_else(|| anyhow!("its key is not of its column's form"))
                     .with_context(context)?;
             let row: Option<mysql_async::Row> = conn
@@ -240,13 +246,16 @@ impl TypedAside<'_> {
                 let (units, len) = long_values::parse_flag(flag)
                     .ok_or_else(|| anyhow!("an unreadable length"))
                     .with_context(context)?;
-                let column = crate::db::sql::my::ident(self.names[i]);
+                let column = crate::db::sql::my::ident(names[i]);
                 let form = self.long.form(i);
-                let read = match form {
-                    LongForm::Bytea => format!("CAST({column} AS BINARY)"),
-                    LongForm::Text => column,
+                // Pieces of what the stream reads: a value read as its stored bytes is
+                // cut by bytes, as its flag counts them.
+                let read = match (form, self.columns[i].1) {
+                    (LongForm::Bytea, _) | (_, true) => format!("CAST({column} AS BINARY)"),
+                    (LongForm::Text, false) => column,
                 };
-                let mut value = Vec::with_capacity(len as usize);
+                let digest = self.long.digest.contains(&i);
+                let mut value = long_values::Gathered::new(form, false, digest, len);
                 for piece in long_values::pieces(units) {
                     let sql = long_values::piece_sql(
                         Engine::Mysql,
@@ -264,11 +273,11 @@ impl TypedAside<'_> {
                     if let Some(mysql_async::Value::Bytes(b)) =
                         part.as_ref().and_then(|r| r.as_ref(0))
                     {
-                        value.extend_from_slice(b);
+                        value.push(b);
                     }
                 }
-                long_values::check_length(self.names[i], &value, len).with_context(context)?;
-                long.push((i, value));
+                long_values::check_length(names[i], value.read(), len).with_context(context)?;
+                long.push((i, value.finish()));
             }
             let (mut typed, lossy) = crate::db::mysql_typed::typed_row(&row, n, self.checks);
             for (i, v) in &long {

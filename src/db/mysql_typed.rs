@@ -104,7 +104,7 @@ where
                 table: &name,
                 from: &table,
                 select: &cols,
-                names: columns.iter().map(|(c, _)| *c).collect(),
+                columns,
                 long: l,
                 checks: &checks,
             };

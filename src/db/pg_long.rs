@@ -37,7 +37,8 @@ pub struct SetAside<'a> {
 
 impl SetAside<'_> {
     /// Read each row again by its key and give it to `on_row` whole, every long value
-    /// read in pieces and held once, in the text form COPY writes.
+    /// read in pieces and held once, in the text form COPY writes (or, for a column
+    /// read `digest`, as its digest form).
     pub async fn rows<F>(
         &self,
         client: &Client,
@@ -84,10 +85,7 @@ impl SetAside<'_> {
                     .with_context(context)?;
                 let form = self.columns[i].long.unwrap_or(LongForm::Text);
                 let column = crate::db::sql::pg::ident(self.columns[i].name);
-                let mut value = Vec::with_capacity(len as usize);
-                if form == LongForm::Bytea {
-                    value.extend_from_slice(b"\\x");
-                }
+                let mut value = long_values::Gathered::new(form, true, self.columns[i].digest, len);
                 for piece in long_values::pieces(units) {
                     let sql = long_values::piece_sql(
                         Engine::Postgresql,
@@ -106,12 +104,13 @@ impl SetAside<'_> {
                         if let tokio_postgres::SimpleQueryMessage::Row(r) = m
                             && let Some(v) = r.get(0)
                         {
-                            value.extend_from_slice(v.as_bytes());
+                            value.push(v.as_bytes());
                         }
                     }
                 }
-                long_values::check_length(self.columns[i].name, &value, len)
+                long_values::check_length(self.columns[i].name, value.read(), len)
                     .with_context(context)?;
+                let value = value.finish();
                 row[i] = Some(value);
             }
             let values: Vec<Option<&[u8]>> = row[..n].iter().map(|v| v.as_deref()).collect();

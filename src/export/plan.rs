@@ -109,6 +109,7 @@ impl TablePlan {
                     true => form(c),
                     false => None,
                 },
+                digest: false,
             })
             .collect()
     }

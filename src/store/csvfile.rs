@@ -307,6 +307,33 @@ pub fn for_each_record(
     })
 }
 
+/// Every record of a file (the header first), its fields given to `sink` in pieces as
+/// they are read (memory: one read, whatever the record's length).
+pub fn for_each_piece(
+    path: &Path,
+    sink: &mut impl crate::codec::csv_pieces::FieldSink,
+) -> Result<()> {
+    const READ: usize = 1 << 20;
+    let mut f = super::file::open(path, super::file::Links::Refuse)?;
+    let mut pieces = crate::codec::csv_pieces::FieldPieces::default();
+    let mut buf = vec![0u8; READ];
+    loop {
+        let n = f
+            .read(&mut buf)
+            .with_context(|| format!("reading {}", path.display()))?;
+        let done = match n {
+            0 => pieces.finish(sink),
+            n => pieces.feed(&buf[..n], sink),
+        };
+        if let Err(what) = done {
+            anyhow::bail!("reading {}: {what}", path.display());
+        }
+        if n == 0 {
+            return Ok(());
+        }
+    }
+}
+
 /// Which record `record_at` looks for.
 #[derive(Debug, Clone, Copy)]
 pub enum Pick {

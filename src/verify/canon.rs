@@ -131,6 +131,9 @@ pub fn text_cow(kind: Kind, v: Option<&[u8]>) -> Option<Cow<'_, [u8]>> {
             other => raw(other),
         },
         Kind::Uuid => v.to_ascii_lowercase(),
+        // A long value its reader gave as its digest form (`long_values::Gathered`):
+        // compared as it is.
+        Kind::Bytes if crate::db::long_values::is_digest(v) => return Some(Cow::Borrowed(v)),
         // Its hex digits, in lower case: `\\x...` as PostgreSQL and the export write
         // it is read where it lies (a long value is not decoded into a copy).
         Kind::Bytes => match v.strip_prefix(b"\\x") {

@@ -18,6 +18,7 @@ use sha2::{Digest, Sha256};
 use crate::codec::adapt::Adapt;
 use crate::codec::geometry::Form;
 use crate::db::catalog::{PgTable, Read, ReadColumn};
+use crate::db::long_values;
 use crate::escape;
 use crate::import::adapt;
 use crate::mapping::Mapping;
@@ -366,9 +367,21 @@ pub fn target_reads(plan: &TablePlan) -> Option<Vec<ReadColumn<'_>>> {
                     true => form(c.kind),
                     false => None,
                 },
+                digest: digested(c.kind, Before::default()),
             })
             .collect(),
     )
+}
+
+/// Whether a long value of `kind`, under these source rules, is compared as a reader
+/// gives it (text as it is, bytes as their hex digits): it may then be given as its
+/// digest form (`long_values::Gathered`), never held whole.
+pub fn digested(kind: Kind, before: Before) -> bool {
+    before == Before::default()
+        && matches!(
+            kind,
+            Kind::Text { trim: false } | Kind::Json | Kind::AsText | Kind::Bytes
+        )
 }
 
 /// Whether a dataset's export wrote a record past `memory::LONG_VALUE` (or does not
@@ -432,9 +445,18 @@ pub fn typed_long(
                 && b.bit_width == 0
         })
         .collect();
+    let digest = columns
+        .iter()
+        .copied()
+        .filter(|&k| {
+            let c = &plan.columns[given[k]];
+            digested(c.kind, c.sources[d].1)
+        })
+        .collect();
     Some(crate::db::mysql_long::TypedLong {
         long: Long { columns, key },
         hex,
+        digest,
     })
 }
 
@@ -549,6 +571,9 @@ pub fn row_hash_with<'a>(
     } else {
         plan.key.clone()
     };
+    // A value past `memory::LONG_VALUE` is hashed as its digest form, as a reader that
+    // reads it in pieces gives it.
+    let value = |i: usize| value(i).map(long_values::digest_if_long);
     for i in key {
         feed(&value(i), &mut |b| {
             sha.update(b);
@@ -586,6 +611,21 @@ impl Kept {
         values: Vec<Option<Vec<u8>>>,
         shown: Vec<Option<String>>,
     ) {
+        // Compared as hashed: a long value as its digest form, whichever side read it whole.
+        let values: Vec<Option<Vec<u8>>> = values
+            .into_iter()
+            .map(|v| v.map(|v| long_values::digest_if_long(Cow::Owned(v)).into_owned()))
+            .collect();
+        let shown = shown
+            .into_iter()
+            .zip(&values)
+            .map(
+                |(s, v)| match v.as_deref().and_then(long_values::shown_digest) {
+                    Some(d) => Some(d),
+                    None => s,
+                },
+            )
+            .collect();
         let key = key_bytes(plan, &values);
         self.rows
             .entry(key)

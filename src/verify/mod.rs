@@ -1,13 +1,14 @@
 //! `verify`: proof that the target holds what the export holds. `counts` judges row
 //! counts and orphan rows (pure); `run` reads them from the servers. `--deep` compares
 //! every value: `canon` puts each in one form (pure), `deep` buckets, narrows and names
-//! the differences (pure), `run::deep` streams both sides, and `computed` evaluates the
+//! the differences (pure), `run::deep` streams both sides (`files` the export's side), and `computed` evaluates the
 //! mapping's IMMUTABLE `set` expressions again over the target's rows.
 
 pub mod canon;
 pub mod computed;
 pub mod counts;
 pub mod deep;
+pub mod files;
 pub mod run;
 
 pub use run::{Job, verify};

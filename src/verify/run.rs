@@ -8,7 +8,6 @@ use std::sync::Arc;
 
 use anyhow::Result;
 
-use crate::codec::csv::NullStyle;
 use crate::config::Engine;
 use crate::config::ServerConfig;
 use crate::db::catalog::{ReadFrom, Typed};
@@ -16,13 +15,13 @@ use crate::db::source::{Conn, Source};
 use crate::db::{mysql_typed, pgsource, postgres};
 use crate::mapping::Mapping;
 use crate::progress::Progress;
-use crate::store::csvfile;
 use crate::store::export_dir::ExportDir;
 use crate::store::manifest::Loaded;
 use crate::store::manifest::TableSpec;
 use crate::verify::canon;
 use crate::verify::counts::{self, OrphanCheck, Report};
 use crate::verify::deep::{self, TableDeep};
+use crate::verify::files;
 
 /// Everything a verification needs, resolved before it starts.
 pub struct Job {
@@ -599,7 +598,7 @@ async fn read_source(
     let mut kept = deep::Kept::default();
     let mut fixed_seen: std::collections::BTreeMap<usize, (u64, Vec<String>)> = Default::default();
     let width = plan.columns.len();
-    let mut take = taker(|value, shown| {
+    let mut take = files::taker(|value, shown| {
         let h = deep::row_hash_with(plan, width, n, value);
         match &keep {
             Some(keep) if keep.contains(&h.bucket) => kept.add(plan, owned(width, value), shown()),
@@ -765,7 +764,7 @@ async fn read_source(
                     }
                 }
             }
-            _ => read_files(job, plan, d, spec, &mut take).await,
+            _ => files::read_files(&job.dir, &job.manifest, plan, d, spec, &mut take).await,
         };
         if let Err(e) = result {
             return (Err(e), live);
@@ -775,72 +774,9 @@ async fn read_source(
     (Ok((buckets, kept)), live)
 }
 
-/// What a side does with each canonical row (column `i`'s canonical value, made when
-/// asked): hash it (or keep it), with how it reads.
-type Take<'a> = dyn for<'v> FnMut(&'v dyn Fn(usize) -> Option<Cow<'v, [u8]>>, &dyn Fn() -> Vec<Option<String>>)
-    + 'a;
-
-/// A closure as a [`Take`] (a closure's own signature cannot say "for every lifetime").
-fn taker<F>(f: F) -> F
-where
-    F: for<'v> FnMut(&'v dyn Fn(usize) -> Option<Cow<'v, [u8]>>, &dyn Fn() -> Vec<Option<String>>),
-{
-    f
-}
-
 /// A row's canonical values, owned (a row kept for the report).
 fn owned<'a>(width: usize, value: impl Fn(usize) -> Option<Cow<'a, [u8]>>) -> Vec<Option<Vec<u8>>> {
     (0..width).map(|i| value(i).map(Cow::into_owned)).collect()
-}
-
-/// A dataset's CSV files, canonicalised as the export wrote them.
-async fn read_files(
-    job: &Job,
-    plan: &deep::TablePlan,
-    d: usize,
-    spec: &TableSpec,
-    take: &mut Take<'_>,
-) -> Result<()> {
-    let nulls = if job.manifest.is_legacy() {
-        NullStyle::EmptyUnquoted
-    } else {
-        NullStyle::Marker
-    };
-    for file in &spec.files {
-        let path = job.dir.file(&file.file);
-        let header = csvfile::header(&path)?;
-        let positions: Vec<Option<usize>> = plan
-            .columns
-            .iter()
-            .map(|c| match &c.sources[d].0 {
-                None => Ok(None),
-                Some(name) => header
-                    .iter()
-                    .position(|h| h == name)
-                    .map(Some)
-                    .ok_or_else(|| {
-                        anyhow::anyhow!("{}: no column `{name}` in its header", file.file)
-                    }),
-            })
-            .collect::<Result<_>>()?;
-        csvfile::for_each_record(&path, nulls, |fields| {
-            let value = |k: usize| {
-                let c = &plan.columns[k];
-                let v = positions[k].and_then(|i| fields.get(i).copied().flatten());
-                canon::source_text_cow(c.kind, c.sources[d].1, v)
-            };
-            take(&value, &|| {
-                positions
-                    .iter()
-                    .map(|&i| {
-                        i.and_then(|i| fields.get(i).copied().flatten())
-                            .map(|v| String::from_utf8_lossy(v).into_owned())
-                    })
-                    .collect()
-            });
-        })?;
-    }
-    Ok(())
 }
 
 /// How a live value reads in a difference.

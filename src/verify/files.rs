@@ -1,0 +1,182 @@
+//! `verify --deep`'s export side: a dataset's CSV files, canonicalised as the export
+//! wrote them. A file whose longest record is past `memory::LONG_VALUE` (or that does not
+//! say) is read field by field in pieces (`codec::csv_pieces`): a long value of a column
+//! compared as it is written is gathered into its digest form as it is read
+//! (`long_values::Gathered`), as the target's reader gives it, so no record is held whole.
+
+use std::borrow::Cow;
+
+use anyhow::Result;
+
+use crate::codec::csv::NullStyle;
+use crate::codec::csv_pieces::FieldSink;
+use crate::db::long_values::{Gathered, LongForm};
+use crate::memory::LONG_VALUE;
+use crate::store::csvfile;
+use crate::store::export_dir::ExportDir;
+use crate::store::manifest::{Loaded, TableSpec};
+use crate::verify::canon::{self, Kind};
+use crate::verify::deep;
+
+/// What a side does with each canonical row (column `i`'s canonical value, made when
+/// asked): hash it (or keep it), with how it reads.
+pub type Take<'a> = dyn for<'v> FnMut(&'v dyn Fn(usize) -> Option<Cow<'v, [u8]>>, &dyn Fn() -> Vec<Option<String>>)
+    + 'a;
+
+/// A closure as a [`Take`] (a closure's own signature cannot say "for every lifetime").
+pub fn taker<F>(f: F) -> F
+where
+    F: for<'v> FnMut(&'v dyn Fn(usize) -> Option<Cow<'v, [u8]>>, &dyn Fn() -> Vec<Option<String>>),
+{
+    f
+}
+
+/// A dataset's CSV files, canonicalised as the export wrote them.
+pub async fn read_files(
+    dir: &ExportDir,
+    manifest: &Loaded,
+    plan: &deep::TablePlan,
+    d: usize,
+    spec: &TableSpec,
+    take: &mut Take<'_>,
+) -> Result<()> {
+    let nulls = if manifest.is_legacy() {
+        NullStyle::EmptyUnquoted
+    } else {
+        NullStyle::Marker
+    };
+    for file in &spec.files {
+        let path = dir.file(&file.file);
+        let header = csvfile::header(&path)?;
+        let positions: Vec<Option<usize>> = plan
+            .columns
+            .iter()
+            .map(|c| match &c.sources[d].0 {
+                None => Ok(None),
+                Some(name) => header
+                    .iter()
+                    .position(|h| h == name)
+                    .map(Some)
+                    .ok_or_else(|| {
+                        anyhow::anyhow!("{}: no column `{name}` in its header", file.file)
+                    }),
+            })
+            .collect::<Result<_>>()?;
+        let mut on_record = |fields: &[Option<&[u8]>]| {
+            let value = |k: usize| {
+                let c = &plan.columns[k];
+                let v = positions[k].and_then(|i| fields.get(i).copied().flatten());
+                canon::source_text_cow(c.kind, c.sources[d].1, v)
+            };
+            take(&value, &|| {
+                positions
+                    .iter()
+                    .map(|&i| {
+                        i.and_then(|i| fields.get(i).copied().flatten())
+                            .map(|v| String::from_utf8_lossy(v).into_owned())
+                    })
+                    .collect()
+            });
+        };
+        match file.longest.is_none_or(|l| l > LONG_VALUE) {
+            true => {
+                let mut modes = vec![None; header.len()];
+                for (k, c) in plan.columns.iter().enumerate() {
+                    if let Some(i) = positions[k]
+                        && deep::digested(c.kind, c.sources[d].1)
+                    {
+                        modes[i] = Some(match c.kind {
+                            Kind::Bytes => LongForm::Bytea,
+                            _ => LongForm::Text,
+                        });
+                    }
+                }
+                let mut record = Record::new(modes, nulls, &mut on_record);
+                csvfile::for_each_piece(&path, &mut record)?;
+            }
+            false => csvfile::for_each_record(&path, nulls, on_record)?,
+        }
+    }
+    Ok(())
+}
+
+/// A record's fields as they are read in pieces: short ones held, a long one of a column
+/// compared as written gathered into its digest form; each data record (the header
+/// skipped) given whole to `on_record`.
+struct Record<'f, F: FnMut(&[Option<&[u8]>])> {
+    /// Per field of the file: how a long value of it is compared (None: held whole).
+    modes: Vec<Option<LongForm>>,
+    nulls: NullStyle,
+    held: Vec<u8>,
+    gathered: Option<(LongForm, Gathered)>,
+    values: Vec<Option<Vec<u8>>>,
+    header: bool,
+    on_record: &'f mut F,
+}
+
+impl<'f, F: FnMut(&[Option<&[u8]>])> Record<'f, F> {
+    fn new(modes: Vec<Option<LongForm>>, nulls: NullStyle, on_record: &'f mut F) -> Self {
+        Record {
+            modes,
+            nulls,
+            held: Vec::new(),
+            gathered: None,
+            values: Vec::new(),
+            header: true,
+            on_record,
+        }
+    }
+}
+
+impl<F: FnMut(&[Option<&[u8]>])> FieldSink for Record<'_, F> {
+    fn bytes(&mut self, b: &[u8]) {
+        if let Some((form, g)) = &mut self.gathered {
+            match form {
+                LongForm::Bytea => g.push(&b.to_ascii_lowercase()),
+                LongForm::Text => g.push(b),
+            }
+            return;
+        }
+        self.held.extend_from_slice(b);
+        if self.held.len() as u64 <= LONG_VALUE + 2 || self.header {
+            return;
+        }
+        // Past the bound: from here on the value is gathered, as the target's reader
+        // gathers it (a bytea's hex digits after its `\x`, in lower case).
+        match self.modes.get(self.values.len()).copied().flatten() {
+            Some(LongForm::Text) => {
+                let mut g = Gathered::new(LongForm::Text, false, true, 0);
+                g.push(&self.held);
+                self.gathered = Some((LongForm::Text, g));
+            }
+            Some(LongForm::Bytea) if self.held.starts_with(b"\\x") => {
+                let mut g = Gathered::new(LongForm::Bytea, true, true, 0);
+                g.push(&self.held[2..].to_ascii_lowercase());
+                self.gathered = Some((LongForm::Bytea, g));
+            }
+            // Not written as the export writes bytes: held whole, to be compared so.
+            _ => return,
+        }
+        self.held = Vec::new();
+    }
+
+    fn end_field(&mut self, quoted: bool) {
+        let value = match self.gathered.take() {
+            Some((_, g)) => Some(g.finish()),
+            None if !quoted && self.nulls.is_null(&self.held) => {
+                self.held.clear();
+                None
+            }
+            None => Some(std::mem::take(&mut self.held)),
+        };
+        self.values.push(value);
+    }
+
+    fn end_record(&mut self) {
+        if !std::mem::replace(&mut self.header, false) {
+            let fields: Vec<Option<&[u8]>> = self.values.iter().map(|v| v.as_deref()).collect();
+            (self.on_record)(&fields);
+        }
+        self.values.clear();
+    }
+}
