@@ -5,6 +5,7 @@
 //! mapping's IMMUTABLE `set` expressions again over the target's rows.
 
 pub mod canon;
+pub mod canon_json;
 pub mod computed;
 pub mod counts;
 pub mod deep;

@@ -1,0 +1,511 @@
+//! PURE: `jsonb`'s meaning as bytes, for verify --deep: objects with their keys sorted
+//! (the last of duplicate keys kept, as `jsonb` does), numbers by value, strings decoded
+//! and written with only `"` and `\\` escaped. Written straight out as it is parsed: an
+//! array's items and a scalar go to the output as they are read, and only an object's
+//! members are held (already in their canonical bytes) to be sorted, so a large document
+//! costs about twice its size, not a tree of nodes.
+
+use super::canon::{decimal, parse_f64};
+
+/// JSON by meaning; None when it is not JSON.
+pub fn canonical_json(v: &[u8]) -> Option<Vec<u8>> {
+    let mut p = Parser { s: v, i: 0 };
+    let mut out = Vec::with_capacity(v.len());
+    p.value(&mut out, 0)?;
+    p.ws();
+    if p.i != v.len() {
+        return None;
+    }
+    Some(out)
+}
+
+/// Deeper than this is not compared by meaning (PostgreSQL's own limit is lower).
+const MAX_DEPTH: usize = 10_000;
+
+struct Parser<'a> {
+    s: &'a [u8],
+    i: usize,
+}
+
+impl Parser<'_> {
+    fn ws(&mut self) {
+        while matches!(self.s.get(self.i), Some(b' ' | b'\t' | b'\n' | b'\r')) {
+            self.i += 1;
+        }
+    }
+
+    /// Parse one value and write its canonical form to `out`.
+    fn value(&mut self, out: &mut Vec<u8>, depth: usize) -> Option<()> {
+        if depth > MAX_DEPTH {
+            return None;
+        }
+        self.ws();
+        match *self.s.get(self.i)? {
+            b'{' => {
+                self.i += 1;
+                // (key, the member's canonical bytes), in the order written.
+                let mut members: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+                self.ws();
+                if self.s.get(self.i) == Some(&b'}') {
+                    self.i += 1;
+                } else {
+                    loop {
+                        self.ws();
+                        let key = self.string()?;
+                        self.ws();
+                        if self.s.get(self.i) != Some(&b':') {
+                            return None;
+                        }
+                        self.i += 1;
+                        let mut v = Vec::new();
+                        self.value(&mut v, depth + 1)?;
+                        members.push((key, v));
+                        self.ws();
+                        match *self.s.get(self.i)? {
+                            b',' => self.i += 1,
+                            b'}' => {
+                                self.i += 1;
+                                break;
+                            }
+                            _ => return None,
+                        }
+                    }
+                }
+                // Sorted by key; of equal keys the last written is kept (a stable sort
+                // keeps them in order).
+                members.sort_by(|a, b| a.0.cmp(&b.0));
+                out.push(b'{');
+                let mut first = true;
+                for k in 0..members.len() {
+                    if members
+                        .get(k + 1)
+                        .is_some_and(|next| next.0 == members[k].0)
+                    {
+                        continue;
+                    }
+                    if !std::mem::replace(&mut first, false) {
+                        out.push(b',');
+                    }
+                    write_string(&members[k].0, out);
+                    out.push(b':');
+                    out.extend_from_slice(&members[k].1);
+                }
+                out.push(b'}');
+            }
+            b'[' => {
+                self.i += 1;
+                out.push(b'[');
+                self.ws();
+                if self.s.get(self.i) == Some(&b']') {
+                    self.i += 1;
+                } else {
+                    let mut first = true;
+                    loop {
+                        if !std::mem::replace(&mut first, false) {
+                            out.push(b',');
+                        }
+                        self.value(out, depth + 1)?;
+                        self.ws();
+                        match *self.s.get(self.i)? {
+                            b',' => self.i += 1,
+                            b']' => {
+                                self.i += 1;
+                                break;
+                            }
+                            _ => return None,
+                        }
+                    }
+                }
+                out.push(b']');
+            }
+            b'"' => write_string(&self.string()?, out),
+            b't' if self.s[self.i..].starts_with(b"true") => {
+                self.i += 4;
+                out.extend_from_slice(b"true");
+            }
+            b'f' if self.s[self.i..].starts_with(b"false") => {
+                self.i += 5;
+                out.extend_from_slice(b"false");
+            }
+            b'n' if self.s[self.i..].starts_with(b"null") => {
+                self.i += 4;
+                out.extend_from_slice(b"null");
+            }
+            _ => {
+                let start = self.i;
+                while matches!(
+                    self.s.get(self.i),
+                    Some(b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E')
+                ) {
+                    self.i += 1;
+                }
+                let n = &self.s[start..self.i];
+                if n.is_empty() {
+                    return None;
+                }
+                out.extend_from_slice(&number_by_value(n));
+            }
+        }
+        Some(())
+    }
+
+    /// A string's decoded bytes.
+    fn string(&mut self) -> Option<Vec<u8>> {
+        if self.s.get(self.i) != Some(&b'"') {
+            return None;
+        }
+        self.i += 1;
+        let mut out = Vec::new();
+        loop {
+            // Up to the next quote or escape, copied whole.
+            let rest = &self.s[self.i..];
+            let k = memchr::memchr2(b'"', b'\\', rest)?;
+            out.extend_from_slice(&rest[..k]);
+            self.i += k;
+            match self.s[self.i] {
+                b'"' => {
+                    self.i += 1;
+                    return Some(out);
+                }
+                _ => {
+                    let c = *self.s.get(self.i + 1)?;
+                    self.i += 2;
+                    match c {
+                        b'n' => out.push(b'\n'),
+                        b't' => out.push(b'\t'),
+                        b'r' => out.push(b'\r'),
+                        b'b' => out.push(8),
+                        b'f' => out.push(12),
+                        b'u' => {
+                            let hex = std::str::from_utf8(self.s.get(self.i..self.i + 4)?).ok()?;
+                            self.i += 4;
+                            let mut cp = u32::from_str_radix(hex, 16).ok()?;
+                            if (0xD800..0xDC00).contains(&cp)
+                                && self.s.get(self.i..self.i + 2) == Some(b"\\u")
+                            {
+                                let lo = std::str::from_utf8(self.s.get(self.i + 2..self.i + 6)?)
+                                    .ok()?;
+                                let lo = u32::from_str_radix(lo, 16).ok()?;
+                                self.i += 6;
+                                cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+                            }
+                            let ch = char::from_u32(cp).unwrap_or('\u{FFFD}');
+                            let mut buf = [0u8; 4];
+                            out.extend_from_slice(ch.encode_utf8(&mut buf).as_bytes());
+                        }
+                        other => out.push(other),
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A decoded string, quoted, with `"` and `\\` escaped.
+fn write_string(s: &[u8], out: &mut Vec<u8>) {
+    out.push(b'"');
+    let mut from = 0;
+    for k in memchr::memchr2_iter(b'"', b'\\', s) {
+        out.extend_from_slice(&s[from..k]);
+        out.push(b'\\');
+        out.push(s[k]);
+        from = k + 1;
+    }
+    out.extend_from_slice(&s[from..]);
+    out.push(b'"');
+}
+
+/// A JSON number by value: its decimal form when it has no exponent, else the double.
+fn number_by_value(n: &[u8]) -> Vec<u8> {
+    if n.iter().any(|b| matches!(b, b'e' | b'E')) {
+        return match parse_f64(n) {
+            Some(f) => decimal(format!("{f:?}").as_bytes()),
+            None => n.to_vec(),
+        };
+    }
+    decimal(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use std::collections::BTreeMap;
+
+    // The tree-building form this replaced: the oracle.
+    /// JSON by meaning: objects with their keys sorted (the last of duplicate keys kept, as
+    /// `jsonb` does), numbers by value, strings decoded; None when it is not JSON.
+    fn tree_canonical_json(v: &[u8]) -> Option<Vec<u8>> {
+        let mut p = JsonParser { s: v, i: 0 };
+        let value = p.value()?;
+        p.ws();
+        if p.i != v.len() {
+            return None;
+        }
+        let mut out = Vec::new();
+        write_json(&value, &mut out);
+        Some(out)
+    }
+
+    enum Json {
+        Null,
+        Bool(bool),
+        Number(Vec<u8>),
+        String(Vec<u8>),
+        Array(Vec<Json>),
+        Object(BTreeMap<Vec<u8>, Json>),
+    }
+
+    struct JsonParser<'a> {
+        s: &'a [u8],
+        i: usize,
+    }
+
+    impl JsonParser<'_> {
+        fn ws(&mut self) {
+            while matches!(self.s.get(self.i), Some(b' ' | b'\t' | b'\n' | b'\r')) {
+                self.i += 1;
+            }
+        }
+
+        fn value(&mut self) -> Option<Json> {
+            self.ws();
+            match *self.s.get(self.i)? {
+                b'{' => {
+                    self.i += 1;
+                    let mut map = BTreeMap::new();
+                    self.ws();
+                    if self.s.get(self.i) == Some(&b'}') {
+                        self.i += 1;
+                        return Some(Json::Object(map));
+                    }
+                    loop {
+                        self.ws();
+                        let key = self.string()?;
+                        self.ws();
+                        if self.s.get(self.i) != Some(&b':') {
+                            return None;
+                        }
+                        self.i += 1;
+                        let v = self.value()?;
+                        map.insert(key, v);
+                        self.ws();
+                        match *self.s.get(self.i)? {
+                            b',' => self.i += 1,
+                            b'}' => {
+                                self.i += 1;
+                                return Some(Json::Object(map));
+                            }
+                            _ => return None,
+                        }
+                    }
+                }
+                b'[' => {
+                    self.i += 1;
+                    let mut items = Vec::new();
+                    self.ws();
+                    if self.s.get(self.i) == Some(&b']') {
+                        self.i += 1;
+                        return Some(Json::Array(items));
+                    }
+                    loop {
+                        items.push(self.value()?);
+                        self.ws();
+                        match *self.s.get(self.i)? {
+                            b',' => self.i += 1,
+                            b']' => {
+                                self.i += 1;
+                                return Some(Json::Array(items));
+                            }
+                            _ => return None,
+                        }
+                    }
+                }
+                b'"' => self.string().map(Json::String),
+                b't' if self.s[self.i..].starts_with(b"true") => {
+                    self.i += 4;
+                    Some(Json::Bool(true))
+                }
+                b'f' if self.s[self.i..].starts_with(b"false") => {
+                    self.i += 5;
+                    Some(Json::Bool(false))
+                }
+                b'n' if self.s[self.i..].starts_with(b"null") => {
+                    self.i += 4;
+                    Some(Json::Null)
+                }
+                _ => {
+                    let start = self.i;
+                    while matches!(
+                        self.s.get(self.i),
+                        Some(b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E')
+                    ) {
+                        self.i += 1;
+                    }
+                    let n = &self.s[start..self.i];
+                    if n.is_empty() {
+                        return None;
+                    }
+                    Some(Json::Number(tree_number_by_value(n)))
+                }
+            }
+        }
+
+        fn string(&mut self) -> Option<Vec<u8>> {
+            if self.s.get(self.i) != Some(&b'"') {
+                return None;
+            }
+            self.i += 1;
+            let mut out = Vec::new();
+            loop {
+                match *self.s.get(self.i)? {
+                    b'"' => {
+                        self.i += 1;
+                        return Some(out);
+                    }
+                    b'\\' => {
+                        let c = *self.s.get(self.i + 1)?;
+                        self.i += 2;
+                        match c {
+                            b'n' => out.push(b'\n'),
+                            b't' => out.push(b'\t'),
+                            b'r' => out.push(b'\r'),
+                            b'b' => out.push(8),
+                            b'f' => out.push(12),
+                            b'u' => {
+                                let hex =
+                                    std::str::from_utf8(self.s.get(self.i..self.i + 4)?).ok()?;
+                                self.i += 4;
+                                let mut cp = u32::from_str_radix(hex, 16).ok()?;
+                                if (0xD800..0xDC00).contains(&cp)
+                                    && self.s.get(self.i..self.i + 2) == Some(b"\\u")
+                                {
+                                    let lo =
+                                        std::str::from_utf8(self.s.get(self.i + 2..self.i + 6)?)
+                                            .ok()?;
+                                    let lo = u32::from_str_radix(lo, 16).ok()?;
+                                    self.i += 6;
+                                    cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+                                }
+                                let ch = char::from_u32(cp).unwrap_or('\u{FFFD}');
+                                let mut buf = [0u8; 4];
+                                out.extend_from_slice(ch.encode_utf8(&mut buf).as_bytes());
+                            }
+                            other => out.push(other),
+                        }
+                    }
+                    c => {
+                        out.push(c);
+                        self.i += 1;
+                    }
+                }
+            }
+        }
+    }
+
+    /// A JSON number by value: its decimal form when it has no exponent, else the double.
+    fn tree_number_by_value(n: &[u8]) -> Vec<u8> {
+        if n.iter().any(|b| matches!(b, b'e' | b'E')) {
+            return match parse_f64(n) {
+                Some(f) => decimal(format!("{f:?}").as_bytes()),
+                None => n.to_vec(),
+            };
+        }
+        decimal(n)
+    }
+
+    fn write_json(v: &Json, out: &mut Vec<u8>) {
+        match v {
+            Json::Null => out.extend_from_slice(b"null"),
+            Json::Bool(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
+            Json::Number(n) => out.extend_from_slice(n),
+            Json::String(s) => {
+                out.push(b'"');
+                for &c in s {
+                    if c == b'"' || c == b'\\' {
+                        out.push(b'\\');
+                    }
+                    out.push(c);
+                }
+                out.push(b'"');
+            }
+            Json::Array(items) => {
+                out.push(b'[');
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    write_json(item, out);
+                }
+                out.push(b']');
+            }
+            Json::Object(map) => {
+                out.push(b'{');
+                for (i, (k, item)) in map.iter().enumerate() {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    write_json(&Json::String(k.clone()), out);
+                    out.push(b':');
+                    write_json(item, out);
+                }
+                out.push(b'}');
+            }
+        }
+    }
+
+    #[test]
+    fn documents_read_by_meaning() {
+        for (a, b) in [
+            (
+                r#"{"b": 1, "a": [1, 2.50, "x\"y"]}"#,
+                r#"{"a":[1,2.5,"x\"y"],"b":1}"#,
+            ),
+            (r#"{"a": 1, "a": 2}"#, r#"{"a":2}"#),
+            (
+                r#"{"k": {"z": null, "y": true}}"#,
+                r#"{"k":{"y":true,"z":null}}"#,
+            ),
+            (r#"["\u00e9\ud83d\ude00", 1e2, -0.0]"#, "[\"é😀\",100,0]"),
+            (r#"  [ ]  "#, "[]"),
+            (r#"{}"#, "{}"),
+        ] {
+            assert_eq!(
+                String::from_utf8(canonical_json(a.as_bytes()).unwrap()).unwrap(),
+                b,
+                "{a}"
+            );
+        }
+        for bad in [&b"{"[..], b"[1,", b"{\"a\" 1}", b"[1] x", b"\"open", b""] {
+            assert_eq!(canonical_json(bad), None, "{bad:?}");
+        }
+    }
+
+    fn json() -> impl Strategy<Value = String> {
+        let leaf = prop_oneof![
+            Just("null".to_string()),
+            Just("true".to_string()),
+            any::<i32>().prop_map(|n| n.to_string()),
+            (any::<i16>(), 0u8..4).prop_map(|(n, e)| format!("{n}.50e{e}")),
+            "[a-c\"\\\\é]{0,4}".prop_map(|s| format!("{s:?}")),
+        ];
+        leaf.prop_recursive(4, 40, 5, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..5)
+                    .prop_map(|v| format!("[{}]", v.join(", "))),
+                prop::collection::vec(("[a-c]{0,2}", inner), 0..5).prop_map(|v| {
+                    let m: Vec<String> =
+                        v.into_iter().map(|(k, v)| format!("{k:?}: {v}")).collect();
+                    format!("{{{}}}", m.join(","))
+                }),
+            ]
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn the_writer_gives_what_the_tree_gave(doc in json()) {
+            prop_assert_eq!(canonical_json(doc.as_bytes()), tree_canonical_json(doc.as_bytes()));
+        }
+    }
+}
