@@ -404,10 +404,11 @@ pub(super) fn describe(
                 None => s.bytes.map(human_bytes).unwrap_or_else(|| "?".into()),
             },
             s.columns.len().to_string(),
-            if s.binary_types.is_some() {
-                "binary".into()
-            } else {
-                "csv".into()
+            // migrate plans before any file is written: a table may still go as CSV.
+            match (s.binary_types.is_some(), estimates.is_some()) {
+                (true, false) => "binary".into(),
+                (true, true) => "binary*".into(),
+                (false, _) => "csv".into(),
             },
             plan.sequences_of(&s.table)
                 .flat_map(|q| q.columns.iter().filter(|(t, _)| *t == s.table))
@@ -423,6 +424,13 @@ pub(super) fn describe(
         cfg.display(),
         t.render()
     );
+    if estimates.is_some() && plan.tables.iter().any(|s| s.binary_types.is_some()) {
+        out.push_str(&format!(
+            "binary*: binary COPY, or CSV for a table whose files hold a record past {} \
+             (known once they are written; the load says so)\n",
+            crate::progress::human_bytes(crate::memory::BINARY_RECORD_MAX)
+        ));
+    }
     for s in &plan.skipped {
         out.push_str(&format!("skipped: `{}`: {}\n", s.table, s.reason));
     }

@@ -412,8 +412,14 @@ pub async fn run(ctx: &Ctx, args: MigrateArgs) -> Result<Outcome> {
     } else {
         crate::out::print(super::import::summary(&loaded, &prepared.plan));
         crate::out::print(super::verify::render(&report, true));
+        // The time is the whole run's: export, import and verify.
+        let verified = match (report.ok, args.deep) {
+            (true, true) => "verified value by value",
+            (true, false) => "verified",
+            (false, _) => "verify found differences",
+        };
         crate::out::println(format!(
-            "migrate: export {dir_text}, imported into `{target_db}` in {seconds:.1} s"
+            "migrate: export {dir_text}, imported into `{target_db}`, {verified}: {seconds:.1} s in all"
         ));
     }
     audit_after_commit(journal_closed.and(logged), "migrate", &target_db)?;

@@ -18,7 +18,7 @@ use crate::import::collisions::Violations;
 use crate::import::copy::{Evaluated, Failure, copy_file, evaluate};
 use crate::import::guard::{self, Escaped, Guard};
 use crate::import::pipeline::{Pipeline, loads_into, ready_first};
-use crate::import::plan::{BuildCheck, IndexStep, OrphanCheck, Plan, Statement};
+use crate::import::plan::{BuildCheck, Feed, IndexStep, OrphanCheck, Plan, Statement};
 use crate::progress::Progress;
 use crate::store::export_dir::ExportDir;
 use crate::store::journal::Journal;
@@ -458,6 +458,22 @@ async fn attempt(
             let waited = Instant::now();
             let copies = pipeline.copies(&dataset, plan, as_csv).await?;
             state.steps.waiting_for_export += waited.elapsed().as_secs_f64();
+            // The plan said binary before the files were written; say what is done.
+            if matches!(c.feed, Feed::Binary(..))
+                && let Some(x) = copies.iter().find(|x| !matches!(x.feed, Feed::Binary(..)))
+            {
+                let record = x
+                    .longest
+                    .map(|l| format!("a record of {l} bytes"))
+                    .unwrap_or_else(|| "a record".into());
+                let msg = format!(
+                    "as CSV: `{}`: {record} is longer than the binary converter takes ({} bytes)",
+                    x.table,
+                    crate::memory::BINARY_RECORD_MAX
+                );
+                env.progress.note(&msg);
+                env.journal.line(&msg);
+            }
             let complete: Vec<Statement> = copies.iter().cloned().map(Statement::Copy).collect();
             for (table, n) in table_sizes(env.dir, &complete) {
                 *sizes.entry(table).or_default() += n;

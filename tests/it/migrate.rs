@@ -239,3 +239,35 @@ fn migrate_draws_one_bar_per_phase_with_true_totals() {
         Some("400000")
     );
 }
+
+/// migrate plans before any file is written: a table it planned as binary COPY whose
+/// files then hold a record past the binary converter's bound goes as CSV, and the run
+/// says so; the plan marks the guess, and the last line says what the time covers.
+#[test]
+fn a_table_planned_binary_that_goes_as_csv_is_said_so() {
+    let w = World::new("migrate_as_csv");
+    w.mysql(
+        "CREATE TABLE doc (id INT PRIMARY KEY, body LONGTEXT);
+         INSERT INTO doc VALUES (1, REPEAT('x', 5000000)), (2, 'short');",
+    );
+    w.pg("CREATE TABLE doc (id integer PRIMARY KEY, body text)");
+    let o = w.run(&["migrate", &w.db, "--yes", "--deep"]);
+    assert_exit(&o, 0);
+    let (out, err) = (stdout(&o), stderr(&o));
+    assert!(err.contains("binary*"), "{err}");
+    assert!(
+        err.contains(
+            "binary*: binary COPY, or CSV for a table whose files hold a record past 4.00 MiB"
+        ),
+        "{err}"
+    );
+    assert!(
+        err.contains("as CSV: `doc`: a record of 5000003 bytes is longer than the binary converter takes (4194304 bytes)"),
+        "{err}"
+    );
+    assert!(out.contains(", verified value by value: "), "{out}");
+    assert_eq!(
+        w.pg_value("SELECT length(body)::text FROM doc WHERE id = 1"),
+        Some("5000000".into())
+    );
+}
