@@ -127,8 +127,13 @@ fn pg_length(form: LongForm, column: &str) -> String {
 /// read (a bytea's `\x` and hex included); NULL where the value is read whole.
 pub fn flag_expr(engine: Engine, form: LongForm, column: &str, read: &str) -> String {
     match (engine, form) {
+        // The bytes as the client receives them: a text in another character set than
+        // the session's arrives converted (a latin1 `é` is two bytes), a binary string
+        // as it is stored.
         (Engine::Mysql, LongForm::Text) => format!(
-            "IF(OCTET_LENGTH({column}) > {LONG_VALUE}, CONCAT(CHAR_LENGTH({read}), ' ', OCTET_LENGTH({read})), NULL)"
+            "IF(OCTET_LENGTH({column}) > {LONG_VALUE}, CONCAT(CHAR_LENGTH({read}), ' ', \
+             IF(CHARSET({read}) = 'binary', OCTET_LENGTH({read}), \
+             OCTET_LENGTH(CONVERT({read} USING utf8mb4)))), NULL)"
         ),
         (Engine::Mysql, LongForm::Bytea) => format!(
             "IF(OCTET_LENGTH({column}) > {LONG_VALUE}, CONCAT(OCTET_LENGTH({column}), ' ', 2 * OCTET_LENGTH({column})), NULL)"

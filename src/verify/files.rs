@@ -62,7 +62,19 @@ pub async fn read_files(
                     }),
             })
             .collect::<Result<_>>()?;
+        // A record with another number of fields than the header is not what the
+        // export wrote (the import would refuse it): the first is named, nothing after
+        // it is compared.
+        let (mut record, mut malformed) = (0u64, None);
         let mut on_record = |fields: &[Option<&[u8]>]| {
+            record += 1;
+            if malformed.is_some() {
+                return;
+            }
+            if fields.len() != header.len() {
+                malformed = Some((record, fields.len()));
+                return;
+            }
             let value = |k: usize| {
                 let c = &plan.columns[k];
                 let v = positions[k].and_then(|i| fields.get(i).copied().flatten());
@@ -94,7 +106,18 @@ pub async fn read_files(
                 let mut record = Record::new(modes, nulls, &mut on_record);
                 csvfile::for_each_piece(&path, &mut record)?;
             }
-            false => csvfile::for_each_record(&path, nulls, on_record)?,
+            false => csvfile::for_each_record(&path, nulls, &mut on_record)?,
+        }
+        if let Some((record, fields)) = malformed {
+            return Err(crate::hint::with_hint(
+                anyhow::anyhow!(
+                    "{}: record {record} has {} where the header has {}",
+                    file.file,
+                    crate::report::count(fields as u64, "field"),
+                    header.len()
+                ),
+                "the file is not the one the export wrote: verify against the export's own files, or export again",
+            ));
         }
     }
     Ok(())

@@ -195,22 +195,24 @@ fn max_diffs_caps_the_listing_not_the_count() {
 }
 
 /// Long values compared by digest: a latin1 text encoded as base64 (read as its stored
-/// bytes, in pieces cut by bytes, as its length counts them), a long JSON document, a
-/// long text and a long blob verify clean against the files and the live source, and a
-/// value changed at its last byte is found in each.
+/// bytes, in pieces cut by bytes, as its length counts them), a latin1 text (its pieces
+/// arrive converted: twice its stored bytes), a long JSON document, a long text and a
+/// long blob export, and verify clean against the files and the live source, and a value
+/// changed at its last byte is found in each.
 #[test]
 fn long_values_are_compared_by_digest_on_every_side() {
     let w = World::new("deep_long_values");
     let n = 4_300_000;
     w.mysql(&format!(
         "CREATE TABLE doc (id INT PRIMARY KEY, l LONGTEXT CHARACTER SET latin1,
-                           t LONGTEXT, b LONGBLOB, j JSON);
+                           t LONGTEXT, b LONGBLOB, j JSON, k LONGTEXT CHARACTER SET latin1);
          INSERT INTO doc VALUES
            (1, REPEAT(_latin1 X'E9', {n}), CONCAT(REPEAT('é', {n} / 2), 'z'),
-            REPEAT(UNHEX('00FF'), {n} / 2), CONCAT('[', REPEAT('1,', {n} / 2), '1]')),
-           (2, 'short', 'short', UNHEX('01'), '[]');"
+            REPEAT(UNHEX('00FF'), {n} / 2), CONCAT('[', REPEAT('1,', {n} / 2), '1]'),
+            REPEAT(_latin1 X'E9', {n})),
+           (2, 'short', 'short', UNHEX('01'), '[]', 'short');"
     ));
-    w.pg("CREATE TABLE doc (id integer PRIMARY KEY, l text, t text, b bytea, j json)");
+    w.pg("CREATE TABLE doc (id integer PRIMARY KEY, l text, t text, b bytea, j json, k text)");
     let map = w.path().join("map.toml");
     std::fs::write(&map, "[tables.doc]\nencode = { l = \"base64\" }\n").unwrap();
     let map = map.display().to_string();
@@ -226,19 +228,62 @@ fn long_values_are_compared_by_digest_on_every_side() {
     w.pg("UPDATE doc SET l = overlay(l placing 'A' from length(l)),
                         t = overlay(t placing 'y' from length(t)),
                         b = overlay(b placing '\\x01'::bytea from octet_length(b)),
-                        j = (left(j::text, -2) || '2]')::json
+                        j = (left(j::text, -2) || '2]')::json,
+                        k = overlay(k placing 'e' from length(k))
          WHERE id = 1");
     for more in [&["--map", &map][..], &["--source", "--map", &map]] {
         let o = verify(&w, d, more);
         assert_exit(&o, 1);
         let report: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
         let diffs = report["differences"].to_string();
-        for column in ["l", "t", "b", "j"] {
+        for column in ["l", "t", "b", "j", "k"] {
             assert!(
                 diffs.contains(&format!("table `doc`, id=1, column `{column}`: source ")),
                 "{column} in {diffs}"
             );
         }
         assert_eq!(report["deep"][0]["different"], 1, "{report}");
+    }
+}
+
+/// A record with a field more or less than the header is not what the export wrote:
+/// deep verify refuses the file and names the record, whichever reader reads it (the
+/// whole-record one, and the field-by-field one of a file with a record past 4 MB).
+#[test]
+fn a_record_with_another_number_of_fields_is_refused() {
+    let w = World::new("deep_field_count");
+    w.mysql(
+        "CREATE TABLE small (id INT PRIMARY KEY, v TEXT, w TEXT);
+         INSERT INTO small VALUES (1, 'a', NULL), (2, NULL, NULL), (3, 'c', 'd');
+         CREATE TABLE big (id INT PRIMARY KEY, v LONGTEXT, w TEXT);
+         INSERT INTO big VALUES (1, REPEAT('x', 5000000), NULL), (2, NULL, NULL), (3, 'c', 'd');",
+    );
+    w.pg(
+        "CREATE TABLE small (id integer PRIMARY KEY, v text, w text);
+         CREATE TABLE big (id integer PRIMARY KEY, v text, w text);",
+    );
+    let o = w.run(&["export", &w.db, "--out", "out"]);
+    assert_exit(&o, 0);
+    let dir = export_dir(&o, w.path());
+    let d = dir.to_str().unwrap();
+    assert_exit(&w.run(&["import", d, "--yes"]), 0);
+    assert_exit(&verify(&w, d, &[]), 0);
+    for table in ["small", "big"] {
+        let file = dir.join(format!("{table}.csv"));
+        let original = std::fs::read(&file).unwrap();
+        let text = String::from_utf8(original.clone()).unwrap();
+        for (edit, fields) in [("2,\\N,\\N,extra\n", "4 fields"), ("2,\\N\n", "2 fields")] {
+            std::fs::write(&file, text.replace("2,\\N,\\N\n", edit)).unwrap();
+            let o = verify(&w, d, &[]);
+            assert_exit(&o, 2);
+            let report: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+            let error = report["error"].as_str().unwrap_or_default();
+            assert!(
+                error.contains(&format!("{table}.csv: record "))
+                    && error.contains(&format!("has {fields} where the header has 3")),
+                "{table} {edit:?}: {report}"
+            );
+        }
+        std::fs::write(&file, original).unwrap();
     }
 }
