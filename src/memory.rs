@@ -21,12 +21,16 @@ pub const BINARY_RECORD_MAX: u64 = 4 << 20;
 /// whole, often twice over, and the value is then held once.
 pub const LONG_VALUE: u64 = 4 << 20;
 
-/// The characters read per piece of a long value (at most 4 bytes each in UTF-8). The
-/// servers read the whole value for each piece (MariaDB's SUBSTRING of a 50 MB text:
-/// 50 ms), so a value's read costs its length times its pieces: larger pieces were
-/// measured (a sixteenth of the value, up to 2 and 8 Mi) and held more memory than
-/// the bound allows (the drivers and the allocator keep pieces several times over).
+/// The fewest characters read per piece of a long value (at most 4 bytes each in
+/// UTF-8). The servers read the value from its start for each piece, so a value's read
+/// costs its length times its pieces (`db::long_values::pieces`).
 pub const LONG_PIECE: u64 = 1 << 20;
+
+/// The most bytes a piece of a long value read from PostgreSQL holds on average (MySQL's
+/// stay at [`LONG_PIECE`]: `db::long_values::piece_bytes`): the drivers keep a piece two
+/// or three times over while it is read, and deep verify's bound is 64 MB and the
+/// pieces in flight.
+pub const PIECE_BYTES: u64 = 4 << 20;
 
 /// A table whose longest exported record is longer than this is deep-verified one side
 /// after the other: each side holds a row several times over (the reader's message, the

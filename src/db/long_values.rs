@@ -15,7 +15,7 @@
 use crate::config::Engine;
 use crate::db::catalog::{Read, ReadColumn, ReadFrom};
 use crate::db::sql;
-use crate::memory::{LONG_PIECE, LONG_VALUE};
+use crate::memory::{LONG_PIECE, LONG_VALUE, PIECE_BYTES};
 
 /// How a primary-key column's value, as read, finds its row again.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -237,12 +237,16 @@ pub fn digest_if_long(v: std::borrow::Cow<'_, [u8]>) -> std::borrow::Cow<'_, [u8
     }
 }
 
-/// How a digest form reads in a report: its length and the start of its SHA-256.
-pub fn shown_digest(v: &[u8]) -> Option<String> {
+/// How a digest form reads in a report: its length and the start of its SHA-256 (of
+/// bytes compared as their `hex` digits: both lengths).
+pub fn shown_digest(v: &[u8], hex: bool) -> Option<String> {
     is_digest(v).then(|| {
         let len = u64::from_be_bytes(v[DIGEST_MARK.len()..][..8].try_into().expect("8 bytes"));
-        let sha = &v[DIGEST_MARK.len() + 8..];
-        format!("({len} bytes, sha256 {}…)", hex::encode(&sha[..8]))
+        let sha = hex::encode(&v[DIGEST_MARK.len() + 8..][..8]);
+        match hex {
+            true => format!("({} bytes as {len} hex digits, sha256 {sha}…)", len / 2),
+            false => format!("({len} bytes, sha256 {sha}…)"),
+        }
     })
 }
 
@@ -316,11 +320,31 @@ impl Gathered {
     }
 }
 
-/// The pieces of a long value of `chars` characters: (first character, 1-based; count).
-pub fn pieces(chars: u64) -> impl Iterator<Item = (u64, u64)> {
-    (0..chars.div_ceil(LONG_PIECE)).map(move |k| {
-        let from = k * LONG_PIECE + 1;
-        (from, LONG_PIECE.min(chars - k * LONG_PIECE))
+/// The pieces of a long value of `chars` characters (`bytes` as read) from `engine`:
+/// (first character, 1-based; count). The servers read the value from its start for
+/// every piece (a text's characters are counted, a compressed value inflated), so a
+/// value's read costs its length times its pieces: a value is cut into about eight,
+/// each at least [`LONG_PIECE`] characters and at most the engine's
+/// [`piece_bytes`] on average.
+/// The most bytes a piece holds on average, per engine: mysql_async keeps the buffers
+/// of large packets for reuse (4 MB pieces took a 50 MB value's export from 82 to
+/// 134 MB), tokio-postgres one message buffer (4 MB pieces took a 40 MB text's deep
+/// verify from 11.9 to 4.1 s, its peak from 72 to 78 MB).
+pub fn piece_bytes(engine: Engine) -> u64 {
+    match engine {
+        Engine::Mysql => LONG_PIECE,
+        Engine::Postgresql => PIECE_BYTES,
+    }
+}
+
+pub fn pieces(engine: Engine, chars: u64, bytes: u64) -> impl Iterator<Item = (u64, u64)> {
+    let per_byte = |n: u64| (n as u128 * chars as u128 / bytes.max(1) as u128) as u64;
+    let size = (chars / 8)
+        .min(per_byte(piece_bytes(engine)))
+        .max(LONG_PIECE);
+    (0..chars.div_ceil(size)).map(move |k| {
+        let from = k * size + 1;
+        (from, size.min(chars - k * size))
     })
 }
 
@@ -395,34 +419,68 @@ mod tests {
         let v = vec![b'x'; long];
         let d = digest_if_long(Cow::Borrowed(&v));
         assert!(
-            shown_digest(&d)
+            shown_digest(&d, false)
                 .unwrap()
                 .starts_with(&format!("({long} bytes, sha256 "))
         );
+        assert!(shown_digest(&d, true).unwrap().starts_with(&format!(
+            "({} bytes as {long} hex digits, sha256 ",
+            long / 2
+        )));
         assert_eq!(digest_if_long(d.clone()), d, "a digest form stays as it is");
-        assert_eq!(shown_digest(b"short"), None);
+        assert_eq!(shown_digest(b"short", false), None);
     }
 
     #[test]
     fn pieces_cover_every_character_once() {
-        for chars in [
-            0,
-            1,
-            LONG_PIECE - 1,
-            LONG_PIECE,
-            LONG_PIECE + 1,
-            5 * LONG_PIECE + 7,
-            50 * LONG_PIECE + 3,
-            500 * LONG_PIECE,
+        for (chars, bytes) in [
+            (0, 0),
+            (1, 1),
+            (LONG_PIECE - 1, LONG_PIECE - 1),
+            (LONG_PIECE, 4 * LONG_PIECE),
+            (LONG_PIECE + 1, LONG_PIECE + 1),
+            (5 * LONG_PIECE + 7, 5 * LONG_PIECE + 7),
+            (50 * LONG_PIECE + 3, 50 * LONG_PIECE + 3),
+            (50 * LONG_PIECE, 200 * LONG_PIECE),
+            (500 * LONG_PIECE, 500 * LONG_PIECE),
+            (500 * LONG_PIECE, 1002 * LONG_PIECE),
         ] {
             let mut next = 1;
-            for (from, n) in pieces(chars) {
+            let mut count = 0;
+            for (from, n) in pieces(Engine::Postgresql, chars, bytes) {
                 assert_eq!(from, next);
-                assert!(n > 0 && n <= LONG_PIECE);
+                assert!(n > 0, "{chars}");
+                // At least a LONG_PIECE (the last may be shorter), at most PIECE_BYTES
+                // on average.
+                assert!(n >= LONG_PIECE || from + n == chars + 1, "{chars} {n}");
+                assert!(
+                    n <= LONG_PIECE
+                        || n as u128 * bytes as u128 <= PIECE_BYTES as u128 * chars as u128,
+                    "{chars} {bytes} {n}"
+                );
                 next = from + n;
+                count += 1;
             }
             assert_eq!(next, chars + 1, "{chars}");
+            assert!(
+                count <= 8
+                    || chars / count >= LONG_PIECE.min(PIECE_BYTES * chars / bytes.max(1)) / 2,
+                "{chars} {bytes}: {count} pieces"
+            );
         }
+        // Fewer reads for a long value than a piece of LONG_PIECE each on PostgreSQL;
+        // MySQL's pieces stay at LONG_PIECE.
+        assert_eq!(pieces(Engine::Postgresql, 50 << 20, 50 << 20).count(), 13);
+        assert_eq!(
+            pieces(Engine::Postgresql, 500 << 20, 500 << 20).count(),
+            125
+        );
+        assert_eq!(
+            pieces(Engine::Postgresql, 50 << 20, (100 << 20) + 2).count(),
+            26
+        );
+        assert_eq!(pieces(Engine::Mysql, 50 << 20, 50 << 20).count(), 50);
+        assert_eq!(pieces(Engine::Mysql, 50 << 20, 200 << 20).count(), 50);
     }
 
     #[test]

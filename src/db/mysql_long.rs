@@ -90,7 +90,7 @@ impl SetAside<'_> {
                     .ok_or_else(|| anyhow!("an unreadable length"))
                     .with_context(context)?;
                 let mut value = long_values::Gathered::new(LongForm::Text, false, false, len);
-                for piece in long_values::pieces(chars) {
+                for piece in long_values::pieces(Engine::Mysql, chars, len) {
                     let sql = long_values::piece_sql(
                         Engine::Mysql,
                         LongForm::Text,
@@ -256,7 +256,7 @@ impl TypedAside<'_> {
                 };
                 let digest = self.long.digest.contains(&i);
                 let mut value = long_values::Gathered::new(form, false, digest, len);
-                for piece in long_values::pieces(units) {
+                for piece in long_values::pieces(Engine::Mysql, units, len) {
                     let sql = long_values::piece_sql(
                         Engine::Mysql,
                         form,

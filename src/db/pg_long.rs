@@ -86,7 +86,7 @@ impl SetAside<'_> {
                 let form = self.columns[i].long.unwrap_or(LongForm::Text);
                 let column = crate::db::sql::pg::ident(self.columns[i].name);
                 let mut value = long_values::Gathered::new(form, true, self.columns[i].digest, len);
-                for piece in long_values::pieces(units) {
+                for piece in long_values::pieces(Engine::Postgresql, units, len) {
                     let sql = long_values::piece_sql(
                         Engine::Postgresql,
                         form,

@@ -358,7 +358,7 @@ pub fn target_reads(plan: &TablePlan) -> Option<Vec<ReadColumn<'_>>> {
                 check_conversion_from: None,
                 long: match c.kind {
                     Kind::Bytes => Some(LongForm::Bytea),
-                    Kind::Text { .. } | Kind::Json | Kind::Jsonb | Kind::AsText => {
+                    Kind::Text { .. } | Kind::Json | Kind::Jsonb | Kind::AsText | Kind::Base64 => {
                         Some(LongForm::Text)
                     }
                     _ => None,
@@ -380,7 +380,7 @@ pub fn digested(kind: Kind, before: Before) -> bool {
     before == Before::default()
         && matches!(
             kind,
-            Kind::Text { trim: false } | Kind::Json | Kind::AsText | Kind::Bytes
+            Kind::Text { trim: false } | Kind::Json | Kind::AsText | Kind::Base64 | Kind::Bytes
         )
 }
 
@@ -619,12 +619,16 @@ impl Kept {
         let shown = shown
             .into_iter()
             .zip(&values)
-            .map(
-                |(s, v)| match v.as_deref().and_then(long_values::shown_digest) {
+            .zip(&plan.columns)
+            .map(|((s, v), c)| {
+                match v
+                    .as_deref()
+                    .and_then(|v| long_values::shown_digest(v, c.kind == Kind::Bytes))
+                {
                     Some(d) => Some(d),
                     None => s,
-                },
-            )
+                }
+            })
             .collect();
         let key = key_bytes(plan, &values);
         self.rows
@@ -800,6 +804,32 @@ pub fn shorten(v: &str, n: usize) -> String {
     }
 }
 
+/// Two differing values as a difference shows them, `n` characters each: from their
+/// start, or — when they part later than that — from a little before the first
+/// character where they part, which is named.
+pub fn shown_apart(a: &str, b: &str, n: usize) -> (String, String) {
+    let at = a.chars().zip(b.chars()).take_while(|(x, y)| x == y).count();
+    if at < n {
+        return (shorten(a, n), shorten(b, n));
+    }
+    let from = at - n / 4;
+    let window = |v: &str| {
+        let rest: String = v.chars().skip(from).collect::<String>();
+        format!("…[from character {}] {}", from + 1, shorten(&rest, n))
+    };
+    (window(a), window(b))
+}
+
+/// How a value reads in a report, kept only for a row of a differing bucket: a value
+/// past [`crate::memory::LONG_VALUE`] is compared (and shown) as its digest, so only
+/// its length is kept here.
+pub fn shown_value(v: &[u8]) -> String {
+    match v.len() as u64 > crate::memory::LONG_VALUE {
+        true => format!("({} bytes)", v.len()),
+        false => String::from_utf8_lossy(v).into_owned(),
+    }
+}
+
 /// Compare the kept rows of both sides (the narrowed buckets). Returns the counts and
 /// up to `max` differences.
 pub fn compare(plan: &TablePlan, source: &Kept, target: &Kept, max: usize, out: &mut TableDeep) {
@@ -809,13 +839,17 @@ pub fn compare(plan: &TablePlan, source: &Kept, target: &Kept, max: usize, out: 
             let all: Vec<String> = plan
                 .columns
                 .iter()
-                .zip(&row.shown)
-                .map(|(c, v)| {
+                .zip(row.shown.iter().zip(&row.values))
+                .map(|(c, (v, value))| {
+                    // A long value's digest whole: it is what tells two rows apart.
+                    let digest = value.as_deref().is_some_and(long_values::is_digest);
                     format!(
                         "{}={}",
                         escape::text(&c.column),
-                        v.as_deref()
-                            .map_or("NULL".into(), |v| escape::prefix(v.as_bytes(), 20))
+                        v.as_deref().map_or("NULL".into(), |v| match digest {
+                            true => escape::text(v).into_owned(),
+                            false => escape::prefix(v.as_bytes(), 20),
+                        })
                     )
                 })
                 .collect();
@@ -834,6 +868,17 @@ pub fn compare(plan: &TablePlan, source: &Kept, target: &Kept, max: usize, out: 
             })
             .collect::<Vec<_>>()
             .join(", ")
+    };
+    // A value difference: both sides from where they part.
+    let shown = |s: &Option<String>, t: &Option<String>| match (s, t) {
+        (Some(s), Some(t)) => {
+            let (s, t) = shown_apart(s, t, 60);
+            (Some(s), Some(t))
+        }
+        _ => (
+            s.as_deref().map(|v| shorten(v, 60)),
+            t.as_deref().map(|v| shorten(v, 60)),
+        ),
     };
     let push = |d: Difference, out: &mut TableDeep| {
         if out.differences.len() < max {
@@ -858,8 +903,8 @@ pub fn compare(plan: &TablePlan, source: &Kept, target: &Kept, max: usize, out: 
                                 key: key_text(t),
                                 kind: "value",
                                 column: Some(plan.columns[i].column.clone()),
-                                source: s.shown[i].as_deref().map(|v| shorten(v, 60)),
-                                target: t.shown[i].as_deref().map(|v| shorten(v, 60)),
+                                source: shown(&s.shown[i], &t.shown[i]).0,
+                                target: shown(&s.shown[i], &t.shown[i]).1,
                             },
                             out,
                         );
@@ -953,6 +998,21 @@ impl Difference {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn values_that_part_late_are_shown_from_where_they_part() {
+        let a = format!("{}xyz", "a".repeat(100));
+        let b = format!("{}xYz", "a".repeat(100));
+        let (sa, sb) = shown_apart(&a, &b, 60);
+        assert_eq!(sa, format!("…[from character 87] {}xyz", "a".repeat(14)));
+        assert_eq!(sb, format!("…[from character 87] {}xYz", "a".repeat(14)));
+        assert_eq!(shown_apart("abc", "abd", 60), ("abc".into(), "abd".into()));
+        let (sa, _) = shown_apart(&"q".repeat(200), &"r".repeat(200), 60);
+        assert_eq!(sa, format!("{}…", "q".repeat(60)));
+        assert_eq!(shown_value(b"short"), "short");
+        let long = vec![b'x'; crate::memory::LONG_VALUE as usize + 1];
+        assert_eq!(shown_value(&long), format!("({} bytes)", long.len()));
+    }
     use crate::verify::canon::Kind;
 
     fn plan(key: bool) -> TablePlan {
@@ -1013,10 +1073,7 @@ mod tests {
         let mut k = Kept::default();
         for r in rows {
             b.add(row_hash(p, r, b.count.len()));
-            let shown = r
-                .iter()
-                .map(|v| v.as_ref().map(|v| String::from_utf8_lossy(v).into_owned()))
-                .collect();
+            let shown = r.iter().map(|v| v.as_deref().map(shown_value)).collect();
             k.add(p, r.clone(), shown);
         }
         (b, k)

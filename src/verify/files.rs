@@ -85,7 +85,7 @@ pub async fn read_files(
                     .iter()
                     .map(|&i| {
                         i.and_then(|i| fields.get(i).copied().flatten())
-                            .map(|v| String::from_utf8_lossy(v).into_owned())
+                            .map(deep::shown_value)
                     })
                     .collect()
             });
@@ -103,7 +103,7 @@ pub async fn read_files(
                         });
                     }
                 }
-                let mut record = Record::new(modes, nulls, &mut on_record);
+                let mut record = Record::new(modes, nulls, file.longest, &mut on_record);
                 csvfile::for_each_piece(&path, &mut record)?;
             }
             false => csvfile::for_each_record(&path, nulls, &mut on_record)?,
@@ -134,11 +134,19 @@ struct Record<'f, F: FnMut(&[Option<&[u8]>])> {
     gathered: Option<(LongForm, Gathered)>,
     values: Vec<Option<Vec<u8>>>,
     header: bool,
+    /// The file's longest record, as the export counted it: room for a long field held
+    /// whole is made once, never doubled.
+    longest: Option<u64>,
     on_record: &'f mut F,
 }
 
 impl<'f, F: FnMut(&[Option<&[u8]>])> Record<'f, F> {
-    fn new(modes: Vec<Option<LongForm>>, nulls: NullStyle, on_record: &'f mut F) -> Self {
+    fn new(
+        modes: Vec<Option<LongForm>>,
+        nulls: NullStyle,
+        longest: Option<u64>,
+        on_record: &'f mut F,
+    ) -> Self {
         Record {
             modes,
             nulls,
@@ -146,6 +154,7 @@ impl<'f, F: FnMut(&[Option<&[u8]>])> Record<'f, F> {
             gathered: None,
             values: Vec::new(),
             header: true,
+            longest,
             on_record,
         }
     }
@@ -160,9 +169,25 @@ impl<F: FnMut(&[Option<&[u8]>])> FieldSink for Record<'_, F> {
             }
             return;
         }
+        let was_short = self.held.len() as u64 <= LONG_VALUE + 2;
         self.held.extend_from_slice(b);
         if self.held.len() as u64 <= LONG_VALUE + 2 || self.header {
             return;
+        }
+        // A long field held whole (its column is not compared as written): room for
+        // the longest record at once, within the bound the import checks too.
+        if was_short
+            && let Some(longest) = self.longest
+            && longest > self.held.len() as u64
+            && self
+                .modes
+                .get(self.values.len())
+                .copied()
+                .flatten()
+                .is_none()
+        {
+            self.held
+                .reserve_exact((longest - self.held.len() as u64) as usize);
         }
         // Past the bound: from here on the value is gathered, as the target's reader
         // gathers it (a bytea's hex digits after its `\x`, in lower case).

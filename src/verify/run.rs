@@ -550,10 +550,7 @@ async fn read_target(
         let h = deep::row_hash_with(&plan, width, n, value);
         if let Some(keep) = &keep {
             if keep.contains(&h.bucket) {
-                let shown = row
-                    .iter()
-                    .map(|v| v.as_ref().map(|v| String::from_utf8_lossy(v).into_owned()))
-                    .collect();
+                let shown = row.iter().map(|v| v.map(deep::shown_value)).collect();
                 kept.add(&plan, owned(width, value), shown);
             }
         } else {
@@ -665,7 +662,7 @@ async fn read_source(
                             take(&|i| values[i].as_deref().map(Cow::Borrowed), &|| {
                                 let mut shown = vec![None; plan.columns.len()];
                                 for (&i, v) in given.iter().zip(row) {
-                                    shown[i] = v.map(|v| String::from_utf8_lossy(v).into_owned());
+                                    shown[i] = v.map(deep::shown_value);
                                 }
                                 shown
                             });
@@ -776,7 +773,10 @@ async fn read_source(
 
 /// A row's canonical values, owned (a row kept for the report).
 fn owned<'a>(width: usize, value: impl Fn(usize) -> Option<Cow<'a, [u8]>>) -> Vec<Option<Vec<u8>>> {
-    (0..width).map(|i| value(i).map(Cow::into_owned)).collect()
+    // A long value as its digest, taken where it lies (never copied to be kept).
+    (0..width)
+        .map(|i| value(i).map(|v| crate::db::long_values::digest_if_long(v).into_owned()))
+        .collect()
 }
 
 /// How a live value reads in a difference.
@@ -787,6 +787,9 @@ fn shown_typed(v: Typed<'_>) -> Option<String> {
         Typed::UInt(u) => u.to_string(),
         Typed::F32(f) => format!("{f:?}"),
         Typed::F64(f) => format!("{f:?}"),
+        Typed::Bytes(b) | Typed::Hex(b) if b.len() as u64 > crate::memory::LONG_VALUE => {
+            format!("({} bytes)", b.len())
+        }
         Typed::Bytes(b) => match std::str::from_utf8(b) {
             Ok(s) => s.to_string(),
             Err(_) => format!("\\x{}", hex::encode(b)),

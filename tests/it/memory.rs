@@ -144,7 +144,7 @@ fn long_values_are_read_in_pieces_and_held_once() {
         let diffs = report["differences"].to_string();
         for want in [
             "table `big`, id=1, column `t`: source \\\"(52428800 bytes, sha256 ",
-            "table `big`, id=2, column `b`: source \\\"(104857600 bytes, sha256 ",
+            "table `big`, id=2, column `b`: source \\\"(52428800 bytes as 104857600 hex digits, sha256 ",
         ] {
             assert!(diffs.contains(want), "{want} in {diffs}");
         }
