@@ -118,7 +118,20 @@ impl Parser<'_> {
                 }
                 out.push(b']');
             }
-            b'"' => write_string(&self.string()?, out),
+            // Decoded straight into the output, escaped after (a copy only when it
+            // holds a quote or a backslash).
+            b'"' => {
+                out.push(b'"');
+                let start = out.len();
+                self.string_into(out)?;
+                if memchr::memchr2(b'"', b'\\', &out[start..]).is_some() {
+                    let tail = out.split_off(start);
+                    out.pop();
+                    write_string(&tail, out);
+                } else {
+                    out.push(b'"');
+                }
+            }
             b't' if self.s[self.i..].starts_with(b"true") => {
                 self.i += 4;
                 out.extend_from_slice(b"true");
@@ -151,11 +164,17 @@ impl Parser<'_> {
 
     /// A string's decoded bytes.
     fn string(&mut self) -> Option<Vec<u8>> {
+        let mut out = Vec::new();
+        self.string_into(&mut out)?;
+        Some(out)
+    }
+
+    /// A string's decoded bytes, appended to `out`.
+    fn string_into(&mut self, out: &mut Vec<u8>) -> Option<()> {
         if self.s.get(self.i) != Some(&b'"') {
             return None;
         }
         self.i += 1;
-        let mut out = Vec::new();
         loop {
             // Up to the next quote or escape, copied whole.
             let rest = &self.s[self.i..];
@@ -165,7 +184,7 @@ impl Parser<'_> {
             match self.s[self.i] {
                 b'"' => {
                     self.i += 1;
-                    return Some(out);
+                    return Some(());
                 }
                 _ => {
                     let c = *self.s.get(self.i + 1)?;
