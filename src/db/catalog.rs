@@ -85,6 +85,9 @@ pub enum Typed<'a> {
     Bytes(&'a [u8]),
     /// Bytes given as their hex digits in lower case (a long value read in pieces).
     Hex(&'a [u8]),
+    /// A long value read in pieces, given as its digest form (`long_values::Gathered`):
+    /// compared as it is.
+    Digest(&'a [u8]),
     /// Year, month, day, hour, minute, second, microsecond.
     Date(u16, u8, u8, u8, u8, u8, u32),
     /// Negative, days, hours, minutes, seconds, microseconds.

@@ -259,6 +259,10 @@ pub struct Gathered {
     sha: Option<sha2::Sha256>,
     len: u64,
     digest: bool,
+    /// Compared as the base64 of its bytes (a mapping's `encode`): the digest is of
+    /// that text, made as the pieces come (their last 0–2 bytes carried to the next).
+    base64: bool,
+    carry: Vec<u8>,
 }
 
 impl Gathered {
@@ -284,12 +288,54 @@ impl Gathered {
             sha: None,
             len: 0,
             digest,
+            base64: false,
+            carry: Vec::new(),
         }
+    }
+
+    /// A MySQL value compared as the base64 of its bytes (read as its stored bytes):
+    /// held as its bytes while their base64 is at most [`LONG_VALUE`], else given as
+    /// the digest form of their base64 ([`digest_if_long`] of it).
+    pub fn base64() -> Gathered {
+        Gathered {
+            base64: true,
+            ..Gathered::new(LongForm::Text, false, true, 0)
+        }
+    }
+
+    /// The length of `n` bytes in base64 (with padding).
+    fn base64_len(n: u64) -> u64 {
+        n.div_ceil(3) * 4
+    }
+
+    /// Hash the base64 of the carried bytes that make whole groups of three.
+    fn hash_base64(&mut self) {
+        use base64::Engine;
+        use sha2::Digest;
+        let whole = self.carry.len() / 3 * 3;
+        if let Some(sha) = &mut self.sha {
+            sha.update(base64::engine::general_purpose::STANDARD.encode(&self.carry[..whole]));
+        }
+        self.carry.drain(..whole);
     }
 
     pub fn push(&mut self, piece: &[u8]) {
         use sha2::Digest;
         self.len += piece.len() as u64;
+        if self.base64 {
+            if self.sha.is_none() {
+                self.held.extend_from_slice(piece);
+                if Self::base64_len(self.len) > LONG_VALUE {
+                    self.sha = Some(sha2::Sha256::new());
+                    self.carry = std::mem::take(&mut self.held);
+                    self.hash_base64();
+                }
+            } else {
+                self.carry.extend_from_slice(piece);
+                self.hash_base64();
+            }
+            return;
+        }
         match &mut self.sha {
             Some(sha) => sha.update(piece),
             None if self.digest && self.len > LONG_VALUE => {
@@ -309,8 +355,18 @@ impl Gathered {
     }
 
     /// The value: whole, or its digest form.
-    pub fn finish(self) -> Vec<u8> {
+    pub fn finish(mut self) -> Vec<u8> {
         use sha2::Digest;
+        if self.base64 {
+            use base64::Engine;
+            return match self.sha.take() {
+                Some(mut sha) => {
+                    sha.update(base64::engine::general_purpose::STANDARD.encode(&self.carry));
+                    digest_form(Self::base64_len(self.len), &sha.finalize())
+                }
+                None => self.held,
+            };
+        }
         match self.sha {
             Some(sha) => digest_form(self.len, &sha.finalize()),
             None if !self.digest || self.prefix.is_empty() => self.held,
@@ -413,6 +469,39 @@ mod tests {
                         digest_if_long(Cow::Borrowed(&value)).into_owned()
                     );
                     assert_eq!(is_digest(&got), len as u64 > LONG_VALUE);
+                }
+            }
+        }
+        // Bytes compared as their base64: the digest of the base64 text, whatever the
+        // pieces; at most LONG_VALUE of base64, the bytes themselves.
+        use base64::Engine;
+        for len in [
+            10usize,
+            3 * (LONG_VALUE as usize / 4),
+            3 * (LONG_VALUE as usize / 4) + 1,
+            5_000_003,
+        ] {
+            let bytes: Vec<u8> = (0..len).map(|i| (i * 7 % 256) as u8).collect();
+            let text = base64::engine::general_purpose::STANDARD
+                .encode(&bytes)
+                .into_bytes();
+            for piece in [1 << 20, (1 << 20) + 1, 7] {
+                if piece == 7 && len > 10 {
+                    continue;
+                }
+                let mut g = Gathered::base64();
+                for p in bytes.chunks(piece) {
+                    g.push(p);
+                }
+                assert_eq!(g.read(), len as u64);
+                let got = g.finish();
+                match text.len() as u64 > LONG_VALUE {
+                    true => assert_eq!(
+                        got,
+                        digest_if_long(Cow::Borrowed(&text)).into_owned(),
+                        "{len} in {piece}"
+                    ),
+                    false => assert_eq!(got, bytes, "{len}"),
                 }
             }
         }

@@ -143,6 +143,9 @@ pub struct TypedLong {
     /// Positions of the long columns given as their digest form when long
     /// (`long_values::Gathered`): those compared as they are read.
     pub digest: Vec<usize>,
+    /// Positions of the long columns compared as the base64 of their bytes (a mapping's
+    /// `encode`), given as the digest form of that text when it is long.
+    pub base64: Vec<usize>,
 }
 
 impl TypedLong {
@@ -255,7 +258,10 @@ impl TypedAside<'_> {
                     (LongForm::Text, false) => column,
                 };
                 let digest = self.long.digest.contains(&i);
-                let mut value = long_values::Gathered::new(form, false, digest, len);
+                let mut value = match self.long.base64.contains(&i) {
+                    true => long_values::Gathered::base64(),
+                    false => long_values::Gathered::new(form, false, digest, len),
+                };
                 for piece in long_values::pieces(Engine::Mysql, units, len) {
                     let sql = long_values::piece_sql(
                         Engine::Mysql,
@@ -282,6 +288,7 @@ impl TypedAside<'_> {
             let (mut typed, lossy) = crate::db::mysql_typed::typed_row(&row, n, self.checks);
             for (i, v) in &long {
                 typed[*i] = match self.long.form(*i) {
+                    _ if long_values::is_digest(v) => Typed::Digest(v),
                     LongForm::Bytea => Typed::Hex(v),
                     LongForm::Text => Typed::Bytes(v),
                 };

@@ -229,6 +229,7 @@ pub fn source_typed_cow<'a>(kind: Kind, before: Before, v: Typed<'a>) -> Option<
         && before.uuid_bytes.is_none()
         && before.bit_width == 0;
     match v {
+        Typed::Digest(d) => Some(Cow::Borrowed(d)),
         Typed::Hex(h) if plain && kind == Kind::Bytes => Some(Cow::Borrowed(h)),
         Typed::Bytes(b) if plain && !matches!(kind, Kind::Bytes | Kind::Bits { .. }) => {
             source_text_cow(kind, before, Some(b))
@@ -241,6 +242,7 @@ pub fn source_typed_cow<'a>(kind: Kind, before: Before, v: Typed<'a>) -> Option<
 pub fn source_typed(kind: Kind, before: Before, v: Typed<'_>) -> Option<Vec<u8>> {
     match v {
         Typed::Null => None,
+        Typed::Digest(d) => Some(d.to_vec()),
         Typed::Hex(h) => {
             let b = hex::decode(h).unwrap_or_default();
             source_typed(kind, before, Typed::Bytes(&b))

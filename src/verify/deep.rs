@@ -384,6 +384,18 @@ pub fn digested(kind: Kind, before: Before) -> bool {
         )
 }
 
+/// Whether a long value of `kind` written in the export's files under these source
+/// rules is compared as written: [`digested`], or bytes the export wrote as base64 (a
+/// mapping's `encode`; the file holds the text compared).
+pub fn digested_as_written(kind: Kind, before: Before) -> bool {
+    digested(kind, before)
+        || before
+            == Before {
+                base64: true,
+                ..Before::default()
+            }
+}
+
 /// Whether a dataset's export wrote a record past `memory::LONG_VALUE` (or does not
 /// say): only then are its long values read in pieces.
 pub fn may_hold_long_values(spec: &TableSpec) -> bool {
@@ -453,10 +465,23 @@ pub fn typed_long(
             digested(c.kind, c.sources[d].1)
         })
         .collect();
+    // Bytes compared as their base64 (read as stored bytes), with no other rule.
+    let base64 = columns
+        .iter()
+        .copied()
+        .filter(|&k| {
+            plan.columns[given[k]].sources[d].1
+                == Before {
+                    base64: true,
+                    ..Before::default()
+                }
+        })
+        .collect();
     Some(crate::db::mysql_long::TypedLong {
         long: Long { columns, key },
         hex,
         digest,
+        base64,
     })
 }
 

@@ -95,7 +95,7 @@ pub async fn read_files(
                 let mut modes = vec![None; header.len()];
                 for (k, c) in plan.columns.iter().enumerate() {
                     if let Some(i) = positions[k]
-                        && deep::digested(c.kind, c.sources[d].1)
+                        && deep::digested_as_written(c.kind, c.sources[d].1)
                     {
                         modes[i] = Some(match c.kind {
                             Kind::Bytes => LongForm::Bytea,

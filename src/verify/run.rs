@@ -795,6 +795,8 @@ fn shown_typed(v: Typed<'_>) -> Option<String> {
             Err(_) => format!("\\x{}", hex::encode(b)),
         },
         Typed::Hex(h) => format!("\\x{}", String::from_utf8_lossy(h)),
+        // Shown by Kept::add from the digest form itself.
+        Typed::Digest(_) => "(a long value)".into(),
         Typed::Date(y, m, d, h, mi, s, us) => {
             format!("{y:04}-{m:02}-{d:02} {h:02}:{mi:02}:{s:02}.{us:06}")
         }
