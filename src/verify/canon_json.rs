@@ -5,7 +5,7 @@
 //! members are held (already in their canonical bytes) to be sorted, so a large document
 //! costs about twice its size, not a tree of nodes.
 
-use super::canon::{decimal, parse_f64};
+use super::canon::decimal;
 
 /// JSON by meaning; None when it is not JSON.
 pub fn canonical_json(v: &[u8]) -> Option<Vec<u8>> {
@@ -19,7 +19,9 @@ pub fn canonical_json(v: &[u8]) -> Option<Vec<u8>> {
     Some(out)
 }
 
-/// Deeper than this is not compared by meaning (PostgreSQL's own limit is lower).
+/// Deeper than this is compared as written, not by meaning (a difference unless written
+/// alike): the parser recurses, and its stack is a worker thread's. PostgreSQL takes
+/// deeper documents (12,000 levels were seen).
 const MAX_DEPTH: usize = 10_000;
 
 struct Parser<'a> {
@@ -234,15 +236,60 @@ fn write_string(s: &[u8], out: &mut Vec<u8>) {
     out.push(b'"');
 }
 
-/// A JSON number by value: its decimal form when it has no exponent, else the double.
+/// A JSON number by value, as `jsonb` keeps it (an exact numeric): its decimal form, an
+/// exponent written out exactly (`1e20` is `100000000000000000000`, `1.00000000000000001e0`
+/// stays `1.00000000000000001`). An exponent past what a numeric holds is compared as
+/// written (PostgreSQL refuses such a number).
 fn number_by_value(n: &[u8]) -> Vec<u8> {
-    if n.iter().any(|b| matches!(b, b'e' | b'E')) {
-        return match parse_f64(n) {
-            Some(f) => decimal(format!("{f:?}").as_bytes()),
+    match n.iter().position(|b| matches!(b, b'e' | b'E')) {
+        None => decimal(n),
+        Some(at) => match expand_exponent(&n[..at], &n[at + 1..]) {
+            Some(plain) => decimal(&plain),
             None => n.to_vec(),
-        };
+        },
     }
-    decimal(n)
+}
+
+/// The largest exponent written out: numeric holds 131072 digits before the point and
+/// 16383 after it.
+const MAX_EXPONENT: i64 = 140_000;
+
+/// `mantissa` × 10^`exponent` as plain decimal digits, exactly; None when either is not
+/// a number or the exponent is past [`MAX_EXPONENT`].
+fn expand_exponent(mantissa: &[u8], exponent: &[u8]) -> Option<Vec<u8>> {
+    let e: i64 = std::str::from_utf8(exponent).ok()?.parse().ok()?;
+    if e.abs() > MAX_EXPONENT {
+        return None;
+    }
+    let (sign, m) = match mantissa.first() {
+        Some(b'-') => (&b"-"[..], &mantissa[1..]),
+        Some(b'+') => (&b""[..], &mantissa[1..]),
+        _ => (&b""[..], mantissa),
+    };
+    let (int, frac) = match m.iter().position(|&b| b == b'.') {
+        Some(p) => (&m[..p], &m[p + 1..]),
+        None => (m, &b""[..]),
+    };
+    if int.is_empty() && frac.is_empty() || !int.iter().chain(frac).all(u8::is_ascii_digit) {
+        return None;
+    }
+    let digits = [int, frac].concat();
+    // Where the point falls in `digits` once the exponent moves it.
+    let point = int.len() as i64 + e;
+    let mut out = sign.to_vec();
+    if point <= 0 {
+        out.extend_from_slice(b"0.");
+        out.resize(out.len() + (-point) as usize, b'0');
+        out.extend_from_slice(&digits);
+    } else if point as usize >= digits.len() {
+        out.extend_from_slice(&digits);
+        out.resize(out.len() + point as usize - digits.len(), b'0');
+    } else {
+        out.extend_from_slice(&digits[..point as usize]);
+        out.push(b'.');
+        out.extend_from_slice(&digits[point as usize..]);
+    }
+    Some(out)
 }
 
 #[cfg(test)]
@@ -423,14 +470,9 @@ mod tests {
     }
 
     /// A JSON number by value: its decimal form when it has no exponent, else the double.
+    // Numbers by the rule above (the tree form read them as doubles: wrong for jsonb).
     fn tree_number_by_value(n: &[u8]) -> Vec<u8> {
-        if n.iter().any(|b| matches!(b, b'e' | b'E')) {
-            return match parse_f64(n) {
-                Some(f) => decimal(format!("{f:?}").as_bytes()),
-                None => n.to_vec(),
-            };
-        }
-        decimal(n)
+        number_by_value(n)
     }
 
     fn write_json(v: &Json, out: &mut Vec<u8>) {
@@ -487,6 +529,12 @@ mod tests {
             ),
             (r#"["\u00e9\ud83d\ude00", 1e2, -0.0]"#, "[\"é😀\",100,0]"),
             (r#"  [ ]  "#, "[]"),
+            // Exponents written out exactly, as jsonb's numeric keeps them.
+            (
+                "[1e20, 1E-7, 1.00000000000000001e0, -2.5e+3, 0e5, 1.23456789012345678e0]",
+                "[100000000000000000000,0.0000001,1.00000000000000001,-2500,0,1.23456789012345678]",
+            ),
+            ("[1e140001]", "[1e140001]"),
             (r#"{}"#, "{}"),
         ] {
             assert_eq!(

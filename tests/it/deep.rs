@@ -287,3 +287,32 @@ fn a_record_with_another_number_of_fields_is_refused() {
         std::fs::write(&file, original).unwrap();
     }
 }
+
+/// jsonb keeps a number exactly (a numeric, printed without an exponent): numbers
+/// written with one compare by their exact value, never as doubles (which took
+/// 1.00000000000000001e0 for 1, and 1e20 for a difference).
+#[test]
+fn jsonb_numbers_with_an_exponent_compare_exactly() {
+    let w = World::new("deep_jsonb_exponent");
+    w.mysql(
+        r#"CREATE TABLE j (id INT PRIMARY KEY, v LONGTEXT);
+           INSERT INTO j VALUES (1, '{"price": 1.00000000000000001e0}'),
+                                (2, '[1e20, 1E-7, -2.5e+3, 1.23456789012345678e0]');"#,
+    );
+    w.pg("CREATE TABLE j (id integer PRIMARY KEY, v jsonb)");
+    let o = w.run(&["export", &w.db, "--out", "out"]);
+    assert_exit(&o, 0);
+    let dir = export_dir(&o, w.path());
+    let d = dir.to_str().unwrap();
+    assert_exit(&w.run(&["import", d, "--yes"]), 0);
+    for more in [&[][..], &["--source"]] {
+        assert_exit(&verify(&w, d, more), 0);
+    }
+    // PostgreSQL says these differ: so must verify.
+    w.pg(r#"UPDATE j SET v = '{"price": 1}' WHERE id = 1"#);
+    for more in [&[][..], &["--source"]] {
+        let o = verify(&w, d, more);
+        assert_exit(&o, 1);
+        assert!(stdout(&o).contains("id=1, column `v`"), "{}", stdout(&o));
+    }
+}
