@@ -249,14 +249,13 @@ impl TypedAside<'_> {
                 let (units, len) = long_values::parse_flag(flag)
                     .ok_or_else(|| anyhow!("an unreadable length"))
                     .with_context(context)?;
-                let column = crate::db::sql::my::ident(names[i]);
                 let form = self.long.form(i);
                 // Pieces of what the stream reads: a value read as its stored bytes is
-                // cut by bytes, as its flag counts them.
-                let read = match (form, self.columns[i].1) {
-                    (LongForm::Bytea, _) | (_, true) => format!("CAST({column} AS BINARY)"),
-                    (LongForm::Text, false) => column,
-                };
+                // cut by bytes, as its flag counts them (hex digits are of the bytes).
+                let read = crate::db::mysql_typed::read_expr(
+                    names[i],
+                    self.columns[i].1 || form == LongForm::Bytea,
+                );
                 let digest = self.long.digest.contains(&i);
                 let mut value = match self.long.base64.contains(&i) {
                     true => long_values::Gathered::base64(),

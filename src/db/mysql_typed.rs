@@ -39,10 +39,7 @@ where
     use mysql_async::Value;
     let mut cols: Vec<String> = columns
         .iter()
-        .map(|(c, bytes)| match bytes {
-            true => format!("CAST({} AS BINARY)", quote_ident(c)),
-            false => quote_ident(c),
-        })
+        .map(|&(c, bytes)| read_expr(c, bytes))
         .collect();
     // Whether each checked value survives the conversion to utf8mb4 and back, as the
     // export asked: a value that does not reads `?` through the conversion.
@@ -111,6 +108,15 @@ where
             read.rows(conn, aside, &mut on_row).await
         }
         _ => Ok(()),
+    }
+}
+
+/// How a typed read selects a column: as its stored bytes (`CAST(c AS BINARY)`) or as
+/// it is; the pieces of its long values are cut from the same expression.
+pub(crate) fn read_expr(column: &str, bytes: bool) -> String {
+    match bytes {
+        true => format!("CAST({} AS BINARY)", quote_ident(column)),
+        false => quote_ident(column),
     }
 }
 

@@ -787,8 +787,9 @@ fn shown_typed(v: Typed<'_>) -> Option<String> {
         Typed::UInt(u) => u.to_string(),
         Typed::F32(f) => format!("{f:?}"),
         Typed::F64(f) => format!("{f:?}"),
+        // A long value: its length only, as any reader keeps it (`deep::shown_value`).
         Typed::Bytes(b) | Typed::Hex(b) if b.len() as u64 > crate::memory::LONG_VALUE => {
-            format!("({} bytes)", b.len())
+            deep::shown_value(b)
         }
         Typed::Bytes(b) => match std::str::from_utf8(b) {
             Ok(s) => s.to_string(),
