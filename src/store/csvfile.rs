@@ -250,18 +250,28 @@ pub fn header(path: &Path) -> Result<Vec<String>> {
         .collect()
 }
 
+/// What a whole read of a file saw of its bytes: to be checked against the manifest, so
+/// that a reader never compares with a file the export did not write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadWhole {
+    pub bytes: u64,
+    pub sha256: String,
+}
+
 /// Every record of a file (the header first), split into fields by the tokenizer and
 /// streamed (memory: one read plus the longest record). `on` sees the tokenizer and the
 /// buffer it points into, and the record's byte span; it stops the stream with `Break`.
+/// Every byte read is hashed: the answer is the whole file's when it was read to its end.
 fn stream(
     path: &Path,
     nulls: NullStyle,
     mut on: impl FnMut(&Tokenizer, &[u8], std::ops::Range<usize>) -> ControlFlow<()>,
-) -> Result<()> {
+) -> Result<ReadWhole> {
     const READ: usize = 1 << 20;
     let mut f = super::file::open(path, super::file::Links::Refuse)?;
     let mut tokenizer = Tokenizer::new(nulls);
     let mut buf: Vec<u8> = Vec::with_capacity(2 * READ);
+    let (mut hasher, mut bytes) = (Sha256::new(), 0u64);
     let mut eof = false;
     while !eof {
         let start = buf.len();
@@ -270,13 +280,18 @@ fn stream(
             .read(&mut buf[start..])
             .with_context(|| format!("reading {}", path.display()))?;
         buf.truncate(start + n);
+        hasher.update(&buf[start..]);
+        bytes += n as u64;
         eof = n == 0;
         let mut pos = 0;
         loop {
             match tokenizer.split(&buf, pos, eof) {
                 Ok(Some(next)) => {
                     if on(&tokenizer, &buf, pos..next).is_break() {
-                        return Ok(());
+                        return Ok(ReadWhole {
+                            bytes,
+                            sha256: hex::encode(hasher.finalize()),
+                        });
                     }
                     pos = next;
                 }
@@ -286,15 +301,19 @@ fn stream(
         }
         buf.drain(..pos);
     }
-    Ok(())
+    Ok(ReadWhole {
+        bytes,
+        sha256: hex::encode(hasher.finalize()),
+    })
 }
 
-/// Every data record of a file, streamed (memory: one read plus the longest record).
+/// Every data record of a file, streamed (memory: one read plus the longest record);
+/// with the whole file's size and sha256.
 pub fn for_each_record(
     path: &Path,
     nulls: NullStyle,
     mut on_record: impl FnMut(&[Option<&[u8]>]),
-) -> Result<()> {
+) -> Result<ReadWhole> {
     let mut header = true;
     stream(path, nulls, |tokenizer, buf, _| {
         if !std::mem::replace(&mut header, false) {
@@ -308,19 +327,23 @@ pub fn for_each_record(
 }
 
 /// Every record of a file (the header first), its fields given to `sink` in pieces as
-/// they are read (memory: one read, whatever the record's length).
+/// they are read (memory: one read, whatever the record's length); with the whole
+/// file's size and sha256.
 pub fn for_each_piece(
     path: &Path,
     sink: &mut impl crate::codec::csv_pieces::FieldSink,
-) -> Result<()> {
+) -> Result<ReadWhole> {
     const READ: usize = 1 << 20;
     let mut f = super::file::open(path, super::file::Links::Refuse)?;
     let mut pieces = crate::codec::csv_pieces::FieldPieces::default();
     let mut buf = vec![0u8; READ];
+    let (mut hasher, mut bytes) = (Sha256::new(), 0u64);
     loop {
         let n = f
             .read(&mut buf)
             .with_context(|| format!("reading {}", path.display()))?;
+        hasher.update(&buf[..n]);
+        bytes += n as u64;
         let done = match n {
             0 => pieces.finish(sink),
             n => pieces.feed(&buf[..n], sink),
@@ -329,7 +352,10 @@ pub fn for_each_piece(
             anyhow::bail!("reading {}: {what}", path.display());
         }
         if n == 0 {
-            return Ok(());
+            return Ok(ReadWhole {
+                bytes,
+                sha256: hex::encode(hasher.finalize()),
+            });
         }
     }
 }

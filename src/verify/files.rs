@@ -3,6 +3,9 @@
 //! say) is read field by field in pieces (`codec::csv_pieces`): a long value of a column
 //! compared as it is written is gathered into its digest form as it is read
 //! (`long_values::Gathered`), as the target's reader gives it, so no record is held whole.
+//! Every file is hashed as it is read and held against the manifest's size and sha256:
+//! a file changed after the export is refused, never compared (it could have been
+//! changed alike in the target).
 
 use std::borrow::Cow;
 
@@ -14,9 +17,29 @@ use crate::db::long_values::{Gathered, LongForm};
 use crate::memory::LONG_VALUE;
 use crate::store::csvfile;
 use crate::store::export_dir::ExportDir;
-use crate::store::manifest::{Loaded, TableSpec};
+use crate::store::manifest::{FileSpec, Loaded, TableSpec};
 use crate::verify::canon::{self, Kind};
 use crate::verify::deep;
+
+/// Why a file read whole is not the one the manifest describes (its size, then its
+/// sha256); None when it is, or when the manifest does not say.
+fn not_as_written(file: &FileSpec, read: &csvfile::ReadWhole) -> Option<String> {
+    if let Some(bytes) = file.bytes
+        && bytes != read.bytes
+    {
+        return Some(format!(
+            "it has {} bytes where the manifest says {bytes}",
+            read.bytes
+        ));
+    }
+    match &file.sha256 {
+        Some(want) if *want != read.sha256 => Some(format!(
+            "its bytes do not match the manifest's sha256 (read {}, manifest {want})",
+            read.sha256
+        )),
+        _ => None,
+    }
+}
 
 /// What a side does with each canonical row (column `i`'s canonical value, made when
 /// asked): hash it (or keep it), with how it reads.
@@ -90,7 +113,7 @@ pub async fn read_files(
                     .collect()
             });
         };
-        match file.longest.is_none_or(|l| l > LONG_VALUE) {
+        let read = match file.longest.is_none_or(|l| l > LONG_VALUE) {
             true => {
                 let mut modes = vec![None; header.len()];
                 for (k, c) in plan.columns.iter().enumerate() {
@@ -104,10 +127,10 @@ pub async fn read_files(
                     }
                 }
                 let mut record = Record::new(modes, nulls, file.longest, &mut on_record);
-                csvfile::for_each_piece(&path, &mut record)?;
+                csvfile::for_each_piece(&path, &mut record)?
             }
             false => csvfile::for_each_record(&path, nulls, &mut on_record)?,
-        }
+        };
         if let Some((record, fields)) = malformed {
             return Err(crate::hint::with_hint(
                 anyhow::anyhow!(
@@ -117,6 +140,16 @@ pub async fn read_files(
                     header.len()
                 ),
                 "the file is not the one the export wrote: verify against the export's own files, or export again",
+            ));
+        }
+        if let Some(why) = not_as_written(file, &read) {
+            return Err(crate::hint::with_hint(
+                anyhow::anyhow!(
+                    "{} is not the file the export wrote: {why}; the target was not compared with the export",
+                    file.file
+                ),
+                "the file was changed after the export: restore the export directory from its \
+                 archive, or compare the target with the live source (`verify --deep --source`)",
             ));
         }
     }

@@ -288,6 +288,57 @@ fn a_record_with_another_number_of_fields_is_refused() {
     }
 }
 
+/// The files are compared only as the export wrote them: a file changed after the
+/// export (here exactly as the target was changed, so every value would compare equal)
+/// is refused by its sha256, read as the values are, never compared.
+#[test]
+fn a_file_changed_after_the_export_is_refused_not_compared() {
+    let w = World::new("deep_file_sha");
+    w.mysql(
+        "CREATE TABLE small (id INT PRIMARY KEY, v TEXT);
+         INSERT INTO small VALUES (1, 'apple'), (2, 'pear');
+         CREATE TABLE big (id INT PRIMARY KEY, v LONGTEXT);
+         INSERT INTO big VALUES (1, CONCAT('apple', REPEAT('x', 5000000))), (2, 'pear');",
+    );
+    w.pg("CREATE TABLE small (id integer PRIMARY KEY, v text);
+         CREATE TABLE big (id integer PRIMARY KEY, v text);");
+    let o = w.run(&["export", &w.db, "--out", "out"]);
+    assert_exit(&o, 0);
+    let dir = export_dir(&o, w.path());
+    let d = dir.to_str().unwrap();
+    assert_exit(&w.run(&["import", d, "--yes"]), 0);
+    assert_exit(&verify(&w, d, &[]), 0);
+    for table in ["small", "big"] {
+        // The same change, of the same length, in the file and in the target.
+        let file = dir.join(format!("{table}.csv"));
+        let original = std::fs::read(&file).unwrap();
+        let text = String::from_utf8(original.clone()).unwrap();
+        std::fs::write(&file, text.replacen("1,apple", "1,APPLE", 1)).unwrap();
+        w.pg(&format!(
+            "UPDATE {table} SET v = 'APPLE' || substr(v, 6) WHERE id = 1"
+        ));
+        let o = verify(&w, d, &[]);
+        assert_exit(&o, 2);
+        let report: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+        let error = report["error"].as_str().unwrap_or_default();
+        assert!(
+            error.contains(&format!("{table}.csv is not the file the export wrote"))
+                && error.contains("do not match the manifest's sha256")
+                && error.contains("not compared"),
+            "{table}: {report}"
+        );
+        // The live source still tells the truth: the target differs from it.
+        let o = verify(&w, d, &["--source"]);
+        assert_exit(&o, 1);
+        assert!(stdout(&o).contains("id=1, column `v`"), "{}", stdout(&o));
+        std::fs::write(&file, original).unwrap();
+        w.pg(&format!(
+            "UPDATE {table} SET v = 'apple' || substr(v, 6) WHERE id = 1"
+        ));
+        assert_exit(&verify(&w, d, &[]), 0);
+    }
+}
+
 /// jsonb keeps a number exactly (a numeric, printed without an exponent): numbers
 /// written with one compare by their exact value, never as doubles (which took
 /// 1.00000000000000001e0 for 1, and 1e20 for a difference).
