@@ -122,6 +122,12 @@ pub fn error(e: mysql_async::Error) -> anyhow::Error {
                     "the connection to MySQL was closed in the middle of a result (the \
                      session was killed, or the server stopped)"
                 )
+            } else if cause.contains("connection closed") {
+                // Closed between two packets: the same event, seen at another moment.
+                anyhow!(
+                    "the connection to MySQL was closed by the server (the session was \
+                     killed, or the server stopped)"
+                )
             } else {
                 anyhow!("the connection to MySQL failed: {cause}")
             }

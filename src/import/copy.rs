@@ -283,8 +283,7 @@ fn read_error(path: &Path, e: std::io::Error) -> FeedError {
 /// Send the file's bytes as they are. Stops quietly when the COPY is gone (it failed:
 /// its error is the one reported).
 fn feed_raw(path: &Path, mut sent: Sent, send: &mpsc::Sender<Chunk>) -> Result<(), FeedError> {
-    let mut file = crate::store::file::open(path, crate::store::file::Links::Refuse)
-        .map_err(FeedError::Failed)?;
+    let mut file = crate::store::file::open_data(path).map_err(FeedError::Failed)?;
     loop {
         let mut buf = Vec::with_capacity(CHUNK);
         (&mut file)
@@ -317,8 +316,7 @@ fn feed_records(
     send: &mpsc::Sender<Chunk>,
     mut step: impl FnMut(&[u8], bool, &mut Vec<u8>) -> Result<usize, FeedError>,
 ) -> Result<(), FeedError> {
-    let mut file = crate::store::file::open(path, crate::store::file::Links::Refuse)
-        .map_err(FeedError::Failed)?;
+    let mut file = crate::store::file::open_data(path).map_err(FeedError::Failed)?;
     let mut input: Vec<u8> = Vec::with_capacity(CHUNK * 2);
     let mut out: Vec<u8> = Vec::with_capacity(CHUNK * 2);
     let mut consumed = 0u64;

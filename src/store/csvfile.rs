@@ -5,20 +5,19 @@
 //! pre-pass an import makes over every file before it writes anything (size, sha256,
 //! records and the longest one, through the one tokenizer). Knows no server.
 
-use std::fs::File;
-use std::io::{Read, Write};
+use std::io::Read;
 use std::ops::ControlFlow;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{Context, Result};
 use sha2::{Digest, Sha256};
 
 use crate::codec::csv::{Field, Malformed, NullStyle, RecordEnds, Tokenizer};
 use crate::codec::encode::{Facts, RowEncoder};
+use crate::store::direct::DirectWrite;
 
 pub struct TableWriter {
-    path: PathBuf,
-    file: File,
+    file: DirectWrite,
     hasher: Sha256,
     /// Rows are encoded straight into this buffer, which is hashed and written whole
     /// when it passes [`WRITE_AT`]: no copy per row.
@@ -41,9 +40,8 @@ pub struct Written {
 impl TableWriter {
     /// Create the file and write the header row.
     pub fn create(path: &Path, encoder: RowEncoder) -> Result<TableWriter> {
-        let file = File::create(path).with_context(|| format!("creating {}", path.display()))?;
+        let file = DirectWrite::create(path)?;
         let mut w = TableWriter {
-            path: path.to_path_buf(),
             file,
             hasher: Sha256::new(),
             buf: Vec::with_capacity(WRITE_AT + 64 * 1024),
@@ -70,12 +68,11 @@ impl TableWriter {
     /// of the row, and the export that gets the error keeps nothing.
     pub fn write_row(&mut self, values: &[Option<&[u8]>], lossy: &[usize]) -> Result<()> {
         let start = self.buf.len();
-        let (file, hasher, path) = (&mut self.file, &mut self.hasher, &self.path);
+        let (file, hasher) = (&mut self.file, &mut self.hasher);
         let mut spilled = 0u64;
         let mut spill = |buf: &mut Vec<u8>| -> Result<()> {
             hasher.update(&buf[..]);
-            file.write_all(buf)
-                .with_context(|| format!("writing {}", path.display()))?;
+            file.write_all(buf)?;
             spilled += buf.len() as u64;
             buf.clear();
             Ok(())
@@ -100,9 +97,7 @@ impl TableWriter {
 
     fn write_buf(&mut self) -> Result<()> {
         self.hasher.update(&self.buf);
-        self.file
-            .write_all(&self.buf)
-            .with_context(|| format!("writing {}", self.path.display()))?;
+        self.file.write_all(&self.buf)?;
         self.buf.clear();
         Ok(())
     }
@@ -110,9 +105,7 @@ impl TableWriter {
     /// Write the rest and fsync; the facts, size and checksum of what is on disk.
     pub fn finish(mut self) -> Result<Written> {
         self.write_buf()?;
-        self.file
-            .sync_all()
-            .with_context(|| format!("fsyncing {}", self.path.display()))?;
+        self.file.finish()?;
         Ok(Written {
             facts: self.encoder.finish(),
             bytes: self.bytes,
@@ -173,7 +166,7 @@ pub fn scan(
 ) -> Result<Scanned> {
     const READ: usize = 1 << 20;
     // Record boundaries do not depend on how NULL is spelled (`_nulls`).
-    let mut f = super::file::open(path, super::file::Links::Refuse)?;
+    let mut f = super::file::open_data(path)?;
     let mut hasher = Sha256::new();
     let mut ends = RecordEnds::new();
     let mut buf = vec![0u8; READ];
@@ -268,7 +261,7 @@ fn stream(
     mut on: impl FnMut(&Tokenizer, &[u8], std::ops::Range<usize>) -> ControlFlow<()>,
 ) -> Result<ReadWhole> {
     const READ: usize = 1 << 20;
-    let mut f = super::file::open(path, super::file::Links::Refuse)?;
+    let mut f = super::file::open_data(path)?;
     let mut tokenizer = Tokenizer::new(nulls);
     let mut buf: Vec<u8> = Vec::with_capacity(2 * READ);
     let (mut hasher, mut bytes) = (Sha256::new(), 0u64);
@@ -334,7 +327,7 @@ pub fn for_each_piece(
     sink: &mut impl crate::codec::csv_pieces::FieldSink,
 ) -> Result<ReadWhole> {
     const READ: usize = 1 << 20;
-    let mut f = super::file::open(path, super::file::Links::Refuse)?;
+    let mut f = super::file::open_data(path)?;
     let mut pieces = crate::codec::csv_pieces::FieldPieces::default();
     let mut buf = vec![0u8; READ];
     let (mut hasher, mut bytes) = (Sha256::new(), 0u64);

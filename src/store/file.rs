@@ -27,15 +27,28 @@ pub enum Links {
 /// Open `path` for reading: a regular file, never through a symlink (with
 /// `Links::Refuse`), never blocking on a FIFO.
 pub fn open(path: &Path, links: Links) -> Result<File> {
+    Ok(open_as(path, links, false)?.0)
+}
+
+/// An export's data file, opened as [`open`] does, to be read with `O_DIRECT` where the
+/// filesystem allows it (`store::direct`).
+pub fn open_data(path: &Path) -> Result<super::direct::DirectRead> {
+    let (file, direct) = open_as(path, Links::Refuse, true)?;
+    Ok(super::direct::DirectRead::new(file, direct))
+}
+
+fn open_as(path: &Path, links: Links, direct: bool) -> Result<(File, bool)> {
     let mut flags = libc::O_NONBLOCK;
     if links == Links::Refuse {
         flags |= libc::O_NOFOLLOW;
     }
-    let file = match std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(flags)
-        .open(path)
-    {
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    let opened = match direct {
+        true => super::direct::open_with(&mut options, flags, path),
+        false => options.custom_flags(flags).open(path).map(|f| (f, false)),
+    };
+    let (file, direct) = match opened {
         Ok(f) => f,
         Err(e) if e.raw_os_error() == Some(libc::ELOOP) && links == Links::Refuse => {
             return Err(anyhow!(
@@ -65,7 +78,7 @@ pub fn open(path: &Path, links: Links) -> Result<File> {
         return Err(anyhow!("{} is not a regular file ({what})", path.display()))
             .hint("pgconverge reads plain files only");
     }
-    Ok(file)
+    Ok((file, direct))
 }
 
 /// A file read whole as text (a manifest, a mapping): a regular file (as [`open`]) of at

@@ -5,6 +5,7 @@
 
 pub mod chain;
 pub mod csvfile;
+pub mod direct;
 pub mod export_dir;
 pub mod file;
 pub mod journal;
