@@ -77,7 +77,7 @@ impl Ctx {
     pub async fn interruptible_commit<T>(
         &self,
         work: impl Future<Output = Result<T>>,
-        commit: &crate::import::load::CommitSent,
+        commit: &crate::import::transaction::CommitSent,
     ) -> Result<T> {
         tokio::pin!(work);
         let why = tokio::select! {

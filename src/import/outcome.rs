@@ -10,7 +10,7 @@ use anyhow::Result;
 
 use crate::config::ServerConfig;
 use crate::db::postgres;
-use crate::import::load::{CommitLost, TxState};
+use crate::import::transaction::{CommitLost, TxState};
 use crate::store::runlog::Status;
 
 /// How long to wait for a commit the server still reports in progress.

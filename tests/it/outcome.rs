@@ -231,9 +231,14 @@ fn import_with_plan(
     w: &World,
     dir: &Path,
     edit: impl FnOnce(&mut pgconverge::import::plan::Plan),
-) -> (pgconverge::import::load::TxState, anyhow::Error, PathBuf) {
+) -> (
+    pgconverge::import::transaction::TxState,
+    anyhow::Error,
+    PathBuf,
+) {
     use pgconverge::cli::{Cli, Command};
-    use pgconverge::import::load::{Env, TxState};
+    use pgconverge::import::load::Env;
+    use pgconverge::import::transaction::TxState;
     use pgconverge::store::export_dir::ExportDir;
     use pgconverge::store::journal::Journal;
     use pgconverge::store::open;
