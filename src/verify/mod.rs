@@ -1,6 +1,7 @@
 //! `verify`: proof that the target holds what the export holds. `counts` judges row
 //! counts and orphan rows (pure); `run` reads them from the servers. `--deep` compares
-//! every value: `canon` puts each in one form (pure), `deep` buckets, narrows and names
+//! every value: `canon` puts each in one form (pure), `deep_plan` decides what is compared
+//! and how (pure), `deep` buckets, narrows and names
 //! the differences (pure), `run::deep` streams both sides (`files` the export's side), and `computed` evaluates the
 //! mapping's IMMUTABLE `set` expressions again over the target's rows.
 
@@ -9,6 +10,7 @@ pub mod canon_json;
 pub mod computed;
 pub mod counts;
 pub mod deep;
+pub mod deep_plan;
 pub mod files;
 pub mod run;
 
