@@ -42,6 +42,18 @@ fn verify(w: &World, dir: &str, more: &[&str]) -> std::process::Output {
     w.run(&args)
 }
 
+/// The world's database exported and imported, and verified equal value by value: the
+/// export's directory.
+fn exported_imported_and_equal(w: &World) -> std::path::PathBuf {
+    let o = w.run(&["export", &w.db, "--out", "out"]);
+    assert_exit(&o, 0);
+    let dir = export_dir(&o, w.path());
+    let d = dir.to_str().unwrap();
+    assert_exit(&w.run(&["import", d, "--yes"]), 0);
+    assert_exit(&verify(w, d, &[]), 0);
+    dir
+}
+
 /// `extra.ts3` (DATETIME(6) into timestamp(3)) holds values the target rounds: the import
 /// refuses that unless a mapping accepts it, and verify compares what was accepted.
 fn accept_rounding(w: &World) -> String {
@@ -262,12 +274,8 @@ fn a_record_with_another_number_of_fields_is_refused() {
         "CREATE TABLE small (id integer PRIMARY KEY, v text, w text);
          CREATE TABLE big (id integer PRIMARY KEY, v text, w text);",
     );
-    let o = w.run(&["export", &w.db, "--out", "out"]);
-    assert_exit(&o, 0);
-    let dir = export_dir(&o, w.path());
+    let dir = exported_imported_and_equal(&w);
     let d = dir.to_str().unwrap();
-    assert_exit(&w.run(&["import", d, "--yes"]), 0);
-    assert_exit(&verify(&w, d, &[]), 0);
     for table in ["small", "big"] {
         let file = dir.join(format!("{table}.csv"));
         let original = std::fs::read(&file).unwrap();
@@ -302,12 +310,8 @@ fn a_file_changed_after_the_export_is_refused_not_compared() {
     );
     w.pg("CREATE TABLE small (id integer PRIMARY KEY, v text);
          CREATE TABLE big (id integer PRIMARY KEY, v text);");
-    let o = w.run(&["export", &w.db, "--out", "out"]);
-    assert_exit(&o, 0);
-    let dir = export_dir(&o, w.path());
+    let dir = exported_imported_and_equal(&w);
     let d = dir.to_str().unwrap();
-    assert_exit(&w.run(&["import", d, "--yes"]), 0);
-    assert_exit(&verify(&w, d, &[]), 0);
     for table in ["small", "big"] {
         // The same change, of the same length, in the file and in the target.
         let file = dir.join(format!("{table}.csv"));

@@ -407,6 +407,39 @@ fn sighup_mid_export_keeps_nothing_and_logs_the_failure() {
     assert_eq!(last_status(&w), "failed");
 }
 
+/// `export <db> --out out` with files limited to `kb` kB (SIGXFSZ ignored, so a write
+/// past it fails with EFBIG: the disk is "full" for this process): its output, once it
+/// has been checked to fail (exit 2) and leave no export directory behind, with the run
+/// log saying it failed.
+fn export_with_file_limit(w: &World, kb: u32) -> std::process::Output {
+    let mut sh = std::process::Command::new("bash");
+    sh.args([
+        "-c",
+        "trap '' XFSZ; ulimit -f $KB; exec \"$PGC\" export \"$DB\" --out out",
+    ])
+    .current_dir(w.path())
+    .env("PGC", env!("CARGO_BIN_EXE_pgconverge"))
+    .env("DB", &w.db)
+    .env("KB", kb.to_string());
+    for (k, v) in w.cmd().get_envs() {
+        match v {
+            Some(v) => sh.env(k, v),
+            None => sh.env_remove(k),
+        };
+    }
+    let o = sh.output().unwrap();
+    assert_exit(&o, 2);
+    assert_eq!(
+        std::fs::read_dir(w.path().join("out").join(&w.db))
+            .unwrap()
+            .count(),
+        0,
+        "{kb} kB"
+    );
+    assert_eq!(last_status(w), "failed");
+    o
+}
+
 #[test]
 fn a_failure_writing_the_manifest_is_logged_and_leaves_nothing() {
     let w = World::new("rel_manifest_write");
@@ -416,36 +449,11 @@ fn a_failure_writing_the_manifest_is_logged_and_leaves_nothing() {
         "CREATE TABLE t (id INT PRIMARY KEY, {}); INSERT INTO t (id) VALUES (1);",
         cols.join(", ")
     ));
-    // Files may not grow past 8 kB (SIGXFSZ ignored, so the write fails with EFBIG).
-    let bin = env!("CARGO_BIN_EXE_pgconverge");
-    let mut sh = std::process::Command::new("bash");
-    sh.args([
-        "-c",
-        "trap '' XFSZ; ulimit -f 8; exec \"$PGC\" export \"$DB\" --out out",
-    ])
-    .current_dir(w.path())
-    .env("PGC", bin)
-    .env("DB", &w.db);
-    for (k, v) in w.cmd().get_envs() {
-        match v {
-            Some(v) => sh.env(k, v),
-            None => sh.env_remove(k),
-        };
-    }
-    let o = sh.output().unwrap();
-    assert_exit(&o, 2);
-    let err = stderr(&o);
+    let err = stderr(&export_with_file_limit(&w, 8));
     assert!(
         err.contains("migration_manifest.json") && err.contains("File too large"),
         "{err}"
     );
-    assert_eq!(
-        std::fs::read_dir(w.path().join("out").join(&w.db))
-            .unwrap()
-            .count(),
-        0
-    );
-    assert_eq!(last_status(&w), "failed");
 }
 
 /// A data file that cannot grow (the disk "full" at an aligned and at an unaligned size,
@@ -458,42 +466,15 @@ fn a_failure_writing_a_data_file_is_logged_and_leaves_nothing() {
         "CREATE TABLE t (id INT PRIMARY KEY, v TEXT);
          INSERT INTO t SELECT seq, REPEAT('x', 1000) FROM seq_1_to_2000;",
     );
-    let bin = env!("CARGO_BIN_EXE_pgconverge");
-    for kb in ["64", "65"] {
-        let mut sh = std::process::Command::new("bash");
-        sh.args([
-            "-c",
-            "trap '' XFSZ; ulimit -f $KB; exec \"$PGC\" export \"$DB\" --out out",
-        ])
-        .current_dir(w.path())
-        .env("PGC", bin)
-        .env("DB", &w.db)
-        .env("KB", kb);
-        for (k, v) in w.cmd().get_envs() {
-            match v {
-                Some(v) => sh.env(k, v),
-                None => sh.env_remove(k),
-            };
-        }
-        let o = sh.output().unwrap();
-        assert_exit(&o, 2);
-        let err = stderr(&o);
+    for kb in [64, 65] {
+        let err = stderr(&export_with_file_limit(&w, kb));
         assert!(
             err.contains("t.csv") && err.contains("File too large"),
             "{kb} kB: {err}"
         );
-        assert_eq!(
-            std::fs::read_dir(w.path().join("out").join(&w.db))
-                .unwrap()
-                .count(),
-            0,
-            "{kb} kB"
-        );
-        assert_eq!(last_status(&w), "failed");
     }
-    // Without the limit the same export is whole, and its file reads back as written.
-    let o = w.run(&["export", &w.db, "--out", "out"]);
-    assert_exit(&o, 0);
+    // Without the limit the same export is whole.
+    assert_exit(&w.run(&["export", &w.db, "--out", "out"]), 0);
 }
 
 #[test]
