@@ -258,6 +258,7 @@ pub struct ReadWhole {
 fn stream(
     path: &Path,
     nulls: NullStyle,
+    limit: Option<u64>,
     mut on: impl FnMut(&Tokenizer, &[u8], std::ops::Range<usize>) -> ControlFlow<()>,
 ) -> Result<ReadWhole> {
     const READ: usize = 1 << 20;
@@ -265,6 +266,8 @@ fn stream(
     let mut tokenizer = Tokenizer::new(nulls);
     let mut buf: Vec<u8> = Vec::with_capacity(2 * READ);
     let (mut hasher, mut bytes) = (Sha256::new(), 0u64);
+    // Records read whole, the header included: the open one is data record `records`.
+    let mut records = 0u64;
     let mut eof = false;
     while !eof {
         let start = buf.len();
@@ -280,6 +283,7 @@ fn stream(
         loop {
             match tokenizer.split(&buf, pos, eof) {
                 Ok(Some(next)) => {
+                    records += 1;
                     if on(&tokenizer, &buf, pos..next).is_break() {
                         return Ok(ReadWhole {
                             bytes,
@@ -293,6 +297,17 @@ fn stream(
             }
         }
         buf.drain(..pos);
+        // A record still open past the longest the export wrote: not its file, and
+        // never held further.
+        if let Some(limit) = limit
+            && buf.len() as u64 > limit
+        {
+            return Err(anyhow::Error::new(NotCsv::TooLong {
+                record: records,
+                limit,
+            }))
+            .with_context(|| format!("reading {}", path.display()));
+        }
     }
     Ok(ReadWhole {
         bytes,
@@ -300,15 +315,17 @@ fn stream(
     })
 }
 
-/// Every data record of a file, streamed (memory: one read plus the longest record);
-/// with the whole file's size and sha256.
+/// Every data record of a file, streamed (memory: one read plus the longest record, and
+/// never more than `limit`, the longest the export wrote); with the whole file's size
+/// and sha256.
 pub fn for_each_record(
     path: &Path,
     nulls: NullStyle,
+    limit: Option<u64>,
     mut on_record: impl FnMut(&[Option<&[u8]>]),
 ) -> Result<ReadWhole> {
     let mut header = true;
-    stream(path, nulls, |tokenizer, buf, _| {
+    stream(path, nulls, limit, |tokenizer, buf, _| {
         if !std::mem::replace(&mut header, false) {
             let fields: Vec<Option<&[u8]>> = (0..tokenizer.len())
                 .map(|i| tokenizer.field(buf, i))
@@ -368,7 +385,7 @@ pub enum Pick {
 pub fn record_at(path: &Path, nulls: NullStyle, pick: Pick) -> Result<Option<Vec<Field>>> {
     let (mut record, mut lines) = (0u64, 0u64);
     let mut found = None;
-    stream(path, nulls, |tokenizer, buf, span| {
+    stream(path, nulls, None, |tokenizer, buf, span| {
         lines += memchr::memchr_iter(b'\n', &buf[span]).count() as u64;
         let hit = match pick {
             Pick::Index(i) => record == i,

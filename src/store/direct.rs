@@ -87,6 +87,19 @@ pub struct DirectWrite {
     buf: Aligned,
     len: usize,
     direct: bool,
+    /// Per O_DIRECT transfer, in order: the fault a test injects (None: a real one).
+    #[cfg(test)]
+    faults: std::collections::VecDeque<Option<Fault>>,
+}
+
+/// What a filesystem may answer to an O_DIRECT transfer, injected by tests.
+#[cfg(test)]
+#[derive(Debug, Clone, Copy)]
+enum Fault {
+    /// EINVAL: it refuses O_DIRECT for this transfer.
+    Refused,
+    /// Only this many bytes were written.
+    Short(usize),
 }
 
 impl DirectWrite {
@@ -102,14 +115,20 @@ impl DirectWrite {
             buf: Aligned::new(if direct { TRANSFER } else { 0 }),
             len: 0,
             direct,
+            #[cfg(test)]
+            faults: Default::default(),
         })
     }
 
     pub fn write_all(&mut self, mut data: &[u8]) -> Result<()> {
-        if !self.direct {
-            return self.file.write_all(data).with_context(|| self.writing());
-        }
         while !data.is_empty() {
+            if !self.direct {
+                // Buffered from here (now, or since a transfer fell back): what the
+                // aligned buffer still holds goes first, then the rest in order.
+                let held = self.len;
+                self.write_out(held)?;
+                return self.file.write_all(data).with_context(|| self.writing());
+            }
             let n = (TRANSFER - self.len).min(data.len());
             self.buf.bytes()[self.len..self.len + n].copy_from_slice(&data[..n]);
             self.len += n;
@@ -125,7 +144,7 @@ impl DirectWrite {
     fn write_out(&mut self, n: usize) -> Result<()> {
         let mut done = 0;
         while done < n {
-            match self.file.write(&self.buf.bytes()[done..n]) {
+            match self.transfer(done, n) {
                 Ok(0) => {
                     return Err(io::Error::from(io::ErrorKind::WriteZero))
                         .with_context(|| self.writing());
@@ -147,6 +166,23 @@ impl DirectWrite {
         self.buf.bytes().copy_within(n..self.len, 0);
         self.len -= n;
         Ok(())
+    }
+
+    /// One `write(2)` of the buffer's bytes `from..to` (in tests, the fault injected
+    /// for this transfer instead: what a filesystem may answer to O_DIRECT).
+    fn transfer(&mut self, from: usize, to: usize) -> io::Result<usize> {
+        #[cfg(test)]
+        if self.direct {
+            match self.faults.pop_front().flatten() {
+                Some(Fault::Refused) => return Err(io::Error::from_raw_os_error(libc::EINVAL)),
+                Some(Fault::Short(k)) => {
+                    let to = (from + k).min(to);
+                    return self.file.write(&self.buf.bytes()[from..to]);
+                }
+                None => {}
+            }
+        }
+        self.file.write(&self.buf.bytes()[from..to])
     }
 
     fn buffered(&mut self) -> Result<()> {
@@ -244,6 +280,35 @@ impl Read for DirectRead {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A transfer refused or cut short at any point of a file (the first, a middle, the
+    /// tail's) falls back to buffered writes with every byte in its place: the rest of
+    /// the aligned buffer first, then what follows.
+    #[test]
+    fn a_fallback_anywhere_keeps_every_byte_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let total = 3 * TRANSFER + TRANSFER / 2 + 123;
+        let data: Vec<u8> = (0..total).map(|i| (i * 31 % 251) as u8).collect();
+        for at in 0..5 {
+            for fault in [Fault::Refused, Fault::Short(1000), Fault::Short(ALIGN)] {
+                for piece in [7usize, 100_000, TRANSFER + 3] {
+                    let path = dir.path().join(format!("f{at}_{fault:?}_{piece}"));
+                    let mut w = DirectWrite::create(&path).unwrap();
+                    assert!(
+                        w.direct,
+                        "the temporary directory's filesystem refuses O_DIRECT: point TMPDIR at a disk"
+                    );
+                    w.faults = (0..at).map(|_| None).chain([Some(fault)]).collect();
+                    for chunk in data.chunks(piece) {
+                        w.write_all(chunk).unwrap();
+                    }
+                    w.finish().unwrap();
+                    let back = std::fs::read(&path).unwrap();
+                    assert!(back == data, "{at} {fault:?} {piece}: {} bytes", back.len());
+                }
+            }
+        }
+    }
 
     /// Whatever the sizes of the writes and reads, the file holds the bytes written,
     /// and reads give them back (on the filesystem of the temporary directory, with or

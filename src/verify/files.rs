@@ -41,6 +41,18 @@ fn not_as_written(file: &FileSpec, read: &csvfile::ReadWhole) -> Option<String> 
     }
 }
 
+/// The error for a file that is not the one the export wrote.
+fn not_the_export(file: &FileSpec, why: &str) -> anyhow::Error {
+    crate::hint::with_hint(
+        anyhow::anyhow!(
+            "{} is not the file the export wrote: {why}; the target was not compared with the export",
+            file.file
+        ),
+        "the file was changed after the export: restore the export directory from its \
+         archive, or compare the target with the live source (`verify --deep --source`)",
+    )
+}
+
 /// What a side does with each canonical row (column `i`'s canonical value, made when
 /// asked): hash it (or keep it), with how it reads.
 pub type Take<'a> = dyn for<'v> FnMut(&'v dyn Fn(usize) -> Option<Cow<'v, [u8]>>, &dyn Fn() -> Vec<Option<String>>)
@@ -70,6 +82,20 @@ pub async fn read_files(
     };
     for file in &spec.files {
         let path = dir.file(&file.file);
+        // A file of another size is refused before any of it is read (as the import
+        // does): a forged record could be as long as the file.
+        if let Some(bytes) = file.bytes
+            && let Ok(meta) = std::fs::symlink_metadata(&path)
+            && meta.len() != bytes
+        {
+            return Err(not_the_export(
+                file,
+                &format!(
+                    "it has {} bytes where the manifest says {bytes}",
+                    meta.len()
+                ),
+            ));
+        }
         let header = csvfile::header(&path)?;
         let positions: Vec<Option<usize>> = plan
             .columns
@@ -127,9 +153,18 @@ pub async fn read_files(
                     }
                 }
                 let mut record = Record::new(modes, nulls, file.longest, &mut on_record);
-                csvfile::for_each_piece(&path, &mut record)?
+                let read = csvfile::for_each_piece(&path, &mut record)?;
+                if let (true, Some(longest)) = (record.too_long, file.longest) {
+                    return Err(not_the_export(
+                        file,
+                        &format!(
+                            "it holds a field longer than the longest record the export wrote ({longest} bytes)"
+                        ),
+                    ));
+                }
+                read
             }
-            false => csvfile::for_each_record(&path, nulls, &mut on_record)?,
+            false => csvfile::for_each_record(&path, nulls, file.longest, &mut on_record)?,
         };
         if let Some((record, fields)) = malformed {
             return Err(crate::hint::with_hint(
@@ -143,14 +178,7 @@ pub async fn read_files(
             ));
         }
         if let Some(why) = not_as_written(file, &read) {
-            return Err(crate::hint::with_hint(
-                anyhow::anyhow!(
-                    "{} is not the file the export wrote: {why}; the target was not compared with the export",
-                    file.file
-                ),
-                "the file was changed after the export: restore the export directory from its \
-                 archive, or compare the target with the live source (`verify --deep --source`)",
-            ));
+            return Err(not_the_export(file, &why));
         }
     }
     Ok(())
@@ -170,6 +198,8 @@ struct Record<'f, F: FnMut(&[Option<&[u8]>])> {
     /// The file's longest record, as the export counted it: room for a long field held
     /// whole is made once, never doubled.
     longest: Option<u64>,
+    /// A field passed `longest`: the file is not the export's (nothing more is held).
+    too_long: bool,
     on_record: &'f mut F,
 }
 
@@ -188,6 +218,7 @@ impl<'f, F: FnMut(&[Option<&[u8]>])> Record<'f, F> {
             values: Vec::new(),
             header: true,
             longest,
+            too_long: false,
             on_record,
         }
     }
@@ -202,8 +233,19 @@ impl<F: FnMut(&[Option<&[u8]>])> FieldSink for Record<'_, F> {
             }
             return;
         }
+        if self.too_long {
+            return;
+        }
         let was_short = self.held.len() as u64 <= LONG_VALUE + 2;
         self.held.extend_from_slice(b);
+        // Longer than any record of the export's file: not that file, never held further.
+        if let Some(longest) = self.longest
+            && self.held.len() as u64 > longest
+        {
+            self.too_long = true;
+            self.held = Vec::new();
+            return;
+        }
         if self.held.len() as u64 <= LONG_VALUE + 2 || self.header {
             return;
         }

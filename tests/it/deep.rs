@@ -280,7 +280,9 @@ fn a_record_with_another_number_of_fields_is_refused() {
         let file = dir.join(format!("{table}.csv"));
         let original = std::fs::read(&file).unwrap();
         let text = String::from_utf8(original.clone()).unwrap();
-        for (edit, fields) in [("2,\\N,\\N,extra\n", "4 fields"), ("2,\\N\n", "2 fields")] {
+        // Of the same size as the record replaced, so that the file's size (checked
+        // before any of it is read) does not give it away first.
+        for (edit, fields) in [("2,a,b,c\n", "4 fields"), ("2,aaaaa\n", "2 fields")] {
             std::fs::write(&file, text.replace("2,\\N,\\N\n", edit)).unwrap();
             let o = verify(&w, d, &[]);
             assert_exit(&o, 2);
@@ -317,6 +319,25 @@ fn a_file_changed_after_the_export_is_refused_not_compared() {
         let file = dir.join(format!("{table}.csv"));
         let original = std::fs::read(&file).unwrap();
         let text = String::from_utf8(original.clone()).unwrap();
+        // Of another size: refused by it before any of it is read.
+        std::fs::write(&file, text.replacen("1,apple", "1,apples", 1)).unwrap();
+        let o = verify(&w, d, &[]);
+        assert_exit(&o, 2);
+        assert!(
+            stdout(&o).contains("bytes where the manifest says"),
+            "{table}: {}",
+            stdout(&o)
+        );
+        // Of the same size, a quote that never closes: refused at the longest record the
+        // export wrote (or at the end of the file), never held to the end.
+        std::fs::write(&file, text.replacen("1,apple", "1,\"pple", 1)).unwrap();
+        let o = verify(&w, d, &[]);
+        assert_exit(&o, 2);
+        assert!(
+            stdout(&o).contains(&format!("{table}.csv")),
+            "{}",
+            stdout(&o)
+        );
         std::fs::write(&file, text.replacen("1,apple", "1,APPLE", 1)).unwrap();
         w.pg(&format!(
             "UPDATE {table} SET v = 'APPLE' || substr(v, 6) WHERE id = 1"
