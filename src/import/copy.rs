@@ -154,11 +154,29 @@ pub(super) async fn copy_file(
         .map_err(|e| anyhow!("the thread reading {} failed: {e}", copy.file))?;
     let context = || format!("loading table `{}` from {}", copy.table, copy.file);
     match (copied, fed) {
-        (_, Err(FeedError::NotBinary(stop))) => Err(Failure::NotBinary {
-            table: copy.dataset.clone(),
-            file: copy.file.clone(),
-            stop: describe_stop(&stop, &copy.columns),
-        }),
+        (_, Err(FeedError::NotBinary(stop))) => {
+            // A record the export cannot have written: a file with another sha256 than
+            // the manifest's is refused now, not retried as CSV to be refused after.
+            if let (Stop::Malformed { .. }, Some(want)) = (&stop, &copy.sha256) {
+                let path = dir.file(&copy.file);
+                let scanned = tokio::task::spawn_blocking(move || {
+                    csvfile::scan(&path, nulls, None, |_| {}).map(|s| s.sha256)
+                })
+                .await;
+                if let Ok(Ok(got)) = scanned
+                    && got != *want
+                {
+                    return Err(not_the_export(&copy.file, "read", &got, want)
+                        .context(context())
+                        .into());
+                }
+            }
+            Err(Failure::NotBinary {
+                table: copy.dataset.clone(),
+                file: copy.file.clone(),
+                stop: describe_stop(&stop, &copy.columns),
+            })
+        }
         (_, Err(FeedError::Failed(e))) => Err(e.context(context()).into()),
         (Err(e), Ok(())) => {
             // PostgreSQL says `line N`; name the row by its key instead.
@@ -250,14 +268,8 @@ impl Sent {
     fn check(self) -> Result<(), FeedError> {
         let got = hex::encode(self.hasher.finalize());
         match self.sha256 {
-            Some(want) if want != got => Err(FeedError::Failed(with_hint(
-                anyhow!(
-                    "{} is not the file the export wrote: the bytes sent do not match its \
-                     sha256 in the manifest (sent {got}, manifest {want})",
-                    self.file
-                ),
-                "the file was changed after the export or during the import: export again \
-                 rather than edit CSVs, and keep the export directory read-only while importing",
+            Some(want) if want != got => Err(FeedError::Failed(not_the_export(
+                &self.file, "sent", &got, &want,
             ))),
             _ => Ok(()),
         }
@@ -274,6 +286,18 @@ impl Sent {
             _ => Ok(()),
         }
     }
+}
+
+/// A file whose bytes (`how`: sent, read) have another sha256 than the manifest's.
+fn not_the_export(file: &str, how: &str, got: &str, want: &str) -> anyhow::Error {
+    with_hint(
+        anyhow!(
+            "{file} is not the file the export wrote: the bytes {how} do not match its \
+             sha256 in the manifest ({how} {got}, manifest {want})"
+        ),
+        "the file was changed after the export or during the import: export again \
+         rather than edit CSVs, and keep the export directory read-only while importing",
+    )
 }
 
 fn read_error(path: &Path, e: std::io::Error) -> FeedError {

@@ -315,6 +315,29 @@ fn flip_last_byte(path: &Path) {
     std::fs::write(path, bytes).unwrap();
 }
 
+/// A record the export cannot have written (a field more, the file's size kept) stops
+/// the binary conversion: the file is refused by its sha256 at once, not loaded again as
+/// CSV first under a warning that blames a value.
+#[test]
+fn a_forged_record_is_refused_without_a_retry_as_csv() {
+    let (w, dir) = two_table_world("import_forged_record", "ok");
+    let path = dir.join("alpha.csv");
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, text.replacen("1,new", "1,n,w", 1)).unwrap();
+    let before = w.fingerprint();
+    let o = import(&w, &dir, &[]);
+    assert_exit(&o, 2);
+    let err = stderr(&o);
+    assert!(
+        err.contains(
+            "alpha.csv is not the file the export wrote: the bytes read do not match its sha256"
+        ) && !err.contains("starting over"),
+        "{err}"
+    );
+    assert_eq!(w.fingerprint(), before);
+    assert_eq!(w.run_log_statuses().last().unwrap(), "rolled_back");
+}
+
 #[test]
 fn a_flipped_byte_is_refused_and_nothing_is_kept() {
     let (w, dir) = two_table_world("import_flipped_byte", "ok");
