@@ -166,23 +166,15 @@ pub fn scan(
 ) -> Result<Scanned> {
     const READ: usize = 1 << 20;
     // Record boundaries do not depend on how NULL is spelled (`_nulls`).
-    let mut f = super::file::open_data(path)?;
-    let mut hasher = Sha256::new();
+    let mut f = Hashed::open(path)?;
     let mut ends = RecordEnds::new();
     let mut buf = vec![0u8; READ];
-    let (mut bytes, mut records, mut longest) = (0u64, 0u64, 0u64);
-    let too_long = |records: u64, limit: u64| {
-        anyhow::Error::new(NotCsv::TooLong {
-            record: records,
-            limit,
-        })
-        .context(format!("reading {}", path.display()))
-    };
+    let (mut records, mut longest) = (0u64, 0u64);
     let mut record = |n: u64, records: &mut u64| -> Result<()> {
         if let Some(limit) = limit
             && n > limit
         {
-            return Err(too_long(*records, limit));
+            return Err(too_long(path, *records, limit));
         }
         longest = longest.max(n);
         *records += 1;
@@ -195,14 +187,12 @@ pub fn scan(
         if n == 0 {
             break;
         }
-        hasher.update(&buf[..n]);
-        bytes += n as u64;
         on_bytes(n as u64);
         ends.feed(&buf[..n], |len| record(len, &mut records))?;
         if let Some(limit) = limit
             && ends.pending() > limit
         {
-            return Err(too_long(records, limit));
+            return Err(too_long(path, records, limit));
         }
     }
     match ends.finish() {
@@ -216,12 +206,19 @@ pub fn scan(
             .with_context(|| format!("reading {}", path.display()));
         }
     }
+    let ReadWhole { bytes, sha256 } = f.finish();
     Ok(Scanned {
         bytes,
-        sha256: hex::encode(hasher.finalize()),
+        sha256,
         records: records.saturating_sub(1),
         longest,
     })
+}
+
+/// A record longer than the longest the export wrote (`limit`), at data record `record`.
+fn too_long(path: &Path, record: u64, limit: u64) -> anyhow::Error {
+    anyhow::Error::new(NotCsv::TooLong { record, limit })
+        .context(format!("reading {}", path.display()))
 }
 
 /// The CSV header (column names), read from the start of the file.
@@ -251,10 +248,45 @@ pub struct ReadWhole {
     pub sha256: String,
 }
 
+/// A data file being read (`file::open_data`), every byte it gives hashed and counted.
+struct Hashed {
+    inner: super::direct::DirectRead,
+    hasher: Sha256,
+    bytes: u64,
+}
+
+impl Hashed {
+    fn open(path: &Path) -> Result<Hashed> {
+        Ok(Hashed {
+            inner: super::file::open_data(path)?,
+            hasher: Sha256::new(),
+            bytes: 0,
+        })
+    }
+
+    /// What was read so far: the whole file's size and sha256 once read to its end.
+    fn finish(self) -> ReadWhole {
+        ReadWhole {
+            bytes: self.bytes,
+            sha256: hex::encode(self.hasher.finalize()),
+        }
+    }
+}
+
+impl Read for Hashed {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(out)?;
+        self.hasher.update(&out[..n]);
+        self.bytes += n as u64;
+        Ok(n)
+    }
+}
+
 /// Every record of a file (the header first), split into fields by the tokenizer and
 /// streamed (memory: one read plus the longest record). `on` sees the tokenizer and the
 /// buffer it points into, and the record's byte span; it stops the stream with `Break`.
-/// Every byte read is hashed: the answer is the whole file's when it was read to its end.
+/// Every byte read is hashed ([`Hashed`]): the answer is the whole file's when it was
+/// read to its end.
 fn stream(
     path: &Path,
     nulls: NullStyle,
@@ -262,10 +294,9 @@ fn stream(
     mut on: impl FnMut(&Tokenizer, &[u8], std::ops::Range<usize>) -> ControlFlow<()>,
 ) -> Result<ReadWhole> {
     const READ: usize = 1 << 20;
-    let mut f = super::file::open_data(path)?;
+    let mut f = Hashed::open(path)?;
     let mut tokenizer = Tokenizer::new(nulls);
     let mut buf: Vec<u8> = Vec::with_capacity(2 * READ);
-    let (mut hasher, mut bytes) = (Sha256::new(), 0u64);
     // Records read whole, the header included: the open one is data record `records`.
     let mut records = 0u64;
     let mut eof = false;
@@ -276,8 +307,6 @@ fn stream(
             .read(&mut buf[start..])
             .with_context(|| format!("reading {}", path.display()))?;
         buf.truncate(start + n);
-        hasher.update(&buf[start..]);
-        bytes += n as u64;
         eof = n == 0;
         let mut pos = 0;
         loop {
@@ -285,10 +314,7 @@ fn stream(
                 Ok(Some(next)) => {
                     records += 1;
                     if on(&tokenizer, &buf, pos..next).is_break() {
-                        return Ok(ReadWhole {
-                            bytes,
-                            sha256: hex::encode(hasher.finalize()),
-                        });
+                        return Ok(f.finish());
                     }
                     pos = next;
                 }
@@ -302,17 +328,10 @@ fn stream(
         if let Some(limit) = limit
             && buf.len() as u64 > limit
         {
-            return Err(anyhow::Error::new(NotCsv::TooLong {
-                record: records,
-                limit,
-            }))
-            .with_context(|| format!("reading {}", path.display()));
+            return Err(too_long(path, records, limit));
         }
     }
-    Ok(ReadWhole {
-        bytes,
-        sha256: hex::encode(hasher.finalize()),
-    })
+    Ok(f.finish())
 }
 
 /// Every data record of a file, streamed (memory: one read plus the longest record, and
@@ -344,16 +363,13 @@ pub fn for_each_piece(
     sink: &mut impl crate::codec::csv_pieces::FieldSink,
 ) -> Result<ReadWhole> {
     const READ: usize = 1 << 20;
-    let mut f = super::file::open_data(path)?;
+    let mut f = Hashed::open(path)?;
     let mut pieces = crate::codec::csv_pieces::FieldPieces::default();
     let mut buf = vec![0u8; READ];
-    let (mut hasher, mut bytes) = (Sha256::new(), 0u64);
     loop {
         let n = f
             .read(&mut buf)
             .with_context(|| format!("reading {}", path.display()))?;
-        hasher.update(&buf[..n]);
-        bytes += n as u64;
         let done = match n {
             0 => pieces.finish(sink),
             n => pieces.feed(&buf[..n], sink),
@@ -362,10 +378,7 @@ pub fn for_each_piece(
             anyhow::bail!("reading {}: {what}", path.display());
         }
         if n == 0 {
-            return Ok(ReadWhole {
-                bytes,
-                sha256: hex::encode(hasher.finalize()),
-            });
+            return Ok(f.finish());
         }
     }
 }
