@@ -43,20 +43,16 @@ impl Aligned {
     }
 }
 
-/// Turn `O_DIRECT` on or off for an open file.
-fn set_direct(file: &File, on: bool) -> io::Result<()> {
+/// Turn `O_DIRECT` off for an open file: buffered I/O from its current offset on.
+fn direct_off(file: &File) -> io::Result<()> {
     let fd = file.as_raw_fd();
     // SAFETY: fcntl on a descriptor this File owns, with integer arguments only.
     let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
     if flags < 0 {
         return Err(io::Error::last_os_error());
     }
-    let flags = match on {
-        true => flags | libc::O_DIRECT,
-        false => flags & !libc::O_DIRECT,
-    };
     // SAFETY: as above.
-    if unsafe { libc::fcntl(fd, libc::F_SETFL, flags) } < 0 {
+    if unsafe { libc::fcntl(fd, libc::F_SETFL, flags & !libc::O_DIRECT) } < 0 {
         return Err(io::Error::last_os_error());
     }
     Ok(())
@@ -186,7 +182,7 @@ impl DirectWrite {
     }
 
     fn buffered(&mut self) -> Result<()> {
-        set_direct(&self.file, false).with_context(|| self.writing())?;
+        direct_off(&self.file).with_context(|| self.writing())?;
         self.direct = false;
         Ok(())
     }
@@ -234,8 +230,10 @@ impl DirectRead {
         }
     }
 
-    pub fn metadata(&self) -> io::Result<std::fs::Metadata> {
-        self.file.metadata()
+    fn buffered(&mut self) -> io::Result<()> {
+        direct_off(&self.file)?;
+        self.direct = false;
+        Ok(())
     }
 
     fn fill(&mut self) -> io::Result<()> {
@@ -246,16 +244,12 @@ impl DirectRead {
                     // A short transfer before the end would leave the offset
                     // unaligned: buffered from here (at the end, nothing follows).
                     if n % ALIGN != 0 {
-                        set_direct(&self.file, false)?;
-                        self.direct = false;
+                        self.buffered()?;
                     }
                     return Ok(());
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
-                    set_direct(&self.file, false)?;
-                    self.direct = false;
-                }
+                Err(e) if e.raw_os_error() == Some(libc::EINVAL) => self.buffered()?,
                 Err(e) => return Err(e),
             }
         }
