@@ -21,16 +21,19 @@ use crate::store::manifest::{FileSpec, Loaded, TableSpec};
 use crate::verify::canon::{self, Kind};
 use crate::verify::deep;
 
+/// Why a file of `bytes` bytes is not the one the manifest describes; None when it may
+/// be, or when the manifest does not say.
+fn other_size(file: &FileSpec, bytes: u64) -> Option<String> {
+    file.bytes
+        .filter(|&want| want != bytes)
+        .map(|want| format!("it has {bytes} bytes where the manifest says {want}"))
+}
+
 /// Why a file read whole is not the one the manifest describes (its size, then its
 /// sha256); None when it is, or when the manifest does not say.
 fn not_as_written(file: &FileSpec, read: &csvfile::ReadWhole) -> Option<String> {
-    if let Some(bytes) = file.bytes
-        && bytes != read.bytes
-    {
-        return Some(format!(
-            "it has {} bytes where the manifest says {bytes}",
-            read.bytes
-        ));
+    if let Some(why) = other_size(file, read.bytes) {
+        return Some(why);
     }
     match &file.sha256 {
         Some(want) if *want != read.sha256 => Some(format!(
@@ -84,17 +87,10 @@ pub async fn read_files(
         let path = dir.file(&file.file);
         // A file of another size is refused before any of it is read (as the import
         // does): a forged record could be as long as the file.
-        if let Some(bytes) = file.bytes
-            && let Ok(meta) = std::fs::symlink_metadata(&path)
-            && meta.len() != bytes
+        if let Ok(meta) = std::fs::symlink_metadata(&path)
+            && let Some(why) = other_size(file, meta.len())
         {
-            return Err(not_the_export(
-                file,
-                &format!(
-                    "it has {} bytes where the manifest says {bytes}",
-                    meta.len()
-                ),
-            ));
+            return Err(not_the_export(file, &why));
         }
         let header = csvfile::header(&path)?;
         let positions: Vec<Option<usize>> = plan
