@@ -376,12 +376,6 @@ impl Gathered {
     }
 }
 
-/// The pieces of a long value of `chars` characters (`bytes` as read) from `engine`:
-/// (first character, 1-based; count). The servers read the value from its start for
-/// every piece (a text's characters are counted, a compressed value inflated), so a
-/// value's read costs its length times its pieces: a value is cut into about eight,
-/// each at least [`LONG_PIECE`] characters and at most the engine's
-/// [`piece_bytes`] on average.
 /// The most bytes a piece holds on average, per engine: mysql_async keeps the buffers
 /// of large packets for reuse (4 MB pieces took a 50 MB value's export from 82 to
 /// 134 MB), tokio-postgres one message buffer (4 MB pieces took a 40 MB text's deep
@@ -393,6 +387,12 @@ pub fn piece_bytes(engine: Engine) -> u64 {
     }
 }
 
+/// The pieces of a long value of `chars` characters (`bytes` as read) from `engine`:
+/// (first character, 1-based; count). The servers read the value from its start for
+/// every piece (a text's characters are counted, a compressed value inflated), so a
+/// value's read costs its length times its pieces: a value is cut into about eight,
+/// each at least [`LONG_PIECE`] characters and at most the engine's
+/// [`piece_bytes`] on average.
 pub fn pieces(engine: Engine, chars: u64, bytes: u64) -> impl Iterator<Item = (u64, u64)> {
     let per_byte = |n: u64| (n as u128 * chars as u128 / bytes.max(1) as u128) as u64;
     let size = (chars / 8)
