@@ -53,6 +53,15 @@ fn import(w: &World, dir: &Path, extra: &[&str]) -> std::process::Output {
     w.run(&args)
 }
 
+/// `import <dir> --yes` refused (exit 2) with the target exactly as it was: its stderr.
+fn import_refused(w: &World, dir: &Path, extra: &[&str]) -> String {
+    let before = w.fingerprint();
+    let o = import(w, dir, extra);
+    assert_exit(&o, 2);
+    assert_eq!(w.fingerprint(), before, "{}", stderr(&o));
+    stderr(&o)
+}
+
 #[derive(Clone, Copy)]
 enum Cmp {
     Exact,
@@ -288,10 +297,7 @@ fn two_table_world(name: &str, last_value: &str) -> (World, PathBuf) {
 #[test]
 fn a_bad_value_in_the_last_table_rolls_everything_back() {
     let (w, dir) = two_table_world("import_bad_last", "too-long");
-    let before = w.fingerprint();
-    let o = import(&w, &dir, &[]);
-    assert_exit(&o, 2);
-    let err = stderr(&o);
+    let err = import_refused(&w, &dir, &[]);
     assert!(
         err.contains("import rolled back: the target is unchanged"),
         "{err}"
@@ -301,7 +307,6 @@ fn a_bad_value_in_the_last_table_rolls_everything_back() {
         err.contains("22001") && err.contains("column code"),
         "{err}"
     );
-    assert_eq!(w.fingerprint(), before);
     let log = std::fs::read_to_string(w.run_log()).unwrap();
     let last: serde_json::Value = serde_json::from_str(log.lines().last().unwrap()).unwrap();
     assert_eq!(last["status"], "rolled_back");
@@ -324,17 +329,13 @@ fn a_forged_record_is_refused_without_a_retry_as_csv() {
     let path = dir.join("alpha.csv");
     let text = std::fs::read_to_string(&path).unwrap();
     std::fs::write(&path, text.replacen("1,new", "1,n,w", 1)).unwrap();
-    let before = w.fingerprint();
-    let o = import(&w, &dir, &[]);
-    assert_exit(&o, 2);
-    let err = stderr(&o);
+    let err = import_refused(&w, &dir, &[]);
     assert!(
         err.contains(
             "alpha.csv is not the file the export wrote: the bytes read do not match its sha256"
         ) && !err.contains("starting over"),
         "{err}"
     );
-    assert_eq!(w.fingerprint(), before);
     assert_eq!(w.run_log_statuses().last().unwrap(), "rolled_back");
 }
 
@@ -345,9 +346,7 @@ fn a_flipped_byte_is_refused_and_nothing_is_kept() {
     flip_last_byte(&path);
     let before = w.fingerprint();
     // Each file is read once, hashed as it is sent: the mismatch rolls the import back.
-    let o = import(&w, &dir, &[]);
-    assert_exit(&o, 2);
-    let err = stderr(&o);
+    let err = import_refused(&w, &dir, &[]);
     assert!(
         err.contains(
             "alpha.csv is not the file the export wrote: the bytes sent do not match its sha256"
@@ -355,7 +354,6 @@ fn a_flipped_byte_is_refused_and_nothing_is_kept() {
         "{err}"
     );
     assert!(err.contains("hint:"), "{err}");
-    assert_eq!(w.fingerprint(), before);
     assert_eq!(w.run_log_statuses().last().unwrap(), "rolled_back");
     // --dry-run reads every file ahead, and says so before any write.
     let o = import(&w, &dir, &["--dry-run"]);
@@ -457,10 +455,7 @@ fn truncate_cascade_into_tables_outside_the_import_is_refused() {
            CREATE TABLE reply (id integer PRIMARY KEY, "commentId" integer REFERENCES comment(id));
            INSERT INTO "user" VALUES (1, 'old'); INSERT INTO comment VALUES (1, 1);"#);
     let dir = export(&w);
-    let before = w.fingerprint();
-    let o = import(&w, &dir, &[]);
-    assert_exit(&o, 2);
-    let err = stderr(&o);
+    let err = import_refused(&w, &dir, &[]);
     // The plan lists all that CASCADE reaches; the refusal names those holding rows.
     assert!(
         err.contains("also empties (not part of the import): public.comment, public.reply"),
@@ -472,7 +467,6 @@ fn truncate_cascade_into_tables_outside_the_import_is_refused() {
         "{err}"
     );
     assert!(err.contains("--allow-cascade"), "{err}");
-    assert_eq!(w.fingerprint(), before);
     let o = import(&w, &dir, &["--allow-cascade"]);
     assert_exit(&o, 0);
     assert_eq!(w.pg_value("SELECT count(*) FROM comment").unwrap(), "0");
@@ -492,10 +486,7 @@ fn facts_that_cannot_fit_the_target_are_refused_naming_column_and_keys() {
          INSERT INTO account VALUES (9, NULL, '6f9619ff-8b86-d011-b42d-00cf4fc964ff', 'x');",
     );
     let dir = export(&w);
-    let before = w.fingerprint();
-    let o = import(&w, &dir, &[]);
-    assert_exit(&o, 2);
-    let err = stderr(&o);
+    let err = import_refused(&w, &dir, &[]);
     for want in [
         "import refused before any write",
         "table `account`, column `owner`: 1 value is not UUIDs but the target column is uuid; e.g. id=1",
@@ -505,7 +496,6 @@ fn facts_that_cannot_fit_the_target_are_refused_naming_column_and_keys() {
     ] {
         assert!(err.contains(want), "missing `{want}` in\n{err}");
     }
-    assert_eq!(w.fingerprint(), before);
 }
 
 #[test]
