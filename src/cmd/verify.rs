@@ -81,6 +81,16 @@ async fn resolve_and_verify(ctx: &Ctx, args: &VerifyArgs, dir: ExportDir) -> Res
         ))
         .hint("add --source (verify --deep --source)");
     }
+    if args.deep && manifest.is_legacy() {
+        // Its manifest lists column names only: no value could be compared, and no file
+        // checked against a checksum; a deep verify would report rows equal unread.
+        return Err(anyhow::anyhow!(
+            "{} was written by the old shell scripts: its manifest carries neither column \
+             types nor checksums, so --deep cannot compare any value",
+            dir.path().display()
+        ))
+        .hint("verify without --deep compares the row counts; for every value, export again with pgconverge and verify that export --deep");
+    }
     let mapping = super::export_mapping(ctx, &dir, &manifest, args.map.as_deref())?;
     let source = match args.source {
         true => {

@@ -564,6 +564,39 @@ fn an_export_made_by_the_old_scripts_imports_with_a_warning() {
             vec![Some("3".into()), Some("".into()), None],
         ]
     );
+    // Its manifest names no column types: verify compares the counts, --deep refuses
+    // (it would report rows equal without comparing a value), leaving the run log `failed`.
+    let verify = |more: &[&str]| {
+        w.run(
+            &[
+                &["verify", dir.to_str().unwrap(), "--target-db", &w.db][..],
+                more,
+            ]
+            .concat(),
+        )
+    };
+    let o = verify(&[]);
+    assert_exit(&o, 0);
+    assert!(
+        stdout(&o).contains("verify: OK, 1 table, 3 rows"),
+        "{}",
+        stdout(&o)
+    );
+    for more in [&["--deep"][..], &["--deep", "--json"]] {
+        let o = verify(more);
+        assert_exit(&o, 2);
+        assert!(
+            stderr(&o)
+                .contains("neither column types nor checksums, so --deep cannot compare any value")
+                && stderr(&o).contains("hint: verify without --deep compares the row counts"),
+            "{}",
+            stderr(&o)
+        );
+        assert_eq!(
+            w.run_log_statuses().last().map(String::as_str),
+            Some("failed")
+        );
+    }
 }
 
 #[test]
