@@ -149,27 +149,102 @@ pub fn row_hash_with<'a>(
     RowHash { bucket, hash }
 }
 
+/// Bytes one side of a narrowing may hold in kept rows (values, how they read, keys,
+/// and what holding each costs): rows of about 4 MB each in every narrowed bucket would
+/// otherwise be held by the 200,000.
+pub const KEPT_BYTES: u64 = 64 << 20;
+
+/// What holding one value costs besides its bytes (its `Option<Vec>` and allocation).
+const PER_VALUE: u64 = 64;
+
 /// The rows of the buckets being narrowed, one side's: by key, the canonical values and
-/// how they read (for the report), with how many rows had that key.
-#[derive(Debug, Default)]
+/// how they read (for the report), with how many rows had that key. Held within
+/// `budget` bytes: past it, the highest buckets are let go, whole (`below`), and rows of
+/// buckets from there on are not kept — so both sides, whatever order they read in, keep
+/// the same lowest buckets.
+#[derive(Debug)]
 pub struct Kept {
     pub rows: BTreeMap<Vec<u8>, KeptRow>,
+    /// Buckets from this one on are not kept.
+    pub below: usize,
+    bytes: u64,
+    budget: u64,
+    keys_of: BTreeMap<usize, Vec<Vec<u8>>>,
+}
+
+impl Default for Kept {
+    fn default() -> Kept {
+        Kept::within(KEPT_BYTES)
+    }
 }
 
 #[derive(Debug, Clone)]
 pub struct KeptRow {
     pub count: u32,
+    pub bucket: usize,
     pub values: Vec<Option<Vec<u8>>>,
     pub shown: Vec<Option<String>>,
 }
 
+impl KeptRow {
+    fn bytes(&self, key: &[u8]) -> u64 {
+        let values: u64 = self.values.iter().flatten().map(|v| v.len() as u64).sum();
+        let shown: u64 = self.shown.iter().flatten().map(|v| v.len() as u64).sum();
+        key.len() as u64 + values + shown + PER_VALUE * 2 * self.values.len() as u64 + PER_VALUE
+    }
+}
+
 impl Kept {
+    pub fn within(budget: u64) -> Kept {
+        Kept {
+            rows: BTreeMap::new(),
+            below: usize::MAX,
+            bytes: 0,
+            budget,
+            keys_of: BTreeMap::new(),
+        }
+    }
+
+    /// Whether a row of `bucket` is still kept (ask before making its values).
+    pub fn wants(&self, bucket: usize) -> bool {
+        bucket < self.below
+    }
+
+    /// Let go of every bucket from `below` on (the other side kept fewer).
+    pub fn keep_below(&mut self, below: usize) {
+        while self
+            .keys_of
+            .last_key_value()
+            .is_some_and(|(b, _)| *b >= below)
+        {
+            self.drop_last();
+        }
+        self.below = self.below.min(below);
+    }
+
+    /// Let go of the highest bucket held.
+    fn drop_last(&mut self) {
+        let Some((bucket, keys)) = self.keys_of.pop_last() else {
+            return;
+        };
+        for k in keys {
+            if let Some(r) = self.rows.remove(&k) {
+                self.bytes = self.bytes.saturating_sub(r.bytes(&k));
+            }
+        }
+        self.below = self.below.min(bucket);
+    }
+
     pub fn add(
         &mut self,
         plan: &TablePlan,
+        bucket: usize,
         values: Vec<Option<Vec<u8>>>,
         shown: Vec<Option<String>>,
     ) {
+        if !self.wants(bucket) {
+            return;
+        }
         // Compared as hashed: a long value as its digest form, whichever side read it whole.
         let values: Vec<Option<Vec<u8>>> = values
             .into_iter()
@@ -190,14 +265,23 @@ impl Kept {
             })
             .collect();
         let key = key_bytes(plan, &values);
-        self.rows
-            .entry(key)
-            .and_modify(|r| r.count += 1)
-            .or_insert(KeptRow {
-                count: 1,
-                values,
-                shown,
-            });
+        if let Some(r) = self.rows.get_mut(&key) {
+            // A duplicate (a multiset row): counted, its values already held.
+            r.count += 1;
+            return;
+        }
+        let row = KeptRow {
+            count: 1,
+            bucket,
+            values,
+            shown,
+        };
+        self.bytes += row.bytes(&key);
+        self.keys_of.entry(bucket).or_default().push(key.clone());
+        self.rows.insert(key, row);
+        while self.bytes > self.budget && !self.keys_of.is_empty() {
+            self.drop_last();
+        }
     }
 }
 
@@ -634,9 +718,51 @@ mod tests {
         for r in rows {
             b.add(row_hash(p, r, b.count.len()));
             let shown = r.iter().map(|v| v.as_deref().map(shown_value)).collect();
-            k.add(p, r.clone(), shown);
+            k.add(p, row_hash(p, r, b.count.len()).bucket, r.clone(), shown);
         }
         (b, k)
+    }
+
+    /// Past its budget a side lets go of its highest buckets, whole, whatever order the
+    /// rows came in: both sides keep the same lowest buckets, within the budget.
+    #[test]
+    fn kept_rows_stay_within_their_budget_and_keep_the_lowest_buckets() {
+        let p = plan(true);
+        let rows: Vec<_> = (0..2000)
+            .map(|i| row(&i.to_string(), Some(&"v".repeat(1000 + i % 7))))
+            .collect();
+        let n = 64;
+        let keep = |rows: &[Vec<Option<Vec<u8>>>], budget: u64| {
+            let mut k = Kept::within(budget);
+            for r in rows {
+                let b = row_hash(&p, r, n).bucket;
+                if k.wants(b) {
+                    let shown = r.iter().map(|v| v.as_deref().map(shown_value)).collect();
+                    k.add(&p, b, r.clone(), shown);
+                }
+                assert!(k.bytes <= budget, "{} > {budget}", k.bytes);
+            }
+            k
+        };
+        let all = keep(&rows, u64::MAX);
+        assert_eq!((all.rows.len(), all.below), (2000, usize::MAX));
+        let mut reversed = rows.clone();
+        reversed.reverse();
+        for budget in [0, 3_000, 100_000, 1_000_000, 3_000_000] {
+            let (mut a, mut b) = (keep(&rows, budget), keep(&reversed, budget));
+            let below = a.below.min(b.below);
+            a.keep_below(below);
+            b.keep_below(below);
+            let buckets = |k: &Kept| k.rows.values().map(|r| r.bucket).collect::<BTreeSet<_>>();
+            assert_eq!(buckets(&a), buckets(&b), "budget {budget}");
+            assert!(buckets(&a).iter().all(|&x| x < below));
+            // Every row of a bucket kept is there: a bucket is kept whole or not at all.
+            let whole = all.rows.values().filter(|r| r.bucket < below).count();
+            assert_eq!(a.rows.len(), whole, "budget {budget}");
+            let mut out = TableDeep::default();
+            compare(&p, &a, &b, 10, &mut out);
+            assert_eq!((out.equal as usize, out.different), (whole, 0));
+        }
     }
 
     #[test]

@@ -337,8 +337,13 @@ pub async fn deep(
             let chosen: Arc<BTreeSet<usize>> =
                 Arc::new(differing[..take].iter().copied().collect());
             report.buckets_not_itemised = (differing.len() - take) as u64;
-            let ((_, ks), (_, kt)) =
-                both_sides(job, source, &client, &read, Some(chosen), &mut live).await?;
+            let ((_, mut ks), (_, mut kt)) =
+                both_sides(job, source, &client, &read, Some(chosen.clone()), &mut live).await?;
+            // Buckets either side let go of (past its memory budget) are itemised by neither.
+            let below = ks.below.min(kt.below);
+            ks.keep_below(below);
+            kt.keep_below(below);
+            report.buckets_not_itemised += chosen.iter().filter(|&&b| b >= below).count() as u64;
             deep::compare(&plan, &ks, &kt, max_diffs, &mut report);
             report.explain_hooks(job.adjustments.get(&name).copied().unwrap_or(0));
         }
@@ -549,9 +554,9 @@ async fn read_target(
         let value = |i: usize| canon::text_cow(plan.columns[i].kind, row.get(i).copied().flatten());
         let h = deep::row_hash_with(&plan, width, n, value);
         if let Some(keep) = &keep {
-            if keep.contains(&h.bucket) {
+            if keep.contains(&h.bucket) && kept.wants(h.bucket) {
                 let shown = row.iter().map(|v| v.map(deep::shown_value)).collect();
-                kept.add(&plan, owned(width, value), shown);
+                kept.add(&plan, h.bucket, owned(width, value), shown);
             }
         } else {
             buckets.add(h);
@@ -598,7 +603,9 @@ async fn read_source(
     let mut take = files::taker(|value, shown| {
         let h = deep::row_hash_with(plan, width, n, value);
         match &keep {
-            Some(keep) if keep.contains(&h.bucket) => kept.add(plan, owned(width, value), shown()),
+            Some(keep) if keep.contains(&h.bucket) && kept.wants(h.bucket) => {
+                kept.add(plan, h.bucket, owned(width, value), shown())
+            }
             Some(_) => {}
             None => buckets.add(h),
         }
