@@ -400,6 +400,16 @@ impl Mapping {
             named.extend(t.drop.iter().map(|c| ("drop", c.as_str())));
             named.extend(t.encode.keys().map(|c| ("encode", c.as_str())));
             named.extend(t.columns.keys().map(|c| ("columns", c.as_str())));
+            // A dropped column a `set` names is still read (a helper column).
+            let read =
+                |c: &String| !t.drop.contains(c) || t.set.values().any(|e| idents::mentions(e, c));
+            if !cols.is_empty() && !cols.iter().any(read) {
+                errors.push(format!(
+                    "{here}: `drop` names every column of `{name}` ({}): no value would be \
+                     read (keep at least one, or leave the table out with `skip = true`)",
+                    cols.join(", ")
+                ));
+            }
             for (key, c) in named {
                 if !known.contains(c) {
                     let what = if t.query.is_some() {
@@ -530,11 +540,14 @@ where = "x = 1"
 [tables.q]
 query = "SELECT 1 AS id"
 encode = { blob = "base64" }
+[tables.bare]
+drop = ["id", "v"]
 "#;
         let m = Mapping::resolve("x", Some(("m.toml", text.into())), &Layers::default()).unwrap();
         let mut cols = BTreeMap::new();
         cols.insert("post".to_string(), strings(&["id", "old", "body"]));
         cols.insert("q".to_string(), strings(&["id"]));
+        cols.insert("bare".to_string(), strings(&["id", "v"]));
         let (errors, notes) = m.check_source(&cols);
         let all = errors.join("\n");
         assert!(notes.is_empty());
@@ -549,7 +562,12 @@ encode = { blob = "base64" }
             ),
             "{all}"
         );
-        assert_eq!(errors.len(), 3, "{all}");
+        // A SELECT of no column: refused before reading, naming the way out.
+        assert!(
+            all.contains("[tables.bare]: `drop` names every column of `bare` (id, v): no value would be read (keep at least one, or leave the table out with `skip = true`)"),
+            "{all}"
+        );
+        assert_eq!(errors.len(), 4, "{all}");
         let alk = Mapping::resolve("alkemio", None, &Layers::default()).unwrap();
         let (errors, notes) = alk.check_source(&BTreeMap::new());
         assert!(errors.is_empty());

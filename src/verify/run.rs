@@ -289,6 +289,24 @@ pub async fn deep(
             continue;
         }
         let plan = Arc::new(deep::plan_table(table, &datasets, &job.mapping));
+        if plan.columns.is_empty() {
+            // Not a value to compare (each column's reason is listed): its rows would
+            // all read as equal, matched on nothing.
+            progress.note(format!("deep `{name}`: no column compared, counts only"));
+            out.push(TableDeep {
+                table: name.clone(),
+                source_rows: datasets.iter().filter_map(|d| d.rows).sum(),
+                target_rows: postgres::count_rows(&*client, &job.schema, &name).await?,
+                matched_by: "(count only)".into(),
+                not_compared: plan
+                    .not_compared
+                    .iter()
+                    .map(|(c, why)| format!("{c} ({why})"))
+                    .collect(),
+                ..TableDeep::default()
+            });
+            continue;
+        }
         let expected: u64 = datasets.iter().filter_map(|d| d.rows).sum();
         let n = deep::bucket_count(expected);
         let bar = progress.rows(&format!("deep {name}"), expected * 2);

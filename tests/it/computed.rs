@@ -84,3 +84,80 @@ fn immutable_sets_are_evaluated_again_and_a_changed_value_is_named() {
         "{diffs}"
     );
 }
+
+/// A table none of whose columns can be compared (every one computed by a volatile
+/// `set`, the one column kept read only by a `set`) is compared by its count only, and says so: its rows are not reported equal,
+/// matched on nothing.
+#[test]
+fn a_table_with_no_column_to_compare_is_compared_by_count_only() {
+    let w = World::new("computed_none");
+    w.mysql(
+        "CREATE TABLE person (id INT PRIMARY KEY, v INT);
+         INSERT INTO person VALUES (1, 10), (2, 20), (3, 30);",
+    );
+    w.pg("CREATE TABLE person (token uuid, seen timestamptz);");
+    let map = w.path().join("m.toml");
+    std::fs::write(
+        &map,
+        "[tables.person]\ndrop = [\"id\", \"v\"]\n\
+         set = { token = \"gen_random_uuid()\", seen = \"now() + v::int * interval '1 s'\" }\n",
+    )
+    .unwrap();
+    let map = map.to_str().unwrap();
+    let o = w.run(&["export", &w.db, "--out", "out", "--map", map]);
+    assert_exit(&o, 0);
+    let dir = export_dir(&o, w.path());
+    let d = dir.to_str().unwrap();
+    assert_exit(&w.run(&["import", d, "--yes", "--map", map]), 0);
+    let deep = |more: &[&str]| {
+        let mut args = vec!["verify", d, "--deep", "--json", "--map", map];
+        args.extend_from_slice(more);
+        let o = w.run(&args);
+        let r: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+        (o, r)
+    };
+    for mode in [&[][..], &["--source"][..]] {
+        let (o, r) = deep(mode);
+        assert_exit(&o, 0);
+        let t = &r["deep"][0];
+        assert_eq!(t["matched_by"], "(count only)", "{mode:?}: {t}");
+        assert_eq!(
+            (t["equal"].as_u64(), t["target_rows"].as_u64()),
+            (Some(0), Some(3)),
+            "{t}"
+        );
+        let not = t["not_compared"].to_string();
+        assert!(not.contains("token (") && not.contains("seen ("), "{not}");
+        assert!(
+            stderr(&o).contains("deep `person`: no column compared, counts only"),
+            "{}",
+            stderr(&o)
+        );
+    }
+    w.pg("DELETE FROM person WHERE ctid = (SELECT min(ctid) FROM person)");
+    let (o, _) = deep(&[]);
+    assert_exit(&o, 1);
+    // Every column dropped and none read by a `set`: refused before reading (it was a
+    // SELECT of no column, and MySQL's syntax error).
+    let bare = w.path().join("bare.toml");
+    std::fs::write(
+        &bare,
+        "[tables.person]\ndrop = [\"id\", \"v\"]\nset = { token = \"gen_random_uuid()\" }\n",
+    )
+    .unwrap();
+    let o = w.run(&[
+        "export",
+        &w.db,
+        "--out",
+        "out",
+        "--map",
+        bare.to_str().unwrap(),
+    ]);
+    assert_exit(&o, 2);
+    assert!(
+        stderr(&o)
+            .contains("`drop` names every column of `person` (id, v): no value would be read"),
+        "{}",
+        stderr(&o)
+    );
+}
