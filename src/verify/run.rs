@@ -275,17 +275,8 @@ pub async fn deep(
         // Rewritten by the `after` hooks on purpose: the counts (checked above) are all
         // that can be compared.
         if job.mapping.hooks().changed_by_hooks.contains(&name) {
-            out.push(TableDeep {
-                table: name.clone(),
-                source_rows: datasets.iter().filter_map(|d| d.rows).sum(),
-                target_rows: postgres::count_rows(&*client, &job.schema, &name).await?,
-                matched_by: "(count only)".into(),
-                not_compared: vec![
-                    "every column (changed by hooks: compared by count only, [import] changed_by_hooks)"
-                        .into(),
-                ],
-                ..TableDeep::default()
-            });
+            let why = "every column (changed by hooks: compared by count only, [import] changed_by_hooks)";
+            out.push(count_only(job, &client, &name, &datasets, vec![why.into()]).await?);
             continue;
         }
         let plan = Arc::new(deep::plan_table(table, &datasets, &job.mapping));
@@ -293,18 +284,11 @@ pub async fn deep(
             // Not a value to compare (each column's reason is listed): its rows would
             // all read as equal, matched on nothing.
             progress.note(format!("deep `{name}`: no column compared, counts only"));
-            out.push(TableDeep {
-                table: name.clone(),
-                source_rows: datasets.iter().filter_map(|d| d.rows).sum(),
-                target_rows: postgres::count_rows(&*client, &job.schema, &name).await?,
-                matched_by: "(count only)".into(),
-                not_compared: plan
-                    .not_compared
-                    .iter()
-                    .map(|(c, why)| format!("{c} ({why})"))
-                    .collect(),
-                ..TableDeep::default()
-            });
+            let why = plan
+                .not_compared
+                .iter()
+                .map(|(c, why)| format!("{c} ({why})"));
+            out.push(count_only(job, &client, &name, &datasets, why.collect()).await?);
             continue;
         }
         let expected: u64 = datasets.iter().filter_map(|d| d.rows).sum();
@@ -497,6 +481,25 @@ struct TableRead<'a> {
     datasets: &'a [&'a TableSpec],
     n: usize,
     bar: indicatif::ProgressBar,
+}
+
+/// A table whose values cannot be compared: its rows counted in the target, against the
+/// manifest's, with why.
+async fn count_only(
+    job: &Job,
+    client: &tokio_postgres::Client,
+    name: &str,
+    datasets: &[&TableSpec],
+    not_compared: Vec<String>,
+) -> Result<TableDeep> {
+    Ok(TableDeep {
+        table: name.to_string(),
+        source_rows: datasets.iter().filter_map(|d| d.rows).sum(),
+        target_rows: postgres::count_rows(client, &job.schema, name).await?,
+        matched_by: "(count only)".into(),
+        not_compared,
+        ..TableDeep::default()
+    })
 }
 
 /// One pass over both sides, the target on another thread (at once, or one after the
