@@ -15,7 +15,9 @@ use clap::{Args, Parser, Subcommand};
         through CSV files: one consistent export, one all-or-nothing import, and a verification of \
         every row (and with --deep, every value).\n\n\
         Configuration: flag > environment > .env in the working directory > default.\n\
-        Exit codes: 0 success, 1 verification found a difference, 2 any error.",
+        Exit codes: 0 success, 1 verification found a difference, 2 any error (the target \
+        unchanged), 3 needs attention (the target may hold what the report cannot vouch for: \
+        the message says how to ask the server).",
     after_help = "Examples, with the application stopped:\n  \
         pgconverge check\n  \
         pgconverge export alkemio            # csv_exports/alkemio/<timestamp>/\n  \

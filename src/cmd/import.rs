@@ -141,10 +141,11 @@ pub async fn run(ctx: &Ctx, args: ImportArgs) -> Result<Outcome> {
     let journal_closed = journal.close();
     let rows: u64 = loaded.iter().map(|t| t.rows).sum();
     if args.rehearse {
-        // Nothing was kept: no import details for verify to find.
+        // Nothing was kept: no import details for verify to find, and the status says so
+        // (a runbook reading `completed` would take the target as loaded).
         rec.log(
             rec.entry(
-                Status::Completed,
+                Status::RolledBack,
                 format!(
                     "rehearsal of the import into `{}` passed: {}, {} loaded, \
                      checked and rolled back",
@@ -570,9 +571,16 @@ pub(super) fn summary(done: &[TableLoaded], plan: &Plan) -> String {
         let (_, deleted) = d.totals();
         let tables = d.tables.iter().filter(|t| t.deletes > 0).count() as u64;
         out.push_str(&format!(
-            "deleted: {} in {}\n",
+            "deleted: {} in {}{}\n",
             count(deleted, "key"),
-            count(tables, "table")
+            count(tables, "table"),
+            // Those statements' rows are not counted here: say they are besides.
+            match d.cascades.is_empty() {
+                true => "",
+                false =>
+                    ", besides the child rows the source's foreign-key actions \
+                          (ON DELETE / ON UPDATE) reach: deleted or cleared as the source did",
+            }
         ));
     }
     out

@@ -483,6 +483,9 @@ impl RowEncoder {
             if let Some(r) = &track.byte_lengths {
                 col.byte_lengths = Some(r.extremes(&self.pk, &self.names));
             }
+            let largest = |r: &RunningMax| r.largest(&self.pk, &self.names);
+            col.longest_chars = track.chars.as_ref().map(largest);
+            col.integer_digits = track.integer_digits.as_ref().map(largest);
         }
         self.facts
     }
@@ -746,6 +749,44 @@ mod tests {
         };
         a.add(&other);
         assert_eq!(a.range.unwrap().min_key, "id=9");
+    }
+
+    /// A string's most characters (not bytes) and a decimal's most digits before the
+    /// point, each with the key of the first row holding it; parts keep the larger.
+    #[test]
+    fn longest_strings_and_widest_decimals_keep_a_key() {
+        let mut e = RowEncoder::new(
+            "t",
+            vec!["id".into(), "s".into(), "d".into()],
+            vec![Rule::Verbatim; 3],
+            vec![Check::Integer, Check::String, Check::Decimal],
+            vec![0],
+            InvalidPolicy::Error,
+        );
+        let mut out = Vec::new();
+        let rows: [[Option<&[u8]>; 3]; 4] = [
+            [Some(b"1"), Some("ééé".as_bytes()), Some(b"-123.45")],
+            [Some(b"2"), Some(b"abcd"), Some(b"0.5")],
+            [Some(b"3"), Some(b"wxyz"), Some(b"99999")],
+            [Some(b"4"), None, None],
+        ];
+        for r in &rows {
+            e.row(r, &[], &mut out).unwrap();
+        }
+        let f = e.finish();
+        let chars = f.columns[1].longest_chars.clone().unwrap();
+        assert_eq!((chars.max, chars.max_key.as_str()), (4, "id=2"));
+        let digits = f.columns[2].integer_digits.clone().unwrap();
+        assert_eq!((digits.max, digits.max_key.as_str()), (5, "id=3"));
+        let mut a = f.columns[1].clone();
+        a.add(&ColumnFacts {
+            longest_chars: Some(Largest {
+                max: 7,
+                max_key: "id=9".into(),
+            }),
+            ..ColumnFacts::default()
+        });
+        assert_eq!(a.longest_chars.unwrap().max_key, "id=9");
     }
 
     #[test]

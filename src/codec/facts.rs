@@ -275,6 +275,43 @@ fn extreme(slot: &mut Option<Running>, n: i128, row: &RowRef) {
 pub(super) struct Track {
     pub(super) range: Option<Running>,
     pub(super) byte_lengths: Option<Running>,
+    /// A string column's most characters, a decimal's most digits before the point.
+    pub(super) chars: Option<RunningMax>,
+    pub(super) integer_digits: Option<RunningMax>,
+}
+
+/// The largest of a measure over a column's values (a string's characters, a decimal's
+/// digits before the point), with the key of a row holding it: what a target's
+/// `varchar(n)` or `numeric(p, s)` is checked against before any write.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Largest {
+    pub max: u64,
+    pub max_key: String,
+}
+
+/// [`Largest`] while the rows are read.
+#[derive(Debug, Clone)]
+pub(super) struct RunningMax {
+    max: u64,
+    key: KeyBuf,
+}
+
+impl RunningMax {
+    pub(super) fn largest(&self, pk: &[usize], names: &[String]) -> Largest {
+        Largest {
+            max: self.max,
+            max_key: self.key.text(pk, names),
+        }
+    }
+}
+
+/// Observe `n` in `slot`: the row's key is copied only when `n` is a new largest.
+fn largest(slot: &mut Option<RunningMax>, n: u64, row: &RowRef) {
+    if slot.as_ref().is_none_or(|r| n > r.max) {
+        let mut key = KeyBuf::default();
+        key.capture(row);
+        *slot = Some(RunningMax { max: n, key });
+    }
 }
 
 /// How many distinct values of a column are kept (with counts and keys) before the
@@ -323,6 +360,10 @@ pub struct ColumnFacts {
     pub range: Option<Extremes>,
     /// A bytes column's shortest and longest value, in bytes.
     pub byte_lengths: Option<Extremes>,
+    /// A string column's longest value, in characters.
+    pub longest_chars: Option<Largest>,
+    /// A decimal column's most digits before the point.
+    pub integer_digits: Option<Largest>,
     /// Temporal and decimal columns: how many values use each number of fraction digits
     /// (trailing zeros do not count; values without a fraction are not listed), each
     /// with keys: what a target column of a smaller precision or scale would round.
@@ -366,6 +407,16 @@ impl ColumnFacts {
                 (Some(m), Some(t)) => m.merge(t),
                 (None, Some(t)) => *mine = Some(t.clone()),
                 _ => {}
+            }
+        }
+        for (mine, theirs) in [
+            (&mut self.longest_chars, &o.longest_chars),
+            (&mut self.integer_digits, &o.integer_digits),
+        ] {
+            if let Some(t) = theirs
+                && mine.as_ref().is_none_or(|m| t.max > m.max)
+            {
+                *mine = Some(t.clone());
             }
         }
         for s in &o.srids {
@@ -427,6 +478,11 @@ impl ColumnFacts {
                     }
                     Some(d)
                 });
+                // No more characters than bytes: only a value longer in bytes than the
+                // longest so far is counted.
+                if track.chars.as_ref().is_none_or(|r| v.len() as u64 > r.max) {
+                    largest(&mut track.chars, rules::chars(v) as u64, row);
+                }
             }
             Check::Integer => {
                 if v != b"0" && v != b"1" {
@@ -459,7 +515,14 @@ impl ColumnFacts {
                 }
                 self.fraction(v, key);
             }
-            Check::Decimal => self.fraction(v, key),
+            Check::Decimal => {
+                largest(
+                    &mut track.integer_digits,
+                    rules::integer_digits(v) as u64,
+                    row,
+                );
+                self.fraction(v, key)
+            }
             Check::Geometry => {
                 let (name, srid) = match geometry::parse(v) {
                     Ok(g) => (g.kind().name(), Some(g.srid)),

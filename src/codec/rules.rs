@@ -308,8 +308,50 @@ pub fn fraction_digits(v: &[u8]) -> usize {
         .map_or(0, |i| i + 1)
 }
 
+/// Digits before the point of a decimal's text (`-0012.5` 2, `0.5` 0): what a
+/// `numeric(p, s)` must hold in its `p - s`.
+pub fn integer_digits(v: &[u8]) -> usize {
+    let v = v
+        .strip_prefix(b"-")
+        .or_else(|| v.strip_prefix(b"+"))
+        .unwrap_or(v);
+    let end = v
+        .iter()
+        .position(|b| !b.is_ascii_digit())
+        .unwrap_or(v.len());
+    let digits = &v[..end];
+    digits
+        .iter()
+        .position(|&b| b != b'0')
+        .map_or(0, |i| end - i)
+}
+
+/// Characters of a UTF-8 value (bytes that do not continue a character).
+pub fn chars(v: &[u8]) -> usize {
+    v.iter().filter(|&&b| (b as i8) >= -0x40).count()
+}
+
 #[cfg(test)]
 mod fraction_tests {
+    #[test]
+    fn integer_digits_and_characters_are_counted_as_postgresql_limits_them() {
+        for (v, want) in [
+            ("7", 1),
+            ("0.5", 0),
+            ("-0012.5", 2),
+            ("12345678.90", 8),
+            ("-99999", 5),
+            ("0", 0),
+            ("", 0),
+        ] {
+            assert_eq!(super::integer_digits(v.as_bytes()), want, "{v}");
+        }
+        for (v, want) in [("", 0), ("abc", 3), ("é", 1), ("日本語", 3), ("a😀b", 3)] {
+            assert_eq!(super::chars(v.as_bytes()), want, "{v}");
+            assert_eq!(super::chars(v.as_bytes()), v.chars().count(), "{v}");
+        }
+    }
+
     #[test]
     fn fraction_digits_count_what_a_smaller_precision_would_round() {
         for (v, want) in [

@@ -125,14 +125,16 @@ fn explain(e: tokio_postgres::Error, cfg: &ServerConfig, db: &str) -> anyhow::Er
     let tls_mode = cfg.tls.mode.name();
     if cause.contains("does not support TLS") {
         return with_hint(
-            anyhow!("{place} does not offer TLS, and POSTGRES_SSLMODE is {tls_mode}"),
-            "enable ssl on the server, or set POSTGRES_SSLMODE=prefer (or disable) for a trusted network",
+            anyhow!(
+                "{place} does not offer TLS, and the TLS mode is {tls_mode} (POSTGRES_SSLMODE, or sslmode= in the URL)"
+            ),
+            "enable ssl on the server, or set POSTGRES_SSLMODE=prefer (or disable; sslmode= in the URL) for a trusted network",
         );
     }
     if cause.contains("certificate") || cause.contains("Certificate") {
         return with_hint(
             anyhow!(
-                "{place}: the server's TLS certificate was not accepted ({cause}; POSTGRES_SSLMODE is {tls_mode})"
+                "{place}: the server's TLS certificate was not accepted ({cause}; the TLS mode is {tls_mode}: POSTGRES_SSLMODE, or sslmode= in the URL)"
             ),
             "give the certificate authority that signed it with POSTGRES_SSLROOTCERT (sslrootcert= in the URL), \
              or use verify-ca when the certificate does not name this host",

@@ -95,6 +95,8 @@ pub fn table_entry(plan: &TablePlan, mut parts: Vec<PartWritten>) -> TableEntry 
             json_nul_samples: f.json_nul_samples,
             range: f.range,
             byte_lengths: f.byte_lengths,
+            longest_chars: f.longest_chars,
+            integer_digits: f.integer_digits,
             fraction_digits: f.fraction_digits,
         });
     }

@@ -189,8 +189,8 @@ pub fn decide(
             }
             if stats.non_uuid > 0 {
                 d.refusals.push(format!(
-                    "{here}: {} not UUIDs but the target column is uuid{}",
-                    values(stats.non_uuid, "is", "are"),
+                    "{here}: {} but the target column is uuid{}",
+                    values(stats.non_uuid, "is not a UUID", "are not UUIDs"),
                     keys(&src.non_uuid_samples)
                 ));
             }
@@ -288,6 +288,7 @@ pub fn decide(
     ) {
         rounding(&here, src, dst, round, &mut d);
     }
+    declared_size(&here, table, src, dst, &mut d);
     // The export's own rule turned '' into NULL in a char(36): say so when the target
     // is not a uuid, where '' would have been a value.
     if src.rule == "uuid36" && t != Dst::Uuid && stats.empty_uuid_to_null > 0 {
@@ -373,6 +374,63 @@ fn rounding(here: &str, src: &ColumnEntry, dst: &PgColumn, round: bool, d: &mut 
              [tables.NAME] in the mapping)",
             src.name
         ));
+    }
+}
+
+/// Every value must fit the target's declared size: a `varchar(n)` or `char(n)` its
+/// longest value in characters (PostgreSQL refuses a longer one in the middle of the
+/// COPY, or cuts it silently when the rest is spaces), a `numeric(p, s)` the most digits
+/// before the point (`p - s`). Refused before any write, naming a row that does not fit.
+fn declared_size(here: &str, table: &str, src: &ColumnEntry, dst: &PgColumn, d: &mut Decision) {
+    use crate::db::sql::pg::ident;
+    let args = typmod_args(&dst.type_sql);
+    let alter = |ty: String| {
+        format!(
+            "ALTER TABLE {} ALTER COLUMN {} TYPE {ty}",
+            ident(table),
+            ident(&dst.name)
+        )
+    };
+    match (dst.binary_type.as_str(), args.as_slice()) {
+        ("varchar" | "bpchar", &[n]) => {
+            let Some(l) = src.longest_chars.as_ref().filter(|l| l.max > n as u64) else {
+                return;
+            };
+            d.refusals.push(format!(
+                "{here}: a value of {} characters (e.g. {}) is longer than {} holds ({n}) \
+                 (hint: widen the target column, `{}`, or shorten the values at the source)",
+                l.max,
+                l.max_key,
+                dst.type_sql,
+                alter(format!("varchar({})", l.max))
+            ));
+        }
+        ("numeric", &[p, ref scale @ ..]) => {
+            let scale = scale.first().copied().unwrap_or(0);
+            let room = p.saturating_sub(scale) as u64;
+            let most = match (&src.integer_digits, &src.range) {
+                (Some(l), _) => Some((l.max, l.max_key.clone())),
+                (None, Some(r)) => r.bounds().map(|(min, max)| {
+                    let (n, key) = match min.unsigned_abs() > max.unsigned_abs() {
+                        true => (min, &r.min_key),
+                        false => (max, &r.max_key),
+                    };
+                    let digits = n.unsigned_abs().checked_ilog10().map_or(0, |l| l + 1);
+                    (digits as u64, key.clone())
+                }),
+                (None, None) => None,
+            };
+            let Some((most, key)) = most.filter(|(most, _)| *most > room) else {
+                return;
+            };
+            d.refusals.push(format!(
+                "{here}: a value with {most} digits before the point (e.g. {key}) does not fit \
+                 {}, which holds {room} (hint: widen the target column, `{}`)",
+                dst.type_sql,
+                alter(format!("numeric({}, {scale})", most as usize + scale))
+            ));
+        }
+        _ => {}
     }
 }
 
@@ -614,6 +672,8 @@ mod tests {
             json_nul_samples: vec![],
             range: None,
             byte_lengths: None,
+            longest_chars: None,
+            integer_digits: None,
             fraction_digits: None,
         }
     }
@@ -680,6 +740,84 @@ mod tests {
         // No range recorded (an older export): PostgreSQL judges at load, as before.
         c.range = None;
         assert!(straight("t", &c, &dst("int2", false)).refusals.is_empty());
+    }
+
+    /// `varchar(n)`, `char(n)` and `numeric(p, s)` are checked against the export's
+    /// longest value and most digits before the point, naming a row and the ALTER.
+    #[test]
+    fn values_must_fit_the_target_s_declared_size() {
+        use crate::codec::encode::{Extremes, Largest};
+        let sized = |binary_type: &str, type_sql: &str| PgColumn {
+            type_sql: type_sql.into(),
+            ..dst(binary_type, false)
+        };
+        let largest = |max: u64| {
+            Some(Largest {
+                max,
+                max_key: "id=10".into(),
+            })
+        };
+        let mut text = src("varchar", "varchar(20)", "verbatim", ColumnStats::default());
+        text.longest_chars = largest(9);
+        let mut dec = src(
+            "decimal",
+            "decimal(12,2)",
+            "verbatim",
+            ColumnStats::default(),
+        );
+        dec.integer_digits = largest(8);
+        let mut int = src("int", "int(11)", "verbatim", ColumnStats::default());
+        int.range = Some(Extremes {
+            min: "-123456".into(),
+            min_key: "id=1".into(),
+            max: "99".into(),
+            max_key: "id=2".into(),
+        });
+        let refused = |c: &ColumnEntry, d: PgColumn| straight("users", c, &d).refusals;
+        for (c, d, want) in [
+            (
+                &text,
+                sized("varchar", "character varying(6)"),
+                Some(
+                    "a value of 9 characters (e.g. id=10) is longer than character varying(6) holds (6) (hint: widen the target column, `ALTER TABLE \"users\" ALTER COLUMN \"c\" TYPE varchar(9)`",
+                ),
+            ),
+            (
+                &text,
+                sized("bpchar", "character(8)"),
+                Some("longer than character(8) holds (8)"),
+            ),
+            (&text, sized("varchar", "character varying(9)"), None),
+            (&text, sized("varchar", "character varying"), None),
+            (&text, sized("text", "text"), None),
+            (
+                &dec,
+                sized("numeric", "numeric(6,2)"),
+                Some(
+                    "a value with 8 digits before the point (e.g. id=10) does not fit numeric(6,2), which holds 4 (hint: widen the target column, `ALTER TABLE \"users\" ALTER COLUMN \"c\" TYPE numeric(10, 2)`)",
+                ),
+            ),
+            (&dec, sized("numeric", "numeric(10,2)"), None),
+            (&dec, sized("numeric", "numeric(7)"), Some("which holds 7")),
+            (&dec, sized("numeric", "numeric"), None),
+            (
+                &int,
+                sized("numeric", "numeric(7,2)"),
+                Some(
+                    "a value with 6 digits before the point (e.g. id=1) does not fit numeric(7,2), which holds 5",
+                ),
+            ),
+            (&int, sized("numeric", "numeric(8,2)"), None),
+        ] {
+            let r = refused(c, d.clone());
+            match want {
+                Some(w) => assert!(r.len() == 1 && r[0].contains(w), "{}: {r:?}", d.type_sql),
+                None => assert!(r.is_empty(), "{}: {r:?}", d.type_sql),
+            }
+        }
+        // Nothing recorded (an older export): PostgreSQL judges at load, as before.
+        let old = src("varchar", "varchar(20)", "verbatim", ColumnStats::default());
+        assert!(refused(&old, sized("varchar", "character varying(1)")).is_empty());
     }
 
     #[test]
@@ -768,7 +906,7 @@ mod tests {
             ..Default::default()
         };
         let d = straight("t", &src("text", "text", "text", bad), &dst("uuid", false));
-        assert!(d.refusals[0].contains("1 value is not UUIDs") && d.refusals[0].contains("id=4"));
+        assert!(d.refusals[0].contains("1 value is not a UUID") && d.refusals[0].contains("id=4"));
         // tinyint(1) -> boolean: MySQL's truth, with a warning for 2 and -1.
         let two = ColumnStats {
             non_boolean: 2,

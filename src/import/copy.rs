@@ -185,8 +185,9 @@ pub(super) async fn copy_file(
                 .map(|key| format!(" at row {key}"))
                 .unwrap_or_default();
             let e = e.context(format!("{}{row}", context()));
+            let text = format!("{e:#}");
             // A row no partition takes: say which partitions there are.
-            let e = if format!("{e:#}").contains("no partition of relation") {
+            let e = if text.contains("no partition of relation") {
                 with_hint(
                     e,
                     match copy.partitions.is_empty() {
@@ -196,6 +197,15 @@ pub(super) async fn copy_file(
                             copy.partitions.join("; ")
                         ),
                     },
+                )
+            } else if text.contains("(22001)") || text.contains("(22003)") {
+                // Too long or too large for the column's declared size: an export whose
+                // manifest records no longest value (older ones) meets it only here.
+                with_hint(
+                    e,
+                    "widen the target column it names (ALTER TABLE ... ALTER COLUMN ... TYPE \
+                     a larger varchar(n) or numeric(p, s)), or fix the value at the source; an \
+                     export made by this version names every such column before any write",
                 )
             } else {
                 e

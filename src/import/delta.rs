@@ -17,13 +17,14 @@ use crate::store::chain::{KIND_DELTA, KIND_FULL};
 /// Prepare the plan of a chain's export: record the base, or check and apply the delta.
 /// Nothing to do for a plain export.
 pub async fn prepare(client: &Client, job: &Job, catalog: &Catalog, plan: &mut Plan) -> Result<()> {
-    let Some(m) = job.manifest.current() else {
-        return Ok(());
-    };
-    let Some(position) = &m.position else {
-        return Ok(());
-    };
     let schema = &job.options.schema;
+    let Some((m, position)) = job
+        .manifest
+        .current()
+        .and_then(|m| m.position.as_ref().map(|p| (m, p)))
+    else {
+        return not_on_a_chain(client, job).await;
+    };
     let now = State {
         target_schema: schema.clone(),
         export_id: m.export_id.clone().unwrap_or_default(),
@@ -31,8 +32,11 @@ pub async fn prepare(client: &Client, job: &Job, catalog: &Catalog, plan: &mut P
         manifest_sha256: job.manifest_sha256.clone(),
         position: serde_json::to_string(position)?,
         source: format!(
-            "mysql://{}:{}/{}",
-            m.source.host, m.source.port, m.source.database
+            "{}://{}:{}/{}",
+            crate::config::Engine::from_kind(&m.source.kind).name(),
+            m.source.host,
+            m.source.port,
+            m.source.database
         ),
         applied_at: String::new(),
     };
@@ -79,6 +83,33 @@ pub async fn prepare(client: &Client, job: &Job, catalog: &Catalog, plan: &mut P
         }
         other => Err(anyhow!("a format-4 export of unknown kind {other:?}")),
     }
+}
+
+/// A plain export (no log position) into a target that follows a chain: refused before
+/// any write. Loaded, it would leave the chain's state vouching for data the target no
+/// longer holds, and the next delta would be applied onto it.
+async fn not_on_a_chain(client: &Client, job: &Job) -> Result<()> {
+    let schema = &job.options.schema;
+    let Some(stands) = state::read(client, schema).await? else {
+        return Ok(());
+    };
+    Err(with_hint(
+        anyhow!(
+            "schema `{schema}` of `{}` follows a delta chain (it stands at {} {}, applied \
+             {}): a full import of an export that starts no chain would leave that record \
+             untrue, and the next delta would be applied onto other data",
+            job.target_db,
+            stands.kind,
+            stands.export_id,
+            stands.applied_at
+        ),
+        format!(
+            "end the chain first (`pgconverge delta-end {} --target-db {} --schema {schema}`, \
+             with --source-url for a PostgreSQL source to drop its replication slot; the data \
+             stays), or import an export made with --delta-base, which starts a new chain",
+            job.target_db, job.target_db
+        ),
+    ))
 }
 
 /// Why a delta whose base has manifest sha256 `base` cannot be applied where the target

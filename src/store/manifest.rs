@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
 
-use crate::codec::encode::{ColumnStats, DOMAIN_MAX, DomainValue, Extremes, SAMPLES};
+use crate::codec::encode::{ColumnStats, DOMAIN_MAX, DomainValue, Extremes, Largest, SAMPLES};
 use crate::db::catalog::Snapshot;
 use crate::hint::WithHint;
 use crate::memory::{at_most, some_at_most};
@@ -277,6 +277,12 @@ pub struct ColumnEntry {
     /// Format 3 (optional): a bytes column's shortest and longest value, in bytes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub byte_lengths: Option<Extremes>,
+    /// Format 4 (optional): a string column's longest value in characters, with a key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub longest_chars: Option<Largest>,
+    /// Format 4 (optional): a decimal column's most digits before the point, with a key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub integer_digits: Option<Largest>,
     /// Format 3 (optional): temporal and decimal columns, the count (and keys) of values
     /// per number of fraction digits used (`"3"`: values like `.123` or `.120`... with
     /// trailing zeros dropped); absent means none recorded (an older export).

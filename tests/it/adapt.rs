@@ -140,7 +140,7 @@ fn values_that_cannot_fit_are_refused_before_any_write() {
         for want in [
             "import refused before any write",
             "column `must`: 1 value is '' (which a uuid column can only take as NULL) but the target column is NOT NULL; e.g. id=1",
-            "column `wrong`: 1 value is not UUIDs but the target column is uuid; e.g. id=1",
+            "column `wrong`: 1 value is not a UUID but the target column is uuid; e.g. id=1",
             "column `mood`: 1 row holds the value `angry`, which enum mood lacks; e.g. id=1",
             "column `mood`: 1 row holds the value '' (MySQL's invalid ENUM value), which enum mood lacks; e.g. id=2",
             "column `blob_as_int`: blob (blob) cannot be loaded into integer",

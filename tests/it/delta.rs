@@ -1123,3 +1123,47 @@ fn a_key_changed_and_changed_back_clears_set_null_grandchildren() {
     );
     assert_eq!(w.pg_value("SELECT p_id || n FROM c").as_deref(), Some("3x"));
 }
+
+/// A full import or `migrate` of an export that starts no chain, into a target that
+/// follows one, is refused before any write (the chain's record would vouch for data the
+/// target no longer holds, and the next delta would be applied onto it); after
+/// `delta-end` it loads. Ids the source drew and deleted inside a delta move the
+/// target's sequence past them, as a full import does.
+#[test]
+fn a_plain_import_into_a_chained_target_is_refused_and_sequences_pass_drawn_ids() {
+    let w = World::binlog("delta_plain_on_chain");
+    w.mysql(
+        "CREATE TABLE item (id INT AUTO_INCREMENT PRIMARY KEY, v INT) ENGINE=InnoDB;
+         INSERT INTO item (v) VALUES (1), (2);",
+    );
+    w.pg("CREATE TABLE item (id serial PRIMARY KEY, v int);");
+    let b = base(&w, &[]);
+    assert_exit(&import(&w, &b), 0);
+    w.mysql("INSERT INTO item (v) VALUES (3), (4), (5); DELETE FROM item WHERE id > 2;");
+    let d = delta(&w, &b, &[]);
+    assert_exit(&import(&w, &d), 0);
+    assert_eq!(
+        w.pg_value("SELECT nextval('item_id_seq')::text").as_deref(),
+        Some("6")
+    );
+    let o = w.run(&["export", &w.db, "--out", "plain", "-q"]);
+    assert_exit(&o, 0);
+    let plain = export_dir(&o, w.path());
+    let before = w.fingerprint();
+    for o in [
+        import(&w, &plain),
+        w.run(&["migrate", &w.db, "--yes", "-q"]),
+    ] {
+        assert_exit(&o, 2);
+        assert!(
+            stderr(&o).contains("follows a delta chain")
+                && stderr(&o).contains("hint: end the chain first (`pgconverge delta-end"),
+            "{}",
+            stderr(&o)
+        );
+        assert_eq!(w.fingerprint(), before);
+        assert_eq!(w.run_log_statuses().last().unwrap(), "failed");
+    }
+    assert_exit(&w.run(&["delta-end", &w.db]), 0);
+    assert_exit(&import(&w, &plain), 0);
+}

@@ -278,18 +278,20 @@ fn round_trip_of_every_type_value_by_value() {
 }
 
 /// A small export whose tables `alpha` and `zz_last` exist in a target holding other rows.
+/// `zz_last.code` is text at the source and an integer in the target: a `last_value`
+/// that is not one fails in the middle of the COPY (nothing the plan can know).
 fn two_table_world(name: &str, last_value: &str) -> (World, PathBuf) {
     let w = World::new(name);
     w.mysql(&format!(
         "CREATE TABLE alpha (id INT PRIMARY KEY, v VARCHAR(20));
          INSERT INTO alpha VALUES (1, 'new'), (2, 'rows');
          CREATE TABLE zz_last (id INT PRIMARY KEY, code VARCHAR(20));
-         INSERT INTO zz_last VALUES (1, 'ok'), (2, '{last_value}');"
+         INSERT INTO zz_last VALUES (1, '1'), (2, '{last_value}');"
     ));
     w.pg("CREATE TABLE alpha (id integer PRIMARY KEY, v text);
-         CREATE TABLE zz_last (id integer PRIMARY KEY, code varchar(3));
+         CREATE TABLE zz_last (id integer PRIMARY KEY, code integer);
          INSERT INTO alpha VALUES (10, 'old'), (11, 'data');
-         INSERT INTO zz_last VALUES (10, 'old');");
+         INSERT INTO zz_last VALUES (10, 10);");
     let dir = export(&w);
     (w, dir)
 }
@@ -304,7 +306,7 @@ fn a_bad_value_in_the_last_table_rolls_everything_back() {
     );
     assert!(err.contains("loading table `zz_last`"), "{err}");
     assert!(
-        err.contains("22001") && err.contains("column code"),
+        err.contains("22P02") && err.contains("column code"),
         "{err}"
     );
     let log = std::fs::read_to_string(w.run_log()).unwrap();
@@ -325,7 +327,7 @@ fn flip_last_byte(path: &Path) {
 /// CSV first under a warning that blames a value.
 #[test]
 fn a_forged_record_is_refused_without_a_retry_as_csv() {
-    let (w, dir) = two_table_world("import_forged_record", "ok");
+    let (w, dir) = two_table_world("import_forged_record", "2");
     let path = dir.join("alpha.csv");
     let text = std::fs::read_to_string(&path).unwrap();
     std::fs::write(&path, text.replacen("1,new", "1,n,w", 1)).unwrap();
@@ -341,7 +343,7 @@ fn a_forged_record_is_refused_without_a_retry_as_csv() {
 
 #[test]
 fn a_flipped_byte_is_refused_and_nothing_is_kept() {
-    let (w, dir) = two_table_world("import_flipped_byte", "ok");
+    let (w, dir) = two_table_world("import_flipped_byte", "2");
     let path = dir.join("alpha.csv");
     flip_last_byte(&path);
     let before = w.fingerprint();
@@ -489,7 +491,7 @@ fn facts_that_cannot_fit_the_target_are_refused_naming_column_and_keys() {
     let err = import_refused(&w, &dir, &[]);
     for want in [
         "import refused before any write",
-        "table `account`, column `owner`: 1 value is not UUIDs but the target column is uuid; e.g. id=1",
+        "table `account`, column `owner`: 1 value is not a UUID but the target column is uuid; e.g. id=1",
         "table `account`, column `agent`: 1 NULL in the export (1 was '' in char(36)) but the target column is NOT NULL; e.g. id=1",
         "the CSV column `extra` has no column of that name",
         "column `required`: NOT NULL without a default",
@@ -601,7 +603,7 @@ fn an_export_made_by_the_old_scripts_imports_with_a_warning() {
 
 #[test]
 fn non_interactive_runs_need_yes() {
-    let (w, dir) = two_table_world("import_needs_yes", "ok");
+    let (w, dir) = two_table_world("import_needs_yes", "2");
     let before = w.fingerprint();
     let o = w
         .cmd()
@@ -616,7 +618,7 @@ fn non_interactive_runs_need_yes() {
 
 #[test]
 fn on_a_terminal_the_import_asks_first() {
-    let (w, dir) = two_table_world("import_prompt", "ok");
+    let (w, dir) = two_table_world("import_prompt", "2");
     let before = w.fingerprint();
     // `script` gives the command a pseudo-terminal and forwards our answer to it.
     let ask = |answer: &str| {
@@ -684,7 +686,7 @@ fn export_and_import_speak_json_for_runbooks() {
 
 #[test]
 fn the_journal_holds_exactly_the_statements_the_dry_run_showed() {
-    let (w, dir) = two_table_world("import_journal_equals_plan", "ok");
+    let (w, dir) = two_table_world("import_journal_equals_plan", "2");
     let d = dir.to_str().unwrap();
     let o = w.run(&["import", d, "--dry-run", "--json"]);
     assert_exit(&o, 0);
@@ -709,7 +711,7 @@ fn the_journal_holds_exactly_the_statements_the_dry_run_showed() {
 
 #[test]
 fn an_unreachable_target_is_reported_before_any_file_is_read() {
-    let (w, dir) = two_table_world("import_target_first", "ok");
+    let (w, dir) = two_table_world("import_target_first", "2");
     // A damaged file and a wrong port: the port is what the user hears about, at once.
     let path = dir.join("alpha.csv");
     flip_last_byte(&path);
@@ -729,18 +731,20 @@ fn an_unreachable_target_is_reported_before_any_file_is_read() {
 fn a_copy_error_names_the_row_by_its_key_not_a_line_number() {
     let w = World::new("import_error_row_key");
     // Record 1 spans two lines, so PostgreSQL's `line 4` is record 2 (header = line 1).
+    // v is text at the source and a date in the target: `too long` fails in the COPY.
     w.mysql(
-        "CREATE TABLE note (id INT PRIMARY KEY, v VARCHAR(20));
-         INSERT INTO note VALUES (5, 'a\\nb'), (9, 'too long'), (12, 'c');",
+        "CREATE TABLE note (id INT PRIMARY KEY, v VARCHAR(20), d VARCHAR(20));
+         INSERT INTO note VALUES (5, 'a\\nb', '2024-01-01'), (9, 'x', 'too long'),
+           (12, 'c', '2024-01-02');",
     );
-    w.pg("CREATE TABLE note (id integer PRIMARY KEY, v varchar(3));");
+    w.pg("CREATE TABLE note (id integer PRIMARY KEY, v text, d date);");
     let dir = export(&w);
     for format in ["auto", "csv"] {
         let o = import(&w, &dir, &["--copy-format", format]);
         assert_exit(&o, 2);
         let err = stderr(&o);
         assert!(
-            err.contains("loading table `note` from note.csv at row id=9") && err.contains("22001"),
+            err.contains("loading table `note` from note.csv at row id=9") && err.contains("22007"),
             "{format}: {err}"
         );
     }
@@ -887,7 +891,7 @@ fn a_rehearsal_loads_checks_and_leaves_the_target_and_its_sequences_unchanged() 
     );
     let log = std::fs::read_to_string(w.run_log()).unwrap();
     let last: serde_json::Value = serde_json::from_str(log.lines().last().unwrap()).unwrap();
-    assert_eq!(last["status"], "completed");
+    assert_eq!(last["status"], "rolled_back");
     assert!(
         last["message"].as_str().unwrap().contains("rehearsal"),
         "{last}"
@@ -1078,4 +1082,73 @@ fn the_targets_migration_history_is_kept_unless_the_mapping_copies_it() {
     assert_exit(&w.run(&["import", d, "--yes", "--map", "copy.toml"]), 0);
     assert_eq!(w.pg_value(names).as_deref(), Some("v2_init,v2_more"));
     assert_exit(&w.run(&["verify", d, "--map", "copy.toml"]), 0);
+}
+
+/// Values longer than a `varchar(n)`, trailing blanks PostgreSQL would cut silently, and
+/// decimals with more digits before the point than a `numeric(p, s)` holds are refused
+/// before any write, each naming a row and the ALTER that fits it; the dry run says the
+/// same, and the widened target loads.
+#[test]
+fn values_larger_than_the_target_s_declared_size_are_refused_before_any_write() {
+    let w = World::new("import_declared_size");
+    w.mysql(
+        "CREATE TABLE users (id INT PRIMARY KEY, display_name VARCHAR(20), note VARCHAR(10),
+           amount DECIMAL(12,2), score INT);
+         INSERT INTO users VALUES (1, 'ab', 'x', 1.00, 5), (10, 'abcdéfghi', 'ok', -12345678.90, 7),
+           (11, 'a', 'abc   ', 0.50, 123456);",
+    );
+    w.pg(
+        "CREATE TABLE users (id integer PRIMARY KEY, display_name varchar(6), note varchar(3),
+           amount numeric(6,2), score numeric(5,2));",
+    );
+    let dir = export(&w);
+    for extra in [&[][..], &["--dry-run"]] {
+        let err = import_refused(&w, &dir, extra);
+        for want in [
+            "column `display_name`: a value of 9 characters (e.g. id=10) is longer than character varying(6) holds (6) (hint: widen the target column, `ALTER TABLE \"users\" ALTER COLUMN \"display_name\" TYPE varchar(9)`",
+            "column `note`: a value of 6 characters (e.g. id=11) is longer than character varying(3) holds (3)",
+            "column `amount`: a value with 8 digits before the point (e.g. id=10) does not fit numeric(6,2), which holds 4 (hint: widen the target column, `ALTER TABLE \"users\" ALTER COLUMN \"amount\" TYPE numeric(10, 2)`)",
+            "column `score`: a value with 6 digits before the point (e.g. id=11) does not fit numeric(5,2), which holds 3",
+        ] {
+            assert!(err.contains(want), "{extra:?}: {want}\n{err}");
+        }
+    }
+    // An export recording no longest values (an older one) fails at the COPY, which
+    // names the row and says the fix.
+    let manifest = dir.join("migration_manifest.json");
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    let mut m: serde_json::Value = serde_json::from_str(&text).unwrap();
+    for c in m["tables"]["users"]["columns"].as_array_mut().unwrap() {
+        let c = c.as_object_mut().unwrap();
+        c.remove("longest_chars");
+        c.remove("integer_digits");
+        c.remove("range");
+    }
+    std::fs::write(&manifest, serde_json::to_string_pretty(&m).unwrap()).unwrap();
+    let err = import_refused(&w, &dir, &[]);
+    assert!(
+        err.contains("ERROR (22001)")
+            && err.contains("at row id=10")
+            && err.contains("hint: widen the target column it names"),
+        "{err}"
+    );
+    std::fs::write(&manifest, text).unwrap();
+    w.pg(
+        "ALTER TABLE users ALTER COLUMN display_name TYPE varchar(9), ALTER COLUMN note TYPE varchar(6),
+           ALTER COLUMN amount TYPE numeric(10, 2), ALTER COLUMN score TYPE numeric(8, 2);",
+    );
+    assert_exit(&import(&w, &dir, &[]), 0);
+    assert_eq!(
+        w.pg_rows(
+            "SELECT display_name, note, amount::text FROM users WHERE id IN (10, 11) ORDER BY id"
+        ),
+        vec![
+            vec![
+                Some("abcdéfghi".into()),
+                Some("ok".into()),
+                Some("-12345678.90".into())
+            ],
+            vec![Some("a".into()), Some("abc   ".into()), Some("0.50".into())],
+        ]
+    );
 }

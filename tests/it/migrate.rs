@@ -105,7 +105,7 @@ fn a_refusal_the_facts_call_for_rolls_back_and_keeps_the_export() {
         "{err}"
     );
     assert!(
-        err.contains("1 value is not UUIDs but the target column is uuid"),
+        err.contains("1 value is not a UUID but the target column is uuid"),
         "{err}"
     );
     assert!(err.contains("the target is unchanged"), "{err}");

@@ -218,9 +218,9 @@ before = ["DO $$ BEGIN IF false THEN COMMIT; END IF; END $$", "SELECT 'COMMIT' /
     );
     assert_eq!(w.fingerprint(), before);
     // Nothing was started by the refused runs: the run log holds the export and the
-    // rehearsal only.
+    // rehearsal only (rolled back: nothing it loaded was kept).
     let mut want = logged;
-    want.extend(["started".to_string(), "completed".to_string()]);
+    want.extend(["started".to_string(), "rolled_back".to_string()]);
     assert_eq!(w.run_log_statuses(), want);
 }
 

@@ -215,6 +215,9 @@ fn a_postgresql_chain_follows_a_writer_through_base_and_deltas() {
     let base_dir = export_dir_of(&base);
     assert_eq!(s.slots().len(), 1, "the base created one slot");
     assert_exit(&w.run(&["import", &base_dir, "--yes"]), 0);
+    // The chain's record names its source as what it is.
+    let source = w.pg_value("SELECT source FROM pgconverge.state").unwrap();
+    assert!(source.starts_with("postgresql://"), "{source}");
     let first = s.export_delta(&w, &base_dir);
     assert_exit(&first, 0);
     let first_dir = export_dir_of(&first);

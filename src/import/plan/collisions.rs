@@ -722,7 +722,8 @@ pub fn hint(found: &[Found]) -> String {
         ));
     }
     out.push(
-        "or fix the data at the source; `import --rehearse` lists these again without writing"
+        "or fix the data at the source, or the target's constraint if the data is right and it \
+         is not; `import --rehearse` lists these again without writing"
             .into(),
     );
     out.join("; ")
@@ -938,7 +939,7 @@ mod tests {
         );
         assert_eq!(
             hint(&found),
-            r#"rows that share a key need their own values: e.g. `[tables.Teacher]` `set = { email = "..." }` gives its rows others (for a fold, a counter from a ranking in `[with]`: see the fold in docs/mapping.md), or `where = "..."` leaves rows out; or fix the data at the source; `import --rehearse` lists these again without writing"#
+            r#"rows that share a key need their own values: e.g. `[tables.Teacher]` `set = { email = "..." }` gives its rows others (for a fold, a counter from a ranking in `[with]`: see the fold in docs/mapping.md), or `where = "..."` leaves rows out; or fix the data at the source, or the target's constraint if the data is right and it is not; `import --rehearse` lists these again without writing"#
         );
     }
 }

@@ -105,8 +105,13 @@ pub fn apply(plan: &mut Plan, m: &Manifest, cat: &Catalog, mapping: &Mapping, st
         .filter(|t| t.upserts > 0 || t.whole.is_some())
         .map(|t| t.table.as_str())
         .collect();
-    plan.sequences
-        .retain(|s| s.columns.iter().any(|(t, _)| touched.contains(t.as_str())));
+    // A sequence moves forward when its table was written, or when the source's
+    // AUTO_INCREMENT says so: ids drawn and deleted inside the delta leave no row to
+    // write, but the source will not issue them again.
+    plan.sequences.retain(|s| {
+        s.columns.iter().any(|(t, _)| touched.contains(t.as_str()))
+            || s.auto_increment.is_some_and(|n| n > 1)
+    });
     for s in plan.sequences.iter_mut() {
         s.sql = sequences::forward_sql(s, &schema);
     }

@@ -44,6 +44,8 @@ pub(crate) fn fact(name: &str, stats: ColumnStats) -> ColumnEntry {
         json_nul_samples: vec![],
         range: None,
         byte_lengths: None,
+        longest_chars: None,
+        integer_digits: None,
         fraction_digits: None,
     }
 }
@@ -317,7 +319,7 @@ fn refusals_before_any_write() {
         "column `nope` has no column",
         "column `g`: a generated column",
         "table `t`, column `id`: 2 NULLs in the export (1 was '' in char(36)) but the target column is NOT NULL; e.g. id=3",
-        "column `owner`: 1 value is not UUIDs but the target column is uuid; e.g. id=5",
+        "column `owner`: 1 value is not a UUID but the target column is uuid; e.g. id=5",
         "column `must`: NOT NULL without a default",
     ] {
         assert!(all.contains(want), "missing `{want}` in\n{all}");
