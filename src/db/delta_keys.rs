@@ -1,7 +1,8 @@
 //! A delta's end snapshot and the changed keys in its session (MySQL/MariaDB): the
 //! snapshot and its exact log position; one temporary table per changed table, of the key
-//! columns' own types (so a key compares under the column's collation and is written
-//! back by the export's encoder exactly as a full export writes it), filled with the
+//! columns' own types (so a key finds its row through the table's index and is written
+//! back by the export's encoder exactly as a full export writes it; strings are matched
+//! byte for byte besides, whatever the collation), filled with the
 //! log's keys; the children a cascading foreign key reaches; one pass that reads each
 //! key's row, or says it has none (and whether the log left it in place).
 
@@ -9,7 +10,7 @@ use anyhow::{Context, Result};
 use mysql_async::Conn;
 use mysql_async::prelude::*;
 
-use crate::codec::binlog_row::{Key, KeyType, from_text, key_read, literal};
+use crate::codec::binlog_row::{Key, KeyType, KeyValue, from_text, key_read, literal};
 use crate::config::ServerConfig;
 use crate::db::catalog::ReadColumn;
 use crate::db::mysql::{connect, error, prepare_reader};
@@ -46,15 +47,46 @@ impl KeyTable {
         qualified(db, &self.name)
     }
 
-    /// `<table>.<key0> = <keys>.pgc_k0 AND ...`.
+    /// `<table>.<key0> = <keys>.pgc_k0 AND ...`: under the column's collation (the
+    /// table's index finds the row), and a string byte for byte too: under a case- or
+    /// accent-insensitive collation `Key-One` would find the row the log renamed
+    /// `KEY-ONE`, and the old key would never read as gone.
     fn matches(&self, table: &str, keys: &str) -> String {
         self.key
             .iter()
+            .zip(&self.types)
             .enumerate()
-            .map(|(i, c)| format!("{table}.{} = {keys}.{}", ident(c), key_column(i)))
+            .map(|(i, (c, t))| {
+                let (c, k) = (ident(c), key_column(i));
+                match t {
+                    KeyType::Str { .. } => format!(
+                        "{table}.{c} = {keys}.{k} AND CAST({table}.{c} AS BINARY) = CAST({keys}.{k} AS BINARY)"
+                    ),
+                    _ => format!("{table}.{c} = {keys}.{k}"),
+                }
+            })
             .collect::<Vec<_>>()
             .join(" AND ")
     }
+}
+
+/// The key table's column telling apart keys its own columns' collation holds equal
+/// (`Key-One` and `KEY-ONE`, `a` and `a `): a digest of the string parts' exact bytes,
+/// part of its primary key.
+const EXACT: &str = "pgc_exact";
+
+/// [`EXACT`]'s value for a key: the SHA-256 of its string parts, each with its length
+/// (the other parts compare exactly under their own types already).
+fn exact(types: &[KeyType], key: &Key) -> String {
+    use sha2::Digest;
+    let mut sha = sha2::Sha256::new();
+    for (t, v) in types.iter().zip(key) {
+        if let (KeyType::Str { .. }, KeyValue::Bytes(b)) = (t, v) {
+            sha.update((b.len() as u64).to_be_bytes());
+            sha.update(b);
+        }
+    }
+    format!("X'{}'", hex::encode(sha.finalize()))
 }
 
 /// Open the end snapshot of a delta: one session, REPEATABLE READ, UTC, utf8mb4, a
@@ -116,10 +148,11 @@ pub async fn create(conn: &mut Conn, db: &str, kt: &KeyTable) -> Result<()> {
         .enumerate()
         .map(|(i, c)| format!("{} AS {}", ident(c), key_column(i)))
         .collect();
-    let pk: Vec<String> = (0..kt.key.len()).map(key_column).collect();
+    let mut pk: Vec<String> = (0..kt.key.len()).map(key_column).collect();
+    pk.push(EXACT.into());
     let sql = format!(
-        "CREATE TEMPORARY TABLE {} (PRIMARY KEY ({})) AS SELECT {}, CAST(NULL AS SIGNED) AS {EXISTS}, \
-         CAST(NULL AS CHAR(6)) AS {HOW} FROM {} LIMIT 0",
+        "CREATE TEMPORARY TABLE {} ({EXACT} BINARY(32) NOT NULL DEFAULT '', PRIMARY KEY ({})) AS SELECT {}, \
+         CAST(NULL AS SIGNED) AS {EXISTS}, CAST(NULL AS CHAR(6)) AS {HOW} FROM {} LIMIT 0",
         kt.qualified(db),
         pk.join(", "),
         cols.join(", "),
@@ -139,13 +172,14 @@ pub struct KeyRow<'a> {
     pub how: Option<&'static str>,
 }
 
-/// Insert keys (in batches). A key the table already holds (the same key under the
-/// column's collation) keeps its first removal and counts as existing if either did.
+/// Insert keys (in batches). A key the table already holds (the same key, byte for byte)
+/// keeps its first removal and counts as existing if either did.
 pub async fn insert(conn: &mut Conn, db: &str, kt: &KeyTable, rows: &[KeyRow<'_>]) -> Result<()> {
     let context = || format!("recording the changed keys of `{}`", kt.table);
     let mut cols: Vec<String> = (0..kt.key.len()).map(key_column).collect();
     cols.push(EXISTS.into());
     cols.push(HOW.into());
+    cols.push(EXACT.into());
     // Zero dates and MySQL's invalid ENUM value are keys too: no strict mode here.
     conn.query_drop("SET @pgc_sql_mode = @@SESSION.sql_mode, SESSION sql_mode = ''")
         .await
@@ -172,6 +206,7 @@ pub async fn insert(conn: &mut Conn, db: &str, kt: &KeyTable, rows: &[KeyRow<'_>
                     .map(|h| format!("'{h}'"))
                     .unwrap_or_else(|| "NULL".into()),
             );
+            v.push(exact(&kt.types, r.key));
             values.push(format!("({})", v.join(", ")));
         }
         let sql = format!(

@@ -1167,3 +1167,45 @@ fn a_plain_import_into_a_chained_target_is_refused_and_sequences_pass_drawn_ids(
     assert_exit(&w.run(&["delta-end", &w.db]), 0);
     assert_exit(&import(&w, &plain), 0);
 }
+
+/// A key that changes only as a case-insensitive, PAD SPACE collation cannot tell
+/// (`Key-One` -> `KEY-ONE`, `pad` -> `pad `): the old key reads as gone and is deleted,
+/// the new one is written, with its children (ON UPDATE CASCADE); no stale row stays.
+#[test]
+fn a_key_changed_only_in_case_or_trailing_blanks_moves_exactly() {
+    let w = World::binlog("delta_key_case");
+    w.mysql(
+        "CREATE TABLE tag (id VARCHAR(36) NOT NULL PRIMARY KEY, v INT)
+           ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_general_ci;
+         CREATE TABLE note (id INT PRIMARY KEY, tag_id VARCHAR(36) NOT NULL,
+           FOREIGN KEY (tag_id) REFERENCES tag (id) ON UPDATE CASCADE ON DELETE CASCADE)
+           ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_general_ci;
+         INSERT INTO tag VALUES ('Key-One', 1), ('key-two', 2), ('pad', 3);
+         INSERT INTO note VALUES (1, 'Key-One'), (2, 'pad');",
+    );
+    w.pg("CREATE TABLE tag (id varchar(36) PRIMARY KEY, v int);
+         CREATE TABLE note (id int PRIMARY KEY, tag_id varchar(36) NOT NULL REFERENCES tag (id));");
+    let b = base(&w, &[]);
+    assert_exit(&import(&w, &b), 0);
+    w.mysql("UPDATE tag SET id = 'KEY-ONE', v = 10 WHERE id = 'Key-One'; UPDATE tag SET id = 'pad ' WHERE id = 'pad';");
+    let d = delta(&w, &b, &[]);
+    assert_exit(&import(&w, &d), 0);
+    assert_eq!(
+        w.pg_rows("SELECT id || '|' || v FROM tag ORDER BY id"),
+        w.mysql_rows("SELECT CONCAT(id, '|', v) FROM tag ORDER BY BINARY id")
+            .into_iter()
+            .map(|r| r
+                .into_iter()
+                .map(|v| v.map(|v| String::from_utf8(v).unwrap()))
+                .collect::<Vec<_>>())
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(
+        w.pg_rows("SELECT id::text || '|' || tag_id FROM note ORDER BY id"),
+        vec![
+            vec![Some("1|KEY-ONE".to_string())],
+            vec![Some("2|pad ".to_string())]
+        ]
+    );
+    deep_verify(&w, &d);
+}
