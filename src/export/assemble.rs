@@ -258,6 +258,7 @@ pub fn manifest(about: About, entries: Vec<TableEntry>) -> Manifest {
         position: None,
         delta: None,
         delta_full_copy: false,
+        cascades: None,
     }
 }
 

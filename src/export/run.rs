@@ -101,15 +101,18 @@ pub struct Planned {
 /// Export into `target`.
 pub async fn export(job: &Job, target: &NewExport, progress: &Progress) -> Result<Exported> {
     let planned = prepare(job, progress).await?;
-    if job.delta_base {
-        delta::base::preflight(
-            &job.source,
-            &planned.plans,
-            &job.mapping,
-            job.delta_full_copy,
-        )
-        .await?;
-    }
+    let cascades = match job.delta_base {
+        true => Some(
+            delta::base::preflight(
+                &job.source,
+                &planned.plans,
+                &job.mapping,
+                job.delta_full_copy,
+            )
+            .await?,
+        ),
+        false => None,
+    };
     // A PostgreSQL base creates its slot BEFORE its snapshot (the first delta reads
     // again what changed in between, which is harmless), and drops it if it fails.
     let slot = match (job.delta_base, job.source.engine) {
@@ -137,7 +140,8 @@ pub async fn export(job: &Job, target: &NewExport, progress: &Progress) -> Resul
             }
             (false, _) => None,
         };
-        seal(job, planned, entries, snapshot, position, target)
+        let chain = position.map(|p| (p, cascades.unwrap_or_default()));
+        seal(job, planned, entries, snapshot, chain, target)
     }
     .await;
     if result.is_err() {
@@ -276,14 +280,18 @@ pub async fn read(
     .await
 }
 
-/// Write the manifest and publish the directory under its final name. With `position`
-/// (a delta chain's base) the manifest is format 4, `kind: "full"`.
+/// Write the manifest and publish the directory under its final name. With `chain` (a
+/// delta chain's base: its log position, and the source's foreign keys with an action)
+/// the manifest is format 4, `kind: "full"`.
 pub fn seal(
     job: &Job,
     planned: Planned,
     entries: Vec<manifest::TableEntry>,
     snapshot: Snapshot,
-    position: Option<crate::db::position::LogPosition>,
+    chain: Option<(
+        crate::db::position::LogPosition,
+        Vec<crate::store::chain::Cascade>,
+    )>,
     target: &NewExport,
 ) -> Result<Exported> {
     let about = assemble::About {
@@ -302,7 +310,8 @@ pub fn seal(
         excluded: planned.excluded,
     };
     let mut manifest = assemble::manifest(about, entries);
-    if let Some(position) = position {
+    if let Some((position, cascades)) = chain {
+        manifest.cascades = Some(cascades);
         manifest.format_version = manifest::CHAIN_FORMAT_VERSION;
         manifest.kind = Some(crate::store::chain::KIND_FULL.into());
         manifest.export_id = Some(delta::base::export_id(&job.mapping.name, &target.timestamp));

@@ -63,6 +63,10 @@ pub struct Manifest {
     /// (`--delta-full-copy` at its base); its deltas keep doing so.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub delta_full_copy: bool,
+    /// Format 4, a chain's base: the source's foreign keys with an action when it was
+    /// taken (a delta records its own in `delta.cascades`); absent in older bases.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cascades: Option<Vec<crate::store::chain::Cascade>>,
 }
 
 /// The mapping file an export stored (`mapping.toml`), with its sha256.

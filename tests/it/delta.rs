@@ -1209,3 +1209,48 @@ fn a_key_changed_only_in_case_or_trailing_blanks_moves_exactly() {
     );
     deep_verify(&w, &d);
 }
+
+/// A foreign key's action changed with the log off (`sql_log_bin = 0`, no DDL in the log)
+/// is refused: the delta would apply the new action to a delete made under the old one
+/// (a SET NULL child deleted by an inferred CASCADE). The base records the actions.
+#[test]
+fn a_foreign_key_action_changed_without_the_log_is_refused() {
+    let w = World::binlog("delta_fk_action");
+    w.mysql(
+        "CREATE TABLE child (id INT PRIMARY KEY) ENGINE=InnoDB;
+         CREATE TABLE gc (id INT PRIMARY KEY, child_id INT,
+           CONSTRAINT fk_gc FOREIGN KEY (child_id) REFERENCES child (id) ON DELETE SET NULL)
+           ENGINE=InnoDB;
+         INSERT INTO child VALUES (1), (2); INSERT INTO gc VALUES (10, 1), (20, 2);",
+    );
+    w.pg("CREATE TABLE child (id int PRIMARY KEY);
+         CREATE TABLE gc (id int PRIMARY KEY, child_id int REFERENCES child (id));");
+    let b = base(&w, &[]);
+    let m: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(b.join("migration_manifest.json")).unwrap())
+            .unwrap();
+    assert_eq!(
+        m["cascades"][0]["on_delete"], "SET NULL",
+        "{}",
+        m["cascades"]
+    );
+    assert_exit(&import(&w, &b), 0);
+    w.mysql(
+        "DELETE FROM child WHERE id = 2;
+         SET SESSION sql_log_bin = 0;
+         ALTER TABLE gc DROP FOREIGN KEY fk_gc;
+         ALTER TABLE gc ADD CONSTRAINT fk_gc FOREIGN KEY (child_id) REFERENCES child (id) ON DELETE CASCADE;
+         SET SESSION sql_log_bin = 1;",
+    );
+    let o = delta_run(&w, &b, &[]);
+    assert_exit(&o, 2);
+    assert!(
+        stderr(&o).contains("the source's foreign-key actions changed since")
+            && stderr(&o)
+                .contains("foreign key `fk_gc` (gc.child_id -> child.id, ON DELETE CASCADE")
+            && stderr(&o)
+                .contains("was foreign key `fk_gc` (gc.child_id -> child.id, ON DELETE SET NULL"),
+        "{}",
+        stderr(&o)
+    );
+}

@@ -22,9 +22,10 @@ pub async fn preflight(
     plans: &[Arc<TablePlan>],
     mapping: &Mapping,
     full_copy: bool,
-) -> Result<()> {
+) -> Result<Vec<crate::store::chain::Cascade>> {
     if source.engine == Engine::Postgresql {
-        return crate::export::delta::pg::preflight(source, plans, mapping, full_copy).await;
+        crate::export::delta::pg::preflight(source, plans, mapping, full_copy).await?;
+        return Ok(Vec::new());
     }
     let mut conn = mysql::connect(&source.cfg, Some(&source.database)).await?;
     let settings = binlog_status::settings(&mut conn).await?;
@@ -43,7 +44,7 @@ pub async fn preflight(
         full_copy,
         Engine::Mysql,
     )
-    .map(|_| ())
+    .map(|chain| chain.cascades)
     .map_err(|errors| refusal("a delta chain cannot start from this export", &errors))
 }
 

@@ -237,6 +237,44 @@ pub fn follow(
 
 /// How the live catalog differs from what the chain's previous export recorded, table
 /// by table (empty: no schema change).
+/// The foreign keys with an action that changed since the previous export (`was`: its
+/// record, None when it has none: an older base): a delta applies the source's actions to
+/// the rows only the target holds, so an action changed without a trace in the log
+/// (`sql_log_bin = 0`) would be applied to deletes made under the old one.
+pub fn cascade_changes(was: Option<&[Cascade]>, now: &[Cascade]) -> Vec<String> {
+    let Some(was) = was else {
+        return Vec::new();
+    };
+    let show = |fk: &Cascade| {
+        format!(
+            "foreign key `{}` ({}.{} -> {}.{}, ON DELETE {} ON UPDATE {})",
+            fk.name,
+            fk.child,
+            fk.child_columns.join(", "),
+            fk.parent,
+            fk.parent_columns.join(", "),
+            fk.on_delete,
+            fk.on_update
+        )
+    };
+    let mut out = Vec::new();
+    for fk in was.iter().filter(|fk| !now.contains(fk)) {
+        match now
+            .iter()
+            .find(|n| n.name == fk.name && n.child == fk.child)
+        {
+            Some(n) => out.push(format!("{} was {}", show(n), show(fk))),
+            None => out.push(format!("{} is gone", show(fk))),
+        }
+    }
+    for fk in now.iter().filter(|fk| !was.contains(fk)) {
+        if !was.iter().any(|w| w.name == fk.name && w.child == fk.child) {
+            out.push(format!("{} is new", show(fk)));
+        }
+    }
+    out
+}
+
 pub fn schema_changes(previous: &[&TableEntry], catalog: &[SourceTable]) -> Vec<String> {
     let mut out = Vec::new();
     for e in previous {
@@ -511,6 +549,33 @@ mod tests {
         )
         .unwrap_err();
         assert!(errors[0].contains("its parent `p`"), "{errors:?}");
+    }
+
+    #[test]
+    fn foreign_key_actions_changed_since_the_previous_export_are_named() {
+        let fk = |name: &str, on_delete: &str| Cascade {
+            name: name.into(),
+            child: "gc".into(),
+            child_columns: vec!["child_id".into()],
+            parent: "child".into(),
+            parent_columns: vec!["id".into()],
+            on_delete: on_delete.into(),
+            on_update: "CASCADE".into(),
+        };
+        let was = [fk("fk_gc", "SET NULL"), fk("fk_old", "CASCADE")];
+        assert!(cascade_changes(Some(&was), &was).is_empty());
+        // An older base recorded none: nothing to compare with.
+        assert!(cascade_changes(None, &[fk("fk_gc", "CASCADE")]).is_empty());
+        let now = [fk("fk_gc", "CASCADE"), fk("fk_new", "SET NULL")];
+        let changes = cascade_changes(Some(&was), &now);
+        assert_eq!(
+            changes,
+            vec![
+                "foreign key `fk_gc` (gc.child_id -> child.id, ON DELETE CASCADE ON UPDATE CASCADE) was foreign key `fk_gc` (gc.child_id -> child.id, ON DELETE SET NULL ON UPDATE CASCADE)".to_string(),
+                "foreign key `fk_old` (gc.child_id -> child.id, ON DELETE CASCADE ON UPDATE CASCADE) is gone".to_string(),
+                "foreign key `fk_new` (gc.child_id -> child.id, ON DELETE SET NULL ON UPDATE CASCADE) is new".to_string(),
+            ]
+        );
     }
 
     #[test]

@@ -168,6 +168,24 @@ async fn prepare(job: &DeltaJob, progress: &Progress) -> Result<Prepared> {
         Engine::Mysql,
     )
     .map_err(|errors| refusal("this delta cannot be taken", &errors))?;
+    let was = match &previous.delta {
+        Some(d) => Some(d.cascades.as_slice()),
+        None => previous.cascades.as_deref(),
+    };
+    let changed = checks::cascade_changes(was, &chain.cascades);
+    if !changed.is_empty() {
+        return Err(with_hint(
+            refusal(
+                &format!(
+                    "the source's foreign-key actions changed since {}",
+                    job.previous.path().display()
+                ),
+                &changed,
+            ),
+            "a delta applies the actions its chain started with to the rows only the target \
+             holds: start a new chain (export --delta-base) after the change",
+        ));
+    }
     Ok(Prepared {
         previous,
         previous_sha256,
