@@ -140,7 +140,8 @@ pub fn render(fixes: &[MappingFix], dialect: Dialect) -> String {
             .unwrap_or_default();
         let table = quote_key(dataset);
         out.push_str(&format!(
-            "\n  to leave those rows out ({}), export again with:\n    [tables.{table}]\n    \
+            "\n  to leave those rows out ({}; rows other tables reference would be refused as their \
+             orphans), export again with:\n    [tables.{table}]\n    \
              where = {}\n  or to give them a value{pick}, import with:\n    [tables.{table}]\n    \
              set = {{ {} }}",
             counts.join(", "),

@@ -260,6 +260,13 @@ impl Kept {
                     .and_then(|v| long_values::shown_digest(v, c.kind == Kind::Bytes))
                 {
                     Some(d) => Some(d),
+                    // A jsonb value as it is compared (keys sorted, numbers by value), so
+                    // that both sides part where their meaning does, not their key order.
+                    None if c.kind == Kind::Jsonb => v
+                        .as_deref()
+                        .and_then(|v| std::str::from_utf8(v).ok())
+                        .map(String::from)
+                        .or(s),
                     None => s,
                 }
             })
@@ -721,6 +728,37 @@ mod tests {
             k.add(p, row_hash(p, r, b.count.len()).bucket, r.clone(), shown);
         }
         (b, k)
+    }
+
+    /// A jsonb difference reads where the meaning parts, not where the two texts' key
+    /// orders do: both sides are shown in the form they are compared in.
+    #[test]
+    fn a_jsonb_difference_is_shown_where_the_meaning_parts() {
+        let mut p = plan(true);
+        p.columns[1].kind = Kind::Jsonb;
+        let side = |raw: &str| {
+            let mut k = Kept::default();
+            let canon = crate::verify::canon_json::canonical_json(raw.as_bytes()).unwrap();
+            k.add(
+                &p,
+                0,
+                vec![Some(b"1".to_vec()), Some(canon)],
+                vec![Some("1".into()), Some(raw.into())],
+            );
+            k
+        };
+        let pad = "x".repeat(80);
+        let s = side(&format!(
+            r#"{{"zeta": "{pad}", "alpha": 1, "color": "blue"}}"#
+        ));
+        let t = side(&format!(
+            r#"{{"alpha": 1, "color": "red", "zeta": "{pad}"}}"#
+        ));
+        let mut out = TableDeep::default();
+        compare(&p, &s, &t, 10, &mut out);
+        let d = &out.differences[0];
+        let (src, tgt) = (d.source.clone().unwrap(), d.target.clone().unwrap());
+        assert!(src.contains("blue") && tgt.contains("red"), "{src} / {tgt}");
     }
 
     /// Past its budget a side lets go of its highest buckets, whole, whatever order the
