@@ -193,6 +193,10 @@ pub fn decide(
                     values(stats.non_uuid, "is not a UUID", "are not UUIDs"),
                     keys(&src.non_uuid_samples)
                 ));
+                // One fix for the column: the lines for '' alone would leave these.
+                let empty: u64 = d.fixes.iter().map(|(n, _)| n).sum();
+                d.fixes.clear();
+                d.fixes.push((stats.non_uuid + empty, Problem::NotUuid));
             }
         }
         (_, Dst::Uuid) => cannot(&mut d),

@@ -1,6 +1,6 @@
 //! PURE: the mapping lines that fix a refusal the data calls for, shown in its hint. A
-//! value the target column cannot take (`''` in a uuid column that is NOT NULL, `''` or
-//! another label an enum lacks) can be left out at the export (`where`, in the source's
+//! value the target column cannot take (`''` in a uuid column that is NOT NULL, a value
+//! that is no UUID, `''` or another label an enum lacks) can be left out at the export (`where`, in the source's
 //! SQL) or given a value at the import (`set`, in PostgreSQL's), without touching the
 //! source or the target schema: the hint prints both as TOML to paste.
 
@@ -13,6 +13,9 @@ pub enum Problem {
     /// `''` (or, from a `char(36)` column, the NULL it was exported as) headed for a
     /// NOT NULL uuid column.
     EmptyIntoUuid,
+    /// Values that are not UUIDs (`''` too, when the column has both) headed for a uuid
+    /// column: the `set` keeps every value that is one and draws a new one for the rest.
+    NotUuid,
     /// Values an enum lacks (`''` is MySQL's invalid ENUM value); `labels` are the
     /// target's, one of which the `set` proposes.
     NotALabel {
@@ -89,6 +92,22 @@ fn lines(fix: &MappingFix, dialect: Dialect) -> (String, String) {
             format!("{col} IS NOT NULL AND {col} <> ''"),
             format!("COALESCE(NULLIF({csv}::text, '')::uuid, gen_random_uuid())"),
         ),
+        // What the export counts as a UUID (`codec::rules::is_uuid`): 36 characters,
+        // hex digits with hyphens at 8, 13, 18 and 23.
+        Problem::NotUuid => {
+            const UUID: &str =
+                "'^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}$'";
+            let keep = match dialect {
+                Dialect::Mysql => format!("{col} REGEXP {UUID}"),
+                Dialect::Postgres => format!("{col}::text ~ {UUID}"),
+            };
+            (
+                keep,
+                format!(
+                    "CASE WHEN {csv}::text ~ {UUID} THEN {csv}::text::uuid ELSE gen_random_uuid() END"
+                ),
+            )
+        }
         Problem::NotALabel { values, labels } => {
             let list: Vec<String> = values.iter().map(|v| literal(v)).collect();
             let keep = format!("{col} NOT IN ({})", list.join(", "));
@@ -106,6 +125,17 @@ fn lines(fix: &MappingFix, dialect: Dialect) -> (String, String) {
 /// of its columns (export again) and one with their `set`s (import with `--map`). Empty
 /// when there is nothing a mapping can fix.
 pub fn render(fixes: &[MappingFix], dialect: Dialect) -> String {
+    // A column's lines for values that are not UUIDs cover its '' too: one `set` each.
+    let not_uuid = |f: &MappingFix| {
+        f.problem == Problem::EmptyIntoUuid
+            && fixes.iter().any(|o| {
+                o.problem == Problem::NotUuid
+                    && o.dataset == f.dataset
+                    && o.target_column == f.target_column
+            })
+    };
+    let fixes: Vec<MappingFix> = fixes.iter().filter(|f| !not_uuid(f)).cloned().collect();
+    let fixes = fixes.as_slice();
     let mut datasets: Vec<&str> = fixes.iter().map(|f| f.dataset.as_str()).collect();
     datasets.dedup();
     let mut out = String::new();

@@ -421,3 +421,66 @@ fn a_refusal_the_data_calls_for_hints_the_mapping_lines_that_fix_it() {
     );
     assert_eq!(rows[2][2].as_deref(), Some("live"));
 }
+
+/// A uuid column fed both `''` and a value that is no UUID gets one fix covering both:
+/// the `where` keeps only UUIDs, the `set` keeps each UUID and draws one for the rest;
+/// pasted as they are, each import goes through.
+#[test]
+fn values_that_are_not_uuids_get_lines_that_fix_every_one() {
+    let w = World::new("adapt_not_uuid_hint");
+    w.mysql(
+        "CREATE TABLE account (id INT PRIMARY KEY, public_id VARCHAR(40) NOT NULL);
+         INSERT INTO account VALUES (1, ''), (2, 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11'),
+           (5, 'not-a-uuid'), (6, 'A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A12');",
+    );
+    w.pg("CREATE TABLE account (id integer PRIMARY KEY, public_id uuid NOT NULL);");
+    let dir = export(&w);
+    let o = w.run(&["import", dir.to_str().unwrap(), "--yes"]);
+    assert_exit(&o, 2);
+    let err = stderr(&o);
+    assert!(err.contains("1 value is not a UUID"), "{err}");
+    let blocks = hint_blocks(&err);
+    assert_eq!(blocks.len(), 2, "a where block and a set block: {err}");
+    assert!(
+        blocks[0].contains("`public_id` REGEXP '^[0-9A-Fa-f]{8}-"),
+        "{err}"
+    );
+    std::fs::write(w.path().join("keep.toml"), &blocks[0]).unwrap();
+    let o = w.run(&["export", &w.db, "--out", "out2", "--map", "keep.toml"]);
+    assert_exit(&o, 0);
+    let kept = crate::export::export_dir(&o, w.path());
+    let o = w.run(&[
+        "import",
+        kept.to_str().unwrap(),
+        "--yes",
+        "--map",
+        "keep.toml",
+    ]);
+    assert_exit(&o, 0);
+    assert_eq!(
+        w.pg_value("SELECT string_agg(id::text, ',' ORDER BY id) FROM account")
+            .as_deref(),
+        Some("2,6")
+    );
+    std::fs::write(w.path().join("give.toml"), &blocks[1]).unwrap();
+    let o = w.run(&[
+        "import",
+        dir.to_str().unwrap(),
+        "--yes",
+        "--map",
+        "give.toml",
+    ]);
+    assert_exit(&o, 0);
+    let rows = w.pg_rows("SELECT id::text, public_id::text FROM account ORDER BY id");
+    assert_eq!(rows.len(), 4);
+    assert_eq!(
+        rows[1][1].as_deref(),
+        Some("a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11")
+    );
+    assert_eq!(
+        rows[3][1].as_deref(),
+        Some("a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a12")
+    );
+    assert!(rows[0][1].as_deref().is_some_and(|t| t.len() == 36));
+    assert!(rows[2][1].as_deref().is_some_and(|t| t.len() == 36));
+}
