@@ -340,7 +340,7 @@ fn render(r: &Report, no_names: bool) -> String {
         let yes_no = |b: bool| if b { "yes" } else { "no" }.to_string();
         let source = format!("source ({})", r.source_engine);
         let mut dbs = Table::new([
-            "profile",
+            "profile or database",
             source.as_str(),
             "exists",
             "target (postgres)",

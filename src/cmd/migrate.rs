@@ -35,6 +35,8 @@ use crate::verify::{self, counts::Report};
 /// What `migrate --json` prints.
 #[derive(Serialize)]
 struct Summary<'a> {
+    /// Committed and verified without a difference (`verify.ok`): exit 0.
+    ok: bool,
     export_dir: String,
     target_database: &'a str,
     exported_rows: u64,
@@ -401,6 +403,7 @@ pub async fn run(ctx: &Ctx, args: MigrateArgs) -> Result<Outcome> {
     );
     if args.json {
         super::print_result(&Summary {
+            ok: report.ok,
             export_dir: dir_text.clone(),
             target_database: &target_db,
             exported_rows: exported.manifest.summary.total_rows,

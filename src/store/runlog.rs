@@ -310,8 +310,8 @@ pub fn read_all(run_log: &Path, legacy: Option<&Path>) -> Result<Vec<Entry>> {
 /// Read a run log: JSON Lines, or the legacy `{"migration_runs":[...]}` document.
 /// Lines that are not valid JSON are reported on stderr and skipped.
 pub fn read(path: &Path) -> Result<Vec<Entry>> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("reading the run log {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     parse(&text, &path.display().to_string())
 }
 
