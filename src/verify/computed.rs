@@ -41,10 +41,16 @@ pub fn candidates(
                 format!("computed by the mapping's set from `{h}`, which the target does not hold"),
             ));
         } else if let Some(s) = sets.keys().find(|s| reads(s)) {
-            not.push((
-                column.clone(),
-                format!("computed by the mapping's set from `{s}`, itself computed"),
-            ));
+            let why = match s == column {
+                true => "computed by the mapping's set from the column's own exported value, \
+                         which the target no longer holds (it holds the result)"
+                    .to_string(),
+                false => format!(
+                    "computed by the mapping's set from `{s}`, which a set computes too (the \
+                     target holds that result, not what this set read)"
+                ),
+            };
+            not.push((column.clone(), why));
         } else {
             ok.push(Candidate {
                 column: column.clone(),
