@@ -485,6 +485,7 @@ impl RowEncoder {
             }
             let largest = |r: &RunningMax| r.largest(&self.pk, &self.names);
             col.longest_chars = track.chars.as_ref().map(largest);
+            col.longest_trimmed = track.trimmed_chars.as_ref().map(largest);
             col.integer_digits = track.integer_digits.as_ref().map(largest);
         }
         self.facts

@@ -277,6 +277,8 @@ pub(super) struct Track {
     pub(super) byte_lengths: Option<Running>,
     /// A string column's most characters, a decimal's most digits before the point.
     pub(super) chars: Option<RunningMax>,
+    /// The same without trailing blanks (what a `char(n)` holds: it pads them back).
+    pub(super) trimmed_chars: Option<RunningMax>,
     pub(super) integer_digits: Option<RunningMax>,
 }
 
@@ -362,6 +364,8 @@ pub struct ColumnFacts {
     pub byte_lengths: Option<Extremes>,
     /// A string column's longest value, in characters.
     pub longest_chars: Option<Largest>,
+    /// The same, trailing blanks not counted (what a `char(n)` must hold).
+    pub longest_trimmed: Option<Largest>,
     /// A decimal column's most digits before the point.
     pub integer_digits: Option<Largest>,
     /// Temporal and decimal columns: how many values use each number of fraction digits
@@ -411,6 +415,7 @@ impl ColumnFacts {
         }
         for (mine, theirs) in [
             (&mut self.longest_chars, &o.longest_chars),
+            (&mut self.longest_trimmed, &o.longest_trimmed),
             (&mut self.integer_digits, &o.integer_digits),
         ] {
             if let Some(t) = theirs
@@ -482,6 +487,14 @@ impl ColumnFacts {
                 // longest so far is counted.
                 if track.chars.as_ref().is_none_or(|r| v.len() as u64 > r.max) {
                     largest(&mut track.chars, rules::chars(v) as u64, row);
+                }
+                let trimmed = v.trim_ascii_end();
+                if track
+                    .trimmed_chars
+                    .as_ref()
+                    .is_none_or(|r| trimmed.len() as u64 > r.max)
+                {
+                    largest(&mut track.trimmed_chars, rules::chars(trimmed) as u64, row);
                 }
             }
             Check::Integer => {

@@ -96,6 +96,7 @@ pub fn table_entry(plan: &TablePlan, mut parts: Vec<PartWritten>) -> TableEntry 
             range: f.range,
             byte_lengths: f.byte_lengths,
             longest_chars: f.longest_chars,
+            longest_trimmed: f.longest_trimmed,
             integer_digits: f.integer_digits,
             fraction_digits: f.fraction_digits,
         });

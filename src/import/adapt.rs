@@ -381,9 +381,10 @@ fn rounding(here: &str, src: &ColumnEntry, dst: &PgColumn, round: bool, d: &mut 
     }
 }
 
-/// Every value must fit the target's declared size: a `varchar(n)` or `char(n)` its
-/// longest value in characters (PostgreSQL refuses a longer one in the middle of the
-/// COPY, or cuts it silently when the rest is spaces), a `numeric(p, s)` the most digits
+/// Every value must fit the target's declared size: a `varchar(n)` its longest value in
+/// characters (PostgreSQL refuses a longer one in the middle of the COPY, or cuts it
+/// silently when the rest is blanks), a `char(n)` the same without trailing blanks (which
+/// it pads back: cutting them changes nothing it holds), a `numeric(p, s)` the most digits
 /// before the point (`p - s`). Refused before any write, naming a row that does not fit.
 fn declared_size(here: &str, table: &str, src: &ColumnEntry, dst: &PgColumn, d: &mut Decision) {
     use crate::db::sql::pg::ident;
@@ -396,8 +397,12 @@ fn declared_size(here: &str, table: &str, src: &ColumnEntry, dst: &PgColumn, d: 
         )
     };
     match (dst.binary_type.as_str(), args.as_slice()) {
-        ("varchar" | "bpchar", &[n]) => {
-            let Some(l) = src.longest_chars.as_ref().filter(|l| l.max > n as u64) else {
+        (ty @ ("varchar" | "bpchar"), &[n]) => {
+            let longest = match ty {
+                "bpchar" => src.longest_trimmed.as_ref(),
+                _ => src.longest_chars.as_ref(),
+            };
+            let Some(l) = longest.filter(|l| l.max > n as u64) else {
                 return;
             };
             d.refusals.push(format!(
@@ -677,6 +682,7 @@ mod tests {
             range: None,
             byte_lengths: None,
             longest_chars: None,
+            longest_trimmed: None,
             integer_digits: None,
             fraction_digits: None,
         }
@@ -763,6 +769,11 @@ mod tests {
         };
         let mut text = src("varchar", "varchar(20)", "verbatim", ColumnStats::default());
         text.longest_chars = largest(9);
+        text.longest_trimmed = largest(9);
+        // Trailing blanks past n: a char(n) pads them back, a varchar(n) would lose them.
+        let mut blanks = src("varchar", "varchar(20)", "verbatim", ColumnStats::default());
+        blanks.longest_chars = largest(6);
+        blanks.longest_trimmed = largest(3);
         let mut dec = src(
             "decimal",
             "decimal(12,2)",
@@ -792,6 +803,12 @@ mod tests {
                 Some("longer than character(8) holds (8)"),
             ),
             (&text, sized("varchar", "character varying(9)"), None),
+            (&blanks, sized("bpchar", "character(3)"), None),
+            (
+                &blanks,
+                sized("varchar", "character varying(3)"),
+                Some("a value of 6 characters"),
+            ),
             (&text, sized("varchar", "character varying"), None),
             (&text, sized("text", "text"), None),
             (

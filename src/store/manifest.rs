@@ -284,6 +284,9 @@ pub struct ColumnEntry {
     /// Format 4 (optional): a string column's longest value in characters, with a key.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub longest_chars: Option<Largest>,
+    /// Format 4 (optional): the same without trailing blanks (what a `char(n)` holds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub longest_trimmed: Option<Largest>,
     /// Format 4 (optional): a decimal column's most digits before the point, with a key.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub integer_digits: Option<Largest>,

@@ -1093,13 +1093,13 @@ fn values_larger_than_the_target_s_declared_size_are_refused_before_any_write() 
     let w = World::new("import_declared_size");
     w.mysql(
         "CREATE TABLE users (id INT PRIMARY KEY, display_name VARCHAR(20), note VARCHAR(10),
-           amount DECIMAL(12,2), score INT);
-         INSERT INTO users VALUES (1, 'ab', 'x', 1.00, 5), (10, 'abcdéfghi', 'ok', -12345678.90, 7),
-           (11, 'a', 'abc   ', 0.50, 123456);",
+           amount DECIMAL(12,2), score INT, code VARCHAR(10));
+         INSERT INTO users VALUES (1, 'ab', 'x', 1.00, 5, 'x'), (10, 'abcdéfghi', 'ok', -12345678.90, 7, 'ab   '),
+           (11, 'a', 'abc   ', 0.50, 123456, 'ab');",
     );
     w.pg(
         "CREATE TABLE users (id integer PRIMARY KEY, display_name varchar(6), note varchar(3),
-           amount numeric(6,2), score numeric(5,2));",
+           amount numeric(6,2), score numeric(5,2), code char(2));",
     );
     let dir = export(&w);
     for extra in [&[][..], &["--dry-run"]] {
@@ -1112,6 +1112,8 @@ fn values_larger_than_the_target_s_declared_size_are_refused_before_any_write() 
         ] {
             assert!(err.contains(want), "{extra:?}: {want}\n{err}");
         }
+        // Trailing blanks past a char(n): it pads them back, nothing it holds changes.
+        assert!(!err.contains("column `code`"), "{err}");
     }
     // An export recording no longest values (an older one) fails at the COPY, which
     // names the row and says the fix.

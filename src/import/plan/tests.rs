@@ -45,6 +45,7 @@ pub(crate) fn fact(name: &str, stats: ColumnStats) -> ColumnEntry {
         range: None,
         byte_lengths: None,
         longest_chars: None,
+        longest_trimmed: None,
         integer_digits: None,
         fraction_digits: None,
     }
