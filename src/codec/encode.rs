@@ -777,6 +777,25 @@ mod tests {
         let f = e.finish();
         let chars = f.columns[1].longest_chars.clone().unwrap();
         assert_eq!((chars.max, chars.max_key.as_str()), (4, "id=2"));
+        // Without trailing blanks (spaces only: a char(n) keeps tabs and newlines).
+        let mut e = RowEncoder::new(
+            "t",
+            vec!["id".into(), "s".into()],
+            vec![Rule::Verbatim; 2],
+            vec![Check::Integer, Check::String],
+            vec![0],
+            InvalidPolicy::Error,
+        );
+        for r in [
+            [Some(b"1".as_slice()), Some(b"xy     ")],
+            [Some(b"2"), Some(b"ab\t\t")],
+        ] {
+            e.row(&r, &[], &mut out).unwrap();
+        }
+        let f2 = e.finish();
+        let trimmed = f2.columns[1].longest_trimmed.clone().unwrap();
+        assert_eq!((trimmed.max, trimmed.max_key.as_str()), (4, "id=2"));
+        assert_eq!(f2.columns[1].longest_chars.clone().unwrap().max, 7);
         let digits = f.columns[2].integer_digits.clone().unwrap();
         assert_eq!((digits.max, digits.max_key.as_str()), (5, "id=3"));
         let mut a = f.columns[1].clone();

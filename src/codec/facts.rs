@@ -488,7 +488,9 @@ impl ColumnFacts {
                 if track.chars.as_ref().is_none_or(|r| v.len() as u64 > r.max) {
                     largest(&mut track.chars, rules::chars(v) as u64, row);
                 }
-                let trimmed = v.trim_ascii_end();
+                // PostgreSQL drops only spaces (U+0020) past a char(n), not tabs or newlines.
+                let end = v.iter().rposition(|&b| b != b' ').map_or(0, |i| i + 1);
+                let trimmed = &v[..end];
                 if track
                     .trimmed_chars
                     .as_ref()

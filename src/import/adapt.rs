@@ -414,7 +414,11 @@ fn declared_size(here: &str, table: &str, src: &ColumnEntry, dst: &PgColumn, d: 
                 alter(format!("varchar({})", l.max))
             ));
         }
-        ("numeric", &[p, ref scale @ ..]) => {
+        // A negative scale or one past the precision (PostgreSQL 15 takes both) reads
+        // as something else here: left to the server.
+        ("numeric", &[p, ref scale @ ..])
+            if !dst.type_sql.contains('-') && scale.first().is_none_or(|s| *s <= p) =>
+        {
             let scale = scale.first().copied().unwrap_or(0);
             let room = p.saturating_sub(scale) as u64;
             let most = match (&src.integer_digits, &src.range) {
@@ -821,6 +825,8 @@ mod tests {
             (&dec, sized("numeric", "numeric(10,2)"), None),
             (&dec, sized("numeric", "numeric(7)"), Some("which holds 7")),
             (&dec, sized("numeric", "numeric"), None),
+            (&dec, sized("numeric", "numeric(2,-3)"), None),
+            (&dec, sized("numeric", "numeric(3,5)"), None),
             (
                 &int,
                 sized("numeric", "numeric(7,2)"),

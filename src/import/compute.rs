@@ -38,9 +38,15 @@ pub struct Answer {
     pub kind: Result<Kind, String>,
 }
 
-/// The expression cast to its column's type.
+/// The expression cast to its column's type. A `varchar(n)` or `char(n)` is cast to as
+/// text: an explicit cast to either cuts a longer value silently, where storing it in
+/// the column refuses it (PostgreSQL's assignment rule).
 pub fn cast(expr: &str, type_sql: &str) -> String {
-    format!("CAST(({expr}) AS {type_sql})")
+    let sized_text = ["character varying(", "character("]
+        .iter()
+        .any(|t| type_sql.starts_with(t) && type_sql.ends_with(')'));
+    let ty = if sized_text { "text" } else { type_sql };
+    format!("CAST(({expr}) AS {ty})")
 }
 
 /// Evaluating a constant once: its value in binary (what binary COPY sends) and as text
@@ -143,5 +149,15 @@ mod tests {
             evaluate_sql("(SELECT id FROM tenant)", "bigint"),
             "SELECT v, v::text FROM (SELECT CAST(((SELECT id FROM tenant)) AS bigint) AS v) AS x"
         );
+        // A sized text type is cast to as text: storing it then refuses a longer value,
+        // where an explicit cast would cut it.
+        for (ty, want) in [
+            ("character varying(5)", "CAST((v || 'x') AS text)"),
+            ("character(3)", "CAST((v || 'x') AS text)"),
+            ("character varying", "CAST((v || 'x') AS character varying)"),
+            ("numeric(6,2)", "CAST((v || 'x') AS numeric(6,2))"),
+        ] {
+            assert_eq!(cast("v || 'x'", ty), want, "{ty}");
+        }
     }
 }

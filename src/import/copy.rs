@@ -204,8 +204,7 @@ pub(super) async fn copy_file(
                 with_hint(
                     e,
                     "widen the target column it names (ALTER TABLE ... ALTER COLUMN ... TYPE \
-                     a larger varchar(n) or numeric(p, s)), or fix the value at the source; an \
-                     export made by this version names every such column before any write",
+                     a larger varchar(n) or numeric(p, s)), or fix the value at the source",
                 )
             } else {
                 e

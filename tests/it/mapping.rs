@@ -1554,3 +1554,35 @@ fn a_set_is_not_blamed_for_columns_the_target_lacks() {
     );
     assert!(!err.contains("PostgreSQL rejects it"), "{err}");
 }
+
+/// A `set` whose result is longer than its `varchar(n)` column is refused as a plain
+/// value would be, not cut to fit (an explicit cast to varchar(n) cuts silently).
+#[test]
+fn a_set_longer_than_its_column_is_refused_not_cut() {
+    let w = World::new("mapping_set_too_long");
+    w.mysql("CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(20)); INSERT INTO t VALUES (1, 'abc');");
+    w.pg("CREATE TABLE t (id integer PRIMARY KEY, v varchar(5));");
+    std::fs::write(
+        w.path().join("m.toml"),
+        "[tables.t]\nset = { v = \"v || 'xyz'\" }\n",
+    )
+    .unwrap();
+    let o = w.run(&["export", &w.db, "--out", "out", "--map", "m.toml"]);
+    assert_exit(&o, 0);
+    let dir = crate::export::export_dir(&o, w.path());
+    let before = w.fingerprint();
+    let o = w.run(&["import", dir.to_str().unwrap(), "--yes", "--map", "m.toml"]);
+    assert_exit(&o, 2);
+    assert!(stderr(&o).contains("22001"), "{}", stderr(&o));
+    assert_eq!(w.fingerprint(), before);
+    // A constant too: evaluated once, then refused by the column, not cut.
+    std::fs::write(
+        w.path().join("c.toml"),
+        "[tables.t]\nset = { v = \"'abcdefgh'\" }\n",
+    )
+    .unwrap();
+    let o = w.run(&["import", dir.to_str().unwrap(), "--yes", "--map", "c.toml"]);
+    assert_exit(&o, 2);
+    assert!(stderr(&o).contains("22001"), "{}", stderr(&o));
+    assert_eq!(w.fingerprint(), before);
+}
