@@ -100,6 +100,8 @@ pub enum Check {
     Bytes,
     /// decimal / numeric: how many fraction digits the values really use.
     Decimal,
+    /// float / double: the same, from their text (its exponent counted).
+    Float,
 }
 
 impl Check {
@@ -112,6 +114,7 @@ impl Check {
             "datetime" | "timestamp" => Check::DateTime,
             "time" => Check::Time,
             "decimal" | "numeric" => Check::Decimal,
+            "float" | "double" | "real" | "double precision" => Check::Float,
             "geometry" | "point" | "linestring" | "polygon" | "multipoint" | "multilinestring"
             | "multipolygon" | "geometrycollection" | "geomcollection" => Check::Geometry,
             "binary" | "varbinary" | "tinyblob" | "blob" | "mediumblob" | "longblob" => {
@@ -129,6 +132,7 @@ impl Check {
             "timestamp" | "timestamptz" => Check::DateTime,
             "time" => Check::Time,
             "numeric" => Check::Decimal,
+            "float4" | "float8" => Check::Float,
             "bytea" => Check::Bytes,
             _ => Check::None,
         }
@@ -530,6 +534,7 @@ impl ColumnFacts {
                 }
                 self.fraction(v, key);
             }
+            Check::Float => self.count_fraction(rules::float_fraction_digits(v), key),
             Check::Decimal => {
                 largest(
                     &mut track.integer_digits,
@@ -561,13 +566,17 @@ impl ColumnFacts {
 impl ColumnFacts {
     /// Count a value's fraction digits, when it has any.
     fn fraction(&mut self, v: &[u8], key: &mut impl FnMut() -> String) {
+        self.count_fraction(rules::fraction_digits(v), key)
+    }
+
+    /// Count a value that uses `digits` fraction digits, when it uses any.
+    fn count_fraction(&mut self, digits: usize, key: &mut impl FnMut() -> String) {
         // Named without an allocation per value: most columns hold millions of them.
         const NAMES: [&str; 31] = [
             "0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11", "12", "13", "14", "15",
             "16", "17", "18", "19", "20", "21", "22", "23", "24", "25", "26", "27", "28", "29",
             "30",
         ];
-        let digits = rules::fraction_digits(v);
         if digits > 0 {
             let list = self.fraction_digits.get_or_insert_with(Vec::new);
             match NAMES.get(digits) {

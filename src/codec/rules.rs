@@ -308,6 +308,22 @@ pub fn fraction_digits(v: &[u8]) -> usize {
         .map_or(0, |i| i + 1)
 }
 
+/// How many fraction digits a float's text uses, its exponent counted (`1.5e-5` 6,
+/// `1.2345000505447388` 16, `1.5e20` 0, `0.0000001` 7): what a `numeric(p, s)` rounds.
+pub fn float_fraction_digits(v: &[u8]) -> usize {
+    let (mantissa, exponent) = match v.iter().position(|&b| b == b'e' || b == b'E') {
+        Some(i) => (
+            &v[..i],
+            std::str::from_utf8(&v[i + 1..])
+                .ok()
+                .and_then(|e| e.parse::<i64>().ok())
+                .unwrap_or(0),
+        ),
+        None => (v, 0),
+    };
+    (fraction_digits(mantissa) as i64 - exponent).max(0) as usize
+}
+
 /// Digits before the point of a decimal's text (`-0012.5` 2, `0.5` 0): what a
 /// `numeric(p, s)` must hold in its `p - s`.
 pub fn integer_digits(v: &[u8]) -> usize {
@@ -345,6 +361,18 @@ mod fraction_tests {
             ("", 0),
         ] {
             assert_eq!(super::integer_digits(v.as_bytes()), want, "{v}");
+        }
+        for (v, want) in [
+            ("1.5e-5", 6),
+            ("1.2345000505447388", 16),
+            ("1.5e20", 0),
+            ("1.25e1", 1),
+            ("0.0000001", 7),
+            ("-2.5E-3", 4),
+            ("7", 0),
+            ("NaN", 0),
+        ] {
+            assert_eq!(super::float_fraction_digits(v.as_bytes()), want, "{v}");
         }
         for (v, want) in [("", 0), ("abc", 3), ("é", 1), ("日本語", 3), ("a😀b", 3)] {
             assert_eq!(super::chars(v.as_bytes()), want, "{v}");

@@ -288,7 +288,7 @@ pub fn decide(
         (
             Src::DateTime | Src::Time,
             Dst::Timestamp | Dst::Time | Dst::Interval
-        ) | (Src::Decimal(_), Dst::Number)
+        ) | (Src::Decimal(_) | Src::Float, Dst::Number)
     ) {
         rounding(&here, src, dst, round, &mut d);
     }
@@ -363,7 +363,8 @@ fn rounding(here: &str, src: &ColumnEntry, dst: &PgColumn, round: bool, d: &mut 
         .take(crate::codec::encode::SAMPLES)
         .collect();
     let what = format!(
-        "{here}: {count} values have more fraction digits (up to {most}) than {} keeps ({kept}), e.g. {}",
+        "{here}: {} more fraction digits (up to {most}) than {} keeps ({kept}), e.g. {}",
+        values(count, "has", "have"),
         dst.type_sql,
         keys.join("; ")
     );

@@ -116,3 +116,51 @@ fn rounding_is_refused_before_any_write_unless_accepted_and_verify_is_exact() {
         assert_eq!(diffs.len(), 2, "{mode:?}: {all}");
     }
 }
+
+/// A float or double into a `numeric(p, s)` is rounded by PostgreSQL like a decimal:
+/// refused before any write, counted and named, unless the mapping accepts it; and then
+/// loaded rounded. A value with no more digits than the scale goes through as it is.
+#[test]
+fn floats_rounded_by_a_numeric_column_are_refused_unless_accepted() {
+    let w = World::new("rounding_floats");
+    w.mysql(
+        "CREATE TABLE m (id INT PRIMARY KEY, d DOUBLE, f FLOAT, ok DOUBLE);
+         INSERT INTO m VALUES (1, 1.2345, 1.5, 1.25), (2, 2.5, 2.25, 1e-2);",
+    );
+    w.pg("CREATE TABLE m (id integer PRIMARY KEY, d numeric(10,2), f numeric(10,2), ok numeric(10,2));");
+    let o = w.run(&["export", &w.db, "--out", "out"]);
+    assert_exit(&o, 0);
+    let dir = export_dir(&o, w.path());
+    let d = dir.to_str().unwrap();
+    let before = w.fingerprint();
+    let o = w.run(&["import", d, "--yes"]);
+    assert_exit(&o, 2);
+    let err = stderr(&o);
+    assert!(
+        err.contains("column `d`: 1 value has more fraction digits (up to 4) than numeric(10,2) keeps (2), e.g. id=1"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("column `f`") && !err.contains("column `ok`"),
+        "{err}"
+    );
+    assert_eq!(w.fingerprint(), before);
+    std::fs::write(w.path().join("r.toml"), "[tables.m]\nround = [\"d\"]\n").unwrap();
+    let o = w.run(&["import", d, "--yes", "--map", "r.toml"]);
+    assert_exit(&o, 0);
+    assert_eq!(
+        w.pg_rows("SELECT d::text, f::text, ok::text FROM m ORDER BY id"),
+        vec![
+            vec![
+                Some("1.23".into()),
+                Some("1.50".into()),
+                Some("1.25".into())
+            ],
+            vec![
+                Some("2.50".into()),
+                Some("2.25".into()),
+                Some("0.01".into())
+            ],
+        ]
+    );
+}
