@@ -279,10 +279,11 @@ fn extreme(slot: &mut Option<Running>, n: i128, row: &RowRef) {
 pub(super) struct Track {
     pub(super) range: Option<Running>,
     pub(super) byte_lengths: Option<Running>,
-    /// A string column's most characters, a decimal's most digits before the point.
+    /// A string column's most characters.
     pub(super) chars: Option<RunningMax>,
     /// The same without trailing blanks (what a `char(n)` holds: it pads them back).
     pub(super) trimmed_chars: Option<RunningMax>,
+    /// A decimal column's most digits before the point.
     pub(super) integer_digits: Option<RunningMax>,
 }
 
@@ -317,6 +318,14 @@ fn largest(slot: &mut Option<RunningMax>, n: u64, row: &RowRef) {
         let mut key = KeyBuf::default();
         key.capture(row);
         *slot = Some(RunningMax { max: n, key });
+    }
+}
+
+/// Observe `v`'s characters in `slot`, counted only when `v` is longer in bytes than the
+/// longest so far (a value has no more characters than bytes).
+fn longest_chars(slot: &mut Option<RunningMax>, v: &[u8], row: &RowRef) {
+    if slot.as_ref().is_none_or(|r| v.len() as u64 > r.max) {
+        largest(slot, rules::chars(v) as u64, row);
     }
 }
 
@@ -487,21 +496,10 @@ impl ColumnFacts {
                     }
                     Some(d)
                 });
-                // No more characters than bytes: only a value longer in bytes than the
-                // longest so far is counted.
-                if track.chars.as_ref().is_none_or(|r| v.len() as u64 > r.max) {
-                    largest(&mut track.chars, rules::chars(v) as u64, row);
-                }
+                longest_chars(&mut track.chars, v, row);
                 // PostgreSQL drops only spaces (U+0020) past a char(n), not tabs or newlines.
                 let end = v.iter().rposition(|&b| b != b' ').map_or(0, |i| i + 1);
-                let trimmed = &v[..end];
-                if track
-                    .trimmed_chars
-                    .as_ref()
-                    .is_none_or(|r| trimmed.len() as u64 > r.max)
-                {
-                    largest(&mut track.trimmed_chars, rules::chars(trimmed) as u64, row);
-                }
+                longest_chars(&mut track.trimmed_chars, &v[..end], row);
             }
             Check::Integer => {
                 if v != b"0" && v != b"1" {

@@ -191,13 +191,7 @@ fn table_plan(
     // column: the `set` reads it, the import never inserts it.
     let helpers: Vec<String> = dropped
         .iter()
-        .filter(|d| {
-            map.is_some_and(|m| {
-                m.set
-                    .values()
-                    .any(|e| crate::mapping::idents::mentions(e, d))
-            })
-        })
+        .filter(|d| map.is_some_and(|m| m.helper(d)))
         .cloned()
         .collect();
     let (generated, read): (Vec<_>, Vec<_>) = t.columns.into_iter().partition(|c| c.generated);

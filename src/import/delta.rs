@@ -107,7 +107,7 @@ async fn not_on_a_chain(client: &Client, job: &Job) -> Result<()> {
             "end the chain first (`pgconverge delta-end {} --target-db {} --schema {schema}`, \
              with --source-url for a PostgreSQL source to drop its replication slot; the data \
              stays), or import an export made with --delta-base, which starts a new chain",
-            job.target_db, job.target_db
+            job.mapping.name, job.target_db
         ),
     ))
 }

@@ -207,6 +207,18 @@ pub struct SourceTableSide {
     pub encode: BTreeMap<String, Override>,
 }
 
+impl TableMap {
+    /// Whether `column` is a helper: dropped, but named by one of the `set` expressions
+    /// (still exported for them to read, never inserted).
+    pub fn helper(&self, column: &str) -> bool {
+        self.drop.iter().any(|d| d == column)
+            && self
+                .set
+                .values()
+                .any(|e| super::idents::mentions(e, column))
+    }
+}
+
 impl MappingFile {
     /// Parse and check a mapping file's text; `origin` names it in errors.
     pub fn parse(text: &str, origin: &str) -> Result<MappingFile> {

@@ -401,8 +401,7 @@ impl Mapping {
             named.extend(t.encode.keys().map(|c| ("encode", c.as_str())));
             named.extend(t.columns.keys().map(|c| ("columns", c.as_str())));
             // A dropped column a `set` names is still read (a helper column).
-            let read =
-                |c: &String| !t.drop.contains(c) || t.set.values().any(|e| idents::mentions(e, c));
+            let read = |c: &String| !t.drop.contains(c) || t.helper(c);
             if !cols.is_empty() && !cols.iter().any(read) {
                 errors.push(format!(
                     "{here}: `drop` names every column of `{name}` ({}): no value would be \

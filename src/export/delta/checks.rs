@@ -235,8 +235,6 @@ pub fn follow(
     }
 }
 
-/// How the live catalog differs from what the chain's previous export recorded, table
-/// by table (empty: no schema change).
 /// The foreign keys with an action that changed since the previous export (`was`: its
 /// record, None when it has none: an older base): a delta applies the source's actions to
 /// the rows only the target holds, so an action changed without a trace in the log
@@ -275,6 +273,8 @@ pub fn cascade_changes(was: Option<&[Cascade]>, now: &[Cascade]) -> Vec<String> 
     out
 }
 
+/// How the live catalog differs from what the chain's previous export recorded, table
+/// by table (empty: no schema change).
 pub fn schema_changes(previous: &[&TableEntry], catalog: &[SourceTable]) -> Vec<String> {
     let mut out = Vec::new();
     for e in previous {
