@@ -181,7 +181,6 @@ impl Default for Kept {
 #[derive(Debug, Clone)]
 pub struct KeptRow {
     pub count: u32,
-    pub bucket: usize,
     pub values: Vec<Option<Vec<u8>>>,
     pub shown: Vec<Option<String>>,
 }
@@ -279,7 +278,6 @@ impl Kept {
         }
         let row = KeptRow {
             count: 1,
-            bucket,
             values,
             shown,
         };
@@ -791,11 +789,11 @@ mod tests {
             let below = a.below.min(b.below);
             a.keep_below(below);
             b.keep_below(below);
-            let buckets = |k: &Kept| k.rows.values().map(|r| r.bucket).collect::<BTreeSet<_>>();
+            let buckets = |k: &Kept| k.keys_of.keys().copied().collect::<BTreeSet<_>>();
             assert_eq!(buckets(&a), buckets(&b), "budget {budget}");
             assert!(buckets(&a).iter().all(|&x| x < below));
             // Every row of a bucket kept is there: a bucket is kept whole or not at all.
-            let whole = all.rows.values().filter(|r| r.bucket < below).count();
+            let whole: usize = all.keys_of.range(..below).map(|(_, keys)| keys.len()).sum();
             assert_eq!(a.rows.len(), whole, "budget {budget}");
             let mut out = TableDeep::default();
             compare(&p, &a, &b, 10, &mut out);
