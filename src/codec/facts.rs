@@ -100,8 +100,11 @@ pub enum Check {
     Bytes,
     /// decimal / numeric: how many fraction digits the values really use.
     Decimal,
-    /// float / double: the same, from their text (its exponent counted).
+    /// float / double: the same, from their text (its exponent counted), and the most
+    /// digits before the point.
     Float,
+    /// JSON: its text's most characters (a `varchar(n)` target holds them or not).
+    Json,
 }
 
 impl Check {
@@ -115,6 +118,7 @@ impl Check {
             "time" => Check::Time,
             "decimal" | "numeric" => Check::Decimal,
             "float" | "double" | "real" | "double precision" => Check::Float,
+            "json" => Check::Json,
             "geometry" | "point" | "linestring" | "polygon" | "multipoint" | "multilinestring"
             | "multipolygon" | "geometrycollection" | "geomcollection" => Check::Geometry,
             "binary" | "varbinary" | "tinyblob" | "blob" | "mediumblob" | "longblob" => {
@@ -133,6 +137,7 @@ impl Check {
             "time" => Check::Time,
             "numeric" => Check::Decimal,
             "float4" | "float8" => Check::Float,
+            "json" | "jsonb" => Check::Json,
             "bytea" => Check::Bytes,
             _ => Check::None,
         }
@@ -283,7 +288,7 @@ pub(super) struct Track {
     pub(super) chars: Option<RunningMax>,
     /// The same without trailing blanks (what a `char(n)` holds: it pads them back).
     pub(super) trimmed_chars: Option<RunningMax>,
-    /// A decimal column's most digits before the point.
+    /// A decimal or float column's most digits before the point.
     pub(super) integer_digits: Option<RunningMax>,
 }
 
@@ -319,6 +324,14 @@ fn largest(slot: &mut Option<RunningMax>, n: u64, row: &RowRef) {
         key.capture(row);
         *slot = Some(RunningMax { max: n, key });
     }
+}
+
+/// Observe a text value's characters, whole and without trailing blanks.
+fn longest(track: &mut Track, v: &[u8], row: &RowRef) {
+    longest_chars(&mut track.chars, v, row);
+    // PostgreSQL drops only spaces (U+0020) past a char(n), not tabs or newlines.
+    let end = v.iter().rposition(|&b| b != b' ').map_or(0, |i| i + 1);
+    longest_chars(&mut track.trimmed_chars, &v[..end], row);
 }
 
 /// Observe `v`'s characters in `slot`, counted only when `v` is longer in bytes than the
@@ -379,7 +392,7 @@ pub struct ColumnFacts {
     pub longest_chars: Option<Largest>,
     /// The same, trailing blanks not counted (what a `char(n)` must hold).
     pub longest_trimmed: Option<Largest>,
-    /// A decimal column's most digits before the point.
+    /// A decimal or float column's most digits before the point.
     pub integer_digits: Option<Largest>,
     /// Temporal and decimal columns: how many values use each number of fraction digits
     /// (trailing zeros do not count; values without a fraction are not listed), each
@@ -496,11 +509,9 @@ impl ColumnFacts {
                     }
                     Some(d)
                 });
-                longest_chars(&mut track.chars, v, row);
-                // PostgreSQL drops only spaces (U+0020) past a char(n), not tabs or newlines.
-                let end = v.iter().rposition(|&b| b != b' ').map_or(0, |i| i + 1);
-                longest_chars(&mut track.trimmed_chars, &v[..end], row);
+                longest(track, v, row);
             }
+            Check::Json => longest(track, v, row),
             Check::Integer => {
                 if v != b"0" && v != b"1" {
                     s.non_boolean += 1;
@@ -532,7 +543,14 @@ impl ColumnFacts {
                 }
                 self.fraction(v, key);
             }
-            Check::Float => self.count_fraction(rules::float_fraction_digits(v), key),
+            Check::Float => {
+                largest(
+                    &mut track.integer_digits,
+                    rules::integer_digits(v) as u64,
+                    row,
+                );
+                self.count_fraction(rules::float_fraction_digits(v), key)
+            }
             Check::Decimal => {
                 largest(
                     &mut track.integer_digits,

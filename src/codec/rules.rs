@@ -324,22 +324,41 @@ pub fn float_fraction_digits(v: &[u8]) -> usize {
     (fraction_digits(mantissa) as i64 - exponent).max(0) as usize
 }
 
-/// Digits before the point of a decimal's text (`-0012.5` 2, `0.5` 0): what a
-/// `numeric(p, s)` must hold in its `p - s`.
+/// Digits before the point of a decimal's or a float's text, an exponent counted
+/// (`-0012.5` 2, `0.5` 0, `1.5e20` 21, `123.4e-1` 2): what a `numeric(p, s)` must hold in
+/// its `p - s`. Text that is no number (`NaN`, `inf`) has none: left to PostgreSQL.
 pub fn integer_digits(v: &[u8]) -> usize {
     let v = v
         .strip_prefix(b"-")
         .or_else(|| v.strip_prefix(b"+"))
         .unwrap_or(v);
-    let end = v
+    let (mantissa, exponent) = match v.iter().position(|&b| b == b'e' || b == b'E') {
+        Some(i) => (
+            &v[..i],
+            std::str::from_utf8(&v[i + 1..])
+                .ok()
+                .and_then(|e| e.parse::<i64>().ok())
+                .unwrap_or(0),
+        ),
+        None => (v, 0),
+    };
+    let whole = mantissa
         .iter()
         .position(|b| !b.is_ascii_digit())
-        .unwrap_or(v.len());
-    let digits = &v[..end];
-    digits
+        .unwrap_or(mantissa.len());
+    let fraction = match mantissa.get(whole) {
+        Some(b'.') => &mantissa[whole + 1..],
+        _ => &[][..],
+    };
+    // The first significant digit's place among all of them, and where the point falls.
+    let Some(first) = mantissa[..whole]
         .iter()
+        .chain(fraction.iter().take_while(|b| b.is_ascii_digit()))
         .position(|&b| b != b'0')
-        .map_or(0, |i| end - i)
+    else {
+        return 0;
+    };
+    (whole as i64 + exponent - first as i64).max(0) as usize
 }
 
 /// Characters of a UTF-8 value (bytes that do not continue a character).
@@ -359,6 +378,16 @@ mod fraction_tests {
             ("-99999", 5),
             ("0", 0),
             ("", 0),
+            ("1.5e20", 21),
+            ("1.2345E+3", 4),
+            ("123.4e-1", 2),
+            ("0.05e3", 2),
+            ("-9.99e-1", 0),
+            ("1e-5", 0),
+            ("0e10", 0),
+            ("7e0", 1),
+            ("NaN", 0),
+            ("-Infinity", 0),
         ] {
             assert_eq!(super::integer_digits(v.as_bytes()), want, "{v}");
         }

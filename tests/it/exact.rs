@@ -235,3 +235,32 @@ proptest! {
         assert_float_round_trip(&w, &["f_random"], "out");
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 4, ..ProptestConfig::default() })]
+
+    /// The digits before the point the export records of a decimal or float's text (what
+    /// a `numeric(p, s)` target is checked against) are the ones PostgreSQL's own numeric
+    /// input counts, in plain and exponent forms, for random doubles of every magnitude.
+    #[test]
+    fn integer_digits_agree_with_postgresql_s_numeric(bits in prop::collection::vec(any::<u64>(), 200)) {
+        let texts: Vec<String> = bits
+            .into_iter()
+            .map(f64::from_bits)
+            .filter(|f| f.is_finite())
+            .flat_map(|f| [format!("{f:e}"), format!("{f:E}"), format!("{f}")])
+            .chain(["0", "-0.0", "0.05e3", "123.4e-1", "-0012.5", "9.99e-1", "1e+5"].map(String::from))
+            .collect();
+        let w = World::new("exact_integer_digits");
+        let list = texts.iter().map(|t| format!("'{t}'")).collect::<Vec<_>>().join(",");
+        let rows = w.pg_rows(&format!(
+            "SELECT t, CASE WHEN abs(t::numeric) < 1 THEN 0 ELSE length(trunc(abs(t::numeric))::text) END
+             FROM unnest(ARRAY[{list}]::text[]) t"
+        ));
+        for r in rows {
+            let (t, want) = (r[0].clone().unwrap(), r[1].clone().unwrap());
+            let got = pgconverge::codec::rules::integer_digits(t.as_bytes());
+            prop_assert_eq!(got.to_string(), want, "{}", t);
+        }
+    }
+}

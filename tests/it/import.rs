@@ -1085,21 +1085,21 @@ fn the_targets_migration_history_is_kept_unless_the_mapping_copies_it() {
 }
 
 /// Values longer than a `varchar(n)`, trailing blanks PostgreSQL would cut silently, and
-/// decimals with more digits before the point than a `numeric(p, s)` holds are refused
-/// before any write, each naming a row and the ALTER that fits it; the dry run says the
+/// decimals and floats with more digits before the point than a `numeric(p, s)` holds
+/// are refused before any write, each naming a row and the ALTER that fits it; the dry run says the
 /// same, and the widened target loads.
 #[test]
 fn values_larger_than_the_target_s_declared_size_are_refused_before_any_write() {
     let w = World::new("import_declared_size");
     w.mysql(
         "CREATE TABLE users (id INT PRIMARY KEY, display_name VARCHAR(20), note VARCHAR(10),
-           amount DECIMAL(12,2), score INT, code VARCHAR(10));
-         INSERT INTO users VALUES (1, 'ab', 'x', 1.00, 5, 'x'), (10, 'abcdéfghi', 'ok', -12345678.90, 7, 'ab   '),
-           (11, 'a', 'abc   ', 0.50, 123456, 'ab');",
+           amount DECIMAL(12,2), score INT, code VARCHAR(10), ratio DOUBLE);
+         INSERT INTO users VALUES (1, 'ab', 'x', 1.00, 5, 'x', 0.25), (10, 'abcdéfghi', 'ok', -12345678.90, 7, 'ab   ', 1.5e20),
+           (11, 'a', 'abc   ', 0.50, 123456, 'ab', -2.5);",
     );
     w.pg(
         "CREATE TABLE users (id integer PRIMARY KEY, display_name varchar(6), note varchar(3),
-           amount numeric(6,2), score numeric(5,2), code char(2));",
+           amount numeric(6,2), score numeric(5,2), code char(2), ratio numeric(8,2));",
     );
     let dir = export(&w);
     for extra in [&[][..], &["--dry-run"]] {
@@ -1109,6 +1109,7 @@ fn values_larger_than_the_target_s_declared_size_are_refused_before_any_write() 
             "column `note`: a value of 6 characters (e.g. id=11) is longer than character varying(3) holds (3)",
             "column `amount`: a value with 8 digits before the point (e.g. id=10) does not fit numeric(6,2), which holds 4 (hint: widen the target column, `ALTER TABLE \"users\" ALTER COLUMN \"amount\" TYPE numeric(10, 2)`)",
             "column `score`: a value with 6 digits before the point (e.g. id=11) does not fit numeric(5,2), which holds 3",
+            "column `ratio`: a value with 21 digits before the point (e.g. id=10) does not fit numeric(8,2), which holds 6 (hint: widen the target column, `ALTER TABLE \"users\" ALTER COLUMN \"ratio\" TYPE numeric(23, 2)`)",
         ] {
             assert!(err.contains(want), "{extra:?}: {want}\n{err}");
         }
@@ -1137,20 +1138,27 @@ fn values_larger_than_the_target_s_declared_size_are_refused_before_any_write() 
     std::fs::write(&manifest, text).unwrap();
     w.pg(
         "ALTER TABLE users ALTER COLUMN display_name TYPE varchar(9), ALTER COLUMN note TYPE varchar(6),
-           ALTER COLUMN amount TYPE numeric(10, 2), ALTER COLUMN score TYPE numeric(8, 2);",
+           ALTER COLUMN amount TYPE numeric(10, 2), ALTER COLUMN score TYPE numeric(8, 2),
+           ALTER COLUMN ratio TYPE numeric(23, 2);",
     );
     assert_exit(&import(&w, &dir, &[]), 0);
     assert_eq!(
         w.pg_rows(
-            "SELECT display_name, note, amount::text FROM users WHERE id IN (10, 11) ORDER BY id"
+            "SELECT display_name, note, amount::text, ratio::text FROM users WHERE id IN (10, 11) ORDER BY id"
         ),
         vec![
             vec![
                 Some("abcdéfghi".into()),
                 Some("ok".into()),
-                Some("-12345678.90".into())
+                Some("-12345678.90".into()),
+                Some("150000000000000000000.00".into())
             ],
-            vec![Some("a".into()), Some("abc   ".into()), Some("0.50".into())],
+            vec![
+                Some("a".into()),
+                Some("abc   ".into()),
+                Some("0.50".into()),
+                Some("-2.50".into())
+            ],
         ]
     );
 }

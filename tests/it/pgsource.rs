@@ -344,3 +344,56 @@ where = "NOT \"isDraft\" OR \"authorId\" = 'u2'"
         assert_exit(&w.run(&args), 0);
     }
 }
+
+/// A PostgreSQL source's json and float values are measured as a MySQL source's are: a
+/// document longer than a `varchar(n)` and a float with more digits before the point
+/// than a `numeric(p, s)` holds are refused before any write, each with its row and the
+/// ALTER that fits; widened, the same export loads.
+#[test]
+fn json_and_floats_too_large_for_the_target_are_refused_before_any_write() {
+    let w = World::new("pgsource_sizes");
+    let src = w.pg_db("src");
+    pg_exec(
+        &src,
+        "CREATE TABLE t (id integer PRIMARY KEY, doc json, meta jsonb, x float8);
+         INSERT INTO t VALUES (1, '[]', '{}', 0.5), (7, '{\"long\": true}', '{\"a\": 1}', 1.25e9),
+           (8, NULL, '[1, 2, 3, 4, 5]', NULL);",
+    );
+    w.pg("CREATE TABLE t (id integer PRIMARY KEY, doc varchar(5), meta varchar(8), x numeric(6, 2));");
+    let o = w.run(&[
+        "export",
+        "app",
+        "--source-url",
+        &source_url(&src),
+        "--out",
+        "out",
+    ]);
+    assert_exit(&o, 0);
+    let dir = export_dir(&o, w.path());
+    let d = dir.to_str().unwrap();
+    let before = w.fingerprint();
+    let o = w.run(&["import", d, "--yes", "--target-db", &w.db]);
+    assert_exit(&o, 2);
+    assert_eq!(w.fingerprint(), before, "{}", stderr(&o));
+    let err = stderr(&o);
+    for want in [
+        "column `doc`: a value of 14 characters (e.g. id=7) is longer than character varying(5) holds (5) (hint: widen the target column, `ALTER TABLE \"t\" ALTER COLUMN \"doc\" TYPE varchar(14)`",
+        "column `meta`: a value of 15 characters (e.g. id=8) is longer than character varying(8) holds (8)",
+        "column `x`: a value with 10 digits before the point (e.g. id=7) does not fit numeric(6,2), which holds 4 (hint: widen the target column, `ALTER TABLE \"t\" ALTER COLUMN \"x\" TYPE numeric(12, 2)`)",
+    ] {
+        assert!(err.contains(want), "{want}\n{err}");
+    }
+    w.pg(
+        "ALTER TABLE t ALTER COLUMN doc TYPE varchar(14), ALTER COLUMN meta TYPE varchar(15),
+          ALTER COLUMN x TYPE numeric(12, 2);",
+    );
+    assert_exit(&w.run(&["import", d, "--yes", "--target-db", &w.db]), 0);
+    assert_eq!(
+        w.pg_rows("SELECT doc, meta, x::text FROM t WHERE id = 7"),
+        vec![vec![
+            Some("{\"long\": true}".into()),
+            Some("{\"a\": 1}".into()),
+            Some("1250000000.00".into())
+        ]]
+    );
+}
