@@ -1,0 +1,178 @@
+//! The mapping's questions to the target before anything is written: its `require`
+//! statements, and what each `set` expression is (once, per row, or wrong). Every answer
+//! is read in a transaction that is rolled back.
+
+use anyhow::{Context, Result};
+use tokio_postgres::Client;
+
+use super::error;
+
+/// The mapping's `[import] require` statements, each run in a READ ONLY transaction of
+/// its own before anything is written: each must return one boolean. Returns, per
+/// statement, true, false, or what went wrong.
+pub async fn requirements(
+    client: &mut Client,
+    schema: &str,
+    sqls: &[String],
+) -> Vec<Result<bool, String>> {
+    let mut out = Vec::new();
+    for sql in sqls {
+        let answer = async {
+            let tx = client
+                .build_transaction()
+                .read_only(true)
+                .start()
+                .await
+                .map_err(|e| format!("{:#}", error(e)))?;
+            if let Some(path) = crate::db::sql::pg::search_path(schema) {
+                tx.batch_execute(&path)
+                    .await
+                    .map_err(|e| format!("{:#}", error(e)))?;
+            }
+            let rows = tx
+                .query(sql.as_str(), &[])
+                .await
+                .map_err(|e| format!("{:#}", error(e)))?;
+            let _ = tx.rollback().await;
+            match rows.as_slice() {
+                [row] if row.len() == 1 => row
+                    .try_get::<_, Option<bool>>(0)
+                    .map(|b| b.unwrap_or(false))
+                    .map_err(|_| "it does not return a boolean".to_string()),
+                _ => Err(format!(
+                    "it returned {} rows; it must return one boolean",
+                    rows.len()
+                )),
+            }
+        }
+        .await;
+        out.push(answer);
+    }
+    out
+}
+
+/// Whether the probe view calls anything VOLATILE: the function oids of its parse tree
+/// (`pg_rewrite.ev_action`: `:funcid`, `:opfuncid`, `:aggfnoid`, `:winfnoid`, and each
+/// `:opno`'s function), looked up in `pg_proc`. An oid that names no function counts as
+/// volatile (when in doubt, per row).
+const VOLATILE_PROBE: &str = "
+    WITH called AS (
+      SELECT m[1] AS kind, m[2]::oid AS oid
+      FROM pg_rewrite r,
+           regexp_matches(r.ev_action::text, ':(funcid|opfuncid|aggfnoid|winfnoid|opno) ([0-9]+)', 'g') m
+      WHERE r.ev_class = 'pgconverge_set_probe'::regclass
+    ), funcs AS (
+      SELECT CASE WHEN c.kind = 'opno' THEN (SELECT o.oprcode::oid FROM pg_operator o WHERE o.oid = c.oid)
+                  ELSE c.oid END AS oid
+      FROM called c
+      WHERE c.oid <> 0
+    )
+    SELECT EXISTS (
+      SELECT 1 FROM funcs f LEFT JOIN pg_proc p ON p.oid = f.oid
+      WHERE f.oid IS NULL OR p.oid IS NULL OR p.provolatile = 'v')";
+
+/// Ask the target about each `set` expression, in one transaction that is rolled back
+/// (nothing is kept): one that references no column and calls nothing volatile is
+/// evaluated once; any other is checked against its staging shape (the INSERT ...
+/// SELECT that will move the rows is prepared), so a type error or a typo is reported
+/// before any write.
+pub async fn probe_sets(
+    client: &mut Client,
+    schema: &str,
+    questions: &[crate::import::compute::Question],
+) -> Result<Vec<crate::import::compute::Answer>> {
+    use crate::import::compute::{self, Answer, Kind};
+    let mut out = Vec::new();
+    if questions.is_empty() {
+        return Ok(out);
+    }
+    let tx = client
+        .transaction()
+        .await
+        .map_err(error)
+        .context("checking the mapping's set expressions")?;
+    if let Some(path) = crate::db::sql::pg::search_path(schema) {
+        tx.batch_execute(&path).await.map_err(error)?;
+    }
+    // `key_of` reads the map the import creates: here too (rolled back with the probe).
+    if questions
+        .iter()
+        .any(|q| q.expr.contains(crate::mapping::keys::FUNCTION))
+    {
+        tx.batch_execute(crate::import::plan::keymap::SETUP)
+            .await
+            .map_err(error)
+            .context("creating pgconverge.key_of to check the set expressions that call it")?;
+    }
+    for q in questions {
+        tx.batch_execute("SAVEPOINT pgconverge_probe")
+            .await
+            .map_err(error)?;
+        let view = format!(
+            "CREATE TEMP VIEW pgconverge_set_probe AS SELECT {} AS v",
+            compute::cast(&q.expr, &q.type_sql)
+        );
+        let kind = match tx.batch_execute(&view).await {
+            Ok(()) => {
+                // Anything volatile it calls makes it per row: gen_random_uuid() must
+                // differ from row to row. What it calls is read from the view's own
+                // parse tree (pg_depend has no row for a built-in function): every
+                // function, operator, aggregate and window function node.
+                let volatile: bool = tx
+                    .query_one(VOLATILE_PROBE, &[])
+                    .await
+                    .map_err(error)?
+                    .get(0);
+                Ok(if volatile { Kind::PerRow } else { Kind::Once })
+            }
+            // It reads a column of the row.
+            Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::UNDEFINED_COLUMN) => {
+                Ok(Kind::PerRow)
+            }
+            Err(e) => Err(format!("{:#}", error(e))),
+        };
+        tx.batch_execute("ROLLBACK TO SAVEPOINT pgconverge_probe")
+            .await
+            .map_err(error)?;
+        let kind = match kind {
+            Ok(Kind::PerRow) => {
+                let stage = "pgconverge_stage_probe";
+                let create = compute::stage_create_sql(stage, schema, &q.table, &q.stage);
+                let kept: Vec<String> = q
+                    .stage
+                    .iter()
+                    .filter(|(_, replaced)| !replaced)
+                    .map(|(c, _)| c.clone())
+                    .collect();
+                let insert = compute::insert_sql(
+                    stage,
+                    schema,
+                    &q.table,
+                    &kept,
+                    &[(q.column.clone(), q.expr.clone(), q.type_sql.clone())],
+                    false,
+                );
+                let checked = async {
+                    tx.batch_execute(&create).await?;
+                    tx.prepare(&insert).await.map(|_| ())
+                }
+                .await;
+                tx.batch_execute("ROLLBACK TO SAVEPOINT pgconverge_probe")
+                    .await
+                    .map_err(error)?;
+                match checked {
+                    Ok(()) => Ok(Kind::PerRow),
+                    Err(e) => Err(format!("{:#}", error(e))),
+                }
+            }
+            other => other,
+        };
+        out.push(Answer {
+            dataset: q.dataset.clone(),
+            column: q.column.clone(),
+            kind,
+        });
+    }
+    tx.rollback().await.map_err(error)?;
+    Ok(out)
+}
