@@ -226,6 +226,25 @@ pub struct PgColumn {
     pub generated: bool,
     /// `a` (ALWAYS) or `d` (BY DEFAULT) identity, else empty.
     pub identity: String,
+    /// For a domain: `format_type` of its base type with the domain's own size, e.g.
+    /// `character varying(5)` for `CREATE DOMAIN code AS varchar(5)`.
+    pub domain_base: Option<String>,
+}
+
+impl PgColumn {
+    /// The `format_type` text that says what the column holds: through a domain, its
+    /// base type with the domain's size (what a value must fit).
+    pub fn declared_sql(&self) -> &str {
+        self.domain_base.as_deref().unwrap_or(&self.type_sql)
+    }
+
+    /// The column's type in words: `code (a domain over character varying(5))`.
+    pub fn type_shown(&self) -> String {
+        match &self.domain_base {
+            Some(base) => format!("{} (a domain over {base})", self.type_sql),
+            None => self.type_sql.clone(),
+        }
+    }
 }
 
 /// A table of the target schema.

@@ -308,7 +308,7 @@ pub fn decide(
 /// (6 when unset), a numeric's scale (None: unconstrained numeric, float, money: not
 /// judged here).
 pub fn kept_digits(dst: &PgColumn) -> Option<usize> {
-    let args = typmod_args(&dst.type_sql);
+    let args = typmod_args(dst.declared_sql());
     match dst.binary_type.as_str() {
         "timestamp" | "timestamptz" | "time" | "timetz" | "interval" => {
             Some(args.first().copied().unwrap_or(6))
@@ -365,7 +365,7 @@ fn rounding(here: &str, src: &ColumnEntry, dst: &PgColumn, round: bool, d: &mut 
     let what = format!(
         "{here}: {} more fraction digits (up to {most}) than {} keeps ({kept}), e.g. {}",
         values(count, "has", "have"),
-        dst.type_sql,
+        dst.type_shown(),
         keys.join("; ")
     );
     d.changed += count;
@@ -389,10 +389,19 @@ fn rounding(here: &str, src: &ColumnEntry, dst: &PgColumn, round: bool, d: &mut 
 /// before the point (`p - s`). Refused before any write, naming a row that does not fit.
 fn declared_size(here: &str, table: &str, src: &ColumnEntry, dst: &PgColumn, d: &mut Decision) {
     use crate::db::sql::pg::ident;
-    let args = typmod_args(&dst.type_sql);
+    let declared = dst.declared_sql();
+    let args = typmod_args(declared);
     let alter = |ty: String| {
+        let replaces = match dst.domain_base {
+            // A domain's size cannot be altered: the column leaves the domain.
+            Some(_) => format!(
+                ", which replaces the domain {} on this column, its CHECK constraints with it",
+                dst.type_sql
+            ),
+            None => String::new(),
+        };
         format!(
-            "ALTER TABLE {} ALTER COLUMN {} TYPE {ty}",
+            "ALTER TABLE {} ALTER COLUMN {} TYPE {ty}`{replaces}",
             ident(table),
             ident(&dst.name)
         )
@@ -408,17 +417,17 @@ fn declared_size(here: &str, table: &str, src: &ColumnEntry, dst: &PgColumn, d: 
             };
             d.refusals.push(format!(
                 "{here}: a value of {} characters (e.g. {}) is longer than {} holds ({n}) \
-                 (hint: widen the target column, `{}`, or shorten the values at the source)",
+                 (hint: widen the target column, `{}, or shorten the values at the source)",
                 l.max,
                 l.max_key,
-                dst.type_sql,
+                dst.type_shown(),
                 alter(format!("varchar({})", l.max))
             ));
         }
         // A negative scale or one past the precision (PostgreSQL 15 takes both) reads
         // as something else here: left to the server.
         ("numeric", &[p, ref scale @ ..])
-            if !dst.type_sql.contains('-') && scale.first().is_none_or(|s| *s <= p) =>
+            if !declared.contains('-') && scale.first().is_none_or(|s| *s <= p) =>
         {
             let scale = scale.first().copied().unwrap_or(0);
             let room = p.saturating_sub(scale) as u64;
@@ -439,8 +448,8 @@ fn declared_size(here: &str, table: &str, src: &ColumnEntry, dst: &PgColumn, d: 
             };
             d.refusals.push(format!(
                 "{here}: a value with {most} digits before the point (e.g. {key}) does not fit \
-                 {}, which holds {room} (hint: widen the target column, `{}`)",
-                dst.type_sql,
+                 {}, which holds {room} (hint: widen the target column, `{})",
+                dst.type_shown(),
                 alter(format!("numeric({}, {scale})", most as usize + scale))
             ));
         }
@@ -711,6 +720,7 @@ mod tests {
             has_default: false,
             generated: false,
             identity: String::new(),
+            domain_base: None,
         }
     }
 

@@ -1093,14 +1093,13 @@ fn values_larger_than_the_target_s_declared_size_are_refused_before_any_write() 
     let w = World::new("import_declared_size");
     w.mysql(
         "CREATE TABLE users (id INT PRIMARY KEY, display_name VARCHAR(20), note VARCHAR(10),
-           amount DECIMAL(12,2), score INT, code VARCHAR(10), ratio DOUBLE);
-         INSERT INTO users VALUES (1, 'ab', 'x', 1.00, 5, 'x', 0.25), (10, 'abcdéfghi', 'ok', -12345678.90, 7, 'ab   ', 1.5e20),
-           (11, 'a', 'abc   ', 0.50, 123456, 'ab', -2.5);",
+           amount DECIMAL(12,2), score INT, code VARCHAR(10), ratio DOUBLE, tag VARCHAR(10));
+         INSERT INTO users VALUES (1, 'ab', 'x', 1.00, 5, 'x', 0.25, 'a'), (10, 'abcdéfghi', 'ok', -12345678.90, 7, 'ab   ', 1.5e20, 'abcdef'),
+           (11, 'a', 'abc   ', 0.50, 123456, 'ab', -2.5, 'b');",
     );
-    w.pg(
-        "CREATE TABLE users (id integer PRIMARY KEY, display_name varchar(6), note varchar(3),
-           amount numeric(6,2), score numeric(5,2), code char(2), ratio numeric(8,2));",
-    );
+    w.pg("CREATE DOMAIN tag4 AS varchar(4) CHECK (VALUE <> '');
+         CREATE TABLE users (id integer PRIMARY KEY, display_name varchar(6), note varchar(3),
+           amount numeric(6,2), score numeric(5,2), code char(2), ratio numeric(8,2), tag tag4);");
     let dir = export(&w);
     for extra in [&[][..], &["--dry-run"]] {
         let err = import_refused(&w, &dir, extra);
@@ -1109,6 +1108,7 @@ fn values_larger_than_the_target_s_declared_size_are_refused_before_any_write() 
             "column `note`: a value of 6 characters (e.g. id=11) is longer than character varying(3) holds (3)",
             "column `amount`: a value with 8 digits before the point (e.g. id=10) does not fit numeric(6,2), which holds 4 (hint: widen the target column, `ALTER TABLE \"users\" ALTER COLUMN \"amount\" TYPE numeric(10, 2)`)",
             "column `score`: a value with 6 digits before the point (e.g. id=11) does not fit numeric(5,2), which holds 3",
+            "column `tag`: a value of 6 characters (e.g. id=10) is longer than tag4 (a domain over character varying(4)) holds (4) (hint: widen the target column, `ALTER TABLE \"users\" ALTER COLUMN \"tag\" TYPE varchar(6)`, which replaces the domain tag4 on this column, its CHECK constraints with it, or shorten the values at the source)",
             "column `ratio`: a value with 21 digits before the point (e.g. id=10) does not fit numeric(8,2), which holds 6 (hint: widen the target column, `ALTER TABLE \"users\" ALTER COLUMN \"ratio\" TYPE numeric(23, 2)`)",
         ] {
             assert!(err.contains(want), "{extra:?}: {want}\n{err}");
@@ -1139,7 +1139,7 @@ fn values_larger_than_the_target_s_declared_size_are_refused_before_any_write() 
     w.pg(
         "ALTER TABLE users ALTER COLUMN display_name TYPE varchar(9), ALTER COLUMN note TYPE varchar(6),
            ALTER COLUMN amount TYPE numeric(10, 2), ALTER COLUMN score TYPE numeric(8, 2),
-           ALTER COLUMN ratio TYPE numeric(23, 2);",
+           ALTER COLUMN ratio TYPE numeric(23, 2), ALTER COLUMN tag TYPE varchar(6);",
     );
     assert_exit(&import(&w, &dir, &[]), 0);
     assert_eq!(

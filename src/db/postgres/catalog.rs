@@ -30,7 +30,8 @@ pub async fn read_catalog(client: &Client, schema: &str) -> Result<Catalog> {
                     ARRAY(SELECT l.enumlabel::text FROM pg_enum l
                           WHERE l.enumtypid = CASE WHEN b.typtype = 'e' THEN b.oid ELSE e.oid END
                           ORDER BY l.enumsortorder),
-                    pg_has_role(c.relowner, 'USAGE')
+                    pg_has_role(c.relowner, 'USAGE'),
+                    CASE WHEN t.typtype = 'd' THEN format_type(t.typbasetype, t.typtypmod) END
              FROM pg_class c
              JOIN pg_namespace n ON n.oid = c.relnamespace
              JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
@@ -66,6 +67,7 @@ pub async fn read_catalog(client: &Client, schema: &str) -> Result<Catalog> {
             has_default: r.get(5),
             generated: r.get::<_, String>(6) == "s",
             identity: r.get(7),
+            domain_base: r.get(15),
         });
     }
     // Row triggers that run before an INSERT (not the system's own): with `triggers =

@@ -22,6 +22,7 @@ pub(crate) fn col(name: &str, ty: &str, not_null: bool) -> PgColumn {
         has_default: false,
         generated: false,
         identity: String::new(),
+        domain_base: None,
     }
 }
 
