@@ -116,6 +116,10 @@ pub async fn read(
     let mut file = from.0.to_string();
     let mut out = Read::default();
     let mut done = from == to;
+    // The events a compressed transaction (MySQL 8's binlog_transaction_compression) still
+    // holds: mysql_async hands them on right after its payload event, which carries the
+    // transaction's end position. They are read before stopping at that position.
+    let mut inner_left: u64 = 0;
     while let Some(event) = stream.next().await {
         let event = event.map_err(error).with_context(|| {
             format!(
@@ -124,6 +128,8 @@ pub async fn read(
             )
         })?;
         out.events += 1;
+        let inner = inner_left > 0;
+        inner_left = inner_left.saturating_sub(1);
         let header = event.header();
         let end = u64::from(header.log_pos());
         let at = format!("{file}:{end}");
@@ -138,7 +144,7 @@ pub async fn read(
                 out.files_created.push((file.clone(), header.timestamp()));
             }
         }
-        if done && out.file_created != 0 {
+        if done && out.file_created != 0 && !inner {
             break;
         }
         let data = match event.read_data() {
@@ -248,20 +254,27 @@ pub async fn read(
             EventData::TransactionPayloadEvent(p) => {
                 // mysql_async unpacks the payload into the events that follow; a payload
                 // it cannot read would silently yield none, so read it here first.
-                if let Err(e) = p.decompressed() {
-                    bail!("a compressed transaction at {at} that cannot be read: {e}");
-                }
+                inner_left = p.decompressed().and_then(events_in).with_context(|| {
+                    format!("a compressed transaction at {at} that cannot be read")
+                })?;
             }
             EventData::IncidentEvent(_) => {
                 bail!("an incident event at {at}: the server lost events of its log there");
             }
             _ => {}
         }
+        if inner {
+            // An event of a compressed transaction has no position of its own.
+            if inner_left == 0 && done && out.file_created != 0 {
+                break;
+            }
+            continue;
+        }
         // Artificial events (sent before a file's own) carry position 0.
         if end != 0 && file == to.0 {
             if end == to.1 {
                 done = true;
-                if out.file_created != 0 {
+                if out.file_created != 0 && inner_left == 0 {
                     break;
                 }
             } else if end > to.1 {
@@ -307,9 +320,77 @@ pub async fn file_created(
     Ok(read.file_created)
 }
 
+/// How many events a compressed transaction's payload holds: each starts with the
+/// 19-byte header whose bytes 9..13 give the event's size. Read as a stream (a payload
+/// can be large), which also proves it can be read whole.
+fn events_in(mut payload: impl std::io::Read) -> std::io::Result<u64> {
+    use std::io::{Error, ErrorKind, Read};
+    let mut n = 0;
+    loop {
+        let mut header = [0u8; 19];
+        match payload.read(&mut header[..1])? {
+            0 => return Ok(n),
+            _ => payload.read_exact(&mut header[1..])?,
+        }
+        let size = u32::from_le_bytes([header[9], header[10], header[11], header[12]]) as u64;
+        let rest = size.checked_sub(19).ok_or_else(|| {
+            Error::new(
+                ErrorKind::InvalidData,
+                format!("an inner event of {size} bytes"),
+            )
+        })?;
+        let skipped = std::io::copy(&mut (&mut payload).take(rest), &mut std::io::sink())?;
+        if skipped != rest {
+            return Err(Error::new(
+                ErrorKind::UnexpectedEof,
+                "a truncated inner event",
+            ));
+        }
+        n += 1;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A fake inner event: its header with `size`, then `size - 19` bytes.
+    fn event(size: u32) -> Vec<u8> {
+        let mut e = vec![0u8; 19];
+        e[4] = 30; // WRITE_ROWS_EVENT
+        e[9..13].copy_from_slice(&size.to_le_bytes());
+        e.resize(size.max(19) as usize, 7);
+        e
+    }
+
+    #[test]
+    fn a_compressed_transaction_s_events_are_counted_through_its_reader() {
+        use mysql_async::binlog::TransactionPayloadCompressionType;
+        use mysql_async::binlog::events::TransactionPayloadEvent;
+        let two = [event(40), event(19)].concat();
+        let three = [event(19), event(300), event(25)].concat();
+        for (payload, want) in [
+            (&[][..], Some(0)),
+            (&two[..], Some(2)),
+            (&three[..], Some(3)),
+        ] {
+            let p = TransactionPayloadEvent::new(
+                payload.len() as u64,
+                TransactionPayloadCompressionType::NONE,
+                payload.len() as u64,
+                payload,
+            );
+            assert_eq!(p.decompressed().and_then(events_in).ok(), want);
+        }
+        // Cut short, or a header that claims less than itself: unreadable, never zero.
+        let mut cut = two.clone();
+        cut.truncate(two.len() - 1);
+        let mut small = event(19);
+        small[9..13].copy_from_slice(&5u32.to_le_bytes());
+        for bad in [&cut[..], &two[..10], &small[..]] {
+            assert!(events_in(bad).is_err(), "{bad:?}");
+        }
+    }
 
     #[test]
     fn rotations_are_named_by_the_servers_files() {
