@@ -103,7 +103,17 @@ pub fn columns(
                 });
             }
             if s.zero_date_to_null > 0 {
-                why.push(format!("{} were zero dates", s.zero_date_to_null));
+                why.push(match s.zero_date_to_null {
+                    1 => "1 was a zero date".to_string(),
+                    n => format!("{n} were zero dates"),
+                });
+                fixes.push(MappingFix {
+                    dataset: c.dataset.to_string(),
+                    source_column: h.clone(),
+                    target_column: name.clone(),
+                    rows: s.zero_date_to_null,
+                    problem: Problem::ZeroDate,
+                });
             }
             let why = if why.is_empty() {
                 String::new()

@@ -22,7 +22,13 @@ pub enum Problem {
         values: Vec<String>,
         labels: Vec<String>,
     },
+    /// MySQL zero dates (exported as NULL) headed for a NOT NULL column: the `set`
+    /// proposes a date the user should replace with theirs.
+    ZeroDate,
 }
+
+/// The date a zero date's `set` proposes: a placeholder, said to be one.
+const ZERO_DATE_STANDIN: &str = "1970-01-01 00:00:00";
 
 /// One column's fix: the dataset (`[tables.X]`), its source column (what `where` reads),
 /// the target column (what `set` names) and how many rows it concerns.
@@ -118,6 +124,17 @@ fn lines(fix: &MappingFix, dialect: Dialect) -> (String, String) {
             );
             (keep, set)
         }
+        // MySQL reads a zero or partial-zero date's parts as 0; NULLs (which the NOT NULL
+        // target refuses as well) are left out with them.
+        Problem::ZeroDate => (
+            match dialect {
+                Dialect::Mysql => format!(
+                    "{col} IS NOT NULL AND YEAR({col}) <> 0 AND MONTH({col}) <> 0 AND DAYOFMONTH({col}) <> 0"
+                ),
+                Dialect::Postgres => format!("{col} IS NOT NULL"),
+            },
+            format!("COALESCE({csv}::text, '{ZERO_DATE_STANDIN}')"),
+        ),
     }
 }
 
@@ -165,9 +182,16 @@ pub fn render(fixes: &[MappingFix], dialect: Dialect) -> String {
             Problem::NotALabel { labels, .. } => labels.first().map(|l| literal(l)),
             _ => None,
         });
-        let pick = label
-            .map(|l| format!(" (an enum gets {l}, its first label: pick yours)"))
-            .unwrap_or_default();
+        let date = mine
+            .iter()
+            .any(|f| f.problem == Problem::ZeroDate)
+            .then(|| format!("a zero date gets '{ZERO_DATE_STANDIN}'"));
+        let label = label.map(|l| format!("an enum gets {l}, its first label"));
+        let picks: Vec<String> = label.into_iter().chain(date).collect();
+        let pick = match picks.is_empty() {
+            true => String::new(),
+            false => format!(" ({}: pick yours)", picks.join("; ")),
+        };
         let table = quote_key(dataset);
         out.push_str(&format!(
             "\n  to leave those rows out ({}; rows other tables reference would be refused as their \
@@ -231,6 +255,12 @@ mod tests {
                 Dialect::Postgres,
                 "\"Tag Id\" IS NOT NULL AND \"Tag Id\" <> ''",
                 "COALESCE(NULLIF(\"tag_id\"::text, '')::uuid, gen_random_uuid())",
+            ),
+            (
+                fix("born", "born_on", 2, Problem::ZeroDate),
+                Dialect::Mysql,
+                "`born` IS NOT NULL AND YEAR(`born`) <> 0 AND MONTH(`born`) <> 0 AND DAYOFMONTH(`born`) <> 0",
+                "COALESCE(\"born_on\"::text, '1970-01-01 00:00:00')",
             ),
             (
                 fix("state", "status", 3, enum_problem.clone()),

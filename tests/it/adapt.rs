@@ -484,3 +484,97 @@ fn values_that_are_not_uuids_get_lines_that_fix_every_one() {
     assert!(rows[0][1].as_deref().is_some_and(|t| t.len() == 36));
     assert!(rows[2][1].as_deref().is_some_and(|t| t.len() == 36));
 }
+
+/// MySQL zero dates headed for a NOT NULL column (pgloader #792) are refused before any
+/// write, naming the column, the count and a key, with mapping lines in the hint: the
+/// `where` (MySQL's SQL) leaves those rows out, the `set` gives them a stand-in date the
+/// hint says to replace; pasted as they are, each import goes through.
+#[test]
+fn zero_dates_into_a_not_null_column_hint_the_mapping_lines_that_fix_them() {
+    let w = World::new("adapt_zero_date_hint");
+    w.mysql(
+        "SET SESSION sql_mode = '';
+         CREATE TABLE person (id INT PRIMARY KEY, born DATE NOT NULL, seen DATETIME NOT NULL);
+         INSERT INTO person VALUES (1, '1990-05-17', '2024-01-01 10:00:00'),
+           (2, '0000-00-00', '2024-01-02 00:00:00'), (3, '2001-00-00', '0000-00-00 00:00:00'),
+           (4, '1985-12-31', '2024-03-04 05:06:07');",
+    );
+    w.pg("CREATE TABLE person (id integer PRIMARY KEY, born date NOT NULL, seen timestamp NOT NULL);");
+    let dir = export(&w);
+    let before = w.fingerprint();
+    let o = w.run(&["import", dir.to_str().unwrap(), "--yes"]);
+    assert_exit(&o, 2);
+    assert_eq!(w.fingerprint(), before);
+    let err = stderr(&o);
+    for want in [
+        "table `person`, column `born`: 2 NULLs in the export (2 were zero dates) but the target column is NOT NULL; e.g. id=2; id=3",
+        "table `person`, column `seen`: 1 NULL in the export (1 was a zero date) but the target column is NOT NULL; e.g. id=3",
+        "a zero date gets '1970-01-01 00:00:00': pick yours",
+    ] {
+        assert!(err.contains(want), "{want}\n{err}");
+    }
+    let blocks = hint_blocks(&err);
+    assert_eq!(blocks.len(), 2, "a where block and a set block: {err}");
+    assert_eq!(
+        blocks[0],
+        "[tables.person]\nwhere = \"`born` IS NOT NULL AND YEAR(`born`) <> 0 AND MONTH(`born`) <> 0 \
+         AND DAYOFMONTH(`born`) <> 0 AND `seen` IS NOT NULL AND YEAR(`seen`) <> 0 AND MONTH(`seen`) <> 0 \
+         AND DAYOFMONTH(`seen`) <> 0\"",
+        "{err}"
+    );
+
+    // `where`: export again with it; the two rows with a zero date are left out.
+    std::fs::write(w.path().join("keep.toml"), &blocks[0]).unwrap();
+    let o = w.run(&["export", &w.db, "--out", "out2", "--map", "keep.toml"]);
+    assert_exit(&o, 0);
+    let kept = export_dir(&o, w.path());
+    let o = w.run(&[
+        "import",
+        kept.to_str().unwrap(),
+        "--yes",
+        "--map",
+        "keep.toml",
+    ]);
+    assert_exit(&o, 0);
+    assert_eq!(
+        w.pg_value("SELECT string_agg(id::text, ',' ORDER BY id) FROM person")
+            .as_deref(),
+        Some("1,4")
+    );
+
+    // `set`: the first export imported with it; every row arrives, the stand-in given.
+    std::fs::write(w.path().join("give.toml"), &blocks[1]).unwrap();
+    let o = w.run(&[
+        "import",
+        dir.to_str().unwrap(),
+        "--yes",
+        "--map",
+        "give.toml",
+    ]);
+    assert_exit(&o, 0);
+    assert_eq!(
+        w.pg_rows("SELECT id::text, born::text, seen::text FROM person ORDER BY id"),
+        vec![
+            vec![
+                Some("1".into()),
+                Some("1990-05-17".into()),
+                Some("2024-01-01 10:00:00".into())
+            ],
+            vec![
+                Some("2".into()),
+                Some("1970-01-01".into()),
+                Some("2024-01-02 00:00:00".into())
+            ],
+            vec![
+                Some("3".into()),
+                Some("1970-01-01".into()),
+                Some("1970-01-01 00:00:00".into())
+            ],
+            vec![
+                Some("4".into()),
+                Some("1985-12-31".into()),
+                Some("2024-03-04 05:06:07".into())
+            ],
+        ]
+    );
+}
