@@ -266,6 +266,9 @@ pub struct PgTable {
     pub owned: bool,
     /// Enabled row triggers that run BEFORE INSERT (user ones, not the system's).
     pub insert_triggers: Vec<String>,
+    /// Triggers on INSERT or TRUNCATE that fire even with the target's triggers off
+    /// (`session_replication_role = replica`): `name (ENABLE ALWAYS)`, `(ENABLE REPLICA)`.
+    pub replica_triggers: Vec<String>,
     /// CHECK constraints: (name, `pg_get_constraintdef`), for listing every row that
     /// breaks one (`import::plan::collisions`).
     pub checks: Vec<(String, String)>,

@@ -131,6 +131,23 @@ pub fn columns(
             ));
         }
     }
+    if !c.fire && !target.replica_triggers.is_empty() {
+        let (what, fires, it) = match target.replica_triggers.len() {
+            1 => ("trigger", "fires", "it changes or adds"),
+            _ => ("triggers", "fire", "they change or add"),
+        };
+        let w = format!(
+            "table `{t}`: {what} {} {fires} while it loads, though the import turns the \
+             target's triggers off (session_replication_role = replica): what {it} is not \
+             the export's (`verify --deep` compares the values; `ALTER TABLE {} \
+             DISABLE TRIGGER name` for the load if it should not run)",
+            target.replica_triggers.join(", "),
+            crate::db::sql::pg::ident(t),
+        );
+        if !warnings.contains(&w) {
+            warnings.push(w);
+        }
+    }
     for col in &target.columns {
         let fillable = col.has_default || col.generated || !col.identity.is_empty();
         let given = c.targets.contains(&col.name) || c.computed.contains(&col.name);

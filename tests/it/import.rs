@@ -1162,3 +1162,70 @@ fn values_larger_than_the_target_s_declared_size_are_refused_before_any_write() 
         ]
     );
 }
+
+/// The target's own triggers stay off during a load (crates.io #1996: an `updated_at`
+/// trigger must not replace the source's values), except those marked ENABLE ALWAYS or
+/// ENABLE REPLICA, which PostgreSQL fires even then: the plan names them before any
+/// write, in `--dry-run` too, and what they did is what verify --deep reports.
+#[test]
+fn triggers_that_fire_whatever_the_role_are_named_before_the_load() {
+    let w = World::new("import_always_triggers");
+    w.mysql(
+        "CREATE TABLE note (id INT PRIMARY KEY, body VARCHAR(20), updated_at DATETIME);
+         INSERT INTO note VALUES (1, 'one', '2020-01-01 00:00:00'), (2, 'two', '2021-06-30 12:00:00');",
+    );
+    w.pg(
+        "CREATE TABLE note (id integer PRIMARY KEY, body text, updated_at timestamp);
+         CREATE FUNCTION touch() RETURNS trigger LANGUAGE plpgsql AS
+           $$BEGIN NEW.updated_at := '1999-09-09'; RETURN NEW; END$$;
+         CREATE FUNCTION shout() RETURNS trigger LANGUAGE plpgsql AS
+           $$BEGIN NEW.body := upper(NEW.body); RETURN NEW; END$$;
+         CREATE TRIGGER note_touch BEFORE INSERT ON note FOR EACH ROW EXECUTE FUNCTION touch();",
+    );
+    let dir = export_dir(
+        &{
+            let o = w.run(&["export", &w.db, "--out", "out"]);
+            assert_exit(&o, 0);
+            o
+        },
+        w.path(),
+    );
+    // An ordinary trigger: off during the load, nothing said, the source's values kept.
+    let o = import(&w, &dir, &[]);
+    assert_exit(&o, 0);
+    assert!(!stderr(&o).contains("while it loads"), "{}", stderr(&o));
+    let values = "SELECT body || ' ' || updated_at::text FROM note ORDER BY id";
+    assert_eq!(
+        w.pg_rows(values),
+        vec![
+            vec![Some("one 2020-01-01 00:00:00".into())],
+            vec![Some("two 2021-06-30 12:00:00".into())]
+        ]
+    );
+    // ENABLE ALWAYS: it fires; the plan says so before any write.
+    w.pg(
+        "CREATE TRIGGER note_shout BEFORE INSERT ON note FOR EACH ROW EXECUTE FUNCTION shout();
+         ALTER TABLE note ENABLE ALWAYS TRIGGER note_shout;",
+    );
+    let want = "table `note`: trigger note_shout (ENABLE ALWAYS) fires while it loads, though the import turns the target's triggers off";
+    let o = import(&w, &dir, &["--dry-run"]);
+    assert_exit(&o, 0);
+    assert!(
+        stderr(&o).contains(want) || stdout(&o).contains(want),
+        "{}",
+        stderr(&o)
+    );
+    let o = import(&w, &dir, &[]);
+    assert_exit(&o, 0);
+    assert!(stderr(&o).contains(want), "{}", stderr(&o));
+    assert_eq!(
+        w.pg_rows(values),
+        vec![
+            vec![Some("ONE 2020-01-01 00:00:00".into())],
+            vec![Some("TWO 2021-06-30 12:00:00".into())]
+        ]
+    );
+    let o = w.run(&["verify", dir.to_str().unwrap(), "--deep"]);
+    assert_exit(&o, 1);
+    assert!(stdout(&o).contains("body"), "{}", stdout(&o));
+}

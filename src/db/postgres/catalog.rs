@@ -90,6 +90,27 @@ pub async fn read_catalog(client: &Client, schema: &str) -> Result<Catalog> {
             t.insert_triggers.push(r.get(1));
         }
     }
+    // Triggers on INSERT (4) or TRUNCATE (32) a load under `session_replication_role =
+    // replica` still fires: ENABLE ALWAYS and ENABLE REPLICA.
+    let replica = client
+        .query(
+            "SELECT c.relname::text, t.tgname::text
+                    || CASE t.tgenabled WHEN 'A' THEN ' (ENABLE ALWAYS)' ELSE ' (ENABLE REPLICA)' END
+             FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
+             JOIN pg_namespace n ON n.oid = c.relnamespace
+             WHERE n.nspname = $1 AND NOT t.tgisinternal AND t.tgenabled IN ('A', 'R')
+               AND (t.tgtype & (4 | 32)) <> 0
+             ORDER BY 1, 2",
+            &[&schema],
+        )
+        .await
+        .map_err(error)
+        .with_context(ctx)?;
+    for r in replica {
+        if let Some(t) = cat.tables.get_mut(&r.get::<_, String>(0)) {
+            t.replica_triggers.push(r.get(1));
+        }
+    }
     // CHECK constraints, to list every row that breaks one when a load fails.
     let checks = client
         .query(
