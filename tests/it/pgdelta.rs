@@ -364,6 +364,37 @@ fn a_schema_change_between_deltas_is_refused() {
     );
 }
 
+/// A chain whose slot was dropped on the source (by hand, or a failover that did not
+/// carry it) cannot know what changed since: the delta is refused, naming the slot and
+/// saying to start a new chain, and writes no export.
+#[test]
+fn a_delta_whose_slot_was_dropped_is_refused() {
+    let w = World::new("pgdelta_slot_gone");
+    let s = Source::new(&w);
+    seed(&s, 20);
+    let base = s.export_base(&w);
+    assert_exit(&base, 0);
+    let base_dir = export_dir_of(&base);
+    let slot = s.slots().pop().expect("a slot");
+    s.sql(&format!("SELECT pg_drop_replication_slot('{slot}')"));
+    s.sql("UPDATE tag SET note = 'gone'");
+    let exports = |dir: &str| {
+        let parent = w.path().join(dir).parent().unwrap().to_path_buf();
+        std::fs::read_dir(parent).unwrap().count()
+    };
+    let before = exports(&base_dir);
+    let o = s.export_delta(&w, &base_dir);
+    assert_exit(&o, 2);
+    let err = stderr(&o);
+    assert!(
+        err.contains(&format!(
+            "the chain's replication slot `{slot}` no longer exists on the source"
+        )) && err.contains("hint:"),
+        "{err}"
+    );
+    assert_eq!(exports(&base_dir), before, "no delta export is left behind");
+}
+
 /// A partition attached with rows in it (which leaves no change in the slot), or one
 /// detached, between two exports is a schema change: refused, naming it.
 #[test]
