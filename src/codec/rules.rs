@@ -311,7 +311,13 @@ pub fn fraction_digits(v: &[u8]) -> usize {
 /// How many fraction digits a float's text uses, its exponent counted (`1.5e-5` 6,
 /// `1.2345000505447388` 16, `1.5e20` 0, `0.0000001` 7): what a `numeric(p, s)` rounds.
 pub fn float_fraction_digits(v: &[u8]) -> usize {
-    let (mantissa, exponent) = match v.iter().position(|&b| b == b'e' || b == b'E') {
+    let (mantissa, exponent) = split_exponent(v);
+    (fraction_digits(mantissa) as i64 - exponent).max(0) as usize
+}
+
+/// A number's text split at its exponent: `1.5e-5` is (`1.5`, -5); without one, 0.
+fn split_exponent(v: &[u8]) -> (&[u8], i64) {
+    match v.iter().position(|&b| b == b'e' || b == b'E') {
         Some(i) => (
             &v[..i],
             std::str::from_utf8(&v[i + 1..])
@@ -320,8 +326,7 @@ pub fn float_fraction_digits(v: &[u8]) -> usize {
                 .unwrap_or(0),
         ),
         None => (v, 0),
-    };
-    (fraction_digits(mantissa) as i64 - exponent).max(0) as usize
+    }
 }
 
 /// Digits before the point of a decimal's or a float's text, an exponent counted
@@ -332,16 +337,7 @@ pub fn integer_digits(v: &[u8]) -> usize {
         .strip_prefix(b"-")
         .or_else(|| v.strip_prefix(b"+"))
         .unwrap_or(v);
-    let (mantissa, exponent) = match v.iter().position(|&b| b == b'e' || b == b'E') {
-        Some(i) => (
-            &v[..i],
-            std::str::from_utf8(&v[i + 1..])
-                .ok()
-                .and_then(|e| e.parse::<i64>().ok())
-                .unwrap_or(0),
-        ),
-        None => (v, 0),
-    };
+    let (mantissa, exponent) = split_exponent(v);
     let whole = mantissa
         .iter()
         .position(|b| !b.is_ascii_digit())

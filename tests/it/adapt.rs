@@ -343,6 +343,34 @@ fn hint_blocks(err: &str) -> Vec<String> {
     blocks.into_iter().map(|b| b.join("\n")).collect()
 }
 
+/// A hint's `where` block pasted into a mapping: the source exported again with it and
+/// the new export imported with it.
+fn export_and_import_with(w: &World, block: &str) -> std::process::Output {
+    std::fs::write(w.path().join("keep.toml"), block).unwrap();
+    let o = w.run(&["export", &w.db, "--out", "out2", "--map", "keep.toml"]);
+    assert_exit(&o, 0);
+    let kept = export_dir(&o, w.path());
+    w.run(&[
+        "import",
+        kept.to_str().unwrap(),
+        "--yes",
+        "--map",
+        "keep.toml",
+    ])
+}
+
+/// A hint's `set` block pasted into a mapping, the first export imported with it.
+fn import_with(w: &World, dir: &std::path::Path, block: &str) -> std::process::Output {
+    std::fs::write(w.path().join("give.toml"), block).unwrap();
+    w.run(&[
+        "import",
+        dir.to_str().unwrap(),
+        "--yes",
+        "--map",
+        "give.toml",
+    ])
+}
+
 /// `''` in a NOT NULL uuid column and MySQL's invalid ENUM value are refused with the
 /// mapping lines that fix them, in the source's SQL for `where` and PostgreSQL's for
 /// `set`; pasted as they are, each makes the import go through.
@@ -375,18 +403,7 @@ fn a_refusal_the_data_calls_for_hints_the_mapping_lines_that_fix_it() {
     );
 
     // `where`: export again with it; the two rows are left out.
-    std::fs::write(w.path().join("keep.toml"), &blocks[0]).unwrap();
-    let o = w.run(&["export", &w.db, "--out", "out2", "--map", "keep.toml"]);
-    assert_exit(&o, 0);
-    let kept = crate::export::export_dir(&o, w.path());
-    let o = w.run(&[
-        "import",
-        kept.to_str().unwrap(),
-        "--yes",
-        "--map",
-        "keep.toml",
-    ]);
-    assert_exit(&o, 0);
+    assert_exit(&export_and_import_with(&w, &blocks[0]), 0);
     assert_eq!(
         w.pg_value("SELECT string_agg(id::text, ',' ORDER BY id) FROM book")
             .as_deref(),
@@ -394,15 +411,7 @@ fn a_refusal_the_data_calls_for_hints_the_mapping_lines_that_fix_it() {
     );
 
     // `set`: the first export imported with it; every row arrives, the two given values.
-    std::fs::write(w.path().join("give.toml"), &blocks[1]).unwrap();
-    let o = w.run(&[
-        "import",
-        dir.to_str().unwrap(),
-        "--yes",
-        "--map",
-        "give.toml",
-    ]);
-    assert_exit(&o, 0);
+    assert_exit(&import_with(&w, &dir, &blocks[1]), 0);
     let rows = w.pg_rows("SELECT id::text, tag::text, state::text FROM book ORDER BY id");
     assert_eq!(rows.len(), 3);
     assert_eq!(rows[0][2].as_deref(), Some("draft"));
@@ -445,32 +454,13 @@ fn values_that_are_not_uuids_get_lines_that_fix_every_one() {
         blocks[0].contains("`public_id` REGEXP '^[0-9A-Fa-f]{8}-"),
         "{err}"
     );
-    std::fs::write(w.path().join("keep.toml"), &blocks[0]).unwrap();
-    let o = w.run(&["export", &w.db, "--out", "out2", "--map", "keep.toml"]);
-    assert_exit(&o, 0);
-    let kept = crate::export::export_dir(&o, w.path());
-    let o = w.run(&[
-        "import",
-        kept.to_str().unwrap(),
-        "--yes",
-        "--map",
-        "keep.toml",
-    ]);
-    assert_exit(&o, 0);
+    assert_exit(&export_and_import_with(&w, &blocks[0]), 0);
     assert_eq!(
         w.pg_value("SELECT string_agg(id::text, ',' ORDER BY id) FROM account")
             .as_deref(),
         Some("2,6")
     );
-    std::fs::write(w.path().join("give.toml"), &blocks[1]).unwrap();
-    let o = w.run(&[
-        "import",
-        dir.to_str().unwrap(),
-        "--yes",
-        "--map",
-        "give.toml",
-    ]);
-    assert_exit(&o, 0);
+    assert_exit(&import_with(&w, &dir, &blocks[1]), 0);
     let rows = w.pg_rows("SELECT id::text, public_id::text FROM account ORDER BY id");
     assert_eq!(rows.len(), 4);
     assert_eq!(
@@ -524,18 +514,7 @@ fn zero_dates_into_a_not_null_column_hint_the_mapping_lines_that_fix_them() {
     );
 
     // `where`: export again with it; the two rows with a zero date are left out.
-    std::fs::write(w.path().join("keep.toml"), &blocks[0]).unwrap();
-    let o = w.run(&["export", &w.db, "--out", "out2", "--map", "keep.toml"]);
-    assert_exit(&o, 0);
-    let kept = export_dir(&o, w.path());
-    let o = w.run(&[
-        "import",
-        kept.to_str().unwrap(),
-        "--yes",
-        "--map",
-        "keep.toml",
-    ]);
-    assert_exit(&o, 0);
+    assert_exit(&export_and_import_with(&w, &blocks[0]), 0);
     assert_eq!(
         w.pg_value("SELECT string_agg(id::text, ',' ORDER BY id) FROM person")
             .as_deref(),
@@ -543,15 +522,7 @@ fn zero_dates_into_a_not_null_column_hint_the_mapping_lines_that_fix_them() {
     );
 
     // `set`: the first export imported with it; every row arrives, the stand-in given.
-    std::fs::write(w.path().join("give.toml"), &blocks[1]).unwrap();
-    let o = w.run(&[
-        "import",
-        dir.to_str().unwrap(),
-        "--yes",
-        "--map",
-        "give.toml",
-    ]);
-    assert_exit(&o, 0);
+    assert_exit(&import_with(&w, &dir, &blocks[1]), 0);
     assert_eq!(
         w.pg_rows("SELECT id::text, born::text, seen::text FROM person ORDER BY id"),
         vec![
