@@ -763,6 +763,53 @@ fn a_truncate_of_several_tables_and_a_key_of_an_odd_type_arrive() {
     assert_eq!(s.sql(sql)[0][0], w.pg_value(sql));
 }
 
+/// A primary key replaced between two exports (the delta matches rows by it) is a
+/// schema change: refused, naming the key as it is and as it was.
+#[test]
+fn a_primary_key_replaced_between_deltas_is_refused() {
+    let w = World::new("pgdelta_pk");
+    let s = Source::new(&w);
+    seed(&s, 20);
+    let base = s.export_base(&w);
+    assert_exit(&base, 0);
+    s.sql("ALTER TABLE tag DROP CONSTRAINT tag_pkey, ADD PRIMARY KEY (name); UPDATE tag SET note = 'y';");
+    let o = s.export_delta(&w, &export_dir_of(&base));
+    assert_exit(&o, 2);
+    assert!(
+        stderr(&o).contains("table `tag`: primary key (name) was (name, n)"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+/// `TRUNCATE ... CASCADE` of a table other tables reference (their rows go with it),
+/// then new rows in both: the delta empties the children first, then the parent, and
+/// the target equals the source.
+#[test]
+fn a_truncate_of_a_referenced_table_empties_its_children_first() {
+    let w = World::new("pgdelta_truncate_parent");
+    let s = Source::new(&w);
+    seed(&s, 20);
+    let base = s.export_base(&w);
+    assert_exit(&base, 0);
+    let base_dir = export_dir_of(&base);
+    assert_exit(&w.run(&["import", &base_dir, "--yes"]), 0);
+    s.sql(
+        "TRUNCATE \"User\" CASCADE;
+         INSERT INTO \"User\" (id, email, mood) VALUES (500, 'new@x', 'busy');
+         INSERT INTO post (\"userId\", title) VALUES (500, 'after the truncate');",
+    );
+    let delta = s.export_delta(&w, &base_dir);
+    assert_exit(&delta, 0);
+    assert_exit(&w.run(&["import", &export_dir_of(&delta), "--yes"]), 0);
+    assert_same(&w, &s);
+    assert_eq!(
+        w.pg_value("SELECT count(*)::text || ' ' || min(title) FROM post")
+            .as_deref(),
+        Some("1 after the truncate")
+    );
+}
+
 /// Two rows that swap a unique value between two exports (and a third that takes one
 /// a deleted row held): the delta's upsert clashes half-way, is rolled back to its
 /// savepoint and runs again with those rows set aside; a column only the target has
