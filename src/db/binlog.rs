@@ -305,15 +305,11 @@ pub async fn read(
     Ok(out)
 }
 
-/// When the file of a position was created: the time stamp of its Format_description
-/// event, read through a replication stream opened at that position and closed at once.
-pub async fn file_created(
-    cfg: &ServerConfig,
-    file: &str,
-    pos: u64,
-    files: &[String],
-) -> Result<u32> {
-    let read = read(cfg, "", (file, pos), (file, pos), files, |_| Ok(())).await?;
+/// When a log file was created: the time stamp of its Format_description event, read
+/// through a replication stream opened at the file's start (where an event begins in
+/// whatever log now has that name) and closed at once.
+pub async fn file_created(cfg: &ServerConfig, file: &str, files: &[String]) -> Result<u32> {
+    let read = read(cfg, "", (file, 4), (file, 4), files, |_| Ok(())).await?;
     if read.file_created == 0 {
         bail!("the server sent no format description for {file}");
     }

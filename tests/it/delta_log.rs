@@ -225,6 +225,47 @@ fn a_purged_log_and_another_server_are_refused() {
     drop(w);
 }
 
+/// The same server with a new log (RESET MASTER, or a restore from a backup): the file
+/// of the chain's position exists again under its name, written past its offset, but it
+/// is another log. The delta is refused by the file's creation time, naming both.
+#[test]
+fn a_log_reset_under_the_same_server_id_is_refused() {
+    let server = PrivateServer::start(15, &[]);
+    let w = World::on("delta_reset", server.url.clone());
+    schema(&w);
+    seed(&w, 5);
+    let b = base(&w, &[]);
+    let saved = load(&b).position.unwrap();
+    // The creation time is in seconds: the new log must be younger by at least one.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    w.mysql("RESET MASTER");
+    for i in 0..40 {
+        w.mysql(&format!(
+            "UPDATE parent SET note = REPEAT('r', {}) WHERE id = 1",
+            100 + i
+        ));
+    }
+    let status = w.mysql_rows("SHOW MASTER STATUS");
+    let file = String::from_utf8(status[0][0].clone().unwrap()).unwrap();
+    let pos: u64 = String::from_utf8(status[0][1].clone().unwrap())
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(file, saved.file, "the saved file's name is in use again");
+    assert!(pos > saved.position, "written past the saved offset: {pos}");
+    let o = delta_run(&w, &b, &[]);
+    assert_exit(&o, 2);
+    let err = stderr(&o);
+    assert!(
+        err.contains(
+            "is not the server this chain was exported from: its binlog file was created at"
+        ),
+        "{err}"
+    );
+    assert!(err.contains("start a new chain"), "{err}");
+    drop(w);
+}
+
 /// `n` random workload statements (inserts, updates of every column, key changes and
 /// deletes that cascade, rolled-back transactions).
 fn steps(w: &World, rng: &mut Lcg, top: &mut i64, n: usize) {

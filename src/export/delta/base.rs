@@ -97,7 +97,7 @@ pub async fn position(source: &Source, at: Option<(String, u64)>) -> Result<LogP
         .map(|(f, _)| f)
         .collect();
     let _ = conn.disconnect().await;
-    let file_created = binlog::file_created(&source.cfg, &file, pos, &files).await?;
+    let file_created = binlog::file_created(&source.cfg, &file, &files).await?;
     Ok(LogPosition {
         engine: "mysql".into(),
         file,

@@ -380,10 +380,12 @@ async fn read(
         to_at.0,
         to_at.1
     ));
-    let mut log = changes(job, &p, (&to_at.0, to_at.1), &files).await?;
-    if log.read.file_created != p.from.server.file_created {
+    // The saved file's name may be another log's now (RESET MASTER, a restore): its
+    // creation time says, before a read from the saved offset lands mid-event in it.
+    let created = binlog::file_created(&job.source.cfg, &p.from.file, &files).await?;
+    if created != p.from.server.file_created {
         let live = crate::db::position::ServerIdentity {
-            file_created: log.read.file_created,
+            file_created: created,
             ..p.settings.identity()
         };
         let why = p
@@ -393,6 +395,7 @@ async fn read(
             .unwrap_or_else(|| "its binlog file is another".into());
         return Err(another_server(&job.source, &p.from, &why));
     }
+    let mut log = changes(job, &p, (&to_at.0, to_at.1), &files).await?;
     // The end's file identifies the log for the next delta: its own creation time (the
     // log may have rotated, or the server restarted, since the previous position).
     let to_created = log
