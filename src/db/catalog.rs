@@ -266,6 +266,8 @@ pub struct PgTable {
     pub owned: bool,
     /// Enabled row triggers that run BEFORE INSERT (user ones, not the system's).
     pub insert_triggers: Vec<String>,
+    /// It has a TOAST table (and so a TOAST index), which a TRUNCATE locks too.
+    pub toast: bool,
     /// Triggers on INSERT or TRUNCATE that fire even with the target's triggers off
     /// (`session_replication_role = replica`): `name (ENABLE ALWAYS)`, `(ENABLE REPLICA)`.
     pub replica_triggers: Vec<String>,
@@ -511,6 +513,17 @@ pub struct Catalog {
     pub sequences: Vec<SequenceUse>,
     /// The server's settings for index builds.
     pub build: BuildSettings,
+    /// The room the server's lock table guarantees.
+    pub lock_room: LockRoom,
+}
+
+/// The settings that size PostgreSQL's shared lock table: it holds `per_transaction ×
+/// (connections + prepared)` locked objects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct LockRoom {
+    pub per_transaction: u64,
+    pub connections: u64,
+    pub prepared: u64,
 }
 
 /// A foreign key of the source, with its actions (what a delta must follow, since

@@ -177,16 +177,24 @@ pub async fn read_indexes(client: &Client, schema: &str, cat: &mut Catalog) -> R
         .query_one(
             "SELECT pg_size_bytes(current_setting('maintenance_work_mem')) / 1024,
                     pg_size_bytes(current_setting('shared_buffers')) / 1024,
-                    current_setting('max_parallel_maintenance_workers')::int4",
+                    current_setting('max_parallel_maintenance_workers')::int4,
+                    current_setting('max_locks_per_transaction')::int8,
+                    current_setting('max_connections')::int8,
+                    current_setting('max_prepared_transactions')::int8",
             &[],
         )
         .await
         .map_err(error)
-        .context("reading the server's settings for index builds")?;
+        .context("reading the server's settings for index builds and locks")?;
     cat.build = BuildSettings {
         maintenance_work_mem_kb: settings.get::<_, i64>(0).max(0) as u64,
         shared_buffers_kb: settings.get::<_, i64>(1).max(0) as u64,
         max_parallel_maintenance_workers: settings.get::<_, i32>(2).max(0) as u32,
+    };
+    cat.lock_room = crate::db::catalog::LockRoom {
+        per_transaction: settings.get::<_, i64>(3).max(0) as u64,
+        connections: settings.get::<_, i64>(4).max(0) as u64,
+        prepared: settings.get::<_, i64>(5).max(0) as u64,
     };
     Ok(())
 }

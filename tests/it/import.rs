@@ -1229,3 +1229,55 @@ fn triggers_that_fire_whatever_the_role_are_named_before_the_load() {
     assert_exit(&o, 1);
     assert!(stdout(&o).contains("body"), "{}", stdout(&o));
 }
+
+/// A load that would lock more objects than the server guarantees room for (here a
+/// target partitioned 1,000 ways with four indexes: each partition, its TOAST pair and
+/// its indexes stay locked until COMMIT) is said before any write, with the setting that makes room:
+/// PostgreSQL would otherwise stop it with "out of shared memory" at the end of the
+/// window, after everything before was loaded (pgloader-style peers fail there).
+#[test]
+fn a_load_past_the_servers_lock_room_is_said_before_any_write() {
+    let w = World::new("import_lock_room");
+    w.mysql(
+        "CREATE TABLE ev (id INT PRIMARY KEY, at INT NOT NULL, body TEXT);
+         INSERT INTO ev VALUES (1, 5, 'a'), (2, 900, 'b');",
+    );
+    w.pg(
+        "CREATE TABLE ev (id integer, at integer NOT NULL, body text, PRIMARY KEY (id, at))
+           PARTITION BY RANGE (at);
+         CREATE INDEX ON ev (body); CREATE INDEX ON ev (at, id); CREATE INDEX ON ev (lower(body));",
+    );
+    // In batches: one transaction creating them all would run out of locks itself.
+    for from in (0..1000).step_by(250) {
+        w.pg(&format!(
+            "DO $$BEGIN FOR i IN {from}..{} LOOP
+               EXECUTE format('CREATE TABLE ev_%s PARTITION OF ev FOR VALUES FROM (%s) TO (%s)', i, i, i + 1);
+             END LOOP; END$$;",
+            from + 249
+        ));
+    }
+    let room = w.pg_value(
+        "SELECT current_setting('max_locks_per_transaction')::int
+                * (current_setting('max_connections')::int + current_setting('max_prepared_transactions')::int)",
+    );
+    let dir = export_dir(
+        &{
+            let o = w.run(&["export", &w.db, "--out", "out"]);
+            assert_exit(&o, 0);
+            o
+        },
+        w.path(),
+    );
+    let before = w.fingerprint();
+    let o = import(&w, &dir, &["--dry-run"]);
+    assert_exit(&o, 0);
+    assert_eq!(w.fingerprint(), before);
+    let said = stderr(&o) + &stdout(&o);
+    for want in [
+        "the import keeps about ".to_string(),
+        format!("and the server guarantees room for {}", room.unwrap()),
+        "hint: set max_locks_per_transaction = ".to_string(),
+    ] {
+        assert!(said.contains(&want), "{want}\n{said}");
+    }
+}

@@ -31,7 +31,8 @@ pub async fn read_catalog(client: &Client, schema: &str) -> Result<Catalog> {
                           WHERE l.enumtypid = CASE WHEN b.typtype = 'e' THEN b.oid ELSE e.oid END
                           ORDER BY l.enumsortorder),
                     pg_has_role(c.relowner, 'USAGE'),
-                    CASE WHEN t.typtype = 'd' THEN format_type(t.typbasetype, t.typtypmod) END
+                    CASE WHEN t.typtype = 'd' THEN format_type(t.typbasetype, t.typtypmod) END,
+                    c.reltoastrelid <> 0
              FROM pg_class c
              JOIN pg_namespace n ON n.oid = c.relnamespace
              JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
@@ -52,6 +53,7 @@ pub async fn read_catalog(client: &Client, schema: &str) -> Result<Catalog> {
             name: table,
             partitioned: r.get(8),
             owned: r.get(14),
+            toast: r.get(16),
             ..PgTable::default()
         });
         entry.columns.push(PgColumn {

@@ -29,6 +29,7 @@ mod dataset;
 pub mod delta;
 pub mod indexes;
 pub mod keymap;
+mod locks;
 mod report;
 mod sequences;
 mod staging;
@@ -374,6 +375,10 @@ fn build_part(
     plan.targets = order.tables;
 
     plan.indexes = index_choices(&plan, cat, opts);
+    if !opts.delta {
+        let held = locks::estimate(&plan.targets, cat, &plan.indexes);
+        plan.warnings.extend(locks::warning(held, &cat.lock_room));
+    }
     plan.collisions = plan
         .targets
         .iter()

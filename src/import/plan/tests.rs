@@ -82,6 +82,7 @@ pub(crate) fn catalog(tables: Vec<PgTable>) -> Catalog {
         foreign_keys: vec![],
         sequences: vec![],
         build: Default::default(),
+        lock_room: Default::default(),
     }
 }
 
