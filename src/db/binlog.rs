@@ -254,9 +254,18 @@ pub async fn read(
             EventData::TransactionPayloadEvent(p) => {
                 // mysql_async unpacks the payload into the events that follow; a payload
                 // it cannot read would silently yield none, so read it here first.
-                inner_left = p.decompressed().and_then(events_in).with_context(|| {
+                let (events, bytes) = p.decompressed().and_then(events_in).with_context(|| {
                     format!("a compressed transaction at {at} that cannot be read")
                 })?;
+                // mysql_async unpacks it into a buffer of the size the event states: any
+                // other size and it would hand on none of them.
+                if bytes != p.uncompressed_size() {
+                    bail!(
+                        "a compressed transaction at {at} holds {bytes} bytes, but says {}",
+                        p.uncompressed_size()
+                    );
+                }
+                inner_left = events;
             }
             EventData::IncidentEvent(_) => {
                 bail!("an incident event at {at}: the server lost events of its log there");
@@ -316,16 +325,16 @@ pub async fn file_created(cfg: &ServerConfig, file: &str, files: &[String]) -> R
     Ok(read.file_created)
 }
 
-/// How many events a compressed transaction's payload holds: each starts with the
-/// 19-byte header whose bytes 9..13 give the event's size. Read as a stream (a payload
-/// can be large), which also proves it can be read whole.
-fn events_in(mut payload: impl std::io::Read) -> std::io::Result<u64> {
+/// How many events a compressed transaction's payload holds, and its bytes: each event
+/// starts with the 19-byte header whose bytes 9..13 give the event's size. Read as a
+/// stream (a payload can be large), which also proves it can be read whole.
+fn events_in(mut payload: impl std::io::Read) -> std::io::Result<(u64, u64)> {
     use std::io::{Error, ErrorKind, Read};
-    let mut n = 0;
+    let (mut n, mut bytes) = (0, 0);
     loop {
         let mut header = [0u8; 19];
         match payload.read(&mut header[..1])? {
-            0 => return Ok(n),
+            0 => return Ok((n, bytes)),
             _ => payload.read_exact(&mut header[1..])?,
         }
         let size = u32::from_le_bytes([header[9], header[10], header[11], header[12]]) as u64;
@@ -343,6 +352,7 @@ fn events_in(mut payload: impl std::io::Read) -> std::io::Result<u64> {
             ));
         }
         n += 1;
+        bytes += size;
     }
 }
 
@@ -365,18 +375,15 @@ mod tests {
         use mysql_async::binlog::events::TransactionPayloadEvent;
         let two = [event(40), event(19)].concat();
         let three = [event(19), event(300), event(25)].concat();
-        for (payload, want) in [
-            (&[][..], Some(0)),
-            (&two[..], Some(2)),
-            (&three[..], Some(3)),
-        ] {
+        for (payload, want) in [(&[][..], 0), (&two[..], 2), (&three[..], 3)] {
             let p = TransactionPayloadEvent::new(
                 payload.len() as u64,
                 TransactionPayloadCompressionType::NONE,
                 payload.len() as u64,
                 payload,
             );
-            assert_eq!(p.decompressed().and_then(events_in).ok(), want);
+            let read = p.decompressed().and_then(events_in).ok();
+            assert_eq!(read, Some((want, payload.len() as u64)));
         }
         // Cut short, or a header that claims less than itself: unreadable, never zero.
         let mut cut = two.clone();
