@@ -3,6 +3,7 @@
 //! one transaction (`import::execute`), report. Any error, interruption or lost connection
 //! leaves the target exactly as it was.
 
+use std::collections::BTreeSet;
 use std::io::{BufRead, IsTerminal, Write};
 
 use anyhow::{Context, Result, anyhow, bail};
@@ -544,36 +545,53 @@ pub(super) async fn confirm(yes: bool, question: String) -> Result<()> {
 }
 
 pub(super) fn summary(done: &[TableLoaded], plan: &Plan) -> String {
-    let mut t = Table::new(["table", "rows", "seconds"]);
+    let delta = plan.delta.is_some();
+    let mut t = match delta {
+        true => Table::new(["table", "upserted", "deleted", "seconds"]),
+        false => Table::new(["table", "rows", "seconds"]),
+    };
+    let row = |name: String, rows: u64, deleted: u64, seconds: String| match delta {
+        true => vec![name, rows.to_string(), deleted.to_string(), seconds],
+        false => vec![name, rows.to_string(), seconds],
+    };
     for d in done {
-        t.row([
+        t.row(row(
             if d.dataset == d.table {
                 d.table.clone()
             } else {
                 format!("{} <- {}", d.table, d.dataset)
             },
-            d.rows.to_string(),
+            d.rows,
+            d.deleted.unwrap_or(0),
             format!("{:.1}", d.seconds),
-        ]);
+        ));
     }
     let rows: u64 = done.iter().map(|d| d.rows).sum();
-    t.row([
-        count(done.len() as u64, "table"),
-        rows.to_string(),
+    let deleted: u64 = done.iter().filter_map(|d| d.deleted).sum();
+    let tables: BTreeSet<&str> = done.iter().map(|d| d.table.as_str()).collect();
+    t.row(row(
+        count(tables.len() as u64, "table"),
+        rows,
+        deleted,
         String::new(),
-    ]);
+    ));
     let mut out = t.render();
     for s in &plan.skipped {
         out.push_str(&format!("skipped: `{}`: {}\n", s.table, s.reason));
     }
-    // A delta's rows above are its upserts; its deletes are said apart.
+    // A delta's deletes: the rows they removed, and the keys the delta listed (a key the
+    // target never held, inserted and deleted between two exports, removes nothing).
     if let Some(d) = &plan.delta {
-        let (_, deleted) = d.totals();
-        let tables = d.tables.iter().filter(|t| t.deletes > 0).count() as u64;
+        let (_, keys) = d.totals();
+        let tables = done
+            .iter()
+            .filter(|t| t.deleted.is_some_and(|n| n > 0))
+            .count() as u64;
         out.push_str(&format!(
-            "deleted: {} in {}{}\n",
-            count(deleted, "key"),
+            "deleted: {} in {} (the delta listed {}){}\n",
+            count(deleted, "row"),
             count(tables, "table"),
+            count(keys, "key"),
             // Those statements' rows are not counted here: say they are besides.
             match d.cascades.is_empty() {
                 true => "",

@@ -221,6 +221,7 @@ async fn attempt(
     let mut guard: Option<Guard> = None;
     let mut resolved: BTreeSet<String> = BTreeSet::new();
     let mut staged_rows: BTreeMap<String, u64> = BTreeMap::new();
+    let mut deleted: BTreeMap<String, u64> = BTreeMap::new();
     state.steps = Steps::default();
     // Foreign keys the server validated when a rebuild added them back after both their
     // tables were loaded: their orphan check has been done.
@@ -301,6 +302,18 @@ async fn attempt(
                     }
                     .into());
                 }
+            }
+            Statement::DeleteKeys {
+                table,
+                sql,
+                context,
+            } => {
+                let n = tx
+                    .execute(sql.as_str(), &[])
+                    .await
+                    .map_err(postgres::error)
+                    .with_context(|| context.clone())?;
+                *deleted.entry(table.clone()).or_default() += n;
             }
             Statement::Copy(copy) => {
                 let table_bar = bar.get_or_insert_with(|| {
@@ -565,6 +578,9 @@ async fn attempt(
         }
         None => {}
     }
+    if !deleted.is_empty() {
+        with_deletes(&mut done, deleted);
+    }
     if let Statement::Rollback = end {
         env.journal.sql(end.text());
         tx.rollback()
@@ -632,7 +648,25 @@ fn loaded(env: &mut Env<'_>, dataset: &str, table: &str, rows: u64, clock: Insta
         seconds,
         copy_seconds: seconds,
         index_seconds: 0.0,
+        deleted: None,
     }
+}
+
+/// A delta's deleted rows told with the tables they came from: on each table's first
+/// dataset, or an entry of its own for a table the delta only deletes from.
+fn with_deletes(done: &mut Vec<TableLoaded>, mut deleted: BTreeMap<String, u64>) {
+    for d in done.iter_mut() {
+        d.deleted = deleted.remove(&d.table);
+    }
+    done.extend(deleted.into_iter().map(|(table, n)| TableLoaded {
+        dataset: table.clone(),
+        table,
+        rows: 0,
+        seconds: 0.0,
+        copy_seconds: 0.0,
+        index_seconds: 0.0,
+        deleted: Some(n),
+    }));
 }
 
 /// The index builds of each table: a progress bar while they run, and their time added

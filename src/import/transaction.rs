@@ -183,6 +183,10 @@ pub struct TableLoaded {
     /// Building the table's indexes (and the foreign keys that reference them) after
     /// its COPY; 0 when they stayed during the load.
     pub index_seconds: f64,
+    /// A delta: the rows its DELETE by key removed from the table (on the table's
+    /// first dataset; a table the delta only deletes from has an entry of 0 rows).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deleted: Option<u64>,
 }
 
 /// Put back the sequences that moved since BEGIN, when nothing was kept: after an

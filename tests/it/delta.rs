@@ -931,7 +931,9 @@ fn a_cascade_through_a_row_the_log_only_updated_reaches_its_children() {
     assert_exit(&o, 0);
     // The summary's rows are the upserts; the deletes are said apart.
     assert!(
-        stdout(&o).contains("deleted: 2 keys in 2 tables"),
+        stdout(&o).contains(
+            "deleted: 2 rows in 2 tables (the delta listed 2 keys), besides the child rows"
+        ),
         "{}",
         stdout(&o)
     );

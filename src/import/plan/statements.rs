@@ -85,6 +85,13 @@ pub enum Statement {
         constant: Constant,
     },
     Copy(Copy),
+    /// A delta's DELETE by key: its rows are counted (the keys a delta lists may hold
+    /// rows the target never had).
+    DeleteKeys {
+        table: String,
+        sql: String,
+        context: String,
+    },
     /// A step of a table's index rebuild: a drop right before its first COPY, or a
     /// build right after its last one (timed as the table's index time).
     Index(IndexStep),
@@ -140,7 +147,7 @@ impl Statement {
     pub fn text(&self) -> String {
         match self {
             Statement::Begin => "BEGIN".into(),
-            Statement::Sql { sql, .. } => sql.clone(),
+            Statement::Sql { sql, .. } | Statement::DeleteKeys { sql, .. } => sql.clone(),
             Statement::Evaluate { constant, .. } => format!(
                 "{}  -- set {}.{} once",
                 constant.sql, constant.table, constant.column

@@ -39,10 +39,11 @@ impl DeltaPlan {
                 ));
             } else if let Some((keys, delete)) = &t.delete {
                 keys_statements(&mut out, keys, &t.table, "deleted");
-                out.push(Statement::sql(
-                    delete,
-                    format!("deleting {} keys of `{}`", t.deletes, t.table),
-                ));
+                out.push(Statement::DeleteKeys {
+                    table: t.table.clone(),
+                    sql: delete.clone(),
+                    context: format!("deleting {} keys of `{}`", t.deletes, t.table),
+                });
             }
         }
         for t in &self.tables {
