@@ -74,63 +74,39 @@ pub async fn read_catalog(client: &Client, schema: &str) -> Result<Catalog> {
     }
     // Row triggers that run before an INSERT (not the system's own): with `triggers =
     // "fire"` they may fill a NOT NULL column the export has no values for.
-    let triggers = client
-        .query(
-            "SELECT c.relname::text, t.tgname::text
-             FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
-             JOIN pg_namespace n ON n.oid = c.relnamespace
-             WHERE n.nspname = $1 AND NOT t.tgisinternal AND t.tgenabled <> 'D'
-               AND (t.tgtype & 1) = 1 AND (t.tgtype & 2) = 2 AND (t.tgtype & 4) = 4
-             ORDER BY 1, 2",
-            &[&schema],
-        )
-        .await
-        .map_err(error)
-        .with_context(ctx)?;
-    for r in triggers {
-        if let Some(t) = cat.tables.get_mut(&r.get::<_, String>(0)) {
-            t.insert_triggers.push(r.get(1));
-        }
-    }
+    let triggers = "SELECT c.relname::text, t.tgname::text
+         FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
+         JOIN pg_namespace n ON n.oid = c.relnamespace
+         WHERE n.nspname = $1 AND NOT t.tgisinternal AND t.tgenabled <> 'D'
+           AND (t.tgtype & 1) = 1 AND (t.tgtype & 2) = 2 AND (t.tgtype & 4) = 4
+         ORDER BY 1, 2";
+    per_table(client, &mut cat, triggers, schema, |t, r| {
+        t.insert_triggers.push(r.get(1))
+    })
+    .await?;
     // Triggers on INSERT (4) or TRUNCATE (32) a load under `session_replication_role =
     // replica` still fires: ENABLE ALWAYS and ENABLE REPLICA.
-    let replica = client
-        .query(
-            "SELECT c.relname::text, t.tgname::text
-                    || CASE t.tgenabled WHEN 'A' THEN ' (ENABLE ALWAYS)' ELSE ' (ENABLE REPLICA)' END
-             FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
-             JOIN pg_namespace n ON n.oid = c.relnamespace
-             WHERE n.nspname = $1 AND NOT t.tgisinternal AND t.tgenabled IN ('A', 'R')
-               AND (t.tgtype & (4 | 32)) <> 0
-             ORDER BY 1, 2",
-            &[&schema],
-        )
-        .await
-        .map_err(error)
-        .with_context(ctx)?;
-    for r in replica {
-        if let Some(t) = cat.tables.get_mut(&r.get::<_, String>(0)) {
-            t.replica_triggers.push(r.get(1));
-        }
-    }
+    let replica = "SELECT c.relname::text, t.tgname::text
+                || CASE t.tgenabled WHEN 'A' THEN ' (ENABLE ALWAYS)' ELSE ' (ENABLE REPLICA)' END
+         FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
+         JOIN pg_namespace n ON n.oid = c.relnamespace
+         WHERE n.nspname = $1 AND NOT t.tgisinternal AND t.tgenabled IN ('A', 'R')
+           AND (t.tgtype & (4 | 32)) <> 0
+         ORDER BY 1, 2";
+    per_table(client, &mut cat, replica, schema, |t, r| {
+        t.replica_triggers.push(r.get(1))
+    })
+    .await?;
     // CHECK constraints, to list every row that breaks one when a load fails.
-    let checks = client
-        .query(
-            "SELECT c.relname::text, k.conname::text, pg_get_constraintdef(k.oid)
-             FROM pg_constraint k JOIN pg_class c ON c.oid = k.conrelid
-             JOIN pg_namespace n ON n.oid = c.relnamespace
-             WHERE n.nspname = $1 AND k.contype = 'c' AND NOT c.relispartition
-             ORDER BY 1, 2",
-            &[&schema],
-        )
-        .await
-        .map_err(error)
-        .with_context(ctx)?;
-    for r in checks {
-        if let Some(t) = cat.tables.get_mut(&r.get::<_, String>(0)) {
-            t.checks.push((r.get(1), r.get(2)));
-        }
-    }
+    let checks = "SELECT c.relname::text, k.conname::text, pg_get_constraintdef(k.oid)
+         FROM pg_constraint k JOIN pg_class c ON c.oid = k.conrelid
+         JOIN pg_namespace n ON n.oid = c.relnamespace
+         WHERE n.nspname = $1 AND k.contype = 'c' AND NOT c.relispartition
+         ORDER BY 1, 2";
+    per_table(client, &mut cat, checks, schema, |t, r| {
+        t.checks.push((r.get(1), r.get(2)))
+    })
+    .await?;
     // Every sequence a column's default calls (owned by the column or not: pg_dump'd
     // schemas such as Pagila's have unowned ones), and identity columns' sequences.
     let seqs = client
@@ -170,47 +146,30 @@ pub async fn read_catalog(client: &Client, schema: &str) -> Result<Catalog> {
             owned: r.get(3),
         });
     }
-    let partitions = client
-        .query(
-            "SELECT p.relname::text, c.relname::text || ' ' || pg_get_expr(c.relpartbound, c.oid)
-             FROM pg_inherits i
-             JOIN pg_class c ON c.oid = i.inhrelid
-             JOIN pg_class p ON p.oid = i.inhparent AND p.relkind = 'p'
-             JOIN pg_namespace n ON n.oid = p.relnamespace
-             WHERE n.nspname = $1
-             ORDER BY 1, 2",
-            &[&schema],
-        )
-        .await
-        .map_err(error)
-        .with_context(ctx)?;
-    for r in partitions {
-        let table: String = r.get(0);
-        if let Some(t) = cat.tables.get_mut(&table) {
-            t.partitions.push(r.get(1));
-        }
-    }
-    let keys = client
-        .query(
-            "SELECT c.relname::text, a.attname::text
-             FROM pg_index x
-             JOIN pg_class c ON c.oid = x.indrelid
-             JOIN pg_namespace n ON n.oid = c.relnamespace
-             CROSS JOIN LATERAL unnest(x.indkey) WITH ORDINALITY k(attnum, i)
-             JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = k.attnum
-             WHERE n.nspname = $1 AND x.indisprimary
-             ORDER BY 1, k.i",
-            &[&schema],
-        )
-        .await
-        .map_err(error)
-        .with_context(ctx)?;
-    for r in keys {
-        let table: String = r.get(0);
-        if let Some(t) = cat.tables.get_mut(&table) {
-            t.primary_key.push(r.get(1));
-        }
-    }
+    let partitions =
+        "SELECT p.relname::text, c.relname::text || ' ' || pg_get_expr(c.relpartbound, c.oid)
+         FROM pg_inherits i
+         JOIN pg_class c ON c.oid = i.inhrelid
+         JOIN pg_class p ON p.oid = i.inhparent AND p.relkind = 'p'
+         JOIN pg_namespace n ON n.oid = p.relnamespace
+         WHERE n.nspname = $1
+         ORDER BY 1, 2";
+    per_table(client, &mut cat, partitions, schema, |t, r| {
+        t.partitions.push(r.get(1))
+    })
+    .await?;
+    let keys = "SELECT c.relname::text, a.attname::text
+         FROM pg_index x
+         JOIN pg_class c ON c.oid = x.indrelid
+         JOIN pg_namespace n ON n.oid = c.relnamespace
+         CROSS JOIN LATERAL unnest(x.indkey) WITH ORDINALITY k(attnum, i)
+         JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = k.attnum
+         WHERE n.nspname = $1 AND x.indisprimary
+         ORDER BY 1, k.i";
+    per_table(client, &mut cat, keys, schema, |t, r| {
+        t.primary_key.push(r.get(1))
+    })
+    .await?;
     crate::db::pgindex::read_indexes(client, schema, &mut cat).await?;
     let fks = client
         .query(
@@ -283,4 +242,26 @@ pub async fn count_orphans(client: &Client, fk: &ForeignKey) -> Result<u64> {
         .map_err(error)
         .with_context(|| format!("counting orphans of foreign key `{}`", fk.name))?;
     Ok(row.get::<_, i64>(0) as u64)
+}
+
+/// Run a per-table catalog query (`$1` the schema, the table's name first) and hand
+/// each row to its table (rows of tables not in the catalog are left out).
+async fn per_table(
+    client: &Client,
+    cat: &mut Catalog,
+    sql: &str,
+    schema: &str,
+    mut each: impl FnMut(&mut PgTable, &tokio_postgres::Row),
+) -> Result<()> {
+    let rows = client
+        .query(sql, &[&schema])
+        .await
+        .map_err(error)
+        .with_context(|| format!("reading the catalog of schema `{schema}`"))?;
+    for r in rows {
+        if let Some(t) = cat.tables.get_mut(&r.get::<_, String>(0)) {
+            each(t, &r);
+        }
+    }
+    Ok(())
 }
