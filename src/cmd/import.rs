@@ -587,8 +587,12 @@ pub(super) fn summary(done: &[TableLoaded], plan: &Plan) -> String {
             .iter()
             .filter(|t| t.deleted.is_some_and(|n| n > 0))
             .count() as u64;
+        let whole = match d.tables.iter().any(|t| t.whole.is_some()) {
+            true => "; a table copied whole is emptied and loaded again",
+            false => "",
+        };
         out.push_str(&format!(
-            "deleted: {} in {} (the delta listed {}){}\n",
+            "deleted: {} in {} (the delta listed {}{whole}){}\n",
             count(deleted, "row"),
             count(tables, "table"),
             count(keys, "key"),
@@ -596,7 +600,7 @@ pub(super) fn summary(done: &[TableLoaded], plan: &Plan) -> String {
             match d.cascades.is_empty() {
                 true => "",
                 false =>
-                    ", besides the child rows the source's foreign-key actions \
+                    ", besides any child rows the source's foreign-key actions \
                           (ON DELETE / ON UPDATE) reach: deleted or cleared as the source did",
             }
         ));

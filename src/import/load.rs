@@ -303,7 +303,7 @@ async fn attempt(
                     .into());
                 }
             }
-            Statement::DeleteKeys {
+            Statement::Delete {
                 table,
                 sql,
                 context,
@@ -344,15 +344,7 @@ async fn attempt(
                 if let Some(want) = copy.rows
                     && rows != want
                 {
-                    return Err(with_hint(
-                        anyhow!(
-                            "table `{}`: {} holds {rows} records but the manifest says {want} rows",
-                            copy.table,
-                            copy.file
-                        ),
-                        "the manifest or the file was changed after the export: export again",
-                    )
-                    .into());
+                    return Err(copy_count_differs(copy, rows, want).into());
                 }
                 table_rows += rows;
                 if let Some(Overall::Rows(bar)) = &overall {
@@ -622,6 +614,29 @@ async fn attempt(
             _ => Err(postgres::error(e).context("committing").into()),
         },
     }
+}
+
+/// A COPY that stored another number of rows than the manifest says its file holds.
+/// Its sha256 was checked on the way, so the bytes are the export's: the target skipped
+/// rows (a BEFORE INSERT row trigger that fired and returned NULL), or the manifest's
+/// count was changed. Both are said.
+fn copy_count_differs(copy: &crate::import::plan::Copy, rows: u64, want: u64) -> anyhow::Error {
+    let checked = match copy.sha256 {
+        Some(_) => " (its bytes match the manifest's sha256)",
+        None => "",
+    };
+    with_hint(
+        anyhow!(
+            "table `{}`: COPY stored {rows} rows of {}, but the manifest says it holds {want} \
+             records{checked}",
+            copy.table,
+            copy.file
+        ),
+        "a BEFORE INSERT row trigger of the target that fires during the load (ENABLE ALWAYS \
+         or ENABLE REPLICA, on the table or a partition, or any under triggers = \"fire\") \
+         returns NULL for some rows: disable it for the load; or the manifest or the file was \
+         changed after the export: export again",
+    )
 }
 
 /// Report a dataset as loaded.

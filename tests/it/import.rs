@@ -1228,6 +1228,19 @@ fn triggers_that_fire_whatever_the_role_are_named_before_the_load() {
     let o = w.run(&["verify", dir.to_str().unwrap(), "--deep"]);
     assert_exit(&o, 1);
     assert!(stdout(&o).contains("body"), "{}", stdout(&o));
+    // One that skips rows (RETURN NULL): COPY stores fewer rows than the file's records,
+    // which is said as the target's doing, not the file's; nothing is kept.
+    w.pg(
+        "CREATE FUNCTION skip() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN RETURN NULL; END$$;
+         CREATE TRIGGER note_skip BEFORE INSERT ON note FOR EACH ROW EXECUTE FUNCTION skip();
+         ALTER TABLE note ENABLE REPLICA TRIGGER note_skip;",
+    );
+    let err = import_refused(&w, &dir, &[]);
+    assert!(
+        err.contains("COPY stored 0 rows of note.csv, but the manifest says it holds 2 records")
+            && err.contains("returns NULL for some rows: disable it for the load"),
+        "{err}"
+    );
 }
 
 /// A load that would lock more objects than the server guarantees room for (here a

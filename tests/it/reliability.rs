@@ -119,7 +119,9 @@ fn an_edited_row_count_is_refused_and_nothing_is_kept() {
     assert_exit(&o, 2);
     let err = stderr(&o);
     assert!(
-        err.contains("t.csv holds 3 records but the manifest says 4 rows"),
+        err.contains(
+            "COPY stored 3 rows of t.csv, but the manifest says it holds 4 records (its bytes match the manifest's sha256)"
+        ) && err.contains("or the manifest or the file was changed after the export"),
         "{err}"
     );
     assert_eq!(w.fingerprint(), before);

@@ -85,9 +85,9 @@ pub enum Statement {
         constant: Constant,
     },
     Copy(Copy),
-    /// A delta's DELETE by key: its rows are counted (the keys a delta lists may hold
-    /// rows the target never had).
-    DeleteKeys {
+    /// A delta's DELETE, by key or of a table copied whole: its rows are counted (the
+    /// keys a delta lists may hold rows the target never had).
+    Delete {
         table: String,
         sql: String,
         context: String,
@@ -147,7 +147,7 @@ impl Statement {
     pub fn text(&self) -> String {
         match self {
             Statement::Begin => "BEGIN".into(),
-            Statement::Sql { sql, .. } | Statement::DeleteKeys { sql, .. } => sql.clone(),
+            Statement::Sql { sql, .. } | Statement::Delete { sql, .. } => sql.clone(),
             Statement::Evaluate { constant, .. } => format!(
                 "{}  -- set {}.{} once",
                 constant.sql, constant.table, constant.column

@@ -29,17 +29,18 @@ impl DeltaPlan {
         // Children first: deletes by key, and the tables copied whole emptied.
         for t in self.tables.iter().rev() {
             if t.whole.is_some() {
-                out.push(Statement::sql(
-                    format!("DELETE FROM {}", qualified(&plan.schema, &t.table)),
-                    format!(
+                out.push(Statement::Delete {
+                    table: t.table.clone(),
+                    sql: format!("DELETE FROM {}", qualified(&plan.schema, &t.table)),
+                    context: format!(
                         "emptying `{}` (copied whole: {})",
                         t.table,
                         t.whole.as_deref().unwrap_or("")
                     ),
-                ));
+                });
             } else if let Some((keys, delete)) = &t.delete {
                 keys_statements(&mut out, keys, &t.table, "deleted");
-                out.push(Statement::DeleteKeys {
+                out.push(Statement::Delete {
                     table: t.table.clone(),
                     sql: delete.clone(),
                     context: format!("deleting {} keys of `{}`", t.deletes, t.table),
