@@ -370,8 +370,10 @@ fn rounding(here: &str, src: &ColumnEntry, dst: &PgColumn, round: bool, d: &mut 
     );
     d.changed += count;
     if round {
-        d.warnings
-            .push(format!("{what}; rounded, as the mapping's `round` accepts"));
+        d.warnings.push(format!(
+            "{what}; rounded, as the mapping's `round` accepts{}",
+            carry(src, dst)
+        ));
     } else {
         d.refusals.push(format!(
             "{what}; PostgreSQL would round them (hint: widen the target column to keep \
@@ -379,6 +381,30 @@ fn rounding(here: &str, src: &ColumnEntry, dst: &PgColumn, round: bool, d: &mut 
              [tables.NAME] in the mapping)",
             src.name
         ));
+    }
+}
+
+/// Rounding can carry a value past a `numeric(p, s)`'s digits before the point (`999.96`
+/// into `numeric(4, 1)` is `1000.0`): possible when the widest value already has all
+/// `p - s` of them. Said beside the rounding, since PostgreSQL then stops the load.
+fn carry(src: &ColumnEntry, dst: &PgColumn) -> String {
+    let (Some(widest), "numeric") = (&src.integer_digits, dst.binary_type.as_str()) else {
+        return String::new();
+    };
+    let &[p, s] = typmod_args(dst.declared_sql()).as_slice() else {
+        return String::new();
+    };
+    match (widest.max as usize) == p.saturating_sub(s) {
+        true => format!(
+            " (a value with {} digits before the point, e.g. {}, may round up past what {} \
+             holds: PostgreSQL then stops the load, naming the row; widen it to numeric({}, \
+             {s}) to be sure)",
+            widest.max,
+            widest.max_key,
+            dst.type_shown(),
+            p + 1
+        ),
+        false => String::new(),
     }
 }
 
@@ -421,7 +447,11 @@ fn declared_size(here: &str, table: &str, src: &ColumnEntry, dst: &PgColumn, d: 
                 l.max,
                 l.max_key,
                 dst.type_shown(),
-                alter(format!("varchar({})", l.max))
+                // A char(n) stays a char: a varchar would stop padding its values.
+                alter(match ty {
+                    "bpchar" => format!("char({})", l.max),
+                    _ => format!("varchar({})", l.max),
+                })
             ));
         }
         // A negative scale or one past the precision (PostgreSQL 15 takes both) reads

@@ -1097,9 +1097,11 @@ fn values_larger_than_the_target_s_declared_size_are_refused_before_any_write() 
          INSERT INTO users VALUES (1, 'ab', 'x', 1.00, 5, 'x', 0.25, 'a'), (10, 'abcdéfghi', 'ok', -12345678.90, 7, 'ab   ', 1.5e20, 'abcdef'),
            (11, 'a', 'abc   ', 0.50, 123456, 'ab', -2.5, 'b');",
     );
-    w.pg("CREATE DOMAIN tag4 AS varchar(4) CHECK (VALUE <> '');
+    w.pg(
+        "CREATE DOMAIN tag4 AS varchar(4) CHECK (VALUE <> ''); CREATE DOMAIN tag4b AS tag4;
          CREATE TABLE users (id integer PRIMARY KEY, display_name varchar(6), note varchar(3),
-           amount numeric(6,2), score numeric(5,2), code char(2), ratio numeric(8,2), tag tag4);");
+           amount numeric(6,2), score numeric(5,2), code char(2), ratio numeric(8,2), tag tag4b);",
+    );
     let dir = export(&w);
     for extra in [&[][..], &["--dry-run"]] {
         let err = import_refused(&w, &dir, extra);
@@ -1108,7 +1110,7 @@ fn values_larger_than_the_target_s_declared_size_are_refused_before_any_write() 
             "column `note`: a value of 6 characters (e.g. id=11) is longer than character varying(3) holds (3)",
             "column `amount`: a value with 8 digits before the point (e.g. id=10) does not fit numeric(6,2), which holds 4 (hint: widen the target column, `ALTER TABLE \"users\" ALTER COLUMN \"amount\" TYPE numeric(10, 2)`)",
             "column `score`: a value with 6 digits before the point (e.g. id=11) does not fit numeric(5,2), which holds 3",
-            "column `tag`: a value of 6 characters (e.g. id=10) is longer than tag4 (a domain over character varying(4)) holds (4) (hint: widen the target column, `ALTER TABLE \"users\" ALTER COLUMN \"tag\" TYPE varchar(6)`, which replaces the domain tag4 on this column, its CHECK constraints with it, or shorten the values at the source)",
+            "column `tag`: a value of 6 characters (e.g. id=10) is longer than tag4b (a domain over character varying(4)) holds (4) (hint: widen the target column, `ALTER TABLE \"users\" ALTER COLUMN \"tag\" TYPE varchar(6)`, which replaces the domain tag4b on this column, its CHECK constraints with it, or shorten the values at the source)",
             "column `ratio`: a value with 21 digits before the point (e.g. id=10) does not fit numeric(8,2), which holds 6 (hint: widen the target column, `ALTER TABLE \"users\" ALTER COLUMN \"ratio\" TYPE numeric(23, 2)`)",
         ] {
             assert!(err.contains(want), "{extra:?}: {want}\n{err}");
@@ -1293,4 +1295,38 @@ fn a_load_past_the_servers_lock_room_is_said_before_any_write() {
     ] {
         assert!(said.contains(&want), "{want}\n{said}");
     }
+}
+
+/// On a partitioned target, an ENABLE ALWAYS trigger of the parent is named once (not
+/// again for the copies PostgreSQL makes on each partition), and one a partition has
+/// of its own is named under the table loaded, with its partition.
+#[test]
+fn triggers_that_fire_on_a_partition_are_named_under_its_table() {
+    let w = World::new("import_partition_triggers");
+    w.mysql(
+        "CREATE TABLE ev (id INT PRIMARY KEY, at INT NOT NULL);
+         INSERT INTO ev VALUES (1, 5), (2, 15);",
+    );
+    w.pg(
+        "CREATE TABLE ev (id integer, at integer NOT NULL, PRIMARY KEY (id, at)) PARTITION BY RANGE (at);
+         CREATE TABLE ev1 PARTITION OF ev FOR VALUES FROM (0) TO (10);
+         CREATE TABLE ev2 PARTITION OF ev FOR VALUES FROM (10) TO (20);
+         CREATE FUNCTION keep() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN RETURN NEW; END$$;
+         CREATE TRIGGER ev_all AFTER INSERT ON ev FOR EACH ROW EXECUTE FUNCTION keep();
+         ALTER TABLE ev ENABLE ALWAYS TRIGGER ev_all;
+         CREATE TRIGGER ev2_own BEFORE INSERT ON ev2 FOR EACH ROW EXECUTE FUNCTION keep();
+         ALTER TABLE ev2 ENABLE REPLICA TRIGGER ev2_own;",
+    );
+    let o = w.run(&["export", &w.db, "--out", "out"]);
+    assert_exit(&o, 0);
+    let dir = export_dir(&o, w.path());
+    let o = import(&w, &dir, &["--dry-run"]);
+    assert_exit(&o, 0);
+    let said = stderr(&o);
+    assert!(
+        said.contains(
+            "table `ev`: triggers ev2_own on partition ev2 (ENABLE REPLICA), ev_all (ENABLE ALWAYS) fire while it loads"
+        ),
+        "{said}"
+    );
 }

@@ -164,3 +164,36 @@ fn floats_rounded_by_a_numeric_column_are_refused_unless_accepted() {
         ]
     );
 }
+
+/// Rounding the mapping accepts can carry a value past the column's digits before the
+/// point (`999.96` into `numeric(4, 1)` is `1000.0`): the plan says so beside the
+/// rounding, naming the widest value, and PostgreSQL's refusal then keeps nothing.
+#[test]
+fn a_rounding_that_may_carry_past_the_precision_is_said() {
+    let w = World::new("rounding_carry");
+    w.mysql(
+        "CREATE TABLE m (id INT PRIMARY KEY, r DOUBLE, dd DECIMAL(6,2), fine DECIMAL(6,2));
+         INSERT INTO m VALUES (1, 999.96, 999.96, 12.34), (2, 1.25, 5.55, 0.05);",
+    );
+    w.pg("CREATE TABLE m (id integer PRIMARY KEY, r numeric(4,1), dd numeric(4,1), fine numeric(6,1));");
+    let o = w.run(&["export", &w.db, "--out", "out"]);
+    assert_exit(&o, 0);
+    let dir = export_dir(&o, w.path());
+    std::fs::write(
+        w.path().join("r.toml"),
+        "[tables.m]\nround = [\"r\", \"dd\", \"fine\"]\n",
+    )
+    .unwrap();
+    let before = w.fingerprint();
+    let o = w.run(&["import", dir.to_str().unwrap(), "--yes", "--map", "r.toml"]);
+    assert_exit(&o, 2);
+    assert_eq!(w.fingerprint(), before);
+    let err = stderr(&o);
+    for column in ["r", "dd"] {
+        let want = format!(
+            "column `{column}`: 2 values have more fraction digits (up to 2) than numeric(4,1) keeps (1), e.g. id=1; id=2; rounded, as the mapping's `round` accepts (a value with 3 digits before the point, e.g. id=1, may round up past what numeric(4,1) holds"
+        );
+        assert!(err.contains(&want), "{want}\n{err}");
+    }
+    assert!(err.contains("column `fine`: 2 values have more fraction digits (up to 2) than numeric(6,1) keeps (1), e.g. id=1; id=2; rounded, as the mapping's `round` accepts\n"), "{err}");
+}

@@ -12,11 +12,21 @@ use super::error;
 /// Tables (ordinary and partitioned), columns, owned sequences and foreign keys.
 pub async fn read_catalog(client: &Client, schema: &str) -> Result<Catalog> {
     let ctx = || format!("reading the catalog of schema `{schema}`");
-    // Per column: its type, and the base type behind a domain with its category, the
-    // element type of an array (a base type or an enum) and its OID, and enum labels.
+    // Per column: its type, and the base type behind a domain (through domains over
+    // domains, with the size the innermost one gives it) with its category, the element
+    // type of an array (a base type or an enum) and its OID, and enum labels.
     let rows = client
         .query(
-            "SELECT c.relname::text, a.attname::text, format_type(a.atttypid, a.atttypmod),
+            "WITH RECURSIVE dom(oid, base, typmod) AS (
+                 SELECT oid, typbasetype, typtypmod FROM pg_type WHERE typtype = 'd'
+               UNION ALL
+                 SELECT dom.oid, d.typbasetype, d.typtypmod
+                 FROM dom JOIN pg_type d ON d.oid = dom.base AND d.typtype = 'd'
+             ), root AS (
+                 SELECT dom.oid, dom.base, dom.typmod
+                 FROM dom JOIN pg_type x ON x.oid = dom.base AND x.typtype <> 'd'
+             )
+             SELECT c.relname::text, a.attname::text, format_type(a.atttypid, a.atttypmod),
                     t.typname::text, a.attnotnull, a.atthasdef,
                     a.attgenerated::text, a.attidentity::text, c.relkind = 'p',
                     CASE WHEN b.typtype = 'e' THEN 'enum'
@@ -31,13 +41,14 @@ pub async fn read_catalog(client: &Client, schema: &str) -> Result<Catalog> {
                           WHERE l.enumtypid = CASE WHEN b.typtype = 'e' THEN b.oid ELSE e.oid END
                           ORDER BY l.enumsortorder),
                     pg_has_role(c.relowner, 'USAGE'),
-                    CASE WHEN t.typtype = 'd' THEN format_type(t.typbasetype, t.typtypmod) END,
+                    CASE WHEN t.typtype = 'd' THEN format_type(root.base, root.typmod) END,
                     c.reltoastrelid <> 0
              FROM pg_class c
              JOIN pg_namespace n ON n.oid = c.relnamespace
              JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
              JOIN pg_type t ON t.oid = a.atttypid
-             JOIN pg_type b ON b.oid = CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END
+             LEFT JOIN root ON root.oid = t.oid
+             JOIN pg_type b ON b.oid = COALESCE(root.base, t.oid)
              LEFT JOIN pg_type e ON e.oid = b.typelem AND b.typcategory = 'A'
              WHERE n.nspname = $1 AND c.relkind IN ('r', 'p') AND NOT c.relispartition
              ORDER BY c.relname, a.attnum",
@@ -86,12 +97,16 @@ pub async fn read_catalog(client: &Client, schema: &str) -> Result<Catalog> {
     .await?;
     // Triggers on INSERT (4) or TRUNCATE (32) a load under `session_replication_role =
     // replica` still fires: ENABLE ALWAYS and ENABLE REPLICA.
-    let replica = "SELECT c.relname::text, t.tgname::text
+    // A partition's own triggers are told under its root table (the one loaded); the
+    // copies a parent's trigger makes on its partitions (tgparentid) are not.
+    let replica = "SELECT r.relname::text, t.tgname::text
+                || CASE WHEN c.oid <> r.oid THEN ' on partition ' || c.relname ELSE '' END
                 || CASE t.tgenabled WHEN 'A' THEN ' (ENABLE ALWAYS)' ELSE ' (ENABLE REPLICA)' END
          FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
-         JOIN pg_namespace n ON n.oid = c.relnamespace
+         JOIN pg_class r ON r.oid = coalesce(pg_partition_root(c.oid), c.oid)
+         JOIN pg_namespace n ON n.oid = r.relnamespace
          WHERE n.nspname = $1 AND NOT t.tgisinternal AND t.tgenabled IN ('A', 'R')
-           AND (t.tgtype & (4 | 32)) <> 0
+           AND t.tgparentid = 0 AND (t.tgtype & (4 | 32)) <> 0
          ORDER BY 1, 2";
     per_table(client, &mut cat, replica, schema, |t, r| {
         t.replica_triggers.push(r.get(1))

@@ -41,8 +41,9 @@ pub fn warning(locks: u64, room: &LockRoom) -> Option<String> {
          its one transaction, and the server guarantees room for {} (max_locks_per_transaction \
          {} × (max_connections {} + max_prepared_transactions {})); past what its spare shared \
          memory holds, PostgreSQL stops the load with \"out of shared memory\" and it rolls back \
-         (hint: set max_locks_per_transaction = {} or more and restart the server, or import \
-         fewer tables at a time with --tables; --rebuild-indexes never locks fewer)",
+         (hint: set max_locks_per_transaction = {} or more and restart the server, or export \
+         and import fewer tables at a time (export --tables); --rebuild-indexes never locks \
+         fewer)",
         room.per_transaction * slots,
         room.per_transaction,
         room.connections,
