@@ -100,7 +100,7 @@ pub enum Check {
     Bytes,
     /// decimal / numeric: how many fraction digits the values really use.
     Decimal,
-    /// float / double: the same, from their text (its exponent counted), and the most
+    /// float / double: the same, from their text (its exponent counted). Both: the most
     /// digits before the point.
     Float,
     /// JSON: its text's most characters (a `varchar(n)` target holds them or not).
@@ -543,21 +543,14 @@ impl ColumnFacts {
                 }
                 self.fraction(v, key);
             }
-            Check::Float => {
+            // A decimal's text has no exponent: the same rules read both.
+            Check::Decimal | Check::Float => {
                 largest(
                     &mut track.integer_digits,
                     rules::integer_digits(v) as u64,
                     row,
                 );
-                self.count_fraction(rules::float_fraction_digits(v), key)
-            }
-            Check::Decimal => {
-                largest(
-                    &mut track.integer_digits,
-                    rules::integer_digits(v) as u64,
-                    row,
-                );
-                self.fraction(v, key)
+                self.count_fraction(rules::number_fraction_digits(v), key)
             }
             Check::Geometry => {
                 let (name, srid) = match geometry::parse(v) {

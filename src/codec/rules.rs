@@ -308,9 +308,10 @@ pub fn fraction_digits(v: &[u8]) -> usize {
         .map_or(0, |i| i + 1)
 }
 
-/// How many fraction digits a float's text uses, its exponent counted (`1.5e-5` 6,
-/// `1.2345000505447388` 16, `1.5e20` 0, `0.0000001` 7): what a `numeric(p, s)` rounds.
-pub fn float_fraction_digits(v: &[u8]) -> usize {
+/// How many fraction digits a decimal's or float's text uses, an exponent counted
+/// (`12.340` 2, `1.5e-5` 6, `1.2345000505447388` 16, `1.5e20` 0, `0.0000001` 7): what a
+/// `numeric(p, s)` rounds.
+pub fn number_fraction_digits(v: &[u8]) -> usize {
     let (mantissa, exponent) = split_exponent(v);
     (fraction_digits(mantissa) as i64 - exponent).max(0) as usize
 }
@@ -397,7 +398,11 @@ mod fraction_tests {
             ("7", 0),
             ("NaN", 0),
         ] {
-            assert_eq!(super::float_fraction_digits(v.as_bytes()), want, "{v}");
+            assert_eq!(super::number_fraction_digits(v.as_bytes()), want, "{v}");
+            // A decimal's text (no exponent) reads as the plain rule reads it.
+            if !v.contains(['e', 'E']) {
+                assert_eq!(super::fraction_digits(v.as_bytes()), want, "{v}");
+            }
         }
         for (v, want) in [("", 0), ("abc", 3), ("é", 1), ("日本語", 3), ("a😀b", 3)] {
             assert_eq!(super::chars(v.as_bytes()), want, "{v}");
