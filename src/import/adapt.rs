@@ -388,13 +388,10 @@ fn rounding(here: &str, src: &ColumnEntry, dst: &PgColumn, round: bool, d: &mut 
 /// into `numeric(4, 1)` is `1000.0`): possible when the widest value already has all
 /// `p - s` of them. Said beside the rounding, since PostgreSQL then stops the load.
 fn carry(src: &ColumnEntry, dst: &PgColumn) -> String {
-    let (Some(widest), "numeric") = (&src.integer_digits, dst.binary_type.as_str()) else {
+    let (Some(widest), Some((p, s))) = (&src.integer_digits, numeric_size(dst)) else {
         return String::new();
     };
-    let &[p, s] = typmod_args(dst.declared_sql()).as_slice() else {
-        return String::new();
-    };
-    match (widest.max as usize) == p.saturating_sub(s) {
+    match (widest.max as usize) == p - s {
         true => format!(
             " (a value with {} digits before the point, e.g. {}, may round up past what {} \
              holds: PostgreSQL then stops the load, naming the row; widen it to numeric({}, \
@@ -408,6 +405,21 @@ fn carry(src: &ColumnEntry, dst: &PgColumn) -> String {
     }
 }
 
+/// A `numeric(p, s)` target's precision and scale (`numeric(p)`: scale 0). None for
+/// anything else, and for a negative scale or one past the precision (PostgreSQL 15
+/// takes both): those read as something else here, and are left to the server.
+fn numeric_size(dst: &PgColumn) -> Option<(usize, usize)> {
+    let declared = dst.declared_sql();
+    if dst.binary_type != "numeric" || declared.contains('-') {
+        return None;
+    }
+    match *typmod_args(declared).as_slice() {
+        [p] => Some((p, 0)),
+        [p, s] if s <= p => Some((p, s)),
+        _ => None,
+    }
+}
+
 /// Every value must fit the target's declared size: a `varchar(n)` its longest value in
 /// characters (PostgreSQL refuses a longer one in the middle of the COPY, or cuts it
 /// silently when the rest is blanks), a `char(n)` the same without trailing blanks (which
@@ -415,8 +427,7 @@ fn carry(src: &ColumnEntry, dst: &PgColumn) -> String {
 /// before the point (`p - s`). Refused before any write, naming a row that does not fit.
 fn declared_size(here: &str, table: &str, src: &ColumnEntry, dst: &PgColumn, d: &mut Decision) {
     use crate::db::sql::pg::ident;
-    let declared = dst.declared_sql();
-    let args = typmod_args(declared);
+    let args = typmod_args(dst.declared_sql());
     let alter = |ty: String| {
         let replaces = match dst.domain_base {
             // A domain's size cannot be altered: the column leaves the domain.
@@ -454,13 +465,11 @@ fn declared_size(here: &str, table: &str, src: &ColumnEntry, dst: &PgColumn, d: 
                 })
             ));
         }
-        // A negative scale or one past the precision (PostgreSQL 15 takes both) reads
-        // as something else here: left to the server.
-        ("numeric", &[p, ref scale @ ..])
-            if !declared.contains('-') && scale.first().is_none_or(|s| *s <= p) =>
-        {
-            let scale = scale.first().copied().unwrap_or(0);
-            let room = p.saturating_sub(scale) as u64;
+        ("numeric", _) => {
+            let Some((p, scale)) = numeric_size(dst) else {
+                return;
+            };
+            let room = (p - scale) as u64;
             let most = match (&src.integer_digits, &src.range) {
                 (Some(l), _) => Some((l.max, l.max_key.clone())),
                 (None, Some(r)) => r.bounds().map(|(min, max)| {
