@@ -13,7 +13,7 @@ pub struct Question {
     pub table: String,
     pub column: String,
     pub expr: String,
-    /// The target column's type (`format_type`), which the result is cast to.
+    /// The type the result is cast to: the target column's ([`cast_type`]).
     pub type_sql: String,
     /// The columns the expression may see: each CSV column under its target name, with
     /// whether a `set` replaces it (then it is seen as `text`, its raw CSV value).
@@ -38,15 +38,33 @@ pub struct Answer {
     pub kind: Result<Kind, String>,
 }
 
-/// The expression cast to its column's type. A `varchar(n)` or `char(n)` is cast to as
-/// text: an explicit cast to either cuts a longer value silently, where storing it in
-/// the column refuses it (PostgreSQL's assignment rule).
+/// The expression cast to the type it is stored as (see [`cast_type`]).
 pub fn cast(expr: &str, type_sql: &str) -> String {
-    let sized_text = ["character varying(", "character("]
-        .iter()
-        .any(|t| type_sql.starts_with(t) && type_sql.ends_with(')'));
-    let ty = if sized_text { "text" } else { type_sql };
-    format!("CAST(({expr}) AS {ty})")
+    format!("CAST(({expr}) AS {type_sql})")
+}
+
+/// The type a `set` expression is cast to before it is stored in a column of
+/// `type_sql` (`format_type`; `declared`: through a domain, its base type with the
+/// domain's size). An explicit cast to a sized text or bit type (`varchar(n)`,
+/// `char(n)`, `bit(n)`, `bit varying(n)`, arrays of them, also behind a domain) cuts or
+/// pads a value silently, where storing it in the column refuses one that does not fit
+/// (PostgreSQL's assignment rule): those are cast to the same type without its size.
+/// Anything else is cast to the column's own type (a domain's checks run either way).
+pub fn cast_type(type_sql: &str, declared: &str) -> String {
+    let dims = declared.len() - declared.trim_end_matches("[]").len();
+    let element = &declared[..declared.len() - dims];
+    let Some(open) = element.rfind('(').filter(|_| element.ends_with(')')) else {
+        return type_sql.to_string();
+    };
+    let bare = match &element[..open] {
+        "character varying" => "character varying",
+        // `character` and `bit` without a size mean a size of 1.
+        "character" => "bpchar",
+        "bit" => "\"bit\"",
+        "bit varying" => "bit varying",
+        _ => return type_sql.to_string(),
+    };
+    format!("{bare}{}", &declared[declared.len() - dims..])
 }
 
 /// Evaluating a constant once: its value in binary (what binary COPY sends) and as text
@@ -149,15 +167,30 @@ mod tests {
             evaluate_sql("(SELECT id FROM tenant)", "bigint"),
             "SELECT v, v::text FROM (SELECT CAST(((SELECT id FROM tenant)) AS bigint) AS v) AS x"
         );
-        // A sized text type is cast to as text: storing it then refuses a longer value,
-        // where an explicit cast would cut it.
-        for (ty, want) in [
-            ("character varying(5)", "CAST((v || 'x') AS text)"),
-            ("character(3)", "CAST((v || 'x') AS text)"),
-            ("character varying", "CAST((v || 'x') AS character varying)"),
-            ("numeric(6,2)", "CAST((v || 'x') AS numeric(6,2))"),
+    }
+
+    #[test]
+    fn sized_text_and_bit_types_are_cast_to_without_their_size() {
+        // (format_type, through a domain, cast to): storing the result then refuses a
+        // value that does not fit, where an explicit cast would cut or pad it.
+        for (ty, declared, want) in [
+            ("character varying(5)", "character varying(5)", "character varying"),
+            ("character(3)", "character(3)", "bpchar"),
+            ("bit(3)", "bit(3)", "\"bit\""),
+            ("bit varying(8)", "bit varying(8)", "bit varying"),
+            ("character varying(5)[]", "character varying(5)[]", "character varying[]"),
+            ("character(2)[][]", "character(2)[][]", "bpchar[][]"),
+            ("code", "character varying(5)", "character varying"),
+            ("codes", "character varying(5)[]", "character varying[]"),
+            ("character varying", "character varying", "character varying"),
+            ("text", "text", "text"),
+            ("numeric(6,2)", "numeric(6,2)", "numeric(6,2)"),
+            ("money_amount", "numeric(6,2)", "money_amount"),
+            ("timestamp(3) without time zone", "timestamp(3) without time zone", "timestamp(3) without time zone"),
+            ("public.\"my(type)\"", "public.\"my(type)\"", "public.\"my(type)\""),
         ] {
-            assert_eq!(cast("v || 'x'", ty), want, "{ty}");
+            assert_eq!(cast_type(ty, declared), want, "{ty} over {declared}");
         }
+        assert_eq!(cast("v || 'x'", "bpchar"), "CAST((v || 'x') AS bpchar)");
     }
 }

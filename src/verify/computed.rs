@@ -55,7 +55,7 @@ pub fn candidates(
             ok.push(Candidate {
                 column: column.clone(),
                 expr: expr.clone(),
-                type_sql: col.type_sql.clone(),
+                type_sql: crate::import::compute::cast_type(&col.type_sql, col.declared_sql()),
             });
         }
     }

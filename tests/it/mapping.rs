@@ -1586,3 +1586,63 @@ fn a_set_longer_than_its_column_is_refused_not_cut() {
     assert!(stderr(&o).contains("22001"), "{}", stderr(&o));
     assert_eq!(w.fingerprint(), before);
 }
+
+/// The same for every sized text or bit type, also behind a domain (or two) and as an
+/// array: a `set` that does not fit is refused, one that fits is stored as computed,
+/// per row and as a constant (an explicit cast to any of them cuts or pads silently).
+#[test]
+fn a_set_is_refused_not_cut_or_padded_in_every_sized_type() {
+    let w = World::new("mapping_set_sized");
+    w.mysql("CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(20)); INSERT INTO t VALUES (1, 'ab');");
+    w.pg(
+        "CREATE DOMAIN code AS varchar(4); CREATE DOMAIN code2 AS code;
+         CREATE TABLE t (id integer PRIMARY KEY, v varchar(20), c char(4), b bit(4),
+                         vb bit varying(4), arr varchar(4)[], d code, dd code2);",
+    );
+    let o = w.run(&["export", &w.db, "--out", "out"]);
+    assert_exit(&o, 0);
+    let dir = crate::export::export_dir(&o, w.path());
+    let dir = dir.to_str().unwrap();
+    // (column, a per-row value that fits, one that does not, a constant that does not)
+    let cases = [
+        ("c", "v || 'cd'", "v || 'cde'", "'abcde'"),
+        ("b", "B'1010'", "(B'1010' || B'1')", "B'10101'"),
+        ("vb", "B'10' || B'10'", "B'1010' || B'1'", "B'10101'"),
+        ("arr", "ARRAY[v || 'cd']", "ARRAY[v, v || 'cde']", "ARRAY['abcde']"),
+        ("d", "v || 'cd'", "v || 'cde'", "'abcde'"),
+        ("dd", "v || 'cd'", "v || 'cde'", "'abcde'"),
+    ];
+    for (col, fits, long, constant) in cases {
+        let before = w.fingerprint();
+        for expr in [long, constant] {
+            std::fs::write(
+                w.path().join("m.toml"),
+                format!("[tables.t]\nset = {{ {col} = \"{expr}\" }}\n"),
+            )
+            .unwrap();
+            let o = w.run(&["import", dir, "--yes", "--map", "m.toml"]);
+            assert_exit(&o, 2);
+            let err = stderr(&o);
+            assert!(err.contains("22001") || err.contains("22026"), "{col} = {expr}: {err}");
+            assert_eq!(w.fingerprint(), before, "{col} = {expr}");
+        }
+        std::fs::write(
+            w.path().join("m.toml"),
+            format!("[tables.t]\nset = {{ {col} = \"{fits}\" }}\n"),
+        )
+        .unwrap();
+        let o = w.run(&["import", dir, "--yes", "--map", "m.toml"]);
+        assert_exit(&o, 0);
+        let stored = w.pg_value(&format!("SELECT {col}::text FROM t WHERE id = 1"));
+        let want = w.pg_value(&format!(
+            "SELECT ({}){}::text",
+            fits.replace('v', "'ab'::text"),
+            match col {
+                "c" => "::char(4)",
+                "arr" => "::varchar(4)[]",
+                _ => "",
+            }
+        ));
+        assert_eq!(stored, want, "{col} = {fits}");
+    }
+}

@@ -100,6 +100,7 @@ pub struct SequenceReset {
 pub struct SetColumn {
     pub column: String,
     pub expr: String,
+    /// The type the result is cast to (`compute::cast_type` of the column's).
     pub type_sql: String,
     pub kind: Kind,
     /// It replaces a column the CSV supplies.
@@ -583,7 +584,7 @@ pub fn questions(inputs: &[TableInput], cat: &Catalog, mapping: &Mapping) -> Vec
                 table: table.clone(),
                 column: column.clone(),
                 expr: crate::mapping::keys::qualify(expr, &mapping.target_schema(None)),
-                type_sql: col.type_sql.clone(),
+                type_sql: crate::import::compute::cast_type(&col.type_sql, col.declared_sql()),
                 stage: stage.clone(),
             });
         }

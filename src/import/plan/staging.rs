@@ -56,7 +56,7 @@ pub(super) fn set_columns(
         sets.push(SetColumn {
             column: column.clone(),
             expr: expr.clone(),
-            type_sql: col.type_sql.clone(),
+            type_sql: compute::cast_type(&col.type_sql, col.declared_sql()),
             kind,
             replaces: target_columns.contains(column),
         });
