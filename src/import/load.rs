@@ -761,7 +761,7 @@ pub(crate) async fn orphans(
     let fk = &check.fk;
     let context = || format!("checking {} for rows without a parent", fk.describe());
     let n: i64 = tx
-        .query_one(&fk.orphan_count_sql_within(check.within.as_deref()), &[])
+        .query_one(&check.count_sql(), &[])
         .await
         .map_err(postgres::error)
         .with_context(context)?

@@ -262,6 +262,13 @@ pub struct OrphanCheck {
     pub within: Option<String>,
 }
 
+impl OrphanCheck {
+    /// The count of orphan rows this check runs (and the journal shows).
+    pub fn count_sql(&self) -> String {
+        self.fk.orphan_count_sql_within(self.within.as_deref())
+    }
+}
+
 impl Plan {
     /// The sequences that columns of `table` take values from.
     pub fn sequences_of<'a>(&'a self, table: &'a str) -> impl Iterator<Item = &'a SequenceReset> {

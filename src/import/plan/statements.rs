@@ -161,7 +161,7 @@ impl Statement {
                     tables.join(", ")
                 )
             }
-            Statement::CheckOrphans { check, .. } => check.fk.orphan_count_sql(),
+            Statement::CheckOrphans { check, .. } => check.count_sql(),
             Statement::RecordXid => {
                 format!("{RECORD_XID}  -- the import's transaction, and its settings")
             }
