@@ -591,19 +591,37 @@ pub(super) fn summary(done: &[TableLoaded], plan: &Plan) -> String {
             true => "; a table copied whole is emptied and loaded again",
             false => "",
         };
+        let cascaded: u64 = done.iter().filter_map(|t| t.cascaded).sum();
+        let by_actions = match cascaded {
+            0 => String::new(),
+            n => format!(
+                "; {n} of them by the source's foreign-key actions (CASCADE), on rows only \
+                 the target held"
+            ),
+        };
         out.push_str(&format!(
-            "deleted: {} in {} (the delta listed {}{whole}){}\n",
+            "deleted: {} in {} (the delta listed {}{whole}{by_actions})\n",
             count(deleted, "row"),
             count(tables, "table"),
             count(keys, "key"),
-            // Those statements' rows are not counted here: say they are besides.
-            match d.cascades.is_empty() {
-                true => "",
-                false =>
-                    ", besides any child rows the source's foreign-key actions \
-                          (ON DELETE / ON UPDATE) reach: deleted or cleared as the source did",
-            }
         ));
+        let cleared: Vec<String> = done
+            .iter()
+            .filter_map(|t| t.cleared.filter(|n| *n > 0).map(|n| format!("{} in `{}`", count(n, "row"), t.table)))
+            .collect();
+        if !cleared.is_empty() {
+            out.push_str(&format!(
+                "cleared: {} (their reference set to NULL, as the source's foreign-key actions did)\n",
+                cleared.join(", ")
+            ));
+        }
+        // The rounds of a cycle's actions run as one block: their rows are not counted.
+        if d.cascades.iter().any(|c| c.counted.is_none()) {
+            out.push_str(
+                "not counted: the child rows the rounds of a foreign-key cycle's actions \
+                 (ON DELETE / ON UPDATE) reached, deleted or cleared as the source did\n",
+            );
+        }
     }
     out
 }

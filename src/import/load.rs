@@ -17,7 +17,7 @@ use crate::import::collisions::Violations;
 use crate::import::copy::{Evaluated, Failure, copy_file, evaluate};
 use crate::import::guard::{self, Escaped, Guard};
 use crate::import::pipeline::{Pipeline, loads_into, ready_first};
-use crate::import::plan::{BuildCheck, Feed, IndexStep, OrphanCheck, Plan, Statement};
+use crate::import::plan::{BuildCheck, Feed, IndexStep, OrphanCheck, Plan, Statement, Touch};
 use crate::import::transaction::{CommitLost, Steps, TableLoaded, TxState, put_sequences_back};
 use crate::progress::Progress;
 use crate::store::export_dir::ExportDir;
@@ -221,7 +221,7 @@ async fn attempt(
     let mut guard: Option<Guard> = None;
     let mut resolved: BTreeSet<String> = BTreeSet::new();
     let mut staged_rows: BTreeMap<String, u64> = BTreeMap::new();
-    let mut deleted: BTreeMap<String, u64> = BTreeMap::new();
+    let mut touched: BTreeMap<(String, Touch), u64> = BTreeMap::new();
     state.steps = Steps::default();
     // Foreign keys the server validated when a rebuild added them back after both their
     // tables were loaded: their orphan check has been done.
@@ -303,17 +303,18 @@ async fn attempt(
                     .into());
                 }
             }
-            Statement::Delete {
+            Statement::Counted {
                 table,
                 sql,
                 context,
+                touch,
             } => {
                 let n = tx
                     .execute(sql.as_str(), &[])
                     .await
                     .map_err(postgres::error)
                     .with_context(|| context.clone())?;
-                *deleted.entry(table.clone()).or_default() += n;
+                *touched.entry((table.clone(), *touch)).or_default() += n;
             }
             Statement::Copy(copy) => {
                 let table_bar = bar.get_or_insert_with(|| {
@@ -570,8 +571,8 @@ async fn attempt(
         }
         None => {}
     }
-    if !deleted.is_empty() {
-        with_deletes(&mut done, deleted);
+    if !touched.is_empty() {
+        with_touched(&mut done, &touched);
     }
     if let Statement::Rollback = end {
         env.journal.sql(end.text());
@@ -664,24 +665,41 @@ fn loaded(env: &mut Env<'_>, dataset: &str, table: &str, rows: u64, clock: Insta
         copy_seconds: seconds,
         index_seconds: 0.0,
         deleted: None,
+        cascaded: None,
+        cleared: None,
     }
 }
 
-/// A delta's deleted rows told with the tables they came from: on each table's first
-/// dataset, or an entry of its own for a table the delta only deletes from.
-fn with_deletes(done: &mut Vec<TableLoaded>, mut deleted: BTreeMap<String, u64>) {
+/// A delta's deleted and cleared rows told with the tables they came from: on each
+/// table's first dataset, or an entry of its own for a table the delta only deletes from.
+fn with_touched(done: &mut Vec<TableLoaded>, touched: &BTreeMap<(String, Touch), u64>) {
+    let tables: BTreeSet<&str> = touched.keys().map(|(t, _)| t.as_str()).collect();
+    let of = |table: &str, touch| touched.get(&(table.to_string(), touch)).copied();
+    let mut told = BTreeSet::new();
     for d in done.iter_mut() {
-        d.deleted = deleted.remove(&d.table);
+        if tables.contains(d.table.as_str()) && told.insert(d.table.clone()) {
+            let (by_key, cascaded) = (of(&d.table, Touch::Deleted), of(&d.table, Touch::Cascaded));
+            d.deleted = (by_key.is_some() || cascaded.is_some())
+                .then(|| by_key.unwrap_or(0) + cascaded.unwrap_or(0));
+            d.cascaded = cascaded;
+            d.cleared = of(&d.table, Touch::Cleared);
+        }
     }
-    done.extend(deleted.into_iter().map(|(table, n)| TableLoaded {
-        dataset: table.clone(),
-        table,
-        rows: 0,
-        seconds: 0.0,
-        copy_seconds: 0.0,
-        index_seconds: 0.0,
-        deleted: Some(n),
-    }));
+    for table in tables.into_iter().filter(|t| !told.contains(*t)) {
+        let (by_key, cascaded) = (of(table, Touch::Deleted), of(table, Touch::Cascaded));
+        done.push(TableLoaded {
+            dataset: table.to_string(),
+            table: table.to_string(),
+            rows: 0,
+            seconds: 0.0,
+            copy_seconds: 0.0,
+            index_seconds: 0.0,
+            deleted: (by_key.is_some() || cascaded.is_some())
+                .then(|| by_key.unwrap_or(0) + cascaded.unwrap_or(0)),
+            cascaded,
+            cleared: of(table, Touch::Cleared),
+        });
+    }
 }
 
 /// The index builds of each table: a progress bar while they run, and their time added

@@ -183,10 +183,18 @@ pub struct TableLoaded {
     /// Building the table's indexes (and the foreign keys that reference them) after
     /// its COPY; 0 when they stayed during the load.
     pub index_seconds: f64,
-    /// A delta: the rows its DELETE by key removed from the table (on the table's
-    /// first dataset; a table the delta only deletes from has an entry of 0 rows).
+    /// A delta: the rows it removed from the table, by key and by the source's
+    /// foreign-key actions (on the table's first dataset; a table the delta only deletes
+    /// from has an entry of 0 rows).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub deleted: Option<u64>,
+    /// Of `deleted`, the rows the source's foreign-key actions (CASCADE) deleted: rows
+    /// only the target held, whose parent the delta removed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cascaded: Option<u64>,
+    /// The rows whose reference the source's SET NULL cleared.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cleared: Option<u64>,
 }
 
 /// Put back the sequences that moved since BEGIN, when nothing was kept: after an

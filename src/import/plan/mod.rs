@@ -39,7 +39,7 @@ mod tests;
 
 pub use indexes::{BuildCheck, IndexChoice, IndexStep, Rebuild};
 pub use report::{PlanReport, TableReport, index_lines, shorten};
-pub use statements::{Clash, Copy, Feed, RECORD_XID, STILL_OURS, Statement};
+pub use statements::{Clash, Copy, Feed, RECORD_XID, STILL_OURS, Statement, Touch};
 
 /// How to obtain the right to set `session_replication_role`.
 pub const REPLICATION_ROLE_HINT: &str = "run as a superuser, or (PostgreSQL 15+) have one run: \

@@ -85,12 +85,14 @@ pub enum Statement {
         constant: Constant,
     },
     Copy(Copy),
-    /// A delta's DELETE, by key or of a table copied whole: its rows are counted (the
-    /// keys a delta lists may hold rows the target never had).
-    Delete {
+    /// A delta's statement whose rows are counted: a DELETE by key or of a table copied
+    /// whole (the keys a delta lists may hold rows the target never had), or one of the
+    /// source's foreign-key actions on the rows only the target held.
+    Counted {
         table: String,
         sql: String,
         context: String,
+        touch: Touch,
     },
     /// A step of a table's index rebuild: a drop right before its first COPY, or a
     /// build right after its last one (timed as the table's index time).
@@ -142,12 +144,23 @@ pub enum Statement {
     Rollback,
 }
 
+/// What a counted statement of a delta did to its table's rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Touch {
+    /// Deleted by the delta's keys, or emptied for a whole copy.
+    Deleted,
+    /// Deleted by the source's ON DELETE / ON UPDATE CASCADE.
+    Cascaded,
+    /// Their reference cleared by the source's SET NULL.
+    Cleared,
+}
+
 impl Statement {
     /// The statement as printed by `--dry-run` and written to the journal.
     pub fn text(&self) -> String {
         match self {
             Statement::Begin => "BEGIN".into(),
-            Statement::Sql { sql, .. } | Statement::Delete { sql, .. } => sql.clone(),
+            Statement::Sql { sql, .. } | Statement::Counted { sql, .. } => sql.clone(),
             Statement::Evaluate { constant, .. } => format!(
                 "{}  -- set {}.{} once",
                 constant.sql, constant.table, constant.column

@@ -7,7 +7,7 @@ use crate::db::sql::pg::{ident, literal, qualified};
 use crate::mapping::Mapping;
 use crate::store::chain::{self, Cascade, HOW_COLUMN};
 
-use super::{DeltaTable, cols, equal};
+use super::{CascadeStep, DeltaTable, Touch, cols, equal};
 
 /// The source's foreign-key actions on the rows only the target holds: target rows of the
 /// child that reference a removed parent key and that this delta did not write. CASCADE
@@ -18,7 +18,7 @@ pub(super) fn cascade_steps(
     tables: &[DeltaTable],
     mapping: &Mapping,
     schema: &str,
-) -> Vec<(String, String)> {
+) -> Vec<CascadeStep> {
     let by_dataset: BTreeMap<&str, &DeltaTable> =
         tables.iter().map(|t| (t.dataset.as_str(), t)).collect();
     let mut out = Vec::new();
@@ -119,7 +119,15 @@ pub(super) fn cascade_steps(
                     None => deleted,
                 }
             };
-            out.push((what, sql));
+            let touch = match delete {
+                true => Touch::Cascaded,
+                false => Touch::Cleared,
+            };
+            out.push(CascadeStep {
+                what,
+                sql,
+                counted: Some((child.table.clone(), touch)),
+            });
         }
     }
     out
@@ -129,26 +137,32 @@ pub(super) fn cascade_steps(
 /// again, in one block, until a whole round deletes or clears nothing (each round's deleted rows
 /// are removed keys the next round follows; a row cleared or deleted once no longer
 /// matches, so the rounds end).
-pub(super) fn until_nothing_changes(steps: &[(String, String)]) -> (String, String) {
+pub(super) fn until_nothing_changes(steps: &[CascadeStep]) -> CascadeStep {
     let body: String = steps
         .iter()
-        .map(|(_, sql)| format!("{sql}; GET DIAGNOSTICS n = ROW_COUNT; changed := changed + n; "))
+        .map(|s| {
+            format!(
+                "{}; GET DIAGNOSTICS n = ROW_COUNT; changed := changed + n; ",
+                s.sql
+            )
+        })
         .collect();
-    (
-        format!(
+    CascadeStep {
+        what: format!(
             "applying the source's foreign-key actions round after round (they form a cycle): {}",
             steps
                 .iter()
-                .map(|(w, _)| w.as_str())
+                .map(|s| s.what.as_str())
                 .collect::<Vec<_>>()
                 .join("; ")
         ),
-        format!(
+        sql: format!(
             "DO {}",
             crate::db::sql::pg::dollar_quoted(&format!(
                 "DECLARE n bigint; changed bigint; BEGIN LOOP changed := 0; {body}\
                  EXIT WHEN changed = 0; END LOOP; END"
             ))
         ),
-    )
+        counted: None,
+    }
 }

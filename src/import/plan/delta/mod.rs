@@ -20,7 +20,7 @@ use crate::mapping::Mapping;
 use crate::store::chain;
 use crate::store::manifest::Manifest;
 
-use super::{Clash, Copy, Plan, TableLoad, sequences};
+use super::{Clash, Copy, Plan, TableLoad, Touch, sequences};
 
 mod cascade;
 mod orphans;
@@ -78,8 +78,18 @@ pub struct DeltaPlan {
     pub guard: Vec<String>,
     /// In load order (parents first).
     pub tables: Vec<DeltaTable>,
-    /// The source's foreign-key actions, as (what, SQL), parents first.
-    pub cascades: Vec<(String, String)>,
+    /// The source's foreign-key actions, parents first.
+    pub cascades: Vec<CascadeStep>,
+}
+
+/// One of the source's foreign-key actions applied to the rows only the target holds.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CascadeStep {
+    pub what: String,
+    pub sql: String,
+    /// The child table and what the step does to its rows, counted; None for the rounds
+    /// of a cycle (one block that loops until nothing changes), whose rows are not.
+    pub counted: Option<(String, Touch)>,
 }
 
 /// Turn `plan` (built from the delta's upserted rows) into the delta's. Problems go to

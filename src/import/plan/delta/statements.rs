@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 
 use crate::db::sql::pg::qualified;
 use crate::import::plan::statements::{ORIGIN, REPLICA, hooks};
-use crate::import::plan::{Plan, Statement};
+use crate::import::plan::{Plan, Statement, Touch};
 
 use super::{DeltaPlan, KeysLoad};
 
@@ -29,7 +29,8 @@ impl DeltaPlan {
         // Children first: deletes by key, and the tables copied whole emptied.
         for t in self.tables.iter().rev() {
             if t.whole.is_some() {
-                out.push(Statement::Delete {
+                out.push(Statement::Counted {
+                    touch: Touch::Deleted,
                     table: t.table.clone(),
                     sql: format!("DELETE FROM {}", qualified(&plan.schema, &t.table)),
                     context: format!(
@@ -40,7 +41,8 @@ impl DeltaPlan {
                 });
             } else if let Some((keys, delete)) = &t.delete {
                 keys_statements(&mut out, keys, &t.table, "deleted");
-                out.push(Statement::Delete {
+                out.push(Statement::Counted {
+                    touch: Touch::Deleted,
                     table: t.table.clone(),
                     sql: delete.clone(),
                     context: format!("deleting {} keys of `{}`", t.deletes, t.table),
@@ -96,8 +98,16 @@ impl DeltaPlan {
                 ));
             }
         }
-        for (what, sql) in &self.cascades {
-            out.push(Statement::sql(sql, what));
+        for step in &self.cascades {
+            out.push(match &step.counted {
+                Some((table, touch)) => Statement::Counted {
+                    table: table.clone(),
+                    sql: step.sql.clone(),
+                    context: step.what.clone(),
+                    touch: *touch,
+                },
+                None => Statement::sql(&step.sql, &step.what),
+            });
         }
         for seq in &plan.sequences {
             out.push(Statement::sql(
