@@ -384,6 +384,9 @@ pub struct ColumnFacts {
     pub srids: Vec<u32>,
     /// Keys of rows whose JSON holds `\u0000` (kept as it is).
     pub json_nul_samples: Vec<String>,
+    /// Keys of rows holding `Infinity` or `-Infinity` (a PostgreSQL source's float or
+    /// numeric): what a `numeric(p, s)` cannot hold.
+    pub infinite_samples: Vec<String>,
     /// An integer column's smallest and largest value.
     pub range: Option<Extremes>,
     /// A bytes column's shortest and longest value, in bytes.
@@ -417,6 +420,7 @@ impl ColumnFacts {
             (&mut self.null_samples, &o.null_samples),
             (&mut self.empty_samples, &o.empty_samples),
             (&mut self.json_nul_samples, &o.json_nul_samples),
+            (&mut self.infinite_samples, &o.infinite_samples),
         ] {
             mine.extend(theirs.iter().cloned());
             mine.truncate(SAMPLES);
@@ -545,6 +549,9 @@ impl ColumnFacts {
             }
             // A decimal's text has no exponent: the same rules read both.
             Check::Decimal | Check::Float => {
+                if rules::is_infinite(v) {
+                    push_sample(&mut self.infinite_samples, key);
+                }
                 largest(
                     &mut track.integer_digits,
                     rules::integer_digits(v) as u64,

@@ -56,6 +56,16 @@ pub fn bit_width(column_type: &str) -> u32 {
         .unwrap_or(1)
 }
 
+/// `Infinity` or `-Infinity` as PostgreSQL writes a float's or a numeric's (`inf`
+/// read too): no digits to count, and no `numeric(p, s)` holds it.
+pub fn is_infinite(v: &[u8]) -> bool {
+    let v = v
+        .strip_prefix(b"-")
+        .or_else(|| v.strip_prefix(b"+"))
+        .unwrap_or(v);
+    v.eq_ignore_ascii_case(b"infinity") || v.eq_ignore_ascii_case(b"inf")
+}
+
 /// MySQL zero and partial-zero dates (`0000-00-00`, `2020-00-15`): PostgreSQL rejects
 /// them, so they become NULL.
 pub fn is_zero_date(v: &[u8]) -> bool {
@@ -178,6 +188,23 @@ pub fn drop_json_nul_escapes(v: &[u8]) -> Vec<u8> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn infinity_is_read_in_each_spelling() {
+        for (v, want) in [
+            ("Infinity", true),
+            ("-Infinity", true),
+            ("+inf", true),
+            ("INF", true),
+            ("NaN", false),
+            ("1e308", false),
+            ("Infinityx", false),
+            ("", false),
+        ] {
+            assert_eq!(is_infinite(v.as_bytes()), want, "{v}");
+        }
+    }
+
     use super::*;
 
     #[test]

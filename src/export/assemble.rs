@@ -93,6 +93,7 @@ pub fn table_entry(plan: &TablePlan, mut parts: Vec<PartWritten>) -> TableEntry 
             srids: f.srids,
             charset: c.check_conversion_from.clone(),
             json_nul_samples: f.json_nul_samples,
+            infinite_samples: f.infinite_samples,
             range: f.range,
             byte_lengths: f.byte_lengths,
             longest_chars: f.longest_chars,

@@ -469,6 +469,17 @@ fn declared_size(here: &str, table: &str, src: &ColumnEntry, dst: &PgColumn, d: 
             let Some((p, scale)) = numeric_size(dst) else {
                 return;
             };
+            if !src.infinite_samples.is_empty() {
+                d.refusals.push(format!(
+                    "{here}: holds Infinity (e.g. {}), which {} cannot hold (PostgreSQL's numeric \
+                     holds it only without a precision) (hint: `{}, or `double precision`; or \
+                     leave those rows out with a `where` under the dataset's [tables.NAME] in \
+                     the mapping)",
+                    src.infinite_samples.join("; "),
+                    dst.type_shown(),
+                    alter("numeric".into())
+                ));
+            }
             let room = (p - scale) as u64;
             let most = match (&src.integer_digits, &src.range) {
                 (Some(l), _) => Some((l.max, l.max_key.clone())),
@@ -732,6 +743,7 @@ mod tests {
             srids: vec![],
             charset: None,
             json_nul_samples: vec![],
+            infinite_samples: vec![],
             range: None,
             byte_lengths: None,
             longest_chars: None,
@@ -835,6 +847,10 @@ mod tests {
             ColumnStats::default(),
         );
         dec.integer_digits = largest(8);
+        // A PostgreSQL source's double holding Infinity (and a finite value of 1 digit).
+        let mut inf = src("float8", "double precision", "verbatim", ColumnStats::default());
+        inf.integer_digits = largest(1);
+        inf.infinite_samples = vec!["id=7".into()];
         let mut int = src("int", "int(11)", "verbatim", ColumnStats::default());
         int.range = Some(Extremes {
             min: "-123456".into(),
@@ -885,6 +901,15 @@ mod tests {
                 ),
             ),
             (&int, sized("numeric", "numeric(8,2)"), None),
+            (
+                &inf,
+                sized("numeric", "numeric(10,2)"),
+                Some(
+                    "holds Infinity (e.g. id=7), which numeric(10,2) cannot hold (PostgreSQL's numeric holds it only without a precision) (hint: `ALTER TABLE \"users\" ALTER COLUMN \"c\" TYPE numeric`",
+                ),
+            ),
+            (&inf, sized("numeric", "numeric"), None),
+            (&inf, sized("float8", "double precision"), None),
         ] {
             let r = refused(c, d.clone());
             match want {

@@ -274,6 +274,10 @@ pub struct ColumnEntry {
     /// it is (`json_nul_kept` counts them).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub json_nul_samples: Vec<String>,
+    /// Format 4 (optional): up to a few keys of rows holding `Infinity` or `-Infinity`
+    /// (a PostgreSQL source's float or numeric).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub infinite_samples: Vec<String>,
     /// Format 3 (optional): an integer column's smallest and largest value, each with
     /// the key of a row holding it.
     #[serde(default, skip_serializing_if = "Option::is_none")]

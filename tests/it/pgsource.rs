@@ -397,3 +397,43 @@ fn json_and_floats_too_large_for_the_target_are_refused_before_any_write() {
         ]]
     );
 }
+
+/// `Infinity` in a PostgreSQL source's float or numeric cannot go into a `numeric(p, s)`:
+/// refused before any write, naming the row; `NaN` can, and so can both into a numeric
+/// without a precision, where the same export then loads them as they were.
+#[test]
+fn infinity_into_a_sized_numeric_is_refused_before_any_write() {
+    let w = World::new("pgsource_infinity");
+    let src = w.pg_db("src");
+    pg_exec(
+        &src,
+        "CREATE TABLE t (id integer PRIMARY KEY, f float8, n numeric, nan float8);
+         INSERT INTO t VALUES (1, 1.5, 2.25, 'NaN'), (4, '-Infinity', 'Infinity', 'NaN');",
+    );
+    w.pg("CREATE TABLE t (id integer PRIMARY KEY, f numeric(10, 2), n numeric(10, 2), nan numeric(10, 2));");
+    let o = w.run(&["export", "app", "--source-url", &source_url(&src), "--out", "out"]);
+    assert_exit(&o, 0);
+    let dir = export_dir(&o, w.path());
+    let d = dir.to_str().unwrap();
+    let before = w.fingerprint();
+    let o = w.run(&["import", d, "--yes", "--target-db", &w.db]);
+    assert_exit(&o, 2);
+    assert_eq!(w.fingerprint(), before);
+    let err = stderr(&o);
+    for col in ["f", "n"] {
+        let want = format!(
+            "column `{col}`: holds Infinity (e.g. id=4), which numeric(10,2) cannot hold (PostgreSQL's numeric holds it only without a precision) (hint: `ALTER TABLE \"t\" ALTER COLUMN \"{col}\" TYPE numeric`"
+        );
+        assert!(err.contains(&want), "{want}\n{err}");
+    }
+    assert!(!err.contains("column `nan`"), "{err}");
+    w.pg("ALTER TABLE t ALTER COLUMN f TYPE numeric, ALTER COLUMN n TYPE numeric;");
+    assert_exit(&w.run(&["import", d, "--yes", "--target-db", &w.db]), 0);
+    assert_eq!(
+        w.pg_rows("SELECT f::text, n::text, nan::text FROM t ORDER BY id"),
+        vec![
+            vec![Some("1.5".into()), Some("2.25".into()), Some("NaN".into())],
+            vec![Some("-Infinity".into()), Some("Infinity".into()), Some("NaN".into())],
+        ]
+    );
+}

@@ -43,6 +43,7 @@ pub(crate) fn fact(name: &str, stats: ColumnStats) -> ColumnEntry {
         srids: vec![],
         charset: None,
         json_nul_samples: vec![],
+        infinite_samples: vec![],
         range: None,
         byte_lengths: None,
         longest_chars: None,
