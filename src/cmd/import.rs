@@ -607,7 +607,11 @@ pub(super) fn summary(done: &[TableLoaded], plan: &Plan) -> String {
         ));
         let cleared: Vec<String> = done
             .iter()
-            .filter_map(|t| t.cleared.filter(|n| *n > 0).map(|n| format!("{} in `{}`", count(n, "row"), t.table)))
+            .filter_map(|t| {
+                t.cleared
+                    .filter(|n| *n > 0)
+                    .map(|n| format!("{} in `{}`", count(n, "row"), t.table))
+            })
             .collect();
         if !cleared.is_empty() {
             out.push_str(&format!(

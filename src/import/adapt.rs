@@ -848,7 +848,12 @@ mod tests {
         );
         dec.integer_digits = largest(8);
         // A PostgreSQL source's double holding Infinity (and a finite value of 1 digit).
-        let mut inf = src("float8", "double precision", "verbatim", ColumnStats::default());
+        let mut inf = src(
+            "float8",
+            "double precision",
+            "verbatim",
+            ColumnStats::default(),
+        );
         inf.integer_digits = largest(1);
         inf.infinite_samples = vec!["id=7".into()];
         let mut int = src("int", "int(11)", "verbatim", ColumnStats::default());

@@ -174,20 +174,40 @@ mod tests {
         // (format_type, through a domain, cast to): storing the result then refuses a
         // value that does not fit, where an explicit cast would cut or pad it.
         for (ty, declared, want) in [
-            ("character varying(5)", "character varying(5)", "character varying"),
+            (
+                "character varying(5)",
+                "character varying(5)",
+                "character varying",
+            ),
             ("character(3)", "character(3)", "bpchar"),
             ("bit(3)", "bit(3)", "\"bit\""),
             ("bit varying(8)", "bit varying(8)", "bit varying"),
-            ("character varying(5)[]", "character varying(5)[]", "character varying[]"),
+            (
+                "character varying(5)[]",
+                "character varying(5)[]",
+                "character varying[]",
+            ),
             ("character(2)[][]", "character(2)[][]", "bpchar[][]"),
             ("code", "character varying(5)", "character varying"),
             ("codes", "character varying(5)[]", "character varying[]"),
-            ("character varying", "character varying", "character varying"),
+            (
+                "character varying",
+                "character varying",
+                "character varying",
+            ),
             ("text", "text", "text"),
             ("numeric(6,2)", "numeric(6,2)", "numeric(6,2)"),
             ("money_amount", "numeric(6,2)", "money_amount"),
-            ("timestamp(3) without time zone", "timestamp(3) without time zone", "timestamp(3) without time zone"),
-            ("public.\"my(type)\"", "public.\"my(type)\"", "public.\"my(type)\""),
+            (
+                "timestamp(3) without time zone",
+                "timestamp(3) without time zone",
+                "timestamp(3) without time zone",
+            ),
+            (
+                "public.\"my(type)\"",
+                "public.\"my(type)\"",
+                "public.\"my(type)\"",
+            ),
         ] {
             assert_eq!(cast_type(ty, declared), want, "{ty} over {declared}");
         }

@@ -1059,7 +1059,8 @@ fn a_self_referencing_cascade_goes_down_the_whole_subtree() {
     assert_exit(&o, 0);
     // The rounds of the cycle run as one block: what they reach is said, not counted.
     assert!(
-        stdout(&o).contains("not counted: the child rows the rounds of a foreign-key cycle's actions"),
+        stdout(&o)
+            .contains("not counted: the child rows the rounds of a foreign-key cycle's actions"),
         "{}",
         stdout(&o)
     );

@@ -1608,7 +1608,12 @@ fn a_set_is_refused_not_cut_or_padded_in_every_sized_type() {
         ("c", "v || 'cd'", "v || 'cde'", "'abcde'"),
         ("b", "B'1010'", "(B'1010' || B'1')", "B'10101'"),
         ("vb", "B'10' || B'10'", "B'1010' || B'1'", "B'10101'"),
-        ("arr", "ARRAY[v || 'cd']", "ARRAY[v, v || 'cde']", "ARRAY['abcde']"),
+        (
+            "arr",
+            "ARRAY[v || 'cd']",
+            "ARRAY[v, v || 'cde']",
+            "ARRAY['abcde']",
+        ),
         ("d", "v || 'cd'", "v || 'cde'", "'abcde'"),
         ("dd", "v || 'cd'", "v || 'cde'", "'abcde'"),
     ];
@@ -1623,7 +1628,10 @@ fn a_set_is_refused_not_cut_or_padded_in_every_sized_type() {
             let o = w.run(&["import", dir, "--yes", "--map", "m.toml"]);
             assert_exit(&o, 2);
             let err = stderr(&o);
-            assert!(err.contains("22001") || err.contains("22026"), "{col} = {expr}: {err}");
+            assert!(
+                err.contains("22001") || err.contains("22026"),
+                "{col} = {expr}: {err}"
+            );
             assert_eq!(w.fingerprint(), before, "{col} = {expr}");
         }
         std::fs::write(

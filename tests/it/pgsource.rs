@@ -411,7 +411,14 @@ fn infinity_into_a_sized_numeric_is_refused_before_any_write() {
          INSERT INTO t VALUES (1, 1.5, 2.25, 'NaN'), (4, '-Infinity', 'Infinity', 'NaN');",
     );
     w.pg("CREATE TABLE t (id integer PRIMARY KEY, f numeric(10, 2), n numeric(10, 2), nan numeric(10, 2));");
-    let o = w.run(&["export", "app", "--source-url", &source_url(&src), "--out", "out"]);
+    let o = w.run(&[
+        "export",
+        "app",
+        "--source-url",
+        &source_url(&src),
+        "--out",
+        "out",
+    ]);
     assert_exit(&o, 0);
     let dir = export_dir(&o, w.path());
     let d = dir.to_str().unwrap();
@@ -433,7 +440,11 @@ fn infinity_into_a_sized_numeric_is_refused_before_any_write() {
         w.pg_rows("SELECT f::text, n::text, nan::text FROM t ORDER BY id"),
         vec![
             vec![Some("1.5".into()), Some("2.25".into()), Some("NaN".into())],
-            vec![Some("-Infinity".into()), Some("Infinity".into()), Some("NaN".into())],
+            vec![
+                Some("-Infinity".into()),
+                Some("Infinity".into()),
+                Some("NaN".into())
+            ],
         ]
     );
 }

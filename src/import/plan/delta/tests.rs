@@ -137,7 +137,9 @@ fn a_delta_deletes_and_upserts_by_key_in_one_transaction() {
     );
     assert!(check.contains(r#"(c."p_id") IN (SELECT "id" FROM "pgconverge_delete_0" UNION ALL SELECT "id" FROM "pgconverge_gone_0")"#), "{check}");
     // The journal shows the check that runs, with its keys.
-    assert!(texts[at(r#"SELECT count(*) FROM "public"."c" c"#)].ends_with(&format!(" AND ({check})")));
+    assert!(
+        texts[at(r#"SELECT count(*) FROM "public"."c" c"#)].ends_with(&format!(" AND ({check})"))
+    );
     // The transaction's id is taken before anything is written; the state last.
     assert!(at("SELECT txid_current()") < at("LOCK TABLE pgconverge.state"));
     assert_eq!(
