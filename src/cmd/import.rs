@@ -595,8 +595,8 @@ pub(super) fn summary(done: &[TableLoaded], plan: &Plan) -> String {
         let by_actions = match cascaded {
             0 => String::new(),
             n => format!(
-                "; {n} of them by the source's foreign-key actions (CASCADE), on rows only \
-                 the target held"
+                "; the source's foreign-key actions (CASCADE) deleted {} only the target held",
+                count(n, "row")
             ),
         };
         out.push_str(&format!(
@@ -610,12 +610,13 @@ pub(super) fn summary(done: &[TableLoaded], plan: &Plan) -> String {
             .filter_map(|t| {
                 t.cleared
                     .filter(|n| *n > 0)
-                    .map(|n| format!("{} in `{}`", count(n, "row"), t.table))
+                    .map(|n| format!("{} in `{}`", count(n, "reference"), t.table))
             })
             .collect();
         if !cleared.is_empty() {
             out.push_str(&format!(
-                "cleared: {} (their reference set to NULL, as the source's foreign-key actions did)\n",
+                "cleared: {} (set to NULL as the source's foreign-key actions did; a row may \
+                 lose several, or be deleted after)\n",
                 cleared.join(", ")
             ));
         }

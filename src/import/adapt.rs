@@ -772,6 +772,7 @@ mod tests {
             generated: false,
             identity: String::new(),
             domain_base: None,
+            sized_inside: false,
         }
     }
 

@@ -3,6 +3,7 @@
 //! constant, evaluated once and sent inside the COPY stream, or an expression over the
 //! row, evaluated through a staging table), and the SQL of both paths.
 
+use crate::db::catalog::PgColumn;
 use crate::db::sql::pg::{ident, qualified};
 
 /// A `set` expression to put to the target before the plan is made.
@@ -13,8 +14,8 @@ pub struct Question {
     pub table: String,
     pub column: String,
     pub expr: String,
-    /// The type the result is cast to: the target column's ([`cast_type`]).
-    pub type_sql: String,
+    /// What the result is cast to: the target column's type ([`CastTo::of`]).
+    pub cast: CastTo,
     /// The columns the expression may see: each CSV column under its target name, with
     /// whether a `set` replaces it (then it is seen as `text`, its raw CSV value).
     pub stage: Vec<(String, bool)>,
@@ -38,19 +39,58 @@ pub struct Answer {
     pub kind: Result<Kind, String>,
 }
 
-/// The expression cast to the type it is stored as (see [`cast_type`]).
+/// The expression cast to a type, as `verify` evaluates a `set` again.
 pub fn cast(expr: &str, type_sql: &str) -> String {
     format!("CAST(({expr}) AS {type_sql})")
 }
 
-/// The type a `set` expression is cast to before it is stored in a column of
-/// `type_sql` (`format_type`; `declared`: through a domain, its base type with the
-/// domain's size). An explicit cast to a sized text or bit type (`varchar(n)`,
-/// `char(n)`, `bit(n)`, `bit varying(n)`, arrays of them, also behind a domain) cuts or
-/// pads a value silently, where storing it in the column refuses one that does not fit
-/// (PostgreSQL's assignment rule): those are cast to the same type without its size.
-/// Anything else is cast to the column's own type (a domain's checks run either way).
-pub fn cast_type(type_sql: &str, declared: &str) -> String {
+/// What a `set` expression is cast to before it is stored in a column. An explicit cast
+/// to a sized text or bit type (`varchar(n)`, `char(n)`, `bit(n)`, `bit varying(n)`,
+/// arrays of them, also behind a domain) cuts or pads a value silently, where storing it
+/// in the column refuses one that does not fit (PostgreSQL's assignment rule): those are
+/// cast to the same type without its size. A type with sizes inside it (a composite's
+/// fields, an array's domain elements) is reached through its text form: its input
+/// function applies every size inside and refuses what does not fit. Anything else is
+/// cast to the column's own type (a domain's checks run either way).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CastTo {
+    pub ty: String,
+    /// Through `text` first (see above).
+    pub via_text: bool,
+}
+
+impl CastTo {
+    /// The cast for a target column.
+    pub fn of(col: &PgColumn) -> CastTo {
+        CastTo {
+            ty: cast_type(&col.type_sql, col.declared_sql()),
+            via_text: col.sized_inside,
+        }
+    }
+
+    /// `expr` cast as above.
+    pub fn apply(&self, expr: &str) -> String {
+        match self.via_text {
+            true => format!("CAST(CAST(({expr}) AS text) AS {})", self.ty),
+            false => cast(expr, &self.ty),
+        }
+    }
+}
+
+/// A plain cast to a type.
+impl From<&str> for CastTo {
+    fn from(ty: &str) -> CastTo {
+        CastTo {
+            ty: ty.into(),
+            via_text: false,
+        }
+    }
+}
+
+/// The type of [`CastTo`] for a column of `type_sql` (`format_type`; `declared`: through
+/// a domain, its base type with the domain's size): a sized text or bit type without its
+/// size, keeping array dimensions; else the column's own type.
+fn cast_type(type_sql: &str, declared: &str) -> String {
     let dims = declared.len() - declared.trim_end_matches("[]").len();
     let element = &declared[..declared.len() - dims];
     let Some(open) = element.rfind('(').filter(|_| element.ends_with(')')) else {
@@ -69,10 +109,10 @@ pub fn cast_type(type_sql: &str, declared: &str) -> String {
 
 /// Evaluating a constant once: its value in binary (what binary COPY sends) and as text
 /// (what CSV COPY sends).
-pub fn evaluate_sql(expr: &str, type_sql: &str) -> String {
+pub fn evaluate_sql(expr: &str, to: &CastTo) -> String {
     format!(
         "SELECT v, v::text FROM (SELECT {} AS v) AS x",
-        cast(expr, type_sql)
+        to.apply(expr)
     )
 }
 
@@ -102,7 +142,7 @@ pub fn insert_sql(
     schema: &str,
     table: &str,
     kept: &[String],
-    sets: &[(String, String, String)],
+    sets: &[(String, String, CastTo)],
     overriding: bool,
 ) -> String {
     insert_with(stage, schema, table, kept, sets, overriding, &[])
@@ -115,15 +155,15 @@ pub fn insert_with(
     schema: &str,
     table: &str,
     kept: &[String],
-    sets: &[(String, String, String)],
+    sets: &[(String, String, CastTo)],
     overriding: bool,
     extra: &[(String, String)],
 ) -> String {
     let mut into: Vec<String> = kept.iter().map(|c| ident(c)).collect();
     let mut select = into.clone();
-    for (col, expr, ty) in sets {
+    for (col, expr, to) in sets {
         into.push(ident(col));
-        select.push(cast(expr, ty));
+        select.push(to.apply(expr));
     }
     for (col, expr) in extra {
         into.push(ident(col));
@@ -157,14 +197,14 @@ mod tests {
         let sets = vec![(
             "flag".to_string(),
             "COALESCE(flag::boolean, false)".to_string(),
-            "boolean".to_string(),
+            "boolean".into(),
         )];
         assert_eq!(
             insert_sql("s", "app", "user", &["id".into()], &sets, true),
             r#"INSERT INTO "app"."user" ("id", "flag") OVERRIDING SYSTEM VALUE SELECT "id", CAST((COALESCE(flag::boolean, false)) AS boolean) FROM "s""#
         );
         assert_eq!(
-            evaluate_sql("(SELECT id FROM tenant)", "bigint"),
+            evaluate_sql("(SELECT id FROM tenant)", &"bigint".into()),
             "SELECT v, v::text FROM (SELECT CAST(((SELECT id FROM tenant)) AS bigint) AS v) AS x"
         );
     }
@@ -212,5 +252,14 @@ mod tests {
             assert_eq!(cast_type(ty, declared), want, "{ty} over {declared}");
         }
         assert_eq!(cast("v || 'x'", "bpchar"), "CAST((v || 'x') AS bpchar)");
+        // Sizes inside a composite or an array's domain elements: through its text form.
+        let inside = CastTo {
+            ty: "d3[]".into(),
+            via_text: true,
+        };
+        assert_eq!(
+            inside.apply("array[s]"),
+            "CAST(CAST((array[s]) AS text) AS d3[])"
+        );
     }
 }

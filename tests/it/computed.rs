@@ -161,3 +161,41 @@ fn a_table_with_no_column_to_compare_is_compared_by_count_only() {
         stderr(&o)
     );
 }
+
+/// A `set` whose result fits its `varchar(n)` only once PostgreSQL drops the blanks past
+/// n (as storing does) is stored so and compared as stored: no false difference.
+#[test]
+fn a_set_that_fits_after_trailing_blanks_are_dropped_compares_equal() {
+    let w = World::new("computed_blanks");
+    w.mysql(
+        "CREATE TABLE t (id INT PRIMARY KEY, s VARCHAR(20));
+         INSERT INTO t VALUES (1, 'abcdef'), (2, 'x');",
+    );
+    w.pg("CREATE TABLE t (id integer PRIMARY KEY, s text, x varchar(3), k varchar(3));");
+    let map = w.path().join("m.toml");
+    std::fs::write(
+        &map,
+        "[tables.t]\nset = { x = \"left(s, 2) || '    '\", k = \"'ab    '\" }\n",
+    )
+    .unwrap();
+    let map = map.to_str().unwrap();
+    let o = w.run(&["export", &w.db, "--out", "out", "--map", map]);
+    assert_exit(&o, 0);
+    let dir = export_dir(&o, w.path());
+    let d = dir.to_str().unwrap();
+    assert_exit(&w.run(&["import", d, "--yes", "--map", map]), 0);
+    assert_eq!(
+        w.pg_value("SELECT string_agg(x || '|' || k, ',' ORDER BY id) FROM t")
+            .as_deref(),
+        Some("ab |ab ,x  |ab ")
+    );
+    let o = w.run(&["verify", d, "--deep", "--json", "--map", map]);
+    assert_exit(&o, 0);
+    let r: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let compared = r["deep"][0]["compared_columns"].to_string();
+    assert!(
+        compared.contains("x (set, evaluated again)")
+            && compared.contains("k (set, evaluated again)"),
+        "{compared}"
+    );
+}

@@ -1596,8 +1596,10 @@ fn a_set_is_refused_not_cut_or_padded_in_every_sized_type() {
     w.mysql("CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(20)); INSERT INTO t VALUES (1, 'ab');");
     w.pg(
         "CREATE DOMAIN code AS varchar(4); CREATE DOMAIN code2 AS code;
+         CREATE TYPE pair AS (a varchar(4), n integer);
          CREATE TABLE t (id integer PRIMARY KEY, v varchar(20), c char(4), b bit(4),
-                         vb bit varying(4), arr varchar(4)[], d code, dd code2);",
+                         vb bit varying(4), arr varchar(4)[], d code, dd code2,
+                         darr code[], comp pair, comps pair[]);",
     );
     let o = w.run(&["export", &w.db, "--out", "out"]);
     assert_exit(&o, 0);
@@ -1616,6 +1618,26 @@ fn a_set_is_refused_not_cut_or_padded_in_every_sized_type() {
         ),
         ("d", "v || 'cd'", "v || 'cde'", "'abcde'"),
         ("dd", "v || 'cd'", "v || 'cde'", "'abcde'"),
+        // Sizes inside the type: an array of a domain, a composite's field, an array of
+        // composites (an explicit cast to any of them cuts).
+        (
+            "darr",
+            "ARRAY[v || 'cd']",
+            "ARRAY[v || 'cde']",
+            "ARRAY['abcde']",
+        ),
+        (
+            "comp",
+            "ROW(v || 'cd', 1)",
+            "ROW(v || 'cde', 1)",
+            "ROW('abcde', 1)",
+        ),
+        (
+            "comps",
+            "ARRAY[ROW(v || 'cd', 1)::pair]",
+            "ARRAY[ROW(v || 'cde', 1)]",
+            "ARRAY[ROW('abcde', 1)]",
+        ),
     ];
     for (col, fits, long, constant) in cases {
         let before = w.fingerprint();
@@ -1648,6 +1670,7 @@ fn a_set_is_refused_not_cut_or_padded_in_every_sized_type() {
             match col {
                 "c" => "::char(4)",
                 "arr" => "::varchar(4)[]",
+                "comp" => "::pair",
                 _ => "",
             }
         ));

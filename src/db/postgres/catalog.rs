@@ -42,7 +42,8 @@ pub async fn read_catalog(client: &Client, schema: &str) -> Result<Catalog> {
                           ORDER BY l.enumsortorder),
                     pg_has_role(c.relowner, 'USAGE'),
                     CASE WHEN t.typtype = 'd' THEN format_type(root.base, root.typmod) END,
-                    c.reltoastrelid <> 0
+                    c.reltoastrelid <> 0,
+                    b.typtype = 'c' OR COALESCE(e.typtype IN ('c', 'd'), false)
              FROM pg_class c
              JOIN pg_namespace n ON n.oid = c.relnamespace
              JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
@@ -81,6 +82,7 @@ pub async fn read_catalog(client: &Client, schema: &str) -> Result<Catalog> {
             generated: r.get::<_, String>(6) == "s",
             identity: r.get(7),
             domain_base: r.get(15),
+            sized_inside: r.get(17),
         });
     }
     // Row triggers that run before an INSERT (not the system's own): with `triggers =

@@ -110,7 +110,7 @@ pub async fn probe_sets(
             .map_err(error)?;
         let view = format!(
             "CREATE TEMP VIEW pgconverge_set_probe AS SELECT {} AS v",
-            compute::cast(&q.expr, &q.type_sql)
+            q.cast.apply(&q.expr)
         );
         let kind = match tx.batch_execute(&view).await {
             Ok(()) => {
@@ -149,7 +149,7 @@ pub async fn probe_sets(
                     schema,
                     &q.table,
                     &kept,
-                    &[(q.column.clone(), q.expr.clone(), q.type_sql.clone())],
+                    &[(q.column.clone(), q.expr.clone(), q.cast.clone())],
                     false,
                 );
                 let checked = async {

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use crate::db::catalog::Catalog;
 use crate::db::sql::pg::{ident, literal, qualified};
-use crate::import::compute::cast;
+use crate::import::compute::CastTo;
 use crate::mapping::Mapping;
 
 use super::{Plan, Statement};
@@ -52,7 +52,7 @@ pub struct InsertParts {
     pub stage: String,
     pub kept: Vec<String>,
     /// (column, expression, type) of the per-row `set`s.
-    pub sets: Vec<(String, String, String)>,
+    pub sets: Vec<(String, String, CastTo)>,
     pub overriding: bool,
 }
 
@@ -89,10 +89,10 @@ pub fn keyed_insert(
     }
     for (c, e, ty) in &parts.sets {
         if *c == map.target_key {
-            key_expr = cast(e, ty);
+            key_expr = ty.apply(e);
         } else {
             into.push(ident(c));
-            select.push(cast(e, ty));
+            select.push(ty.apply(e));
         }
     }
     into.push(ident(&map.target_key));

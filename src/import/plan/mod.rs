@@ -100,8 +100,8 @@ pub struct SequenceReset {
 pub struct SetColumn {
     pub column: String,
     pub expr: String,
-    /// The type the result is cast to (`compute::cast_type` of the column's).
-    pub type_sql: String,
+    /// What the result is cast to (`compute::CastTo::of` the column).
+    pub cast: crate::import::compute::CastTo,
     pub kind: Kind,
     /// It replaces a column the CSV supplies.
     pub replaces: bool,
@@ -591,7 +591,7 @@ pub fn questions(inputs: &[TableInput], cat: &Catalog, mapping: &Mapping) -> Vec
                 table: table.clone(),
                 column: column.clone(),
                 expr: crate::mapping::keys::qualify(expr, &mapping.target_schema(None)),
-                type_sql: crate::import::compute::cast_type(&col.type_sql, col.declared_sql()),
+                cast: crate::import::compute::CastTo::of(col),
                 stage: stage.clone(),
             });
         }

@@ -56,7 +56,7 @@ pub(super) fn set_columns(
         sets.push(SetColumn {
             column: column.clone(),
             expr: expr.clone(),
-            type_sql: compute::cast_type(&col.type_sql, col.declared_sql()),
+            cast: compute::CastTo::of(col),
             kind,
             replaces: target_columns.contains(column),
         });
@@ -117,9 +117,9 @@ pub(super) fn route(
             .filter(|(_, k)| **k)
             .map(|(c, _)| c.clone())
             .collect();
-        let exprs: Vec<(String, String, String)> = sets
+        let exprs: Vec<(String, String, compute::CastTo)> = sets
             .iter()
-            .map(|s| (s.column.clone(), s.expr.clone(), s.type_sql.clone()))
+            .map(|s| (s.column.clone(), s.expr.clone(), s.cast.clone()))
             .collect();
         let identity = kept.iter().chain(exprs.iter().map(|(c, _, _)| c)).any(|c| {
             target
@@ -166,7 +166,7 @@ pub(super) fn route(
                 table: table.clone(),
                 column: s.column.clone(),
                 expr: s.expr.clone(),
-                sql: compute::evaluate_sql(&s.expr, &s.type_sql),
+                sql: compute::evaluate_sql(&s.expr, &s.cast),
                 not_null,
             });
             extra.push(s.column.clone());

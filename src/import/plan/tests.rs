@@ -23,6 +23,7 @@ pub(crate) fn col(name: &str, ty: &str, not_null: bool) -> PgColumn {
         generated: false,
         identity: String::new(),
         domain_base: None,
+        sized_inside: false,
     }
 }
 

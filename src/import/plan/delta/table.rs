@@ -48,6 +48,18 @@ pub(super) fn delta_table(
         t.load.freeze = false;
         return Ok(t);
     }
+    // A key the mapping computes is a new key each time: the rows could not be matched.
+    if let Some(k) = mapping
+        .table(&load.dataset)
+        .and_then(|m| key.iter().find(|k| m.set.contains_key(*k)))
+    {
+        return Err(format!(
+            "table `{}`: {}: [tables.{}] set `{k}`: a `set` on a key column generates keys, \
+             which a delta cannot match again: its rows would be inserted beside the ones \
+             they update (hint: drop that set from the mapping, or keep the source's key)",
+            load.table, mapping.origin, load.dataset
+        ));
+    }
     let mut sorted_key = key.clone();
     sorted_key.sort();
     let mut sorted_pk = target.primary_key.clone();
