@@ -620,13 +620,6 @@ pub(super) fn summary(done: &[TableLoaded], plan: &Plan) -> String {
                 cleared.join(", ")
             ));
         }
-        // The rounds of a cycle's actions run as one block: their rows are not counted.
-        if d.cascades.iter().any(|c| c.counted.is_none()) {
-            out.push_str(
-                "not counted: the child rows the rounds of a foreign-key cycle's actions \
-                 (ON DELETE / ON UPDATE) reached, deleted or cleared as the source did\n",
-            );
-        }
     }
     out
 }

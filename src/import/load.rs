@@ -303,6 +303,19 @@ async fn attempt(
                     .into());
                 }
             }
+            Statement::Tally { sql, context } => {
+                let rows = tx
+                    .query(sql.as_str(), &[])
+                    .await
+                    .map_err(postgres::error)
+                    .with_context(|| context.clone())?;
+                for r in rows {
+                    let touch = Touch::from_name(r.get(1)).ok_or_else(|| {
+                        anyhow!("{context}: an unknown count `{}`", r.get::<_, String>(1))
+                    })?;
+                    *touched.entry((r.get(0), touch)).or_default() += r.get::<_, i64>(2) as u64;
+                }
+            }
             Statement::Counted {
                 table,
                 sql,

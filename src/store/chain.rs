@@ -77,20 +77,91 @@ pub fn cascade_order(cascades: &[Cascade]) -> Vec<usize> {
 /// or tables that reach each other (a reaches b, b reaches a)? Applied once in parent
 /// order, a cycle's cascade would stop one round deep.
 pub fn cyclic(cascades: &[Cascade]) -> bool {
-    let edges: Vec<(&str, &str)> = cascades
+    cascade_groups(cascades)
         .iter()
-        .map(|fk| (fk.parent.as_str(), fk.child.as_str()))
-        .collect();
-    // Peel off tables no remaining edge leads into; a cycle is what remains.
-    let mut left = edges.clone();
-    loop {
-        let before = left.len();
-        let targets: std::collections::BTreeSet<&str> = left.iter().map(|e| e.1).collect();
-        left.retain(|e| targets.contains(e.0));
-        if left.len() == before {
-            return !left.is_empty();
-        }
+        .any(|g| matches!(g, CascadeGroup::Rounds(_)))
+}
+
+/// Cascades (indexes into the list) applied together.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CascadeGroup {
+    /// A foreign key between tables that do not reach each other: applied once.
+    Once(usize),
+    /// The foreign keys within a cycle (a table that references itself, tables that
+    /// reach each other): applied round after round until nothing changes.
+    Rounds(Vec<usize>),
+}
+
+/// The cascades in the order to apply them: per group of tables that reach each other
+/// (each table alone when it is in no cycle), parents' groups first, the group's own
+/// rounds, then its actions on the tables it reaches, so that every table's removed
+/// rows are all known before they are followed to its children.
+pub fn cascade_groups(cascades: &[Cascade]) -> Vec<CascadeGroup> {
+    use std::collections::{BTreeMap, BTreeSet};
+    let mut edges: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+    for fk in cascades {
+        edges
+            .entry(fk.parent.as_str())
+            .or_default()
+            .insert(fk.child.as_str());
+        edges.entry(fk.child.as_str()).or_default();
     }
+    // What each table reaches through one action or more.
+    let reach: BTreeMap<&str, BTreeSet<&str>> = edges
+        .keys()
+        .map(|&t| {
+            let mut seen = BTreeSet::new();
+            let mut next: Vec<&str> = edges[t].iter().copied().collect();
+            while let Some(x) = next.pop() {
+                if seen.insert(x) {
+                    next.extend(edges[x].iter().copied());
+                }
+            }
+            (t, seen)
+        })
+        .collect();
+    let mut groups: Vec<BTreeSet<&str>> = Vec::new();
+    for &t in edges.keys() {
+        if groups.iter().any(|g| g.contains(t)) {
+            continue;
+        }
+        let mut g: BTreeSet<&str> = reach[t]
+            .iter()
+            .copied()
+            .filter(|&o| reach[o].contains(t))
+            .collect();
+        g.insert(t);
+        groups.push(g);
+    }
+    // A group reached from more tables outside it comes later: a group that reaches
+    // another has strictly fewer such tables than it.
+    let from_outside = |g: &BTreeSet<&str>| {
+        reach
+            .iter()
+            .filter(|(t, r)| !g.contains(*t) && g.iter().any(|x| r.contains(x)))
+            .count()
+    };
+    groups.sort_by_cached_key(|g| (from_outside(g), g.iter().next().map(|s| s.to_string())));
+    let mut out = Vec::new();
+    for g in &groups {
+        let inside: Vec<usize> = (0..cascades.len())
+            .filter(|&i| {
+                g.contains(cascades[i].parent.as_str()) && g.contains(cascades[i].child.as_str())
+            })
+            .collect();
+        if !inside.is_empty() {
+            out.push(CascadeGroup::Rounds(inside));
+        }
+        out.extend(
+            (0..cascades.len())
+                .filter(|&i| {
+                    g.contains(cascades[i].parent.as_str())
+                        && !g.contains(cascades[i].child.as_str())
+                })
+                .map(CascadeGroup::Once),
+        );
+    }
+    out
 }
 
 /// How a parent key was first removed from the log's view: deleted, or updated away.
@@ -185,6 +256,39 @@ mod tests {
         ] {
             let cascades: Vec<Cascade> = edges.iter().map(|(c, p)| fk(c, p)).collect();
             assert_eq!(cyclic(&cascades), want, "{edges:?}");
+        }
+    }
+
+    #[test]
+    fn only_the_keys_within_a_cycle_apply_in_rounds() {
+        let fk = |child: &str, parent: &str| Cascade {
+            name: format!("{child}_{parent}"),
+            child: child.into(),
+            child_columns: vec!["p".into()],
+            parent: parent.into(),
+            parent_columns: vec!["id".into()],
+            on_delete: "CASCADE".into(),
+            on_update: "CASCADE".into(),
+        };
+        use CascadeGroup::*;
+        // (child, parent) edges, listed children first; the groups expected.
+        for (edges, want) in [
+            // A chain: each once, parents first.
+            (vec![("g", "c"), ("c", "p")], vec![Once(1), Once(0)]),
+            // A tree with a table pointing into it, beside an unrelated parent/child:
+            // the tree's rounds before what it reaches.
+            (
+                vec![("n", "t"), ("t", "t"), ("c", "p"), ("g", "c")],
+                vec![Once(2), Rounds(vec![1]), Once(0), Once(3)],
+            ),
+            // a -> b -> a, fed by p and feeding x.
+            (
+                vec![("x", "b"), ("a", "b"), ("b", "a"), ("a", "p")],
+                vec![Once(3), Rounds(vec![1, 2]), Once(0)],
+            ),
+        ] {
+            let cascades: Vec<Cascade> = edges.iter().map(|(c, p)| fk(c, p)).collect();
+            assert_eq!(cascade_groups(&cascades), want, "{edges:?}");
         }
     }
 

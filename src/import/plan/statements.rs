@@ -109,6 +109,12 @@ pub enum Statement {
         /// they clash half-way (two rows swapping a unique value).
         clash: Option<Clash>,
     },
+    /// Read what a block of counted statements counted: rows of (table, touch, n), each
+    /// touch a [`Touch::name`].
+    Tally {
+        sql: String,
+        context: String,
+    },
     /// Count the loaded tables after hooks and fired triggers, to record how many rows
     /// they added or removed.
     CountRows {
@@ -155,12 +161,31 @@ pub enum Touch {
     Cleared,
 }
 
+impl Touch {
+    /// Its name in SQL (a block's tally) and in words.
+    pub fn name(self) -> &'static str {
+        match self {
+            Touch::Deleted => "deleted",
+            Touch::Cascaded => "cascaded",
+            Touch::Cleared => "cleared",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Touch> {
+        [Touch::Deleted, Touch::Cascaded, Touch::Cleared]
+            .into_iter()
+            .find(|t| t.name() == name)
+    }
+}
+
 impl Statement {
     /// The statement as printed by `--dry-run` and written to the journal.
     pub fn text(&self) -> String {
         match self {
             Statement::Begin => "BEGIN".into(),
-            Statement::Sql { sql, .. } | Statement::Counted { sql, .. } => sql.clone(),
+            Statement::Sql { sql, .. }
+            | Statement::Counted { sql, .. }
+            | Statement::Tally { sql, .. } => sql.clone(),
             Statement::Evaluate { constant, .. } => format!(
                 "{}  -- set {}.{} once",
                 constant.sql, constant.table, constant.column

@@ -12,9 +12,35 @@ use super::{CascadeStep, DeltaTable, Touch, cols, equal};
 /// The source's foreign-key actions on the rows only the target holds: target rows of the
 /// child that reference a removed parent key and that this delta did not write. CASCADE
 /// deletes them (and records them as gone, for the child's own children), SET NULL clears
-/// their columns. Parents first.
-pub(super) fn cascade_steps(
+/// their columns. Those within a cycle run as one block, round after round; every other
+/// once, parents first (`chain::cascade_groups`).
+pub(super) fn cascade_plan(
     cascades: &[Cascade],
+    tables: &[DeltaTable],
+    mapping: &Mapping,
+    schema: &str,
+) -> Vec<CascadeStep> {
+    let mut out = Vec::new();
+    for group in chain::cascade_groups(cascades) {
+        match group {
+            chain::CascadeGroup::Once(i) => {
+                out.extend(cascade_steps(cascades, &[i], tables, mapping, schema))
+            }
+            chain::CascadeGroup::Rounds(fks) => {
+                let steps = cascade_steps(cascades, &fks, tables, mapping, schema);
+                if !steps.is_empty() {
+                    out.push(until_nothing_changes(&steps));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The steps of the foreign keys `which` (indexes into `cascades`), in that order.
+fn cascade_steps(
+    cascades: &[Cascade],
+    which: &[usize],
     tables: &[DeltaTable],
     mapping: &Mapping,
     schema: &str,
@@ -22,7 +48,7 @@ pub(super) fn cascade_steps(
     let by_dataset: BTreeMap<&str, &DeltaTable> =
         tables.iter().map(|t| (t.dataset.as_str(), t)).collect();
     let mut out = Vec::new();
-    for i in chain::cascade_order(cascades) {
+    for &i in which {
         let fk = &cascades[i];
         let (Some(child), Some(parent)) = (
             by_dataset.get(fk.child.as_str()),
@@ -127,24 +153,43 @@ pub(super) fn cascade_steps(
                 what,
                 sql,
                 counted: Some((child.table.clone(), touch)),
+                tally: None,
             });
         }
     }
     out
 }
 
+/// The table a cycle's block records what each of its steps counted in, read and
+/// emptied by the tally that follows the block.
+const ROUNDS: &str = "pgconverge_rounds";
+
 /// Cascades that form a cycle (a tree's self-reference, or a -> b -> a): every step
 /// again, in one block, until a whole round deletes or clears nothing (each round's deleted rows
 /// are removed keys the next round follows; a row cleared or deleted once no longer
-/// matches, so the rounds end).
-pub(super) fn until_nothing_changes(steps: &[CascadeStep]) -> CascadeStep {
+/// matches, so the rounds end). Each step's rows are summed over the rounds and recorded
+/// per table and touch for the tally.
+fn until_nothing_changes(steps: &[CascadeStep]) -> CascadeStep {
     let body: String = steps
         .iter()
-        .map(|s| {
+        .enumerate()
+        .map(|(i, s)| {
             format!(
-                "{}; GET DIAGNOSTICS n = ROW_COUNT; changed := changed + n; ",
+                "{}; GET DIAGNOSTICS n = ROW_COUNT; changed := changed + n; c{i} := c{i} + n; ",
                 s.sql
             )
+        })
+        .collect();
+    let counters: String = (0..steps.len())
+        .map(|i| format!("c{i} bigint := 0; "))
+        .collect();
+    let recorded: Vec<String> = steps
+        .iter()
+        .enumerate()
+        .filter_map(|(i, s)| {
+            s.counted.as_ref().map(|(table, touch)| {
+                format!("({}, {}, c{i})", literal(table), literal(touch.name()))
+            })
         })
         .collect();
     CascadeStep {
@@ -159,10 +204,14 @@ pub(super) fn until_nothing_changes(steps: &[CascadeStep]) -> CascadeStep {
         sql: format!(
             "DO {}",
             crate::db::sql::pg::dollar_quoted(&format!(
-                "DECLARE n bigint; changed bigint; BEGIN LOOP changed := 0; {body}\
-                 EXIT WHEN changed = 0; END LOOP; END"
+                "DECLARE n bigint; changed bigint; {counters}BEGIN LOOP changed := 0; {body}\
+                 EXIT WHEN changed = 0; END LOOP; \
+                 CREATE TEMP TABLE IF NOT EXISTS {ROUNDS} (tbl text, touch text, n bigint) \
+                 ON COMMIT DROP; INSERT INTO {ROUNDS} VALUES {}; END",
+                recorded.join(", ")
             ))
         ),
         counted: None,
+        tally: Some(format!("DELETE FROM {ROUNDS} RETURNING tbl, touch, n")),
     }
 }

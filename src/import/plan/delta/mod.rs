@@ -17,7 +17,6 @@ use std::collections::BTreeSet;
 use crate::db::catalog::Catalog;
 use crate::db::sql::pg::ident;
 use crate::mapping::Mapping;
-use crate::store::chain;
 use crate::store::manifest::Manifest;
 
 use super::{Clash, Copy, Plan, TableLoad, Touch, sequences};
@@ -29,7 +28,7 @@ mod table;
 #[cfg(test)]
 mod tests;
 
-use cascade::{cascade_steps, until_nothing_changes};
+use cascade::cascade_plan;
 use orphans::orphan_checks;
 use table::delta_table;
 
@@ -88,8 +87,10 @@ pub struct CascadeStep {
     pub what: String,
     pub sql: String,
     /// The child table and what the step does to its rows, counted; None for the rounds
-    /// of a cycle (one block that loops until nothing changes), whose rows are not.
+    /// of a cycle (one block that loops until nothing changes), which `tally` reads.
     pub counted: Option<(String, Touch)>,
+    /// The query that reads (and clears) what the block counted, per table and touch.
+    pub tally: Option<String>,
 }
 
 /// Turn `plan` (built from the delta's upserted rows) into the delta's. Problems go to
@@ -113,15 +114,7 @@ pub fn apply(plan: &mut Plan, m: &Manifest, cat: &Catalog, mapping: &Mapping, st
     let cascades = m
         .delta
         .as_ref()
-        .map(|i| {
-            let cyclic = chain::cyclic(&i.cascades);
-            let steps = cascade_steps(&i.cascades, &tables, mapping, &schema);
-            if cyclic && !steps.is_empty() {
-                vec![until_nothing_changes(&steps)]
-            } else {
-                steps
-            }
-        })
+        .map(|i| cascade_plan(&i.cascades, &tables, mapping, &schema))
         .unwrap_or_default();
     let touched: BTreeSet<&str> = tables
         .iter()

@@ -108,6 +108,12 @@ impl DeltaPlan {
                 },
                 None => Statement::sql(&step.sql, &step.what),
             });
+            if let Some(sql) = &step.tally {
+                out.push(Statement::Tally {
+                    sql: sql.clone(),
+                    context: "reading what the rounds of the foreign-key actions counted".into(),
+                });
+            }
         }
         for seq in &plan.sequences {
             out.push(Statement::sql(
