@@ -210,6 +210,7 @@ pub(super) fn stopped(
     let verdict = Verdict::of(state);
     let words = verdict.words(what, state.xid);
     journal.line(format!("{words}: {e:#}"));
+    journal.sql_note(&words);
     let _ = journal.close();
     let e = match (verdict, state.xid) {
         (Verdict::Unknown, Some(xid)) => with_hint(e, outcome::ask_later_hint(xid)),
@@ -358,13 +359,9 @@ async fn resolve(ctx: &Ctx, args: &ImportArgs) -> Result<Job> {
     })
 }
 
-/// One statement as `--dry-run` prints it: the terminator before a trailing comment.
+/// One statement as `--dry-run` prints it (as the journal writes it).
 fn print_statement(stmt: &Statement) {
-    let text = stmt.text();
-    match text.split_once("  -- ") {
-        Some((sql, comment)) => crate::out::println(format!("{sql};  -- {comment}")),
-        None => crate::out::println(format!("{text};")),
-    }
+    crate::out::println(stmt.terminated());
 }
 
 /// The plan as a table. `estimates`: `migrate`'s, before the export has counted anything

@@ -26,6 +26,19 @@ pub mod pg {
         format!("'{}'", s.replace('\'', "''"))
     }
 
+    /// A statement ended by its `;`, with what it is for in a comment after it, on one
+    /// line (a line break would end the comment early): how the journal and `--dry-run`
+    /// write statements, so that both read as SQL.
+    pub fn terminated(sql: &str, comment: Option<&str>) -> String {
+        match comment {
+            Some(c) => format!(
+                "{sql};  -- {}",
+                c.split_whitespace().collect::<Vec<_>>().join(" ")
+            ),
+            None => format!("{sql};"),
+        }
+    }
+
     /// `body` as a dollar-quoted literal whose tag it does not contain (a quoted identifier
     /// may hold `$`): the body of a `DO` block.
     pub fn dollar_quoted(body: &str) -> String {

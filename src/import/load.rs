@@ -76,15 +76,15 @@ async fn attempts(
                     "table `{table}`, {file}: {stop}: rolled back, starting over with `{table}` loaded as CSV"
                 );
                 env.progress.warn(&msg);
-                env.journal.line(format!("ROLLBACK: {msg}"));
+                env.journal.rolled_back(&msg);
             }
             Err(Failure::NotBinary { table, file, stop }) => {
                 bail!("table `{table}`, {file}: {stop}")
             }
             Err(Failure::Error(e)) => {
                 return Err(match plan.diagnosis(&as_csv) {
-                    Some(statements) if broke_constraint(&e) => {
-                        diagnose(client, &statements, plan, &as_csv, env, e).await
+                    Some(_) if broke_constraint(&e) => {
+                        diagnose(client, plan, &as_csv, env, e).await
                     }
                     _ => e,
                 });
@@ -105,11 +105,11 @@ fn broke_constraint(e: &anyhow::Error) -> bool {
 }
 
 /// After a load that a constraint stopped at its first violation: load again without
-/// the constraints, in a transaction rolled back at its end, and list every violation.
-/// The first error stands when the diagnosis finds none or cannot run.
+/// the constraints, in a transaction rolled back at its end, and list every violation
+/// (a table the binary converter cannot take exactly is loaded as CSV, as in the load).
+/// The first error stands, said so, when the diagnosis finds none or cannot run.
 async fn diagnose(
     client: &mut tokio_postgres::Client,
-    statements: &[Statement],
     plan: &Plan,
     as_csv: &BTreeSet<String>,
     env: &mut Env<'_>,
@@ -118,14 +118,45 @@ async fn diagnose(
     let msg = "a row breaks a constraint of the target: loading again without the target's \
                constraints, in a transaction rolled back at its end, to list every violation at once";
     env.progress.warn(msg);
-    env.journal.line(format!("ROLLBACK: {first:#}"));
+    env.journal.rolled_back(&format!("{first:#}"));
     env.journal.line(format!("DIAGNOSIS: {msg}"));
-    let mut scratch = TxState::default();
-    env.diagnosis = true;
-    let result = attempt(client, statements, plan, as_csv, env, &mut scratch).await;
-    env.diagnosis = false;
+    let mut as_csv = as_csv.clone();
+    let result = loop {
+        let Some(statements) = plan.diagnosis(&as_csv) else {
+            break Err("no diagnosis for this plan".to_string());
+        };
+        let mut scratch = TxState::default();
+        env.diagnosis = true;
+        let r = attempt(client, &statements, plan, &as_csv, env, &mut scratch).await;
+        env.diagnosis = false;
+        // The listing's transaction ends rolled back, whatever stops it.
+        if r.is_err() {
+            env.journal
+                .rolled_back("the listing of what breaks a constraint: nothing it loaded is kept");
+        }
+        match r {
+            Err(Failure::Error(e)) if e.downcast_ref::<Violations>().is_some() => break Ok(e),
+            Err(Failure::NotBinary { table, file, stop }) if as_csv.insert(table.clone()) => {
+                env.journal.line(format!(
+                    "DIAGNOSIS: table `{table}`, {file}: {stop}: starting over with `{table}` \
+                     loaded as CSV"
+                ));
+            }
+            Err(Failure::NotBinary { table, stop, .. }) => {
+                break Err(format!("table `{table}`: {stop}"));
+            }
+            Err(Failure::Error(e)) => break Err(format!("{e:#}")),
+            Ok(_) => {
+                break Err(
+                    "loaded without the constraints, no row breaks one (a volatile \
+                           value?)"
+                        .to_string(),
+                );
+            }
+        }
+    };
     match result {
-        Err(Failure::Error(e)) if e.downcast_ref::<Violations>().is_some() => {
+        Ok(e) => {
             env.journal.line(format!("DIAGNOSIS: {e}"));
             let hint = e
                 .downcast_ref::<Violations>()
@@ -133,19 +164,11 @@ async fn diagnose(
                 .unwrap_or_default();
             with_hint(e, hint)
         }
-        Ok(_) => {
-            env.journal.line(
-                "DIAGNOSIS: loaded without the constraints, no row breaks one (a volatile value?)",
-            );
-            first
-        }
-        Err(Failure::Error(e)) => {
-            env.journal.line(format!("DIAGNOSIS failed: {e:#}"));
-            first
-        }
-        Err(Failure::NotBinary { table, stop, .. }) => {
-            env.journal
-                .line(format!("DIAGNOSIS failed: table `{table}`: {stop}"));
+        Err(why) => {
+            env.progress.warn(format!(
+                "could not list every violation ({why}): the first one is reported"
+            ));
+            env.journal.line(format!("DIAGNOSIS failed: {why}"));
             first
         }
     }
@@ -285,7 +308,7 @@ async fn attempt(
             ));
             continue;
         }
-        env.journal.sql(stmt.text());
+        env.journal.terminated(&stmt.terminated());
         let step_clock = Instant::now();
         match stmt {
             Statement::Sql {
@@ -552,7 +575,7 @@ async fn attempt(
                         state.escaped = Some(escaped.committed());
                         env.journal.line(format!("STOPPED: {escaped}"));
                         env.journal
-                            .sql("ROLLBACK  -- whatever transaction the hook left open");
+                            .sql_with("ROLLBACK", Some("whatever transaction the hook left open"));
                     }
                     return Err(e.into());
                 }
@@ -588,7 +611,7 @@ async fn attempt(
         with_touched(&mut done, &touched);
     }
     if let Statement::Rollback = end {
-        env.journal.sql(end.text());
+        env.journal.terminated(&end.terminated());
         tx.rollback()
             .await
             .map_err(postgres::error)

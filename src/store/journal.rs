@@ -55,9 +55,33 @@ impl Journal {
 
     /// A statement in the SQL file, as executed.
     pub fn sql(&mut self, stmt: impl AsRef<str>) {
-        let text = format!("{};\n", stmt.as_ref());
-        let result = self.sql.write_all(text.as_bytes());
+        self.sql_with(stmt, None);
+    }
+
+    /// A statement in the SQL file, as executed, with what it was for in a comment after
+    /// its `;` (so that the file reads as SQL).
+    pub fn sql_with(&mut self, stmt: impl AsRef<str>, comment: Option<&str>) {
+        self.terminated(&crate::db::sql::pg::terminated(stmt.as_ref(), comment));
+    }
+
+    /// Statements already ended by their `;` (`db::sql::pg::terminated`), as executed.
+    pub fn terminated(&mut self, sql: &str) {
+        let result = self.sql.write_all(format!("{sql}\n").as_bytes());
         self.note(result, false);
+    }
+
+    /// A comment line in the SQL file: what became of the statements above it.
+    pub fn sql_note(&mut self, text: &str) {
+        let one_line = text.split_whitespace().collect::<Vec<_>>().join(" ");
+        let result = self.sql.write_all(format!("-- {one_line}\n").as_bytes());
+        self.note(result, false);
+    }
+
+    /// A transaction the import rolled back before trying again (or listing what broke
+    /// a constraint): the ROLLBACK in the SQL file, with why, and why in the log.
+    pub fn rolled_back(&mut self, why: &str) {
+        self.sql_with("ROLLBACK", Some(why));
+        self.line(format!("ROLLBACK: {why}"));
     }
 
     /// Keep (and say once) the first failed write.

@@ -314,3 +314,54 @@ fn deferrable_constraints_of_every_shape_refuse_and_odd_names_are_listed() {
         assert_eq!(w.pg_value(&count).as_deref(), Some("0"), "case {n}");
     }
 }
+
+/// The listing meets a table the binary path cannot take exactly (` 12` into an integer,
+/// which the first load never reached): it loads that table as CSV, as the load does,
+/// and lists the violations; the journal reads as SQL, every rolled-back transaction
+/// ended by its ROLLBACK with why.
+#[test]
+fn the_listing_loads_as_csv_what_the_binary_path_cannot_take() {
+    let w = World::new("collisions_csv");
+    w.mysql(
+        "CREATE TABLE t (id INT PRIMARY KEY, s VARCHAR(20));
+         INSERT INTO t VALUES (1, 'abc'), (2, 'toolong'), (3, 'waytoolong');
+         CREATE TABLE t2 (id INT PRIMARY KEY, v VARCHAR(10));
+         INSERT INTO t2 VALUES (1, ' 12'), (2, '7');",
+    );
+    w.pg(
+        "CREATE TABLE t (id integer PRIMARY KEY, s text CHECK (length(s) < 5));
+         CREATE TABLE t2 (id integer PRIMARY KEY, v integer);",
+    );
+    let o = w.run(&["export", &w.db, "--out", "out", "-q"]);
+    assert_exit(&o, 0);
+    let dir = export_dir(&o, w.path());
+    let before = w.fingerprint();
+    let o = w.run(&["import", dir.to_str().unwrap(), "--yes"]);
+    assert_exit(&o, 2);
+    let err = stderr(&o);
+    assert!(
+        err.contains("`t` CHECK \"t_s_check\" ((length(s) < 5)): 2 rows; e.g. t id=2; t id=3"),
+        "{err}"
+    );
+    assert!(!err.contains("could not list every violation"), "{err}");
+    assert_eq!(w.fingerprint(), before);
+    let sql = w.journal_sql();
+    assert!(
+        sql.contains("\nROLLBACK;  -- loading table `t` from t.csv at row id=2: ERROR (23514)"),
+        "{sql}"
+    );
+    assert_eq!(
+        sql.matches("ROLLBACK;  -- the listing of what breaks a constraint")
+            .count(),
+        2,
+        "{sql}"
+    );
+    assert!(
+        sql.ends_with("-- import rolled back: the target is unchanged\n"),
+        "{sql}"
+    );
+    // Every comment follows its statement's `;`.
+    for line in sql.lines().filter(|l| l.contains("  -- ")) {
+        assert!(line.contains(";  -- ") || line.starts_with("-- "), "{line}");
+    }
+}

@@ -313,6 +313,18 @@ impl World {
     }
 
     /// Every entry of the run log, oldest first.
+    /// The statements the last import ran: its `import_*.sql` journal, beside the run log.
+    pub fn journal_sql(&self) -> String {
+        let mut sql: Vec<PathBuf> = std::fs::read_dir(self.path())
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x == "sql"))
+            .collect();
+        sql.sort();
+        std::fs::read_to_string(sql.last().expect("an import_*.sql journal")).unwrap()
+    }
+
     pub fn run_log_entries(&self) -> Vec<serde_json::Value> {
         std::fs::read_to_string(self.run_log())
             .expect("the run log")

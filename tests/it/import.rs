@@ -673,7 +673,7 @@ fn export_and_import_speak_json_for_runbooks() {
     assert_exit(&o, 0);
     let p: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
     assert_eq!(p["tables"][0]["rows"], 2);
-    assert_eq!(p["sql"][0], "BEGIN");
+    assert_eq!(p["sql"][0], "BEGIN;");
     assert_eq!(w.pg_value("SELECT count(*) FROM t").unwrap(), "0");
     let o = w.run(&["import", d, "--yes", "--json"]);
     assert_exit(&o, 0);
@@ -695,7 +695,13 @@ fn the_journal_holds_exactly_the_statements_the_dry_run_showed() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|s| format!("{};", s.as_str().unwrap()))
+        .flat_map(|s| {
+            s.as_str()
+                .unwrap()
+                .lines()
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        })
         .collect();
     assert!(planned.len() > 6, "{planned:?}");
     assert_exit(&import(&w, &dir, &[]), 0);

@@ -38,14 +38,7 @@ fn choices(w: &World, dir: &Path, extra: &[&str]) -> serde_json::Value {
 
 /// The statements the last import ran (its `.sql` journal).
 fn journal(w: &World) -> String {
-    let mut sql: Vec<PathBuf> = std::fs::read_dir(w.path())
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|x| x == "sql"))
-        .collect();
-    sql.sort();
-    std::fs::read_to_string(sql.last().expect("an import_*.sql journal")).unwrap()
+    w.journal_sql()
 }
 
 /// A tablespace in a fresh directory the server owns, dropped after the test's

@@ -93,7 +93,7 @@ impl Plan {
             sql: self
                 .statements(&BTreeSet::new())
                 .iter()
-                .map(Statement::text)
+                .map(Statement::terminated)
                 .collect(),
         }
     }

@@ -179,40 +179,80 @@ impl Touch {
 }
 
 impl Statement {
-    /// The statement as printed by `--dry-run` and written to the journal.
+    /// The statement as printed by `--dry-run`: each part, with what it is for after
+    /// `  -- `, parts joined by `;` and a line break.
     pub fn text(&self) -> String {
+        self.parts()
+            .into_iter()
+            .map(|(sql, comment)| match comment {
+                Some(c) => format!("{sql}  -- {c}"),
+                None => sql,
+            })
+            .collect::<Vec<_>>()
+            .join(";\n")
+    }
+
+    /// The statement as the journal and `--dry-run` write it: each part ended by its
+    /// `;`, what it is for in a comment after it.
+    pub fn terminated(&self) -> String {
+        self.parts()
+            .into_iter()
+            .map(|(sql, comment)| crate::db::sql::pg::terminated(&sql, comment.as_deref()))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    /// The statement's SQL, as parts (one but for the collision queries), each with what
+    /// it is for: what the journal writes, each part ended by its `;`.
+    pub fn parts(&self) -> Vec<(String, Option<String>)> {
+        let one = |sql: String, comment: Option<String>| vec![(sql, comment)];
         match self {
-            Statement::Begin => "BEGIN".into(),
+            Statement::Begin => one("BEGIN".into(), None),
             Statement::Sql { sql, .. }
             | Statement::Counted { sql, .. }
-            | Statement::Tally { sql, .. } => sql.clone(),
-            Statement::Evaluate { constant, .. } => format!(
-                "{}  -- set {}.{} once",
-                constant.sql, constant.table, constant.column
+            | Statement::Tally { sql, .. } => one(sql.clone(), None),
+            Statement::Evaluate { constant, .. } => one(
+                constant.sql.clone(),
+                Some(format!("set {}.{} once", constant.table, constant.column)),
             ),
-            Statement::Copy(c) => format!("{}  -- from {}", c.sql, c.file),
-            Statement::Index(step) => step.sql.clone(),
-            Statement::Insert { sql, .. } => sql.clone(),
-            Statement::CountRows { tables, .. } => {
-                format!(
-                    "SELECT count(*) ...  -- rows of {} after hooks and triggers",
+            Statement::Copy(c) => one(c.sql.clone(), Some(format!("from {}", c.file))),
+            Statement::Index(step) => one(step.sql.clone(), None),
+            Statement::Insert { sql, .. } => one(sql.clone(), None),
+            Statement::CountRows { tables, .. } => one(
+                "SELECT count(*) ...".into(),
+                Some(format!(
+                    "rows of {} after hooks and triggers",
                     tables.join(", ")
-                )
-            }
-            Statement::CheckOrphans { check, .. } => check.count_sql(),
-            Statement::RecordXid => {
-                format!("{RECORD_XID}  -- the import's transaction, and its settings")
-            }
-            Statement::CheckTransaction { hook, .. } => format!(
-                "{STILL_OURS}  -- still the import's transaction after {hook}? (then its settings again)"
+                )),
+            ),
+            Statement::CheckOrphans { check, .. } => one(check.count_sql(), None),
+            Statement::RecordXid => one(
+                RECORD_XID.into(),
+                Some("the import's transaction, and its settings".into()),
+            ),
+            Statement::CheckTransaction { hook, .. } => one(
+                STILL_OURS.into(),
+                Some(format!(
+                    "still the import's transaction after {hook}? (then its settings again)"
+                )),
             ),
             Statement::Collisions { rules, .. } => rules
                 .iter()
-                .map(|r| format!("{}  -- who breaks {} of `{}`", r.sql, r.label, r.table))
-                .collect::<Vec<_>>()
-                .join(";\n"),
-            Statement::Commit => "COMMIT".into(),
-            Statement::Rollback => "ROLLBACK  -- a rehearsal: nothing is kept".into(),
+                .map(|r| {
+                    (
+                        r.sql.clone(),
+                        Some(format!("who breaks {} of `{}`", r.label, r.table)),
+                    )
+                })
+                .collect(),
+            Statement::Commit => one("COMMIT".into(), None),
+            Statement::Rollback => one(
+                "ROLLBACK".into(),
+                Some(
+                    "nothing is kept (a rehearsal, or a listing of what breaks a constraint)"
+                        .into(),
+                ),
+            ),
         }
     }
 
