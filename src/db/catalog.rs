@@ -229,9 +229,9 @@ pub struct PgColumn {
     /// For a domain: `format_type` of its base type with the domain's own size, e.g.
     /// `character varying(5)` for `CREATE DOMAIN code AS varchar(5)`.
     pub domain_base: Option<String>,
-    /// Its type (through a domain) has sizes inside it: a composite, or an array of a
-    /// composite or of a domain. An explicit cast to it cuts a field or an element that
-    /// is too long, where its input function refuses it.
+    /// Its type (through a domain) may have sizes inside it: a composite, or an array of
+    /// a composite or of a domain. An explicit cast to it cuts a field or an element that
+    /// is too long (a `set` computing it is warned of).
     pub sized_inside: bool,
 }
 

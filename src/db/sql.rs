@@ -29,13 +29,24 @@ pub mod pg {
     /// A statement ended by its `;`, with what it is for in a comment after it, on one
     /// line (a line break would end the comment early): how the journal and `--dry-run`
     /// write statements, so that both read as SQL.
+    /// A statement whose last line may end in a comment of its own (a hook's) gets its
+    /// `;` on a line of its own; one that ends in `;` gets no second one.
     pub fn terminated(sql: &str, comment: Option<&str>) -> String {
+        let body = sql.trim_end();
+        let end = match (
+            body.ends_with(';'),
+            body.lines().last().unwrap_or("").contains("--"),
+        ) {
+            (true, _) => "",
+            (false, true) => "\n;",
+            (false, false) => ";",
+        };
         match comment {
             Some(c) => format!(
-                "{sql};  -- {}",
+                "{body}{end}  -- {}",
                 c.split_whitespace().collect::<Vec<_>>().join(" ")
             ),
-            None => format!("{sql};"),
+            None => format!("{body}{end}"),
         }
     }
 
@@ -80,6 +91,30 @@ pub mod my {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_statement_is_ended_where_its_own_comment_cannot_swallow_the_end() {
+        use super::pg::terminated;
+        for (sql, comment, want) in [
+            ("SELECT 1", None, "SELECT 1;"),
+            (
+                "COPY t FROM STDIN",
+                Some("from t.csv"),
+                "COPY t FROM STDIN;  -- from t.csv",
+            ),
+            ("SELECT 1", Some("two\nlines"), "SELECT 1;  -- two lines"),
+            ("SELECT 1;", None, "SELECT 1;"),
+            ("SELECT 1  -- mine", None, "SELECT 1  -- mine\n;"),
+            (
+                "SELECT 2\n-- last line",
+                Some("why"),
+                "SELECT 2\n-- last line\n;  -- why",
+            ),
+            ("SELECT '--' AS x", None, "SELECT '--' AS x\n;"),
+        ] {
+            assert_eq!(terminated(sql, comment), want, "{sql}");
+        }
+    }
+
     #[test]
     fn the_dollar_quote_tag_never_occurs_in_the_body() {
         for (body, want) in [

@@ -48,15 +48,12 @@ pub fn cast(expr: &str, type_sql: &str) -> String {
 /// to a sized text or bit type (`varchar(n)`, `char(n)`, `bit(n)`, `bit varying(n)`,
 /// arrays of them, also behind a domain) cuts or pads a value silently, where storing it
 /// in the column refuses one that does not fit (PostgreSQL's assignment rule): those are
-/// cast to the same type without its size. A type with sizes inside it (a composite's
-/// fields, an array's domain elements) is reached through its text form: its input
-/// function applies every size inside and refuses what does not fit. Anything else is
-/// cast to the column's own type (a domain's checks run either way).
+/// cast to the same type without its size. Anything else is cast to the column's own type
+/// (a domain's checks run either way). A size inside a composite or an array's domain
+/// elements is still cut by the cast: the plan warns (see `PgColumn::sized_inside`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CastTo {
     pub ty: String,
-    /// Through `text` first (see above).
-    pub via_text: bool,
 }
 
 impl CastTo {
@@ -64,26 +61,19 @@ impl CastTo {
     pub fn of(col: &PgColumn) -> CastTo {
         CastTo {
             ty: cast_type(&col.type_sql, col.declared_sql()),
-            via_text: col.sized_inside,
         }
     }
 
     /// `expr` cast as above.
     pub fn apply(&self, expr: &str) -> String {
-        match self.via_text {
-            true => format!("CAST(CAST(({expr}) AS text) AS {})", self.ty),
-            false => cast(expr, &self.ty),
-        }
+        cast(expr, &self.ty)
     }
 }
 
 /// A plain cast to a type.
 impl From<&str> for CastTo {
     fn from(ty: &str) -> CastTo {
-        CastTo {
-            ty: ty.into(),
-            via_text: false,
-        }
+        CastTo { ty: ty.into() }
     }
 }
 
@@ -252,14 +242,5 @@ mod tests {
             assert_eq!(cast_type(ty, declared), want, "{ty} over {declared}");
         }
         assert_eq!(cast("v || 'x'", "bpchar"), "CAST((v || 'x') AS bpchar)");
-        // Sizes inside a composite or an array's domain elements: through its text form.
-        let inside = CastTo {
-            ty: "d3[]".into(),
-            via_text: true,
-        };
-        assert_eq!(
-            inside.apply("array[s]"),
-            "CAST(CAST((array[s]) AS text) AS d3[])"
-        );
     }
 }

@@ -130,18 +130,20 @@ async fn diagnose(
         let r = attempt(client, &statements, plan, &as_csv, env, &mut scratch).await;
         env.diagnosis = false;
         // The listing's transaction ends rolled back, whatever stops it.
-        if r.is_err() {
-            env.journal
-                .rolled_back("the listing of what breaks a constraint: nothing it loaded is kept");
+        let listing = "the listing of what breaks a constraint: nothing it loaded is kept";
+        match &r {
+            Err(Failure::NotBinary { table, file, stop }) if !as_csv.contains(table) => {
+                env.journal.rolled_back(&format!(
+                    "the listing: table `{table}`, {file}: {stop}: starting over with \
+                     `{table}` loaded as CSV"
+                ));
+            }
+            Err(_) => env.journal.rolled_back(listing),
+            Ok(_) => {}
         }
         match r {
             Err(Failure::Error(e)) if e.downcast_ref::<Violations>().is_some() => break Ok(e),
-            Err(Failure::NotBinary { table, file, stop }) if as_csv.insert(table.clone()) => {
-                env.journal.line(format!(
-                    "DIAGNOSIS: table `{table}`, {file}: {stop}: starting over with `{table}` \
-                     loaded as CSV"
-                ));
-            }
+            Err(Failure::NotBinary { table, .. }) if as_csv.insert(table.clone()) => {}
             Err(Failure::NotBinary { table, stop, .. }) => {
                 break Err(format!("table `{table}`: {stop}"));
             }

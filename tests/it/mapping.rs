@@ -1618,26 +1618,6 @@ fn a_set_is_refused_not_cut_or_padded_in_every_sized_type() {
         ),
         ("d", "v || 'cd'", "v || 'cde'", "'abcde'"),
         ("dd", "v || 'cd'", "v || 'cde'", "'abcde'"),
-        // Sizes inside the type: an array of a domain, a composite's field, an array of
-        // composites (an explicit cast to any of them cuts).
-        (
-            "darr",
-            "ARRAY[v || 'cd']",
-            "ARRAY[v || 'cde']",
-            "ARRAY['abcde']",
-        ),
-        (
-            "comp",
-            "ROW(v || 'cd', 1)",
-            "ROW(v || 'cde', 1)",
-            "ROW('abcde', 1)",
-        ),
-        (
-            "comps",
-            "ARRAY[ROW(v || 'cd', 1)::pair]",
-            "ARRAY[ROW(v || 'cde', 1)]",
-            "ARRAY[ROW('abcde', 1)]",
-        ),
     ];
     for (col, fits, long, constant) in cases {
         let before = w.fingerprint();
@@ -1670,10 +1650,77 @@ fn a_set_is_refused_not_cut_or_padded_in_every_sized_type() {
             match col {
                 "c" => "::char(4)",
                 "arr" => "::varchar(4)[]",
-                "comp" => "::pair",
                 _ => "",
             }
         ));
         assert_eq!(stored, want, "{col} = {fits}");
+    }
+    // A size inside the type (an array of a domain, a composite's field, an array of
+    // composites) is cut by PostgreSQL's cast: the plan says so before any write.
+    for (col, expr) in [
+        ("darr", "ARRAY[v || 'cd']"),
+        ("comp", "ROW(v || 'cd', 1)"),
+        ("comps", "ARRAY[ROW(v || 'cd', 1)::pair]"),
+    ] {
+        std::fs::write(
+            w.path().join("m.toml"),
+            format!("[tables.t]\nset = {{ {col} = \"{expr}\" }}\n"),
+        )
+        .unwrap();
+        let o = w.run(&["import", dir, "--dry-run", "--map", "m.toml"]);
+        assert_exit(&o, 0);
+        let out = format!("{}{}", stdout(&o), stderr(&o));
+        assert!(
+            out.contains(&format!("set `{col}`: the result is cast to "))
+                && out.contains(
+                    "cuts a text or bit value too long for a field or element of it without a word"
+                ),
+            "{col}: {out}"
+        );
+    }
+}
+
+/// A `set` constant printed by the target and sent as text (the CSV path) reads back as
+/// itself whatever the target database's own output settings: every digit of a float
+/// under `extra_float_digits = 0`, a date under a German `DateStyle`.
+#[test]
+fn a_constant_sent_as_text_keeps_every_digit_whatever_the_database_settings() {
+    let w = World::new("mapping_set_digits");
+    w.mysql("CREATE TABLE t (id INT PRIMARY KEY); INSERT INTO t VALUES (1), (2);");
+    w.pg(&format!(
+        "CREATE TABLE t (id integer PRIMARY KEY, fl float8, d date, i interval);
+         ALTER DATABASE \"{}\" SET extra_float_digits = 0;
+         ALTER DATABASE \"{}\" SET DateStyle = 'German, DMY';
+         ALTER DATABASE \"{}\" SET IntervalStyle = 'sql_standard';",
+        w.db, w.db, w.db
+    ));
+    std::fs::write(
+        w.path().join("m.toml"),
+        "[tables.t]\nset = { fl = \"0.1::float8 + 0.2::float8\", d = \"DATE '2024-03-17'\", i = \"INTERVAL '1 day 2 hours'\" }\n",
+    )
+    .unwrap();
+    let o = w.run(&["export", &w.db, "--out", "out", "-q"]);
+    assert_exit(&o, 0);
+    let dir = crate::export::export_dir(&o, w.path());
+    for format in ["csv", "auto"] {
+        let o = w.run(&[
+            "import",
+            dir.to_str().unwrap(),
+            "--yes",
+            "--copy-format",
+            format,
+            "--map",
+            "m.toml",
+        ]);
+        assert_exit(&o, 0);
+        assert_eq!(
+            w.pg_value(
+                "SELECT bool_and(fl = 0.1::float8 + 0.2::float8 AND d = DATE '2024-03-17'
+                                 AND i = INTERVAL '1 day 2 hours')::text FROM t"
+            )
+            .as_deref(),
+            Some("true"),
+            "{format}"
+        );
     }
 }

@@ -21,6 +21,7 @@ pub(super) fn set_columns(
     (target_columns, helpers): (&[String], &[String]),
     answers: &[Answer],
     errors: &mut Vec<String>,
+    warnings: &mut Vec<String>,
 ) -> Vec<SetColumn> {
     let mut sets = Vec::new();
     for (column, expr) in sets_named {
@@ -51,6 +52,15 @@ pub(super) fn set_columns(
         if col.generated {
             errors.push(format!(
                 "{here}: set `{column}`: a generated column in the target, which cannot be written"
+            ));
+        }
+        if col.sized_inside {
+            warnings.push(format!(
+                "{here}: set `{column}`: the result is cast to {}, and PostgreSQL's cast cuts a \
+                 text or bit value too long for a field or element of it without a word \
+                 (hint: check the longest values the expression makes, or compute each field \
+                 or element within its size, e.g. with left(..., n))",
+                col.type_sql
             ));
         }
         sets.push(SetColumn {

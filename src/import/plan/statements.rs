@@ -218,13 +218,15 @@ impl Statement {
             Statement::Copy(c) => one(c.sql.clone(), Some(format!("from {}", c.file))),
             Statement::Index(step) => one(step.sql.clone(), None),
             Statement::Insert { sql, .. } => one(sql.clone(), None),
-            Statement::CountRows { tables, .. } => one(
-                "SELECT count(*) ...".into(),
-                Some(format!(
-                    "rows of {} after hooks and triggers",
-                    tables.join(", ")
-                )),
-            ),
+            Statement::CountRows { schema, tables } => tables
+                .iter()
+                .map(|t| {
+                    (
+                        format!("SELECT count(*) FROM {}", qualified(schema, t)),
+                        Some(format!("rows of `{t}` after hooks and triggers")),
+                    )
+                })
+                .collect(),
             Statement::CheckOrphans { check, .. } => one(check.count_sql(), None),
             Statement::RecordXid => one(
                 RECORD_XID.into(),
@@ -266,13 +268,21 @@ impl Statement {
 }
 
 /// Statements run before the COPYs, in the transaction, with what each is for.
-const SESSION: [(&str, &str); 2] = [
+const SESSION: [(&str, &str); 3] = [
     (
         "SET LOCAL session_replication_role = replica",
         "loading without triggers and foreign-key checks",
     ),
     // The export wrote MySQL TIMESTAMP values in UTC; timestamptz columns must read them so.
     ("SET LOCAL TimeZone = 'UTC'", "reading timestamps as UTC"),
+    // A value the target prints (a `set` evaluated once, sent as text on the CSV path)
+    // must read back as itself, whatever the database's own settings: every digit of a
+    // float, dates and intervals in the forms their input reads.
+    (
+        "SET LOCAL extra_float_digits = 3; SET LOCAL DateStyle = ISO; \
+         SET LOCAL IntervalStyle = postgres; SET LOCAL bytea_output = hex",
+        "printing values as they read back",
+    ),
 ];
 
 pub(super) const ORIGIN: &str = "SET LOCAL session_replication_role = origin";
