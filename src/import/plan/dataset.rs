@@ -180,8 +180,7 @@ pub(super) fn dataset_load(
         &sets_named,
         (&target_columns, &input.spec.helpers),
         answers,
-        &mut plan.errors,
-        &mut plan.warnings,
+        (&mut plan.errors, &mut plan.warnings),
     );
     let staged = sets.iter().any(|s| s.kind == Kind::PerRow);
     let mut load = table_load(input, target, &table, &target_columns, opts, staged, &keep);

@@ -20,8 +20,8 @@ pub(super) fn set_columns(
     // The CSV's columns under target names, and the helper columns among them.
     (target_columns, helpers): (&[String], &[String]),
     answers: &[Answer],
-    errors: &mut Vec<String>,
-    warnings: &mut Vec<String>,
+    // The plan's refusals and warnings.
+    (errors, warnings): (&mut Vec<String>, &mut Vec<String>),
 ) -> Vec<SetColumn> {
     let mut sets = Vec::new();
     for (column, expr) in sets_named {
