@@ -27,7 +27,12 @@ pub(super) async fn upsert(
             .with_context(|| what)
     };
     let what = || format!("upserting the delta's rows of `{table}`");
+    journal.sql_with(
+        format!("SAVEPOINT {SAVEPOINT}"),
+        Some("other unique constraints may clash half-way"),
+    );
     run(format!("SAVEPOINT {SAVEPOINT}"), what()).await?;
+    journal.sql(sql);
     let first = tx.execute(sql, &[]).await;
     let clashed = match &first {
         Err(e) => e
@@ -38,25 +43,30 @@ pub(super) async fn upsert(
     };
     let Some(constraint) = clashed else {
         if first.is_ok() {
+            journal.sql(format!("RELEASE SAVEPOINT {SAVEPOINT}"));
             run(format!("RELEASE SAVEPOINT {SAVEPOINT}"), what()).await?;
         }
         return Ok(first);
     };
-    journal.line(format!(
+    let why = format!(
         "table `{table}`: the upsert clashed with `{constraint}` half-way: the staged keys' \
          rows are set aside, deleted and inserted again"
-    ));
+    );
+    journal.line(&why);
+    journal.sql_with(format!("ROLLBACK TO SAVEPOINT {SAVEPOINT}"), Some(&why));
     run(format!("ROLLBACK TO SAVEPOINT {SAVEPOINT}"), what()).await?;
     for step in &clash.before {
         journal.sql(step);
         run(step.clone(), what()).await?;
     }
+    journal.sql(sql);
     let second = tx.execute(sql, &[]).await;
     if second.is_ok() {
         for step in &clash.after {
             journal.sql(step);
             run(step.clone(), what()).await?;
         }
+        journal.sql(format!("RELEASE SAVEPOINT {SAVEPOINT}"));
         run(format!("RELEASE SAVEPOINT {SAVEPOINT}"), what()).await?;
     }
     Ok(second)

@@ -310,7 +310,10 @@ async fn attempt(
             ));
             continue;
         }
-        env.journal.terminated(&stmt.terminated());
+        // An upsert with a clash path journals its own statements, savepoint included.
+        if !matches!(stmt, Statement::Insert { clash: Some(_), .. }) {
+            env.journal.terminated(&stmt.terminated());
+        }
         let step_clock = Instant::now();
         match stmt {
             Statement::Sql {

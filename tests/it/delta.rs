@@ -910,6 +910,26 @@ fn rows_that_swap_a_unique_value_arrive_from_mysql() {
     );
     let d = delta(&w, &b, &[]);
     assert_exit(&import(&w, &d), 0);
+    // The journal holds the retry as it ran: the savepoint, the first upsert, the
+    // rollback to it with why, the rows set aside, the upsert again, the release.
+    let sql = w.journal_sql();
+    let at = |needle: &str| {
+        sql.find(needle)
+            .unwrap_or_else(|| panic!("no `{needle}` in {sql}"))
+    };
+    assert!(
+        at("SAVEPOINT pgconverge_clash;  -- other unique constraints may clash half-way")
+            < at(
+                "ROLLBACK TO SAVEPOINT pgconverge_clash;  -- table `person`: the upsert clashed with `person_email_key` half-way"
+            )
+            && at("ROLLBACK TO SAVEPOINT") < at("RELEASE SAVEPOINT pgconverge_clash;"),
+        "{sql}"
+    );
+    assert_eq!(
+        sql.matches("INSERT INTO \"public\".\"person\"").count(),
+        2,
+        "{sql}"
+    );
     assert_eq!(
         w.pg_value(
             "SELECT string_agg(id || ':' || email || ':' || n, ',' ORDER BY id) FROM person"
