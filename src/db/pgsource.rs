@@ -24,7 +24,7 @@ pub const PARTITIONED: &str = "partitioned";
 
 /// The session settings every reader uses: values in the forms the CSV and the import
 /// expect, whatever the server's defaults.
-const SESSION: &str = "SET DateStyle = ISO; SET IntervalStyle = postgres; SET TimeZone = 'UTC'; \
+const SESSION: &str = "SET DateStyle = 'ISO, MDY'; SET IntervalStyle = postgres; SET TimeZone = 'UTC'; \
     SET extra_float_digits = 3; SET bytea_output = hex; SET client_encoding = 'UTF8'";
 
 /// The base tables (and partitioned parents, not their partitions) of `schema`, their

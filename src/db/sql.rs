@@ -37,8 +37,9 @@ pub mod pg {
             body.ends_with(';'),
             body.lines().last().unwrap_or("").contains("--"),
         ) {
-            (true, _) => "",
-            (false, true) => "\n;",
+            // A `;` after a `--` on the last line is inside that comment: it ends nothing.
+            (_, true) => "\n;",
+            (true, false) => "",
             (false, false) => ";",
         };
         match comment {
@@ -110,6 +111,7 @@ mod tests {
                 "SELECT 2\n-- last line\n;  -- why",
             ),
             ("SELECT '--' AS x", None, "SELECT '--' AS x\n;"),
+            ("SELECT 1 -- x;", None, "SELECT 1 -- x;\n;"),
         ] {
             assert_eq!(terminated(sql, comment), want, "{sql}");
         }

@@ -1688,7 +1688,7 @@ fn a_constant_sent_as_text_keeps_every_digit_whatever_the_database_settings() {
     let w = World::new("mapping_set_digits");
     w.mysql("CREATE TABLE t (id INT PRIMARY KEY); INSERT INTO t VALUES (1), (2);");
     w.pg(&format!(
-        "CREATE TABLE t (id integer PRIMARY KEY, fl float8, d date, i interval);
+        "CREATE TABLE t (id integer PRIMARY KEY, fl float8, d date, i interval, d2 date);
          ALTER DATABASE \"{}\" SET extra_float_digits = 0;
          ALTER DATABASE \"{}\" SET DateStyle = 'German, DMY';
          ALTER DATABASE \"{}\" SET IntervalStyle = 'sql_standard';",
@@ -1696,7 +1696,7 @@ fn a_constant_sent_as_text_keeps_every_digit_whatever_the_database_settings() {
     ));
     std::fs::write(
         w.path().join("m.toml"),
-        "[tables.t]\nset = { fl = \"0.1::float8 + 0.2::float8\", d = \"DATE '2024-03-17'\", i = \"INTERVAL '1 day 2 hours'\" }\n",
+        "[tables.t]\nset = { fl = \"0.1::float8 + 0.2::float8\", d = \"DATE '2024-03-17'\", i = \"INTERVAL '1 day 2 hours'\", d2 = \"'04/03/2024'::date\" }\n",
     )
     .unwrap();
     let o = w.run(&["export", &w.db, "--out", "out", "-q"]);
@@ -1716,7 +1716,8 @@ fn a_constant_sent_as_text_keeps_every_digit_whatever_the_database_settings() {
         assert_eq!(
             w.pg_value(
                 "SELECT bool_and(fl = 0.1::float8 + 0.2::float8 AND d = DATE '2024-03-17'
-                                 AND i = INTERVAL '1 day 2 hours')::text FROM t"
+                                 AND i = INTERVAL '1 day 2 hours'
+                                 AND d2 = DATE '2024-04-03')::text FROM t"
             )
             .as_deref(),
             Some("true"),

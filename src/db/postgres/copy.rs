@@ -48,7 +48,7 @@ impl std::error::Error for FeedStopped {}
 pub async fn verify_session(client: &Client, table: &str) -> Result<()> {
     client
         .batch_execute(
-            "SET DateStyle = ISO; SET TimeZone = 'UTC'; SET extra_float_digits = 3; \
+            "SET DateStyle = 'ISO, MDY'; SET TimeZone = 'UTC'; SET extra_float_digits = 3; \
              SET bytea_output = hex; SET IntervalStyle = postgres",
         )
         .await

@@ -279,7 +279,7 @@ const SESSION: [(&str, &str); 3] = [
     // must read back as itself, whatever the database's own settings: every digit of a
     // float, dates and intervals in the forms their input reads.
     (
-        "SET LOCAL extra_float_digits = 3; SET LOCAL DateStyle = ISO; \
+        "SET LOCAL extra_float_digits = 3; SET LOCAL DateStyle = 'ISO, MDY'; \
          SET LOCAL IntervalStyle = postgres; SET LOCAL bytea_output = hex",
         "printing values as they read back",
     ),
