@@ -113,7 +113,9 @@ pub async fn run(ctx: &Ctx, args: MigrateArgs) -> Result<Outcome> {
     .await
     .map_err(|e| failed(e, Status::Failed))?;
 
-    let ejob = super::export_job(source.clone(), mapping.clone(), &args.read);
+    let mut ejob = super::export_job(source.clone(), mapping.clone(), &args.read);
+    // The import may load a table while its files are written (`import::follow`).
+    ejob.follow = Some(crate::store::growing::Files::new());
     let mut planned = ctx
         .interruptible(export::run::prepare(&ejob, &progress))
         .await
@@ -235,7 +237,12 @@ pub async fn run(ctx: &Ctx, args: MigrateArgs) -> Result<Outcome> {
     journal.line(description.trim_end());
     let (ready, arriving) = mpsc::unbounded_channel::<Result<TableInput, String>>();
     let estimated_rows = ijob.options.row_estimates.values().sum();
-    let mut pipeline = Pipeline::new(arriving, prepared.replan.clone(), estimated_rows);
+    let mut pipeline = Pipeline::new(
+        arriving,
+        prepared.replan.clone(),
+        estimated_rows,
+        ejob.follow.clone(),
+    );
     let mut state = TxState::default();
     let commit = state.commit.clone();
     let export_side = async {

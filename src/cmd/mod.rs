@@ -216,6 +216,7 @@ pub fn export_job(
         split_rows: read.split_rows,
         policy: export_job_policy(read),
         order: Vec::new(),
+        follow: None,
         delta_base: false,
         delta_full_copy: false,
     }

@@ -10,14 +10,16 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, anyhow, bail};
 
-use crate::db::catalog::orphan_row;
 use crate::db::postgres;
 use crate::hint::with_hint;
+use crate::import::builds::Builds;
 use crate::import::collisions::Violations;
 use crate::import::copy::{Evaluated, Failure, copy_file, evaluate};
+use crate::import::follow::{self, Following};
 use crate::import::guard::{self, Escaped, Guard};
-use crate::import::pipeline::{Pipeline, loads_into, ready_first};
-use crate::import::plan::{BuildCheck, Feed, IndexStep, OrphanCheck, Plan, Statement, Touch};
+use crate::import::pipeline::{Arrival, Pipeline, loads_into, ready_first};
+use crate::import::plan::{BuildCheck, Feed, Plan, Statement, Touch};
+use crate::import::rebuild::orphans;
 use crate::import::transaction::{CommitLost, Steps, TableLoaded, TxState, put_sequences_back};
 use crate::progress::Progress;
 use crate::store::export_dir::ExportDir;
@@ -81,6 +83,14 @@ async fn attempts(
             Err(Failure::NotBinary { table, file, stop }) => {
                 bail!("table `{table}`, {file}: {stop}")
             }
+            Err(Failure::Replan { dataset, why }) => {
+                let msg = format!(
+                    "`{dataset}` was loaded while its files were written, but {why}: rolled \
+                     back, starting over with its files complete"
+                );
+                env.progress.warn(&msg);
+                env.journal.rolled_back(&msg);
+            }
             Err(Failure::Error(e)) => {
                 return Err(match plan.diagnosis(&as_csv) {
                     Some(_) if broke_constraint(&e) => {
@@ -143,6 +153,9 @@ async fn diagnose(
         }
         match r {
             Err(Failure::Error(e)) if e.downcast_ref::<Violations>().is_some() => break Ok(e),
+            Err(Failure::Replan { dataset, why }) => {
+                break Err(format!("`{dataset}`: {why}"));
+            }
             Err(Failure::NotBinary { table, .. }) if as_csv.insert(table.clone()) => {}
             Err(Failure::NotBinary { table, stop, .. }) => {
                 break Err(format!("table `{table}`: {stop}"));
@@ -245,6 +258,7 @@ async fn attempt(
     let mut queue: VecDeque<Statement> = statements[1..statements.len() - 1].to_vec().into();
     let mut guard: Option<Guard> = None;
     let mut resolved: BTreeSet<String> = BTreeSet::new();
+    let mut following = Following::default();
     let mut staged_rows: BTreeMap<String, u64> = BTreeMap::new();
     let mut touched: BTreeMap<(String, Touch), u64> = BTreeMap::new();
     state.steps = Steps::default();
@@ -257,7 +271,7 @@ async fn attempt(
             && !resolved.contains(&c.dataset)
         {
             let waited = Instant::now();
-            ready_first(&mut queue, pipeline, &resolved).await?;
+            ready_first(&mut queue, pipeline, &resolved, !env.diagnosis).await?;
             state.steps.waiting_for_export += waited.elapsed().as_secs_f64();
         }
         let Some(stmt) = queue.pop_front() else {
@@ -269,7 +283,29 @@ async fn attempt(
         {
             let dataset = c.dataset.clone();
             let waited = Instant::now();
-            let copies = pipeline.copies(&dataset, plan, as_csv).await?;
+            let arrival = pipeline.arrival(&dataset, &c.file, !env.diagnosis).await?;
+            if arrival == Arrival::Growing {
+                state.steps.waiting_for_export += waited.elapsed().as_secs_f64();
+                let msg = format!(
+                    "`{dataset}`: loading while the export writes its files (held against \
+                     their sha256 and records once they are complete)"
+                );
+                env.progress.note(&msg);
+                env.journal.line(&msg);
+                env.journal.sql_note(&msg);
+                following.start(&dataset);
+                queue.push_front(stmt);
+                for s in queue.iter_mut() {
+                    if let Statement::Copy(x) = s
+                        && x.dataset == dataset
+                    {
+                        *x = follow::bare(x);
+                    }
+                }
+                resolved.insert(dataset);
+                continue;
+            }
+            let copies = pipeline.copies(&dataset, plan, as_csv, false).await?;
             state.steps.waiting_for_export += waited.elapsed().as_secs_f64();
             // The plan said binary before the files were written; say what is done.
             if matches!(c.feed, Feed::Binary(..))
@@ -358,30 +394,97 @@ async fn attempt(
                 *touched.entry((table.clone(), *touch)).or_default() += n;
             }
             Statement::Copy(copy) => {
-                let table_bar = bar.get_or_insert_with(|| {
-                    env.progress
-                        .bytes(&copy.table, sizes.get(&copy.table).copied().unwrap_or(0))
+                // A followed file's bar counts rows against the source's estimate: its
+                // size is not known until the export has written it all.
+                let growing = match (following.follows(&copy.dataset), &env.pipeline) {
+                    (true, Some(p)) => p.files.as_ref().and_then(|f| f.get(&copy.file)),
+                    _ => None,
+                };
+                let table_bar = bar.get_or_insert_with(|| match (&growing, &env.pipeline) {
+                    (Some(_), Some(p)) => env.progress.rows(
+                        &copy.table,
+                        p.replan
+                            .options
+                            .row_estimates
+                            .get(&copy.dataset)
+                            .copied()
+                            .unwrap_or(0),
+                    ),
+                    _ => env
+                        .progress
+                        .bytes(&copy.table, sizes.get(&copy.table).copied().unwrap_or(0)),
                 });
-                // A bar of rows moves with the file's bytes, at its rows per byte.
+                // A bar of rows moves with the file's bytes, at its rows per byte (a
+                // followed file's: at the rows per byte written so far).
                 let file_bytes = std::fs::metadata(env.dir.file(&copy.file))
                     .map(|m| m.len())
                     .unwrap_or(0);
                 let mut sent = 0u64;
                 let mut credited = 0u64;
+                let rate = growing.clone();
                 let on_bytes = |n| {
-                    table_bar.inc(n);
+                    sent += n;
+                    let due = match &rate {
+                        Some(g) => {
+                            let (bytes, rows) = g.written();
+                            rows_at(sent, bytes, Some(rows))
+                        }
+                        None => rows_at(sent, file_bytes, copy.rows),
+                    };
+                    let fresh = due.saturating_sub(credited);
+                    credited = credited.max(due);
+                    table_bar.inc(if rate.is_some() { fresh } else { n });
                     match &overall {
                         Some(Overall::Bytes(bar)) => bar.inc(n),
-                        Some(Overall::Rows(bar)) => {
-                            sent += n;
-                            let due = rows_at(sent, file_bytes, copy.rows);
-                            bar.inc(due.saturating_sub(credited));
-                            credited = credited.max(due);
-                        }
+                        Some(Overall::Rows(bar)) => bar.inc(fresh),
                         None => {}
                     }
                 };
-                let rows = copy_file(&tx, copy, nulls, env.dir, &constants, on_bytes).await?;
+                let copied = match copy_file(
+                    &tx,
+                    copy,
+                    nulls,
+                    env.dir,
+                    &constants,
+                    growing.clone(),
+                    on_bytes,
+                )
+                .await
+                {
+                    Ok(c) => c,
+                    Err(f) if following.follows(&copy.dataset) => {
+                        let Some(pipeline) = env.pipeline.as_deref_mut() else {
+                            return Err(f);
+                        };
+                        return Err(following.failed(copy, pipeline, plan, as_csv, f).await);
+                    }
+                    Err(f) => return Err(f),
+                };
+                let rows = copied.rows;
+                // Loaded as it was written: once the dataset's last file is, it is held
+                // against the finished export, whose COPY stands for it from here.
+                let settled;
+                let copy = match (
+                    following.follows(&copy.dataset),
+                    env.pipeline.as_deref_mut(),
+                ) {
+                    (true, Some(pipeline)) => {
+                        following.loaded(copy, rows, copied.sha256);
+                        let more = queue
+                            .iter()
+                            .any(|s| matches!(s, Statement::Copy(x) if x.dataset == copy.dataset));
+                        if more {
+                            copy
+                        } else {
+                            let waited = Instant::now();
+                            let finals = pipeline.copies(&copy.dataset, plan, as_csv, true).await?;
+                            state.steps.waiting_for_export += waited.elapsed().as_secs_f64();
+                            settled = following.settle(&copy.dataset, &finals)?;
+                            &settled
+                        }
+                    }
+                    _ => copy,
+                };
                 // The file's sha256 was checked as it was sent; its records as COPY counts them.
                 if let Some(want) = copy.rows
                     && rows != want
@@ -391,6 +494,11 @@ async fn attempt(
                 table_rows += rows;
                 if let Some(Overall::Rows(bar)) = &overall {
                     bar.inc(rows.saturating_sub(credited));
+                }
+                if growing.is_some()
+                    && let Some(b) = &bar
+                {
+                    b.inc(rows.saturating_sub(credited));
                 }
                 if copy.last {
                     if let Some(b) = bar.take() {
@@ -424,7 +532,7 @@ async fn attempt(
                 let clock = Instant::now();
                 builds.started(env.progress, step);
                 crate::import::rebuild::run(&tx, step).await?;
-                builds.finished(env, step, clock, &mut done);
+                builds.finished(env.journal, env.progress, step, clock, &mut done);
                 // A foreign key added back validated once neither of its tables loads
                 // any more rows (and no `after` hook runs) has had its orphan check.
                 if let Some(BuildCheck::Orphans(check)) = &step.check
@@ -662,7 +770,11 @@ async fn attempt(
 /// Its sha256 was checked on the way, so the bytes are the export's: the target skipped
 /// rows (a BEFORE INSERT row trigger that fired and returned NULL), or the manifest's
 /// count was changed. Both are said.
-fn copy_count_differs(copy: &crate::import::plan::Copy, rows: u64, want: u64) -> anyhow::Error {
+pub(super) fn copy_count_differs(
+    copy: &crate::import::plan::Copy,
+    rows: u64,
+    want: u64,
+) -> anyhow::Error {
     let checked = match copy.sha256 {
         Some(_) => " (its bytes match the manifest's sha256)",
         None => "",
@@ -741,114 +853,6 @@ fn with_touched(done: &mut Vec<TableLoaded>, touched: &BTreeMap<(String, Touch),
             cleared: of(table, Touch::Cleared),
         });
     }
-}
-
-/// The index builds of each table: a progress bar while they run, and their time added
-/// to the table's last dataset when the last one is done.
-struct Builds {
-    /// Build steps per table, and how many have run.
-    steps: BTreeMap<String, (u64, u64)>,
-    seconds: f64,
-    bar: Option<indicatif::ProgressBar>,
-}
-
-impl Builds {
-    fn new(statements: &[Statement]) -> Builds {
-        let mut steps = BTreeMap::new();
-        for s in statements {
-            if let Statement::Index(step) = s
-                && step.build
-            {
-                steps.entry(step.table.clone()).or_insert((0, 0)).0 += 1;
-            }
-        }
-        Builds {
-            steps,
-            seconds: 0.0,
-            bar: None,
-        }
-    }
-
-    fn started(&mut self, progress: &Progress, step: &IndexStep) {
-        let total = self.steps.get(&step.table).map_or(0, |s| s.0);
-        let bar = self
-            .bar
-            .get_or_insert_with(|| progress.steps(&format!("indexes of {}", step.table), total));
-        bar.set_message(crate::import::plan::shorten(&step.context, 60));
-    }
-
-    fn finished(
-        &mut self,
-        env: &mut Env<'_>,
-        step: &IndexStep,
-        clock: Instant,
-        done: &mut [TableLoaded],
-    ) {
-        self.seconds += clock.elapsed().as_secs_f64();
-        if let Some(bar) = &self.bar {
-            bar.inc(1);
-        }
-        let Some((total, ran)) = self.steps.get_mut(&step.table) else {
-            return;
-        };
-        *ran += 1;
-        if *ran < *total {
-            return;
-        }
-        if let Some(bar) = self.bar.take() {
-            bar.finish_and_clear();
-        }
-        let seconds = std::mem::take(&mut self.seconds);
-        let line = format!(
-            "built the indexes of `{}` ({total} statements) in {seconds:.1} s",
-            step.table
-        );
-        env.journal.line(&line);
-        env.progress.note(&line);
-        if let Some(last) = done.iter_mut().rev().find(|d| d.table == step.table) {
-            last.index_seconds += seconds;
-            last.seconds += seconds;
-        }
-    }
-}
-
-/// A foreign key's orphan rows, worded with a few of their keys; None when there are none.
-pub(crate) async fn orphans(
-    tx: &tokio_postgres::Transaction<'_>,
-    check: &OrphanCheck,
-) -> Result<Option<String>> {
-    let fk = &check.fk;
-    let context = || format!("checking {} for rows without a parent", fk.describe());
-    let n: i64 = tx
-        .query_one(&check.count_sql(), &[])
-        .await
-        .map_err(postgres::error)
-        .with_context(context)?
-        .get(0);
-    if n == 0 {
-        return Ok(None);
-    }
-    let rows = tx
-        .query(
-            &fk.orphan_sample_sql_within(&check.keys, 5, check.within.as_deref()),
-            &[],
-        )
-        .await
-        .map_err(postgres::error)
-        .with_context(context)?;
-    let samples: Vec<String> = rows
-        .iter()
-        .map(|r| {
-            let values: Vec<Option<String>> = (0..r.len()).map(|i| r.get(i)).collect();
-            orphan_row(&check.keys, fk, &values)
-        })
-        .collect();
-    Ok(Some(format!(
-        "{}: {} with no parent row, e.g. {}",
-        fk.describe(),
-        crate::report::count(n.max(0) as u64, "row"),
-        samples.join("; ")
-    )))
 }
 
 /// Bytes of each table's files, for the progress bars (the pre-pass has read them all).

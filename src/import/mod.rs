@@ -7,6 +7,7 @@
 //! chain's place in the target before a delta is planned.
 
 pub mod adapt;
+pub mod builds;
 pub mod checks;
 pub mod clash;
 pub mod collisions;
@@ -15,6 +16,7 @@ pub mod copy;
 pub mod delta;
 pub mod files;
 pub mod fixes;
+pub mod follow;
 pub mod guard;
 pub mod history;
 pub mod load;

@@ -1,14 +1,17 @@
 //! `migrate`'s side of the load: each dataset's files and facts as the export finishes
 //! them, the COPYs planned from them, and the load order that takes a table whose files
-//! are complete before one still being exported (plain COPYs only).
+//! are complete before one still being exported (plain COPYs only). When none is
+//! complete, the next one is loaded while its files are written (`import::follow`).
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::sync::Arc;
 
 use anyhow::{Result, anyhow, bail};
 use tokio::sync::mpsc;
 
 use crate::hint::with_hint;
 use crate::import::plan::{Copy, Plan, Replan, Statement, TableInput};
+use crate::store::growing::Files;
 
 /// `migrate`'s side of the load: each dataset's finished files and facts (or the
 /// export's failure), as they come, and how to plan its COPYs from them.
@@ -18,6 +21,17 @@ pub struct Pipeline {
     have: BTreeMap<String, TableInput>,
     /// The source's row estimate over every dataset: the total of the import's bar.
     pub(crate) estimated_rows: u64,
+    /// The files the export is writing: a dataset may be loaded as they grow.
+    pub(crate) files: Option<Arc<Files>>,
+}
+
+/// How a dataset's files stand when its load comes up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Arrival {
+    /// Complete, with their facts: its COPYs are planned from them.
+    Complete,
+    /// Its first file is being written: its load may follow it.
+    Growing,
 }
 
 impl Pipeline {
@@ -25,12 +39,53 @@ impl Pipeline {
         ready: mpsc::UnboundedReceiver<Result<TableInput, String>>,
         replan: Replan,
         estimated_rows: u64,
+        files: Option<Arc<Files>>,
     ) -> Self {
         Pipeline {
             ready,
             replan,
             have: BTreeMap::new(),
             estimated_rows,
+            files,
+        }
+    }
+
+    /// Wait until `dataset`'s files are complete or, when `follow`, its first file
+    /// (`first`) is being written.
+    pub(crate) async fn arrival(
+        &mut self,
+        dataset: &str,
+        first: &str,
+        follow: bool,
+    ) -> Result<Arrival> {
+        loop {
+            self.drain()?;
+            if self.have.contains_key(dataset) {
+                return Ok(Arrival::Complete);
+            }
+            let files = match (&self.files, follow) {
+                (Some(f), true) => f.clone(),
+                _ => {
+                    if self.wait().await?.is_none() {
+                        bail!("the export ended without writing `{dataset}`");
+                    }
+                    continue;
+                }
+            };
+            let started = files.started();
+            tokio::pin!(started);
+            started.as_mut().enable();
+            if files.writing(first) {
+                return Ok(Arrival::Growing);
+            }
+            tokio::select! {
+                arrived = self.wait() => {
+                    if arrived?.is_none() {
+                        bail!("the export ended without writing `{dataset}`");
+                    }
+                }
+                _ = started => {}
+            }
         }
     }
 
@@ -60,12 +115,14 @@ impl Pipeline {
     }
 
     /// Wait until the export has finished `dataset`, then plan its COPYs from its real
-    /// files and facts (refusing, before any of it is written, what they call for).
+    /// files and facts (refusing, before any of it is written, what they call for; or,
+    /// `followed`, what was loaded of it as its files were written).
     pub(crate) async fn copies(
         &mut self,
         dataset: &str,
         plan: &Plan,
         as_csv: &BTreeSet<String>,
+        followed: bool,
     ) -> Result<Vec<Copy>> {
         while !self.have.contains_key(dataset) {
             match self.ready.recv().await {
@@ -81,7 +138,14 @@ impl Pipeline {
             .map_err(|refused| {
                 with_hint(
                     anyhow!(
-                        "import refused before loading `{dataset}` ({}):\n{}",
+                        "import refused {} ({}):\n{}",
+                        match followed {
+                            false => format!("before loading `{dataset}`"),
+                            true => format!(
+                                "`{dataset}` once its export was complete (what was loaded of \
+                                 it as its files were written is rolled back with the rest)"
+                            ),
+                        },
                         crate::report::count(refused.errors.len() as u64, "problem"),
                         refused
                             .errors
@@ -149,7 +213,8 @@ fn plain_groups(queue: &VecDeque<Statement>) -> Vec<Group> {
 }
 
 /// `migrate`: when the next table's files are not complete yet but a later table's are,
-/// load that one first, rather than wait. Only tables loaded by plain COPYs trade
+/// load that one first, rather than wait (or follow the next one's files as they are
+/// written, when `follow` and none is complete). Only tables loaded by plain COPYs trade
 /// places, and only with each other (nothing staged, fired or hooked between them,
 /// whose SQL could read what was loaded before it): under the replica role the order
 /// of plain COPYs changes nothing the target holds. A foreign key a parent's rebuild
@@ -158,6 +223,7 @@ pub(crate) async fn ready_first(
     queue: &mut VecDeque<Statement>,
     pipeline: &mut Pipeline,
     resolved: &BTreeSet<String>,
+    follow: bool,
 ) -> Result<()> {
     loop {
         let groups = plain_groups(queue);
@@ -180,8 +246,35 @@ pub(crate) async fn ready_first(
             }
             return Ok(());
         }
-        if pipeline.wait().await?.is_none() {
+        let first = queue
+            .range(groups[0].start..groups[0].end)
+            .find_map(|s| match s {
+                Statement::Copy(c) => Some(c.file.clone()),
+                _ => None,
+            });
+        let files = match (&pipeline.files, first, follow) {
+            (Some(f), Some(first), true) => Some((f.clone(), first)),
+            _ => None,
+        };
+        let Some((files, first)) = files else {
+            if pipeline.wait().await?.is_none() {
+                return Ok(());
+            }
+            continue;
+        };
+        let started = files.started();
+        tokio::pin!(started);
+        started.as_mut().enable();
+        if files.writing(&first) {
             return Ok(());
+        }
+        tokio::select! {
+            arrived = pipeline.wait() => {
+                if arrived?.is_none() {
+                    return Ok(());
+                }
+            }
+            _ = started => {}
         }
     }
 }

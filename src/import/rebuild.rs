@@ -7,9 +7,10 @@
 
 use anyhow::{Context, Result};
 
+use crate::db::catalog::orphan_row;
 use crate::db::postgres;
 use crate::hint::with_hint;
-use crate::import::plan::{BuildCheck, IndexStep};
+use crate::import::plan::{BuildCheck, IndexStep, OrphanCheck};
 
 const SAVEPOINT: &str = "pgconverge_index_build";
 
@@ -61,7 +62,7 @@ pub async fn run(tx: &tokio_postgres::Transaction<'_>, step: &IndexStep) -> Resu
             )
         }
         BuildCheck::Orphans(check) => (
-            crate::import::load::orphans(tx, check)
+            orphans(tx, check)
                 .await?
                 .map(|orphans| format!("{orphans}: the foreign key cannot be added back")),
             "export and import the parent rows too (or fix the data at the source); with \
@@ -72,4 +73,43 @@ pub async fn run(tx: &tokio_postgres::Transaction<'_>, step: &IndexStep) -> Resu
         Some(found) => with_hint(refused.context(found), hint),
         None => refused,
     })
+}
+
+/// A foreign key's orphan rows, worded with a few of their keys; None when there are none.
+pub(crate) async fn orphans(
+    tx: &tokio_postgres::Transaction<'_>,
+    check: &OrphanCheck,
+) -> Result<Option<String>> {
+    let fk = &check.fk;
+    let context = || format!("checking {} for rows without a parent", fk.describe());
+    let n: i64 = tx
+        .query_one(&check.count_sql(), &[])
+        .await
+        .map_err(postgres::error)
+        .with_context(context)?
+        .get(0);
+    if n == 0 {
+        return Ok(None);
+    }
+    let rows = tx
+        .query(
+            &fk.orphan_sample_sql_within(&check.keys, 5, check.within.as_deref()),
+            &[],
+        )
+        .await
+        .map_err(postgres::error)
+        .with_context(context)?;
+    let samples: Vec<String> = rows
+        .iter()
+        .map(|r| {
+            let values: Vec<Option<String>> = (0..r.len()).map(|i| r.get(i)).collect();
+            orphan_row(&check.keys, fk, &values)
+        })
+        .collect();
+    Ok(Some(format!(
+        "{}: {} with no parent row, e.g. {}",
+        fk.describe(),
+        crate::report::count(n.max(0) as u64, "row"),
+        samples.join("; ")
+    )))
 }
