@@ -258,6 +258,22 @@ mod tests {
     use super::*;
     use crate::store::direct::DirectWrite;
 
+    /// A file created for following, and a thread reading it to its end as it grows.
+    fn followed(path: &Path) -> (DirectWrite, std::thread::JoinHandle<io::Result<Vec<u8>>>) {
+        let files = Files::new();
+        let w = DirectWrite::create_following(path, &files).unwrap();
+        let growing = files.get(&name_of(path)).unwrap();
+        let path = path.to_path_buf();
+        let reader = std::thread::spawn(move || {
+            let mut got = Vec::new();
+            Follow::open(&path, growing)
+                .unwrap()
+                .read_to_end(&mut got)
+                .map(|_| got)
+        });
+        (w, reader)
+    }
+
     /// A reader following a file written in pieces of every size (below a block,
     /// across transfers, a tail) gets every byte in order, and its end only at the
     /// writer's end.
@@ -273,26 +289,13 @@ mod tests {
             3 * TRANSFER + ALIGN,
         ] {
             let path = dir.path().join(format!("f{total}.csv"));
-            let files = Files::new();
             let data: Vec<u8> = (0..total).map(|i| (i * 31 % 251) as u8).collect();
-            let mut w = DirectWrite::create_following(&path, &files).unwrap();
-            let growing = files.get(&name_of(&path)).unwrap();
-            let reader = std::thread::spawn({
-                let path = path.clone();
-                move || {
-                    let mut got = Vec::new();
-                    Follow::open(&path, growing)
-                        .unwrap()
-                        .read_to_end(&mut got)
-                        .unwrap();
-                    got
-                }
-            });
+            let (mut w, reader) = followed(&path);
             for piece in data.chunks(ALIGN / 3 + 7) {
                 w.write_all(piece).unwrap();
             }
             w.finish().unwrap();
-            assert!(reader.join().unwrap() == data, "{total} bytes");
+            assert!(reader.join().unwrap().unwrap() == data, "{total} bytes");
         }
     }
 
@@ -301,20 +304,7 @@ mod tests {
     #[test]
     fn a_writer_that_stops_fails_the_follower() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("t.csv");
-        let files = Files::new();
-        let mut w = DirectWrite::create_following(&path, &files).unwrap();
-        let growing = files.get(&name_of(&path)).unwrap();
-        let reader = std::thread::spawn({
-            let path = path.clone();
-            move || {
-                let mut got = Vec::new();
-                Follow::open(&path, growing)
-                    .unwrap()
-                    .read_to_end(&mut got)
-                    .map(|_| got.len())
-            }
-        });
+        let (mut w, reader) = followed(&dir.path().join("t.csv"));
         w.write_all(&vec![b'x'; TRANSFER + 5]).unwrap();
         drop(w);
         let e = reader.join().unwrap().unwrap_err();
