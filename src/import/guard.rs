@@ -63,11 +63,40 @@ pub async fn begin(tx: &Transaction<'_>) -> Result<Guard> {
     })
 }
 
+/// A setting a hook changed, set back to the import's value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SetBack {
+    pub name: String,
+    /// What the hook left.
+    pub hook: String,
+    /// What the import set again.
+    pub import: String,
+}
+
+impl SetBack {
+    /// The statement that sets it back, as the journal shows it (replayed, it does the
+    /// same).
+    pub fn sql(&self) -> String {
+        use crate::db::sql::pg::literal;
+        format!(
+            "SELECT set_config({}, {}, true)",
+            literal(&self.name),
+            literal(&self.import)
+        )
+    }
+}
+
 impl Guard {
     /// After the hook `hook` (its description): still our transaction? Then set the
-    /// settings again, with `session_replication_role` as the hooks run (`role`).
-    /// Else roll back whatever transaction the hook left open and return `Escaped`.
-    pub async fn after_hook(&self, tx: &Transaction<'_>, hook: &str, role: &str) -> Result<()> {
+    /// settings again, with `session_replication_role` as the hooks run (`role`), and
+    /// say which the hook had changed. Else roll back whatever transaction the hook
+    /// left open and return `Escaped`.
+    pub async fn after_hook(
+        &self,
+        tx: &Transaction<'_>,
+        hook: &str,
+        role: &str,
+    ) -> Result<Vec<SetBack>> {
         let now: Option<i64> = tx
             .query_one(STILL_OURS, &[])
             .await
@@ -99,6 +128,28 @@ impl Guard {
                 _ => (n.clone(), v.clone()),
             })
             .unzip();
+        let left: Vec<String> = tx
+            .query(
+                "SELECT current_setting(n) FROM unnest($1::text[]) WITH ORDINALITY AS s(n, i) ORDER BY i",
+                &[&names],
+            )
+            .await
+            .map_err(postgres::error)
+            .with_context(|| format!("reading the session settings after {hook}"))?
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        let set_back: Vec<SetBack> = names
+            .iter()
+            .zip(&values)
+            .zip(&left)
+            .filter(|((_, want), got)| want != got)
+            .map(|((name, want), got)| SetBack {
+                name: name.clone(),
+                hook: got.clone(),
+                import: want.clone(),
+            })
+            .collect();
         tx.query(
             "SELECT set_config(n, v, true) FROM unnest($1::text[], $2::text[]) AS s(n, v)",
             &[&names, &values],
@@ -106,7 +157,7 @@ impl Guard {
         .await
         .map_err(postgres::error)
         .with_context(|| format!("setting the import's session settings again after {hook}"))?;
-        Ok(())
+        Ok(set_back)
     }
 }
 

@@ -683,14 +683,31 @@ async fn attempt(
                 let Some(g) = &guard else {
                     return Err(anyhow!("a hook ran before the transaction id was taken").into());
                 };
-                if let Err(e) = g.after_hook(&tx, hook, role).await {
-                    if let Some(escaped) = e.downcast_ref::<Escaped>() {
-                        state.escaped = Some(escaped.committed());
-                        env.journal.line(format!("STOPPED: {escaped}"));
-                        env.journal
-                            .sql_with("ROLLBACK", Some("whatever transaction the hook left open"));
+                let set_back = match g.after_hook(&tx, hook, role).await {
+                    Ok(set_back) => set_back,
+                    Err(e) => {
+                        if let Some(escaped) = e.downcast_ref::<Escaped>() {
+                            state.escaped = Some(escaped.committed());
+                            env.journal.line(format!("STOPPED: {escaped}"));
+                            env.journal.sql_with(
+                                "ROLLBACK",
+                                Some("whatever transaction the hook left open"),
+                            );
+                        }
+                        return Err(e.into());
                     }
-                    return Err(e.into());
+                };
+                // The load reads the rest under the import's settings: said, and in the
+                // journal as the statements that did it (a replay does the same).
+                for s in &set_back {
+                    let why = format!(
+                        "{hook} set {} to '{}': set back to '{}' (the import reads and prints \
+                         values under its own settings)",
+                        s.name, s.hook, s.import
+                    );
+                    env.progress.warn(&why);
+                    env.journal.line(&why);
+                    env.journal.sql_with(&s.sql(), Some(&why));
                 }
             }
             Statement::Collisions {

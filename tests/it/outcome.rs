@@ -382,6 +382,22 @@ before = ["SET TimeZone = 'America/New_York'", "SET client_encoding = 'LATIN1'",
         Some("2024-01-01 10:00:00|café")
     );
     assert_eq!(last_status(&w), "completed");
+    // Said, and journaled as the statements that set them back: a replay of the
+    // journal reads the rest as the import did.
+    let err = stderr(&o);
+    assert!(
+        err.contains("hook #1 (SET TimeZone = 'America/New_York') set TimeZone to 'America/New_York': set back to 'UTC'"),
+        "{err}"
+    );
+    assert!(err.contains("set DateStyle to 'SQL, DMY'"), "{err}");
+    let journal = w.journal_sql();
+    for sql in [
+        "SELECT set_config('TimeZone', 'UTC', true);",
+        "SELECT set_config('client_encoding', 'UTF8', true);",
+        "SELECT set_config('DateStyle', 'ISO, MDY', true);",
+    ] {
+        assert!(journal.contains(sql), "{sql}: {journal}");
+    }
 }
 
 /// Run `args` with PostgreSQL behind a proxy that holds COMMIT's answer, and send
