@@ -707,7 +707,7 @@ async fn attempt(
                     );
                     env.progress.warn(&why);
                     env.journal.line(&why);
-                    env.journal.sql_with(&s.sql(), Some(&why));
+                    env.journal.sql_with(s.sql(), Some(&why));
                 }
             }
             Statement::Collisions {
