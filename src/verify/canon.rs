@@ -25,6 +25,9 @@ pub enum Kind {
     DecimalAt {
         scale: u8,
     },
+    /// `money`: read from the target as `numeric` (its text form follows the server's
+    /// `lc_monetary`: `$1,234.56`), then by value as [`Kind::Decimal`].
+    Money,
     /// The exact bits of a single- or double-precision float.
     F32,
     F64,
@@ -114,7 +117,7 @@ pub fn text_cow(kind: Kind, v: Option<&[u8]>) -> Option<Cow<'_, [u8]>> {
         | Kind::Base64
         | Kind::Bits { .. } => return Some(Cow::Borrowed(v)),
         Kind::Int => int_text(v),
-        Kind::Decimal => decimal(v),
+        Kind::Decimal | Kind::Money => decimal(v),
         Kind::DecimalAt { scale } => decimal_at(v, scale as usize),
         Kind::F32 => match parse_f64(v) {
             Some(f) => (f as f32).to_bits().to_be_bytes().to_vec(),

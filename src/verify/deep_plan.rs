@@ -74,6 +74,7 @@ pub fn kind(src: &ColumnEntry, dst: &crate::db::catalog::PgColumn, adapt: Adapt)
             },
             None => Kind::Decimal,
         },
+        "money" => Kind::Money,
         "float4" => Kind::F32,
         "float8" => Kind::F64,
         "bool" => Kind::Bool,
@@ -307,6 +308,10 @@ pub fn target_select(plan: &TablePlan, schema: &str) -> String {
                     ident(&c.column)
                 ));
             }
+            // money's own text form is the server's currency format: its value instead.
+            None if c.kind == Kind::Money => {
+                select.push(format!("t.{}::numeric", ident(&c.column)))
+            }
             None => select.push(format!("t.{}", ident(&c.column))),
         }
     }
@@ -322,7 +327,12 @@ pub fn target_select(plan: &TablePlan, schema: &str) -> String {
 /// key map (the read is then [`target_select`]'s).
 pub fn target_reads(plan: &TablePlan) -> Option<Vec<ReadColumn<'_>>> {
     use crate::db::long_values::{KeyForm, LongForm};
-    if plan.columns.iter().any(|c| c.follows.is_some()) {
+    // A column read through a key map, or as another type, is read by the SELECT.
+    if plan
+        .columns
+        .iter()
+        .any(|c| c.follows.is_some() || c.kind == Kind::Money)
+    {
         return None;
     }
     let form = |k: Kind| match k {

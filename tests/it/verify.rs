@@ -161,3 +161,30 @@ fn a_table_the_profile_may_skip_is_reported_skipped_not_missing() {
         stdout(&o)
     );
 }
+
+/// `money` prints in the server's currency format (`$1,234.56`): compared by value, a
+/// decimal loaded into it is equal, and a changed amount is still a difference.
+#[test]
+fn a_decimal_into_money_is_compared_by_value() {
+    let w = World::new("verify_money");
+    w.mysql(
+        "CREATE TABLE price (id INT PRIMARY KEY, amount DECIMAL(12,2));
+         INSERT INTO price VALUES (1, 1234.56), (2, -0.50), (3, 1000000.00), (4, NULL);",
+    );
+    w.pg("CREATE TABLE price (id integer PRIMARY KEY, amount money)");
+    let o = w.run(&[
+        "migrate", &w.db, "--out", "out", "--yes", "--deep", "--json",
+    ]);
+    assert_exit(&o, 0);
+    let s: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(s["verify"]["deep"][0]["equal"], 4, "{s}");
+    let dir = w.path().join(s["export_dir"].as_str().unwrap());
+    w.pg("UPDATE price SET amount = 1234.57 WHERE id = 1");
+    let o = w.run(&["verify", dir.to_str().unwrap(), "--deep", "--source"]);
+    assert_exit(&o, 1);
+    let out = stdout(&o);
+    assert!(
+        out.contains("amount") && out.contains("1234.56") && out.contains("1234.57"),
+        "{out}"
+    );
+}
