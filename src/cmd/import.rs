@@ -458,16 +458,8 @@ pub(super) fn describe(
         if let Some(why) = s.csv_reason.as_ref().filter(|_| plan.binary) {
             out.push_str(&format!("as CSV: `{}`: {why}\n", s.table));
         }
-        for (column, adapt, changed) in &s.adaptations {
-            let count = adapt
-                .counted(*changed)
-                .map(|c| format!(" ({c})"))
-                .unwrap_or_default();
-            out.push_str(&format!(
-                "adapt: `{}`.`{column}`: {}{count}\n",
-                s.table,
-                adapt.describe()
-            ));
+        for line in s.adaptation_lines() {
+            out.push_str(&format!("{line}\n"));
         }
     }
     for line in plan::index_lines(plan) {

@@ -113,6 +113,9 @@ pub async fn run(ctx: &Ctx, args: MigrateArgs) -> Result<Outcome> {
     .await
     .map_err(|e| failed(e, Status::Failed))?;
 
+    // What an interrupted export (or migrate) left beside this one is said, as export
+    // says it.
+    export::run::leftovers(&new, false, &progress).map_err(|e| failed(e, Status::Failed))?;
     let mut ejob = super::export_job(source.clone(), mapping.clone(), &args.read);
     // The import may load a table while its files are written (`import::follow`).
     ejob.follow = Some(crate::store::growing::Files::new());

@@ -98,7 +98,7 @@ impl Following {
         let dataset = &copy.dataset;
         let ran = self.datasets.remove(dataset).unwrap_or_default();
         let finals = match pipeline.copies(dataset, plan, as_csv, true).await {
-            Ok(finals) => finals,
+            Ok(finals) => finals.copies,
             Err(refused) => return Failure::Error(refused),
         };
         let began: Vec<&Copy> = ran.iter().map(|f| &f.copy).chain([copy]).collect();

@@ -305,19 +305,29 @@ async fn attempt(
                 resolved.insert(dataset);
                 continue;
             }
-            let copies = pipeline.copies(&dataset, plan, as_csv, false).await?;
+            let replanned = pipeline.copies(&dataset, plan, as_csv, false).await?;
             state.steps.waiting_for_export += waited.elapsed().as_secs_f64();
-            // The plan said binary before the files were written; say what is done.
+            said_of(env, &replanned.adaptations);
+            let copies = replanned.copies;
+            // The plan said binary before the files were written; say what is done, and
+            // why (a table already forced to CSV by a restart was said so then).
+            let longest = copies
+                .iter()
+                .filter(|x| {
+                    x.longest
+                        .is_some_and(|l| l > crate::memory::BINARY_RECORD_MAX)
+                })
+                .max_by_key(|x| x.longest);
             if matches!(c.feed, Feed::Binary(..))
-                && let Some(x) = copies.iter().find(|x| !matches!(x.feed, Feed::Binary(..)))
+                && copies.iter().any(|x| !matches!(x.feed, Feed::Binary(..)))
+                && let Some(x) = longest
             {
-                let record = x
-                    .longest
-                    .map(|l| format!("a record of {l} bytes"))
-                    .unwrap_or_else(|| "a record".into());
                 let msg = format!(
-                    "as CSV: `{}`: {record} is longer than the binary converter takes ({} bytes)",
+                    "as CSV: `{}`: {} holds a record of {} bytes, longer than the binary \
+                     converter takes ({} bytes)",
                     x.table,
+                    x.file,
+                    x.longest.unwrap_or_default(),
                     crate::memory::BINARY_RECORD_MAX
                 );
                 env.progress.note(&msg);
@@ -351,6 +361,8 @@ async fn attempt(
             env.journal.terminated(&stmt.terminated());
         }
         let step_clock = Instant::now();
+        // Time this statement spent waiting for the export (a followed COPY).
+        let mut idle = 0.0;
         match stmt {
             Statement::Sql {
                 sql,
@@ -422,6 +434,7 @@ async fn attempt(
                 let mut sent = 0u64;
                 let mut credited = 0u64;
                 let rate = growing.clone();
+                let waited_before = growing.as_ref().map_or(0.0, |g| g.waited());
                 let on_bytes = |n| {
                     sent += n;
                     let due = match &rate {
@@ -461,6 +474,7 @@ async fn attempt(
                     Err(f) => return Err(f),
                 };
                 let rows = copied.rows;
+                idle += growing.as_ref().map_or(0.0, |g| g.waited()) - waited_before;
                 // Loaded as it was written: once the dataset's last file is, it is held
                 // against the finished export, whose COPY stands for it from here.
                 let settled;
@@ -478,7 +492,9 @@ async fn attempt(
                         } else {
                             let waited = Instant::now();
                             let finals = pipeline.copies(&copy.dataset, plan, as_csv, true).await?;
-                            state.steps.waiting_for_export += waited.elapsed().as_secs_f64();
+                            idle += waited.elapsed().as_secs_f64();
+                            said_of(env, &finals.adaptations);
+                            let finals = finals.copies;
                             settled = following.settle(&copy.dataset, &finals)?;
                             &settled
                         }
@@ -726,7 +742,9 @@ async fn attempt(
                 );
             }
         }
-        state.steps.add(stmt, step_clock.elapsed().as_secs_f64());
+        let seconds = step_clock.elapsed().as_secs_f64();
+        state.steps.add(stmt, (seconds - idle).max(0.0));
+        state.steps.waiting_for_export += idle;
     }
     match overall {
         Some(Overall::Bytes(bar)) => bar.finish_and_clear(),
@@ -869,6 +887,15 @@ fn with_touched(done: &mut Vec<TableLoaded>, touched: &BTreeMap<(String, Touch),
             cascaded,
             cleared: of(table, Touch::Cleared),
         });
+    }
+}
+
+/// What a dataset's load does to its values, known once its files are complete
+/// (`migrate`): said, and in the journal, as the plan says it for `import`.
+fn said_of(env: &mut Env<'_>, adaptations: &[String]) {
+    for line in adaptations {
+        env.progress.note(line);
+        env.journal.line(line);
     }
 }
 

@@ -10,7 +10,7 @@ use anyhow::{Result, anyhow, bail};
 use tokio::sync::mpsc;
 
 use crate::hint::with_hint;
-use crate::import::plan::{Copy, Plan, Replan, Statement, TableInput};
+use crate::import::plan::{Copy, Plan, Replan, Replanned, Statement, TableInput};
 use crate::store::growing::Files;
 
 /// `migrate`'s side of the load: each dataset's finished files and facts (or the
@@ -123,7 +123,7 @@ impl Pipeline {
         plan: &Plan,
         as_csv: &BTreeSet<String>,
         followed: bool,
-    ) -> Result<Vec<Copy>> {
+    ) -> Result<Replanned> {
         while !self.have.contains_key(dataset) {
             match self.ready.recv().await {
                 Some(Ok(input)) => {

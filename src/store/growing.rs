@@ -36,6 +36,8 @@ pub struct Growing {
     moved: Condvar,
     /// Records written so far (for a progress bar's rows per byte).
     rows: AtomicU64,
+    /// Nanoseconds a reader has waited for more of the file.
+    waited: AtomicU64,
 }
 
 impl Growing {
@@ -44,6 +46,7 @@ impl Growing {
             stand: Mutex::new(Stand::Writing(0)),
             moved: Condvar::new(),
             rows: AtomicU64::new(0),
+            waited: AtomicU64::new(0),
         }
     }
 
@@ -92,14 +95,27 @@ impl Growing {
     /// Wait until the file holds more than `past` bytes, or is complete or failed.
     fn wait_past(&self, past: u64) -> Stand {
         let mut stand = self.stand.lock().unwrap_or_else(|p| p.into_inner());
+        let mut since = None;
         loop {
             match &*stand {
                 Stand::Writing(n) if *n <= past => {
+                    since.get_or_insert_with(std::time::Instant::now);
                     stand = self.moved.wait(stand).unwrap_or_else(|p| p.into_inner());
                 }
-                other => return other.clone(),
+                other => {
+                    if let Some(t) = since {
+                        let ns = t.elapsed().as_nanos().min(u128::from(u64::MAX)) as u64;
+                        self.waited.fetch_add(ns, Ordering::Relaxed);
+                    }
+                    return other.clone();
+                }
             }
         }
+    }
+
+    /// Seconds a reader has spent waiting for the writer.
+    pub fn waited(&self) -> f64 {
+        self.waited.load(Ordering::Relaxed) as f64 / 1e9
     }
 }
 

@@ -52,6 +52,10 @@ fn a_table_is_loaded_while_its_export_still_writes_it() {
         Some("40000")
     );
     // It was followed, and the journal says so before its COPY.
+    // The time the COPY waited for the export is counted as waiting, not as loading
+    // (the relay makes the export take about three seconds; the COPY, a fraction).
+    let waited = s["steps"]["waiting_for_export"].as_f64().unwrap();
+    assert!(waited > 1.0, "{s}");
     let journal = w.journal_sql();
     let said = journal.find(FOLLOWED).expect(&journal);
     let copied = journal.find("COPY \"public\".\"event\"").expect(&journal);
@@ -72,6 +76,12 @@ fn a_followed_table_whose_finished_export_calls_for_another_load_starts_over() {
     let err = stderr(&o);
     assert!(
         err.contains("`event` was loaded while its files were written, but its finished export calls for another load"),
+        "{err}"
+    );
+    // What the finished export's plan does to the values is said, as import's plan
+    // says it.
+    assert!(
+        err.contains("adapt: `event`.`tag`: '' -> NULL (1 value was '')"),
         "{err}"
     );
     assert_eq!(

@@ -265,12 +265,49 @@ fn a_table_planned_binary_that_goes_as_csv_is_said_so() {
         "{err}"
     );
     assert!(
-        err.contains("as CSV: `doc`: a record of 5000003 bytes is longer than the binary converter takes (4194304 bytes)"),
+        err.contains("as CSV: `doc`: doc.csv holds a record of 5000003 bytes, longer than the binary converter takes (4194304 bytes)"),
         "{err}"
     );
     assert!(out.contains(", verified value by value: "), "{out}");
     assert_eq!(
         w.pg_value("SELECT length(body)::text FROM doc WHERE id = 1"),
         Some("5000000".into())
+    );
+}
+
+/// Read in several parts, the long record in the last: the line names that part and
+/// its record, not the first part's.
+#[test]
+fn the_as_csv_line_names_the_part_that_holds_the_long_record() {
+    let w = World::new("migrate_as_csv_parts");
+    w.mysql(
+        "CREATE TABLE doc (id INT PRIMARY KEY, body LONGTEXT);
+         INSERT INTO doc SELECT seq, 'short' FROM seq_1_to_3000;
+         INSERT INTO doc VALUES (9000, REPEAT('x', 5000000));",
+    );
+    w.pg("CREATE TABLE doc (id integer PRIMARY KEY, body text)");
+    let o = w.run(&[
+        "migrate",
+        &w.db,
+        "--yes",
+        "--deep",
+        "--split-rows",
+        "1000",
+        "--jobs",
+        "4",
+    ]);
+    assert_exit(&o, 0);
+    let err = stderr(&o);
+    let line = err
+        .lines()
+        .find(|l| l.starts_with("as CSV: `doc`:"))
+        .unwrap_or_else(|| panic!("{err}"));
+    assert!(
+        line.contains("doc.part-004.csv holds a record of 5000006 bytes"),
+        "{line}"
+    );
+    assert_eq!(
+        w.pg_value("SELECT count(*)::text FROM doc").as_deref(),
+        Some("3001")
     );
 }

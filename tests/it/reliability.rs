@@ -553,6 +553,16 @@ fn leftovers_of_dead_exports_are_listed_and_removed_on_request_only() {
         stderr(&o)
     );
     assert!(dead_dir.exists());
+    // migrate says so too (its export goes beside them).
+    let o = w.run(&["migrate", &w.db, "--out", "out", "--yes"]);
+    assert_exit(&o, 0);
+    assert!(
+        stderr(&o).contains(&format!(
+            ".20240101_000000.partial-{dead} (2.93 KiB) is left from an interrupted export"
+        )),
+        "{}",
+        stderr(&o)
+    );
     let o = w.run(&["export", &w.db, "--out", "out", "--clean-partials"]);
     assert_exit(&o, 0);
     assert!(stderr(&o).contains("removed"), "{}", stderr(&o));

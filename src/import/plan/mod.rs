@@ -502,6 +502,27 @@ pub struct Refused {
     pub fixes: Vec<crate::import::fixes::MappingFix>,
 }
 
+impl TableLoad {
+    /// What the load does to this table's values, a line each (`adapt: ...`), as the
+    /// plan and the journal say it.
+    pub fn adaptation_lines(&self) -> Vec<String> {
+        self.adaptations
+            .iter()
+            .map(|(column, adapt, changed)| {
+                let count = adapt
+                    .counted(*changed)
+                    .map(|c| format!(" ({c})"))
+                    .unwrap_or_default();
+                format!(
+                    "adapt: `{}`.`{column}`: {}{count}",
+                    self.table,
+                    adapt.describe()
+                )
+            })
+            .collect()
+    }
+}
+
 impl Replan {
     /// The COPYs of one dataset from its finished files and facts, within `full` (the
     /// plan being run: its constants keep their slots); or the refusals its facts call
@@ -511,7 +532,7 @@ impl Replan {
         input: &TableInput,
         full: &Plan,
         as_csv: &BTreeSet<String>,
-    ) -> Result<Vec<Copy>, Refused> {
+    ) -> Result<Replanned, Refused> {
         let single = build_part(
             std::slice::from_ref(input),
             &self.catalog,
@@ -527,7 +548,7 @@ impl Replan {
             });
         }
         let Some(t) = single.tables.first() else {
-            return Ok(Vec::new());
+            return Ok(Replanned::default());
         };
         let mut t = t.clone();
         // A per-row `set` loads through the staging table the running plan created (its
@@ -550,8 +571,19 @@ impl Replan {
                 .position(|f| f.table == c.table && f.column == c.column)
                 .unwrap_or(*slot);
         }
-        Ok(t.copies(as_csv, full.nulls))
+        Ok(Replanned {
+            copies: t.copies(as_csv, full.nulls),
+            adaptations: t.adaptation_lines(),
+        })
     }
+}
+
+/// A dataset's COPYs planned from its finished files, and what they do to its values
+/// (`adapt:` lines, which the plan made before the export could not know).
+#[derive(Debug, Clone, Default)]
+pub struct Replanned {
+    pub copies: Vec<Copy>,
+    pub adaptations: Vec<String>,
 }
 
 /// The `set` expressions of every dataset whose target exists, for the target to
