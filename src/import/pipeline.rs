@@ -246,17 +246,7 @@ pub(crate) async fn ready_first(
             }
             return Ok(());
         }
-        let first = queue
-            .range(groups[0].start..groups[0].end)
-            .find_map(|s| match s {
-                Statement::Copy(c) => Some(c.file.clone()),
-                _ => None,
-            });
-        let files = match (&pipeline.files, first, follow) {
-            (Some(f), Some(first), true) => Some((f.clone(), first)),
-            _ => None,
-        };
-        let Some((files, first)) = files else {
+        let Some(files) = pipeline.files.clone().filter(|_| follow) else {
             if pipeline.wait().await?.is_none() {
                 return Ok(());
             }
@@ -265,7 +255,40 @@ pub(crate) async fn ready_first(
         let started = files.started();
         tokio::pin!(started);
         started.as_mut().enable();
-        if files.writing(&first) {
+        // Of the tables being written, the smallest (by the source's estimate) is
+        // followed first: a large one read by one reader would hold the load to that
+        // reader's pace while the others complete beside it.
+        let first_file = |g: &Group| {
+            queue.range(g.start..g.end).find_map(|s| match s {
+                Statement::Copy(c) => Some(c.file.clone()),
+                _ => None,
+            })
+        };
+        let rows = |g: &Group| -> u64 {
+            g.datasets
+                .iter()
+                .map(|d| {
+                    pipeline
+                        .replan
+                        .options
+                        .row_estimates
+                        .get(d)
+                        .copied()
+                        .unwrap_or(0)
+                })
+                .sum()
+        };
+        let growing = groups
+            .iter()
+            .filter(|g| first_file(g).is_some_and(|f| files.writing(&f)))
+            .min_by_key(|g| rows(g));
+        if let Some(g) = growing {
+            if g.start > 0 {
+                let moved: Vec<Statement> = queue.drain(g.start..g.end).collect();
+                for stmt in moved.into_iter().rev() {
+                    queue.push_front(stmt);
+                }
+            }
             return Ok(());
         }
         tokio::select! {

@@ -139,3 +139,44 @@ fn an_export_cut_while_its_file_is_followed_leaves_the_target_unchanged() {
         .unwrap_or_default();
     assert!(kept.is_empty(), "{kept:?}");
 }
+
+/// Two tables written at once (one reader each), the larger first in load order: the
+/// smaller is followed first, so the load is not held to the larger one's reader while
+/// the smaller completes beside it.
+#[test]
+fn of_the_tables_being_written_the_smaller_is_followed_first() {
+    let w = World::new("follow_order");
+    w.mysql(
+        "CREATE TABLE big (id INT PRIMARY KEY, body VARCHAR(100));
+         INSERT INTO big SELECT seq, REPEAT('b', 90) FROM seq_1_to_40000;
+         CREATE TABLE small (id INT PRIMARY KEY, big_id INT, body VARCHAR(100));
+         INSERT INTO small SELECT seq, seq, REPEAT('s', 90) FROM seq_1_to_15000;",
+    );
+    w.pg(
+        "CREATE TABLE big (id integer PRIMARY KEY, body text);
+         CREATE TABLE small (id integer PRIMARY KEY, big_id integer REFERENCES big (id), body text);",
+    );
+    let relay = Throttle::start(&w.mysql_url, 1_500_000, None);
+    let o = w
+        .cmd()
+        .env("MYSQL_URL", relay.url(&w.mysql_url))
+        .args([
+            "migrate", &w.db, "--out", "out", "--yes", "--jobs", "2", "--json",
+        ])
+        .output()
+        .unwrap();
+    assert_exit(&o, 0);
+    let journal = w.journal_sql();
+    let small = journal
+        .find("`small`: loading while the export writes its files")
+        .expect(&journal);
+    let big = journal
+        .find("`big`: loading while the export writes its files")
+        .unwrap_or(usize::MAX);
+    assert!(small < big, "{journal}");
+    assert_eq!(
+        w.pg_value("SELECT (SELECT count(*) FROM big) || ',' || (SELECT count(*) FROM small)")
+            .as_deref(),
+        Some("40000,15000")
+    );
+}
