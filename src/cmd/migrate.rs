@@ -245,6 +245,7 @@ pub async fn run(ctx: &Ctx, args: MigrateArgs) -> Result<Outcome> {
         prepared.replan.clone(),
         estimated_rows,
         ejob.follow.clone(),
+        ejob.jobs,
     );
     let mut state = TxState::default();
     let commit = state.commit.clone();

@@ -23,7 +23,13 @@ pub struct Pipeline {
     pub(crate) estimated_rows: u64,
     /// The files the export is writing: a dataset may be loaded as they grow.
     pub(crate) files: Option<Arc<Files>>,
+    /// The export's readers: how many files it writes at once.
+    pub(crate) readers: usize,
 }
+
+/// How long the load waits for the export's other readers to start their files before
+/// it chooses which to follow (they start together; this covers the race).
+const PATIENCE: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// How a dataset's files stand when its load comes up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,6 +46,7 @@ impl Pipeline {
         replan: Replan,
         estimated_rows: u64,
         files: Option<Arc<Files>>,
+        readers: usize,
     ) -> Self {
         Pipeline {
             ready,
@@ -47,6 +54,7 @@ impl Pipeline {
             have: BTreeMap::new(),
             estimated_rows,
             files,
+            readers: readers.max(1),
         }
     }
 
@@ -225,6 +233,7 @@ pub(crate) async fn ready_first(
     resolved: &BTreeSet<String>,
     follow: bool,
 ) -> Result<()> {
+    let mut patience: Option<std::time::Instant> = None;
     loop {
         let groups = plain_groups(queue);
         if groups.len() < 2 {
@@ -278,11 +287,28 @@ pub(crate) async fn ready_first(
                 })
                 .sum()
         };
-        let growing = groups
+        let growing: Vec<&Group> = groups
             .iter()
             .filter(|g| first_file(g).is_some_and(|f| files.writing(&f)))
-            .min_by_key(|g| rows(g));
-        if let Some(g) = growing {
+            .collect();
+        // Until every reader has started a file (or a moment has passed), a smaller one
+        // may still start: wait for it.
+        let waiting = groups.iter().filter(|g| !ready(g)).count();
+        let since = *patience.get_or_insert_with(std::time::Instant::now);
+        let more = growing.len() < pipeline.readers.min(waiting);
+        if more && let Some(left) = PATIENCE.checked_sub(since.elapsed()) {
+            tokio::select! {
+                arrived = pipeline.wait() => {
+                    if arrived?.is_none() {
+                        return Ok(());
+                    }
+                }
+                _ = started => {}
+                _ = tokio::time::sleep(left) => {}
+            }
+            continue;
+        }
+        if let Some(g) = growing.into_iter().min_by_key(|g| rows(g)) {
             if g.start > 0 {
                 let moved: Vec<Statement> = queue.drain(g.start..g.end).collect();
                 for stmt in moved.into_iter().rev() {
