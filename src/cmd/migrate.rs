@@ -116,9 +116,7 @@ pub async fn run(ctx: &Ctx, args: MigrateArgs) -> Result<Outcome> {
     // What an interrupted export (or migrate) left beside this one is said, as export
     // says it.
     export::run::leftovers(&new, false, &progress).map_err(|e| failed(e, Status::Failed))?;
-    let mut ejob = super::export_job(source.clone(), mapping.clone(), &args.read);
-    // The import may load a table while its files are written (`import::follow`).
-    ejob.follow = Some(crate::store::growing::Files::new());
+    let ejob = super::export_job(source.clone(), mapping.clone(), &args.read);
     let mut planned = ctx
         .interruptible(export::run::prepare(&ejob, &progress))
         .await
@@ -240,13 +238,7 @@ pub async fn run(ctx: &Ctx, args: MigrateArgs) -> Result<Outcome> {
     journal.line(description.trim_end());
     let (ready, arriving) = mpsc::unbounded_channel::<Result<TableInput, String>>();
     let estimated_rows = ijob.options.row_estimates.values().sum();
-    let mut pipeline = Pipeline::new(
-        arriving,
-        prepared.replan.clone(),
-        estimated_rows,
-        ejob.follow.clone(),
-        ejob.jobs,
-    );
+    let mut pipeline = Pipeline::new(arriving, prepared.replan.clone(), estimated_rows);
     let mut state = TxState::default();
     let commit = state.commit.clone();
     let export_side = async {

@@ -216,7 +216,6 @@ pub fn export_job(
         split_rows: read.split_rows,
         policy: export_job_policy(read),
         order: Vec::new(),
-        follow: None,
         delta_base: false,
         delta_full_copy: false,
     }

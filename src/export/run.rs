@@ -47,8 +47,6 @@ pub struct Job {
     pub delta_base: bool,
     /// With `delta_base`: tables without a key to follow are copied whole in each delta.
     pub delta_full_copy: bool,
-    /// `migrate`: the files being written, for the import to load as they grow.
-    pub follow: Option<Arc<crate::store::growing::Files>>,
 }
 
 /// A published export.
@@ -569,7 +567,6 @@ async fn read_all(
             progress: progress.clone(),
             overall: overall.clone(),
             policy: job.policy,
-            follow: job.follow.clone(),
         };
         set.spawn(async move { reader.run(conn).await });
     }
@@ -630,7 +627,6 @@ struct Reader {
     overall: ProgressBar,
     policy: InvalidPolicy,
     engine: Engine,
-    follow: Option<Arc<crate::store::growing::Files>>,
 }
 
 impl Reader {
@@ -667,35 +663,28 @@ impl Reader {
             plan.pk.clone(),
             self.policy,
         );
-        let mut writer =
-            TableWriter::create_in(&self.dir.join(&file), encoder, self.follow.as_deref())?;
+        let mut writer = TableWriter::create(&self.dir.join(&file), encoder)?;
         let bar = self
             .progress
             .rows(&label, plan.estimated_rows / work.parts as u64);
         const STEP: u64 = 1024;
-        let streamed = conn
-            .stream_table(
-                &self.db,
-                plan.read_from(),
-                &plan.reads(),
-                work.range.as_ref(),
-                |values, lossy| {
-                    writer.write_row(values, lossy)?;
-                    if writer.rows() % STEP == 0 {
-                        bar.set_position(writer.rows());
-                        bar.set_message(human_bytes(writer.bytes()));
-                        self.overall.inc(STEP);
-                    }
-                    Ok(())
-                },
-            )
-            .await
-            .with_context(|| format!("exporting table `{name}`"));
-        if let Err(e) = &streamed {
-            // Whoever follows the file (`migrate`'s import) hears why it stops here.
-            writer.abandon(&format!("{e:#}"));
-        }
-        streamed?;
+        conn.stream_table(
+            &self.db,
+            plan.read_from(),
+            &plan.reads(),
+            work.range.as_ref(),
+            |values, lossy| {
+                writer.write_row(values, lossy)?;
+                if writer.rows() % STEP == 0 {
+                    bar.set_position(writer.rows());
+                    bar.set_message(human_bytes(writer.bytes()));
+                    self.overall.inc(STEP);
+                }
+                Ok(())
+            },
+        )
+        .await
+        .with_context(|| format!("exporting table `{name}`"))?;
         self.overall.inc(writer.rows() % STEP);
         let written = writer
             .finish()

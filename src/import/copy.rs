@@ -6,7 +6,6 @@
 
 use std::io::Read;
 use std::path::Path;
-use std::sync::Arc;
 
 use anyhow::{Context, Result, anyhow};
 use sha2::{Digest, Sha256};
@@ -22,7 +21,6 @@ use crate::import::plan::{Constant, Copy, Feed};
 use crate::memory::BINARY_RECORD_MAX;
 use crate::store::csvfile::{self, Pick};
 use crate::store::export_dir::ExportDir;
-use crate::store::growing::{Follow, Growing};
 
 /// The chunk size fed to COPY: large enough that per-message overhead vanishes.
 pub const CHUNK: usize = 1 << 20;
@@ -35,19 +33,7 @@ pub(super) enum Failure {
         /// What stopped the conversion, in words.
         stop: String,
     },
-    /// `migrate` loaded a dataset while its files were written, and the finished export
-    /// calls for another load of it (`import::follow`): start over.
-    Replan {
-        dataset: String,
-        why: String,
-    },
     Error(anyhow::Error),
-}
-
-/// What one COPY did: the rows the server stored and the sha256 of the bytes sent.
-pub(super) struct Copied {
-    pub(super) rows: u64,
-    pub(super) sha256: String,
 }
 
 impl From<anyhow::Error> for Failure {
@@ -98,20 +84,17 @@ pub(super) async fn evaluate(
     })
 }
 
-/// One COPY fed from its file by a blocking thread (with `growing`, read as the export
-/// writes it); returns the rows the server reports.
+/// One COPY fed from its file by a blocking thread; returns the rows the server reports.
 pub(super) async fn copy_file(
     tx: &tokio_postgres::Transaction<'_>,
     copy: &Copy,
     nulls: NullStyle,
     dir: &ExportDir,
     constants: &[Option<Evaluated>],
-    growing: Option<Arc<Growing>>,
     on_bytes: impl FnMut(u64),
-) -> Result<Copied, Failure> {
+) -> Result<u64, Failure> {
     let (send, chunks) = mpsc::channel::<Chunk>(4);
     let path = dir.file(&copy.file);
-    let source = Source { growing };
     let feed = copy.feed.clone();
     let sent = Sent::new(copy);
     let value = |slot: &usize| {
@@ -128,13 +111,13 @@ pub(super) async fn copy_file(
         }
     };
     let feeder = tokio::task::spawn_blocking(move || match feed {
-        Feed::Csv => feed_raw(&path, &source, sent, &send),
+        Feed::Csv => feed_raw(&path, sent, &send),
         Feed::Rewrite(adapts, shape) => {
             let extra: Vec<Option<String>> = extra.into_iter().map(|e| e.text).collect();
             let mut rewriter = Rewriter::new(nulls, adapts, shape.keep, &extra);
             let shown = path.display().to_string();
             // Every byte read is rewritten at once: nothing of a record is held.
-            feed_records(&path, &source, sent, &send, |data, eof, out| {
+            feed_records(&path, sent, &send, |data, eof, out| {
                 rewriter
                     .feed(data, eof, out)
                     .map_err(|e| FeedError::Failed(anyhow!("{shown}: {e}")))?;
@@ -145,7 +128,7 @@ pub(super) async fn copy_file(
             let extra: Vec<Option<Vec<u8>>> = extra.into_iter().map(|e| e.binary).collect();
             let mut conv = Converter::shaped(types, adapts, nulls, shape.keep, extra);
             let mut started = false;
-            feed_records(&path, &source, sent, &send, |data, eof, out| {
+            feed_records(&path, sent, &send, |data, eof, out| {
                 if !std::mem::replace(&mut started, true) {
                     out.extend_from_slice(pgbinary::HEADER);
                 }
@@ -195,7 +178,7 @@ pub(super) async fn copy_file(
             })
         }
         (_, Err(FeedError::Failed(e))) => Err(e.context(context()).into()),
-        (Err(e), Ok(_)) => {
+        (Err(e), Ok(())) => {
             // PostgreSQL says `line N`; name the row by its key instead.
             let row = copy_line(&e)
                 .and_then(|line| locate(&dir.file(&copy.file), copy, nulls, line))
@@ -228,21 +211,7 @@ pub(super) async fn copy_file(
             };
             Err(e.into())
         }
-        (Ok(rows), Ok(sha256)) => Ok(Copied { rows, sha256 }),
-    }
-}
-
-/// Where a feeder reads its file: as it is on disk, or as the export writes it.
-struct Source {
-    growing: Option<Arc<Growing>>,
-}
-
-impl Source {
-    fn open(&self, path: &Path) -> Result<Box<dyn Read>, FeedError> {
-        Ok(match &self.growing {
-            Some(g) => Box::new(Follow::open(path, g.clone()).map_err(FeedError::Failed)?),
-            None => Box::new(crate::store::file::open_data(path).map_err(FeedError::Failed)?),
-        })
+        (Ok(rows), Ok(())) => Ok(rows),
     }
 }
 
@@ -304,15 +273,14 @@ impl Sent {
         }
     }
 
-    /// At the end of the file: were these the bytes the manifest describes? Gives
-    /// their sha256.
-    fn check(self) -> Result<String, FeedError> {
+    /// At the end of the file: were these the bytes the manifest describes?
+    fn check(self) -> Result<(), FeedError> {
         let got = hex::encode(self.hasher.finalize());
         match self.sha256 {
             Some(want) if want != got => Err(FeedError::Failed(not_the_export(
                 &self.file, "sent", &got, &want,
             ))),
-            _ => Ok(got),
+            _ => Ok(()),
         }
     }
 
@@ -330,7 +298,7 @@ impl Sent {
 }
 
 /// A file whose bytes (`how`: sent, read) have another sha256 than the manifest's.
-pub(super) fn not_the_export(file: &str, how: &str, got: &str, want: &str) -> anyhow::Error {
+fn not_the_export(file: &str, how: &str, got: &str, want: &str) -> anyhow::Error {
     with_hint(
         anyhow!(
             "{file} is not the file the export wrote: the bytes {how} do not match its \
@@ -345,19 +313,10 @@ fn read_error(path: &Path, e: std::io::Error) -> FeedError {
     FeedError::Failed(anyhow!("reading {}: {e}", path.display()))
 }
 
-/// Said when a feeder ended early: the COPY is gone (it failed; its error is the one
-/// reported).
-const GONE: &str = "";
-
 /// Send the file's bytes as they are. Stops quietly when the COPY is gone (it failed:
 /// its error is the one reported).
-fn feed_raw(
-    path: &Path,
-    source: &Source,
-    mut sent: Sent,
-    send: &mpsc::Sender<Chunk>,
-) -> Result<String, FeedError> {
-    let mut file = source.open(path)?;
+fn feed_raw(path: &Path, mut sent: Sent, send: &mpsc::Sender<Chunk>) -> Result<(), FeedError> {
+    let mut file = crate::store::file::open_data(path).map_err(FeedError::Failed)?;
     loop {
         let mut buf = Vec::with_capacity(CHUNK);
         (&mut file)
@@ -370,12 +329,12 @@ fn feed_raw(
         sent.hasher.update(&buf);
         let n = buf.len() as u64;
         if send.blocking_send(Chunk::Data(buf.into(), n)).is_err() {
-            return Ok(GONE.into());
+            return Ok(());
         }
     }
-    let sha256 = sent.check()?;
+    sent.check()?;
     let _ = send.blocking_send(Chunk::End);
-    Ok(sha256)
+    Ok(())
 }
 
 /// Read the file and send what `step` makes of it, in chunks of about CHUNK bytes, each
@@ -386,12 +345,11 @@ fn feed_raw(
 /// Stops quietly when the COPY is gone.
 fn feed_records(
     path: &Path,
-    source: &Source,
     mut sent: Sent,
     send: &mpsc::Sender<Chunk>,
     mut step: impl FnMut(&[u8], bool, &mut Vec<u8>) -> Result<usize, FeedError>,
-) -> Result<String, FeedError> {
-    let mut file = source.open(path)?;
+) -> Result<(), FeedError> {
+    let mut file = crate::store::file::open_data(path).map_err(FeedError::Failed)?;
     let mut input: Vec<u8> = Vec::with_capacity(CHUNK * 2);
     let mut out: Vec<u8> = Vec::with_capacity(CHUNK * 2);
     let mut consumed = 0u64;
@@ -417,12 +375,12 @@ fn feed_records(
                 .blocking_send(Chunk::Data(chunk.into(), consumed))
                 .is_err()
             {
-                return Ok(GONE.into());
+                return Ok(());
             }
             consumed = 0;
         }
     }
-    let sha256 = sent.check()?;
+    sent.check()?;
     let _ = send.blocking_send(Chunk::End);
-    Ok(sha256)
+    Ok(())
 }

@@ -15,9 +15,8 @@ use crate::hint::with_hint;
 use crate::import::builds::Builds;
 use crate::import::collisions::Violations;
 use crate::import::copy::{Evaluated, Failure, copy_file, evaluate};
-use crate::import::follow::{self, Following};
 use crate::import::guard::{self, Escaped, Guard};
-use crate::import::pipeline::{Arrival, Pipeline, loads_into, ready_first};
+use crate::import::pipeline::{Pipeline, loads_into, ready_first};
 use crate::import::plan::{BuildCheck, Feed, Plan, Statement, Touch};
 use crate::import::rebuild::orphans;
 use crate::import::transaction::{CommitLost, Steps, TableLoaded, TxState, put_sequences_back};
@@ -83,14 +82,6 @@ async fn attempts(
             Err(Failure::NotBinary { table, file, stop }) => {
                 bail!("table `{table}`, {file}: {stop}")
             }
-            Err(Failure::Replan { dataset, why }) => {
-                let msg = format!(
-                    "`{dataset}` was loaded while its files were written, but {why}: rolled \
-                     back, starting over with its files complete"
-                );
-                env.progress.warn(&msg);
-                env.journal.rolled_back(&msg);
-            }
             Err(Failure::Error(e)) => {
                 return Err(match plan.diagnosis(&as_csv) {
                     Some(_) if broke_constraint(&e) => {
@@ -153,9 +144,6 @@ async fn diagnose(
         }
         match r {
             Err(Failure::Error(e)) if e.downcast_ref::<Violations>().is_some() => break Ok(e),
-            Err(Failure::Replan { dataset, why }) => {
-                break Err(format!("`{dataset}`: {why}"));
-            }
             Err(Failure::NotBinary { table, .. }) if as_csv.insert(table.clone()) => {}
             Err(Failure::NotBinary { table, stop, .. }) => {
                 break Err(format!("table `{table}`: {stop}"));
@@ -258,7 +246,6 @@ async fn attempt(
     let mut queue: VecDeque<Statement> = statements[1..statements.len() - 1].to_vec().into();
     let mut guard: Option<Guard> = None;
     let mut resolved: BTreeSet<String> = BTreeSet::new();
-    let mut following = Following::default();
     let mut staged_rows: BTreeMap<String, u64> = BTreeMap::new();
     let mut touched: BTreeMap<(String, Touch), u64> = BTreeMap::new();
     state.steps = Steps::default();
@@ -271,7 +258,7 @@ async fn attempt(
             && !resolved.contains(&c.dataset)
         {
             let waited = Instant::now();
-            ready_first(&mut queue, pipeline, &resolved, !env.diagnosis).await?;
+            ready_first(&mut queue, pipeline, &resolved).await?;
             state.steps.waiting_for_export += waited.elapsed().as_secs_f64();
         }
         let Some(stmt) = queue.pop_front() else {
@@ -283,29 +270,7 @@ async fn attempt(
         {
             let dataset = c.dataset.clone();
             let waited = Instant::now();
-            let arrival = pipeline.arrival(&dataset, &c.file, !env.diagnosis).await?;
-            if arrival == Arrival::Growing {
-                state.steps.waiting_for_export += waited.elapsed().as_secs_f64();
-                let msg = format!(
-                    "`{dataset}`: loading while the export writes its files (held against \
-                     their sha256 and records once they are complete)"
-                );
-                env.progress.note(&msg);
-                env.journal.line(&msg);
-                env.journal.sql_note(&msg);
-                following.start(&dataset);
-                queue.push_front(stmt);
-                for s in queue.iter_mut() {
-                    if let Statement::Copy(x) = s
-                        && x.dataset == dataset
-                    {
-                        *x = follow::bare(x);
-                    }
-                }
-                resolved.insert(dataset);
-                continue;
-            }
-            let replanned = pipeline.copies(&dataset, plan, as_csv, false).await?;
+            let replanned = pipeline.copies(&dataset, plan, as_csv).await?;
             state.steps.waiting_for_export += waited.elapsed().as_secs_f64();
             said_of(env, &replanned.adaptations);
             let copies = replanned.copies;
@@ -361,8 +326,6 @@ async fn attempt(
             env.journal.terminated(&stmt.terminated());
         }
         let step_clock = Instant::now();
-        // Time this statement spent waiting for the export (a followed COPY).
-        let mut idle = 0.0;
         match stmt {
             Statement::Sql {
                 sql,
@@ -406,101 +369,30 @@ async fn attempt(
                 *touched.entry((table.clone(), *touch)).or_default() += n;
             }
             Statement::Copy(copy) => {
-                // A followed file's bar counts rows against the source's estimate: its
-                // size is not known until the export has written it all.
-                let growing = match (following.follows(&copy.dataset), &env.pipeline) {
-                    (true, Some(p)) => p.files.as_ref().and_then(|f| f.get(&copy.file)),
-                    _ => None,
-                };
-                let table_bar = bar.get_or_insert_with(|| match (&growing, &env.pipeline) {
-                    (Some(_), Some(p)) => env.progress.rows(
-                        &copy.table,
-                        p.replan
-                            .options
-                            .row_estimates
-                            .get(&copy.dataset)
-                            .copied()
-                            .unwrap_or(0),
-                    ),
-                    _ => env
-                        .progress
-                        .bytes(&copy.table, sizes.get(&copy.table).copied().unwrap_or(0)),
+                let table_bar = bar.get_or_insert_with(|| {
+                    env.progress
+                        .bytes(&copy.table, sizes.get(&copy.table).copied().unwrap_or(0))
                 });
-                // A bar of rows moves with the file's bytes, at its rows per byte (a
-                // followed file's: at the rows per byte written so far).
+                // A bar of rows moves with the file's bytes, at its rows per byte.
                 let file_bytes = std::fs::metadata(env.dir.file(&copy.file))
                     .map(|m| m.len())
                     .unwrap_or(0);
                 let mut sent = 0u64;
                 let mut credited = 0u64;
-                let rate = growing.clone();
-                let waited_before = growing.as_ref().map_or(0.0, |g| g.waited());
                 let on_bytes = |n| {
-                    sent += n;
-                    let due = match &rate {
-                        Some(g) => {
-                            let (bytes, rows) = g.written();
-                            rows_at(sent, bytes, Some(rows))
-                        }
-                        None => rows_at(sent, file_bytes, copy.rows),
-                    };
-                    let fresh = due.saturating_sub(credited);
-                    credited = credited.max(due);
-                    table_bar.inc(if rate.is_some() { fresh } else { n });
+                    table_bar.inc(n);
                     match &overall {
                         Some(Overall::Bytes(bar)) => bar.inc(n),
-                        Some(Overall::Rows(bar)) => bar.inc(fresh),
+                        Some(Overall::Rows(bar)) => {
+                            sent += n;
+                            let due = rows_at(sent, file_bytes, copy.rows);
+                            bar.inc(due.saturating_sub(credited));
+                            credited = credited.max(due);
+                        }
                         None => {}
                     }
                 };
-                let copied = match copy_file(
-                    &tx,
-                    copy,
-                    nulls,
-                    env.dir,
-                    &constants,
-                    growing.clone(),
-                    on_bytes,
-                )
-                .await
-                {
-                    Ok(c) => c,
-                    Err(f) if following.follows(&copy.dataset) => {
-                        let Some(pipeline) = env.pipeline.as_deref_mut() else {
-                            return Err(f);
-                        };
-                        return Err(following.failed(copy, pipeline, plan, as_csv, f).await);
-                    }
-                    Err(f) => return Err(f),
-                };
-                let rows = copied.rows;
-                idle += growing.as_ref().map_or(0.0, |g| g.waited()) - waited_before;
-                // Loaded as it was written: once the dataset's last file is, it is held
-                // against the finished export, whose COPY stands for it from here.
-                let settled;
-                let copy = match (
-                    following.follows(&copy.dataset),
-                    env.pipeline.as_deref_mut(),
-                ) {
-                    (true, Some(pipeline)) => {
-                        following.loaded(copy, rows, copied.sha256);
-                        let more = queue
-                            .iter()
-                            .any(|s| matches!(s, Statement::Copy(x) if x.dataset == copy.dataset));
-                        if more {
-                            copy
-                        } else {
-                            let waited = Instant::now();
-                            let finals = pipeline.copies(&copy.dataset, plan, as_csv, true).await?;
-                            idle += waited.elapsed().as_secs_f64();
-                            said_of(env, &finals.adaptations);
-                            let finals = finals.copies;
-                            settled = following.settle(&copy.dataset, &finals)?;
-                            &settled
-                        }
-                    }
-                    _ => copy,
-                };
+                let rows = copy_file(&tx, copy, nulls, env.dir, &constants, on_bytes).await?;
                 // The file's sha256 was checked as it was sent; its records as COPY counts them.
                 if let Some(want) = copy.rows
                     && rows != want
@@ -510,11 +402,6 @@ async fn attempt(
                 table_rows += rows;
                 if let Some(Overall::Rows(bar)) = &overall {
                     bar.inc(rows.saturating_sub(credited));
-                }
-                if growing.is_some()
-                    && let Some(b) = &bar
-                {
-                    b.inc(rows.saturating_sub(credited));
                 }
                 if copy.last {
                     if let Some(b) = bar.take() {
@@ -742,9 +629,7 @@ async fn attempt(
                 );
             }
         }
-        let seconds = step_clock.elapsed().as_secs_f64();
-        state.steps.add(stmt, (seconds - idle).max(0.0));
-        state.steps.waiting_for_export += idle;
+        state.steps.add(stmt, step_clock.elapsed().as_secs_f64());
     }
     match overall {
         Some(Overall::Bytes(bar)) => bar.finish_and_clear(),
@@ -805,11 +690,7 @@ async fn attempt(
 /// Its sha256 was checked on the way, so the bytes are the export's: the target skipped
 /// rows (a BEFORE INSERT row trigger that fired and returned NULL), or the manifest's
 /// count was changed. Both are said.
-pub(super) fn copy_count_differs(
-    copy: &crate::import::plan::Copy,
-    rows: u64,
-    want: u64,
-) -> anyhow::Error {
+fn copy_count_differs(copy: &crate::import::plan::Copy, rows: u64, want: u64) -> anyhow::Error {
     let checked = match copy.sha256 {
         Some(_) => " (its bytes match the manifest's sha256)",
         None => "",

@@ -16,7 +16,6 @@ pub mod copy;
 pub mod delta;
 pub mod files;
 pub mod fixes;
-pub mod follow;
 pub mod guard;
 pub mod history;
 pub mod load;

@@ -1,17 +1,14 @@
 //! `migrate`'s side of the load: each dataset's files and facts as the export finishes
 //! them, the COPYs planned from them, and the load order that takes a table whose files
-//! are complete before one still being exported (plain COPYs only). When none is
-//! complete, the next one is loaded while its files are written (`import::follow`).
+//! are complete before one still being exported (plain COPYs only).
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
-use std::sync::Arc;
 
 use anyhow::{Result, anyhow, bail};
 use tokio::sync::mpsc;
 
 use crate::hint::with_hint;
 use crate::import::plan::{Copy, Plan, Replan, Replanned, Statement, TableInput};
-use crate::store::growing::Files;
 
 /// `migrate`'s side of the load: each dataset's finished files and facts (or the
 /// export's failure), as they come, and how to plan its COPYs from them.
@@ -21,23 +18,6 @@ pub struct Pipeline {
     have: BTreeMap<String, TableInput>,
     /// The source's row estimate over every dataset: the total of the import's bar.
     pub(crate) estimated_rows: u64,
-    /// The files the export is writing: a dataset may be loaded as they grow.
-    pub(crate) files: Option<Arc<Files>>,
-    /// The export's readers: how many files it writes at once.
-    pub(crate) readers: usize,
-}
-
-/// How long the load waits for the export's other readers to start their files before
-/// it chooses which to follow (they start together; this covers the race).
-const PATIENCE: std::time::Duration = std::time::Duration::from_millis(500);
-
-/// How a dataset's files stand when its load comes up.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Arrival {
-    /// Complete, with their facts: its COPYs are planned from them.
-    Complete,
-    /// Its first file is being written: its load may follow it.
-    Growing,
 }
 
 impl Pipeline {
@@ -45,55 +25,12 @@ impl Pipeline {
         ready: mpsc::UnboundedReceiver<Result<TableInput, String>>,
         replan: Replan,
         estimated_rows: u64,
-        files: Option<Arc<Files>>,
-        readers: usize,
     ) -> Self {
         Pipeline {
             ready,
             replan,
             have: BTreeMap::new(),
             estimated_rows,
-            files,
-            readers: readers.max(1),
-        }
-    }
-
-    /// Wait until `dataset`'s files are complete or, when `follow`, its first file
-    /// (`first`) is being written.
-    pub(crate) async fn arrival(
-        &mut self,
-        dataset: &str,
-        first: &str,
-        follow: bool,
-    ) -> Result<Arrival> {
-        loop {
-            self.drain()?;
-            if self.have.contains_key(dataset) {
-                return Ok(Arrival::Complete);
-            }
-            let files = match (&self.files, follow) {
-                (Some(f), true) => f.clone(),
-                _ => {
-                    if self.wait().await?.is_none() {
-                        bail!("the export ended without writing `{dataset}`");
-                    }
-                    continue;
-                }
-            };
-            let started = files.started();
-            tokio::pin!(started);
-            started.as_mut().enable();
-            if files.writing(first) {
-                return Ok(Arrival::Growing);
-            }
-            tokio::select! {
-                arrived = self.wait() => {
-                    if arrived?.is_none() {
-                        bail!("the export ended without writing `{dataset}`");
-                    }
-                }
-                _ = started => {}
-            }
         }
     }
 
@@ -123,14 +60,12 @@ impl Pipeline {
     }
 
     /// Wait until the export has finished `dataset`, then plan its COPYs from its real
-    /// files and facts (refusing, before any of it is written, what they call for; or,
-    /// `followed`, what was loaded of it as its files were written).
+    /// files and facts (refusing, before any of it is written, what they call for).
     pub(crate) async fn copies(
         &mut self,
         dataset: &str,
         plan: &Plan,
         as_csv: &BTreeSet<String>,
-        followed: bool,
     ) -> Result<Replanned> {
         while !self.have.contains_key(dataset) {
             match self.ready.recv().await {
@@ -146,14 +81,7 @@ impl Pipeline {
             .map_err(|refused| {
                 with_hint(
                     anyhow!(
-                        "import refused {} ({}):\n{}",
-                        match followed {
-                            false => format!("before loading `{dataset}`"),
-                            true => format!(
-                                "`{dataset}` once its export was complete (what was loaded of \
-                                 it as its files were written is rolled back with the rest)"
-                            ),
-                        },
+                        "import refused before loading `{dataset}` ({}):\n{}",
                         crate::report::count(refused.errors.len() as u64, "problem"),
                         refused
                             .errors
@@ -221,8 +149,7 @@ fn plain_groups(queue: &VecDeque<Statement>) -> Vec<Group> {
 }
 
 /// `migrate`: when the next table's files are not complete yet but a later table's are,
-/// load that one first, rather than wait (or follow the next one's files as they are
-/// written, when `follow` and none is complete). Only tables loaded by plain COPYs trade
+/// load that one first, rather than wait. Only tables loaded by plain COPYs trade
 /// places, and only with each other (nothing staged, fired or hooked between them,
 /// whose SQL could read what was loaded before it): under the replica role the order
 /// of plain COPYs changes nothing the target holds. A foreign key a parent's rebuild
@@ -231,9 +158,7 @@ pub(crate) async fn ready_first(
     queue: &mut VecDeque<Statement>,
     pipeline: &mut Pipeline,
     resolved: &BTreeSet<String>,
-    follow: bool,
 ) -> Result<()> {
-    let mut patience: Option<std::time::Instant> = None;
     loop {
         let groups = plain_groups(queue);
         if groups.len() < 2 {
@@ -255,75 +180,8 @@ pub(crate) async fn ready_first(
             }
             return Ok(());
         }
-        let Some(files) = pipeline.files.clone().filter(|_| follow) else {
-            if pipeline.wait().await?.is_none() {
-                return Ok(());
-            }
-            continue;
-        };
-        let started = files.started();
-        tokio::pin!(started);
-        started.as_mut().enable();
-        // Of the tables being written, the smallest (by the source's estimate) is
-        // followed first: a large one read by one reader would hold the load to that
-        // reader's pace while the others complete beside it.
-        let first_file = |g: &Group| {
-            queue.range(g.start..g.end).find_map(|s| match s {
-                Statement::Copy(c) => Some(c.file.clone()),
-                _ => None,
-            })
-        };
-        let rows = |g: &Group| -> u64 {
-            g.datasets
-                .iter()
-                .map(|d| {
-                    pipeline
-                        .replan
-                        .options
-                        .row_estimates
-                        .get(d)
-                        .copied()
-                        .unwrap_or(0)
-                })
-                .sum()
-        };
-        let growing: Vec<&Group> = groups
-            .iter()
-            .filter(|g| first_file(g).is_some_and(|f| files.writing(&f)))
-            .collect();
-        // Until every reader has started a file (or a moment has passed), a smaller one
-        // may still start: wait for it.
-        let waiting = groups.iter().filter(|g| !ready(g)).count();
-        let since = *patience.get_or_insert_with(std::time::Instant::now);
-        let more = growing.len() < pipeline.readers.min(waiting);
-        if more && let Some(left) = PATIENCE.checked_sub(since.elapsed()) {
-            tokio::select! {
-                arrived = pipeline.wait() => {
-                    if arrived?.is_none() {
-                        return Ok(());
-                    }
-                }
-                _ = started => {}
-                _ = tokio::time::sleep(left) => {}
-            }
-            continue;
-        }
-        if let Some(g) = growing.into_iter().min_by_key(|g| rows(g)) {
-            if g.start > 0 {
-                let moved: Vec<Statement> = queue.drain(g.start..g.end).collect();
-                for stmt in moved.into_iter().rev() {
-                    queue.push_front(stmt);
-                }
-            }
+        if pipeline.wait().await?.is_none() {
             return Ok(());
-        }
-        tokio::select! {
-            arrived = pipeline.wait() => {
-                if arrived?.is_none() {
-                    return Ok(());
-                }
-            }
-            _ = started => {}
         }
     }
 }

@@ -15,7 +15,6 @@ use sha2::{Digest, Sha256};
 use crate::codec::csv::{Field, Malformed, NullStyle, RecordEnds, Tokenizer};
 use crate::codec::encode::{Facts, RowEncoder};
 use crate::store::direct::DirectWrite;
-use crate::store::growing::Files;
 
 pub struct TableWriter {
     file: DirectWrite,
@@ -41,20 +40,7 @@ pub struct Written {
 impl TableWriter {
     /// Create the file and write the header row.
     pub fn create(path: &Path, encoder: RowEncoder) -> Result<TableWriter> {
-        Self::create_in(path, encoder, None)
-    }
-
-    /// Create the file; with `files` (`migrate`), say how much of it is written as it
-    /// grows, for the import to follow (`store::growing`).
-    pub fn create_in(
-        path: &Path,
-        encoder: RowEncoder,
-        files: Option<&Files>,
-    ) -> Result<TableWriter> {
-        let file = match files {
-            Some(files) => DirectWrite::create_following(path, files)?,
-            None => DirectWrite::create(path)?,
-        };
+        let file = DirectWrite::create(path)?;
         let mut w = TableWriter {
             file,
             hasher: Sha256::new(),
@@ -111,15 +97,9 @@ impl TableWriter {
 
     fn write_buf(&mut self) -> Result<()> {
         self.hasher.update(&self.buf);
-        self.file.records(self.encoder.rows());
         self.file.write_all(&self.buf)?;
         self.buf.clear();
         Ok(())
-    }
-
-    /// The file will not be finished: `why`, for whoever follows it.
-    pub fn abandon(&mut self, why: &str) {
-        self.file.abandon(why);
     }
 
     /// Write the rest and fsync; the facts, size and checksum of what is on disk.

@@ -14,32 +14,28 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
 
-use std::sync::Arc;
-
 use anyhow::{Context, Result};
-
-use super::growing::{Files, Growing};
 
 /// Alignment of buffers, lengths and offsets for `O_DIRECT` (a page: what any device's
 /// logical block divides).
 pub const ALIGN: usize = 4096;
 
 /// Bytes per transfer.
-pub(super) const TRANSFER: usize = 1 << 20;
+const TRANSFER: usize = 1 << 20;
 
 #[repr(C, align(4096))]
 #[derive(Clone, Copy)]
 struct Block([u8; ALIGN]);
 
 /// A buffer whose start is aligned to [`ALIGN`].
-pub(super) struct Aligned(Vec<Block>);
+struct Aligned(Vec<Block>);
 
 impl Aligned {
-    pub(super) fn new(bytes: usize) -> Aligned {
+    fn new(bytes: usize) -> Aligned {
         Aligned(vec![Block([0; ALIGN]); bytes.div_ceil(ALIGN)])
     }
 
-    pub(super) fn bytes(&mut self) -> &mut [u8] {
+    fn bytes(&mut self) -> &mut [u8] {
         let len = self.0.len() * ALIGN;
         // SAFETY: `Block` is a `repr(C)` array of bytes whose size equals its alignment,
         // so the blocks are contiguous bytes with no padding, all initialised.
@@ -48,7 +44,7 @@ impl Aligned {
 }
 
 /// Turn `O_DIRECT` off for an open file: buffered I/O from its current offset on.
-pub(super) fn direct_off(file: &File) -> io::Result<()> {
+fn direct_off(file: &File) -> io::Result<()> {
     let fd = file.as_raw_fd();
     // SAFETY: fcntl on a descriptor this File owns, with integer arguments only.
     let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
@@ -87,10 +83,6 @@ pub struct DirectWrite {
     buf: Aligned,
     len: usize,
     direct: bool,
-    /// Bytes in the file so far.
-    written: u64,
-    /// `migrate`: the import may read the file while it is written.
-    growing: Option<Arc<Growing>>,
     /// Per O_DIRECT transfer, in order: the fault a test injects (None: a real one).
     #[cfg(test)]
     faults: std::collections::VecDeque<Option<Fault>>,
@@ -109,15 +101,6 @@ enum Fault {
 impl DirectWrite {
     /// Create (or truncate) the file.
     pub fn create(path: &Path) -> Result<DirectWrite> {
-        Self::open(path, None)
-    }
-
-    /// Create the file, saying in `files` how much of it is written as it grows.
-    pub fn create_following(path: &Path, files: &Files) -> Result<DirectWrite> {
-        Self::open(path, Some(files))
-    }
-
-    fn open(path: &Path, files: Option<&Files>) -> Result<DirectWrite> {
         let mut options = std::fs::OpenOptions::new();
         options.write(true).create(true).truncate(true);
         let (file, direct) = open_with(&mut options, 0, path)
@@ -128,8 +111,6 @@ impl DirectWrite {
             buf: Aligned::new(if direct { TRANSFER } else { 0 }),
             len: 0,
             direct,
-            written: 0,
-            growing: files.map(|f| f.start(path)),
             #[cfg(test)]
             faults: Default::default(),
         })
@@ -142,9 +123,7 @@ impl DirectWrite {
                 // aligned buffer still holds goes first, then the rest in order.
                 let held = self.len;
                 self.write_out(held)?;
-                self.file.write_all(data).with_context(|| self.writing())?;
-                self.advance(data.len());
-                return Ok(());
+                return self.file.write_all(data).with_context(|| self.writing());
             }
             let n = (TRANSFER - self.len).min(data.len());
             self.buf.bytes()[self.len..self.len + n].copy_from_slice(&data[..n]);
@@ -168,7 +147,6 @@ impl DirectWrite {
                 }
                 Ok(k) => {
                     done += k;
-                    self.advance(k);
                     // A short transfer leaves the offset unaligned: buffered from here.
                     if k % ALIGN != 0 && self.direct {
                         self.buffered()?;
@@ -203,14 +181,6 @@ impl DirectWrite {
         self.file.write(&self.buf.bytes()[from..to])
     }
 
-    /// `k` more bytes are in the file.
-    fn advance(&mut self, k: usize) {
-        self.written += k as u64;
-        if let Some(g) = &self.growing {
-            g.wrote(self.written);
-        }
-    }
-
     fn buffered(&mut self) -> Result<()> {
         direct_off(&self.file).with_context(|| self.writing())?;
         self.direct = false;
@@ -219,20 +189,6 @@ impl DirectWrite {
 
     fn writing(&self) -> String {
         format!("writing {}", self.path.display())
-    }
-
-    /// Records encoded so far, for whoever follows the file.
-    pub fn records(&self, rows: u64) {
-        if let Some(g) = &self.growing {
-            g.records(rows);
-        }
-    }
-
-    /// The file will not be finished: `why`, for whoever follows it.
-    pub fn abandon(&mut self, why: &str) {
-        if let Some(g) = self.growing.take() {
-            g.failed(why);
-        }
     }
 
     /// Write what is left and fsync.
@@ -250,21 +206,7 @@ impl DirectWrite {
         }
         self.file
             .sync_all()
-            .with_context(|| format!("fsyncing {}", self.path.display()))?;
-        if let Some(g) = self.growing.take() {
-            g.done(self.written);
-        }
-        Ok(())
-    }
-}
-
-impl Drop for DirectWrite {
-    /// Dropped before `finish` completed (an error, the export stopped): whoever
-    /// follows the file must not take what is there for all of it.
-    fn drop(&mut self) {
-        if let Some(g) = self.growing.take() {
-            g.failed(&format!("{} was not finished", self.path.display()));
-        }
+            .with_context(|| format!("fsyncing {}", self.path.display()))
     }
 }
 

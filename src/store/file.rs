@@ -37,12 +37,6 @@ pub fn open_data(path: &Path) -> Result<super::direct::DirectRead> {
     Ok(super::direct::DirectRead::new(file, direct))
 }
 
-/// An export's data file still being written (`store::growing`): opened as
-/// [`open_data`] does; says whether `O_DIRECT` was granted.
-pub fn open_for_follow(path: &Path) -> Result<(File, bool)> {
-    open_as(path, Links::Refuse, true)
-}
-
 fn open_as(path: &Path, links: Links, direct: bool) -> Result<(File, bool)> {
     let mut flags = libc::O_NONBLOCK;
     if links == Links::Refuse {

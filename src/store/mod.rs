@@ -8,7 +8,6 @@ pub mod csvfile;
 pub mod direct;
 pub mod export_dir;
 pub mod file;
-pub mod growing;
 pub mod journal;
 pub mod manifest;
 pub mod open;

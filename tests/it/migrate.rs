@@ -311,3 +311,35 @@ fn the_as_csv_line_names_the_part_that_holds_the_long_record() {
         Some("3001")
     );
 }
+
+/// migrate plans before the export has counted anything: what a table's load does to
+/// its values is said once its files are complete, as import's plan says it.
+#[test]
+fn what_a_load_does_to_the_values_is_said_once_the_files_are_complete() {
+    let w = World::new("migrate_adapt_said");
+    w.mysql(
+        "CREATE TABLE t (id INT PRIMARY KEY, tag VARCHAR(40));
+         INSERT INTO t VALUES (1, ''), (2, '0b6c5f9e-1c1f-4e0c-9e59-4c5c6b2d1a01');",
+    );
+    w.pg("CREATE TABLE t (id integer PRIMARY KEY, tag uuid)");
+    let o = w.run(&["migrate", &w.db, "--out", "out", "--yes", "--deep"]);
+    assert_exit(&o, 0);
+    let err = stderr(&o);
+    assert!(
+        err.contains("adapt: `t`.`tag`: '' -> NULL (1 value was '')"),
+        "{err}"
+    );
+    let log = std::fs::read_dir(w.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|x| x == "log"))
+        .map(|p| std::fs::read_to_string(p).unwrap())
+        .unwrap_or_default();
+    assert!(log.contains("adapt: `t`.`tag`: '' -> NULL"), "{log}");
+    assert_eq!(
+        w.pg_value("SELECT count(*)::text FROM t WHERE tag IS NULL")
+            .as_deref(),
+        Some("1")
+    );
+}

@@ -211,7 +211,6 @@ pub fn rereading(job: &DeltaJob, previous: &Manifest) -> Job {
         split_rows: None,
         policy: job.policy,
         order: Vec::new(),
-        follow: None,
         delta_base: false,
         delta_full_copy: job.full_copy,
     }
