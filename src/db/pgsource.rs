@@ -17,15 +17,19 @@ use crate::db::catalog::{
 use crate::db::long_values::Long;
 use crate::db::pg_long;
 use crate::db::postgres::{connect, error};
-use crate::db::sql::pg::{ident, qualified};
+use crate::db::sql::pg::{VALUE_FORMS, ident, qualified, set_all};
 
 /// The engine recorded for a partitioned table (a PostgreSQL table has no engine).
 pub const PARTITIONED: &str = "partitioned";
 
 /// The session settings every reader uses: values in the forms the CSV and the import
 /// expect, whatever the server's defaults.
-const SESSION: &str = "SET DateStyle = 'ISO, MDY'; SET IntervalStyle = postgres; SET TimeZone = 'UTC'; \
-    SET extra_float_digits = 3; SET bytea_output = hex; SET client_encoding = 'UTF8'";
+fn session() -> String {
+    format!(
+        "{}; SET TimeZone = 'UTC'; SET client_encoding = 'UTF8'",
+        set_all(&VALUE_FORMS, false)
+    )
+}
 
 /// The base tables (and partitioned parents, not their partitions) of `schema`, their
 /// columns, primary keys, row estimates, and for a column fed by a sequence (serial or
@@ -203,7 +207,7 @@ fn from_clause(schema: &str, from: ReadFrom<'_>) -> String {
 pub async fn connect_reader(cfg: &ServerConfig, db: &str) -> Result<Client> {
     let client = connect(cfg, db).await?;
     client
-        .batch_execute(SESSION)
+        .batch_execute(&session())
         .await
         .map_err(error)
         .context("preparing a reading session")?;

@@ -21,6 +21,28 @@ pub mod pg {
         format!("{}.{}", ident(schema), ident(table))
     }
 
+    /// How PostgreSQL prints values so that they read back as themselves, whatever the
+    /// database's own defaults: dates and intervals in the forms their input reads (day
+    /// before month never), every digit of a float, bytes as hex. Every session that
+    /// prints values for pgconverge sets them: the import's transaction (a `set` constant
+    /// sent as text), verify's reads, a PostgreSQL source's readers.
+    pub const VALUE_FORMS: [(&str, &str); 4] = [
+        ("DateStyle", "'ISO, MDY'"),
+        ("IntervalStyle", "postgres"),
+        ("extra_float_digits", "3"),
+        ("bytea_output", "hex"),
+    ];
+
+    /// `SET name = value; ...` (with `local`, `SET LOCAL`: to the transaction's end).
+    pub fn set_all(settings: &[(&str, &str)], local: bool) -> String {
+        let set = if local { "SET LOCAL" } else { "SET" };
+        settings
+            .iter()
+            .map(|(name, value)| format!("{set} {name} = {value}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
     /// A string literal (standard_conforming_strings is on since 9.1).
     pub fn literal(s: &str) -> String {
         format!("'{}'", s.replace('\'', "''"))
@@ -92,6 +114,21 @@ pub mod my {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn settings_are_set_for_the_session_or_the_transaction() {
+        use super::pg::set_all;
+        let two = [("DateStyle", "'ISO, MDY'"), ("bytea_output", "hex")];
+        assert_eq!(
+            set_all(&two, false),
+            "SET DateStyle = 'ISO, MDY'; SET bytea_output = hex"
+        );
+        assert_eq!(
+            set_all(&two, true),
+            "SET LOCAL DateStyle = 'ISO, MDY'; SET LOCAL bytea_output = hex"
+        );
+        assert_eq!(set_all(&[], true), "");
+    }
+
     #[test]
     fn a_statement_is_ended_where_its_own_comment_cannot_swallow_the_end() {
         use super::pg::terminated;

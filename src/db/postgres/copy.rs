@@ -47,10 +47,10 @@ impl std::error::Error for FeedStopped {}
 /// a PostgreSQL source's readers).
 pub async fn verify_session(client: &Client, table: &str) -> Result<()> {
     client
-        .batch_execute(
-            "SET DateStyle = 'ISO, MDY'; SET TimeZone = 'UTC'; SET extra_float_digits = 3; \
-             SET bytea_output = hex; SET IntervalStyle = postgres",
-        )
+        .batch_execute(&format!(
+            "{}; SET TimeZone = 'UTC'",
+            crate::db::sql::pg::set_all(&crate::db::sql::pg::VALUE_FORMS, false)
+        ))
         .await
         .map_err(error)
         .with_context(|| format!("reading `{table}` from the target for verify"))

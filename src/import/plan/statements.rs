@@ -268,21 +268,13 @@ impl Statement {
 }
 
 /// Statements run before the COPYs, in the transaction, with what each is for.
-const SESSION: [(&str, &str); 3] = [
+const SESSION: [(&str, &str); 2] = [
     (
         "SET LOCAL session_replication_role = replica",
         "loading without triggers and foreign-key checks",
     ),
     // The export wrote MySQL TIMESTAMP values in UTC; timestamptz columns must read them so.
     ("SET LOCAL TimeZone = 'UTC'", "reading timestamps as UTC"),
-    // A value the target prints (a `set` evaluated once, sent as text on the CSV path)
-    // must read back as itself, whatever the database's own settings: every digit of a
-    // float, dates and intervals in the forms their input reads.
-    (
-        "SET LOCAL extra_float_digits = 3; SET LOCAL DateStyle = 'ISO, MDY'; \
-         SET LOCAL IntervalStyle = postgres; SET LOCAL bytea_output = hex",
-        "printing values as they read back",
-    ),
 ];
 
 pub(super) const ORIGIN: &str = "SET LOCAL session_replication_role = origin";
@@ -407,6 +399,12 @@ impl Plan {
                 hint_if_denied: (i == 0).then_some(REPLICATION_ROLE_HINT),
             });
         }
+        // A value the target prints (a `set` evaluated once, sent as text on the CSV
+        // path) must read back as itself, whatever the database's own settings.
+        out.push(Statement::sql(
+            crate::db::sql::pg::set_all(&crate::db::sql::pg::VALUE_FORMS, true),
+            "printing values as they read back",
+        ));
         // Index builds sort in memory rather than on disk, with parallel workers.
         if let Some(kb) = self.build_memory_kb {
             out.push(Statement::sql(
