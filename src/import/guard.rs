@@ -45,22 +45,28 @@ pub async fn begin(tx: &Transaction<'_>) -> Result<Guard> {
         .map_err(postgres::error)
         .context("recording the transaction id")?;
     let names: Vec<String> = SETTINGS.iter().map(|s| s.to_string()).collect();
-    let settings = tx
-        .query(
-            "SELECT n, current_setting(n) FROM unnest($1::text[]) AS n",
-            &[&names],
-        )
+    let settings = current(tx, &names)
         .await
-        .map_err(postgres::error)
-        .context("reading the import's session settings")?
-        .iter()
-        .map(|r| (r.get(0), r.get(1)))
-        .collect();
+        .context("reading the import's session settings")?;
     Ok(Guard {
         xid: row.get(0),
         pid: row.get(1),
         settings,
     })
+}
+
+/// The session's value of each setting in `names`, with its name.
+async fn current(tx: &Transaction<'_>, names: &[String]) -> Result<Vec<(String, String)>> {
+    Ok(tx
+        .query(
+            "SELECT n, current_setting(n) FROM unnest($1::text[]) AS n",
+            &[&names],
+        )
+        .await
+        .map_err(postgres::error)?
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect())
 }
 
 /// A setting a hook changed, set back to the import's value.
@@ -128,26 +134,21 @@ impl Guard {
                 _ => (n.clone(), v.clone()),
             })
             .unzip();
-        let left: Vec<String> = tx
-            .query(
-                "SELECT current_setting(n) FROM unnest($1::text[]) WITH ORDINALITY AS s(n, i) ORDER BY i",
-                &[&names],
-            )
+        let left: std::collections::BTreeMap<String, String> = current(tx, &names)
             .await
-            .map_err(postgres::error)
             .with_context(|| format!("reading the session settings after {hook}"))?
-            .iter()
-            .map(|r| r.get(0))
+            .into_iter()
             .collect();
         let set_back: Vec<SetBack> = names
             .iter()
             .zip(&values)
-            .zip(&left)
-            .filter(|((_, want), got)| want != got)
-            .map(|((name, want), got)| SetBack {
-                name: name.clone(),
-                hook: got.clone(),
-                import: want.clone(),
+            .filter_map(|(name, want)| {
+                let got = left.get(name)?;
+                (got != want).then(|| SetBack {
+                    name: name.clone(),
+                    hook: got.clone(),
+                    import: want.clone(),
+                })
             })
             .collect();
         tx.query(
