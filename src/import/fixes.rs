@@ -72,7 +72,7 @@ fn literal(s: &str) -> String {
 }
 
 /// A TOML basic string holding `s`.
-fn toml_string(s: &str) -> String {
+pub(crate) fn toml_string(s: &str) -> String {
     let mut out = String::from("\"");
     for c in s.chars() {
         match c {

@@ -321,8 +321,16 @@ async fn attempt(
             ));
             continue;
         }
-        // An upsert with a clash path journals its own statements, savepoint included.
-        if !matches!(stmt, Statement::Insert { clash: Some(_), .. }) {
+        // An upsert with a clash path, or an INSERT a row's error is searched in,
+        // journals its own statements, savepoint included.
+        if !matches!(
+            stmt,
+            Statement::Insert { clash: Some(_), .. }
+                | Statement::Insert {
+                    search: Some(_),
+                    ..
+                }
+        ) {
             env.journal.terminated(&stmt.terminated());
         }
         let step_clock = Instant::now();
@@ -468,12 +476,16 @@ async fn attempt(
                 expected_rows,
                 keyed,
                 clash,
+                search,
             } => {
-                let moved = match clash {
-                    Some(clash) => {
+                let moved = match (clash, search) {
+                    (Some(clash), _) => {
                         crate::import::clash::upsert(&tx, table, sql, clash, env.journal).await?
                     }
-                    None => tx.execute(sql.as_str(), &[]).await,
+                    (None, Some(search)) => {
+                        crate::import::culprit::insert(&tx, sql, search, env.journal).await?
+                    }
+                    (None, None) => tx.execute(sql.as_str(), &[]).await,
                 };
                 let rows = match moved {
                     Ok(n) => n,

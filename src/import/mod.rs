@@ -13,6 +13,7 @@ pub mod clash;
 pub mod collisions;
 pub mod compute;
 pub mod copy;
+pub mod culprit;
 pub mod delta;
 pub mod files;
 pub mod fixes;

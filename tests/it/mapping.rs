@@ -1725,3 +1725,108 @@ fn a_constant_sent_as_text_keeps_every_digit_whatever_the_database_settings() {
         );
     }
 }
+
+/// A `set` that fails on one row out of thousands (a division by zero, a value too long
+/// for its column, out of range) is named with the row's key, or its place in the files
+/// when the dataset has none, and the expression; nothing is written, and `migrate` says
+/// the same. (A constraint a row breaks is listed with every other violation instead.)
+#[test]
+fn a_row_a_set_cannot_compute_is_named_by_its_key() {
+    let w = World::new("mapping_set_row");
+    w.mysql(
+        "CREATE TABLE person (id INT PRIMARY KEY, score INT, v VARCHAR(20));
+         INSERT INTO person SELECT seq, IF(seq = 2718, 0, seq % 97 + 1),
+           IF(seq = 2718, 'abc', 'a') FROM seq_1_to_3000;
+         CREATE TABLE loose (n INT, score INT);
+         INSERT INTO loose SELECT seq, IF(seq = 1999, 0, 1) FROM seq_1_to_3000;",
+    );
+    w.pg(
+        "CREATE TABLE person (id integer PRIMARY KEY, score integer, v varchar(5), code text,
+           label text NOT NULL DEFAULT 'd', n serial);
+         CREATE TABLE loose (n integer, score integer, code text);
+         INSERT INTO person (id, score) VALUES (0, 1);",
+    );
+    let o = w.run(&["export", &w.db, "--out", "out"]);
+    assert_exit(&o, 0);
+    let dir = export_dir(&o, w.path());
+    let d = dir.to_str().unwrap();
+    let before = w.fingerprint();
+    let serial = || w.pg_value("SELECT last_value::text FROM person_n_seq");
+    let serial_before = serial();
+    let logged = w.run_log_statuses().len();
+    for (name, set, said) in [
+        (
+            "div",
+            "[tables.person]\nset = { code = \"(100 / score)::text\" }\n",
+            &[
+                "set `code` = (100 / score)::text",
+                "with id=2718",
+                "division by zero",
+            ][..],
+        ),
+        (
+            "long",
+            "[tables.person]\nset = { v = \"v || 'xyz'\" }\n",
+            &["set `v` = v || 'xyz'", "with id=2718", "too long"][..],
+        ),
+        (
+            "null",
+            "[tables.person]\nset = { score = \"length(v) * 1000000000\" }\n",
+            &[
+                "set `score` = length(v) * 1000000000",
+                "with id=2718",
+                "out of range",
+            ][..],
+        ),
+        (
+            "nokey",
+            "[tables.loose]\nset = { code = \"(100 / score)::text\" }\n",
+            &[
+                "set `code` = (100 / score)::text",
+                "row 1999 of `loose`",
+                "division by zero",
+            ][..],
+        ),
+    ] {
+        let map = format!("{name}.toml");
+        std::fs::write(w.path().join(&map), set).unwrap();
+        let o = w.run(&["import", d, "--yes", "--map", &map, "--json"]);
+        assert_exit(&o, 2);
+        let v: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("json on failure");
+        let error = v["error"].as_str().unwrap_or_default();
+        for s in said {
+            assert!(error.contains(s), "{name}: {s} in {error}");
+        }
+        assert!(
+            v["hint"].as_str().unwrap_or_default().contains("set = {"),
+            "{name}: {v}"
+        );
+        assert_eq!(w.fingerprint(), before, "{name}: nothing written");
+        assert_eq!(
+            serial(),
+            serial_before,
+            "{name}: the search draws no serial"
+        );
+    }
+    let statuses = w.run_log_statuses();
+    assert_eq!(statuses.len(), logged + 8, "{statuses:?}");
+    assert_eq!(statuses.last().map(String::as_str), Some("rolled_back"));
+
+    // migrate takes the same path to the same words.
+    let o = w.run(&[
+        "migrate",
+        &w.db,
+        "--yes",
+        "--map",
+        "div.toml",
+        "--out",
+        "out_migrate",
+    ]);
+    assert_exit(&o, 2);
+    assert!(
+        stderr(&o).contains("with id=2718") && stderr(&o).contains("division by zero"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(w.fingerprint(), before, "migrate wrote nothing");
+}

@@ -498,6 +498,7 @@ impl Plan {
                         expected_rows: t.expected_rows,
                         keyed: self.key_maps.iter().any(|k| k.dataset == t.dataset),
                         clash: None,
+                        search: None,
                     });
                     out.push(Statement::sql(
                         format!("DROP TABLE {}", ident(stage)),

@@ -31,6 +31,7 @@ pub mod indexes;
 pub mod keymap;
 mod locks;
 mod report;
+pub mod rowsearch;
 mod sequences;
 mod staging;
 mod statements;

@@ -10,6 +10,7 @@ use crate::codec::csv::NullStyle;
 use crate::codec::pgbinary::BinType;
 use crate::db::sql::pg::{ident, qualified};
 
+use super::rowsearch::RowSearch;
 use super::{
     Constant, IndexStep, OrphanCheck, Plan, REPLICATION_ROLE_HINT, Shape, TableLoad, shorten,
 };
@@ -108,6 +109,8 @@ pub enum Statement {
         /// A delta's upsert into a table with other unique constraints: what to do when
         /// they clash half-way (two rows swapping a unique value).
         clash: Option<Clash>,
+        /// How to find the row when a row's value fails it (`import::culprit`).
+        search: Option<RowSearch>,
     },
     /// Read what a block of counted statements counted: rows of (table, touch, n), each
     /// touch a [`Touch::name`].
@@ -342,6 +345,7 @@ impl Plan {
                     expected_rows: t.expected_rows,
                     keyed: self.key_maps.iter().any(|k| k.dataset == t.dataset),
                     clash: None,
+                    search: t.row_search(&self.schema),
                 });
                 out.push(Statement::sql(
                     format!("DROP TABLE {}", ident(stage)),

@@ -89,6 +89,7 @@ impl DeltaPlan {
                     expected_rows: Some(t.upserts),
                     keyed: false,
                     clash: t.clash.clone(),
+                    search: None,
                 });
             }
             if t.load.fire {

@@ -1,0 +1,156 @@
+//! A staged INSERT that a row's value fails (a `set` dividing by zero, a value too long
+//! for its column) is run inside a savepoint; on such an error the import rolls back to
+//! it and finds the row (`plan::rowsearch`: halves of the staging table's pages, then
+//! one page's rows, each attempt rolled back), so the error names the row by its key
+//! and the `set` that failed. The import still fails and writes nothing; sequences an
+//! attempt drew are put back with the rest (`transaction::put_sequences_back`).
+
+use anyhow::{Context, Result, anyhow};
+
+use crate::db::postgres;
+use crate::hint::with_hint;
+use crate::import::copy::Failure;
+use crate::import::plan::rowsearch::{RowSearch, Tid, searchable};
+use crate::store::journal::Journal;
+
+const SAVEPOINT: &str = "pgconverge_rows";
+const PROBE: &str = "pgconverge_probe";
+
+/// Run the staged INSERT `sql`; when a row's value fails it, the error names the row.
+/// Other outcomes are returned as they came, for the caller's own handling.
+pub(super) async fn insert(
+    tx: &tokio_postgres::Transaction<'_>,
+    sql: &str,
+    search: &RowSearch,
+    journal: &mut Journal,
+) -> Result<Result<u64, tokio_postgres::Error>, Failure> {
+    let what = || format!("moving `{}` into `{}`", search.dataset, search.table);
+    journal.sql_with(
+        format!("SAVEPOINT {SAVEPOINT}"),
+        Some("a row a `set` fails on is then found by its key"),
+    );
+    run(tx, &format!("SAVEPOINT {SAVEPOINT}"))
+        .await
+        .with_context(what)?;
+    journal.sql(sql);
+    let first = tx.execute(sql, &[]).await;
+    let code = match &first {
+        Ok(_) => {
+            journal.sql(format!("RELEASE SAVEPOINT {SAVEPOINT}"));
+            run(tx, &format!("RELEASE SAVEPOINT {SAVEPOINT}"))
+                .await
+                .with_context(what)?;
+            return Ok(first);
+        }
+        Err(e) => e.as_db_error().map(|d| d.code().code().to_string()),
+    };
+    if !code.as_deref().is_some_and(searchable) {
+        return Ok(first);
+    }
+    journal.line(format!(
+        "`{}`: finding the row the INSERT failed on (each attempt rolled back)",
+        search.dataset
+    ));
+    if run(tx, &format!("ROLLBACK TO SAVEPOINT {SAVEPOINT}"))
+        .await
+        .is_err()
+    {
+        return Ok(first);
+    }
+    match find(tx, search).await {
+        Ok(Some(found)) => {
+            journal.line(format!("found: {}", found.words));
+            Err(with_hint(anyhow!("{}", found.words), found.hint).into())
+        }
+        // Not reproduced row by row (the error needs several rows together) or the
+        // search itself failed: PostgreSQL's own words, as before.
+        Ok(None) | Err(_) => Ok(first),
+    }
+}
+
+/// What the search found.
+struct Found {
+    words: String,
+    hint: String,
+}
+
+async fn find(tx: &tokio_postgres::Transaction<'_>, search: &RowSearch) -> Result<Option<Found>> {
+    let pages: i64 = tx.query_one(&search.pages_sql(), &[]).await?.get(0);
+    let pages = u32::try_from(pages.max(1)).unwrap_or(u32::MAX);
+    // The first failing page: halves, the lower one first, each tried on its own.
+    if attempt(tx, &search.insert_pages(0, pages)).await?.is_none() {
+        return Ok(None);
+    }
+    let (mut from, mut to) = (0, pages);
+    while to - from > 1 {
+        let mid = from + (to - from) / 2;
+        match attempt(tx, &search.insert_pages(from, mid)).await? {
+            Some(_) => to = mid,
+            None => from = mid,
+        }
+    }
+    let mut row = None;
+    for tid in tx.query(&search.rows_of_page(from), &[]).await? {
+        let Some(tid) = Tid::parse(tid.get(0)) else {
+            continue;
+        };
+        if let Some(e) = attempt(tx, &search.insert_row(tid)).await? {
+            row = Some((tid, e));
+            break;
+        }
+    }
+    let Some((tid, error)) = row else {
+        return Ok(None);
+    };
+    // Which `set`: the error's own column (NOT NULL), else the one that fails alone.
+    let mut column = error
+        .as_db_error()
+        .and_then(|d| d.column())
+        .map(str::to_string);
+    if column.is_none() {
+        for set in &search.parts.sets {
+            let [create, insert] = search.one_set(set, tid);
+            if attempt(tx, &format!("{create}; {insert}")).await?.is_some() {
+                column = Some(set.0.clone());
+                break;
+            }
+        }
+    }
+    let named = tx.query_one(&search.name_sql(tid), &[]).await?;
+    let values: Vec<Option<String>> = (0..named.len()).map(|i| named.get(i)).collect();
+    let words = format!(
+        "table `{}`: {} fails on {}: {}",
+        search.table,
+        search.what(column.as_deref()),
+        search.row_words(&values),
+        postgres::error(error)
+    );
+    Ok(Some(Found {
+        words,
+        hint: search.hint(column.as_deref()),
+    }))
+}
+
+/// Run `sql` inside a savepoint and roll it back: the error it met, if any.
+async fn attempt(
+    tx: &tokio_postgres::Transaction<'_>,
+    sql: &str,
+) -> Result<Option<tokio_postgres::Error>> {
+    run(tx, &format!("SAVEPOINT {PROBE}")).await?;
+    let outcome = tx.batch_execute(sql).await.err();
+    run(
+        tx,
+        &format!("ROLLBACK TO SAVEPOINT {PROBE}; RELEASE SAVEPOINT {PROBE}"),
+    )
+    .await?;
+    match outcome {
+        None => Ok(None),
+        Some(e) if e.as_db_error().is_some_and(|d| searchable(d.code().code())) => Ok(Some(e)),
+        // Not a row's doing (a cancel, a lost connection): the search stops.
+        Some(e) => Err(postgres::error(e)),
+    }
+}
+
+async fn run(tx: &tokio_postgres::Transaction<'_>, sql: &str) -> Result<()> {
+    tx.batch_execute(sql).await.map_err(postgres::error)
+}
