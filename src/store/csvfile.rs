@@ -1,6 +1,6 @@
 //! A table's CSV file, both ways. Writing: rows are encoded by `codec::encode` into a
-//! reused line buffer, hashed (sha256) and counted as they are written through a large
-//! buffer, and the file is fsynced on `finish`; a value PostgreSQL would refuse stops the
+//! reused line buffer, counted, and handed over a large buffer at a time to be hashed
+//! (sha256) and written on the file's own thread (`store::behind`), and the file is fsynced on `finish`; a value PostgreSQL would refuse stops the
 //! table with an error naming table, column and primary key. Reading: [`scan`] is the
 //! pre-pass an import makes over every file before it writes anything (size, sha256,
 //! records and the longest one, through the one tokenizer). Knows no server.
@@ -14,13 +14,14 @@ use sha2::{Digest, Sha256};
 
 use crate::codec::csv::{Field, Malformed, NullStyle, RecordEnds, Tokenizer};
 use crate::codec::encode::{Facts, RowEncoder};
+use crate::store::behind::WriteBehind;
 use crate::store::direct::DirectWrite;
 
 pub struct TableWriter {
-    file: DirectWrite,
-    hasher: Sha256,
-    /// Rows are encoded straight into this buffer, which is hashed and written whole
-    /// when it passes [`WRITE_AT`]: no copy per row.
+    /// Hashes and writes each full buffer on a thread of its own.
+    file: WriteBehind,
+    /// Rows are encoded straight into this buffer, which is handed over whole when it
+    /// passes [`WRITE_AT`]: no copy per row.
     buf: Vec<u8>,
     encoder: RowEncoder,
     bytes: u64,
@@ -40,10 +41,9 @@ pub struct Written {
 impl TableWriter {
     /// Create the file and write the header row.
     pub fn create(path: &Path, encoder: RowEncoder) -> Result<TableWriter> {
-        let file = DirectWrite::create(path)?;
+        let file = WriteBehind::start(DirectWrite::create(path)?)?;
         let mut w = TableWriter {
             file,
-            hasher: Sha256::new(),
             buf: Vec::with_capacity(WRITE_AT + 64 * 1024),
             encoder,
             bytes: 0,
@@ -68,14 +68,11 @@ impl TableWriter {
     /// of the row, and the export that gets the error keeps nothing.
     pub fn write_row(&mut self, values: &[Option<&[u8]>], lossy: &[usize]) -> Result<()> {
         let start = self.buf.len();
-        let (file, hasher) = (&mut self.file, &mut self.hasher);
+        let file = &mut self.file;
         let mut spilled = 0u64;
         let mut spill = |buf: &mut Vec<u8>| -> Result<()> {
-            hasher.update(&buf[..]);
-            file.write_all(buf)?;
             spilled += buf.len() as u64;
-            buf.clear();
-            Ok(())
+            file.write(buf)
         };
         if let Err(e) = self
             .encoder
@@ -96,20 +93,18 @@ impl TableWriter {
     }
 
     fn write_buf(&mut self) -> Result<()> {
-        self.hasher.update(&self.buf);
-        self.file.write_all(&self.buf)?;
-        self.buf.clear();
-        Ok(())
+        self.file.write(&mut self.buf)
     }
 
     /// Write the rest and fsync; the facts, size and checksum of what is on disk.
     pub fn finish(mut self) -> Result<Written> {
         self.write_buf()?;
-        self.file.finish()?;
+        let (file, sha256) = self.file.finish()?;
+        file.finish()?;
         Ok(Written {
             facts: self.encoder.finish(),
             bytes: self.bytes,
-            sha256: hex::encode(self.hasher.finalize()),
+            sha256,
         })
     }
 }

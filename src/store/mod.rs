@@ -3,6 +3,7 @@
 //! it in `chain`), publishing an export
 //! atomically (`publish`), the import journal and the append-only run log.
 
+pub mod behind;
 pub mod chain;
 pub mod csvfile;
 pub mod direct;
