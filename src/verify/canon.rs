@@ -270,7 +270,11 @@ pub fn source_typed(kind: Kind, before: Before, v: Typed<'_>) -> Option<Vec<u8>>
             }
             match kind {
                 // The stored bytes, as the text sides' hex digits.
-                Kind::Bytes => Some(hex::encode(b).into_bytes()),
+                Kind::Bytes => {
+                    let mut out = Vec::new();
+                    crate::codec::rules::hex_digits(b, &mut out);
+                    Some(out)
+                }
                 Kind::Bits { width } => Some(bits(b, width)),
                 _ => source_text(kind, before, Some(b)),
             }
@@ -705,7 +709,11 @@ fn coordinates(v: &[u8]) -> Vec<u8> {
 fn geometry_value(form: Form, bytes: &[u8]) -> Vec<u8> {
     match form {
         Form::Ewkb => geometry::ewkb(bytes)
-            .map(|b| hex::encode(b).into_bytes())
+            .map(|b| {
+                let mut out = Vec::new();
+                crate::codec::rules::hex_digits(&b, &mut out);
+                out
+            })
             .unwrap_or_else(|| raw(bytes)),
         _ => match geometry::to_text(bytes, form) {
             Some(t) => coordinates(&t),
