@@ -33,19 +33,19 @@ pub(super) async fn insert(
         .await
         .with_context(what)?;
     journal.sql(sql);
-    let first = tx.execute(sql, &[]).await;
-    let code = match &first {
-        Ok(_) => {
+    let failed = match tx.execute(sql, &[]).await {
+        Ok(n) => {
             journal.sql(format!("RELEASE SAVEPOINT {SAVEPOINT}"));
             run(tx, &format!("RELEASE SAVEPOINT {SAVEPOINT}"))
                 .await
                 .with_context(what)?;
-            return Ok(first);
+            return Ok(Ok(n));
         }
-        Err(e) => e.as_db_error().map(|d| d.code().code().to_string()),
+        Err(e) => e,
     };
+    let code = failed.as_db_error().map(|d| d.code().code().to_string());
     if !code.as_deref().is_some_and(searchable) {
-        return Ok(first);
+        return Ok(Err(failed));
     }
     journal.line(format!(
         "`{}`: finding the row the INSERT failed on (each attempt rolled back)",
@@ -55,16 +55,33 @@ pub(super) async fn insert(
         .await
         .is_err()
     {
-        return Ok(first);
+        return Ok(Err(failed));
     }
-    match find(tx, search).await {
+    match find(tx, search, &failed).await {
         Ok(Some(found)) => {
             journal.line(format!("found: {}", found.words));
             Err(with_hint(anyhow!("{}", found.words), found.hint).into())
         }
-        // Not reproduced row by row (the error needs several rows together) or the
-        // search itself failed: PostgreSQL's own words, as before.
-        Ok(None) | Err(_) => Ok(first),
+        // Not reproduced row by row (the error needs several rows together):
+        // PostgreSQL's own words, as before.
+        Ok(None) => {
+            journal.line("no row fails alone: the error is PostgreSQL's own");
+            Ok(Err(failed))
+        }
+        // The search itself was stopped (a cancel, the connection lost): said, with
+        // the INSERT's own error.
+        Err(e) => {
+            journal.line(format!("finding the row stopped: {e:#}"));
+            Err(e
+                .context(format!(
+                    "table `{}`: moving `{}` from its staging table: {}; finding the row it \
+                     failed on stopped",
+                    search.table,
+                    search.dataset,
+                    postgres::error(failed)
+                ))
+                .into())
+        }
     }
 }
 
@@ -74,8 +91,16 @@ struct Found {
     hint: String,
 }
 
-async fn find(tx: &tokio_postgres::Transaction<'_>, search: &RowSearch) -> Result<Option<Found>> {
-    let pages: i64 = tx.query_one(&search.pages_sql(), &[]).await?.get(0);
+async fn find(
+    tx: &tokio_postgres::Transaction<'_>,
+    search: &RowSearch,
+    failed: &tokio_postgres::Error,
+) -> Result<Option<Found>> {
+    let pages: i64 = tx
+        .query_one(&search.pages_sql(), &[])
+        .await
+        .map_err(postgres::error)?
+        .get(0);
     let pages = u32::try_from(pages.max(1)).unwrap_or(u32::MAX);
     // The first failing page: halves, the lower one first, each tried on its own.
     if attempt(tx, &search.insert_pages(0, pages)).await?.is_none() {
@@ -90,7 +115,11 @@ async fn find(tx: &tokio_postgres::Transaction<'_>, search: &RowSearch) -> Resul
         }
     }
     let mut row = None;
-    for tid in tx.query(&search.rows_of_page(from), &[]).await? {
+    let tids = tx
+        .query(&search.rows_of_page(from), &[])
+        .await
+        .map_err(postgres::error)?;
+    for tid in tids {
         let Some(tid) = Tid::parse(tid.get(0)) else {
             continue;
         };
@@ -102,7 +131,7 @@ async fn find(tx: &tokio_postgres::Transaction<'_>, search: &RowSearch) -> Resul
     let Some((tid, error)) = row else {
         return Ok(None);
     };
-    // Which `set`: the error's own column (NOT NULL), else the one that fails alone.
+    // Which `set`: the error's own column, else the one that fails alone.
     let mut column = error
         .as_db_error()
         .and_then(|d| d.column())
@@ -116,18 +145,42 @@ async fn find(tx: &tokio_postgres::Transaction<'_>, search: &RowSearch) -> Resul
             }
         }
     }
-    let named = tx.query_one(&search.name_sql(tid), &[]).await?;
+    let named = tx
+        .query_one(&search.name_sql(tid), &[])
+        .await
+        .map_err(postgres::error)?;
     let values: Vec<Option<String>> = (0..named.len()).map(|i| named.get(i)).collect();
-    let words = format!(
-        "table `{}`: {} fails on {}: {}",
-        search.table,
-        search.what(column.as_deref()),
-        search.row_words(&values),
-        postgres::error(error)
+    // The row's own error, when its words differ from the INSERT's (run again, the rows
+    // an expression reads in other tables may have changed meanwhile).
+    let same = |a: &tokio_postgres::Error, b: &tokio_postgres::Error| match (
+        a.as_db_error(),
+        b.as_db_error(),
+    ) {
+        (Some(a), Some(b)) => a.code() == b.code() && a.message() == b.message(),
+        _ => false,
+    };
+    let pg_hint = error
+        .as_db_error()
+        .and_then(|d| d.hint())
+        .map(str::to_string);
+    let found = (!same(&error, failed)).then(|| format!("{:#}", postgres::error(error)));
+    let failed_text = match failed.as_db_error() {
+        Some(d) => format!("{} ({}): {}", d.severity(), d.code().code(), d.message()),
+        None => failed.to_string(),
+    };
+    let words = search.words(
+        &failed_text,
+        column.as_deref(),
+        &search.row_words(&values),
+        found.as_deref(),
     );
+    let hint = search.hint(column.as_deref());
     Ok(Some(Found {
         words,
-        hint: search.hint(column.as_deref()),
+        hint: match pg_hint {
+            Some(h) => format!("{h}\n{hint}"),
+            None => hint,
+        },
     }))
 }
 

@@ -209,14 +209,23 @@ pub async fn put_sequences_back(
     let Some(positions) = &state.sequences else {
         return;
     };
-    if positions.is_empty() || client.is_closed() {
+    if positions.is_empty() {
+        return;
+    }
+    if client.is_closed() {
+        let msg = "sequences could not be put back (the connection to PostgreSQL was lost): \
+                   they may stand past where they were, which skips values but never repeats one";
+        progress.warn(msg);
+        journal.line(msg);
         return;
     }
     let restore = postgres::restore_sequences(client, positions);
     match tokio::time::timeout(std::time::Duration::from_secs(10), restore).await {
         Ok(Ok(0)) => {}
         Ok(Ok(n)) => journal.line(format!(
-            "{n} sequences put back where they stood before the import"
+            "{n} {} put back where {} before the import",
+            if n == 1 { "sequence" } else { "sequences" },
+            if n == 1 { "it stood" } else { "they stood" }
         )),
         Ok(Err(e)) => {
             let msg = format!(

@@ -314,6 +314,22 @@ impl World {
 
     /// Every entry of the run log, oldest first.
     /// The statements the last import ran: its `import_*.sql` journal, beside the run log.
+    /// The newest import's narrative journal (`import_*.log`).
+    pub fn journal_log(&self) -> String {
+        let mut logs: Vec<PathBuf> = std::fs::read_dir(self.path())
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| {
+                p.extension().is_some_and(|x| x == "log")
+                    && p.file_name()
+                        .is_some_and(|n| n.to_string_lossy().starts_with("import_"))
+            })
+            .collect();
+        logs.sort();
+        std::fs::read_to_string(logs.last().expect("an import_*.log journal")).unwrap()
+    }
+
     pub fn journal_sql(&self) -> String {
         let mut sql: Vec<PathBuf> = std::fs::read_dir(self.path())
             .unwrap()

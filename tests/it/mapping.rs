@@ -1738,18 +1738,25 @@ fn a_row_a_set_cannot_compute_is_named_by_its_key() {
          INSERT INTO person SELECT seq, IF(seq = 2718, 0, seq % 97 + 1),
            IF(seq = 2718, 'abc', 'a') FROM seq_1_to_3000;
          CREATE TABLE loose (n INT, score INT);
-         INSERT INTO loose SELECT seq, IF(seq = 1999, 0, 1) FROM seq_1_to_3000;",
+         INSERT INTO loose SELECT seq, IF(seq = 1999, 0, 1) FROM seq_1_to_3000;
+         CREATE TABLE gen (id INT PRIMARY KEY, score INT);
+         INSERT INTO gen SELECT seq, IF(seq = 5, 0, 1) FROM seq_1_to_10;",
     );
     w.pg(
         "CREATE TABLE person (id integer PRIMARY KEY, score integer, v varchar(5), code text,
            label text NOT NULL DEFAULT 'd', n serial);
          CREATE TABLE loose (n integer, score integer, code text);
+         CREATE TABLE gen (id integer PRIMARY KEY, score integer, label text,
+           g integer GENERATED ALWAYS AS (100 / score) STORED);
          INSERT INTO person (id, score) VALUES (0, 1);",
     );
-    let o = w.run(&["export", &w.db, "--out", "out"]);
+    let o = w.run(&["export", &w.db, "--out", "out", "--exclude", "gen"]);
     assert_exit(&o, 0);
     let dir = export_dir(&o, w.path());
     let d = dir.to_str().unwrap();
+    let o = w.run(&["export", &w.db, "--out", "out_gen", "--tables", "gen"]);
+    assert_exit(&o, 0);
+    let gen_dir = export_dir(&o, w.path());
     let before = w.fingerprint();
     let serial = || w.pg_value("SELECT last_value::text FROM person_n_seq");
     let serial_before = serial();
@@ -1757,11 +1764,10 @@ fn a_row_a_set_cannot_compute_is_named_by_its_key() {
     for (name, set, said) in [
         (
             "div",
-            "[tables.person]\nset = { code = \"(100 / score)::text\" }\n",
+            "[tables.person]\nset = { code = \"(100 / score)::text\", label = \"'x' || id\" }\n",
             &[
-                "set `code` = (100 / score)::text",
-                "with id=2718",
-                "division by zero",
+                "set `code` = (100 / score)::text fails first on the row of `person` with id=2718",
+                "ERROR (22012): division by zero",
             ][..],
         ),
         (
@@ -1770,7 +1776,7 @@ fn a_row_a_set_cannot_compute_is_named_by_its_key() {
             &["set `v` = v || 'xyz'", "with id=2718", "too long"][..],
         ),
         (
-            "null",
+            "range",
             "[tables.person]\nset = { score = \"length(v) * 1000000000\" }\n",
             &[
                 "set `score` = length(v) * 1000000000",
@@ -1787,20 +1793,39 @@ fn a_row_a_set_cannot_compute_is_named_by_its_key() {
                 "division by zero",
             ][..],
         ),
+        // No `set` fails alone: the target's generated column does; not blamed on the set.
+        (
+            "generated",
+            "[tables.gen]\nset = { label = \"'x' || id\" }\n",
+            &[
+                "the INSERT fails first on the row of `gen` with id=5",
+                "division by zero",
+            ][..],
+        ),
     ] {
         let map = format!("{name}.toml");
         std::fs::write(w.path().join(&map), set).unwrap();
-        let o = w.run(&["import", d, "--yes", "--map", &map, "--json"]);
+        let from = match name {
+            "generated" => gen_dir.to_str().unwrap(),
+            _ => d,
+        };
+        let o = w.run(&["import", from, "--yes", "--map", &map, "--json"]);
         assert_exit(&o, 2);
         let v: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("json on failure");
         let error = v["error"].as_str().unwrap_or_default();
         for s in said {
             assert!(error.contains(s), "{name}: {s} in {error}");
         }
-        assert!(
-            v["hint"].as_str().unwrap_or_default().contains("set = {"),
-            "{name}: {v}"
-        );
+        let hint = v["hint"].as_str().unwrap_or_default();
+        match name {
+            "generated" => assert!(!hint.contains("e.g.") && hint.contains("generated column"), "{hint}"),
+            // The dataset's other `set` stays in the line to paste.
+            "div" => assert!(
+                hint.contains(r#"set = { code = "CASE WHEN <that row's case> THEN <a value> ELSE (100 / score)::text END", label = "'x' || id" }"#),
+                "{hint}"
+            ),
+            _ => assert!(hint.contains("set = {"), "{name}: {hint}"),
+        }
         assert_eq!(w.fingerprint(), before, "{name}: nothing written");
         assert_eq!(
             serial(),
@@ -1809,7 +1834,7 @@ fn a_row_a_set_cannot_compute_is_named_by_its_key() {
         );
     }
     let statuses = w.run_log_statuses();
-    assert_eq!(statuses.len(), logged + 8, "{statuses:?}");
+    assert_eq!(statuses.len(), logged + 10, "{statuses:?}");
     assert_eq!(statuses.last().map(String::as_str), Some("rolled_back"));
 
     // migrate takes the same path to the same words.
@@ -1821,6 +1846,8 @@ fn a_row_a_set_cannot_compute_is_named_by_its_key() {
         "div.toml",
         "--out",
         "out_migrate",
+        "--exclude",
+        "gen",
     ]);
     assert_exit(&o, 2);
     assert!(
@@ -1829,4 +1856,66 @@ fn a_row_a_set_cannot_compute_is_named_by_its_key() {
         stderr(&o)
     );
     assert_eq!(w.fingerprint(), before, "migrate wrote nothing");
+}
+
+/// The search for the failing row is cut short when the import's backend is
+/// terminated: the error says so with the INSERT's own error, the sequences a `set`
+/// drew are said not to be put back, and the target is unchanged.
+#[test]
+fn a_row_search_cut_short_says_so() {
+    let w = World::new("mapping_set_row_cut");
+    w.mysql(
+        "CREATE TABLE slow (id INT PRIMARY KEY, v INT);
+         INSERT INTO slow SELECT seq, IF(seq = 1900, 0, 1) FROM seq_1_to_2000;",
+    );
+    w.pg(
+        "CREATE TABLE slow (id integer PRIMARY KEY, v integer, w integer);
+         CREATE SEQUENCE drawn;
+         CREATE FUNCTION slow_div(v integer) RETURNS integer LANGUAGE plpgsql AS
+           $$ BEGIN PERFORM pg_sleep(0.0005); PERFORM nextval('drawn'); RETURN 10 / v; END $$;",
+    );
+    let o = w.run(&["export", &w.db, "--out", "out"]);
+    assert_exit(&o, 0);
+    let dir = export_dir(&o, w.path());
+    std::fs::write(
+        w.path().join("m.toml"),
+        "[tables.slow]\nset = { w = \"slow_div(v)\" }\n",
+    )
+    .unwrap();
+    let before = w.fingerprint();
+    let child = w
+        .cmd()
+        .args(["import", dir.to_str().unwrap(), "--yes", "--map", "m.toml"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        assert!(std::time::Instant::now() < deadline, "never saw the search");
+        let n = w.pg_value(&format!(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+             WHERE datname = '{}' AND application_name = 'pgconverge' AND query LIKE '%WHERE ctid%'",
+            w.db
+        ));
+        if n.as_deref() != Some("0") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let o = child.wait_with_output().unwrap();
+    assert_exit(&o, 2);
+    let err = stderr(&o);
+    assert!(
+        err.contains("moving `slow` from its staging table: ERROR (22012): division by zero")
+            && err.contains(
+                "finding the row it failed on stopped: the connection to PostgreSQL was closed"
+            ),
+        "{err}"
+    );
+    assert!(err.contains("sequences could not be put back"), "{err}");
+    assert_eq!(w.fingerprint(), before);
+    let log = w.journal_log();
+    assert!(log.contains("finding the row stopped"), "{log}");
+    assert_eq!(crate::reliability::last_status(&w), "rolled_back");
 }

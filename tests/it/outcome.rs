@@ -723,7 +723,7 @@ fn a_failed_import_puts_the_sequences_back_once_without_a_spurious_warning() {
     let journal = newest_journal(w.path());
     assert_eq!(
         journal
-            .matches("sequences put back where they stood")
+            .matches("1 sequence put back where it stood")
             .count(),
         1,
         "{journal}"

@@ -154,55 +154,85 @@ impl RowSearch {
         }
     }
 
-    /// "the row of `d` with id=7" (the key as other messages name rows) / "row 12 of `d` (in the order of its files)",
-    /// from what [`Self::name_sql`] read.
+    /// "the row of `d` with id=7" (named as every message names a row:
+    /// `codec::encode::row_key`) / "row 12 of `d` (in the order of its files)", from
+    /// what [`Self::name_sql`] read.
     pub fn row_words(&self, values: &[Option<String>]) -> String {
         if self.key.is_empty() {
             let n = values.first().cloned().flatten().unwrap_or_default();
             return format!("row {n} of `{}` (in the order of its files)", self.dataset);
         }
-        let pairs: Vec<String> = self
-            .key
+        let values: Vec<Option<&[u8]>> = values
             .iter()
-            .zip(values)
-            .map(|(k, v)| format!("{k}={}", v.as_deref().unwrap_or("NULL")))
+            .map(|v| v.as_deref().map(str::as_bytes))
             .collect();
-        let key = match pairs.len() {
-            1 => pairs.concat(),
-            _ => format!("({})", pairs.join(", ")),
-        };
+        let positions: Vec<usize> = (0..self.key.len()).collect();
+        let key = crate::codec::encode::row_key(&values, &positions, &self.key, 0);
         format!("the row of `{}` with {key}", self.dataset)
     }
 
-    /// What failed on that row: the `set` of `column` (the error's own column for a
-    /// NOT NULL, else the one set that fails alone), or the row as a whole.
+    /// What fails on that row: the `set` of `column` (the error's own column, else the
+    /// one set that fails alone), a column the error names, or the INSERT as a whole.
     pub fn what(&self, column: Option<&str>) -> String {
         match column.and_then(|c| self.parts.sets.iter().find(|s| s.0 == c)) {
             Some((c, expr, _)) => format!("set `{c}` = {expr}"),
             None => match column {
                 Some(c) => format!("column `{c}`"),
-                None => "the INSERT of its `set` columns".to_string(),
+                None => "the INSERT".to_string(),
             },
         }
     }
 
-    /// The hint: nothing was written; the mapping lines that give the row a value.
+    /// The error's words: PostgreSQL's (the INSERT as it failed), then what running it
+    /// again found (`found`: the row's own error when its words differ).
+    pub fn words(
+        &self,
+        failed: &str,
+        column: Option<&str>,
+        row: &str,
+        found: Option<&str>,
+    ) -> String {
+        format!(
+            "table `{}`: moving `{}` from its staging table: {failed}; run again over the \
+             staged rows, {} fails first on {row}{}",
+            self.table,
+            self.dataset,
+            self.what(column),
+            found.map(|f| format!(": {f}")).unwrap_or_default()
+        )
+    }
+
+    /// The hint: nothing was written; for a `set` that fails alone, the dataset's `set`
+    /// line with that expression guarded (the others as they are).
     pub fn hint(&self, column: Option<&str>) -> String {
-        let set = column.and_then(|c| self.parts.sets.iter().find(|s| s.0 == c));
-        let example = match set {
-            Some((c, expr, _)) => format!(
-                "\n    [tables.{}]\n    set = {{ {} = {} }}",
-                crate::mapping::file::quote_key(&self.dataset),
-                crate::mapping::file::quote_key(c),
-                crate::import::fixes::toml_string(&format!(
-                    "CASE WHEN <that row's case> THEN <a value> ELSE {expr} END"
-                ))
-            ),
-            None => String::new(),
+        let Some(failing) = column.filter(|c| self.parts.sets.iter().any(|s| s.0 == *c)) else {
+            return "nothing was written. No one `set` fails alone on that row: its values make \
+                    the INSERT fail (a trigger, a generated column, a CHECK, or several `set`s \
+                    together): change that row at the source, or what the target runs on it"
+                .to_string();
         };
+        let entries: Vec<String> = self
+            .parts
+            .sets
+            .iter()
+            .map(|(c, expr, _)| {
+                let expr = match c == failing {
+                    true => format!("CASE WHEN <that row's case> THEN <a value> ELSE {expr} END"),
+                    false => expr.clone(),
+                };
+                format!(
+                    "{} = {}",
+                    crate::mapping::file::quote_key(c),
+                    crate::import::fixes::toml_string(&expr)
+                )
+            })
+            .collect();
         format!(
             "nothing was written. Change that row at the source, or make the mapping's \
-             expression give it a value, e.g.:{example}"
+             expression give it a value (when it fails on every row, the expression itself \
+             is wrong), e.g.:\n    [tables.{}]\n    set = {{ {} }}",
+            crate::mapping::file::quote_key(&self.dataset),
+            entries.join(", ")
         )
     }
 }
@@ -278,6 +308,11 @@ mod tests {
             search(&["id", "k"]).row_words(&[Some("2718".into()), None]),
             "the row of `person` with (id=2718, k=NULL)"
         );
+        // Keys are shown escaped, as everywhere: a newline, an empty string.
+        assert_eq!(
+            search(&["id", "k"]).row_words(&[Some("a\nb".into()), Some(String::new())]),
+            "the row of `person` with (id=a\\nb, k='')"
+        );
         let keyless = search(&[]);
         assert!(keyless.name_sql(Tid(3, 1)).contains("count(*) + 1"));
         assert_eq!(
@@ -293,6 +328,21 @@ mod tests {
             "set `code` = (100 / score)::text"
         );
         assert_eq!(keyless.what(Some("label")), "column `label`");
+        assert_eq!(keyless.what(None), "the INSERT");
+        assert!(
+            !keyless.hint(None).contains("e.g."),
+            "{}",
+            keyless.hint(None)
+        );
+        assert_eq!(
+            keyless.words(
+                "ERROR (22012): division by zero",
+                Some("code"),
+                "row 3 of `person` (in the order of its files)",
+                None
+            ),
+            "table `person`: moving `person` from its staging table: ERROR (22012): division by zero; run again over the staged rows, set `code` = (100 / score)::text fails first on row 3 of `person` (in the order of its files)"
+        );
         assert!(
             keyless.hint(Some("code")).contains(
                 r#"set = { code = "CASE WHEN <that row's case> THEN <a value> ELSE (100 / score)::text END" }"#
