@@ -29,6 +29,10 @@ pub enum Kind {
     Once,
     /// References the row (or is volatile): evaluated per row, through a staging table.
     PerRow,
+    /// Calls a window function (`row_number() over (...)`): evaluated per row through
+    /// the staging table, over all the dataset's staged rows together (so never over
+    /// part of them: no row search, `plan::rowsearch`).
+    OverRows,
 }
 
 /// The target's answer to a [`Question`]: its kind, or why PostgreSQL rejects it.

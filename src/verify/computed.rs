@@ -65,7 +65,9 @@ pub fn candidates(
 }
 
 /// What the target's own parse of the expression over the table calls: anything not
-/// IMMUTABLE (or unknown), or any relation besides the table itself, rules it out.
+/// IMMUTABLE (or unknown), any relation besides the table itself, or a window function or
+/// aggregate (its value depends on the other rows; both are IMMUTABLE in pg_proc), rules
+/// it out.
 const PROBE: &str = "
     WITH called AS (
       SELECT m[1] AS kind, m[2]::oid AS oid
@@ -84,7 +86,11 @@ const PROBE: &str = "
              SELECT 1 FROM pg_depend d JOIN pg_rewrite r ON r.oid = d.objid
              WHERE d.classid = 'pg_rewrite'::regclass AND r.ev_class = 'pgconverge_verify_probe'::regclass
                AND d.refclassid = 'pg_class'::regclass
-               AND d.refobjid NOT IN ('pgconverge_verify_probe'::regclass, $1::text::regclass))";
+               AND d.refobjid NOT IN ('pgconverge_verify_probe'::regclass, $1::text::regclass))
+       AND NOT EXISTS (
+             SELECT 1 FROM pg_rewrite r WHERE r.ev_class = 'pgconverge_verify_probe'::regclass
+               AND coalesce(substring(r.ev_action::text from ':hasWindowFuncs ([a-z]+)') = 'true'
+                            OR substring(r.ev_action::text from ':hasAggs ([a-z]+)') = 'true', true))";
 
 /// Evaluate each candidate again over `schema.table` and fold what it finds into
 /// `report`: a column whose every row equals its expression is compared (and said so);
@@ -165,7 +171,7 @@ pub async fn check(
             }
             None => {
                 report.not_compared.push(format!(
-                    "{} (computed by the mapping's set, which calls something not IMMUTABLE or reads another table)",
+                    "{} (computed by the mapping's set, which calls something not IMMUTABLE, reads another table or computes over several rows)",
                     c.column
                 ));
                 continue;

@@ -368,7 +368,7 @@ fn a_v2_schema_converges_into_its_v3_rewrite() {
             "{out}"
         );
         assert!(
-            out.contains("not compared in `articles`: search (no value from the export), tenant_id (computed by the mapping's set, which calls something not IMMUTABLE or reads another table)"),
+            out.contains("not compared in `articles`: search (no value from the export), tenant_id (computed by the mapping's set, which calls something not IMMUTABLE, reads another table or computes over several rows)"),
             "{out}"
         );
         assert!(out.contains("search (no value from the export)"), "{out}");
@@ -1918,4 +1918,96 @@ fn a_row_search_cut_short_says_so() {
     let log = w.journal_log();
     assert!(log.contains("finding the row stopped"), "{log}");
     assert_eq!(crate::reliability::last_status(&w), "rolled_back");
+}
+
+/// A window function is IMMUTABLE in pg_proc, yet a `set` calling one is no constant:
+/// it is computed over all the dataset's staged rows together (numbered 1..n, counted
+/// n), not once for a one-row set; an aggregate at the top of a `set` is refused before
+/// any write; a subquery's aggregate stays a constant; verify does not evaluate a window
+/// again over the target.
+#[test]
+fn window_functions_are_computed_over_the_rows_and_aggregates_refused() {
+    let w = World::new("mapping_set_window");
+    w.mysql(
+        "CREATE TABLE t (id INT PRIMARY KEY, v INT);
+         INSERT INTO t SELECT seq, 10 - seq FROM seq_1_to_7;",
+    );
+    w.pg(
+        "CREATE TABLE side (n integer); INSERT INTO side VALUES (1), (2);
+         CREATE TABLE t (id integer PRIMARY KEY, v integer, n bigint, c bigint, r bigint, s bigint);",
+    );
+    let o = w.run(&["export", &w.db, "--out", "out"]);
+    assert_exit(&o, 0);
+    let dir = export_dir(&o, w.path());
+    let d = dir.to_str().unwrap();
+    let before = w.fingerprint();
+    std::fs::write(
+        w.path().join("agg.toml"),
+        "[tables.t]\nset = { c = \"count(*)\" }\n",
+    )
+    .unwrap();
+    let o = w.run(&["import", d, "--yes", "--map", "agg.toml"]);
+    assert_exit(&o, 2);
+    assert!(
+        stderr(&o).contains("import refused before any write")
+            && stderr(&o).contains("an aggregate function at the top of a `set` folds the rows"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(w.fingerprint(), before);
+    std::fs::write(
+        w.path().join("win.toml"),
+        "[tables.t]\nset = { n = \"row_number() over ()\", c = \"count(*) over ()\", \
+         r = \"rank() over (order by v)\", s = \"(SELECT count(*) FROM side)\" }\n",
+    )
+    .unwrap();
+    let o = w.run(&["import", d, "--yes", "--map", "win.toml", "--dry-run"]);
+    assert_exit(&o, 0);
+    let out = stdout(&o);
+    for c in ["n", "c", "r"] {
+        assert!(
+            out.contains(&format!("set: `t`.`{c}` = "))
+                && out
+                    .contains("(per row, over all the dataset's rows together (a window function)"),
+            "{c}: {out}"
+        );
+    }
+    assert!(
+        out.contains("set: `t`.`s` = (SELECT count(*) FROM side) (per row, through staging"),
+        "{out}"
+    );
+    // Alone, a subquery's aggregate is a constant.
+    std::fs::write(
+        w.path().join("sub.toml"),
+        "[tables.t]\nset = { s = \"(SELECT count(*) FROM side)\" }\n",
+    )
+    .unwrap();
+    let o = w.run(&["import", d, "--yes", "--map", "sub.toml", "--dry-run"]);
+    assert!(
+        stdout(&o).contains("set: `t`.`s` = (SELECT count(*) FROM side) (evaluated once"),
+        "{}",
+        stdout(&o)
+    );
+    assert_exit(&w.run(&["import", d, "--yes", "--map", "win.toml"]), 0);
+    assert_eq!(
+        w.pg_value(
+            "SELECT string_agg(n::text, ',' ORDER BY n) || ' ' || min(c) || '-' || max(c)
+               || ' ' || string_agg(r::text, ',' ORDER BY id) || ' ' || min(s) || '-' || max(s) FROM t"
+        )
+        .as_deref(),
+        Some("1,2,3,4,5,6,7 7-7 7,6,5,4,3,2,1 2-2")
+    );
+    let o = w.run(&["verify", d, "--deep", "--json", "--map", "win.toml"]);
+    assert_exit(&o, 0);
+    let not =
+        serde_json::from_str::<serde_json::Value>(&stdout(&o)).unwrap()["deep"][0]["not_compared"]
+            .to_string();
+    for c in ["n", "c", "r"] {
+        assert!(
+            not.contains(&format!(
+                "{c} (computed by the mapping's set, which calls something not IMMUTABLE, reads another table or computes over several rows)"
+            )),
+            "{c}: {not}"
+        );
+    }
 }

@@ -71,6 +71,20 @@ const VOLATILE_PROBE: &str = "
       SELECT 1 FROM funcs f LEFT JOIN pg_proc p ON p.oid = f.oid
       WHERE f.oid IS NULL OR p.oid IS NULL OR p.provolatile = 'v')";
 
+/// Whether the probe view's own query (the first `Query` node of its parse tree: a
+/// subquery's come later) computes over several rows: (aggregates, window functions).
+/// A `set` that does either is no constant, whatever it calls.
+const OVER_ROWS_PROBE: &str = "
+    SELECT coalesce(substring(r.ev_action::text from ':hasAggs ([a-z]+)') = 'true', true),
+           coalesce(substring(r.ev_action::text from ':hasWindowFuncs ([a-z]+)') = 'true', true)
+    FROM pg_rewrite r WHERE r.ev_class = 'pgconverge_set_probe'::regclass";
+
+/// What an aggregate at the top of a `set` would do.
+const AGGREGATE: &str = "an aggregate function at the top of a `set` folds the rows into one, \
+    where a `set` gives each row its own value (hint: for a value over a table, use a \
+    subquery, e.g. (SELECT count(*) FROM t); for a value over the dataset's rows, a window \
+    function, e.g. count(*) OVER ())";
+
 /// Ask the target about each `set` expression, in one transaction that is rolled back
 /// (nothing is kept): one that references no column and calls nothing volatile is
 /// evaluated once; any other is checked against its staging shape (the INSERT ...
@@ -123,7 +137,16 @@ pub async fn probe_sets(
                     .await
                     .map_err(error)?
                     .get(0);
-                Ok(if volatile { Kind::PerRow } else { Kind::Once })
+                // An aggregate or a window function is marked IMMUTABLE in pg_proc, yet
+                // evaluated once it would give every row the value of a one-row set.
+                let over = tx.query_one(OVER_ROWS_PROBE, &[]).await.map_err(error)?;
+                let (aggregate, window): (bool, bool) = (over.get(0), over.get(1));
+                match (aggregate, window, volatile) {
+                    (true, false, _) => Err(AGGREGATE.to_string()),
+                    (_, true, _) => Ok(Kind::OverRows),
+                    (_, _, true) => Ok(Kind::PerRow),
+                    _ => Ok(Kind::Once),
+                }
             }
             // It reads a column of the row.
             Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::UNDEFINED_COLUMN) => {
@@ -135,7 +158,7 @@ pub async fn probe_sets(
             .await
             .map_err(error)?;
         let kind = match kind {
-            Ok(Kind::PerRow) => {
+            Ok(first @ (Kind::PerRow | Kind::OverRows)) => {
                 let stage = "pgconverge_stage_probe";
                 let create = compute::stage_create_sql(stage, schema, &q.table, &q.stage);
                 let kept: Vec<String> = q
@@ -152,16 +175,27 @@ pub async fn probe_sets(
                     &[(q.column.clone(), q.expr.clone(), q.cast.clone())],
                     false,
                 );
+                // Over the staging table, the expression's own query says whether it
+                // calls a window function (the row's columns are there to be read).
+                let view = format!(
+                    "CREATE TEMP VIEW pgconverge_set_probe AS SELECT {} AS v FROM {}",
+                    q.cast.apply(&q.expr),
+                    crate::db::sql::pg::ident(stage)
+                );
                 let checked = async {
                     tx.batch_execute(&create).await?;
-                    tx.prepare(&insert).await.map(|_| ())
+                    tx.prepare(&insert).await?;
+                    tx.batch_execute(&view).await?;
+                    let over = tx.query_one(OVER_ROWS_PROBE, &[]).await?;
+                    Ok::<bool, tokio_postgres::Error>(over.get(1))
                 }
                 .await;
                 tx.batch_execute("ROLLBACK TO SAVEPOINT pgconverge_probe")
                     .await
                     .map_err(error)?;
                 match checked {
-                    Ok(()) => Ok(Kind::PerRow),
+                    Ok(window) if window || first == Kind::OverRows => Ok(Kind::OverRows),
+                    Ok(_) => Ok(Kind::PerRow),
                     Err(e) => Err(format!("{:#}", error(e))),
                 }
             }

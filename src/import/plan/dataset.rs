@@ -182,7 +182,7 @@ pub(super) fn dataset_load(
         answers,
         (&mut plan.errors, &mut plan.warnings),
     );
-    let staged = sets.iter().any(|s| s.kind == Kind::PerRow);
+    let staged = sets.iter().any(|s| s.kind != Kind::Once);
     let mut load = table_load(input, target, &table, &target_columns, opts, staged, &keep);
     load.fire = mapping.fires(dataset);
     staging::route(&mut load, sets, target, &target_columns, &keep, opts, plan);

@@ -180,8 +180,12 @@ pub(super) fn mapping_steps(plan: &Plan, inputs: &[TableInput]) -> Vec<String> {
                 (Kind::Once, None) => {
                     "evaluated once, after the before hooks, sent with every row".to_string()
                 }
+                (Kind::OverRows, Some((stage, _, _))) => format!(
+                    "per row, over all the dataset's rows together (a window function), \
+                     through staging table `{stage}`"
+                ),
                 (_, Some((stage, _, _))) => format!("per row, through staging table `{stage}`"),
-                (Kind::PerRow, None) => "per row".to_string(),
+                (_, None) => "per row".to_string(),
             };
             let replaces = if s.replaces {
                 "; replaces the CSV value"

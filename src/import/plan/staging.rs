@@ -110,7 +110,7 @@ pub(super) fn route(
     plan: &mut Plan,
 ) {
     let table = load.table.clone();
-    let staged = sets.iter().any(|s| s.kind == Kind::PerRow);
+    let staged = sets.iter().any(|s| s.kind != Kind::Once);
     let stage_name = format!(
         "pgconverge_stage_{}",
         plan.tables.len() + plan.skipped.len()
