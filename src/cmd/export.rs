@@ -44,8 +44,9 @@ pub(super) async fn exported(ctx: &Ctx, args: ExportArgs) -> Result<std::path::P
             .export_dir(&final_dir),
     );
 
+    let mut left = Vec::new();
     let result = async {
-        export::run::leftovers(&target, args.clean_partials, &progress)?;
+        left = export::run::leftovers(&target, args.clean_partials, &progress)?;
         let source =
             super::export_source(ctx, args.source_url.as_deref(), &args.mysql, &mapping).await?;
         match previous {
@@ -80,7 +81,7 @@ pub(super) async fn exported(ctx: &Ctx, args: ExportArgs) -> Result<std::path::P
         }
     };
     let final_dir = exported.dir.display().to_string();
-    let report = assemble::report(&final_dir, &exported.manifest);
+    let mut report = assemble::report(&final_dir, &exported.manifest);
     rec.log(
         rec.entry(
             Status::Completed,
@@ -98,6 +99,8 @@ pub(super) async fn exported(ctx: &Ctx, args: ExportArgs) -> Result<std::path::P
     for w in &report.warnings {
         progress.warn(w);
     }
+    // Said on stderr at the start; in `--json` too.
+    report.warnings.extend(left);
     if args.json {
         super::print_result(&report)?;
     } else {
