@@ -34,6 +34,7 @@ pub(super) async fn read_target(
     let mut buckets = deep::Buckets::new(n);
     let mut kept = deep::Kept::default();
     let width = plan.columns.len();
+    let mut ticks = crate::progress::Ticker::new(bar);
     let on_row = |row: &[Option<&[u8]>]| {
         let value = |i: usize| canon::text_cow(plan.columns[i].kind, row.get(i).copied().flatten());
         let h = deep::row_hash_with(&plan, width, n, value);
@@ -45,7 +46,7 @@ pub(super) async fn read_target(
         } else {
             buckets.add(h);
         }
-        bar.inc(1);
+        ticks.tick();
         Ok(())
     };
     match deep::target_reads(&plan).filter(|_| pieces) {
@@ -84,6 +85,7 @@ pub(super) async fn read_source(
     let mut kept = deep::Kept::default();
     let mut fixed_seen: std::collections::BTreeMap<usize, (u64, Vec<String>)> = Default::default();
     let width = plan.columns.len();
+    let mut ticks = crate::progress::Ticker::new(bar);
     let mut take = files::taker(|value, shown| {
         let h = deep::row_hash_with(plan, width, n, value);
         match &keep {
@@ -93,7 +95,7 @@ pub(super) async fn read_source(
             Some(_) => {}
             None => buckets.add(h),
         }
-        bar.inc(1);
+        ticks.tick();
     });
     for (d, spec) in datasets.iter().enumerate() {
         let result = match (source, live.as_mut()) {
