@@ -139,8 +139,12 @@ pub fn text_cow(kind: Kind, v: Option<&[u8]>) -> Option<Cow<'_, [u8]>> {
         // Its hex digits, in lower case: `\\x...` as PostgreSQL and the export write
         // it is read where it lies (a long value is not decoded into a copy).
         Kind::Bytes => match v.strip_prefix(b"\\x") {
+            // Folded without an early exit, so the compiler checks many bytes at once:
+            // the digits are the whole of a long bytea's text.
             Some(h)
-                if h.len() % 2 == 0 && h.iter().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) =>
+                if h.len() % 2 == 0
+                    && h.iter()
+                        .fold(true, |ok, b| ok & matches!(b, b'0'..=b'9' | b'a'..=b'f')) =>
             {
                 return Some(Cow::Borrowed(h));
             }
