@@ -564,9 +564,17 @@ fn leftovers_of_dead_exports_are_listed_and_removed_on_request_only() {
         )),
         "{warnings}"
     );
-    // migrate says so too (its export goes beside them).
-    let o = w.run(&["migrate", &w.db, "--out", "out", "--yes"]);
+    // migrate says so too (its export goes beside them), in --json too.
+    let o = w.run(&["migrate", &w.db, "--out", "out", "--yes", "--json"]);
     assert_exit(&o, 0);
+    let warnings =
+        serde_json::from_str::<serde_json::Value>(&stdout(&o)).unwrap()["warnings"].to_string();
+    assert!(
+        warnings.contains(&format!(
+            ".20240101_000000.partial-{dead} (2.93 KiB) is left"
+        )),
+        "{warnings}"
+    );
     assert!(
         stderr(&o).contains(&format!(
             ".20240101_000000.partial-{dead} (2.93 KiB) is left from an interrupted export"
