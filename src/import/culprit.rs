@@ -11,6 +11,7 @@ use crate::db::postgres;
 use crate::hint::with_hint;
 use crate::import::copy::Failure;
 use crate::import::plan::rowsearch::{RowSearch, Tid, searchable};
+use crate::progress::Progress;
 use crate::store::journal::Journal;
 
 const SAVEPOINT: &str = "pgconverge_rows";
@@ -23,6 +24,7 @@ pub(super) async fn insert(
     sql: &str,
     search: &RowSearch,
     journal: &mut Journal,
+    progress: &Progress,
 ) -> Result<Result<u64, tokio_postgres::Error>, Failure> {
     let what = || format!("moving `{}` into `{}`", search.dataset, search.table);
     journal.sql_with(
@@ -47,8 +49,15 @@ pub(super) async fn insert(
     if !code.as_deref().is_some_and(searchable) {
         return Ok(Err(failed));
     }
+    let started = std::time::Instant::now();
     journal.line(format!(
         "`{}`: finding the row the INSERT failed on (each attempt rolled back)",
+        search.dataset
+    ));
+    progress.note(format!(
+        "`{}`: the INSERT failed; finding the row it failed on, by running it again over \
+         parts of the staged rows (about twice its time; interrupting stops the search, \
+         and nothing is written either way)",
         search.dataset
     ));
     if run(tx, &format!("ROLLBACK TO SAVEPOINT {SAVEPOINT}"))
@@ -59,7 +68,11 @@ pub(super) async fn insert(
     }
     match find(tx, search, &failed).await {
         Ok(Some(found)) => {
-            journal.line(format!("found: {}", found.words));
+            journal.line(format!(
+                "found in {:.1} s: {}",
+                started.elapsed().as_secs_f64(),
+                found.words
+            ));
             Err(with_hint(anyhow!("{}", found.words), found.hint).into())
         }
         // Not reproduced row by row (the error needs several rows together):

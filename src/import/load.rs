@@ -483,7 +483,8 @@ async fn attempt(
                         crate::import::clash::upsert(&tx, table, sql, clash, env.journal).await?
                     }
                     (None, Some(search)) => {
-                        crate::import::culprit::insert(&tx, sql, search, env.journal).await?
+                        crate::import::culprit::insert(&tx, sql, search, env.journal, env.progress)
+                            .await?
                     }
                     (None, None) => tx.execute(sql.as_str(), &[]).await,
                 };

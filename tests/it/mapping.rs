@@ -1914,6 +1914,10 @@ fn a_row_search_cut_short_says_so() {
         "{err}"
     );
     assert!(err.contains("sequences could not be put back"), "{err}");
+    assert!(
+        err.contains("`slow`: the INSERT failed; finding the row it failed on"),
+        "said while it searches: {err}"
+    );
     assert_eq!(w.fingerprint(), before);
     let log = w.journal_log();
     assert!(log.contains("finding the row stopped"), "{log}");
