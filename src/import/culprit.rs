@@ -149,14 +149,22 @@ async fn find(
         .as_db_error()
         .and_then(|d| d.column())
         .map(str::to_string);
+    // Of several that fail alone, the one whose error is the row's (its SQLSTATE);
+    // else the first that fails.
     if column.is_none() {
+        let code = |e: &tokio_postgres::Error| e.as_db_error().map(|d| d.code().clone());
+        let mut first = None;
         for set in &search.parts.sets {
             let [create, insert] = search.one_set(set, tid);
-            if attempt(tx, &format!("{create}; {insert}")).await?.is_some() {
-                column = Some(set.0.clone());
-                break;
+            if let Some(e) = attempt(tx, &format!("{create}; {insert}")).await? {
+                if code(&e) == code(&error) {
+                    first = Some(set.0.clone());
+                    break;
+                }
+                first.get_or_insert_with(|| set.0.clone());
             }
         }
+        column = first;
     }
     let named = tx
         .query_one(&search.name_sql(tid), &[])

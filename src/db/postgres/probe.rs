@@ -142,7 +142,7 @@ pub async fn probe_sets(
                 let over = tx.query_one(OVER_ROWS_PROBE, &[]).await.map_err(error)?;
                 let (aggregate, window): (bool, bool) = (over.get(0), over.get(1));
                 match (aggregate, window, volatile) {
-                    (true, false, _) => Err(AGGREGATE.to_string()),
+                    (true, _, _) => Err(AGGREGATE.to_string()),
                     (_, true, _) => Ok(Kind::OverRows),
                     (_, _, true) => Ok(Kind::PerRow),
                     _ => Ok(Kind::Once),
@@ -182,19 +182,25 @@ pub async fn probe_sets(
                     q.cast.apply(&q.expr),
                     crate::db::sql::pg::ident(stage)
                 );
+                // The flags first: an aggregate makes the INSERT fail on GROUP BY, in
+                // words about the probe's own table.
                 let checked = async {
                     tx.batch_execute(&create).await?;
-                    tx.prepare(&insert).await?;
                     tx.batch_execute(&view).await?;
                     let over = tx.query_one(OVER_ROWS_PROBE, &[]).await?;
-                    Ok::<bool, tokio_postgres::Error>(over.get(1))
+                    let (aggregate, window): (bool, bool) = (over.get(0), over.get(1));
+                    if !aggregate {
+                        tx.prepare(&insert).await?;
+                    }
+                    Ok::<(bool, bool), tokio_postgres::Error>((aggregate, window))
                 }
                 .await;
                 tx.batch_execute("ROLLBACK TO SAVEPOINT pgconverge_probe")
                     .await
                     .map_err(error)?;
                 match checked {
-                    Ok(window) if window || first == Kind::OverRows => Ok(Kind::OverRows),
+                    Ok((true, _)) => Err(AGGREGATE.to_string()),
+                    Ok((_, window)) if window || first == Kind::OverRows => Ok(Kind::OverRows),
                     Ok(_) => Ok(Kind::PerRow),
                     Err(e) => Err(format!("{:#}", error(e))),
                 }

@@ -203,7 +203,7 @@ impl RowSearch {
     ) -> String {
         format!(
             "table `{}`: moving `{}` from its staging table: {failed}; run again over the \
-             staged rows, {} fails first on {row}{}",
+             staged rows, {} fails on {row}{}",
             self.table,
             self.dataset,
             self.what(column),
@@ -350,7 +350,7 @@ mod tests {
                 "row 3 of `person` (in the order of its files)",
                 None
             ),
-            "table `person`: moving `person` from its staging table: ERROR (22012): division by zero; run again over the staged rows, set `code` = (100 / score)::text fails first on row 3 of `person` (in the order of its files)"
+            "table `person`: moving `person` from its staging table: ERROR (22012): division by zero; run again over the staged rows, set `code` = (100 / score)::text fails on row 3 of `person` (in the order of its files)"
         );
         assert!(
             keyless.hint(Some("code")).contains(
