@@ -273,6 +273,10 @@ async fn attempt(
             let replanned = pipeline.copies(&dataset, plan, as_csv).await?;
             state.steps.waiting_for_export += waited.elapsed().as_secs_f64();
             said_of(env, &replanned.adaptations);
+            for w in &replanned.warnings {
+                env.progress.warn(w);
+                env.journal.line(format!("warning: {w}"));
+            }
             let copies = replanned.copies;
             // The plan said binary before the files were written; say what is done, and
             // why (a table already forced to CSV by a restart was said so then).

@@ -94,6 +94,22 @@ fn rounding_is_refused_before_any_write_unless_accepted_and_verify_is_exact() {
         assert_exit(&o, 0);
         assert!(diffs.is_empty(), "{mode:?}: {diffs:?}");
     }
+    // migrate says it too, once the export's facts are known (its plan came before).
+    let o = w.run(&[
+        "migrate",
+        &w.db,
+        "--yes",
+        "--map",
+        map,
+        "--out",
+        "out_migrate",
+    ]);
+    assert_exit(&o, 0);
+    assert!(
+        stderr(&o).contains("rounded, as the mapping's `round` accepts"),
+        "{}",
+        stderr(&o)
+    );
 
     // A TIMESTAMP(0) value moved by one microsecond in a timestamptz(6) column is a
     // difference (it used to be compared at the lower precision, and pass).

@@ -575,6 +575,13 @@ impl Replan {
         Ok(Replanned {
             copies: t.copies(as_csv, full.nulls),
             adaptations: t.adaptation_lines(),
+            // What only the facts could tell (values rounded as `round` accepts, ...):
+            // the plan before them said the others already.
+            warnings: single
+                .warnings
+                .into_iter()
+                .filter(|w| !full.warnings.contains(w))
+                .collect(),
         })
     }
 }
@@ -585,6 +592,8 @@ impl Replan {
 pub struct Replanned {
     pub copies: Vec<Copy>,
     pub adaptations: Vec<String>,
+    /// The plan's warnings the facts called for, which the plan before them lacked.
+    pub warnings: Vec<String>,
 }
 
 /// The `set` expressions of every dataset whose target exists, for the target to
