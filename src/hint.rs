@@ -240,6 +240,8 @@ pub struct Failure {
     pub hint: Option<String>,
     pub outcome: Option<TargetOutcome>,
     pub exit_code: u8,
+    /// What was warned before the failure (`progress::warned`).
+    pub warnings: Vec<String>,
 }
 
 impl Failure {
@@ -253,6 +255,7 @@ impl Failure {
             hint: (!hints.is_empty()).then(|| crate::redact::text(&hints.join("\n")).into_owned()),
             outcome,
             exit_code: exit_code(err),
+            warnings: Vec::new(),
         }
     }
 }
@@ -345,6 +348,7 @@ mod tests {
                 "hint": "ask txid_status(42)",
                 "outcome": "unknown",
                 "exit_code": 3,
+                "warnings": [],
             })
         );
         // A hint inside a hint, and a hint inside an outcome, are both found.

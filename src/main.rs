@@ -47,7 +47,11 @@ fn main() -> ExitCode {
 /// with `--json`; the exit code says what the target holds.
 fn failed(err: &anyhow::Error, json: bool) -> ExitCode {
     out::eprint(hint::render(err));
-    let failure = hint::Failure::of(err);
+    let mut failure = hint::Failure::of(err);
+    failure.warnings = pgconverge::progress::warned()
+        .iter()
+        .map(|w| pgconverge::redact::text(w).into_owned())
+        .collect();
     if json {
         let _ = out::json(&failure);
     }

@@ -7,6 +7,14 @@ use std::time::Duration;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
+/// Every warning this process said ([`Progress::warn`]), in order.
+static WARNED: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+/// The warnings said so far: what a command's `--json` lists as `warnings`.
+pub fn warned() -> Vec<String> {
+    WARNED.lock().map(|w| w.clone()).unwrap_or_default()
+}
+
 #[derive(Clone)]
 pub struct Progress {
     multi: MultiProgress,
@@ -80,8 +88,12 @@ impl Progress {
         }
     }
 
-    /// A warning: printed even with --quiet.
+    /// A warning: printed even with --quiet, and kept for the command's `--json`
+    /// ([`warned`]), on success and on failure.
     pub fn warn(&self, line: impl AsRef<str>) {
+        if let Ok(mut all) = WARNED.lock() {
+            all.push(line.as_ref().to_string());
+        }
         if self.visible {
             let _ = self
                 .multi

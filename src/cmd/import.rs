@@ -37,6 +37,8 @@ struct Report<'a> {
     steps: &'a Steps,
     skipped: &'a [Skipped],
     log: String,
+    /// Every warning said on stderr.
+    warnings: Vec<String>,
 }
 
 pub async fn run(ctx: &Ctx, args: ImportArgs) -> Result<Outcome> {
@@ -304,6 +306,7 @@ fn report(
             steps,
             skipped: &plan.skipped,
             log,
+            warnings: crate::progress::warned(),
         })
     } else {
         crate::out::print(summary(loaded, plan));

@@ -46,8 +46,8 @@ struct Summary<'a> {
     phases: Phases,
     steps: &'a Steps,
     verify: &'a Report,
-    /// What was said as a warning before the load: leftovers of interrupted exports,
-    /// the plan's warnings.
+    /// Every warning said on stderr: leftovers of interrupted exports, the plan's,
+    /// what the export's facts called for, a hook's setting set back.
     warnings: Vec<String>,
 }
 
@@ -118,8 +118,7 @@ pub async fn run(ctx: &Ctx, args: MigrateArgs) -> Result<Outcome> {
 
     // What an interrupted export (or migrate) left beside this one is said, as export
     // says it.
-    let mut warnings =
-        export::run::leftovers(&new, false, &progress).map_err(|e| failed(e, Status::Failed))?;
+    export::run::leftovers(&new, false, &progress).map_err(|e| failed(e, Status::Failed))?;
     let ejob = super::export_job(source.clone(), mapping.clone(), &args.read);
     let mut planned = ctx
         .interruptible(export::run::prepare(&ejob, &progress))
@@ -198,7 +197,6 @@ pub async fn run(ctx: &Ctx, args: MigrateArgs) -> Result<Outcome> {
     for w in &prepared.plan.warnings {
         progress.warn(w);
     }
-    warnings.extend(prepared.plan.warnings.iter().cloned());
     // Nothing is exported yet: the source's estimates stand for the rows, sizes are unknown.
     let description = super::import::describe(
         &prepared.plan,
@@ -420,7 +418,7 @@ pub async fn run(ctx: &Ctx, args: MigrateArgs) -> Result<Outcome> {
             phases,
             steps: &state.steps,
             verify: &report,
-            warnings,
+            warnings: crate::progress::warned(),
         })?;
     } else {
         crate::out::print(super::import::summary(&loaded, &prepared.plan));

@@ -564,6 +564,19 @@ fn leftovers_of_dead_exports_are_listed_and_removed_on_request_only() {
         )),
         "{warnings}"
     );
+    // And when the command then fails: the failure's --json carries what was warned.
+    let o = w.run(&[
+        "export", &w.db, "--out", "out", "--json", "--tables", "nosuch",
+    ]);
+    assert_exit(&o, 2);
+    let failure = serde_json::from_str::<serde_json::Value>(&stdout(&o)).unwrap();
+    assert_eq!(failure["status"], "failed");
+    assert!(
+        failure["warnings"].to_string().contains(&format!(
+            ".20240101_000000.partial-{dead} (2.93 KiB) is left"
+        )),
+        "{failure}"
+    );
     // migrate says so too (its export goes beside them), in --json too.
     let o = w.run(&["migrate", &w.db, "--out", "out", "--yes", "--json"]);
     assert_exit(&o, 0);

@@ -94,22 +94,35 @@ fn rounding_is_refused_before_any_write_unless_accepted_and_verify_is_exact() {
         assert_exit(&o, 0);
         assert!(diffs.is_empty(), "{mode:?}: {diffs:?}");
     }
-    // migrate says it too, once the export's facts are known (its plan came before).
-    let o = w.run(&[
-        "migrate",
-        &w.db,
-        "--yes",
-        "--map",
-        map,
-        "--out",
-        "out_migrate",
-    ]);
-    assert_exit(&o, 0);
-    assert!(
-        stderr(&o).contains("rounded, as the mapping's `round` accepts"),
-        "{}",
-        stderr(&o)
-    );
+    // migrate says it too, once the export's facts are known (its plan came before);
+    // both say it in --json.
+    for args in [
+        vec!["import", d, "--yes", "--map", map, "--json"],
+        vec![
+            "migrate",
+            &w.db,
+            "--yes",
+            "--map",
+            map,
+            "--out",
+            "out_migrate",
+            "--json",
+        ],
+    ] {
+        let o = w.run(&args);
+        assert_exit(&o, 0);
+        assert!(
+            stderr(&o).contains("rounded, as the mapping's `round` accepts"),
+            "{}",
+            stderr(&o)
+        );
+        let warnings =
+            serde_json::from_str::<serde_json::Value>(&stdout(&o)).unwrap()["warnings"].to_string();
+        assert!(
+            warnings.contains("rounded, as the mapping's `round` accepts"),
+            "{args:?}: {warnings}"
+        );
+    }
 
     // A TIMESTAMP(0) value moved by one microsecond in a timestamptz(6) column is a
     // difference (it used to be compared at the lower precision, and pass).
