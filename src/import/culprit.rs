@@ -1,7 +1,7 @@
 //! A staged INSERT that a row's value fails (a `set` dividing by zero, a value too long
 //! for its column) is run inside a savepoint; on such an error the import rolls back to
 //! it and finds the row (`plan::rowsearch`: halves of the staging table's pages, then
-//! one page's rows, each attempt rolled back), so the error names the row by its key
+//! one page's rows, each attempt rolled back: about the INSERT's own time again), so the error names the row by its key
 //! and the `set` that failed. The import still fails and writes nothing; sequences an
 //! attempt drew are put back with the rest (`transaction::put_sequences_back`).
 
@@ -56,7 +56,7 @@ pub(super) async fn insert(
     ));
     progress.note(format!(
         "`{}`: the INSERT failed; finding the row it failed on, by running it again over \
-         parts of the staged rows (about twice its time; interrupting stops the search, \
+         parts of the staged rows (about its time again; interrupting stops the search, \
          and nothing is written either way)",
         search.dataset
     ));
@@ -115,10 +115,9 @@ async fn find(
         .map_err(postgres::error)?
         .get(0);
     let pages = u32::try_from(pages.max(1)).unwrap_or(u32::MAX);
-    // The first failing page: halves, the lower one first, each tried on its own.
-    if attempt(tx, &search.insert_pages(0, pages)).await?.is_none() {
-        return Ok(None);
-    }
+    // The first failing page: the lower half tried on its own, the upper one taken
+    // when it passes. The whole INSERT failed already; when that needed rows of both
+    // halves (or a commit elsewhere undid it), the last page's rows all pass alone.
     let (mut from, mut to) = (0, pages);
     while to - from > 1 {
         let mid = from + (to - from) / 2;
@@ -186,7 +185,7 @@ async fn find(
         .map(str::to_string);
     let found = (!same(&error, failed)).then(|| format!("{:#}", postgres::error(error)));
     let failed_text = match failed.as_db_error() {
-        Some(d) => format!("{} ({}): {}", d.severity(), d.code().code(), d.message()),
+        Some(d) => postgres::headline(d),
         None => failed.to_string(),
     };
     let words = search.words(

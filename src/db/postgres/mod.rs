@@ -29,11 +29,16 @@ pub use copy::{
 pub use probe::{probe_sets, requirements};
 pub use sequences::{SequencePositions, positions_of, restore_sequences, sequence_positions};
 
+/// The first words of a server's error: `ERROR (22012): division by zero`.
+pub fn headline(db: &tokio_postgres::error::DbError) -> String {
+    format!("{} ({}): {}", db.severity(), db.code().code(), db.message())
+}
+
 /// A driver error as text with SQLSTATE, detail and where; the server's hint becomes a `Hint`.
 pub fn error(e: tokio_postgres::Error) -> anyhow::Error {
     match e.as_db_error() {
         Some(db) => {
-            let mut text = format!("{} ({}): {}", db.severity(), db.code().code(), db.message());
+            let mut text = headline(db);
             if let Some(d) = db.detail() {
                 text.push_str(&format!("; detail: {d}"));
             }
