@@ -357,7 +357,7 @@ impl PostgisType {
 /// written so (the import refused such columns from the export's facts beforehand).
 pub fn to_text(bytes: &[u8], form: Form) -> Option<Vec<u8>> {
     if form == Form::Ewkb {
-        return ewkb(bytes).map(|b| hex::encode(b).into_bytes());
+        return ewkb(bytes).map(|b| super::rules::hex(&b));
     }
     let g = parse(bytes).ok()?;
     let p = |(x, y): Xy| format!("({x:?},{y:?})");

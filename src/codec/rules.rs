@@ -11,6 +11,13 @@ pub fn blob_to_hex(v: &[u8], out: &mut Vec<u8>) {
     hex_digits(v, out);
 }
 
+/// The hex digits of `v` (no prefix), lower case, as a new buffer.
+pub fn hex(v: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    hex_digits(v, &mut out);
+    out
+}
+
 /// The hex digits of `v` (no prefix): a long value is written piece by piece.
 pub fn hex_digits(v: &[u8], out: &mut Vec<u8>) {
     out.reserve(v.len() * 2);

@@ -274,11 +274,7 @@ pub fn source_typed(kind: Kind, before: Before, v: Typed<'_>) -> Option<Vec<u8>>
             }
             match kind {
                 // The stored bytes, as the text sides' hex digits.
-                Kind::Bytes => {
-                    let mut out = Vec::new();
-                    crate::codec::rules::hex_digits(b, &mut out);
-                    Some(out)
-                }
+                Kind::Bytes => Some(crate::codec::rules::hex(b)),
                 Kind::Bits { width } => Some(bits(b, width)),
                 _ => source_text(kind, before, Some(b)),
             }
@@ -711,18 +707,11 @@ fn coordinates(v: &[u8]) -> Vec<u8> {
 
 /// A source geometry (stored SRID + WKB) as the target holds it.
 fn geometry_value(form: Form, bytes: &[u8]) -> Vec<u8> {
-    match form {
-        Form::Ewkb => geometry::ewkb(bytes)
-            .map(|b| {
-                let mut out = Vec::new();
-                crate::codec::rules::hex_digits(&b, &mut out);
-                out
-            })
-            .unwrap_or_else(|| raw(bytes)),
-        _ => match geometry::to_text(bytes, form) {
-            Some(t) => coordinates(&t),
-            None => raw(bytes),
-        },
+    match geometry::to_text(bytes, form) {
+        // EWKB's text is its hex digits, compared as they are.
+        Some(t) if form == Form::Ewkb => t,
+        Some(t) => coordinates(&t),
+        None => raw(bytes),
     }
 }
 
