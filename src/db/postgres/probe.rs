@@ -79,6 +79,25 @@ const OVER_ROWS_PROBE: &str = "
            coalesce(substring(r.ev_action::text from ':hasWindowFuncs ([a-z]+)') = 'true', true)
     FROM pg_rewrite r WHERE r.ev_class = 'pgconverge_set_probe'::regclass";
 
+/// [`OVER_ROWS_PROBE`]'s answer: (aggregates, window functions).
+async fn over_rows(
+    tx: &tokio_postgres::Transaction<'_>,
+) -> Result<(bool, bool), tokio_postgres::Error> {
+    let row = tx.query_one(OVER_ROWS_PROBE, &[]).await?;
+    Ok((row.get(0), row.get(1)))
+}
+
+/// The view whose parse tree the probes read: the `set` over `from` (its staging
+/// table), or over nothing (a constant, or a column the row would give).
+fn probe_view(q: &crate::import::compute::Question, from: Option<&str>) -> String {
+    format!(
+        "CREATE TEMP VIEW pgconverge_set_probe AS SELECT {} AS v{}",
+        q.cast.apply(&q.expr),
+        from.map(|f| format!(" FROM {}", crate::db::sql::pg::ident(f)))
+            .unwrap_or_default()
+    )
+}
+
 /// What an aggregate at the top of a `set` would do.
 const AGGREGATE: &str = "an aggregate function at the top of a `set` folds the rows into one, \
     where a `set` gives each row its own value (hint: for a value over a table, use a \
@@ -122,11 +141,7 @@ pub async fn probe_sets(
         tx.batch_execute("SAVEPOINT pgconverge_probe")
             .await
             .map_err(error)?;
-        let view = format!(
-            "CREATE TEMP VIEW pgconverge_set_probe AS SELECT {} AS v",
-            q.cast.apply(&q.expr)
-        );
-        let kind = match tx.batch_execute(&view).await {
+        let kind = match tx.batch_execute(&probe_view(q, None)).await {
             Ok(()) => {
                 // Anything volatile it calls makes it per row: gen_random_uuid() must
                 // differ from row to row. What it calls is read from the view's own
@@ -139,8 +154,7 @@ pub async fn probe_sets(
                     .get(0);
                 // An aggregate or a window function is marked IMMUTABLE in pg_proc, yet
                 // evaluated once it would give every row the value of a one-row set.
-                let over = tx.query_one(OVER_ROWS_PROBE, &[]).await.map_err(error)?;
-                let (aggregate, window): (bool, bool) = (over.get(0), over.get(1));
+                let (aggregate, window) = over_rows(&tx).await.map_err(error)?;
                 match (aggregate, window, volatile) {
                     (true, _, _) => Err(AGGREGATE.to_string()),
                     (_, true, _) => Ok(Kind::OverRows),
@@ -176,19 +190,13 @@ pub async fn probe_sets(
                     false,
                 );
                 // Over the staging table, the expression's own query says whether it
-                // calls a window function (the row's columns are there to be read).
-                let view = format!(
-                    "CREATE TEMP VIEW pgconverge_set_probe AS SELECT {} AS v FROM {}",
-                    q.cast.apply(&q.expr),
-                    crate::db::sql::pg::ident(stage)
-                );
-                // The flags first: an aggregate makes the INSERT fail on GROUP BY, in
-                // words about the probe's own table.
+                // calls a window function (the row's columns are there to be read). The
+                // flags first: an aggregate makes the INSERT fail on GROUP BY, in words
+                // about the probe's own table.
                 let checked = async {
                     tx.batch_execute(&create).await?;
-                    tx.batch_execute(&view).await?;
-                    let over = tx.query_one(OVER_ROWS_PROBE, &[]).await?;
-                    let (aggregate, window): (bool, bool) = (over.get(0), over.get(1));
+                    tx.batch_execute(&probe_view(q, Some(stage))).await?;
+                    let (aggregate, window) = over_rows(&tx).await?;
                     if !aggregate {
                         tx.prepare(&insert).await?;
                     }
