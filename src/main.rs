@@ -48,10 +48,7 @@ fn main() -> ExitCode {
 fn failed(err: &anyhow::Error, json: bool) -> ExitCode {
     out::eprint(hint::render(err));
     let mut failure = hint::Failure::of(err);
-    failure.warnings = pgconverge::progress::warned()
-        .iter()
-        .map(|w| pgconverge::redact::text(w).into_owned())
-        .collect();
+    failure.warnings = pgconverge::progress::warned();
     if json {
         let _ = out::json(&failure);
     }

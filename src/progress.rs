@@ -10,9 +10,17 @@ use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 /// Every warning this process said ([`Progress::warn`]), in order.
 static WARNED: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
 
-/// The warnings said so far: what a command's `--json` lists as `warnings`.
+/// The warnings said so far, passwords redacted: what a command's `--json` lists as
+/// `warnings`, on success and on failure.
 pub fn warned() -> Vec<String> {
-    WARNED.lock().map(|w| w.clone()).unwrap_or_default()
+    WARNED
+        .lock()
+        .map(|all| {
+            all.iter()
+                .map(|w| crate::redact::text(w).into_owned())
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 #[derive(Clone)]

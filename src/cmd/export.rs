@@ -44,9 +44,8 @@ pub(super) async fn exported(ctx: &Ctx, args: ExportArgs) -> Result<std::path::P
             .export_dir(&final_dir),
     );
 
-    let mut left = Vec::new();
     let result = async {
-        left = export::run::leftovers(&target, args.clean_partials, &progress)?;
+        export::run::leftovers(&target, args.clean_partials, &progress)?;
         let source =
             super::export_source(ctx, args.source_url.as_deref(), &args.mysql, &mapping).await?;
         match previous {
@@ -99,8 +98,9 @@ pub(super) async fn exported(ctx: &Ctx, args: ExportArgs) -> Result<std::path::P
     for w in &report.warnings {
         progress.warn(w);
     }
-    // Said on stderr at the start; in `--json` too.
-    report.warnings.extend(left);
+    // Every warning said on stderr, those of the start (leftovers of interrupted
+    // exports, the source's) with the tables'.
+    report.warnings = crate::progress::warned();
     if args.json {
         super::print_result(&report)?;
     } else {

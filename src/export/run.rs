@@ -58,12 +58,10 @@ pub struct Exported {
 }
 
 /// Leftovers of interrupted exports beside `target`: listed with their size, and with
-/// `clean` removed when their process is gone (never one that still runs). Returns the
-/// warnings it gave (for `--json`).
-pub fn leftovers(target: &NewExport, clean: bool, progress: &Progress) -> Result<Vec<String>> {
-    let mut warned = Vec::new();
+/// `clean` removed when their process is gone (never one that still runs).
+pub fn leftovers(target: &NewExport, clean: bool, progress: &Progress) -> Result<()> {
     let Some(parent) = target.final_dir.parent() else {
-        return Ok(warned);
+        return Ok(());
     };
     for p in publish::partials(parent) {
         let size = human_bytes(p.bytes);
@@ -76,16 +74,14 @@ pub fn leftovers(target: &NewExport, clean: bool, progress: &Progress) -> Result
             publish::remove(&p)?;
             progress.note(format!("removed {} ({size})", p.path.display()));
         } else {
-            let w = format!(
+            progress.warn(format!(
                 "{} ({size}) is left from an interrupted export (never importable); \
                  `export --clean-partials` removes it",
                 p.path.display()
-            );
-            progress.warn(&w);
-            warned.push(w);
+            ));
         }
     }
-    Ok(warned)
+    Ok(())
 }
 
 /// An export ready to read: the source's catalog read, the mapping checked against it,
