@@ -33,6 +33,9 @@ pub enum Kind {
     /// the staging table, over all the dataset's staged rows together (so never over
     /// part of them: no row search, `plan::rowsearch`).
     OverRows,
+    /// An aggregate at the top (`count(*)`, `max(v)`): it would fold the rows into one,
+    /// so the plan refuses it.
+    Aggregate,
 }
 
 /// The target's answer to a [`Question`]: its kind, or why PostgreSQL rejects it.

@@ -98,12 +98,6 @@ fn probe_view(q: &crate::import::compute::Question, from: Option<&str>) -> Strin
     )
 }
 
-/// What an aggregate at the top of a `set` would do.
-const AGGREGATE: &str = "an aggregate function at the top of a `set` folds the rows into one, \
-    where a `set` gives each row its own value (hint: for a value over a table, use a \
-    subquery, e.g. (SELECT count(*) FROM t); for a value over the dataset's rows, a window \
-    function, e.g. count(*) OVER ())";
-
 /// Ask the target about each `set` expression, in one transaction that is rolled back
 /// (nothing is kept): one that references no column and calls nothing volatile is
 /// evaluated once; any other is checked against its staging shape (the INSERT ...
@@ -156,7 +150,7 @@ pub async fn probe_sets(
                 // evaluated once it would give every row the value of a one-row set.
                 let (aggregate, window) = over_rows(&tx).await.map_err(error)?;
                 match (aggregate, window, volatile) {
-                    (true, _, _) => Err(AGGREGATE.to_string()),
+                    (true, _, _) => Ok(Kind::Aggregate),
                     (_, true, _) => Ok(Kind::OverRows),
                     (_, _, true) => Ok(Kind::PerRow),
                     _ => Ok(Kind::Once),
@@ -207,7 +201,7 @@ pub async fn probe_sets(
                     .await
                     .map_err(error)?;
                 match checked {
-                    Ok((true, _)) => Err(AGGREGATE.to_string()),
+                    Ok((true, _)) => Ok(Kind::Aggregate),
                     Ok((_, window)) if window || first == Kind::OverRows => Ok(Kind::OverRows),
                     Ok(_) => Ok(Kind::PerRow),
                     Err(e) => Err(format!("{:#}", error(e))),

@@ -10,6 +10,12 @@ use crate::import::compute::{self, Answer, Kind};
 
 use super::{Constant, Options, Plan, SetColumn, TableLoad};
 
+/// Why an aggregate at the top of a `set` is refused, and what to write instead.
+const AGGREGATE: &str = "an aggregate function at the top of a `set` folds the rows into one, \
+    where a `set` gives each row its own value (hint: for a value over a table, use a \
+    subquery, e.g. (SELECT count(*) FROM t); for a value over the dataset's rows, a window \
+    function, e.g. count(*) OVER ())";
+
 /// The `set` columns of one dataset, as the target answered about them (once or per
 /// row); an expression the target rejects, or that names a generated column, is refused.
 pub(super) fn set_columns(
@@ -33,6 +39,10 @@ pub(super) fn set_columns(
             .find(|a| a.dataset == dataset && &a.column == column)
         {
             Some(a) => match &a.kind {
+                Ok(Kind::Aggregate) => {
+                    errors.push(format!("{here}: set `{column}` = {expr}: {AGGREGATE}"));
+                    continue;
+                }
                 Ok(k) => *k,
                 Err(e) => {
                     errors.push(format!(
