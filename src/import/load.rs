@@ -240,7 +240,9 @@ async fn attempt(
     let mut done = Vec::new();
     let mut constants: Vec<Option<Evaluated>> = Vec::new();
     let mut table_rows = 0;
-    let mut table_clock = Instant::now();
+    // Seconds of each dataset's own statements (its COPYs, its INSERT from staging): not
+    // the index builds of the table before it, nor the wait for its files.
+    let mut spent: BTreeMap<String, f64> = BTreeMap::new();
     let mut bar = None;
     let mut builds = Builds::new(statements);
     let mut queue: VecDeque<Statement> = statements[1..statements.len() - 1].to_vec().into();
@@ -405,6 +407,8 @@ async fn attempt(
                     }
                 };
                 let rows = copy_file(&tx, copy, nulls, env.dir, &constants, on_bytes).await?;
+                *spent.entry(copy.dataset.clone()).or_default() +=
+                    step_clock.elapsed().as_secs_f64();
                 // The file's sha256 was checked as it was sent; its records as COPY counts them.
                 if let Some(want) = copy.rows
                     && rows != want
@@ -431,14 +435,8 @@ async fn attempt(
                     if copy.staged {
                         staged_rows.insert(copy.dataset.clone(), table_rows);
                     } else {
-                        done.push(loaded(
-                            env,
-                            &copy.dataset,
-                            &copy.table,
-                            table_rows,
-                            table_clock,
-                        ));
-                        table_clock = Instant::now();
+                        let seconds = spent.remove(&copy.dataset).unwrap_or_default();
+                        done.push(loaded(env, &copy.dataset, &copy.table, table_rows, seconds));
                     }
                     table_rows = 0;
                 }
@@ -545,8 +543,9 @@ async fn attempt(
                         "key map: `{dataset}`: {rows} keys recorded in pgconverge.key_map"
                     ));
                 }
-                done.push(loaded(env, dataset, table, rows, table_clock));
-                table_clock = Instant::now();
+                let seconds = spent.remove(dataset).unwrap_or_default()
+                    + step_clock.elapsed().as_secs_f64();
+                done.push(loaded(env, dataset, table, rows, seconds));
             }
             Statement::CountRows { schema, tables } => {
                 for table in tables {
@@ -726,9 +725,8 @@ fn copy_count_differs(copy: &crate::import::plan::Copy, rows: u64, want: u64) ->
     )
 }
 
-/// Report a dataset as loaded.
-fn loaded(env: &mut Env<'_>, dataset: &str, table: &str, rows: u64, clock: Instant) -> TableLoaded {
-    let seconds = clock.elapsed().as_secs_f64();
+/// Report a dataset as loaded, in `seconds` of its own statements.
+fn loaded(env: &mut Env<'_>, dataset: &str, table: &str, rows: u64, seconds: f64) -> TableLoaded {
     let into = if dataset == table {
         format!("`{table}`")
     } else {
