@@ -276,8 +276,9 @@ pub struct LoadOptions {
     pub no_analyze: bool,
     /// Drop a table's indexes right before its COPY and build them right after it, in the
     /// same transaction, exactly as they were (constraints and the foreign keys that
-    /// reference them included). auto: tables loaded with at least 10,000 rows; always:
-    /// every table; never: indexes stay during the load. The flag alone means always
+    /// reference them included). auto: secondary indexes of tables loaded with at least
+    /// 10,000 rows, their keys too from 100,000 rows; always: every table with indexes;
+    /// never: indexes stay during the load. The flag alone means always
     /// (after the export directory, or as --rebuild-indexes=always).
     /// `--dry-run` lists each table's choice and why
     #[arg(

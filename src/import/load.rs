@@ -151,8 +151,9 @@ async fn diagnose(
             Err(Failure::Error(e)) => break Err(format!("{e:#}")),
             Ok(_) => {
                 break Err(
-                    "loaded without the constraints, no row breaks one (a volatile \
-                           value?)"
+                    "loaded without the constraints, the listing found no row that breaks \
+                     one it checks (an EXCLUDE constraint is left to the server's own error; \
+                     or a value differs from one load to the next)"
                         .to_string(),
                 );
             }
@@ -543,8 +544,8 @@ async fn attempt(
                         "key map: `{dataset}`: {rows} keys recorded in pgconverge.key_map"
                     ));
                 }
-                let seconds = spent.remove(dataset).unwrap_or_default()
-                    + step_clock.elapsed().as_secs_f64();
+                let seconds =
+                    spent.remove(dataset).unwrap_or_default() + step_clock.elapsed().as_secs_f64();
                 done.push(loaded(env, dataset, table, rows, seconds));
             }
             Statement::CountRows { schema, tables } => {

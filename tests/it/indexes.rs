@@ -168,6 +168,40 @@ fn every_kind_of_index_is_rebuilt_exactly_as_it_was() {
 
     // The plan says what happens to each table's indexes, and why.
     let plan = choices(&w, &dir, &["--schema", "App", "--rebuild-indexes"]);
+    // ... and what the builds get: memory, and the parallel workers a b-tree build may
+    // have, as the server gives them (max_parallel_maintenance_workers).
+    let workers = w
+        .pg_value(
+            "SELECT least(current_setting('max_parallel_maintenance_workers')::bigint, \
+             greatest(pg_size_bytes(current_setting('maintenance_work_mem')), \
+                      pg_size_bytes(current_setting('shared_buffers'))) / (32 * 1024 * 1024) - 1)",
+        )
+        .unwrap();
+    let o = w.run(&[
+        "import",
+        dir.to_str().unwrap(),
+        "--dry-run",
+        "--json",
+        "--schema",
+        "App",
+        "--rebuild-indexes",
+    ]);
+    let whole: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(whole["build_workers"].to_string(), workers, "{whole:#}");
+    let o = w.run(&[
+        "import",
+        dir.to_str().unwrap(),
+        "--dry-run",
+        "--schema",
+        "App",
+        "--rebuild-indexes",
+    ]);
+    let said = match workers.as_str() {
+        "0" => "b-tree builds without parallel workers".to_string(),
+        "1" => "b-tree builds with up to 1 parallel worker".to_string(),
+        n => format!("b-tree builds with up to {n} parallel workers"),
+    };
+    assert!(stdout(&o).contains(&said), "{said}: {}", stdout(&o));
     assert_eq!(plan["item"]["choice"], "rebuild", "{plan:#}");
     assert_eq!(plan["item"]["reason"], "--rebuild-indexes always");
     let rebuilt: Vec<&str> = plan["item"]["rebuilt"]
@@ -190,6 +224,8 @@ fn every_kind_of_index_is_rebuilt_exactly_as_it_was() {
         "child.child_item_fk",
         "child.child_ext_fk",
         "item.item_parent_fk",
+        // Added back as it was, and said so (not "validated").
+        "child.child_item_nv (NOT VALID, as it was)",
     ] {
         assert!(fks.contains(k), "{k}: {plan:#}");
     }
@@ -236,7 +272,10 @@ fn every_kind_of_index_is_rebuilt_exactly_as_it_was() {
             .map(|t| t["copy_seconds"].as_f64().unwrap())
             .sum();
         let copy_step = report["steps"]["copy"].as_f64().unwrap();
-        assert!(copies <= copy_step + 1e-6, "{copies} > {copy_step}: {report:#}");
+        assert!(
+            copies <= copy_step + 1e-6,
+            "{copies} > {copy_step}: {report:#}"
+        );
     }
     // Dropped right before the table's COPY, built right after it, constraints attached
     // once each, never through USING INDEX for what it cannot take.

@@ -55,6 +55,20 @@ pub fn build_memory_kb(settings: &BuildSettings, flag_kb: Option<u64>) -> u64 {
     })
 }
 
+/// PostgreSQL's memory per participant of a parallel b-tree build, in kB
+/// (`plan_create_index_workers`: 32 MB each for the leader and every worker).
+const BUILD_MEMORY_PER_PARTICIPANT_KB: u64 = 32 * 1024;
+
+/// The most parallel workers a b-tree build can get with `memory_kb`: the server's
+/// `max_parallel_maintenance_workers`, fewer while the memory gives a participant less
+/// than 32 MB. The table's size and free `max_parallel_workers` may give fewer still.
+pub fn build_workers(settings: &BuildSettings, memory_kb: u64) -> u32 {
+    let by_memory = (memory_kb / BUILD_MEMORY_PER_PARTICIPANT_KB).saturating_sub(1);
+    settings
+        .max_parallel_maintenance_workers
+        .min(u32::try_from(by_memory).unwrap_or(u32::MAX))
+}
+
 /// What the import does with one target table's indexes, and why (the plan lists it).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct IndexChoice {
@@ -222,7 +236,10 @@ pub fn choose(table: &PgTable, load: &Load) -> IndexChoice {
     choice.foreign_keys = rebuilt
         .iter()
         .flat_map(|i| &i.referenced_by)
-        .map(|k| format!("{}.{}", k.table, k.name))
+        .map(|k| match k.def.ends_with("NOT VALID") {
+            true => format!("{}.{} (NOT VALID, as it was)", k.table, k.name),
+            false => format!("{}.{}", k.table, k.name),
+        })
         .collect();
     steps(table, &rebuilt, load.cat, &mut choice);
     choice
@@ -1055,5 +1072,23 @@ mod tests {
         assert_eq!(build_memory_kb(&s(65_536, 131_072), None), 131_072);
         assert_eq!(build_memory_kb(&s(1_048_576, 131_072), None), 1_048_576);
         assert_eq!(build_memory_kb(&s(65_536, 131_072), Some(4096)), 4096);
+        for (memory_kb, workers) in [
+            (131_072, 2),
+            (98_304, 2),
+            (98_303, 1),
+            (65_536, 1),
+            (4096, 0),
+        ] {
+            assert_eq!(
+                build_workers(&s(0, 0), memory_kb),
+                workers,
+                "{memory_kb} kB"
+            );
+        }
+        let none = BuildSettings {
+            max_parallel_maintenance_workers: 0,
+            ..s(0, 0)
+        };
+        assert_eq!(build_workers(&none, 1_048_576), 0);
     }
 }

@@ -223,6 +223,8 @@ pub struct Plan {
     pub indexes: Vec<IndexChoice>,
     /// `maintenance_work_mem` for the index builds (kB), when any table rebuilds.
     pub build_memory_kb: Option<u64>,
+    /// The most parallel workers a b-tree build gets (`indexes::build_workers`).
+    pub build_workers: Option<u32>,
     /// The mapping's `[import] before` and `after` hooks.
     pub before: Vec<String>,
     pub after: Vec<String>,
@@ -236,6 +238,9 @@ pub struct Plan {
     /// Hooks or fired triggers may add or remove rows: the loaded tables are counted
     /// after them, and the difference recorded for verify.
     pub count_after: bool,
+    /// Planned by `migrate` from the source's estimates: a table whose files are
+    /// complete loads while an earlier one is still being exported.
+    pub follows_export: bool,
     /// The mapping's steps, in words, for `--dry-run` and the journal.
     pub mapping_steps: Vec<String>,
     /// A delta chain's statements recording where the target now stands
@@ -324,12 +329,14 @@ fn build_part(
         rehearse: opts.rehearse,
         indexes: Vec::new(),
         build_memory_kb: None,
+        build_workers: None,
         before: mapping.hooks().before.clone(),
         after: mapping.hooks().after.clone(),
         constants: Vec::new(),
         cycles: Vec::new(),
         deferred: false,
         count_after: false,
+        follows_export: false,
         mapping_steps: Vec::new(),
         record_state: Vec::new(),
         delta: None,
@@ -412,11 +419,11 @@ fn build_part(
         }
     }
     if plan.indexes.iter().any(|c| !c.builds.is_empty()) {
-        plan.build_memory_kb = Some(indexes::build_memory_kb(
-            &cat.build,
-            opts.maintenance_work_mem_kb,
-        ));
+        let kb = indexes::build_memory_kb(&cat.build, opts.maintenance_work_mem_kb);
+        plan.build_memory_kb = Some(kb);
+        plan.build_workers = Some(indexes::build_workers(&cat.build, kb));
     }
+    plan.follows_export = !opts.row_estimates.is_empty();
     plan.count_after =
         !plan.before.is_empty() || !plan.after.is_empty() || plan.tables.iter().any(|t| t.fire);
     plan.mapping_steps = report::mapping_steps(&plan, inputs);

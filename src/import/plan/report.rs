@@ -33,6 +33,8 @@ pub struct PlanReport {
     pub indexes: Vec<IndexChoice>,
     /// `maintenance_work_mem` of the index builds, in kB (when any table rebuilds).
     pub build_memory_kb: Option<u64>,
+    /// The most parallel workers a b-tree build gets (when any table rebuilds).
+    pub build_workers: Option<u32>,
     pub sql: Vec<String>,
 }
 
@@ -90,6 +92,7 @@ impl Plan {
             warnings: self.warnings.clone(),
             indexes: self.indexes.clone(),
             build_memory_kb: self.build_memory_kb,
+            build_workers: self.build_workers,
             sql: self
                 .statements(&BTreeSet::new())
                 .iter()
@@ -120,7 +123,7 @@ pub fn index_lines(plan: &Plan) -> Vec<String> {
             }
             if !c.foreign_keys.is_empty() {
                 out.push(format!(
-                    "indexes: `{}`: foreign keys dropped and added back validated with it: {}",
+                    "indexes: `{}`: foreign keys dropped and added back with it, validated: {}",
                     c.table,
                     c.foreign_keys.join(", ")
                 ));
@@ -128,8 +131,14 @@ pub fn index_lines(plan: &Plan) -> Vec<String> {
         }
     }
     if let Some(kb) = plan.build_memory_kb {
+        let workers = match plan.build_workers {
+            Some(0) | None => "b-tree builds without parallel workers".to_string(),
+            Some(1) => "b-tree builds with up to 1 parallel worker".to_string(),
+            Some(n) => format!("b-tree builds with up to {n} parallel workers"),
+        };
         out.push(format!(
-            "indexes: built with maintenance_work_mem = {} MB",
+            "indexes: built with maintenance_work_mem = {} MB; {workers} \
+             (max_parallel_maintenance_workers, 32 MB of that memory each)",
             kb / 1024
         ));
     }
@@ -207,10 +216,16 @@ pub(super) fn mapping_steps(plan: &Plan, inputs: &[TableInput]) -> Vec<String> {
         }
     }
     if plan.targets.len() > 1 {
-        out.push(format!(
-            "load order (parents first): {}",
-            plan.targets.join(", ")
-        ));
+        out.push(match plan.follows_export {
+            false => format!("load order (parents first): {}", plan.targets.join(", ")),
+            // docs/DESIGN.md: migrate loads a table whose files are complete while an
+            // earlier one is still being exported.
+            true => format!(
+                "load order (parents first, unless a later table's files are complete \
+                 while an earlier one is still being exported): {}",
+                plan.targets.join(", ")
+            ),
+        });
     }
     for c in &plan.cycles {
         out.push(format!("cycle broken: {c}"));
