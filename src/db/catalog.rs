@@ -323,6 +323,8 @@ pub struct PgIndex {
     /// Other objects that depend on the index or its constraint (a view grouping by
     /// the primary key, ...), described: they keep the index in place.
     pub dependents: Vec<String>,
+    /// md5 of what a rebuild puts back, as read (`pgindex::fingerprint`).
+    pub fingerprint: String,
 }
 
 impl PgIndex {

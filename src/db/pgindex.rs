@@ -13,6 +13,34 @@ use crate::db::catalog::{
 };
 use crate::db::postgres::error;
 
+/// SQL for the md5 of what a rebuild of index `oid` (an SQL expression) puts back: its
+/// catalog row (method, tablespace, storage parameters, columns, opclasses, collations,
+/// ordering, expressions, predicate, CLUSTER ON, replica identity), comment, statistics
+/// targets, and the constraint it backs and the foreign keys that reference it (each
+/// with its actions, deferrability, validation, comment). Read from catalog rows and
+/// OIDs, never from deparsed text, so `search_path` does not change it. NULL for an
+/// index that does not exist.
+pub fn fingerprint(oid: &str) -> String {
+    format!(
+        "(SELECT md5(concat_ws(E'\\n',
+             concat_ws('|', c.relam, c.reltablespace, c.reloptions::text, x.indrelid,
+                       x.indisunique, x.indisclustered, x.indisreplident, x.indnkeyatts,
+                       x.indkey::text, x.indclass::text, x.indcollation::text,
+                       x.indoption::text, x.indexprs::text, x.indpred::text),
+             obj_description(c.oid, 'pg_class'),
+             (SELECT string_agg(a.attnum || '=' || a.attstattarget, ',' ORDER BY a.attnum)
+              FROM pg_attribute a WHERE a.attrelid = c.oid),
+             (SELECT string_agg(concat_ws('|', k.conname, k.contype, k.conrelid, k.confrelid,
+                                          k.condeferrable, k.condeferred, k.convalidated,
+                                          k.confupdtype, k.confdeltype, k.confmatchtype,
+                                          k.conkey::text, k.confkey::text, k.conexclop::text,
+                                          obj_description(k.oid, 'pg_constraint')),
+                                ';' ORDER BY k.conrelid, k.conname)
+              FROM pg_constraint k WHERE k.conindid = c.oid AND k.conparentid = 0)))
+          FROM pg_class c JOIN pg_index x ON x.indexrelid = c.oid WHERE c.oid = {oid})"
+    )
+}
+
 /// Fill `cat` (whose tables are read) with their indexes and the build settings.
 pub async fn read_indexes(client: &Client, schema: &str, cat: &mut Catalog) -> Result<()> {
     let ctx = || format!("reading the indexes of schema `{schema}`");
@@ -110,6 +138,7 @@ pub async fn read_indexes(client: &Client, schema: &str, cat: &mut Catalog) -> R
             constraint,
             referenced_by: Vec::new(),
             dependents: Vec::new(),
+            fingerprint: String::new(),
         });
     }
     let index_oids: Vec<u32> = oids.iter().map(|o| o.2).collect();
@@ -171,6 +200,23 @@ pub async fn read_indexes(client: &Client, schema: &str, cat: &mut Catalog) -> R
             && let Some(t) = cat.tables.get_mut(&table)
         {
             t.indexes[i].dependents.push(r.get(1));
+        }
+    }
+    // What a rebuild puts back, as the catalog holds it now: the import compares it again
+    // inside its transaction, right before it drops the index.
+    let fingerprints = client
+        .query(
+            &format!("SELECT o, {} FROM unnest($1::oid[]) AS o", fingerprint("o")),
+            &[&index_oids],
+        )
+        .await
+        .map_err(error)
+        .with_context(ctx)?;
+    for r in fingerprints {
+        if let Some((table, i)) = at(r.get(0))
+            && let Some(t) = cat.tables.get_mut(&table)
+        {
+            t.indexes[i].fingerprint = r.get(1);
         }
     }
     let settings = client

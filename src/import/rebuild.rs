@@ -16,6 +16,9 @@ const SAVEPOINT: &str = "pgconverge_index_build";
 
 /// Run the step; a refusal the check explains comes back naming the rows.
 pub async fn run(tx: &tokio_postgres::Transaction<'_>, step: &IndexStep) -> Result<()> {
+    if let Some(BuildCheck::Unchanged) = &step.check {
+        return unchanged(tx, step).await;
+    }
     let Some(check) = &step.check else {
         return tx
             .batch_execute(&step.sql)
@@ -61,6 +64,7 @@ pub async fn run(tx: &tokio_postgres::Transaction<'_>, step: &IndexStep) -> Resu
                  the load (--rebuild-indexes never) refuses the same rows",
             )
         }
+        BuildCheck::Unchanged => (None, ""),
         BuildCheck::Orphans(check) => (
             orphans(tx, check)
                 .await?
@@ -73,6 +77,37 @@ pub async fn run(tx: &tokio_postgres::Transaction<'_>, step: &IndexStep) -> Resu
         Some(found) => with_hint(refused.context(found), hint),
         None => refused,
     })
+}
+
+/// The indexes a rebuild would put back other than they are now, refused by name.
+async fn unchanged(tx: &tokio_postgres::Transaction<'_>, step: &IndexStep) -> Result<()> {
+    let rows = tx
+        .query(step.sql.as_str(), &[])
+        .await
+        .map_err(postgres::error)
+        .with_context(|| step.context.clone())?;
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let names: Vec<String> = rows
+        .iter()
+        .map(|r| format!("`{}`", r.get::<_, String>(0)))
+        .collect();
+    let (which, them) = match names.len() {
+        1 => ("index", "it"),
+        _ => ("indexes", "them"),
+    };
+    Err(with_hint(
+        anyhow::anyhow!(
+            "table `{}`: {which} {} changed after the plan read {them} (a `before` hook or \
+             another session altered, dropped or renamed {them}, its constraint or a foreign \
+             key on {them}): rebuilding would put back what the plan read",
+            step.table,
+            names.join(", ")
+        ),
+        "make that change in an `after` hook or before the import (then run it again), or \
+         keep this table's indexes in place during the load with --rebuild-indexes never",
+    ))
 }
 
 /// A foreign key's orphan rows, worded with a few of their keys; None when there are none.

@@ -527,3 +527,90 @@ fn never_and_auto_and_allow_orphans_keep_what_they_must() {
     assert_eq!(w.index_catalog(), before);
     assert_eq!(w.pg_value("SELECT count(*) FROM big").unwrap(), "12000");
 }
+
+/// A `before` hook (or another session) that changes an index the import rebuilds: the
+/// rebuild would put back what the plan read, undoing the change without a word. The
+/// import refuses it by the index's name, with a hint, before dropping anything; an index
+/// the hook adds, which the plan never drops, is no such change.
+#[test]
+fn an_index_a_hook_changes_is_refused_not_put_back_as_it_was() {
+    let w = World::new("indexes_hook_changes");
+    w.mysql(
+        "CREATE TABLE item (id INT PRIMARY KEY, code VARCHAR(10), grp INT);
+         INSERT INTO item VALUES (1, 'a', 1), (2, 'b', 1), (3, 'c', 2);",
+    );
+    w.pg(
+        "CREATE TABLE item (id integer PRIMARY KEY, code text, grp integer);
+         CREATE INDEX item_code ON item (code);
+         CREATE INDEX item_grp ON item (grp) WITH (fillfactor = 70);
+         COMMENT ON INDEX item_code IS 'as made';
+         INSERT INTO item VALUES (9, 'z', 9);",
+    );
+    let dir = export(&w);
+    let (catalog, rows) = (w.index_catalog(), w.fingerprint());
+    let map = w.path().join("hook.toml");
+    for (hook, index) in [
+        (
+            "COMMENT ON INDEX item_code IS 'changed by the hook'",
+            "`item_code`",
+        ),
+        ("ALTER INDEX item_grp SET (fillfactor = 50)", "`item_grp`"),
+        ("DROP INDEX item_code", "`item_code`"),
+        ("ALTER INDEX item_grp RENAME TO item_grp2", "`item_grp`"),
+    ] {
+        std::fs::write(&map, format!("[import]\nbefore = [\"{hook}\"]\n")).unwrap();
+        let o = import(
+            &w,
+            &dir,
+            &[
+                "--map",
+                map.to_str().unwrap(),
+                "--rebuild-indexes=always",
+                "--json",
+            ],
+        );
+        assert_exit(&o, 2);
+        let failure: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+        let error = failure["error"].as_str().unwrap_or_default();
+        assert!(
+            error.contains(&format!(
+                "table `item`: index {index} changed after the plan read it"
+            )),
+            "{hook}: {failure:#}"
+        );
+        assert!(
+            failure["hint"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("`after` hook"),
+            "{hook}: {failure:#}"
+        );
+        assert_eq!(w.index_catalog(), catalog, "{hook}");
+        assert_eq!(w.fingerprint(), rows, "{hook}");
+        assert_eq!(crate::reliability::last_status(&w), "rolled_back", "{hook}");
+    }
+    // An index the hook adds is not the plan's: it stays, maintained by the COPY.
+    std::fs::write(
+        &map,
+        "[import]\nbefore = [\"CREATE INDEX item_code_grp ON item (code, grp)\"]\n",
+    )
+    .unwrap();
+    let o = import(
+        &w,
+        &dir,
+        &["--map", map.to_str().unwrap(), "--rebuild-indexes=always"],
+    );
+    assert_exit(&o, 0);
+    assert_eq!(
+        w.pg_value(
+            "SELECT obj_description('item_code'::regclass, 'pg_class') || ' ' || count(*) FROM item"
+        )
+        .unwrap(),
+        "as made 3"
+    );
+    assert_eq!(
+        w.pg_value("SELECT count(*) FROM pg_indexes WHERE indexname = 'item_code_grp'")
+            .unwrap(),
+        "1"
+    );
+}

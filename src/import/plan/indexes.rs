@@ -118,6 +118,10 @@ pub enum BuildCheck {
     Duplicates(Duplicates),
     /// A foreign key added back: rows without a parent.
     Orphans(OrphanCheck),
+    /// Before the drops: the step's query names the indexes whose catalog differs from
+    /// what the plan read (a `before` hook or another session changed them), which a
+    /// rebuild would otherwise put back as they were read.
+    Unchanged,
 }
 
 /// The rows that break a unique index: `sql` returns the table's primary-key columns
@@ -350,6 +354,31 @@ fn steps(table: &PgTable, rebuilt: &[&PgIndex], cat: &Catalog, choice: &mut Inde
     let on = |i: &PgIndex| qualified(&i.schema, &i.table);
     let index = |i: &PgIndex| qualified(&i.schema, &i.name);
     let t = &table.name;
+    // First, inside the transaction and after the hooks: is every index still what the
+    // plan read (and will put back)?
+    let read: Vec<String> = rebuilt
+        .iter()
+        .map(|i| {
+            format!(
+                "({}, {}, {})",
+                literal(&i.schema),
+                literal(&i.name),
+                literal(&i.fingerprint)
+            )
+        })
+        .collect();
+    if !read.is_empty() {
+        choice.drops.push(step(
+            format!(
+                "SELECT v.n FROM (VALUES {}) AS v(s, n, f) WHERE {} IS DISTINCT FROM v.f ORDER BY v.n",
+                read.join(", "),
+                crate::db::pgindex::fingerprint("to_regclass(format('%I.%I', v.s, v.n))::oid")
+            ),
+            format!("checking that the indexes of `{t}` are as the plan read them"),
+            false,
+            Some(BuildCheck::Unchanged),
+        ));
+    }
     // Drops: the foreign keys first, then constraints and indexes (a partitioned index
     // takes its partitions' indexes with it).
     for i in rebuilt {
@@ -924,9 +953,12 @@ mod tests {
             &table(vec![primary_key()]),
             &load(&cat, Rebuild::Always, None),
         );
+        // First, inside the transaction: are the indexes what the plan read?
+        assert_eq!(c.drops[0].check, Some(BuildCheck::Unchanged));
         let sql: Vec<&str> = c
             .drops
             .iter()
+            .skip(1)
             .chain(&c.builds)
             .map(|s| s.sql.as_str())
             .collect();
@@ -961,9 +993,12 @@ mod tests {
             ..table(vec![leaf.clone(), mid.clone(), parent.clone()])
         };
         let c = choose(&t, &load(&cat, Rebuild::Always, None));
+        // First, inside the transaction: are the indexes what the plan read?
+        assert_eq!(c.drops[0].check, Some(BuildCheck::Unchanged));
         let sql: Vec<&str> = c
             .drops
             .iter()
+            .skip(1)
             .chain(&c.builds)
             .map(|s| s.sql.as_str())
             .collect();
