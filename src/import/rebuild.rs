@@ -30,7 +30,7 @@ pub async fn run(tx: &tokio_postgres::Transaction<'_>, step: &IndexStep) -> Resu
         tx.batch_execute(&sql)
             .await
             .map_err(postgres::error)
-            .with_context(|| format!("{sql} around an index build"))
+            .with_context(|| format!("{sql} around {}", step.context))
     };
     savepoint(format!("SAVEPOINT {SAVEPOINT}")).await?;
     let refused = match tx.batch_execute(&step.sql).await {

@@ -1336,3 +1336,82 @@ fn triggers_that_fire_on_a_partition_are_named_under_its_table() {
         "{said}"
     );
 }
+
+/// The timeouts a role or database sets for the application's queries do not stop an
+/// import (a COPY or a build may take minutes; under `migrate` the transaction waits
+/// idle for files): its transaction clears them, as pg_restore does. lock_timeout stays,
+/// and a lock held elsewhere is refused with a hint that says what to do.
+#[test]
+fn the_databases_timeouts_do_not_stop_an_import_and_a_held_lock_is_hinted() {
+    use std::io::Write;
+    let w = World::new("import_timeouts");
+    w.mysql("CREATE TABLE t (id INT PRIMARY KEY, v INT); INSERT INTO t VALUES (1, 1), (2, 2);");
+    w.pg("CREATE TABLE t (id integer PRIMARY KEY, v integer);");
+    let dir = export(&w);
+    pg_exec(
+        "postgres",
+        &format!(
+            "ALTER DATABASE \"{0}\" SET statement_timeout = '100ms';
+             ALTER DATABASE \"{0}\" SET idle_in_transaction_session_timeout = '100ms';
+             ALTER DATABASE \"{0}\" SET lock_timeout = '300ms'",
+            w.db
+        ),
+    );
+    // A hook that runs longer than the database's statement_timeout.
+    let map = w.path().join("slow.toml");
+    std::fs::write(&map, "[import]\nbefore = [\"SELECT pg_sleep(0.5)\"]\n").unwrap();
+    let o = w
+        .cmd()
+        .args(["import", dir.to_str().unwrap(), "--yes", "--map"])
+        .arg(&map)
+        .output()
+        .unwrap();
+    assert_exit(&o, 0);
+    assert_eq!(w.pg_value("SELECT count(*) FROM t").unwrap(), "2");
+
+    // Another session holds a lock on the table: the TRUNCATE waits lock_timeout, then
+    // the import rolls back and says what holds it up.
+    let mut holder = std::process::Command::new("psql")
+        .arg(format!("{}/{}", postgres_url(), w.db))
+        .env("PGAPPNAME", "lock_holder")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("psql");
+    let mut stdin = holder.stdin.take().unwrap();
+    writeln!(
+        stdin,
+        "SET idle_in_transaction_session_timeout = 0; BEGIN; LOCK TABLE t IN ACCESS SHARE MODE;"
+    )
+    .unwrap();
+    stdin.flush().unwrap();
+    let held = || {
+        w.pg_value(
+            "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+             WHERE a.application_name = 'lock_holder' AND l.relation = 't'::regclass AND l.granted",
+        )
+        .as_deref()
+            == Some("1")
+    };
+    let t0 = std::time::Instant::now();
+    while !held() {
+        assert!(t0.elapsed().as_secs() < 20, "the lock was not taken");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let o = w
+        .cmd()
+        .args(["import", dir.to_str().unwrap(), "--yes"])
+        .output()
+        .unwrap();
+    drop(stdin);
+    let _ = holder.wait();
+    assert_exit(&o, 2);
+    let err = stderr(&o);
+    assert!(err.contains("(55P03)"), "{err}");
+    assert!(
+        err.contains("hint: another session holds a lock this statement waited for"),
+        "{err}"
+    );
+    assert_eq!(w.pg_value("SELECT count(*) FROM t").unwrap(), "2");
+}

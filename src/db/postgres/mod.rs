@@ -46,9 +46,13 @@ pub fn error(e: tokio_postgres::Error) -> anyhow::Error {
                 text.push_str(&format!("; where: {w}"));
             }
             let err = anyhow!(text);
-            match db.hint() {
-                Some(h) => with_hint(err, h),
-                None => err,
+            match (db.hint(), db.code().code()) {
+                (Some(h), _) => with_hint(err, h),
+                (None, "55P03") => with_hint(err, LOCK_TIMEOUT_HINT),
+                (None, "57014") if db.message().contains("statement timeout") => {
+                    with_hint(err, STATEMENT_TIMEOUT_HINT)
+                }
+                (None, _) => err,
             }
         }
         None if e.is_closed() => anyhow!(
@@ -66,6 +70,17 @@ pub fn error(e: tokio_postgres::Error) -> anyhow::Error {
         }
     }
 }
+
+/// A statement that waited longer than `lock_timeout` for a lock another session holds.
+pub const LOCK_TIMEOUT_HINT: &str = "another session holds a lock this statement waited \
+     for longer than lock_timeout (pg_locks and pg_stat_activity show which): stop the \
+     application's sessions for the window and run again, or raise lock_timeout for the \
+     importing role";
+
+/// A statement the role's or database's `statement_timeout` cancelled.
+pub const STATEMENT_TIMEOUT_HINT: &str = "the statement_timeout set for this role or \
+     database stopped it: raise it for the role that runs pgconverge (ALTER ROLE name SET \
+     statement_timeout = 0) and run again";
 
 /// What to do about a target database that does not exist.
 pub const MISSING_DATABASE_HINT: &str =

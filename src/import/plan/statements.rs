@@ -409,6 +409,15 @@ impl Plan {
             crate::db::sql::pg::set_all(&crate::db::sql::pg::VALUE_FORMS, true),
             "printing values as they read back",
         ));
+        // A role's or database's timeouts are for the application's queries: a COPY or an
+        // index build may take minutes, and under `migrate` the transaction waits, idle,
+        // for the next table's files (pg_restore clears them the same way). lock_timeout
+        // stays: a lock held elsewhere is then named rather than waited for forever.
+        out.push(Statement::sql(
+            "SET LOCAL statement_timeout = 0; SET LOCAL idle_in_transaction_session_timeout = 0"
+                .to_string(),
+            "clearing the role's statement and idle timeouts for the import's transaction",
+        ));
         // Index builds sort in memory rather than on disk, with parallel workers.
         if let Some(kb) = self.build_memory_kb {
             out.push(Statement::sql(
