@@ -65,6 +65,16 @@ pub async fn run(tx: &tokio_postgres::Transaction<'_>, step: &IndexStep) -> Resu
             )
         }
         BuildCheck::Unchanged => (None, ""),
+        BuildCheck::Conflicts(name) => (
+            Some(format!(
+                "table `{}`: exclusion constraint `{name}` cannot be added back: rows of the \
+                 export conflict under it (the server's detail gives two of them by their values)",
+                step.table
+            )),
+            "fix the conflicting rows at the source (or leave them out with the mapping's \
+             `where`) and export again; keeping the constraint during the load \
+             (--rebuild-indexes never) refuses the same rows",
+        ),
         BuildCheck::Orphans(check) => (
             orphans(tx, check)
                 .await?

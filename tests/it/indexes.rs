@@ -614,3 +614,33 @@ fn an_index_a_hook_changes_is_refused_not_put_back_as_it_was() {
         "1"
     );
 }
+
+/// Rows that conflict under an EXCLUDE constraint added back after the COPY: the import
+/// rolls back and says which constraint, with a hint; the listing that follows cannot ask
+/// an exclusion over an expression, and says so rather than that no row breaks it.
+#[test]
+fn rows_conflicting_under_a_rebuilt_exclusion_are_refused_with_a_hint() {
+    let w = World::new("indexes_exclusion");
+    w.mysql(
+        "CREATE TABLE booking (id INT PRIMARY KEY, t_from DATETIME, t_to DATETIME);
+         INSERT INTO booking VALUES (1, '2024-01-01 10:00', '2024-01-01 12:00'),
+                                    (2, '2024-01-01 11:00', '2024-01-01 13:00');",
+    );
+    w.pg(
+        "CREATE TABLE booking (id integer PRIMARY KEY, t_from timestamp, t_to timestamp,
+           CONSTRAINT booking_no_overlap EXCLUDE USING gist (tsrange(t_from, t_to) WITH &&));",
+    );
+    let dir = export(&w);
+    let (catalog, rows) = (w.index_catalog(), w.fingerprint());
+    let o = import(&w, &dir, &["--rebuild-indexes=always"]);
+    assert_exit(&o, 2);
+    let err = stderr(&o);
+    assert!(
+        err.contains("exclusion constraint `booking_no_overlap` cannot be added back"),
+        "{err}"
+    );
+    assert!(err.contains("hint: fix the conflicting rows"), "{err}");
+    assert!(!err.contains("no row breaks one"), "{err}");
+    assert_eq!(w.index_catalog(), catalog);
+    assert_eq!(w.fingerprint(), rows);
+}

@@ -118,6 +118,9 @@ pub enum BuildCheck {
     Duplicates(Duplicates),
     /// A foreign key added back: rows without a parent.
     Orphans(OrphanCheck),
+    /// An EXCLUDE constraint added back: rows that conflict (the server's detail gives
+    /// two of them by their values). The constraint's name.
+    Conflicts(String),
     /// Before the drops: the step's query names the indexes whose catalog differs from
     /// what the plan read (a `before` hook or another session changed them), which a
     /// rebuild would otherwise put back as they were read.
@@ -445,7 +448,7 @@ fn steps(table: &PgTable, rebuilt: &[&PgIndex], cat: &Catalog, choice: &mut Inde
                     ),
                     format!("adding back constraint `{}` of `{t}`", c.name),
                     true,
-                    None,
+                    Some(BuildCheck::Conflicts(c.name.clone())),
                 ));
             }
             Some(c) => {
