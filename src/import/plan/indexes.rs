@@ -289,26 +289,30 @@ fn why_kept(table: &PgTable, i: &PgIndex, load: &Load) -> Option<String> {
             ));
         }
     }
-    if let Some(k) = i.referenced_by.first() {
-        if load.allow_orphans {
-            return Some(format!(
-                "--allow-orphans: foreign key `{}` of `{}` references it, and could not be \
-                 added back validated over orphan rows",
-                k.name, k.table
-            ));
-        }
-        if let Some(k) = i.referenced_by.iter().find(|k| !k.owned || k.partitioned) {
-            return Some(format!(
-                "foreign key `{}` of `{}` references it, and {}",
-                k.name,
-                k.table,
-                if k.partitioned {
-                    "that table is partitioned"
-                } else {
-                    "the importing role does not own that table"
-                }
-            ));
-        }
+    // A foreign key that was NOT VALID comes back NOT VALID, over orphans or not.
+    if load.allow_orphans
+        && let Some(k) = i
+            .referenced_by
+            .iter()
+            .find(|k| !k.def.ends_with("NOT VALID"))
+    {
+        return Some(format!(
+            "--allow-orphans: foreign key `{}` of `{}` references it, and could not be \
+             added back validated over orphan rows",
+            k.name, k.table
+        ));
+    }
+    if let Some(k) = i.referenced_by.iter().find(|k| !k.owned || k.partitioned) {
+        return Some(format!(
+            "foreign key `{}` of `{}` references it, and {}",
+            k.name,
+            k.table,
+            if k.partitioned {
+                "that table is partitioned"
+            } else {
+                "the importing role does not own that table"
+            }
+        ));
     }
     None
 }
@@ -951,6 +955,16 @@ mod tests {
             assert_eq!(c.choice, "keep", "{why}: {c:?}");
             assert!(c.kept[0].reason.contains(why), "{why}: {c:?}");
         }
+        // A foreign key that was NOT VALID is no reason under --allow-orphans: it comes
+        // back NOT VALID over any orphans.
+        let not_valid = with(&|i| i.referenced_by[0].def.push_str(" NOT VALID"));
+        let orphans = Load {
+            allow_orphans: true,
+            ..load(&cat, Rebuild::Always, None)
+        };
+        let c = choose(&table(vec![not_valid]), &orphans);
+        assert_eq!(c.choice, "rebuild", "{c:?}");
+        assert_eq!(c.foreign_keys, ["c.c_t_fk (NOT VALID, as it was)"]);
         // Without a reason, the key goes with the foreign key on it, which comes back.
         let c = choose(
             &table(vec![primary_key()]),
