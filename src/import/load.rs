@@ -255,6 +255,9 @@ async fn attempt(
     // Foreign keys the server validated when a rebuild added them back after both their
     // tables were loaded: their orphan check has been done.
     let mut validated: Vec<crate::db::catalog::ForeignKey> = Vec::new();
+    // Foreign keys found with rows without a parent (not allowed): the COMMIT is refused
+    // once the checks that follow one another are done, naming every one.
+    let mut orphaned: Vec<String> = Vec::new();
     loop {
         if let (Some(Statement::Copy(c)), Some(pipeline)) =
             (queue.front(), env.pipeline.as_deref_mut())
@@ -267,6 +270,9 @@ async fn attempt(
         let Some(stmt) = queue.pop_front() else {
             break;
         };
+        if !orphaned.is_empty() && !matches!(stmt, Statement::CheckOrphans { .. }) {
+            return Err(refuse_orphans(&orphaned, plan).into());
+        }
         // migrate: a dataset's COPYs are planned when its files are complete.
         if let (Statement::Copy(c), Some(pipeline)) = (&stmt, env.pipeline.as_deref_mut())
             && !resolved.contains(&c.dataset)
@@ -568,24 +574,10 @@ async fn attempt(
             Statement::CheckOrphans { check, allow } => {
                 if let Some(orphans) = orphans(&tx, check).await? {
                     if !allow {
-                        let hint = match plan.delta {
-                            // Committing a delta's orphans leaves a target that differs
-                            // from its source: not a way out.
-                            Some(_) => {
-                                "nothing was written and the chain stands where it was: the \
-                                 target holds a foreign key the source lacks (remove it, or \
-                                 add it at the source), or the delta missed a change (please \
-                                 report it); a new chain (export --delta-base, import) starts \
-                                 over from the source as it is"
-                            }
-                            None => {
-                                "export and import the parent rows too (or fix the data at \
-                                 the source), or pass --allow-orphans to commit them as they are"
-                            }
-                        };
-                        return Err(
-                            with_hint(anyhow!("{orphans}: refusing to COMMIT"), hint).into()
-                        );
+                        // Refused once every foreign key has been checked: all are named.
+                        orphaned.push(orphans);
+                        state.steps.add(stmt, step_clock.elapsed().as_secs_f64());
+                        continue;
                     }
                     env.progress.warn(&orphans);
                     env.journal
@@ -647,6 +639,9 @@ async fn attempt(
             }
         }
         state.steps.add(stmt, step_clock.elapsed().as_secs_f64());
+    }
+    if !orphaned.is_empty() {
+        return Err(refuse_orphans(&orphaned, plan).into());
     }
     match overall {
         Some(Overall::Bytes(bar)) => bar.finish_and_clear(),
@@ -724,6 +719,25 @@ fn copy_count_differs(copy: &crate::import::plan::Copy, rows: u64, want: u64) ->
          returns NULL for some rows: disable it for the load; or the manifest or the file was \
          changed after the export: export again",
     )
+}
+
+/// The COMMIT refused for foreign keys with rows without a parent, each named.
+fn refuse_orphans(orphaned: &[String], plan: &Plan) -> anyhow::Error {
+    let hint = match plan.delta {
+        // Committing a delta's orphans leaves a target that differs from its source: not a
+        // way out.
+        Some(_) => {
+            "nothing was written and the chain stands where it was: the target holds a \
+             foreign key the source lacks (remove it, or add it at the source), or the delta \
+             missed a change (please report it); a new chain (export --delta-base, import) \
+             starts over from the source as it is"
+        }
+        None => {
+            "export and import the parent rows too (or fix the data at the source), or pass \
+             --allow-orphans to commit them as they are"
+        }
+    };
+    with_hint(anyhow!("{}: refusing to COMMIT", orphaned.join("; ")), hint)
 }
 
 /// Report a dataset as loaded, in `seconds` of its own statements.

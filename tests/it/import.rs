@@ -1415,3 +1415,33 @@ fn the_databases_timeouts_do_not_stop_an_import_and_a_held_lock_is_hinted() {
     );
     assert_eq!(w.pg_value("SELECT count(*) FROM t").unwrap(), "2");
 }
+
+/// Rows without a parent under two foreign keys: the COMMIT is refused once both have
+/// been checked, and the error names both, each with its rows.
+#[test]
+fn orphans_under_several_foreign_keys_are_all_named() {
+    let w = World::new("import_orphans_all");
+    w.mysql(
+        "CREATE TABLE parent (id INT PRIMARY KEY);
+         CREATE TABLE child (id INT PRIMARY KEY, a INT, b INT);
+         INSERT INTO parent VALUES (1);
+         INSERT INTO child VALUES (10, 1, 1), (11, 7, 1), (12, 1, 8);",
+    );
+    w.pg("CREATE TABLE parent (id integer PRIMARY KEY);
+         CREATE TABLE child (id integer PRIMARY KEY,
+           a integer CONSTRAINT child_a_fk REFERENCES parent(id),
+           b integer CONSTRAINT child_b_fk REFERENCES parent(id));");
+    let dir = export(&w);
+    let o = w.run(&["import", dir.to_str().unwrap(), "--yes"]);
+    assert_exit(&o, 2);
+    let err = stderr(&o);
+    for (fk, row) in [("child_a_fk", "id=11 (a=7)"), ("child_b_fk", "id=12 (b=8)")] {
+        assert!(err.contains(fk) && err.contains(row), "{fk}: {err}");
+    }
+    assert!(err.contains("refusing to COMMIT"), "{err}");
+    assert!(
+        err.contains("hint: export and import the parent rows too"),
+        "{err}"
+    );
+    assert_eq!(w.pg_value("SELECT count(*) FROM child").unwrap(), "0");
+}
