@@ -166,7 +166,25 @@ pub async fn prepare_with(
     crate::import::delta::prepare(&client, job, &catalog, &mut plan).await?;
     let mut cascade_with_rows = Vec::new();
     for (schema, table) in &plan.cascade {
-        if postgres::has_rows(&client, schema, table).await? {
+        let rows = postgres::has_rows(&client, schema, table)
+            .await
+            .map_err(|e| {
+                let denied = format!("{e:#}").contains("(42501)");
+                match denied {
+                    true => crate::hint::with_hint(
+                        e.context(format!(
+                            "TRUNCATE ... CASCADE reaches `{schema}`.`{table}` (a foreign key \
+                             of it references an imported table)"
+                        )),
+                        format!(
+                            "grant the importing role SELECT and TRUNCATE on {schema}.{table}, \
+                             or import as its owner"
+                        ),
+                    ),
+                    false => e,
+                }
+            })?;
+        if rows {
             cascade_with_rows.push(format!("{schema}.{table}"));
         }
     }

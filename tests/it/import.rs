@@ -1445,3 +1445,46 @@ fn orphans_under_several_foreign_keys_are_all_named() {
     );
     assert_eq!(w.pg_value("SELECT count(*) FROM child").unwrap(), "0");
 }
+
+/// A table the TRUNCATE ... CASCADE reaches that the importing role may not read: the
+/// refusal names the table and why it is reached, with what to grant.
+#[test]
+fn a_cascade_table_the_role_may_not_read_is_named_with_what_to_grant() {
+    let w = World::new("import_cascade_denied");
+    w.mysql("CREATE TABLE t (id INT PRIMARY KEY); INSERT INTO t VALUES (1);");
+    w.pg("CREATE TABLE t (id integer PRIMARY KEY);
+         CREATE TABLE audit (id integer PRIMARY KEY, t_id integer REFERENCES t(id));");
+    let dir = export(&w);
+    let role = Role {
+        name: format!("{}_loader", w.db),
+        db: w.db.clone(),
+    };
+    pg_exec(
+        "postgres",
+        &format!(
+            "CREATE ROLE \"{0}\" LOGIN; GRANT SET ON PARAMETER session_replication_role TO \"{0}\"",
+            role.name
+        ),
+    );
+    w.pg(&format!(
+        "GRANT SELECT, INSERT, TRUNCATE ON t TO \"{0}\"",
+        role.name
+    ));
+    let url = postgres_url().replacen("://postgres@", &format!("://{}@", role.name), 1);
+    let o = w
+        .cmd()
+        .env("POSTGRES_URL", url)
+        .args(["import", dir.to_str().unwrap(), "--yes", "--allow-cascade"])
+        .output()
+        .unwrap();
+    assert_exit(&o, 2);
+    let err = stderr(&o);
+    assert!(
+        err.contains("TRUNCATE ... CASCADE reaches `public`.`audit`"),
+        "{err}"
+    );
+    assert!(
+        err.contains("hint: grant the importing role SELECT and TRUNCATE on public.audit"),
+        "{err}"
+    );
+}
