@@ -499,6 +499,29 @@ impl Drop for World {
     }
 }
 
+/// A psql session on `url` named `app` (its application_name) that has run `sql` and
+/// stays open, holding what it took, until the returned stdin is dropped and the child
+/// waited for.
+pub fn psql_holding(
+    url: &str,
+    app: &str,
+    sql: &str,
+) -> (std::process::Child, std::process::ChildStdin) {
+    use std::io::Write;
+    let mut holder = Command::new("psql")
+        .arg(url)
+        .env("PGAPPNAME", app)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("psql");
+    let mut stdin = holder.stdin.take().unwrap();
+    writeln!(stdin, "{sql}").unwrap();
+    stdin.flush().unwrap();
+    (holder, stdin)
+}
+
 pub fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }

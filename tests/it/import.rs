@@ -1343,7 +1343,6 @@ fn triggers_that_fire_on_a_partition_are_named_under_its_table() {
 /// and a lock held elsewhere is refused with a hint that says what to do.
 #[test]
 fn the_databases_timeouts_do_not_stop_an_import_and_a_held_lock_is_hinted() {
-    use std::io::Write;
     let w = World::new("import_timeouts");
     w.mysql("CREATE TABLE t (id INT PRIMARY KEY, v INT); INSERT INTO t VALUES (1, 1), (2, 2);");
     w.pg("CREATE TABLE t (id integer PRIMARY KEY, v integer);");
@@ -1371,21 +1370,11 @@ fn the_databases_timeouts_do_not_stop_an_import_and_a_held_lock_is_hinted() {
 
     // Another session holds a lock on the table: the TRUNCATE waits lock_timeout, then
     // the import rolls back and says what holds it up.
-    let mut holder = std::process::Command::new("psql")
-        .arg(format!("{}/{}", postgres_url(), w.db))
-        .env("PGAPPNAME", "lock_holder")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("psql");
-    let mut stdin = holder.stdin.take().unwrap();
-    writeln!(
-        stdin,
-        "SET idle_in_transaction_session_timeout = 0; BEGIN; LOCK TABLE t IN ACCESS SHARE MODE;"
-    )
-    .unwrap();
-    stdin.flush().unwrap();
+    let (mut holder, stdin) = psql_holding(
+        &format!("{}/{}", postgres_url(), w.db),
+        "lock_holder",
+        "SET idle_in_transaction_session_timeout = 0; BEGIN; LOCK TABLE t IN ACCESS SHARE MODE;",
+    );
     let held = || {
         w.pg_value(
             "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid

@@ -550,21 +550,14 @@ fn toasted_values_sequences_and_a_quiet_chain_arrive() {
 /// no slot and no export behind.
 #[test]
 fn a_slot_that_waits_for_an_open_transaction_names_it() {
-    use std::io::Write;
     let w = World::new("pgdelta_wait");
     let s = Source::new(&w);
     seed(&s, 5);
-    let mut holder = std::process::Command::new("psql")
-        .arg(s.url())
-        .env("PGAPPNAME", "long_report")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("psql");
-    let mut stdin = holder.stdin.take().unwrap();
-    writeln!(stdin, "BEGIN; INSERT INTO tag VALUES ('held', 1, 'x');").unwrap();
-    stdin.flush().unwrap();
+    let (mut holder, stdin) = psql_holding(
+        &s.url(),
+        "long_report",
+        "BEGIN; INSERT INTO tag VALUES ('held', 1, 'x');",
+    );
     let open = || {
         s.sql("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'long_report' AND backend_xid IS NOT NULL")[0][0]
             .as_deref()
