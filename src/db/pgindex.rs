@@ -21,22 +21,24 @@ use crate::db::postgres::error;
 /// OIDs, never from deparsed text, so `search_path` does not change it. NULL for an
 /// index that does not exist.
 pub fn fingerprint(oid: &str) -> String {
+    // pg_index and pg_constraint whole (as JSON: every column this server has, so a
+    // newer one's NULLS NOT DISTINCT or ON DELETE SET NULL (cols) count too), without
+    // the states a build sets; the index's own pg_class and pg_attribute settings; the
+    // partitioned index it is attached to and those attached to it.
     format!(
         "(SELECT md5(concat_ws(E'\\n',
-             concat_ws('|', c.relam, c.reltablespace, c.reloptions::text, x.indrelid,
-                       x.indisunique, x.indisclustered, x.indisreplident, x.indnkeyatts,
-                       x.indkey::text, x.indclass::text, x.indcollation::text,
-                       x.indoption::text, x.indexprs::text, x.indpred::text),
+             to_jsonb(x) - ARRAY['indisvalid', 'indisready', 'indislive', 'indcheckxmin'],
+             concat_ws('|', c.relam, c.reltablespace, c.reloptions::text),
              obj_description(c.oid, 'pg_class'),
-             (SELECT string_agg(a.attnum || '=' || a.attstattarget, ',' ORDER BY a.attnum)
+             (SELECT string_agg(concat_ws('=', a.attnum, a.attstattarget, a.attoptions::text),
+                                ',' ORDER BY a.attnum)
               FROM pg_attribute a WHERE a.attrelid = c.oid),
-             (SELECT string_agg(concat_ws('|', k.conname, k.contype, k.conrelid, k.confrelid,
-                                          k.condeferrable, k.condeferred, k.convalidated,
-                                          k.confupdtype, k.confdeltype, k.confmatchtype,
-                                          k.conkey::text, k.confkey::text, k.conexclop::text,
-                                          obj_description(k.oid, 'pg_constraint')),
-                                ';' ORDER BY k.conrelid, k.conname)
-              FROM pg_constraint k WHERE k.conindid = c.oid AND k.conparentid = 0)))
+             (SELECT string_agg((to_jsonb(k) - 'oid')::text || coalesce(obj_description(k.oid,
+                                'pg_constraint'), ''), ';' ORDER BY k.conrelid, k.conname)
+              FROM pg_constraint k WHERE k.conindid = c.oid AND k.conparentid = 0),
+             (SELECT string_agg(h.inhparent::text, ',') FROM pg_inherits h WHERE h.inhrelid = c.oid),
+             (SELECT string_agg(h.inhrelid::text, ',' ORDER BY h.inhrelid)
+              FROM pg_inherits h WHERE h.inhparent = c.oid)))
           FROM pg_class c JOIN pg_index x ON x.indexrelid = c.oid WHERE c.oid = {oid})"
     )
 }

@@ -543,6 +543,7 @@ fn an_index_a_hook_changes_is_refused_not_put_back_as_it_was() {
         "CREATE TABLE item (id integer PRIMARY KEY, code text, grp integer);
          CREATE INDEX item_code ON item (code);
          CREATE INDEX item_grp ON item (grp) WITH (fillfactor = 70);
+         CREATE UNIQUE INDEX item_code_u ON item (code);
          COMMENT ON INDEX item_code IS 'as made';
          INSERT INTO item VALUES (9, 'z', 9);",
     );
@@ -557,6 +558,11 @@ fn an_index_a_hook_changes_is_refused_not_put_back_as_it_was() {
         ("ALTER INDEX item_grp SET (fillfactor = 50)", "`item_grp`"),
         ("DROP INDEX item_code", "`item_code`"),
         ("ALTER INDEX item_grp RENAME TO item_grp2", "`item_grp`"),
+        // Made again the same but for NULLS NOT DISTINCT (a column of newer servers).
+        (
+            "DROP INDEX item_code_u; CREATE UNIQUE INDEX item_code_u ON item (code) NULLS NOT DISTINCT",
+            "`item_code_u`",
+        ),
     ] {
         std::fs::write(&map, format!("[import]\nbefore = [\"{hook}\"]\n")).unwrap();
         let o = import(

@@ -78,9 +78,9 @@ pub const LOCK_TIMEOUT_HINT: &str = "another session holds a lock this statement
      importing role";
 
 /// A statement the role's or database's `statement_timeout` cancelled.
-pub const STATEMENT_TIMEOUT_HINT: &str = "the statement_timeout set for this role or \
-     database stopped it: raise it for the role that runs pgconverge (ALTER ROLE name SET \
-     statement_timeout = 0) and run again";
+pub const STATEMENT_TIMEOUT_HINT: &str = "a statement_timeout stopped it (set for the role \
+     or the database, or by a hook): raise it for the role that runs pgconverge (ALTER ROLE \
+     name SET statement_timeout = 0), or take it out of the hook, and run again";
 
 /// What to do about a target database that does not exist.
 pub const MISSING_DATABASE_HINT: &str =

@@ -131,14 +131,17 @@ pub fn index_lines(plan: &Plan) -> Vec<String> {
         }
     }
     if let Some(kb) = plan.build_memory_kb {
+        const WHY: &str = "(max_parallel_maintenance_workers, 32 MB of that memory each)";
         let workers = match plan.build_workers {
-            Some(0) | None => "b-tree builds without parallel workers".to_string(),
-            Some(1) => "b-tree builds with up to 1 parallel worker".to_string(),
-            Some(n) => format!("b-tree builds with up to {n} parallel workers"),
+            Some(0) | None => "b-tree builds without parallel workers \
+                               (max_parallel_maintenance_workers is 0, or the memory gives \
+                               no worker its 32 MB)"
+                .to_string(),
+            Some(1) => format!("b-tree builds with up to 1 parallel worker {WHY}"),
+            Some(n) => format!("b-tree builds with up to {n} parallel workers {WHY}"),
         };
         out.push(format!(
-            "indexes: built with maintenance_work_mem = {} MB; {workers} \
-             (max_parallel_maintenance_workers, 32 MB of that memory each)",
+            "indexes: built with maintenance_work_mem = {} MB; {workers}",
             kb / 1024
         ));
     }
