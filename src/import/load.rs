@@ -258,6 +258,9 @@ async fn attempt(
     // Foreign keys found with rows without a parent (not allowed): the COMMIT is refused
     // once the checks that follow one another are done, naming every one.
     let mut orphaned: Vec<String> = Vec::new();
+    // Foreign keys a rebuild could not add back over orphans: named with those.
+    let mut orphaned_keys: Vec<String> = Vec::new();
+    let mut named: Vec<crate::db::catalog::ForeignKey> = Vec::new();
     loop {
         if let (Some(Statement::Copy(c)), Some(pipeline)) =
             (queue.front(), env.pipeline.as_deref_mut())
@@ -271,7 +274,7 @@ async fn attempt(
             break;
         };
         if !orphaned.is_empty() && !matches!(stmt, Statement::CheckOrphans { .. }) {
-            return Err(refuse_orphans(&orphaned, plan).into());
+            return Err(refuse_orphans(&[orphaned_keys, orphaned].concat(), plan).into());
         }
         // migrate: a dataset's COPYs are planned when its files are complete.
         if let (Statement::Copy(c), Some(pipeline)) = (&stmt, env.pipeline.as_deref_mut())
@@ -323,6 +326,11 @@ async fn attempt(
             continue;
         }
         let stmt = &stmt;
+        if let Statement::CheckOrphans { check, .. } = stmt
+            && named.contains(&check.fk)
+        {
+            continue;
+        }
         if let Statement::CheckOrphans { check, .. } = stmt
             && check.within.is_none()
             && validated.contains(&check.fk)
@@ -451,11 +459,25 @@ async fn attempt(
             Statement::Index(step) if step.build => {
                 let clock = Instant::now();
                 builds.started(env.progress, step);
-                crate::import::rebuild::run(&tx, step).await?;
+                let mut added = true;
+                if let Err(e) = crate::import::rebuild::run(&tx, step).await {
+                    let Some(o) = e.downcast_ref::<crate::import::rebuild::Orphaned>() else {
+                        return Err(e.into());
+                    };
+                    env.journal
+                        .line(format!("refusing, once the orphan checks ran: {o}"));
+                    orphaned_keys.push(o.0.clone());
+                    if let Some(BuildCheck::Orphans(check)) = &step.check {
+                        named.push(check.fk.clone());
+                    }
+                    added = false;
+                }
                 builds.finished(env.journal, env.progress, step, clock, &mut done);
                 // A foreign key added back validated once neither of its tables loads
-                // any more rows (and no `after` hook runs) has had its orphan check.
+                // any more rows (and no `after` hook runs) has had its orphan check; one
+                // that could not be added back is named already.
                 if let Some(BuildCheck::Orphans(check)) = &step.check
+                    && added
                     && plan.after.is_empty()
                     && !queue
                         .iter()
@@ -640,8 +662,8 @@ async fn attempt(
         }
         state.steps.add(stmt, step_clock.elapsed().as_secs_f64());
     }
-    if !orphaned.is_empty() {
-        return Err(refuse_orphans(&orphaned, plan).into());
+    if !orphaned.is_empty() || !orphaned_keys.is_empty() {
+        return Err(refuse_orphans(&[orphaned_keys, orphaned].concat(), plan).into());
     }
     match overall {
         Some(Overall::Bytes(bar)) => bar.finish_and_clear(),

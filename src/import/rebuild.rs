@@ -75,19 +75,36 @@ pub async fn run(tx: &tokio_postgres::Transaction<'_>, step: &IndexStep) -> Resu
              `where`) and export again; keeping the constraint during the load \
              (--rebuild-indexes never) refuses the same rows",
         ),
-        BuildCheck::Orphans(check) => (
-            orphans(tx, check)
-                .await?
-                .map(|orphans| format!("{orphans}: the foreign key cannot be added back")),
-            "export and import the parent rows too (or fix the data at the source); with \
-             --allow-orphans the keys that foreign keys reference stay in place during the load",
-        ),
+        // Named with the other foreign keys' orphans once those are checked (the load
+        // goes on without this key: the savepoint took its ADD back).
+        BuildCheck::Orphans(check) => match orphans(tx, check).await? {
+            Some(orphans) => {
+                return Err(anyhow::Error::new(Orphaned(format!(
+                    "{orphans}: the foreign key cannot be added back"
+                ))));
+            }
+            None => (None, ""),
+        },
     };
     Err(match found {
         Some(found) => with_hint(refused.context(found), hint),
         None => refused,
     })
 }
+
+/// A foreign key a rebuild could not add back for rows without a parent, worded with a
+/// few of their keys: the import goes on to its orphan checks and refuses the COMMIT
+/// naming every foreign key with orphans.
+#[derive(Debug)]
+pub struct Orphaned(pub String);
+
+impl std::fmt::Display for Orphaned {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Orphaned {}
 
 /// The indexes a rebuild would put back other than they are now, refused by name.
 async fn unchanged(tx: &tokio_postgres::Transaction<'_>, step: &IndexStep) -> Result<()> {

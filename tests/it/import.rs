@@ -1405,34 +1405,47 @@ fn the_databases_timeouts_do_not_stop_an_import_and_a_held_lock_is_hinted() {
     assert_eq!(w.pg_value("SELECT count(*) FROM t").unwrap(), "2");
 }
 
-/// Rows without a parent under two foreign keys: the COMMIT is refused once both have
-/// been checked, and the error names both, each with its rows.
+/// Rows without a parent under three foreign keys (one of them the table's own, added
+/// back by a rebuild of its key): the COMMIT is refused once all have been checked, and
+/// the error names every one, each with its rows.
 #[test]
 fn orphans_under_several_foreign_keys_are_all_named() {
     let w = World::new("import_orphans_all");
     w.mysql(
         "CREATE TABLE parent (id INT PRIMARY KEY);
-         CREATE TABLE child (id INT PRIMARY KEY, a INT, b INT);
+         CREATE TABLE child (id INT PRIMARY KEY, a INT, b INT, up INT);
          INSERT INTO parent VALUES (1);
-         INSERT INTO child VALUES (10, 1, 1), (11, 7, 1), (12, 1, 8);",
+         INSERT INTO child VALUES (10, 1, 1, NULL), (11, 7, 1, 10), (12, 1, 8, 99);",
     );
     w.pg("CREATE TABLE parent (id integer PRIMARY KEY);
          CREATE TABLE child (id integer PRIMARY KEY,
            a integer CONSTRAINT child_a_fk REFERENCES parent(id),
-           b integer CONSTRAINT child_b_fk REFERENCES parent(id));");
+           b integer CONSTRAINT child_b_fk REFERENCES parent(id),
+           up integer CONSTRAINT child_up_fk REFERENCES child(id));");
     let dir = export(&w);
-    let o = w.run(&["import", dir.to_str().unwrap(), "--yes"]);
-    assert_exit(&o, 2);
-    let err = stderr(&o);
-    for (fk, row) in [("child_a_fk", "id=11 (a=7)"), ("child_b_fk", "id=12 (b=8)")] {
-        assert!(err.contains(fk) && err.contains(row), "{fk}: {err}");
+    let catalog = w.index_catalog();
+    for rebuild in ["--rebuild-indexes=never", "--rebuild-indexes=always"] {
+        let o = w.run(&["import", dir.to_str().unwrap(), "--yes", rebuild]);
+        assert_exit(&o, 2);
+        let err = stderr(&o);
+        for (fk, row) in [
+            ("child_a_fk", "id=11 (a=7)"),
+            ("child_b_fk", "id=12 (b=8)"),
+            ("child_up_fk", "id=12 (up=99)"),
+        ] {
+            assert!(
+                err.contains(fk) && err.contains(row),
+                "{rebuild}: {fk}: {err}"
+            );
+        }
+        assert!(err.contains("refusing to COMMIT"), "{err}");
+        assert!(
+            err.contains("hint: export and import the parent rows too"),
+            "{err}"
+        );
+        assert_eq!(w.pg_value("SELECT count(*) FROM child").unwrap(), "0");
+        assert_eq!(w.index_catalog(), catalog, "{rebuild}");
     }
-    assert!(err.contains("refusing to COMMIT"), "{err}");
-    assert!(
-        err.contains("hint: export and import the parent rows too"),
-        "{err}"
-    );
-    assert_eq!(w.pg_value("SELECT count(*) FROM child").unwrap(), "0");
 }
 
 /// A table the TRUNCATE ... CASCADE reaches that the importing role may not read: the
