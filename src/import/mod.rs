@@ -20,6 +20,7 @@ pub mod fixes;
 pub mod guard;
 pub mod history;
 pub mod load;
+pub mod loaded;
 pub mod order;
 pub mod outcome;
 pub mod pipeline;
