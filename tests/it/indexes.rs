@@ -540,7 +540,11 @@ fn an_index_a_hook_changes_is_refused_not_put_back_as_it_was() {
          INSERT INTO item VALUES (1, 'a', 1), (2, 'b', 1), (3, 'c', 2);",
     );
     w.pg(
-        "CREATE TABLE item (id integer PRIMARY KEY, code text, grp integer);
+        "CREATE TABLE item (id integer PRIMARY KEY, code text, grp integer, tsv tsvector,
+                            CONSTRAINT item_id_code UNIQUE (id, code));
+         CREATE TABLE ext (a integer, b text, CONSTRAINT ext_fk FOREIGN KEY (a, b)
+                           REFERENCES item (id, code) ON DELETE SET NULL);
+         CREATE INDEX item_tsv ON item USING gist (tsv);
          CREATE INDEX item_code ON item (code);
          CREATE INDEX item_grp ON item (grp) WITH (fillfactor = 70);
          CREATE UNIQUE INDEX item_code_u ON item (code);
@@ -562,6 +566,16 @@ fn an_index_a_hook_changes_is_refused_not_put_back_as_it_was() {
         (
             "DROP INDEX item_code_u; CREATE UNIQUE INDEX item_code_u ON item (code) NULLS NOT DISTINCT",
             "`item_code_u`",
+        ),
+        // An opclass parameter; a foreign key on the key, made again but for the columns
+        // its ON DELETE sets NULL (both columns of newer servers' catalogs).
+        (
+            "DROP INDEX item_tsv; CREATE INDEX item_tsv ON item USING gist (tsv tsvector_ops (siglen = 100))",
+            "`item_tsv`",
+        ),
+        (
+            "ALTER TABLE ext DROP CONSTRAINT ext_fk, ADD CONSTRAINT ext_fk FOREIGN KEY (a, b) REFERENCES item (id, code) ON DELETE SET NULL (b)",
+            "`item_id_code`",
         ),
     ] {
         std::fs::write(&map, format!("[import]\nbefore = [\"{hook}\"]\n")).unwrap();
