@@ -248,9 +248,9 @@ async fn attempt(
     // Foreign keys found with rows without a parent (not allowed): the COMMIT is refused
     // once the checks that follow one another are done, naming every one.
     let mut orphaned: Vec<String> = Vec::new();
-    // Foreign keys a rebuild could not add back over orphans: named with those.
-    let mut orphaned_keys: Vec<String> = Vec::new();
-    let mut named: Vec<crate::db::catalog::ForeignKey> = Vec::new();
+    // Foreign keys a rebuild could not add back over orphans: named with those, and not
+    // checked again.
+    let mut not_added: Vec<crate::import::rebuild::Orphaned> = Vec::new();
     loop {
         if let (Some(Statement::Copy(c)), Some(pipeline)) =
             (queue.front(), env.pipeline.as_deref_mut())
@@ -264,7 +264,7 @@ async fn attempt(
             break;
         };
         if !orphaned.is_empty() && !matches!(stmt, Statement::CheckOrphans { .. }) {
-            return Err(refuse_orphans(&[orphaned_keys, orphaned].concat(), plan).into());
+            return Err(refuse_orphans(&not_added, &orphaned, plan).into());
         }
         // migrate: a dataset's COPYs are planned when its files are complete.
         if let (Statement::Copy(c), Some(pipeline)) = (&stmt, env.pipeline.as_deref_mut())
@@ -317,7 +317,7 @@ async fn attempt(
         }
         let stmt = &stmt;
         if let Statement::CheckOrphans { check, .. } = stmt
-            && named.contains(&check.fk)
+            && not_added.iter().any(|o| o.fk == check.fk)
         {
             continue;
         }
@@ -456,10 +456,7 @@ async fn attempt(
                     };
                     env.journal
                         .line(format!("refusing, once the orphan checks ran: {o}"));
-                    orphaned_keys.push(o.0.clone());
-                    if let Some(BuildCheck::Orphans(check)) = &step.check {
-                        named.push(check.fk.clone());
-                    }
+                    not_added.push(o.clone());
                     added = false;
                 }
                 builds.finished(env.journal, env.progress, step, clock, &mut done);
@@ -652,8 +649,8 @@ async fn attempt(
         }
         state.steps.add(stmt, step_clock.elapsed().as_secs_f64());
     }
-    if !orphaned.is_empty() || !orphaned_keys.is_empty() {
-        return Err(refuse_orphans(&[orphaned_keys, orphaned].concat(), plan).into());
+    if !orphaned.is_empty() || !not_added.is_empty() {
+        return Err(refuse_orphans(&not_added, &orphaned, plan).into());
     }
     match overall {
         Some(Overall::Bytes(bar)) => bar.finish_and_clear(),

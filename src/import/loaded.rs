@@ -9,6 +9,7 @@ use anyhow::anyhow;
 
 use crate::hint::with_hint;
 use crate::import::plan::{Plan, Touch};
+use crate::import::rebuild::Orphaned;
 use crate::import::transaction::TableLoaded;
 
 /// The rows a file's first `sent` bytes stand for, at its rows per byte (none when its
@@ -49,8 +50,13 @@ pub(crate) fn copy_count_differs(
     )
 }
 
-/// The COMMIT refused for foreign keys with rows without a parent, each named.
-pub(crate) fn refuse_orphans(orphaned: &[String], plan: &Plan) -> anyhow::Error {
+/// The COMMIT refused for foreign keys with rows without a parent, each named: those a
+/// rebuild could not add back, then those the orphan checks found.
+pub(crate) fn refuse_orphans(
+    not_added: &[Orphaned],
+    orphaned: &[String],
+    plan: &Plan,
+) -> anyhow::Error {
     let hint = match plan.delta {
         // Committing a delta's orphans leaves a target that differs from its source: not a
         // way out.
@@ -65,7 +71,12 @@ pub(crate) fn refuse_orphans(orphaned: &[String], plan: &Plan) -> anyhow::Error 
              --allow-orphans to commit them as they are"
         }
     };
-    with_hint(anyhow!("{}: refusing to COMMIT", orphaned.join("; ")), hint)
+    let said: Vec<&str> = not_added
+        .iter()
+        .map(|o| o.said.as_str())
+        .chain(orphaned.iter().map(String::as_str))
+        .collect();
+    with_hint(anyhow!("{}: refusing to COMMIT", said.join("; ")), hint)
 }
 
 /// A delta's deleted and cleared rows told with the tables they came from: on each

@@ -79,9 +79,10 @@ pub async fn run(tx: &tokio_postgres::Transaction<'_>, step: &IndexStep) -> Resu
         // goes on without this key: the savepoint took its ADD back).
         BuildCheck::Orphans(check) => match orphans(tx, check).await? {
             Some(orphans) => {
-                return Err(anyhow::Error::new(Orphaned(format!(
-                    "{orphans}: the foreign key cannot be added back"
-                ))));
+                return Err(anyhow::Error::new(Orphaned {
+                    fk: check.fk.clone(),
+                    said: format!("{orphans}: the foreign key cannot be added back"),
+                }));
             }
             None => (None, ""),
         },
@@ -95,12 +96,15 @@ pub async fn run(tx: &tokio_postgres::Transaction<'_>, step: &IndexStep) -> Resu
 /// A foreign key a rebuild could not add back for rows without a parent, worded with a
 /// few of their keys: the import goes on to its orphan checks and refuses the COMMIT
 /// naming every foreign key with orphans.
-#[derive(Debug)]
-pub struct Orphaned(pub String);
+#[derive(Debug, Clone)]
+pub struct Orphaned {
+    pub fk: crate::db::catalog::ForeignKey,
+    pub said: String,
+}
 
 impl std::fmt::Display for Orphaned {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(&self.said)
     }
 }
 
