@@ -501,11 +501,12 @@ impl Drop for World {
 
 /// A psql session on `url` named `app` (its application_name) that has run `sql` and
 /// stays open, holding what it took, until the returned stdin is dropped and the child
-/// waited for.
+/// waited for. Returns once `held()` says so (at most 20 s, else the test fails).
 pub fn psql_holding(
     url: &str,
     app: &str,
     sql: &str,
+    held: impl Fn() -> bool,
 ) -> (std::process::Child, std::process::ChildStdin) {
     use std::io::Write;
     let mut holder = Command::new("psql")
@@ -519,6 +520,14 @@ pub fn psql_holding(
     let mut stdin = holder.stdin.take().unwrap();
     writeln!(stdin, "{sql}").unwrap();
     stdin.flush().unwrap();
+    let t0 = std::time::Instant::now();
+    while !held() {
+        assert!(
+            t0.elapsed().as_secs() < 20,
+            "{app} did not take what it holds: {sql}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
     (holder, stdin)
 }
 

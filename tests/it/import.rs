@@ -929,6 +929,29 @@ struct Role {
     db: String,
 }
 
+/// A login role of its own for `w`'s database (dropped with the test), allowed to set
+/// `session_replication_role`, and the PostgreSQL URL that connects as it.
+fn loader_role(w: &World) -> (Role, String) {
+    let role = Role {
+        name: format!("{}_loader", w.db),
+        db: w.db.clone(),
+    };
+    pg_exec(
+        "postgres",
+        &format!(
+            "CREATE ROLE \"{0}\" LOGIN; GRANT SET ON PARAMETER session_replication_role TO \"{0}\"",
+            role.name
+        ),
+    );
+    let url = postgres_url().replacen("://postgres@", &format!("://{}@", role.name), 1);
+    assert_ne!(
+        url,
+        postgres_url(),
+        "TEST_POSTGRES_URL must name the user postgres"
+    );
+    (role, url)
+}
+
 impl Drop for Role {
     fn drop(&mut self) {
         let (name, db) = (self.name.clone(), self.db.clone());
@@ -956,28 +979,12 @@ fn a_role_that_does_not_own_the_sequence_still_continues_it() {
     );
     w.pg("CREATE TABLE t (id serial PRIMARY KEY, v integer);");
     let dir = export(&w);
-    let role = Role {
-        name: format!("{}_loader", w.db),
-        db: w.db.clone(),
-    };
-    pg_exec(
-        "postgres",
-        &format!(
-            "CREATE ROLE \"{0}\" LOGIN; GRANT SET ON PARAMETER session_replication_role TO \"{0}\"",
-            role.name
-        ),
-    );
+    let (role, url) = loader_role(&w);
     w.pg(&format!(
         "GRANT SELECT, INSERT, TRUNCATE ON t TO \"{0}\";
          GRANT USAGE, SELECT, UPDATE ON SEQUENCE t_id_seq TO \"{0}\"",
         role.name
     ));
-    let url = postgres_url().replacen("://postgres@", &format!("://{}@", role.name), 1);
-    assert_ne!(
-        url,
-        postgres_url(),
-        "TEST_POSTGRES_URL must name the user postgres"
-    );
     let o = w
         .cmd()
         .env("POSTGRES_URL", url)
@@ -1374,20 +1381,16 @@ fn the_databases_timeouts_do_not_stop_an_import_and_a_held_lock_is_hinted() {
         &format!("{}/{}", postgres_url(), w.db),
         "lock_holder",
         "SET idle_in_transaction_session_timeout = 0; BEGIN; LOCK TABLE t IN ACCESS SHARE MODE;",
+        || {
+            w.pg_value(
+                "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+                 WHERE a.application_name = 'lock_holder' AND l.relation = 't'::regclass
+                   AND l.granted",
+            )
+            .as_deref()
+                == Some("1")
+        },
     );
-    let held = || {
-        w.pg_value(
-            "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
-             WHERE a.application_name = 'lock_holder' AND l.relation = 't'::regclass AND l.granted",
-        )
-        .as_deref()
-            == Some("1")
-    };
-    let t0 = std::time::Instant::now();
-    while !held() {
-        assert!(t0.elapsed().as_secs() < 20, "the lock was not taken");
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
     let o = w
         .cmd()
         .args(["import", dir.to_str().unwrap(), "--yes"])
@@ -1457,22 +1460,11 @@ fn a_cascade_table_the_role_may_not_read_is_named_with_what_to_grant() {
     w.pg("CREATE TABLE t (id integer PRIMARY KEY);
          CREATE TABLE audit (id integer PRIMARY KEY, t_id integer REFERENCES t(id));");
     let dir = export(&w);
-    let role = Role {
-        name: format!("{}_loader", w.db),
-        db: w.db.clone(),
-    };
-    pg_exec(
-        "postgres",
-        &format!(
-            "CREATE ROLE \"{0}\" LOGIN; GRANT SET ON PARAMETER session_replication_role TO \"{0}\"",
-            role.name
-        ),
-    );
+    let (role, url) = loader_role(&w);
     w.pg(&format!(
         "GRANT SELECT, INSERT, TRUNCATE ON t TO \"{0}\"",
         role.name
     ));
-    let url = postgres_url().replacen("://postgres@", &format!("://{}@", role.name), 1);
     let o = w
         .cmd()
         .env("POSTGRES_URL", url)
