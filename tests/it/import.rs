@@ -1406,6 +1406,7 @@ fn the_databases_timeouts_do_not_stop_an_import_and_a_held_lock_is_hinted() {
         "{err}"
     );
     assert_eq!(w.pg_value("SELECT count(*) FROM t").unwrap(), "2");
+    assert_eq!(crate::reliability::last_status(&w), "rolled_back");
 }
 
 /// Rows without a parent under three foreign keys (one of them the table's own, added
@@ -1448,6 +1449,11 @@ fn orphans_under_several_foreign_keys_are_all_named() {
         );
         assert_eq!(w.pg_value("SELECT count(*) FROM child").unwrap(), "0");
         assert_eq!(w.index_catalog(), catalog, "{rebuild}");
+        assert_eq!(
+            crate::reliability::last_status(&w),
+            "rolled_back",
+            "{rebuild}"
+        );
     }
 }
 
@@ -1481,4 +1487,7 @@ fn a_cascade_table_the_role_may_not_read_is_named_with_what_to_grant() {
         err.contains("hint: grant the importing role SELECT and TRUNCATE on public.audit"),
         "{err}"
     );
+    // Refused while planning: nothing was begun, and the run log says it failed.
+    assert_eq!(w.pg_value("SELECT count(*) FROM t").unwrap(), "0");
+    assert_eq!(crate::reliability::last_status(&w), "failed");
 }

@@ -663,4 +663,5 @@ fn rows_conflicting_under_a_rebuilt_exclusion_are_refused_with_a_hint() {
     assert!(!err.contains("no row breaks one"), "{err}");
     assert_eq!(w.index_catalog(), catalog);
     assert_eq!(w.fingerprint(), rows);
+    assert_eq!(crate::reliability::last_status(&w), "rolled_back");
 }
